@@ -1,0 +1,62 @@
+"""Command line: ``designer [FILE]`` opens the window; ``designer check|train|export FILE``.
+
+Each subcommand lives in ``designer/commands/<name>.py`` with ``add_parser(subparsers)``; the
+parser it adds carries ``func`` to run. Heavy imports (torch, Qt) happen inside the commands so
+``designer --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+SUBCOMMANDS = ("check", "train", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="designer",
+        description="Design neural networks visually, check their shapes, train them and export "
+        "PyTorch code. With no command, opens the designer window.",
+    )
+    parser.add_argument("--version", action="version", version=f"designer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"designer.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"designer.commands.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+        return open_window(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+def open_window(argv: list[str]) -> int:
+    """``designer [FILE]``: open the designer window (optionally with a project or template)."""
+    parser = argparse.ArgumentParser(prog="designer", description="Open the designer window.")
+    parser.add_argument("file", nargs="?", help="a project file or template to open")
+    args = parser.parse_args(argv)
+    from .ui.app import run_app
+
+    return run_app(args.file)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

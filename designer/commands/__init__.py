@@ -1,0 +1,1 @@
+"""Subcommands of the ``designer`` command line, one module each."""

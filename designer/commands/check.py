@@ -1,0 +1,115 @@
+"""``designer check FILE``: per-layer shapes, parameters and MACs, and every problem."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="check a design: shapes, parameter counts, problems",
+                       description="Print each layer's output shape, parameter count and MACs, "
+                       "and every problem pinned to the layer that causes it. Exits 1 when the "
+                       "design has errors, 2 when the file cannot be read.")
+    p.add_argument("file", help="project file (.dnn.json) or template")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def report(project) -> dict:
+    """The check result of every network in a project, as plain data."""
+    from ..engine.shapes import analyze
+
+    networks = []
+    total_errors = 0
+    for net_name, graph in project.networks.items():
+        analysis = analyze(graph)
+        layers = []
+        for nid in list(analysis.order) + [n for n in graph.nodes if n not in analysis.order]:
+            node, info = graph.nodes[nid], analysis.infos.get(nid)
+            layers.append({
+                "id": nid, "name": node.name, "type": node.type,
+                "output_shape": list(info.output_shape) if info and info.output_shape else None,
+                "params": info.params if info else 0,
+                "macs": info.macs if info else 0,
+            })
+        problems = [{"severity": p.severity, "message": p.message, "node_ids": list(p.node_ids),
+                     "nodes": [graph.nodes[i].name for i in p.node_ids if i in graph.nodes],
+                     "code": p.code} for p in analysis.problems]
+        total_errors += len(analysis.errors)
+        networks.append({"name": net_name, "layers": layers, "problems": problems,
+                         "total_params": analysis.total_params, "total_macs": analysis.total_macs,
+                         "ok": analysis.ok})
+    out = {"project": project.name, "ok": total_errors == 0, "errors": total_errors,
+           "networks": networks}
+    extra = _cross_checks(project)
+    if extra:
+        out["problems"] = extra
+        out["errors"] += sum(1 for p in extra if p["severity"] == "error")
+        out["ok"] = out["errors"] == 0
+    main = networks[0]
+    out["total_params"] = sum(n["total_params"] for n in networks)
+    out["layers"] = main["layers"]
+    return out
+
+
+def _cross_checks(project) -> list[dict]:
+    """Checks between networks of one project (e.g. a GAN's generator and discriminator)."""
+    try:
+        from ..engine.recipes import cross_network_problems
+    except ImportError:
+        return []
+    return [{"severity": p.severity, "message": p.message, "node_ids": list(p.node_ids),
+             "code": p.code} for p in cross_network_problems(project)]
+
+
+def _human(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"Project: {rep['project']}"]
+    for net in rep["networks"]:
+        if len(rep["networks"]) > 1:
+            lines.append(f"\nNetwork: {net['name']}")
+        rows = [("Layer", "Type", "Output shape", "Params", "MACs")]
+        for layer in net["layers"]:
+            shape = layer["output_shape"]
+            rows.append((layer["name"], layer["type"],
+                         "(N, " + ", ".join(map(str, shape)) + ")" if shape else "?",
+                         f"{layer['params']:,}", _human(layer["macs"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for j, r in enumerate(rows):
+            lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(r, widths))))
+            if j == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append(f"Total parameters: {net['total_params']:,}   MACs per sample: "
+                     f"{_human(net['total_macs'])}   Size: {net['total_params'] * 4 / 1e6:.2f} MB "
+                     "(float32)")
+        for p in net["problems"]:
+            lines.append(f"{p['severity'].upper()}: {p['message']}")
+    for p in rep.get("problems", []):
+        lines.append(f"{p['severity'].upper()}: {p['message']}")
+    lines.append("OK: no errors" if rep["ok"] else f"{rep['errors']} error(s)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.project import ProjectError, load_project
+
+    try:
+        project = load_project(args.file)
+    except ProjectError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "file_error": str(exc)}))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rep = report(project)
+    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    return 0 if rep["ok"] else 1

@@ -1,0 +1,1 @@
+"""The engine: everything about designs, shapes, models, data and training. No Qt here."""

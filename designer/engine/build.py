@@ -1,0 +1,97 @@
+"""Graph -> ``torch.nn.Module``.
+
+Submodules are named after the nodes, so the state_dict keys are those of the exported code
+(``fc1.weight``). ``forward`` runs the layers in topological order; a graph with several Inputs
+takes them as positional arguments in graph order, and several Outputs come back as a tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .catalog import CATALOG, apply_layer, make_module
+from .graph import Graph
+from .shapes import Analysis, analyze
+
+
+class BuildError(ValueError):
+    """The graph has errors, so no model can be built; the message lists them."""
+
+
+@dataclass(frozen=True)
+class Step:
+    node_id: str
+    name: str
+    type: str
+    inputs: tuple[str, ...]  # node ids feeding this step, in port order
+    kwargs: dict[str, Any]
+
+
+class GraphModule(nn.Module):
+    """A model built from a design. ``steps`` is the forward program; modules hang off ``self``."""
+
+    def __init__(self, steps: list[Step], input_ids: list[str], output_ids: list[str]) -> None:
+        super().__init__()
+        # Underscored names cannot collide with node names (those start with a letter).
+        self._steps = steps
+        self._input_ids = input_ids
+        self._output_ids = output_ids
+        for step in steps:
+            module = make_module(CATALOG[step.type], step.kwargs)
+            if module is not None:
+                self.add_module(step.name, module)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if len(inputs) != len(self._input_ids):
+            raise TypeError(f"the model takes {len(self._input_ids)} input(s), got {len(inputs)}")
+        values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs))
+        for step in self._steps:
+            if step.type == "Input":
+                continue
+            spec = CATALOG[step.type]
+            module = getattr(self, step.name) if spec.module is not None else None
+            values[step.node_id] = apply_layer(spec, module, [values[i] for i in step.inputs],
+                                               step.kwargs)
+        outs = tuple(values[o] for o in self._output_ids)
+        return outs[0] if len(outs) == 1 else outs
+
+
+def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
+    """The forward program of a valid graph: one step per node in topological order."""
+    analysis = analysis or analyze(graph)
+    if not analysis.ok:
+        lines = "\n".join(f"- {p.message}" for p in analysis.errors[:20])
+        raise BuildError(f"The design has {len(analysis.errors)} error(s):\n{lines}")
+    steps = []
+    for nid in analysis.order:
+        node = graph.nodes[nid]
+        ins = tuple(e.src for e in graph.in_edges(nid))
+        steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {})))
+    return steps
+
+
+def ordered_io(graph: Graph, steps: list[Step]) -> tuple[list[str], list[str]]:
+    """Input and Output node ids in the order forward() takes and returns them."""
+    order = {nid: i for i, nid in enumerate(graph.nodes)}
+    inputs = sorted((s.node_id for s in steps if s.type == "Input"), key=order.__getitem__)
+    outputs = sorted((s.node_id for s in steps if s.type == "Output"), key=order.__getitem__)
+    return inputs, outputs
+
+
+def build_model(graph: Graph, analysis: Analysis | None = None, seed: int | None = None
+                ) -> GraphModule:
+    """Build the design as a ``torch.nn.Module`` (raises :class:`BuildError` on an invalid graph).
+
+    With ``seed`` the initial weights are reproducible.
+    """
+    steps = plan(graph, analysis)
+    inputs, outputs = ordered_io(graph, steps)
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return GraphModule(steps, inputs, outputs)
+    return GraphModule(steps, inputs, outputs)

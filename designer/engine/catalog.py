@@ -1,0 +1,1310 @@
+"""Every layer type, declared once, as data.
+
+The palette, the inspector, shape inference, the model builder and code export all read the
+entries in :data:`CATALOG`; nothing about a layer is written anywhere else.
+
+A :class:`LayerSpec` says:
+
+* what the layer is (id, display name, category, a one-line doc with the formula),
+* its ports (a fixed number of inputs, or a variadic merge with a minimum),
+* its parameters (:class:`Param`: type, default, range or choices, a doc line),
+* how to turn parameters plus the incoming shapes into concrete constructor arguments
+  (``resolve``: fills in sizes that follow from the input and rejects values that disagree),
+* the torch module it builds (``module``), how its forward step is applied (``apply``), and the
+  lines code export writes for that step (``code``).
+
+Shapes here never include the batch dimension.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+Shape = tuple[int, ...]
+
+# Hard ceilings that keep absurd documents from allocating absurd things.
+MAX_DIM = 1_000_000  # any single size parameter
+MAX_ELEMENTS = 2**31 - 1  # elements of one sample's tensor
+
+
+class LayerError(ValueError):
+    """A layer cannot work with its parameters or its input; the message says what to change."""
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+PARAM_TYPES = ("int", "float", "bool", "choice", "ints", "shape", "dims")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter of a layer.
+
+    Types:
+      ``int``    an integer in [min, max]; ``inferred`` ints may be ``None`` meaning "auto from input";
+                 ``optional`` ints may be ``None`` meaning "not set".
+      ``float``  a finite number in [min, max].
+      ``bool``   true/false.
+      ``choice`` one of ``choices`` (strings).
+      ``ints``   an int, or a list of ``length`` ints (kernel sizes, strides, padding).
+      ``shape``  a non-empty list of positive ints (``allow_minus_one`` lets one entry be -1).
+      ``dims``   a list of ints (a permutation of non-batch axes, numbered from 1).
+    """
+
+    name: str
+    type: str
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    length: int = 1
+    inferred: bool = False
+    optional: bool = False
+    allow_minus_one: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"parameter {self.name!r}: unknown type {self.type!r}")
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalised (tuples become lists) or raise ``ValueError`` saying why."""
+        t = self.type
+        if value is None:
+            if self.inferred or self.optional:
+                return None
+            raise ValueError(f"expected {self.describe()}, got null")
+        if t == "int":
+            return self._check_int(value)
+        if t == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {_show(value)}")
+            self._check_range(value)
+            return value
+        if t == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"expected true or false, got {_show(value)}")
+            return value
+        if t == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(f"expected one of {', '.join(self.choices)}, got {_show(value)}")
+            return value
+        if t == "ints":
+            if isinstance(value, (list, tuple)):
+                if len(value) != self.length:
+                    raise ValueError(
+                        f"expected an integer or a list of {self.length} integers, got {_show(value)}"
+                    )
+                return [self._check_int(v) for v in value]
+            return self._check_int(value)
+        if t == "shape":
+            if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
+                raise ValueError(f"expected a list of 1 to 8 positive integers, got {_show(value)}")
+            out = []
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ValueError(f"expected a list of positive integers, got {_show(value)}")
+                if v == -1 and self.allow_minus_one:
+                    out.append(v)
+                    continue
+                if v < 1 or v > MAX_DIM:
+                    raise ValueError(
+                        f"every size must be between 1 and {MAX_DIM:,}, got {_show(value)}"
+                    )
+                out.append(v)
+            if out.count(-1) > 1:
+                raise ValueError("at most one size can be -1")
+            if math.prod(abs(v) for v in out) > MAX_ELEMENTS:
+                raise ValueError(f"shape {_show(value)} has too many elements")
+            return out
+        if t == "dims":
+            if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
+                raise ValueError(f"expected a list of axis numbers, got {_show(value)}")
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+                raise ValueError(f"expected a list of axis numbers, got {_show(value)}")
+            if sorted(value) != list(range(1, len(value) + 1)):
+                raise ValueError(
+                    f"expected a permutation of 1..{len(value)} (axis 0 is the batch), "
+                    f"got {_show(value)}"
+                )
+            return list(value)
+        raise AssertionError(t)  # pragma: no cover
+
+    def _check_int(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+                value = int(value)
+            else:
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+        self._check_range(value)
+        return value
+
+    def _check_range(self, value: float) -> None:
+        if self.min is not None and value < self.min:
+            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+        if self.max is not None and value > self.max:
+            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+
+    def describe(self) -> str:
+        """Words for what this parameter accepts (used in error messages and tooltips)."""
+        t = self.type
+        if t in ("int", "ints"):
+            if self.min == 1 and (self.max is None or self.max >= MAX_DIM):
+                base = "a positive integer"
+            elif self.min == 0 and (self.max is None or self.max >= MAX_DIM):
+                base = "a non-negative integer"
+            else:
+                base = "an integer" + _range_words(self.min, self.max)
+            return base if t == "int" else f"{base} or a list of {self.length}"
+        if t == "float":
+            return "a number" + _range_words(self.min, self.max)
+        if t == "bool":
+            return "true or false"
+        if t == "choice":
+            return "one of " + ", ".join(self.choices)
+        if t == "shape":
+            return "a list of positive integers"
+        return "a permutation of axis numbers"
+
+
+def _range_words(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f" from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f" of at least {lo:g}"
+    if hi is not None:
+        return f" of at most {hi:g}"
+    return ""
+
+
+def _show(value: Any) -> str:
+    """A short, safe rendering of a user value for messages."""
+    if isinstance(value, str):
+        text = value if len(value) <= 40 else value[:37] + "..."
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def pair(v: int | Sequence[int], n: int = 2) -> tuple[int, ...]:
+    """Expand an ``ints`` value to a tuple of ``n`` ints."""
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,) * n
+
+
+# --------------------------------------------------------------------------------------------
+# Layer specs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CodeContext:
+    """What code export knows when it writes one forward step."""
+
+    out: str  # variable that receives the result
+    attr: str  # module attribute, e.g. "self.fc1"
+    inputs: list[str]  # variable names of the inputs, in port order
+    kwargs: dict[str, Any]  # resolved constructor arguments
+    params: dict[str, Any]  # the node's parameters as stored
+
+
+Resolve = Callable[[dict[str, Any], list[Shape], list[torch.dtype]], dict[str, Any]]
+Apply = Callable[[nn.Module | None, list[torch.Tensor], dict[str, Any]], torch.Tensor]
+Code = Callable[[CodeContext], list[str]]
+Infer = Callable[[dict[str, Any], list[Shape]], Shape]
+Macs = Callable[[dict[str, Any], list[Shape], Shape], int]
+
+
+@dataclass
+class LayerSpec:
+    id: str
+    display_name: str
+    category: str
+    doc: str
+    params: tuple[Param, ...] = ()
+    num_inputs: int = 1  # fixed count; ignored when variadic
+    variadic: bool = False  # merge layers: any number of inputs from min_inputs up
+    min_inputs: int = 2
+    has_output: bool = True
+    module: type[nn.Module] | None = None  # torch.nn class built with the resolved kwargs
+    resolve: Resolve | None = None
+    apply: Apply | None = None  # forward step; default: module(inputs[0])
+    code: Code | None = None  # lines for exported forward; default: out = attr(in0)
+    infer: Infer | None = None  # cheap exact output shape (skips the meta forward)
+    macs: Macs | None = None
+    input_dtype: str = "float"  # "float", "int" (token ids) or "any"
+    output_dtype: str | None = None  # None: same as input
+    input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
+    rank_words: str = ""  # what the input should look like, for messages
+    key_params: tuple[str, ...] = ()  # shown on the canvas node
+    prefix: str = ""  # default node name prefix
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer {self.id}: duplicate parameter names")
+        if not self.prefix:
+            self.prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", self.id).lower()
+        if not self.key_params:
+            self.key_params = tuple(p.name for p in self.params if not p.inferred)[:3]
+
+    @property
+    def param_map(self) -> dict[str, Param]:
+        return {p.name: p for p in self.params}
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: _copy(p.default) for p in self.params}
+
+    def input_ports(self, connected: int = 0) -> int:
+        """How many input ports to show: fixed count, or for merges one more than connected."""
+        if self.variadic:
+            return max(self.min_inputs, connected + 1)
+        return self.num_inputs
+
+    @property
+    def code_class(self) -> str | None:
+        """The constructor name written in exported code, e.g. ``nn.Linear``."""
+        return f"nn.{self.module.__name__}" if self.module is not None else None
+
+    def validate_params(self, params: Any) -> dict[str, Any]:
+        """Full, validated parameter dict (missing ones take their defaults).
+
+        Raises ``ValueError`` whose message starts with the parameter name.
+        """
+        if not isinstance(params, dict):
+            raise ValueError(f"expected an object of parameters, got {_show(params)}")
+        known = self.param_map
+        for key in params:
+            if key not in known:
+                allowed = ", ".join(known) or "none"
+                raise ValueError(f"{_show(key)}: {self.id} has no such parameter (it has: {allowed})")
+        out = {}
+        for p in self.params:
+            try:
+                out[p.name] = p.validate(params[p.name]) if p.name in params else _copy(p.default)
+            except ValueError as exc:
+                raise ValueError(f"{p.name}: {exc}") from None
+        return out
+
+
+def _copy(v: Any) -> Any:
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+class Catalog:
+    """The registry of layer specs. Ids are unique; registering one twice is an error."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, LayerSpec] = {}
+
+    def register(self, spec: LayerSpec) -> LayerSpec:
+        if spec.id in self._specs:
+            raise ValueError(f"layer id {spec.id!r} is already registered")
+        self._specs[spec.id] = spec
+        return spec
+
+    def __getitem__(self, layer_id: str) -> LayerSpec:
+        return self._specs[layer_id]
+
+    def get(self, layer_id: str) -> LayerSpec | None:
+        return self._specs.get(layer_id)
+
+    def __contains__(self, layer_id: object) -> bool:
+        return layer_id in self._specs
+
+    def __iter__(self):
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def ids(self) -> list[str]:
+        return list(self._specs)
+
+    def categories(self) -> dict[str, list[LayerSpec]]:
+        out: dict[str, list[LayerSpec]] = {}
+        for spec in self._specs.values():
+            out.setdefault(spec.category, []).append(spec)
+        return out
+
+
+CATALOG = Catalog()
+
+
+def register(**kw: Any) -> LayerSpec:
+    return CATALOG.register(LayerSpec(**kw))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers used by the entries
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _infer_size(params: dict, name: str, actual: int, what: str, spec_name: str) -> int:
+    """Fill an inferred size from the input, or check that a fixed one agrees."""
+    fixed = params.get(name)
+    if fixed is None:
+        return actual
+    if fixed != actual:
+        raise LayerError(
+            f"{spec_name} receives {actual} {what}, but {name} is fixed to {fixed}: "
+            f"set {name} to auto (or {actual}), or change the layer before it"
+        )
+    return fixed
+
+
+def _kw(params: dict, *names: str) -> dict[str, Any]:
+    out = {}
+    for n in names:
+        v = params[n]
+        out[n] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def _spatial_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _check_window(
+    label: str, in_sp: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int],
+    d: Sequence[int] | None = None,
+) -> None:
+    d = d or (1,) * len(k)
+    for i, size in enumerate(in_sp):
+        if p[i] * 2 > k[i] and label.startswith(("MaxPool", "AvgPool")):
+            raise LayerError(f"{label}: padding must be at most half of kernel_size")
+        if _spatial_out(size, k[i], s[i], p[i], d[i]) < 1:
+            sp = "x".join(str(v) for v in in_sp)
+            ks = "x".join(str((kk - 1) * dd + 1) for kk, dd in zip(k, d))
+            raise LayerError(
+                f"{label}: input {sp} is smaller than the kernel {ks}, so the output would be "
+                f"empty: lower kernel_size, add padding, or remove a pooling layer before it"
+            )
+
+
+def _linear_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    return p["in_features"] * p["out_features"] * math.prod(out[:-1])
+
+
+def _conv_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    k = math.prod(pair(p["kernel_size"], len(out) - 1))
+    return (p["in_channels"] // p["groups"]) * k * math.prod(out)
+
+
+def _convt_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    k = math.prod(pair(p["kernel_size"], len(out) - 1))
+    return p["in_channels"] * (p["out_channels"] // p["groups"]) * k * math.prod(ins[0][1:])
+
+
+def _elementwise_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    return math.prod(out)
+
+
+def _default_code(ctx: CodeContext) -> list[str]:
+    return [f"{ctx.out} = {ctx.attr}({ctx.inputs[0]})"]
+
+
+# --------------------------------------------------------------------------------------------
+# Input / Output
+# --------------------------------------------------------------------------------------------
+
+register(
+    id="Input",
+    display_name="Input",
+    category="Input / Output",
+    doc="A model input: one sample's shape without the batch dimension; float, or int64 token ids.",
+    params=(
+        Param("shape", "shape", [1, 28, 28], "Shape of one sample, without the batch dimension"),
+        Param("dtype", "choice", "float32", "float32 for data, int64 for token ids (Embedding)",
+              choices=("float32", "int64")),
+    ),
+    num_inputs=0,
+    infer=lambda p, ins: tuple(p["shape"]),
+    key_params=("shape",),
+    prefix="input",
+)
+
+register(
+    id="Output",
+    display_name="Output",
+    category="Input / Output",
+    doc="A model output: the tensor that arrives here is returned by forward().",
+    num_inputs=1,
+    has_output=False,
+    input_dtype="any",
+    apply=lambda m, xs, kw: xs[0],
+    code=lambda ctx: [f"{ctx.out} = {ctx.inputs[0]}"],
+    infer=lambda p, ins: ins[0],
+    prefix="output",
+)
+
+# --------------------------------------------------------------------------------------------
+# Linear and convolution
+# --------------------------------------------------------------------------------------------
+
+
+def _resolve_linear(p, ins, dts):
+    shape = ins[0]
+    kw = _kw(p, "out_features", "bias")
+    kw = {"in_features": _infer_size(p, "in_features", shape[-1], "features", "Linear"), **kw}
+    return kw
+
+
+register(
+    id="Linear",
+    display_name="Linear",
+    category="Core",
+    doc="Fully connected layer: y = xW^T + b, applied to the last dimension.",
+    params=(
+        Param("in_features", "int", None, "Size of each input sample (auto: from the input)",
+              min=1, max=MAX_DIM, inferred=True),
+        Param("out_features", "int", 10, "Size of each output sample", min=1, max=MAX_DIM),
+        Param("bias", "bool", True, "Learn an additive bias b"),
+    ),
+    module=nn.Linear,
+    resolve=_resolve_linear,
+    macs=_linear_macs,
+    key_params=("out_features",),
+    prefix="fc",
+)
+
+
+def _make_conv_resolver(dims: int, label: str, transposed: bool = False):
+    def resolve(p, ins, dts):
+        shape = ins[0]
+        ch = _infer_size(p, "in_channels", shape[0], "channels", label)
+        k, s, pd, d = (pair(p[n], dims) for n in ("kernel_size", "stride", "padding", "dilation"))
+        if ch % p["groups"] or p["out_channels"] % p["groups"]:
+            raise LayerError(
+                f"{label}: in_channels ({ch}) and out_channels ({p['out_channels']}) must both be "
+                f"divisible by groups ({p['groups']})"
+            )
+        if transposed:
+            op = pair(p["output_padding"], dims)
+            for i in range(dims):
+                if op[i] >= max(s[i], d[i]):
+                    raise LayerError(f"{label}: output_padding must be smaller than stride or dilation")
+                size = (shape[1 + i] - 1) * s[i] - 2 * pd[i] + d[i] * (k[i] - 1) + op[i] + 1
+                if size < 1:
+                    raise LayerError(f"{label}: padding is too large, the output would be empty")
+        else:
+            _check_window(label, shape[1:], k, s, pd, d)
+        kw = {"in_channels": ch, "out_channels": p["out_channels"], "kernel_size": k, "stride": s,
+              "padding": pd}
+        if transposed:
+            kw["output_padding"] = pair(p["output_padding"], dims)
+        kw.update({"dilation": d, "groups": p["groups"], "bias": p["bias"]})
+        return kw
+
+    return resolve
+
+
+def _conv_params(dims: int, default_out: int, default_k: int, transposed: bool = False):
+    n = dims
+    ps = [
+        Param("in_channels", "int", None, "Input channels (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("out_channels", "int", default_out, "Number of filters (output channels)", min=1,
+              max=MAX_DIM),
+        Param("kernel_size", "ints", default_k, "Size of the filter window", min=1, max=4096,
+              length=n),
+        Param("stride", "ints", 1, "Step of the filter window", min=1, max=4096, length=n),
+        Param("padding", "ints", 0, "Zeros added to each side of the input", min=0, max=4096,
+              length=n),
+    ]
+    if transposed:
+        ps.append(Param("output_padding", "ints", 0, "Extra size added to one side of the output",
+                        min=0, max=4096, length=n))
+    ps += [
+        Param("dilation", "ints", 1, "Spacing between filter taps", min=1, max=4096, length=n),
+        Param("groups", "int", 1, "Blocked connections from input to output channels", min=1,
+              max=MAX_DIM),
+        Param("bias", "bool", True, "Learn an additive bias per output channel"),
+    ]
+    return tuple(ps)
+
+
+register(
+    id="Conv1d",
+    display_name="Conv1d",
+    category="Convolution",
+    doc="1-D convolution over (channels, length): y = W * x + b.",
+    params=_conv_params(1, 16, 3),
+    module=nn.Conv1d,
+    resolve=_make_conv_resolver(1, "Conv1d"),
+    macs=_conv_macs,
+    input_rank=(2,),
+    rank_words="(channels, length)",
+    key_params=("out_channels", "kernel_size", "stride"),
+    prefix="conv",
+)
+
+register(
+    id="Conv2d",
+    display_name="Conv2d",
+    category="Convolution",
+    doc="2-D convolution over (channels, height, width): y = W * x + b.",
+    params=_conv_params(2, 16, 3),
+    module=nn.Conv2d,
+    resolve=_make_conv_resolver(2, "Conv2d"),
+    macs=_conv_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("out_channels", "kernel_size", "stride", "padding"),
+    prefix="conv",
+)
+
+register(
+    id="ConvTranspose2d",
+    display_name="ConvTranspose2d",
+    category="Convolution",
+    doc="Transposed 2-D convolution (learned upsampling); output = (in-1)*stride - 2*padding + kernel.",
+    params=_conv_params(2, 16, 2, transposed=True),
+    module=nn.ConvTranspose2d,
+    resolve=_make_conv_resolver(2, "ConvTranspose2d", transposed=True),
+    macs=_convt_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("out_channels", "kernel_size", "stride"),
+    prefix="deconv",
+)
+
+# --------------------------------------------------------------------------------------------
+# Pooling
+# --------------------------------------------------------------------------------------------
+
+
+def _make_pool_resolver(label: str, dims: int):
+    def resolve(p, ins, dts):
+        k = pair(p["kernel_size"], dims)
+        s = pair(p["stride"], dims) if p["stride"] is not None else k
+        pd = pair(p["padding"], dims)
+        _check_window(label, ins[0][1:], k, s, pd)
+        return {"kernel_size": k, "stride": s, "padding": pd}
+
+    return resolve
+
+
+def _pool_params():
+    return (
+        Param("kernel_size", "ints", 2, "Size of the pooling window", min=1, max=4096, length=2),
+        Param("stride", "ints", None, "Step of the window (empty: same as kernel_size)", min=1,
+              max=4096, length=2, optional=True),
+        Param("padding", "ints", 0, "Padding added to each side", min=0, max=2048, length=2),
+    )
+
+
+def _pool1d_params():
+    return (
+        Param("kernel_size", "ints", 2, "Size of the pooling window", min=1, max=4096, length=1),
+        Param("stride", "ints", None, "Step of the window (empty: same as kernel_size)", min=1,
+              max=4096, length=1, optional=True),
+        Param("padding", "ints", 0, "Padding added to each side", min=0, max=2048, length=1),
+    )
+
+
+register(
+    id="MaxPool1d",
+    display_name="MaxPool1d",
+    category="Pooling",
+    doc="Max over sliding windows along the length: y = max over window of x.",
+    params=_pool1d_params(),
+    module=nn.MaxPool1d,
+    resolve=_make_pool_resolver("MaxPool1d", 1),
+    macs=_elementwise_macs,
+    input_rank=(2,),
+    rank_words="(channels, length)",
+    key_params=("kernel_size",),
+    prefix="pool",
+)
+
+register(
+    id="MaxPool2d",
+    display_name="MaxPool2d",
+    category="Pooling",
+    doc="Max over sliding 2-D windows: y = max over window of x.",
+    params=_pool_params(),
+    module=nn.MaxPool2d,
+    resolve=_make_pool_resolver("MaxPool2d", 2),
+    macs=_elementwise_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("kernel_size",),
+    prefix="pool",
+)
+
+register(
+    id="AvgPool2d",
+    display_name="AvgPool2d",
+    category="Pooling",
+    doc="Average over sliding 2-D windows: y = mean over window of x.",
+    params=_pool_params(),
+    module=nn.AvgPool2d,
+    resolve=_make_pool_resolver("AvgPool2d", 2),
+    macs=_elementwise_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("kernel_size",),
+    prefix="avgpool",
+)
+
+register(
+    id="AdaptiveAvgPool2d",
+    display_name="AdaptiveAvgPool2d",
+    category="Pooling",
+    doc="Average pooling to a fixed output size (1 = global average pooling).",
+    params=(Param("output_size", "ints", 1, "Output height and width", min=1, max=4096, length=2),),
+    module=nn.AdaptiveAvgPool2d,
+    resolve=lambda p, ins, dts: {"output_size": pair(p["output_size"], 2)},
+    macs=lambda p, ins, out: math.prod(ins[0]),
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    prefix="gap",
+)
+
+# --------------------------------------------------------------------------------------------
+# Normalisation and regularisation
+# --------------------------------------------------------------------------------------------
+
+
+def _bn_params():
+    return (
+        Param("num_features", "int", None, "Channels to normalise (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("eps", "float", 1e-5, "Added to the variance for numerical stability", min=0,
+              max=1),
+        Param("momentum", "float", 0.1, "Update rate of the running statistics", min=0, max=1),
+        Param("affine", "bool", True, "Learn a scale (gamma) and shift (beta)"),
+    )
+
+
+def _make_bn_resolver(label: str):
+    def resolve(p, ins, dts):
+        n = _infer_size(p, "num_features", ins[0][0], "channels", label)
+        return {"num_features": n, "eps": p["eps"], "momentum": p["momentum"],
+                "affine": p["affine"]}
+
+    return resolve
+
+
+register(
+    id="BatchNorm1d",
+    display_name="BatchNorm1d",
+    category="Normalization",
+    doc="Batch normalisation of (features) or (channels, length): y = (x - mean) / sqrt(var + eps) * gamma + beta.",
+    params=_bn_params(),
+    module=nn.BatchNorm1d,
+    resolve=_make_bn_resolver("BatchNorm1d"),
+    macs=_elementwise_macs,
+    input_rank=(1, 2),
+    rank_words="(features) or (channels, length)",
+    key_params=(),
+    prefix="bn",
+)
+
+register(
+    id="BatchNorm2d",
+    display_name="BatchNorm2d",
+    category="Normalization",
+    doc="Batch normalisation per channel of (channels, height, width): y = (x - mean) / sqrt(var + eps) * gamma + beta.",
+    params=_bn_params(),
+    module=nn.BatchNorm2d,
+    resolve=_make_bn_resolver("BatchNorm2d"),
+    macs=_elementwise_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=(),
+    prefix="bn",
+)
+
+
+def _resolve_layernorm(p, ins, dts):
+    n = _infer_size(p, "normalized_shape", ins[0][-1], "features in its last dimension", "LayerNorm")
+    return {"normalized_shape": n, "eps": p["eps"], "elementwise_affine": p["elementwise_affine"]}
+
+
+register(
+    id="LayerNorm",
+    display_name="LayerNorm",
+    category="Normalization",
+    doc="Layer normalisation over the last dimension: y = (x - mean) / sqrt(var + eps) * gamma + beta.",
+    params=(
+        Param("normalized_shape", "int", None, "Size of the last dimension (auto: from the input)",
+              min=1, max=MAX_DIM, inferred=True),
+        Param("eps", "float", 1e-5, "Added to the variance for numerical stability", min=0, max=1),
+        Param("elementwise_affine", "bool", True, "Learn a scale and shift"),
+    ),
+    module=nn.LayerNorm,
+    resolve=_resolve_layernorm,
+    macs=_elementwise_macs,
+    key_params=(),
+    prefix="ln",
+)
+
+register(
+    id="Dropout",
+    display_name="Dropout",
+    category="Normalization",
+    doc="During training, zeroes each element with probability p and scales the rest by 1/(1-p).",
+    params=(Param("p", "float", 0.5, "Probability of zeroing an element", min=0, max=0.999),),
+    module=nn.Dropout,
+    resolve=lambda p, ins, dts: {"p": p["p"]},
+    input_dtype="float",
+    prefix="dropout",
+)
+
+# --------------------------------------------------------------------------------------------
+# Shape manipulation
+# --------------------------------------------------------------------------------------------
+
+register(
+    id="Flatten",
+    display_name="Flatten",
+    category="Shape",
+    doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
+    module=nn.Flatten,
+    resolve=lambda p, ins, dts: {},
+    infer=lambda p, ins: (math.prod(ins[0]),),
+    input_dtype="any",
+    prefix="flatten",
+)
+
+
+def _reshape_target(p: dict, shape: Shape) -> Shape:
+    target = list(p["shape"])
+    total = math.prod(shape)
+    if -1 in target:
+        known = math.prod(v for v in target if v != -1)
+        if total % known:
+            raise LayerError(
+                f"Reshape cannot fit {total} elements {fmt_shape(shape)} into {fmt_shape(target)}"
+            )
+        target[target.index(-1)] = total // known
+    if math.prod(target) != total:
+        raise LayerError(
+            f"Reshape receives {total} elements {fmt_shape(shape)} but the target shape "
+            f"{fmt_shape(target)} holds {math.prod(target)}: change the target so the sizes multiply "
+            f"to {total}"
+        )
+    return tuple(target)
+
+
+register(
+    id="Reshape",
+    display_name="Reshape",
+    category="Shape",
+    doc="Reshapes each sample to a new shape with the same number of elements (one size may be -1).",
+    params=(Param("shape", "shape", [1, 28, 28], "Target shape without the batch dimension",
+                  allow_minus_one=True),),
+    resolve=lambda p, ins, dts: {"shape": _reshape_target(p, ins[0])},
+    apply=lambda m, xs, kw: xs[0].reshape(xs[0].shape[0], *kw["shape"]),
+    code=lambda c: [
+        f"{c.out} = {c.inputs[0]}.reshape({c.inputs[0]}.size(0), "
+        f"{', '.join(str(v) for v in c.kwargs['shape'])})"
+    ],
+    infer=lambda p, ins: _reshape_target(p, ins[0]),
+    input_dtype="any",
+    key_params=("shape",),
+    prefix="reshape",
+)
+
+
+def _resolve_permute(p, ins, dts):
+    if len(p["dims"]) != len(ins[0]):
+        raise LayerError(
+            f"Permute has dims {p['dims']} for {len(p['dims'])} axes, but receives "
+            f"{fmt_shape(ins[0])} with {len(ins[0])}: list each of the axes 1..{len(ins[0])} once"
+        )
+    return {"dims": (0, *p["dims"])}
+
+
+register(
+    id="Permute",
+    display_name="Permute",
+    category="Shape",
+    doc="Reorders the non-batch axes, numbered from 1: dims [2, 1] turns (L, C) into (C, L).",
+    params=(Param("dims", "dims", [2, 1], "New order of the axes 1..n (axis 0 is the batch)"),),
+    resolve=_resolve_permute,
+    apply=lambda m, xs, kw: xs[0].permute(*kw["dims"]),
+    code=lambda c: [f"{c.out} = {c.inputs[0]}.permute({', '.join(map(str, c.kwargs['dims']))})"],
+    infer=lambda p, ins: tuple(ins[0][d - 1] for d in _resolve_permute(p, ins, [])["dims"][1:]),
+    input_dtype="any",
+    key_params=("dims",),
+    prefix="permute",
+)
+
+
+def _resolve_mean(p, ins, dts):
+    d = p["dim"]
+    if not 1 <= d <= len(ins[0]):
+        raise LayerError(
+            f"Mean over axis {d}, but the input {fmt_shape(ins[0])} has axes 1..{len(ins[0])} "
+            f"(axis 0 is the batch)"
+        )
+    return {"dim": d}
+
+
+register(
+    id="Mean",
+    display_name="Mean (pool over axis)",
+    category="Shape",
+    doc="Averages over one non-batch axis, e.g. pooling over time: (L, E) -> (E) with dim 1.",
+    params=(Param("dim", "int", 1, "Axis to average over (1 is the first after the batch)", min=1,
+                  max=8),),
+    resolve=_resolve_mean,
+    apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"]),
+    code=lambda c: [f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']})"],
+    infer=lambda p, ins: tuple(s for i, s in enumerate(ins[0]) if i != _resolve_mean(p, ins, [])["dim"] - 1),
+    macs=lambda p, ins, out: math.prod(ins[0]),
+    key_params=("dim",),
+    prefix="mean",
+)
+
+register(
+    id="Upsample",
+    display_name="Upsample",
+    category="Shape",
+    doc="Upsamples (channels, height, width) by a factor: nearest copies pixels, bilinear interpolates.",
+    params=(
+        Param("scale_factor", "float", 2.0, "Multiplier for height and width", min=0.01, max=64),
+        Param("mode", "choice", "nearest", "Interpolation", choices=("nearest", "bilinear")),
+    ),
+    module=nn.Upsample,
+    resolve=lambda p, ins, dts: {"scale_factor": p["scale_factor"], "mode": p["mode"]},
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    macs=_elementwise_macs,
+    prefix="upsample",
+)
+
+# --------------------------------------------------------------------------------------------
+# Activations
+# --------------------------------------------------------------------------------------------
+
+
+def _activation(id_: str, module: type[nn.Module], doc: str, params: tuple[Param, ...] = (),
+                args: tuple[str, ...] = (), prefix: str = "") -> None:
+    register(
+        id=id_,
+        display_name=id_,
+        category="Activation",
+        doc=doc,
+        params=params,
+        module=module,
+        resolve=lambda p, ins, dts: _kw(p, *args),
+        macs=_elementwise_macs,
+        key_params=args,
+        prefix=prefix or id_.lower(),
+    )
+
+
+def _resolve_dim(p, ins, dts, label):
+    nd = len(ins[0]) + 1
+    if not -nd <= p["dim"] < nd:
+        raise LayerError(f"{label}: dim {p['dim']} is out of range for a {nd}-D input (with batch)")
+    if p["dim"] in (0, -nd):
+        raise LayerError(f"{label}: dim 0 is the batch; use 1 or -1")
+    return {"dim": p["dim"]}
+
+
+_activation("ReLU", nn.ReLU, "Rectified linear unit: y = max(0, x).", prefix="relu")
+_activation("LeakyReLU", nn.LeakyReLU, "y = x if x > 0 else negative_slope * x.",
+            (Param("negative_slope", "float", 0.01, "Slope for negative inputs", min=0, max=1),),
+            ("negative_slope",), prefix="lrelu")
+_activation("ELU", nn.ELU, "y = x if x > 0 else alpha * (exp(x) - 1).",
+            (Param("alpha", "float", 1.0, "Saturation value for negative inputs", min=0,
+                   max=100),), ("alpha",))
+_activation("GELU", nn.GELU, "Gaussian error linear unit: y = x * Phi(x).",
+            (Param("approximate", "choice", "none", "Exact, or the tanh approximation",
+                   choices=("none", "tanh")),), ("approximate",))
+_activation("Sigmoid", nn.Sigmoid, "Logistic function: y = 1 / (1 + exp(-x)).")
+_activation("Tanh", nn.Tanh, "Hyperbolic tangent: y = tanh(x), in (-1, 1).")
+
+for _id, _mod, _doc in (
+    ("Softmax", nn.Softmax, "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities)."),
+    ("LogSoftmax", nn.LogSoftmax, "y_i = x_i - log(sum_j exp(x_j)) along dim (pairs with NLL loss)."),
+):
+    register(
+        id=_id,
+        display_name=_id,
+        category="Activation",
+        doc=_doc,
+        params=(Param("dim", "int", 1, "Dimension to normalise over (1: first after the batch)",
+                      min=-8, max=8),),
+        module=_mod,
+        resolve=(lambda label: lambda p, ins, dts: _resolve_dim(p, ins, dts, label))(_id),
+        macs=_elementwise_macs,
+        key_params=("dim",),
+        prefix=_id.lower(),
+    )
+
+# --------------------------------------------------------------------------------------------
+# Embedding, recurrent and attention layers
+# --------------------------------------------------------------------------------------------
+
+register(
+    id="Embedding",
+    display_name="Embedding",
+    category="Recurrent & Attention",
+    doc="Looks up a learned vector for each token id: (L) int64 -> (L, embedding_dim).",
+    params=(
+        Param("num_embeddings", "int", 1000, "Vocabulary size (token ids 0..n-1)", min=1,
+              max=10_000_000),
+        Param("embedding_dim", "int", 64, "Size of each vector", min=1, max=MAX_DIM),
+        Param("padding_idx", "int", None, "Token id whose vector stays zero (empty: none)", min=0,
+              max=10_000_000, optional=True),
+    ),
+    module=nn.Embedding,
+    resolve=lambda p, ins, dts: _resolve_embedding(p),
+    infer=lambda p, ins: (*ins[0], p["embedding_dim"]),
+    macs=lambda p, ins, out: 0,
+    input_dtype="int",
+    output_dtype="float",
+    key_params=("num_embeddings", "embedding_dim"),
+    prefix="embed",
+)
+
+
+def _resolve_embedding(p):
+    if p["padding_idx"] is not None and p["padding_idx"] >= p["num_embeddings"]:
+        raise LayerError(
+            f"Embedding: padding_idx {p['padding_idx']} must be below num_embeddings "
+            f"{p['num_embeddings']}"
+        )
+    return _kw(p, "num_embeddings", "embedding_dim", "padding_idx")
+
+
+def _recurrent(id_: str, module: type[nn.Module], doc: str, extra: tuple[Param, ...] = ()):
+    def resolve(p, ins, dts):
+        size = _infer_size(p, "input_size", ins[0][-1], "features per time step", id_)
+        if p["dropout"] > 0 and p["num_layers"] == 1:
+            raise LayerError(f"{id_}: dropout acts between stacked layers; set num_layers above 1 "
+                             f"or dropout to 0")
+        kw = {"input_size": size, "hidden_size": p["hidden_size"], "num_layers": p["num_layers"]}
+        if "nonlinearity" in p:
+            kw["nonlinearity"] = p["nonlinearity"]
+        kw.update({"batch_first": True, "dropout": p["dropout"],
+                   "bidirectional": p["bidirectional"]})
+        return kw
+
+    def out_size(p):
+        return p["hidden_size"] * (2 if p["bidirectional"] else 1)
+
+    def apply(m, xs, kw):
+        seq, h = m(xs[0])
+        if kw["_output"] == "sequence":
+            return seq
+        if isinstance(h, tuple):  # LSTM: (h_n, c_n)
+            h = h[0]
+        return torch.cat((h[-2], h[-1]), dim=1) if kw["bidirectional"] else h[-1]
+
+    def code(c):
+        x = c.inputs[0]
+        if c.params["output"] == "sequence":
+            return [f"{c.out}, _ = {c.attr}({x})"]
+        h = "(h_n, _)" if id_ == "LSTM" else "h_n"
+        last = ("torch.cat((h_n[-2], h_n[-1]), dim=1)" if c.kwargs["bidirectional"] else "h_n[-1]")
+        return [f"_, {h} = {c.attr}({x})", f"{c.out} = {last}  # final hidden state"]
+
+    def infer(p, ins):
+        resolve(p, ins, [])
+        if p["output"] == "sequence":
+            return (*ins[0][:-1], out_size(p))
+        return (out_size(p),)
+
+    def macs(p, ins, out):
+        gates = {"LSTM": 4, "GRU": 3}.get(id_, 1)
+        h, steps, d = p["hidden_size"], ins[0][0], 2 if p["bidirectional"] else 1
+        size = p["input_size"] or ins[0][-1]
+        total = 0
+        for layer in range(p["num_layers"]):
+            i = size if layer == 0 else h * d
+            total += gates * (i * h + h * h) * steps * d
+        return total
+
+    params = (
+        Param("input_size", "int", None, "Features per time step (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("hidden_size", "int", 128, "Size of the hidden state", min=1, max=MAX_DIM),
+        Param("num_layers", "int", 1, "Stacked recurrent layers", min=1, max=64),
+        *extra,
+        Param("bidirectional", "bool", False, "Also read the sequence backwards (doubles the output)"),
+        Param("dropout", "float", 0.0, "Dropout between stacked layers", min=0, max=0.999),
+        Param("output", "choice", "last", "Whole sequence (L, H), or the final hidden state (H)",
+              choices=("last", "sequence")),
+    )
+    register(
+        id=id_,
+        display_name=id_,
+        category="Recurrent & Attention",
+        doc=doc,
+        params=params,
+        module=module,
+        resolve=lambda p, ins, dts: {**resolve(p, ins, dts), "_output": p["output"]},
+        apply=apply,
+        code=code,
+        infer=infer,
+        macs=macs,
+        input_rank=(2,),
+        rank_words="(sequence length, features)",
+        key_params=("hidden_size", "num_layers", "output"),
+        prefix=id_.lower(),
+    )
+
+
+_recurrent("RNN", nn.RNN, "Elman RNN over (L, features): h_t = tanh(W_ih x_t + W_hh h_(t-1) + b).",
+           (Param("nonlinearity", "choice", "tanh", "Activation of the hidden state",
+                  choices=("tanh", "relu")),))
+_recurrent("LSTM", nn.LSTM, "Long short-term memory over (L, features), with input/forget/output gates and a cell state.")
+_recurrent("GRU", nn.GRU, "Gated recurrent unit over (L, features), with reset and update gates.")
+
+
+def _resolve_mha(p, ins, dts):
+    e = _infer_size(p, "embed_dim", ins[0][-1], "features per position", "MultiheadAttention")
+    if e % p["num_heads"]:
+        raise LayerError(
+            f"MultiheadAttention: embed_dim {e} is not divisible by num_heads {p['num_heads']}: "
+            f"pick a head count that divides {e}"
+        )
+    return {"embed_dim": e, "num_heads": p["num_heads"], "dropout": p["dropout"],
+            "bias": p["bias"], "batch_first": True}
+
+
+def _attention_macs(e: int, steps: int) -> int:
+    return 4 * e * e * steps + 2 * steps * steps * e
+
+
+register(
+    id="MultiheadAttention",
+    display_name="MultiheadAttention",
+    category="Recurrent & Attention",
+    doc="Self-attention over (L, E): softmax(QK^T / sqrt(d)) V with num_heads heads; Q, K, V from the same input.",
+    params=(
+        Param("embed_dim", "int", None, "Features per position (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("num_heads", "int", 4, "Parallel attention heads (must divide embed_dim)", min=1,
+              max=1024),
+        Param("dropout", "float", 0.0, "Dropout on the attention weights", min=0, max=0.999),
+        Param("bias", "bool", True, "Learn biases in the projections"),
+    ),
+    module=nn.MultiheadAttention,
+    resolve=_resolve_mha,
+    apply=lambda m, xs, kw: m(xs[0], xs[0], xs[0], need_weights=False)[0],
+    code=lambda c: [
+        f"{c.out}, _ = {c.attr}({c.inputs[0]}, {c.inputs[0]}, {c.inputs[0]}, need_weights=False)"
+    ],
+    infer=lambda p, ins: (_resolve_mha(p, ins, []), ins[0])[1],
+    macs=lambda p, ins, out: _attention_macs(ins[0][-1], ins[0][0]),
+    input_rank=(2,),
+    rank_words="(sequence length, features)",
+    key_params=("num_heads",),
+    prefix="attn",
+)
+
+
+def _resolve_tel(p, ins, dts):
+    e = _infer_size(p, "d_model", ins[0][-1], "features per position", "TransformerEncoderLayer")
+    if e % p["nhead"]:
+        raise LayerError(
+            f"TransformerEncoderLayer: d_model {e} is not divisible by nhead {p['nhead']}: "
+            f"pick a head count that divides {e}"
+        )
+    return {"d_model": e, "nhead": p["nhead"], "dim_feedforward": p["dim_feedforward"],
+            "dropout": p["dropout"], "activation": p["activation"], "batch_first": True,
+            "norm_first": p["norm_first"]}
+
+
+register(
+    id="TransformerEncoderLayer",
+    display_name="TransformerEncoderLayer",
+    category="Recurrent & Attention",
+    doc="Self-attention plus a feed-forward block, each with a residual connection and LayerNorm, over (L, E).",
+    params=(
+        Param("d_model", "int", None, "Features per position (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("nhead", "int", 4, "Attention heads (must divide d_model)", min=1, max=1024),
+        Param("dim_feedforward", "int", 256, "Hidden size of the feed-forward block", min=1,
+              max=MAX_DIM),
+        Param("dropout", "float", 0.1, "Dropout probability", min=0, max=0.999),
+        Param("activation", "choice", "relu", "Feed-forward activation", choices=("relu", "gelu")),
+        Param("norm_first", "bool", False, "LayerNorm before each block (pre-norm)"),
+    ),
+    module=nn.TransformerEncoderLayer,
+    resolve=_resolve_tel,
+    infer=lambda p, ins: (_resolve_tel(p, ins, []), ins[0])[1],
+    macs=lambda p, ins, out: _attention_macs(ins[0][-1], ins[0][0])
+    + 2 * ins[0][-1] * p["dim_feedforward"] * ins[0][0],
+    input_rank=(2,),
+    rank_words="(sequence length, features)",
+    key_params=("nhead", "dim_feedforward"),
+    prefix="encoder",
+)
+
+# --------------------------------------------------------------------------------------------
+# Merges
+# --------------------------------------------------------------------------------------------
+
+
+def _same_shapes(label: str, ins: list[Shape]) -> None:
+    first = ins[0]
+    for i, s in enumerate(ins[1:], start=1):
+        if s != first:
+            raise LayerError(
+                f"{label} needs inputs of the same shape, but input 1 is {fmt_shape(first)} and "
+                f"input {i + 1} is {fmt_shape(s)}: make the branches agree (e.g. a 1x1 Conv2d or "
+                f"Linear on the skip path)"
+            )
+
+
+def _resolve_concat(p, ins, dts):
+    d = p["dim"]
+    rank = len(ins[0])
+    if not 1 <= d <= rank:
+        raise LayerError(
+            f"Concat along axis {d}, but the inputs have axes 1..{rank} (axis 0 is the batch)"
+        )
+    for i, s in enumerate(ins):
+        if len(s) != rank or any(a != b for j, (a, b) in enumerate(zip(s, ins[0])) if j != d - 1):
+            raise LayerError(
+                f"Concat along axis {d} needs the other sizes to agree, but input 1 is "
+                f"{fmt_shape(ins[0])} and input {i + 1} is {fmt_shape(s)}"
+            )
+    return {"dim": d}
+
+
+def _concat_shape(p, ins):
+    d = _resolve_concat(p, ins, [])["dim"] - 1
+    out = list(ins[0])
+    out[d] = sum(s[d] for s in ins)
+    return tuple(out)
+
+
+register(
+    id="Add",
+    display_name="Add",
+    category="Merge",
+    doc="Element-wise sum of two or more inputs of the same shape (residual connections): y = a + b.",
+    variadic=True,
+    resolve=lambda p, ins, dts: (_same_shapes("Add", ins), {})[1],
+    apply=lambda m, xs, kw: _fold(xs, lambda a, b: a + b),
+    code=lambda c: [f"{c.out} = {' + '.join(c.inputs)}"],
+    infer=lambda p, ins: (_same_shapes("Add", ins), ins[0])[1],
+    macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
+    prefix="add",
+)
+
+register(
+    id="Multiply",
+    display_name="Multiply",
+    category="Merge",
+    doc="Element-wise product of two or more inputs of the same shape (gating): y = a * b.",
+    variadic=True,
+    resolve=lambda p, ins, dts: (_same_shapes("Multiply", ins), {})[1],
+    apply=lambda m, xs, kw: _fold(xs, lambda a, b: a * b),
+    code=lambda c: [f"{c.out} = {' * '.join(c.inputs)}"],
+    infer=lambda p, ins: (_same_shapes("Multiply", ins), ins[0])[1],
+    macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
+    prefix="mul",
+)
+
+register(
+    id="Concat",
+    display_name="Concat",
+    category="Merge",
+    doc="Joins two or more inputs along an axis (1 = channels/features); the other sizes must agree.",
+    params=(Param("dim", "int", 1, "Axis to join along (1 is the first after the batch)", min=1,
+                  max=8),),
+    variadic=True,
+    resolve=_resolve_concat,
+    apply=lambda m, xs, kw: torch.cat(xs, dim=kw["dim"]),
+    code=lambda c: [f"{c.out} = torch.cat(({', '.join(c.inputs)},), dim={c.kwargs['dim']})"],
+    infer=_concat_shape,
+    key_params=("dim",),
+    prefix="concat",
+)
+
+
+def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
+    out = xs[0]
+    for x in xs[1:]:
+        out = op(out, x)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------------
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names that would collide with nn.Module attributes or read badly in exported code.
+RESERVED_NAMES = frozenset(
+    {n for n in dir(nn.Module) if not n.startswith("__")}
+    | {"self", "torch", "nn", "F", "math", "model", "inputs", "x"}
+)
+
+
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name a node, or None if it can."""
+    if not isinstance(name, str) or not name:
+        return "a name must be a non-empty text"
+    if len(name) > 64:
+        return "a name must be at most 64 characters"
+    if not _IDENT.match(name):
+        return (f"{_show(name)} is not a valid name: use letters, digits and underscores, "
+                f"starting with a letter")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"{_show(name)} is a Python keyword"
+    if name in RESERVED_NAMES:
+        return f"{_show(name)} is reserved (it clashes with torch.nn.Module or the exported code)"
+    return None
+
+
+def module_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments without the private keys (``_output`` etc.) used by apply/code."""
+    return {k: v for k, v in kwargs.items() if not k.startswith("_")}
+
+
+def make_module(spec: LayerSpec, kwargs: dict[str, Any], device: str | torch.device | None = None
+                ) -> nn.Module | None:
+    """Instantiate the layer's torch module (``None`` for layers that only act in forward)."""
+    if spec.module is None:
+        return None
+    if device is None:
+        return spec.module(**module_kwargs(kwargs))
+    with torch.device(device):
+        return spec.module(**module_kwargs(kwargs))
+
+
+def apply_layer(spec: LayerSpec, module: nn.Module | None, inputs: list[torch.Tensor],
+                kwargs: dict[str, Any]) -> torch.Tensor:
+    """Run one forward step of a layer."""
+    if spec.apply is not None:
+        return spec.apply(module, inputs, kwargs)
+    return module(inputs[0])
+
+
+def code_lines(spec: LayerSpec, ctx: CodeContext) -> list[str]:
+    """The forward lines code export writes for one layer."""
+    return (spec.code or _default_code)(ctx)
+
+
+__all__ = [
+    "CATALOG", "Catalog", "CodeContext", "LayerError", "LayerSpec", "Param", "Shape",
+    "apply_layer", "code_lines", "fmt_shape", "make_module", "module_kwargs", "name_problem",
+    "pair", "register", "RESERVED_NAMES", "MAX_DIM", "MAX_ELEMENTS",
+]
