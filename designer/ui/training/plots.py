@@ -1,0 +1,316 @@
+"""Live training curves: loss, accuracy (or the regression metric) and learning rate.
+
+Feeding is cheap by construction (../shared/STYLE.md, habit 9): values go into preallocated numpy
+buffers that grow by doubling; a QTimer redraws at most ``MAX_FPS`` times a second, and only when
+something changed, by calling ``setData`` on slices of those buffers. Downsampling (peak mode) and
+clip-to-view keep long curves fast. NaN values are allowed (a diverging loss) and left to
+pyqtgraph's finite check, which draws the gaps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+MAX_FPS = 20
+SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
+
+_TRAIN = (31, 119, 180)
+_VAL = (255, 127, 14)
+_FAINT = (31, 119, 180, 70)
+_LR = (44, 160, 44)
+_OVERLAY_COLOURS = [(214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194),
+                    (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+class SeriesBuffer:
+    """x/y pairs in preallocated float64 arrays; capacity doubles when full (amortised O(1))."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self._x):
+            self._grow(self.n + 1)
+        self._x[self.n] = x
+        self._y[self.n] = y
+        self.n += 1
+
+    def extend(self, xs, ys) -> None:
+        xs = np.asarray(xs, dtype=np.float64).ravel()
+        ys = np.asarray(ys, dtype=np.float64).ravel()
+        if xs.shape != ys.shape:
+            raise ValueError("x and y must have the same length")
+        k = len(xs)
+        if self.n + k > len(self._x):
+            self._grow(self.n + k)
+        self._x[self.n:self.n + k] = xs
+        self._y[self.n:self.n + k] = ys
+        self.n += k
+
+    def _grow(self, need: int) -> None:
+        cap = max(len(self._x), 1)
+        while cap < need:
+            cap *= 2
+        for name in ("_x", "_y"):
+            old = getattr(self, name)
+            new = np.empty(cap, dtype=np.float64)
+            new[:self.n] = old[:self.n]
+            setattr(self, name, new)
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[:self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[:self.n]
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def value_near(self, x: float) -> tuple[float, float] | None:
+        """The point whose x is nearest to ``x`` (buffers are filled in increasing x)."""
+        if self.n == 0:
+            return None
+        xs = self.x
+        i = int(np.searchsorted(xs, x))
+        if i >= self.n:
+            i = self.n - 1
+        elif i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x):
+            i -= 1
+        return float(xs[i]), float(self._y[i])
+
+
+@dataclass
+class _Series:
+    name: str
+    buffer: SeriesBuffer
+    item: pg.PlotDataItem
+    dirty: bool = False
+    plot: str = ""
+
+
+@dataclass
+class RunCurves:
+    """Per-epoch curves of one finished run, for overlaying runs from the history."""
+
+    label: str
+    epochs: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+
+
+class TrainingPlots(QWidget):
+    """Three stacked plots sharing the x axis (epochs): loss, metric, learning rate.
+
+    Feed with :meth:`add_batch` and :meth:`add_epoch`; both only write into buffers and mark the
+    series dirty. The redraw timer runs only while something is being fed.
+    """
+
+    redrawn = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout_widget = pg.GraphicsLayoutWidget()
+        self._layout_widget.setBackground("w")
+        self.loss_plot = self._layout_widget.addPlot(row=0, col=0)
+        self.metric_plot = self._layout_widget.addPlot(row=1, col=0)
+        self.lr_plot = self._layout_widget.addPlot(row=2, col=0)
+        self._plots = {"loss": self.loss_plot, "metric": self.metric_plot, "lr": self.lr_plot}
+        for key, plot in self._plots.items():
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            plot.setLabel("bottom", "epoch")
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            if key != "loss":
+                plot.setXLink(self.loss_plot)
+        self.loss_plot.setLabel("left", "loss")
+        self.metric_plot.setLabel("left", "accuracy")
+        self.lr_plot.setLabel("left", "learning rate")
+        self._layout_widget.ci.layout.setRowStretchFactor(0, 3)
+        self._layout_widget.ci.layout.setRowStretchFactor(1, 2)
+        self._layout_widget.ci.layout.setRowStretchFactor(2, 1)
+
+        self._series: dict[str, _Series] = {}
+        self._add_series("batch_loss", "loss", "batch", pg.mkPen(_FAINT, width=1))
+        self._add_series("smooth_loss", "loss", "smoothed", pg.mkPen(_TRAIN, width=2))
+        self._add_series("train_loss", "loss", "train (epoch)", pg.mkPen(_TRAIN, width=2,
+                                                                         style=Qt.DashLine),
+                         symbol="o")
+        self._add_series("val_loss", "loss", "validation (epoch)", pg.mkPen(_VAL, width=2),
+                         symbol="o")
+        self._add_series("train_metric", "metric", "train", pg.mkPen(_TRAIN, width=2), symbol="o")
+        self._add_series("val_metric", "metric", "validation", pg.mkPen(_VAL, width=2), symbol="o")
+        self._add_series("lr", "lr", "learning rate", pg.mkPen(_LR, width=2), symbol="o")
+        self._overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+
+        self._smooth = 0.0
+        self._smooth_steps = 0
+        self.redraws = 0  # how many times the plots were actually redrawn (tests, benchmark)
+
+        self.cursor_label = QLabel(" ")
+        self.cursor_label.setTextFormat(Qt.PlainText)
+        self.cursor_label.setStyleSheet("font-family: monospace;")
+        self._vlines = []
+        for plot in self._plots.values():
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120), width=1))
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._vlines.append(line)
+        self._mouse_proxy = pg.SignalProxy(self._layout_widget.scene().sigMouseMoved,
+                                           rateLimit=30, slot=self._mouse_moved)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._layout_widget, 1)
+        layout.addWidget(self.cursor_label)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / MAX_FPS))
+        self._timer.timeout.connect(self._redraw)
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _add_series(self, key: str, plot: str, label: str, pen, symbol: str | None = None) -> None:
+        kw = {"symbol": symbol, "symbolSize": 6, "symbolBrush": pen.color()} if symbol else {}
+        item = self._plots[plot].plot([], [], pen=pen, name=label, **kw)
+        self._series[key] = _Series(label, SeriesBuffer(), item, plot=plot)
+
+    def set_metric_name(self, name: str) -> None:
+        """'accuracy' for classification; 'MAE', 'R2', ... for regression."""
+        self.metric_plot.setLabel("left", name)
+
+    def series(self, key: str) -> SeriesBuffer:
+        """The buffer behind one curve (``batch_loss``, ``smooth_loss``, ``train_loss``,
+        ``val_loss``, ``train_metric``, ``val_metric``, ``lr``)."""
+        return self._series[key].buffer
+
+    def curve_points(self, key: str) -> int:
+        """How many points the drawn curve holds right now (what is on screen, not the buffer)."""
+        x, _ = self._series[key].item.getOriginalDataset()
+        return 0 if x is None else len(x)
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        for s in self._series.values():
+            s.buffer.clear()
+            s.dirty = True
+        self._smooth = 0.0
+        self._smooth_steps = 0
+        self.cursor_label.setText(" ")
+        self._redraw()
+
+    def start(self) -> None:
+        """Begin periodic redraws (call when a run starts)."""
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        """Draw what is pending and stop the redraw timer (call when a run ends)."""
+        self._timer.stop()
+        self._redraw()
+
+    def add_batch(self, x: float, loss: float) -> None:
+        """One (aggregated) batch loss at fractional epoch ``x``."""
+        loss = float(loss)
+        self._push("batch_loss", x, loss)
+        if math.isfinite(loss):
+            self._smooth_steps += 1
+            self._smooth = SMOOTHING * self._smooth + (1 - SMOOTHING) * loss
+            # bias correction, so the first points are not dragged towards zero
+            self._push("smooth_loss", x, self._smooth / (1 - SMOOTHING ** self._smooth_steps))
+
+    def add_epoch(self, epoch: float, train_loss: float | None = None,
+                  val_loss: float | None = None, train_metric: float | None = None,
+                  val_metric: float | None = None, lr: float | None = None) -> None:
+        for key, value in (("train_loss", train_loss), ("val_loss", val_loss),
+                           ("train_metric", train_metric), ("val_metric", val_metric),
+                           ("lr", lr)):
+            if value is not None:
+                self._push(key, epoch, float(value))
+
+    def _push(self, key: str, x: float, y: float) -> None:
+        s = self._series[key]
+        s.buffer.append(x, y)
+        s.dirty = True
+
+    def _redraw(self) -> None:
+        drew = False
+        for s in self._series.values():
+            if s.dirty:
+                s.dirty = False
+                s.item.setData(s.buffer.x, s.buffer.y)
+                drew = True
+        if drew:
+            self.redraws += 1
+            self.redrawn.emit()
+
+    # -- overlays from the run history ------------------------------------------------------------
+
+    def set_overlays(self, runs: list[RunCurves]) -> None:
+        """Replace the overlaid curves of earlier runs (validation loss and metric per epoch)."""
+        for plot, item in self._overlay_items:
+            plot.removeItem(item)
+            if plot.legend is not None:
+                plot.legend.removeItem(item)
+        self._overlay_items = []
+        for i, run in enumerate(runs):
+            colour = _OVERLAY_COLOURS[i % len(_OVERLAY_COLOURS)]
+            pen = pg.mkPen(colour, width=1.5, style=Qt.DashDotLine)
+            for plot, ys in ((self.loss_plot, run.val_loss or run.train_loss),
+                             (self.metric_plot, run.val_metric)):
+                if not ys:
+                    continue
+                n = min(len(run.epochs), len(ys))
+                item = plot.plot(np.asarray(run.epochs[:n], float), np.asarray(ys[:n], float),
+                                 pen=pen, name=run.label, symbol="t", symbolSize=5,
+                                 symbolBrush=colour)
+                self._overlay_items.append((plot, item))
+
+    # -- values under the cursor ---------------------------------------------------------------
+
+    def _mouse_moved(self, args) -> None:
+        pos = args[0]
+        for plot in self._plots.values():
+            if plot.sceneBoundingRect().contains(pos):
+                x = plot.vb.mapSceneToView(pos).x()
+                self.show_values_at(x)
+                return
+
+    def show_values_at(self, x: float) -> str:
+        """Move the cursor line to epoch ``x`` and list each curve's nearest value."""
+        parts = [f"epoch {x:.2f}"]
+        for s in self._series.values():
+            near = s.buffer.value_near(x)
+            if near is None:
+                continue
+            parts.append(f"{s.name} ({s.plot}) {_fmt(near[1])}")
+        for line in self._vlines:
+            line.setPos(x)
+            line.setVisible(True)
+        text = "  |  ".join(parts)
+        self.cursor_label.setText(text)
+        return text
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
+        return f"{v:.3e}"
+    return f"{v:.4f}"
