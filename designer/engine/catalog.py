@@ -18,11 +18,13 @@ Shapes here never include the batch dimension.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -143,11 +145,13 @@ class Param:
         raise AssertionError(t)  # pragma: no cover
 
     def _check_int(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-                value = int(value)
-            else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+        if isinstance(value, float):
+            if not value.is_integer():
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            self._check_range(value)
+            value = int(value)
         self._check_range(value)
         return value
 
@@ -155,15 +159,17 @@ class Param:
         if self.min is not None and value < self.min:
             raise ValueError(f"expected {self.describe()}, got {_show(value)}")
         if self.max is not None and value > self.max:
-            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            top = f"{int(self.max):,}" if float(self.max).is_integer() else f"{self.max:g}"
+            raise ValueError(f"{_show(value)} is too large: {self.name} can be at most {top}")
 
     def describe(self) -> str:
         """Words for what this parameter accepts (used in error messages and tooltips)."""
         t = self.type
         if t in ("int", "ints"):
-            if self.min == 1 and (self.max is None or self.max >= MAX_DIM):
+            # The upper bound has its own message ("... is too large: ... at most N").
+            if self.min == 1:
                 base = "a positive integer"
-            elif self.min == 0 and (self.max is None or self.max >= MAX_DIM):
+            elif self.min == 0:
                 base = "a non-negative integer"
             else:
                 base = "an integer" + _range_words(self.min, self.max)
@@ -280,22 +286,41 @@ class LayerSpec:
     def validate_params(self, params: Any) -> dict[str, Any]:
         """Full, validated parameter dict (missing ones take their defaults).
 
-        Raises ``ValueError`` whose message starts with the parameter name.
+        Raises :class:`ParamError` (a ``ValueError``) whose message starts with the parameter
+        name, e.g. ``kernel_size: expected a positive integer or a list of 2, got "abc"``.
         """
         if not isinstance(params, dict):
-            raise ValueError(f"expected an object of parameters, got {_show(params)}")
+            raise ParamError(None, f"expected an object of parameters, got {_show(params)}")
         known = self.param_map
         for key in params:
             if key not in known:
                 allowed = ", ".join(known) or "none"
-                raise ValueError(f"{_show(key)}: {self.id} has no such parameter (it has: {allowed})")
+                raise ParamError(key, f"{self.id} has no parameter {_show(key)} "
+                                 f"(its parameters: {allowed})")
         out = {}
         for p in self.params:
             try:
                 out[p.name] = p.validate(params[p.name]) if p.name in params else _copy(p.default)
             except ValueError as exc:
-                raise ValueError(f"{p.name}: {exc}") from None
+                raise ParamError(p.name, str(exc)) from None
         return out
+
+
+class ParamError(ValueError):
+    """A parameter value is refused. ``param`` is its name (None: the whole parameter object);
+    the message reads ``name: reason``, with odd names quoted."""
+
+    def __init__(self, param: Any, reason: str) -> None:
+        self.param = param
+        self.reason = reason
+        super().__init__(f"{param_path(param)}: {reason}" if param is not None else reason)
+
+
+def param_path(name: Any) -> str:
+    """A parameter name as it appears in a path: plain when it is an identifier, else quoted."""
+    if isinstance(name, str) and name.isidentifier() and name.isascii():
+        return name
+    return "[" + _show(name) + "]"
 
 
 def _copy(v: Any) -> Any:
@@ -397,6 +422,40 @@ def _check_window(
             )
 
 
+def _same_shape(p: dict, ins: list[Shape]) -> Shape:
+    """Output shape of layers that keep their input's shape (activations, norms, dropout)."""
+    return ins[0]
+
+
+def _conv_shape(dims: int, transposed: bool = False) -> Infer:
+    """Exact output shape of a convolution (the formulas of the torch.nn docs)."""
+
+    def infer(p: dict, ins: list[Shape]) -> Shape:
+        shape = ins[0]
+        k, s, pd, d = (pair(p[n], dims) for n in ("kernel_size", "stride", "padding", "dilation"))
+        if transposed:
+            op = pair(p["output_padding"], dims)
+            sp = [(shape[1 + i] - 1) * s[i] - 2 * pd[i] + d[i] * (k[i] - 1) + op[i] + 1
+                  for i in range(dims)]
+        else:
+            sp = [_spatial_out(shape[1 + i], k[i], s[i], pd[i], d[i]) for i in range(dims)]
+        return (p["out_channels"], *sp)
+
+    return infer
+
+
+def _pool_shape(dims: int) -> Infer:
+    def infer(p: dict, ins: list[Shape]) -> Shape:
+        shape = ins[0]
+        k = pair(p["kernel_size"], dims)
+        s = pair(p["stride"], dims) if p["stride"] is not None else k
+        pd = pair(p["padding"], dims)
+        return (*shape[:-dims], *(_spatial_out(shape[-dims + i], k[i], s[i], pd[i])
+                                  for i in range(dims)))
+
+    return infer
+
+
 def _linear_macs(p: dict, ins: list[Shape], out: Shape) -> int:
     return p["in_features"] * p["out_features"] * math.prod(out[:-1])
 
@@ -413,6 +472,11 @@ def _convt_macs(p: dict, ins: list[Shape], out: Shape) -> int:
 
 def _elementwise_macs(p: dict, ins: list[Shape], out: Shape) -> int:
     return math.prod(out)
+
+
+def _pool_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    """Each output value reads one kernel window (comparisons or additions)."""
+    return math.prod(out) * math.prod(pair(p["kernel_size"], len(out) - 1))
 
 
 def _default_code(ctx: CodeContext) -> list[str]:
@@ -478,6 +542,7 @@ register(
     ),
     module=nn.Linear,
     resolve=_resolve_linear,
+    infer=lambda p, ins: (*ins[0][:-1], p["out_features"]),
     macs=_linear_macs,
     key_params=("out_features",),
     prefix="fc",
@@ -547,6 +612,7 @@ register(
     params=_conv_params(1, 16, 3),
     module=nn.Conv1d,
     resolve=_make_conv_resolver(1, "Conv1d"),
+    infer=_conv_shape(1),
     macs=_conv_macs,
     input_rank=(2,),
     rank_words="(channels, length)",
@@ -562,6 +628,7 @@ register(
     params=_conv_params(2, 16, 3),
     module=nn.Conv2d,
     resolve=_make_conv_resolver(2, "Conv2d"),
+    infer=_conv_shape(2),
     macs=_conv_macs,
     input_rank=(3,),
     rank_words="(channels, height, width)",
@@ -577,6 +644,7 @@ register(
     params=_conv_params(2, 16, 2, transposed=True),
     module=nn.ConvTranspose2d,
     resolve=_make_conv_resolver(2, "ConvTranspose2d", transposed=True),
+    infer=_conv_shape(2, transposed=True),
     macs=_convt_macs,
     input_rank=(3,),
     rank_words="(channels, height, width)",
@@ -626,7 +694,8 @@ register(
     params=_pool1d_params(),
     module=nn.MaxPool1d,
     resolve=_make_pool_resolver("MaxPool1d", 1),
-    macs=_elementwise_macs,
+    infer=_pool_shape(1),
+    macs=_pool_macs,
     input_rank=(2,),
     rank_words="(channels, length)",
     key_params=("kernel_size",),
@@ -641,7 +710,8 @@ register(
     params=_pool_params(),
     module=nn.MaxPool2d,
     resolve=_make_pool_resolver("MaxPool2d", 2),
-    macs=_elementwise_macs,
+    infer=_pool_shape(2),
+    macs=_pool_macs,
     input_rank=(3,),
     rank_words="(channels, height, width)",
     key_params=("kernel_size",),
@@ -656,7 +726,8 @@ register(
     params=_pool_params(),
     module=nn.AvgPool2d,
     resolve=_make_pool_resolver("AvgPool2d", 2),
-    macs=_elementwise_macs,
+    infer=_pool_shape(2),
+    macs=_pool_macs,
     input_rank=(3,),
     rank_words="(channels, height, width)",
     key_params=("kernel_size",),
@@ -671,6 +742,7 @@ register(
     params=(Param("output_size", "ints", 1, "Output height and width", min=1, max=4096, length=2),),
     module=nn.AdaptiveAvgPool2d,
     resolve=lambda p, ins, dts: {"output_size": pair(p["output_size"], 2)},
+    infer=lambda p, ins: (ins[0][0], *pair(p["output_size"], 2)),
     macs=lambda p, ins, out: math.prod(ins[0]),
     input_rank=(3,),
     rank_words="(channels, height, width)",
@@ -710,6 +782,7 @@ register(
     params=_bn_params(),
     module=nn.BatchNorm1d,
     resolve=_make_bn_resolver("BatchNorm1d"),
+    infer=_same_shape,
     macs=_elementwise_macs,
     input_rank=(1, 2),
     rank_words="(features) or (channels, length)",
@@ -725,6 +798,7 @@ register(
     params=_bn_params(),
     module=nn.BatchNorm2d,
     resolve=_make_bn_resolver("BatchNorm2d"),
+    infer=_same_shape,
     macs=_elementwise_macs,
     input_rank=(3,),
     rank_words="(channels, height, width)",
@@ -751,6 +825,7 @@ register(
     ),
     module=nn.LayerNorm,
     resolve=_resolve_layernorm,
+    infer=_same_shape,
     macs=_elementwise_macs,
     key_params=(),
     prefix="ln",
@@ -764,6 +839,7 @@ register(
     params=(Param("p", "float", 0.5, "Probability of zeroing an element", min=0, max=0.999),),
     module=nn.Dropout,
     resolve=lambda p, ins, dts: {"p": p["p"]},
+    infer=_same_shape,
     input_dtype="float",
     prefix="dropout",
 )
@@ -814,8 +890,8 @@ register(
     resolve=lambda p, ins, dts: {"shape": _reshape_target(p, ins[0])},
     apply=lambda m, xs, kw: xs[0].reshape(xs[0].shape[0], *kw["shape"]),
     code=lambda c: [
-        f"{c.out} = {c.inputs[0]}.reshape({c.inputs[0]}.size(0), "
-        f"{', '.join(str(v) for v in c.kwargs['shape'])})"
+        (f"{c.out} = {c.inputs[0]}.reshape({c.inputs[0]}.size(0), "
+         f"{', '.join(str(v) for v in c.kwargs['shape'])})")
     ],
     infer=lambda p, ins: _reshape_target(p, ins[0]),
     input_dtype="any",
@@ -907,13 +983,14 @@ def _activation(id_: str, module: type[nn.Module], doc: str, params: tuple[Param
         params=params,
         module=module,
         resolve=lambda p, ins, dts: _kw(p, *args),
+        infer=_same_shape,
         macs=_elementwise_macs,
         key_params=args,
         prefix=prefix or id_.lower(),
     )
 
 
-def _resolve_dim(p, ins, dts, label):
+def _resolve_dim(p, ins, dts, *, label):
     nd = len(ins[0]) + 1
     if not -nd <= p["dim"] < nd:
         raise LayerError(f"{label}: dim {p['dim']} is out of range for a {nd}-D input (with batch)")
@@ -947,7 +1024,8 @@ for _id, _mod, _doc in (
         params=(Param("dim", "int", 1, "Dimension to normalise over (1: first after the batch)",
                       min=-8, max=8),),
         module=_mod,
-        resolve=(lambda label: lambda p, ins, dts: _resolve_dim(p, ins, dts, label))(_id),
+        resolve=functools.partial(_resolve_dim, label=_id),
+        infer=_same_shape,
         macs=_elementwise_macs,
         key_params=("dim",),
         prefix=_id.lower(),
@@ -1304,7 +1382,24 @@ def code_lines(spec: LayerSpec, ctx: CodeContext) -> list[str]:
 
 
 __all__ = [
-    "CATALOG", "Catalog", "CodeContext", "LayerError", "LayerSpec", "Param", "Shape",
-    "apply_layer", "code_lines", "fmt_shape", "make_module", "module_kwargs", "name_problem",
-    "pair", "register", "RESERVED_NAMES", "MAX_DIM", "MAX_ELEMENTS",
+    "CATALOG",
+    "MAX_DIM",
+    "MAX_ELEMENTS",
+    "RESERVED_NAMES",
+    "Catalog",
+    "CodeContext",
+    "LayerError",
+    "LayerSpec",
+    "Param",
+    "ParamError",
+    "Shape",
+    "apply_layer",
+    "code_lines",
+    "fmt_shape",
+    "make_module",
+    "module_kwargs",
+    "name_problem",
+    "pair",
+    "param_path",
+    "register",
 ]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 
@@ -154,13 +155,7 @@ class Graph:
 
     def downstream(self, node_ids: Iterable[str]) -> set[str]:
         """The given nodes and everything reachable from them."""
-        g = self.to_nx()
-        out: set[str] = set()
-        for nid in node_ids:
-            if nid in g:
-                out.add(nid)
-                out |= nx.descendants(g, nid)
-        return out
+        return Adjacency.of(self).reachable(node_ids)
 
     # -- mutations -----------------------------------------------------------------------------
 
@@ -223,8 +218,7 @@ class Graph:
             return f"input {dst_port + 1} of {d.name} is already connected; disconnect it first"
         if any(e.src == src and e.dst == dst for e in self.edges):
             return f"{s.name} already feeds {d.name}"
-        g = self.to_nx()
-        if nx.has_path(g, dst, src):
+        if src in Adjacency.of(self).reachable([dst]):
             return f"connecting {s.name} to {d.name} would make a cycle"
         return None
 
@@ -293,7 +287,7 @@ class Graph:
 
     # -- copying -------------------------------------------------------------------------------
 
-    def copy(self) -> "Graph":
+    def copy(self) -> Graph:
         """An independent copy with the same ids and no listeners (a frozen snapshot)."""
         g = Graph()
         for n in self.nodes.values():
@@ -321,17 +315,94 @@ def _deepcopy(params: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def check_structure(graph: Graph) -> list[Problem]:
+@dataclass
+class Adjacency:
+    """Edges indexed by node, built once per check in O(nodes + edges)."""
+
+    preds: dict[str, list[Edge]]  # incoming edges per node, sorted by input port
+    succs: dict[str, list[str]]  # target node per outgoing edge (a node may repeat)
+
+    @classmethod
+    def of(cls, graph: Graph) -> Adjacency:
+        preds: dict[str, list[Edge]] = {nid: [] for nid in graph.nodes}
+        succs: dict[str, list[str]] = {nid: [] for nid in graph.nodes}
+        for e in graph.edges:
+            if e.src in succs and e.dst in preds:
+                preds[e.dst].append(e)
+                succs[e.src].append(e.dst)
+        for ins in preds.values():
+            if len(ins) > 1:
+                ins.sort(key=lambda e: e.dst_port)
+        return cls(preds, succs)
+
+    def reachable(self, start: Iterable[str], backwards: bool = False) -> set[str]:
+        """``start`` and every node reachable from it (against the edges with ``backwards``)."""
+        seen: set[str] = set()
+        stack = [n for n in start if n in self.preds]
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if backwards:
+                stack.extend(e.src for e in self.preds[n])
+            else:
+                stack.extend(self.succs[n])
+        return seen
+
+    def cycles(self, limit: int = 50) -> list[list[str]]:
+        """One cycle through each group of nodes that feed each other (at most ``limit``).
+
+        A quick Kahn pass settles the common acyclic case without networkx; otherwise networkx
+        finds the strongly connected components and one concrete cycle in each. (Listing every
+        simple cycle can take exponential time, so it is not done.)
+        """
+        indeg = {nid: len(ins) for nid, ins in self.preds.items()}
+        ready = [nid for nid, d in indeg.items() if d == 0]
+        done = 0
+        while ready:
+            nid = ready.pop()
+            done += 1
+            for s in self.succs[nid]:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    ready.append(s)
+        if done == len(indeg):
+            return []
+        g = nx.DiGraph()
+        g.add_nodes_from(n for n, d in indeg.items() if d > 0)
+        g.add_edges_from((src, dst) for src, dsts in self.succs.items() for dst in dsts
+                         if indeg[src] > 0 and indeg[dst] > 0)
+        order = {nid: i for i, nid in enumerate(self.preds)}
+        out: list[list[str]] = []
+        for comp in sorted(nx.strongly_connected_components(g),
+                           key=lambda c: min(order[n] for n in c)):
+            start = min(comp, key=order.__getitem__)
+            if len(comp) == 1 and not g.has_edge(start, start):
+                continue
+            cycle = [u for u, _ in nx.find_cycle(g.subgraph(comp), source=start)]
+            out.append(cycle)
+            if len(out) >= limit:
+                break
+        return out
+
+
+def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Problem]:
     """Cycles, unconnected or over-connected ports, unreachable nodes, missing Input/Output,
-    duplicate names. Each problem names the nodes to fix and says what to change."""
+    duplicate names. Each problem names the nodes to fix and says what to change.
+
+    Runs in O(nodes + edges) on an acyclic graph, so it can follow every edit on the canvas.
+    """
     problems: list[Problem] = []
     nodes = graph.nodes
-    g = graph.to_nx()
+    adj = adjacency or Adjacency.of(graph)
+    input_ids = [n.id for n in nodes.values() if n.type == "Input"]
+    output_ids = [n.id for n in nodes.values() if n.type == "Output"]
 
-    if not graph.inputs():
+    if not input_ids:
         problems.append(Problem("error", "The design has no Input layer: add one from the palette "
                                 "and set the shape of one sample", (), "no_input"))
-    if not graph.outputs():
+    if not output_ids:
         problems.append(Problem("error", "The design has no Output layer: add one and connect the "
                                 "last layer to it", (), "no_output"))
 
@@ -343,31 +414,38 @@ def check_structure(graph: Graph) -> list[Problem]:
         else:
             seen[n.name] = n.id
 
-    simple = nx.DiGraph(g)
-    for cycle in nx.simple_cycles(simple):
+    for cycle in adj.cycles():
         names = " -> ".join(nodes[c].name for c in cycle + cycle[:1])
         problems.append(Problem("error", f"Cycle: {names}. Remove one of these connections; "
                                 "data must flow one way", tuple(cycle), "cycle"))
-        if len(problems) > 50:
-            break
 
     for n in nodes.values():
         spec = n.spec
-        ins = graph.in_edges(n.id)
+        ins = adj.preds[n.id]
         if spec.variadic:
-            ports = [e.dst_port for e in ins]
             if len(ins) < spec.min_inputs:
                 problems.append(Problem(
                     "error", f"{spec.display_name} '{n.name}' needs at least {spec.min_inputs} "
                     f"inputs but has {len(ins)}: connect more layers to it", (n.id,), "too_few_inputs"))
-            for p in sorted(set(ports)):
-                if ports.count(p) > 1:
+            counts: dict[int, int] = {}
+            for e in ins:
+                counts[e.dst_port] = counts.get(e.dst_port, 0) + 1
+            for port, count in counts.items():
+                if count > 1:
                     problems.append(Problem(
-                        "error", f"Input {p + 1} of '{n.name}' has {ports.count(p)} connections: "
-                        "keep one", (n.id,), "too_many_inputs", p))
+                        "error", f"Input {port + 1} of '{n.name}' has {count} connections: "
+                        "keep one", (n.id,), "too_many_inputs", port))
         else:
-            for port in range(spec.num_inputs):
-                count = sum(1 for e in ins if e.dst_port == port)
+            counts = {port: 0 for port in range(spec.num_inputs)}
+            for e in ins:
+                if e.dst_port in counts:
+                    counts[e.dst_port] += 1
+                else:
+                    problems.append(Problem(
+                        "error", f"'{n.name}' has no input port {e.dst_port + 1} "
+                        f"(a {spec.display_name} takes {spec.num_inputs}): remove that connection",
+                        (n.id,), "bad_port", e.dst_port))
+            for port, count in counts.items():
                 if count == 0:
                     what = f"input {port + 1}" if spec.num_inputs > 1 else "its input"
                     problems.append(Problem(
@@ -378,27 +456,15 @@ def check_structure(graph: Graph) -> list[Problem]:
                         "error", f"{spec.display_name} '{n.name}' has {count} connections into one "
                         "input: use an Add or Concat layer to merge them", (n.id,),
                         "too_many_inputs", port))
-            for e in ins:
-                if e.dst_port >= spec.num_inputs:
-                    problems.append(Problem(
-                        "error", f"'{n.name}' has no input port {e.dst_port + 1} "
-                        f"(a {spec.display_name} takes {spec.num_inputs})", (n.id,),
-                        "bad_port", e.dst_port))
-        if not spec.has_output and graph.out_edges(n.id):
-            problems.append(Problem("error", f"Output '{n.name}' cannot feed other layers",
-                                    (n.id,), "output_has_edges"))
+        if not spec.has_output and adj.succs[n.id]:
+            problems.append(Problem("error", f"Output '{n.name}' cannot feed other layers: remove "
+                                    "its outgoing connections", (n.id,), "output_has_edges"))
 
-    input_ids = [n.id for n in graph.inputs()]
-    output_ids = [n.id for n in graph.outputs()]
     if input_ids and output_ids:
-        from_input: set[str] = set()
-        for i in input_ids:
-            from_input |= {i} | nx.descendants(g, i)
-        to_output: set[str] = set()
-        for o in output_ids:
-            to_output |= {o} | nx.ancestors(g, o)
+        from_input = adj.reachable(input_ids)
+        to_output = adj.reachable(output_ids, backwards=True)
         for n in nodes.values():
-            if n.id not in from_input and n.type != "Input":
+            if n.id not in from_input:
                 problems.append(Problem(
                     "error", f"'{n.name}' is cut off from every Input: connect it to the data path "
                     "or delete it", (n.id,), "unreachable_from_input"))

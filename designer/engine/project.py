@@ -14,11 +14,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .catalog import CATALOG, name_problem
+from .catalog import CATALOG, ParamError, name_problem, param_path
 from .graph import Edge, Graph, Node
 
 FORMAT_VERSION = 1
@@ -199,9 +200,11 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         names.add(name)
         try:
             params = spec.validate_params(raw.get("params", {}))
-        except ValueError as exc:
-            raise ProjectError(f"{here}.params.{exc}" if not str(exc).startswith('"')
-                               else f"{here}.params: {exc}") from None
+        except ParamError as exc:
+            if exc.param is None:
+                raise ProjectError(f"{here}.params: {exc.reason}") from None
+            sep = "" if param_path(exc.param).startswith("[") else "."
+            raise ProjectError(f"{here}.params{sep}{param_path(exc.param)}: {exc.reason}") from None
         pos = raw.get("pos", [0, 0])
         if (not isinstance(pos, list) or len(pos) != 2
                 or any(isinstance(v, bool) or not isinstance(v, (int, float))

@@ -19,9 +19,14 @@ from typing import Any
 import torch
 
 from .catalog import (
-    MAX_ELEMENTS, LayerError, LayerSpec, apply_layer, fmt_shape, make_module,
+    MAX_ELEMENTS,
+    LayerError,
+    LayerSpec,
+    apply_layer,
+    fmt_shape,
+    make_module,
 )
-from .graph import Graph, GraphEvent, Node, Problem, check_structure
+from .graph import Adjacency, Graph, GraphEvent, Node, Problem, check_structure
 
 Shape = tuple[int, ...]
 
@@ -101,31 +106,39 @@ class Analyzer:
         return self._last
 
     def analyze(self) -> Analysis:
+        """Check the graph; after edits, re-infer only the edited nodes and what they feed.
+
+        A node downstream of an edit is re-inferred only when something it reads changed: when an
+        upstream node's output shape or dtype stayed the same (a Dropout rate, a conv whose padding
+        compensates its kernel), the nodes behind it keep their results.
+        """
         if self._last is not None:
             return self._last
         graph = self.graph
-        problems = check_structure(graph)
+        adj = Adjacency.of(graph)
+        problems = check_structure(graph, adj)
         in_cycle = {nid for p in problems if p.code == "cycle" for nid in p.node_ids}
-        preds: dict[str, list] = {nid: [] for nid in graph.nodes}
-        succs: dict[str, list[str]] = {nid: [] for nid in graph.nodes}
-        for e in graph.edges:
-            preds[e.dst].append(e)
-            succs[e.src].append(e.dst)
-
-        order = _topo_order(graph, preds, succs, in_cycle)
-        dirty = _reachable(self._dirty, succs)
+        order = _topo_order(graph, adj, in_cycle)
         infos = self._infos
-        for nid in order:
-            if nid in dirty or nid not in infos:
-                ins = sorted(preds[nid], key=lambda e: e.dst_port)
-                infos[nid] = self._infer_node(graph.nodes[nid], [infos.get(e.src) for e in ins])
         for nid in list(infos):
             if nid not in graph.nodes:
                 del infos[nid]
+        dirty = {nid for nid in self._dirty if nid in graph.nodes}
+        for nid in order:
+            old = infos.get(nid)
+            if nid not in dirty and old is not None:
+                continue
+            ins = adj.preds[nid]
+            info = self._infer_node(graph.nodes[nid], [infos.get(e.src) for e in ins])
+            infos[nid] = info
+            if old is None or _changed(old, info):
+                dirty.update(adj.succs[nid])
+        ordered = set(order)
         for nid in graph.nodes:
-            if nid not in order:  # in or after a cycle: unknown
-                infos[nid] = NodeInfo(error=None)
-        self._dirty.clear()
+            if nid not in ordered:  # in or after a cycle: unknown
+                infos[nid] = NodeInfo()
+        # Nodes left out of the order now must be inferred again once the cycle is gone.
+        self._dirty = {nid for nid in graph.nodes if nid not in ordered}
 
         for nid in order:
             info = infos[nid]
@@ -259,24 +272,17 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _reachable(start: set[str], succs: dict[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = [n for n in start if n in succs]
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        stack.extend(succs[n])
-    return seen
+def _changed(old: NodeInfo, new: NodeInfo) -> bool:
+    """Whether the nodes fed by this one could see a difference."""
+    return old.output_shape != new.output_shape or old.dtype != new.dtype
 
 
-def _topo_order(graph: Graph, preds: dict, succs: dict, in_cycle: set[str]) -> list[str]:
+def _topo_order(graph: Graph, adj: Adjacency, in_cycle: set[str]) -> list[str]:
     """Kahn's algorithm in insertion order; nodes in or behind a cycle are left out."""
-    blocked = _reachable(in_cycle, succs)
+    blocked = adj.reachable(in_cycle) if in_cycle else set()
     indeg = {nid: 0 for nid in graph.nodes if nid not in blocked}
     for nid in indeg:
-        indeg[nid] = sum(1 for e in preds[nid] if e.src not in blocked)
+        indeg[nid] = sum(1 for e in adj.preds[nid] if e.src not in blocked)
     ready = [nid for nid, d in indeg.items() if d == 0]
     order: list[str] = []
     i = 0
@@ -284,7 +290,7 @@ def _topo_order(graph: Graph, preds: dict, succs: dict, in_cycle: set[str]) -> l
         nid = ready[i]
         i += 1
         order.append(nid)
-        for s in succs[nid]:
+        for s in adj.succs[nid]:
             if s in indeg:
                 indeg[s] -= 1
                 if indeg[s] == 0:

@@ -1,0 +1,186 @@
+"""Shape inference against the real thing: for every layer type in the catalog, the shape the
+Analyzer infers equals the shape the built module produces on a small CPU batch, and the
+parameter count equals the module's own."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from designer.engine.build import build_model
+from designer.engine.catalog import CATALOG
+from designer.engine.shapes import analyze
+
+from .helpers import chain, sample_inputs, single_layer
+
+# (layer, params, input shapes, input dtype)
+CASES = [
+    ("Input", {"shape": [4, 5]}, None, "float32"),
+    ("Output", {}, [(3, 4)], "float32"),
+    ("Linear", {"out_features": 7}, [(5,)], "float32"),
+    ("Linear", {"out_features": 7, "bias": False}, [(3, 5)], "float32"),
+    ("Linear", {"in_features": 5, "out_features": 2}, [(2, 3, 5)], "float32"),
+    ("Conv1d", {"out_channels": 4, "kernel_size": 3}, [(2, 20)], "float32"),
+    ("Conv1d", {"out_channels": 6, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2,
+                "groups": 3}, [(3, 23)], "float32"),
+    ("Conv2d", {"out_channels": 5, "kernel_size": 3}, [(3, 9, 9)], "float32"),
+    ("Conv2d", {"out_channels": 4, "kernel_size": [3, 5], "stride": [2, 1], "padding": [1, 2]},
+     [(2, 11, 10)], "float32"),
+    ("Conv2d", {"out_channels": 6, "kernel_size": 3, "dilation": 2, "stride": 3, "groups": 2,
+                "bias": False}, [(4, 13, 12)], "float32"),
+    ("ConvTranspose2d", {"out_channels": 3, "kernel_size": 2, "stride": 2}, [(4, 5, 6)],
+     "float32"),
+    ("ConvTranspose2d", {"out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1,
+                         "output_padding": 1}, [(4, 5, 6)], "float32"),
+    ("ConvTranspose2d", {"out_channels": 4, "kernel_size": [3, 2], "stride": [1, 3],
+                         "dilation": 2, "output_padding": [1, 2], "groups": 2}, [(2, 4, 4)],
+     "float32"),
+    ("MaxPool1d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(2, 11)], "float32"),
+    ("MaxPool2d", {"kernel_size": 2}, [(3, 9, 9)], "float32"),
+    ("MaxPool2d", {"kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 1]}, [(3, 9, 8)],
+     "float32"),
+    ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(2, 7, 10)], "float32"),
+    ("AdaptiveAvgPool2d", {"output_size": 1}, [(3, 7, 7)], "float32"),
+    ("AdaptiveAvgPool2d", {"output_size": [2, 3]}, [(3, 7, 9)], "float32"),
+    ("BatchNorm1d", {}, [(6,)], "float32"),
+    ("BatchNorm1d", {"affine": False}, [(4, 9)], "float32"),
+    ("BatchNorm2d", {"num_features": 3}, [(3, 5, 5)], "float32"),
+    ("LayerNorm", {}, [(4, 6)], "float32"),
+    ("LayerNorm", {"elementwise_affine": False}, [(6,)], "float32"),
+    ("Dropout", {"p": 0.3}, [(3, 4)], "float32"),
+    ("Flatten", {}, [(3, 4, 5)], "float32"),
+    ("Flatten", {}, [(7,)], "float32"),
+    ("Reshape", {"shape": [4, 15]}, [(3, 4, 5)], "float32"),
+    ("Reshape", {"shape": [-1, 4]}, [(3, 4, 5)], "float32"),
+    ("Reshape", {"shape": [2, -1, 3]}, [(12,)], "int64"),
+    ("Permute", {"dims": [2, 1]}, [(3, 5)], "float32"),
+    ("Permute", {"dims": [3, 1, 2]}, [(3, 4, 5)], "float32"),
+    ("Mean", {"dim": 1}, [(6, 4)], "float32"),
+    ("Mean", {"dim": 3}, [(2, 3, 4)], "float32"),
+    ("Upsample", {"scale_factor": 2.0}, [(2, 3, 4)], "float32"),
+    ("Upsample", {"scale_factor": 1.5, "mode": "bilinear"}, [(2, 5, 7)], "float32"),
+    ("ReLU", {}, [(3, 4)], "float32"),
+    ("LeakyReLU", {"negative_slope": 0.2}, [(5,)], "float32"),
+    ("ELU", {"alpha": 0.5}, [(2, 3, 3)], "float32"),
+    ("GELU", {"approximate": "tanh"}, [(4,)], "float32"),
+    ("Sigmoid", {}, [(4,)], "float32"),
+    ("Tanh", {}, [(4, 2)], "float32"),
+    ("Softmax", {"dim": 1}, [(5,)], "float32"),
+    ("Softmax", {"dim": -1}, [(3, 5)], "float32"),
+    ("LogSoftmax", {"dim": 2}, [(3, 5)], "float32"),
+    ("Embedding", {"num_embeddings": 11, "embedding_dim": 4}, [(7,)], "int64"),
+    ("Embedding", {"num_embeddings": 11, "embedding_dim": 4, "padding_idx": 0}, [(2, 3)],
+     "int64"),
+    ("RNN", {"hidden_size": 5}, [(6, 3)], "float32"),
+    ("RNN", {"hidden_size": 5, "nonlinearity": "relu", "output": "sequence"}, [(6, 3)],
+     "float32"),
+    ("LSTM", {"hidden_size": 5, "num_layers": 2, "dropout": 0.1, "output": "sequence"},
+     [(6, 3)], "float32"),
+    ("LSTM", {"hidden_size": 5, "bidirectional": True}, [(6, 3)], "float32"),
+    ("LSTM", {"hidden_size": 4, "num_layers": 3, "bidirectional": True, "output": "sequence"},
+     [(5, 3)], "float32"),
+    ("LSTM", {"hidden_size": 4, "num_layers": 2, "bidirectional": True}, [(5, 3)], "float32"),
+    ("GRU", {"hidden_size": 5, "bidirectional": True, "output": "sequence"}, [(6, 3)],
+     "float32"),
+    ("GRU", {"hidden_size": 5, "num_layers": 2}, [(6, 3)], "float32"),
+    ("MultiheadAttention", {"num_heads": 2}, [(5, 8)], "float32"),
+    ("MultiheadAttention", {"num_heads": 1, "bias": False}, [(5, 6)], "float32"),
+    ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16}, [(5, 8)], "float32"),
+    ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 8, "activation": "gelu",
+                                 "norm_first": True}, [(3, 8)], "float32"),
+    ("Add", {}, [(3, 4), (3, 4)], "float32"),
+    ("Add", {}, [(2, 3, 3)] * 3, "float32"),
+    ("Multiply", {}, [(5,), (5,)], "float32"),
+    ("Concat", {"dim": 1}, [(2, 4, 4), (3, 4, 4)], "float32"),
+    ("Concat", {"dim": 2}, [(2, 1, 4), (2, 3, 4), (2, 2, 4)], "float32"),
+    ("Concat", {"dim": 3}, [(2, 4, 1), (2, 4, 5)], "float32"),
+]
+
+
+def _case_id(case) -> str:
+    layer, params, shapes, _ = case
+    return f"{layer}-{'-'.join(f'{k}={v}' for k, v in params.items())}-{shapes}".replace(" ", "")
+
+
+def test_every_layer_type_is_covered():
+    assert {c[0] for c in CASES} == set(CATALOG.ids())
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_inferred_shape_and_params_match_the_built_module(case):
+    layer, params, shapes, dtype = case
+    if layer == "Input":
+        g = chain(shape=params["shape"])
+        node_id = g.inputs()[0].id
+    elif layer == "Output":
+        g = chain(shape=shapes[0])
+        node_id = g.outputs()[0].id
+    else:
+        g, node_id = single_layer(layer, params, shapes, dtype)
+    analysis = analyze(g)
+    assert analysis.ok, [p.message for p in analysis.problems]
+    info = analysis.infos[node_id]
+
+    torch.manual_seed(0)
+    model = build_model(g)
+    node = g.nodes[node_id]
+    real = getattr(model, node.name) if node.spec.module is not None else None
+    expected_params = sum(p.numel() for p in real.parameters()) if real is not None else 0
+    assert info.params == expected_params
+    assert analysis.total_params == sum(p.numel() for p in model.parameters())
+
+    xs = sample_inputs(g)
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        with torch.no_grad():
+            y = model(*xs)
+        assert tuple(y.shape) == (2, *info.output_shape), mode
+        assert y.dtype == (torch.long if info.dtype == "int" else torch.float32)
+    assert info.macs >= 0
+
+
+def test_macs_match_hand_counts():
+    """MACs per sample of the layers whose count is well known."""
+    cases = [
+        ("Linear", {"out_features": 7}, (5,), 35),
+        ("Linear", {"out_features": 7}, (3, 5), 3 * 35),
+        # 4 output channels x 6x6 positions x (2 in channels x 3x3 taps)
+        ("Conv2d", {"out_channels": 4, "kernel_size": 3}, (2, 8, 8), 4 * 36 * 18),
+        ("Conv2d", {"out_channels": 4, "kernel_size": 3, "groups": 2}, (2, 8, 8), 4 * 36 * 9),
+        # every input value is spread over out_channels x kernel taps
+        ("ConvTranspose2d", {"out_channels": 3, "kernel_size": 2, "stride": 2}, (4, 5, 5),
+         4 * 25 * 3 * 4),
+        # LSTM: 4 gates x (input*hidden + hidden*hidden) per step
+        ("LSTM", {"hidden_size": 6}, (10, 3), 4 * (3 * 6 + 6 * 6) * 10),
+        ("GRU", {"hidden_size": 6, "bidirectional": True}, (10, 3), 2 * 3 * (3 * 6 + 36) * 10),
+        # projections 4*L*E*E plus QK^T and AV, 2*L*L*E
+        ("MultiheadAttention", {"num_heads": 2}, (5, 8), 4 * 5 * 64 + 2 * 25 * 8),
+    ]
+    for layer, params, shape, macs in cases:
+        g, nid = single_layer(layer, params, [shape])
+        assert analyze(g).infos[nid].macs == macs, layer
+
+
+def test_lstm_stack_input_size_of_second_layer_uses_both_directions():
+    g = chain(("LSTM", {"hidden_size": 4, "num_layers": 2, "bidirectional": True}), shape=(5, 3))
+    info = analyze(g).infos[next(n.id for n in g.nodes.values() if n.type == "LSTM")]
+    # layer 1: 4 gates x (3*4 + 4*4) x 5 steps x 2 dirs; layer 2 reads 2*4 features
+    assert info.macs == 4 * (3 * 4 + 16) * 5 * 2 + 4 * (8 * 4 + 16) * 5 * 2
+    assert info.params == sum(p.numel() for p in torch.nn.LSTM(3, 4, 2, bidirectional=True)
+                              .parameters())
+
+
+def test_total_params_of_a_small_cnn_equals_torch():
+    g = chain(("Conv2d", {"out_channels": 8, "kernel_size": 3, "padding": 1}),
+              ("BatchNorm2d", {}), ("ReLU", {}), ("MaxPool2d", {"kernel_size": 2}),
+              ("Flatten", {}), ("Linear", {"out_features": 10}), shape=(1, 12, 12))
+    a = analyze(g)
+    assert a.ok
+    model = build_model(g)
+    assert a.total_params == sum(p.numel() for p in model.parameters())
+    assert a.total_params == (8 * 9 + 8) + 16 + (8 * 36 * 10 + 10)
+    conv, bn, relu = math.prod((8, 12, 12)) * 9, 8 * 144, 8 * 144
+    pool = 8 * 36 * 4  # each output reads a 2x2 window
+    assert a.total_macs == conv + bn + relu + pool + 288 * 10
