@@ -1,0 +1,145 @@
+"""The layer palette: every catalog entry by category, with a search box.
+
+Drag a layer onto the canvas (the drag carries :data:`LAYER_MIME` with the layer type id), or
+double-click it (or press Enter) to add it at the centre of the view. Tooltips show the layer's
+one-line doc. Everything shown comes from :data:`designer.engine.catalog.CATALOG`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.catalog import CATALOG, LayerSpec
+
+#: MIME type of a layer dragged from the palette; the data is the layer type id in UTF-8.
+LAYER_MIME = "application/x-designer-layer"
+
+_TYPE_ROLE = Qt.UserRole + 1
+
+
+def layer_tooltip(spec: LayerSpec) -> str:
+    return f"<b>{spec.display_name}</b> ({spec.category})<br>{_escape(spec.doc)}" \
+           "<br><i>Drag onto the canvas, or double-click to add.</i>"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class LayerTree(QTreeWidget):
+    """The tree of categories and layers; drags carry :data:`LAYER_MIME`."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragOnly)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setUniformRowHeights(True)
+        self.setAnimated(False)
+
+    def mimeTypes(self) -> list[str]:
+        return [LAYER_MIME]
+
+    def mimeData(self, items) -> QMimeData | None:
+        type_ids = [it.data(0, _TYPE_ROLE) for it in items if it.data(0, _TYPE_ROLE)]
+        if not type_ids:
+            return None
+        data = QMimeData()
+        data.setData(LAYER_MIME, type_ids[0].encode("utf-8"))
+        data.setText(type_ids[0])
+        return data
+
+
+class PaletteDock(QDockWidget):
+    """Dock with the search box and the layer tree. Emits :attr:`layer_activated` with a type id."""
+
+    layer_activated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Layers", parent)
+        self.setObjectName("PaletteDock")
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.search = QLineEdit(body)
+        self.search.setPlaceholderText("Search layers (e.g. conv, norm, attention)")
+        self.search.setClearButtonEnabled(True)
+        self.tree = LayerTree(body)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+        self.setWidget(body)
+
+        self._items: dict[str, QTreeWidgetItem] = {}
+        for category, specs in CATALOG.categories().items():
+            cat = QTreeWidgetItem(self.tree, [category])
+            cat.setFlags(Qt.ItemIsEnabled)
+            font = cat.font(0)
+            font.setBold(True)
+            cat.setFont(0, font)
+            for spec in specs:
+                item = QTreeWidgetItem(cat, [spec.display_name])
+                item.setData(0, _TYPE_ROLE, spec.id)
+                item.setToolTip(0, layer_tooltip(spec))
+                item.setStatusTip(0, spec.doc)
+                item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
+                self._items[spec.id] = item
+        self.tree.expandAll()
+
+        self.search.textChanged.connect(self.filter)
+        self.search.returnPressed.connect(self._add_first_match)
+        self.tree.itemActivated.connect(self._on_activated)  # double-click or Enter
+
+    def item_for(self, type_id: str) -> QTreeWidgetItem:
+        return self._items[type_id]
+
+    def visible_type_ids(self) -> list[str]:
+        return [tid for tid, it in self._items.items() if not it.isHidden()]
+
+    def filter(self, text: str) -> None:
+        """Show layers whose name, id, category or doc contains every word of ``text``."""
+        words = text.lower().split()
+        for i in range(self.tree.topLevelItemCount()):
+            cat = self.tree.topLevelItem(i)
+            shown = 0
+            for j in range(cat.childCount()):
+                item = cat.child(j)
+                spec = CATALOG[item.data(0, _TYPE_ROLE)]
+                hay = f"{spec.id} {spec.display_name} {spec.category} {spec.doc}".lower()
+                match = all(w in hay for w in words)
+                item.setHidden(not match)
+                shown += match
+            cat.setHidden(shown == 0)
+            cat.setExpanded(True)
+        first = self._first_visible()
+        if first is not None and words:
+            self.tree.setCurrentItem(first)
+
+    def _first_visible(self) -> QTreeWidgetItem | None:
+        for tid in self.visible_type_ids():
+            return self._items[tid]
+        return None
+
+    def _add_first_match(self) -> None:
+        current = self.tree.currentItem()
+        if current is None or current.isHidden() or not current.data(0, _TYPE_ROLE):
+            current = self._first_visible()
+        if current is not None:
+            self.layer_activated.emit(current.data(0, _TYPE_ROLE))
+
+    def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        type_id = item.data(0, _TYPE_ROLE)
+        if type_id:
+            self.layer_activated.emit(type_id)
+
+
+__all__ = ["LAYER_MIME", "LayerTree", "PaletteDock", "layer_tooltip"]

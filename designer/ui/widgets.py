@@ -1,0 +1,355 @@
+"""The "schema type -> editor widget" map: one editor class per catalog ``Param`` type.
+
+Like pyqtgraph's parameter tree, the schema (:class:`designer.engine.catalog.Param`) knows nothing
+about widgets; this module maps each type to an editor. The inspector builds its form from it, and
+so can any other settings form.
+
+Every editor shows a value with :meth:`ParamEditor.set_value` (silently) and emits
+:attr:`ParamEditor.committed` once, with the new, validated value, when the user *finishes* an edit
+(Enter, focus leaving the field, a click on a check box or a choice in a list), never per keystroke.
+A value the schema refuses is not committed: the field turns red and says why (:attr:`error`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from ..engine.catalog import Param
+
+_INT32_MAX = 2**31 - 1
+_ERROR_STYLE = "QLineEdit, QSpinBox { border: 1px solid #d33; background: #fff0f0; }"
+
+
+class ParamEditor(QWidget):
+    """Base class: an editor for one parameter. Subclasses build the widgets."""
+
+    committed = Signal(object)  # the new value, already validated by the schema
+    error_changed = Signal(str)  # "" when the field is fine
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.param = param
+        self._value: Any = param.default
+        self.error = ""
+        self.setToolTip(f"{param.doc}\nAccepts {param.describe()}.")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+
+    # -- what callers use ----------------------------------------------------------------------
+
+    def value(self) -> Any:
+        """The value last shown or committed (the model's view of this field)."""
+        return self._value
+
+    def set_value(self, value: Any) -> None:
+        """Show ``value`` without emitting :attr:`committed`; clears any error."""
+        self._value = value
+        self._set_error("")
+        self._show(value)
+
+    def set_inferred(self, value: Any) -> None:
+        """The value inference computed for an ``inferred`` parameter (None: unknown)."""
+
+    # -- for subclasses ------------------------------------------------------------------------
+
+    def _show(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def _commit(self, raw: Any) -> None:
+        """Validate ``raw``; emit :attr:`committed` if valid and different, else show the error."""
+        try:
+            value = self.param.validate(raw)
+        except ValueError as exc:
+            self._set_error(str(exc))
+            return
+        self._set_error("")
+        if value == self._value:
+            self._show(value)  # normalise the text, e.g. "3,3" -> "3, 3"
+            return
+        self._value = value
+        self._show(value)
+        self.committed.emit(value)
+
+    def _set_error(self, message: str) -> None:
+        if message == self.error:
+            return
+        self.error = message
+        self.setStyleSheet(_ERROR_STYLE if message else "")
+        tip = f"{self.param.doc}\nAccepts {self.param.describe()}."
+        self.setToolTip(f"{message}\n\n{tip}" if message else tip)
+        self.error_changed.emit(message)
+
+
+class _LineEdit(QLineEdit):
+    """A line edit that reports focus-out even when the text did not change (to revert errors)."""
+
+    focus_lost = Signal()
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.focus_lost.emit()
+
+
+class TextEditor(ParamEditor):
+    """Free text parsed into a value: lists of ints, floats, optional ints."""
+
+    placeholder = ""
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.edit = _LineEdit(self)
+        self.edit.setPlaceholderText(self._placeholder())
+        self.layout().addWidget(self.edit)
+        self.edit.editingFinished.connect(self._on_finished)
+        self.set_value(param.default)
+
+    def _placeholder(self) -> str:
+        return self.placeholder
+
+    def _on_finished(self) -> None:
+        text = self.edit.text().strip()
+        try:
+            raw = self.parse(text)
+        except ValueError as exc:
+            self._set_error(str(exc))
+            return
+        self._commit(raw)
+
+    def _show(self, value: Any) -> None:
+        self.edit.setText(self.format(value))
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def format(self, value: Any) -> str:
+        raise NotImplementedError
+
+
+def _parse_ints(text: str) -> list[int]:
+    parts = [p for p in text.replace("(", " ").replace(")", " ").replace("[", " ")
+             .replace("]", " ").replace(",", " ").replace("x", " ").split()]
+    if not parts:
+        raise ValueError("enter one or more whole numbers")
+    out = []
+    for p in parts:
+        try:
+            out.append(int(p))
+        except ValueError:
+            raise ValueError(f"{p!r} is not a whole number") from None
+    return out
+
+
+def _format_ints(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class IntsEditor(TextEditor):
+    """``ints``: one integer ("3") or one per axis ("3, 5")."""
+
+    def _placeholder(self) -> str:
+        if self.param.optional:
+            return "empty: " + _empty_meaning(self.param)
+        return "e.g. 3" if self.param.length == 1 else f"e.g. 3 or {', '.join(['3'] * self.param.length)}"
+
+    def parse(self, text: str) -> Any:
+        if not text:
+            return None
+        values = _parse_ints(text)
+        if len(values) == 1:
+            return values[0]
+        return values
+
+    def format(self, value: Any) -> str:
+        return _format_ints(value)
+
+
+class ShapeEditor(TextEditor):
+    """``shape`` and ``dims``: a list of integers ("1, 28, 28")."""
+
+    def _placeholder(self) -> str:
+        return "e.g. 2, 1" if self.param.type == "dims" else "e.g. 1, 28, 28"
+
+    def parse(self, text: str) -> Any:
+        if not text:
+            raise ValueError(f"enter {self.param.describe()}")
+        return _parse_ints(text)
+
+    def format(self, value: Any) -> str:
+        return _format_ints(value)
+
+
+class FloatEditor(TextEditor):
+    """``float``: any finite number in range ("0.1", "1e-4")."""
+
+    def _placeholder(self) -> str:
+        return self.param.describe()
+
+    def parse(self, text: str) -> Any:
+        if not text:
+            raise ValueError(f"enter {self.param.describe()}")
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else f"{value:g}"
+
+
+class OptionalIntEditor(TextEditor):
+    """``int`` with ``optional``: empty means "not set"."""
+
+    def _placeholder(self) -> str:
+        return "empty: " + _empty_meaning(self.param)
+
+    def parse(self, text: str) -> Any:
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else str(value)
+
+
+def _empty_meaning(param: Param) -> str:
+    doc = param.doc
+    if "(empty:" in doc:
+        return doc.split("(empty:", 1)[1].split(")", 1)[0].strip()
+    return "not set"
+
+
+class IntEditor(ParamEditor):
+    """``int``: a spin box limited to the schema's range; commits on Enter or focus out."""
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.spin = QSpinBox(self)
+        lo = -_INT32_MAX if param.min is None else max(int(param.min), -_INT32_MAX)
+        hi = _INT32_MAX if param.max is None else min(int(param.max), _INT32_MAX)
+        self.spin.setRange(lo, hi)
+        self.spin.setKeyboardTracking(False)
+        self.spin.setAccelerated(True)
+        self.layout().addWidget(self.spin)
+        self.spin.editingFinished.connect(lambda: self._commit(self.spin.value()))
+        self.set_value(param.default)
+
+    def _show(self, value: Any) -> None:
+        if value is not None:
+            self.spin.blockSignals(True)
+            self.spin.setValue(int(value))
+            self.spin.blockSignals(False)
+
+
+class InferredIntEditor(IntEditor):
+    """``int`` with ``inferred``: "auto (= 1600)" from the input, or a fixed value.
+
+    Unticking "auto" fixes the parameter to the size inference found (or the spin box's value),
+    ticking it again hands the size back to inference.
+    """
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        self._inferred: int | None = None
+        self.auto = QCheckBox("auto")
+        super().__init__(param, parent)
+        self.auto.setToolTip("Take this size from the layer's input (untick to fix a value)")
+        self.layout().insertWidget(0, self.auto)
+        self.auto.clicked.connect(self._on_auto_clicked)
+        self._show(self._value)
+
+    def set_inferred(self, value: Any) -> None:
+        self._inferred = value
+        self._show(self._value)
+
+    def _on_auto_clicked(self, checked: bool) -> None:
+        if checked:
+            self._commit(None)
+        else:
+            fixed = self._inferred if self._inferred is not None else self.spin.value()
+            self._commit(fixed)
+
+    def _show(self, value: Any) -> None:
+        is_auto = value is None
+        self.auto.setChecked(is_auto)
+        self.auto.setText(
+            "auto" if not is_auto else
+            f"auto (= {self._inferred})" if self._inferred is not None else "auto (= ?)"
+        )
+        self.spin.setVisible(not is_auto)
+        if not is_auto:
+            super()._show(value)
+        elif self._inferred is not None:
+            super()._show(self._inferred)
+
+
+class BoolEditor(ParamEditor):
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.check = QCheckBox(self)
+        self.layout().addWidget(self.check)
+        self.check.clicked.connect(lambda checked: self._commit(bool(checked)))
+        self.set_value(param.default)
+
+    def _show(self, value: Any) -> None:
+        self.check.setChecked(bool(value))
+
+
+class ChoiceEditor(ParamEditor):
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.combo = QComboBox(self)
+        self.combo.addItems(list(param.choices))
+        self.combo.setFocusPolicy(Qt.StrongFocus)
+        self.layout().addWidget(self.combo)
+        self.combo.activated.connect(lambda i: self._commit(self.combo.itemText(i)))
+        self.set_value(param.default)
+
+    def _show(self, value: Any) -> None:
+        i = self.combo.findText(str(value)) if value is not None else -1
+        self.combo.setCurrentIndex(i)
+
+
+#: The map: Param.type -> editor class. ``int`` is refined by :func:`editor_class`.
+EDITORS: dict[str, type[ParamEditor]] = {
+    "int": IntEditor,
+    "float": FloatEditor,
+    "bool": BoolEditor,
+    "choice": ChoiceEditor,
+    "ints": IntsEditor,
+    "shape": ShapeEditor,
+    "dims": ShapeEditor,
+}
+
+
+def editor_class(param: Param) -> type[ParamEditor]:
+    """The editor class for a parameter: the type's entry, refined for inferred/optional ints."""
+    if param.type == "int" and param.inferred:
+        return InferredIntEditor
+    if param.type == "int" and param.optional:
+        return OptionalIntEditor
+    return EDITORS[param.type]
+
+
+def make_editor(param: Param, parent: QWidget | None = None) -> ParamEditor:
+    """A new editor for ``param`` showing its default."""
+    return editor_class(param)(param, parent)
+
+
+__all__ = ["EDITORS", "ParamEditor", "editor_class", "make_editor"]

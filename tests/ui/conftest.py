@@ -1,0 +1,39 @@
+"""UI test fixtures: offscreen Qt, and no test may leave a QThread running (like napari's)."""
+
+from __future__ import annotations
+
+import os
+import weakref
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+from PySide6.QtCore import QThread, QThreadPool
+
+_started: weakref.WeakSet[QThread] = weakref.WeakSet()
+_original_start = QThread.start
+
+
+def _tracking_start(self, *args, **kwargs):
+    _started.add(self)
+    return _original_start(self, *args, **kwargs)
+
+
+QThread.start = _tracking_start
+
+
+@pytest.fixture(autouse=True)
+def _no_qthread_left(request):
+    """Fail a test that leaves a QThread (or a thread-pool task) running."""
+    _started.clear()
+    yield
+    running = [t for t in list(_started) if t.isRunning()]
+    pool = QThreadPool.globalInstance().activeThreadCount()
+    for t in running:  # stop them so that the next tests are not affected
+        t.quit()
+        t.wait(2000)
+    _started.clear()
+    if running or pool:
+        names = ", ".join(t.objectName() or type(t).__name__ for t in running)
+        pytest.fail(f"test left {len(running)} QThread(s) running ({names}) and {pool} "
+                    "thread-pool task(s) active: stop them (e.g. Document.close()) before the end")
