@@ -1,0 +1,361 @@
+"""The templates gallery: every template loads, checks clean, is exactly its reference network, and
+trains on offline data.
+
+Each template is compared with the same network written by hand in plain PyTorch: the parameter
+count must be the published one, and the reference's state_dict must load into the built model
+(same layer names and shapes) and give the same outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from designer.cli import main as cli_main
+from designer.engine.build import build_model
+from designer.engine.config import validate_dataset, validate_training
+from designer.engine.project import load_project
+from designer.engine.shapes import analyze
+from designer.engine.templates import (
+    DEFAULT_TEMPLATE,
+    TemplateError,
+    describe_dataset,
+    list_templates,
+    load_template,
+    template_path,
+    templates_dir,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+
+
+# --------------------------------------------------------------------------------------------
+# The reference networks, written as the tutorials write them (attribute names = layer names)
+# --------------------------------------------------------------------------------------------
+
+
+class LinearRegression(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.line = nn.Linear(1, 1)
+
+    def forward(self, x):
+        return self.line(x)
+
+
+class MLP(nn.Module):
+    def __init__(self, n_in, hidden, n_out):
+        super().__init__()
+        self.fc1 = nn.Linear(n_in, hidden)
+        self.fc2 = nn.Linear(hidden, n_out)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class CNNMnist(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, 5)
+        self.conv2 = nn.Conv2d(20, 50, 5)
+        self.fc1 = nn.Linear(800, 500)
+        self.fc2 = nn.Linear(500, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class LeNet5(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        x = torch.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc3(torch.relu(self.fc2(x)))
+
+
+class CNNCifar(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(4096, 512)
+        self.fc2 = nn.Linear(512, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class LSTMSentiment(nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, 64)
+        self.lstm = nn.LSTM(64, 128, batch_first=True)
+        self.fc = nn.Linear(128, 2)
+
+    def forward(self, tokens):
+        _, (h, _) = self.lstm(self.embed(tokens))
+        return self.fc(h[-1])
+
+
+class TransformerText(nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, 64)
+        self.encoder = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.1, batch_first=True)
+        self.fc = nn.Linear(64, 2)
+
+    def forward(self, tokens):
+        return self.fc(self.encoder(self.embed(tokens)).mean(1))
+
+
+class ResNetMini(nn.Module):
+    """Stem + three basic blocks (16, 32, 64 channels; the last two stride 2 with a projection)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(16)
+        for i, (cin, cout, stride) in enumerate([(16, 16, 1), (16, 32, 2), (32, 64, 2)], 1):
+            setattr(self, f"b{i}_conv1", nn.Conv2d(cin, cout, 3, stride, 1, bias=False))
+            setattr(self, f"b{i}_bn1", nn.BatchNorm2d(cout))
+            setattr(self, f"b{i}_conv2", nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
+            setattr(self, f"b{i}_bn2", nn.BatchNorm2d(cout))
+            if cin != cout:
+                setattr(self, f"b{i}_proj", nn.Conv2d(cin, cout, 1, stride, bias=False))
+                setattr(self, f"b{i}_proj_bn", nn.BatchNorm2d(cout))
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem_bn(self.stem(x)))
+        for i in (1, 2, 3):
+            layer = {n: getattr(self, f"b{i}_{n}", None)
+                     for n in ("conv1", "bn1", "conv2", "bn2", "proj", "proj_bn")}
+            y = layer["bn2"](layer["conv2"](torch.relu(layer["bn1"](layer["conv1"](x)))))
+            skip = layer["proj_bn"](layer["proj"](x)) if layer["proj"] is not None else x
+            x = torch.relu(y + skip)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Autoencoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc1 = nn.Linear(64, 32)
+        self.code = nn.Linear(32, 8)
+        self.dec1 = nn.Linear(8, 32)
+        self.dec2 = nn.Linear(32, 64)
+
+    def forward(self, x):
+        z = self.code(torch.relu(self.enc1(torch.flatten(x, 1))))
+        return torch.sigmoid(self.dec2(torch.relu(self.dec1(z)))).view(-1, 1, 8, 8)
+
+
+# id -> (reference factory, published parameter count or None, input shape, input dtype)
+REFERENCE = {
+    "linear-regression": (LinearRegression, 2, (1,), "float32"),
+    "mlp-mnist": (lambda: MLP(784, 128, 10), 101_770, (1, 28, 28), "float32"),
+    "cnn-mnist": (CNNMnist, 431_080, (1, 28, 28), "float32"),
+    "lenet5": (LeNet5, 61_706, (1, 32, 32), "float32"),
+    "cnn-cifar10": (CNNCifar, 2_122_186, (3, 32, 32), "float32"),
+    "lstm-sentiment": (lambda: LSTMSentiment(1000), None, None, "int64"),
+    "resnet-mini": (ResNetMini, None, (3, 32, 32), "float32"),
+    "transformer-text": (lambda: TransformerText(1000), None, None, "int64"),
+    "autoencoder": (Autoencoder, None, (1, 8, 8), "float32"),
+    "mlp-digits": (lambda: MLP(64, 64, 10), None, (1, 8, 8), "float32"),
+}
+IDS = sorted(REFERENCE)
+
+
+def _input(graph):
+    (node,) = graph.inputs()
+    return node
+
+
+# --------------------------------------------------------------------------------------------
+# The gallery
+# --------------------------------------------------------------------------------------------
+
+
+def test_gallery_lists_every_template_with_what_the_new_dialog_shows():
+    infos = list_templates()
+    assert {i.id for i in infos} == set(REFERENCE)
+    assert infos[0].id == DEFAULT_TEMPLATE and infos[0].is_default
+    assert [i.order for i in infos] == sorted(i.order for i in infos)
+    for info in infos:
+        assert info.error is None, (info.id, info.error)
+        assert info.path == TEMPLATES / f"{info.id}.dnn.json"
+        assert info.name and info.name != info.id
+        assert len(info.description) > 150, info.id  # what it teaches and what to expect
+        assert info.teaches and info.expected
+        assert info.params == analyze(load_project(info.path).graph).total_params
+        assert info.dataset == describe_dataset(info.dataset_settings)
+        assert info.layers >= 3
+        assert info.needs_download == (info.dataset_settings["kind"] == "torchvision")
+    by_id = {i.id: i for i in infos}
+    assert by_id["mlp-mnist"].dataset.startswith("MNIST")
+    assert "32x32" in by_id["lenet5"].dataset
+    assert by_id["lstm-sentiment"].dataset == "reviews.csv (CSV text)"
+
+
+def test_gallery_shows_a_broken_template_with_its_error(tmp_path):
+    (tmp_path / "good.dnn.json").write_text(
+        (TEMPLATES / "mlp-digits.dnn.json").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "bad.dnn.json").write_text("{not json", encoding="utf-8")
+    doc = json.loads((TEMPLATES / "mlp-digits.dnn.json").read_text(encoding="utf-8"))
+    doc["networks"][0]["nodes"][2]["params"]["in_features"] = 100  # the old starter's bug
+    (tmp_path / "wrong.dnn.json").write_text(json.dumps(doc), encoding="utf-8")
+    infos = {i.id: i for i in list_templates(tmp_path)}
+    assert set(infos) == {"good", "bad", "wrong"}
+    assert infos["good"].error is None and infos["good"].params == 4_810
+    assert "not valid JSON" in infos["bad"].error and infos["bad"].params is None
+    assert "in_features is fixed to 100" in infos["wrong"].error
+    assert infos["wrong"].params is None
+
+
+def test_load_template_and_its_errors(tmp_path):
+    project = load_template("mlp-digits")
+    assert project.name == "MLP on digits (starter)"
+    with pytest.raises(TemplateError, match="no template 'nope'.*known: autoencoder"):
+        load_template("nope")
+    for bad in ("../mlp-digits", "", ".hidden"):
+        with pytest.raises(TemplateError):
+            template_path(bad)
+    (tmp_path / "bad.dnn.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(TemplateError, match="cannot be read: .*expected a JSON object"):
+        load_template("bad", tmp_path)
+
+
+def test_load_template_makes_the_sample_data_path_absolute():
+    project = load_template("lstm-sentiment")
+    path = Path(project.dataset["path"])
+    assert path.is_absolute() and path == (TEMPLATES / "data" / "reviews.csv").resolve()
+    # the file itself keeps the relative path, resolved against the template's folder
+    assert load_project(TEMPLATES / "lstm-sentiment.dnn.json").dataset["path"] == "data/reviews.csv"
+
+
+def test_templates_dir_can_be_overridden(monkeypatch, tmp_path):
+    assert templates_dir() == TEMPLATES
+    monkeypatch.setenv("DESIGNER_TEMPLATES", str(tmp_path))
+    assert templates_dir() == tmp_path
+    assert list_templates() == []
+
+
+def test_committed_templates_are_what_the_script_generates():
+    spec = importlib.util.spec_from_file_location("make_templates",
+                                                  ROOT / "scripts" / "make_templates.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stale = [str(p.relative_to(ROOT)) for p, text in module.outputs().items()
+             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    assert not stale, f"run scripts/make_templates.py: {stale}"
+
+
+# --------------------------------------------------------------------------------------------
+# Each template: checks clean, exact reference network, sensible settings
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tid", IDS)
+def test_template_checks_clean(tid, capsys):
+    path = TEMPLATES / f"{tid}.dnn.json"
+    assert cli_main(["check", str(path)]) == 0
+    assert "OK: no errors" in capsys.readouterr().out
+    project = load_project(path)
+    analysis = analyze(project.graph)
+    assert analysis.problems == []  # not even a warning
+    assert project.metadata["id"] == tid
+    validate_dataset(project.dataset)
+    validate_training(project.training)
+    # nicely laid out: distinct positions, left to right along every edge
+    graph = project.graph
+    assert len({n.pos for n in graph.nodes.values()}) == len(graph.nodes)
+    for e in graph.edges:
+        assert graph.nodes[e.src].pos[0] < graph.nodes[e.dst].pos[0]
+
+
+@pytest.mark.parametrize("tid", IDS)
+def test_template_is_exactly_its_reference_network(tid):
+    factory, published, shape, dtype = REFERENCE[tid]
+    project = load_template(tid)
+    graph = project.graph
+    ref = factory()
+    ref_params = sum(p.numel() for p in ref.parameters())
+    assert analyze(graph).total_params == ref_params
+    if published is not None:
+        assert ref_params == published
+    inp = _input(graph)
+    assert inp.params["dtype"] == dtype
+    if shape is not None:
+        assert tuple(inp.params["shape"]) == shape
+    model = build_model(graph, seed=0)
+    assert sum(p.numel() for p in model.parameters()) == ref_params
+    # same layer names and shapes: the reference's weights load into the built model strictly
+    model.load_state_dict(ref.state_dict(), strict=True)
+    model.eval()
+    ref.eval()
+    g = torch.Generator().manual_seed(0)
+    size = (4, *inp.params["shape"])
+    x = (torch.randint(0, 1000, size, generator=g) if dtype == "int64"
+         else torch.randn(size, generator=g))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+def test_residual_blocks_have_skips_and_projections_where_channels_change():
+    graph = load_template("resnet-mini").graph
+    adds = [n for n in graph.nodes.values() if n.type == "Add"]
+    assert len(adds) == 3
+    by_name = {n.name: n for n in graph.nodes.values()}
+    sources = {a.name: sorted(graph.nodes[e.src].name for e in graph.in_edges(a.id)) for a in adds}
+    assert sources == {"b1_add": ["b1_bn2", "stem_relu"], "b2_add": ["b2_bn2", "b2_proj_bn"],
+                       "b3_add": ["b3_bn2", "b3_proj_bn"]}
+    assert by_name["b2_proj"].params["kernel_size"] == 1
+    assert by_name["b3_proj"].params["stride"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# The sample text data
+# --------------------------------------------------------------------------------------------
+
+
+def _reviews():
+    with open(TEMPLATES / "data" / "reviews.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sample_reviews_are_balanced_varied_and_not_one_word_separable():
+    rows = _reviews()
+    assert 300 <= len(rows) <= 1000
+    assert set(rows[0]) == {"text", "label"}
+    labels = [r["label"] for r in rows]
+    assert labels.count("positive") == labels.count("negative")
+    texts = [r["text"].lower() for r in rows]
+    assert len(set(texts)) == len(texts)
+    words = [set(re.findall(r"[a-z']+", t)) for t in texts]
+    vocab = set().union(*words)
+    assert len(vocab) > 150
+    y = [label == "positive" for label in labels]
+    best = 0.0
+    for w in vocab:  # the best rule "contains word w => positive (or negative)"
+        acc = sum((w in ws) == t for ws, t in zip(words, y)) / len(y)
+        best = max(best, acc, 1 - acc)
+    assert best < 0.7, f"a single word separates the classes with accuracy {best:.2f}"
