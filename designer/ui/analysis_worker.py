@@ -1,0 +1,134 @@
+"""Shape inference and checks off the GUI thread.
+
+The first analysis of a graph pays torch's start-up cost (about 2 s on a laptop CPU for the first
+meta-device forward passes), and a layer type seen for the first time can cost tens of
+milliseconds; either would freeze the window. So the document hands the worker a frozen snapshot
+(``graph.copy()``, no listeners) and the worker never touches live objects.
+
+The worker keeps its own replica graph with an incremental :class:`~designer.engine.shapes.Analyzer`
+on it. Each request is merged into the replica through the graph's own methods, so the analyzer's
+event-driven dirty tracking re-infers only what changed. Requests carry a generation number; a
+request overtaken by a newer one is skipped, and the document drops results older than its latest
+request. Results reach the document through a queued signal to a slot of a GUI-thread QObject.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from designer.engine.graph import Graph, Node
+from designer.engine.shapes import Analysis, Analyzer
+
+
+def sync_graph(replica: Graph, snapshot: Graph) -> None:
+    """Make ``replica`` equal to ``snapshot`` (ids, types, names, params, edges, node order) using
+    the graph's mutation methods, so listeners see exactly the changes. Positions are ignored."""
+    snap_nodes = snapshot.nodes
+    for nid in list(replica.nodes):
+        old = replica.nodes[nid]
+        new = snap_nodes.get(nid)
+        if new is None or (old.type, old.name, old.params) != (new.type, new.name, new.params):
+            replica.remove_node(nid)
+    wanted = set(snapshot.edges)
+    for e in [e for e in replica.edges if e not in wanted]:
+        replica.disconnect(e)
+    for nid, n in snap_nodes.items():
+        if nid not in replica.nodes:
+            # restore_node skips the name check: a loaded file may hold duplicate names, which
+            # the structural check must get to see and report.
+            replica.restore_node(Node(n.id, n.type, n.name, dict(n.params), n.pos))
+    have = set(replica.edges)
+    for e in snapshot.edges:
+        if e not in have:
+            replica.connect(e.src, e.dst, e.dst_port, check=False)
+    if list(replica.nodes) != list(snap_nodes):
+        ordered = [(nid, replica.nodes[nid]) for nid in snap_nodes]
+        replica.nodes.clear()
+        replica.nodes.update(ordered)
+    if replica.edges != snapshot.edges:
+        replica.edges[:] = list(snapshot.edges)
+
+
+class AnalysisWorker(QObject):
+    """Lives in the worker thread; analyses snapshots sent through :attr:`requested`."""
+
+    finished = Signal(int, object)  # generation, Analysis
+    failed = Signal(int, str)  # generation, message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._replica = Graph()
+        self._analyzer = Analyzer(self._replica)
+        self._lock = threading.Lock()
+        self._latest = 0
+
+    def note_request(self, generation: int) -> None:
+        """Called from the GUI thread before a request is queued, so older ones can be skipped."""
+        with self._lock:
+            self._latest = max(self._latest, generation)
+
+    @Slot(int, object)
+    def analyse(self, generation: int, snapshot: Graph) -> None:
+        with self._lock:
+            if generation < self._latest:
+                return  # a newer snapshot is queued behind this one
+        try:
+            sync_graph(self._replica, snapshot)
+            result = self._analyzer.analyze()
+        except Exception as exc:  # noqa: BLE001 - a bug in inference must not kill the thread
+            self._replica = Graph()
+            self._analyzer = Analyzer(self._replica)
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            self.failed.emit(generation, f"Shape check failed: {last}")
+            return
+        self.finished.emit(generation, result)
+
+
+class AnalysisThread(QObject):
+    """Owns the worker thread. Lives in the GUI thread; :attr:`ready` is emitted there."""
+
+    ready = Signal(int, object)  # generation, Analysis
+    error = Signal(int, str)
+    _request = Signal(int, object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("designer-analysis")
+        self._worker = AnalysisWorker()
+        self._worker.moveToThread(self._thread)
+        self._request.connect(self._worker.analyse)
+        # Bound slots of this GUI-thread object: delivered in the GUI thread (queued).
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._thread.start()
+        self._stopped = False
+
+    def submit(self, generation: int, snapshot: Graph) -> None:
+        if self._stopped:
+            return
+        self._worker.note_request(generation)
+        self._request.emit(generation, snapshot)
+
+    @Slot(int, object)
+    def _on_finished(self, generation: int, analysis: Analysis) -> None:
+        self.ready.emit(generation, analysis)
+
+    @Slot(int, str)
+    def _on_failed(self, generation: int, message: str) -> None:
+        self.error.emit(generation, message)
+
+    def stop(self) -> None:
+        """Finish the current request, stop the thread and wait for it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._thread.quit()
+        self._thread.wait()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()

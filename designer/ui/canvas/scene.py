@@ -1,0 +1,226 @@
+"""The canvas scene: turns document model events into graphics items.
+
+Like orange-canvas-core's scene, it listens to the model (``Document.graph_event``) and creates,
+updates or removes items; it never changes items on its own. The one gesture it forwards to the
+model is a live node drag (``graph.move``), which the view wraps into one undo step on release.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from PySide6.QtCore import QPointF, QRectF, Slot
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsScene
+
+from designer.engine.catalog import fmt_shape
+from designer.engine.graph import Edge, GraphEvent, Problem
+from designer.engine.shapes import Analysis
+
+from ..document import Document
+from .items import EdgeItem, NodeItem
+
+GRID = 20.0
+SNAP = 10.0
+SCENE_EXTENT = 100_000.0
+BACKGROUND = QColor("#f6f7f9")
+GRID_MINOR = QColor("#e9ecf0")
+GRID_MAJOR = QColor("#dde1e7")
+
+
+class CanvasScene(QGraphicsScene):
+    """Items for the current network of a :class:`Document`, kept in step with its events."""
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.snap_to_grid = True
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self._edges_at: dict[str, set[Edge]] = defaultdict(set)
+        self.setSceneRect(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT)
+        self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
+        document.graph_event.connect(self._on_graph_event)
+        document.network_changed.connect(self._on_network_changed)
+        document.analysis_updated.connect(self._on_analysis)
+        self.rebuild()
+
+    # -- building ------------------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Drop every item and build them again from the model (new network or project)."""
+        for item in list(self.node_items.values()) + list(self.edge_items.values()):
+            self.removeItem(item)
+        self.node_items.clear()
+        self.edge_items.clear()
+        self._edges_at.clear()
+        graph = self.document.graph
+        for node in graph.nodes.values():
+            self._add_node_item(node.id)
+        for edge in graph.edges:
+            self._add_edge_item(edge)
+        for nid in graph.nodes:
+            self._sync_node(nid)
+        if self.document.analysis is not None:
+            self._on_analysis(self.document.analysis)
+
+    def _add_node_item(self, node_id: str) -> NodeItem:
+        item = NodeItem(self, self.document.graph.nodes[node_id])
+        self.node_items[node_id] = item
+        self.addItem(item)
+        analysis = self.document.analysis
+        if analysis is not None:
+            item.set_analysis(analysis.infos.get(node_id), analysis.problems_for(node_id))
+        return item
+
+    def _add_edge_item(self, edge: Edge) -> None:
+        item = EdgeItem(edge)
+        self.edge_items[edge] = item
+        self._edges_at[edge.src].add(edge)
+        self._edges_at[edge.dst].add(edge)
+        self.addItem(item)
+        analysis = self.document.analysis
+        if analysis is not None:
+            item.set_label(_edge_label(analysis, edge))
+
+    def _remove_edge_item(self, edge: Edge) -> None:
+        item = self.edge_items.pop(edge, None)
+        if item is not None:
+            self.removeItem(item)
+        self._edges_at[edge.src].discard(edge)
+        self._edges_at[edge.dst].discard(edge)
+
+    def _sync_node(self, node_id: str) -> None:
+        """Refresh a node's text and ports from the model, then the edges attached to it."""
+        item = self.node_items.get(node_id)
+        node = self.document.graph.nodes.get(node_id)
+        if item is None or node is None:
+            return
+        connected = {e.dst_port for e in self._edges_at[node_id] if e.dst == node_id}
+        item.sync_from_model(node, connected)
+        if item.output is not None:
+            item.output.connected = any(e.src == node_id for e in self._edges_at[node_id])
+            item.output.update()
+        self._update_edges_of(node_id)
+
+    def _update_edges_of(self, node_id: str) -> None:
+        for edge in self._edges_at.get(node_id, ()):
+            self._place_edge(edge)
+
+    def _place_edge(self, edge: Edge) -> None:
+        item = self.edge_items.get(edge)
+        src, dst = self.node_items.get(edge.src), self.node_items.get(edge.dst)
+        if item is None or src is None or dst is None:
+            return
+        item.set_ends(src.output_anchor(), dst.input_anchor(edge.dst_port))
+
+    # -- model events ----------------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_graph_event(self, ev: GraphEvent) -> None:
+        kind = ev.kind
+        if kind == GraphEvent.MOVED:
+            item = self.node_items.get(ev.node_id)
+            if item is not None:
+                item.sync_pos(ev.new)
+                self._update_edges_of(ev.node_id)
+        elif kind == GraphEvent.NODE_ADDED:
+            if ev.node_id not in self.node_items:
+                self._add_node_item(ev.node_id)
+                self._sync_node(ev.node_id)
+        elif kind == GraphEvent.NODE_REMOVED:
+            item = self.node_items.pop(ev.node_id, None)
+            if item is not None:
+                self.removeItem(item)
+            for edge in list(self._edges_at.pop(ev.node_id, ())):
+                self._remove_edge_item(edge)
+        elif kind == GraphEvent.EDGE_ADDED:
+            self._add_edge_item(ev.edge)
+            self._sync_node(ev.edge.dst)
+            self._sync_node(ev.edge.src)
+        elif kind == GraphEvent.EDGE_REMOVED:
+            self._remove_edge_item(ev.edge)
+            self._sync_node(ev.edge.dst)
+            self._sync_node(ev.edge.src)
+        elif kind in (GraphEvent.PARAMS_CHANGED, GraphEvent.RENAMED):
+            self._sync_node(ev.node_id)
+
+    @Slot(str)
+    def _on_network_changed(self, name: str) -> None:
+        self.rebuild()
+
+    @Slot(object)
+    def _on_analysis(self, analysis: Analysis) -> None:
+        by_node: dict[str, list[Problem]] = defaultdict(list)
+        for p in analysis.problems:
+            for nid in p.node_ids:
+                by_node[nid].append(p)
+        for nid, item in self.node_items.items():
+            item.set_analysis(analysis.infos.get(nid), by_node.get(nid, []))
+        for edge, item in self.edge_items.items():
+            item.set_label(_edge_label(analysis, edge))
+
+    # -- gestures from items ----------------------------------------------------------------------------
+
+    def snap(self, pos: QPointF) -> QPointF:
+        if not self.snap_to_grid:
+            return pos
+        return QPointF(round(pos.x() / SNAP) * SNAP, round(pos.y() / SNAP) * SNAP)
+
+    def item_moved_by_user(self, item: NodeItem) -> None:
+        """A node item was dragged: write the position to the model (the view records the undo
+        step on release). The model's ``moved`` event then moves the attached edges."""
+        graph = self.document.graph
+        if item.node_id in graph.nodes:
+            p = item.pos()
+            graph.move(item.node_id, (p.x(), p.y()))
+
+    # -- queries -----------------------------------------------------------------------------------------
+
+    def selected_node_ids(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def nodes_rect(self) -> QRectF:
+        rect = QRectF()
+        for item in self.node_items.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    # -- background ---------------------------------------------------------------------------------------
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, BACKGROUND)
+        scale = painter.worldTransform().m11()
+        if scale < 0.25:
+            return  # lines this dense would just be grey noise
+        step = GRID if scale >= 0.5 else GRID * 5
+        left = math.floor(rect.left() / step) * step
+        top = math.floor(rect.top() / step) * step
+        minor, major = [], []
+        x = left
+        while x < rect.right():
+            (major if round(x / GRID) % 5 == 0 else minor).append((x, True))
+            x += step
+        y = top
+        while y < rect.bottom():
+            (major if round(y / GRID) % 5 == 0 else minor).append((y, False))
+            y += step
+        for lines, color in ((minor, GRID_MINOR), (major, GRID_MAJOR)):
+            pen = QPen(color, 0)  # cosmetic: one pixel at any zoom
+            painter.setPen(pen)
+            for v, vertical in lines:
+                if vertical:
+                    painter.drawLine(QPointF(v, rect.top()), QPointF(v, rect.bottom()))
+                else:
+                    painter.drawLine(QPointF(rect.left(), v), QPointF(rect.right(), v))
+
+
+def _edge_label(analysis: Analysis, edge: Edge) -> str:
+    info = analysis.infos.get(edge.src)
+    if info is None or info.output_shape is None:
+        return "?"
+    return fmt_shape(info.output_shape)

@@ -1,0 +1,627 @@
+"""The node canvas widget: a QGraphicsView over :class:`CanvasScene` that turns mouse and keyboard
+gestures into document edits.
+
+Gestures: drop a layer from the palette (MIME ``application/x-designer-layer``, data = the layer
+type id in UTF-8); drag from an output port to an input port to connect (a live wire follows the
+cursor; a refused target says why in a tooltip); drag an edge's arrow end to another input to
+rewire it, or off into empty space to disconnect; rubber-band select; drag nodes (one undo step
+per drag, recorded on release); wheel to zoom around the cursor; middle button or space+drag to
+pan; Tab for a quick-add search at the cursor; Delete, Ctrl+C/V/D, F to fit.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCursor,
+    QKeySequence,
+    QPainter,
+    QTransform,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QGraphicsView,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer.engine.catalog import CATALOG
+from designer.engine.graph import Edge, GraphError
+
+from ..document import CLIPBOARD_MIME, Document
+from .items import NODE_WIDTH, EdgeItem, PortItem, WireItem
+from .scene import CanvasScene
+
+#: MIME type the palette provides when a layer is dragged; the data is the type id (UTF-8).
+LAYER_MIME = "application/x-designer-layer"
+MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+
+
+class CanvasView(QGraphicsView):
+    """The canvas. Public API used by the main window:
+
+    ``selection_changed(list)`` selected node ids; ``selected_node_ids()``, ``select_nodes(ids)``,
+    ``center_on_node(id)``, ``fit_to_view()``, ``delete_selection()``, ``copy_selection()``,
+    ``paste()``, ``duplicate_selection()``, ``auto_layout()``, ``open_quick_add()``,
+    ``set_snap_to_grid(bool)``, ``zoom_by(factor)``; ``message(str)`` reports a refused edit for
+    the status bar.
+    """
+
+    selection_changed = Signal(list)
+    message = Signal(str)
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.canvas_scene = CanvasScene(document, self)
+        self.setScene(self.canvas_scene)
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.IntersectsItemShape)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setMouseTracking(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setCacheMode(QGraphicsView.CacheBackground)
+
+        self._wire: WireItem | None = None
+        self._wire_from: PortItem | None = None  # the fixed end while connecting
+        self._rewire: Edge | None = None  # the edge being moved (its input end follows the cursor)
+        self._target: PortItem | None = None
+        self._press_positions: dict[str, tuple[float, float]] | None = None
+        self._panning: QPoint | None = None
+        self._space = False
+        self._paste_count = 0
+        self._quick_add: QuickAddPopup | None = None
+
+        self.canvas_scene.selectionChanged.connect(self._on_selection_changed)
+        document.network_changed.connect(self._on_network_changed)
+        self._make_actions()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def selected_node_ids(self) -> list[str]:
+        return self.canvas_scene.selected_node_ids()
+
+    def select_nodes(self, ids) -> None:
+        wanted = set(ids)
+        scene = self.canvas_scene
+        scene.blockSignals(True)
+        try:
+            scene.clearSelection()
+            for nid in wanted:
+                item = scene.node_items.get(nid)
+                if item is not None:
+                    item.setSelected(True)
+        finally:
+            scene.blockSignals(False)
+        self._on_selection_changed()
+
+    def center_on_node(self, node_id: str) -> None:
+        item = self.canvas_scene.node_items.get(node_id)
+        if item is not None:
+            self.centerOn(item.sceneBoundingRect().center())
+
+    def fit_to_view(self) -> None:
+        rect = self.canvas_scene.nodes_rect()
+        if rect.isNull():
+            self.setTransform(QTransform())
+            self.centerOn(0, 0)
+            return
+        rect = rect.adjusted(-60, -60, 60, 60)
+        self.fitInView(rect, Qt.KeepAspectRatio)
+        if self.transform().m11() > 1.25:  # a tiny graph should not be blown up
+            self.setTransform(QTransform.fromScale(1.25, 1.25))
+            self.centerOn(rect.center())
+        elif self.transform().m11() < MIN_ZOOM:
+            self.setTransform(QTransform.fromScale(MIN_ZOOM, MIN_ZOOM))
+            self.centerOn(rect.center())
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom by ``factor`` keeping the scene point under ``anchor`` (view coords) in place."""
+        current = self.transform().m11()
+        factor = max(MIN_ZOOM / current, min(MAX_ZOOM / current, factor))
+        if abs(factor - 1.0) < 1e-6:
+            return
+        if anchor is None:
+            self.scale(factor, factor)
+            return
+        before = self.mapToScene(anchor.toPoint())
+        old = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.NoAnchor)
+        self.scale(factor, factor)
+        after = self.mapToScene(anchor.toPoint())
+        delta = after - before
+        self.translate(delta.x(), delta.y())
+        self.setTransformationAnchor(old)
+
+    def set_snap_to_grid(self, on: bool) -> None:
+        self.canvas_scene.snap_to_grid = bool(on)
+
+    def delete_selection(self) -> None:
+        nodes = self.selected_node_ids()
+        edges = self.canvas_scene.selected_edges()
+        if nodes or edges:
+            self.document.remove(nodes, edges)
+
+    def copy_selection(self) -> dict | None:
+        ids = self.selected_node_ids()
+        if not ids:
+            return None
+        data = self.document.copy(ids)
+        mime = QMimeData()
+        text = json.dumps(data)
+        mime.setData(CLIPBOARD_MIME, text.encode("utf-8"))
+        mime.setText(text)
+        QApplication.clipboard().setMimeData(mime)
+        self._paste_count = 0
+        return data
+
+    def paste(self) -> list[str]:
+        mime = QApplication.clipboard().mimeData()
+        if mime is None:
+            return []
+        raw = bytes(mime.data(CLIPBOARD_MIME)) if mime.hasFormat(CLIPBOARD_MIME) else None
+        if raw is None:
+            text = mime.text()
+            if not text.lstrip().startswith("{"):
+                return []
+            raw = text.encode("utf-8")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            self._paste_count += 1
+            step = 30.0 * self._paste_count
+            ids = self.document.paste(data, (step, step))
+        except (ValueError, GraphError) as exc:
+            self.message.emit(f"Cannot paste: {exc}")
+            return []
+        self.select_nodes(ids)
+        return ids
+
+    def duplicate_selection(self) -> list[str]:
+        ids = self.selected_node_ids()
+        if not ids:
+            return []
+        new = self.document.duplicate(ids)
+        self.select_nodes(new)
+        return new
+
+    def auto_layout(self) -> None:
+        self.document.auto_layout()
+        self.fit_to_view()
+
+    def add_layer_at(self, type_id: str, scene_pos: QPointF) -> str | None:
+        """Add a layer centred at ``scene_pos`` and select it (drops, quick add, palette)."""
+        top_left = self.canvas_scene.snap(QPointF(scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - 40))
+        try:
+            nid = self.document.add_node(type_id, (top_left.x(), top_left.y()))
+        except GraphError as exc:
+            self.message.emit(str(exc))
+            return None
+        self.select_nodes([nid])
+        return nid
+
+    def add_layer_at_center(self, type_id: str) -> str | None:
+        return self.add_layer_at(type_id, self.mapToScene(self.viewport().rect().center()))
+
+    def open_quick_add(self, view_pos: QPoint | None = None) -> QuickAddPopup:
+        """Show the quick-add search at ``view_pos`` (default: the cursor, or the view centre)."""
+        if view_pos is None:
+            view_pos = self.mapFromGlobal(QCursor.pos())
+            if not self.viewport().rect().contains(view_pos):
+                view_pos = self.viewport().rect().center()
+        scene_pos = self.mapToScene(view_pos)
+        if self._quick_add is None:
+            self._quick_add = QuickAddPopup(self)
+            self._quick_add.chosen.connect(self._on_quick_add_chosen)
+        self._quick_add.open_at(self.viewport().mapToGlobal(view_pos), scene_pos)
+        return self._quick_add
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def _make_actions(self) -> None:
+        def act(text, shortcut, slot):
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(shortcut))
+            a.setShortcutContext(Qt.WidgetShortcut)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        self.delete_action = act("Delete", QKeySequence.Delete, self.delete_selection)
+        self.backspace_action = act("Delete", Qt.Key_Backspace, self.delete_selection)
+        self.copy_action = act("Copy", QKeySequence.Copy, self.copy_selection)
+        self.paste_action = act("Paste", QKeySequence.Paste, self.paste)
+        self.duplicate_action = act("Duplicate", "Ctrl+D", self.duplicate_selection)
+        self.fit_action = act("Fit to view", "F", self.fit_to_view)
+        self.select_all_action = act("Select all", QKeySequence.SelectAll, self._select_all)
+
+    def _select_all(self) -> None:
+        self.select_nodes(list(self.canvas_scene.node_items))
+
+    # -- selection ---------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_selection_changed(self) -> None:
+        self.selection_changed.emit(self.selected_node_ids())
+
+    @Slot(str)
+    def _on_network_changed(self, name: str) -> None:
+        QTimer.singleShot(0, self.fit_to_view)
+
+    # -- drops from the palette ------------------------------------------------------------------------
+
+    def _layer_from_mime(self, mime: QMimeData) -> str | None:
+        if mime is None or not mime.hasFormat(LAYER_MIME):
+            return None
+        type_id = bytes(mime.data(LAYER_MIME)).decode("utf-8", "replace").strip()
+        return type_id if type_id in CATALOG else None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._layer_from_mime(event.mimeData()):
+            event.setDropAction(Qt.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if self._layer_from_mime(event.mimeData()):
+            event.setDropAction(Qt.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:
+        event.accept()
+
+    def dropEvent(self, event) -> None:
+        type_id = self._layer_from_mime(event.mimeData())
+        if not type_id:
+            event.ignore()
+            return
+        event.setDropAction(Qt.CopyAction)
+        event.accept()
+        self.add_layer_at(type_id, self.mapToScene(event.position().toPoint()))
+        self.setFocus()
+
+    # -- mouse ----------------------------------------------------------------------------------------
+
+    def _port_at(self, view_pos: QPoint, want_output: bool | None = None) -> PortItem | None:
+        for item in self.items(QRectF(view_pos.x() - 6, view_pos.y() - 6, 12, 12).toRect()):
+            if isinstance(item, PortItem) and (want_output is None or item.is_output == want_output):
+                return item
+        return None
+
+    def _edge_end_at(self, view_pos: QPoint) -> Edge | None:
+        """An edge whose input end (arrow head) is near ``view_pos``: the grip for rewiring."""
+        scene_pos = self.mapToScene(view_pos)
+        tolerance = 12.0 / max(self.transform().m11(), 0.1)
+        for item in self.items(QRectF(view_pos.x() - 12, view_pos.y() - 12, 24, 24).toRect()):
+            if isinstance(item, EdgeItem):
+                end = item.end_point
+                if (end - scene_pos).manhattanLength() <= tolerance * 1.5:
+                    return item.edge
+        return None
+
+    def mousePressEvent(self, event) -> None:
+        pos = event.position().toPoint()
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space):
+            self._panning = pos
+            self.viewport().setCursor(Qt.ClosedHandCursor)
+            event.accept()
+            return
+        if event.button() == Qt.LeftButton:
+            port = self._port_at(pos)
+            if port is not None:
+                edge = None
+                if not port.is_output and port.connected:
+                    edge = next((e for e in self.document.graph.in_edges(port.node_id)
+                                 if e.dst_port == port.index), None)
+                if edge is not None:
+                    self._start_rewire(edge)
+                else:
+                    self._start_wire(port)
+                self._update_wire(pos)
+                event.accept()
+                return
+            edge = self._edge_end_at(pos)
+            if edge is not None and self._port_at(pos) is None:
+                self._start_rewire(edge)
+                self._update_wire(pos)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        if event.button() == Qt.LeftButton:
+            self._press_positions = {nid: n.pos for nid, n in self.document.graph.nodes.items()}
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position().toPoint()
+        if self._panning is not None:
+            delta = pos - self._panning
+            self._panning = pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            event.accept()
+            return
+        if self._wire is not None:
+            self._update_wire(pos)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._panning is not None and event.button() in (Qt.MiddleButton, Qt.LeftButton):
+            self._panning = None
+            self.viewport().setCursor(Qt.OpenHandCursor if self._space else Qt.ArrowCursor)
+            event.accept()
+            return
+        if self._wire is not None and event.button() == Qt.LeftButton:
+            self._update_wire(event.position().toPoint())
+            self._finish_wire()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.LeftButton and self._press_positions is not None:
+            before, self._press_positions = self._press_positions, None
+            nodes = self.document.graph.nodes
+            moves = {nid: (old, nodes[nid].pos) for nid, old in before.items()
+                     if nid in nodes and nodes[nid].pos != old}
+            if moves:
+                self.document.move_nodes(moves)
+
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta().y()
+        if delta == 0:
+            return
+        self.zoom_by(1.0015 ** delta, event.position())
+        event.accept()
+
+    def contextMenuEvent(self, event) -> None:
+        event.accept()
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    def _start_wire(self, port: PortItem) -> None:
+        self._wire_from = port
+        self._rewire = None
+        self._wire = WireItem()
+        self.canvas_scene.addItem(self._wire)
+
+    def _start_rewire(self, edge: Edge) -> None:
+        src_item = self.canvas_scene.node_items.get(edge.src)
+        if src_item is None or src_item.output is None:
+            return
+        self._wire_from = src_item.output
+        self._rewire = edge
+        item = self.canvas_scene.edge_items.get(edge)
+        if item is not None:
+            item.setVisible(False)
+        self._wire = WireItem()
+        self.canvas_scene.addItem(self._wire)
+
+    def _wire_reason(self, target: PortItem) -> str | None:
+        """Why the wire cannot end at ``target`` (None if it can)."""
+        fixed = self._wire_from
+        assert fixed is not None
+        if target.is_output == fixed.is_output:
+            return ("connect an output (right side) to an input (left side)" if fixed.is_output
+                    else "connect this input to an output (right side of a layer)")
+        src, dst = (fixed, target) if fixed.is_output else (target, fixed)
+        if self._rewire is not None:
+            return self.document.can_reconnect(self._rewire, src.node_id, dst.node_id, dst.index)
+        return self.document.can_connect(src.node_id, dst.node_id, dst.index)
+
+    def _update_wire(self, view_pos: QPoint) -> None:
+        fixed = self._wire_from
+        if self._wire is None or fixed is None:
+            return
+        scene_pos = self.mapToScene(view_pos)
+        target = self._port_at(view_pos, want_output=not fixed.is_output)
+        if target is None:
+            target = self._port_at(view_pos)
+        if target is not None and target is fixed:
+            target = None
+        if target is not self._target:
+            if self._target is not None:
+                self._target.set_highlight(None)
+            self._target = target
+        anchor = fixed.scenePos()
+        reason = None
+        end = scene_pos
+        if target is not None:
+            reason = self._wire_reason(target)
+            target.set_highlight("bad" if reason else "ok")
+            end = target.scenePos()
+            self._wire.set_valid(reason is None)
+            if reason:
+                QToolTip.showText(self.viewport().mapToGlobal(view_pos), reason, self.viewport())
+            else:
+                QToolTip.hideText()
+        else:
+            self._wire.set_valid(None)
+            QToolTip.hideText()
+        self._wire_reason_text = reason
+        if fixed.is_output:
+            self._wire.set_ends(anchor, end)
+        else:
+            self._wire.set_ends(end, anchor)
+
+    def _finish_wire(self) -> None:
+        fixed, target, edge = self._wire_from, self._target, self._rewire
+        if self._wire is not None:
+            self.canvas_scene.removeItem(self._wire)
+        self._wire, self._wire_from, self._rewire, self._target = None, None, None, None
+        if target is not None:
+            target.set_highlight(None)
+        QToolTip.hideText()
+        if edge is not None:
+            item = self.canvas_scene.edge_items.get(edge)
+            if item is not None:
+                item.setVisible(True)
+        if fixed is None:
+            return
+        try:
+            if target is None:
+                if edge is not None:  # dragged an edge end off into empty space
+                    self.document.disconnect(edge)
+                return
+            reason = self._wire_reason(target)
+            if reason:
+                self.message.emit(f"Cannot connect: {reason}")
+                return
+            src, dst = (fixed, target) if fixed.is_output else (target, fixed)
+            if edge is not None:
+                self.document.reconnect(edge, src.node_id, dst.node_id, dst.index)
+            else:
+                self.document.connect(src.node_id, dst.node_id, dst.index)
+        except GraphError as exc:
+            self.message.emit(f"Cannot connect: {exc}")
+
+    # -- keyboard ---------------------------------------------------------------------------------------
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        return False  # Tab opens the quick-add search instead of moving focus
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key == Qt.Key_Tab and not event.modifiers() & (Qt.ControlModifier | Qt.AltModifier):
+            self.open_quick_add()
+            event.accept()
+            return
+        if key == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.OpenHandCursor)
+            event.accept()
+            return
+        if key == Qt.Key_Escape and self._wire is not None:
+            self._target = None
+            self._rewire_cancel()
+            event.accept()
+            return
+        if key in (Qt.Key_Plus, Qt.Key_Equal):
+            self.zoom_by(1.2)
+            return
+        if key == Qt.Key_Minus:
+            self.zoom_by(1 / 1.2)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            if self._panning is None:
+                self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def _rewire_cancel(self) -> None:
+        edge = self._rewire
+        if self._wire is not None:
+            self.canvas_scene.removeItem(self._wire)
+        self._wire, self._wire_from, self._rewire = None, None, None
+        if edge is not None and edge in self.canvas_scene.edge_items:
+            self.canvas_scene.edge_items[edge].setVisible(True)
+        QToolTip.hideText()
+
+    @Slot(str, QPointF)
+    def _on_quick_add_chosen(self, type_id: str, scene_pos: QPointF) -> None:
+        self.add_layer_at(type_id, scene_pos)
+        self.setFocus()
+
+
+class QuickAddPopup(QFrame):
+    """Tab's search box: type to filter layers by name, id or category; Enter adds the layer."""
+
+    chosen = Signal(str, QPointF)
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent, Qt.Popup)
+        self.setFrameShape(QFrame.StyledPanel)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Add layer…")
+        self.search.setClearButtonEnabled(True)
+        self.list = QListWidget(self)
+        self.list.setMinimumHeight(220)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list)
+        self.resize(260, 300)
+        self._scene_pos = QPointF()
+        for spec in CATALOG:
+            item = QListWidgetItem(f"{spec.display_name}    ·  {spec.category}")
+            item.setData(Qt.UserRole, spec.id)
+            item.setData(Qt.UserRole + 1, f"{spec.display_name} {spec.id} {spec.category}".lower())
+            item.setToolTip(spec.doc)
+            self.list.addItem(item)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._accept_current)
+        self.list.itemActivated.connect(lambda item: self._accept(item))
+        self.search.installEventFilter(self)
+
+    def open_at(self, global_pos: QPoint, scene_pos: QPointF) -> None:
+        self._scene_pos = scene_pos
+        self.search.clear()
+        self._filter("")
+        self.move(global_pos)
+        self.show()
+        self.search.setFocus()
+
+    def _filter(self, text: str) -> None:
+        words = text.lower().split()
+        first = None
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            hay = item.data(Qt.UserRole + 1)
+            hidden = not all(w in hay for w in words)
+            item.setHidden(hidden)
+            if not hidden and first is None:
+                first = item
+        if first is not None:
+            self.list.setCurrentItem(first)
+
+    def visible_ids(self) -> list[str]:
+        return [self.list.item(i).data(Qt.UserRole) for i in range(self.list.count())
+                if not self.list.item(i).isHidden()]
+
+    def eventFilter(self, obj, event) -> bool:
+        from PySide6.QtCore import QEvent
+
+        if obj is self.search and event.type() == QEvent.KeyPress:
+            key = event.key()
+            if key in (Qt.Key_Down, Qt.Key_Up):
+                rows = [i for i in range(self.list.count()) if not self.list.item(i).isHidden()]
+                if rows:
+                    cur = self.list.currentRow()
+                    idx = rows.index(cur) if cur in rows else -1
+                    idx = min(len(rows) - 1, idx + 1) if key == Qt.Key_Down else max(0, idx - 1)
+                    self.list.setCurrentRow(rows[idx])
+                return True
+            if key == Qt.Key_Escape:
+                self.hide()
+                return True
+        return super().eventFilter(obj, event)
+
+    def _accept_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None and not item.isHidden():
+            self._accept(item)
+
+    def _accept(self, item: QListWidgetItem) -> None:
+        self.hide()
+        self.chosen.emit(item.data(Qt.UserRole), self._scene_pos)

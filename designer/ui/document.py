@@ -1,0 +1,554 @@
+"""The open document: a project, its undo stack, and live shape analysis.
+
+:class:`Document` is what the window and the canvas work on. Every edit is a method here that
+checks the request, raises :class:`~designer.engine.graph.GraphError` with the reason when it is
+refused, and otherwise pushes ONE undo command (``designer.ui.commands``) whose text says what it
+did ("Add Linear 'fc1'"). The engine graph stays the single source of truth: its events are
+re-emitted as :attr:`Document.graph_event` so views follow edits, undo and redo alike.
+
+After an edit, shapes and problems are re-checked after a short pause (debounced), on a worker
+thread, and announced through :attr:`Document.analysis_updated`.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QUndoStack
+
+from designer.engine.catalog import CATALOG, name_problem
+from designer.engine.graph import Edge, Graph, GraphError, GraphEvent
+from designer.engine.project import Project
+from designer.engine.shapes import Analysis
+
+from .analysis_worker import AnalysisThread
+from .commands import (
+    AddNodeCommand,
+    ConnectCommand,
+    DisconnectCommand,
+    MacroCommand,
+    MoveNodesCommand,
+    RemoveNodeCommand,
+    RenameCommand,
+    SetParamsCommand,
+)
+
+#: Milliseconds of quiet after an edit before shapes are re-checked.
+ANALYSIS_DELAY_MS = 50
+#: Clipboard format written by :meth:`Document.copy` (also the MIME type on the system clipboard).
+CLIPBOARD_MIME = "application/x-designer-nodes"
+CLIPBOARD_FORMAT = "designer-nodes"
+#: Spacing of :meth:`Document.auto_layout`: column and row distance in scene units.
+LAYOUT_DX = 230.0
+LAYOUT_DY = 140.0
+MAX_PASTE_NODES = 2000
+
+Pos = tuple[float, float]
+
+
+class Document(QObject):
+    """A project being edited: the current network's graph, undo stack, file path and analysis.
+
+    Signals:
+      ``changed``           any change of the model or of the saved state (update title/unsaved mark)
+      ``analysis_updated``  an :class:`~designer.engine.shapes.Analysis` of the current network,
+                            after a debounced re-check (and once after construction)
+      ``analysis_failed``   a message when the checker itself failed (a bug, not a design problem)
+      ``path_changed``      the file path (``Path`` or ``None``)
+      ``network_changed``   the current network's name; also after :meth:`replace_project`
+                            (views rebuild everything on it)
+      ``graph_event``       each :class:`~designer.engine.graph.GraphEvent` of the current graph,
+                            emitted synchronously as the model changes
+    """
+
+    changed = Signal()
+    analysis_updated = Signal(object)
+    analysis_failed = Signal(str)
+    path_changed = Signal(object)
+    network_changed = Signal(str)
+    graph_event = Signal(object)
+
+    def __init__(self, project: Project | None = None, path: Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project = project if project is not None else _blank_project()
+        self.path: Path | None = Path(path) if path is not None else None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.indexChanged.connect(self._on_stack_changed)
+        self.undo_stack.cleanChanged.connect(self._on_stack_changed)
+        self._network = next(iter(self.project.networks))
+        self._bound: Graph | None = None
+        self._analysis: Analysis | None = None
+        self._generation = 0
+        self._analysis_thread = AnalysisThread(self)
+        self._analysis_thread.ready.connect(self._on_analysis_ready)
+        self._analysis_thread.error.connect(self._on_analysis_error)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(ANALYSIS_DELAY_MS)
+        self._timer.timeout.connect(self._request_analysis)
+        self._closed = False
+        self._bind(self.graph)
+        self._timer.start(0)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def graph(self) -> Graph:
+        """The current network's graph (the model every view shows)."""
+        return self.project.networks[self._network]
+
+    @property
+    def network(self) -> str:
+        """The current network's name (a GAN project holds several networks)."""
+        return self._network
+
+    def set_network(self, name: str) -> None:
+        """Show and edit another network of the project."""
+        if name not in self.project.networks:
+            raise GraphError(f"the project has no network named {name!r}")
+        if name == self._network:
+            return
+        self._network = name
+        self._bind(self.graph)
+        self._analysis = None
+        self.network_changed.emit(name)
+        self._schedule_analysis(0)
+
+    @property
+    def analysis(self) -> Analysis | None:
+        """The latest analysis of the current network, or None before the first one arrives."""
+        return self._analysis
+
+    def is_modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self, path: Path | str | None) -> None:
+        """The document was written to ``path``: remember it and mark the current state clean."""
+        new = Path(path) if path is not None else None
+        self.undo_stack.setClean()
+        if new != self.path:
+            self.path = new
+            self.path_changed.emit(new)
+        self.changed.emit()
+
+    def replace_project(self, project: Project, path: Path | str | None = None) -> None:
+        """Start over with another project (New/Open): clears undo history, rebuilds views."""
+        self.undo_stack.clear()
+        self.project = project
+        self._network = next(iter(project.networks))
+        self._bind(self.graph)
+        self._analysis = None
+        new = Path(path) if path is not None else None
+        self.path = new
+        self.path_changed.emit(new)
+        self.network_changed.emit(self._network)
+        self.changed.emit()
+        self._schedule_analysis(0)
+
+    def close(self) -> None:
+        """Stop the analysis thread; call before dropping the document (the window does)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        if self._bound is not None:
+            self._bound.unsubscribe(self._on_graph_event)
+            self._bound = None
+        self._analysis_thread.stop()
+
+    # -- edits (each one undo step) ----------------------------------------------------------------
+
+    def add_node(self, type_id: str, pos: Pos = (0.0, 0.0), params: dict | None = None,
+                 name: str | None = None) -> str:
+        """Add a layer of type ``type_id`` at ``pos``; returns the new node's id."""
+        spec = CATALOG.get(type_id)
+        if spec is None:
+            raise GraphError(f"unknown layer type {type_id!r}")
+        try:
+            full = spec.validate_params(params or {})
+        except ValueError as exc:
+            raise GraphError(f"{spec.display_name}: {exc}") from None
+        graph = self.graph
+        if name is None:
+            name = graph.unique_name(spec.prefix)
+        else:
+            self._check_new_name(name)
+        node_id = _new_id(graph)
+        self.undo_stack.push(AddNodeCommand(graph, type_id, name, full, pos, node_id,
+                                            text=f"Add {spec.display_name} '{name}'"))
+        return node_id
+
+    def remove_nodes(self, node_ids: Iterable[str]) -> None:
+        """Delete nodes and their edges as one step; undo restores them exactly."""
+        self.remove(node_ids, ())
+
+    def remove(self, node_ids: Iterable[str], edges: Iterable[Edge] = ()) -> None:
+        """Delete nodes (with their edges) and further edges as one step (the canvas's Delete)."""
+        graph = self.graph
+        ids = [nid for nid in dict.fromkeys(node_ids) if nid in graph.nodes]
+        idset = set(ids)
+        extra = set(edges)
+        doomed = [e for e in graph.edges if e.src in idset or e.dst in idset or e in extra]
+        if not ids and not doomed:
+            return
+        if len(ids) == 1:
+            n = graph.nodes[ids[0]]
+            text = f"Delete {n.spec.display_name} '{n.name}'"
+        elif ids:
+            text = f"Delete {len(ids)} layers"
+        else:
+            text = "Delete connection" if len(doomed) == 1 else f"Delete {len(doomed)} connections"
+        macro = MacroCommand(text)
+        for e in doomed:
+            DisconnectCommand(graph, e, macro)
+        for nid in ids:
+            RemoveNodeCommand(graph, nid, macro)
+        self.undo_stack.push(macro)
+
+    def can_connect(self, src_id: str, dst_id: str, dst_port: int = 0) -> str | None:
+        """Why ``src -> dst:dst_port`` cannot be made (for hover feedback), or None if it can."""
+        return self.graph.can_connect(src_id, dst_id, dst_port)
+
+    def connect(self, src_id: str, dst_id: str, dst_port: int = 0) -> None:
+        """Connect ``src``'s output to input ``dst_port`` of ``dst``; GraphError says why not."""
+        why = self.graph.can_connect(src_id, dst_id, dst_port)
+        if why:
+            raise GraphError(why)
+        self.undo_stack.push(ConnectCommand(self.graph, src_id, dst_id, dst_port))
+
+    def can_reconnect(self, edge: Edge, src_id: str, dst_id: str, dst_port: int) -> str | None:
+        """Like :meth:`can_connect`, as if ``edge`` were already gone (it is being moved)."""
+        graph = self.graph
+        if edge not in graph.edges:
+            return "no such connection"
+        if (edge.src, edge.dst, edge.dst_port) == (src_id, dst_id, dst_port):
+            return None
+        i = graph.edges.index(edge)
+        # Check against the graph without the old edge: it may occupy the very port we aim at.
+        # Taking it out of the list briefly emits nothing and is restored before returning.
+        graph.edges.pop(i)
+        try:
+            return graph.can_connect(src_id, dst_id, dst_port)
+        finally:
+            graph.edges.insert(i, edge)
+
+    def reconnect(self, edge: Edge, src_id: str, dst_id: str, dst_port: int) -> None:
+        """Move an existing edge to another end (dragging an edge end to a new port), one step."""
+        graph = self.graph
+        if edge not in graph.edges:
+            raise GraphError("no such connection")
+        if (edge.src, edge.dst, edge.dst_port) == (src_id, dst_id, dst_port):
+            return
+        why = self.can_reconnect(edge, src_id, dst_id, dst_port)
+        if why:
+            raise GraphError(why)
+        macro = MacroCommand(f"Reconnect '{graph.node(src_id).name}' to '{graph.node(dst_id).name}'")
+        DisconnectCommand(graph, edge, macro)
+        ConnectCommand(graph, src_id, dst_id, dst_port, macro)
+        self.undo_stack.push(macro)
+
+    def disconnect(self, edge: Edge) -> None:
+        """Remove one edge."""
+        if edge not in self.graph.edges:
+            raise GraphError("no such connection")
+        self.undo_stack.push(DisconnectCommand(self.graph, edge))
+
+    def move_nodes(self, moves: dict[str, tuple[Pos, Pos]], text: str | None = None) -> None:
+        """Record one move gesture: ``{node_id: (old_pos, new_pos)}``. Nodes may already be at the
+        new position (the canvas moves them live while dragging); undo puts them back."""
+        graph = self.graph
+        moves = {nid: (tuple(o), tuple(n)) for nid, (o, n) in moves.items()
+                 if nid in graph.nodes and tuple(o) != tuple(n)}
+        if not moves:
+            return
+        self.undo_stack.push(MoveNodesCommand(graph, moves, text))
+
+    def set_params(self, node_id: str, changes: dict[str, Any]) -> None:
+        """Change parameters of a node (validated first; GraphError says what is wrong)."""
+        node = self.graph.node(node_id)
+        try:
+            full = node.spec.validate_params({**node.params, **changes})
+        except ValueError as exc:
+            raise GraphError(f"{node.name}: {exc}") from None
+        new = {k: full[k] for k in changes if full[k] != node.params.get(k)}
+        if not new:
+            return
+        old = {k: _copy.deepcopy(node.params.get(k)) for k in new}
+        self.undo_stack.push(SetParamsCommand(self.graph, node_id, old, new))
+
+    def rename(self, node_id: str, name: str) -> None:
+        """Rename a node; GraphError when the name is not an identifier or is taken."""
+        node = self.graph.node(node_id)
+        if node.name == name:
+            return
+        self._check_new_name(name)
+        self.undo_stack.push(RenameCommand(self.graph, node_id, name))
+
+    def copy(self, node_ids: Iterable[str]) -> dict[str, Any]:
+        """Clipboard data (JSON-able) for the given nodes and the edges between them."""
+        graph = self.graph
+        ids = [nid for nid in dict.fromkeys(node_ids) if nid in graph.nodes]
+        idset = set(ids)
+        return {
+            "format": CLIPBOARD_FORMAT,
+            "version": 1,
+            "nodes": [{"id": n.id, "type": n.type, "name": n.name,
+                       "params": _copy.deepcopy(n.params), "pos": [n.pos[0], n.pos[1]]}
+                      for n in (graph.nodes[i] for i in ids)],
+            "edges": [{"src": e.src, "dst": e.dst, "dst_port": e.dst_port}
+                      for e in graph.edges if e.src in idset and e.dst in idset],
+        }
+
+    def paste(self, data: Any, offset: Pos = (30.0, 30.0), text: str | None = None) -> list[str]:
+        """Add the nodes of clipboard ``data`` (from :meth:`copy`) with new ids and free names,
+        shifted by ``offset``, with their inner edges, as one step. Returns the new ids.
+        Data that is not a valid clipboard raises GraphError saying what is wrong."""
+        nodes, edges = _parse_clipboard(data)
+        if not nodes:
+            return []
+        graph = self.graph
+        taken = {n.name for n in graph.nodes.values()}
+        id_map: dict[str, str] = {}
+        used_ids = set(graph.nodes)
+        macro = MacroCommand(text or (f"Paste {len(nodes)} layers" if len(nodes) > 1
+                                      else f"Paste '{nodes[0]['name']}'"))
+        for n in nodes:
+            name = _free_name(n["name"], taken, CATALOG[n["type"]].prefix)
+            taken.add(name)
+            nid = _new_id(graph, used_ids)
+            used_ids.add(nid)
+            id_map[n["id"]] = nid
+            pos = (n["pos"][0] + offset[0], n["pos"][1] + offset[1])
+            AddNodeCommand(graph, n["type"], name, n["params"], pos, nid, parent=macro)
+        # Edges are checked on a trial copy so that a pasted cycle or port clash is refused whole.
+        trial = graph.copy()
+        for n in nodes:
+            trial.add_node(n["type"], None, n["params"], id=id_map[n["id"]])
+        for e in edges:
+            src, dst = id_map.get(e["src"]), id_map.get(e["dst"])
+            if src is None or dst is None:
+                continue
+            if trial.can_connect(src, dst, e["dst_port"]) is None:
+                trial.connect(src, dst, e["dst_port"], check=False)
+                ConnectCommand(graph, src, dst, e["dst_port"], macro)
+        self.undo_stack.push(macro)
+        return [id_map[n["id"]] for n in nodes]
+
+    def duplicate(self, node_ids: Iterable[str]) -> list[str]:
+        """Copy and paste in one step, keeping the edges among the duplicated nodes."""
+        data = self.copy(node_ids)
+        n = len(data["nodes"])
+        if not n:
+            return []
+        text = f"Duplicate {n} layers" if n > 1 else f"Duplicate '{data['nodes'][0]['name']}'"
+        return self.paste(data, (30.0, 30.0), text=text)
+
+    def auto_layout(self) -> None:
+        """Arrange nodes left to right by their layer in the graph (one undo step)."""
+        graph = self.graph
+        targets = layered_positions(graph)
+        moves = {nid: (graph.nodes[nid].pos, pos) for nid, pos in targets.items()
+                 if graph.nodes[nid].pos != pos}
+        if moves:
+            self.undo_stack.push(MoveNodesCommand(graph, moves, "Auto-layout"))
+
+    # -- analysis ---------------------------------------------------------------------------------
+
+    def analyze_now(self) -> Analysis:
+        """Check the current graph synchronously on this thread (tests, export) and announce it."""
+        from designer.engine.shapes import analyze
+
+        self._timer.stop()
+        self._generation += 1
+        result = analyze(self.graph.copy())
+        self._on_analysis_ready(self._generation, result)
+        return result
+
+    def _schedule_analysis(self, delay: int = ANALYSIS_DELAY_MS) -> None:
+        if not self._closed:
+            self._timer.start(delay)
+
+    @Slot()
+    def _request_analysis(self) -> None:
+        if self._closed:
+            return
+        self._generation += 1
+        self._analysis_thread.submit(self._generation, self.graph.copy())
+
+    @Slot(int, object)
+    def _on_analysis_ready(self, generation: int, analysis: Analysis) -> None:
+        if generation < self._generation or self._closed:
+            return  # stale: the graph changed since this snapshot was taken
+        self._analysis = analysis
+        self.analysis_updated.emit(analysis)
+
+    @Slot(int, str)
+    def _on_analysis_error(self, generation: int, message: str) -> None:
+        if generation >= self._generation and not self._closed:
+            self.analysis_failed.emit(message)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _bind(self, graph: Graph) -> None:
+        if self._bound is not None:
+            self._bound.unsubscribe(self._on_graph_event)
+        self._bound = graph
+        graph.subscribe(self._on_graph_event)
+
+    def _on_graph_event(self, event: GraphEvent) -> None:
+        self.graph_event.emit(event)
+        if event.kind != GraphEvent.MOVED:
+            self._schedule_analysis()
+
+    @Slot()
+    def _on_stack_changed(self, *_: Any) -> None:
+        self.changed.emit()
+
+    def _check_new_name(self, name: str) -> None:
+        why = name_problem(name)
+        if why:
+            raise GraphError(why)
+        if self.graph.node_by_name(name) is not None:
+            raise GraphError(f"the name {name!r} is taken by another layer")
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _blank_project() -> Project:
+    return Project()
+
+
+def _new_id(graph: Graph, taken: set[str] | None = None) -> str:
+    taken = taken if taken is not None else set(graph.nodes)
+    while True:
+        nid = uuid.uuid4().hex[:12]
+        if nid not in taken:
+            return nid
+
+
+_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
+
+
+def _free_name(name: str, taken: set[str], prefix: str) -> str:
+    """``name`` if free, else the same stem with the next free number (fc1 -> fc2)."""
+    if name not in taken:
+        return name
+    m = _TRAILING_DIGITS.match(name)
+    stem = m.group(1) if m and m.group(1) else (name if not m else prefix)
+    i = int(m.group(2)) + 1 if m and m.group(1) else 1
+    while f"{stem}{i}" in taken:
+        i += 1
+    return f"{stem}{i}"
+
+
+def _parse_clipboard(data: Any) -> tuple[list[dict], list[dict]]:
+    """Validate clipboard data; it may come from another program, so trust nothing."""
+    if not isinstance(data, dict) or data.get("format") != CLIPBOARD_FORMAT:
+        raise GraphError("the clipboard does not hold designer layers")
+    nodes, edges = data.get("nodes"), data.get("edges", [])
+    if not isinstance(nodes, list) or not isinstance(edges, list):
+        raise GraphError("clipboard data: expected lists of nodes and edges")
+    if len(nodes) > MAX_PASTE_NODES:
+        raise GraphError(f"clipboard data: {len(nodes)} layers is more than {MAX_PASTE_NODES}")
+    out_nodes: list[dict] = []
+    seen: set[str] = set()
+    for i, n in enumerate(nodes):
+        where = f"clipboard layer {i + 1}"
+        if not isinstance(n, dict):
+            raise GraphError(f"{where}: expected an object")
+        spec = CATALOG.get(n.get("type")) if isinstance(n.get("type"), str) else None
+        if spec is None:
+            raise GraphError(f"{where}: unknown layer type {n.get('type')!r}")
+        nid = n.get("id")
+        if not isinstance(nid, str) or nid in seen:
+            raise GraphError(f"{where}: missing or repeated id")
+        seen.add(nid)
+        name = n.get("name")
+        if not isinstance(name, str) or name_problem(name):
+            name = spec.prefix + "1"
+        try:
+            params = spec.validate_params(n.get("params", {}))
+        except ValueError as exc:
+            raise GraphError(f"{where} ({spec.display_name}): {exc}") from None
+        pos = n.get("pos", [0.0, 0.0])
+        if (not isinstance(pos, (list, tuple)) or len(pos) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and abs(v) < 1e7 for v in pos)):
+            pos = [0.0, 0.0]
+        out_nodes.append({"id": nid, "type": spec.id, "name": name, "params": params,
+                          "pos": [float(pos[0]), float(pos[1])]})
+    out_edges: list[dict] = []
+    for e in edges:
+        if (isinstance(e, dict) and isinstance(e.get("src"), str) and isinstance(e.get("dst"), str)
+                and isinstance(e.get("dst_port", 0), int) and not isinstance(e.get("dst_port", 0), bool)
+                and 0 <= e.get("dst_port", 0) < 64):
+            out_edges.append({"src": e["src"], "dst": e["dst"], "dst_port": e.get("dst_port", 0)})
+    return out_nodes, out_edges
+
+
+def _barycentre(nid: str, row: dict[str, float], preds_of: dict[str, list[str]],
+                index: dict[str, int]) -> tuple[float, int]:
+    """Sort key: the mean row of a node's already placed predecessors (document order if none)."""
+    ps = [row[p] for p in preds_of[nid] if p in row]
+    return (sum(ps) / len(ps) if ps else float(index[nid]), index[nid])
+
+
+def layered_positions(graph: Graph, dx: float = LAYOUT_DX, dy: float = LAYOUT_DY) -> dict[str, Pos]:
+    """Left-to-right layered layout: column = longest path from a source (cycles are collapsed
+    with networkx's condensation), rows ordered by the mean row of each node's predecessors to
+    keep edges short. Disconnected pieces stack vertically; the layout starts where the old
+    bounding box started so the view does not jump."""
+    if not graph.nodes:
+        return {}
+    g = nx.DiGraph()
+    g.add_nodes_from(graph.nodes)
+    g.add_edges_from((e.src, e.dst) for e in graph.edges)
+    cond = nx.condensation(g)
+    comp_of = cond.graph["mapping"]
+    comp_layer: dict[int, int] = {}
+    for c in nx.topological_sort(cond):
+        preds = list(cond.predecessors(c))
+        comp_layer[c] = 1 + max(comp_layer[p] for p in preds) if preds else 0
+    index = {nid: i for i, nid in enumerate(graph.nodes)}
+    layer = {nid: comp_layer[comp_of[nid]] for nid in graph.nodes}
+    # Weakly connected pieces are laid out one below the other, in document order.
+    pieces = sorted(nx.weakly_connected_components(g), key=lambda s: min(index[n] for n in s))
+    x0 = min(n.pos[0] for n in graph.nodes.values())
+    y0 = min(n.pos[1] for n in graph.nodes.values())
+    preds_of: dict[str, list[str]] = {nid: [] for nid in graph.nodes}
+    for e in graph.edges:
+        preds_of[e.dst].append(e.src)
+    out: dict[str, Pos] = {}
+    top = y0
+    for piece in pieces:
+        columns: dict[int, list[str]] = {}
+        for nid in sorted(piece, key=index.__getitem__):
+            columns.setdefault(layer[nid], []).append(nid)
+        row: dict[str, float] = {}
+        height = 0
+        for col in sorted(columns):
+            members = columns[col]
+
+            members.sort(key=lambda nid, row=row: _barycentre(nid, row, preds_of, index))
+            for r, nid in enumerate(members):
+                row[nid] = float(r)
+            height = max(height, len(members))
+        base = min(columns)
+        for col, members in columns.items():
+            offset = (height - len(members)) / 2.0
+            for r, nid in enumerate(members):
+                out[nid] = (x0 + (col - base) * dx, top + (offset + r) * dy)
+        top += height * dy + dy * 0.5
+    # Whole units keep positions tidy in the file and on the grid.
+    return {nid: (float(round(p[0])), float(round(p[1]))) for nid, p in out.items()}
