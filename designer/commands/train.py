@@ -1,0 +1,253 @@
+"""``designer train FILE``: train a design on its dataset with a live progress bar.
+
+Writes a run folder (config, metrics history, best and last checkpoints). Exit status: 0 done,
+1 training failed (or the design does not fit the data), 2 a file or setting cannot be used,
+130 stopped with Ctrl-C (the checkpoints are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+SHARED_DATASET_KEYS = ("val_fraction", "split_seed", "normalize", "resize", "grayscale",
+                       "augment_crop_padding", "augment_hflip", "download")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a design on its dataset",
+        description="Train the design in FILE on its dataset (or --dataset), showing loss, "
+        "accuracy and speed, and write a run folder with config.json, metrics.jsonl, best.pt "
+        "and last.pt. Ctrl-C stops cleanly and keeps the checkpoints; --resume continues a run.")
+    p.add_argument("file", help="project file (.dnn.json) or template")
+    p.add_argument("--epochs", type=int, metavar="N",
+                   help="number of epochs (with --resume: the total to reach)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="train on another dataset: digits, moons, spirals, linear, sine, MNIST, "
+                   "FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN, an image folder or a .csv file")
+    p.add_argument("--batch-size", type=int, metavar="N", help="samples per step")
+    p.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    p.add_argument("--out", metavar="DIR", help="run folder to create (default: "
+                   "runs/<project>/<date-time>/ next to the project file)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its "
+                   "last.pt; its history continues")
+    p.set_defaults(func=run)
+
+
+def _dataset_override(current: dict[str, Any], name: str) -> dict[str, Any]:
+    from ..engine.config import resolve_dataset_name
+
+    kept = {k: current[k] for k in SHARED_DATASET_KEYS if k in current}
+    kind, canonical = resolve_dataset_name(name)
+    if kind is not None:
+        return {**kept, "kind": kind, "name": canonical if kind != "digits" else None}
+    path = Path(name)
+    if path.is_dir():
+        return {**kept, "kind": "image_folder", "path": str(path.resolve())}
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        return {**kept, "kind": "csv", "path": str(path.resolve())}
+    raise ValueError(f"--dataset: {name!r} is neither a built-in dataset (digits, moons, spirals, "
+                     f"linear, sine, MNIST, FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN), an "
+                     f"image folder nor a .csv file")
+
+
+class ProgressPrinter:
+    """Turns trainer events into a one-line progress bar (on a terminal) and epoch lines."""
+
+    def __init__(self, stream: TextIO, tty: bool | None = None, width: int = 24) -> None:
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.width = width
+        self.last_draw = 0.0
+        self.line_open = False
+        self.epochs = 0
+
+    def __call__(self, event: Any) -> None:
+        from ..engine import training as T
+        from ..engine.data import DownloadProgress
+
+        if isinstance(event, DownloadProgress):
+            if self.tty and time.monotonic() - self.last_draw > 0.1:
+                total = f" / {event.total / 1e6:.1f} MB" if event.total else ""
+                self._line(f"downloading {event.dataset}: {event.file} "
+                           f"{event.done / 1e6:.1f} MB{total}")
+        elif isinstance(event, T.Started):
+            self.epochs = event.epochs
+            resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+            self._print(f"training on {event.device}: {event.n_train:,} samples, "
+                        f"{event.batches_per_epoch} batches per epoch, {event.epochs} epochs"
+                        f"{resumed}")
+            for note in event.notes:
+                self._print(f"note: {note}")
+        elif isinstance(event, T.Batch):
+            if self.tty and time.monotonic() - self.last_draw >= 0.1:
+                done = event.batch / max(event.batches, 1)
+                fill = int(done * self.width)
+                bar = "#" * fill + "-" * (self.width - fill)
+                acc = event.metrics.get("accuracy")
+                acc_text = f"  acc {acc * 100:5.1f}%" if acc is not None else ""
+                self._line(f"epoch {event.epoch}/{self.epochs} [{bar}] {event.batch}/"
+                           f"{event.batches}  loss {event.loss:.4f}{acc_text}  "
+                           f"{event.samples_per_s:,.0f} samples/s  ETA {_clock(event.eta_s)}")
+        elif isinstance(event, T.Epoch):
+            self._print(f"epoch {event.epoch}/{event.epochs}  " + _pair("train", event.train)
+                        + ("  " + _pair("val", event.val) if event.val else "")
+                        + f"  lr {event.lr:.3g}  {event.samples_per_s:,.0f} samples/s"
+                        + ("  *" if event.best else ""))
+        elif isinstance(event, T.Paused):
+            self._print(f"paused in epoch {event.epoch}")
+        elif isinstance(event, T.Finished):
+            best = (f"best epoch {event.best_epoch} (loss {event.best_loss:.4f})"
+                    if event.best_epoch else "no best epoch")
+            self._print(f"finished: {event.epochs_done} epoch(s), {event.reason}, {best}, "
+                        f"{_clock(event.time_s)}")
+            final = {k: v for k, v in event.final.items() if k != "confusion"}
+            if final:
+                self._print("final: " + "  ".join(f"{k} {_num(k, v)}" for k, v in final.items()))
+            if event.run_dir:
+                self._print(f"run folder: {event.run_dir}")
+        elif isinstance(event, T.Stopped):
+            where = f" ({event.run_dir})" if event.run_dir else ""
+            self._print(f"stopped in epoch {event.epoch} after batch {event.batch}; "
+                        f"checkpoints kept{where}")
+        elif isinstance(event, T.Failed):
+            self._print(f"error: {event.message}")
+
+    def _line(self, text: str) -> None:
+        self.stream.write("\r" + text[:160].ljust(min(160, max(len(text), 80))))
+        self.stream.flush()
+        self.line_open = True
+        self.last_draw = time.monotonic()
+
+    def _print(self, text: str) -> None:
+        if self.line_open:
+            self.stream.write("\r" + " " * 160 + "\r")
+            self.line_open = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _num(key: str, v: Any) -> str:
+    if not isinstance(v, (int, float)) or v is None:
+        return str(v)
+    if key in ("accuracy", "top5_accuracy", "precision", "recall", "f1"):
+        return f"{v * 100:.2f}%"
+    return f"{v:.4g}" if math.isfinite(v) else "nan"
+
+
+def _pair(label: str, metrics: dict[str, Any]) -> str:
+    parts = [f"{label} loss {metrics.get('loss', float('nan')):.4f}"]
+    if "accuracy" in metrics:
+        parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
+    if "r2" in metrics and metrics["r2"] is not None:
+        parts.append(f"R2 {metrics['r2']:.3f}")
+    return " ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import runs
+    from ..engine.build import BuildError, build_model
+    from ..engine.config import ConfigError, validate_dataset, validate_training
+    from ..engine.data import DatasetError, check_model_data, load_dataset
+    from ..engine.project import ProjectError, load_project
+    from ..engine.training import Trainer
+
+    err = sys.stderr
+
+    def fail(msg: str, code: int = 2) -> int:
+        print(f"error: {msg}", file=err)
+        return code
+
+    try:
+        project = load_project(args.file)
+    except ProjectError as exc:
+        return fail(str(exc))
+    project_path = Path(args.file)
+    base_dir = project_path.resolve().parent
+    dataset_cfg = dict(project.dataset)
+    training_cfg = dict(project.training)
+    run_dir: Path
+    if args.resume:
+        run_dir = Path(args.resume)
+        try:
+            recorded = runs.read_config(run_dir)
+        except runs.RunError as exc:
+            return fail(str(exc))
+        if not (run_dir / runs.LAST).exists():
+            return fail(f"{run_dir}: no {runs.LAST} to resume from")
+        dataset_cfg = dict(recorded.get("dataset") or dataset_cfg)
+        training_cfg = dict(recorded.get("training") or training_cfg)
+    if args.dataset:
+        try:
+            dataset_cfg = _dataset_override(dataset_cfg, args.dataset)
+        except ValueError as exc:
+            return fail(str(exc))
+    for key, value in (("epochs", args.epochs), ("device", args.device),
+                       ("batch_size", args.batch_size), ("lr", args.lr)):
+        if value is not None:
+            training_cfg[key] = value
+    try:
+        dataset_cfg = validate_dataset(dataset_cfg)
+        training_cfg = validate_training(training_cfg)
+    except ConfigError as exc:
+        return fail(str(exc))
+    progress = ProgressPrinter(err)
+    try:
+        dataset = load_dataset(dataset_cfg, base_dir, progress=progress)
+    except DatasetError as exc:
+        return fail(str(exc))
+    print(dataset.describe(), file=err)
+    check = check_model_data(project.graph, dataset, training_cfg)
+    for p in check.problems:
+        print(f"{p.severity}: {p.message}", file=err)
+    if not check.ok:
+        return 1
+    try:
+        model = build_model(project.graph, seed=training_cfg["seed"])
+    except BuildError as exc:
+        return fail(str(exc), 1)
+    if not args.resume:
+        if args.out:
+            run_dir = Path(args.out)
+            if (run_dir / runs.CONFIG).exists():
+                return fail(f"{run_dir} already holds a run; use --resume {run_dir} to continue "
+                            f"it, or choose another --out folder")
+        else:
+            run_dir = runs.default_run_dir(project_path, project.name)
+    extra = {"dataset": dataset_cfg, "project": project.to_dict(),
+             "project_file": str(project_path.resolve())}
+    trainer = Trainer(model, dataset, training_cfg, run_dir=run_dir, callback=progress,
+                      resume=bool(args.resume), extra_config=extra)
+    thread = trainer.start()
+    interrupted = False
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:  # Ctrl-C: stop after the current batch, keep checkpoints
+            if not interrupted:
+                print("\nstopping after this batch; Ctrl-C again quits at once",
+                      file=err)
+                interrupted = True
+                trainer.stop()
+            else:
+                os._exit(130)
+    result = trainer.result
+    if result is None or result.status == "failed":
+        return 1
+    if result.status == "stopped":
+        return 130
+    return 0

@@ -1,0 +1,360 @@
+"""Dataset and training settings, declared once as data.
+
+Each :class:`Setting` has a type, a default, a range or a list of choices and a one-line doc; the
+window's settings form is generated from these declarations, and :func:`validate_dataset` /
+:func:`validate_training` check a project's ``dataset`` and ``training`` sections against them,
+naming the exact place of a problem (``training.lr: expected a number from 1e-08 to 10, got
+"fast"``). Missing keys take their defaults; unknown keys are refused (with a suggestion), so a
+typo never silently falls back to a default.
+
+Setting types:
+  ``int``, ``float``  a number in [min, max];
+  ``bool``            true/false;
+  ``choice``          one of ``choices``;
+  ``text``            a string (``optional``: or null);
+  ``texts``           a list of strings (``optional``: or null);
+  ``size``            ``[height, width]``, two positive integers (``optional``: or null).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SETTING_TYPES = ("int", "float", "bool", "choice", "text", "texts", "size")
+
+DATASET_KINDS = ("digits", "synthetic", "torchvision", "image_folder", "csv", "csv_text")
+SYNTHETIC_NAMES = ("moons", "spirals", "linear", "sine")
+TORCHVISION_NAMES = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "SVHN")
+TASKS = ("classification", "regression", "reconstruction")
+LOSSES = ("cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce_with_logits")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
+SCHEDULERS = ("none", "step", "cosine", "plateau")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A dataset or training setting is invalid; the message names the place and the problem."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting: what it accepts, its default, and a line of help.
+
+    ``applies`` limits when the setting matters, as ``{other_key: (values...)}`` within the same
+    section (the form greys it out otherwise); validation checks it regardless.
+    """
+
+    key: str
+    type: str
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    applies: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in SETTING_TYPES:
+            raise ValueError(f"setting {self.key!r}: unknown type {self.type!r}")
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key.replace("_", " ").capitalize()
+
+    def applies_to(self, section: dict[str, Any]) -> bool:
+        """Whether this setting matters given the other values of its section."""
+        return all(section.get(k) in values for k, values in self.applies)
+
+    def describe(self) -> str:
+        """Words for what the setting accepts (error messages and tooltips)."""
+        t = self.type
+        if t == "int":
+            base = "an integer" + _range_words(self.min, self.max)
+        elif t == "float":
+            base = "a number" + _range_words(self.min, self.max)
+        elif t == "bool":
+            base = "true or false"
+        elif t == "choice":
+            base = "one of " + ", ".join(self.choices)
+        elif t == "text":
+            base = "a text"
+        elif t == "texts":
+            base = "a list of texts"
+        else:
+            base = "[height, width], two positive integers"
+        return base + (" or null" if self.optional else "")
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalised, or raise ``ValueError`` saying what was expected."""
+        if value is None:
+            if self.optional:
+                return None
+            raise ValueError(f"expected {self.describe()}, got null")
+        t = self.type
+        if t == "int":
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            self._check_range(value)
+            return value
+        if t == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {_show(value)}")
+            self._check_range(value)
+            return value
+        if t == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"expected true or false, got {_show(value)}")
+            return value
+        if t == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            return value
+        if t == "text":
+            if not isinstance(value, str):
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            if len(value) > 4096:
+                raise ValueError("expected at most 4096 characters")
+            return value
+        if t == "texts":
+            if (not isinstance(value, (list, tuple)) or len(value) > 100_000
+                    or not all(isinstance(v, str) for v in value)):
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            return list(value)
+        # size
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096
+                       for v in value)):
+            raise ValueError(f"expected [height, width], two integers from 1 to 4096, "
+                             f"got {_show(value)}")
+        return list(value)
+
+    def _check_range(self, value: float) -> None:
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+
+
+def _range_words(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f" from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f" of at least {lo:g}"
+    if hi is not None:
+        return f" of at most {hi:g}"
+    return ""
+
+
+def _show(value: Any) -> str:
+    """A short, safe rendering of a user value for messages."""
+    if isinstance(value, str):
+        text = value if len(value) <= 40 else value[:37] + "..."
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_FILES = ("image_folder", "csv", "csv_text")
+_IMAGES = ("digits", "torchvision", "image_folder")
+
+DATASET_SETTINGS: tuple[Setting, ...] = (
+    Setting("kind", "choice", "digits", "Where the data comes from", choices=DATASET_KINDS),
+    Setting("name", "text", None, "Which built-in dataset: moons, spirals, linear, sine (synthetic) "
+            "or MNIST, FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN (torchvision)",
+            optional=True, applies=(("kind", ("synthetic", "torchvision")),)),
+    Setting("task", "choice", "auto", "What the model learns; auto takes the dataset's own task",
+            choices=("auto",) + TASKS),
+    Setting("val_fraction", "float", 0.2, "Share of the samples kept aside for validation",
+            min=0.0, max=0.9, label="Validation fraction"),
+    Setting("split_seed", "int", 0, "Seed of the train/validation split", min=0, max=2**31 - 1),
+    Setting("normalize", "bool", True, "Standardise inputs with mean and std of the training split "
+            "(images per channel, CSV features per column)", applies=(("kind", _IMAGES + ("csv",)),)),
+    Setting("resize", "size", None, "Resize images to [height, width] (empty: keep their size)",
+            optional=True, applies=(("kind", ("torchvision", "image_folder")),)),
+    Setting("grayscale", "bool", False, "Convert images to one grey channel",
+            applies=(("kind", ("torchvision", "image_folder")),)),
+    Setting("augment_crop_padding", "int", 0, "Random crop after padding by this many pixels "
+            "(training images only; 0: off)", min=0, max=64, applies=(("kind", _IMAGES),),
+            label="Augment: crop padding"),
+    Setting("augment_hflip", "bool", False, "Flip training images left-right at random",
+            applies=(("kind", _IMAGES),), label="Augment: horizontal flip"),
+    Setting("n_samples", "int", 1000, "Number of synthetic samples", min=10, max=1_000_000,
+            applies=(("kind", ("synthetic",)),)),
+    Setting("noise", "float", 0.1, "Noise added to synthetic samples", min=0.0, max=10.0,
+            applies=(("kind", ("synthetic",)),)),
+    Setting("seed", "int", 0, "Seed of the synthetic data", min=0, max=2**31 - 1,
+            applies=(("kind", ("synthetic",)),)),
+    Setting("linear_w", "float", 2.0, "Slope w of y = w x + b + noise", min=-1e6, max=1e6,
+            applies=(("name", ("linear",)),), label="Linear: w"),
+    Setting("linear_b", "float", 1.0, "Intercept b of y = w x + b + noise", min=-1e6, max=1e6,
+            applies=(("name", ("linear",)),), label="Linear: b"),
+    Setting("path", "text", None, "Image folder or CSV file (relative to the project file)",
+            optional=True, applies=(("kind", _FILES),)),
+    Setting("feature_columns", "texts", None, "CSV columns used as inputs (empty: all but the "
+            "target)", optional=True, applies=(("kind", ("csv",)),)),
+    Setting("target_column", "text", None, "CSV column to predict (empty: the last one)",
+            optional=True, applies=(("kind", ("csv",)),)),
+    Setting("text_column", "text", "text", "CSV column holding the text",
+            applies=(("kind", ("csv_text",)),)),
+    Setting("label_column", "text", "label", "CSV column holding the label",
+            applies=(("kind", ("csv_text",)),)),
+    Setting("vocab_size", "int", 10000, "Largest vocabulary, counting <pad> and <unk>", min=3,
+            max=10_000_000, applies=(("kind", ("csv_text",)),)),
+    Setting("max_length", "int", 64, "Tokens per text: longer texts are cut, shorter padded",
+            min=1, max=100_000, applies=(("kind", ("csv_text",)),)),
+    Setting("download", "bool", True, "Download torchvision datasets on first use",
+            applies=(("kind", ("torchvision",)),)),
+)
+
+TRAINING_SETTINGS: tuple[Setting, ...] = (
+    Setting("loss", "choice", "cross_entropy", "Loss function", choices=LOSSES),
+    Setting("optimizer", "choice", "adam", "Optimizer", choices=OPTIMIZERS),
+    Setting("lr", "float", 0.001, "Learning rate", min=1e-8, max=10.0, label="Learning rate"),
+    Setting("momentum", "float", 0.9, "Momentum (SGD, RMSprop)", min=0.0, max=0.999,
+            applies=(("optimizer", ("sgd", "rmsprop")),)),
+    Setting("nesterov", "bool", False, "Nesterov momentum (SGD)",
+            applies=(("optimizer", ("sgd",)),)),
+    Setting("weight_decay", "float", 0.0, "L2 penalty on the weights", min=0.0, max=1.0),
+    Setting("l1", "float", 0.0, "L1 penalty: this times the sum of |weight| is added to the loss",
+            min=0.0, max=1.0, label="L1 penalty"),
+    Setting("scheduler", "choice", "none", "How the learning rate changes between epochs",
+            choices=SCHEDULERS, label="LR scheduler"),
+    Setting("step_size", "int", 10, "Epochs between learning-rate drops (step)", min=1,
+            max=100_000, applies=(("scheduler", ("step",)),)),
+    Setting("gamma", "float", 0.1, "Factor of each learning-rate drop (step, plateau)",
+            min=1e-6, max=1.0, applies=(("scheduler", ("step", "plateau")),)),
+    Setting("epochs", "int", 10, "Passes over the training data", min=1, max=100_000),
+    Setting("batch_size", "int", 64, "Samples per step", min=1, max=1_000_000),
+    Setting("grad_clip", "float", 0.0, "Clip the gradient norm to this (0: off)", min=0.0,
+            max=1e6, label="Gradient clipping"),
+    Setting("early_stopping", "int", 0, "Stop after this many epochs without a better "
+            "validation loss (0: off)", min=0, max=100_000),
+    Setting("seed", "int", 0, "Seed of weights, shuffling and dropout (reproducible on CPU)",
+            min=0, max=2**31 - 1),
+    Setting("device", "choice", "auto", "Where to train (auto: CUDA, then MPS, then CPU)",
+            choices=DEVICES),
+    Setting("mixed_precision", "bool", False, "float16 autocast with gradient scaling (CUDA only)"),
+)
+
+SECTIONS: dict[str, tuple[Setting, ...]] = {"dataset": DATASET_SETTINGS,
+                                            "training": TRAINING_SETTINGS}
+
+
+def defaults(section: str) -> dict[str, Any]:
+    """The default values of a section (``"dataset"`` or ``"training"``)."""
+    return {s.key: _copy(s.default) for s in SECTIONS[section]}
+
+
+def setting(section: str, key: str) -> Setting:
+    for s in SECTIONS[section]:
+        if s.key == key:
+            return s
+    raise KeyError(f"{section}.{key}")
+
+
+def validate_section(section: str, values: Any) -> dict[str, Any]:
+    """Check one section against its declarations; return it complete with defaults."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section}: expected an object, got {_show(values)}")
+    decl = {s.key: s for s in SECTIONS[section]}
+    for key in values:
+        if key not in decl:
+            close = difflib.get_close_matches(str(key), list(decl), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(decl)})"
+            raise ConfigError(f"{section}.{key}: unknown setting{hint}")
+    out = {}
+    for key, s in decl.items():
+        try:
+            out[key] = s.validate(values[key]) if key in values else _copy(s.default)
+        except ValueError as exc:
+            raise ConfigError(f"{section}.{key}: {exc}") from None
+    return out
+
+
+def validate_dataset(values: Any) -> dict[str, Any]:
+    """A complete, checked ``dataset`` section.
+
+    ``kind`` may be left out when ``name`` says it all (``{"name": "digits"}``,
+    ``{"name": "MNIST"}``); names of built-in datasets are matched without regard to case.
+    """
+    values = dict(values or {}) if isinstance(values, dict) or values is None else values
+    if isinstance(values, dict):
+        name = values.get("name")
+        if isinstance(name, str):
+            kind, canonical = resolve_dataset_name(name)
+            if kind is not None:
+                values.setdefault("kind", kind)
+                if values["kind"] == kind:
+                    values["name"] = canonical
+        if values.get("kind") == "digits" and values.get("name") == "digits":
+            values["name"] = None
+    out = validate_section("dataset", values)
+    kind, name = out["kind"], out["name"]
+    if kind == "synthetic":
+        if name not in SYNTHETIC_NAMES:
+            raise ConfigError(f"dataset.name: expected one of {', '.join(SYNTHETIC_NAMES)} for a "
+                              f"synthetic dataset, got {_show(name)}")
+    elif kind == "torchvision":
+        if name not in TORCHVISION_NAMES:
+            raise ConfigError(f"dataset.name: expected one of {', '.join(TORCHVISION_NAMES)} for "
+                              f"a torchvision dataset, got {_show(name)}")
+    elif kind in _FILES and not out["path"]:
+        what = "an image folder" if kind == "image_folder" else "a CSV file"
+        raise ConfigError(f"dataset.path: {what} is needed for a dataset of kind {kind}")
+    return out
+
+
+def validate_training(values: Any) -> dict[str, Any]:
+    """A complete, checked ``training`` section."""
+    return validate_section("training", values)
+
+
+def resolve_dataset_name(name: str) -> tuple[str | None, str]:
+    """The kind and canonical spelling of a built-in dataset name (``"mnist"`` -> MNIST)."""
+    low = name.strip().lower()
+    if low == "digits":
+        return "digits", "digits"
+    for n in SYNTHETIC_NAMES:
+        if n == low:
+            return "synthetic", n
+    for n in TORCHVISION_NAMES:
+        if n.lower() == low.replace("-", ""):
+            return "torchvision", n
+    return None, name
+
+
+def _copy(v: Any) -> Any:
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+__all__ = [
+    "DATASET_KINDS",
+    "DATASET_SETTINGS",
+    "DEVICES",
+    "LOSSES",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "SECTIONS",
+    "SYNTHETIC_NAMES",
+    "TASKS",
+    "TORCHVISION_NAMES",
+    "TRAINING_SETTINGS",
+    "ConfigError",
+    "Setting",
+    "defaults",
+    "resolve_dataset_name",
+    "setting",
+    "validate_dataset",
+    "validate_section",
+    "validate_training",
+]

@@ -1,0 +1,204 @@
+"""Does a design fit a dataset? Messages that say what to change, with one-click fixes.
+
+:func:`check_model_data` compares the graph's Input (shape, dtype) and Output (size) with the
+dataset and the loss. Each :class:`DataProblem` carries :class:`ParamFix` entries the window can
+apply as one undoable edit (set Input.shape to [1, 28, 28]; set fc2.out_features to 10).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..graph import Graph
+from .core import Dataset
+
+CLASS_LOSSES = ("cross_entropy", "nll")
+VALUE_LOSSES = ("mse", "l1", "smooth_l1")
+# Layers that pass the size through unchanged, walked over to find the layer that sets it.
+_SIZE_KEEPING = {"ReLU", "LeakyReLU", "ELU", "GELU", "SELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+                 "Softmax", "LogSoftmax", "Softplus", "Hardtanh", "PReLU", "Dropout", "Identity",
+                 "BatchNorm1d", "LayerNorm", "Output"}
+
+
+@dataclass(frozen=True)
+class ParamFix:
+    """Set ``param`` of node ``node_id`` to ``value``."""
+
+    node_id: str
+    param: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    severity: str  # "error" or "warning"
+    message: str
+    node_ids: tuple[str, ...] = ()
+    fixes: tuple[ParamFix, ...] = ()
+    code: str = ""
+
+
+@dataclass
+class DataCheck:
+    """The result: problems plus what the dataset wants (for a "make it fit" action)."""
+
+    problems: list[DataProblem] = field(default_factory=list)
+    input_shape: tuple[int, ...] = ()
+    input_dtype: str = "float32"
+    output_size: int | None = None  # classes, or elements of one target
+
+    @property
+    def errors(self) -> list[DataProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def fixes(self) -> list[ParamFix]:
+        return [f for p in self.problems for f in p.fixes]
+
+
+def expected_output_size(ds: Dataset, loss: str) -> int:
+    if ds.task == "classification":
+        n = ds.num_classes or 0
+        return 1 if loss == "bce_with_logits" and n == 2 else n
+    return math.prod(ds.target_shape) if ds.target_shape else 1
+
+
+def check_model_data(graph: Graph, ds: Dataset, training: dict[str, Any] | None = None,
+                     analysis=None) -> DataCheck:
+    """Compare a design with a dataset (and the training loss); see the module docstring."""
+    from ..shapes import analyze
+
+    loss = (training or {}).get("loss", "cross_entropy")
+    out_size = expected_output_size(ds, loss)
+    check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype,
+                      output_size=out_size)
+    add = check.problems.append
+    # ---- loss against task
+    if ds.task == "classification" and loss not in CLASS_LOSSES + ("bce_with_logits",) + VALUE_LOSSES:
+        add(DataProblem("error", f"the loss {loss} does not fit a classification dataset",
+                        code="loss"))
+    if ds.task in ("regression", "reconstruction") and loss in CLASS_LOSSES:
+        add(DataProblem("error", f"{ds.name} is a {ds.task} dataset, but the loss {loss} needs "
+                        f"class labels: set training.loss to mse (or l1, smooth_l1)",
+                        code="loss"))
+    if ds.task == "classification" and loss in VALUE_LOSSES:
+        add(DataProblem("warning", f"the loss {loss} on class labels compares the output with "
+                        f"one-hot targets; cross_entropy usually trains faster", code="loss"))
+    # ---- inputs
+    inputs = graph.inputs()
+    if len(inputs) != 1:
+        add(DataProblem("error", f"the design has {len(inputs)} Input layers; training on a "
+                        f"dataset needs exactly one", tuple(n.id for n in inputs), code="inputs"))
+        return check
+    inp = inputs[0]
+    shape, dtype = tuple(inp.params.get("shape") or ()), inp.params.get("dtype", "float32")
+    fixes = []
+    if shape != tuple(ds.sample_shape):
+        fixes.append(ParamFix(inp.id, "shape", list(ds.sample_shape)))
+    if dtype != ds.dtype:
+        fixes.append(ParamFix(inp.id, "dtype", ds.dtype))
+    if fixes:
+        parts = []
+        if shape != tuple(ds.sample_shape):
+            parts.append(f"the dataset gives {_what(ds)} but {inp.name} is {_fmt(shape)}")
+        if dtype != ds.dtype:
+            kind = "token ids (int64)" if ds.dtype == "int64" else "float32 values"
+            parts.append(f"the dataset gives {kind} but {inp.name} takes {dtype}")
+        todo = ", ".join(f"{f.param} {_val(f.value)}" for f in fixes)
+        add(DataProblem("error", "; ".join(parts) + f": set {inp.name}'s {todo}", (inp.id,),
+                        tuple(fixes), code="input"))
+    # ---- embeddings against the vocabulary
+    if ds.vocab is not None:
+        for node in graph.nodes.values():
+            if node.type == "Embedding" and node.params.get("num_embeddings", 0) < len(ds.vocab):
+                add(DataProblem("error", f"{node.name} has {node.params['num_embeddings']} "
+                                f"embeddings, but the vocabulary has {len(ds.vocab)} tokens: set "
+                                f"num_embeddings to {len(ds.vocab)}", (node.id,),
+                                (ParamFix(node.id, "num_embeddings", len(ds.vocab)),),
+                                code="vocab"))
+    if check.errors and any(p.code == "input" for p in check.problems):
+        return check  # output shapes follow from a wrong input; fix that first
+    # ---- outputs
+    outputs = graph.outputs()
+    if len(outputs) != 1:
+        add(DataProblem("error", f"the design has {len(outputs)} Output layers; supervised "
+                        f"training needs exactly one", tuple(n.id for n in outputs),
+                        code="outputs"))
+        return check
+    out = outputs[0]
+    analysis = analysis or analyze(graph)
+    info = analysis.infos.get(out.id)
+    got = tuple(info.output_shape) if info and info.output_shape else None
+    if got is None:
+        return check  # the design has its own errors, reported by the shape check
+    if ds.task == "reconstruction":
+        if got != tuple(ds.sample_shape):
+            add(DataProblem("error", f"an autoencoder must give back its input: the output is "
+                            f"{_fmt(got)} but the images are {_fmt(ds.sample_shape)}",
+                            (out.id,), code="output"))
+        return check
+    want_shape = (out_size,) if ds.task == "classification" else tuple(ds.target_shape) or (1,)
+    if got == want_shape or (ds.task == "regression" and math.prod(got) == out_size
+                             and len(got) == 1):
+        return check
+    setter = _size_setter(graph, out.id)
+    fix = (ParamFix(setter[0], setter[1], out_size),) if setter and len(got) == 1 else ()
+    if ds.task == "classification":
+        need = (f"{out_size} output (one logit for 2 classes with bce_with_logits)"
+                if out_size == 1 else f"{out_size} outputs, one per class")
+        msg = f"the dataset has {ds.num_classes} classes but the model gives {_fmt(got)}"
+    else:
+        need = f"{out_size} output value(s)"
+        msg = f"the dataset's targets are {_fmt(want_shape)} but the model gives {_fmt(got)}"
+    if fix:
+        node = graph.nodes[setter[0]]
+        msg += f": set {node.name}'s {setter[1]} to {out_size}"
+    elif len(got) != 1:
+        msg += f": flatten to one dimension and end with a layer of {need}"
+    else:
+        msg += f": end with a layer of {need}"
+    add(DataProblem("error", msg, (out.id,) + ((setter[0],) if fix else ()), fix, code="output"))
+    return check
+
+
+def _size_setter(graph: Graph, node_id: str) -> tuple[str, str] | None:
+    """The node and parameter that decide the output size (walking back over activations)."""
+    seen = set()
+    while node_id not in seen:
+        seen.add(node_id)
+        node = graph.nodes[node_id]
+        for param in ("out_features", "out_channels", "hidden_size"):
+            if param in node.params:
+                return node.id, param
+        if node.type not in _SIZE_KEEPING:
+            return None
+        ins = graph.in_edges(node_id)
+        if len(ins) != 1:
+            return None
+        node_id = ins[0].src
+    return None
+
+
+def _what(ds: Dataset) -> str:
+    shape = _fmt(ds.sample_shape)
+    if ds.dtype == "int64":
+        return f"sequences of {ds.sample_shape[0]} token ids"
+    if len(ds.sample_shape) == 3:
+        return f"{shape} images"
+    if len(ds.sample_shape) == 1:
+        return f"samples of {shape} value{'s' if ds.sample_shape[0] != 1 else ''}"
+    return f"samples of shape {shape}"
+
+
+def _val(v: Any) -> str:
+    return "[" + ", ".join(map(str, v)) + "]" if isinstance(v, (list, tuple)) else str(v)
+
+
+def _fmt(shape) -> str:
+    return "x".join(str(v) for v in shape)

@@ -1,0 +1,172 @@
+"""Run folders: where a training run writes its config, metrics history and checkpoints.
+
+A run folder holds ``config.json`` (dataset, training, dataset metadata and a copy of the
+project), ``metrics.jsonl`` (one JSON object per epoch) and ``best.pt`` / ``last.pt``
+(``{"model": state_dict, "optimizer": state_dict, "epoch": n, "config": {...}, ...}``, plain
+tensors and numbers only, so ``torch.load(path, weights_only=True)`` reads them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+class RunError(ValueError):
+    """A run folder or checkpoint cannot be used; the message says why."""
+
+
+def project_stem(path: str | os.PathLike | None, name: str = "untitled") -> str:
+    """``models/mnist.dnn.json`` -> ``mnist``; unsaved projects use their (sanitised) name."""
+    if path is not None:
+        base = Path(path).name
+        for suffix in (".dnn.json", ".json"):
+            if base.endswith(suffix) and len(base) > len(suffix):
+                return base[: -len(suffix)]
+        return Path(base).stem or "untitled"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "untitled"
+    return stem[:64]
+
+
+def default_run_dir(project_path: str | os.PathLike | None, project_name: str = "untitled",
+                    now: datetime | None = None) -> Path:
+    """The one place the folder policy lives.
+
+    Saved projects: ``<project folder>/runs/<project-stem>/<YYYYmmdd-HHMMSS>/``; unsaved ones go
+    under the user data folder. A suffix ``-2``, ``-3``... keeps two runs in one second apart.
+    """
+    if project_path is not None:
+        root = Path(project_path).resolve().parent / "runs"
+    else:
+        import platformdirs
+
+        root = Path(platformdirs.user_data_dir("designer", appauthor=False)) / "runs"
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = root / project_stem(project_path, project_name) / stamp
+    folder, k = base, 2
+    while folder.exists():
+        folder = base.with_name(f"{stamp}-{k}")
+        k += 1
+    return folder
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: non-finite floats become null, tuples lists, tensors numbers/lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return jsonable(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    _atomic_bytes(path, (json.dumps(jsonable(data), indent=2, ensure_ascii=False,
+                                    allow_nan=False) + "\n").encode("utf-8"))
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    p = Path(run_dir) / CONFIG
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{run_dir}: not a run folder (no {CONFIG})") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{p}: cannot read ({exc})") from None
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with open(Path(run_dir) / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+        f.flush()
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The metrics history of a run, one dict per epoch (a torn last line is skipped)."""
+    p = Path(run_dir) / METRICS
+    if not p.exists():
+        return []
+    out = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("epoch"), int):
+            out.append(rec)
+    return out
+
+
+def truncate_history(run_dir: Path, last_epoch: int) -> list[dict[str, Any]]:
+    """Keep the history up to ``last_epoch`` (what the checkpoint a run resumes from has seen)."""
+    kept = [r for r in read_history(run_dir) if r["epoch"] <= last_epoch]
+    text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept)
+    _atomic_bytes(Path(run_dir) / METRICS, text.encode("utf-8"))
+    return kept
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` via a temporary file, so a crash never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                    ) -> dict[str, Any]:
+    """Read a checkpoint safely (``weights_only=True``: no code from the file ever runs)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / LAST
+    if not p.exists():
+        raise RunError(f"{p}: no such checkpoint")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - corrupt, or objects we refuse to unpickle
+        raise RunError(f"{p}: not a readable checkpoint ({str(exc).splitlines()[0][:200]})"
+                       ) from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise RunError(f"{p}: not a designer checkpoint (no model weights)")
+    return state
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
