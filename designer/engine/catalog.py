@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 Shape = tuple[int, ...]
 
@@ -412,7 +413,8 @@ def _check_window(
     d = d or (1,) * len(k)
     for i, size in enumerate(in_sp):
         if p[i] * 2 > k[i] and label.startswith(("MaxPool", "AvgPool")):
-            raise LayerError(f"{label}: padding must be at most half of kernel_size")
+            raise LayerError(f"{label}: padding {p[i]} is more than half of kernel_size {k[i]}: "
+                             f"lower padding to at most {k[i] // 2}")
         if _spatial_out(size, k[i], s[i], p[i], d[i]) < 1:
             sp = "x".join(str(v) for v in in_sp)
             ks = "x".join(str((kk - 1) * dd + 1) for kk, dd in zip(k, d))
@@ -868,7 +870,8 @@ def _reshape_target(p: dict, shape: Shape) -> Shape:
         known = math.prod(v for v in target if v != -1)
         if total % known:
             raise LayerError(
-                f"Reshape cannot fit {total} elements {fmt_shape(shape)} into {fmt_shape(target)}"
+                f"Reshape cannot fit {total} elements {fmt_shape(shape)} into "
+                f"{fmt_shape(target)}: the other sizes must multiply to a divisor of {total}"
             )
         target[target.index(-1)] = total // known
     if math.prod(target) != total:
@@ -1364,8 +1367,27 @@ def make_module(spec: LayerSpec, kwargs: dict[str, Any], device: str | torch.dev
         return None
     if device is None:
         return spec.module(**module_kwargs(kwargs))
+    if torch.device(device).type == "meta":
+        # Meta tensors hold no values, so weight initialisation is skipped: it costs time, and
+        # a meta normal_() (Embedding's init) imports torch._dynamo and sympy, seconds at first use.
+        with torch.device("meta"), _SkipInitOnMeta():
+            return spec.module(**module_kwargs(kwargs))
     with torch.device(device):
         return spec.module(**module_kwargs(kwargs))
+
+
+class _SkipInitOnMeta(TorchFunctionMode):
+    """Turns in-place operations on meta tensors (``normal_``, ``uniform_``, ``fill_``, the
+    ``torch.nn.init`` functions) into no-ops while a module is built on the meta device."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.endswith("__"):
+            target = args[0] if args else kwargs.get("tensor")
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)
 
 
 def apply_layer(spec: LayerSpec, module: nn.Module | None, inputs: list[torch.Tensor],
