@@ -367,12 +367,13 @@ class Document(QObject):
         from designer.engine.shapes import analyze
 
         self._timer.stop()
-        self._generation += 1
         result = analyze(self.graph.copy())
         self._on_analysis_ready(self._generation, result)
         return result
 
     def _schedule_analysis(self, delay: int = ANALYSIS_DELAY_MS) -> None:
+        """The model changed: results of older snapshots are stale from now on."""
+        self._generation += 1
         if not self._closed:
             self._timer.start(delay)
 
@@ -380,19 +381,18 @@ class Document(QObject):
     def _request_analysis(self) -> None:
         if self._closed:
             return
-        self._generation += 1
         self._analysis_thread.submit(self._generation, self.graph.copy())
 
     @Slot(int, object)
     def _on_analysis_ready(self, generation: int, analysis: Analysis) -> None:
-        if generation < self._generation or self._closed:
+        if generation != self._generation or self._closed:
             return  # stale: the graph changed since this snapshot was taken
         self._analysis = analysis
         self.analysis_updated.emit(analysis)
 
     @Slot(int, str)
     def _on_analysis_error(self, generation: int, message: str) -> None:
-        if generation >= self._generation and not self._closed:
+        if generation == self._generation and not self._closed:
             self.analysis_failed.emit(message)
 
     # -- plumbing -----------------------------------------------------------------------------------

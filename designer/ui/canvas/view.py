@@ -412,16 +412,18 @@ class CanvasView(QGraphicsView):
         self._wire = WireItem()
         self.canvas_scene.addItem(self._wire)
 
-    def _wire_reason(self, target: PortItem) -> str | None:
-        """Why the wire cannot end at ``target`` (None if it can)."""
-        fixed = self._wire_from
+    def _wire_reason(self, target: PortItem, fixed: PortItem | None = None,
+                     rewire: Edge | None = None) -> str | None:
+        """Why the wire from ``fixed`` cannot end at ``target`` (None if it can)."""
+        if fixed is None:
+            fixed, rewire = self._wire_from, self._rewire
         assert fixed is not None
         if target.is_output == fixed.is_output:
             return ("connect an output (right side) to an input (left side)" if fixed.is_output
                     else "connect this input to an output (right side of a layer)")
         src, dst = (fixed, target) if fixed.is_output else (target, fixed)
-        if self._rewire is not None:
-            return self.document.can_reconnect(self._rewire, src.node_id, dst.node_id, dst.index)
+        if rewire is not None:
+            return self.document.can_reconnect(rewire, src.node_id, dst.node_id, dst.index)
         return self.document.can_connect(src.node_id, dst.node_id, dst.index)
 
     def _update_wire(self, view_pos: QPoint) -> None:
@@ -478,7 +480,7 @@ class CanvasView(QGraphicsView):
                 if edge is not None:  # dragged an edge end off into empty space
                     self.document.disconnect(edge)
                 return
-            reason = self._wire_reason(target)
+            reason = self._wire_reason(target, fixed, edge)
             if reason:
                 self.message.emit(f"Cannot connect: {reason}")
                 return
