@@ -1,0 +1,233 @@
+"""The New dialog: start from a blank design or from a template of the gallery.
+
+Each template shows its name, a small picture of its graph (drawn with QPainter from the node
+positions stored in the file), its parameter count, dataset and what it teaches. Templates come
+from :func:`designer.engine.templates.list_templates`; a broken template is listed with its error
+and cannot be chosen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.catalog import CATALOG
+from ..engine.graph import Graph
+from ..engine.project import Project, ProjectError, load_project
+from ..engine.templates import TemplateError, TemplateInfo, list_templates, load_template
+
+THUMB = QSize(200, 120)
+BLANK = "__blank__"
+
+#: Node colours by catalog category (the gallery's thumbnails).
+CATEGORY_COLORS = {
+    "Input / Output": "#5b8def",
+    "Core": "#f0a030",
+    "Convolution": "#e0604f",
+    "Pooling": "#c080d0",
+    "Normalization": "#50b0a0",
+    "Shape": "#9aa0a8",
+    "Activation": "#70b050",
+    "Recurrent & Attention": "#d070a0",
+    "Merge": "#b09060",
+}
+
+
+def blank_project() -> Project:
+    """A new design with an Input and an Output, ready for layers in between."""
+    g = Graph()
+    g.add_node("Input", "input1", {}, (0.0, 0.0))
+    g.add_node("Output", "output1", {}, (460.0, 0.0))
+    return Project(name="Untitled", networks={"model": g})
+
+
+def graph_thumbnail(graph: Graph, size: QSize = THUMB) -> QPixmap:
+    """A small picture of ``graph``: nodes as coloured boxes at their positions, edges as lines."""
+    pix = QPixmap(size)
+    pix.fill(QColor("#fafafa"))
+    nodes = list(graph.nodes.values())
+    if not nodes:
+        return pix
+    xs = [n.pos[0] for n in nodes]
+    ys = [n.pos[1] for n in nodes]
+    node_w, node_h = 150.0, 70.0  # roughly a canvas node, in scene units
+    left, top = min(xs), min(ys)
+    width = max(xs) - left + node_w
+    height = max(ys) - top + node_h
+    margin = 8.0
+    scale = min((size.width() - 2 * margin) / width, (size.height() - 2 * margin) / height)
+    ox = (size.width() - width * scale) / 2
+    oy = (size.height() - height * scale) / 2
+
+    def rect(n) -> QRectF:
+        return QRectF(ox + (n.pos[0] - left) * scale, oy + (n.pos[1] - top) * scale,
+                      node_w * scale, node_h * scale)
+
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.Antialiasing)
+    p.setPen(QPen(QColor("#888888"), 1.2))
+    for e in graph.edges:
+        a, b = graph.nodes.get(e.src), graph.nodes.get(e.dst)
+        if a is None or b is None:
+            continue
+        ra, rb = rect(a), rect(b)
+        p.drawLine(QPointF(ra.right(), ra.center().y()), QPointF(rb.left(), rb.center().y()))
+    for n in nodes:
+        spec = CATALOG.get(n.type)
+        color = QColor(CATEGORY_COLORS.get(spec.category if spec else "", "#999999"))
+        p.setPen(QPen(color.darker(140), 1))
+        p.setBrush(color)
+        r = rect(n)
+        p.drawRoundedRect(r, min(4.0, r.height() / 4), min(4.0, r.height() / 4))
+    p.end()
+    return pix
+
+
+def _blank_icon() -> QPixmap:
+    return graph_thumbnail(blank_project().graph)
+
+
+class NewDialog(QDialog):
+    """Pick a blank design or a template. After ``exec()`` returns Accepted, call
+    :meth:`project` for the chosen project (a fresh copy, never the template file itself)."""
+
+    def __init__(self, parent: QWidget | None = None, directory: str | Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New design")
+        self.resize(900, 560)
+        self._directory = directory
+        self.templates: dict[str, TemplateInfo] = {}
+
+        self.list = QListWidget(self)
+        self.list.setViewMode(QListView.IconMode)
+        self.list.setIconSize(THUMB)
+        self.list.setGridSize(QSize(THUMB.width() + 24, THUMB.height() + 46))
+        self.list.setResizeMode(QListView.Adjust)
+        self.list.setMovement(QListView.Static)
+        self.list.setWordWrap(True)
+        self.list.setSpacing(4)
+
+        self.details = QLabel(self)
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.RichText)
+        self.details.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.details.setMinimumWidth(260)
+        self.details.setMaximumWidth(320)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Create")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        top = QHBoxLayout()
+        top.addWidget(self.list, 1)
+        top.addWidget(self.details)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Start from a blank design or a template:"))
+        layout.addLayout(top, 1)
+        layout.addWidget(self.buttons)
+
+        blank = QListWidgetItem(QIcon(_blank_icon()), "Blank design")
+        blank.setData(Qt.UserRole, BLANK)
+        self.list.addItem(blank)
+        for info in list_templates(directory):
+            self.templates[info.id] = info
+            label = info.name
+            if info.params is not None:
+                label += f"\n{_count(info.params)} parameters"
+            item = QListWidgetItem(QIcon(self._thumbnail(info)), label)
+            item.setData(Qt.UserRole, info.id)
+            item.setToolTip(info.description)
+            if info.error and info.params is None and info.layers == 0:
+                item.setFlags(item.flags() & ~Qt.ItemIsSelectable)
+            self.list.addItem(item)
+
+        self.list.currentItemChanged.connect(self._show_details)
+        self.list.itemDoubleClicked.connect(lambda _item: self.accept())
+        self.list.setCurrentRow(0)
+
+    # -- API -----------------------------------------------------------------------------------
+
+    def select(self, template_id: str) -> None:
+        """Select an entry (a template id or :data:`BLANK`)."""
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.UserRole) == template_id:
+                self.list.setCurrentRow(i)
+                return
+        raise KeyError(template_id)
+
+    def chosen_id(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.UserRole) if item is not None else None
+
+    def project(self) -> Project:
+        """The chosen design as a new project (raises TemplateError for a broken template)."""
+        chosen = self.chosen_id()
+        if chosen in (None, BLANK):
+            return blank_project()
+        return load_template(chosen, self._directory)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _thumbnail(self, info: TemplateInfo) -> QPixmap:
+        try:
+            graph = load_project(info.path).graph
+        except ProjectError:
+            return QPixmap(THUMB)
+        return graph_thumbnail(graph)
+
+    def _show_details(self, item: QListWidgetItem | None, _previous=None) -> None:
+        if item is None:
+            self.details.setText("")
+            return
+        tid = item.data(Qt.UserRole)
+        ok = self.buttons.button(QDialogButtonBox.Ok)
+        if tid == BLANK:
+            self.details.setText("<h3>Blank design</h3><p>An Input and an Output. Drag layers "
+                                 "from the palette between them and connect them.</p>")
+            ok.setEnabled(True)
+            return
+        info = self.templates[tid]
+        parts = [f"<h3>{_esc(info.name)}</h3>", f"<p>{_esc(info.description)}</p>"]
+        if info.teaches:
+            parts.append(f"<p><b>What it teaches:</b> {_esc(info.teaches)}</p>")
+        facts = [f"<b>Layers:</b> {info.layers}"]
+        if info.params is not None:
+            facts.append(f"<b>Parameters:</b> {info.params:,}")
+        if info.dataset:
+            facts.append(f"<b>Data:</b> {_esc(info.dataset)}")
+        if info.expected:
+            facts.append(f"<b>Expect:</b> {_esc(info.expected)}")
+        parts.append("<p>" + "<br>".join(facts) + "</p>")
+        if info.error:
+            parts.append(f"<p style='color:#c0392b'><b>Problem:</b> {_esc(info.error)}</p>")
+        self.details.setText("".join(parts))
+        ok.setEnabled(info.layers > 0 or info.error is None)
+
+
+def _count(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:,}"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+__all__ = ["BLANK", "NewDialog", "TemplateError", "blank_project", "graph_thumbnail"]

@@ -1,0 +1,530 @@
+"""The designer window: canvas in the middle, layer palette on the left, inspector on the right,
+problems and model summary at the bottom, totals in the status bar.
+
+The window owns one :class:`~designer.ui.document.Document` for its whole life; New and Open
+replace the document's project (so every view keeps its connections). All edits go through the
+document's undo stack. Files: New (blank or from the gallery), Open, Save, Save As, recent files,
+an unsaved-changes prompt, autosave to a recovery file and crash recovery (:mod:`.files`).
+
+Room for later work: the central area is a network tab bar above the canvas (GAN projects hold
+two networks), and the right dock area takes more panels (training) beside the inspector.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.project import SUFFIX, Project, ProjectError, load_project, save_project
+from ..engine.shapes import Analysis
+from ..engine.templates import DEFAULT_TEMPLATE, TemplateError, load_template, templates_dir
+from .canvas.view import CanvasView
+from .document import Document
+from .files import AUTOSAVE_INTERVAL_MS, Autosave, RecentFiles, Recovery, pending_recoveries
+from .gallery import NewDialog, blank_project
+from .inspector import InspectorDock
+from .palette import PaletteDock
+from .problems import ProblemsDock
+from .summary import SummaryDock, human
+
+APP_NAME = "Designer"
+FILE_FILTER = f"Designer projects (*{SUFFIX});;JSON files (*.json);;All files (*)"
+_LAYOUT_VERSION = 1
+
+
+class MainWindow(QMainWindow):
+    """The application window. ``settings`` and ``recovery_dir`` can point elsewhere (tests)."""
+
+    def __init__(self, settings: QSettings | None = None,
+                 recovery_dir: str | os.PathLike | None = None,
+                 autosave_interval_ms: int = AUTOSAVE_INTERVAL_MS,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.settings = settings if settings is not None else QSettings()
+        self.recovery_dir = recovery_dir
+        self.recent = RecentFiles(self.settings)
+        self.document = Document(blank_project(), parent=self)
+        self._closed = False
+
+        # -- central: network tabs over the canvas ------------------------------------------
+        self.view = CanvasView(self.document, self)
+        self.network_tabs = QTabBar(self)
+        self.network_tabs.setDocumentMode(True)
+        self.network_tabs.setExpanding(False)
+        central = QWidget(self)
+        box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.network_tabs)
+        box.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+
+        # -- docks ---------------------------------------------------------------------------
+        self.palette = PaletteDock(self)
+        self.inspector = InspectorDock(self.document, self)
+        self.problems = ProblemsDock(self)
+        self.summary = SummaryDock(self)
+        self.setDockNestingEnabled(True)
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.palette)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.inspector)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.problems)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.summary)
+        self.tabifyDockWidget(self.problems, self.summary)
+        self.problems.raise_()
+        self.resizeDocks([self.palette, self.inspector], [220, 300], Qt.Horizontal)
+        self.resizeDocks([self.problems], [190], Qt.Vertical)
+
+        # -- status bar ----------------------------------------------------------------------
+        self.status_params = QLabel()
+        self.status_macs = QLabel()
+        self.status_size = QLabel()
+        self.status_valid = QLabel()
+        for w in (self.status_params, self.status_macs, self.status_size, self.status_valid):
+            w.setContentsMargins(8, 0, 8, 0)
+            self.statusBar().addPermanentWidget(w)
+        self._show_totals(None)
+
+        self._make_actions()
+        self._make_menus()
+
+        # -- wiring --------------------------------------------------------------------------
+        doc = self.document
+        doc.changed.connect(self._update_title)
+        doc.path_changed.connect(self._update_title)
+        doc.analysis_updated.connect(self._on_analysis)
+        doc.analysis_failed.connect(self._on_analysis_failed)
+        doc.network_changed.connect(self._on_network_changed)
+        self.view.selection_changed.connect(self.inspector.set_selection)
+        self.palette.layer_activated.connect(self.add_layer_at_center)
+        self.problems.problem_activated.connect(self.show_nodes)
+        self.summary.node_activated.connect(lambda nid: self.show_nodes([nid]))
+        self.network_tabs.currentChanged.connect(self._on_tab_changed)
+        self.view.message.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+
+        self.autosave = Autosave(doc, recovery_dir, autosave_interval_ms, self)
+        self.autosave.failed.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
+
+        self._rebuild_network_tabs()
+        self._update_title()
+        self.resize(1400, 860)
+        self.restore_layout()
+
+    # ------------------------------------------------------------------------------------------
+    # actions and menus
+    # ------------------------------------------------------------------------------------------
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                action.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _make_actions(self) -> None:
+        a = self._action
+        self.act_new = a("&New…", self.new_file, QKeySequence.New,
+                         "Start a blank design or one from the templates gallery")
+        self.act_open = a("&Open…", self.open_file, QKeySequence.Open, "Open a project file")
+        self.act_save = a("&Save", self.save, QKeySequence.Save, "Save the design")
+        self.act_save_as = a("Save &As…", self.save_as, QKeySequence("Ctrl+Shift+S"),
+                             "Save the design under a new name")
+        self.act_quit = a("&Quit", self.close, QKeySequence("Ctrl+Q"))
+
+        stack = self.document.undo_stack
+        self.act_undo = stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.act_redo = stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.addAction(self.act_undo)
+        self.addAction(self.act_redo)
+        # The canvas owns Copy, Paste, Duplicate, Delete, Select All and Fit (their shortcuts work
+        # while the canvas has focus, so typing in a field never deletes layers); the menus show
+        # the same actions.
+        view = self.view
+        self.act_copy, self.act_paste = view.copy_action, view.paste_action
+        self.act_duplicate, self.act_delete = view.duplicate_action, view.delete_action
+        self.act_select_all, self.act_fit = view.select_all_action, view.fit_action
+        for act, tip in ((self.act_copy, "Copy the selected layers and the connections between them"),
+                         (self.act_duplicate, "Copy and paste the selection at once"),
+                         (self.act_delete, "Delete the selected layers and connections"),
+                         (self.act_fit, "Zoom so that the whole design is visible")):
+            act.setStatusTip(tip)
+        self.act_layout = a("Auto-&Layout", self.view.auto_layout, QKeySequence("Ctrl+L"),
+                            "Arrange the layers left to right")
+        self.act_reset_layout = a("Reset Window Layout", self.reset_layout)
+        self.act_about = a("&About Designer", self.about)
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_new, self.act_open])
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.act_undo, self.act_redo])
+        edit.addSeparator()
+        edit.addActions([self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        edit.addSeparator()
+        edit.addAction(self.act_select_all)
+
+        view = bar.addMenu("&View")
+        view.addActions([self.act_fit, self.act_layout])
+        view.addSeparator()
+        for dock in (self.palette, self.inspector, self.problems, self.summary):
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        view.addAction(self.act_reset_layout)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        paths = self.recent.paths()
+        for p in paths:
+            act = menu.addAction(p.name)
+            act.setToolTip(str(p))
+            act.setStatusTip(str(p))
+            act.triggered.connect(lambda _c=False, path=p: self.open_recent(path))
+        if paths:
+            menu.addSeparator()
+            menu.addAction("Clear Menu", self.recent.clear)
+        else:
+            empty = menu.addAction("No recent files")
+            empty.setEnabled(False)
+
+    # ------------------------------------------------------------------------------------------
+    # editing helpers
+    # ------------------------------------------------------------------------------------------
+
+    @Slot(str)
+    def add_layer_at_center(self, type_id: str) -> str | None:
+        """Add a layer (palette double-click) at the centre of the visible canvas."""
+        node_id = self.view.add_layer_at_center(type_id)
+        if node_id is not None:
+            self.view.setFocus()
+        return node_id
+
+    @Slot(list)
+    def show_nodes(self, node_ids: list) -> None:
+        """Select nodes and centre the view on the first (problems dock, summary table)."""
+        ids = [i for i in node_ids if i in self.document.graph.nodes]
+        if not ids:
+            return
+        self.view.select_nodes(ids)
+        self.view.center_on_node(ids[0])
+
+    # ------------------------------------------------------------------------------------------
+    # files
+    # ------------------------------------------------------------------------------------------
+
+    def maybe_save(self, action: str = "continuing") -> bool:
+        """Ask to save unsaved changes. True when it is fine to go on (saved or discarded)."""
+        if not self.document.is_modified():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"“{self._display_name()}” has unsaved changes. Save them before {action}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def new_file(self) -> bool:
+        if not self.maybe_save("starting a new design"):
+            return False
+        dialog = NewDialog(self)
+        if dialog.exec() != NewDialog.Accepted:
+            return False
+        try:
+            project = dialog.project()
+        except TemplateError as exc:
+            QMessageBox.critical(self, "Cannot open template", str(exc))
+            return False
+        self.set_project(project, None)
+        return True
+
+    def open_file(self) -> bool:
+        if not self.maybe_save("opening another file"):
+            return False
+        start = str(self.document.path.parent) if self.document.path else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open design", start, FILE_FILTER)
+        if not path:
+            return False
+        return self.open_path(path, ask=False)
+
+    def open_recent(self, path: Path) -> bool:
+        if not Path(path).exists():
+            QMessageBox.warning(self, "File not found",
+                                f"{path} no longer exists; it is removed from the recent files.")
+            self.recent.remove(path)
+            return False
+        return self.open_path(path)
+
+    def open_path(self, path: str | os.PathLike, ask: bool = True) -> bool:
+        """Open a project file. A load error shows a message and leaves the current design as is.
+
+        A file of the templates gallery opens as a new, unsaved design, so Save never
+        overwrites a template.
+        """
+        if ask and not self.maybe_save("opening another file"):
+            return False
+        p = Path(path)
+        try:
+            project = load_project(p)
+        except ProjectError as exc:
+            QMessageBox.critical(self, "Cannot open file",
+                                 f"The file could not be opened:\n\n{exc}\n\nNothing was changed.")
+            return False
+        if _is_template(p):
+            self.set_project(project, None)
+            self.statusBar().showMessage(
+                f"Opened the template “{project.name}” as a new design; Save asks where to save it.",
+                10000)
+            return True
+        self.set_project(project, p)
+        self.recent.add(p)
+        return True
+
+    def open_template(self, template_id: str = DEFAULT_TEMPLATE) -> bool:
+        """Open a template as a new, unsaved design (the starter at start-up)."""
+        try:
+            project = load_template(template_id)
+        except TemplateError as exc:
+            QMessageBox.warning(self, "Cannot open template", str(exc))
+            return False
+        self.set_project(project, None)
+        return True
+
+    def set_project(self, project: Project, path: Path | None) -> None:
+        self.document.replace_project(project, path)
+        self.inspector.set_node(None)
+        QTimer.singleShot(0, self.view.fit_to_view)
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self.save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        doc = self.document
+        if doc.path is not None:
+            start = str(doc.path)
+        else:
+            start = str(Path.home() / (_file_stem(doc.project.name) + SUFFIX))
+        path, _ = QFileDialog.getSaveFileName(self, "Save design as", start, FILE_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += SUFFIX
+        return self.save_to(Path(path))
+
+    def save_to(self, path: Path) -> bool:
+        try:
+            save_project(self.document.project, path)
+        except (OSError, ValueError) as exc:
+            QMessageBox.critical(self, "Cannot save", f"The design could not be saved to {path}:"
+                                 f"\n\n{exc}")
+            return False
+        self.document.mark_saved(path)
+        self.recent.add(path)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def offer_recovery(self) -> bool:
+        """If a previous session crashed with unsaved work, offer to restore it.
+
+        Returns True when work was restored (the caller then opens nothing else).
+        """
+        pending = pending_recoveries(self.recovery_dir)
+        if not pending:
+            return False
+        rec = pending[0]
+        answer = QMessageBox.question(
+            self, "Restore unsaved work?",
+            "Designer did not close properly last time. Restore the unsaved work?\n\n"
+            f"{rec.describe()}\n\n“No” deletes the autosaved copy.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer != QMessageBox.Yes:
+            rec.discard()
+            return False
+        return self.restore(rec)
+
+    def restore(self, rec: Recovery) -> bool:
+        try:
+            project = rec.load()
+        except ProjectError as exc:
+            QMessageBox.critical(self, "Cannot restore", f"The autosaved copy is damaged:\n\n{exc}")
+            return False
+        self.set_project(project, rec.original)
+        self.document.undo_stack.resetClean()  # restored work is not saved yet
+        rec.discard()
+        self.statusBar().showMessage("Restored the autosaved work; save it to keep it.", 10000)
+        return True
+
+    # ------------------------------------------------------------------------------------------
+    # model -> window
+    # ------------------------------------------------------------------------------------------
+
+    def _display_name(self) -> str:
+        doc = self.document
+        return doc.path.name if doc.path else (doc.project.name or "Untitled")
+
+    @Slot()
+    def _update_title(self, *_args) -> None:
+        self.setWindowTitle(f"{self._display_name()}[*] — {APP_NAME}")
+        self.setWindowModified(self.document.is_modified())
+
+    @Slot(object)
+    def _on_analysis(self, analysis: Analysis) -> None:
+        graph = self.document.graph
+        self.problems.show_analysis(graph, analysis)
+        self.summary.show_analysis(graph, analysis)
+        self._show_totals(analysis)
+
+    @Slot(str)
+    def _on_analysis_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15000)
+
+    def _show_totals(self, analysis: Analysis | None) -> None:
+        if analysis is None:
+            for w in (self.status_params, self.status_macs, self.status_size):
+                w.setText("")
+            self.status_valid.setText("Checking…")
+            self.status_valid.setStyleSheet("")
+            return
+        params = analysis.total_params
+        self.status_params.setText(f"Parameters: {params:,}")
+        self.status_macs.setText(f"MACs: {human(analysis.total_macs)}")
+        self.status_size.setText(f"Size: {params * 4 / 1e6:.2f} MB")
+        errors = len(analysis.errors)
+        if errors:
+            self.status_valid.setText(f"✖ {errors} error{'s' if errors != 1 else ''}")
+            self.status_valid.setStyleSheet("color: #c0392b; font-weight: bold;")
+            self.status_valid.setToolTip("See the Problems panel")
+        else:
+            self.status_valid.setText("✔ valid")
+            self.status_valid.setStyleSheet("color: #2e8b57; font-weight: bold;")
+            self.status_valid.setToolTip("Every shape checks out")
+
+    @Slot(str)
+    def _on_network_changed(self, name: str) -> None:
+        self._rebuild_network_tabs()
+        self._show_totals(self.document.analysis)
+        if self.document.analysis is None:
+            self.problems.show_analysis(self.document.graph, None)
+            self.summary.show_analysis(self.document.graph, None)
+
+    def _rebuild_network_tabs(self) -> None:
+        tabs = self.network_tabs
+        names = list(self.document.project.networks)
+        tabs.blockSignals(True)
+        while tabs.count():
+            tabs.removeTab(0)
+        for n in names:
+            tabs.addTab(n)
+        tabs.setCurrentIndex(names.index(self.document.network))
+        tabs.blockSignals(False)
+        tabs.setVisible(len(names) > 1)
+
+    @Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        if index >= 0:
+            self.document.set_network(self.network_tabs.tabText(index))
+
+    # ------------------------------------------------------------------------------------------
+    # layout, about, closing
+    # ------------------------------------------------------------------------------------------
+
+    def restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, _LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(_LAYOUT_VERSION))
+        self.settings.sync()
+
+    def reset_layout(self) -> None:
+        for dock in (self.palette, self.inspector, self.problems, self.summary):
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.palette)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.inspector)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.problems)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.summary)
+        self.tabifyDockWidget(self.problems, self.summary)
+
+    def about(self) -> None:
+        from .. import __version__
+
+        QMessageBox.about(self, "About Designer",
+                          f"<b>Designer {__version__}</b><p>Design neural networks visually, check "
+                          "their shapes, train them and export PyTorch code.</p>")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed and not self.maybe_save("closing"):
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Clean exit: remember the layout, drop the recovery file, stop the checker thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self.save_layout()
+        self.autosave.finish()
+        self.document.close()
+
+
+def _is_template(path: Path) -> bool:
+    try:
+        folder = templates_dir().resolve()
+        return path.resolve().parent == folder
+    except OSError:
+        return False
+
+
+def _file_stem(name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_ " else "" for c in name).strip().replace(" ", "-")
+    return stem.lower() or "untitled"
+
+
+__all__ = ["MainWindow"]
