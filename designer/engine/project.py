@@ -8,6 +8,7 @@ integer, got "abc"``). Files from a newer format version are refused; older ones
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -86,7 +87,7 @@ def load_project(path: str | os.PathLike) -> Project:
         raise ProjectError(f"{p}: {size:,} bytes is too large for a project file "
                            f"(limit {MAX_FILE_BYTES:,})")
     try:
-        text = p.read_bytes().decode("utf-8")
+        text = p.read_bytes().decode("utf-8-sig")  # tolerate a byte-order mark from Windows editors
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{p}: not UTF-8 text (byte {exc.start}); is this a project file?") from None
     except OSError as exc:
@@ -99,7 +100,7 @@ def load_project(path: str | os.PathLike) -> Project:
 
 def project_from_json(text: str) -> Project:
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ProjectError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
                            ) from None
@@ -112,6 +113,13 @@ def project_from_json(text: str) -> Project:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a project file")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
 
 
 def project_from_dict(data: Any) -> Project:
@@ -156,6 +164,7 @@ def project_from_dict(data: Any) -> Project:
         value = data.get(key, {})
         if not isinstance(value, dict):
             raise ProjectError(f"{key}: expected an object, got {_kind(value)}")
+        _check_plain(value, key, 0)
         sections[key] = value
     return Project(name, description, networks, **sections)
 
@@ -189,8 +198,10 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         type_ = RENAMED_TYPES.get(type_, type_)
         spec = CATALOG.get(type_)
         if spec is None:
-            raise ProjectError(f"{here}.type: unknown layer type {_short(type_)} "
-                               f"(known: {', '.join(CATALOG.ids())})")
+            close = difflib.get_close_matches(type_, CATALOG.ids(), n=3, cutoff=0.6)
+            hint = (f"did you mean {' or '.join(close)}?" if close
+                    else "see the palette for the layer types")
+            raise ProjectError(f"{here}.type: unknown layer type {_short(type_)} ({hint})")
         name = raw.get("name")
         why = name_problem(name)
         if why:
@@ -217,8 +228,9 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         if not isinstance(raw, dict):
             raise ProjectError(f"{here}: expected an object, got {_kind(raw)}")
         for key in ("src", "dst"):
-            if raw.get(key) not in g.nodes:
-                raise ProjectError(f"{here}.{key}: no node with id {_short(raw.get(key))}")
+            ref = raw.get(key)
+            if not isinstance(ref, str) or ref not in g.nodes:
+                raise ProjectError(f"{here}.{key}: no node with id {_short(ref)}")
         port = raw.get("dst_port", 0)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 64:
             raise ProjectError(f"{here}.dst_port: expected an integer from 0 to 63, got {_short(port)}")
@@ -228,6 +240,23 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         seen.add(edge)
         g.edges.append(edge)
     return g
+
+
+MAX_SECTION_DEPTH = 16
+
+
+def _check_plain(value: Any, where: str, depth: int) -> None:
+    """Settings sections hold plain JSON data, nested a few levels at most (so that saving, which
+    recurses, cannot fail on a document that loaded)."""
+    if depth > MAX_SECTION_DEPTH:
+        raise ProjectError(f"{where}: nested more than {MAX_SECTION_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain(v, f"{where}.{k}" if k.isidentifier() else f"{where}[{_short(k)}]",
+                         depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]", depth + 1)
 
 
 def _text(data: dict, key: str, default: str, limit: int) -> str:

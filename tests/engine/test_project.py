@@ -1,0 +1,291 @@
+"""Project files: round trip, atomic save with a backup, and a corpus of bad files that each
+give a clear ProjectError naming the place, never a traceback."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from designer.engine import project as project_mod
+from designer.engine.graph import Graph
+from designer.engine.project import (
+    FORMAT_VERSION, Project, ProjectError, load_project, project_from_dict, project_to_json,
+    save_project,
+)
+from designer.engine.shapes import analyze
+
+from .helpers import chain
+
+TEMPLATES = sorted((Path(__file__).resolve().parents[2] / "templates").glob("*.dnn.json"))
+
+
+def two_network_project() -> Project:
+    gen = chain(("Linear", {"out_features": 16}), ("ReLU", {}), ("Linear", {"out_features": 12}),
+                ("Reshape", {"shape": [3, 2, 2]}), shape=(8,))
+    disc = chain(("Conv2d", {"out_channels": 4, "kernel_size": [2, 1], "stride": 1,
+                             "padding": [0, 1]}),
+                 ("Flatten", {}), ("Linear", {"out_features": 1, "bias": False}),
+                 shape=(3, 2, 2))
+    for i, nid in enumerate(disc.nodes):
+        disc.move(nid, (12.5 * i, -40.25 + i))
+    return Project(name="GAN «test» \"quoted\"", description="two\nlines",
+                   networks={"generator": gen, "discriminator": disc},
+                   dataset={"kind": "synthetic", "name": "moons", "n_samples": 200},
+                   training={"loss": "mse", "lr": 0.01, "epochs": 2},
+                   metadata={"notes": ["a", {"b": 1}]})
+
+
+def good_dict() -> dict:
+    return two_network_project().to_dict()
+
+
+def test_round_trip_keeps_everything(tmp_path):
+    original = two_network_project()
+    path = save_project(original, tmp_path / "gan.dnn.json")
+    loaded = load_project(path)
+    assert loaded.to_dict() == original.to_dict()
+    assert list(loaded.networks) == ["generator", "discriminator"]
+    disc = loaded.networks["discriminator"]
+    assert [n.pos for n in disc.nodes.values()] == [
+        n.pos for n in original.networks["discriminator"].nodes.values()]
+    assert disc.node_by_name("conv1").params["kernel_size"] == [2, 1]
+    assert loaded.graph is loaded.networks["generator"]
+    assert loaded.dataset["name"] == "moons" and loaded.training["lr"] == 0.01
+    # saving again writes the same bytes
+    assert project_to_json(loaded) == path.read_text(encoding="utf-8")
+    assert analyze(loaded.networks["generator"]).infos[
+        loaded.networks["generator"].node_by_name("reshape1").id].output_shape == (3, 2, 2)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_templates_load_and_round_trip(path, tmp_path):
+    project = load_project(path)
+    again = load_project(save_project(project, tmp_path / path.name))
+    assert again.to_dict() == project.to_dict()
+
+
+def test_atomic_save_keeps_a_backup_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "net.dnn.json"
+    p = two_network_project()
+    save_project(p, path)
+    assert not (tmp_path / "net.dnn.json.bak").exists()
+    first = path.read_text(encoding="utf-8")
+    p.name = "second"
+    save_project(p, path)
+    assert (tmp_path / "net.dnn.json.bak").read_text(encoding="utf-8") == first
+    assert load_project(path).name == "second"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["net.dnn.json", "net.dnn.json.bak"]
+
+
+def test_a_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "net.dnn.json"
+    save_project(two_network_project(), path)
+    before = path.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(project_mod.os, "replace", broken_replace)
+    p = two_network_project()
+    p.name = "never written"
+    with pytest.raises(OSError):
+        save_project(p, path)
+    assert path.read_bytes() == before
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["net.dnn.json", "net.dnn.json.bak"]
+
+
+def _set(path: str, value):
+    """A mutation of the good document: set the item at a dotted path (list indexes as ints)."""
+
+    def mutate(d: dict) -> dict:
+        keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+        target = d
+        for k in keys[:-1]:
+            target = target[k]
+        if value is _DELETE:
+            del target[keys[-1]]
+        else:
+            target[keys[-1]] = value
+        return d
+
+    return mutate
+
+
+_DELETE = object()
+NODE = "networks.1.nodes.1"  # the discriminator's conv1
+
+# (case id, mutation of the good document or raw file bytes, words the message must contain)
+BAD = [
+    ("truncated", lambda: project_to_json(two_network_project())[:300].encode(),
+     "not valid JSON"),
+    ("empty", lambda: b"", "not valid JSON"),
+    ("not-utf8", lambda: b'{"format_version": 1, "name": "caf\xe9"}', "not UTF-8"),
+    ("binary", lambda: bytes(range(256)) * 4, "not UTF-8"),
+    ("top-level-list", lambda: b"[1, 2]", "expected a JSON object at the top level"),
+    ("nan", lambda: project_to_json(two_network_project()).replace('"lr": 0.01', '"lr": NaN')
+     .encode(), "NaN is not allowed"),
+    ("infinity-literal", lambda: project_to_json(two_network_project()).replace(
+        '"lr": 0.01', '"lr": -Infinity').encode(), "Infinity is not allowed"),
+    ("float-overflow", lambda: project_to_json(two_network_project()).replace(
+        '"lr": 0.01', '"lr": 1e999').encode(), "too large"),
+    ("huge-integer-literal", lambda: project_to_json(two_network_project()).replace(
+        '"epochs": 2', '"epochs": ' + "9" * 5000).encode(), "not valid JSON"),
+    ("deep-nesting", lambda: b'{"format_version": 1, "metadata": ' + b"[" * 100000
+     + b"]" * 100000 + b"}", "not valid JSON"),
+    ("nested-settings", _set("metadata.deep", json.loads("[" * 40 + "]" * 40)),
+     "metadata.deep[0]"),
+    ("missing-format-version", _set("format_version", _DELETE), "format_version: missing"),
+    ("newer-format-version", _set("format_version", FORMAT_VERSION + 1),
+     "written by a newer designer"),
+    ("format-version-text", _set("format_version", "1"), "format_version: expected a positive"),
+    ("no-networks", _set("networks", []), "networks: expected a non-empty list"),
+    ("network-not-object", _set("networks.0", "model"), "networks[0]: expected an object"),
+    ("nodes-not-list", _set("networks.0.nodes", {"a": 1}), "networks[0].nodes: expected a list"),
+    ("unknown-layer", _set(NODE + ".type", "Conv3d"),
+     'networks[1].nodes[1].type: unknown layer type "Conv3d" (did you mean Conv2d or Conv1d?)'),
+    ("unknown-layer-far", _set(NODE + ".type", "Quantum"),
+     'unknown layer type "Quantum" (see the palette'),
+    ("type-not-text", _set(NODE + ".type", 7), "networks[1].nodes[1].type"),
+    ("kernel-text", _set(NODE + ".params.kernel_size", "abc"),
+     'networks[1].nodes[1].params.kernel_size: expected a positive integer or a list of 2, '
+     'got "abc"'),
+    ("negative-size", _set(NODE + ".params.out_channels", -4),
+     "networks[1].nodes[1].params.out_channels: expected a positive integer, got -4"),
+    ("zero-size", _set(NODE + ".params.out_channels", 0),
+     "params.out_channels: expected a positive integer, got 0"),
+    ("huge-size", _set(NODE + ".params.out_channels", 10**12),
+     "params.out_channels: 1000000000000 is too large: out_channels can be at most 1,000,000"),
+    ("huge-float-size", _set(NODE + ".params.out_channels", 1e300),
+     "params.out_channels: 1e+300 is too large"),
+    ("fractional-size", _set(NODE + ".params.out_channels", 2.5),
+     "params.out_channels: expected a positive integer, got 2.5"),
+    ("bool-as-int", _set(NODE + ".params.out_channels", True),
+     "params.out_channels: expected a positive integer, got True"),
+    ("wrong-list-length", _set(NODE + ".params.stride", [1, 1, 1]),
+     "params.stride: expected an integer or a list of 2 integers"),
+    ("unknown-param", _set(NODE + ".params.foo", 1),
+     'networks[1].nodes[1].params.foo: Conv2d has no parameter "foo"'),
+    ("odd-param-name", _set(NODE + ".params.a\"b\nc", 1),
+     'networks[1].nodes[1].params["a\\"b\\nc"]: Conv2d has no parameter'),
+    ("params-not-object", _set(NODE + ".params", [3]),
+     "networks[1].nodes[1].params: expected an object of parameters"),
+    ("bad-choice", _set("networks.0.nodes.0.params.dtype", "float16"),
+     "networks[0].nodes[0].params.dtype: expected one of float32, int64"),
+    ("input-shape-negative", _set("networks.0.nodes.0.params.shape", [8, -1]),
+     "networks[0].nodes[0].params.shape: every size must be between 1 and"),
+    ("input-shape-empty", _set("networks.0.nodes.0.params.shape", []),
+     "networks[0].nodes[0].params.shape"),
+    ("input-shape-too-many-elements", _set("networks.0.nodes.0.params.shape", [100000] * 3),
+     "has too many elements"),
+    ("name-with-code", _set(NODE + ".name", "x; import os"),
+     "networks[1].nodes[1].name: \"x; import os\" is not a valid name"),
+    ("name-with-quotes", _set(NODE + ".name", 'a"b\'c'), "networks[1].nodes[1].name"),
+    ("name-with-newline", _set(NODE + ".name", "fc\nimport os"),
+     'networks[1].nodes[1].name: "fc\\nimport os" is not a valid name'),
+    ("name-keyword", _set(NODE + ".name", "lambda"), "is a Python keyword"),
+    ("name-reserved", _set(NODE + ".name", "forward"), "is reserved"),
+    ("name-not-text", _set(NODE + ".name", 5), "networks[1].nodes[1].name"),
+    ("duplicate-name", _set(NODE + ".name", "input1"), "another layer is already named"),
+    ("duplicate-id", lambda: _dup_id(), "networks[1].nodes[1].id: duplicate id"),
+    ("id-with-slash", _set(NODE + ".id", "../etc"), "networks[1].nodes[1].id"),
+    ("bad-pos", _set(NODE + ".pos", [1, "x"]), "networks[1].nodes[1].pos: expected [x, y]"),
+    ("huge-pos", _set(NODE + ".pos", [1e300, 0]), "networks[1].nodes[1].pos"),
+    ("edge-to-nowhere", _set("networks.1.edges.0.dst", "nope"),
+     'networks[1].edges[0].dst: no node with id "nope"'),
+    ("edge-src-list", _set("networks.1.edges.0.src", ["a"]), "networks[1].edges[0].src"),
+    ("edge-port-text", _set("networks.1.edges.0.dst_port", "0"),
+     "networks[1].edges[0].dst_port: expected an integer from 0 to 63"),
+    ("edge-not-object", _set("networks.1.edges.0", [1, 2]), "networks[1].edges[0]: expected"),
+    ("duplicate-network", _set("networks.1.name", "generator"),
+     "networks[1].name: another network is already named"),
+    ("network-name-code", _set("networks.1.name", "__import__('os')"), "networks[1].name"),
+    ("dataset-not-object", _set("dataset", "digits"), "dataset: expected an object"),
+    ("name-not-text-top", _set("name", ["x"]), "name: expected text"),
+]
+
+
+def _dup_id() -> bytes:
+    d = good_dict()
+    d["networks"][1]["nodes"][1]["id"] = d["networks"][1]["nodes"][0]["id"]
+    return json.dumps(d).encode()
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
+def test_bad_files_give_a_clear_error_naming_the_place(case, tmp_path):
+    _, make, words = case
+    made = make() if make.__code__.co_argcount == 0 else make(copy.deepcopy(good_dict()))
+    data = made if isinstance(made, bytes) else json.dumps(made, ensure_ascii=False).encode()
+    path = tmp_path / "bad.dnn.json"
+    path.write_bytes(data)
+    with pytest.raises(ProjectError) as info:
+        load_project(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert words in message, message
+    assert "Traceback" not in message and len(message) < 400
+    assert "\n" not in message
+
+
+def test_a_cycle_loads_and_the_check_reports_it():
+    d = good_dict()
+    net = d["networks"][0]
+    ids = [n["id"] for n in net["nodes"]]
+    net["edges"].append({"src": ids[3], "dst": ids[1], "dst_port": 0})  # fc2 -> fc1
+    project = project_from_dict(d)
+    problems = analyze(project.graph).problems
+    assert any(p.code == "cycle" and "fc1 -> relu1 -> fc2 -> fc1" in p.message for p in problems)
+
+
+def test_missing_files_and_folders(tmp_path):
+    with pytest.raises(ProjectError, match="no such file"):
+        load_project(tmp_path / "nope.dnn.json")
+    with pytest.raises(ProjectError, match="is a folder"):
+        load_project(tmp_path)
+
+
+def test_too_large_file_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(project_mod, "MAX_FILE_BYTES", 100)
+    path = save_project(two_network_project(), tmp_path / "x.dnn.json")
+    with pytest.raises(ProjectError, match="too large for a project file"):
+        load_project(path)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.dnn.json"
+    path.write_bytes(b"\xef\xbb\xbf" + project_to_json(two_network_project()).encode())
+    assert load_project(path).name == two_network_project().name
+
+
+def test_defaults_fill_missing_params_and_sections():
+    d = good_dict()
+    for key in ("dataset", "training", "metadata", "name", "description"):
+        del d[key]
+    d["networks"][1]["nodes"][1]["params"] = {"out_channels": 4}
+    del d["networks"][1]["nodes"][1]["pos"]
+    p = project_from_dict(d)
+    conv = p.networks["discriminator"].node_by_name("conv1")
+    assert conv.params["kernel_size"] == 3 and conv.params["in_channels"] is None
+    assert conv.pos == (0.0, 0.0)
+    assert p.dataset == {} and p.training == {} and p.name == "Untitled"
+
+
+def test_nothing_in_a_document_is_executed(tmp_path):
+    """Strings that look like code stay data: the description and settings are kept verbatim."""
+    evil = "__import__('os').system('touch " + str(tmp_path / "pwned") + "')"
+    d = good_dict()
+    d["description"] = evil
+    d["metadata"] = {"x": evil, "!!python/object": evil}
+    p = project_from_dict(d)
+    assert p.description == evil
+    save_project(p, tmp_path / "evil.dnn.json")
+    assert not (tmp_path / "pwned").exists()
+    assert os.listdir(tmp_path) == ["evil.dnn.json"]
+
+
+def test_empty_graph_project_saves_and_loads(tmp_path):
+    p = Project(networks={"model": Graph()})
+    assert load_project(save_project(p, tmp_path / "e.dnn.json")).graph.nodes == {}
