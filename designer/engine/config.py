@@ -33,6 +33,8 @@ LOSSES = ("cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce_with_logits")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+RECIPES = ("supervised", "gan")
+GAN_LOSSES = ("non_saturating", "minimax")
 
 
 class ConfigError(ValueError):
@@ -242,6 +244,23 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
     Setting("device", "choice", "auto", "Where to train (auto: CUDA, then MPS, then CPU)",
             choices=DEVICES),
     Setting("mixed_precision", "bool", False, "float16 autocast with gradient scaling (CUDA only)"),
+    # A GAN project (networks "generator" and "discriminator") trains with designer.engine.gan.
+    Setting("recipe", "choice", "supervised", "How to train: supervised (inputs -> targets) or gan "
+            "(a generator and a discriminator trained against each other)", choices=RECIPES),
+    Setting("lr_d", "float", 0.0002, "Learning rate of the discriminator (GAN)", min=1e-8,
+            max=10.0, applies=(("recipe", ("gan",)),), label="GAN: discriminator LR"),
+    Setting("lr_g", "float", 0.0002, "Learning rate of the generator (GAN)", min=1e-8, max=10.0,
+            applies=(("recipe", ("gan",)),), label="GAN: generator LR"),
+    Setting("beta1", "float", 0.5, "Adam's beta1 for both GAN optimizers (0.5 is the usual GAN "
+            "choice; Adam's own default is 0.9)", min=0.0, max=0.999,
+            applies=(("recipe", ("gan",)), ("optimizer", ("adam", "adamw"))),
+            label="GAN: Adam beta1"),
+    Setting("d_steps", "int", 1, "Discriminator updates per generator update (GAN)", min=1,
+            max=100, applies=(("recipe", ("gan",)),), label="GAN: D steps per G step"),
+    Setting("gan_loss", "choice", "non_saturating", "Generator loss: non_saturating (maximise "
+            "log D(G(z)), strong gradients from the start) or minimax (minimise "
+            "log(1 - D(G(z))), the original game)", choices=GAN_LOSSES,
+            applies=(("recipe", ("gan",)),), label="GAN: generator loss"),
 )
 
 SECTIONS: dict[str, tuple[Setting, ...]] = {"dataset": DATASET_SETTINGS,
@@ -341,6 +360,8 @@ __all__ = [
     "DATASET_KINDS",
     "DATASET_SETTINGS",
     "DEVICES",
+    "GAN_LOSSES",
+    "RECIPES",
     "LOSSES",
     "OPTIMIZERS",
     "SCHEDULERS",

@@ -263,6 +263,12 @@ class Recipe:
         for m in self.modules().values():
             m.train(training)
 
+    def metrics(self, dataset: Dataset, device: torch.device, full: bool):
+        """The accumulator of one phase: ``update(loss, output, y)``, ``running()``,
+        ``compute()`` and ``count``, fed with this recipe's :class:`StepOutput`. A recipe whose
+        output is not a prediction of ``y`` (a GAN) brings its own."""
+        return MetricAccumulator(dataset.task, dataset.num_classes, device, full=full)
+
 
 class SupervisedRecipe(Recipe):
     """One network, one optimizer: ``loss(model(x), y)`` (+ an L1 penalty), then a step."""
@@ -611,7 +617,7 @@ class Trainer:
                      batch_time: float | None) -> dict[str, Any]:
         ds, recipe = self._ds, self.recipe
         recipe.set_train(True)
-        acc = MetricAccumulator(ds.task, ds.num_classes, self.device, full=False)
+        acc = recipe.metrics(ds, self.device, full=False)
         perm = torch.randperm(n, generator=self._gen)
         if self.device.type != "cpu":
             perm = perm.to(self.device, non_blocking=True)
@@ -657,7 +663,7 @@ class Trainer:
     def _evaluate(self) -> dict[str, Any]:
         ds, recipe = self._ds, self.recipe
         recipe.set_train(False)
-        acc = MetricAccumulator(ds.task, ds.num_classes, self.device, full=True)
+        acc = recipe.metrics(ds, self.device, full=True)
         bs = max(self.config["batch_size"], 256)
         idx_all = torch.arange(ds.n_val, device=self.device)
         for start in range(0, ds.n_val, bs):
