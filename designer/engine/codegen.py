@@ -381,13 +381,16 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
         lines += ["", *block, ""]
     net_names = list(project.networks)
     if len(codes) == 1:
-        load_doc = f"Build {first.class_name} and load a state_dict saved with torch.save."
+        load_doc = (f"Build {first.class_name} and load its weights: a state_dict (weights.pt) or a "
+                    "checkpoint of train.py.")
         lines += [
             "",
             'def load(path="weights.pt", map_location="cpu"):',
             f'    """{load_doc}"""',
             f"    model = {first.class_name}()",
             "    state = torch.load(path, map_location=map_location, weights_only=True)",
+            '    if isinstance(state.get("model"), dict):  # a checkpoint written by train.py',
+            '        state = state["model"]',
             "    model.load_state_dict(state)",
             "    return model",
         ]
@@ -444,3 +447,723 @@ def format_source(source: str) -> str:
                 return source
             return done.stdout
     return source
+
+
+# --------------------------------------------------------------------------------------------
+# train.py
+# --------------------------------------------------------------------------------------------
+#
+# The script is assembled from the pieces below: the data loader of the project's dataset kind
+# (each mirrors designer/engine/data so the split, preprocessing and normalisation are the same;
+# tests/engine/test_export_train.py compares the tensors), then the training loop. Settings enter
+# as one CONFIG literal written by ``literal``; nothing else from the project is pasted in.
+
+_TRAIN_HEAD = '''
+import argparse
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from model import __CLASS__
+
+CONFIG = __CONFIG__
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: the same split, preprocessing and normalisation as the designer
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    """Training and validation tensors in memory; batches are taken by index.
+
+    Images from byte sources stay uint8 and are scaled and normalised per batch."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    task: str  # classification, regression or reconstruction
+    classes: list | None = None
+    scale: float = 1.0
+    mean: list | None = None
+    std: list | None = None
+    vocab: list | None = None
+
+    def to(self, device):
+        for name in ("x_train", "y_train", "x_val", "y_val"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def prepare(self, x):
+        """Stored values -> model input (uint8 images are scaled and normalised here)."""
+        if x.dtype != torch.uint8:
+            return x
+        x = x.float()
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.mean is not None:
+            view = (1, len(self.mean)) + (1,) * (x.dim() - 2)
+            mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(view)
+            std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(view)
+            x = (x - mean) * (1.0 / std)
+        return x
+
+    def batch(self, split, idx, augment=False, generator=None):
+        x = (self.x_train if split == "train" else self.x_val)[idx]
+        x = self.prepare(x)
+        if self.task == "reconstruction":
+            y = x
+        else:
+            y = (self.y_train if split == "train" else self.y_val)[idx]
+        if augment and x.dim() == 4:
+            x = augment_images(x, CONFIG["dataset"]["augment_crop_padding"],
+                               CONFIG["dataset"]["augment_hflip"], generator)
+        return x, y
+
+
+def split_indices(n, val_fraction, seed):
+    """A seeded random split of range(n) into training and validation indices."""
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0:
+        n_val = min(max(n_val, 1), n - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:], perm[:n_val]
+'''
+
+_IMAGES = '''
+
+def channel_stats(x, scale=1.0):
+    """Per-channel mean and std of images (N, C, ...) after scale, computed in float64."""
+    n, c = x.shape[0], x.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    total_sq = torch.zeros(c, dtype=torch.float64)
+    count = 0
+    for start in range(0, n, 4096):
+        chunk = x[start : start + 4096].to(torch.float64) * scale
+        flat = chunk.transpose(0, 1).reshape(c, -1)
+        total += flat.sum(1)
+        total_sq += (flat * flat).sum(1)
+        count += flat.shape[1]
+    mean = total / max(count, 1)
+    std = (total_sq / max(count, 1) - mean * mean).clamp_min(0).sqrt()
+    std[std < 1e-8] = 1.0
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def image_data(x, y, classes, scale):
+    """Split images (N, C, H, W); normalisation statistics come from the training split."""
+    cfg = CONFIG["dataset"]
+    train, val = split_indices(x.shape[0], cfg["val_fraction"], cfg["split_seed"])
+    data = Data(x[train], y[train], x[val], y[val], "classification", classes, scale)
+    if cfg["normalize"]:
+        data.mean, data.std = channel_stats(data.x_train, scale)
+    if x.dtype != torch.uint8:  # small float sets are preprocessed once
+        for name in ("x_train", "x_val"):
+            v = getattr(data, name).float() * scale
+            if data.mean is not None:
+                view = (1, len(data.mean)) + (1,) * (v.dim() - 2)
+                v = (v - torch.tensor(data.mean).view(view)) / torch.tensor(data.std).view(view)
+            setattr(data, name, v.contiguous())
+    if cfg["task"] == "reconstruction":  # an autoencoder learns to give back its input
+        data.task, data.classes = "reconstruction", None
+        data.y_train, data.y_val = data.x_train, data.x_val
+    return data
+
+
+def augment_images(x, crop_padding, hflip, generator=None):
+    """Random crop after zero padding and random left-right flip of a batch (N, C, H, W)."""
+    n, c, h, w = x.shape
+    if crop_padding:
+        p = crop_padding
+        padded = nn.functional.pad(x, (p, p, p, p))
+        oy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+        ox = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        bi = torch.arange(n, device=x.device)[:, None, None, None]
+        ci = torch.arange(c, device=x.device)[None, :, None, None]
+        x = padded[bi, ci, rows, cols]
+    if hflip:
+        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+def image_transforms(x):
+    """Grayscale and resize on uint8 images (N, C, H, W), as the designer does."""
+    cfg = CONFIG["dataset"]
+    if cfg["grayscale"] and x.shape[1] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        x = torch.cat(
+            [
+                (x[i : i + 8192].float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+                for i in range(0, x.shape[0], 8192)
+            ]
+        )
+    if cfg["resize"] and list(x.shape[2:]) != list(cfg["resize"]):
+        size = tuple(cfg["resize"])
+        x = torch.cat(
+            [
+                nn.functional.interpolate(
+                    x[i : i + 4096].float(), size=size, mode="bilinear", antialias=True, align_corners=False
+                )
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+                for i in range(0, x.shape[0], 4096)
+            ]
+        )
+    return x
+'''
+
+_NO_AUGMENT = '''
+
+def augment_images(x, crop_padding, hflip, generator=None):
+    return x  # augmentation applies to images only
+'''
+
+_LOAD_DIGITS = '''
+
+def load_data(path):
+    """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), values 0..16 scaled to [0, 1]."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    table = None
+    for folder in spec.submodule_search_locations if spec else []:
+        csv_path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+        if os.path.exists(csv_path):
+            table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32)
+    if table is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        table = np.concatenate([bunch.data, bunch.target[:, None]], 1)
+    x = torch.from_numpy(table[:, :64].astype(np.float32)).reshape(-1, 1, 8, 8)
+    y = torch.from_numpy(table[:, 64].astype(np.int64))
+    return image_data(x, y, [str(i) for i in range(10)], scale=1 / 16)
+'''
+
+_LOAD_SYNTHETIC = '''
+
+def load_data(path):
+    """Seeded synthetic data: moons or spirals (classification), linear or sine (regression)."""
+    cfg = CONFIG["dataset"]
+    name, n, noise, seed = cfg["name"], cfg["n_samples"], cfg["noise"], cfg["seed"]
+    rng = np.random.default_rng(seed)
+    classes = None
+    if name == "moons":
+        from sklearn.datasets import make_moons
+
+        xs, ys = make_moons(n_samples=n, noise=noise, random_state=seed)
+        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.int64)
+        classes, task = ["0", "1"], "classification"
+    elif name == "spirals":
+        arms = 3
+        per = [n // arms + (1 if i < n % arms else 0) for i in range(arms)]
+        pts, labels = [], []
+        for k in range(arms):
+            r = np.linspace(0.0, 1.0, per[k])
+            t = np.linspace(k * 4.0, (k + 1) * 4.0, per[k]) + rng.normal(0, 1, per[k]) * noise
+            pts.append(np.stack([r * np.sin(t), r * np.cos(t)], 1))
+            labels.append(np.full(per[k], k))
+        x = torch.tensor(np.concatenate(pts), dtype=torch.float32)
+        y = torch.tensor(np.concatenate(labels), dtype=torch.int64)
+        classes, task = [f"arm {k}" for k in range(arms)], "classification"
+    elif name == "linear":
+        xs = rng.uniform(-1.0, 1.0, (n, 1))
+        ys = cfg["linear_w"] * xs + cfg["linear_b"] + rng.normal(0.0, 1.0, (n, 1)) * noise
+        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
+        task = "regression"
+    else:  # sine
+        xs = rng.uniform(-math.pi, math.pi, (n, 1))
+        ys = np.sin(xs) + rng.normal(0.0, 1.0, (n, 1)) * noise
+        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
+        task = "regression"
+    train, val = split_indices(n, cfg["val_fraction"], cfg["split_seed"])
+    return Data(x[train], y[train], x[val], y[val], task, classes)
+'''
+
+_LOAD_TORCHVISION = '''
+
+def load_data(root):
+    """The torchvision training set (downloaded into ROOT on first use); validation is split off."""
+    import torchvision.datasets
+
+    cfg = CONFIG["dataset"]
+    name = cfg["name"]
+    cls = getattr(torchvision.datasets, name)
+    if name == "SVHN":
+        ds = cls(root, split="train", download=cfg["download"])
+        x = torch.from_numpy(np.ascontiguousarray(ds.data))
+        y = torch.from_numpy(np.asarray(ds.labels, dtype=np.int64))
+        classes = [str(i) for i in range(10)]
+    else:
+        ds = cls(root, train=True, download=cfg["download"])
+        if isinstance(ds.data, np.ndarray):  # CIFAR: (N, H, W, C)
+            x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
+        else:  # MNIST family: (N, H, W)
+            x = ds.data.unsqueeze(1).contiguous()
+        y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+        classes = [str(c) for c in ds.classes]
+    return image_data(image_transforms(x), y, classes, scale=1 / 255)
+'''
+
+_LOAD_IMAGE_FOLDER = '''
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def load_data(path):
+    """One subfolder per class; images converted to grey or RGB and resized as configured."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    cfg = CONFIG["dataset"]
+    path = Path(path)
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = []
+    for k, name in enumerate(classes):
+        found = sorted(p for p in (path / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files.extend((p, k) for p in found)
+    mode = "L" if cfg["grayscale"] else "RGB"
+    size = tuple(cfg["resize"]) if cfg["resize"] else None
+    arrays = []
+    for p, _ in files:
+        with Image.open(p) as im:
+            im = im.convert(mode)
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arrays.append(np.asarray(im, dtype=np.uint8))
+    x = torch.from_numpy(np.stack(arrays))
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor([k for _, k in files], dtype=torch.int64)
+    return image_data(x, y, classes, scale=1 / 255)
+'''
+
+_CSV_COMMON = '''
+
+def read_csv(path):
+    """Header and non-empty rows of a CSV file (comma, semicolon or tab separated)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        sample = f.read(65536)
+        f.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=",;\\t")
+        except csv.Error:
+            dialect = csv.excel
+        rows = [r for r in csv.reader(f, dialect) if any(c.strip() for c in r)]
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def number(cell):
+    try:
+        v = float(cell)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def labels_to_indices(values):
+    """Class labels -> indices; classes sorted numerically when all are numbers."""
+    distinct = set(values)
+    nums = {v: number(v) for v in distinct}
+    if all(n is not None for n in nums.values()):
+        classes = sorted(distinct, key=lambda v: (nums[v], v))
+    else:
+        classes = sorted(distinct)
+    index = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([index[v] for v in values], dtype=torch.int64), classes
+'''
+
+_LOAD_CSV = '''
+
+def load_data(path):
+    """Numeric feature columns and a target column; features standardised on the training split."""
+    cfg = CONFIG["dataset"]
+    header, rows = read_csv(path)
+    target = cfg["target_column"] or header[-1]
+    t_col = header.index(target)
+    if cfg["feature_columns"]:
+        f_cols = [header.index(c) for c in cfg["feature_columns"]]
+    else:
+        f_cols = [i for i in range(len(header)) if i != t_col]
+    x = torch.tensor([[number(row[c]) for c in f_cols] for row in rows], dtype=torch.float32)
+    labels = [row[t_col].strip() for row in rows]
+    task = cfg["task"]
+    if task == "auto":
+        nums = [number(v) for v in labels]
+        if any(v is None for v in nums):
+            task = "classification"
+        else:
+            distinct = set(nums)
+            few = all(float(v).is_integer() for v in distinct) and len(distinct) <= 20
+            task = "classification" if few else "regression"
+    classes = None
+    if task == "classification":
+        y, classes = labels_to_indices(labels)
+    else:
+        y = torch.tensor([number(v) for v in labels], dtype=torch.float32).unsqueeze(1)
+    train, val = split_indices(len(rows), cfg["val_fraction"], cfg["split_seed"])
+    data = Data(x[train], y[train], x[val], y[val], task, classes)
+    if cfg["normalize"]:
+        x64 = data.x_train.to(torch.float64)
+        mean = x64.mean(0)
+        std = x64.std(0, unbiased=False) if len(train) > 1 else torch.ones_like(mean)
+        std[~torch.isfinite(std) | (std < 1e-12)] = 1.0
+        data.mean, data.std = [float(v) for v in mean], [float(v) for v in std]
+        m = torch.tensor(data.mean, dtype=torch.float32)
+        s = torch.tensor(data.std, dtype=torch.float32)
+        data.x_train = ((data.x_train - m) / s).contiguous()
+        data.x_val = ((data.x_val - m) / s).contiguous()
+    return data
+'''
+
+_LOAD_CSV_TEXT = '''
+
+TOKEN = re.compile(r"[^\\W_]+(?:'[^\\W_]+)*")
+PAD, UNK = "<pad>", "<unk>"
+
+
+def tokenize(text):
+    """Lowercase words (letters and digits, inner apostrophes kept); punctuation is dropped."""
+    return TOKEN.findall(text.lower())
+
+
+def load_data(path):
+    """Texts -> token ids (vocabulary from the training split, padded or cut), labels -> indices."""
+    from collections import Counter
+
+    cfg = CONFIG["dataset"]
+    header, rows = read_csv(path)
+    t_col, l_col = header.index(cfg["text_column"]), header.index(cfg["label_column"])
+    tokens = [tokenize(row[t_col]) for row in rows]
+    labels = [row[l_col].strip() for row in rows]
+    task = "classification" if cfg["task"] == "auto" else cfg["task"]
+    classes = None
+    if task == "classification":
+        y, classes = labels_to_indices(labels)
+    else:
+        y = torch.tensor([number(v) for v in labels], dtype=torch.float32).unsqueeze(1)
+    train, val = split_indices(len(rows), cfg["val_fraction"], cfg["split_seed"])
+    counts = Counter(t for i in train.tolist() for t in tokens[i])
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    vocab = [PAD, UNK] + [t for t, _ in ranked[: max(cfg["vocab_size"] - 2, 0)]]
+    index = {t: i for i, t in enumerate(vocab)}
+    n = cfg["max_length"]
+    ids = [[index.get(t, 1) for t in toks[:n]] for toks in tokens]
+    ids = torch.tensor([row + [0] * (n - len(row)) for row in ids], dtype=torch.int64)
+    return Data(ids[train], y[train], ids[val], y[val], task, classes, vocab=vocab)
+'''
+
+_TRAIN_LOOP = '''
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+LOSSES = {
+    "cross_entropy": nn.CrossEntropyLoss,
+    "nll": nn.NLLLoss,
+    "mse": nn.MSELoss,
+    "l1": nn.L1Loss,
+    "smooth_l1": nn.SmoothL1Loss,
+    "bce_with_logits": nn.BCEWithLogitsLoss,
+}
+
+
+def make_optimizer(cfg, params):
+    params = [p for p in params if p.requires_grad]
+    lr, wd, name = cfg["lr"], cfg["weight_decay"], cfg["optimizer"]
+    if name == "sgd":
+        nesterov = cfg["nesterov"] and cfg["momentum"] > 0
+        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], nesterov=nesterov, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(cfg, optimizer):
+    if cfg["scheduler"] == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, cfg["step_size"], cfg["gamma"])
+    if cfg["scheduler"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg["epochs"])
+    if cfg["scheduler"] == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg["gamma"], patience=2)
+    return None
+
+
+def loss_target(y, out, data, loss_name):
+    """Targets in the form the loss expects for this output."""
+    if data.task == "classification":
+        if loss_name in ("cross_entropy", "nll"):
+            return y
+        if out.dim() == 2 and out.shape[1] == 1:  # one logit for two classes
+            return y.to(out.dtype).unsqueeze(1)
+        return nn.functional.one_hot(y, len(data.classes)).to(out.dtype).view_as(out)
+    return y.view_as(out) if y.numel() == out.numel() else y
+
+
+def shard(n, rank, world, generator):
+    """This process's share of a shuffled epoch: the same permutation on every process, padded
+    (as DistributedSampler does) so that every process runs the same number of batches."""
+    perm = torch.randperm(n, generator=generator)
+    if world > 1:
+        perm = torch.cat([perm, perm[: (-n) % world]])[rank::world]
+    return perm
+
+
+def train(args, model, device, data, optimizer, scaler, loss_fn, epoch, rank, world, generators):
+    """One epoch; returns the mean training loss over all processes."""
+    cfg = CONFIG["training"]
+    model.train()
+    perm = shard(data.x_train.shape[0], rank, world, generators["shuffle"]).to(device)
+    bs = args.batch_size
+    if len(perm) > bs and len(perm) % bs == 1:  # a batch of one breaks BatchNorm
+        perm = perm[:-1]
+    l1_params = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    amp = cfg["mixed_precision"] and device.type == "cuda"
+    loss_sum, count = torch.zeros((), dtype=torch.float64, device=device), 0
+    batches = math.ceil(len(perm) / bs)
+    for b in range(batches):
+        idx = perm[b * bs : (b + 1) * bs]
+        x, y = data.batch("train", idx, augment=True, generator=generators["augment"])
+        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            output = model(x)
+            loss = loss_fn(output, loss_target(y, output, data, cfg["loss"]))
+        loss_sum += loss.detach().double() * len(idx)
+        count += len(idx)
+        if cfg["l1"]:
+            loss = loss + cfg["l1"] * sum(p.abs().sum() for p in l1_params)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg["grad_clip"]:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        scaler.step(optimizer)
+        scaler.update()
+        if rank == 0 and (b % args.log_interval == 0 or b == batches - 1):
+            done = min((b + 1) * bs, len(perm)) * world
+            print(f"Train epoch {epoch} [{done}/{len(perm) * world}]  loss {loss.item():.4f}")
+        if args.dry_run:
+            break
+    total = torch.stack([loss_sum, torch.tensor(float(count), dtype=torch.float64, device=device)])
+    if world > 1:
+        dist.all_reduce(total)
+    return (total[0] / total[1].clamp_min(1)).item()
+
+
+@torch.no_grad()
+def evaluate(args, model, device, data, loss_fn, rank, world):
+    """Loss (and accuracy) on the validation split, shared out over the processes."""
+    model.eval()
+    idx_all = torch.arange(rank, data.x_val.shape[0], world, device=device)
+    total = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, samples
+    bs = max(args.batch_size, 256)
+    for start in range(0, len(idx_all), bs):
+        idx = idx_all[start : start + bs]
+        x, y = data.batch("val", idx)
+        output = model(x)
+        loss = loss_fn(output, loss_target(y, output, data, CONFIG["training"]["loss"]))
+        total[0] += loss.double() * len(idx)
+        total[2] += len(idx)
+        if data.task == "classification":
+            pred = output.argmax(1) if output.dim() == 2 and output.shape[1] > 1 else (output.view(-1) > 0).long()
+            total[1] += (pred == y).sum()
+        if args.dry_run:
+            break
+    if world > 1:
+        dist.all_reduce(total)
+    count = max(total[2].item(), 1)
+    result = {"loss": total[0].item() / count}
+    if data.task == "classification":
+        result["accuracy"] = total[1].item() / count
+    return result
+
+
+def pick_device(name):
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    return torch.device(name)
+
+
+def main(argv=None):
+    cfg = CONFIG["training"]
+    parser = argparse.ArgumentParser(description=__DESCRIPTION__)
+    parser.add_argument("--epochs", type=int, default=cfg["epochs"], help="passes over the training data")
+    parser.add_argument("--lr", type=float, default=cfg["lr"], help="learning rate")
+    parser.add_argument("--batch-size", type=int, default=cfg["batch_size"], help="samples per step and process")
+    parser.add_argument("--device", default=cfg["device"], help="auto, cpu, cuda or mps")
+    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)
+    parser.add_argument("--out", default="checkpoints", help="folder for best.pt and last.pt")
+    parser.add_argument("--seed", type=int, default=cfg["seed"], help="seed of weights and shuffling")
+    parser.add_argument("--log-interval", type=int, default=10, help="batches between log lines")
+    parser.add_argument("--dry-run", action="store_true", help="one batch of each phase, to check the set-up")
+    args = parser.parse_args(argv)
+    cfg.update(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+
+    # Under torchrun every process gets RANK, LOCAL_RANK and WORLD_SIZE.
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        local_rank = int(os.environ["LOCAL_RANK"])
+        use_cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+    else:
+        rank, world, device = 0, 1, pick_device(args.device)
+
+    torch.manual_seed(args.seed)
+    generators = {
+        "shuffle": torch.Generator().manual_seed(args.seed),  # the same on every process
+        "augment": torch.Generator().manual_seed(args.seed + 1 + rank),
+    }
+    data = load_data(args.data).to(device)
+    model = __CLASS__().to(device)  # the same seed gives the same initial weights as the designer
+    plain = model
+    if distributed:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = make_optimizer(cfg, model.parameters())
+    scheduler = make_scheduler(cfg, optimizer)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg["mixed_precision"] and device.type == "cuda")
+    loss_fn = LOSSES[cfg["loss"]]()
+    if rank == 0:
+        print(f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples, device {device}, {world} process(es)")
+        os.makedirs(args.out, exist_ok=True)
+
+    best, since_best = None, 0
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        train_loss = train(args, model, device, data, optimizer, scaler, loss_fn, epoch, rank, world, generators)
+        val = evaluate(args, plain, device, data, loss_fn, rank, world) if data.x_val.shape[0] else {}
+        monitored = val.get("loss", train_loss)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(monitored)
+        elif scheduler is not None:
+            scheduler.step()
+        improved = best is None or monitored < best
+        best, since_best = (monitored, 0) if improved else (best, since_best + 1)
+        if rank == 0:
+            shown = "  ".join(f"val {k} {v:.4f}" for k, v in val.items())
+            print(f"Epoch {epoch}: train loss {train_loss:.4f}  {shown}  ({time.perf_counter() - start:.1f} s)")
+            checkpoint = {
+                "model": plain.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "config": CONFIG,
+                "classes": data.classes,
+                "vocab": data.vocab,
+            }
+            torch.save(checkpoint, os.path.join(args.out, "last.pt"))
+            if improved:
+                torch.save(checkpoint, os.path.join(args.out, "best.pt"))
+        if args.dry_run or (cfg["early_stopping"] and since_best >= cfg["early_stopping"]):
+            break
+    if distributed:
+        dist.destroy_process_group()
+    return plain
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+_RUN_HELP = [
+    "Run:",
+    "    python train.py                      # settings from the project; see --help",
+    "    python train.py --epochs 1 --dry-run  # check the set-up on one batch",
+    "On several processes (one per GPU, or CPU processes with gloo), with PyTorch's launcher:",
+    "    torchrun --nproc_per_node=4 train.py",
+    "    across machines: add torchrun's --nnodes, --node_rank and --rdzv-endpoint arguments",
+    "--batch-size is per process. Checkpoints (best.pt, last.pt) go to --out; load the weights",
+    "with model.load('checkpoints/best.pt').",
+]
+
+
+def train_source(project, project_dir=None, format: bool = True) -> str | None:
+    """The source of ``train.py`` for the project's first network, or None for projects with
+    several networks (their training recipe is not a supervised loop).
+
+    Raises :class:`CodegenError` when the dataset or training settings are invalid."""
+    from .config import ConfigError, validate_dataset, validate_training
+
+    if len(project.networks) != 1:
+        return None
+    try:
+        dataset = validate_dataset(project.dataset)
+        training = validate_training(project.training)
+    except ConfigError as exc:
+        raise CodegenError(str(exc)) from None
+    kind = dataset["kind"]
+    if kind in ("image_folder", "csv", "csv_text") and dataset["path"] and project_dir is not None:
+        from pathlib import Path
+
+        path = Path(dataset["path"]).expanduser()
+        if not path.is_absolute():
+            dataset["path"] = str((Path(project_dir) / path).resolve())
+    cls = network_class_names(project)[next(iter(project.networks))]
+    pieces = [_TRAIN_HEAD]
+    if kind in ("digits", "torchvision", "image_folder"):
+        pieces.append(_IMAGES)
+    else:
+        pieces.append(_NO_AUGMENT)
+    pieces.append({"digits": _LOAD_DIGITS, "synthetic": _LOAD_SYNTHETIC,
+                   "torchvision": _LOAD_TORCHVISION, "image_folder": _LOAD_IMAGE_FOLDER,
+                   "csv": _CSV_COMMON + _LOAD_CSV,
+                   "csv_text": _CSV_COMMON + _LOAD_CSV_TEXT}[kind])
+    pieces.append(_TRAIN_LOOP)
+    body = "".join(pieces)
+    if kind == "csv_text":
+        body = body.replace("import os\n", "import os\nimport re\n", 1)
+    if kind in ("image_folder", "csv", "csv_text"):
+        data_default, data_help = dataset["path"], "the dataset file or folder"
+    elif kind == "torchvision":
+        data_default = "data"
+        data_help = "folder for the downloaded dataset"
+    else:
+        data_default, data_help = None, "not used: this dataset is built in"
+    config = {"dataset": _applying("dataset", dataset), "training": _applying("training", training)}
+    description = f"Train {cls} ({comment_text(project.name, 80)})"
+    replacements = {
+        "__CLASS__": cls,
+        "__CONFIG__": literal(config),
+        "__DESCRIPTION__": literal(description),
+        "__DATA_DEFAULT__": literal(data_default),
+        "__DATA_HELP__": literal(data_help),
+    }
+    # One pass over the template's own markers: text already put in is never searched again.
+    body = re.sub(r"__(CLASS|CONFIG|DESCRIPTION|DATA_DEFAULT|DATA_HELP)__",
+                  lambda m: replacements[m.group(0)], body)
+    header = _header(project, "Training script")
+    header += ["#", *("# " + line for line in _RUN_HELP)]
+    source = "\n".join(header) + "\n" + body
+    return format_source(source) if format else source
+
+
+def _applying(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The settings that matter for this project (no SGD momentum for Adam, no CSV columns for
+    digits); the training script reads no others."""
+    from .config import setting
+
+    return {k: v for k, v in values.items() if setting(section, k).applies_to(values)}

@@ -1,0 +1,51 @@
+"""``designer export FILE -o DIR``: readable PyTorch code, trained weights, ONNX and torch.export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export a design as PyTorch code (model.py, train.py), ONNX and more",
+        description="Write model.py (the network as an nn.Module) and train.py (a standalone "
+        "training script that also runs under torchrun) into a folder; optionally the weights of "
+        "a training run, an ONNX file and a torch.export program. Exits 1 when the design has "
+        "errors or an export fails, 2 when the file cannot be read.")
+    p.add_argument("file", help="project file (.dnn.json) or template")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="folder to write into")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write model.onnx (needs: pip install 'designer[export]')")
+    p.add_argument("--pt2", action="store_true", help="also write a torch.export program "
+                   "(model.pt2)")
+    p.add_argument("--weights", metavar="RUN_OR_PT",
+                   help="a training run folder (its best.pt, else last.pt) or a checkpoint file: "
+                   "written as weights.pt and used for ONNX and .pt2")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..engine.codegen import CodegenError
+    from ..engine.export import ExportError, ExportResult, export_project
+    from ..engine.project import ProjectError, load_project
+
+    try:
+        project = load_project(args.file)
+    except ProjectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = ExportResult()
+    try:
+        export_project(project, args.out, onnx=args.onnx, pt2=args.pt2, weights=args.weights,
+                       project_dir=Path(args.file).resolve().parent, result=result)
+    except (CodegenError, ExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in result.paths:
+        print(f"wrote {path}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0

@@ -1,0 +1,322 @@
+"""Export a project: ``model.py`` and ``train.py`` (see :mod:`.codegen`), trained weights, ONNX and
+a ``torch.export`` program.
+
+:func:`export_project` writes a folder and returns the paths it wrote; the ``designer export``
+command and the window's export dialog both call it. ONNX needs the optional extra
+``designer[export]`` (onnx, onnxscript; onnxruntime to check the result); it is imported only when
+asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import codegen
+from .build import BuildError, build_model
+from .codegen import CodegenError
+from .project import Project, atomic_write_text
+from .shapes import analyze
+
+ONNX_OPSET = 18
+CHECKPOINT_NAMES = ("best.pt", "last.pt")
+
+
+class ExportError(ValueError):
+    """Something cannot be exported; the message says what and what to do."""
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_project` wrote, and notes for the user (e.g. a skipped part)."""
+
+    paths: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Sources for a live preview
+# --------------------------------------------------------------------------------------------
+
+
+def preview_sources(project: Project, project_dir: str | os.PathLike | None = None,
+                    format: bool = True) -> dict[str, str]:
+    """``{"model.py": source, "train.py": source}`` for the code preview (no files written).
+
+    Raises :class:`~designer.engine.codegen.CodegenError` when the design has errors; a project
+    whose training script cannot be written yet (several networks) has no ``train.py`` entry."""
+    out = {"model.py": codegen.model_source(project, format=format)}
+    train = codegen.train_source(project, project_dir=project_dir, format=format)
+    if train is not None:
+        out["train.py"] = train
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------------------------
+
+
+def checkpoint_path(source: str | os.PathLike) -> Path:
+    """The checkpoint file meant by ``source``: a ``.pt`` file, or a run folder (its ``best.pt``,
+    else ``last.pt``)."""
+    p = Path(source)
+    if p.is_dir():
+        for name in CHECKPOINT_NAMES:
+            if (p / name).is_file():
+                return p / name
+        raise ExportError(f"{p}: no checkpoint in this folder (expected {' or '.join(CHECKPOINT_NAMES)}"
+                          " from a training run)")
+    if not p.is_file():
+        raise ExportError(f"{p}: no such file or run folder")
+    return p
+
+
+def load_state_dict(source: str | os.PathLike, network: str | None = None
+                    ) -> dict[str, torch.Tensor]:
+    """A model state_dict from a checkpoint (``{"model": state_dict, ...}``), a bare state_dict,
+    or a run folder. Loaded with ``weights_only=True``: nothing in the file is executed."""
+    path = checkpoint_path(source)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
+    state = _find_state_dict(data, network)
+    if state is None:
+        raise ExportError(f"{path}: holds no model weights (expected a state_dict, or a checkpoint "
+                          "with a 'model' entry)")
+    return {_strip_prefix(k): v for k, v in state.items()}
+
+
+def _is_state_dict(d: Any) -> bool:
+    return (isinstance(d, dict) and bool(d)
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items()))
+
+
+def _find_state_dict(data: Any, network: str | None) -> dict[str, torch.Tensor] | None:
+    if _is_state_dict(data):
+        return data
+    if not isinstance(data, dict):
+        return None
+    for key in ("model", "model_state_dict", "state_dict"):
+        value = data.get(key)
+        if _is_state_dict(value):
+            return value
+        if isinstance(value, dict) and network and _is_state_dict(value.get(network)):
+            return value[network]
+    models = data.get("models")
+    if isinstance(models, dict) and network and _is_state_dict(models.get(network)):
+        return models[network]
+    return None
+
+
+def _strip_prefix(key: str) -> str:
+    """Keys saved from a DDP or torch.compile wrapper carry a prefix the plain model lacks."""
+    for prefix in ("module.", "_orig_mod."):
+        while key.startswith(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+def fit_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Load ``state`` into ``model``, or explain which layers do not fit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        if unexpected:
+            parts.append("unknown " + ", ".join(unexpected[:5])
+                         + (" ..." if len(unexpected) > 5 else ""))
+        if wrong:
+            parts.append("other shape: " + ", ".join(wrong[:5]))
+        raise ExportError(f"{where}: the weights do not fit this design ({'; '.join(parts)}); "
+                          "were they trained on another version of it?")
+    model.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX and torch.export
+# --------------------------------------------------------------------------------------------
+
+
+def example_inputs(graph, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the right shapes and dtypes (token ids below the smallest vocabulary)."""
+    analysis = analyze(graph)
+    from .build import ordered_io, plan
+
+    steps = plan(graph, analysis)
+    input_ids, _ = ordered_io(graph, steps)
+    vocab = min((n.params["num_embeddings"] for n in graph.nodes.values()
+                 if n.type == "Embedding"), default=2)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for nid in input_ids:
+        node = graph.nodes[nid]
+        shape = (batch, *node.params["shape"])
+        if node.params.get("dtype") == "int64":
+            out.append(torch.randint(0, vocab, shape, generator=g))
+        else:
+            out.append(torch.randn(shape, generator=g))
+    return tuple(out)
+
+
+def _quiet():
+    """Silence the exporters' progress prints and warnings (they are not for our users)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    return stack
+
+
+def export_onnx(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: str | os.PathLike,
+                input_names: list[str], output_names: list[str], opset: int = ONNX_OPSET) -> Path:
+    """Write ``model`` as one self-contained ONNX file with a dynamic batch dimension.
+
+    Uses the dynamo exporter (needs onnx and onnxscript), or the TorchScript exporter when only
+    onnx is installed."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ExportError("ONNX export needs the 'onnx' and 'onnxscript' packages: "
+                          "pip install 'designer[export]'") from None
+    try:
+        import onnxscript  # noqa: F401
+        dynamo = True
+    except ImportError:
+        dynamo = False
+    path = Path(path)
+    model = model.eval()
+    try:
+        with _quiet(), torch.no_grad():
+            if dynamo:
+                batch = torch.export.Dim("batch", min=1, max=1 << 20)
+                program = torch.onnx.export(
+                    model, inputs, None, dynamo=True, opset_version=opset,
+                    input_names=input_names, output_names=output_names,
+                    dynamic_shapes=(tuple({0: batch} for _ in inputs),),
+                    external_data=False, verbose=False,
+                )
+                program.save(str(path))
+            else:
+                torch.onnx.export(
+                    model, inputs, str(path), dynamo=False, opset_version=max(opset, 17),
+                    input_names=input_names, output_names=output_names,
+                    dynamic_axes={n: {0: "batch"} for n in [*input_names, *output_names]},
+                )
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the exporters raise many kinds
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"ONNX export failed: {first[:300]}") from None
+    return path
+
+
+def export_program(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
+                   path: str | os.PathLike) -> Path:
+    """Write a ``torch.export`` program (``.pt2``) with a dynamic batch dimension; load it with
+    ``torch.export.load(path).module()``."""
+    path = Path(path)
+    model = model.eval()
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    try:
+        with _quiet():
+            program = torch.export.export(model, inputs,
+                                          dynamic_shapes=(tuple({0: batch} for _ in inputs),))
+            torch.export.save(program, str(path))
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"torch.export failed: {first[:300]}") from None
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The whole folder
+# --------------------------------------------------------------------------------------------
+
+
+def export_project(project: Project, out_dir: str | os.PathLike, *, onnx: bool = False,
+                   pt2: bool = False, weights: str | os.PathLike | None = None,
+                   project_dir: str | os.PathLike | None = None,
+                   result: ExportResult | None = None) -> list[Path]:
+    """Write ``model.py``, ``train.py`` and, as asked, ``weights.pt``, ONNX and ``.pt2`` files
+    into ``out_dir``; return the paths written.
+
+    ``weights`` is a run folder or a checkpoint file; ``project_dir`` is the project file's folder
+    (relative dataset paths resolve against it). Raises :class:`ExportError` or
+    :class:`CodegenError` with a message for the user; nothing is written when the design has
+    errors."""
+    result = result if result is not None else ExportResult()
+    sources = preview_sources(project, project_dir=project_dir)  # fails before writing anything
+    if "train.py" not in sources:
+        result.notes.append("train.py is not written for projects with several networks")
+    models = _models(project, weights)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise ExportError(f"{out}: the folder is not writable")
+    written: list[Path] = []
+    for name, text in sources.items():
+        atomic_write_text(out / name, text)
+        written.append(out / name)
+    if weights is not None:
+        path = out / "weights.pt"
+        if len(models) == 1:
+            state = next(iter(models.values())).state_dict()
+        else:
+            state = {net: m.state_dict() for net, m in models.items()}
+        torch.save(state, path)
+        written.append(path)
+    if onnx or pt2:
+        single = len(models) == 1
+        classes = codegen.network_class_names(project)
+        for net, model in models.items():
+            graph = project.networks[net]
+            stem = "model" if single else net
+            inputs = example_inputs(graph)
+            if onnx:
+                code = codegen.network_code(graph, classes[net], reserved=set(classes.values()))
+                written.append(export_onnx(model, inputs, out / f"{stem}.onnx",
+                                           code.input_names, code.output_names))
+            if pt2:
+                written.append(export_program(model, inputs, out / f"{stem}.pt2"))
+    result.paths[:] = written
+    return written
+
+
+def _models(project: Project, weights: str | os.PathLike | None) -> dict[str, torch.nn.Module]:
+    """The built networks, in eval mode, with the given weights loaded."""
+    models: dict[str, torch.nn.Module] = {}
+    for net, graph in project.networks.items():
+        try:
+            model = build_model(graph)
+        except BuildError as exc:
+            raise CodegenError(str(exc)) from None
+        if weights is not None:
+            state = load_state_dict(weights, net if len(project.networks) > 1 else None)
+            fit_weights(model, state, str(checkpoint_path(weights)))
+        models[net] = model.eval()
+    return models
+
+
+__all__ = [
+    "ExportError", "ExportResult", "preview_sources", "checkpoint_path", "load_state_dict",
+    "fit_weights", "example_inputs", "export_onnx", "export_program", "export_project",
+    "ONNX_OPSET",
+]
