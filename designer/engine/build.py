@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .catalog import CATALOG, apply_layer, make_module
-from .graph import Graph
+from .graph import Adjacency, Graph
 from .shapes import Analysis, analyze
 
 
@@ -46,6 +46,12 @@ class GraphModule(nn.Module):
                 self.add_module(step.name, module)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        values = self.forward_all(*inputs)
+        outs = tuple(values[o] for o in self._output_ids)
+        return outs[0] if len(outs) == 1 else outs
+
+    def forward_all(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the model and return every node's output by node id (for inspecting activations)."""
         if len(inputs) != len(self._input_ids):
             raise TypeError(f"the model takes {len(self._input_ids)} input(s), got {len(inputs)}")
         values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs))
@@ -56,8 +62,7 @@ class GraphModule(nn.Module):
             module = getattr(self, step.name) if spec.module is not None else None
             values[step.node_id] = apply_layer(spec, module, [values[i] for i in step.inputs],
                                                step.kwargs)
-        outs = tuple(values[o] for o in self._output_ids)
-        return outs[0] if len(outs) == 1 else outs
+        return values
 
 
 def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
@@ -66,10 +71,11 @@ def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
     if not analysis.ok:
         lines = "\n".join(f"- {p.message}" for p in analysis.errors[:20])
         raise BuildError(f"The design has {len(analysis.errors)} error(s):\n{lines}")
+    preds = Adjacency.of(graph).preds
     steps = []
     for nid in analysis.order:
         node = graph.nodes[nid]
-        ins = tuple(e.src for e in graph.in_edges(nid))
+        ins = tuple(e.src for e in preds[nid])
         steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {})))
     return steps
 

@@ -760,7 +760,7 @@ def _bn_params():
     return (
         Param("num_features", "int", None, "Channels to normalise (auto: from the input)", min=1,
               max=MAX_DIM, inferred=True),
-        Param("eps", "float", 1e-5, "Added to the variance for numerical stability", min=0,
+        Param("eps", "float", 1e-5, "Added to the variance for numerical stability", min=1e-12,
               max=1),
         Param("momentum", "float", 0.1, "Update rate of the running statistics", min=0, max=1),
         Param("affine", "bool", True, "Learn a scale (gamma) and shift (beta)"),
