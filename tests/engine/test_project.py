@@ -13,7 +13,12 @@ import pytest
 from designer.engine import project as project_mod
 from designer.engine.graph import Graph
 from designer.engine.project import (
-    FORMAT_VERSION, Project, ProjectError, load_project, project_from_dict, project_to_json,
+    FORMAT_VERSION,
+    Project,
+    ProjectError,
+    load_project,
+    project_from_dict,
+    project_to_json,
     save_project,
 )
 from designer.engine.shapes import analyze
@@ -151,8 +156,8 @@ BAD = [
      'unknown layer type "Quantum" (see the palette'),
     ("type-not-text", _set(NODE + ".type", 7), "networks[1].nodes[1].type"),
     ("kernel-text", _set(NODE + ".params.kernel_size", "abc"),
-     'networks[1].nodes[1].params.kernel_size: expected a positive integer or a list of 2, '
-     'got "abc"'),
+     ('networks[1].nodes[1].params.kernel_size: expected a positive integer or a list of 2, '
+      'got "abc"')),
     ("negative-size", _set(NODE + ".params.out_channels", -4),
      "networks[1].nodes[1].params.out_channels: expected a positive integer, got -4"),
     ("zero-size", _set(NODE + ".params.out_channels", 0),
