@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from make_templates import Net, layout  # noqa: E402
+from make_templates import Net, layout
 
-from designer.engine.project import Project, project_to_json  # noqa: E402
-from designer.engine.recipes import gan_problems  # noqa: E402
-from designer.engine.shapes import analyze  # noqa: E402
+from designer.engine.project import Project, project_to_json
+from designer.engine.recipes import gan_problems
+from designer.engine.shapes import analyze
 
 TEMPLATES = ROOT / "templates"
 

@@ -35,7 +35,14 @@ from torch import nn
 from .data.compat import DataCheck, DataProblem
 from .graph import Graph
 from .recipes import DISCRIMINATOR, GENERATOR, gan_problems, is_gan
-from .training import Recipe, StepOutput, TrainContext, TrainingError, make_optimizer, make_scheduler
+from .training import (
+    Recipe,
+    StepOutput,
+    TrainContext,
+    TrainingError,
+    make_optimizer,
+    make_scheduler,
+)
 
 #: Samples in the preview grid (8 x 8).
 PREVIEW_SAMPLES = 64

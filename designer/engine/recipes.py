@@ -97,7 +97,7 @@ def gan_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = N
                 "loss (BCE with logits) applies the sigmoid itself, so remove it and output the "
                 "raw logit.", (last.id,), "gan_sigmoid"))
     if GENERATOR in infos:
-        g_in, g_out, _, g_out_shape = infos[GENERATOR]
+        _, g_out, _, g_out_shape = infos[GENERATOR]
         last = _last_layer(networks[GENERATOR], g_out.id)
         if last is not None and last.type != "Tanh":
             problems.append(Problem(
