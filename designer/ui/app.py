@@ -25,13 +25,17 @@ def run_app(path: str | None = None) -> int:
     from .main_window import MainWindow
 
     window = MainWindow()
-    window.show()
-    if not window.offer_recovery():
-        opened = window.open_path(path, ask=False) if path else False
-        if not opened:
-            window.open_template()
-    code = app.exec()
-    window.shutdown()
+    try:
+        window.show()
+        if not window.offer_recovery():
+            opened = window.open_path(path, ask=False) if path else False
+            if not opened:
+                window.open_template()
+        code = app.exec()
+    finally:
+        window.shutdown()  # normally done by closing the window; stops the checker thread
+        window.hide()
+        window.deleteLater()
     return int(code)
 
 

@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.problems, self.summary)
         self.problems.raise_()
         self.resizeDocks([self.palette, self.inspector], [220, 300], Qt.Horizontal)
-        self.resizeDocks([self.problems], [190], Qt.Vertical)
+        self.resizeDocks([self.problems], [200], Qt.Vertical)
 
         # -- status bar ----------------------------------------------------------------------
         self.status_params = QLabel()

@@ -343,3 +343,58 @@ def test_keyboard_shortcuts(qtbot, window):
     qtbot.keyClicks(window.palette.search, "f")
     qtbot.keyClick(window.palette.search, Qt.Key_Backspace)
     assert len(window.document.graph.nodes) == n
+
+
+# -- designer [FILE] -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def user_dirs(tmp_path, monkeypatch):
+    """Point the default QSettings and the recovery folder into tmp_path (never the user's)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for scope in (QSettings.UserScope, QSettings.SystemScope):
+        QSettings.setPath(QSettings.NativeFormat, scope, str(tmp_path / "config"))
+        QSettings.setPath(QSettings.IniFormat, scope, str(tmp_path / "config"))
+    return tmp_path
+
+
+def _run_app_and_capture(monkeypatch, path):
+    """Run ``run_app`` with an event loop that returns at once; report what the window showed."""
+    from designer.ui import app as app_module
+
+    seen = {}
+
+    def fake_exec(self=None):
+        [w] = [w for w in QApplication.topLevelWidgets()
+               if isinstance(w, MainWindow) and w.isVisible()]
+        seen.update(project=w.document.project.name, path=w.document.path,
+                    recovery=str(w.autosave.directory), settings=w.settings.fileName())
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    assert app_module.run_app(path) == 0
+    return seen
+
+
+def test_run_app_opens_the_starter_template(qtbot, user_dirs, monkeypatch, dialogs):
+    seen = _run_app_and_capture(monkeypatch, None)
+    assert seen["project"].startswith("MLP on digits") and seen["path"] is None
+    assert seen["recovery"].startswith(str(user_dirs))
+    assert seen["settings"].startswith(str(user_dirs))
+
+
+def test_run_app_opens_the_given_file(qtbot, user_dirs, monkeypatch, dialogs, tmp_path):
+    g = Graph()
+    g.add_node("Input", "inp")
+    target = tmp_path / "given.dnn.json"
+    save_project(Project(name="given", networks={"model": g}), target)
+    seen = _run_app_and_capture(monkeypatch, str(target))
+    assert seen["project"] == "given" and seen["path"] == target
+
+
+def test_run_app_with_a_bad_file_says_so_and_opens_the_starter(qtbot, user_dirs, monkeypatch,
+                                                               dialogs, tmp_path):
+    seen = _run_app_and_capture(monkeypatch, str(tmp_path / "missing.dnn.json"))
+    assert dialogs.shown[-1][0] == "critical" and "no such file" in dialogs.shown[-1][2]
+    assert seen["project"].startswith("MLP on digits")

@@ -1,0 +1,145 @@
+"""Open each template in the designer window and save a screenshot of it.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+        [--only mlp-digits lenet5 ...]
+
+Writes ``<template id>.png`` per template, ``problems.png`` (the starter with a mistake),
+``summary.png`` (the model summary) and ``new-dialog.png`` (the templates gallery). Runs
+offscreen (no display needed) with throw-away settings and recovery folders, so it never touches
+the user's own. Each shot shows the design fitted to the view, with one layer selected so the
+inspector is filled in, after shape inference has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+SIZE = (1440, 900)
+MIN_READABLE_ZOOM = 0.45  # below this a fitted design is too small to read ...
+READABLE_ZOOM = 0.65  # ... so the shot shows its start at this zoom instead
+# The layer to select in each shot: the first of these types found in the design.
+_SELECT = ("Conv2d", "LSTM", "TransformerEncoderLayer", "Linear")
+
+
+def _wait(app: QApplication, done, timeout: float = 30.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        app.processEvents()
+        if done():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _settle(app: QApplication, seconds: float = 0.2) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--only", nargs="*", help="template ids (default: all)")
+    args = parser.parse_args(argv)
+
+    from designer.engine.templates import list_templates
+    from designer.ui.app import make_app
+    from designer.ui.gallery import NewDialog
+    from designer.ui.main_window import MainWindow
+
+    app = make_app()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="designer-shots-"))
+    settings = QSettings(str(tmp / "settings.ini"), QSettings.IniFormat)
+    window = MainWindow(settings, recovery_dir=tmp / "recovery")
+    window.resize(*SIZE)
+    window.show()
+    written = []
+    for info in list_templates():
+        if args.only and info.id not in args.only:
+            continue
+        if info.error and info.layers == 0:
+            print(f"skip {info.id}: {info.error}", file=sys.stderr)
+            continue
+        window.open_template(info.id)
+        doc = window.document
+        if not _wait(app, lambda d=doc: d.analysis is not None):
+            print(f"warning: {info.id}: shape check did not finish", file=sys.stderr)
+        _settle(app)
+        view = window.view
+        view.fit_to_view()
+        if view.transform().m11() < MIN_READABLE_ZOOM:
+            # A long design fitted whole is too small to read: show its start, readable.
+            view.resetTransform()
+            view.scale(READABLE_ZOOM, READABLE_ZOOM)
+            rect = view.canvas_scene.nodes_rect()
+            half = view.viewport().width() / 2 / READABLE_ZOOM
+            view.centerOn(rect.left() + half - 40, rect.center().y())
+        nodes = list(doc.graph.nodes.values())
+        pick = next((n for t in _SELECT for n in nodes if n.type == t), None)
+        if pick is not None:
+            window.view.select_nodes([pick.id])
+        _settle(app)
+        path = out / f"{info.id}.png"
+        window.grab().save(str(path))
+        written.append(path)
+        print(f"wrote {path}")
+
+    # The starter with a mistake: a fixed size that disagrees with its input, as a new user
+    # might make it; the problems panel, the red node and the status bar say what to change.
+    if not args.only or "mlp-digits" in args.only:
+        window.open_template("mlp-digits")
+        doc = window.document
+        fc1 = doc.graph.node_by_name("fc1")
+        if fc1 is not None:
+            doc.set_params(fc1.id, {"in_features": 100})
+            _wait(app, lambda: doc.analysis is not None and not doc.analysis.ok)
+            window.view.select_nodes([fc1.id])
+            _settle(app)
+            path = out / "problems.png"
+            window.grab().save(str(path))
+            written.append(path)
+            print(f"wrote {path}")
+            doc.undo_stack.undo()
+            _wait(app, lambda: doc.analysis is not None and doc.analysis.ok)
+            window.summary.raise_()
+            _settle(app)
+            path = out / "summary.png"
+            window.grab().save(str(path))
+            written.append(path)
+            print(f"wrote {path}")
+            window.problems.raise_()
+
+    dialog = NewDialog(window)
+    dialog.resize(980, 620)
+    dialog.select("lenet5")
+    dialog.show()
+    _settle(app)
+    path = out / "new-dialog.png"
+    dialog.grab().save(str(path))
+    dialog.close()
+    written.append(path)
+    print(f"wrote {path}")
+
+    window.shutdown()
+    window.close()
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
