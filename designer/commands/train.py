@@ -93,6 +93,8 @@ class ProgressPrinter:
                 bar = "#" * fill + "-" * (self.width - fill)
                 acc = event.metrics.get("accuracy")
                 acc_text = f"  acc {acc * 100:5.1f}%" if acc is not None else ""
+                if "loss_d" in event.metrics:  # GAN
+                    acc_text = f"  D {event.metrics['loss_d']:.3f} G {event.metrics['loss_g']:.3f}"
                 self._line(f"epoch {event.epoch}/{self.epochs} [{bar}] {event.batch}/"
                            f"{event.batches}  loss {event.loss:.4f}{acc_text}  "
                            f"{event.samples_per_s:,.0f} samples/s  ETA {_clock(event.eta_s)}")
@@ -143,6 +145,9 @@ def _num(key: str, v: Any) -> str:
 
 
 def _pair(label: str, metrics: dict[str, Any]) -> str:
+    if "loss_d" in metrics:  # GAN: both losses and the discriminator's mean scores
+        return (f"{label} D {metrics['loss_d']:.4f} G {metrics['loss_g']:.4f} "
+                f"D(x) {metrics['d_real']:.2f} D(G(z)) {metrics['d_fake']:.2f}")
     parts = [f"{label} loss {metrics.get('loss', float('nan')):.4f}"]
     if "accuracy" in metrics:
         parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
@@ -163,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.build import BuildError, build_model
     from ..engine.config import ConfigError, validate_dataset, validate_training
     from ..engine.data import DatasetError, check_model_data, load_dataset
+    from ..engine.gan import GanError, prepare_gan
     from ..engine.project import ProjectError, load_project
+    from ..engine.recipes import is_gan
     from ..engine.training import Trainer
 
     err = sys.stderr
@@ -211,15 +218,23 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         return fail(str(exc))
     print(dataset.describe(), file=err)
-    check = check_model_data(project.graph, dataset, training_cfg)
-    for p in check.problems:
-        print(f"{p.severity}: {p.message}", file=err)
-    if not check.ok:
-        return 1
-    try:
-        model = build_model(project.graph, seed=training_cfg["seed"])
-    except BuildError as exc:
-        return fail(str(exc), 1)
+    recipe = None
+    if is_gan(training_cfg):  # a generator and a discriminator: designer.engine.gan
+        model = None
+        try:
+            recipe = prepare_gan(project.networks, dataset, training_cfg, callback=progress)
+        except GanError as exc:
+            return fail(str(exc), 1)
+    else:
+        check = check_model_data(project.graph, dataset, training_cfg)
+        for p in check.problems:
+            print(f"{p.severity}: {p.message}", file=err)
+        if not check.ok:
+            return 1
+        try:
+            model = build_model(project.graph, seed=training_cfg["seed"])
+        except BuildError as exc:
+            return fail(str(exc), 1)
     if not args.resume:
         if args.out:
             run_dir = Path(args.out)
@@ -230,8 +245,10 @@ def run(args: argparse.Namespace) -> int:
             run_dir = runs.default_run_dir(project_path, project.name)
     extra = {"dataset": dataset_cfg, "project": project.to_dict(),
              "project_file": str(project_path.resolve())}
+    if recipe is not None:
+        recipe.sample_dir = run_dir / "samples"  # the preview grid of each epoch, as PNG
     trainer = Trainer(model, dataset, training_cfg, run_dir=run_dir, callback=progress,
-                      resume=bool(args.resume), extra_config=extra)
+                      resume=bool(args.resume), extra_config=extra, recipe=recipe)
     thread = trainer.start()
     interrupted = False
     while thread.is_alive():

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,17 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 1,
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
 
 
+def save_grid(grid: np.ndarray, path: str | Path) -> Path:
+    """Write a grid from :func:`make_grid` as an 8-bit PNG (Pillow comes with torchvision)."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = (np.clip(grid, 0.0, 1.0) * 255).round().astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # Metrics
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +170,7 @@ class GanRecipe(Recipe):
         self.preview = preview
         self.epoch = 0
         self.last_samples: GanSamples | None = None
+        self.sample_dir: Path | None = None  # when set: each epoch's grid as epoch_NNN.png
 
     def modules(self) -> dict[str, nn.Module]:
         return {GENERATOR: self.generator, DISCRIMINATOR: self.discriminator}
@@ -305,6 +318,8 @@ class GanRecipe(Recipe):
         images = as_images(self.samples())
         event = GanSamples(self.epoch, images, make_grid(images))
         self.last_samples = event
+        if self.sample_dir is not None:
+            save_grid(event.grid, Path(self.sample_dir) / f"epoch_{self.epoch:03d}.png")
         if self.callback is not None:
             self.callback(event)
         return event
@@ -432,4 +447,4 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
 
 __all__ = ["METRIC_KEYS", "METRIC_LABELS", "PREVIEW_SAMPLES", "GanError", "GanMetrics",
            "GanRecipe", "GanSamples", "as_images", "check_gan_data", "is_gan", "make_grid",
-           "prepare_gan"]
+           "prepare_gan", "save_grid"]
