@@ -36,14 +36,15 @@ class TemplateInfo:
     path: Path
     name: str
     description: str
-    params: int | None  # total parameters of the main network; None if the design has errors
+    params: int | None  # total parameters of all its networks; None if the design has errors
     dataset: str  # the default dataset in words, e.g. "MNIST (torchvision, downloaded on first use)"
     dataset_settings: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     teaches: str = ""
     expected: str = ""
     order: int = 1000  # position in the gallery
-    layers: int = 0  # number of nodes in the main network
+    layers: int = 0  # number of nodes, all networks together
+    networks: int = 1  # a GAN holds two
     needs_download: bool = False
     error: str | None = None  # set when the file could not be read; the gallery shows it
 
@@ -109,7 +110,9 @@ def _info(path: Path) -> TemplateInfo:
         return TemplateInfo(tid, path, tid, "", None, "", error=str(exc))
     from .shapes import analyze  # torch import: deferred so that listing ids stays cheap
 
-    analysis = analyze(project.graph)
+    analyses = [analyze(g) for g in project.networks.values()]
+    errors = [p.message for a in analyses for p in a.errors]
+    ok = not errors
     meta = project.metadata
     order = meta.get("order", 1000)
     return TemplateInfo(
@@ -117,16 +120,17 @@ def _info(path: Path) -> TemplateInfo:
         path=path,
         name=project.name,
         description=project.description,
-        params=analysis.total_params if analysis.ok else None,
+        params=sum(a.total_params for a in analyses) if ok else None,
         dataset=describe_dataset(project.dataset),
         dataset_settings=dict(project.dataset),
         training=dict(project.training),
         teaches=str(meta.get("teaches", "")),
         expected=str(meta.get("expected", "")),
         order=order if isinstance(order, int) and not isinstance(order, bool) else 1000,
-        layers=len(project.graph.nodes),
+        layers=sum(len(g.nodes) for g in project.networks.values()),
+        networks=len(project.networks),
         needs_download=project.dataset.get("kind") == "torchvision",
-        error=None if analysis.ok else "; ".join(p.message for p in analysis.errors[:3]),
+        error=None if ok else "; ".join(errors[:3]),
     )
 
 
@@ -167,13 +171,22 @@ def load_template(template_id: str, directory: str | os.PathLike | None = None) 
         project = load_project(path)
     except ProjectError as exc:
         raise TemplateError(f"template {template_id!r} cannot be read: {exc}") from None
+    return with_absolute_data_path(project, path.parent)
+
+
+def with_absolute_data_path(project: Project, folder: str | os.PathLike) -> Project:
+    """Make a relative ``dataset.path`` absolute against ``folder`` (the file's folder), in place.
+
+    For a project opened from a file but kept unsaved (a template opened by its path), whose
+    relative data path would otherwise resolve against nothing.
+    """
     data_path = project.dataset.get("path")
-    if isinstance(data_path, str) and data_path and not Path(data_path).is_absolute():
-        project.dataset["path"] = str((path.parent / data_path).resolve())
+    if isinstance(data_path, str) and data_path and not Path(data_path).expanduser().is_absolute():
+        project.dataset["path"] = str((Path(folder) / data_path).resolve())
     return project
 
 
 __all__ = [
     "DEFAULT_TEMPLATE", "TemplateError", "TemplateInfo", "describe_dataset", "list_templates",
-    "load_template", "template_path", "templates_dir",
+    "load_template", "template_path", "templates_dir", "with_absolute_data_path",
 ]
