@@ -46,7 +46,7 @@ ANALYSIS_DELAY_MS = 50
 CLIPBOARD_MIME = "application/x-designer-nodes"
 CLIPBOARD_FORMAT = "designer-nodes"
 #: Spacing of :meth:`Document.auto_layout`: column and row distance in scene units.
-LAYOUT_DX = 230.0
+LAYOUT_DX = 270.0
 LAYOUT_DY = 140.0
 MAX_PASTE_NODES = 2000
 

@@ -303,6 +303,8 @@ def test_problems_show_a_red_outline_and_clear_once_fixed(qtbot, view, doc):
         pass
     item = view.canvas_scene.node_items[b]
     assert item.problems, "fc has nothing connected to its input"
+    qtbot.mouseMove(view.viewport(), _vp(view, item.sceneBoundingRect().center()))
+    assert item.isUnderMouse()
     assert "nothing connected" in item.toolTip()
     assert _outline_has_red(view, item)
     with qtbot.waitSignal(doc.analysis_updated, timeout=10_000):

@@ -7,8 +7,7 @@ and view turn user gestures into document edits, and model events update the ite
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -27,14 +26,12 @@ from designer.engine.catalog import fmt_shape
 from designer.engine.graph import Edge, Node, Problem
 from designer.engine.shapes import NodeInfo
 
-if TYPE_CHECKING:
-    from .scene import CanvasScene
-
-NODE_WIDTH = 190.0
+NODE_WIDTH = 172.0
 HEADER_H = 22.0
 LINE_H = 16.0
 PORT_R = 5.5
 PORT_SPACING = 20.0
+PORT_TOP = HEADER_H + 22.0  # y of the first input port and of a single-input layer's output
 CORNER = 7.0
 
 CATEGORY_COLORS: dict[str, str] = {
@@ -57,6 +54,12 @@ NODE_FILL = QColor("#ffffff")
 NODE_BORDER = QColor("#b8c0cc")
 EDGE_COLOR = QColor("#7f8a99")
 PORT_FILL = QColor("#ffffff")
+WHITE = QColor("#ffffff")
+SHADOW = QColor(0, 0, 0, 28)
+EDGE_HOVER = QColor("#4b5563")
+LABEL_FILL = QColor(255, 255, 255, 235)
+LABEL_BORDER = QColor("#d5dae1")
+PAD = 10.0
 
 
 def category_color(category: str) -> QColor:
@@ -87,29 +90,58 @@ def fmt_value(value: Any) -> str:
 
 
 class Fonts:
-    """Fonts shared by all items (created lazily, once a QGuiApplication exists)."""
+    """Fonts and their metrics shared by all items (made once a QGuiApplication exists)."""
 
     _made = False
     header: QFont
     name: QFont
     body: QFont
     small: QFont
+    header_fm: QFontMetricsF
+    name_fm: QFontMetricsF
+    body_fm: QFontMetricsF
+    small_fm: QFontMetricsF
 
     @classmethod
     def get(cls) -> type[Fonts]:
         if not cls._made:
-            cls.header = QFont()
-            cls.header.setPointSizeF(8.5)
-            cls.header.setBold(True)
-            cls.name = QFont()
-            cls.name.setPointSizeF(9.5)
-            cls.name.setBold(True)
-            cls.body = QFont()
-            cls.body.setPointSizeF(8.5)
-            cls.small = QFont()
-            cls.small.setPointSizeF(7.5)
+            for attr, size, bold in (("header", 8.5, True), ("name", 9.5, True),
+                                     ("body", 8.5, False), ("small", 7.5, False)):
+                font = QFont()
+                font.setPointSizeF(size)
+                font.setBold(bold)
+                setattr(cls, attr, font)
+                setattr(cls, attr + "_fm", QFontMetricsF(font))
             cls._made = True
         return cls
+
+
+# Flags built once: combining PySide enums costs microseconds each, and paint runs often.
+_LEFT = Qt.AlignVCenter | Qt.AlignLeft
+_RIGHT = Qt.AlignVCenter | Qt.AlignRight
+_CENTER = Qt.AlignCenter
+_ELIDE = Qt.ElideRight
+_SELECTED = QStyle.State_Selected
+#: Below this zoom, nodes are drawn as plain coloured boxes and edges without labels.
+DETAIL_ZOOM = 0.4
+
+
+def lod(painter: QPainter) -> float:
+    """The painter's zoom (level of detail)."""
+    return painter.worldTransform().m11()
+
+
+def _wrap(parts: list[str], width: float, fm: QFontMetricsF, max_lines: int) -> list[str]:
+    """Greedy word wrap of ``key=value`` parts into at most ``max_lines`` lines."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and fm.horizontalAdvance(lines[-1] + "  " + part) <= width:
+            lines[-1] += "  " + part
+        elif len(lines) < max_lines:
+            lines.append(part)
+        else:
+            lines[-1] += "  " + part  # elided when drawn
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------
@@ -129,7 +161,14 @@ class PortItem(QGraphicsItem):
         self.highlight: str | None = None  # None, "ok" or "bad" while a wire hovers over it
         self.setAcceptHoverEvents(True)
         self._hover = False
+        self._color = category_color(node_item.spec.category)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.setZValue(2)
+
+    def set_connected(self, connected: bool) -> None:
+        if connected != self.connected:
+            self.connected = connected
+            self.update()
 
     @property
     def node_id(self) -> str:
@@ -140,13 +179,12 @@ class PortItem(QGraphicsItem):
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        r = PORT_R + 4  # a forgiving target
-        path.addEllipse(QPointF(0, 0), r, r)
-        return path
+        return _port_shape()
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        color = category_color(self.node_item.spec.category)
+        if lod(painter) < DETAIL_ZOOM and not self.highlight:
+            return
+        color = self._color
         if self.highlight == "ok":
             color = QColor("#1e8e3e")
         elif self.highlight == "bad":
@@ -173,6 +211,18 @@ class PortItem(QGraphicsItem):
             self.update()
 
 
+_PORT_SHAPE: QPainterPath | None = None
+
+
+def _port_shape() -> QPainterPath:
+    global _PORT_SHAPE
+    if _PORT_SHAPE is None:
+        _PORT_SHAPE = QPainterPath()
+        r = PORT_R + 4  # a forgiving target
+        _PORT_SHAPE.addEllipse(QPointF(0, 0), r, r)
+    return _PORT_SHAPE
+
+
 # ------------------------------------------------------------------------------------------------
 # Nodes
 # ------------------------------------------------------------------------------------------------
@@ -181,53 +231,57 @@ class PortItem(QGraphicsItem):
 class NodeItem(QGraphicsItem):
     """A rounded box showing one model node: type, name, key parameters, output shape, parameters.
 
-    Its position mirrors ``node.pos`` (the top-left corner). When the user drags it, the scene
-    writes the new position to the model, which answers with a ``moved`` event.
+    Its position mirrors ``node.pos`` (the top-left corner). It never moves itself: a drag is
+    handled by the view, which writes positions to the model; the model's ``moved`` event then
+    moves the item (:meth:`sync_pos`).
     """
 
-    def __init__(self, scene: CanvasScene, node: Node) -> None:
+    def __init__(self, node: Node, connected_ports: set[int] = frozenset()) -> None:
         super().__init__()
-        self._canvas = scene
         self.node_id = node.id
         self.spec = node.spec
-        self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
-                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.setZValue(1)
-        self._syncing = False
         self.problems: list[Problem] = []
         self.info: NodeInfo | None = None
         self.inputs: list[PortItem] = []
         self.output: PortItem | None = PortItem(self, True, 0) if self.spec.has_output else None
         self._height = 0.0
         self._name = node.name
-        self._param_text = ""
+        self._title = ""
+        self._param_lines: list[str] = []
         self._shape_text = ""
+        self._shape_line = ""
         self._count_text = ""
-        self.sync_from_model(node, connected_ports=set())
-        self.sync_pos(node.pos)
+        self._tip_dirty = True
+        self.sync_from_model(node, connected_ports)
+        self.setPos(node.pos[0], node.pos[1])
 
     # -- model -> item ------------------------------------------------------------------------------
 
     def sync_pos(self, pos: tuple[float, float]) -> None:
-        if (self.pos().x(), self.pos().y()) == pos:
-            return
-        self._syncing = True
-        try:
+        p = self.pos()
+        if (p.x(), p.y()) != pos:
             self.setPos(pos[0], pos[1])
-        finally:
-            self._syncing = False
 
     def sync_from_model(self, node: Node, connected_ports: set[int]) -> None:
         """Refresh name, parameter text and input ports from the model node."""
-        self._name = node.name
+        fonts = Fonts.get()
         spec = self.spec
+        width = NODE_WIDTH - 2 * PAD
+        self._name = node.name
+        self._title = fonts.name_fm.elidedText(node.name, _ELIDE, width)
         parts = []
         for key in spec.key_params:
             if key in node.params:
                 parts.append(f"{key}={fmt_value(node.params[key])}")
-        self._param_text = "  ".join(parts)
+        for p in spec.params:  # a size fixed by hand instead of inferred: worth seeing
+            if p.inferred and p.name not in spec.key_params and node.params.get(p.name) is not None:
+                parts.append(f"{p.name}={fmt_value(node.params[p.name])}")
+        self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
+                             for line in _wrap(parts, width, fonts.body_fm, 2)]
         if spec.variadic:
             top = max(connected_ports) + 1 if connected_ports else 0
             count = max(spec.input_ports(len(connected_ports)), top + 1)
@@ -235,66 +289,84 @@ class NodeItem(QGraphicsItem):
             count = spec.num_inputs
         self._set_input_ports(count, connected_ports)
         self._layout()
-        self._refresh_tooltip()
+        self._tip_changed()
+        self._update_shape_line()
         self.update()
 
     def set_analysis(self, info: NodeInfo | None, problems: list[Problem]) -> bool:
         """Show the latest analysis; returns whether anything visible changed."""
-        shape = fmt_shape(info.output_shape) if info and info.output_shape is not None else "?"
         if not self.spec.has_output:
             ins = info.input_shapes if info else []
             shape = fmt_shape(ins[0]) if ins else "?"
+        else:
+            shape = fmt_shape(info.output_shape) if info and info.output_shape is not None else "?"
         count = f"{fmt_count(info.params)} params" if info and info.params else ""
-        messages = [p.message for p in problems]
-        old = (self._shape_text, self._count_text, [p.message for p in self.problems])
+        old_messages = [p.message for p in self.problems]
         self.info = info
+        changed = (shape, count, [p.message for p in problems]) != (
+            self._shape_text, self._count_text, old_messages)
         self.problems = problems
-        if old == (shape, count, messages):
+        if not changed:
             return False
         self._shape_text, self._count_text = shape, count
-        self._refresh_tooltip()
+        self._update_shape_line()
+        self._tip_changed()
         self.update()
         return True
 
-    @property
-    def has_problems(self) -> bool:
-        return any(p.is_error for p in self.problems) or bool(self.problems)
+    def _update_shape_line(self) -> None:
+        prefix = "→ " if self.spec.has_output else "in "
+        self._shape_line = Fonts.get().body_fm.elidedText(
+            prefix + self._shape_text, _ELIDE, (NODE_WIDTH - 2 * PAD) * 0.62)
 
     def _set_input_ports(self, count: int, connected: set[int]) -> None:
         while len(self.inputs) > count:
             port = self.inputs.pop()
-            port.setParentItem(None)
             if port.scene() is not None:
                 port.scene().removeItem(port)
+            else:
+                port.setParentItem(None)
         while len(self.inputs) < count:
             self.inputs.append(PortItem(self, False, len(self.inputs)))
         for port in self.inputs:
-            port.connected = port.index in connected
-            port.update()
+            port.set_connected(port.index in connected)
 
     def _layout(self) -> None:
         n_in = len(self.inputs)
-        text_h = HEADER_H + 8 + LINE_H * 3 + 8
-        ports_h = HEADER_H + PORT_SPACING * max(n_in, 1) + 10
+        text_h = HEADER_H + 8 + LINE_H * (2 + max(1, len(self._param_lines))) + 8
+        # Ports start at a fixed height so that a chain of single-input layers is a straight line.
+        ports_h = PORT_TOP + PORT_SPACING * max(n_in - 1, 0) + 18
         height = max(text_h, ports_h)
         if height != self._height:
             self.prepareGeometryChange()
             self._height = height
-        body_top = HEADER_H
-        span = height - body_top
         for i, port in enumerate(self.inputs):
-            y = body_top + span / 2 + (i - (n_in - 1) / 2) * PORT_SPACING
-            port.setPos(0.0, y)
+            port.setPos(0.0, PORT_TOP + i * PORT_SPACING)
         if self.output is not None:
-            self.output.setPos(NODE_WIDTH, body_top + span / 2)
+            self.output.setPos(NODE_WIDTH, self._output_y())
 
-    def _refresh_tooltip(self) -> None:
+    def _output_y(self) -> float:
+        return PORT_TOP + PORT_SPACING * max(len(self.inputs) - 1, 0) / 2
+
+    def tooltip_text(self) -> str:
+        """What the tooltip says: the problems of this node, or the layer's doc line."""
         head = f"{self.spec.display_name} '{self._name}'"
         if self.problems:
-            tip = head + "\n" + "\n".join(f"• {p.message}" for p in self.problems)
-        else:
-            tip = f"{head}\n{self.spec.doc}"
-        self.setToolTip(tip)
+            return head + "\n" + "\n".join(f"• {p.message}" for p in self.problems)
+        return f"{head}\n{self.spec.doc}"
+
+    def _tip_changed(self) -> None:
+        # Tooltips are set when first needed: setToolTip on 500 items costs ~0.2 s at open.
+        self._tip_dirty = True
+        if self.isUnderMouse():
+            self.setToolTip(self.tooltip_text())
+            self._tip_dirty = False
+
+    def hoverEnterEvent(self, event) -> None:
+        if self._tip_dirty:
+            self.setToolTip(self.tooltip_text())
+            self._tip_dirty = False
+        super().hoverEnterEvent(event)
 
     # -- geometry and painting ---------------------------------------------------------------------
 
@@ -311,41 +383,46 @@ class NodeItem(QGraphicsItem):
         return path
 
     def input_anchor(self, index: int) -> QPointF:
+        p = self.pos()
         if 0 <= index < len(self.inputs):
-            return self.mapToScene(self.inputs[index].pos())
-        return self.mapToScene(QPointF(0.0, self._height / 2))
+            return QPointF(p.x(), p.y() + PORT_TOP + index * PORT_SPACING)
+        return QPointF(p.x(), p.y() + PORT_TOP)
 
     def output_anchor(self) -> QPointF:
-        return self.mapToScene(QPointF(NODE_WIDTH, HEADER_H + (self._height - HEADER_H) / 2))
+        p = self.pos()
+        return QPointF(p.x() + NODE_WIDTH, p.y() + self._output_y())
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        fonts = Fonts.get()
-        painter.setRenderHint(QPainter.Antialiasing)
-        painter.setRenderHint(QPainter.TextAntialiasing)
         rect = QRectF(0, 0, NODE_WIDTH, self._height)
         color = category_color(self.spec.category)
-        selected = bool(option.state & QStyle.State_Selected)
-
-        # Soft shadow, body, header band.
-        painter.setPen(Qt.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 28))
-        painter.drawRoundedRect(rect.translated(1.5, 2.0), CORNER, CORNER)
-        painter.setBrush(NODE_FILL)
-        painter.drawRoundedRect(rect, CORNER, CORNER)
-        header = QPainterPath()
-        header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER_H + CORNER), CORNER, CORNER)
-        clip = QPainterPath()
-        clip.addRect(QRectF(0, 0, NODE_WIDTH, HEADER_H))
-        painter.setBrush(color)
-        painter.drawPath(header.intersected(clip))
-
-        # Outline: red for problems, blue when selected, grey otherwise.
+        selected = bool(option.state & _SELECTED)
         if self.problems:
             pen = QPen(ERROR_COLOR, 2.6 if selected else 2.2)
         elif selected:
             pen = QPen(SELECT_COLOR, 2.2)
         else:
             pen = QPen(NODE_BORDER, 1.0)
+
+        if lod(painter) < DETAIL_ZOOM:
+            # Far away: a coloured box (red/blue outline kept), no text, no shadow.
+            painter.setPen(pen if (self.problems or selected) else Qt.NoPen)
+            painter.setBrush(NODE_FILL)
+            painter.drawRect(rect)
+            painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER_H * 1.6), color)
+            return
+
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setRenderHint(QPainter.TextAntialiasing)
+        # Soft shadow, body, header band.
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(SHADOW)
+        painter.drawRoundedRect(rect.translated(1.5, 2.0), CORNER, CORNER)
+        painter.setBrush(NODE_FILL)
+        painter.drawRoundedRect(rect, CORNER, CORNER)
+        painter.setBrush(color)
+        painter.drawPath(_header_path())
+
+        # Outline: red for problems, blue when selected, grey otherwise.
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawRoundedRect(rect, CORNER, CORNER)
@@ -353,49 +430,45 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QPen(SELECT_COLOR, 1.0, Qt.DashLine))
             painter.drawRoundedRect(rect.adjusted(-3, -3, 3, 3), CORNER + 2, CORNER + 2)
 
-        pad = 10.0
-        width = NODE_WIDTH - 2 * pad
-        # Header: the layer type.
+        fonts = Fonts.get()
+        width = NODE_WIDTH - 2 * PAD
         painter.setFont(fonts.header)
-        painter.setPen(QColor("#ffffff"))
-        fm = QFontMetricsF(fonts.header)
-        painter.drawText(QRectF(pad, 0, width, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft,
-                         fm.elidedText(self.spec.display_name, Qt.ElideRight, width))
+        painter.setPen(WHITE)
+        painter.drawText(QRectF(PAD, 0, width, HEADER_H), _LEFT, self.spec.display_name)
         if self.problems:
-            painter.drawText(QRectF(pad, 0, width, HEADER_H), Qt.AlignVCenter | Qt.AlignRight, "⚠")
-
+            painter.drawText(QRectF(PAD, 0, width, HEADER_H), _RIGHT, "⚠")
         y = HEADER_H + 5
         painter.setFont(fonts.name)
         painter.setPen(TEXT_DARK)
-        fm = QFontMetricsF(fonts.name)
-        painter.drawText(QRectF(pad, y, width, LINE_H + 2), Qt.AlignVCenter | Qt.AlignLeft,
-                         fm.elidedText(self._name, Qt.ElideRight, width))
+        painter.drawText(QRectF(PAD, y, width, LINE_H + 2), _LEFT, self._title)
         y += LINE_H + 2
         painter.setFont(fonts.body)
         painter.setPen(TEXT_MUTED)
-        fm = QFontMetricsF(fonts.body)
-        if self._param_text:
-            painter.drawText(QRectF(pad, y, width, LINE_H), Qt.AlignVCenter | Qt.AlignLeft,
-                             fm.elidedText(self._param_text, Qt.ElideRight, width))
+        for line in self._param_lines:
+            painter.drawText(QRectF(PAD, y, width, LINE_H), _LEFT, line)
+            y += LINE_H
         y = self._height - LINE_H - 6
-        shape = ("in " if not self.spec.has_output else "→ ") + self._shape_text
         painter.setPen(ERROR_COLOR if self._shape_text == "?" and self.problems else TEXT_DARK)
-        painter.drawText(QRectF(pad, y, width, LINE_H), Qt.AlignVCenter | Qt.AlignLeft,
-                         fm.elidedText(shape, Qt.ElideRight, width * 0.62))
+        painter.drawText(QRectF(PAD, y, width, LINE_H), _LEFT, self._shape_line)
         if self._count_text:
             painter.setFont(fonts.small)
             painter.setPen(TEXT_MUTED)
-            painter.drawText(QRectF(pad, y, width, LINE_H), Qt.AlignVCenter | Qt.AlignRight,
-                             self._count_text)
+            painter.drawText(QRectF(PAD, y, width, LINE_H), _RIGHT, self._count_text)
 
-    # -- user gestures ------------------------------------------------------------------------------
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.ItemPositionChange and not self._syncing:
-            return self._canvas.snap(value)
-        if change == QGraphicsItem.ItemPositionHasChanged and not self._syncing:
-            self._canvas.item_moved_by_user(self)
-        return super().itemChange(change, value)
+_HEADER_PATH: QPainterPath | None = None
+
+
+def _header_path() -> QPainterPath:
+    """The header band: rounded top corners, square bottom."""
+    global _HEADER_PATH
+    if _HEADER_PATH is None:
+        band = QPainterPath()
+        band.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER_H + CORNER), CORNER, CORNER)
+        clip = QPainterPath()
+        clip.addRect(QRectF(0, 0, NODE_WIDTH, HEADER_H))
+        _HEADER_PATH = band.intersected(clip)
+    return _HEADER_PATH
 
 
 # ------------------------------------------------------------------------------------------------
@@ -411,58 +484,68 @@ def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     return path
 
 
-class EdgeItem(QGraphicsPathItem):
+class EdgeItem(QGraphicsItem):
     """A curve from a node's output to another node's input, labelled with the shape it carries."""
 
     def __init__(self, edge: Edge) -> None:
         super().__init__()
         self.edge = edge
         self.label = ""
+        self._path = QPainterPath()
+        self._rect = QRectF()
         self._label_rect = QRectF()
-        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self._stroke: QPainterPath | None = None
+        self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
         self.setAcceptHoverEvents(True)
+        # Cached as a pixmap: while a node is dragged only its own edges are drawn again.
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self._hover = False
-        self._stroke = QPainterPath()
+
+    def path(self) -> QPainterPath:
+        return self._path
 
     def set_ends(self, a: QPointF, b: QPointF) -> None:
-        path = wire_path(a, b)
         self.prepareGeometryChange()
-        self.setPath(path)
-        stroker = QPainterPathStroker()
-        stroker.setWidth(12)
-        self._stroke = stroker.createStroke(path)
+        self._path = wire_path(a, b)
+        self._stroke = None  # made when hit-testing needs it, not on every drag frame
         self._place_label()
+        self._rect = self._path.controlPointRect().adjusted(-4, -4, 4, 4).united(self._label_rect)
 
     def set_label(self, text: str) -> None:
         if text != self.label:
             self.prepareGeometryChange()
             self.label = text
             self._place_label()
+            self._rect = self._path.controlPointRect().adjusted(-4, -4, 4, 4).united(
+                self._label_rect)
             self.update()
 
     def _place_label(self) -> None:
-        if not self.label:
+        if not self.label or self._path.isEmpty():
             self._label_rect = QRectF()
             return
-        fm = QFontMetricsF(Fonts.get().small)
+        fm = Fonts.get().small_fm
         w = fm.horizontalAdvance(self.label) + 10
         h = fm.height() + 4
-        mid = self.path().pointAtPercent(0.5)
+        mid = self._path.pointAtPercent(0.5)
         self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
 
     @property
     def end_point(self) -> QPointF:
-        return self.path().pointAtPercent(1.0)
+        return self._path.currentPosition()
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-4, -4, 4, 4).united(self._label_rect)
+        return self._rect
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath(self._stroke)
-        if not self._label_rect.isNull():
-            path.addRect(self._label_rect)
-        return path
+        if self._stroke is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(12)
+            self._stroke = stroker.createStroke(self._path)
+            if not self._label_rect.isNull():
+                self._stroke.addRect(self._label_rect)
+        return self._stroke
 
     def hoverEnterEvent(self, event) -> None:
         self._hover = True
@@ -473,34 +556,20 @@ class EdgeItem(QGraphicsPathItem):
         self.update()
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        painter.setRenderHint(QPainter.Antialiasing)
-        selected = bool(option.state & QStyle.State_Selected)
-        color = SELECT_COLOR if selected else (QColor("#4b5563") if self._hover else EDGE_COLOR)
+        selected = bool(option.state & _SELECTED)
+        color = SELECT_COLOR if selected else (EDGE_HOVER if self._hover else EDGE_COLOR)
+        detailed = lod(painter) >= DETAIL_ZOOM
+        painter.setRenderHint(QPainter.Antialiasing, detailed)
         painter.setPen(QPen(color, 2.6 if selected else 1.8, Qt.SolidLine, Qt.RoundCap))
         painter.setBrush(Qt.NoBrush)
-        painter.drawPath(self.path())
-        # Arrow head at the input end.
-        path = self.path()
-        end = path.pointAtPercent(1.0)
-        before = path.pointAtPercent(0.97)
-        angle = math.atan2(end.y() - before.y(), end.x() - before.x())
-        size = 7.0
-        p1 = end - QPointF(math.cos(angle - 0.45) * size, math.sin(angle - 0.45) * size)
-        p2 = end - QPointF(math.cos(angle + 0.45) * size, math.sin(angle + 0.45) * size)
-        head = QPainterPath(end)
-        head.lineTo(p1)
-        head.lineTo(p2)
-        head.closeSubpath()
-        painter.setPen(Qt.NoPen)
-        painter.setBrush(color)
-        painter.drawPath(head)
-        if self.label and not self._label_rect.isNull():
-            painter.setBrush(QColor(255, 255, 255, 235))
-            painter.setPen(QPen(QColor("#d5dae1") if not selected else SELECT_COLOR, 1.0))
+        painter.drawPath(self._path)
+        if detailed and self.label and not self._label_rect.isNull():
+            painter.setBrush(LABEL_FILL)
+            painter.setPen(QPen(SELECT_COLOR if selected else LABEL_BORDER, 1.0))
             painter.drawRoundedRect(self._label_rect, 4, 4)
             painter.setFont(Fonts.get().small)
             painter.setPen(TEXT_DARK if self.label != "?" else ERROR_COLOR)
-            painter.drawText(self._label_rect, Qt.AlignCenter, self.label)
+            painter.drawText(self._label_rect, _CENTER, self.label)
 
 
 class WireItem(QGraphicsPathItem):

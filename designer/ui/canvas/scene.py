@@ -56,17 +56,23 @@ class CanvasScene(QGraphicsScene):
         self.edge_items.clear()
         self._edges_at.clear()
         graph = self.document.graph
+        connected: dict[str, set[int]] = defaultdict(set)
+        feeding: set[str] = set()
+        for edge in graph.edges:
+            connected[edge.dst].add(edge.dst_port)
+            feeding.add(edge.src)
         for node in graph.nodes.values():
-            self._add_node_item(node.id)
+            item = self._add_node_item(node.id, connected.get(node.id, set()))
+            if item.output is not None:
+                item.output.set_connected(node.id in feeding)
         for edge in graph.edges:
             self._add_edge_item(edge)
-        for nid in graph.nodes:
-            self._sync_node(nid)
+            self._place_edge(edge)
         if self.document.analysis is not None:
             self._on_analysis(self.document.analysis)
 
-    def _add_node_item(self, node_id: str) -> NodeItem:
-        item = NodeItem(self, self.document.graph.nodes[node_id])
+    def _add_node_item(self, node_id: str, connected: set[int] = frozenset()) -> NodeItem:
+        item = NodeItem(self.document.graph.nodes[node_id], connected)
         self.node_items[node_id] = item
         self.addItem(item)
         analysis = self.document.analysis
@@ -79,10 +85,10 @@ class CanvasScene(QGraphicsScene):
         self.edge_items[edge] = item
         self._edges_at[edge.src].add(edge)
         self._edges_at[edge.dst].add(edge)
-        self.addItem(item)
         analysis = self.document.analysis
         if analysis is not None:
             item.set_label(_edge_label(analysis, edge))
+        self.addItem(item)
 
     def _remove_edge_item(self, edge: Edge) -> None:
         item = self.edge_items.pop(edge, None)
@@ -100,8 +106,7 @@ class CanvasScene(QGraphicsScene):
         connected = {e.dst_port for e in self._edges_at[node_id] if e.dst == node_id}
         item.sync_from_model(node, connected)
         if item.output is not None:
-            item.output.connected = any(e.src == node_id for e in self._edges_at[node_id])
-            item.output.update()
+            item.output.set_connected(any(e.src == node_id for e in self._edges_at[node_id]))
         self._update_edges_of(node_id)
 
     def _update_edges_of(self, node_id: str) -> None:
@@ -164,17 +169,10 @@ class CanvasScene(QGraphicsScene):
     # -- gestures from items ----------------------------------------------------------------------------
 
     def snap(self, pos: QPointF) -> QPointF:
+        """``pos`` on the snapping grid (when snapping is on)."""
         if not self.snap_to_grid:
             return pos
         return QPointF(round(pos.x() / SNAP) * SNAP, round(pos.y() / SNAP) * SNAP)
-
-    def item_moved_by_user(self, item: NodeItem) -> None:
-        """A node item was dragged: write the position to the model (the view records the undo
-        step on release). The model's ``moved`` event then moves the attached edges."""
-        graph = self.document.graph
-        if item.node_id in graph.nodes:
-            p = item.pos()
-            graph.move(item.node_id, (p.x(), p.y()))
 
     # -- queries -----------------------------------------------------------------------------------------
 

@@ -37,12 +37,12 @@ from designer.engine.catalog import CATALOG
 from designer.engine.graph import Edge, GraphError
 
 from ..document import CLIPBOARD_MIME, Document
-from .items import NODE_WIDTH, EdgeItem, PortItem, WireItem
+from .items import NODE_WIDTH, EdgeItem, NodeItem, PortItem, WireItem
 from .scene import CanvasScene
 
 #: MIME type the palette provides when a layer is dragged; the data is the type id (UTF-8).
 LAYER_MIME = "application/x-designer-layer"
-MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+MIN_ZOOM, MAX_ZOOM = 0.01, 3.0
 
 
 class CanvasView(QGraphicsView):
@@ -81,7 +81,11 @@ class CanvasView(QGraphicsView):
         self._wire_from: PortItem | None = None  # the fixed end while connecting
         self._rewire: Edge | None = None  # the edge being moved (its input end follows the cursor)
         self._target: PortItem | None = None
-        self._press_positions: dict[str, tuple[float, float]] | None = None
+        # A node drag in progress: scene point pressed and where the dragged nodes started.
+        self._drag_origin: QPointF | None = None
+        self._drag_start: dict[str, tuple[float, float]] = {}
+        self._dragged = False
+        self._click_node: str | None = None
         self._panning: QPoint | None = None
         self._space = False
         self._paste_count = 0
@@ -300,10 +304,30 @@ class CanvasView(QGraphicsView):
     # -- mouse ----------------------------------------------------------------------------------------
 
     def _port_at(self, view_pos: QPoint, want_output: bool | None = None) -> PortItem | None:
-        for item in self.items(QRectF(view_pos.x() - 6, view_pos.y() - 6, 12, 12).toRect()):
-            if isinstance(item, PortItem) and (want_output is None or item.is_output == want_output):
-                return item
-        return None
+        """The port nearest the cursor within a few pixels. Over a node's body, only that node's
+        own ports count (a port of a node underneath must not steal the press)."""
+        tol = max(3.0, min(6.0, 8.0 * self.transform().m11()))
+        area = QRectF(view_pos.x() - tol, view_pos.y() - tol, 2 * tol, 2 * tol).toRect()
+        ports = [i for i in self.items(area) if isinstance(i, PortItem)
+                 and (want_output is None or i.is_output == want_output)]
+        if not ports:
+            return None
+        top = self.itemAt(view_pos)
+        if isinstance(top, PortItem):
+            return top if top in ports else None
+        if isinstance(top, NodeItem):
+            ports = [p for p in ports if p.node_item is top]
+        scene_pos = self.mapToScene(view_pos)
+        return min(ports, key=lambda p: (p.scenePos() - scene_pos).manhattanLength(), default=None)
+
+    def _port_on_node(self, view_pos: QPoint, want_output: bool) -> PortItem | None:
+        """Dropping a wire on a node's body: its output, or its first free input."""
+        node = self._node_at(view_pos)
+        if node is None:
+            return None
+        if want_output:
+            return node.output
+        return next((p for p in node.inputs if not p.connected), None)
 
     def _edge_end_at(self, view_pos: QPoint) -> Edge | None:
         """An edge whose input end (arrow head) is near ``view_pos``: the grip for rewiring."""
@@ -343,9 +367,25 @@ class CanvasView(QGraphicsView):
                 self._update_wire(pos)
                 event.accept()
                 return
-        super().mousePressEvent(event)
-        if event.button() == Qt.LeftButton:
-            self._press_positions = {nid: n.pos for nid, n in self.document.graph.nodes.items()}
+        node_item = self._node_at(pos) if event.button() == Qt.LeftButton else None
+        toggle = event.modifiers() & (Qt.ControlModifier | Qt.ShiftModifier)
+        if node_item is None or toggle:
+            super().mousePressEvent(event)  # rubber band, edge selection, Ctrl/Shift+click toggles
+            return
+        # A press on a node selects it (keeping a selection it belongs to) and may start a drag.
+        if not node_item.isSelected():
+            self.select_nodes([node_item.node_id])
+        nodes = self.document.graph.nodes
+        self._drag_origin = self.mapToScene(pos)
+        self._drag_start = {nid: nodes[nid].pos for nid in self.selected_node_ids() if nid in nodes}
+        self._click_node = node_item.node_id
+        self._dragged = False
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        # The second press of a quick double click arrives here, not in mousePressEvent; it must
+        # still start a wire or a drag like any press.
+        self.mousePressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position().toPoint()
@@ -358,6 +398,10 @@ class CanvasView(QGraphicsView):
             return
         if self._wire is not None:
             self._update_wire(pos)
+            event.accept()
+            return
+        if self._drag_origin is not None and event.buttons() & Qt.LeftButton:
+            self._drag_nodes(self.mapToScene(pos))
             event.accept()
             return
         super().mouseMoveEvent(event)
@@ -373,14 +417,45 @@ class CanvasView(QGraphicsView):
             self._finish_wire()
             event.accept()
             return
-        super().mouseReleaseEvent(event)
-        if event.button() == Qt.LeftButton and self._press_positions is not None:
-            before, self._press_positions = self._press_positions, None
+        if event.button() == Qt.LeftButton and self._drag_origin is not None:
+            self._drag_nodes(self.mapToScene(event.position().toPoint()))
+            before, self._drag_origin, self._drag_start = self._drag_start, None, {}
             nodes = self.document.graph.nodes
             moves = {nid: (old, nodes[nid].pos) for nid, old in before.items()
                      if nid in nodes and nodes[nid].pos != old}
             if moves:
-                self.document.move_nodes(moves)
+                self.document.move_nodes(moves)  # one undo step for the whole drag
+            elif not self._dragged and self._click_node is not None:
+                self.select_nodes([self._click_node])  # a plain click selects just this node
+            self._click_node = None
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def _node_at(self, view_pos: QPoint) -> NodeItem | None:
+        item = self.itemAt(view_pos)
+        while item is not None and not isinstance(item, NodeItem):
+            if isinstance(item, (PortItem, EdgeItem)):
+                return None
+            item = item.parentItem()
+        return item
+
+    def _drag_nodes(self, scene_pos: QPointF) -> None:
+        """Move the dragged nodes in the model (live, no undo step yet); items follow its events.
+        The grab offset is kept and each node's top-left corner snaps to the grid."""
+        origin = self._drag_origin
+        if origin is None or not self._drag_start:
+            return
+        dx, dy = scene_pos.x() - origin.x(), scene_pos.y() - origin.y()
+        if not self._dragged and abs(dx) + abs(dy) < 3 / max(self.transform().m11(), 0.05):
+            return  # a click, not a drag
+        self._dragged = True
+        graph = self.document.graph
+        snap = self.canvas_scene.snap
+        for nid, (x, y) in self._drag_start.items():
+            if nid in graph.nodes:
+                p = snap(QPointF(x + dx, y + dy))
+                graph.move(nid, (p.x(), p.y()))
 
     def wheelEvent(self, event) -> None:
         delta = event.angleDelta().y()
@@ -433,7 +508,7 @@ class CanvasView(QGraphicsView):
         scene_pos = self.mapToScene(view_pos)
         target = self._port_at(view_pos, want_output=not fixed.is_output)
         if target is None:
-            target = self._port_at(view_pos)
+            target = self._port_at(view_pos) or self._port_on_node(view_pos, not fixed.is_output)
         if target is not None and target is fixed:
             target = None
         if target is not self._target:
