@@ -965,6 +965,9 @@ register(
     ),
     module=nn.Upsample,
     resolve=lambda p, ins, dts: {"scale_factor": p["scale_factor"], "mode": p["mode"]},
+    # torch truncates size * scale_factor (a meta forward of interpolate imports torch._dynamo:
+    # seconds on first use)
+    infer=lambda p, ins: (ins[0][0], *(int(v * p["scale_factor"]) for v in ins[0][1:])),
     input_rank=(3,),
     rank_words="(channels, height, width)",
     macs=_elementwise_macs,
@@ -1334,8 +1337,9 @@ def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Names that would collide with nn.Module attributes or read badly in exported code.
 RESERVED_NAMES = frozenset(
-    {n for n in dir(nn.Module) if not n.startswith("__")}
+    {n for n in dir(nn.Module()) if not n.startswith("__")}  # an instance: "training" too
     | {"self", "torch", "nn", "F", "math", "model", "inputs", "x"}
+    | {"forward_all"}  # designer.engine.build.GraphModule
 )
 
 

@@ -8,6 +8,7 @@ analyzer can follow along. No Qt here.
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ class Graph:
         node_id = id or uuid.uuid4().hex[:12]
         if node_id in self.nodes:
             raise GraphError(f"a node with id {node_id!r} already exists")
-        node = Node(node_id, type, name, full, (float(pos[0]), float(pos[1])))
+        node = Node(node_id, type, name, full, _position(pos))
         self.nodes[node_id] = node
         self._emit(GraphEvent(GraphEvent.NODE_ADDED, node_id, new=node))
         return node
@@ -272,7 +273,7 @@ class Graph:
 
     def move(self, node_id: str, pos: tuple[float, float]) -> None:
         node = self.node(node_id)
-        pos = (float(pos[0]), float(pos[1]))
+        pos = _position(pos)
         if node.pos == pos:
             return
         old, node.pos = node.pos, pos
@@ -304,6 +305,17 @@ class Graph:
             ],
             "edges": [{"src": e.src, "dst": e.dst, "dst_port": e.dst_port} for e in self.edges],
         }
+
+
+def _position(pos: Any) -> tuple[float, float]:
+    """A canvas position as two finite floats (NaN or infinity could not be saved)."""
+    try:
+        x, y = float(pos[0]), float(pos[1])
+    except (TypeError, ValueError, IndexError):
+        raise GraphError(f"a position is two numbers, got {pos!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)) or abs(x) > 1e7 or abs(y) > 1e7:
+        raise GraphError(f"a position must be two numbers within ±10,000,000, got {pos!r}")
+    return x, y
 
 
 def _deepcopy(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Exact shape, parameter and MAC inference, pinned to the node where a problem happens.
 
-Shapes come from the real torch modules: each layer is built on the ``meta`` device (no memory, no
-compute) and run forward on a meta tensor. Layers whose meta forward is slow (LSTM/GRU/RNN, whose
-forward on meta costs tens to hundreds of milliseconds) or trivial (reshapes, merges) declare an
-exact shape function in the catalog instead; the tests check every one of those against a real
-forward pass.
+Parameter counts come from the real torch modules, built on the ``meta`` device (no memory, no
+compute, weight initialisation skipped). Output shapes come from each catalog entry's exact shape
+function (the formulas of the torch docs), because a forward pass on meta tensors is slow: LSTM/GRU
+cost tens to hundreds of milliseconds per layer, and several ops (interpolate, batch_norm) import
+torch._dynamo on first use, seconds. The tests check every shape function against a real forward
+pass on CPU, for each layer type and for random graphs. A layer declared without a shape function
+falls back to the meta forward.
 
 :class:`Analyzer` follows a :class:`~designer.engine.graph.Graph` through its events and, after an
 edit, re-infers only the nodes downstream of it.
@@ -32,6 +34,8 @@ Shape = tuple[int, ...]
 
 # A layer with more parameters than this is refused as absurd (8 GB of float32).
 MAX_LAYER_PARAMS = 2_000_000_000
+# The whole model, likewise: building it would need this many floats of memory.
+MAX_MODEL_PARAMS = 2_000_000_000
 _META_BATCH = 2  # BatchNorm in train mode refuses batch 1; eval mode is used anyway
 
 
@@ -144,6 +148,15 @@ class Analyzer:
             info = infos[nid]
             if info.error:
                 problems.append(Problem("error", info.error, (nid,), "shape"))
+        total = sum(infos[nid].params for nid in order)
+        if total > MAX_MODEL_PARAMS:
+            biggest = sorted((n for n in order if infos[n].params),
+                             key=lambda n: -infos[n].params)[:3]
+            names = ", ".join(graph.nodes[n].name for n in biggest)
+            problems.append(Problem(
+                "error", f"The model would have {total:,} parameters ({total * 4 / 1e9:.1f} GB as "
+                f"float32), more than designer builds ({MAX_MODEL_PARAMS:,}): shrink the largest "
+                f"layers ({names})", tuple(biggest), "too_large"))
         self._last = Analysis(dict(infos), problems, order)
         return self._last
 
@@ -173,7 +186,7 @@ class Analyzer:
         except LayerError as exc:
             info.error = _pin(str(exc), spec, label)
             return info
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        except (RuntimeError, ValueError, TypeError, IndexError, ArithmeticError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             shapes = ", ".join(fmt_shape(s) for s in in_shapes)
             info.error = f"{label} cannot process input {shapes}: {first}"
