@@ -1,0 +1,329 @@
+"""``train.py`` for a GAN project: the generator and discriminator of ``model.py`` trained against
+each other, as :mod:`designer.engine.gan` does.
+
+The data part is the supervised script's own (``codegen``'s loaders: the same split,
+preprocessing and normalisation as the designer); the loop is written here. Settings enter as one
+``CONFIG`` literal; the noise shape as a tuple of integers. Nothing else from the project becomes
+code.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import codegen
+from .codegen import (
+    CodegenError,
+    _header,
+    comment_text,
+    format_source,
+    literal,
+    network_class_names,
+)
+from .recipes import DISCRIMINATOR, GENERATOR, is_gan
+
+_GAN_LOOP = '''
+
+# ---------------------------------------------------------------------------------------------
+# The GAN: discriminator and generator steps in turn
+# ---------------------------------------------------------------------------------------------
+
+NOISE_SHAPE = __NOISE_SHAPE__  # one noise sample: the generator's input
+PREVIEW = 64  # samples drawn from the fixed noise after each epoch
+
+
+def real_images(x, data):
+    """A batch as the GAN sees it: values back in [0, 1] (any standardisation undone), then
+    scaled to [-1, 1] to match the generator's Tanh."""
+    x = x.float()
+    if data.mean is not None:
+        view = (1, len(data.mean)) + (1,) * (x.dim() - 2)
+        mean = torch.tensor(data.mean, dtype=torch.float32, device=x.device).view(view)
+        std = torch.tensor(data.std, dtype=torch.float32, device=x.device).view(view)
+        x = x * std + mean
+    return x * 2.0 - 1.0
+
+
+def make_optimizer(cfg, params, lr):
+    """Adam and AdamW use betas (beta1, 0.999); beta1 = 0.5 is the usual GAN choice."""
+    params = [p for p in params if p.requires_grad]
+    wd, name = cfg["weight_decay"], cfg["optimizer"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(cfg["beta1"], 0.999), weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=(cfg["beta1"], 0.999), weight_decay=wd)
+    if name == "sgd":
+        nesterov = cfg["nesterov"] and cfg["momentum"] > 0
+        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], nesterov=nesterov, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+
+
+def discriminator_loss(bce, d_real, d_fake):
+    """Real samples should score 1, fakes 0 (BCE with logits, summed as in PyTorch's DCGAN example)."""
+    return bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+
+
+def generator_loss(bce, d_fake):
+    """Non-saturating: make D score the fakes 1. Minimax: minimise log(1 - D(G(z)))."""
+    if CONFIG["training"]["gan_loss"] == "minimax":
+        return -bce(d_fake, torch.zeros_like(d_fake))
+    return bce(d_fake, torch.ones_like(d_fake))
+
+
+def step(optimizer, loss, model):
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if CONFIG["training"]["grad_clip"]:
+        nn.utils.clip_grad_norm_(model.parameters(), CONFIG["training"]["grad_clip"])
+    optimizer.step()
+
+
+def scores(loss_d, loss_g, d_real, d_fake):
+    """Losses and the mean probabilities D(x) and D(G(z)), as one tensor (read at log time)."""
+    return torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(d_real.detach()).mean(),
+                        torch.sigmoid(d_fake.detach()).mean()]).double()
+
+
+def train(args, generator, discriminator, opt_g, opt_d, device, data, epoch, shuffle):
+    """One epoch; returns the mean D and G losses, D(x) and D(G(z))."""
+    generator.train()
+    discriminator.train()
+    bce = nn.BCEWithLogitsLoss()
+    d_steps = CONFIG["training"]["d_steps"]
+    n = data.x_train.shape[0]
+    perm = torch.randperm(n, generator=shuffle).to(device)
+    bs = args.batch_size
+    if n > bs and n % bs == 1:  # a batch of one breaks BatchNorm
+        perm = perm[:-1]
+    total, count = torch.zeros(4, dtype=torch.float64, device=device), 0
+    batches = math.ceil(len(perm) / bs)
+    for b in range(batches):
+        x, _ = data.batch("train", perm[b * bs : (b + 1) * bs])
+        real = real_images(x, data)
+        m = real.shape[0]
+        for k in range(d_steps):
+            noise = torch.randn((m, *NOISE_SHAPE), device=device)
+            if k == d_steps - 1:  # these fakes also train the generator below
+                fake = generator(noise)
+            else:
+                with torch.no_grad():
+                    fake = generator(noise)
+            d_real = discriminator(real)
+            d_fake = discriminator(fake.detach())
+            loss_d = discriminator_loss(bce, d_real, d_fake)
+            step(opt_d, loss_d, discriminator)
+        loss_g = generator_loss(bce, discriminator(fake))
+        step(opt_g, loss_g, generator)
+        total += scores(loss_d, loss_g, d_real, d_fake) * m
+        count += m
+        if b % args.log_interval == 0 or b == batches - 1:
+            if not math.isfinite(loss_d.item() + loss_g.item()):
+                raise SystemExit(f"the losses became NaN or infinite in epoch {epoch}: lower the learning rates")
+            print(f"Train epoch {epoch} [{min((b + 1) * bs, len(perm))}/{len(perm)}]  "
+                  f"D {loss_d.item():.4f}  G {loss_g.item():.4f}")
+        if args.dry_run:
+            break
+    return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), (total / max(count, 1)).tolist()))
+
+
+@torch.no_grad()
+def evaluate(args, generator, discriminator, device, data, noise_generator):
+    """The same scores on held-out real images and fresh fakes, without updating anything."""
+    generator.eval()
+    discriminator.eval()
+    bce = nn.BCEWithLogitsLoss()
+    total, count = torch.zeros(4, dtype=torch.float64, device=device), 0
+    bs = max(args.batch_size, 256)
+    for start in range(0, data.x_val.shape[0], bs):
+        x, _ = data.batch("val", torch.arange(start, min(start + bs, data.x_val.shape[0]), device=device))
+        real = real_images(x, data)
+        noise = torch.randn((real.shape[0], *NOISE_SHAPE), generator=noise_generator).to(device)
+        d_real = discriminator(real)
+        d_fake = discriminator(generator(noise))
+        loss_d = discriminator_loss(bce, d_real, d_fake)
+        total += scores(loss_d, generator_loss(bce, d_fake), d_real, d_fake) * real.shape[0]
+        count += real.shape[0]
+        if args.dry_run:
+            break
+    return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), (total / max(count, 1)).tolist()))
+
+
+@torch.no_grad()
+def save_samples(generator, fixed_noise, path):
+    """The generator's images from the fixed noise, tiled 8 per row, as a PNG."""
+    from PIL import Image
+
+    generator.eval()
+    x = ((generator(fixed_noise).float().clamp(-1, 1) + 1) / 2).cpu()
+    generator.train()
+    if x.dim() == 2:  # vectors: one row of pixels each
+        x = x[:, None, None, :]
+    elif x.dim() == 3:
+        x = x[:, None]
+    if x.shape[1] not in (1, 3):
+        x = x[:, :1]
+    n, c, h, w = x.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = torch.full((c, rows * (h + 1) + 1, cols * (w + 1) + 1), 0.5)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + k * (w + 1) : 1 + k * (w + 1) + w] = x[i]
+    pixels = (grid * 255).round().to(torch.uint8).numpy()
+    Image.fromarray(pixels[0] if c == 1 else pixels.transpose(1, 2, 0)).save(path)
+
+
+def pick_device(name):
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    return torch.device(name)
+
+
+def main(argv=None):
+    cfg = CONFIG["training"]
+    parser = argparse.ArgumentParser(description=__DESCRIPTION__)
+    parser.add_argument("--epochs", type=int, default=cfg["epochs"], help="passes over the training data")
+    parser.add_argument("--lr-d", type=float, default=cfg["lr_d"], help="discriminator learning rate")
+    parser.add_argument("--lr-g", type=float, default=cfg["lr_g"], help="generator learning rate")
+    parser.add_argument("--batch-size", type=int, default=cfg["batch_size"], help="samples per step")
+    parser.add_argument("--device", default=cfg["device"], help="auto, cpu, cuda or mps")
+    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)
+    parser.add_argument("--out", default="checkpoints", help="folder for last.pt and the sample grids")
+    parser.add_argument("--seed", type=int, default=cfg["seed"], help="seed of weights, noise and shuffling")
+    parser.add_argument("--log-interval", type=int, default=10, help="batches between log lines")
+    parser.add_argument("--dry-run", action="store_true", help="one batch of each phase, to check the set-up")
+    args = parser.parse_args(argv)
+    cfg.update(epochs=args.epochs, lr_d=args.lr_d, lr_g=args.lr_g, batch_size=args.batch_size, seed=args.seed)
+
+    device = pick_device(args.device)
+    shuffle = torch.Generator().manual_seed(args.seed)
+    data = load_data(args.data).to(device)
+    # The same seeds give the same initial weights and preview noise as the designer.
+    torch.manual_seed(args.seed)
+    generator = __GENERATOR__().to(device)
+    torch.manual_seed(args.seed + 1)
+    discriminator = __DISCRIMINATOR__().to(device)
+    torch.manual_seed(args.seed)  # the training noise
+    fixed_noise = torch.randn((PREVIEW, *NOISE_SHAPE), generator=torch.Generator().manual_seed(args.seed + 2))
+    fixed_noise = fixed_noise.to(device)
+    opt_d = make_optimizer(cfg, discriminator.parameters(), args.lr_d)
+    opt_g = make_optimizer(cfg, generator.parameters(), args.lr_g)
+    os.makedirs(args.out, exist_ok=True)
+    print(f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples, device {device}")
+
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        t = train(args, generator, discriminator, opt_g, opt_d, device, data, epoch, shuffle)
+        val_noise = torch.Generator().manual_seed(args.seed + 3)
+        v = evaluate(args, generator, discriminator, device, data, val_noise) if data.x_val.shape[0] else {}
+        shown = "  ".join(f"{p} D {m['loss_d']:.4f} G {m['loss_g']:.4f} D(x) {m['d_real']:.2f} "
+                          f"D(G(z)) {m['d_fake']:.2f}" for p, m in (("train", t), ("val", v)) if m)
+        print(f"Epoch {epoch}: {shown}  ({time.perf_counter() - start:.1f} s)")
+        save_samples(generator, fixed_noise, os.path.join(args.out, f"samples_epoch_{epoch:03d}.png"))
+        checkpoint = {
+            "model": {"generator": generator.state_dict(), "discriminator": discriminator.state_dict()},
+            "optimizer": {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()},
+            "epoch": epoch,
+            "config": CONFIG,
+            "fixed_noise": fixed_noise.cpu(),
+        }
+        torch.save(checkpoint, os.path.join(args.out, "last.pt"))
+        if args.dry_run:
+            break
+    return generator, discriminator
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+_RUN_HELP = [
+    "Run:",
+    "    python train.py                      # settings from the project; see --help",
+    "    python train.py --epochs 1 --dry-run  # check the set-up on one batch",
+    "Each epoch writes checkpoints/samples_epoch_NNN.png (images from a fixed noise batch) and",
+    "checkpoints/last.pt; the trained generator's weights are in its 'model' entry:",
+    '    g = Generator(); g.load_state_dict(torch.load("checkpoints/last.pt")["model"]["generator"])',
+]
+
+_LOADERS = {"digits", "synthetic", "torchvision", "image_folder", "csv"}
+
+
+def gan_train_source(project, project_dir=None, format: bool = True) -> str | None:
+    """The source of ``train.py`` for a GAN project (None for any other project).
+
+    Raises :class:`CodegenError` when the settings are invalid or the dataset holds token ids."""
+    from .config import ConfigError, validate_dataset, validate_training
+
+    if not is_gan(project) or not {GENERATOR, DISCRIMINATOR} <= set(project.networks):
+        return None
+    try:
+        dataset = validate_dataset(project.dataset)
+        training = validate_training(project.training)
+    except ConfigError as exc:
+        raise CodegenError(str(exc)) from None
+    kind = dataset["kind"]
+    if kind not in _LOADERS:
+        raise CodegenError(f"a GAN learns images or vectors of numbers; a {kind} dataset holds "
+                           "token ids (choose an image or table dataset)")
+    inputs = project.networks[GENERATOR].inputs()
+    if len(inputs) != 1:
+        raise CodegenError("the generator needs exactly one Input (the noise vector)")
+    noise = tuple(int(s) for s in inputs[0].params["shape"])
+    if kind in ("image_folder", "csv") and dataset["path"] and project_dir is not None:
+        from pathlib import Path
+
+        path = Path(dataset["path"]).expanduser()
+        if not path.is_absolute():
+            dataset["path"] = str((Path(project_dir) / path).resolve())
+    classes = network_class_names(project)
+    head = codegen._TRAIN_HEAD
+    for line in ("import torch.distributed as dist\n",
+                 "from torch.nn.parallel import DistributedDataParallel\n"):
+        if line not in head:  # pragma: no cover - the shared head changed; fail loudly
+            raise CodegenError("internal: the training script head changed")
+        head = head.replace(line, "", 1)
+    pieces = [head, codegen._IMAGES if kind in ("digits", "torchvision", "image_folder")
+              else codegen._NO_AUGMENT]
+    pieces.append({"digits": codegen._LOAD_DIGITS, "synthetic": codegen._LOAD_SYNTHETIC,
+                   "torchvision": codegen._LOAD_TORCHVISION,
+                   "image_folder": codegen._LOAD_IMAGE_FOLDER,
+                   "csv": codegen._CSV_COMMON + codegen._LOAD_CSV}[kind])
+    pieces.append(_GAN_LOOP)
+    body = "".join(pieces)
+    if kind in ("image_folder", "csv"):
+        data_default, data_help = dataset["path"], "the dataset file or folder"
+    elif kind == "torchvision":
+        data_default, data_help = "data", "folder for the downloaded dataset"
+    else:
+        data_default, data_help = None, "not used: this dataset is built in"
+    config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
+                              "training": codegen._applying("training", training)}
+    g_cls, d_cls = classes[GENERATOR], classes[DISCRIMINATOR]
+    description = f"Train the GAN {g_cls} + {d_cls} ({comment_text(project.name, 80)})"
+    replacements = {
+        "__CLASS__": ", ".join(sorted({g_cls, d_cls})),
+        "__GENERATOR__": g_cls,
+        "__DISCRIMINATOR__": d_cls,
+        "__NOISE_SHAPE__": literal(noise),
+        "__CONFIG__": literal(config),
+        "__DESCRIPTION__": literal(description),
+        "__DATA_DEFAULT__": literal(data_default),
+        "__DATA_HELP__": literal(data_help),
+    }
+    # One pass over the template's own markers: text already put in is never searched again.
+    body = re.sub(r"__(CLASS|GENERATOR|DISCRIMINATOR|NOISE_SHAPE|CONFIG|DESCRIPTION|DATA_DEFAULT|"
+                  r"DATA_HELP)__", lambda m: replacements[m.group(0)], body)
+    header = _header(project, "GAN training script")
+    header += ["#", *("# " + line for line in _RUN_HELP)]
+    source = "\n".join(header) + "\n" + body
+    return format_source(source) if format else source
+
+
+__all__ = ["gan_train_source"]
