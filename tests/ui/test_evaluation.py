@@ -22,8 +22,6 @@ from designer.ui.training.evaluation import (
     sample_to_qimage,
 )
 
-from .training_helpers import no_qthread_left  # noqa: F401  (autouse fixture)
-
 
 def test_confusion_matrix_counts_rows_true_columns_predicted():
     cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,8 +74,9 @@ class EvaluationResult:
     y_true: np.ndarray | None = None  # (N,) class indices, or (N, D) targets
     y_pred: np.ndarray | None = None  # (N,) predicted indices, or (N, D) predictions
     confidence: np.ndarray | None = None  # (N,) probability of the predicted class
-    samples: np.ndarray | None = None  # (M, ...) inputs of the first M validation samples
+    samples: np.ndarray | None = None  # (M, ...) inputs of M validation samples, mistakes first
     confusion: np.ndarray | None = None
+    sample_index: np.ndarray | None = None  # which validation samples ``samples`` are
 
     @property
     def accuracy(self) -> float | None:
@@ -122,7 +124,6 @@ def evaluate_model(model, inputs, targets, task: str, class_names: list[str] | N
                     outs.append(out.reshape(out.shape[0], -1).numpy())
     finally:
         model.train(was_training)
-    samples = inputs[:keep_samples].detach().cpu().numpy()
     if task == "classification":
         y_pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
         y_true = targets[:len(y_pred)].detach().cpu().numpy().astype(np.int64).ravel()
@@ -130,12 +131,126 @@ def evaluate_model(model, inputs, targets, task: str, class_names: list[str] | N
         k = max(len(names), int(y_true.max(initial=-1)) + 1, int(y_pred.max(initial=-1)) + 1)
         if len(names) < k:
             names += [str(i) for i in range(len(names), k)]
+        order = mistakes_first(y_true, y_pred, keep_samples)
+        samples = inputs[torch.as_tensor(order, dtype=torch.long)].detach().cpu().numpy()
         return EvaluationResult(task, names, y_true, y_pred,
                                 np.concatenate(conf) if conf else np.zeros(0),
-                                samples, confusion_matrix(y_true, y_pred, k))
+                                samples, confusion_matrix(y_true, y_pred, k), order)
     y_pred = np.concatenate(outs) if outs else np.zeros((0, 1))
     t = targets[:len(y_pred)].detach().cpu().numpy().reshape(len(y_pred), -1)
-    return EvaluationResult(task, [], t, y_pred, None, samples)
+    order = np.arange(min(keep_samples, len(y_pred)))
+    return EvaluationResult(task, [], t, y_pred, None,
+                            inputs[:len(order)].detach().cpu().numpy(), None, order)
+
+
+def evaluate_dataset(model, ds, batch_size: int = 512, keep_samples: int = 256,
+                     should_stop: Callable[[], bool] | None = None) -> EvaluationResult:
+    """:func:`evaluate_model` over an engine ``Dataset``'s validation split (prepared batches,
+    on the dataset's device). Shown samples are un-normalised so images look like images."""
+    import torch
+
+    n = ds.n_val
+    idx = torch.arange(n, device=ds.device)
+    xs, ys = [], []
+    for start in range(0, n, batch_size):
+        x, y = ds.batch("val", idx[start:start + batch_size])
+        xs.append(x)
+        ys.append(y)
+    inputs = torch.cat(xs) if xs else torch.zeros((0, *ds.sample_shape))
+    targets = torch.cat(ys) if ys else torch.zeros(0)
+    res = evaluate_model(model, inputs, targets, ds.task, ds.class_names, batch_size=batch_size,
+                         device=str(ds.device), keep_samples=keep_samples,
+                         should_stop=should_stop)
+    if res.samples is not None and ds.mean is not None and res.samples.ndim >= 3:
+        view = (1, len(ds.mean)) + (1,) * (res.samples.ndim - 2)
+        mean = np.asarray(ds.mean, dtype=np.float32).reshape(view)
+        std = np.asarray(ds.std, dtype=np.float32).reshape(view)
+        res.samples = res.samples * std + mean
+    return res
+
+
+def make_predictor(model, ds) -> tuple[Callable[[str, str], list[str]], bool, bool]:
+    """A "try it" function for a trained model and its dataset's preprocessing.
+
+    Returns ``(predict, takes_images, takes_rows)``. ``predict("image", path)`` reads an image
+    file, converts and resizes it like the dataset's images (values in [0, 1], then the dataset's
+    normalisation); ``predict("row", text)`` parses one CSV row of numbers (standardised like the
+    training features) or, for text datasets, tokenises the text.
+    """
+    import torch
+
+    shape = tuple(ds.sample_shape)
+    images = len(shape) == 3 and shape[0] in (1, 3) and ds.dtype == "float32"
+    rows = len(shape) == 1
+    names = list(ds.class_names or [])
+    vocab = list(ds.vocab) if ds.vocab is not None else None
+    mean = None if ds.mean is None else np.asarray(ds.mean, dtype=np.float32)
+    std = None if ds.std is None else np.asarray(ds.std, dtype=np.float32)
+    task = ds.task
+
+    def run(x: np.ndarray) -> list[str]:
+        t = torch.from_numpy(x).unsqueeze(0)
+        model.eval()
+        with torch.no_grad():
+            out = model(t)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        out = out.float().reshape(1, -1)[0]
+        if task == "classification":
+            if out.numel() == 1:
+                p1 = float(torch.sigmoid(out[0]))
+                probs = torch.tensor([1 - p1, p1])
+            else:
+                probs = torch.softmax(out, 0)
+            top = torch.topk(probs, min(3, probs.numel()))
+            return [f"{names[i] if i < len(names) else i}: {p:.1%}"
+                    for p, i in zip(top.values.tolist(), top.indices.tolist())]
+        vals = ", ".join(f"{v:.4g}" for v in out[:8].tolist())
+        return [f"prediction: {vals}" + (" …" if out.numel() > 8 else "")]
+
+    def predict(kind: str, value: str) -> list[str]:
+        if kind == "image":
+            if not images:
+                raise ValueError("this model does not take images")
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                with Image.open(value) as im:
+                    im = im.convert("L" if shape[0] == 1 else "RGB")
+                    im = im.resize((shape[2], shape[1]), Image.BILINEAR)
+                    a = np.asarray(im, dtype=np.float32) / 255.0
+            except (OSError, UnidentifiedImageError) as exc:
+                raise ValueError(f"cannot read {Path(value).name} as an image: {exc}") from None
+            a = a[None] if a.ndim == 2 else np.transpose(a, (2, 0, 1))
+            if mean is not None and len(mean) == a.shape[0]:
+                a = (a - mean[:, None, None]) / std[:, None, None]
+            return run(np.ascontiguousarray(a, dtype=np.float32))
+        if kind == "row":
+            if not rows:
+                raise ValueError("this model does not take table rows")
+            if vocab is not None:
+                from designer.engine.data import tokenize
+                from designer.engine.data.tabular import encode
+
+                index = {t: i for i, t in enumerate(vocab)}
+                ids = np.asarray(encode(tokenize(value), index, shape[0]), dtype=np.int64)
+                return run(ids)
+            parts = [p.strip() for p in value.replace(";", ",").replace("\t", ",").split(",")]
+            try:
+                nums = np.asarray([float(p) for p in parts if p], dtype=np.float32)
+            except ValueError:
+                raise ValueError(f"expected {shape[0]} numbers separated by commas") from None
+            if len(nums) != shape[0]:
+                raise ValueError(f"expected {shape[0]} numbers (one per feature column), "
+                                 f"got {len(nums)}")
+            if not np.all(np.isfinite(nums)):
+                raise ValueError("the row holds a value that is not a finite number")
+            if mean is not None and len(mean) == len(nums):
+                nums = (nums - mean) / std
+            return run(nums)
+        raise ValueError(f"unknown input kind {kind!r}")
+
+    return predict, images, rows
 
 
 def mistakes_first(y_true: np.ndarray, y_pred: np.ndarray, limit: int) -> np.ndarray:
@@ -468,7 +583,9 @@ class EvaluationPanel(QTabWidget):
             self.report.set_confusion(result.confusion, result.class_names)
             self._result_stack.setCurrentIndex(1)
             if result.samples is not None:
-                self.samples.set_samples(result.samples, result.y_true, result.y_pred,
+                idx = (result.sample_index if result.sample_index is not None
+                       else np.arange(len(result.samples)))
+                self.samples.set_samples(result.samples, result.y_true[idx], result.y_pred[idx],
                                          result.class_names)
             self.setTabEnabled(1, result.samples is not None)
         elif result.task == "regression" and result.y_true is not None:

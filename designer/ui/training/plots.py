@@ -141,6 +141,7 @@ class TrainingPlots(QWidget):
         self.loss_plot.setLabel("left", "loss")
         self.metric_plot.setLabel("left", "accuracy")
         self.lr_plot.setLabel("left", "learning rate")
+        self.lr_plot.setLogMode(x=False, y=True)  # rates span decades (1e-1 ... 1e-6)
         self._layout_widget.ci.layout.setRowStretchFactor(0, 3)
         self._layout_widget.ci.layout.setRowStretchFactor(1, 2)
         self._layout_widget.ci.layout.setRowStretchFactor(2, 1)

@@ -1,0 +1,338 @@
+"""Run history: every training run of the project, from the run folders the engine writes.
+
+Run folders live beside the project (``<project folder>/runs/<project>/<timestamp>/``, see
+:func:`designer.engine.runs.default_run_dir`); each holds ``config.json`` and ``metrics.jsonl``.
+The list shows start time, a settings summary, the best validation metric and the duration;
+selected runs are overlaid on the live plots; a run's settings can be reopened; a run can be
+deleted (after a question) or evaluated from its best checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .plots import RunCurves
+
+# metric name -> whether higher is better
+_METRICS = (("accuracy", True), ("r2", True), ("f1", True), ("mae", False), ("mse", False),
+            ("loss", False))
+
+
+def flat_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """One metrics record with nested phases flattened: ``{"val": {"loss": 1}}`` -> ``val_loss``."""
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if isinstance(v, dict) and k in ("train", "val", "validation"):
+            prefix = "val" if k == "validation" else k
+            for kk, vv in v.items():
+                out[f"{prefix}_{kk}"] = vv
+        else:
+            out[k] = v
+    return out
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+@dataclass
+class RunRecord:
+    """What the history shows of one run folder."""
+
+    path: Path
+    started: datetime | None
+    config: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    duration_s: float | None = None
+    status: str = ""
+
+    @property
+    def training(self) -> dict[str, Any]:
+        t = self.config.get("training")
+        return t if isinstance(t, dict) else {}
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        d = self.config.get("dataset")
+        return d if isinstance(d, dict) else {}
+
+    def metric_name(self) -> str | None:
+        """The headline metric: validation accuracy for classification, R2 (or MAE) else."""
+        keys = set().union(*(r.keys() for r in self.history)) if self.history else set()
+        for name, _ in _METRICS:
+            if f"val_{name}" in keys:
+                return name
+        return None
+
+    def best(self) -> tuple[str, float] | None:
+        name = self.metric_name()
+        if name is None:
+            return None
+        higher = dict(_METRICS)[name]
+        values = [v for r in self.history if (v := _num(r.get(f"val_{name}"))) is not None]
+        if not values:
+            return None
+        return name, (max(values) if higher else min(values))
+
+    def summary(self) -> str:
+        t = self.training
+        ds = self.dataset
+        data = ds.get("name") or ds.get("kind") or "?"
+        parts = [str(data), str(t.get("optimizer", "?")), f"lr {t.get('lr', '?')}",
+                 f"bs {t.get('batch_size', '?')}", f"{t.get('epochs', '?')} ep"]
+        if t.get("scheduler") not in (None, "none"):
+            parts.append(str(t["scheduler"]))
+        return ", ".join(parts)
+
+    def curves(self) -> RunCurves:
+        label = self.started.strftime("%m-%d %H:%M:%S") if self.started else self.path.name
+        name = self.metric_name()
+        c = RunCurves(label)
+        for r in self.history:
+            c.epochs.append(float(r["epoch"]))
+            c.train_loss.append(_nan(r.get("train_loss")))
+            c.val_loss.append(_nan(r.get("val_loss")))
+            c.val_metric.append(_nan(r.get(f"val_{name}")) if name and name != "loss"
+                                else math.nan)
+        if all(math.isnan(v) for v in c.val_loss):
+            c.val_loss = []
+        if all(math.isnan(v) for v in c.val_metric):
+            c.val_metric = []
+        return c
+
+
+def _nan(v: Any) -> float:
+    n = _num(v)
+    return math.nan if n is None else n
+
+
+def _started(path: Path, config: dict[str, Any]) -> datetime | None:
+    for key in ("started", "started_at", "start_time"):
+        v = config.get(key)
+        if isinstance(v, str):
+            try:
+                return datetime.fromisoformat(v)
+            except ValueError:
+                pass
+    stamp = path.name.split("-")
+    try:
+        return datetime.strptime("-".join(stamp[:2]), "%Y%m%d-%H%M%S")
+    except ValueError:
+        return None
+
+
+def read_run(path: Path) -> RunRecord | None:
+    """A run folder's record, or None when ``path`` is not a readable run folder."""
+    from designer.engine.runs import RunError, read_config, read_history
+
+    try:
+        config = read_config(path)
+    except RunError:
+        return None
+    if not isinstance(config, dict):
+        return None
+    history = [flat_record(r) for r in read_history(path)]
+    started = _started(path, config)
+    duration = None
+    for key in ("elapsed", "elapsed_s", "time", "seconds"):
+        vals = [v for r in history if (v := _num(r.get(key))) is not None]
+        if vals:
+            duration = max(vals) if key != "seconds" else sum(vals)
+            break
+    if duration is None and history:
+        try:
+            duration = max(0.0, (path / "metrics.jsonl").stat().st_mtime
+                           - (path / "config.json").stat().st_mtime)
+        except OSError:
+            duration = None
+    status = str(config.get("status", "")) if isinstance(config.get("status"), str) else ""
+    return RunRecord(path, started, config, history, duration, status)
+
+
+def list_runs(root: Path | None) -> list[RunRecord]:
+    """Every run folder directly under ``root``, newest first."""
+    if root is None or not root.is_dir():
+        return []
+    runs = [r for p in root.iterdir() if p.is_dir() and (r := read_run(p)) is not None]
+    runs.sort(key=lambda r: (r.started or datetime.min, r.path.name), reverse=True)
+    return runs
+
+
+def runs_root(project_path: Path | None, project_name: str) -> Path:
+    """The folder holding this project's run folders (the engine's policy, one level up)."""
+    from designer.engine.runs import default_run_dir
+
+    return default_run_dir(project_path, project_name).parent
+
+
+def delete_run(run: RunRecord, root: Path) -> None:
+    """Delete a run folder; refuses anything that is not a run folder inside ``root``."""
+    path = run.path.resolve()
+    if path.parent != root.resolve() or not (path / "config.json").is_file():
+        raise ValueError(f"{path} is not a run folder of this project; nothing deleted")
+    shutil.rmtree(path)
+
+
+def _duration(s: float | None) -> str:
+    if s is None:
+        return ""
+    s = round(s)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+class HistoryPanel(QWidget):
+    """The run list with overlay, reopen, evaluate and delete.
+
+    Signals: ``overlay_changed(list[RunCurves])`` as the selection changes;
+    ``reopen_requested(dict dataset, dict training)``; ``evaluate_requested(Path run folder)``.
+    """
+
+    overlay_changed = Signal(list)
+    reopen_requested = Signal(dict, dict)
+    evaluate_requested = Signal(object)
+
+    COLUMNS = ("started", "settings", "best", "epochs", "duration", "status")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.root: Path | None = None
+        self.runs: list[RunRecord] = []
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.refresh_button = QPushButton("Refresh")
+        self.reopen_button = QPushButton("Reopen settings")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.delete_button = QPushButton("Delete…")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.reopen_button.clicked.connect(self._reopen)
+        self.evaluate_button.clicked.connect(self._evaluate)
+        self.delete_button.clicked.connect(self._delete)
+        self.note = QLabel("Select runs to overlay their curves on the plots.")
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.PlainText)
+        buttons = QHBoxLayout()
+        for b in (self.refresh_button, self.reopen_button, self.evaluate_button,
+                  self.delete_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(buttons)
+        lay.addWidget(self.note)
+        self.confirm_delete = True  # tests switch the question off
+        self._update_buttons()
+
+    def set_root(self, root: Path | None) -> None:
+        self.root = root
+        self.refresh()
+
+    def refresh(self) -> None:
+        selected = {r.path for r in self.selected_runs()}
+        self.runs = list_runs(self.root)
+        self.table.blockSignals(True)
+        try:
+            self.table.setRowCount(len(self.runs))
+            for i, run in enumerate(self.runs):
+                best = run.best()
+                epochs = max((int(r["epoch"]) for r in run.history), default=0)
+                cells = [
+                    run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else run.path.name,
+                    run.summary(),
+                    f"{best[0]} {best[1]:.4g}" if best else "",
+                    str(epochs),
+                    _duration(run.duration_s),
+                    run.status,
+                ]
+                for c, text in enumerate(cells):
+                    item = QTableWidgetItem(text)
+                    item.setToolTip(str(run.path))
+                    self.table.setItem(i, c, item)
+                if run.path in selected:
+                    self.table.selectRow(i)
+        finally:
+            self.table.blockSignals(False)
+        self.table.resizeColumnToContents(0)
+        self._on_selection()
+
+    def selected_runs(self) -> list[RunRecord]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self.runs[r] for r in rows if r < len(self.runs)]
+
+    def select(self, rows: list[int]) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.MultiSelection)
+        for r in rows:
+            self.table.selectRow(r)
+        self.table.setSelectionMode(mode)
+
+    def _update_buttons(self) -> None:
+        n = len(self.selected_runs())
+        self.reopen_button.setEnabled(n == 1)
+        self.evaluate_button.setEnabled(n == 1)
+        self.delete_button.setEnabled(n >= 1)
+
+    def _on_selection(self) -> None:
+        self._update_buttons()
+        self.overlay_changed.emit([r.curves() for r in self.selected_runs() if r.history])
+
+    def _reopen(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.reopen_requested.emit(dict(runs[0].dataset), dict(runs[0].training))
+
+    def _evaluate(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.evaluate_requested.emit(runs[0].path)
+
+    def _delete(self) -> None:
+        runs = self.selected_runs()
+        if not runs or self.root is None:
+            return
+        if self.confirm_delete:
+            answer = QMessageBox.question(
+                self, "Delete runs",
+                f"Delete {len(runs)} run folder(s) with their checkpoints? This cannot be undone.")
+            if answer != QMessageBox.Yes:
+                return
+        errors = []
+        for run in runs:
+            try:
+                delete_run(run, self.root)
+            except (OSError, ValueError) as exc:
+                errors.append(str(exc))
+        self.note.setText("\n".join(errors) if errors else f"Deleted {len(runs)} run(s).")
+        self.refresh()

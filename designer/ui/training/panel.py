@@ -1,0 +1,715 @@
+"""The training panel: dataset and settings, Train/Pause/Resume/Stop, live curves, evaluation,
+run history and export, in one dock.
+
+Train snapshots the design (``graph.copy()``) and the settings and hands them to a
+:class:`~designer.ui.training.worker.TrainingWorker`; the design stays editable and edits never
+reach the running model. Worker events arrive at :meth:`TrainingPanel._on_event`, a slot of this
+widget (GUI thread), which only writes into plot buffers and labels; the plots redraw from a timer.
+
+Settings edits are undo commands on the document's stack, like every other edit; the one-click
+"make the design fit" is one undo step made of ``Document.set_params`` calls inside a macro.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QUndoCommand
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer.engine.config import (
+    TRAINING_SETTINGS,
+    ConfigError,
+    validate_dataset,
+    validate_training,
+)
+from designer.engine.data import DownloadProgress
+from designer.engine.training import (
+    Batch,
+    CheckpointSaved,
+    Epoch,
+    Failed,
+    Finished,
+    Paused,
+    Resumed,
+    Started,
+    Stopped,
+)
+
+from .dataset_chooser import DatasetChooser, config_key
+from .evaluation import EvaluationPanel, make_predictor
+from .history import HistoryPanel, runs_root
+from .plots import TrainingPlots
+from .settings_form import SettingsForm, available_devices
+from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, TrainingWorker
+
+MAX_LOG_LINES = 5000
+METRIC_FOR_TASK = {"classification": ("accuracy", "accuracy"), "regression": ("r2", "R²"),
+                   "reconstruction": ("mse", "MSE")}
+
+
+class SetSettingsCommand(QUndoCommand):
+    """Replace a project's ``dataset`` or ``training`` section (one undo step)."""
+
+    def __init__(self, project, section: str, new: dict[str, Any], text: str) -> None:
+        super().__init__(text)
+        self.project = project
+        self.section = section
+        self.old = copy.deepcopy(getattr(project, section))
+        self.new = copy.deepcopy(new)
+
+    def redo(self) -> None:
+        setattr(self.project, self.section, copy.deepcopy(self.new))
+
+    def undo(self) -> None:
+        setattr(self.project, self.section, copy.deepcopy(self.old))
+
+
+def format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingPanel(QWidget):
+    """See the module docstring. Signals: ``run_started``; ``run_finished(status)`` once the
+    worker thread has ended (status: finished, stopped or failed); ``evaluation_ready(result)``;
+    ``message_shown(text)`` for failures and refused actions."""
+
+    run_started = Signal()
+    run_finished = Signal(str)
+    evaluation_ready = Signal(object)
+    message_shown = Signal(str)
+
+    def __init__(self, document=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = None
+        self.worker: TrainingWorker | None = None
+        self._eval_worker: EvaluateRunWorker | None = None
+        self._status = ""
+        self._syncing = False
+        self._last_batch: tuple[int, int, float] = (0, 0, 0.0)
+        self._metric_key = "accuracy"
+        self.model = None  # the last trained model (CPU), for "try it"
+        self.run_dir: Path | None = None
+        self.last_error: str = ""
+
+        # -- left: dataset, settings, buttons ---------------------------------------------------
+        self.chooser = DatasetChooser()
+        self.settings = SettingsForm(TRAINING_SETTINGS,
+                                     choices={"device": ["auto"] + available_devices()})
+        data_box = QGroupBox("Dataset")
+        QVBoxLayout(data_box).addWidget(self.chooser)
+        settings_box = QGroupBox("Training settings")
+        QVBoxLayout(settings_box).addWidget(self.settings)
+        left_inner = QWidget()
+        left_lay = QVBoxLayout(left_inner)
+        left_lay.addWidget(data_box)
+        left_lay.addWidget(settings_box)
+        left_lay.addStretch(1)
+        left = QScrollArea()
+        left.setWidgetResizable(True)
+        left.setWidget(left_inner)
+        left.setMinimumWidth(320)
+
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train the design as it is now on the chosen dataset")
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.stop_button = QPushButton("Stop")
+        self.export_button = QPushButton("Export…")
+        for b, slot in ((self.train_button, self.train), (self.pause_button, self.pause),
+                        (self.resume_button, self.resume), (self.stop_button, self.stop),
+                        (self.export_button, self.open_export_dialog)):
+            b.clicked.connect(slot)
+
+        # -- right: progress, message, tabs ---------------------------------------------------------
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel("Ready.")
+        self.progress_label.setTextFormat(Qt.PlainText)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.PlainText)
+        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.message.setStyleSheet("background: #fdecea; color: #b71c1c; padding: 6px;")
+        self.message.hide()
+        self.plots = TrainingPlots()
+        self.evaluation = EvaluationPanel()
+        self.history = HistoryPanel()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(MAX_LOG_LINES)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plots, "Curves")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.addTab(self.log, "Log")
+
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        right = QWidget()
+        right_lay = QVBoxLayout(right)
+        right_lay.setContentsMargins(0, 0, 0, 0)
+        right_lay.addLayout(buttons)
+        right_lay.addWidget(self.progress)
+        right_lay.addWidget(self.progress_label)
+        right_lay.addWidget(self.message)
+        right_lay.addWidget(self.tabs, 1)
+
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(splitter)
+
+        self.chooser.changed.connect(self._on_dataset_edited)
+        self.chooser.loaded.connect(self._on_dataset_loaded)
+        self.chooser.fix_requested.connect(self.apply_fixes)
+        self.settings.changed.connect(self._on_training_edited)
+        self.history.overlay_changed.connect(self.plots.set_overlays)
+        self.history.reopen_requested.connect(self.reopen_settings)
+        self.history.evaluate_requested.connect(self.evaluate_run)
+        self._update_buttons()
+        if document is not None:
+            self.set_document(document)
+
+    # -- the document ------------------------------------------------------------------------------
+
+    def set_document(self, document) -> None:
+        """Follow a :class:`~designer.ui.document.Document` (the window's open project); None
+        lets go of the current one (its signals are disconnected)."""
+        if self.document is not None:
+            for sig, slot in self._doc_connections():
+                try:
+                    sig.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+        self.document = document
+        if document is None:
+            return
+        for sig, slot in self._doc_connections():
+            sig.connect(slot)
+        self._load_from_project()
+
+    def _doc_connections(self):
+        d = self.document
+        return [(d.undo_stack.indexChanged, self._sync_from_project),
+                (d.analysis_updated, self._recheck_fit),
+                (d.path_changed, self._on_path_changed),
+                (d.network_changed, self._on_network_changed)]
+
+    @property
+    def project(self):
+        return self.document.project if self.document is not None else None
+
+    def _base_dir(self) -> Path | None:
+        path = self.document.path if self.document is not None else None
+        return Path(path).resolve().parent if path else None
+
+    def _load_from_project(self) -> None:
+        self._syncing = True
+        try:
+            self.chooser.set_config(self.project.dataset, self._base_dir())
+            values = dict(self.project.training)
+            self.settings.set_values(values)
+        finally:
+            self._syncing = False
+        self.history.set_root(self._runs_root())
+        self._recheck_fit()
+
+    @Slot()
+    def _sync_from_project(self, *_: Any) -> None:
+        """After undo/redo: show the project's settings if they differ from the form."""
+        if self._syncing or self.document is None:
+            return
+        if self._section_differs("dataset", self.chooser.config()) or self._section_differs(
+                "training", self._training_values(quiet=True)):
+            self._load_from_project()
+
+    def _section_differs(self, section: str, shown: dict | None) -> bool:
+        if shown is None:
+            return True
+        stored = getattr(self.project, section) or {}
+        validate = validate_dataset if section == "dataset" else validate_training
+        try:
+            return validate(stored) != validate(shown)
+        except ConfigError:
+            return stored != shown
+
+    @Slot(object)
+    def _on_path_changed(self, *_: Any) -> None:
+        self.chooser.base_dir = self._base_dir()
+        self.history.set_root(self._runs_root())
+
+    @Slot(str)
+    def _on_network_changed(self, *_: Any) -> None:
+        if not self._syncing:
+            self._load_from_project()
+
+    def _runs_root(self) -> Path | None:
+        if self.document is None:
+            return None
+        return runs_root(self.document.path, self.project.name)
+
+    # -- settings edits ----------------------------------------------------------------------------
+
+    def _training_values(self, quiet: bool = False) -> dict[str, Any] | None:
+        try:
+            return self.settings.values()
+        except ValueError as exc:
+            if not quiet:
+                self.show_message(str(exc))
+            return None
+
+    def _push_section(self, section: str, values: dict[str, Any], text: str) -> None:
+        if self.document is None or getattr(self.project, section) == values:
+            return
+        self._syncing = True
+        try:
+            self.document.undo_stack.push(SetSettingsCommand(self.project, section, values, text))
+        finally:
+            self._syncing = False
+
+    @Slot()
+    def _on_dataset_edited(self) -> None:
+        if self._syncing:
+            return
+        self._push_section("dataset", self.chooser.config(), "Change dataset settings")
+        self.chooser.set_check(None)
+
+    @Slot()
+    def _on_training_edited(self) -> None:
+        if self._syncing:
+            return
+        values = self._training_values()
+        if values is not None:
+            self._push_section("training", values, "Change training settings")
+            self._recheck_fit()
+
+    def reopen_settings(self, dataset: dict, training: dict) -> None:
+        """Put a past run's settings back (one undo step)."""
+        if self.document is None:
+            return
+        stack = self.document.undo_stack
+        self._syncing = True
+        try:
+            stack.beginMacro("Reopen a run's settings")
+            stack.push(SetSettingsCommand(self.project, "dataset", dict(dataset), "dataset"))
+            stack.push(SetSettingsCommand(self.project, "training", dict(training), "training"))
+            stack.endMacro()
+        finally:
+            self._syncing = False
+        self._load_from_project()
+        self.append_log("Reopened the settings of a past run.")
+
+    # -- dataset and fit ---------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_dataset_loaded(self, ds) -> None:
+        self._set_metric_for(ds.task)
+        self._recheck_fit()
+
+    @Slot()
+    @Slot(object)
+    def _recheck_fit(self, *_: Any) -> None:
+        ds = self.chooser.loaded_dataset()
+        if ds is None or self.document is None:
+            return
+        from designer.engine.data import check_model_data
+
+        analysis = self.document.analysis
+        training = self._training_values(quiet=True) or {}
+        try:
+            check = check_model_data(self.document.graph, ds, training, analysis)
+        except Exception as exc:  # noqa: BLE001 - a half-edited design must not break the panel
+            self.chooser.fit_label.setText(f"Cannot check the design against the data: {exc}")
+            return
+        self.chooser.set_check(check)
+
+    @Slot(list)
+    def apply_fixes(self, fixes: list) -> None:
+        """Make the design fit the loaded dataset: Input shape, dtype, last layer's size, as ONE
+        undo step. Fixing the input can reveal the output size, so the check runs again inside the
+        same macro."""
+        ds = self.chooser.loaded_dataset()
+        doc = self.document
+        if doc is None or not fixes:
+            return
+        from designer.engine.data import check_model_data
+        from designer.engine.graph import GraphError
+
+        training = self._training_values(quiet=True) or {}
+        stack = doc.undo_stack
+        stack.beginMacro("Make the design fit the dataset")
+        failed = None
+        try:
+            for _ in range(4):
+                for f in fixes:
+                    doc.set_params(f.node_id, {f.param: f.value})
+                if ds is None:
+                    break
+                fixes = check_model_data(doc.graph, ds, training).fixes
+                if not fixes:
+                    break
+        except GraphError as exc:
+            failed = str(exc)
+        finally:
+            stack.endMacro()
+        if failed:
+            stack.undo()
+            self.show_message(f"The design could not be changed to fit: {failed}")
+            return
+        self.append_log("Changed the design to fit the dataset (Edit > Undo takes it back).")
+        self._recheck_fit_now()
+
+    def _recheck_fit_now(self) -> None:
+        ds = self.chooser.loaded_dataset()
+        if ds is None or self.document is None:
+            return
+        from designer.engine.data import check_model_data
+
+        self.chooser.set_check(check_model_data(self.document.graph, ds,
+                                                self._training_values(quiet=True) or {}))
+
+    def _set_metric_for(self, task: str) -> None:
+        key, label = METRIC_FOR_TASK.get(task, ("accuracy", "accuracy"))
+        self._metric_key = key
+        self.plots.set_metric_name(label)
+
+    # -- run control -------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def train(self) -> bool:
+        """Snapshot the design and settings and start a run. False (with a message) if refused."""
+        if self.is_running():
+            return False
+        if self.document is None:
+            self.show_message("Open a project first.")
+            return False
+        self.hide_message()
+        dcfg = self.chooser.config()
+        tcfg = self._training_values()
+        if tcfg is None:
+            return False
+        try:
+            validate_dataset(dcfg)
+            validate_training(tcfg)
+        except ConfigError as exc:
+            self.show_message(str(exc))
+            return False
+        from designer.engine.project import Project
+        from designer.engine.runs import default_run_dir
+
+        project = self.project
+        graph = self.document.graph.copy()
+        snap_project = Project(project.name, project.description,
+                               {self.document.network: graph}, copy.deepcopy(dcfg),
+                               copy.deepcopy(tcfg), copy.deepcopy(project.metadata))
+        self.run_dir = default_run_dir(self.document.path, project.name)
+        base_dir = self._base_dir()
+        key = config_key(dcfg, base_dir)
+        snapshot = RunSnapshot(graph, dcfg, tcfg, base_dir, self.run_dir,
+                               {"dataset": dcfg, "project": snap_project.to_dict()}, key)
+        ds = self.chooser.loaded_dataset()
+        if ds is not None and self.chooser.dataset_key != key:
+            ds = None
+        self.worker = TrainingWorker(snapshot, ds)  # Python-owned: freed once dropped
+        self.worker.event.connect(self._on_event)
+        self.worker.finished.connect(self._on_worker_finished)
+        self._status = "running"
+        self._last_batch = (0, 0, 0.0)
+        self._run_started = time.perf_counter()
+        self.model = None
+        self.plots.clear()
+        self.evaluation.clear()
+        if ds is not None:
+            self._set_metric_for(ds.task)
+        self.plots.start()
+        self.progress.setRange(0, 0)
+        self.progress_label.setText("Preparing…")
+        self.append_log(f"Training {project.name!r} on {dcfg.get('name') or dcfg['kind']} "
+                        f"({tcfg['epochs']} epochs, batch {tcfg['batch_size']}, "
+                        f"{tcfg['optimizer']} lr {tcfg['lr']:g}); run folder {self.run_dir}")
+        self._update_buttons()
+        self.worker.start()
+        self.run_started.emit()
+        return True
+
+    def pause(self) -> None:
+        if self.worker is not None:
+            self.worker.pause()
+            self.pause_button.setEnabled(False)
+
+    def resume(self) -> None:
+        if self.worker is not None:
+            self.worker.resume()
+            self.resume_button.setEnabled(False)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.append_log("Stopping…")
+            self.stop_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
+            self.resume_button.setEnabled(False)
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        """Stop any run and wait for the threads (call before the window closes)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.wait(timeout_ms)
+        if self._eval_worker is not None:
+            self._eval_worker.wait(timeout_ms)
+        if self.chooser.is_loading():
+            self.chooser.wait(timeout_ms)
+        self.plots.stop()
+        # let go of the document: a document destroyed later (its undo stack clears itself and
+        # signals) must not call into this panel
+        self.set_document(None)
+
+    def _update_buttons(self) -> None:
+        running = self.worker is not None
+        paused = running and self._status == "paused"
+        self.train_button.setEnabled(not running)
+        self.pause_button.setEnabled(running and not paused)
+        self.resume_button.setEnabled(paused)
+        self.stop_button.setEnabled(running)
+
+    # -- events from the worker (GUI thread) -------------------------------------------------------
+
+    @Slot(object)
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, Batch):
+            self._on_batch(ev)
+        elif isinstance(ev, Epoch):
+            self._on_epoch(ev)
+        elif isinstance(ev, Started):
+            self._batches = ev.batches_per_epoch
+            self.progress.setRange(0, max(1, ev.epochs * ev.batches_per_epoch))
+            self.progress.setValue(ev.start_epoch * ev.batches_per_epoch)
+            self.append_log(f"Started on {ev.device}: {ev.n_train:,} training and {ev.n_val:,} "
+                            f"validation samples, {ev.batches_per_epoch} batches per epoch.")
+            for note in ev.notes:
+                self.append_log(f"Note: {note}")
+        elif isinstance(ev, DatasetReady):
+            self.chooser.set_dataset(ev.dataset, ev.key)
+            self._set_metric_for(ev.dataset.task)
+        elif isinstance(ev, DownloadProgress):
+            done = f"{ev.done / 1e6:.1f} MB" + (f" of {ev.total / 1e6:.1f} MB" if ev.total else "")
+            self.progress_label.setText(f"Downloading {ev.dataset} ({ev.file}): {done}")
+        elif isinstance(ev, CheckpointSaved):
+            if ev.kind == "best":
+                self.append_log(f"Saved the best model so far (epoch {ev.epoch}).")
+        elif isinstance(ev, Paused):
+            self._status = "paused"
+            self.append_log(f"Paused in epoch {ev.epoch} after batch {ev.batch}.")
+            self.progress_label.setText(self.progress_label.text() + "  (paused)")
+            self._update_buttons()
+        elif isinstance(ev, Resumed):
+            self._status = "running"
+            self.append_log("Resumed.")
+            self._update_buttons()
+        elif isinstance(ev, Finished):
+            self._status = "finished"
+            best = (f"; best validation loss {ev.best_loss:.4f} in epoch {ev.best_epoch}"
+                    if ev.best_loss is not None else "")
+            self.append_log(f"Finished ({ev.reason}) after {ev.epochs_done} epoch(s) in "
+                            f"{ev.time_s:.1f} s{best}. {_metrics_text(ev.final)}")
+        elif isinstance(ev, Stopped):
+            self._status = "stopped"
+            self.append_log(f"Stopped in epoch {ev.epoch} after batch {ev.batch}; "
+                            f"{ev.epochs_done} complete epoch(s); checkpoints kept.")
+        elif isinstance(ev, Failed):
+            self._status = "failed"
+            self.last_error = ev.message
+            where = (f" (epoch {ev.epoch}, batch {ev.batch})" if ev.epoch is not None else "")
+            self.append_log(f"FAILED{where}: {ev.message}")
+            if ev.traceback:
+                self.append_log(ev.traceback.rstrip())
+            self.show_message(f"Training failed{where}: {ev.message}")
+        elif isinstance(ev, Evaluated):
+            self._show_evaluation(ev)
+
+    def _on_batch(self, ev: Batch) -> None:
+        epoch, batch, mean = self._last_batch
+        if ev.epoch != epoch:
+            batch, mean = 0, 0.0
+        # the engine reports the running mean of the epoch; the loss of the batches since the
+        # last report is what the per-batch curve shows
+        n = ev.batch - batch
+        loss = (ev.loss * ev.batch - mean * batch) / n if n > 0 else ev.loss
+        self._last_batch = (ev.epoch, ev.batch, ev.loss)
+        self.plots.add_batch(ev.epoch - 1 + ev.batch / max(ev.batches, 1), loss)
+        done = (ev.epoch - 1) * ev.batches + ev.batch
+        self.progress.setValue(done)
+        acc = ev.metrics.get("accuracy")
+        acc_text = f" · acc {acc:.3f}" if acc is not None else ""
+        epochs = self.progress.maximum() // max(ev.batches, 1)
+        self.progress_label.setText(
+            f"epoch {ev.epoch}/{epochs} · batch {ev.batch}/{ev.batches} · loss {ev.loss:.4f}"
+            f"{acc_text} · {ev.samples_per_s:,.0f} samples/s · ETA {format_eta(ev.eta_s)}")
+
+    def _on_epoch(self, ev: Epoch) -> None:
+        key = self._metric_key
+        self.plots.add_epoch(ev.epoch, ev.train.get("loss"), ev.val.get("loss"),
+                             _finite(ev.train.get(key)), _finite(ev.val.get(key)), ev.lr)
+        self.append_log(f"Epoch {ev.epoch}/{ev.epochs}: train {_metrics_text(ev.train)} | "
+                        f"val {_metrics_text(ev.val)} | lr {ev.lr:.3g} | {ev.time_s:.1f} s, "
+                        f"{ev.samples_per_s:,.0f} samples/s" + (" | best" if ev.best else ""))
+
+    def _show_evaluation(self, ev: Evaluated) -> None:
+        self.evaluation.show_result(ev.result)
+        self.model = ev.model
+        predict, images, rows = make_predictor(ev.model, ev.dataset)
+        self.evaluation.try_it.set_predictor(predict, images, rows)
+        if ev.result.accuracy is not None:
+            self.append_log(f"Evaluation on {len(ev.result.y_true):,} validation samples: "
+                            f"accuracy {ev.result.accuracy:.4f}.")
+        self.evaluation_ready.emit(ev.result)
+
+    @Slot()
+    def _on_worker_finished(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.wait()  # returns at once: the thread has ended
+        # Not deleted inside its own finished signal: kept until the next run replaces it.
+        self._finished_worker = worker
+        self.plots.stop()
+        status = self._status if self._status in ("finished", "stopped", "failed") else "stopped"
+        self._status = status
+        if status == "finished":
+            self.progress.setValue(self.progress.maximum())
+        elif self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self.progress_label.setText({"finished": "Finished.", "stopped": "Stopped.",
+                                     "failed": "Failed; see the message and the log."}[status])
+        self._update_buttons()
+        self.history.refresh()
+        self.run_finished.emit(status)
+
+    # -- evaluation of a past run ------------------------------------------------------------------
+
+    @Slot(object)
+    def evaluate_run(self, run_dir) -> None:
+        """Evaluate a run's best checkpoint on its dataset, in the background."""
+        if self._eval_worker is not None:
+            return
+        self._eval_worker = EvaluateRunWorker(Path(run_dir), self._base_dir())
+        self._eval_worker.event.connect(self._on_eval_event)
+        self._eval_worker.finished.connect(self._on_eval_worker_finished)
+        self.append_log(f"Evaluating {run_dir}…")
+        self._eval_worker.start()
+
+    @Slot(object)
+    def _on_eval_event(self, ev) -> None:
+        if isinstance(ev, Evaluated):
+            self._show_evaluation(ev)
+            self.append_log("Evaluated the run's checkpoint.")
+        elif isinstance(ev, Failed):
+            self.append_log(f"FAILED: {ev.message}")
+            self.show_message(ev.message)
+
+    @Slot()
+    def _on_eval_worker_finished(self) -> None:
+        w, self._eval_worker = self._eval_worker, None
+        if w is not None:
+            w.wait()
+        self._finished_eval_worker = w
+        self.tabs.setCurrentWidget(self.evaluation)
+
+    # -- export ------------------------------------------------------------------------------------
+
+    def open_export_dialog(self):
+        """The export dialog for the design as it is now, with the runs' weights to choose."""
+        if self.document is None:
+            return None
+        from designer.engine.project import Project
+
+        from .export_dialog import ExportDialog
+
+        p = self.project
+        tcfg = self._training_values(quiet=True) or dict(p.training)
+        project = Project(p.name, p.description,
+                          {k: g.copy() for k, g in p.networks.items()},
+                          self.chooser.config(), tcfg, copy.deepcopy(p.metadata))
+        runs = [(f"{r.started:%Y-%m-%d %H:%M:%S} – {r.summary()}" if r.started else r.path.name,
+                 r.path) for r in self.history.runs
+                if (r.path / "best.pt").exists() or (r.path / "last.pt").exists()]
+        dialog = ExportDialog(project, self._base_dir(), runs, parent=self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    # -- messages ----------------------------------------------------------------------------------
+
+    def append_log(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.log.appendPlainText(f"[{stamp}] {text}")
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.show()
+        self.message_shown.emit(text)
+
+    def hide_message(self) -> None:
+        self.message.hide()
+        self.message.clear()
+
+
+def _finite(v: Any) -> float | None:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def _metrics_text(m: dict[str, Any]) -> str:
+    parts = []
+    for k in ("loss", "accuracy", "top5_accuracy", "f1", "mse", "mae", "r2"):
+        v = m.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            parts.append(f"{k} {v:.4f}")
+    return ", ".join(parts)
+
+
+class TrainingDock(QDockWidget):
+    """The panel in a dock of the main window."""
+
+    def __init__(self, document=None, parent: QWidget | None = None) -> None:
+        super().__init__("Training", parent)
+        self.setObjectName("TrainingDock")
+        self.panel = TrainingPanel(document)
+        self.setWidget(self.panel)
+
+    def set_document(self, document) -> None:
+        self.panel.set_document(document)

@@ -1,0 +1,230 @@
+"""The background run: a QThread around the engine's :class:`~designer.engine.training.Trainer`.
+
+The worker gets a frozen snapshot at Train time (``graph.copy()``, the dataset and training
+sections, the project folder) and never touches live objects (../shared/STYLE.md, habit 8). In its
+thread it loads the dataset (unless the panel already holds it), checks that the design fits,
+builds the model, runs the trainer and finally evaluates the trained model on the validation split.
+
+Every event, the engine's own and the few added here (:class:`DatasetReady`, :class:`Evaluated`),
+goes out through the ``event`` signal. Connect it to a slot of a QObject that lives in the GUI
+thread: a lambda or plain function connected to it would run in the worker thread
+(../shared/GUI_TESTING.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QThread, Signal
+
+from designer.engine.graph import Graph
+from designer.engine.training import Failed
+
+from .evaluation import EvaluationResult
+
+
+@dataclass(frozen=True)
+class DatasetReady:
+    """The worker loaded the dataset (the panel keeps it for the next run and "try it")."""
+
+    dataset: Any
+    key: str
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The trained model's predictions on the validation split, and the model itself (on the CPU,
+    in eval mode) for "try it"."""
+
+    result: EvaluationResult
+    model: Any
+    dataset: Any
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything a run needs, captured when Train is pressed."""
+
+    graph: Graph  # a copy: edits in the window do not reach it
+    dataset: dict[str, Any]
+    training: dict[str, Any]
+    base_dir: Path | None
+    run_dir: Path | None
+    extra_config: dict[str, Any]
+    dataset_key: str = ""
+
+
+class TrainingWorker(QThread):
+    """Runs one snapshot. ``pause``, ``resume`` and ``stop`` may be called from the GUI thread;
+    the trainer honours them within one batch."""
+
+    event = Signal(object)
+
+    def __init__(self, snapshot: RunSnapshot, dataset=None, evaluate: bool = True,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.snapshot = snapshot
+        self.dataset = dataset
+        self.evaluate = evaluate
+        self.trainer = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._paused = False
+        self.result = None  # the trainer's Result once the run ends
+
+    # -- control (GUI thread) --------------------------------------------------------------------
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            if self.trainer is not None:
+                self.trainer.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self.trainer is not None:
+                self.trainer.resume()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self.trainer is not None:
+                self.trainer.stop()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - anything left becomes a message, never a crash
+            msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            self.event.emit(Failed(msg, traceback.format_exc()))
+
+    def _run(self) -> None:
+        from designer.engine.build import BuildError, build_model
+        from designer.engine.data import check_model_data, load_dataset
+        from designer.engine.shapes import analyze
+        from designer.engine.training import Trainer
+
+        snap = self.snapshot
+        ds = self.dataset
+        if ds is None:
+            try:
+                ds = load_dataset(snap.dataset, snap.base_dir, progress=self.event.emit)
+            except ValueError as exc:  # DatasetError: missing files, offline, bad columns
+                self.event.emit(Failed(str(exc), ""))
+                return
+            except MemoryError:
+                self.event.emit(Failed("the dataset does not fit in memory", ""))
+                return
+            self.dataset = ds
+            self.event.emit(DatasetReady(ds, snap.dataset_key))
+        if self._stop.is_set():
+            return self._stopped_early()
+
+        analysis = analyze(snap.graph)
+        if not analysis.ok:
+            lines = "\n".join(f"- {p.message}" for p in analysis.errors[:10])
+            self.event.emit(Failed(f"the design has {len(analysis.errors)} error(s); fix them "
+                                   f"before training:\n{lines}", ""))
+            return
+        check = check_model_data(snap.graph, ds, snap.training, analysis)
+        if not check.ok:
+            lines = "\n".join(f"- {p.message}" for p in check.errors)
+            hint = " (press \"Make the design fit\")" if check.fixes else ""
+            self.event.emit(Failed(f"the design does not fit the dataset{hint}:\n{lines}", ""))
+            return
+        seed = int(snap.training.get("seed", 0) or 0)
+        try:
+            model = build_model(snap.graph, analysis, seed=seed)
+        except BuildError as exc:
+            self.event.emit(Failed(str(exc), ""))
+            return
+        trainer = Trainer(model, ds, snap.training, run_dir=snap.run_dir,
+                          callback=self.event.emit, extra_config=snap.extra_config)
+        with self._lock:
+            self.trainer = trainer
+            if self._paused:
+                trainer.pause()
+            if self._stop.is_set():
+                trainer.stop()
+        result = trainer.run()
+        self.result = result
+        if (self.evaluate and result.status in ("finished", "stopped") and result.epochs_done
+                and ds.n_val and not self._stop.is_set()):
+            self._evaluate(model, ds, trainer)
+
+    def _stopped_early(self) -> None:
+        from designer.engine.training import Stopped
+
+        self.event.emit(Stopped(0, 0, 0, None))
+
+    def _evaluate(self, model, ds, trainer) -> None:
+        import torch
+
+        from .evaluation import evaluate_dataset
+
+        device = getattr(trainer, "device", torch.device("cpu"))
+        try:
+            result = evaluate_dataset(model, ds.to(device), should_stop=self._stop.is_set)
+        except Exception as exc:  # noqa: BLE001 - evaluation is extra; a failure must not crash
+            self.event.emit(Failed(f"evaluation after training failed: {exc}",
+                                   traceback.format_exc()))
+            return
+        model = model.to("cpu").eval()
+        self.event.emit(Evaluated(result, model, ds))
+
+
+class EvaluateRunWorker(QThread):
+    """Evaluates a past run's best checkpoint (else its last) on the run's own dataset settings.
+
+    The design comes from the copy of the project stored in the run's ``config.json``, so later
+    edits do not matter; the checkpoint loads with ``weights_only=True``."""
+
+    event = Signal(object)
+
+    def __init__(self, run_dir: Path, base_dir: Path | None, parent=None) -> None:
+        super().__init__(parent)
+        self.run_dir = Path(run_dir)
+        self.base_dir = base_dir
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - a message, never a crash
+            msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            self.event.emit(Failed(f"cannot evaluate {self.run_dir.name}: {msg}",
+                                   traceback.format_exc()))
+
+    def _run(self) -> None:
+        from designer.engine import runs
+        from designer.engine.build import build_model
+        from designer.engine.data import load_dataset
+        from designer.engine.project import project_from_dict
+
+        from .evaluation import evaluate_dataset
+
+        config = runs.read_config(self.run_dir)
+        project = project_from_dict(config.get("project"))  # ProjectError names what is wrong
+        ckpt = self.run_dir / runs.BEST
+        if not ckpt.exists():
+            ckpt = self.run_dir / runs.LAST
+        state = runs.load_checkpoint(ckpt)
+        model = build_model(project.graph)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ValueError(f"the checkpoint does not fit the run's design: "
+                             f"{str(exc).splitlines()[0]}") from None
+        ds = load_dataset(config.get("dataset") or project.dataset, self.base_dir)
+        result = evaluate_dataset(model, ds)
+        self.event.emit(Evaluated(result, model.eval(), ds))
