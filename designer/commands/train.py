@@ -251,17 +251,18 @@ def run(args: argparse.Namespace) -> int:
                       resume=bool(args.resume), extra_config=extra, recipe=recipe)
     thread = trainer.start()
     interrupted = False
-    while thread.is_alive():
+    # Poll with sleep, not join(timeout): on Python < 3.13 a Ctrl-C inside join() can mark a
+    # running thread as finished (the tstate lock is released by the interrupted join).
+    while trainer.result is None and thread.is_alive():
         try:
-            thread.join(0.2)
+            time.sleep(0.1)
         except KeyboardInterrupt:  # Ctrl-C: stop after the current batch, keep checkpoints
-            if not interrupted:
-                print("\nstopping after this batch; Ctrl-C again quits at once",
-                      file=err)
-                interrupted = True
-                trainer.stop()
-            else:
+            if interrupted:
                 os._exit(130)
+            print("\nstopping after this batch; Ctrl-C again quits at once", file=err)
+            interrupted = True
+            trainer.stop()
+    thread.join()
     result = trainer.result
     if result is None or result.status == "failed":
         return 1

@@ -288,7 +288,7 @@ def validate_section(section: str, values: Any) -> dict[str, Any]:
     decl = {s.key: s for s in SECTIONS[section]}
     for key in values:
         if key not in decl:
-            close = difflib.get_close_matches(str(key), list(decl), n=1)
+            close = difflib.get_close_matches(str(key), list(decl), n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(decl)})"
             raise ConfigError(f"{section}.{key}: unknown setting{hint}")
     out = {}

@@ -408,7 +408,10 @@ class Trainer:
                  recipe: Recipe | None = None, resume: bool = False,
                  extra_config: dict[str, Any] | None = None,
                  batch_event_interval: float = 0.05) -> None:
-        self.config = validate_training(training)
+        try:
+            self.config = validate_training(training)
+        except ValueError as exc:  # ConfigError: the message names the setting
+            raise TrainingError(str(exc)) from None
         self.dataset = dataset
         if recipe is None:
             if model is None:
