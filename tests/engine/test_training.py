@@ -16,9 +16,20 @@ from designer.engine.build import build_model
 from designer.engine.data import load_dataset
 from designer.engine.data.core import Dataset
 from designer.engine.metrics import MetricAccumulator, macro_scores
-from designer.engine.training import (Batch, CheckpointSaved, Epoch, Failed, Finished, Paused,
-                                      Recipe, Started, Stopped, Trainer, TrainingError,
-                                      pick_device)
+from designer.engine.training import (
+    Batch,
+    CheckpointSaved,
+    Epoch,
+    Failed,
+    Finished,
+    Paused,
+    Recipe,
+    Started,
+    Stopped,
+    Trainer,
+    TrainingError,
+    pick_device,
+)
 
 from .helpers import chain
 
