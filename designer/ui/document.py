@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
 from designer.engine.catalog import CATALOG, name_problem
@@ -40,7 +40,7 @@ from .commands import (
     SetParamsCommand,
 )
 
-#: Milliseconds of quiet after an edit before shapes are re-checked.
+#: Debounce of the shape check: edits closer together than this are checked once, at the end.
 ANALYSIS_DELAY_MS = 50
 #: Clipboard format written by :meth:`Document.copy` (also the MIME type on the system clipboard).
 CLIPBOARD_MIME = "application/x-designer-nodes"
@@ -94,6 +94,7 @@ class Document(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(ANALYSIS_DELAY_MS)
         self._timer.timeout.connect(self._request_analysis)
+        self._since_request = QElapsedTimer()  # time since the last request (leading edge)
         self._closed = False
         self._bind(self.graph)
         self._timer.start(0)
@@ -372,15 +373,27 @@ class Document(QObject):
         return result
 
     def _schedule_analysis(self, delay: int = ANALYSIS_DELAY_MS) -> None:
-        """The model changed: results of older snapshots are stale from now on."""
+        """The model changed: results of older snapshots are stale from now on.
+
+        Debounced on both edges: the first edit after a quiet spell is checked as soon as control
+        returns to the event loop (so all events of one command are seen together), and edits
+        that follow within ``delay`` ms restart the timer, so a burst is checked once at its end.
+        """
         self._generation += 1
-        if not self._closed:
-            self._timer.start(delay)
+        if self._closed:
+            return
+        if self._timer.isActive():
+            if self._timer.interval() != 0:
+                self._timer.start(delay)  # still in a burst: wait for quiet
+            return
+        quiet = self._since_request.elapsed() if self._since_request.isValid() else delay + 1
+        self._timer.start(0 if quiet > delay else delay)
 
     @Slot()
     def _request_analysis(self) -> None:
         if self._closed:
             return
+        self._since_request.start()
         self._analysis_thread.submit(self._generation, self.graph.copy())
 
     @Slot(int, object)
