@@ -381,8 +381,7 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
         lines += ["", *block, ""]
     net_names = list(project.networks)
     if len(codes) == 1:
-        load_doc = (f"Build {first.class_name} and load its weights: a state_dict (weights.pt) or a "
-                    "checkpoint of train.py.")
+        load_doc = "Build the model and load weights: a state_dict (weights.pt) or a train.py checkpoint."
         lines += [
             "",
             'def load(path="weights.pt", map_location="cpu"):',
@@ -468,10 +467,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
+from model import __CLASS__
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-
-from model import __CLASS__
 
 CONFIG = __CONFIG__
 
@@ -634,7 +632,7 @@ def augment_images(x, crop_padding, hflip, generator=None):
 _LOAD_DIGITS = '''
 
 def load_data(path):
-    """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), values 0..16 scaled to [0, 1]."""
+    """scikit-learn's bundled 8x8 digits: 1,797 images, 10 classes, values 0..16 -> [0, 1]."""
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")
@@ -1049,7 +1047,8 @@ def main(argv=None):
     scaler = torch.amp.GradScaler("cuda", enabled=cfg["mixed_precision"] and device.type == "cuda")
     loss_fn = LOSSES[cfg["loss"]]()
     if rank == 0:
-        print(f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples, device {device}, {world} process(es)")
+        sizes = f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples"
+        print(f"{sizes}, device {device}, {world} process(es)")
         os.makedirs(args.out, exist_ok=True)
 
     best, since_best = None, 0
@@ -1066,7 +1065,8 @@ def main(argv=None):
         best, since_best = (monitored, 0) if improved else (best, since_best + 1)
         if rank == 0:
             shown = "  ".join(f"val {k} {v:.4f}" for k, v in val.items())
-            print(f"Epoch {epoch}: train loss {train_loss:.4f}  {shown}  ({time.perf_counter() - start:.1f} s)")
+            seconds = time.perf_counter() - start
+            print(f"Epoch {epoch}: train loss {train_loss:.4f}  {shown}  ({seconds:.1f} s)")
             checkpoint = {
                 "model": plain.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -1102,8 +1102,8 @@ _RUN_HELP = [
 
 
 def train_source(project, project_dir=None, format: bool = True) -> str | None:
-    """The source of ``train.py`` for the project's first network, or None for projects with
-    several networks (their training recipe is not a supervised loop).
+    """The source of ``train.py`` for the project's network, or None for projects with several
+    networks or another recipe than supervised training (a GAN: not written yet).
 
     Raises :class:`CodegenError` when the dataset or training settings are invalid."""
     from .config import ConfigError, validate_dataset, validate_training
@@ -1115,6 +1115,8 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
         training = validate_training(project.training)
     except ConfigError as exc:
         raise CodegenError(str(exc)) from None
+    if training.get("recipe", "supervised") != "supervised":
+        return None
     kind = dataset["kind"]
     if kind in ("image_folder", "csv", "csv_text") and dataset["path"] and project_dir is not None:
         from pathlib import Path
@@ -1136,6 +1138,8 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     body = "".join(pieces)
     if kind == "csv_text":
         body = body.replace("import os\n", "import os\nimport re\n", 1)
+    if kind in ("csv", "csv_text"):  # the only loaders that do without numpy
+        body = body.replace("import numpy as np\n", "", 1)
     if kind in ("image_folder", "csv", "csv_text"):
         data_default, data_help = dataset["path"], "the dataset file or folder"
     elif kind == "torchvision":

@@ -54,6 +54,10 @@ def preview_sources(project: Project, project_dir: str | os.PathLike | None = No
     whose training script cannot be written yet (several networks) has no ``train.py`` entry."""
     out = {"model.py": codegen.model_source(project, format=format)}
     train = codegen.train_source(project, project_dir=project_dir, format=format)
+    if train is None:  # several networks: a GAN project has its own training script
+        from .codegen_gan import gan_train_source
+
+        train = gan_train_source(project, project_dir=project_dir, format=format)
     if train is not None:
         out["train.py"] = train
     return out
@@ -262,7 +266,8 @@ def export_project(project: Project, out_dir: str | os.PathLike, *, onnx: bool =
     result = result if result is not None else ExportResult()
     sources = preview_sources(project, project_dir=project_dir)  # fails before writing anything
     if "train.py" not in sources:
-        result.notes.append("train.py is not written for projects with several networks")
+        result.notes.append("train.py is written for supervised training of one network; "
+                            "this project trains otherwise (several networks or a GAN recipe)")
     models = _models(project, weights)
     out = Path(out_dir)
     try:
