@@ -39,6 +39,7 @@ from .inspector import InspectorDock
 from .palette import PaletteDock
 from .problems import ProblemsDock
 from .summary import SummaryDock, human
+from .training.panel import TrainingDock
 
 APP_NAME = "Designer"
 FILE_FILTER = f"Designer projects (*{SUFFIX});;JSON files (*.json);;All files (*)"
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self.recent = RecentFiles(self.settings)
         self.document = Document(blank_project(), parent=self)
         self._closed = False
+        self._summary_stale = True
 
         # -- central: network tabs over the canvas ------------------------------------------
         self.view = CanvasView(self.document, self)
@@ -84,6 +86,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.BottomDockWidgetArea, self.problems)
         self.addDockWidget(Qt.BottomDockWidgetArea, self.summary)
         self.tabifyDockWidget(self.problems, self.summary)
+        self.training = TrainingDock(self.document, self)  # dataset, Train, curves (issue 6)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.training)
+        self.tabifyDockWidget(self.summary, self.training)
         self.problems.raise_()
         self.resizeDocks([self.palette, self.inspector], [220, 300], Qt.Horizontal)
         self.resizeDocks([self.problems], [200], Qt.Vertical)
@@ -112,6 +117,7 @@ class MainWindow(QMainWindow):
         self.palette.layer_activated.connect(self.add_layer_at_center)
         self.problems.problem_activated.connect(self.show_nodes)
         self.summary.node_activated.connect(lambda nid: self.show_nodes([nid]))
+        self.summary.visibilityChanged.connect(self._on_summary_visible)
         self.network_tabs.currentChanged.connect(self._on_tab_changed)
         self.view.message.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
 
@@ -197,7 +203,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addActions([self.act_fit, self.act_layout])
         view.addSeparator()
-        for dock in (self.palette, self.inspector, self.problems, self.summary):
+        for dock in (self.palette, self.inspector, self.problems, self.summary, self.training):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction(self.act_reset_layout)
@@ -410,8 +416,23 @@ class MainWindow(QMainWindow):
     def _on_analysis(self, analysis: Analysis) -> None:
         graph = self.document.graph
         self.problems.show_analysis(graph, analysis)
-        self.summary.show_analysis(graph, analysis)
+        self._summary_stale = True
+        if self._summary_shown():  # a hidden summary catches up when it is shown
+            self._refresh_summary()
         self._show_totals(analysis)
+
+    @Slot(bool)
+    def _on_summary_visible(self, visible: bool) -> None:
+        if visible and self._summary_stale:
+            self._refresh_summary()
+
+    def _summary_shown(self) -> bool:
+        # A dock tabbed behind another is "visible" to Qt but has nothing on screen.
+        return self.summary.isVisible() and not self.summary.visibleRegion().isEmpty()
+
+    def _refresh_summary(self) -> None:
+        self._summary_stale = False
+        self.summary.show_analysis(self.document.graph, self.document.analysis)
 
     @Slot(str)
     def _on_analysis_failed(self, message: str) -> None:
@@ -444,7 +465,9 @@ class MainWindow(QMainWindow):
         self._show_totals(self.document.analysis)
         if self.document.analysis is None:
             self.problems.show_analysis(self.document.graph, None)
-            self.summary.show_analysis(self.document.graph, None)
+            self._summary_stale = True
+            if self._summary_shown():
+                self._refresh_summary()
 
     def _rebuild_network_tabs(self) -> None:
         tabs = self.network_tabs
@@ -511,6 +534,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.save_layout()
         self.autosave.finish()
+        self.training.panel.shutdown()  # stops a run and its thread
         self.document.close()
 
 

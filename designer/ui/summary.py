@@ -3,14 +3,13 @@ like the summary printout of a model. Rows follow the data flow (topological ord
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QHeaderView,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -20,6 +19,10 @@ from ..engine.shapes import Analysis
 
 COLUMNS = ("Layer", "Type", "Output shape", "Parameters", "MACs")
 _ID_ROLE = Qt.UserRole + 1
+_ID_ROLE_INT = int(_ID_ROLE)
+_DISPLAY = int(Qt.DisplayRole.value)
+_ALIGN = int(Qt.TextAlignmentRole.value)
+_RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
 
 
 def human(n: float) -> str:
@@ -51,6 +54,44 @@ def summary_rows(graph: Graph, analysis: Analysis | None) -> list[tuple[str, str
     return rows
 
 
+class SummaryModel(QAbstractTableModel):
+    """The rows of :func:`summary_rows` as a table model (cheap to reset for large designs)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[tuple[str, str, str, int, int, str]] = []
+        self._texts: list[tuple[str, ...]] = []
+
+    def set_rows(self, rows) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        # Display texts are made once here: data() is called thousands of times per reset.
+        self._texts = [(r[0], r[1], r[2], f"{r[3]:,}", human(r[4])) for r in rows]
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt signature)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt signature)
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == _DISPLAY:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        # Roles compared as plain ints: PySide enum comparisons cost microseconds each.
+        role = int(role) if not isinstance(role, int) else role
+        if role == _DISPLAY:
+            return self._texts[index.row()][index.column()]
+        if role == _ALIGN:
+            return _RIGHT if index.column() >= 3 else None
+        if role == _ID_ROLE_INT:
+            return self.rows[index.row()][5]
+        return None
+
+
 class SummaryDock(QDockWidget):
     node_activated = Signal(str)  # node id of a clicked row
 
@@ -60,15 +101,18 @@ class SummaryDock(QDockWidget):
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.table = QTableWidget(0, len(COLUMNS), body)
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.model = SummaryModel(self)
+        self.table = QTableView(body)
+        self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setResizeContentsPrecision(60)  # measure ~the visible rows, not 1000 (big designs)
         header.setStretchLastSection(False)
         header.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         rows = self.table.verticalHeader()
@@ -80,33 +124,23 @@ class SummaryDock(QDockWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.totals)
         self.setWidget(body)
-        self.table.cellClicked.connect(self._on_cell)
+        self.table.clicked.connect(self._on_clicked)
 
     def show_analysis(self, graph: Graph, analysis: Analysis | None) -> None:
-        rows = summary_rows(graph, analysis)
-        self.table.setRowCount(len(rows))
-        right = Qt.AlignRight | Qt.AlignVCenter
-        for r, (name, type_, shape, params, macs, nid) in enumerate(rows):
-            cells = [name, type_, shape, f"{params:,}", human(macs)]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setData(_ID_ROLE, nid)
-                if c >= 3:
-                    item.setTextAlignment(right)
-                self.table.setItem(r, c, item)
+        self.model.set_rows(summary_rows(graph, analysis))
         total = analysis.total_params if analysis is not None else 0
         macs = analysis.total_macs if analysis is not None else 0
         self.totals.setText(f"Total parameters: {total:,}    MACs per sample: {human(macs)}    "
                             f"Size: {total * 4 / 1e6:.2f} MB (float32)")
 
     def row_texts(self) -> list[list[str]]:
-        return [[self.table.item(r, c).text() for c in range(len(COLUMNS))]
-                for r in range(self.table.rowCount())]
+        m = self.model
+        return [[m.data(m.index(r, c)) for c in range(len(COLUMNS))] for r in range(m.rowCount())]
 
-    def _on_cell(self, row: int, _col: int) -> None:
-        item = self.table.item(row, 0)
-        if item is not None:
-            self.node_activated.emit(item.data(_ID_ROLE))
+    def _on_clicked(self, index: QModelIndex) -> None:
+        nid = self.model.data(index, _ID_ROLE)
+        if nid:
+            self.node_activated.emit(nid)
 
 
-__all__ = ["COLUMNS", "SummaryDock", "human", "shape_text", "summary_rows"]
+__all__ = ["COLUMNS", "SummaryDock", "SummaryModel", "human", "shape_text", "summary_rows"]

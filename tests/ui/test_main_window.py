@@ -143,6 +143,9 @@ def test_status_bar_and_summary_show_totals(qtbot, window):
     assert window.status_valid.text() == "✔ valid"
     assert window.status_size.text() == "Size: 0.02 MB"
     assert window.status_macs.text().startswith("MACs: 4.")
+    assert window.summary.row_texts() == []  # hidden behind Problems: not filled in yet
+    window.summary.raise_()
+    qtbot.waitUntil(lambda: len(window.summary.row_texts()) == 6)
     rows = window.summary.row_texts()
     assert [r[1] for r in rows] == ["Input", "Flatten", "Linear", "ReLU", "Linear", "Output"]
     assert rows[1][2] == "(N, 64)"
@@ -398,3 +401,28 @@ def test_run_app_with_a_bad_file_says_so_and_opens_the_starter(qtbot, user_dirs,
     seen = _run_app_and_capture(monkeypatch, str(tmp_path / "missing.dnn.json"))
     assert dialogs.shown[-1][0] == "critical" and "no such file" in dialogs.shown[-1][2]
     assert seen["project"].startswith("MLP on digits")
+
+
+def test_file_and_view_shortcuts(qtbot, window, monkeypatch, tmp_path):
+    from designer.ui.gallery import NewDialog
+
+    _starter(qtbot, window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    view = window.view
+    view.setFocus()
+    calls = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "k.dnn.json"), "")))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: calls.append("open") or ("", "")))
+    monkeypatch.setattr(NewDialog, "exec", lambda self: calls.append("new") or 0)
+    qtbot.keyClick(view, Qt.Key_S, Qt.ControlModifier)
+    assert (tmp_path / "k.dnn.json").exists() and window.document.path == tmp_path / "k.dnn.json"
+    qtbot.keyClick(view, Qt.Key_O, Qt.ControlModifier)
+    qtbot.keyClick(view, Qt.Key_N, Qt.ControlModifier)
+    assert calls == ["open", "new"]
+    view.resetTransform()
+    view.scale(3, 3)
+    qtbot.keyClick(view, Qt.Key_F)
+    assert view.transform().m11() < 3
