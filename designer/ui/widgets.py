@@ -112,6 +112,7 @@ class TextEditor(ParamEditor):
         self.edit.setPlaceholderText(self._placeholder())
         self.layout().addWidget(self.edit)
         self.edit.editingFinished.connect(self._on_finished)
+        self.edit.focus_lost.connect(self._on_focus_lost)
         self.set_value(param.default)
 
     def _placeholder(self) -> str:
@@ -125,6 +126,11 @@ class TextEditor(ParamEditor):
             self._set_error(str(exc))
             return
         self._commit(raw)
+
+    def _on_focus_lost(self) -> None:
+        # Leaving a refused entry puts the model's value back (as a spin box does).
+        if self.error:
+            self.set_value(self._value)
 
     def _show(self, value: Any) -> None:
         self.edit.setText(self.format(value))
