@@ -1,0 +1,218 @@
+"""What a GAN run shows while it trains: D and G losses, D(x) and D(G(z)), and the grid of
+samples from the fixed noise, refreshed after every epoch.
+
+:class:`GanView` is fed from the training panel's event slot (GUI thread) and, like
+:class:`~designer.ui.training.plots.TrainingPlots`, only writes into buffers there; a timer
+redraws. :class:`GanTrainingWorker` is the panel's worker for a GAN project: it loads the data
+like the supervised worker, then trains the frozen copies of both networks with
+:mod:`designer.engine.gan` through the same trainer (pause, stop and checkpoints included).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+
+from designer.engine.gan import METRIC_LABELS, GanSamples
+from designer.engine.training import Batch, Epoch, Failed
+
+from .plots import SeriesBuffer
+from .worker import DatasetReady, TrainingWorker
+
+MAX_FPS = 10
+_COLOURS = {"loss_d": (214, 39, 40), "loss_g": (31, 119, 180), "d_real": (44, 160, 44),
+            "d_fake": (255, 127, 14)}
+
+
+class GanView(QWidget):
+    """Two plots (losses; discriminator scores) and the latest sample grid.
+
+    Signals: ``samples_shown(epoch)`` after a new grid is on screen."""
+
+    samples_shown = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plots = pg.GraphicsLayoutWidget()
+        self._plots.setBackground("w")
+        self.loss_plot = self._plots.addPlot(row=0, col=0)
+        self.score_plot = self._plots.addPlot(row=1, col=0)
+        self.loss_plot.setLabel("left", "loss")
+        self.score_plot.setLabel("left", "mean score")
+        self.score_plot.setYRange(0, 1)
+        self.score_plot.setXLink(self.loss_plot)
+        self._series: dict[str, tuple[SeriesBuffer, pg.PlotDataItem]] = {}
+        self._dirty: set[str] = set()
+        for plot in (self.loss_plot, self.score_plot):
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            plot.setLabel("bottom", "epoch")
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+        for key, plot in (("loss_d", self.loss_plot), ("loss_g", self.loss_plot),
+                          ("d_real", self.score_plot), ("d_fake", self.score_plot)):
+            colour = _COLOURS[key]
+            item = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=METRIC_LABELS[key])
+            self._series[key] = (SeriesBuffer(), item)
+            val = plot.plot([], [], pen=None, symbol="o", symbolSize=6, symbolBrush=colour,
+                            name=f"{METRIC_LABELS[key]} (validation)")
+            self._series[f"val_{key}"] = (SeriesBuffer(), val)
+
+        self.grid_label = QLabel("Samples from the fixed noise appear here after each epoch.")
+        self.grid_label.setAlignment(Qt.AlignCenter)
+        self.grid_label.setMinimumSize(160, 160)
+        self.grid_label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.grid_label.setWordWrap(True)
+        self.caption = QLabel(" ")
+        self.caption.setAlignment(Qt.AlignCenter)
+        samples = QWidget()
+        box = QVBoxLayout(samples)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.grid_label, 1)
+        box.addWidget(self.caption)
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self._plots)
+        splitter.addWidget(samples)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(splitter)
+
+        self.grid: np.ndarray | None = None  # the latest grid, as the engine sent it
+        self.grid_epoch = 0
+        self._pixmap: QPixmap | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / MAX_FPS))
+        self._timer.timeout.connect(self.redraw)
+
+    # -- feeding (GUI thread) --------------------------------------------------------------------
+
+    def handle(self, ev) -> bool:
+        """Take what a GAN run reports; True when the event was only for this view."""
+        if isinstance(ev, GanSamples):
+            self.show_samples(ev)
+            return True
+        if isinstance(ev, Batch) and "loss_d" in ev.metrics:
+            x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
+            for key in _COLOURS:
+                self._push(key, x, ev.metrics[key])
+        elif isinstance(ev, Epoch) and "loss_d" in ev.val:
+            for key in _COLOURS:
+                self._push(f"val_{key}", ev.epoch, ev.val[key])
+        return False
+
+    def _push(self, key: str, x: float, y: float) -> None:
+        self._series[key][0].append(x, float(y))
+        self._dirty.add(key)
+
+    def series(self, key: str) -> SeriesBuffer:
+        """The buffer behind a curve: loss_d, loss_g, d_real, d_fake (running means within the
+        epoch) and val_loss_d ... (per epoch)."""
+        return self._series[key][0]
+
+    def show_samples(self, ev: GanSamples) -> None:
+        self.grid = ev.grid
+        self.grid_epoch = ev.epoch
+        pixels = np.ascontiguousarray((np.clip(ev.grid, 0, 1) * 255).round().astype(np.uint8))
+        h, w = pixels.shape[:2]
+        if pixels.ndim == 2:
+            image = QImage(pixels.data, w, h, w, QImage.Format_Grayscale8).copy()
+        else:
+            image = QImage(pixels.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+        self._pixmap = QPixmap.fromImage(image)
+        self._fit_pixmap()
+        self.caption.setText(f"epoch {ev.epoch}: {ev.images.shape[0]} samples from the same noise")
+        self.samples_shown.emit(ev.epoch)
+
+    def _fit_pixmap(self) -> None:
+        if self._pixmap is None:
+            return
+        size = self.grid_label.size()
+        side = max(64, min(size.width(), size.height()))
+        # nearest-neighbour scaling keeps 8x8 pixels crisp
+        self.grid_label.setPixmap(self._pixmap.scaled(side, side, Qt.KeepAspectRatio,
+                                                      Qt.FastTransformation))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_pixmap()
+
+    def clear(self) -> None:
+        for key in self._series:
+            self._series[key][0].clear()
+            self._dirty.add(key)
+        self.grid = None
+        self.grid_epoch = 0
+        self._pixmap = None
+        self.grid_label.clear()
+        self.grid_label.setText("Samples from the fixed noise appear here after each epoch.")
+        self.caption.setText(" ")
+        self.redraw()
+
+    def start(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.redraw()
+
+    def redraw(self) -> None:
+        for key in self._dirty:
+            buf, item = self._series[key]
+            item.setData(buf.x, buf.y)
+        self._dirty.clear()
+
+    def curve_points(self, key: str) -> int:
+        x, _ = self._series[key][1].getOriginalDataset()
+        return 0 if x is None else len(x)
+
+
+class GanTrainingWorker(TrainingWorker):
+    """The panel's worker for a GAN project: ``networks`` are frozen copies of the generator
+    and the discriminator (the snapshot's ``graph`` is not used)."""
+
+    def __init__(self, snapshot, dataset=None, networks=None, parent=None) -> None:
+        super().__init__(snapshot, dataset, evaluate=False, parent=parent)
+        self.networks = dict(networks or {})
+
+    def _run(self) -> None:
+        from designer.engine.data import load_dataset
+        from designer.engine.gan import GanError, prepare_gan
+        from designer.engine.training import Trainer
+
+        snap = self.snapshot
+        ds = self.dataset
+        if ds is None:
+            try:
+                ds = load_dataset(snap.dataset, snap.base_dir, progress=self.event.emit)
+            except ValueError as exc:  # DatasetError: missing files, offline, bad columns
+                self.event.emit(Failed(str(exc), ""))
+                return
+            self.dataset = ds
+            self.event.emit(DatasetReady(ds, snap.dataset_key))
+        if self._stop.is_set():
+            return self._stopped_early()
+        try:
+            recipe = prepare_gan(self.networks, ds, snap.training, callback=self.event.emit)
+        except GanError as exc:
+            self.event.emit(Failed(str(exc), ""))
+            return
+        if snap.run_dir is not None:
+            recipe.sample_dir = snap.run_dir / "samples"
+        trainer = Trainer(None, ds, snap.training, run_dir=snap.run_dir, recipe=recipe,
+                          callback=self.event.emit, extra_config=snap.extra_config)
+        with self._lock:
+            self.trainer = trainer
+            if self._paused:
+                trainer.pause()
+            if self._stop.is_set():
+                trainer.stop()
+        self.result = trainer.run()
+
+
+__all__ = ["GanTrainingWorker", "GanView"]

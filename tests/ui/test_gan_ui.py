@@ -1,0 +1,100 @@
+"""A GAN project in the window: one canvas tab per network, and the training panel trains both
+networks, plots D/G losses and D(x)/D(G(z)) and shows the sample grid from the fixed noise."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from designer.engine.project import load_project
+from designer.ui.document import Document
+from designer.ui.main_window import MainWindow
+from designer.ui.training.panel import TrainingPanel
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
+                   recovery_dir=tmp_path / "recovery")
+    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
+    w.show()
+    yield w
+    w.shutdown()
+
+
+def test_gan_template_shows_each_network_on_its_own_tab(qtbot, window):
+    assert window.open_template("gan-digits")
+    tabs = window.network_tabs
+    assert tabs.isVisible() and tabs.count() == 2
+    assert [tabs.tabText(i) for i in range(2)] == ["generator", "discriminator"]
+    scene = window.view.scene()
+
+    def names():
+        return {window.document.graph.nodes[i].name for i in scene.node_items}
+
+    assert "noise" in names() and "to_image" in names()
+    tabs.setCurrentIndex(1)
+    assert window.document.network == "discriminator"
+    qtbot.waitUntil(lambda: "logit" in names() and "noise" not in names(), timeout=5000)
+    qtbot.waitUntil(lambda: window.document.analysis is not None
+                    and window.document.analysis.total_params == 16_641, timeout=20000)
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    path = tmp_path / "gan-digits.dnn.json"
+    shutil.copy(TEMPLATES / "gan-digits.dnn.json", path)
+    doc = Document(load_project(path), path)
+    p = TrainingPanel(doc)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    yield p
+    p.shutdown()
+    doc.close()
+
+
+def test_training_a_gan_from_the_panel_plots_both_losses_and_shows_samples(qtbot, panel, tmp_path):
+    assert panel.tabs.isTabVisible(panel.tabs.indexOf(panel.gan_view))
+    panel.settings.set_values({"epochs": 2, "batch_size": 256})
+    panel._on_training_edited()
+    assert panel.project.training["epochs"] == 2 and panel.project.training["recipe"] == "gan"
+    shown = []
+    panel.gan_view.samples_shown.connect(shown.append)
+    with qtbot.waitSignal(panel.run_finished, timeout=60000) as blocker:
+        assert panel.train()
+        assert panel.tabs.currentWidget() is panel.gan_view
+    assert blocker.args == ["finished"], panel.last_error
+    view = panel.gan_view
+    assert shown == [1, 2] and view.grid_epoch == 2
+    assert view.grid.shape == (73, 73) and 0 <= view.grid.min() and view.grid.max() <= 1
+    assert view.grid_label.pixmap() is not None and not view.grid_label.pixmap().isNull()
+    for key in ("loss_d", "loss_g", "d_real", "d_fake"):
+        assert view.curve_points(key) >= 2, key
+        assert np.isfinite(view.series(key).y).all()
+        assert view.curve_points(f"val_{key}") == 2
+    assert ((0 < view.series("d_real").y) & (view.series("d_real").y < 1)).all()
+    # the run folder holds both networks and the sample grids
+    (run,) = panel.history.runs
+    assert (run.path / "samples" / "epoch_002.png").exists()
+    assert "Finished (completed)" in panel.log.toPlainText()
+
+
+def test_the_fit_check_uses_the_discriminator_and_refuses_a_mismatch(qtbot, panel):
+    panel.chooser.set_config({"kind": "digits", "normalize": False}, None)
+    image = panel.project.networks["discriminator"].node_by_name("image")
+    image.params["shape"] = [1, 28, 28]
+    with qtbot.waitSignal(panel.run_finished, timeout=60000) as blocker:
+        assert panel.train()
+    assert blocker.args == ["failed"]
+    assert "generator makes samples of shape 1x8x8" in panel.last_error
+    assert "discriminator's Input 'image' expects 1x28x28" in panel.last_error
