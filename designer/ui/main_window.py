@@ -90,8 +90,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.BottomDockWidgetArea, self.training)
         self.tabifyDockWidget(self.summary, self.training)
         self.problems.raise_()
-        self.resizeDocks([self.palette, self.inspector], [220, 300], Qt.Horizontal)
-        self.resizeDocks([self.problems], [200], Qt.Vertical)
 
         # -- status bar ----------------------------------------------------------------------
         self.status_params = QLabel()
@@ -127,7 +125,9 @@ class MainWindow(QMainWindow):
         self._rebuild_network_tabs()
         self._update_title()
         self.resize(1400, 860)
-        self.restore_layout()
+        # Default dock sizes need the shown window's size: applied on first show, unless the
+        # user's own layout was restored.
+        self._default_sizes_pending = not self.restore_layout()
 
     # ------------------------------------------------------------------------------------------
     # actions and menus
@@ -490,13 +490,26 @@ class MainWindow(QMainWindow):
     # layout, about, closing
     # ------------------------------------------------------------------------------------------
 
-    def restore_layout(self) -> None:
+    def restore_layout(self) -> bool:
+        """Restore the remembered geometry and dock layout; False when there was none."""
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
-            self.restoreState(state, _LAYOUT_VERSION)
+            return bool(self.restoreState(state, _LAYOUT_VERSION))
+        return False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._default_sizes_pending:
+            self._default_sizes_pending = False
+            QTimer.singleShot(0, self.apply_default_dock_sizes)
+
+    def apply_default_dock_sizes(self) -> None:
+        """Palette and inspector narrow, the bottom panels about a fifth of the height."""
+        self.resizeDocks([self.palette, self.inspector], [230, 320], Qt.Horizontal)
+        self.resizeDocks([self.problems], [max(150, self.height() // 5)], Qt.Vertical)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -512,6 +525,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.BottomDockWidgetArea, self.problems)
         self.addDockWidget(Qt.BottomDockWidgetArea, self.summary)
         self.tabifyDockWidget(self.problems, self.summary)
+        self.apply_default_dock_sizes()
 
     def about(self) -> None:
         from .. import __version__

@@ -56,6 +56,7 @@ from designer.engine.training import (
 
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel, make_predictor
+from .gan_view import GanTrainingWorker, GanView
 from .history import HistoryPanel, runs_root
 from .plots import TrainingPlots
 from .settings_form import SettingsForm, available_devices
@@ -131,7 +132,7 @@ class TrainingPanel(QWidget):
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setWidget(left_inner)
-        left.setMinimumWidth(320)
+        left.setMinimumWidth(180)  # scrolls; the dock must not force a wide window
 
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train the design as it is now on the chosen dataset")
@@ -168,6 +169,9 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.log, "Log")
+        self.gan_view = GanView()  # shown for GAN projects: D/G curves and the sample grid
+        self._gan_tab = self.tabs.insertTab(1, self.gan_view, "GAN")
+        self.tabs.setTabVisible(self._gan_tab, False)
 
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
@@ -244,7 +248,22 @@ class TrainingPanel(QWidget):
         finally:
             self._syncing = False
         self.history.set_root(self._runs_root())
+        self.tabs.setTabVisible(self._gan_tab, self._is_gan())
         self._recheck_fit()
+
+    def _is_gan(self) -> bool:
+        from designer.engine.recipes import is_gan
+
+        return self.project is not None and is_gan(self.project.training)
+
+    def _check_fit(self, ds, training, analysis=None):
+        from designer.engine.data import check_model_data
+
+        if self._is_gan():  # the discriminator takes the samples; the generator takes noise
+            from designer.engine.gan import check_gan_data
+
+            return check_gan_data(self.project.networks, ds)
+        return check_model_data(self.document.graph, ds, training, analysis)
 
     @Slot()
     def _sync_from_project(self, *_: Any) -> None:
@@ -344,12 +363,10 @@ class TrainingPanel(QWidget):
         ds = self.chooser.loaded_dataset()
         if ds is None or self.document is None:
             return
-        from designer.engine.data import check_model_data
-
         analysis = self.document.analysis
         training = self._training_values(quiet=True) or {}
         try:
-            check = check_model_data(self.document.graph, ds, training, analysis)
+            check = self._check_fit(ds, training, analysis)
         except Exception as exc:  # noqa: BLE001 - a half-edited design must not break the panel
             self.chooser.fit_label.setText(f"Cannot check the design against the data: {exc}")
             return
@@ -395,10 +412,7 @@ class TrainingPanel(QWidget):
         ds = self.chooser.loaded_dataset()
         if ds is None or self.document is None:
             return
-        from designer.engine.data import check_model_data
-
-        self.chooser.set_check(check_model_data(self.document.graph, ds,
-                                                self._training_values(quiet=True) or {}))
+        self.chooser.set_check(self._check_fit(ds, self._training_values(quiet=True) or {}))
 
     def _set_metric_for(self, task: str) -> None:
         key, label = METRIC_FOR_TASK.get(task, ("accuracy", "accuracy"))
@@ -433,9 +447,12 @@ class TrainingPanel(QWidget):
 
         project = self.project
         graph = self.document.graph.copy()
-        snap_project = Project(project.name, project.description,
-                               {self.document.network: graph}, copy.deepcopy(dcfg),
-                               copy.deepcopy(tcfg), copy.deepcopy(project.metadata))
+        gan = self._is_gan()
+        networks = ({k: g.copy() for k, g in project.networks.items()} if gan
+                    else {self.document.network: graph})
+        snap_project = Project(project.name, project.description, networks,
+                               copy.deepcopy(dcfg), copy.deepcopy(tcfg),
+                               copy.deepcopy(project.metadata))
         self.run_dir = default_run_dir(self.document.path, project.name)
         base_dir = self._base_dir()
         key = config_key(dcfg, base_dir)
@@ -444,7 +461,9 @@ class TrainingPanel(QWidget):
         ds = self.chooser.loaded_dataset()
         if ds is not None and self.chooser.dataset_key != key:
             ds = None
-        self.worker = TrainingWorker(snapshot, ds)  # Python-owned: freed once dropped
+        # Python-owned: freed once dropped
+        self.worker = (GanTrainingWorker(snapshot, ds, networks) if gan
+                       else TrainingWorker(snapshot, ds))
         self.worker.event.connect(self._on_event)
         self.worker.finished.connect(self._on_worker_finished)
         self._status = "running"
@@ -456,6 +475,10 @@ class TrainingPanel(QWidget):
         if ds is not None:
             self._set_metric_for(ds.task)
         self.plots.start()
+        self.gan_view.clear()
+        if gan:
+            self.gan_view.start()
+            self.tabs.setCurrentWidget(self.gan_view)
         self.progress.setRange(0, 0)
         self.progress_label.setText("Preparing…")
         self.append_log(f"Training {project.name!r} on {dcfg.get('name') or dcfg['kind']} "
@@ -510,6 +533,8 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_event(self, ev) -> None:
+        if self.gan_view.handle(ev):  # a GAN's sample grid
+            return
         if isinstance(ev, Batch):
             self._on_batch(ev)
         elif isinstance(ev, Epoch):
@@ -606,6 +631,7 @@ class TrainingPanel(QWidget):
         # Not deleted inside its own finished signal: kept until the next run replaces it.
         self._finished_worker = worker
         self.plots.stop()
+        self.gan_view.stop()
         status = self._status if self._status in ("finished", "stopped", "failed") else "stopped"
         self._status = status
         if status == "finished":

@@ -125,9 +125,10 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self._layout_widget = pg.GraphicsLayoutWidget()
         self._layout_widget.setBackground("w")
+        # side by side: the panel usually sits in a wide, low dock under the canvas
         self.loss_plot = self._layout_widget.addPlot(row=0, col=0)
-        self.metric_plot = self._layout_widget.addPlot(row=1, col=0)
-        self.lr_plot = self._layout_widget.addPlot(row=2, col=0)
+        self.metric_plot = self._layout_widget.addPlot(row=0, col=1)
+        self.lr_plot = self._layout_widget.addPlot(row=0, col=2)
         self._plots = {"loss": self.loss_plot, "metric": self.metric_plot, "lr": self.lr_plot}
         for key, plot in self._plots.items():
             plot.showGrid(x=True, y=True, alpha=0.3)
@@ -136,15 +137,16 @@ class TrainingPlots(QWidget):
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setLabel("bottom", "epoch")
             plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
             if key != "loss":
                 plot.setXLink(self.loss_plot)
         self.loss_plot.setLabel("left", "loss")
         self.metric_plot.setLabel("left", "accuracy")
         self.lr_plot.setLabel("left", "learning rate")
         self.lr_plot.setLogMode(x=False, y=True)  # rates span decades (1e-1 ... 1e-6)
-        self._layout_widget.ci.layout.setRowStretchFactor(0, 3)
-        self._layout_widget.ci.layout.setRowStretchFactor(1, 2)
-        self._layout_widget.ci.layout.setRowStretchFactor(2, 1)
+        self._layout_widget.ci.layout.setColumnStretchFactor(0, 3)
+        self._layout_widget.ci.layout.setColumnStretchFactor(1, 2)
+        self._layout_widget.ci.layout.setColumnStretchFactor(2, 2)
 
         self._series: dict[str, _Series] = {}
         self._add_series("batch_loss", "loss", "batch", pg.mkPen(_FAINT, width=1))
