@@ -1038,7 +1038,8 @@ def main(argv=None):
         "augment": torch.Generator().manual_seed(args.seed + 1 + rank),
     }
     data = load_data(args.data).to(device)
-    model = __CLASS__().to(device)  # the same seed gives the same initial weights as the designer
+    # The same seed gives the same initial weights as the designer.
+    model = __CLASS__().to(device)
     plain = model
     if distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -1055,6 +1056,9 @@ def main(argv=None):
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         train_loss = train(args, model, device, data, optimizer, scaler, loss_fn, epoch, rank, world, generators)
+        if distributed:  # BatchNorm statistics: every process continues with rank 0's
+            for buffer in plain.buffers():
+                dist.broadcast(buffer, 0)
         val = evaluate(args, plain, device, data, loss_fn, rank, world) if data.x_val.shape[0] else {}
         monitored = val.get("loss", train_loss)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
