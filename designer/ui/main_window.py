@@ -517,14 +517,16 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
-        for dock in (self.palette, self.inspector, self.problems, self.summary):
+        for dock in (self.palette, self.inspector, self.problems, self.summary, self.training):
             dock.setFloating(False)
             dock.show()
         self.addDockWidget(Qt.LeftDockWidgetArea, self.palette)
         self.addDockWidget(Qt.RightDockWidgetArea, self.inspector)
-        self.addDockWidget(Qt.BottomDockWidgetArea, self.problems)
-        self.addDockWidget(Qt.BottomDockWidgetArea, self.summary)
+        for dock in (self.problems, self.summary, self.training):
+            self.addDockWidget(Qt.BottomDockWidgetArea, dock)
         self.tabifyDockWidget(self.problems, self.summary)
+        self.tabifyDockWidget(self.summary, self.training)
+        self.problems.raise_()
         self.apply_default_dock_sizes()
 
     def about(self) -> None:

@@ -310,13 +310,13 @@ def test_new_from_gallery(qtbot, window, monkeypatch):
 
 def test_geometry_and_dock_layout_are_remembered(qtbot, make_window, tmp_path):
     w = make_window()
-    w.resize(700, 500)  # the offscreen screen is 800x600: restoreGeometry keeps windows on it
+    w.resize(780, 590)  # the offscreen screen is 800x600: restoreGeometry keeps windows on it
     w.summary.hide()
     w.shutdown()
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
     assert settings.value("window/state") is not None
     again = make_window()
-    assert (again.size().width(), again.size().height()) == (700, 500)
+    assert (again.size().width(), again.size().height()) == (780, 590)
     assert not again.summary.isVisible()
     assert again.palette.isVisible()
 
