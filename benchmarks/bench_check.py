@@ -182,6 +182,52 @@ def cases():
     yield f"lstm-10 ({len(g.nodes)} nodes)", g, marks
 
 
+COLD = """
+import sys, time
+sys.path.insert(0, {root!r})
+from designer.engine.graph import Graph
+from designer.engine.shapes import analyze
+g = Graph()
+x = g.add_node("Input", params={{"shape": [3, 8, 8]}}).id
+tok = g.add_node("Input", params={{"shape": [6], "dtype": "int64"}}).id
+def add(layer, src, **params):
+    node = g.add_node(layer, params=params)
+    g.connect(src, node.id)
+    return node.id
+y = add("Conv2d", x, out_channels=4, padding=1)
+y = add("BatchNorm2d", y)
+y = add("Upsample", y, mode="bilinear")
+y = add("MaxPool2d", y)
+y = add("Flatten", y)
+y = add("Linear", y, out_features=8)
+t = add("Embedding", tok, num_embeddings=50, embedding_dim=8)
+t = add("LSTM", t, hidden_size=8, output="sequence")
+t = add("TransformerEncoderLayer", t, nhead=2, dim_feedforward=16)
+t = add("Mean", t)
+cat = g.add_node("Concat").id
+g.connect(y, cat, 0)
+g.connect(t, cat, 1)
+out = add("Output", cat)
+t0 = time.perf_counter()
+result = analyze(g)
+t1 = time.perf_counter()
+analyze(g)
+t2 = time.perf_counter()
+assert result.ok, [p.message for p in result.problems]
+print(f"{{(t1 - t0) * 1000:.1f}} {{(t2 - t1) * 1000:.1f}}")
+"""
+
+
+def cold_check() -> tuple[float, float]:
+    """First and second check of a small mixed graph in a new interpreter (imports excluded)."""
+    import subprocess
+
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", COLD.format(root=root)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 COLUMNS = ("input", "mid", "linear", "lstm", "dropout")
 HEADERS = ("full", "edit-input", "edit-conv", "edit-fc", "edit-lstm", "edit-dropout")
 WIDTHS = (9, 12, 11, 9, 11, 14)
@@ -212,6 +258,9 @@ def main(argv=None) -> int:
             row.append(_time(_edit(g, nid, EDITS[mark]), args.repeat) if nid else None)
         print(f"{name:<24}" + "".join(
             f"{v:>{w}.1f}" if v is not None else f"{'-':>{w}}" for v, w in zip(row, WIDTHS)))
+    first, second = cold_check()
+    print(f"\nnew process, 16-node mixed graph (conv, bn, upsample, embedding, lstm, transformer):"
+          f" first check {first:.1f} ms, second {second:.1f} ms")
     return 0
 
 

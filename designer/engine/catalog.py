@@ -231,6 +231,7 @@ Apply = Callable[[nn.Module | None, list[torch.Tensor], dict[str, Any]], torch.T
 Code = Callable[[CodeContext], list[str]]
 Infer = Callable[[dict[str, Any], list[Shape]], Shape]
 Macs = Callable[[dict[str, Any], list[Shape], Shape], int]
+CountParams = Callable[[dict[str, Any]], int]
 
 
 @dataclass
@@ -250,6 +251,9 @@ class LayerSpec:
     code: Code | None = None  # lines for exported forward; default: out = attr(in0)
     infer: Infer | None = None  # cheap exact output shape (skips the meta forward)
     macs: Macs | None = None
+    # Trainable parameters from the resolved kwargs, as torch counts them (skips building the
+    # module on meta); None: build it and count.
+    count_params: CountParams | None = None
     input_dtype: str = "float"  # "float", "int" (token ids) or "any"
     output_dtype: str | None = None  # None: same as input
     input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
@@ -458,6 +462,40 @@ def _pool_shape(dims: int) -> Infer:
     return infer
 
 
+def _no_params(kw: dict) -> int:
+    return 0
+
+
+def _bias(kw: dict, n: int) -> int:
+    return n if kw.get("bias", True) else 0
+
+
+def _conv_count(kw: dict) -> int:
+    return (kw["out_channels"] * (kw["in_channels"] // kw["groups"]) * math.prod(kw["kernel_size"])
+            + _bias(kw, kw["out_channels"]))
+
+
+def _convt_count(kw: dict) -> int:
+    return (kw["in_channels"] * (kw["out_channels"] // kw["groups"]) * math.prod(kw["kernel_size"])
+            + _bias(kw, kw["out_channels"]))
+
+
+def _recurrent_params(gates: int) -> CountParams:
+    def count(kw: dict) -> int:
+        h, dirs = kw["hidden_size"], 2 if kw["bidirectional"] else 1
+        total = 0
+        for layer in range(kw["num_layers"]):
+            i = kw["input_size"] if layer == 0 else h * dirs
+            total += dirs * gates * h * (i + h + 2)  # W_ih, W_hh, b_ih, b_hh
+        return total
+
+    return count
+
+
+def _mha_params(e: int, bias: bool) -> int:
+    return 4 * e * e + (4 * e if bias else 0)  # in_proj (Q, K, V) and out_proj
+
+
 def _linear_macs(p: dict, ins: list[Shape], out: Shape) -> int:
     return p["in_features"] * p["out_features"] * math.prod(out[:-1])
 
@@ -544,6 +582,7 @@ register(
     ),
     module=nn.Linear,
     resolve=_resolve_linear,
+    count_params=lambda kw: kw["in_features"] * kw["out_features"] + _bias(kw, kw["out_features"]),
     infer=lambda p, ins: (*ins[0][:-1], p["out_features"]),
     macs=_linear_macs,
     key_params=("out_features",),
@@ -614,6 +653,7 @@ register(
     params=_conv_params(1, 16, 3),
     module=nn.Conv1d,
     resolve=_make_conv_resolver(1, "Conv1d"),
+    count_params=_conv_count,
     infer=_conv_shape(1),
     macs=_conv_macs,
     input_rank=(2,),
@@ -630,6 +670,7 @@ register(
     params=_conv_params(2, 16, 3),
     module=nn.Conv2d,
     resolve=_make_conv_resolver(2, "Conv2d"),
+    count_params=_conv_count,
     infer=_conv_shape(2),
     macs=_conv_macs,
     input_rank=(3,),
@@ -646,6 +687,7 @@ register(
     params=_conv_params(2, 16, 2, transposed=True),
     module=nn.ConvTranspose2d,
     resolve=_make_conv_resolver(2, "ConvTranspose2d", transposed=True),
+    count_params=_convt_count,
     infer=_conv_shape(2, transposed=True),
     macs=_convt_macs,
     input_rank=(3,),
@@ -696,6 +738,7 @@ register(
     params=_pool1d_params(),
     module=nn.MaxPool1d,
     resolve=_make_pool_resolver("MaxPool1d", 1),
+    count_params=_no_params,
     infer=_pool_shape(1),
     macs=_pool_macs,
     input_rank=(2,),
@@ -712,6 +755,7 @@ register(
     params=_pool_params(),
     module=nn.MaxPool2d,
     resolve=_make_pool_resolver("MaxPool2d", 2),
+    count_params=_no_params,
     infer=_pool_shape(2),
     macs=_pool_macs,
     input_rank=(3,),
@@ -728,6 +772,7 @@ register(
     params=_pool_params(),
     module=nn.AvgPool2d,
     resolve=_make_pool_resolver("AvgPool2d", 2),
+    count_params=_no_params,
     infer=_pool_shape(2),
     macs=_pool_macs,
     input_rank=(3,),
@@ -744,6 +789,7 @@ register(
     params=(Param("output_size", "ints", 1, "Output height and width", min=1, max=4096, length=2),),
     module=nn.AdaptiveAvgPool2d,
     resolve=lambda p, ins, dts: {"output_size": pair(p["output_size"], 2)},
+    count_params=_no_params,
     infer=lambda p, ins: (ins[0][0], *pair(p["output_size"], 2)),
     macs=lambda p, ins, out: math.prod(ins[0]),
     input_rank=(3,),
@@ -784,6 +830,7 @@ register(
     params=_bn_params(),
     module=nn.BatchNorm1d,
     resolve=_make_bn_resolver("BatchNorm1d"),
+    count_params=lambda kw: 2 * kw["num_features"] if kw["affine"] else 0,
     infer=_same_shape,
     macs=_elementwise_macs,
     input_rank=(1, 2),
@@ -800,6 +847,7 @@ register(
     params=_bn_params(),
     module=nn.BatchNorm2d,
     resolve=_make_bn_resolver("BatchNorm2d"),
+    count_params=lambda kw: 2 * kw["num_features"] if kw["affine"] else 0,
     infer=_same_shape,
     macs=_elementwise_macs,
     input_rank=(3,),
@@ -827,6 +875,7 @@ register(
     ),
     module=nn.LayerNorm,
     resolve=_resolve_layernorm,
+    count_params=lambda kw: 2 * kw["normalized_shape"] if kw["elementwise_affine"] else 0,
     infer=_same_shape,
     macs=_elementwise_macs,
     key_params=(),
@@ -841,6 +890,7 @@ register(
     params=(Param("p", "float", 0.5, "Probability of zeroing an element", min=0, max=0.999),),
     module=nn.Dropout,
     resolve=lambda p, ins, dts: {"p": p["p"]},
+    count_params=_no_params,
     infer=_same_shape,
     input_dtype="float",
     prefix="dropout",
@@ -856,6 +906,7 @@ register(
     category="Shape",
     doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
     module=nn.Flatten,
+    count_params=_no_params,
     resolve=lambda p, ins, dts: {},
     infer=lambda p, ins: (math.prod(ins[0]),),
     input_dtype="any",
@@ -965,6 +1016,7 @@ register(
     ),
     module=nn.Upsample,
     resolve=lambda p, ins, dts: {"scale_factor": p["scale_factor"], "mode": p["mode"]},
+    count_params=_no_params,
     # torch truncates size * scale_factor (a meta forward of interpolate imports torch._dynamo:
     # seconds on first use)
     infer=lambda p, ins: (ins[0][0], *(int(v * p["scale_factor"]) for v in ins[0][1:])),
@@ -989,6 +1041,7 @@ def _activation(id_: str, module: type[nn.Module], doc: str, params: tuple[Param
         params=params,
         module=module,
         resolve=lambda p, ins, dts: _kw(p, *args),
+        count_params=_no_params,
         infer=_same_shape,
         macs=_elementwise_macs,
         key_params=args,
@@ -1031,6 +1084,7 @@ for _id, _mod, _doc in (
                       min=-8, max=8),),
         module=_mod,
         resolve=functools.partial(_resolve_dim, label=_id),
+        count_params=_no_params,
         infer=_same_shape,
         macs=_elementwise_macs,
         key_params=("dim",),
@@ -1055,6 +1109,7 @@ register(
     ),
     module=nn.Embedding,
     resolve=lambda p, ins, dts: _resolve_embedding(p),
+    count_params=lambda kw: kw["num_embeddings"] * kw["embedding_dim"],
     infer=lambda p, ins: (*ins[0], p["embedding_dim"]),
     macs=lambda p, ins, out: 0,
     input_dtype="int",
@@ -1140,6 +1195,7 @@ def _recurrent(id_: str, module: type[nn.Module], doc: str, extra: tuple[Param, 
         params=params,
         module=module,
         resolve=lambda p, ins, dts: {**resolve(p, ins, dts), "_output": p["output"]},
+        count_params=_recurrent_params({"LSTM": 4, "GRU": 3}.get(id_, 1)),
         apply=apply,
         code=code,
         infer=infer,
@@ -1188,6 +1244,7 @@ register(
     ),
     module=nn.MultiheadAttention,
     resolve=_resolve_mha,
+    count_params=lambda kw: _mha_params(kw["embed_dim"], kw["bias"]),
     apply=lambda m, xs, kw: m(xs[0], xs[0], xs[0], need_weights=False)[0],
     code=lambda c: [
         f"{c.out}, _ = {c.attr}({c.inputs[0]}, {c.inputs[0]}, {c.inputs[0]}, need_weights=False)"
@@ -1230,6 +1287,10 @@ register(
     ),
     module=nn.TransformerEncoderLayer,
     resolve=_resolve_tel,
+    # attention, two feed-forward Linears, two LayerNorms
+    count_params=lambda kw: (_mha_params(kw["d_model"], True)
+                             + 2 * kw["d_model"] * kw["dim_feedforward"] + kw["dim_feedforward"]
+                             + kw["d_model"] + 4 * kw["d_model"]),
     infer=lambda p, ins: (_resolve_tel(p, ins, []), ins[0])[1],
     macs=lambda p, ins, out: _attention_macs(ins[0][-1], ins[0][0])
     + 2 * ins[0][-1] * p["dim_feedforward"] * ins[0][0],

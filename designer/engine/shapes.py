@@ -215,14 +215,22 @@ class Analyzer:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        module = make_module(spec, kwargs, device="meta")
-        nparams = sum(p.numel() for p in module.parameters()) if module is not None else 0
+        module = None
+        if spec.module is None:
+            nparams = 0
+        elif spec.count_params is not None:
+            nparams = int(spec.count_params(kwargs))
+        else:
+            module = make_module(spec, kwargs, device="meta")
+            nparams = sum(p.numel() for p in module.parameters())
         if spec.infer is not None:
             out = tuple(int(s) for s in spec.infer(params, in_shapes))
         else:
             xs = [torch.empty((_META_BATCH, *s), device="meta",
                               dtype=torch.long if d == "int" else torch.float32)
                   for s, d in zip(in_shapes, in_dtypes)]
+            if module is None and spec.module is not None:
+                module = make_module(spec, kwargs, device="meta")
             if module is not None:
                 module.eval()
             with torch.no_grad():

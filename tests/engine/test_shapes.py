@@ -184,3 +184,32 @@ def test_total_params_of_a_small_cnn_equals_torch():
     conv, bn, relu = math.prod((8, 12, 12)) * 9, 8 * 144, 8 * 144
     pool = 8 * 36 * 4  # each output reads a 2x2 window
     assert a.total_macs == conv + bn + relu + pool + 288 * 10
+
+
+FALLBACK = [c for c in CASES if c[0] in ("Linear", "Conv1d", "Conv2d", "ConvTranspose2d",
+                                          "LSTM", "GRU", "Embedding", "MultiheadAttention",
+                                          "TransformerEncoderLayer", "BatchNorm1d", "LayerNorm")]
+
+
+@pytest.mark.parametrize("case", FALLBACK, ids=_case_id)
+def test_parameter_counts_agree_with_a_module_built_on_meta(case, monkeypatch):
+    """Without a count function the module is built on the meta device and counted."""
+    layer, params, shapes, dtype = case
+    g, node_id = single_layer(layer, params, shapes, dtype)
+    fast = analyze(g).infos[node_id]
+    monkeypatch.setattr(CATALOG[layer], "count_params", None)
+    assert analyze(g).infos[node_id].params == fast.params
+
+
+def test_meta_forward_fallback_agrees_with_the_shape_function(monkeypatch):
+    """A layer declared without a shape function runs forward on the meta device. (The first meta
+    forward in a process imports torch._dynamo, seconds: one case only.)"""
+    g, node_id = single_layer("Conv2d", {"out_channels": 4, "kernel_size": [3, 5],
+                                         "stride": [2, 1], "padding": [1, 2], "dilation": 2},
+                              [(2, 11, 10)])
+    fast = analyze(g).infos[node_id]
+    monkeypatch.setattr(CATALOG["Conv2d"], "infer", None)
+    monkeypatch.setattr(CATALOG["Conv2d"], "count_params", None)
+    slow = analyze(g).infos[node_id]
+    assert (slow.output_shape, slow.params, slow.macs) == (fast.output_shape, fast.params,
+                                                           fast.macs)
