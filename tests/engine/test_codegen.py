@@ -463,3 +463,24 @@ def test_invalid_node_names_are_refused_before_export(name):
     relu.name = name
     with pytest.raises(CodegenError):
         model_source(Project(name="p", networks={"model": g}))
+
+
+def test_names_of_module_attributes_are_refused():
+    """``training`` is an attribute of every nn.Module instance: a layer of that name cannot be
+    an attribute of the exported class."""
+    g = chain(("ReLU", {}), shape=(3,))
+    relu = next(n for n in g.nodes.values() if n.type == "ReLU")
+    relu.name = "training"
+    with pytest.raises(CodegenError, match="reserved"):
+        model_source(Project(name="p", networks={"model": g}))
+
+
+def test_without_ruff_the_code_is_the_same_program():
+    """Formatting is cosmetic: the unformatted source (used when ruff is missing, or for a fast
+    live preview) parses to the same syntax tree."""
+    from designer.engine.codegen import train_source
+
+    project = load_project(ROOT / "templates" / "resnet-mini.dnn.json")
+    for make in (model_source, train_source):
+        formatted, raw = make(project), make(project, format=False)
+        assert ast.dump(ast.parse(formatted)) == ast.dump(ast.parse(raw))
