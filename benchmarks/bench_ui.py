@@ -33,21 +33,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import os  # noqa: E402
+import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import (  # noqa: E402
-    QElapsedTimer, QEvent, QEventLoop, QObject, QPoint, QPointF, Qt, QTimer,
+from bench_check import conv_linear_graph
+from PySide6.QtCore import (
+    QElapsedTimer,
+    QEvent,
+    QEventLoop,
+    QObject,
+    QPoint,
+    QPointF,
+    Qt,
+    QTimer,
 )
-from PySide6.QtGui import QTransform  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtGui import QTransform
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from bench_check import conv_linear_graph  # noqa: E402
-from designer.engine.project import Project  # noqa: E402
-from designer.ui.canvas import CanvasView  # noqa: E402
-from designer.ui.document import ANALYSIS_DELAY_MS, Document, layered_positions  # noqa: E402
+from designer.engine.project import Project
+from designer.ui.canvas import CanvasView
+from designer.ui.document import ANALYSIS_DELAY_MS, Document, layered_positions
 
 
 def wait_for(signal, timeout_ms: int = 60_000) -> float:
@@ -165,7 +172,7 @@ def edit_to_update(app, doc: Document, edit, repeat: int, stall: StallMeter,
 
 def fmt(values: list[float]) -> str:
     values = sorted(values)
-    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
     return f"median {statistics.median(values):6.1f} ms   p95 {p95:6.1f} ms   max {values[-1]:6.1f} ms"
 
 

@@ -408,3 +408,36 @@ def test_switching_network_rebuilds_items(qtbot):
                    if i.parentItem() is None)
     finally:
         doc.close()
+
+
+def test_space_drag_pans_and_escape_cancels_a_wire(qtbot, view, doc):
+    a, b = _two_nodes(doc)
+    vp = view.viewport()
+    view.setFocus()
+    before = view.mapToScene(QPoint(500, 350))
+    qtbot.keyPress(view, Qt.Key_Space)
+    _drag(qtbot, view, QPoint(500, 350), QPoint(440, 330))
+    qtbot.keyRelease(view, Qt.Key_Space)
+    after = view.mapToScene(QPoint(500, 350))
+    assert (after - before - QPointF(60, 20)).manhattanLength() < 2.0
+    assert not doc.graph.edges and view.selected_node_ids() == []  # panning selects nothing
+
+    items = view.canvas_scene.node_items
+    start = _vp(view, items[a].output.scenePos())
+    qtbot.mousePress(vp, Qt.LeftButton, pos=start)
+    qtbot.mouseMove(vp, _vp(view, items[b].inputs[0].scenePos()))
+    assert items[b].inputs[0].highlight == "ok"
+    qtbot.keyClick(view, Qt.Key_Escape)
+    assert view._wire is None and items[b].inputs[0].highlight is None
+    qtbot.mouseRelease(vp, Qt.LeftButton, pos=_vp(view, items[b].inputs[0].scenePos()))
+    assert not doc.graph.edges
+    assert doc.undo_stack.count() == 2  # the two adds only
+
+
+def test_dropping_a_wire_on_a_node_body_uses_its_first_free_input(qtbot, view, doc):
+    a, b = _two_nodes(doc)
+    items = view.canvas_scene.node_items
+    start = _vp(view, items[a].output.scenePos())
+    body = _vp(view, items[b].sceneBoundingRect().center() + QPointF(20, 0))
+    _drag(qtbot, view, start, body)
+    assert [(e.src, e.dst, e.dst_port) for e in doc.graph.edges] == [(a, b, 0)]

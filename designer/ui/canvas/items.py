@@ -31,7 +31,9 @@ HEADER_H = 22.0
 LINE_H = 16.0
 PORT_R = 5.5
 PORT_SPACING = 20.0
-PORT_TOP = HEADER_H + 22.0  # y of the first input port and of a single-input layer's output
+PORT_TOP = HEADER_H + 22.0
+SKIP_SPAN = 320.0  # an edge longer than this along one row is routed below the row
+SKIP_DROP = 72.0  # how far below its ends, to clear the nodes in between  # y of the first input port and of a single-input layer's output
 CORNER = 7.0
 
 CATEGORY_COLORS: dict[str, str] = {
@@ -477,9 +479,18 @@ def _header_path() -> QPainterPath:
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
-    """A smooth left-to-right cubic curve from ``a`` to ``b``."""
-    dx = max(40.0, abs(b.x() - a.x()) * 0.5)
+    """A smooth left-to-right curve from ``a`` to ``b``. A long edge along one row (a skip
+    connection) dips below the row, so it does not run hidden behind the nodes it skips."""
+    span = b.x() - a.x()
     path = QPainterPath(a)
+    if span > SKIP_SPAN and abs(b.y() - a.y()) < PORT_SPACING * 3:
+        low = max(a.y(), b.y()) + SKIP_DROP
+        r = 40.0
+        path.cubicTo(QPointF(a.x() + r, a.y()), QPointF(a.x() + r, low), QPointF(a.x() + 2 * r, low))
+        path.lineTo(QPointF(b.x() - 2 * r, low))
+        path.cubicTo(QPointF(b.x() - r, low), QPointF(b.x() - r, b.y()), b)
+        return path
+    dx = max(40.0, abs(span) * 0.5)
     path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
     return path
 

@@ -584,8 +584,7 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         if key == Qt.Key_Escape and self._wire is not None:
-            self._target = None
-            self._rewire_cancel()
+            self._cancel_wire()
             event.accept()
             return
         if key in (Qt.Key_Plus, Qt.Key_Equal):
@@ -605,11 +604,14 @@ class CanvasView(QGraphicsView):
             return
         super().keyReleaseEvent(event)
 
-    def _rewire_cancel(self) -> None:
+    def _cancel_wire(self) -> None:
+        """Escape while connecting: drop the live wire, change nothing."""
         edge = self._rewire
         if self._wire is not None:
             self.canvas_scene.removeItem(self._wire)
-        self._wire, self._wire_from, self._rewire = None, None, None
+        if self._target is not None:
+            self._target.set_highlight(None)
+        self._wire, self._wire_from, self._rewire, self._target = None, None, None, None
         if edge is not None and edge in self.canvas_scene.edge_items:
             self.canvas_scene.edge_items[edge].setVisible(True)
         QToolTip.hideText()
