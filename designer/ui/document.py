@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
 from designer.engine.catalog import CATALOG, name_problem
@@ -96,6 +96,9 @@ class Document(QObject):
         self._timer.timeout.connect(self._request_analysis)
         self._since_request = QElapsedTimer()  # time since the last request (leading edge)
         self._closed = False
+        app = QCoreApplication.instance()
+        if app is not None:  # a thread still running at exit would abort the interpreter
+            app.aboutToQuit.connect(self.close)
         self._bind(self.graph)
         self._timer.start(0)
 
@@ -154,6 +157,7 @@ class Document(QObject):
         self.changed.emit()
         self._schedule_analysis(0)
 
+    @Slot()
     def close(self) -> None:
         """Stop the analysis thread; call before dropping the document (the window does)."""
         if self._closed:

@@ -441,3 +441,23 @@ def test_dropping_a_wire_on_a_node_body_uses_its_first_free_input(qtbot, view, d
     body = _vp(view, items[b].sceneBoundingRect().center() + QPointF(20, 0))
     _drag(qtbot, view, start, body)
     assert [(e.src, e.dst, e.dst_port) for e in doc.graph.edges] == [(a, b, 0)]
+
+
+def test_right_click_selects_the_node_and_offers_its_edit_actions(qtbot, view, doc):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QContextMenuEvent
+
+    _, b = _two_nodes(doc)
+    pos = _vp(view, view.canvas_scene.node_items[b].sceneBoundingRect().center())
+    seen = []
+
+    def grab_menu():
+        menu = QApplication.activePopupWidget()
+        seen.extend(a.text() for a in menu.actions() if a.isEnabled() and a.text())
+        menu.close()
+
+    QTimer.singleShot(50, grab_menu)
+    view.contextMenuEvent(QContextMenuEvent(QContextMenuEvent.Mouse, pos,
+                                            view.viewport().mapToGlobal(pos)))
+    assert view.selected_node_ids() == [b]
+    assert "Delete" in seen and "Duplicate" in seen and any("Add Layer" in t for t in seen)

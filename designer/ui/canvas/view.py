@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -465,6 +466,25 @@ class CanvasView(QGraphicsView):
         event.accept()
 
     def contextMenuEvent(self, event) -> None:
+        """Right click: the edit actions for the clicked selection, plus adding a layer there."""
+        node = self._node_at(event.pos())
+        if node is not None and not node.isSelected():
+            self.select_nodes([node.node_id])
+        menu = QMenu(self)
+        has_selection = bool(self.selected_node_ids() or self.canvas_scene.selected_edges())
+        for action in (self.copy_action, self.duplicate_action, self.delete_action):
+            action.setEnabled(has_selection)
+            menu.addAction(action)
+        menu.addAction(self.paste_action)
+        menu.addSeparator()
+        add = menu.addAction("Add Layer Here…\tTab")
+        add.triggered.connect(lambda: self.open_quick_add(event.pos()))
+        layout = menu.addAction("Auto-Layout")
+        layout.triggered.connect(self.auto_layout)
+        menu.addAction(self.fit_action)
+        menu.exec(event.globalPos())
+        for action in (self.copy_action, self.duplicate_action, self.delete_action):
+            action.setEnabled(True)
         event.accept()
 
     # -- wiring -------------------------------------------------------------------------------------
