@@ -253,7 +253,7 @@ class IntEditor(ParamEditor):
         self.spin.setRange(lo, hi)
         self.spin.setKeyboardTracking(False)
         self.spin.setAccelerated(True)
-        self.layout().addWidget(self.spin)
+        self.layout().addWidget(self.spin, 1)
         self.spin.editingFinished.connect(lambda: self._commit(self.spin.value()))
         self.set_value(param.default)
 
