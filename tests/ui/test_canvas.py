@@ -461,3 +461,22 @@ def test_right_click_selects_the_node_and_offers_its_edit_actions(qtbot, view, d
                                             view.viewport().mapToGlobal(pos)))
     assert view.selected_node_ids() == [b]
     assert "Delete" in seen and "Duplicate" in seen and any("Add Layer" in t for t in seen)
+
+
+def test_dragging_one_of_several_selected_nodes_moves_them_all_in_one_step(qtbot, view, doc):
+    a, b = _two_nodes(doc)
+    c = doc.add_node("ReLU", (450, 350), name="act")
+    view.select_nodes([a, b])
+    qtbot.mouseClick(view.viewport(), Qt.LeftButton, Qt.ControlModifier,
+                     _vp(view, view.canvas_scene.node_items[c].sceneBoundingRect().center()))
+    assert set(view.selected_node_ids()) == {a, b, c}  # Ctrl+click adds to the selection
+    before = {nid: doc.graph.nodes[nid].pos for nid in (a, b, c)}
+    start = _vp(view, view.canvas_scene.node_items[a].sceneBoundingRect().center() + QPointF(0, -20))
+    _drag(qtbot, view, start, start + QPoint(40, 60))
+    after = {nid: doc.graph.nodes[nid].pos for nid in (a, b, c)}
+    shifts = {(after[n][0] - before[n][0], after[n][1] - before[n][1]) for n in before}
+    assert shifts == {(40.0, 60.0)}  # all moved by the same snapped offset
+    assert doc.undo_stack.undoText() == "Move 3 layers"
+    doc.undo_stack.undo()
+    assert {nid: doc.graph.nodes[nid].pos for nid in (a, b, c)} == before
+    _assert_items_match_model(view)

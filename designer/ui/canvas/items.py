@@ -506,6 +506,7 @@ class EdgeItem(QGraphicsItem):
         self._rect = QRectF()
         self._label_rect = QRectF()
         self._stroke: QPainterPath | None = None
+        self._tip_dirty = True
         self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
         self.setAcceptHoverEvents(True)
@@ -533,14 +534,29 @@ class EdgeItem(QGraphicsItem):
             self.update()
 
     def _place_label(self) -> None:
+        """Put the shape label at the middle of the curve, if it fits between the two nodes
+        (a label hidden under a node would be clipped; the tooltip always has the shape)."""
+        self._tip_dirty = True
         if not self.label or self._path.isEmpty():
             self._label_rect = QRectF()
             return
         fm = Fonts.get().small_fm
         w = fm.horizontalAdvance(self.label) + 10
         h = fm.height() + 4
+        start, end = self._path.pointAtPercent(0.0), self._path.currentPosition()
+        if end.x() - start.x() < w + 12 and abs(end.y() - start.y()) < 2 * h:
+            self._label_rect = QRectF()
+            return
         mid = self._path.pointAtPercent(0.5)
         self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+
+    def hoverEnterEvent(self, event) -> None:
+        self._hover = True
+        if self._tip_dirty:
+            self.setToolTip(f"carries {self.label}" if self.label and self.label != "?"
+                            else "shape unknown: see the problems of the layers before it")
+            self._tip_dirty = False
+        self.update()
 
     @property
     def end_point(self) -> QPointF:
@@ -557,10 +573,6 @@ class EdgeItem(QGraphicsItem):
             if not self._label_rect.isNull():
                 self._stroke.addRect(self._label_rect)
         return self._stroke
-
-    def hoverEnterEvent(self, event) -> None:
-        self._hover = True
-        self.update()
 
     def hoverLeaveEvent(self, event) -> None:
         self._hover = False
