@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -268,7 +269,11 @@ class MainWindow(QMainWindow):
     def new_file(self) -> bool:
         if not self.maybe_save("starting a new design"):
             return False
-        dialog = NewDialog(self)
+        QApplication.setOverrideCursor(Qt.WaitCursor)  # the first listing checks every template
+        try:
+            dialog = NewDialog(self)
+        finally:
+            QApplication.restoreOverrideCursor()
         if dialog.exec() != NewDialog.Accepted:
             return False
         try:
