@@ -66,6 +66,7 @@ def _two_in_two_out() -> Project:
 
 
 ONNX_CASES = ["lstm-sentiment", "transformer-text", "resnet-mini", "two-in-two-out"]
+PT2_CASES = ("resnet-mini", "two-in-two-out")
 
 
 def _case(name: str) -> Project:
@@ -82,9 +83,11 @@ def test_onnx_and_pt2_match_the_trained_model(case, tmp_path):
     project = _case(case)
     run, model = _trained_run(project, tmp_path / "run")
     out = tmp_path / "out"
-    paths = export_project(project, out, onnx=True, pt2=True, weights=run, project_dir=TEMPLATES)
+    pt2 = case in PT2_CASES  # each torch.export costs seconds: two cases cover it
+    paths = export_project(project, out, onnx=True, pt2=pt2, weights=run, project_dir=TEMPLATES)
     names = {p.name for p in paths}
-    assert {"model.py", "train.py", "weights.pt", "model.onnx", "model.pt2"} <= names
+    assert {"model.py", "weights.pt", "model.onnx"} <= names
+    assert ("model.pt2" in names) == pt2
     assert not list(out.glob("*.data"))  # one self-contained ONNX file
 
     xs = example_inputs(project.graph, batch=5, seed=7)  # exported at batch 2: dynamic batch
@@ -103,12 +106,16 @@ def test_onnx_and_pt2_match_the_trained_model(case, tmp_path):
 
     proto = onnx.load(str(out / "model.onnx"))
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    if case == "two-in-two-out":  # inputs and outputs named after the design's nodes
+        assert [i.name for i in session.get_inputs()] == ["image", "extra"]
+        assert [o.name for o in session.get_outputs()] == ["logits", "features"]
 
-    program = torch.export.load(str(out / "model.pt2"))
-    got = program.module()(*xs)
-    got = list(got) if isinstance(got, tuple) else [got]
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    if pt2:
+        program = torch.export.load(str(out / "model.pt2"))
+        got = program.module()(*xs)
+        got = list(got) if isinstance(got, tuple) else [got]
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
 
     # model.py loads weights.pt and gives exactly the trained model's outputs
     mod = _import(out / "model.py", f"exported_{case.replace('-', '_')}")
@@ -118,17 +125,6 @@ def test_onnx_and_pt2_match_the_trained_model(case, tmp_path):
     got = list(got) if isinstance(got, tuple) else [got]
     for g, w in zip(got, want):
         assert torch.equal(g, w)
-
-
-def test_onnx_names_inputs_and_outputs_after_the_design(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
-    export_project(_two_in_two_out(), tmp_path, onnx=True)
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"),
-                                   providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["image", "extra"]
-    assert [o.name for o in session.get_outputs()] == ["logits", "features"]
-    assert session.get_inputs()[0].shape[0] not in (1, 2)  # symbolic batch
 
 
 def test_missing_onnx_gives_the_install_hint(tmp_path, monkeypatch):
