@@ -28,23 +28,10 @@ from ..engine.catalog import CATALOG
 from ..engine.graph import Graph
 from ..engine.project import Project, ProjectError, load_project
 from ..engine.templates import TemplateError, TemplateInfo, list_templates, load_template
+from .canvas.items import category_color
 
 THUMB = QSize(200, 120)
 BLANK = "__blank__"
-
-#: Node colours by catalog category (the gallery's thumbnails).
-CATEGORY_COLORS = {
-    "Input / Output": "#5b8def",
-    "Core": "#f0a030",
-    "Convolution": "#e0604f",
-    "Pooling": "#c080d0",
-    "Normalization": "#50b0a0",
-    "Shape": "#9aa0a8",
-    "Activation": "#70b050",
-    "Recurrent & Attention": "#d070a0",
-    "Merge": "#b09060",
-}
-
 
 def blank_project() -> Project:
     """A new design with an Input and an Output, ready for layers in between."""
@@ -87,7 +74,7 @@ def graph_thumbnail(graph: Graph, size: QSize = THUMB) -> QPixmap:
         p.drawLine(QPointF(ra.right(), ra.center().y()), QPointF(rb.left(), rb.center().y()))
     for n in nodes:
         spec = CATALOG.get(n.type)
-        color = QColor(CATEGORY_COLORS.get(spec.category if spec else "", "#999999"))
+        color = category_color(spec.category if spec else "")  # the canvas's colours
         p.setPen(QPen(color.darker(140), 1))
         p.setBrush(color)
         r = rect(n)

@@ -8,6 +8,7 @@ one-line doc. Everything shown comes from :data:`designer.engine.catalog.CATALOG
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -19,9 +20,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.catalog import CATALOG, LayerSpec
+from .canvas import LAYER_MIME
+from .canvas.items import category_color
 
-#: MIME type of a layer dragged from the palette; the data is the layer type id in UTF-8.
-LAYER_MIME = "application/x-designer-layer"
+# LAYER_MIME: the MIME type of a dragged layer (data: the type id in UTF-8), defined once by the
+# canvas that accepts it.
 
 _TYPE_ROLE = Qt.UserRole + 1
 
@@ -29,6 +32,19 @@ _TYPE_ROLE = Qt.UserRole + 1
 def layer_tooltip(spec: LayerSpec) -> str:
     return f"<b>{spec.display_name}</b> ({spec.category})<br>{_escape(spec.doc)}" \
            "<br><i>Drag onto the canvas, or double-click to add.</i>"
+
+
+def _swatch(category: str) -> QIcon:
+    pix = QPixmap(12, 12)
+    pix.fill(Qt.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.Antialiasing)
+    color = category_color(category)
+    p.setPen(color.darker(130))
+    p.setBrush(color)
+    p.drawRoundedRect(1, 1, 10, 10, 2, 2)
+    p.end()
+    return QIcon(pix)
 
 
 def _escape(text: str) -> str:
@@ -81,6 +97,7 @@ class PaletteDock(QDockWidget):
 
         self._items: dict[str, QTreeWidgetItem] = {}
         for category, specs in CATALOG.categories().items():
+            icon = _swatch(category)
             cat = QTreeWidgetItem(self.tree, [category])
             cat.setFlags(Qt.ItemIsEnabled)
             font = cat.font(0)
@@ -88,6 +105,7 @@ class PaletteDock(QDockWidget):
             cat.setFont(0, font)
             for spec in specs:
                 item = QTreeWidgetItem(cat, [spec.display_name])
+                item.setIcon(0, icon)  # the colour of the layer's header on the canvas
                 item.setData(0, _TYPE_ROLE, spec.id)
                 item.setToolTip(0, layer_tooltip(spec))
                 item.setStatusTip(0, spec.doc)
