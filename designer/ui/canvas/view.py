@@ -432,6 +432,7 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+        event.accept()  # the view handled it (rubber band, a click on empty canvas)
 
     def _node_at(self, view_pos: QPoint) -> NodeItem | None:
         item = self.itemAt(view_pos)
