@@ -1,4 +1,5 @@
-"""UI test fixtures: offscreen Qt, and no test may leave a QThread running (like napari's)."""
+"""UI test fixtures: offscreen Qt, the user's own settings and data folders never touched, and no
+test may leave a QThread running (like napari's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import weakref
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QThread, QThreadPool
+from PySide6.QtCore import QSettings, QThread, QThreadPool
 
 _started: weakref.WeakSet[QThread] = weakref.WeakSet()
 _original_start = QThread.start
@@ -20,6 +21,25 @@ def _tracking_start(self, *args, **kwargs):
 
 
 QThread.start = _tracking_start
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_folders(tmp_path_factory):
+    """Default QSettings and platformdirs folders (recent files, window layout, autosave
+    recovery) point into a temporary folder for the whole run."""
+    root = tmp_path_factory.mktemp("user")
+    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+    os.environ["XDG_CONFIG_HOME"] = str(root / "config")
+    os.environ["XDG_DATA_HOME"] = str(root / "data")
+    for fmt in (QSettings.NativeFormat, QSettings.IniFormat):
+        for scope in (QSettings.UserScope, QSettings.SystemScope):
+            QSettings.setPath(fmt, scope, str(root / "config"))
+    yield root
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(autouse=True)
