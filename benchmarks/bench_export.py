@@ -19,9 +19,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from designer.engine.build import build_model  # noqa: E402
-from designer.engine.export import example_inputs, export_project  # noqa: E402
-from designer.engine.project import load_project  # noqa: E402
+from designer.engine.build import build_model
+from designer.engine.export import example_inputs, export_project
+from designer.engine.project import load_project
 
 CASES = [("mlp-digits", 256, 200), ("lstm-sentiment", 64, 20), ("resnet-mini", 64, 5)]
 
@@ -66,8 +66,8 @@ def main() -> None:
             assert torch.equal(engine(*xs), exported(*xs))
             a, b = [], []
             for _ in range(args.repeats):
-                a.append(_timed(lambda: engine(*xs), inner))
-                b.append(_timed(lambda: exported(*xs), inner))
+                a.append(_timed(lambda m=engine, x=xs: m(*x), inner))
+                b.append(_timed(lambda m=exported, x=xs: m(*x), inner))
         ea, eb = statistics.median(a) * 1e3, statistics.median(b) * 1e3
         print(f"{name:17} {batch:5}  {ea:9.3f}  {eb:11.3f}  {ea / eb:5.2f}  "
               f"{t_py:.2f} / {t_onnx:.2f} / {t_pt2:.2f}")

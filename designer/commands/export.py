@@ -20,8 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pt2", action="store_true", help="also write a torch.export program "
                    "(model.pt2)")
     p.add_argument("--weights", metavar="RUN_OR_PT",
-                   help="a training run folder (its best.pt, else last.pt) or a checkpoint file: "
-                   "written as weights.pt and used for ONNX and .pt2")
+                   help="a training run folder (its best.pt, else last.pt), a checkpoint file, or "
+                   "'latest' for the project's newest run: written as weights.pt and used for "
+                   "ONNX and .pt2")
     p.set_defaults(func=run)
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..engine.codegen import CodegenError
-    from ..engine.export import ExportError, ExportResult, export_project
+    from ..engine.export import ExportError, ExportResult, export_project, latest_run
     from ..engine.project import ProjectError, load_project
 
     try:
@@ -38,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = ExportResult()
+    weights = args.weights
     try:
-        export_project(project, args.out, onnx=args.onnx, pt2=args.pt2, weights=args.weights,
+        if weights == "latest" and not Path(weights).exists():
+            weights = latest_run(args.file, project.name)
+            print(f"weights from {weights}")
+        export_project(project, args.out, onnx=args.onnx, pt2=args.pt2, weights=weights,
                        project_dir=Path(args.file).resolve().parent, result=result)
     except (CodegenError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)

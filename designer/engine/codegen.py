@@ -17,6 +17,7 @@ import ast
 import builtins
 import inspect
 import keyword
+import math
 import re
 import shutil
 import subprocess
@@ -25,9 +26,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from .build import BuildError, ordered_io, plan
 from torch import nn
 
+from .build import BuildError, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .graph import Graph
 from .shapes import Analysis, analyze
@@ -103,7 +104,7 @@ def literal(value: Any) -> str:
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise CodegenError(f"cannot write the number {value!r} into code")
         return repr(value)
     if isinstance(value, str):
@@ -436,6 +437,7 @@ def format_source(source: str) -> str:
             done = subprocess.run(
                 [*cmd, "format", "--isolated", "--line-length", "100", "-"],
                 input=source, capture_output=True, text=True, timeout=30, encoding="utf-8",
+                check=False,
             )
         except (OSError, subprocess.SubprocessError):
             continue

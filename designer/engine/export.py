@@ -83,6 +83,21 @@ def checkpoint_path(source: str | os.PathLike) -> Path:
     return p
 
 
+def latest_run(project_path: str | os.PathLike, project_name: str = "untitled") -> Path:
+    """The newest run folder with a checkpoint that ``designer train`` (or the window) wrote for
+    this project file: ``<project folder>/runs/<project stem>/<timestamp>/``."""
+    from .runs import project_stem
+
+    root = Path(project_path).resolve().parent / "runs" / project_stem(project_path, project_name)
+    found = sorted((d for d in root.glob("*") if d.is_dir()
+                    and any((d / n).is_file() for n in CHECKPOINT_NAMES)),
+                   key=lambda d: (d.stat().st_mtime, d.name))
+    if not found:
+        raise ExportError(f"no trained run of this project in {root}: train it first (designer "
+                          "train FILE), or name a run folder or checkpoint")
+    return found[-1]
+
+
 def load_state_dict(source: str | os.PathLike, network: str | None = None
                     ) -> dict[str, torch.Tensor]:
     """A model state_dict from a checkpoint (``{"model": state_dict, ...}``), a bare state_dict,
@@ -321,7 +336,16 @@ def _models(project: Project, weights: str | os.PathLike | None) -> dict[str, to
 
 
 __all__ = [
-    "ExportError", "ExportResult", "preview_sources", "checkpoint_path", "load_state_dict",
-    "fit_weights", "example_inputs", "export_onnx", "export_program", "export_project",
     "ONNX_OPSET",
+    "ExportError",
+    "ExportResult",
+    "checkpoint_path",
+    "example_inputs",
+    "export_onnx",
+    "export_program",
+    "export_project",
+    "fit_weights",
+    "latest_run",
+    "load_state_dict",
+    "preview_sources",
 ]

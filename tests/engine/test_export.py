@@ -5,6 +5,7 @@ under onnxruntime) and torch.export programs, and clear messages for everything 
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from designer import cli
 from designer.engine.build import build_model
 from designer.engine.codegen import CodegenError
 from designer.engine.export import (
-    ExportError, ExportResult, example_inputs, export_project, load_state_dict, preview_sources,
+    ExportError,
+    ExportResult,
+    example_inputs,
+    export_project,
+    load_state_dict,
+    preview_sources,
 )
 from designer.engine.graph import Graph
 from designer.engine.project import Project, load_project, save_project
@@ -266,3 +272,19 @@ def test_cli_export_errors(tmp_path, capsys):
     assert cli.main(["export", str(good), "-o", str(tmp_path / "o"), "--weights",
                      str(tmp_path / "nope")]) == 1
     assert "no such file or run folder" in capsys.readouterr().err
+
+
+def test_cli_export_latest_run(tmp_path, capsys):
+    project = _mlp()
+    path = tmp_path / "mlp.dnn.json"
+    save_project(project, path)
+    assert cli.main(["export", str(path), "-o", str(tmp_path / "o"), "--weights", "latest"]) == 1
+    assert "no trained run of this project" in capsys.readouterr().err
+    older, _ = _trained_run(project, tmp_path / "runs" / "mlp" / "20260101-000000", seed=3)
+    newer, model = _trained_run(project, tmp_path / "runs" / "mlp" / "20260102-000000", seed=4)
+    os.utime(older / "best.pt", (1, 1))
+    os.utime(older, (1, 1))
+    assert cli.main(["export", str(path), "-o", str(tmp_path / "o"), "--weights", "latest"]) == 0
+    assert f"weights from {newer}" in capsys.readouterr().out
+    saved = torch.load(tmp_path / "o" / "weights.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
