@@ -333,17 +333,9 @@ class Document(QObject):
             id_map[n["id"]] = nid
             pos = (n["pos"][0] + offset[0], n["pos"][1] + offset[1])
             AddNodeCommand(graph, n["type"], name, n["params"], pos, nid, parent=macro)
-        # Edges are checked on a trial copy so that a pasted cycle or port clash is refused whole.
-        trial = graph.copy()
-        for n in nodes:
-            trial.add_node(n["type"], None, n["params"], id=id_map[n["id"]])
-        for e in edges:
-            src, dst = id_map.get(e["src"]), id_map.get(e["dst"])
-            if src is None or dst is None:
-                continue
-            if trial.can_connect(src, dst, e["dst_port"]) is None:
-                trial.connect(src, dst, e["dst_port"], check=False)
-                ConnectCommand(graph, src, dst, e["dst_port"], macro)
+        types = {id_map[n["id"]]: n["type"] for n in nodes}
+        for src, dst, port in _pastable_edges(types, edges, id_map):
+            ConnectCommand(graph, src, dst, port, macro)
         self.undo_stack.push(macro)
         return [id_map[n["id"]] for n in nodes]
 
@@ -519,6 +511,43 @@ def _barycentre(nid: str, row: dict[str, float], preds_of: dict[str, list[str]],
     """Sort key: the mean row of a node's already placed predecessors (document order if none)."""
     ps = [row[p] for p in preds_of[nid] if p in row]
     return (sum(ps) / len(ps) if ps else float(index[nid]), index[nid])
+
+
+def _pastable_edges(types: dict[str, str], edges: list[dict],
+                    id_map: dict[str, str]) -> list[tuple[str, str, int]]:
+    """The clipboard edges that may be made among freshly pasted nodes (``types``: new id ->
+    layer type), in O(edges): the same rules as ``Graph.can_connect``, which would cost
+    O(nodes + edges) per edge. Pasted nodes touch nothing else, so only their own edges matter."""
+    out: list[tuple[str, str, int]] = []
+    taken_ports: set[tuple[str, int]] = set()
+    pairs: set[tuple[str, str]] = set()
+    for e in edges:
+        src, dst, port = id_map.get(e["src"]), id_map.get(e["dst"]), e["dst_port"]
+        if src is None or dst is None or src == dst:
+            continue
+        s_spec, d_spec = CATALOG[types[src]], CATALOG[types[dst]]
+        if not s_spec.has_output:
+            continue
+        if not (0 <= port < 64 if d_spec.variadic else 0 <= port < d_spec.num_inputs):
+            continue
+        if (dst, port) in taken_ports or (src, dst) in pairs:
+            continue
+        taken_ports.add((dst, port))
+        pairs.add((src, dst))
+        out.append((src, dst, port))
+    g = nx.DiGraph()
+    g.add_edges_from((s, d) for s, d, _ in out)
+    if nx.is_directed_acyclic_graph(g):
+        return out
+    # Hand-made clipboard data with a cycle: keep edges in order while they keep it acyclic.
+    g = nx.DiGraph()
+    kept = []
+    for s, d, port in out:
+        if g.has_node(s) and g.has_node(d) and nx.has_path(g, d, s):
+            continue
+        g.add_edge(s, d)
+        kept.append((s, d, port))
+    return kept
 
 
 def layered_positions(graph: Graph, dx: float = LAYOUT_DX, dy: float = LAYOUT_DY) -> dict[str, Pos]:

@@ -295,6 +295,25 @@ class NodeItem(QGraphicsItem):
         self._update_shape_line()
         self.update()
 
+    def set_ports(self, connected_inputs: set[int], output_connected: bool) -> bool:
+        """Mark connected ports; a merge layer shows one free input more than it uses.
+        Returns whether the input ports changed in number (so edges must be placed again)."""
+        spec = self.spec
+        before = len(self.inputs)
+        if spec.variadic:
+            top = max(connected_inputs) + 1 if connected_inputs else 0
+            count = max(spec.input_ports(len(connected_inputs)), top + 1)
+            self._set_input_ports(count, connected_inputs)
+            if count != before:
+                self._layout()
+                self.update()
+        else:
+            for port in self.inputs:
+                port.set_connected(port.index in connected_inputs)
+        if self.output is not None:
+            self.output.set_connected(output_connected)
+        return len(self.inputs) != before
+
     def set_analysis(self, info: NodeInfo | None, problems: list[Problem]) -> bool:
         """Show the latest analysis; returns whether anything visible changed."""
         if not self.spec.has_output:

@@ -109,6 +109,16 @@ class CanvasScene(QGraphicsScene):
             item.output.set_connected(any(e.src == node_id for e in self._edges_at[node_id]))
         self._update_edges_of(node_id)
 
+    def _sync_ports(self, node_id: str) -> None:
+        """After an edge came or went: the node's port marks (and a merge's port count)."""
+        item = self.node_items.get(node_id)
+        if item is None:
+            return
+        edges = self._edges_at[node_id]
+        if item.set_ports({e.dst_port for e in edges if e.dst == node_id},
+                          any(e.src == node_id for e in edges)):
+            self._update_edges_of(node_id)  # the ports moved
+
     def _update_edges_of(self, node_id: str) -> None:
         for edge in self._edges_at.get(node_id, ()):
             self._place_edge(edge)
@@ -132,8 +142,7 @@ class CanvasScene(QGraphicsScene):
                 self._update_edges_of(ev.node_id)
         elif kind == GraphEvent.NODE_ADDED:
             if ev.node_id not in self.node_items:
-                self._add_node_item(ev.node_id)
-                self._sync_node(ev.node_id)
+                self._add_node_item(ev.node_id)  # a new or restored node has no edges yet
         elif kind == GraphEvent.NODE_REMOVED:
             item = self.node_items.pop(ev.node_id, None)
             if item is not None:
@@ -142,12 +151,13 @@ class CanvasScene(QGraphicsScene):
                 self._remove_edge_item(edge)
         elif kind == GraphEvent.EDGE_ADDED:
             self._add_edge_item(ev.edge)
-            self._sync_node(ev.edge.dst)
-            self._sync_node(ev.edge.src)
+            self._sync_ports(ev.edge.dst)
+            self._sync_ports(ev.edge.src)
+            self._place_edge(ev.edge)
         elif kind == GraphEvent.EDGE_REMOVED:
             self._remove_edge_item(ev.edge)
-            self._sync_node(ev.edge.dst)
-            self._sync_node(ev.edge.src)
+            self._sync_ports(ev.edge.dst)
+            self._sync_ports(ev.edge.src)
         elif kind in (GraphEvent.PARAMS_CHANGED, GraphEvent.RENAMED):
             self._sync_node(ev.node_id)
 
