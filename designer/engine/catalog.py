@@ -1377,7 +1377,7 @@ register(
     variadic=True,
     resolve=_resolve_concat,
     apply=lambda m, xs, kw: torch.cat(xs, dim=kw["dim"]),
-    code=lambda c: [f"{c.out} = torch.cat(({', '.join(c.inputs)},), dim={c.kwargs['dim']})"],
+    code=lambda c: [f"{c.out} = torch.cat(({', '.join(c.inputs)}), dim={c.kwargs['dim']})"],
     infer=_concat_shape,
     key_params=("dim",),
     prefix="concat",

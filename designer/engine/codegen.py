@@ -189,7 +189,8 @@ def constructor(spec: LayerSpec, kwargs: dict[str, Any]) -> str:
             args.append(literal(kw.pop(name)))
         else:
             positional = False
-    keep = set(spec.key_params) if not required else set()
+    # A layer with no required argument shows its numeric setting: Dropout(p=0.5).
+    keep = {k for k in spec.key_params if isinstance(kw.get(k), float)} if not required else set()
     for key, value in kw.items():
         if key in defaults and _same_value(value, defaults[key]) and key not in keep:
             continue
