@@ -31,6 +31,7 @@ def report(project) -> dict:
             layers.append({
                 "id": nid, "name": node.name, "type": node.type,
                 "output_shape": list(info.output_shape) if info and info.output_shape else None,
+                "dtype": info.dtype if info and info.output_shape else None,
                 "params": info.params if info else 0,
                 "macs": info.macs if info else 0,
             })

@@ -62,6 +62,7 @@ def test_json_report_has_totals_and_per_node_shapes(capsys, clean_file):
     assert layers["input1"]["output_shape"] == [1, 6, 6]
     assert layers["conv1"]["output_shape"] == [4, 4, 4] and layers["conv1"]["params"] == 40
     assert layers["flatten1"]["output_shape"] == [64]
+    assert layers["flatten1"]["dtype"] == "float"
     assert layers["fc1"]["output_shape"] == [3] and layers["fc1"]["params"] == 195
     assert layers["fc1"]["macs"] == 192
     assert [n["name"] for n in rep["networks"]] == ["model"]
