@@ -216,17 +216,22 @@ DATASET_SETTINGS: tuple[Setting, ...] = (
             applies=(("kind", ("torchvision",)),)),
 )
 
+# A GAN has its own losses and learning rates (lr_d, lr_g below).
+_SUPERVISED = (("recipe", ("supervised",)),)
+
 TRAINING_SETTINGS: tuple[Setting, ...] = (
-    Setting("loss", "choice", "cross_entropy", "Loss function", choices=LOSSES),
+    Setting("loss", "choice", "cross_entropy", "Loss function", choices=LOSSES,
+            applies=_SUPERVISED),
     Setting("optimizer", "choice", "adam", "Optimizer", choices=OPTIMIZERS),
-    Setting("lr", "float", 0.001, "Learning rate", min=1e-8, max=10.0, label="Learning rate"),
+    Setting("lr", "float", 0.001, "Learning rate", min=1e-8, max=10.0, label="Learning rate",
+            applies=_SUPERVISED),
     Setting("momentum", "float", 0.9, "Momentum (SGD, RMSprop)", min=0.0, max=0.999,
             applies=(("optimizer", ("sgd", "rmsprop")),)),
     Setting("nesterov", "bool", False, "Nesterov momentum (SGD)",
             applies=(("optimizer", ("sgd",)),)),
     Setting("weight_decay", "float", 0.0, "L2 penalty on the weights", min=0.0, max=1.0),
     Setting("l1", "float", 0.0, "L1 penalty: this times the sum of |weight| is added to the loss",
-            min=0.0, max=1.0, label="L1 penalty"),
+            min=0.0, max=1.0, label="L1 penalty", applies=_SUPERVISED),
     Setting("scheduler", "choice", "none", "How the learning rate changes between epochs",
             choices=SCHEDULERS, label="LR scheduler"),
     Setting("step_size", "int", 10, "Epochs between learning-rate drops (step)", min=1,

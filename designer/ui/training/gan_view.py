@@ -83,6 +83,7 @@ class GanView(QWidget):
         lay.addWidget(splitter)
 
         self.grid: np.ndarray | None = None  # the latest grid, as the engine sent it
+        self._last: tuple[int, int, dict] = (0, 0, {})
         self.grid_epoch = 0
         self._pixmap: QPixmap | None = None
         self._timer = QTimer(self)
@@ -97,9 +98,18 @@ class GanView(QWidget):
             self.show_samples(ev)
             return True
         if isinstance(ev, Batch) and "loss_d" in ev.metrics:
+            # The engine reports running means over the epoch; the curves show the mean of the
+            # batches since the previous report (as the panel's loss curve does).
+            epoch, batch, prev = self._last
+            if ev.epoch != epoch:
+                batch, prev = 0, {}
+            n = ev.batch - batch
             x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
             for key in _COLOURS:
-                self._push(key, x, ev.metrics[key])
+                mean = ev.metrics[key]
+                value = (mean * ev.batch - prev.get(key, 0.0) * batch) / n if n > 0 else mean
+                self._push(key, x, value)
+            self._last = (ev.epoch, ev.batch, dict(ev.metrics))
         elif isinstance(ev, Epoch) and "loss_d" in ev.val:
             for key in _COLOURS:
                 self._push(f"val_{key}", ev.epoch, ev.val[key])
@@ -110,8 +120,8 @@ class GanView(QWidget):
         self._dirty.add(key)
 
     def series(self, key: str) -> SeriesBuffer:
-        """The buffer behind a curve: loss_d, loss_g, d_real, d_fake (running means within the
-        epoch) and val_loss_d ... (per epoch)."""
+        """The buffer behind a curve: loss_d, loss_g, d_real, d_fake (means of the batches between
+        two reports) and val_loss_d ... (per epoch)."""
         return self._series[key][0]
 
     def show_samples(self, ev: GanSamples) -> None:
@@ -147,6 +157,7 @@ class GanView(QWidget):
             self._dirty.add(key)
         self.grid = None
         self.grid_epoch = 0
+        self._last = (0, 0, {})
         self._pixmap = None
         self.grid_label.clear()
         self.grid_label.setText("Samples from the fixed noise appear here after each epoch.")
