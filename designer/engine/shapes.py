@@ -50,6 +50,7 @@ class NodeInfo:
     kwargs: dict[str, Any] | None = None  # resolved constructor arguments
     input_shapes: list[Shape] = field(default_factory=list)
     error: str | None = None
+    error_code: str = "shape"  # Problem.code of ``error``
 
 
 @dataclass
@@ -147,7 +148,7 @@ class Analyzer:
         for nid in order:
             info = infos[nid]
             if info.error:
-                problems.append(Problem("error", info.error, (nid,), "shape"))
+                problems.append(Problem("error", info.error, (nid,), info.error_code))
         total = sum(infos[nid].params for nid in order)
         if total > MAX_MODEL_PARAMS:
             biggest = sorted((n for n in order if infos[n].params),
@@ -190,6 +191,11 @@ class Analyzer:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             shapes = ", ".join(fmt_shape(s) for s in in_shapes)
             info.error = f"{label} cannot process input {shapes}: {first}"
+            return info
+        except Exception as exc:  # a bug in a catalog entry: report it, never stop the checker
+            info.error = (f"designer could not check {label} ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}); this is a bug, please report it")
+            info.error_code = "internal_error"
             return info
         if any(s < 1 for s in out):
             info.error = (f"{label} would produce an empty output {fmt_shape(out)}: "

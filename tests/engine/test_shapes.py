@@ -213,3 +213,15 @@ def test_meta_forward_fallback_agrees_with_the_shape_function(monkeypatch):
     slow = analyze(g).infos[node_id]
     assert (slow.output_shape, slow.params, slow.macs) == (fast.output_shape, fast.params,
                                                            fast.macs)
+
+
+def test_a_bug_in_a_catalog_entry_is_reported_on_its_node_not_raised(monkeypatch):
+    def broken(p, ins):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(CATALOG["ReLU"], "infer", broken)
+    g = chain(("ReLU", {}), ("Linear", {}), shape=(4,))
+    a = analyze(g)
+    relu = g.node_by_name("relu1").id
+    assert [(p.code, p.node_ids) for p in a.errors] == [("internal_error", (relu,))]
+    assert "designer could not check ReLU 'relu1' (KeyError" in a.errors[0].message
