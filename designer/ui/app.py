@@ -6,8 +6,10 @@ design, unless a previous session crashed with unsaved work: then it first offer
 
 from __future__ import annotations
 
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 
@@ -25,6 +27,12 @@ def run_app(path: str | None = None) -> int:
     from .main_window import MainWindow
 
     window = MainWindow()
+    # Ctrl+C in the terminal closes the window like its close button (asking to save first).
+    # Python runs signal handlers only between bytecodes, so a timer wakes it now and then.
+    previous = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(300)
     try:
         window.show()
         if not window.offer_recovery():
@@ -33,6 +41,8 @@ def run_app(path: str | None = None) -> int:
                 window.open_template()
         code = app.exec()
     finally:
+        wake.stop()
+        signal.signal(signal.SIGINT, previous)
         window.shutdown()  # normally done by closing the window; stops the checker thread
         window.hide()
         window.deleteLater()
