@@ -192,7 +192,8 @@ class Analyzer:
             shapes = ", ".join(fmt_shape(s) for s in in_shapes)
             info.error = f"{label} cannot process input {shapes}: {first}"
             return info
-        except Exception as exc:  # a bug in a catalog entry: report it, never stop the checker
+        except Exception as exc:  # noqa: BLE001
+            # a bug in a catalog entry: report it on the node, never stop the checker
             info.error = (f"designer could not check {label} ({type(exc).__name__}: "
                           f"{str(exc)[:200]}); this is a bug, please report it")
             info.error_code = "internal_error"
