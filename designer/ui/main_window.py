@@ -179,6 +179,10 @@ class MainWindow(QMainWindow):
             act.setStatusTip(tip)
         self.act_layout = a("Auto-&Layout", self.view.auto_layout, QKeySequence("Ctrl+L"),
                             "Arrange the layers left to right")
+        self.act_snap = a("&Snap to Grid", lambda: self._set_snap(self.act_snap.isChecked()),
+                          tip="Moved and added layers align to the background grid")
+        self.act_snap.setCheckable(True)
+        self._set_snap(self.settings.value("view/snap_to_grid", True, type=bool))
         self.act_reset_layout = a("Reset Window Layout", self.reset_layout)
         self.act_about = a("&About Designer", self.about)
 
@@ -202,7 +206,7 @@ class MainWindow(QMainWindow):
         edit.addAction(self.act_select_all)
 
         view = bar.addMenu("&View")
-        view.addActions([self.act_fit, self.act_layout])
+        view.addActions([self.act_fit, self.act_layout, self.act_snap])
         view.addSeparator()
         for dock in (self.palette, self.inspector, self.problems, self.summary, self.training):
             view.addAction(dock.toggleViewAction())
@@ -240,6 +244,11 @@ class MainWindow(QMainWindow):
         if node_id is not None:
             self.view.setFocus()
         return node_id
+
+    def _set_snap(self, on: bool) -> None:
+        self.act_snap.setChecked(on)
+        self.view.set_snap_to_grid(on)
+        self.settings.setValue("view/snap_to_grid", on)
 
     @Slot(list)
     def show_nodes(self, node_ids: list) -> None:

@@ -426,3 +426,13 @@ def test_file_and_view_shortcuts(qtbot, window, monkeypatch, tmp_path):
     view.scale(3, 3)
     qtbot.keyClick(view, Qt.Key_F)
     assert view.transform().m11() < 3
+
+
+def test_snap_to_grid_is_a_remembered_view_option(qtbot, make_window):
+    w = make_window()
+    assert w.act_snap.isChecked() and w.view.canvas_scene.snap_to_grid
+    w.act_snap.trigger()
+    assert not w.view.canvas_scene.snap_to_grid
+    w.shutdown()
+    again = make_window()
+    assert not again.act_snap.isChecked() and not again.view.canvas_scene.snap_to_grid
