@@ -649,7 +649,8 @@ register(
     id="Conv1d",
     display_name="Conv1d",
     category="Convolution",
-    doc="1-D convolution over (channels, length): y = W * x + b.",
+    doc="1-D convolution over (channels, length): y = W * x + b; "
+    "length_out = (length + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1.",
     params=_conv_params(1, 16, 3),
     module=nn.Conv1d,
     resolve=_make_conv_resolver(1, "Conv1d"),
@@ -666,7 +667,8 @@ register(
     id="Conv2d",
     display_name="Conv2d",
     category="Convolution",
-    doc="2-D convolution over (channels, height, width): y = W * x + b.",
+    doc="2-D convolution over (channels, height, width): y = W * x + b; per side "
+    "out = (in + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1.",
     params=_conv_params(2, 16, 3),
     module=nn.Conv2d,
     resolve=_make_conv_resolver(2, "Conv2d"),
@@ -683,7 +685,8 @@ register(
     id="ConvTranspose2d",
     display_name="ConvTranspose2d",
     category="Convolution",
-    doc="Transposed 2-D convolution (learned upsampling); output = (in-1)*stride - 2*padding + kernel.",
+    doc="Transposed 2-D convolution (learned upsampling); per side out = (in-1)*stride - "
+    "2*padding + dilation*(kernel_size-1) + output_padding + 1.",
     params=_conv_params(2, 16, 2, transposed=True),
     module=nn.ConvTranspose2d,
     resolve=_make_conv_resolver(2, "ConvTranspose2d", transposed=True),
@@ -734,7 +737,8 @@ register(
     id="MaxPool1d",
     display_name="MaxPool1d",
     category="Pooling",
-    doc="Max over sliding windows along the length: y = max over window of x.",
+    doc="Max over sliding windows along the length: y = max over window of x; "
+    "out = (in + 2*padding - kernel_size) // stride + 1.",
     params=_pool1d_params(),
     module=nn.MaxPool1d,
     resolve=_make_pool_resolver("MaxPool1d", 1),
@@ -751,7 +755,8 @@ register(
     id="MaxPool2d",
     display_name="MaxPool2d",
     category="Pooling",
-    doc="Max over sliding 2-D windows: y = max over window of x.",
+    doc="Max over sliding 2-D windows: y = max over window of x; per side "
+    "out = (in + 2*padding - kernel_size) // stride + 1.",
     params=_pool_params(),
     module=nn.MaxPool2d,
     resolve=_make_pool_resolver("MaxPool2d", 2),
@@ -768,7 +773,8 @@ register(
     id="AvgPool2d",
     display_name="AvgPool2d",
     category="Pooling",
-    doc="Average over sliding 2-D windows: y = mean over window of x.",
+    doc="Average over sliding 2-D windows: y = mean over window of x (padding counts as zeros); "
+    "per side out = (in + 2*padding - kernel_size) // stride + 1.",
     params=_pool_params(),
     module=nn.AvgPool2d,
     resolve=_make_pool_resolver("AvgPool2d", 2),
@@ -1009,7 +1015,8 @@ register(
     id="Upsample",
     display_name="Upsample",
     category="Shape",
-    doc="Upsamples (channels, height, width) by a factor: nearest copies pixels, bilinear interpolates.",
+    doc="Upsamples (channels, height, width) by a factor: nearest copies pixels, bilinear "
+    "interpolates; out = floor(in * scale_factor).",
     params=(
         Param("scale_factor", "float", 2.0, "Multiplier for height and width", min=0.01, max=64),
         Param("mode", "choice", "nearest", "Interpolation", choices=("nearest", "bilinear")),
