@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from designer.engine.catalog import (
-    CATALOG, PARAM_TYPES, Catalog, LayerSpec, Param, ParamError, name_problem,
+    CATALOG,
+    PARAM_TYPES,
+    Catalog,
+    LayerSpec,
+    Param,
+    ParamError,
+    name_problem,
 )
 
 REQUIRED = {
