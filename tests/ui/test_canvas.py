@@ -480,3 +480,13 @@ def test_dragging_one_of_several_selected_nodes_moves_them_all_in_one_step(qtbot
     doc.undo_stack.undo()
     assert {nid: doc.graph.nodes[nid].pos for nid in (a, b, c)} == before
     _assert_items_match_model(view)
+
+
+def test_port_tooltips_say_what_flows(qtbot, view, doc):
+    a, b = _two_nodes(doc)
+    with qtbot.waitSignal(doc.analysis_updated, timeout=10_000):
+        doc.connect(a, b)
+    items = view.canvas_scene.node_items
+    assert items[a].output.tooltip_text().startswith("output of 'inp': (8,)")
+    assert "receives (8,)" in items[b].inputs[0].tooltip_text()
+    assert "Drag away to disconnect" in items[b].inputs[0].tooltip_text()

@@ -190,3 +190,25 @@ def test_layered_positions_handles_cycles_and_pieces():
     assert set(pos) == set("abcdx")
     assert pos["a"][0] < pos["b"][0] < pos["d"][0]
     assert pos["x"][1] > pos["a"][1]  # a separate piece goes below
+
+
+def test_a_failing_checker_reports_and_the_next_check_works(qtbot, doc, monkeypatch):
+    _wait_analysis(qtbot, doc)
+    from designer.engine import shapes
+
+    real = shapes.Analyzer.analyze
+    calls = []
+
+    def broken(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(self)
+
+    monkeypatch.setattr(shapes.Analyzer, "analyze", broken)
+    with qtbot.waitSignal(doc.analysis_failed, timeout=5000) as sig:
+        doc.add_node("Input", (0, 0), {"shape": [3]})
+    assert "Shape check failed" in sig.args[0] and "boom" in sig.args[0]
+    nid = doc.add_node("ReLU", (200, 0))
+    analysis = _wait_analysis(qtbot, doc)
+    assert nid in analysis.infos  # the worker thread survived and checks again

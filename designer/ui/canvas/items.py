@@ -200,7 +200,26 @@ class PortItem(QGraphicsItem):
     def hoverEnterEvent(self, event) -> None:
         self._hover = True
         self.setCursor(Qt.CrossCursor)
+        self.setToolTip(self.tooltip_text())
         self.update()
+
+    def tooltip_text(self) -> str:
+        node = self.node_item
+        name = f"'{node.title}'"
+        if self.is_output:
+            shape = node.shape_text
+            what = f"output of {name}" + (f": {shape}" if shape != "?" else "")
+            return what + "\nDrag to an input to connect"
+        info = node.info
+        # input_shapes lists connected ports in order; for a merge with a gap that is not by index
+        got = (info.input_shapes[self.index]
+               if info and not node.spec.variadic and self.index < len(info.input_shapes)
+               else None)
+        what = f"input {self.index + 1} of {name}" if len(node.inputs) > 1 else f"input of {name}"
+        if self.connected:
+            return what + (f": receives {fmt_shape(got)}" if got is not None else "") + \
+                "\nDrag away to disconnect, or onto another input to move the connection"
+        return what + "\nDrag to an output to connect"
 
     def hoverLeaveEvent(self, event) -> None:
         self._hover = False
@@ -394,6 +413,15 @@ class NodeItem(QGraphicsItem):
     @property
     def height(self) -> float:
         return self._height
+
+    @property
+    def title(self) -> str:
+        return self._name
+
+    @property
+    def shape_text(self) -> str:
+        """The output shape as shown ("?" when unknown)."""
+        return self._shape_text or "?"
 
     def boundingRect(self) -> QRectF:
         return QRectF(-3, -3, NODE_WIDTH + 6, self._height + 6)
