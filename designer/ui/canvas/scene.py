@@ -1,8 +1,9 @@
 """The canvas scene: turns document model events into graphics items.
 
 Like orange-canvas-core's scene, it listens to the model (``Document.graph_event``) and creates,
-updates or removes items; it never changes items on its own. The one gesture it forwards to the
-model is a live node drag (``graph.move``), which the view wraps into one undo step on release.
+updates or removes items; it never changes items on its own, and it changes nothing in the model:
+gestures are the view's business (a node drag moves nodes in the model live and is recorded as
+one undo step on release; the model's ``moved`` events bring the items along).
 """
 
 from __future__ import annotations

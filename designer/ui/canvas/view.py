@@ -551,7 +551,6 @@ class CanvasView(QGraphicsView):
         else:
             self._wire.set_valid(None)
             QToolTip.hideText()
-        self._wire_reason_text = reason
         if fixed.is_output:
             self._wire.set_ends(anchor, end)
         else:
