@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import QSettings
 
 from designer.engine.project import load_project
@@ -31,7 +32,7 @@ def window(qtbot, tmp_path, monkeypatch):
     w.shutdown()
 
 
-def test_gan_template_shows_each_network_on_its_own_tab(qtbot, window):
+def test_gan_template_in_the_window_two_tabs_and_training_shows_samples(qtbot, window):
     assert window.open_template("gan-digits")
     tabs = window.network_tabs
     assert tabs.isVisible() and tabs.count() == 2
@@ -48,29 +49,17 @@ def test_gan_template_shows_each_network_on_its_own_tab(qtbot, window):
     qtbot.waitUntil(lambda: window.document.analysis is not None
                     and window.document.analysis.total_params == 16_641, timeout=20000)
 
-
-@pytest.fixture
-def panel(qtbot, tmp_path):
-    path = tmp_path / "gan-digits.dnn.json"
-    shutil.copy(TEMPLATES / "gan-digits.dnn.json", path)
-    doc = Document(load_project(path), path)
-    p = TrainingPanel(doc)
-    qtbot.addWidget(p)
-    p.resize(1200, 800)
-    p.show()
-    yield p
-    p.shutdown()
-    doc.close()
-
-
-def test_training_a_gan_from_the_panel_plots_both_losses_and_shows_samples(qtbot, panel, tmp_path):
+    # train both networks from the window's training panel
+    panel = window.training.panel
     assert panel.tabs.isTabVisible(panel.tabs.indexOf(panel.gan_view))
     panel.settings.set_values({"epochs": 2, "batch_size": 256})
     panel._on_training_edited()
     assert panel.project.training["epochs"] == 2 and panel.project.training["recipe"] == "gan"
+    assert not panel.settings.editor("loss").isEnabled()  # a GAN has its own losses
+    assert panel.settings.editor("lr_d").isEnabled()
     shown = []
     panel.gan_view.samples_shown.connect(shown.append)
-    with qtbot.waitSignal(panel.run_finished, timeout=60000) as blocker:
+    with qtbot.waitSignal(panel.run_finished, timeout=90000) as blocker:
         assert panel.train()
         assert panel.tabs.currentWidget() is panel.gan_view
     assert blocker.args == ["finished"], panel.last_error
@@ -84,9 +73,25 @@ def test_training_a_gan_from_the_panel_plots_both_losses_and_shows_samples(qtbot
         assert view.curve_points(f"val_{key}") == 2
     assert ((0 < view.series("d_real").y) & (view.series("d_real").y < 1)).all()
     # the run folder holds both networks and the sample grids
-    (run,) = panel.history.runs
-    assert (run.path / "samples" / "epoch_002.png").exists()
+    run = panel.run_dir
+    assert (run / "samples" / "epoch_002.png").exists()
+    assert set(torch.load(run / "last.pt", weights_only=True)["model"]) == {
+        "generator", "discriminator"}
     assert "Finished (completed)" in panel.log.toPlainText()
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    path = tmp_path / "gan-digits.dnn.json"
+    shutil.copy(TEMPLATES / "gan-digits.dnn.json", path)
+    doc = Document(load_project(path), path)
+    p = TrainingPanel(doc)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    yield p
+    p.shutdown()
+    doc.close()
 
 
 def test_the_fit_check_uses_the_discriminator_and_refuses_a_mismatch(qtbot, panel):
