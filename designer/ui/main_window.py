@@ -429,11 +429,31 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
         graph = self.document.graph
-        self.problems.show_analysis(graph, analysis)
+        self.problems.show_analysis(graph, self._with_cross_network(analysis))
         self._summary_stale = True
         if self._summary_shown():  # a hidden summary catches up when it is shown
             self._refresh_summary()
         self._show_totals(analysis)
+
+    def _with_cross_network(self, analysis: Analysis) -> Analysis:
+        """The analysis plus the problems between the project's networks (a GAN's generator
+        output against its discriminator input). Their messages name the network and layer; node
+        ids are dropped, as the same id may exist in both networks."""
+        from dataclasses import replace
+
+        from designer.engine.recipes import cross_network_problems
+
+        project = self.document.project
+        if len(project.networks) < 2:
+            return analysis
+        try:
+            extra = cross_network_problems(project)
+        except Exception:  # noqa: BLE001 - a half-edited design must not break the problems list
+            return analysis
+        if not extra:
+            return analysis
+        extra = [replace(p, node_ids=()) for p in extra]
+        return replace(analysis, problems=list(analysis.problems) + extra)
 
     @Slot(bool)
     def _on_summary_visible(self, visible: bool) -> None:

@@ -80,6 +80,23 @@ def test_gan_template_in_the_window_two_tabs_and_training_shows_samples(qtbot, w
     assert "Finished (completed)" in panel.log.toPlainText()
 
 
+def test_problems_dock_shows_a_mismatch_between_the_two_networks(qtbot, window):
+    assert window.open_template("gan-digits")
+    window.network_tabs.setCurrentIndex(1)
+    doc = window.document
+    image = doc.graph.node_by_name("image")
+
+    def messages():
+        tree = window.problems.tree
+        return [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+
+    doc.set_params(image.id, {"shape": [1, 28, 28]})
+    qtbot.waitUntil(lambda: any("generator makes samples of shape 1x8x8" in m
+                                for m in messages()), timeout=20000)
+    doc.undo_stack.undo()
+    qtbot.waitUntil(lambda: not any("GAN:" in m for m in messages()), timeout=20000)
+
+
 @pytest.fixture
 def panel(qtbot, tmp_path):
     path = tmp_path / "gan-digits.dnn.json"
