@@ -913,11 +913,18 @@ register(
     doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
     module=nn.Flatten,
     count_params=_no_params,
-    resolve=lambda p, ins, dts: {},
-    infer=lambda p, ins: (math.prod(ins[0]),),
+    resolve=lambda p, ins, dts: _resolve_flatten(ins[0]),
+    infer=lambda p, ins: (_resolve_flatten(ins[0]), (math.prod(ins[0]),))[1],
     input_dtype="any",
     prefix="flatten",
 )
+
+
+def _resolve_flatten(shape: Shape) -> dict:
+    if not shape:
+        raise LayerError("Flatten receives a single number per sample, shape (), which "
+                         "nn.Flatten refuses: remove the Flatten, or use a Reshape to [1]")
+    return {}
 
 
 def _reshape_target(p: dict, shape: Shape) -> Shape:

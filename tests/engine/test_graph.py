@@ -304,6 +304,9 @@ def test_fixed_in_features_that_disagree_name_the_node_and_the_fix():
     ([("Softmax", {"dim": 3})], (5, 8), "softmax1", "dim 3 is out of range"),
     ([("Permute", {"dims": [2, 1]})], (2, 3, 4), "permute1", "list each of the axes 1..3 once"),
     ([("Concat", {"dim": 1})], (2, 3), None, None),
+    ([("Mean", {"dim": 1}), ("Flatten", {})], (4,), "flatten1",
+     "Flatten 'flatten1' receives a single number per sample, shape ()"),
+    ([("Mean", {"dim": 1}), ("Reshape", {"shape": [1]}), ("Flatten", {})], (4,), None, None),
 ])
 def test_shape_errors_are_pinned_to_the_node_that_causes_them(layers, shape, node, words):
     if layers[0][0] == "Concat":

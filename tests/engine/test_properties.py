@@ -113,7 +113,9 @@ def graphs(draw) -> Graph:
 
 
 # DESIGNER_PROPERTY_EXAMPLES=3000 for a long hunt; the suite runs 80.
-@settings(max_examples=int(os.environ.get("DESIGNER_PROPERTY_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("DESIGNER_PROPERTY_EXAMPLES", "80")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.data_too_large])
 @given(graphs(), st.integers(0, 2**31 - 1))
 def test_a_graph_without_errors_builds_and_runs_with_the_inferred_shapes(g, seed):
     analysis = analyze(g)
