@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train on another dataset: digits, moons, spirals, linear, sine, MNIST, "
                    "FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN, an image folder or a .csv file")
     p.add_argument("--batch-size", type=int, metavar="N", help="samples per step")
-    p.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    p.add_argument("--lr", type=float, metavar="LR",
+                   help="learning rate (a GAN: of both networks)")
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: "
                    "runs/<project>/<date-time>/ next to the project file)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its "
@@ -207,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
                        ("batch_size", args.batch_size), ("lr", args.lr)):
         if value is not None:
             training_cfg[key] = value
+    if args.lr is not None and is_gan(training_cfg):  # a GAN has a learning rate per network
+        training_cfg.update(lr_d=args.lr, lr_g=args.lr)
     try:
         dataset_cfg = validate_dataset(dataset_cfg)
         training_cfg = validate_training(training_cfg)

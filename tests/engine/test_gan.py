@@ -294,12 +294,15 @@ def test_make_grid_tiles_grey_colour_and_vector_samples():
 def test_designer_train_cli_runs_a_gan_epoch(tmp_path, capsys):
     out = tmp_path / "run"
     code = cli_main(["train", str(TEMPLATES / "gan-digits.dnn.json"), "--epochs", "1",
-                     "--device", "cpu", "--batch-size", "128", "--out", str(out)])
+                     "--device", "cpu", "--batch-size", "128", "--lr", "0.001", "--out",
+                     str(out)])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "epoch 1/1  train D " in err and "D(G(z))" in err
     assert (out / "samples" / "epoch_001.png").exists()
-    assert json.loads((out / "config.json").read_text())["recipe"] == "gan"
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "gan"
+    assert config["training"]["lr_d"] == config["training"]["lr_g"] == 0.001  # --lr: both
 
 
 # --------------------------------------------------------------------------------------------
