@@ -401,6 +401,8 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
             'def load(path="weights.pt", map_location="cpu"):',
             '    """Build every network and load the state_dicts saved as {network name: state_dict}."""',
             "    state = torch.load(path, map_location=map_location, weights_only=True)",
+            '    if isinstance(state.get("model"), dict):  # a checkpoint of train.py or the designer',
+            '        state = state["model"]',
             "    models = {",
             *(f"        {literal(n)}: {c.class_name}()," for n, c in zip(net_names, codes)),
             "    }",

@@ -248,8 +248,8 @@ _RUN_HELP = [
     "    python train.py                      # settings from the project; see --help",
     "    python train.py --epochs 1 --dry-run  # check the set-up on one batch",
     "Each epoch writes checkpoints/samples_epoch_NNN.png (images from a fixed noise batch) and",
-    "checkpoints/last.pt; the trained generator's weights are in its 'model' entry:",
-    '    g = Generator(); g.load_state_dict(torch.load("checkpoints/last.pt")["model"]["generator"])',
+    "checkpoints/last.pt; load both trained networks with model.py's load():",
+    '    generator = load("checkpoints/last.pt")["generator"]',
 ]
 
 _LOADERS = {"digits", "synthetic", "torchvision", "image_folder", "csv"}

@@ -396,6 +396,13 @@ def test_exported_gan_train_py_runs_offline_on_digits(tmp_path):
     saved = torch.load(out / "ck" / "last.pt", weights_only=True)
     assert set(saved["model"]) == {"generator", "discriminator"} and saved["epoch"] == 1
     assert (out / "ck" / "samples_epoch_001.png").exists()
+    # model.py's load() reads train.py's checkpoint
+    spec = importlib.util.spec_from_file_location("exported_gan_model", out / "model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    nets = mod.load(out / "ck" / "last.pt")
+    assert torch.equal(nets["generator"].state_dict()["fc1.weight"],
+                       saved["model"]["generator"]["fc1.weight"])
     # the designer reads train.py's checkpoint as weights for a new export
     export_project(p, tmp_path / "again", weights=out / "ck")
     both = torch.load(tmp_path / "again" / "weights.pt", weights_only=True)
