@@ -1,8 +1,8 @@
 """Shape inference and checks off the GUI thread.
 
-The first analysis of a graph pays torch's start-up cost (about 2 s on a laptop CPU for the first
-meta-device forward passes), and a layer type seen for the first time can cost tens of
-milliseconds; either would freeze the window. So the document hands the worker a frozen snapshot
+A full check of a 500-layer design takes tens of milliseconds, and a layer whose shape needs the
+meta-device fallback can cost more; on the GUI thread either would drop frames while editing. So the
+document hands the worker a frozen snapshot
 (``graph.copy()``, no listeners) and the worker never touches live objects.
 
 The worker keeps its own replica graph with an incremental :class:`~designer.engine.shapes.Analyzer`
@@ -19,7 +19,7 @@ import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from designer.engine.graph import Graph, Node
+from designer.engine.graph import Graph, GraphError, Node
 from designer.engine.shapes import Analysis, Analyzer
 
 
@@ -30,8 +30,14 @@ def sync_graph(replica: Graph, snapshot: Graph) -> None:
     for nid in list(replica.nodes):
         old = replica.nodes[nid]
         new = snap_nodes.get(nid)
-        if new is None or (old.type, old.name, old.params) != (new.type, new.name, new.params):
+        if new is None or (old.type, old.name) != (new.type, new.name):
             replica.remove_node(nid)
+        elif old.params != new.params:
+            # A parameter edit marks only this node as changed (not its edges and neighbours).
+            try:
+                replica.set_params(nid, new.params)
+            except GraphError:
+                replica.remove_node(nid)
     wanted = set(snapshot.edges)
     for e in [e for e in replica.edges if e not in wanted]:
         replica.disconnect(e)
