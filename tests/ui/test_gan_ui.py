@@ -120,3 +120,22 @@ def test_the_fit_check_uses_the_discriminator_and_refuses_a_mismatch(qtbot, pane
     assert blocker.args == ["failed"]
     assert "generator makes samples of shape 1x8x8" in panel.last_error
     assert "discriminator's Input 'image' expects 1x28x28" in panel.last_error
+
+
+def test_pause_resume_and_stop_a_gan_run_from_the_panel(qtbot, panel):
+    panel.settings.set_values({"epochs": 50, "batch_size": 4})
+    panel._on_training_edited()
+    assert panel.train()
+    qtbot.waitUntil(lambda: panel.gan_view.series("loss_d").n >= 2, timeout=30000)
+    panel.pause()
+    qtbot.waitUntil(lambda: "Paused in epoch 1" in panel.log.toPlainText(), timeout=5000)
+    n = panel.gan_view.series("loss_d").n
+    qtbot.wait(300)
+    assert panel.gan_view.series("loss_d").n <= n + 1  # at most the report that was under way
+    panel.resume()
+    qtbot.waitUntil(lambda: panel.gan_view.series("loss_d").n > n + 1, timeout=10000)
+    with qtbot.waitSignal(panel.run_finished, timeout=5000) as blocker:
+        panel.stop()
+    assert blocker.args == ["stopped"]
+    saved = torch.load(panel.run_dir / "last.pt", weights_only=True)
+    assert set(saved["model"]) == {"generator", "discriminator"}
