@@ -5,7 +5,8 @@
 
 A GAN project holds two networks, ``generator`` (noise in, sample out) and ``discriminator``
 (sample in, one logit out), and trains with ``training.recipe = "gan"``. The networks are written
-with the same builder and layout as ``scripts/make_templates.py`` (imported from it), so the
+with the same builder and layout as ``scripts/make_templates.py`` (imported from it: the
+engine's wrapped layout, so a long generator reads at the zoom that fits the window), and the
 output is reproducible byte for byte.
 """
 
@@ -20,23 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from make_templates import Net
+from make_templates import Net, layout
 
 from designer.engine.project import Project, project_to_json
 from designer.engine.recipes import gan_problems
 from designer.engine.shapes import analyze
 
 TEMPLATES = ROOT / "templates"
-# The window's own auto-layout spacing (designer.ui.document.LAYOUT_DX/DY): columns of blocks.
-DX, DY = 270.0, 140.0
-
-
-def block_layout(net: Net, columns: list[list[str]]) -> None:
-    """Each block of layers (Linear, activation, norm) stacked in its own column, left to right:
-    a long chain stays readable at the zoom that fits the window."""
-    for c, names in enumerate(columns):
-        for r, name in enumerate(names):
-            net.graph.move(name, (c * DX, r * DY))
 
 
 def generator(latent: int, widths: list[int], image: list[int]) -> Net:
@@ -54,9 +45,8 @@ def generator(latent: int, widths: list[int], image: list[int]) -> Net:
     net.add("Tanh", "tanh")
     net.add("Reshape", "to_image", shape=list(image))
     net.add("Output", "fake")
-    k = len(widths) + 1
-    block_layout(net, [["noise"], *([f"fc{i}", f"lrelu{i}", f"bn{i}"] for i in range(1, k)),
-                       [f"fc{k}", "tanh", "to_image"], ["fake"]])
+    # A row per block (Linear, LeakyReLU, BatchNorm), wrapped like lines of text.
+    layout(net.graph, tuple(f"fc{i}" for i in range(2, len(widths) + 2)))
     return net
 
 
@@ -70,9 +60,7 @@ def discriminator(image: list[int], widths: list[int]) -> Net:
         net.add("LeakyReLU", f"lrelu{i}", negative_slope=0.2)
     net.add("Linear", f"fc{len(widths) + 1}", out_features=1)
     net.add("Output", "logit")
-    k = len(widths) + 1
-    block_layout(net, [["image", "flatten"], *([f"fc{i}", f"lrelu{i}"] for i in range(1, k)),
-                       [f"fc{k}"], ["logit"]])
+    layout(net.graph)
     return net
 
 

@@ -4,10 +4,11 @@
     .venv/bin/python scripts/make_templates.py --check    # exit 1 if a committed file is out of date
 
 Each template is written with the engine's own Graph/Project API, so a definition that the engine
-would refuse fails here. Node ids are the layer names, and positions come from a left-to-right
-layout (column = longest path from the Input, row = order within the column), so the output is
-reproducible byte for byte. The sample text data (``templates/data/reviews.csv``) is generated from
-word lists with a fixed seed.
+would refuse fails here. Node ids are the layer names, and positions come from the engine's
+wrapped layout (``designer.engine.layout.wrapped_positions``: left to right, a long network
+wrapped into bands read like lines of text so that it fits a window at a readable zoom), so the
+output is reproducible byte for byte. The sample text data (``templates/data/reviews.csv``) is
+generated from word lists with a fixed seed.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from designer.engine.graph import Graph
+from designer.engine.layout import wrapped_positions
 from designer.engine.project import Project, project_to_json
 from designer.engine.shapes import analyze
 
 TEMPLATES = ROOT / "templates"
 REVIEWS = TEMPLATES / "data" / "reviews.csv"
-COLUMN_STEP = 200.0  # horizontal distance between layers
-ROW_STEP = 130.0  # vertical distance between parallel branches
 
 # Shared by the two text templates: the sample CSV and how it is tokenised.
 TEXT_VOCAB = 1000
@@ -77,18 +77,12 @@ class Net:
         return self.last
 
 
-def layout(graph: Graph) -> None:
-    """Left to right: a node's column is its longest path from an Input; rows stack in a column."""
-    column: dict[str, int] = {}
-    for nid in graph.topological_order():
-        preds = [e.src for e in graph.in_edges(nid)]
-        column[nid] = max((column[p] + 1 for p in preds), default=0)
-    rows: dict[int, int] = {}
-    for nid in graph.nodes:  # insertion order: the main path first, side branches below it
-        c = column[nid]
-        r = rows.get(c, 0)
-        rows[c] = r + 1
-        graph.move(nid, (c * COLUMN_STEP, r * ROW_STEP))
+def layout(graph: Graph, band_starts: tuple[str, ...] = ()) -> None:
+    """Place the layers with the canvas's spacing (room for the shape label on every edge),
+    wrapping a long network into bands so that it reads at the zoom that fits the window;
+    ``band_starts`` name layers that begin a band (the first layer of a block)."""
+    for nid, pos in wrapped_positions(graph, band_starts=band_starts).items():
+        graph.move(nid, pos)
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,6 +246,7 @@ def cnn_mnist() -> Template:
         "order": 3,
         "name": "CNN on MNIST",
         "net": net,
+        "band_starts": ("conv2", "fc1"),  # a row per stage: conv, conv, classifier
         "teaches": "Convolutions and pooling: two Conv-ReLU-MaxPool stages find strokes and shapes, "
         "two fully connected layers classify them.",
         "expected": "About 99% test accuracy after 10 epochs. 431,080 parameters.",
@@ -305,6 +300,7 @@ def lenet5() -> Template:
         "order": 4,
         "name": "LeNet-5",
         "net": net,
+        "band_starts": ("conv2", "fc1"),  # a row per stage: conv, conv, classifier
         "teaches": "LeCun's LeNet-5 (1998), the network that started convolutional vision, on 32x32 "
         "input as in the paper.",
         "expected": "About 99% test accuracy on MNIST after 10 epochs. 61,706 parameters.",
@@ -357,6 +353,7 @@ def cnn_cifar10() -> Template:
         "order": 5,
         "name": "CNN on CIFAR-10",
         "net": net,
+        "band_starts": ("conv2", "fc1"),  # a row per stage: conv, conv, classifier
         "teaches": "A CNN for colour photos: padded 3x3 convolutions keep the size, pooling halves it, "
         "and a wide fully connected layer classifies ten kinds of object.",
         "expected": "About 80% test accuracy after 50 epochs is the known result. 2,122,186 "
@@ -624,7 +621,7 @@ def build(defn: Template) -> Project:
     if not analysis.ok:
         msgs = "; ".join(p.message for p in analysis.errors)
         raise SystemExit(f"template {defn['id']} does not check clean: {msgs}")
-    layout(net.graph)
+    layout(net.graph, defn.get("band_starts", ()))
     count = f"{analysis.total_params:,}"
     fill = {"{params}": count, "{length}": str(TEXT_LENGTH)}
     meta = {

@@ -25,6 +25,11 @@ from PySide6.QtGui import QUndoStack
 
 from designer.engine.catalog import CATALOG, name_problem
 from designer.engine.graph import Edge, Graph, GraphError, GraphEvent
+from designer.engine.layout import (  # noqa: F401  (re-exported: the layout is in the engine)
+    LAYOUT_DX,
+    LAYOUT_DY,
+    layered_positions,
+)
 from designer.engine.project import Project
 from designer.engine.shapes import Analysis
 
@@ -45,9 +50,6 @@ ANALYSIS_DELAY_MS = 50
 #: Clipboard format written by :meth:`Document.copy` (also the MIME type on the system clipboard).
 CLIPBOARD_MIME = "application/x-designer-nodes"
 CLIPBOARD_FORMAT = "designer-nodes"
-#: Spacing of :meth:`Document.auto_layout`: column and row distance in scene units.
-LAYOUT_DX = 270.0
-LAYOUT_DY = 140.0
 MAX_PASTE_NODES = 2000
 
 Pos = tuple[float, float]
@@ -506,13 +508,6 @@ def _parse_clipboard(data: Any) -> tuple[list[dict], list[dict]]:
     return out_nodes, out_edges
 
 
-def _barycentre(nid: str, row: dict[str, float], preds_of: dict[str, list[str]],
-                index: dict[str, int]) -> tuple[float, int]:
-    """Sort key: the mean row of a node's already placed predecessors (document order if none)."""
-    ps = [row[p] for p in preds_of[nid] if p in row]
-    return (sum(ps) / len(ps) if ps else float(index[nid]), index[nid])
-
-
 def _pastable_edges(types: dict[str, str], edges: list[dict],
                     id_map: dict[str, str]) -> list[tuple[str, str, int]]:
     """The clipboard edges that may be made among freshly pasted nodes (``types``: new id ->
@@ -548,53 +543,3 @@ def _pastable_edges(types: dict[str, str], edges: list[dict],
         g.add_edge(s, d)
         kept.append((s, d, port))
     return kept
-
-
-def layered_positions(graph: Graph, dx: float = LAYOUT_DX, dy: float = LAYOUT_DY) -> dict[str, Pos]:
-    """Left-to-right layered layout: column = longest path from a source (cycles are collapsed
-    with networkx's condensation), rows ordered by the mean row of each node's predecessors to
-    keep edges short. Disconnected pieces stack vertically; the layout starts where the old
-    bounding box started so the view does not jump."""
-    if not graph.nodes:
-        return {}
-    g = nx.DiGraph()
-    g.add_nodes_from(graph.nodes)
-    g.add_edges_from((e.src, e.dst) for e in graph.edges)
-    cond = nx.condensation(g)
-    comp_of = cond.graph["mapping"]
-    comp_layer: dict[int, int] = {}
-    for c in nx.topological_sort(cond):
-        preds = list(cond.predecessors(c))
-        comp_layer[c] = 1 + max(comp_layer[p] for p in preds) if preds else 0
-    index = {nid: i for i, nid in enumerate(graph.nodes)}
-    layer = {nid: comp_layer[comp_of[nid]] for nid in graph.nodes}
-    # Weakly connected pieces are laid out one below the other, in document order.
-    pieces = sorted(nx.weakly_connected_components(g), key=lambda s: min(index[n] for n in s))
-    x0 = min(n.pos[0] for n in graph.nodes.values())
-    y0 = min(n.pos[1] for n in graph.nodes.values())
-    preds_of: dict[str, list[str]] = {nid: [] for nid in graph.nodes}
-    for e in graph.edges:
-        preds_of[e.dst].append(e.src)
-    out: dict[str, Pos] = {}
-    top = y0
-    for piece in pieces:
-        columns: dict[int, list[str]] = {}
-        for nid in sorted(piece, key=index.__getitem__):
-            columns.setdefault(layer[nid], []).append(nid)
-        row: dict[str, float] = {}
-        height = 0
-        for col in sorted(columns):
-            members = columns[col]
-
-            members.sort(key=lambda nid, row=row: _barycentre(nid, row, preds_of, index))
-            for r, nid in enumerate(members):
-                row[nid] = float(r)
-            height = max(height, len(members))
-        base = min(columns)
-        for col, members in columns.items():
-            offset = (height - len(members)) / 2.0
-            for r, nid in enumerate(members):
-                out[nid] = (x0 + (col - base) * dx, top + (offset + r) * dy)
-        top += height * dy + dy * 0.5
-    # Whole units keep positions tidy in the file and on the grid.
-    return {nid: (float(round(p[0])), float(round(p[1]))) for nid, p in out.items()}

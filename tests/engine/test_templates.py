@@ -21,6 +21,7 @@ from torch import nn
 from designer.cli import main as cli_main
 from designer.engine.build import build_model
 from designer.engine.config import validate_dataset, validate_training
+from designer.engine.layout import LAYOUT_DX, LAYOUT_DY
 from designer.engine.project import load_project
 from designer.engine.shapes import analyze
 from designer.engine.templates import (
@@ -293,11 +294,16 @@ def test_template_checks_clean(tid, capsys):
     assert project.metadata["id"] == tid
     validate_dataset(project.dataset)
     validate_training(project.training)
-    # nicely laid out: distinct positions, left to right along every edge
+    # nicely laid out with the canvas's spacing: every edge goes right along its band or wraps
+    # down to a later one (a long network reads like lines of text), no two layers crowd
     graph = project.graph
-    assert len({n.pos for n in graph.nodes.values()}) == len(graph.nodes)
     for e in graph.edges:
-        assert graph.nodes[e.src].pos[0] < graph.nodes[e.dst].pos[0]
+        src, dst = graph.nodes[e.src].pos, graph.nodes[e.dst].pos
+        assert src[0] < dst[0] or src[1] < dst[1]
+    nodes = list(graph.nodes.values())
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            assert abs(a.pos[0] - b.pos[0]) >= LAYOUT_DX or abs(a.pos[1] - b.pos[1]) >= LAYOUT_DY
 
 
 @pytest.mark.parametrize("tid", IDS)
