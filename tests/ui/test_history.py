@@ -81,6 +81,7 @@ def test_panel_lists_overlays_reopens(qtbot, root):
     assert panel.table.rowCount() == 2
     assert panel.table.item(0, 3).text() == "3"  # epochs
     assert panel.table.item(0, 2).text().startswith("accuracy")
+    assert panel.table.item(0, 5).text() == "complete"
     seen = []
     panel.overlay_changed.connect(seen.append)  # emitted in the GUI thread
     panel.select([0, 1])

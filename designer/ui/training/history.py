@@ -156,11 +156,9 @@ def read_run(path: Path) -> RunRecord | None:
     history = [flat_record(r) for r in read_history(path)]
     started = _started(path, config)
     duration = None
-    for key in ("elapsed", "elapsed_s", "time", "seconds"):
-        vals = [v for r in history if (v := _num(r.get(key))) is not None]
-        if vals:
-            duration = max(vals) if key != "seconds" else sum(vals)
-            break
+    times = [v for r in history if (v := _num(r.get("time_s"))) is not None]  # per epoch
+    if times:
+        duration = sum(times)
     if duration is None and history:
         try:
             duration = max(0.0, (path / "metrics.jsonl").stat().st_mtime
@@ -168,6 +166,12 @@ def read_run(path: Path) -> RunRecord | None:
         except OSError:
             duration = None
     status = str(config.get("status", "")) if isinstance(config.get("status"), str) else ""
+    if not status:
+        planned = (config.get("training") or {}).get("epochs") if isinstance(
+            config.get("training"), dict) else None
+        done = max((int(r["epoch"]) for r in history), default=0)
+        if isinstance(planned, int) and planned > 0:
+            status = "complete" if done >= planned else f"ended at {done}/{planned}"
     return RunRecord(path, started, config, history, duration, status)
 
 

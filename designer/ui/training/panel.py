@@ -63,6 +63,7 @@ from .settings_form import SettingsForm, available_devices
 from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, TrainingWorker
 
 MAX_LOG_LINES = 5000
+PROGRESS_INTERVAL_S = 0.25
 METRIC_FOR_TASK = {"classification": ("accuracy", "accuracy"), "regression": ("r2", "R²"),
                    "reconstruction": ("mse", "MSE")}
 
@@ -111,6 +112,7 @@ class TrainingPanel(QWidget):
         self._status = ""
         self._syncing = False
         self._last_batch: tuple[int, int, float] = (0, 0, 0.0)
+        self._next_progress = 0.0
         self._metric_key = "accuracy"
         self.model = None  # the last trained model (CPU), for "try it"
         self.run_dir: Path | None = None
@@ -169,6 +171,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.log, "Log")
+        self.tabs.setMinimumHeight(90)  # the dock may be made low; its pages scroll or shrink
         self.gan_view = GanView()  # shown for GAN projects: D/G curves and the sample grid
         self._gan_tab = self.tabs.insertTab(1, self.gan_view, "GAN")
         self.tabs.setTabVisible(self._gan_tab, False)
@@ -541,6 +544,7 @@ class TrainingPanel(QWidget):
             self._on_epoch(ev)
         elif isinstance(ev, Started):
             self._batches = ev.batches_per_epoch
+            self.plots.set_epochs(ev.epochs, ev.start_epoch)
             self.progress.setRange(0, max(1, ev.epochs * ev.batches_per_epoch))
             self.progress.setValue(ev.start_epoch * ev.batches_per_epoch)
             self.append_log(f"Started on {ev.device}: {ev.n_train:,} training and {ev.n_val:,} "
@@ -596,6 +600,10 @@ class TrainingPanel(QWidget):
         loss = (ev.loss * ev.batch - mean * batch) / n if n > 0 else ev.loss
         self._last_batch = (ev.epoch, ev.batch, ev.loss)
         self.plots.add_batch(ev.epoch - 1 + ev.batch / max(ev.batches, 1), loss)
+        now = time.perf_counter()
+        if now < self._next_progress and ev.batch < ev.batches:
+            return  # QProgressBar.setValue repaints at once: a few times a second is plenty
+        self._next_progress = now + PROGRESS_INTERVAL_S
         done = (ev.epoch - 1) * ev.batches + ev.batch
         self.progress.setValue(done)
         acc = ev.metrics.get("accuracy")

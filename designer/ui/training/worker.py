@@ -26,6 +26,10 @@ from designer.engine.training import Failed
 
 from .evaluation import EvaluationResult
 
+# Batch reports from the trainer: 20 a second feed the curves and the progress bar smoothly; the
+# panel's redraw timer decides how often they are drawn.
+BATCH_EVENT_INTERVAL_S = 0.05
+
 
 @dataclass(frozen=True)
 class DatasetReady:
@@ -150,7 +154,8 @@ class TrainingWorker(QThread):
             self.event.emit(Failed(str(exc), ""))
             return
         trainer = Trainer(model, ds, snap.training, run_dir=snap.run_dir,
-                          callback=self.event.emit, extra_config=snap.extra_config)
+                          callback=self.event.emit, extra_config=snap.extra_config,
+                          batch_event_interval=BATCH_EVENT_INTERVAL_S)
         with self._lock:
             self.trainer = trainer
             if self._paused:
