@@ -21,6 +21,7 @@ import math
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -494,7 +495,10 @@ class Trainer:
             result = Result("failed", getattr(self, "_epochs_done", 0), self.history,
                             getattr(self, "_best_epoch", None), getattr(self, "_best_loss", None),
                             message=msg, run_dir=self.run_dir)
-            self._emit(Failed(msg, tb, epoch, batch, _s(self.run_dir)))
+            try:
+                self._emit(Failed(msg, tb, epoch, batch, _s(self.run_dir)))
+            except Exception:  # noqa: BLE001 - a listener failing on Failed must not raise here
+                traceback.print_exc()
         self.result = result
         return result
 
@@ -517,7 +521,7 @@ class Trainer:
         self._ds = ds
         self._sync_check = device.type == "cpu"  # reading a CPU loss costs nothing
         self._bad = None
-        ctx = TrainContext(device, cfg, ds, amp, self._guard)
+        ctx = TrainContext(device, cfg, ds, amp, _weak_guard(self))
         self.recipe.setup(ctx)
         if ds.n_train < 1:
             raise TrainingError("the dataset has no training samples")
@@ -741,6 +745,19 @@ class Trainer:
         if epoch >= self.config["epochs"]:
             raise TrainingError(f"the run already has {epoch} epoch(s); ask for more than that "
                                 f"(training.epochs, or --epochs) to continue it")
+
+
+def _weak_guard(trainer: Trainer) -> Callable[[torch.Tensor], None]:
+    """The loss guard a recipe calls, without a reference cycle recipe -> trainer -> recipe (so a
+    finished trainer and its model and optimizer are freed at once, not at the next GC pass)."""
+    ref = weakref.ref(trainer)
+
+    def guard(loss: torch.Tensor) -> None:
+        t = ref()
+        if t is not None:
+            t._guard(loss)
+
+    return guard
 
 
 def _s(p: Path | None) -> str | None:

@@ -145,14 +145,11 @@ class Dataset:
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets for sample indices ``idx`` of ``"train"`` or ``"val"``."""
         xs, ys = (self.x_train, self.y_train) if split == "train" else (self.x_val, self.y_val)
-        x = xs[idx]
-        y = x if ys is xs else ys[idx]
-        x = self.prepare(x)
-        if ys is xs:
-            y = x
+        x = self.prepare(xs[idx])
         if augment and (self.augment_crop_padding or self.augment_hflip) and x.dim() == 4:
             x = augment_images(x, self.augment_crop_padding, self.augment_hflip, generator)
-        return x, y
+        # reconstruction: the target is the (augmented) input itself
+        return x, (x if ys is xs else ys[idx])
 
     @property
     def augments(self) -> bool:
