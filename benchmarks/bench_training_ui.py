@@ -134,6 +134,39 @@ def windowed(app, project_path: Path, ds, training, probe_on: bool = True):
     return rates, late, redraws, state["gui_cpu"] / max(state["all_cpu"], 1e-9)
 
 
+def redraw_cost(app, old_style: bool, frames: int = 150) -> list[float]:
+    """CPU ms of one plot update (setData + the paint it causes) at 1000x400, feeding 5 batch
+    points per frame. ``old_style``: grid lines and a growing x range, as first written."""
+    from designer.ui.training.plots import TrainingPlots
+
+    p = TrainingPlots()
+    p.resize(1000, 400)
+    if old_style:
+        for plot in p._plots.values():
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.enableAutoRange(y=True)
+        p._y_managed = dict.fromkeys(p._y_managed, False)
+    else:
+        p.set_epochs(frames * 5 // 100 + 1)
+    p.show()
+    app.processEvents()
+    costs = []
+    rng = np.random.default_rng(0)
+    for k in range(frames):
+        for i in range(5):
+            j = k * 5 + i
+            p.add_batch(j / 100, 1 / (1 + j / 50) + 0.1 * rng.random())
+        if k % 20 == 19:
+            p.add_epoch(k / 20, 0.5, 0.6, 0.7, 0.8, 1e-3)
+        t = time.thread_time()
+        p._redraw()
+        app.processEvents()
+        costs.append((time.thread_time() - t) * 1e3)
+    p.deleteLater()
+    app.processEvents()
+    return costs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=12000)
@@ -158,6 +191,10 @@ def main() -> None:
     ds = make_dataset(args.samples)
     training = {**project.training, "epochs": args.epochs, "batch_size": args.batch_size,
                 "device": "cpu"}
+    for old in (True, False):
+        c = redraw_cost(app, old)
+        print(f"plot update CPU ({'grid + growing x range' if old else 'as shipped'}): median "
+              f"{np.median(c):.1f} ms, p90 {np.percentile(c, 90):.1f} ms")
     print(f"LeNet-5, {ds.n_train:,} training + {ds.n_val:,} validation samples of 1x32x32, "
           f"batch {args.batch_size}, {args.epochs} epochs per run, torch threads "
           f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
