@@ -20,7 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-MAX_FPS = 20
+MAX_FPS = 10  # curves look as live as at 20, for half the redraws (see benchmarks/RESULTS.md)
 MAX_BUSY = 0.05  # at most this share of the GUI thread's time goes to redrawing the plots
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
 
