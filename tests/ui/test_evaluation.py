@@ -154,3 +154,31 @@ def test_try_it_shows_answer_or_message(qtbot):
     w.set_predictor(broken, image=True, row=True)
     w.predict("row", "1")
     assert "could not run" in w.result.text()
+
+
+def test_try_it_on_an_image_file_and_a_csv_row(tmp_path):
+    from PIL import Image
+
+    from designer.engine.data import load_dataset
+    from designer.ui.training.evaluation import make_predictor
+
+    digits = load_dataset({"kind": "digits"})
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    predict, images, rows = make_predictor(model, digits)
+    assert images and not rows
+    png = tmp_path / "three.png"
+    Image.fromarray((np.random.rand(40, 30) * 255).astype(np.uint8)).save(png)
+    lines = predict("image", str(png))
+    assert len(lines) == 3 and all("%" in line for line in lines)
+    with pytest.raises(ValueError, match="table rows"):
+        predict("row", "1, 2")
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(ValueError, match="cannot read"):
+        predict("image", str(tmp_path / "bad.png"))
+
+    moons = load_dataset({"kind": "synthetic", "name": "moons", "n_samples": 50})
+    predict, images, rows = make_predictor(torch.nn.Linear(2, 2), moons)
+    assert rows and not images
+    assert len(predict("row", "0.5, -0.2")) == 2
+    with pytest.raises(ValueError, match="expected 2 numbers"):
+        predict("row", "1, 2, 3")
