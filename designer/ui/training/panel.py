@@ -744,6 +744,22 @@ class TrainingDock(QDockWidget):
         self.setObjectName("TrainingDock")
         self.panel = TrainingPanel(document)
         self.setWidget(self.panel)
+        self.panel.run_started.connect(self._make_room)
+
+    @Slot()
+    def _make_room(self) -> None:
+        """On Train: show the dock, tall enough for the curves (the default bottom dock is low)."""
+        from PySide6.QtWidgets import QMainWindow
+
+        window = self.parent()
+        if not isinstance(window, QMainWindow) or self.isFloating():
+            return
+        self.show()
+        self.raise_()
+        want = int(window.height() * 0.45)
+        if self.height() < want and window.dockWidgetArea(self) in (
+                Qt.BottomDockWidgetArea, Qt.TopDockWidgetArea):
+            window.resizeDocks([self], [want], Qt.Vertical)
 
     def set_document(self, document) -> None:
         self.panel.set_document(document)
