@@ -42,12 +42,20 @@ def _private_user_folders(tmp_path_factory):
             os.environ[k] = v
 
 
+def _is_running(thread: QThread) -> bool:
+    # A finished thread freed with deleteLater leaves a wrapper whose C++ object is gone.
+    try:
+        return thread.isRunning()
+    except RuntimeError:
+        return False
+
+
 @pytest.fixture(autouse=True)
 def _no_qthread_left(request):
     """Fail a test that leaves a QThread (or a thread-pool task) running."""
     _started.clear()
     yield
-    running = [t for t in list(_started) if t.isRunning()]
+    running = [t for t in list(_started) if _is_running(t)]
     pool = QThreadPool.globalInstance().activeThreadCount()
     for t in running:  # stop them so that the next tests are not affected
         t.quit()
