@@ -563,11 +563,15 @@ def channel_stats(x, scale=1.0):
 
 
 def image_data(x, y, classes, scale):
-    """Split images (N, C, H, W); normalisation statistics come from the training split."""
+    """Split images (N, C, H, W) and set their normalisation: standardize uses per-channel
+    statistics of the training split; minus_one_one maps [0, 1] to [-1, 1] (mean = std = 0.5)."""
     cfg = CONFIG["dataset"]
     train, val = split_indices(x.shape[0], cfg["val_fraction"], cfg["split_seed"])
     data = Data(x[train], y[train], x[val], y[val], "classification", classes, scale)
-    if cfg["normalize"]:
+    if cfg["normalize"] and cfg["normalization"] == "minus_one_one":
+        # transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) after ToTensor
+        data.mean, data.std = [0.5] * x.shape[1], [0.5] * x.shape[1]
+    elif cfg["normalize"]:
         data.mean, data.std = channel_stats(data.x_train, scale)
     if x.dtype != torch.uint8:  # small float sets are preprocessed once
         for name in ("x_train", "x_val"):

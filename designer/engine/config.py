@@ -35,6 +35,8 @@ SCHEDULERS = ("none", "step", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 RECIPES = ("supervised", "gan")
 GAN_LOSSES = ("non_saturating", "minimax")
+# How images are normalised when dataset.normalize is on (CSV features are always standardised).
+NORMALIZATIONS = ("standardize", "minus_one_one")
 
 
 class ConfigError(ValueError):
@@ -177,8 +179,15 @@ DATASET_SETTINGS: tuple[Setting, ...] = (
     Setting("val_fraction", "float", 0.2, "Share of the samples kept aside for validation",
             min=0.0, max=0.9, label="Validation fraction"),
     Setting("split_seed", "int", 0, "Seed of the train/validation split", min=0, max=2**31 - 1),
-    Setting("normalize", "bool", True, "Standardise inputs with mean and std of the training split "
-            "(images per channel, CSV features per column)", applies=(("kind", _IMAGES + ("csv",)),)),
+    Setting("normalize", "bool", True, "Normalise inputs: images as Normalization says, CSV "
+            "features standardised per column with the training split's mean and std",
+            applies=(("kind", _IMAGES + ("csv",)),)),
+    # Older files have only "normalize"; the default keeps what they meant (standardisation).
+    Setting("normalization", "choice", "standardize", "How images are normalised: standardize "
+            "(per channel, with the training split's mean and std) or minus_one_one (values in "
+            "[0, 1] -> (x - 0.5) / 0.5 per channel, i.e. [-1, 1], as the PyTorch tutorials' "
+            "Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))", choices=NORMALIZATIONS,
+            applies=(("kind", _IMAGES), ("normalize", (True,)))),
     Setting("resize", "size", None, "Resize images to [height, width] (empty: keep their size)",
             optional=True, applies=(("kind", ("torchvision", "image_folder")),)),
     Setting("grayscale", "bool", False, "Convert images to one grey channel",
@@ -335,6 +344,16 @@ def validate_dataset(values: Any) -> dict[str, Any]:
     elif kind in _FILES and not out["path"]:
         what = "an image folder" if kind == "image_folder" else "a CSV file"
         raise ConfigError(f"dataset.path: {what} is needed for a dataset of kind {kind}")
+    if out["normalization"] != "standardize" and kind not in _IMAGES:
+        why = {"csv": "CSV features are standardised per column with the training split's mean "
+                      "and std (set dataset.normalization to standardize, or dataset.normalize "
+                      "to false)",
+               "csv_text": "a CSV text dataset holds token ids, which are not normalised "
+                           "(remove dataset.normalization)",
+               "synthetic": "synthetic data is used as generated, not normalised (remove "
+                            "dataset.normalization)"}[kind]
+        raise ConfigError(f"dataset.normalization: {out['normalization']} applies to images "
+                          f"(digits, torchvision, image_folder); {why}")
     return out
 
 
@@ -367,6 +386,7 @@ __all__ = [
     "DEVICES",
     "GAN_LOSSES",
     "LOSSES",
+    "NORMALIZATIONS",
     "OPTIMIZERS",
     "RECIPES",
     "SCHEDULERS",

@@ -80,6 +80,51 @@ def test_every_setting_is_declared_with_type_default_and_doc():
                 assert s.default in s.choices
 
 
+def test_files_with_only_normalize_keep_their_meaning(tmp_path):
+    """Project files written before dataset.normalization: true still standardises, false is off."""
+    import json
+
+    from designer.engine.project import load_project
+
+    assert validate_dataset({"normalize": True})["normalization"] == "standardize"
+    doc = json.loads((Path(__file__).parents[2] / "templates" / "mlp-digits.dnn.json").read_text())
+    doc["dataset"] = {"kind": "digits", "normalize": True}
+    (tmp_path / "old.dnn.json").write_text(json.dumps(doc))
+    old = load_dataset(load_project(tmp_path / "old.dnn.json").dataset)
+    assert old.preprocessing["normalization"] == "standardize"
+    assert abs(float(old.x_train.mean())) < 1e-4 and abs(float(old.x_train.std()) - 1) < 1e-3
+    off = load_dataset({"kind": "digits", "normalize": False})
+    assert off.mean is None and off.preprocessing["normalization"] == "none"
+    assert float(off.x_train.min()) == 0.0 and float(off.x_train.max()) == 1.0
+    # normalize false wins over a leftover normalization
+    off2 = load_dataset({"kind": "digits", "normalize": False, "normalization": "minus_one_one"})
+    assert off2.mean is None and torch.equal(off2.x_train, off.x_train)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"normalization": "zero_one"},
+     "dataset.normalization: expected one of standardize, minus_one_one"),
+    ({"kind": "csv", "path": "t.csv", "normalization": "minus_one_one"},
+     ("dataset.normalization: minus_one_one applies to images (digits, torchvision, "
+      "image_folder); CSV features are standardised per column")),
+    ({"kind": "csv_text", "path": "t.csv", "normalization": "minus_one_one"},
+     "dataset.normalization: minus_one_one applies to images"),
+    ({"name": "moons", "normalization": "minus_one_one"},
+     "dataset.normalization: minus_one_one applies to images"),
+])
+def test_normalization_is_refused_where_it_does_not_apply(values, message):
+    with pytest.raises(ConfigError) as info:
+        validate_dataset(values)
+    assert str(info.value).startswith(message)
+
+
+def test_normalization_setting_shows_for_images_with_normalize_on():
+    s = config.setting("dataset", "normalization")
+    assert s.applies_to({"kind": "torchvision", "normalize": True})
+    assert not s.applies_to({"kind": "torchvision", "normalize": False})
+    assert not s.applies_to({"kind": "csv", "normalize": True})
+
+
 def test_dataset_kind_follows_from_a_builtin_name():
     assert validate_dataset({"name": "digits"})["kind"] == "digits"
     d = validate_dataset({"name": "fashionmnist"})
@@ -108,6 +153,16 @@ def test_digits_is_normalised_with_training_statistics():
     norm = info["normalization"]
     expected = (x0 * norm["scale"] - norm["mean"][0]) / norm["std"][0]
     assert torch.allclose(ds.x_train[0], expected, atol=1e-5)
+
+
+def test_digits_minus_one_one_is_the_tutorial_normalisation():
+    ds = load_dataset({"name": "digits", "normalization": "minus_one_one"})
+    plain = load_dataset({"name": "digits", "normalize": False})
+    assert ds.mean == [0.5] and ds.std == [0.5]
+    assert ds.preprocessing["normalization"] == "minus_one_one"
+    assert float(ds.x_train.min()) == -1.0 and float(ds.x_train.max()) == 1.0
+    assert torch.allclose(ds.x_train, (plain.x_train - 0.5) / 0.5)
+    assert torch.equal(ds.y_train, plain.y_train)
 
 
 def test_split_is_seeded():
@@ -254,6 +309,30 @@ def test_image_folder_rgb(tmp_path):
     assert ds.class_names == ["cat", "dog", "emu"]
     assert ds.sample_shape == (3, 10, 12) and ds.n_train == 9 and ds.n_val == 3
     assert len(ds.info()["normalization"]["mean"]) == 3
+
+
+def test_image_folder_minus_one_one_maps_bytes_to_minus_one_one(tmp_path):
+    import torchvision.transforms as T
+    from PIL import Image
+
+    _image_tree(tmp_path / "pets")
+    ds = load_dataset({"kind": "image_folder", "path": "pets", "val_fraction": 0.25,
+                       "normalization": "minus_one_one"}, tmp_path)
+    info = ds.info()
+    assert info["normalization"]["mean"] == [0.5] * 3 and info["normalization"]["std"] == [0.5] * 3
+    assert info["preprocessing"]["normalization"] == "minus_one_one"
+    for split, n in (("train", ds.n_train), ("val", ds.n_val)):
+        x, _ = ds.batch(split, torch.arange(n))
+        assert x.dtype == torch.float32 and float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+    x, _ = ds.batch("train", torch.arange(ds.n_train))
+    assert float(x.min()) == -1.0 and float(x.max()) == 1.0  # bytes 0 and 255 occur
+    # the same values as the tutorial's ToTensor + Normalize((0.5,) * 3, (0.5,) * 3)
+    tutorial = T.Compose([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+    files = sorted((tmp_path / "pets").rglob("*.png"))
+    train_idx, _ = split_indices(len(files), 0.25, 0)
+    with Image.open(files[int(train_idx[0])]) as im:
+        want = tutorial(im.convert("RGB"))
+    assert torch.allclose(x[0], want, atol=1e-6)
 
 
 def test_image_folder_grayscale_resized(tmp_path):

@@ -39,8 +39,9 @@ for case in json.load(open(root + "/cases.json")):
         sys.modules.pop(name, None)
     import train
     data = train.load_data(case["data"])
-    torch.save({k: getattr(data, k) for k in ("x_train", "y_train", "x_val", "y_val")},
-               d + "/data.pt")
+    saved = {k: getattr(data, k) for k in ("x_train", "y_train", "x_val", "y_val")}
+    saved["batch"] = data.prepare(data.x_train[:64])  # what the model receives
+    torch.save(saved, d + "/data.pt")
     json.dump({"task": data.task, "classes": data.classes, "mean": data.mean, "std": data.std,
                "scale": data.scale, "vocab": data.vocab}, open(d + "/data.json", "w"))
     if case.get("train"):
@@ -136,6 +137,11 @@ def exported_data(tmp_path_factory):
                          images),
         "image_folder-grey": (_project({"kind": "image_folder", "path": "imgs",
                                         "grayscale": True}, (1, 7, 6), 2), images),
+        "image_folder-minus-one-one": (
+            _project({"kind": "image_folder", "path": "imgs", "normalization": "minus_one_one"},
+                     (3, 7, 6), 2), images),
+        "digits-minus-one-one": (
+            _project({"kind": "digits", "normalization": "minus_one_one"}, (1, 8, 8), 10), None),
         "lstm-sentiment": (load_project(TEMPLATES / "lstm-sentiment.dnn.json"), None),
     }
     entries = []
@@ -159,7 +165,8 @@ def exported_data(tmp_path_factory):
 
 
 DATA_CASES = ["digits", "digits-autoencoder", "moons", "spirals", "linear", "sine", "csv",
-              "csv-regression", "csv_text", "image_folder", "image_folder-grey", "lstm-sentiment"]
+              "csv-regression", "csv_text", "image_folder", "image_folder-grey",
+              "image_folder-minus-one-one", "digits-minus-one-one", "lstm-sentiment"]
 
 
 @pytest.mark.parametrize("case", DATA_CASES)
@@ -179,6 +186,9 @@ def test_train_script_loads_the_same_data_as_the_designer(exported_data, case):
         assert torch.equal(got[name], want), name
     if ds.x_train.dtype == torch.uint8:  # scaled and normalised per batch: compare that too
         assert meta["scale"] == ds.scale
+    assert torch.equal(got["batch"], ds.prepare(ds.x_train[:64]))
+    if case.endswith("minus-one-one"):  # the tutorial's [-1, 1], not training statistics
+        assert meta["mean"] == [0.5] * ds.sample_shape[0] == meta["std"]
 
 
 def test_train_main_runs_an_epoch_and_its_checkpoint_loads(exported_data, tmp_path):

@@ -15,19 +15,25 @@ from .core import Dataset, DatasetError, channel_stats, split_indices
 def finish_images(name: str, x: torch.Tensor, y: torch.Tensor, cfg: dict[str, Any],
                   class_names: list[str], scale: float, task: str = "classification",
                   preprocessing: dict[str, Any] | None = None) -> Dataset:
-    """Split images ``(N, C, H, W)`` and attach normalisation fitted on the training split.
+    """Split images ``(N, C, H, W)`` and attach their normalisation: ``standardize`` fits mean
+    and std per channel on the training split; ``minus_one_one`` maps the scaled values' [0, 1]
+    to [-1, 1] with mean = std = 0.5 per channel (torchvision's ``Normalize((0.5,) * C,
+    (0.5,) * C)``).
 
     uint8 images stay uint8 (scaled and normalised per batch); float images are normalised once.
     """
     train, val = split_indices(x.shape[0], cfg["val_fraction"], cfg["split_seed"])
     x_train, x_val = x[train], x[val]
     mean = std = None
-    if cfg["normalize"]:
+    mode = cfg.get("normalization", "standardize") if cfg["normalize"] else "none"
+    if mode == "minus_one_one":
+        mean, std = [0.5] * x.shape[1], [0.5] * x.shape[1]
+    elif mode == "standardize":
         mean, std = channel_stats(x_train, scale)
     ds = Dataset(name=name, task="classification", x_train=x_train, y_train=y[train],
                  x_val=x_val, y_val=y[val], sample_shape=tuple(x.shape[1:]), dtype="float32",
                  class_names=class_names, mean=mean, std=std, scale=scale,
-                 preprocessing=dict(preprocessing or {}),
+                 preprocessing={**(preprocessing or {}), "normalization": mode},
                  augment_crop_padding=cfg["augment_crop_padding"],
                  augment_hflip=cfg["augment_hflip"])
     if x.dtype != torch.uint8:  # small float sets: preprocess once, store ready tensors
