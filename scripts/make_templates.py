@@ -360,9 +360,9 @@ def cnn_cifar10() -> Template:
         "parameters.",
         "description": "Conv2d(3, 32, 3, padding 1) -> ReLU -> MaxPool(2) -> Conv2d(32, 64, 3, "
         "padding 1) -> ReLU -> MaxPool(2) -> Flatten -> Linear(4096, 512) -> ReLU -> Linear(512, "
-        "10) on CIFAR-10 (planes, cars, birds, cats...), images normalised per channel (centred on 0, about -2 to 2; the PyTorch tutorial maps them "
-        "to [-1, 1], the same idea). SGD, "
-        "learning rate 0.001, momentum 0.9; about 80% test accuracy after 50 epochs is the known "
+        "10) on CIFAR-10 (planes, cars, birds, cats...), pixels mapped to [-1, 1] per channel "
+        "((x - 0.5) / 0.5, as the PyTorch tutorial's Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))). "
+        "SGD, learning rate 0.001, momentum 0.9; about 80% test accuracy after 50 epochs is the known "
         "result (it overfits without augmentation: watch the validation curve). 2,122,186 "
         "parameters, 2.1 million of them in fc1. CIFAR-10 (170 MB) is downloaded on first use; a "
         "GPU helps.",
@@ -371,6 +371,7 @@ def cnn_cifar10() -> Template:
             "name": "CIFAR10",
             "task": "classification",
             "normalize": True,
+            "normalization": "minus_one_one",
             "val_fraction": 0.1,
             "split_seed": 0,
             "download": True,

@@ -454,6 +454,18 @@ def test_template_trains_one_epoch_on_offline_data(tid, offline_torchvision):
     assert changed, "one epoch of training changed no weight"
 
 
+def test_cnn_cifar10_feeds_images_in_minus_one_one_as_the_tutorial(offline_torchvision):
+    """Issue 7: "CIFAR-10 normalised to [-1, 1]" (ToTensor, then Normalize((0.5,) * 3, (0.5,) * 3))."""
+    project = load_template("cnn-cifar10")
+    assert project.dataset["normalization"] == "minus_one_one"
+    ds = _dataset(project)
+    assert ds.preprocessing["normalization"] == "minus_one_one"
+    x, _ = ds.batch("train", torch.arange(ds.n_train))
+    raw = ds.x_train.float() / 255
+    assert torch.allclose(x, (raw - 0.5) / 0.5, atol=1e-6)
+    assert float(x.min()) == -1.0 and float(x.max()) == 1.0  # the stand-in has 0 and 255
+
+
 def test_starter_reaches_95_percent_validation_accuracy_with_its_own_settings():
     from designer.engine.training import Epoch, Trainer
 
