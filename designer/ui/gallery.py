@@ -15,11 +15,13 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -113,6 +115,13 @@ class NewDialog(QDialog):
         self.details.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.details.setMinimumWidth(260)
         self.details.setMaximumWidth(320)
+        # long descriptions (the GAN templates') scroll instead of being cut off
+        self.details_scroll = QScrollArea(self)
+        self.details_scroll.setWidget(self.details)
+        self.details_scroll.setWidgetResizable(True)
+        self.details_scroll.setFrameShape(QFrame.NoFrame)
+        self.details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.details_scroll.setFixedWidth(340)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
         self.buttons.button(QDialogButtonBox.Ok).setText("Create")
@@ -121,7 +130,7 @@ class NewDialog(QDialog):
 
         top = QHBoxLayout()
         top.addWidget(self.list, 1)
-        top.addWidget(self.details)
+        top.addWidget(self.details_scroll)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Start from a blank design or a template:"))
         layout.addLayout(top, 1)
@@ -135,9 +144,12 @@ class NewDialog(QDialog):
             label = info.name
             if info.params is not None:
                 label += f"\n{_count(info.params)} parameters"
+                if info.networks > 1:
+                    label += f" ({info.networks} networks)"
             item = QListWidgetItem(QIcon(self._thumbnail(info)), label)
             item.setData(Qt.UserRole, info.id)
-            item.setToolTip(info.description)
+            item.setToolTip(info.description + (f"\n\nParameters: {params_text(info)}"
+                                                if info.networks > 1 and info.params else ""))
             if info.error and info.params is None and info.layers == 0:
                 item.setFlags(item.flags() & ~Qt.ItemIsSelectable)
             self.list.addItem(item)
@@ -171,10 +183,23 @@ class NewDialog(QDialog):
 
     def _thumbnail(self, info: TemplateInfo) -> QPixmap:
         try:
-            graph = load_project(info.path).graph
+            networks = list(load_project(info.path).networks.values())
         except ProjectError:
             return QPixmap(THUMB)
-        return graph_thumbnail(graph)
+        if len(networks) == 1:
+            return graph_thumbnail(networks[0])
+        # several networks (a GAN's generator and discriminator): one band each, top to bottom
+        pix = QPixmap(THUMB)
+        pix.fill(QColor("#fafafa"))
+        band = THUMB.height() // len(networks)
+        p = QPainter(pix)
+        for i, graph in enumerate(networks):
+            p.drawPixmap(0, i * band, graph_thumbnail(graph, QSize(THUMB.width(), band)))
+            if i:
+                p.setPen(QPen(QColor("#cccccc"), 1, Qt.DashLine))
+                p.drawLine(4, i * band, THUMB.width() - 4, i * band)
+        p.end()
+        return pix
 
     def _show_details(self, item: QListWidgetItem | None, _previous=None) -> None:
         if item is None:
@@ -193,7 +218,7 @@ class NewDialog(QDialog):
             parts.append(f"<p><b>What it teaches:</b> {_esc(info.teaches)}</p>")
         facts = [f"<b>Layers:</b> {info.layers}"]
         if info.params is not None:
-            facts.append(f"<b>Parameters:</b> {info.params:,}")
+            facts.append(f"<b>Parameters:</b> {_esc(params_text(info))}")
         if info.dataset:
             facts.append(f"<b>Data:</b> {_esc(info.dataset)}")
         if info.expected:
@@ -205,12 +230,48 @@ class NewDialog(QDialog):
         ok.setEnabled(info.layers > 0 or info.error is None)
 
 
+def network_params(info: TemplateInfo) -> dict[str, int] | None:
+    """Parameters of each network of a template, in file order; None if it cannot be analysed."""
+    from ..engine.shapes import analyze
+
+    key = (str(info.path), info.params)
+    if key not in _SPLIT_CACHE:
+        try:
+            networks = load_project(info.path).networks
+            analyses = {name: analyze(g) for name, g in networks.items()}
+            _SPLIT_CACHE[key] = (None if any(a.errors for a in analyses.values())
+                                 else {n: a.total_params for n, a in analyses.items()})
+        except ProjectError:
+            _SPLIT_CACHE[key] = None
+    return _SPLIT_CACHE[key]
+
+
+_SPLIT_CACHE: dict[tuple[str, int | None], dict[str, int] | None] = {}
+
+
+def params_text(info: TemplateInfo) -> str:
+    """The parameter count of all networks together; for several networks, also each one's share:
+    ``2.04M (2,043,793): generator 1.51M + discriminator 534k``."""
+    if info.params is None:
+        return ""
+    text = f"{_count(info.params)} ({info.params:,})" if info.params >= 10_000 \
+        else f"{info.params:,}"
+    split = network_params(info) if info.networks > 1 else None
+    if split:
+        text += ": " + " + ".join(f"{name} {_count(n)}" for name, n in split.items())
+    return text
+
+
 def _count(n: int) -> str:
-    if n >= 1_000_000:
-        return f"{n / 1e6:.1f}M"
-    if n >= 10_000:
-        return f"{n / 1e3:.0f}k"
-    return f"{n:,}"
+    """A short count with three significant figures from 10,000 up: 2.04M, 534k, 4,810."""
+    if n < 10_000:
+        return f"{n:,}"
+    for scale, unit in ((1e3, "k"), (1e6, "M"), (1e9, "B")):
+        x = n / scale
+        text = f"{x:.{2 if x < 10 else 1 if x < 100 else 0}f}"
+        if float(text) < 1000 or unit == "B":
+            return text + unit
+    raise AssertionError("unreachable")
 
 
 def _esc(text: str) -> str:

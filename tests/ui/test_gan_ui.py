@@ -3,6 +3,7 @@ networks, plots D/G losses and D(x)/D(G(z)) and shows the sample grid from the f
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -139,3 +140,106 @@ def test_pause_resume_and_stop_a_gan_run_from_the_panel(qtbot, panel):
     assert blocker.args == ["stopped"]
     saved = torch.load(panel.run_dir / "last.pt", weights_only=True)
     assert set(saved["model"]) == {"generator", "discriminator"}
+
+
+# -- a GAN run in the log, the history and the New dialog ----------------------------------------
+
+
+def test_log_history_reopen_overlay_and_evaluate_for_a_gan_run(qtbot, panel):
+    """The start-of-run log line gives the GAN's own settings (not the unused supervised lr); the
+    history lists the run with them and its final D scores, overlays its loss per epoch, reopens
+    its settings, and explains instead of evaluating (a GAN has no predictions to score)."""
+    panel.settings.set_values({"epochs": 2, "batch_size": 256, "lr_d": 0.0003, "lr_g": 0.0004,
+                               "d_steps": 2, "gan_loss": "minimax"})
+    panel._on_training_edited()
+    with qtbot.waitSignal(panel.run_finished, timeout=60000) as blocker:
+        assert panel.train()
+    assert blocker.args == ["finished"], panel.last_error
+    first = next(line for line in panel.log.toPlainText().splitlines() if "Training '" in line)
+    for text in ("GAN adam", "lr_d 0.0003", "lr_g 0.0004", "beta1 0.5", "d_steps 2",
+                 "minimax G loss"):
+        assert text in first, first
+    assert "adam lr 0.001" not in first
+
+    history = panel.history
+    assert history.table.rowCount() == 1
+    run = history.runs[0]
+    assert run.is_gan and run.path == panel.run_dir
+    assert "lr_d 0.0003" in history.table.item(0, 1).text()
+    assert history.table.item(0, 2).text().startswith("D(x) 0.")  # not "loss 1.9"
+    assert history.table.item(0, 5).text() == "complete"
+
+    overlays = []
+    history.overlay_changed.connect(overlays.append)
+    history.select([0])
+    curves = overlays[-1][0]
+    assert curves.epochs == [1.0, 2.0] and "D + G loss" in curves.label
+    assert len(curves.val_loss) == 2 and all(math.isfinite(v) for v in curves.val_loss)
+    assert len(panel.plots._overlay_items) == 1  # drawn on the Curves tab's loss plot
+    assert "samples folder" in history.note.text()
+
+    # Evaluate is off, with the reason and where the sample grids are
+    assert not history.evaluate_button.isEnabled()
+    assert str(run.path / "samples") in history.evaluate_button.toolTip()
+    assert (run.path / "samples" / "epoch_002.png").exists()
+    panel.evaluate_run(run.path)  # called anyway: a message, no worker, no "does not fit"
+    assert panel._eval_worker is None
+    assert "no predictions to score" in panel.message.text()
+
+    # reopen the run's settings after changing them: one undo step, still a GAN
+    panel.settings.set_values({"lr_d": 0.01, "d_steps": 1})
+    panel._on_training_edited()
+    assert panel.project.training["lr_d"] == 0.01
+    with qtbot.waitSignal(history.reopen_requested):
+        history.reopen_button.click()
+    t = panel.project.training
+    assert (t["recipe"], t["lr_d"], t["lr_g"], t["d_steps"], t["gan_loss"]) == (
+        "gan", 0.0003, 0.0004, 2, "minimax")
+    assert panel.settings.values()["lr_d"] == 0.0003
+    panel.document.undo_stack.undo()
+    assert panel.project.training["lr_d"] == 0.01
+
+
+def test_optimizer_text_supervised_and_gan():
+    from designer.ui.training.history import optimizer_text
+
+    assert optimizer_text({"optimizer": "sgd", "lr": 0.05}) == "sgd lr 0.05"
+    gan = optimizer_text({"recipe": "gan", "optimizer": "sgd", "lr_d": 1e-4, "lr_g": 2e-4})
+    assert gan == "GAN sgd lr_d 0.0001 lr_g 0.0002, d_steps 1, non_saturating G loss"
+    assert "beta1" not in gan  # Adam's beta1 does not apply to SGD
+
+
+def test_new_dialog_counts_both_networks_of_a_gan_template(qtbot):
+    from designer.engine.shapes import analyze
+    from designer.engine.templates import list_templates
+    from designer.ui.gallery import THUMB, NewDialog
+
+    dialog = NewDialog()
+    qtbot.addWidget(dialog)
+    dialog.select("gan-mnist")
+    info = dialog.templates["gan-mnist"]
+    networks = load_project(info.path).networks
+    counts = {name: analyze(g).total_params for name, g in networks.items()}
+    assert list(counts) == ["generator", "discriminator"]
+    assert info.params == sum(counts.values()) == 2_043_793
+    text = dialog.details.text()
+    assert "2.04M (2,043,793): generator 1.51M + discriminator 534k" in text
+    label = dialog.list.currentItem().text()
+    assert "2.04M parameters (2 networks)" in label and "1.51M parameters" not in label
+    assert "generator 1.51M + discriminator 534k" in dialog.list.currentItem().toolTip()
+    # a one-network template keeps the plain count
+    dialog.select("lenet5")
+    assert "generator" not in dialog.details.text() and "61.7k (61,706)" in dialog.details.text()
+    assert [t.id for t in list_templates() if t.networks > 1] == ["gan-digits", "gan-mnist"]
+
+    # the thumbnail draws both networks, one band each
+    dialog.select("gan-mnist")
+    image = dialog.list.currentItem().icon().pixmap(THUMB).toImage()
+    background = image.pixelColor(0, 0)
+
+    def drawn(y0, y1):
+        return sum(image.pixelColor(x, y) != background
+                   for x in range(0, image.width(), 2) for y in range(y0, y1, 2))
+
+    half = image.height() // 2
+    assert drawn(2, half - 2) > 20 and drawn(half + 2, image.height() - 2) > 20

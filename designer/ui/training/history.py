@@ -50,6 +50,28 @@ def flat_record(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def optimizer_text(training: dict[str, Any]) -> str:
+    """How a run optimizes, in a few words. A GAN has two learning rates (lr_d, lr_g), Adam's
+    beta1, D steps per G step and a generator loss; its ``lr`` is not used, so it is not shown."""
+    from designer.engine.config import defaults
+    from designer.engine.recipes import is_gan
+
+    t = {**defaults("training"), **training}
+    opt = str(t.get("optimizer", "?"))
+    if not is_gan(t):
+        return f"{opt} lr {_g(t.get('lr'))}"
+    parts = [f"GAN {opt} lr_d {_g(t.get('lr_d'))} lr_g {_g(t.get('lr_g'))}"]
+    if opt in ("adam", "adamw"):
+        parts.append(f"beta1 {_g(t.get('beta1'))}")
+    parts.append(f"d_steps {t.get('d_steps')}")
+    parts.append(f"{t.get('gan_loss')} G loss")
+    return ", ".join(parts)
+
+
+def _g(v: Any) -> str:
+    return f"{v:g}" if _num(v) is not None else str(v)
+
+
 def _num(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -78,6 +100,23 @@ class RunRecord:
         d = self.config.get("dataset")
         return d if isinstance(d, dict) else {}
 
+    @property
+    def is_gan(self) -> bool:
+        """A GAN run: its checkpoint holds two networks and it has no predictions to evaluate."""
+        from designer.engine.recipes import is_gan
+
+        return is_gan(self.training) or any("loss_d" in r for r in self.history)
+
+    def last_scores(self) -> str:
+        """A GAN run's final D(x) and D(G(z)) (validation if kept, else training), e.g.
+        ``D(x) 0.72, D(G(z)) 0.52``; empty if none were recorded."""
+        for r in reversed(self.history):
+            for phase in ("val", "train"):
+                real, fake = _num(r.get(f"{phase}_d_real")), _num(r.get(f"{phase}_d_fake"))
+                if real is not None and fake is not None:
+                    return f"D(x) {real:.2f}, D(G(z)) {fake:.2f}"
+        return ""
+
     def metric_name(self) -> str | None:
         """The headline metric: validation accuracy for classification, R2 (or MAE) else."""
         keys = set().union(*(r.keys() for r in self.history)) if self.history else set()
@@ -100,14 +139,16 @@ class RunRecord:
         t = self.training
         ds = self.dataset
         data = ds.get("name") or ds.get("kind") or "?"
-        parts = [str(data), str(t.get("optimizer", "?")), f"lr {t.get('lr', '?')}",
-                 f"bs {t.get('batch_size', '?')}", f"{t.get('epochs', '?')} ep"]
+        parts = [str(data), optimizer_text(t), f"bs {t.get('batch_size', '?')}",
+                 f"{t.get('epochs', '?')} ep"]
         if t.get("scheduler") not in (None, "none"):
             parts.append(str(t["scheduler"]))
         return ", ".join(parts)
 
     def curves(self) -> RunCurves:
         label = self.started.strftime("%m-%d %H:%M:%S") if self.started else self.path.name
+        if self.is_gan:
+            label += " (D + G loss)"  # a GAN's "loss" is the sum, as its live loss curve shows
         name = self.metric_name()
         c = RunCurves(label)
         for r in self.history:
@@ -182,6 +223,12 @@ def list_runs(root: Path | None) -> list[RunRecord]:
     runs = [r for p in root.iterdir() if p.is_dir() and (r := read_run(p)) is not None]
     runs.sort(key=lambda r: (r.started or datetime.min, r.path.name), reverse=True)
     return runs
+
+
+def gan_evaluate_note(run_dir: Path) -> str:
+    """Why a GAN run has no Evaluate, and where to look instead."""
+    return ("A GAN run has no predictions to score: its generator makes samples from noise. "
+            "Its sample grids (one per epoch) are in " + str(Path(run_dir) / "samples"))
 
 
 def runs_root(project_path: Path | None, project_name: str) -> Path:
@@ -269,12 +316,13 @@ class HistoryPanel(QWidget):
         try:
             self.table.setRowCount(len(self.runs))
             for i, run in enumerate(self.runs):
-                best = run.best()
+                best = None if run.is_gan else run.best()
                 epochs = max((int(r["epoch"]) for r in run.history), default=0)
                 cells = [
                     run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else run.path.name,
                     run.summary(),
-                    f"{best[0]} {best[1]:.4g}" if best else "",
+                    run.last_scores() if run.is_gan else
+                    (f"{best[0]} {best[1]:.4g}" if best else ""),
                     str(epochs),
                     _duration(run.duration_s),
                     run.status,
@@ -303,13 +351,20 @@ class HistoryPanel(QWidget):
         self.table.setSelectionMode(mode)
 
     def _update_buttons(self) -> None:
-        n = len(self.selected_runs())
+        runs = self.selected_runs()
+        n = len(runs)
         self.reopen_button.setEnabled(n == 1)
-        self.evaluate_button.setEnabled(n == 1)
-        self.delete_button.setEnabled(n >= 1)
+        gan = n == 1 and runs[0].is_gan
+        self.evaluate_button.setEnabled(n == 1 and not gan)
+        self.evaluate_button.setToolTip(
+            gan_evaluate_note(runs[0].path) if gan else
+            "Score the run's best checkpoint on its validation data")
 
     def _on_selection(self) -> None:
         self._update_buttons()
+        if any(r.is_gan for r in self.selected_runs()):
+            self.note.setText("GAN runs overlay their loss (D loss + G loss) per epoch on the "
+                              "Curves tab; each run's sample grids are in its samples folder.")
         self.overlay_changed.emit([r.curves() for r in self.selected_runs() if r.history])
 
     def _reopen(self) -> None:

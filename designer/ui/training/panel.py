@@ -57,7 +57,7 @@ from designer.engine.training import (
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel, make_predictor
 from .gan_view import GanTrainingWorker, GanView
-from .history import HistoryPanel, runs_root
+from .history import HistoryPanel, gan_evaluate_note, optimizer_text, read_run, runs_root
 from .plots import TrainingPlots
 from .settings_form import SettingsForm, available_devices
 from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, TrainingWorker
@@ -486,7 +486,7 @@ class TrainingPanel(QWidget):
         self.progress_label.setText("Preparing…")
         self.append_log(f"Training {project.name!r} on {dcfg.get('name') or dcfg['kind']} "
                         f"({tcfg['epochs']} epochs, batch {tcfg['batch_size']}, "
-                        f"{tcfg['optimizer']} lr {tcfg['lr']:g}); run folder {self.run_dir}")
+                        f"{optimizer_text(tcfg)}); run folder {self.run_dir}")
         self._update_buttons()
         self.worker.start()
         self.run_started.emit()
@@ -658,6 +658,10 @@ class TrainingPanel(QWidget):
     def evaluate_run(self, run_dir) -> None:
         """Evaluate a run's best checkpoint on its dataset, in the background."""
         if self._eval_worker is not None:
+            return
+        run = read_run(Path(run_dir))
+        if run is not None and run.is_gan:
+            self.show_message(gan_evaluate_note(run.path))
             return
         self._eval_worker = EvaluateRunWorker(Path(run_dir), self._base_dir())
         self._eval_worker.event.connect(self._on_eval_event)
