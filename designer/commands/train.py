@@ -42,7 +42,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+IMAGE_KINDS = ("digits", "torchvision", "image_folder")
+
+
 def _dataset_override(current: dict[str, Any], name: str) -> dict[str, Any]:
+    out = _dataset_for_name(current, name)
+    # The image normalisation mode (e.g. [-1, 1]) carries over to another image dataset only.
+    if "normalization" in current and out["kind"] in IMAGE_KINDS and (
+            current.get("kind", "digits") in IMAGE_KINDS):
+        out["normalization"] = current["normalization"]
+    return out
+
+
+def _dataset_for_name(current: dict[str, Any], name: str) -> dict[str, Any]:
     from ..engine.config import resolve_dataset_name
 
     kept = {k: current[k] for k in SHARED_DATASET_KEYS if k in current}

@@ -120,3 +120,13 @@ def test_progress_bar_draws_one_line_on_a_terminal():
     quiet = ProgressPrinter(plain, tty=False)
     quiet(T.Batch(1, 5, 10, 0.6931, {}, 1234.0, 65.0))
     assert plain.getvalue() == ""  # logs get epoch lines only
+
+
+def test_dataset_override_keeps_the_image_normalisation_only_between_image_datasets():
+    from designer.commands.train import _dataset_override
+
+    cifar = {"kind": "torchvision", "name": "CIFAR10", "normalize": True,
+             "normalization": "minus_one_one"}
+    assert _dataset_override(cifar, "MNIST")["normalization"] == "minus_one_one"
+    assert _dataset_override(cifar, "digits")["normalization"] == "minus_one_one"
+    assert "normalization" not in _dataset_override(cifar, "moons")
