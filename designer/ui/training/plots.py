@@ -20,8 +20,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-MAX_FPS = 10  # curves look as live as at 20, for half the redraws (see benchmarks/RESULTS.md)
-MAX_BUSY = 0.05  # at most this share of the GUI thread's time goes to redrawing the plots
+MAX_FPS = 5  # live enough for curves; each redraw holds the GIL the training thread needs
+MAX_BUSY = 0.03  # at most this share of the GUI thread's time goes to redrawing the plots
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
 
 _TRAIN = (31, 119, 180)

@@ -26,9 +26,9 @@ from designer.engine.training import Failed
 
 from .evaluation import EvaluationResult
 
-# Batch reports from the trainer: 20 a second feed the curves and the progress bar smoothly; the
+# Batch reports from the trainer: 10 a second feed the curves and the progress bar smoothly; the
 # panel's redraw timer decides how often they are drawn.
-BATCH_EVENT_INTERVAL_S = 0.05
+BATCH_EVENT_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
