@@ -15,7 +15,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,20 +299,27 @@ def save_project(project: Project, path: str | os.PathLike, backup: bool = True)
     return p
 
 
-def atomic_write_text(p: Path, text: str, backup: bool = False) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+@contextmanager
+def atomic_path(path: Path, backup: bool = False) -> Iterator[Path]:
+    """Yield a temporary file beside ``path``; when the block succeeds it is renamed over ``path``
+    (the old file kept as ``<name>.bak`` with ``backup``), when it fails it is removed. A crash can
+    never leave a half-written file under the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if backup and p.exists():
-            shutil.copy2(p, p.with_name(p.name + ".bak"))
-        os.replace(tmp, p)
+        yield Path(tmp)
+        if backup and path.exists():
+            shutil.copy2(path, path.with_name(path.name + ".bak"))
+        os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
+
+
+def atomic_write_text(p: Path, text: str, backup: bool = False) -> None:
+    with atomic_path(p, backup=backup) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
