@@ -169,7 +169,9 @@ class TrainingPlots(QWidget):
         self.loss_plot.setLabel("left", "loss")
         self.metric_plot.setLabel("left", "accuracy")
         self.lr_plot.setLabel("left", "learning rate")
-        self.lr_plot.setLogMode(x=False, y=True)  # rates span decades (1e-1 ... 1e-6)
+        # Linear while the rate stays within one decade (a constant rate on a log axis crowds its
+        # finest tick labels into each other); logarithmic once a schedule spans decades.
+        self._lr_log = False
         self._layout_widget.ci.layout.setColumnStretchFactor(0, 3)
         self._layout_widget.ci.layout.setColumnStretchFactor(1, 2)
         self._layout_widget.ci.layout.setColumnStretchFactor(2, 2)
@@ -309,6 +311,15 @@ class TrainingPlots(QWidget):
                 s.item.setData(s.buffer.x, s.buffer.y)
                 drew = True
         if drew:
+            lr = self._series["lr"].buffer
+            want_log = lr.n > 0 and lr.ymin > 0 and lr.ymax > 10 * lr.ymin
+            if want_log != self._lr_log:
+                self._lr_log = want_log
+                self.lr_plot.setLogMode(x=False, y=want_log)
+                if want_log:
+                    self.lr_plot.enableAutoRange(axis="y")
+            if not want_log and lr.n and math.isfinite(lr.ymax) and lr.ymax > 0:
+                self.lr_plot.setYRange(0, lr.ymax * 1.25, padding=0)
             for key in self._y_managed:
                 self._fit_y(key)
             self.redraws += 1
