@@ -91,6 +91,9 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._paste_count = 0
         self._quick_add: QuickAddPopup | None = None
+        # True from a fit until the user zooms or pans: a resize then fits again (the first fit
+        # runs before the window has laid out its docks, on a viewport of the wrong size).
+        self._fitted = False
 
         self.canvas_scene.selectionChanged.connect(self._on_selection_changed)
         document.network_changed.connect(self._on_network_changed)
@@ -134,9 +137,16 @@ class CanvasView(QGraphicsView):
         elif self.transform().m11() < MIN_ZOOM:
             self.setTransform(QTransform.fromScale(MIN_ZOOM, MIN_ZOOM))
             self.centerOn(rect.center())
+        self._fitted = True
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit_to_view()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Zoom by ``factor`` keeping the scene point under ``anchor`` (view coords) in place."""
+        self._fitted = False
         current = self.transform().m11()
         factor = max(MIN_ZOOM / current, min(MAX_ZOOM / current, factor))
         if abs(factor - 1.0) < 1e-6:
@@ -393,6 +403,7 @@ class CanvasView(QGraphicsView):
         if self._panning is not None:
             delta = pos - self._panning
             self._panning = pos
+            self._fitted = False
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
             event.accept()
