@@ -201,6 +201,29 @@ def _quiet():
     return stack
 
 
+class _Exportable(torch.nn.Module):
+    """``model`` one level down. torch.export rebuilds the network as a ``torch.fx.GraphModule``,
+    where a layer named like one of its attributes (a layer called ``code`` or ``graph``) is
+    silently lost: ONNX export fails and the ``.pt2`` program cannot be loaded."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs):
+        return self.model(*inputs)
+
+
+def _exportable(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` itself, or wrapped when one of its top-level names clashes with ``GraphModule``
+    (the wrapped one's parameter names gain a ``model.`` prefix)."""
+    import torch.fx
+
+    names = {name.split(".", 1)[0] for name, _ in model.state_dict().items()}
+    names |= {name for name, _ in model.named_children()}
+    return _Exportable(model) if names & set(dir(torch.fx.GraphModule)) else model
+
+
 def export_onnx(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: str | os.PathLike,
                 input_names: list[str], output_names: list[str], opset: int = ONNX_OPSET) -> Path:
     """Write ``model`` as one self-contained ONNX file with a dynamic batch dimension.
@@ -218,7 +241,7 @@ def export_onnx(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: 
     except ImportError:
         dynamo = False
     path = Path(path)
-    model = model.eval()
+    model = _exportable(model.eval())
     try:
         with _quiet(), torch.no_grad():
             if dynamo:
@@ -249,7 +272,7 @@ def export_program(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
     """Write a ``torch.export`` program (``.pt2``) with a dynamic batch dimension; load it with
     ``torch.export.load(path).module()``."""
     path = Path(path)
-    model = model.eval()
+    model = _exportable(model.eval())
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     try:
         with _quiet():
