@@ -243,3 +243,22 @@ def test_new_dialog_counts_both_networks_of_a_gan_template(qtbot):
 
     half = image.height() // 2
     assert drawn(2, half - 2) > 20 and drawn(half + 2, image.height() - 2) > 20
+
+
+def test_gan_curves_label_epochs_without_si_prefix(qtbot):
+    """In the first epoch (x < 1) pyqtgraph's automatic SI prefix turned the axis into
+    'epoch (x0.001)' with ticks 50...250."""
+    from designer.engine.training import Batch
+    from designer.ui.training.gan_view import GanView
+
+    view = GanView()
+    qtbot.addWidget(view)
+    view.resize(800, 400)
+    view.show()
+    metrics = {"loss_d": 1.3, "loss_g": 0.7, "d_real": 0.5, "d_fake": 0.5}
+    for b in range(1, 16):
+        view.handle(Batch(1, b, 51, 1.3, dict(metrics), 100.0, 10.0))
+    view.redraw()
+    qtbot.wait(20)
+    for plot in (view.loss_plot, view.score_plot):
+        assert "x0.001" not in plot.getAxis("bottom").labelString()

@@ -50,6 +50,9 @@ class GanView(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setLabel("bottom", "epoch")
+            # no "epoch (x0.001)" with 50...250 ticks during the first epoch (as in plots.py)
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
+            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
         for key, plot in (("loss_d", self.loss_plot), ("loss_g", self.loss_plot),
