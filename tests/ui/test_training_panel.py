@@ -248,3 +248,27 @@ def test_overlays_add_and_remove_curves(qtbot):
     plots.set_overlays([])
     assert len(plots.loss_plot.listDataItems()) == n0
     np.testing.assert_equal(len(plots._overlay_items), 0)
+
+
+def test_hand_edited_wrong_types_show_defaults_and_a_message(qtbot, tmp_path):
+    """A file with "lr": "fast" or "val_fraction": "x" loads; filling the form raised
+    ValueError inside the document slot (a traceback, the form left half filled)."""
+    import json
+
+    data = json.loads(TEMPLATE.read_text())
+    data["training"]["lr"] = "fast"
+    data["dataset"]["val_fraction"] = "x"
+    path = tmp_path / "odd.dnn.json"
+    path.write_text(json.dumps(data))
+    doc = Document(load_project(path), path)
+    p = TrainingPanel(doc)
+    qtbot.addWidget(p)
+    try:
+        assert p.settings.editor("lr").text() == "0.001"
+        assert p.chooser.form.editor("val_fraction").text() == "0.2"
+        text = p.message.text()
+        assert "fast" in text and "'x'" in text
+        assert p._training_values()["lr"] == 0.001  # Train writes what the form shows
+    finally:
+        p.shutdown()
+        doc.close()

@@ -250,6 +250,10 @@ class TrainingPanel(QWidget):
             self.settings.set_values(values)
         finally:
             self._syncing = False
+        rejected = self.chooser.form.rejected + self.settings.rejected
+        if rejected:
+            self.show_message("The project holds settings this window cannot show; they show "
+                              "the defaults (Train writes what you see):\n" + "\n".join(rejected))
         self.history.set_root(self._runs_root())
         self.tabs.setTabVisible(self._gan_tab, self._is_gan())
         self._recheck_fit()

@@ -180,6 +180,7 @@ class SettingsForm(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._hide = hide_inapplicable
+        self.rejected: list[str] = []  # values set_values could not show
         self.layout_ = QFormLayout(self)
         self.layout_.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.editors: dict[str, Editor] = {}
@@ -242,13 +243,20 @@ class SettingsForm(QWidget):
         return {k: ed.get() for k, ed in self.editors.items() if ed.setting.applies_to(current)}
 
     def set_values(self, values: dict[str, Any]) -> None:
+        """Show ``values``. A value its editor cannot show (a hand-edited file with lr "fast")
+        shows the default instead and is listed in ``rejected`` as "title: value" lines."""
+        self.rejected: list[str] = []
         for key, value in values.items():
             ed = self.editors.get(key)
             if ed is None:
                 continue
             ed.widget.blockSignals(True)
             try:
-                ed.put(value)
+                try:
+                    ed.put(value)
+                except (TypeError, ValueError, OverflowError):
+                    self.rejected.append(f"{ed.setting.title}: {value!r:.40}")
+                    ed.put(ed.setting.default)
             finally:
                 ed.widget.blockSignals(False)
         self._update_applicability()
