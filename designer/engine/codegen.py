@@ -368,11 +368,13 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
     first = codes[0]
     example = ", ".join(_example_input(s, d) for s, d in zip(first.input_shapes,
                                                              first.input_dtypes))
+    # load() gives the model, or {network name: model} when there are several
+    pick = f"[{literal(next(iter(project.networks)))}]" if len(codes) > 1 else ""
     lines = _header(project, "PyTorch model")
     lines += [
         "#",
         "# Usage:",
-        f"#     model = {first.class_name}()  # or load('weights.pt') for trained weights",
+        f"#     model = {first.class_name}()  # or load('weights.pt'){pick} for trained weights",
         f"#     output = model({example})",
         "",
         "import torch",
@@ -604,32 +606,6 @@ def augment_images(x, crop_padding, hflip, generator=None):
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     return x
 
-
-def image_transforms(x):
-    """Grayscale and resize on uint8 images (N, C, H, W), as the designer does."""
-    cfg = CONFIG["dataset"]
-    if cfg["grayscale"] and x.shape[1] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        x = torch.cat(
-            [
-                (x[i : i + 8192].float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-                for i in range(0, x.shape[0], 8192)
-            ]
-        )
-    if cfg["resize"] and list(x.shape[2:]) != list(cfg["resize"]):
-        size = tuple(cfg["resize"])
-        x = torch.cat(
-            [
-                nn.functional.interpolate(
-                    x[i : i + 4096].float(), size=size, mode="bilinear", antialias=True, align_corners=False
-                )
-                .round()
-                .clamp(0, 255)
-                .to(torch.uint8)
-                for i in range(0, x.shape[0], 4096)
-            ]
-        )
-    return x
 '''
 
 _NO_AUGMENT = '''
@@ -701,6 +677,33 @@ def load_data(path):
 '''
 
 _LOAD_TORCHVISION = '''
+
+def image_transforms(x):
+    """Grayscale and resize on uint8 images (N, C, H, W), as the designer does."""
+    cfg = CONFIG["dataset"]
+    if cfg["grayscale"] and x.shape[1] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        x = torch.cat(
+            [
+                (x[i : i + 8192].float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+                for i in range(0, x.shape[0], 8192)
+            ]
+        )
+    if cfg["resize"] and list(x.shape[2:]) != list(cfg["resize"]):
+        size = tuple(cfg["resize"])
+        x = torch.cat(
+            [
+                nn.functional.interpolate(
+                    x[i : i + 4096].float(), size=size, mode="bilinear", antialias=True, align_corners=False
+                )
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+                for i in range(0, x.shape[0], 4096)
+            ]
+        )
+    return x
+
 
 def load_data(root):
     """The torchvision training set (downloaded into ROOT on first use); validation is split off."""
@@ -1110,7 +1113,7 @@ _RUN_HELP = [
     "    torchrun --nproc_per_node=4 train.py",
     "    across machines: add torchrun's --nnodes, --node_rank and --rdzv-endpoint arguments",
     "--batch-size is per process. Checkpoints (best.pt, last.pt) go to --out; load the weights",
-    "with model.load('checkpoints/best.pt').",
+    "with: from model import load; model = load('checkpoints/best.pt')",
 ]
 
 
@@ -1159,7 +1162,8 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
         data_default = "data"
         data_help = "folder for the downloaded dataset"
     else:
-        data_default, data_help = None, "not used: this dataset is built in"
+        data_default, data_help = None, None
+        body = without_data_argument(body)
     config = {"dataset": _applying("dataset", dataset), "training": _applying("training", training)}
     description = f"Train {cls} ({comment_text(project.name, 80)})"
     replacements = {
@@ -1176,6 +1180,20 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     header += ["#", *("# " + line for line in _RUN_HELP)]
     source = "\n".join(header) + "\n" + body
     return format_source(source) if format else source
+
+
+_DATA_ARGUMENT = '    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)\n'
+
+
+def without_data_argument(body: str) -> str:
+    """The training script for a built-in dataset (digits, synthetic): no ``--data`` flag, and
+    ``load_data()`` takes no path."""
+    for old, new in ((_DATA_ARGUMENT, ""), ("load_data(args.data)", "load_data()"),
+                     ("def load_data(path):", "def load_data():")):
+        if body.count(old) != 1:  # pragma: no cover - a template changed; fail loudly
+            raise CodegenError(f"internal: the training script has no single {old.strip()!r}")
+        body = body.replace(old, new)
+    return body
 
 
 def _applying(section: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -302,7 +302,8 @@ def gan_train_source(project, project_dir=None, format: bool = True) -> str | No
     elif kind == "torchvision":
         data_default, data_help = "data", "folder for the downloaded dataset"
     else:
-        data_default, data_help = None, "not used: this dataset is built in"
+        data_default, data_help = None, None
+        body = codegen.without_data_argument(body)
     config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
                               "training": codegen._applying("training", training)}
     g_cls, d_cls = classes[GENERATOR], classes[DISCRIMINATOR]

@@ -350,6 +350,8 @@ def test_several_networks_become_several_classes():
     tree = ast.parse(src)
     assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["Generator",
                                                                           "Discriminator"]
+    # load() gives {network name: model}; the usage comment says so
+    assert "model = Generator()  # or load('weights.pt')['generator'] for trained" in src
 
 
 def test_design_with_errors_is_refused_with_the_reason():

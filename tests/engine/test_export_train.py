@@ -18,7 +18,7 @@ import torch
 
 from designer.engine.codegen import CodegenError, train_source
 from designer.engine.data import load_dataset
-from designer.engine.export import export_project, load_state_dict
+from designer.engine.export import export_project, load_state_dict, preview_sources
 from designer.engine.project import Project, load_project
 from tests.engine.helpers import chain
 
@@ -38,7 +38,7 @@ for case in json.load(open(root + "/cases.json")):
     for name in ("model", "train"):
         sys.modules.pop(name, None)
     import train
-    data = train.load_data(case["data"])
+    data = train.load_data(case["data"]) if case["data"] else train.load_data()
     saved = {k: getattr(data, k) for k in ("x_train", "y_train", "x_val", "y_val")}
     saved["batch"] = data.prepare(data.x_train[:64])  # what the model receives
     torch.save(saved, d + "/data.pt")
@@ -355,3 +355,22 @@ def test_exported_code_is_lint_clean(tmp_path):
                            "E,F,W,I", "--line-length", "100", "--output-format", "concise",
                            str(tmp_path)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _unused_functions(src: str) -> set[str]:
+    tree = ast.parse(src)
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return defined - used - {"main"}
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.dnn.json")))
+def test_train_script_has_no_dead_flags_or_functions(template):
+    """A built-in dataset (digits, synthetic) gets no --data flag that would do nothing, and no
+    helper is written that the script never calls."""
+    project = load_project(TEMPLATES / template)
+    src = preview_sources(project, project_dir=TEMPLATES)["train.py"]
+    assert not _unused_functions(src)
+    builtin = project.dataset.get("kind") in ("digits", "synthetic")
+    assert ('"--data"' in src) == (not builtin)
+    assert ("def load_data():" in src) == builtin
