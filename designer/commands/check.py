@@ -44,7 +44,7 @@ def report(project) -> dict:
                          "ok": analysis.ok})
     out = {"project": project.name, "ok": total_errors == 0, "errors": total_errors,
            "networks": networks}
-    extra = _cross_checks(project)
+    extra = _settings_problems(project) + _cross_checks(project)
     if extra:
         out["problems"] = extra
         out["errors"] += sum(1 for p in extra if p["severity"] == "error")
@@ -52,6 +52,22 @@ def report(project) -> dict:
     main = networks[0]
     out["total_params"] = sum(n["total_params"] for n in networks)
     out["layers"] = main["layers"]
+    return out
+
+
+def _settings_problems(project) -> list[dict]:
+    """The dataset and training settings, validated as ``designer train`` validates them, so that a
+    file which checks clean does not then fail to train on a bad setting."""
+    from ..engine.config import ConfigError, validate_dataset, validate_training
+
+    out = []
+    for validate, values in ((validate_dataset, project.dataset),
+                             (validate_training, project.training)):
+        try:
+            validate(values)
+        except ConfigError as exc:
+            out.append({"severity": "error", "message": str(exc), "node_ids": [],
+                        "code": "settings"})
     return out
 
 

@@ -129,3 +129,17 @@ def test_the_console_entry_point(broken_file):
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["errors"] == 2
+
+
+def test_settings_that_train_would_refuse_are_errors(capsys, clean_file):
+    """A file whose graph is fine but whose training or dataset settings are not must not check
+    clean: ``designer train`` refuses it at once."""
+    data = json.loads(clean_file.read_text())
+    data["training"] = {"loss": "foo", "lr": 0.01}
+    data["dataset"] = {"kind": "synthetic", "name": "moons", "n_samples": 1}
+    clean_file.write_text(json.dumps(data))
+    code, out, _ = run_cli(capsys, clean_file)
+    assert code == 1
+    assert "ERROR: training.loss: expected one of cross_entropy" in out
+    assert "ERROR: dataset.n_samples: expected an integer from 10" in out
+    assert out.splitlines()[-1] == "2 error(s)"
