@@ -618,21 +618,11 @@ _LOAD_DIGITS = '''
 
 def load_data(path):
     """scikit-learn's bundled 8x8 digits: 1,797 images, 10 classes, values 0..16 -> [0, 1]."""
-    import importlib.util
+    from sklearn.datasets import load_digits
 
-    spec = importlib.util.find_spec("sklearn")
-    table = None
-    for folder in spec.submodule_search_locations if spec else []:
-        csv_path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
-        if os.path.exists(csv_path):
-            table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32)
-    if table is None:
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        table = np.concatenate([bunch.data, bunch.target[:, None]], 1)
-    x = torch.from_numpy(table[:, :64].astype(np.float32)).reshape(-1, 1, 8, 8)
-    y = torch.from_numpy(table[:, 64].astype(np.int64))
+    digits = load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1)
+    y = torch.tensor(digits.target, dtype=torch.int64)
     return image_data(x, y, [str(i) for i in range(10)], scale=1 / 16)
 '''
 
@@ -1154,7 +1144,7 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     body = "".join(pieces)
     if kind == "csv_text":
         body = body.replace("import os\n", "import os\nimport re\n", 1)
-    if kind in ("csv", "csv_text"):  # the only loaders that do without numpy
+    if "np." not in body:  # digits and CSV loaders do without numpy
         body = body.replace("import numpy as np\n", "", 1)
     if kind in ("image_folder", "csv", "csv_text"):
         data_default, data_help = dataset["path"], "the dataset file or folder"

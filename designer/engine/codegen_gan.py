@@ -297,6 +297,8 @@ def gan_train_source(project, project_dir=None, format: bool = True) -> str | No
                    "csv": codegen._CSV_COMMON + codegen._LOAD_CSV}[kind])
     pieces.append(_GAN_LOOP)
     body = "".join(pieces)
+    if "np." not in body:  # digits and CSV loaders do without numpy
+        body = body.replace("import numpy as np\n", "", 1)
     if kind in ("image_folder", "csv"):
         data_default, data_help = dataset["path"], "the dataset file or folder"
     elif kind == "torchvision":
