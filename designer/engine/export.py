@@ -103,11 +103,12 @@ def load_state_dict(source: str | os.PathLike, network: str | None = None
     """A model state_dict from a checkpoint (``{"model": state_dict, ...}``), a bare state_dict,
     or a run folder. Loaded with ``weights_only=True``: nothing in the file is executed."""
     path = checkpoint_path(source)
+    from .runs import RunError, read_torch_file
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
+        data = read_torch_file(path)
+    except RunError as exc:
+        raise ExportError(str(exc)) from None
     state = _find_state_dict(data, network)
     if state is None:
         raise ExportError(f"{path}: holds no model weights (expected a state_dict, or a checkpoint "

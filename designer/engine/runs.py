@@ -130,6 +130,24 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+def read_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` with a message a user can act on. torch's own message for
+    a refused file advises re-running with ``weights_only=False``, i.e. running the file's code:
+    never pass that on."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise RunError(f"{path}: not a checkpoint of tensors and numbers (another kind of file, "
+                       "or one holding other Python objects, which designer never loads because "
+                       "that could run code from the file)") from None
+    except Exception as exc:  # noqa: BLE001 - truncated, empty, not a torch file at all
+        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{path}: not a readable checkpoint; damaged or incomplete? ({why})"
+                       ) from None
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                     ) -> dict[str, Any]:
     """Read a checkpoint safely (``weights_only=True``: no code from the file ever runs)."""
@@ -138,11 +156,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         p = p / LAST
     if not p.exists():
         raise RunError(f"{p}: no such checkpoint")
-    try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt, or objects we refuse to unpickle
-        raise RunError(f"{p}: not a readable checkpoint ({str(exc).splitlines()[0][:200]})"
-                       ) from None
+    state = read_torch_file(p, map_location)
     if not isinstance(state, dict) or "model" not in state:
         raise RunError(f"{p}: not a designer checkpoint (no model weights)")
     return state

@@ -25,6 +25,7 @@ from designer.engine.export import (
 )
 from designer.engine.graph import Graph
 from designer.engine.project import Project, load_project, save_project
+from designer.engine.runs import RunError, load_checkpoint
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,8 +192,11 @@ def test_bad_weight_sources_give_clear_messages(tmp_path):
     with pytest.raises(ExportError, match="no checkpoint in this folder"):
         load_state_dict(tmp_path / "empty")
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(ExportError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(ExportError, match="not a checkpoint of tensors and numbers"):
         load_state_dict(tmp_path / "text.pt")
+    (tmp_path / "cut.pt").write_bytes(b"")
+    with pytest.raises(ExportError, match="damaged or incomplete"):
+        load_state_dict(tmp_path / "cut.pt")
     torch.save({"epoch": 3}, tmp_path / "nomodel.pt")
     with pytest.raises(ExportError, match="holds no model weights"):
         load_state_dict(tmp_path / "nomodel.pt")
@@ -209,8 +213,13 @@ def test_a_malicious_checkpoint_is_never_executed(tmp_path):
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:
         pickle.dump({"model": _Boom()}, f, protocol=2)
-    with pytest.raises(ExportError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(ExportError, match="not a checkpoint of tensors and numbers") as info:
         load_state_dict(evil)
+    # torch's own message advises weights_only=False (running the file's code): never shown
+    assert "weights_only" not in str(info.value)
+    with pytest.raises(RunError, match="never loads") as info:
+        load_checkpoint(evil)
+    assert "weights_only" not in str(info.value)
     assert not marker.exists()
 
 
