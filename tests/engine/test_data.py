@@ -502,3 +502,22 @@ def test_loss_and_task_and_token_checks():
     g = chain(("Embedding", {"num_embeddings": 5, "embedding_dim": 4}), shape=(1, 8, 8),
               dtype="int64")
     assert "float32 values" in check_model_data(g, ds, {}).errors[0].message
+
+
+def test_an_activation_that_the_loss_already_applies_is_a_warning():
+    """Softmax before cross_entropy, or NLL without LogSoftmax, passes the shape check and trains
+    badly (NLL on probabilities goes below zero): warned about, not refused."""
+    ds = load_dataset({"kind": "synthetic", "name": "moons", "n_samples": 20})
+    g = chain(("Linear", {"out_features": 2}), ("Softmax", {}), shape=(2,))
+    sm = g.node_by_name("softmax1").id
+    for loss, words in (("cross_entropy", "applies softmax itself"),
+                        ("nll", "expects log-probabilities")):
+        check = check_model_data(g, ds, {"loss": loss})
+        assert check.ok
+        warned = [p for p in check.problems if p.code == "activation"]
+        assert len(warned) == 1 and words in warned[0].message
+        assert warned[0].node_ids == (sm,)
+    g = chain(("Linear", {"out_features": 2}), ("LogSoftmax", {}), shape=(2,))
+    assert check_model_data(g, ds, {"loss": "nll"}).problems == []
+    g = chain(("Linear", {"out_features": 2}), shape=(2,))
+    assert check_model_data(g, ds, {"loss": "cross_entropy"}).problems == []

@@ -132,6 +132,8 @@ def check_model_data(graph: Graph, ds: Dataset, training: dict[str, Any] | None 
                         code="outputs"))
         return check
     out = outputs[0]
+    if ds.task == "classification":
+        _check_last_activation(graph, out.id, loss, add)
     analysis = analysis or analyze(graph)
     info = analysis.infos.get(out.id)
     got = tuple(info.output_shape) if info and info.output_shape else None
@@ -165,6 +167,24 @@ def check_model_data(graph: Graph, ds: Dataset, training: dict[str, Any] | None 
         msg += f": end with a layer of {need}"
     add(DataProblem("error", msg, (out.id,) + ((setter[0],) if fix else ()), fix, code="output"))
     return check
+
+
+def _check_last_activation(graph: Graph, out_id: str, loss: str, add) -> None:
+    """Softmax before cross_entropy trains, only slowly, and NLL on anything but log-probabilities
+    drifts below zero: the shape check cannot see either, so say it here (a warning)."""
+    last = next((graph.nodes[e.src] for e in graph.edges if e.dst == out_id), None)
+    if last is None:
+        return
+    if loss in ("cross_entropy", "bce_with_logits") and last.type in ("Softmax", "Sigmoid"):
+        what = "softmax" if loss == "cross_entropy" else "a sigmoid"
+        add(DataProblem("warning", f"the loss {loss} applies {what} itself, so the {last.type} "
+                        f"{last.name!r} before the output squashes the scores twice and slows "
+                        f"learning: remove {last.name!r} (add it after training, for "
+                        f"probabilities)", (last.id,), code="activation"))
+    elif loss == "nll" and last.type != "LogSoftmax":
+        add(DataProblem("warning", f"the loss nll expects log-probabilities, but the output comes "
+                        f"from {last.type} {last.name!r}: end with a LogSoftmax, or set "
+                        f"training.loss to cross_entropy", (last.id,), code="activation"))
 
 
 def _size_setter(graph: Graph, node_id: str) -> tuple[str, str] | None:
