@@ -87,11 +87,18 @@ def write_json(path: Path, data: Any) -> None:
 def read_config(run_dir: Path) -> dict[str, Any]:
     p = Path(run_dir) / CONFIG
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        config = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{run_dir}: not a run folder (no {CONFIG})") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunError(f"{p}: cannot read ({exc})") from None
+    # Callers read sections with .get and dict(): a hand-edited or foreign file must fail here.
+    if not isinstance(config, dict):
+        raise RunError(f"{p}: not a run's config (expected a JSON object)")
+    for key in ("dataset", "training", "project"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise RunError(f"{p}: {key}: expected an object")
+    return config
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:

@@ -71,6 +71,21 @@ def test_clear_errors_and_exit_codes(tmp_path, capsys, args, code, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("config, message", [
+    ("[]", "not a run's config"),
+    ('{"training": "abc"}', "training: expected an object"),
+])
+def test_resume_from_a_damaged_run_config(tmp_path, capsys, config, message):
+    """A hand-edited config.json is an error message, not an AttributeError traceback."""
+    path = digits_project(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(config)
+    (run / "last.pt").write_bytes(b"")
+    assert main(["train", str(path), "--resume", str(run)]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_missing_file_and_missing_dataset(tmp_path, capsys):
     assert main(["train", str(tmp_path / "none.dnn.json")]) == 2
     assert "no such file" in capsys.readouterr().err
