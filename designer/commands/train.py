@@ -57,6 +57,8 @@ def _dataset_override(current: dict[str, Any], name: str) -> dict[str, Any]:
 def _dataset_for_name(current: dict[str, Any], name: str) -> dict[str, Any]:
     from ..engine.config import resolve_dataset_name
 
+    if not name.strip():  # Path("") is the current folder: never read that as an image folder
+        raise ValueError("--dataset: empty; name a built-in dataset, an image folder or a .csv file")
     kept = {k: current[k] for k in SHARED_DATASET_KEYS if k in current}
     kind, canonical = resolve_dataset_name(name)
     if kind is not None:
@@ -211,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{run_dir}: no {runs.LAST} to resume from")
         dataset_cfg = dict(recorded.get("dataset") or dataset_cfg)
         training_cfg = dict(recorded.get("training") or training_cfg)
-    if args.dataset:
+    if args.dataset is not None:
         try:
             dataset_cfg = _dataset_override(dataset_cfg, args.dataset)
         except ValueError as exc:
@@ -253,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume:
         if args.out:
             run_dir = Path(args.out)
+            if run_dir.exists() and not run_dir.is_dir():
+                return fail(f"{run_dir} is a file; --out needs a folder for the run")
             if (run_dir / runs.CONFIG).exists():
                 return fail(f"{run_dir} already holds a run; use --resume {run_dir} to continue "
                             f"it, or choose another --out folder")

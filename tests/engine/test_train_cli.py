@@ -64,9 +64,13 @@ def test_resume_continues_the_run(tmp_path, capsys):
     (["--dataset", "moons"], 1, "the dataset gives samples of 2 values but input1 is 1x8x8"),
     (["--lr", "100"], 2, "training.lr: expected a number from 1e-08 to 10"),
     (["--resume", "nowhere"], 2, "not a run folder"),
+    (["--dataset", ""], 2, "--dataset: empty"),
+    (["--epochs", "1", "--out", "file.txt"], 2, "is a file; --out needs a folder"),
 ])
 def test_clear_errors_and_exit_codes(tmp_path, capsys, args, code, message):
     path = digits_project(tmp_path)
+    (tmp_path / "file.txt").write_text("not a folder")
+    args = [str(tmp_path / a) if a == "file.txt" else a for a in args]
     assert main(["train", str(path), *args]) == code
     assert message in capsys.readouterr().err
 
