@@ -152,7 +152,9 @@ class ProgressPrinter:
 
 
 def _num(key: str, v: Any) -> str:
-    if not isinstance(v, (int, float)) or v is None:
+    if v is None:  # e.g. R2 of a single validation sample: undefined
+        return "n/a"
+    if not isinstance(v, (int, float)):
         return str(v)
     if key in ("accuracy", "top5_accuracy", "precision", "recall", "f1"):
         return f"{v * 100:.2f}%"
@@ -166,7 +168,7 @@ def _pair(label: str, metrics: dict[str, Any]) -> str:
     parts = [f"{label} loss {metrics.get('loss', float('nan')):.4f}"]
     if "accuracy" in metrics:
         parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
-    if "r2" in metrics and metrics["r2"] is not None:
+    if isinstance(metrics.get("r2"), (int, float)) and math.isfinite(metrics["r2"]):
         parts.append(f"R2 {metrics['r2']:.3f}")
     return " ".join(parts)
 

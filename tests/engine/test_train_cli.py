@@ -141,6 +141,18 @@ def test_progress_bar_draws_one_line_on_a_terminal():
     assert plain.getvalue() == ""  # logs get epoch lines only
 
 
+def test_an_undefined_r2_is_left_out_not_printed_as_nan_or_none():
+    """R2 of one validation sample is undefined: the epoch line printed 'R2 nan', the final line
+    'r2 None'."""
+    stream = io.StringIO()
+    bar = ProgressPrinter(stream, tty=False)
+    bar(T.Epoch(1, 1, {"loss": 0.5}, {"loss": 0.4, "r2": float("nan")}, 0.1, 1.0, 10.0, True))
+    bar(T.Finished(1, "completed", 1, 0.4, {"loss": 0.4, "r2": None}, None, 1.0))
+    text = stream.getvalue()
+    assert "val loss 0.4000  lr" in text and "nan" not in text
+    assert "final: loss 0.4  r2 n/a" in text and "None" not in text
+
+
 def test_dataset_override_keeps_the_image_normalisation_only_between_image_datasets():
     from designer.commands.train import _dataset_override
 
