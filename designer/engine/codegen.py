@@ -1147,10 +1147,10 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     if "np." not in body:  # digits and CSV loaders do without numpy
         body = body.replace("import numpy as np\n", "", 1)
     if kind in ("image_folder", "csv", "csv_text"):
-        data_default, data_help = dataset["path"], "the dataset file or folder"
+        data_default, data_help = dataset["path"], "the dataset file or folder (default: %(default)s)"
     elif kind == "torchvision":
         data_default = "data"
-        data_help = "folder for the downloaded dataset"
+        data_help = "folder for the downloaded dataset (default: %(default)s)"
     else:
         data_default, data_help = None, None
         body = without_data_argument(body)

@@ -300,9 +300,9 @@ def gan_train_source(project, project_dir=None, format: bool = True) -> str | No
     if "np." not in body:  # digits and CSV loaders do without numpy
         body = body.replace("import numpy as np\n", "", 1)
     if kind in ("image_folder", "csv"):
-        data_default, data_help = dataset["path"], "the dataset file or folder"
+        data_default, data_help = dataset["path"], "the dataset file or folder (default: %(default)s)"
     elif kind == "torchvision":
-        data_default, data_help = "data", "folder for the downloaded dataset"
+        data_default, data_help = "data", "folder for the downloaded dataset (default: %(default)s)"
     else:
         data_default, data_help = None, None
         body = codegen.without_data_argument(body)

@@ -374,3 +374,5 @@ def test_train_script_has_no_dead_flags_or_functions(template):
     builtin = project.dataset.get("kind") in ("digits", "synthetic")
     assert ('"--data"' in src) == (not builtin)
     assert ("def load_data():" in src) == builtin
+    if not builtin:  # where the data is read from shows in --help
+        assert "(default: %(default)s)" in src
