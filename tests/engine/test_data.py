@@ -358,6 +358,35 @@ def test_image_folder_problems_are_explained(tmp_path):
         load_dataset({"kind": "image_folder", "path": str(root), "resize": [4, 4]})
 
 
+def test_hostile_or_oversized_image_folders_are_refused_with_a_message(tmp_path, monkeypatch):
+    """A PNG whose header claims 30000x30000 raised PIL's DecompressionBombError as a traceback;
+    a folder too large for memory was measured only after every image was decoded."""
+    import zlib
+
+    from PIL import Image
+
+    from designer.engine.data import vision
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    root = _image_tree(tmp_path / "pets", per_class=2)
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    (root / "cat" / "0.png").write_bytes(bomb)
+    with pytest.raises(DatasetError, match="cannot read the image.*0.png.*decompression bomb"):
+        load_dataset({"kind": "image_folder", "path": str(root)})
+    Image.new("RGB", (12, 10)).save(root / "cat" / "0.png")
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda p, *a: opened.append(p) or real_open(p, *a))
+    monkeypatch.setattr(vision, "MAX_IMAGE_BYTES", 1000)  # 6 images of 12x10x3 = 2,160 bytes
+    with pytest.raises(DatasetError, match="6 images of 12x10 take .*set dataset.resize"):
+        load_dataset({"kind": "image_folder", "path": str(root)})
+    assert len(opened) == 1  # refused before decoding the rest
+
+
 # ---------------------------------------------------------------------------------------------
 # CSV
 # ---------------------------------------------------------------------------------------------

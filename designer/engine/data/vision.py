@@ -19,6 +19,7 @@ OFFLINE_ALTERNATIVES = ("digits (scikit-learn's 8x8 digits), the synthetic sets 
                         "linear and sine, an image folder or a CSV file")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_IMAGES = 500_000
+MAX_IMAGE_BYTES = 8 * 1024**3  # the decoded uint8 images of an image folder
 
 
 def cache_dir() -> Path:
@@ -236,10 +237,18 @@ def load_image_folder(cfg: dict[str, Any], path: Path):
                 if size is not None and im.size != (size[1], size[0]):
                     im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise DatasetError(f"dataset.path: cannot read the image {p}: {exc}") from None
         if first_size is None:
             first_size, first_file = arr.shape, p
+            # All images have this size: refuse a set that cannot fit before reading the rest
+            # (stacking needs the total once more on top of the decoded images).
+            nbytes = arr.nbytes * len(files)
+            if nbytes > MAX_IMAGE_BYTES:
+                raise DatasetError(f"dataset.path: {len(files):,} images of {arr.shape[1]}x"
+                                   f"{arr.shape[0]} take {human_bytes(nbytes)} (limit "
+                                   f"{human_bytes(MAX_IMAGE_BYTES)}); set dataset.resize to a "
+                                   f"smaller [height, width]")
         elif arr.shape != first_size:
             raise DatasetError(
                 f"dataset.path: images differ in size ({first_file.name} is "
@@ -251,8 +260,5 @@ def load_image_folder(cfg: dict[str, Any], path: Path):
     y = torch.tensor([k for _, k in files], dtype=torch.int64)
     pre = {"source": "image folder", "mode": mode, "resize": list(size) if size else None,
            "resample": "bilinear"}
-    nbytes = x.numel()
-    if nbytes > 8 * 1024**3:  # pragma: no cover
-        raise DatasetError(f"dataset.path: the images take {human_bytes(nbytes)}; resize them")
     return finish_images(path.name, x, y, cfg, classes, scale=1 / 255, task=cfg["task"],
                          preprocessing=pre)
