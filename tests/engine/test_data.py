@@ -550,3 +550,15 @@ def test_an_activation_that_the_loss_already_applies_is_a_warning():
     assert check_model_data(g, ds, {"loss": "nll"}).problems == []
     g = chain(("Linear", {"out_features": 2}), shape=(2,))
     assert check_model_data(g, ds, {"loss": "cross_entropy"}).problems == []
+
+
+def test_damaged_torchvision_files_are_named_not_a_traceback(tmp_path, monkeypatch):
+    """Unpacked MNIST-format files that are garbage made torchvision fail an assert (a traceback)."""
+    monkeypatch.setenv("DESIGNER_DATA_DIR", str(tmp_path))
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / stem).write_bytes(b"garbage\n")
+    with pytest.raises(DatasetError, match="FashionMNIST: the files in .* are damaged"):
+        load_dataset({"kind": "torchvision", "name": "FashionMNIST", "download": False})

@@ -122,7 +122,22 @@ def ensure_downloaded(name: str, download: bool, progress: ProgressCallback | No
 
 
 def _torchvision_raw(name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """uint8 images ``(N, C, H, W)``, int64 labels and class names from torchvision's files."""
+    """uint8 images ``(N, C, H, W)``, int64 labels and class names from torchvision's files.
+
+    RuntimeError or OSError: the files are not there. Files that are there but damaged (torchvision
+    asserts or fails to parse) raise :class:`DatasetError`."""
+    try:
+        return _torchvision_read(name)
+    except (RuntimeError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - AssertionError, ValueError... from the parser
+        folder, _ = _resources(name)
+        raise DatasetError(f"{name}: the files in {folder} are damaged ({type(exc).__name__}"
+                           f"{': ' + str(exc) if str(exc) else ''}); delete them to download "
+                           f"them again, or put intact copies there") from None
+
+
+def _torchvision_read(name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     import torchvision.datasets as tvd
 
     root = str(cache_dir())
