@@ -431,6 +431,10 @@ def test_csv_regression_and_auto_task(tmp_path):
     ("a,b\n1,2\n3,4\n", {"target_column": "c"}, "has no column 'c'"),
     ("a\n1\n2\n", {}, "no column left for inputs"),
     ("a,b\n1,2\n", {}, "at least 2 data rows"),
+    # beyond float32: torch raised "value cannot be converted ... without overflow" (a traceback)
+    ("a,b\n1,2\n1e39,3\n4,5\n", {}, "row 3, column 'a': '1e39' is not a number within float32"),
+    ("a,b\n1,2.5\n2,-1e39\n4,5.5\n", {"task": "regression"},
+     "row 3, column 'b': '-1e39' is not a number within float32"),
 ])
 def test_malformed_csv_gives_a_clear_error(tmp_path, content, settings, message):
     (tmp_path / "bad.csv").write_text(content)

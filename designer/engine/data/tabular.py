@@ -15,6 +15,7 @@ from .core import Dataset, DatasetError, feature_stats, split_indices
 
 MAX_CSV_BYTES = 1024**3
 MAX_CLASSES = 100_000
+FLOAT32_MAX = 3.4028234663852886e38
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
@@ -71,7 +72,8 @@ def _number(cell: str) -> float | None:
         v = float(cell)
     except ValueError:
         return None
-    return v if math.isfinite(v) else None
+    # beyond float32's range a value becomes inf in the tensor (or torch refuses it): not a number
+    return v if math.isfinite(v) and abs(v) <= FLOAT32_MAX else None
 
 
 def labels_to_indices(values: list[str]) -> tuple[torch.Tensor, list[str]]:
@@ -118,7 +120,7 @@ def load_csv(cfg: dict[str, Any], path: Path) -> Dataset:
             if v is None:
                 raise DatasetError(
                     f"{path.name} row {r + 2}, column {header[c]!r}: {row[c].strip()[:40]!r} is not "
-                    f"a number (feature columns must be numeric; leave text columns out with "
+                    f"a number within float32's range (feature columns must be numeric; leave text columns out with "
                     f"dataset.feature_columns)")
             x[r, j] = v
     labels = [row[t_col].strip() for row in rows]
@@ -134,7 +136,7 @@ def load_csv(cfg: dict[str, Any], path: Path) -> Dataset:
         bad = next((i for i, v in enumerate(values) if v is None), None)
         if bad is not None:
             raise DatasetError(f"{path.name} row {bad + 2}, column {target!r}: "
-                               f"{labels[bad][:40]!r} is not a number (regression needs numeric "
+                               f"{labels[bad][:40]!r} is not a number within float32's range (regression needs numeric "
                                f"targets; set dataset.task to classification for labels)")
         y = torch.tensor(values, dtype=torch.float32).unsqueeze(1)
     else:
