@@ -466,6 +466,18 @@ def test_csv_text_vocabulary_padding_and_unknown_tokens(tmp_path):
     assert (ds.x_train == 1).any(), "words outside the vocabulary become <unk> = 1"
 
 
+def test_csv_text_refuses_token_ids_that_cannot_fit_in_memory(tmp_path, monkeypatch):
+    """max_length up to 100,000 times many rows was allocated without a look (out of memory)."""
+    from designer.engine.data import tabular
+
+    _write_csv(tmp_path / "t.csv", ["text", "label"], [["a b", "x"], ["c", "y"], ["d e", "x"]])
+    monkeypatch.setattr(tabular, "MAX_TOKEN_BYTES", 1000)
+    with pytest.raises(DatasetError, match="3 texts of 100,000 token ids take .*max_length"):
+        load_dataset({"kind": "csv_text", "path": "t.csv", "max_length": 100_000}, tmp_path)
+    assert load_dataset({"kind": "csv_text", "path": "t.csv", "max_length": 4},
+                        tmp_path).sample_shape == (4,)
+
+
 # ---------------------------------------------------------------------------------------------
 # augmentation
 # ---------------------------------------------------------------------------------------------

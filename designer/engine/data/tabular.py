@@ -11,11 +11,12 @@ from typing import Any
 
 import torch
 
-from .core import Dataset, DatasetError, feature_stats, split_indices
+from .core import Dataset, DatasetError, feature_stats, human_bytes, split_indices
 
 MAX_CSV_BYTES = 1024**3
 MAX_CLASSES = 100_000
 FLOAT32_MAX = 3.4028234663852886e38
+MAX_TOKEN_BYTES = 4 * 1024**3  # the int64 token ids of a CSV text dataset
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
@@ -193,6 +194,11 @@ def load_csv_text(cfg: dict[str, Any], path: Path) -> Dataset:
     vocab = build_vocab([tokens[i] for i in train.tolist()], cfg["vocab_size"])
     index = {t: i for i, t in enumerate(vocab)}
     n = cfg["max_length"]
+    nbytes = len(rows) * n * 8  # int64 token ids
+    if nbytes > MAX_TOKEN_BYTES:
+        raise DatasetError(f"dataset.max_length: {len(rows):,} texts of {n:,} token ids take "
+                           f"{human_bytes(nbytes)} (limit {human_bytes(MAX_TOKEN_BYTES)}); set a "
+                           f"smaller max_length")
     ids = torch.tensor([encode(t, index, n) for t in tokens], dtype=torch.int64)
     return Dataset(name=path.name, task=task, x_train=ids[train], y_train=y[train],
                    x_val=ids[val], y_val=y[val], sample_shape=(n,), dtype="int64",
