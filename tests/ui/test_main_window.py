@@ -452,3 +452,16 @@ def test_first_fit_follows_the_window_layout_until_the_user_zooms(make_window, q
     w.resize(w.width() - 100, w.height() - 50)
     qtbot.wait(50)
     assert w.view.transform().m11() == pytest.approx(zoomed)  # the user's zoom is kept
+
+
+def test_a_resize_after_an_edit_keeps_the_canvas_still(make_window, qtbot):
+    """The refit on resize ends with the first edit: a dock growing while the user builds the
+    network (the inspector filling, Train enlarging the training dock) must not move the canvas."""
+    w = make_window()
+    w.open_template()
+    qtbot.wait(100)
+    w.document.add_node("ReLU", (3000.0, 2000.0))
+    before = w.view.transform().m11()
+    w.resize(w.width() - 100, w.height() - 50)
+    qtbot.wait(50)
+    assert w.view.transform().m11() == pytest.approx(before)

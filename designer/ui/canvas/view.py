@@ -91,12 +91,15 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._paste_count = 0
         self._quick_add: QuickAddPopup | None = None
-        # True from a fit until the user zooms or pans: a resize then fits again (the first fit
-        # runs before the window has laid out its docks, on a viewport of the wrong size).
+        # True from a fit until the user zooms, pans or edits: a resize then fits again (the first
+        # fit runs before the window has laid out its docks, on a viewport of the wrong size).
+        # An edit ends it, so a dock resizing during editing never moves the canvas under the
+        # mouse.
         self._fitted = False
 
         self.canvas_scene.selectionChanged.connect(self._on_selection_changed)
         document.network_changed.connect(self._on_network_changed)
+        document.graph_event.connect(self._on_graph_event)
         self._make_actions()
 
     # -- public API ------------------------------------------------------------------------------
@@ -274,6 +277,9 @@ class CanvasView(QGraphicsView):
         self.selection_changed.emit(self.selected_node_ids())
 
     @Slot(str)
+    def _on_graph_event(self, _event) -> None:
+        self._fitted = False
+
     def _on_network_changed(self, name: str) -> None:
         QTimer.singleShot(0, self.fit_to_view)
 
