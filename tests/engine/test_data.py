@@ -578,3 +578,16 @@ def test_damaged_torchvision_files_are_named_not_a_traceback(tmp_path, monkeypat
         (raw / stem).write_bytes(b"garbage\n")
     with pytest.raises(DatasetError, match="FashionMNIST: the files in .* are damaged"):
         load_dataset({"kind": "torchvision", "name": "FashionMNIST", "download": False})
+
+
+def test_a_damaged_download_is_called_damaged_not_missing(tmp_path, monkeypatch):
+    """A half-downloaded .gz that fails its checksum was reported as 'not in the dataset folder'."""
+    import gzip
+
+    monkeypatch.setenv("DESIGNER_DATA_DIR", str(tmp_path))
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"garbage"))
+    with pytest.raises(DatasetError, match=r"MNIST: train-images-idx3-ubyte.gz in .* is damaged "
+                       r"\(checksum mismatch\) and could not be downloaded again \(downloads are"):
+        load_dataset({"kind": "torchvision", "name": "MNIST", "download": False})

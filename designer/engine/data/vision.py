@@ -85,6 +85,16 @@ def _md5(path: Path) -> str:
 def _offline_message(name: str, folder: Path, files, reason: str) -> str:
     names = ", ".join(f for _, f, _, _ in files)
     urls = " ".join(u[0] for u, _, _, _ in files)
+    # Only on this failure path: files that are there but fail their checksum are named, since
+    # "not in the dataset folder" would send the user looking for files they can see.
+    damaged = [f for _, f, md5, _ in files
+               if md5 and (folder / f).is_file() and _md5(folder / f) != md5]
+    if damaged:
+        return (f"{name}: {', '.join(damaged)} in {folder} "
+                f"{'is' if len(damaged) == 1 else 'are'} damaged (checksum mismatch) and could "
+                f"not be downloaded again ({reason}). Put intact copies there "
+                f"(from {urls}), or choose a dataset that needs no download: "
+                f"{OFFLINE_ALTERNATIVES}.")
     return (f"{name} is not in the dataset folder and could not be downloaded ({reason}). "
             f"Put these files in {folder}: {names} (from {urls}), or choose a dataset that needs "
             f"no download: {OFFLINE_ALTERNATIVES}.")
