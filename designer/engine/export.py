@@ -110,6 +110,13 @@ def load_state_dict(source: str | os.PathLike, network: str | None = None
     except RunError as exc:
         raise ExportError(str(exc)) from None
     state = _find_state_dict(data, network)
+    if state is None and isinstance(data, dict):
+        named = [k for key in ("model", "models") if isinstance(data.get(key), dict)
+                 for k, v in data[key].items() if _is_state_dict(v)]
+        if named:  # e.g. a GAN run's checkpoint given to a one-network project
+            wanted = f"the network {network!r}" if network else "one network's weights"
+            raise ExportError(f"{path}: holds the weights of the networks {', '.join(named)}, not "
+                              f"{wanted}; is it a run of another project?")
     if state is None:
         raise ExportError(f"{path}: holds no model weights (expected a state_dict, or a checkpoint "
                           "with a 'model' entry)")

@@ -202,6 +202,17 @@ def test_bad_weight_sources_give_clear_messages(tmp_path):
         load_state_dict(tmp_path / "nomodel.pt")
 
 
+def test_weights_of_other_networks_are_named(tmp_path):
+    """A GAN run's checkpoint given to a one-network project said only 'holds no model weights'."""
+    sd = {"fc.weight": torch.zeros(2, 2)}
+    torch.save({"model": {"generator": sd, "discriminator": sd}, "epoch": 1}, tmp_path / "gan.pt")
+    with pytest.raises(ExportError, match="networks generator, discriminator, not one network"):
+        load_state_dict(tmp_path / "gan.pt")
+    with pytest.raises(ExportError, match="not the network 'critic'"):
+        load_state_dict(tmp_path / "gan.pt", "critic")
+    assert load_state_dict(tmp_path / "gan.pt", "generator").keys() == {"fc.weight"}
+
+
 class _Boom:
     def __reduce__(self):
         return (Path.touch, (Path("/tmp/designer-export-pwned"),))
