@@ -227,11 +227,6 @@ def apply_stats(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.T
     return ((x - m) / s).contiguous()
 
 
-def check_finite(x: torch.Tensor, what: str) -> None:
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise DatasetError(f"{what} contains NaN or infinite values")
-
-
 def human_bytes(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":

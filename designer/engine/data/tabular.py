@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .core import Dataset, DatasetError, feature_stats, human_bytes, split_indices
+from .core import Dataset, DatasetError, apply_stats, feature_stats, human_bytes, split_indices
 
 MAX_CSV_BYTES = 1024**3
 MAX_CLASSES = 100_000
@@ -147,8 +147,7 @@ def load_csv(cfg: dict[str, Any], path: Path) -> Dataset:
     mean = std = None
     if cfg["normalize"]:
         mean, std = feature_stats(x_train)
-        m, s = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
-        x_train, x_val = ((x_train - m) / s).contiguous(), ((x_val - m) / s).contiguous()
+        x_train, x_val = apply_stats(x_train, mean, std), apply_stats(x_val, mean, std)
     return Dataset(name=path.name, task=task, x_train=x_train, y_train=y[train], x_val=x_val,
                    y_val=y[val], sample_shape=(len(f_cols),), dtype="float32",
                    class_names=class_names, mean=mean, std=std,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -218,10 +217,6 @@ def _image_transforms(x: torch.Tensor, cfg: dict[str, Any]) -> tuple[torch.Tenso
                        for i in range(0, x.shape[0], 4096)])
         pre["resize"] = list(size)
     return x, pre
-
-
-def clear_cache(name: str) -> None:  # pragma: no cover - a convenience for users
-    shutil.rmtree(cache_dir() / name, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
