@@ -79,11 +79,13 @@ def test_stop_in_the_middle_of_an_epoch_ends_within_a_second(qtbot, panel):
 
 
 def test_pause_and_resume(qtbot, panel):
-    set_training(panel, epochs=1, batch_size=8)
+    # Several epochs, so the run cannot finish before the pause lands on a fast machine, and a
+    # generous wait for the pause itself on a loaded one.
+    set_training(panel, epochs=4, batch_size=8)
     panel.train()
     qtbot.waitUntil(lambda: panel.plots.series("batch_loss").n >= 2, timeout=30000)
     panel.pause()
-    qtbot.waitUntil(lambda: panel.resume_button.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: panel.resume_button.isEnabled(), timeout=20000)
     n = panel.plots.series("batch_loss").n
     qtbot.wait(300)
     assert panel.plots.series("batch_loss").n <= n + 1  # at most one report in flight
