@@ -8,7 +8,9 @@ parser it adds carries ``func`` to run. Heavy imports (torch, Qt) happen inside 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -45,17 +47,31 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "file", None):
+        args.file = resolve_file_arg(args.file)
     return int(args.func(args) or 0)
+
+
+def resolve_file_arg(arg: str) -> str:
+    """A path as given, or the file of a template named by its id (``designer train mlp-digits``)."""
+    if Path(arg).exists() or os.sep in arg or arg.endswith(".json"):
+        return arg
+    from .engine.templates import TemplateError, template_path
+
+    try:
+        return str(template_path(arg))
+    except TemplateError:
+        return arg
 
 
 def open_window(argv: list[str]) -> int:
     """``designer [FILE]``: open the designer window (optionally with a project or template)."""
     parser = argparse.ArgumentParser(prog="designer", description="Open the designer window.")
-    parser.add_argument("file", nargs="?", help="a project file or template to open")
+    parser.add_argument("file", nargs="?", help="a project file, or a template's id (e.g. lenet5)")
     args = parser.parse_args(argv)
     from .ui.app import run_app
 
-    return run_app(args.file)
+    return run_app(resolve_file_arg(args.file) if args.file else None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Print each layer's output shape, parameter count and MACs, "
                        "and every problem pinned to the layer that causes it. Exits 1 when the "
                        "design has errors, 2 when the file cannot be read.")
-    p.add_argument("file", help="project file (.dnn.json) or template")
+    p.add_argument("file", help="project file (.dnn.json), or a template's id (e.g. mlp-digits)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 

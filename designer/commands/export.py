@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "training script; for one network it also runs under torchrun) into a folder; optionally the weights of "
         "a training run, an ONNX file and a torch.export program. Exits 1 when the design has "
         "errors or an export fails, 2 when the file cannot be read.")
-    p.add_argument("file", help="project file (.dnn.json), such as templates/mlp-digits.dnn.json")
+    p.add_argument("file", help="project file (.dnn.json), or a template's id (e.g. mlp-digits)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="folder to write into")
     p.add_argument("--onnx", action="store_true",
                    help="also write model.onnx (needs: pip install 'designer[export]')")

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train the design in FILE on its dataset (or --dataset), showing loss, "
         "accuracy and speed, and write a run folder with config.json, metrics.jsonl, best.pt "
         "and last.pt. Ctrl-C stops cleanly and keeps the checkpoints; --resume continues a run.")
-    p.add_argument("file", help="project file (.dnn.json) or template")
+    p.add_argument("file", help="project file (.dnn.json), or a template's id (e.g. mlp-digits)")
     p.add_argument("--epochs", type=int, metavar="N",
                    help="number of epochs (with --resume: the total to reach)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train")
