@@ -20,7 +20,7 @@ from designer.engine.gan import METRIC_LABELS, GanSamples
 from designer.engine.training import Batch, Epoch, Failed
 
 from .plots import SeriesBuffer
-from .worker import DatasetReady, TrainingWorker
+from .worker import TrainingWorker
 
 MAX_FPS = 10
 _COLOURS = {"loss_d": (214, 39, 40), "loss_g": (31, 119, 180), "d_real": (44, 160, 44),
@@ -195,20 +195,13 @@ class GanTrainingWorker(TrainingWorker):
         self.networks = dict(networks or {})
 
     def _run(self) -> None:
-        from designer.engine.data import load_dataset
         from designer.engine.gan import GanError, prepare_gan
         from designer.engine.training import Trainer
 
         snap = self.snapshot
-        ds = self.dataset
+        ds = self._load_dataset()
         if ds is None:
-            try:
-                ds = load_dataset(snap.dataset, snap.base_dir, progress=self.event.emit)
-            except ValueError as exc:  # DatasetError: missing files, offline, bad columns
-                self.event.emit(Failed(str(exc), ""))
-                return
-            self.dataset = ds
-            self.event.emit(DatasetReady(ds, snap.dataset_key))
+            return
         if self._stop.is_set():
             return self._stopped_early()
         try:

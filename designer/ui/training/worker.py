@@ -113,25 +113,35 @@ class TrainingWorker(QThread):
             msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             self.event.emit(Failed(msg, traceback.format_exc()))
 
+    def _load_dataset(self):
+        """The snapshot's dataset (loaded once, then reused); None after reporting a failure."""
+        from designer.engine.data import load_dataset
+
+        if self.dataset is not None:
+            return self.dataset
+        snap = self.snapshot
+        try:
+            ds = load_dataset(snap.dataset, snap.base_dir, progress=self.event.emit)
+        except ValueError as exc:  # DatasetError: missing files, offline, bad columns
+            self.event.emit(Failed(str(exc), ""))
+            return None
+        except MemoryError:
+            self.event.emit(Failed("the dataset does not fit in memory", ""))
+            return None
+        self.dataset = ds
+        self.event.emit(DatasetReady(ds, snap.dataset_key))
+        return ds
+
     def _run(self) -> None:
         from designer.engine.build import BuildError, build_model
-        from designer.engine.data import check_model_data, load_dataset
+        from designer.engine.data import check_model_data
         from designer.engine.shapes import analyze
         from designer.engine.training import Trainer
 
         snap = self.snapshot
-        ds = self.dataset
+        ds = self._load_dataset()
         if ds is None:
-            try:
-                ds = load_dataset(snap.dataset, snap.base_dir, progress=self.event.emit)
-            except ValueError as exc:  # DatasetError: missing files, offline, bad columns
-                self.event.emit(Failed(str(exc), ""))
-                return
-            except MemoryError:
-                self.event.emit(Failed("the dataset does not fit in memory", ""))
-                return
-            self.dataset = ds
-            self.event.emit(DatasetReady(ds, snap.dataset_key))
+            return
         if self._stop.is_set():
             return self._stopped_early()
 
