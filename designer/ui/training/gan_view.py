@@ -213,13 +213,7 @@ class GanTrainingWorker(TrainingWorker):
             recipe.sample_dir = snap.run_dir / "samples"
         trainer = Trainer(None, ds, snap.training, run_dir=snap.run_dir, recipe=recipe,
                           callback=self.event.emit, extra_config=snap.extra_config)
-        with self._lock:
-            self.trainer = trainer
-            if self._paused:
-                trainer.pause()
-            if self._stop.is_set():
-                trainer.stop()
-        self.result = trainer.run()
+        self._run_trainer(trainer)
 
 
 __all__ = ["GanTrainingWorker", "GanView"]

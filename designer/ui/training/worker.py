@@ -166,17 +166,22 @@ class TrainingWorker(QThread):
         trainer = Trainer(model, ds, snap.training, run_dir=snap.run_dir,
                           callback=self.event.emit, extra_config=snap.extra_config,
                           batch_event_interval=BATCH_EVENT_INTERVAL_S)
+        result = self._run_trainer(trainer)
+        if (self.evaluate and result.status in ("finished", "stopped") and result.epochs_done
+                and ds.n_val and not self._stop.is_set()):
+            self._evaluate(model, ds, trainer)
+
+    def _run_trainer(self, trainer):
+        """Publish the trainer (so pause/stop reach it), apply a pause or stop that arrived
+        while it was being prepared, and run it to the end."""
         with self._lock:
             self.trainer = trainer
             if self._paused:
                 trainer.pause()
             if self._stop.is_set():
                 trainer.stop()
-        result = trainer.run()
-        self.result = result
-        if (self.evaluate and result.status in ("finished", "stopped") and result.epochs_done
-                and ds.n_val and not self._stop.is_set()):
-            self._evaluate(model, ds, trainer)
+        self.result = trainer.run()
+        return self.result
 
     def _stopped_early(self) -> None:
         from designer.engine.training import Stopped
