@@ -1409,7 +1409,7 @@ def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
 # Names
 # --------------------------------------------------------------------------------------------
 
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # used with fullmatch: "$" matches before a final newline
 # Names that would collide with nn.Module attributes or read badly in exported code.
 RESERVED_NAMES = frozenset(
     {n for n in dir(nn.Module()) if not n.startswith("__")}  # an instance: "training" too
@@ -1424,7 +1424,7 @@ def name_problem(name: Any) -> str | None:
         return "a name must be a non-empty text"
     if len(name) > 64:
         return "a name must be at most 64 characters"
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         return (f"{_show(name)} is not a valid name: use letters, digits and underscores, "
                 f"starting with a letter")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):

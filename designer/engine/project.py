@@ -29,7 +29,7 @@ SUFFIX = ".dnn.json"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_NODES = 5000
 MAX_EDGES = 20000
-_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "$" matches before a final newline
 
 # Layer types renamed between format versions: old id -> new id.
 RENAMED_TYPES: dict[str, str] = {}
@@ -188,7 +188,7 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         if not isinstance(raw, dict):
             raise ProjectError(f"{here}: expected an object, got {_kind(raw)}")
         node_id = raw.get("id")
-        if not isinstance(node_id, str) or not _ID.match(node_id):
+        if not isinstance(node_id, str) or not _ID.fullmatch(node_id):
             raise ProjectError(f"{here}.id: expected 1 to 64 letters, digits, '-' or '_', "
                                f"got {_short(node_id)}")
         if node_id in g.nodes:
