@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from .data.compat import DataCheck, DataProblem
+from .events import GAN_METRIC_KEYS, GAN_METRIC_LABELS, GanSamples
 from .graph import Graph
 from .recipes import DISCRIMINATOR, GENERATOR, gan_problems, is_gan
 from .training import (
@@ -47,25 +47,12 @@ from .training import (
 
 #: Samples in the preview grid (8 x 8).
 PREVIEW_SAMPLES = 64
-METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
-METRIC_LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}
+METRIC_KEYS = GAN_METRIC_KEYS
+METRIC_LABELS = GAN_METRIC_LABELS
 
 
 class GanError(TrainingError):
     """A GAN cannot be trained as designed; the message lists what to change."""
-
-
-@dataclass(frozen=True)
-class GanSamples:
-    """Samples from the fixed noise after an epoch (epoch 0: before training).
-
-    ``images``: ``(N, C, H, W)`` float32 in [0, 1] (fakes mapped back from [-1, 1]); ``grid``:
-    those images tiled into one picture, ``(height, width)`` for one channel or
-    ``(height, width, 3)`` for colour."""
-
-    epoch: int
-    images: np.ndarray
-    grid: np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,102 +33,23 @@ from torch import nn
 from . import runs
 from .config import validate_training
 from .data.core import Dataset
+from .events import (  # re-exported: the events live apart from torch
+    Batch,
+    CheckpointSaved,
+    Epoch,
+    Event,
+    EventCallback,
+    Failed,
+    Finished,
+    Paused,
+    Resumed,
+    Started,
+    Stopped,
+)
 from .metrics import MetricAccumulator
 
 NAN_HINT = ("lower the learning rate (training.lr), turn on gradient clipping "
             "(training.grad_clip, e.g. 1.0) or check the data for extreme values")
-
-
-# ---------------------------------------------------------------------------------------------
-# Events
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Started:
-    run_dir: str | None
-    device: str
-    epochs: int
-    start_epoch: int  # epochs already done (resumed runs)
-    batches_per_epoch: int
-    n_train: int
-    n_val: int
-    mixed_precision: bool
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Batch:
-    epoch: int
-    batch: int  # batches done in this epoch
-    batches: int
-    loss: float  # running mean over the epoch so far
-    metrics: dict[str, float]
-    samples_per_s: float
-    eta_s: float
-
-
-@dataclass(frozen=True)
-class Epoch:
-    epoch: int
-    epochs: int
-    train: dict[str, Any]
-    val: dict[str, Any]
-    lr: float
-    time_s: float
-    samples_per_s: float
-    best: bool  # this epoch improved the monitored loss
-
-
-@dataclass(frozen=True)
-class CheckpointSaved:
-    path: str
-    kind: str  # "best" or "last"
-    epoch: int
-
-
-@dataclass(frozen=True)
-class Paused:
-    epoch: int
-    batch: int
-
-
-@dataclass(frozen=True)
-class Resumed:
-    epoch: int
-    batch: int
-
-
-@dataclass(frozen=True)
-class Finished:
-    epochs_done: int
-    reason: str  # "completed" or "early stopping"
-    best_epoch: int | None
-    best_loss: float | None
-    final: dict[str, Any]  # the last epoch's validation (or training) metrics
-    run_dir: str | None
-    time_s: float
-
-
-@dataclass(frozen=True)
-class Stopped:
-    epoch: int
-    batch: int
-    epochs_done: int
-    run_dir: str | None
-
-
-@dataclass(frozen=True)
-class Failed:
-    message: str
-    traceback: str
-    epoch: int | None = None
-    batch: int | None = None
-    run_dir: str | None = None
-
-
-Event = Any
-EventCallback = Callable[[Event], None]
 
 
 class TrainingError(ValueError):

@@ -17,19 +17,11 @@ from typing import Any
 
 import torch
 
+from ..events import DownloadProgress
+
 
 class DatasetError(ValueError):
     """A dataset cannot be loaded; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    """A download is under way: ``done`` of ``total`` bytes of ``file`` (total 0: unknown)."""
-
-    dataset: str
-    file: str
-    done: int
-    total: int
 
 
 ProgressCallback = Callable[[DownloadProgress], None]

@@ -16,8 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from designer.engine.gan import METRIC_LABELS, GanSamples
-from designer.engine.training import Batch, Epoch, Failed
+from designer.engine.events import GAN_METRIC_LABELS, Batch, Epoch, Failed, GanSamples
 
 from .plots import SeriesBuffer
 from .worker import TrainingWorker
@@ -58,10 +57,10 @@ class GanView(QWidget):
         for key, plot in (("loss_d", self.loss_plot), ("loss_g", self.loss_plot),
                           ("d_real", self.score_plot), ("d_fake", self.score_plot)):
             colour = _COLOURS[key]
-            item = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=METRIC_LABELS[key])
+            item = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=GAN_METRIC_LABELS[key])
             self._series[key] = (SeriesBuffer(), item)
             val = plot.plot([], [], pen=None, symbol="o", symbolSize=6, symbolBrush=colour,
-                            name=f"{METRIC_LABELS[key]} (validation)")
+                            name=f"{GAN_METRIC_LABELS[key]} (validation)")
             self._series[f"val_{key}"] = (SeriesBuffer(), val)
 
         self.grid_label = QLabel("Samples from the fixed noise appear here after each epoch.")

@@ -41,10 +41,10 @@ from designer.engine.config import (
     validate_dataset,
     validate_training,
 )
-from designer.engine.data import DownloadProgress
-from designer.engine.training import (
+from designer.engine.events import (
     Batch,
     CheckpointSaved,
+    DownloadProgress,
     Epoch,
     Failed,
     Finished,

@@ -21,8 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
+from designer.engine.events import Failed
 from designer.engine.graph import Graph
-from designer.engine.training import Failed
 
 from .evaluation import EvaluationResult
 
@@ -184,7 +184,7 @@ class TrainingWorker(QThread):
         return self.result
 
     def _stopped_early(self) -> None:
-        from designer.engine.training import Stopped
+        from designer.engine.events import Stopped
 
         self.event.emit(Stopped(0, 0, 0, None))
 
