@@ -24,11 +24,11 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from torch.overrides import TorchFunctionMode
+if TYPE_CHECKING:  # torch is imported where a module is built or run, never to check a design
+    import torch
+    from torch import nn
 
 Shape = tuple[int, ...]
 
@@ -226,8 +226,8 @@ class CodeContext:
     params: dict[str, Any]  # the node's parameters as stored
 
 
-Resolve = Callable[[dict[str, Any], list[Shape], list[torch.dtype]], dict[str, Any]]
-Apply = Callable[[nn.Module | None, list[torch.Tensor], dict[str, Any]], torch.Tensor]
+Resolve = Callable[[dict[str, Any], list[Shape], list[str]], dict[str, Any]]
+Apply = Callable[["nn.Module | None", "list[torch.Tensor]", dict[str, Any]], "torch.Tensor"]
 Code = Callable[[CodeContext], list[str]]
 Infer = Callable[[dict[str, Any], list[Shape]], Shape]
 Macs = Callable[[dict[str, Any], list[Shape], Shape], int]
@@ -245,7 +245,9 @@ class LayerSpec:
     variadic: bool = False  # merge layers: any number of inputs from min_inputs up
     min_inputs: int = 2
     has_output: bool = True
-    module: type[nn.Module] | None = None  # torch.nn class built with the resolved kwargs
+    # Name of the torch.nn class built with the resolved kwargs ("Linear" for nn.Linear); the
+    # class itself is :attr:`module`, resolved on first use so that checking needs no torch.
+    module_name: str | None = None
     resolve: Resolve | None = None
     apply: Apply | None = None  # forward step; default: module(inputs[0])
     code: Code | None = None  # lines for exported forward; default: out = attr(in0)
@@ -284,9 +286,19 @@ class LayerSpec:
         return self.num_inputs
 
     @property
+    def module(self) -> type[nn.Module] | None:
+        """The ``torch.nn`` class this layer builds (imports torch), or None for a layer that only
+        acts in forward (Reshape, Add, ...)."""
+        if self.module_name is None:
+            return None
+        from torch import nn
+
+        return getattr(nn, self.module_name)
+
+    @property
     def code_class(self) -> str | None:
         """The constructor name written in exported code, e.g. ``nn.Linear``."""
-        return f"nn.{self.module.__name__}" if self.module is not None else None
+        return f"nn.{self.module_name}" if self.module_name is not None else None
 
     def validate_params(self, params: Any) -> dict[str, Any]:
         """Full, validated parameter dict (missing ones take their defaults).
@@ -580,7 +592,7 @@ register(
         Param("out_features", "int", 10, "Size of each output sample", min=1, max=MAX_DIM),
         Param("bias", "bool", True, "Learn an additive bias b"),
     ),
-    module=nn.Linear,
+    module_name="Linear",
     resolve=_resolve_linear,
     count_params=lambda kw: kw["in_features"] * kw["out_features"] + _bias(kw, kw["out_features"]),
     infer=lambda p, ins: (*ins[0][:-1], p["out_features"]),
@@ -652,7 +664,7 @@ register(
     doc="1-D convolution over (channels, length): y = W * x + b; "
     "length_out = (length + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1.",
     params=_conv_params(1, 16, 3),
-    module=nn.Conv1d,
+    module_name="Conv1d",
     resolve=_make_conv_resolver(1, "Conv1d"),
     count_params=_conv_count,
     infer=_conv_shape(1),
@@ -670,7 +682,7 @@ register(
     doc="2-D convolution over (channels, height, width): y = W * x + b; per side "
     "out = (in + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1.",
     params=_conv_params(2, 16, 3),
-    module=nn.Conv2d,
+    module_name="Conv2d",
     resolve=_make_conv_resolver(2, "Conv2d"),
     count_params=_conv_count,
     infer=_conv_shape(2),
@@ -688,7 +700,7 @@ register(
     doc="Transposed 2-D convolution (learned upsampling); per side out = (in-1)*stride - "
     "2*padding + dilation*(kernel_size-1) + output_padding + 1.",
     params=_conv_params(2, 16, 2, transposed=True),
-    module=nn.ConvTranspose2d,
+    module_name="ConvTranspose2d",
     resolve=_make_conv_resolver(2, "ConvTranspose2d", transposed=True),
     count_params=_convt_count,
     infer=_conv_shape(2, transposed=True),
@@ -740,7 +752,7 @@ register(
     doc="Max over sliding windows along the length: y = max over window of x; "
     "out = (in + 2*padding - kernel_size) // stride + 1.",
     params=_pool1d_params(),
-    module=nn.MaxPool1d,
+    module_name="MaxPool1d",
     resolve=_make_pool_resolver("MaxPool1d", 1),
     count_params=_no_params,
     infer=_pool_shape(1),
@@ -758,7 +770,7 @@ register(
     doc="Max over sliding 2-D windows: y = max over window of x; per side "
     "out = (in + 2*padding - kernel_size) // stride + 1.",
     params=_pool_params(),
-    module=nn.MaxPool2d,
+    module_name="MaxPool2d",
     resolve=_make_pool_resolver("MaxPool2d", 2),
     count_params=_no_params,
     infer=_pool_shape(2),
@@ -776,7 +788,7 @@ register(
     doc="Average over sliding 2-D windows: y = mean over window of x (padding counts as zeros); "
     "per side out = (in + 2*padding - kernel_size) // stride + 1.",
     params=_pool_params(),
-    module=nn.AvgPool2d,
+    module_name="AvgPool2d",
     resolve=_make_pool_resolver("AvgPool2d", 2),
     count_params=_no_params,
     infer=_pool_shape(2),
@@ -793,7 +805,7 @@ register(
     category="Pooling",
     doc="Average pooling to a fixed output size (1 = global average pooling).",
     params=(Param("output_size", "ints", 1, "Output height and width", min=1, max=4096, length=2),),
-    module=nn.AdaptiveAvgPool2d,
+    module_name="AdaptiveAvgPool2d",
     resolve=lambda p, ins, dts: {"output_size": pair(p["output_size"], 2)},
     count_params=_no_params,
     infer=lambda p, ins: (ins[0][0], *pair(p["output_size"], 2)),
@@ -834,7 +846,7 @@ register(
     category="Normalization",
     doc="Batch normalisation of (features) or (channels, length): y = (x - mean) / sqrt(var + eps) * gamma + beta.",
     params=_bn_params(),
-    module=nn.BatchNorm1d,
+    module_name="BatchNorm1d",
     resolve=_make_bn_resolver("BatchNorm1d"),
     count_params=lambda kw: 2 * kw["num_features"] if kw["affine"] else 0,
     infer=_same_shape,
@@ -851,7 +863,7 @@ register(
     category="Normalization",
     doc="Batch normalisation per channel of (channels, height, width): y = (x - mean) / sqrt(var + eps) * gamma + beta.",
     params=_bn_params(),
-    module=nn.BatchNorm2d,
+    module_name="BatchNorm2d",
     resolve=_make_bn_resolver("BatchNorm2d"),
     count_params=lambda kw: 2 * kw["num_features"] if kw["affine"] else 0,
     infer=_same_shape,
@@ -879,7 +891,7 @@ register(
         Param("eps", "float", 1e-5, "Added to the variance for numerical stability", min=0, max=1),
         Param("elementwise_affine", "bool", True, "Learn a scale and shift"),
     ),
-    module=nn.LayerNorm,
+    module_name="LayerNorm",
     resolve=_resolve_layernorm,
     count_params=lambda kw: 2 * kw["normalized_shape"] if kw["elementwise_affine"] else 0,
     infer=_same_shape,
@@ -894,7 +906,7 @@ register(
     category="Normalization",
     doc="During training, zeroes each element with probability p and scales the rest by 1/(1-p).",
     params=(Param("p", "float", 0.5, "Probability of zeroing an element", min=0, max=0.999),),
-    module=nn.Dropout,
+    module_name="Dropout",
     resolve=lambda p, ins, dts: {"p": p["p"]},
     count_params=_no_params,
     infer=_same_shape,
@@ -911,7 +923,7 @@ register(
     display_name="Flatten",
     category="Shape",
     doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
-    module=nn.Flatten,
+    module_name="Flatten",
     count_params=_no_params,
     resolve=lambda p, ins, dts: _resolve_flatten(ins[0]),
     infer=lambda p, ins: (_resolve_flatten(ins[0]), (math.prod(ins[0]),))[1],
@@ -1028,7 +1040,7 @@ register(
         Param("scale_factor", "float", 2.0, "Multiplier for height and width", min=0.01, max=64),
         Param("mode", "choice", "nearest", "Interpolation", choices=("nearest", "bilinear")),
     ),
-    module=nn.Upsample,
+    module_name="Upsample",
     resolve=lambda p, ins, dts: {"scale_factor": p["scale_factor"], "mode": p["mode"]},
     count_params=_no_params,
     # torch truncates size * scale_factor (a meta forward of interpolate imports torch._dynamo:
@@ -1045,7 +1057,7 @@ register(
 # --------------------------------------------------------------------------------------------
 
 
-def _activation(id_: str, module: type[nn.Module], doc: str, params: tuple[Param, ...] = (),
+def _activation(id_: str, module: str, doc: str, params: tuple[Param, ...] = (),
                 args: tuple[str, ...] = (), prefix: str = "") -> None:
     register(
         id=id_,
@@ -1053,7 +1065,7 @@ def _activation(id_: str, module: type[nn.Module], doc: str, params: tuple[Param
         category="Activation",
         doc=doc,
         params=params,
-        module=module,
+        module_name=module,
         resolve=lambda p, ins, dts: _kw(p, *args),
         count_params=_no_params,
         infer=_same_shape,
@@ -1072,22 +1084,22 @@ def _resolve_dim(p, ins, dts, *, label):
     return {"dim": p["dim"]}
 
 
-_activation("ReLU", nn.ReLU, "Rectified linear unit: y = max(0, x).", prefix="relu")
-_activation("LeakyReLU", nn.LeakyReLU, "y = x if x > 0 else negative_slope * x.",
+_activation("ReLU", "ReLU", "Rectified linear unit: y = max(0, x).", prefix="relu")
+_activation("LeakyReLU", "LeakyReLU", "y = x if x > 0 else negative_slope * x.",
             (Param("negative_slope", "float", 0.01, "Slope for negative inputs", min=0, max=1),),
             ("negative_slope",), prefix="lrelu")
-_activation("ELU", nn.ELU, "y = x if x > 0 else alpha * (exp(x) - 1).",
+_activation("ELU", "ELU", "y = x if x > 0 else alpha * (exp(x) - 1).",
             (Param("alpha", "float", 1.0, "Saturation value for negative inputs", min=0,
                    max=100),), ("alpha",))
-_activation("GELU", nn.GELU, "Gaussian error linear unit: y = x * Phi(x).",
+_activation("GELU", "GELU", "Gaussian error linear unit: y = x * Phi(x).",
             (Param("approximate", "choice", "none", "Exact, or the tanh approximation",
                    choices=("none", "tanh")),), ("approximate",))
-_activation("Sigmoid", nn.Sigmoid, "Logistic function: y = 1 / (1 + exp(-x)).")
-_activation("Tanh", nn.Tanh, "Hyperbolic tangent: y = tanh(x), in (-1, 1).")
+_activation("Sigmoid", "Sigmoid", "Logistic function: y = 1 / (1 + exp(-x)).")
+_activation("Tanh", "Tanh", "Hyperbolic tangent: y = tanh(x), in (-1, 1).")
 
 for _id, _mod, _doc in (
-    ("Softmax", nn.Softmax, "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities)."),
-    ("LogSoftmax", nn.LogSoftmax, "y_i = x_i - log(sum_j exp(x_j)) along dim (pairs with NLL loss)."),
+    ("Softmax", "Softmax", "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities)."),
+    ("LogSoftmax", "LogSoftmax", "y_i = x_i - log(sum_j exp(x_j)) along dim (pairs with NLL loss)."),
 ):
     register(
         id=_id,
@@ -1096,7 +1108,7 @@ for _id, _mod, _doc in (
         doc=_doc,
         params=(Param("dim", "int", 1, "Dimension to normalise over (1: first after the batch)",
                       min=-8, max=8),),
-        module=_mod,
+        module_name=_mod,
         resolve=functools.partial(_resolve_dim, label=_id),
         count_params=_no_params,
         infer=_same_shape,
@@ -1121,7 +1133,7 @@ register(
         Param("padding_idx", "int", None, "Token id whose vector stays zero (empty: none)", min=0,
               max=10_000_000, optional=True),
     ),
-    module=nn.Embedding,
+    module_name="Embedding",
     resolve=lambda p, ins, dts: _resolve_embedding(p),
     count_params=lambda kw: kw["num_embeddings"] * kw["embedding_dim"],
     infer=lambda p, ins: (*ins[0], p["embedding_dim"]),
@@ -1142,7 +1154,7 @@ def _resolve_embedding(p):
     return _kw(p, "num_embeddings", "embedding_dim", "padding_idx")
 
 
-def _recurrent(id_: str, module: type[nn.Module], doc: str, extra: tuple[Param, ...] = ()):
+def _recurrent(id_: str, module: str, doc: str, extra: tuple[Param, ...] = ()):
     def resolve(p, ins, dts):
         size = _infer_size(p, "input_size", ins[0][-1], "features per time step", id_)
         if p["dropout"] > 0 and p["num_layers"] == 1:
@@ -1164,6 +1176,8 @@ def _recurrent(id_: str, module: type[nn.Module], doc: str, extra: tuple[Param, 
             return seq
         if isinstance(h, tuple):  # LSTM: (h_n, c_n)
             h = h[0]
+        import torch
+
         return torch.cat((h[-2], h[-1]), dim=1) if kw["bidirectional"] else h[-1]
 
     def code(c):
@@ -1207,7 +1221,7 @@ def _recurrent(id_: str, module: type[nn.Module], doc: str, extra: tuple[Param, 
         category="Recurrent & Attention",
         doc=doc,
         params=params,
-        module=module,
+        module_name=module,
         resolve=lambda p, ins, dts: {**resolve(p, ins, dts), "_output": p["output"]},
         count_params=_recurrent_params({"LSTM": 4, "GRU": 3}.get(id_, 1)),
         apply=apply,
@@ -1221,11 +1235,11 @@ def _recurrent(id_: str, module: type[nn.Module], doc: str, extra: tuple[Param, 
     )
 
 
-_recurrent("RNN", nn.RNN, "Elman RNN over (L, features): h_t = tanh(W_ih x_t + W_hh h_(t-1) + b).",
+_recurrent("RNN", "RNN", "Elman RNN over (L, features): h_t = tanh(W_ih x_t + W_hh h_(t-1) + b).",
            (Param("nonlinearity", "choice", "tanh", "Activation of the hidden state",
                   choices=("tanh", "relu")),))
-_recurrent("LSTM", nn.LSTM, "Long short-term memory over (L, features), with input/forget/output gates and a cell state.")
-_recurrent("GRU", nn.GRU, "Gated recurrent unit over (L, features), with reset and update gates.")
+_recurrent("LSTM", "LSTM", "Long short-term memory over (L, features), with input/forget/output gates and a cell state.")
+_recurrent("GRU", "GRU", "Gated recurrent unit over (L, features), with reset and update gates.")
 
 
 def _resolve_mha(p, ins, dts):
@@ -1256,7 +1270,7 @@ register(
         Param("dropout", "float", 0.0, "Dropout on the attention weights", min=0, max=0.999),
         Param("bias", "bool", True, "Learn biases in the projections"),
     ),
-    module=nn.MultiheadAttention,
+    module_name="MultiheadAttention",
     resolve=_resolve_mha,
     count_params=lambda kw: _mha_params(kw["embed_dim"], kw["bias"]),
     apply=lambda m, xs, kw: m(xs[0], xs[0], xs[0], need_weights=False)[0],
@@ -1299,7 +1313,7 @@ register(
         Param("activation", "choice", "relu", "Feed-forward activation", choices=("relu", "gelu")),
         Param("norm_first", "bool", False, "LayerNorm before each block (pre-norm)"),
     ),
-    module=nn.TransformerEncoderLayer,
+    module_name="TransformerEncoderLayer",
     resolve=_resolve_tel,
     # attention, two feed-forward Linears, two LayerNorms
     count_params=lambda kw: (_mha_params(kw["d_model"], True)
@@ -1390,12 +1404,18 @@ register(
                   max=8),),
     variadic=True,
     resolve=_resolve_concat,
-    apply=lambda m, xs, kw: torch.cat(xs, dim=kw["dim"]),
+    apply=lambda m, xs, kw: _cat(xs, kw["dim"]),
     code=lambda c: [f"{c.out} = torch.cat(({', '.join(c.inputs)}), dim={c.kwargs['dim']})"],
     infer=_concat_shape,
     key_params=("dim",),
     prefix="concat",
 )
+
+
+def _cat(xs: list[torch.Tensor], dim: int) -> torch.Tensor:
+    import torch
+
+    return torch.cat(xs, dim=dim)
 
 
 def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
@@ -1410,9 +1430,25 @@ def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # used with fullmatch: "$" matches before a final newline
-# Names that would collide with nn.Module attributes or read badly in exported code.
+# Names that would collide with nn.Module attributes or read badly in exported code. The
+# attributes of an nn.Module instance (torch 2.x; "training" too) are listed here rather than read
+# from torch, so that checking a name needs no torch; tests/engine/test_catalog.py fails when an
+# installed torch adds one. (Names starting with "_" are refused by _IDENT anyway.)
+TORCH_MODULE_ATTRIBUTES = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
+    "compile", "cpu",
+    "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters",
+    "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
+    "to_empty", "train", "training", "type", "xpu", "zero_grad",
+})
 RESERVED_NAMES = frozenset(
-    {n for n in dir(nn.Module()) if not n.startswith("__")}  # an instance: "training" too
+    TORCH_MODULE_ATTRIBUTES
     | {"self", "torch", "nn", "F", "math", "model", "inputs", "x"}
     | {"forward_all"}  # designer.engine.build.GraphModule
 )
@@ -1442,31 +1478,40 @@ def module_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def make_module(spec: LayerSpec, kwargs: dict[str, Any], device: str | torch.device | None = None
                 ) -> nn.Module | None:
     """Instantiate the layer's torch module (``None`` for layers that only act in forward)."""
-    if spec.module is None:
+    if spec.module_name is None:
         return None
+    import torch
+
     if device is None:
         return spec.module(**module_kwargs(kwargs))
     if torch.device(device).type == "meta":
         # Meta tensors hold no values, so weight initialisation is skipped: it costs time, and
         # a meta normal_() (Embedding's init) imports torch._dynamo and sympy, seconds at first use.
-        with torch.device("meta"), _SkipInitOnMeta():
+        with torch.device("meta"), _skip_init_on_meta()():
             return spec.module(**module_kwargs(kwargs))
     with torch.device(device):
         return spec.module(**module_kwargs(kwargs))
 
 
-class _SkipInitOnMeta(TorchFunctionMode):
-    """Turns in-place operations on meta tensors (``normal_``, ``uniform_``, ``fill_``, the
-    ``torch.nn.init`` functions) into no-ops while a module is built on the meta device."""
+@functools.cache
+def _skip_init_on_meta() -> type:
+    """A ``TorchFunctionMode`` that turns in-place operations on meta tensors (``normal_``,
+    ``uniform_``, ``fill_``, the ``torch.nn.init`` functions) into no-ops while a module is built
+    on the meta device. Defined on first use: the base class is torch's."""
+    import torch
+    from torch.overrides import TorchFunctionMode
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        if name.endswith("_") and not name.endswith("__"):
-            target = args[0] if args else kwargs.get("tensor")
-            if isinstance(target, torch.Tensor) and target.is_meta:
-                return target
-        return func(*args, **kwargs)
+    class SkipInitOnMeta(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name.endswith("_") and not name.endswith("__"):
+                target = args[0] if args else kwargs.get("tensor")
+                if isinstance(target, torch.Tensor) and target.is_meta:
+                    return target
+            return func(*args, **kwargs)
+
+    return SkipInitOnMeta
 
 
 def apply_layer(spec: LayerSpec, module: nn.Module | None, inputs: list[torch.Tensor],
@@ -1487,6 +1532,7 @@ __all__ = [
     "MAX_DIM",
     "MAX_ELEMENTS",
     "RESERVED_NAMES",
+    "TORCH_MODULE_ATTRIBUTES",
     "Catalog",
     "CodeContext",
     "LayerError",

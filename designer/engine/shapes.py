@@ -1,12 +1,13 @@
 """Exact shape, parameter and MAC inference, pinned to the node where a problem happens.
 
-Parameter counts come from the real torch modules, built on the ``meta`` device (no memory, no
-compute, weight initialisation skipped). Output shapes come from each catalog entry's exact shape
-function (the formulas of the torch docs), because a forward pass on meta tensors is slow: LSTM/GRU
-cost tens to hundreds of milliseconds per layer, and several ops (interpolate, batch_norm) import
-torch._dynamo on first use, seconds. The tests check every shape function against a real forward
-pass on CPU, for each layer type and for random graphs. A layer declared without a shape function
-falls back to the meta forward.
+Output shapes and parameter counts come from each catalog entry's exact formulas (the shape
+formulas of the torch docs; the parameter count torch's module would have), so checking a design
+never imports torch: ``import torch`` alone takes seconds, and a forward pass on meta tensors is
+slow too (LSTM/GRU cost tens to hundreds of milliseconds per layer, and several ops import
+torch._dynamo on first use). The tests check every formula against the real module and a real
+forward pass on CPU, for each layer type, over a spread of parameters and for random graphs. A
+layer declared without a formula falls back to its module built on the ``meta`` device (no memory,
+no compute, weight initialisation skipped), importing torch then.
 
 :class:`Analyzer` follows a :class:`~designer.engine.graph.Graph` through its events and, after an
 edit, re-infers only the nodes downstream of it.
@@ -17,8 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
-
-import torch
 
 from .catalog import (
     MAX_ELEMENTS,
@@ -223,7 +222,7 @@ class Analyzer:
         if hit is not None:
             return hit
         module = None
-        if spec.module is None:
+        if spec.module_name is None:
             nparams = 0
         elif spec.count_params is not None:
             nparams = int(spec.count_params(kwargs))
@@ -233,10 +232,12 @@ class Analyzer:
         if spec.infer is not None:
             out = tuple(int(s) for s in spec.infer(params, in_shapes))
         else:
+            import torch
+
             xs = [torch.empty((_META_BATCH, *s), device="meta",
                               dtype=torch.long if d == "int" else torch.float32)
                   for s, d in zip(in_shapes, in_dtypes)]
-            if module is None and spec.module is not None:
+            if module is None and spec.module_name is not None:
                 module = make_module(spec, kwargs, device="meta")
             if module is not None:
                 module.eval()
