@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEMPLATE ?= templates/mlp-digits.dnn.json
 
-.PHONY: setup run test check lint system-deps screenshots bench
+.PHONY: setup run test check lint system-deps system-libs screenshots bench
 
 setup: $(STAMP)
 
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,export]"
 	touch $(STAMP)
 
-run: setup
+# Qt's xcb plugin needs system libraries a fresh machine may lack (libxcb-cursor0 ...): installed
+# here as root, otherwise the one sudo line is printed and make stops before Qt would abort.
+run: setup system-libs
 	$(PY) -m designer $(TEMPLATE)
+
+system-libs:
+	@bash scripts/install-system-deps.sh --runtime
 
 check: setup
 	$(PY) -m designer check $(TEMPLATE)

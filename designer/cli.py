@@ -69,6 +69,12 @@ def open_window(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="designer", description="Open the designer window.")
     parser.add_argument("file", nargs="?", help="a project file, or a template's id (e.g. lenet5)")
     args = parser.parse_args(argv)
+    from .ui.preflight import window_problem
+
+    problem = window_problem()  # before Qt, which would abort the process (a core dump)
+    if problem:
+        print(f"designer: {problem}", file=sys.stderr)
+        return 2
     from .ui.app import run_app
 
     return run_app(resolve_file_arg(args.file) if args.file else None)
