@@ -8,6 +8,8 @@ import pytest
 from designer.engine.catalog import (
     CATALOG,
     PARAM_TYPES,
+    RESERVED_NAMES,
+    TORCH_MODULE_ATTRIBUTES,
     Catalog,
     LayerSpec,
     Param,
@@ -112,3 +114,28 @@ def test_validation_normalises_values():
 ])
 def test_names(name, ok):
     assert (name_problem(name) is None) == ok
+
+
+def test_reserved_names_cover_every_attribute_of_a_torch_module():
+    """RESERVED_NAMES is written out (checking a name needs no torch); a torch release that adds an
+    attribute to nn.Module must fail here, not let a user name a layer after it."""
+    import torch
+
+    attributes = {n for n in dir(torch.nn.Module()) if not n.startswith("__")}
+    public = {n for n in attributes if not n.startswith("_")}
+    assert public - TORCH_MODULE_ATTRIBUTES == set()
+    assert TORCH_MODULE_ATTRIBUTES <= RESERVED_NAMES
+    # the rest start with "_", which no name may
+    for name in attributes:
+        assert name_problem(name) is not None, name
+
+
+def test_spec_module_is_the_torch_class_named_in_the_entry():
+    import torch
+
+    assert CATALOG["Linear"].module is torch.nn.Linear
+    assert CATALOG["LSTM"].module is torch.nn.LSTM and CATALOG["LSTM"].code_class == "nn.LSTM"
+    assert CATALOG["Reshape"].module is None and CATALOG["Reshape"].code_class is None
+    for spec in CATALOG:
+        if spec.module_name is not None:
+            assert issubclass(spec.module, torch.nn.Module), spec.id
