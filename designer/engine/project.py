@@ -14,7 +14,10 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -26,7 +29,13 @@ from .graph import Edge, Graph, Node
 
 FORMAT_VERSION = 1
 SUFFIX = ".dnn.json"
+# Limits a legal file must keep; beyond them a file is refused with a message in a fraction of a
+# second, before parsing (10-20 MB of nested metadata took seconds to minutes to load and check).
+# The largest design (MAX_NODES layers, MAX_EDGES links) holds about 50,000 objects and lists.
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_CONTAINERS = 200_000  # JSON objects and lists in one file
+MAX_VALUES = 1_000_000  # values in one file (counted as commas)
+MAX_DEPTH = 20  # nesting from the top; settings sections are nested at most MAX_SECTION_DEPTH
 MAX_NODES = 5000
 MAX_EDGES = 20000
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "$" matches before a final newline
@@ -100,6 +109,7 @@ def load_project(path: str | os.PathLike) -> Project:
 
 
 def project_from_json(text: str) -> Project:
+    _check_size(text)
     try:
         data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
@@ -112,6 +122,19 @@ def project_from_json(text: str) -> Project:
     return project_from_dict(data)
 
 
+def _check_size(text: str) -> None:
+    """Refuse, before parsing, a text holding more objects, lists or values than a project file
+    can (brackets and commas inside strings count too: a generous over-estimate, in milliseconds)."""
+    containers = text.count("{") + text.count("[")
+    if containers > MAX_CONTAINERS:
+        raise ProjectError(f"about {containers:,} objects and lists is more than a project file "
+                           f"holds (limit {MAX_CONTAINERS:,}); is this a project file?")
+    values = text.count(",")
+    if values > MAX_VALUES:
+        raise ProjectError(f"about {values:,} values is more than a project file holds "
+                           f"(limit {MAX_VALUES:,}); is this a project file?")
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a project file")
 
@@ -121,6 +144,95 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"the number {text[:40]} is too large")
     return value
+
+
+# Keys each level of a document may hold (what the loader reads); anything else is refused, so
+# that a typo is named instead of ignored and nothing unread can make a file large or slow.
+TOP_KEYS = ("format_version", "app", "name", "description", "networks", "dataset", "training",
+            "metadata")
+NETWORK_KEYS = ("name", "nodes", "edges")
+NODE_KEYS = ("id", "type", "name", "params", "pos")
+EDGE_KEYS = ("src", "dst", "dst_port")
+_SETTINGS = ("dataset", "training")  # their text becomes paths, column and file names
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BIG = 2 ** 1023  # integers from here on may not convert to a float (OverflowError)
+
+
+def check_document(data: Any) -> None:
+    """Check every value of a document, keys included, in one walk: plain JSON data (objects with
+    text keys, lists, text, finite numbers, true/false, null), nested at most ``MAX_DEPTH``
+    levels, no text with a lone surrogate (``"\\ud800"``: not a character, it cannot be written
+    as UTF-8, printed or saved), no integer beyond the range of a float, no NUL character in the
+    dataset and training settings (paths, column names). A document that passes can be saved
+    again and printed. Raises :class:`ProjectError` naming the first offending place."""
+    _walk(data, [], 0, False)
+
+
+def _walk(value: Any, path: list, depth: int, setting: bool) -> None:
+    if depth >= MAX_DEPTH:
+        raise ProjectError(f"{_where(path)}: nested more than {MAX_DEPTH} levels deep")
+    is_dict = type(value) is dict
+    for k, v in (value.items() if is_dict else enumerate(value)):
+        if is_dict:
+            if type(k) is not str:
+                raise ProjectError(f"{_where(path)}: keys must be text, got {_short(k)}")
+            if not k.isascii() and _SURROGATE.search(k):
+                raise ProjectError(f"{_where(path + [k])}: the key {_surrogate_problem(k)}")
+        t = type(v)
+        if t is str:
+            if not v.isascii() and _SURROGATE.search(v):
+                raise ProjectError(f"{_where(path + [k])}: the text {_surrogate_problem(v)}")
+            if setting and "\x00" in v:
+                raise ProjectError(f"{_where(path + [k])}: contains a NUL character (\\u0000), "
+                                   "which no path or name can hold")
+        elif t is int:
+            if not -_BIG < v < _BIG:
+                raise ProjectError(f"{_where(path + [k])}: {_short(v)} is too large for a number")
+        elif t is float:
+            if not math.isfinite(v):
+                raise ProjectError(f"{_where(path + [k])}: {v!r} is not allowed in a project file")
+        elif t is dict or t is list or t is tuple:
+            path.append(k)
+            _walk(v, path, depth + 1, setting or (depth == 0 and k in _SETTINGS))
+            path.pop()
+        elif t is not bool and v is not None:
+            raise ProjectError(f"{_where(path + [k])}: expected plain JSON data, got "
+                               f"{type(v).__name__}")
+
+
+def _surrogate_problem(text: str) -> str:
+    ch = _SURROGATE.search(text).group()
+    return (f"{_short(text)} holds a lone surrogate ({ascii(ch)[1:-1]}), half of an escaped "
+            "character and not text; is the file damaged?")
+
+
+def _where(path: list) -> str:
+    """``networks[0].nodes[3].name`` for a path of keys and indexes ("file" for the top)."""
+    out = ""
+    for k in path:
+        out = _sub(out, k)
+    if len(out) > 160:
+        out = out[:80] + "..." + out[-77:]
+    return out or "file"
+
+
+def _sub(where: str, key: str | int) -> str:
+    """The place of ``key`` within ``where``: ``where.key``, ``where[3]`` or ``where["a b"]``."""
+    if isinstance(key, int):
+        return f"{where}[{key}]"
+    if key.isidentifier() and key.isascii():
+        return f"{where}.{key}" if where else key
+    return f"{where}[{_short(key)}]"
+
+
+def _check_keys(data: dict, known: tuple[str, ...], where: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else f"known: {', '.join(known)}" + ("; notes belong in metadata"
+                                                         if "metadata" in known else ""))
+            raise ProjectError(f"{_sub(where, key)}: unknown key ({hint})")
 
 
 def project_from_dict(data: Any) -> Project:
@@ -137,9 +249,11 @@ def project_from_dict(data: Any) -> Project:
             f"format_version: this file was written by a newer designer (format {version}); this "
             f"version reads formats up to {FORMAT_VERSION}. Update designer to open it."
         )
+    check_document(data)
     while version < FORMAT_VERSION:
         data = MIGRATIONS[version](data)
         version += 1
+    _check_keys(data, TOP_KEYS, "")
 
     name = _text(data, "name", "Untitled", 200)
     description = _text(data, "description", "", 20_000)
@@ -153,6 +267,7 @@ def project_from_dict(data: Any) -> Project:
         where = f"networks[{i}]"
         if not isinstance(net, dict):
             raise ProjectError(f"{where}: expected an object, got {_kind(net)}")
+        _check_keys(net, NETWORK_KEYS, where)
         net_name = net.get("name", "model")
         why = name_problem(net_name) if net_name != "model" else None
         if why:
@@ -165,7 +280,6 @@ def project_from_dict(data: Any) -> Project:
         value = data.get(key, {})
         if not isinstance(value, dict):
             raise ProjectError(f"{key}: expected an object, got {_kind(value)}")
-        _check_plain(value, key, 0)
         sections[key] = value
     return Project(name, description, networks, **sections)
 
@@ -187,6 +301,7 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         here = f"{where}.nodes[{i}]"
         if not isinstance(raw, dict):
             raise ProjectError(f"{here}: expected an object, got {_kind(raw)}")
+        _check_keys(raw, NODE_KEYS, here)
         node_id = raw.get("id")
         if not isinstance(node_id, str) or not _ID.fullmatch(node_id):
             raise ProjectError(f"{here}.id: expected 1 to 64 letters, digits, '-' or '_', "
@@ -220,7 +335,7 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         pos = raw.get("pos", [0, 0])
         if (not isinstance(pos, list) or len(pos) != 2
                 or any(isinstance(v, bool) or not isinstance(v, (int, float))
-                       or not math.isfinite(v) or abs(v) > 1e7 for v in pos)):
+                       or not abs(v) <= 1e7 for v in pos)):  # NaN fails too; no float() overflow
             raise ProjectError(f"{here}.pos: expected [x, y], two numbers, got {_short(pos)}")
         g.nodes[node_id] = Node(node_id, type_, name, params, (float(pos[0]), float(pos[1])))
     seen: set[Edge] = set()
@@ -228,6 +343,7 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         here = f"{where}.edges[{i}]"
         if not isinstance(raw, dict):
             raise ProjectError(f"{here}: expected an object, got {_kind(raw)}")
+        _check_keys(raw, EDGE_KEYS, here)
         for key in ("src", "dst"):
             ref = raw.get(key)
             if not isinstance(ref, str) or ref not in g.nodes:
@@ -241,23 +357,6 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         seen.add(edge)
         g.edges.append(edge)
     return g
-
-
-MAX_SECTION_DEPTH = 16
-
-
-def _check_plain(value: Any, where: str, depth: int) -> None:
-    """Settings sections hold plain JSON data, nested a few levels at most (so that saving, which
-    recurses, cannot fail on a document that loaded)."""
-    if depth > MAX_SECTION_DEPTH:
-        raise ProjectError(f"{where}: nested more than {MAX_SECTION_DEPTH} levels deep")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_plain(v, f"{where}.{k}" if k.isidentifier() else f"{where}[{_short(k)}]",
-                         depth + 1)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]", depth + 1)
 
 
 def _text(data: dict, key: str, default: str, limit: int) -> str:
@@ -275,6 +374,9 @@ def _kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        digits = int(abs(value).bit_length() * 0.30103) + 1  # str() refuses over 4300 digits
+        return f"{'-' if value < 0 else ''}an integer of about {digits:,} digits"
     text = json.dumps(value, ensure_ascii=True) if not isinstance(value, float) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -285,37 +387,170 @@ def _short(value: Any) -> str:
 
 
 def project_to_json(project: Project) -> str:
-    return json.dumps(project.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """The file text of a project. Raises :class:`ProjectError` (naming the place) for a value no
+    project file may hold (a lone surrogate, NaN...), so that whatever saves also loads."""
+    data = project.to_dict()
+    try:
+        check_document(data)
+    except ProjectError as exc:
+        raise ProjectError(f"cannot save: {exc}") from None
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def save_project(project: Project, path: str | os.PathLike, backup: bool = True) -> Path:
     """Write atomically: a temporary file in the same folder, then a rename over the target.
 
-    The previous file, if any, is kept as ``<name>.bak``.
-    """
+    The previous file, if any, is kept as ``<name>.bak`` (itself replaced atomically)."""
     p = Path(path)
     text = project_to_json(project)
     atomic_write_text(p, text, backup=backup)
     return p
 
 
+# Temporaries are named ".<target name>.<pid>-<random>.tmp" (a backup's ".<name>.bak.<pid>-...")
+# so that the next write of the same target can tell a killed writer's leftovers (its process is
+# gone) from a write in progress in another process or thread.
+_ACTIVE: set[str] = set()  # temporaries this process is writing now
+_ACTIVE_LOCK = threading.Lock()
+_LEGACY_AGE_S = 600.0  # temporaries without a process id (older versions): removed after this
+
+
+def _new_temporary(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                               dir=path.parent)
+    os.close(fd)
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(tmp)
+    return Path(tmp)
+
+
+def _done(tmp: Path, remove: bool) -> None:
+    if remove:
+        with suppress(OSError):
+            os.unlink(tmp)
+    with _ACTIVE_LOCK:
+        _ACTIVE.discard(str(tmp))
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that writers of ``path`` (and of its backup) left when they were
+    killed: those of a process that no longer exists, or of this process but no longer in use.
+    Returns the paths removed. Never raises (a file that cannot be removed is left)."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:bak\.)?(?:(\d+)-)?[^/\\]*\.tmp")
+    removed = []
+    try:
+        candidates = [e for e in os.scandir(path.parent)
+                      if e.name.startswith(f".{path.name}.") and e.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for entry in candidates:
+        m = pattern.fullmatch(entry.name)
+        if m is None:
+            continue
+        if not _stale(entry, m.group(1)):
+            continue
+        with suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _stale(entry: os.DirEntry, pid_text: str | None) -> bool:
+    if pid_text is None or os.name != "posix":  # no process id, or no safe way to probe one
+        try:
+            return time.time() - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_AGE_S
+        except OSError:
+            return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        with _ACTIVE_LOCK:
+            return entry.path not in _ACTIVE
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False  # exists (another user's), or cannot tell
+    return False
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a plain ``open(path, "w")`` would give: the existing file's, else 0666 less the
+    umask (``mkstemp`` makes 0600 files, which exported code and checkpoints must not be)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for a moment, for every thread)
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _backup(path: Path) -> None:
+    """``<name>.bak`` becomes the current file, atomically: a hard link (or else a copy) under a
+    temporary name, then a rename. A kill at any moment leaves the old backup or the new one."""
+    bak = path.with_name(path.name + ".bak")
+    tmp = _new_temporary(bak)
+    ok = False
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(path, tmp)
+        except OSError:  # no hard links here (some network and FAT file systems): copy
+            shutil.copy2(path, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, bak)
+        ok = True
+    finally:
+        _done(tmp, remove=not ok)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); best effort."""
+    if os.name != "posix":
+        return
+    with suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextmanager
 def atomic_path(path: Path, backup: bool = False) -> Iterator[Path]:
     """Yield a temporary file beside ``path``; when the block succeeds it is renamed over ``path``
-    (the old file kept as ``<name>.bak`` with ``backup``), when it fails it is removed. A crash can
-    never leave a half-written file under the real name."""
+    (the old file kept as ``<name>.bak`` with ``backup``, also by a rename), when it fails it is
+    removed. A crash can never leave a half-written file under the real name or the backup's, and
+    what a killed writer left behind is removed by the next write of the same path. The file gets
+    the mode a plain write would give (the old file's, else 0666 less the umask)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    remove_stale_temporaries(path)
+    tmp = _new_temporary(path)
+    ok = False
     try:
-        yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))
+        yield tmp
         if backup and path.exists():
-            shutil.copy2(path, path.with_name(path.name + ".bak"))
+            _backup(path)
         os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+        ok = True
+        _sync_folder(path.parent)
+    finally:
+        _done(tmp, remove=not ok)
 
 
 def atomic_write_text(p: Path, text: str, backup: bool = False) -> None:

@@ -91,8 +91,12 @@ def test_a_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     save_project(two_network_project(), path)
     before = path.read_bytes()
 
-    def broken_replace(src, dst):
-        raise OSError(28, "No space left on device")
+    real_replace = os.replace
+
+    def broken_replace(src, dst):  # the backup's rename works, the file's own fails
+        if Path(dst) == path:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
 
     monkeypatch.setattr(project_mod.os, "replace", broken_replace)
     p = two_network_project()
@@ -100,6 +104,7 @@ def test_a_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_project(p, path)
     assert path.read_bytes() == before
+    assert (tmp_path / "net.dnn.json.bak").read_bytes() == before
     assert sorted(f.name for f in tmp_path.iterdir()) == ["net.dnn.json", "net.dnn.json.bak"]
 
 
