@@ -2,7 +2,9 @@
 
 :func:`check_model_data` compares the graph's Input (shape, dtype) and Output (size) with the
 dataset and the loss. Each :class:`DataProblem` carries :class:`ParamFix` entries the window can
-apply as one undoable edit (set Input.shape to [1, 28, 28]; set fc2.out_features to 10).
+apply as one undoable edit (set Input.shape to [1, 28, 28]; set fc2.out_features to 10). It also
+refuses a design whose training step cannot fit in the training device's memory
+(:mod:`designer.engine.memory`), before anything is allocated.
 """
 
 from __future__ import annotations
@@ -70,8 +72,52 @@ def expected_output_size(ds: Dataset, loss: str) -> int:
 
 
 def check_model_data(graph: Graph, ds: Dataset, training: dict[str, Any] | None = None,
-                     analysis=None) -> DataCheck:
-    """Compare a design with a dataset (and the training loss); see the module docstring."""
+                     analysis=None, memory_available: int | None = None) -> DataCheck:
+    """Compare a design with a dataset (and the training loss); see the module docstring.
+
+    ``memory_available``: bytes the training step may use; by default the memory of the device
+    ``training["device"]`` trains on (a GPU's total less the dataset moved onto it, or the RAM
+    this machine has available).
+    """
+    from ..shapes import analyze
+
+    check = _check_fit(graph, ds, training, analysis)
+    if not any(p.code in ("input", "inputs") for p in check.errors):
+        analysis = analysis or analyze(graph)
+        if analysis.ok:
+            problem = memory_problem(graph, analysis, ds, training, memory_available)
+            if problem is not None:
+                check.problems.append(problem)
+    return check
+
+
+def memory_problem(graph: Graph, analysis, ds: Dataset, training: dict[str, Any] | None,
+                   available: int | None = None) -> DataProblem | None:
+    """An error when one training step at the chosen batch size cannot fit in memory (naming the
+    largest layers, the estimate, the memory there is and what to change)."""
+    from .. import memory
+
+    t = training or {}
+    device = memory.training_device(str(t.get("device", "auto")))
+    est = memory.estimate(graph, analysis, int(t.get("batch_size", 64) or 1), t, device)
+    where = "this machine has"
+    if available is None:
+        available, where = memory.device_memory(device)
+        if device != "cpu" and where != "this machine has":  # the dataset moves to the GPU too
+            available -= _dataset_bytes(ds)
+    problem = memory.fit_problem(est, available, where)
+    if problem is None:
+        return None
+    return DataProblem(problem.severity, problem.message, problem.node_ids, code="memory")
+
+
+def _dataset_bytes(ds: Dataset) -> int:
+    tensors = (ds.x_train, ds.y_train, ds.x_val, ds.y_val)
+    return sum(int(x.numel()) * int(x.element_size()) for x in tensors if x is not None)
+
+
+def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
+               analysis) -> DataCheck:
     from ..shapes import analyze
 
     loss = (training or {}).get("loss", "cross_entropy")

@@ -1,0 +1,467 @@
+"""How much memory a design needs: activations per layer and per sample, parameters with their
+gradients and optimizer state, and a training estimate for a batch, from the shape analysis alone.
+
+Nothing is allocated and torch is not imported here (``designer check`` stays light). The figures
+follow what PyTorch really allocates, layer by layer:
+
+* forward (inference, ``torch.no_grad``): each layer's new output, freed when its last reader has
+  run; Flatten, Reshape, Permute, Output and Dropout in eval mode are views and allocate nothing;
+* training: the tensors autograd keeps for the backward pass (a Linear or Conv keeps its input, a
+  ReLU/Sigmoid/Tanh/Softmax its output, MaxPool its int64 indices, Dropout a one-byte mask per value,
+  LSTM/GRU their gates at every step, attention its L x L weights per head when the unfused path
+  runs), plus the gradients alive at the busiest backward step, plus weights, their gradients and
+  the optimizer's state (Adam/AdamW two copies, SGD with momentum one, RMSprop one or two, Adagrad
+  one).
+
+Approximate, and said so: allocator rounding, BLAS/oneDNN workspaces, the temporaries inside fused
+kernels and the CUDA context (hundreds of MB) are not counted; recurrent layers on CUDA (cuDNN)
+keep a different workspace from the CPU path counted here. ``benchmarks/bench_memory.py`` and
+``tests/engine/test_memory.py`` compare the estimate with measured peaks (see RESULTS.md).
+Scaled dot-product attention: PyTorch's fused kernels (flash on CPU, memory-efficient on CUDA) never
+hold the L x L matrix, but on CPU attention dropout (and MPS always) falls back to the math path,
+which does; the estimate follows the path the device takes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .graph import Problem
+
+if TYPE_CHECKING:  # shapes imports torch; only its types are needed here
+    from .graph import Graph
+    from .shapes import Analysis
+
+FLOAT_BYTES = 4  # float32 activations and weights
+INT_BYTES = 8  # int64 token ids
+MASK_BYTES = 1  # torch.bool dropout masks
+# Training is refused above the memory available; ``designer check`` warns above this share of it.
+WARN_FRACTION = 0.6
+
+# Layers whose output is a view of their input: no new storage.
+_VIEWS = {"Flatten", "Reshape", "Permute", "Output", "Identity"}
+# Which tensor a layer keeps for its backward pass: its input, its output, or (None) neither.
+_SAVES_INPUT = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
+                "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+                "LeakyReLU", "ELU", "GELU", "PReLU", "SiLU", "Mish", "SELU", "Softplus",
+                "Hardtanh", "Multiply", "Embedding", "MultiheadAttention",
+                "TransformerEncoderLayer", "RNN", "LSTM", "GRU"}
+_SAVES_OUTPUT = {"ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"}
+# Per time step and direction, floats a recurrent layer keeps for backward, in units of hidden_size.
+# LSTM: measured on PyTorch's CPU (oneDNN) path, whose workspace holds about 20 (4 gate
+# pre-activations, 4 activations, cell states, hidden states and their copies); GRU: 3 + 3 gates,
+# reset product, new gate, hidden; RNN: pre-activation and hidden.
+_RECURRENT_SAVED = {"LSTM": 20, "GRU": 9, "RNN": 2}
+OPTIMIZER_COPIES = {"adam": 2, "adamw": 2, "adagrad": 1}
+
+
+@dataclass(frozen=True)
+class LayerMemory:
+    """One layer's memory per sample, in bytes."""
+
+    node_id: str
+    name: str
+    type: str
+    output: int  # new storage for the output in a forward pass (0 for a view)
+    saved: int  # kept for backward during training (its output if kept, plus intermediates)
+    work: int  # transient extra at its busiest moment (temporaries, the gradients of backward)
+    note: str = ""  # what is approximate about it
+    params: int = 0
+
+    @property
+    def training(self) -> int:
+        return self.saved
+
+
+@dataclass
+class MemoryEstimate:
+    """Memory of one design for a batch, in bytes (see the module docstring)."""
+
+    layers: list[LayerMemory]
+    batch_size: int
+    params: int  # parameter count
+    weights: int  # bytes of the weights
+    grads: int
+    optimizer: int  # the optimizer's state
+    forward_per_sample: int  # peak of live activations in a no-grad forward pass, per sample
+    saved_per_sample: int  # activations autograd keeps, per sample
+    backward_work_per_sample: int  # the largest transient on top, per sample
+    device: str = "cpu"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def activations_per_sample(self) -> int:
+        """Every layer's output once (the figure of the Summary's total line)."""
+        return sum(layer.output for layer in self.layers)
+
+    @property
+    def param_state(self) -> int:
+        return self.weights + self.grads + self.optimizer
+
+    @property
+    def training_per_sample(self) -> int:
+        return self.saved_per_sample + self.backward_work_per_sample
+
+    @property
+    def training_total(self) -> int:
+        """Peak memory of one training step at ``batch_size``."""
+        return self.param_state + self.batch_size * self.training_per_sample
+
+    @property
+    def inference_total(self) -> int:
+        return self.weights + self.batch_size * self.forward_per_sample
+
+    def training_at(self, batch_size: int) -> int:
+        return self.param_state + batch_size * self.training_per_sample
+
+    def largest(self, n: int = 3) -> list[LayerMemory]:
+        """The layers holding most memory in training, largest first."""
+        big = sorted((m for m in self.layers if m.saved + m.work > 0),
+                     key=lambda m: -(m.saved + m.work))
+        return big[:n]
+
+    def max_batch(self, available: int) -> int:
+        """The largest batch whose training step fits in ``available`` bytes (0: not even 1)."""
+        room = available - self.param_state
+        per = max(self.training_per_sample, 1)
+        return max(room // per, 0)
+
+
+def optimizer_copies(training: dict[str, Any] | None) -> int:
+    """Extra parameter-sized buffers the optimizer keeps (Adam: exp_avg and exp_avg_sq)."""
+    t = training or {}
+    name = t.get("optimizer", "adam")
+    momentum = float(t.get("momentum", 0.9) or 0)
+    if name == "sgd":
+        return 1 if momentum > 0 else 0
+    if name == "rmsprop":
+        return 2 if momentum > 0 else 1
+    return OPTIMIZER_COPIES.get(name, 2)
+
+
+def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
+             training: dict[str, Any] | None = None, device: str = "cpu") -> MemoryEstimate:
+    """The memory estimate of an analysed design (nodes with unknown shapes count as 0).
+
+    ``device`` ("cpu", "cuda", "mps") decides which attention path is counted.
+    """
+    preds: dict[str, list[str]] = {nid: [] for nid in graph.nodes}
+    succs: dict[str, list[str]] = {nid: [] for nid in graph.nodes}
+    for e in graph.edges:
+        if e.src in preds and e.dst in preds:
+            preds[e.dst].append(e.src)
+            succs[e.src].append(e.dst)
+    order = [nid for nid in analysis.order if nid in graph.nodes]
+    infos = analysis.infos
+    kind = device.split(":")[0]
+    base: dict[str, str] = {}  # node -> the node owning the storage of its output
+    for nid in order:
+        node = graph.nodes[nid]
+        ins = preds[nid]
+        is_view = node.type in _VIEWS and len(ins) == 1
+        base[nid] = base.get(ins[0], ins[0]) if is_view else nid
+    # A node's output is kept for backward when it saves it or a reader saves its input.
+    kept: set[str] = set()
+    for nid in order:
+        t = graph.nodes[nid].type
+        if t in _SAVES_OUTPUT:
+            kept.add(base[nid])
+        if t in _SAVES_INPUT or t == "Output":  # the model's outputs live until the loss
+            kept.update(base[p] for p in preds[nid])
+    layers: list[LayerMemory] = []
+    notes: list[str] = []
+    for nid in order:
+        node, info = graph.nodes[nid], infos.get(nid)
+        if info is None or info.output_shape is None:
+            layers.append(LayerMemory(nid, node.name, node.type, 0, 0, 0, "shape unknown"))
+            continue
+        layers.append(_layer(node, info, base[nid] == nid, base[nid] in kept, kind))
+        if layers[-1].note and layers[-1].note not in notes:
+            notes.append(f"{node.name}: {layers[-1].note}")
+    by_id = {m.node_id: m for m in layers}
+    params = sum(infos[n].params for n in order if n in infos)
+    copies = optimizer_copies(training)
+    return MemoryEstimate(
+        layers=layers, batch_size=max(int(batch_size), 1), params=params,
+        weights=params * FLOAT_BYTES, grads=params * FLOAT_BYTES,
+        optimizer=copies * params * FLOAT_BYTES,
+        forward_per_sample=_forward_peak(order, preds, succs, base, by_id),
+        saved_per_sample=sum(m.saved for m in layers),
+        backward_work_per_sample=max((m.work for m in layers), default=0),
+        device=kind, notes=notes)
+
+
+def _layer(node, info, owns: bool, kept: bool, device: str) -> LayerMemory:
+    """One layer's output, saved and transient bytes per sample."""
+    t = node.type
+    kw = info.kwargs or {}
+    out_elems = math.prod(info.output_shape)
+    item = INT_BYTES if info.dtype == "int" else FLOAT_BYTES
+    out = out_elems * item if owns else 0
+    in_elems = sum(math.prod(s) for s in info.input_shapes)
+    # backward holds the gradient of the output and of each float input at once
+    grads = (out_elems + in_elems) * FLOAT_BYTES if owns and t != "Input" else 0
+    saved = out if kept else 0
+    work = grads
+    note = ""
+    if t in ("MaxPool1d", "MaxPool2d"):
+        saved += out_elems * INT_BYTES  # argmax indices, int64, for the backward pass
+    elif t == "Dropout":
+        saved += out_elems * MASK_BYTES
+    elif t in ("BatchNorm1d", "BatchNorm2d") and len(info.output_shape) > 1:
+        pass  # per-channel statistics only: negligible
+    elif t in _RECURRENT_SAVED and info.input_shapes:
+        steps = info.input_shapes[0][0]
+        hidden, layers_n = kw.get("hidden_size", 0), kw.get("num_layers", 1)
+        dirs = 2 if kw.get("bidirectional") else 1
+        per_step = _RECURRENT_SAVED[t] * hidden * dirs * layers_n
+        saved += steps * per_step * FLOAT_BYTES
+        # the output sequence of every stacked layer, and of the last when only h_n is returned
+        saved += steps * hidden * dirs * layers_n * FLOAT_BYTES
+        work += steps * hidden * dirs * FLOAT_BYTES * 2
+        note = "recurrent gates counted for PyTorch's CPU path; cuDNN keeps its own workspace"
+    elif t in ("MultiheadAttention", "TransformerEncoderLayer") and info.input_shapes:
+        steps, embed = info.input_shapes[0][0], info.input_shapes[0][-1]
+        heads = kw.get("num_heads") or kw.get("nhead") or 1
+        drop = float(kw.get("dropout") or 0)
+        a_saved, a_work, a_fwd, note = _attention(steps, embed, heads, drop, device)
+        saved += a_saved
+        work += a_work
+        if t == "TransformerEncoderLayer":
+            ff = kw.get("dim_feedforward", 0)
+            # residual sums, two LayerNorm inputs, the first Linear's input, the feed-forward
+            # activation (and its dropout's output and masks when dropout is on)
+            saved += steps * (4 * embed + 2 * ff) * FLOAT_BYTES
+            if drop > 0:
+                saved += steps * (ff + 2 * embed) * MASK_BYTES + steps * (ff + embed) * FLOAT_BYTES
+            work += 2 * steps * ff * FLOAT_BYTES
+        out_fwd = out + a_fwd  # in a no-grad forward only the temporaries of the fused path
+        return LayerMemory(node.id, node.name, t, out_fwd, saved, work, note, info.params)
+    if t == "Input":
+        saved = out  # the batch itself
+    return LayerMemory(node.id, node.name, t, out, saved, work, note, info.params)
+
+
+def _attention(steps: int, embed: int, heads: int, dropout: float,
+               device: str) -> tuple[int, int, int, str]:
+    """Self-attention's saved, backward and forward-temporary bytes per sample.
+
+    The packed in-projection (q, k, v) and the attention output are kept either way; the math path
+    also keeps the softmax weights (L x L per head), their dropout mask and the dropped weights.
+    """
+    proj = steps * 4 * embed * FLOAT_BYTES + heads * steps * FLOAT_BYTES  # qkv, out, logsumexp
+    fwd = steps * 4 * embed * FLOAT_BYTES
+    matrix = heads * steps * steps  # elements of the attention weights
+    math_path = device == "mps" or (device == "cpu" and dropout > 0)
+    if not math_path:
+        return proj, steps * 3 * embed * FLOAT_BYTES, fwd, ""
+    saved = proj + matrix * (2 * FLOAT_BYTES + MASK_BYTES)
+    work = steps * 3 * embed * FLOAT_BYTES + 2 * matrix * FLOAT_BYTES
+    why = "attention dropout on CPU" if device == "cpu" else "attention on MPS"
+    return saved, work, fwd, (f"{why} uses the unfused path: the {steps:,} x {steps:,} weights "
+                              f"of each of {heads} head(s) are held")
+
+
+def _forward_peak(order, preds, succs, base, by_id) -> int:
+    """Largest sum of live outputs during a no-grad forward pass, per sample."""
+    remaining = {b: 0 for b in set(base.values())}
+    for nid in order:
+        for p in preds[nid]:
+            remaining[base[p]] = remaining.get(base[p], 0) + 1
+    live, peak = 0, 0
+    for nid in order:
+        m = by_id[nid]
+        live += m.output
+        peak = max(peak, live)
+        for p in preds[nid]:
+            b = base[p]
+            remaining[b] -= 1
+            if remaining[b] == 0 and b != nid:
+                live -= by_id[b].output
+    return peak
+
+
+# --------------------------------------------------------------------------------------------
+# Available memory
+# --------------------------------------------------------------------------------------------
+
+
+def machine_memory() -> tuple[int, int]:
+    """(total, available) bytes of this machine's RAM: psutil when installed, else /proc/meminfo,
+    else sysconf (available then equals total)."""
+    try:
+        import psutil  # optional
+
+        vm = psutil.virtual_memory()
+        return int(vm.total), int(vm.available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh
+                      if line.split()[1:2] and line.split()[1].isdigit()}
+        total = fields["MemTotal"]
+        return total, fields.get("MemAvailable", fields.get("MemFree", total))
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return int(total), int(total)
+    except (ValueError, OSError, AttributeError):
+        return 0, 0  # unknown: no memory check
+
+
+def training_device(name: str) -> str:
+    """Where ``training.device`` trains, as training.pick_device decides ("auto": CUDA, then MPS,
+    then CPU). Only consults torch when it is already imported (the check path stays light)."""
+    name = name or "auto"
+    if name != "auto":
+        return name
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def device_memory(device: str) -> tuple[int, str]:
+    """(bytes available for training, what that is) on ``device``: a CUDA device's total memory
+    (torch must be importable), else the machine's available RAM (MPS shares it)."""
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+            props = torch.cuda.get_device_properties(index)
+            return int(props.total_memory), f"the GPU {props.name} has"
+        except (ImportError, RuntimeError, AssertionError, ValueError, IndexError):
+            pass  # no usable CUDA: training fails with its own message
+    _, available = machine_memory()
+    return available, "this machine has"
+
+
+# --------------------------------------------------------------------------------------------
+# Checks and texts
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_bytes(n: float) -> str:
+    """1234567 -> "1.2 MB" (decimal units, as the Summary's parameter size)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def _largest_text(est: MemoryEstimate) -> str:
+    parts = [f"{m.name} ({m.type}, {fmt_bytes(m.saved + m.work)} per sample)"
+             for m in est.largest(3)]
+    return ", ".join(parts)
+
+
+def fit_problem(est: MemoryEstimate, available: int, where: str = "this machine has",
+                warn_fraction: float | None = None) -> Problem | None:
+    """An error when one training step cannot fit in ``available`` bytes (a warning above
+    ``warn_fraction`` of it, when given); the message names the largest layers and what to
+    change."""
+    if available <= 0:
+        return None
+    need = est.training_total
+    biggest = tuple(m.node_id for m in est.largest(3))
+    head = (f"training needs about {fmt_bytes(need)} at batch {est.batch_size} "
+            f"(activations {fmt_bytes(est.training_per_sample)} per sample, weights with "
+            f"gradients and optimizer state {fmt_bytes(est.param_state)})")
+    if need > available:
+        if est.param_state > available:
+            fix = (f"the weights alone ({est.params:,} parameters) do not fit: shrink the largest "
+                   f"layers ({_largest_param_text(est)})")
+        else:
+            fit = est.max_batch(available)
+            fix = (f"lower training.batch_size to {fit} or less" if fit >= 1 else
+                   "not even batch 1 fits: shorten the input or sequence, or narrow the largest "
+                   "layers")
+            fix += f"; largest: {_largest_text(est)}"
+        return Problem("error", f"{head}, but {where} {fmt_bytes(available)}: {fix}",
+                       biggest, "memory")
+    if warn_fraction is not None and need > warn_fraction * available:
+        return Problem("warning", f"{head}, {need / available:.0%} of the {fmt_bytes(available)} "
+                       f"{where}; largest: {_largest_text(est)}", biggest, "memory")
+    return None
+
+
+def _largest_param_text(est: MemoryEstimate) -> str:
+    big = sorted((m for m in est.layers if m.params), key=lambda m: -m.params)[:3]
+    return ", ".join(f"{m.name} {m.params:,}" for m in big)
+
+
+def status_text(est: MemoryEstimate) -> str:
+    """The status bar's memory text: "activations 12.3 MB/sample, training ~1.2 GB at batch 64"."""
+    return (f"activations {fmt_bytes(est.activations_per_sample)}/sample, training "
+            f"~{fmt_bytes(est.training_total)} at batch {est.batch_size}")
+
+
+def check_memory(graph: Graph, analysis: Analysis, training: dict[str, Any] | None = None,
+                 total: int | None = None) -> tuple[list[Problem], dict[str, Any]]:
+    """For ``designer check``: problems and a JSON-able summary of the estimate at the project's
+    batch size. An error when one sample's training step, or the weights alone, exceed the
+    machine's (or ``total``) memory; a warning above WARN_FRACTION of it."""
+    t = training or {}
+    device = training_device(str(t.get("device", "auto")))
+    est = estimate(graph, analysis, int(t.get("batch_size", 64) or 1), t, device)
+    if total is None:
+        total, _ = machine_memory()
+    problems = []
+    one = est.training_at(1)
+    if total and one > total:
+        problems.append(Problem(
+            "error", f"one sample alone needs about {fmt_bytes(one)} to train (largest: "
+            f"{_largest_text(est)}), more than this machine's {fmt_bytes(total)}: shorten the "
+            f"input or sequence, or narrow the largest layers",
+            tuple(m.node_id for m in est.largest(3)), "memory"))
+    elif total:
+        p = fit_problem(est, total, "this machine has", WARN_FRACTION)
+        if p is not None:
+            problems.append(Problem("warning", p.message, p.node_ids, p.code))
+    return problems, summary_dict(est, total)
+
+
+def summary_dict(est: MemoryEstimate, total: int | None = None) -> dict[str, Any]:
+    return {
+        "batch_size": est.batch_size,
+        "device": est.device,
+        "activations_per_sample": est.activations_per_sample,
+        "training_per_sample": est.training_per_sample,
+        "weights": est.weights,
+        "param_state": est.param_state,
+        "training_total": est.training_total,
+        "inference_total": est.inference_total,
+        "memory_total": total,
+        "largest": [{"id": m.node_id, "name": m.name, "bytes_per_sample": m.saved + m.work}
+                    for m in est.largest(3)],
+        "layers": {m.node_id: m.output for m in est.layers},
+        "text": status_text(est),
+        "notes": list(est.notes),
+    }
+
+
+__all__ = [
+    "WARN_FRACTION",
+    "LayerMemory",
+    "MemoryEstimate",
+    "check_memory",
+    "device_memory",
+    "estimate",
+    "fit_problem",
+    "fmt_bytes",
+    "machine_memory",
+    "optimizer_copies",
+    "status_text",
+    "summary_dict",
+    "training_device",
+]
