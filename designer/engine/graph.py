@@ -403,13 +403,21 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
     """Cycles, unconnected or over-connected ports, unreachable nodes, missing Input/Output,
     duplicate names. Each problem names the nodes to fix and says what to change.
 
-    Runs in O(nodes + edges) on an acyclic graph, so it can follow every edit on the canvas.
+    A problem is reported where it starts, once: a missing connection is one error on the layer
+    whose input is empty (naming the layer that probably belongs there); the layers it cuts off
+    from the input, and those left leading nowhere, get one quieter warning each group instead of
+    an error per layer (issue 18: one removed wire used to give an error on every layer).
+
+    Runs in O(nodes + edges) on an acyclic graph without missing connections, so it can follow
+    every edit on the canvas.
     """
     problems: list[Problem] = []
     nodes = graph.nodes
     adj = adjacency or Adjacency.of(graph)
     input_ids = [n.id for n in nodes.values() if n.type == "Input"]
     output_ids = [n.id for n in nodes.values() if n.type == "Output"]
+    from_input = adj.reachable(input_ids)
+    to_output = adj.reachable(output_ids, backwards=True)
 
     if not input_ids:
         problems.append(Problem("error", "The design has no Input layer: add one from the palette "
@@ -426,19 +434,28 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
         else:
             seen[n.name] = n.id
 
+    in_cycle: set[str] = set()
     for cycle in adj.cycles():
+        in_cycle.update(cycle)
         names = " -> ".join(nodes[c].name for c in cycle + cycle[:1])
         problems.append(Problem("error", f"Cycle: {names}. Remove one of these connections; "
                                 "data must flow one way", tuple(cycle), "cycle"))
 
+    # Layers with data that go nowhere: what probably belongs in an empty input.
+    loose_ends = [nid for nid in nodes if nid in from_input and not adj.succs[nid]
+                  and nodes[nid].spec.has_output]
+    missing: list[str] = []  # layers with an empty input, in graph order
     for n in nodes.values():
         spec = n.spec
         ins = adj.preds[n.id]
         if spec.variadic:
             if len(ins) < spec.min_inputs:
+                missing.append(n.id)
                 problems.append(Problem(
                     "error", f"{spec.display_name} '{n.name}' needs at least {spec.min_inputs} "
-                    f"inputs but has {len(ins)}: connect more layers to it", (n.id,), "too_few_inputs"))
+                    f"inputs but has {len(ins)}: "
+                    + _what_to_connect(graph, adj, n.id, loose_ends, "connect more layers to it"),
+                    (n.id,), "too_few_inputs"))
             counts: dict[int, int] = {}
             for e in ins:
                 counts[e.dst_port] = counts.get(e.dst_port, 0) + 1
@@ -459,10 +476,14 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
                         (n.id,), "bad_port", e.dst_port))
             for port, count in counts.items():
                 if count == 0:
+                    if not missing or missing[-1] != n.id:
+                        missing.append(n.id)
                     what = f"input {port + 1}" if spec.num_inputs > 1 else "its input"
                     problems.append(Problem(
                         "error", f"{spec.display_name} '{n.name}' has nothing connected to {what}: "
-                        "connect a layer to it or delete it", (n.id,), "unconnected_input", port))
+                        + _what_to_connect(graph, adj, n.id, loose_ends,
+                                           "connect a layer to it or delete it"),
+                        (n.id,), "unconnected_input", port))
                 elif count > 1:
                     problems.append(Problem(
                         "error", f"{spec.display_name} '{n.name}' has {count} connections into one "
@@ -473,15 +494,92 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
                                     "its outgoing connections", (n.id,), "output_has_edges"))
 
     if input_ids and output_ids:
-        from_input = adj.reachable(input_ids)
-        to_output = adj.reachable(output_ids, backwards=True)
-        for n in nodes.values():
-            if n.id not in from_input:
-                problems.append(Problem(
-                    "error", f"'{n.name}' is cut off from every Input: connect it to the data path "
-                    "or delete it", (n.id,), "unreachable_from_input"))
-            elif n.id not in to_output:
-                problems.append(Problem(
-                    "error", f"'{n.name}' does not lead to any Output, so it is never used: connect it "
-                    "onward or delete it", (n.id,), "unreachable_to_output"))
+        problems += _reachability(graph, adj, from_input, to_output, missing, in_cycle)
+    return problems
+
+
+def _names(graph: Graph, node_ids: Iterable[str], limit: int = 5) -> str:
+    """'a', 'b' and 'c' (at most ``limit`` names, then how many more)."""
+    names = [f"'{graph.nodes[n].name}'" for n in node_ids]
+    if len(names) > limit:
+        names = names[:limit - 1] + [f"{len(names) - limit + 1} more"]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _what_to_connect(graph: Graph, adj: Adjacency, node_id: str, loose_ends: list[str],
+                     otherwise: str) -> str:
+    """The fix for an empty input: the layers whose output goes nowhere and could feed this one
+    without making a cycle (usually the other end of a removed wire), or ``otherwise``."""
+    if not loose_ends:
+        return otherwise
+    after = adj.reachable([node_id])
+    fits = [nid for nid in loose_ends if nid not in after]
+    if not fits:
+        return otherwise
+    if len(fits) == 1:
+        return f"connect {_names(graph, fits)} to it (its output goes nowhere), or delete it"
+    return f"connect one of {_names(graph, fits, 3)} to it, or delete it"
+
+
+def _reachability(graph: Graph, adj: Adjacency, from_input: set[str], to_output: set[str],
+                  missing: list[str], in_cycle: set[str]) -> list[Problem]:
+    """Layers cut off from every Input, and layers that lead to no Output.
+
+    Being cut off is always the consequence of an empty input or a cycle further up (a layer
+    without inputs is either an Input or has an empty one), which is already an error: the layers
+    it cuts off share one warning naming it. A layer that leads to no Output is its own error
+    unless a missing connection on the way to an Output explains it: then only the loose end (the
+    layer whose output goes nowhere, probably the other end of that connection) gets a warning.
+    """
+    nodes = graph.nodes
+    problems: list[Problem] = []
+    causes: dict[str, set[str]] = {}  # cut-off layer -> the errors upstream that cut it off
+    for root in [*missing, *(n for n in nodes if n in in_cycle)]:
+        if root in from_input:
+            continue
+        for nid in adj.reachable([root]):
+            if nid not in from_input:
+                causes.setdefault(nid, set()).add(root)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for n in nodes:
+        if n in from_input:
+            continue
+        roots = causes.get(n, set())
+        if n in roots:
+            continue  # the layer with the empty input (or in the cycle): its own error says it
+        if not roots:  # cannot happen in a graph (see above); never let it pass quietly
+            problems.append(Problem(
+                "error", f"'{nodes[n].name}' is cut off from every Input: connect it to the data "
+                "path or delete it", (n,), "unreachable_from_input"))
+            continue
+        groups.setdefault(tuple(r for r in nodes if r in roots), []).append(n)
+    for roots, cut in groups.items():
+        verb = "gets" if len(cut) == 1 else "get"
+        until = ("the cycle is broken" if all(r in in_cycle for r in roots)
+                 else f"{_names(graph, roots)} {'is' if len(roots) == 1 else 'are'} connected")
+        problems.append(Problem(
+            "warning", f"Not reachable from the input: {_names(graph, cut)} {verb} no data until "
+            f"{until}", tuple(cut), "unreachable_from_input"))
+
+    on_the_way = [r for r in missing if r in to_output]  # empty inputs on a path to an Output
+    behind = [adj.reachable([r]) for r in on_the_way]
+    loose: list[str] = []  # explained layers whose output goes nowhere: the other wire ends
+    for n in nodes:
+        if n not in from_input or n in to_output:
+            continue
+        if any(n not in after for after in behind):
+            # Explained by the missing connection; the layers before a loose end lead nowhere
+            # only because it does, so it alone is named.
+            if not adj.succs[n]:
+                loose.append(n)
+        else:
+            problems.append(Problem(
+                "error", f"'{nodes[n].name}' does not lead to any Output, so it is never used: "
+                "connect it onward or delete it", (n,), "unreachable_to_output"))
+    if loose:
+        one = len(loose) == 1
+        problems.append(Problem(
+            "warning", f"{_names(graph, loose)} {'leads' if one else 'lead'} to no Output: "
+            f"connect {'it' if one else 'them'} onward, e.g. to {_names(graph, on_the_way, 3)}",
+            tuple(loose), "unreachable_to_output"))
     return problems

@@ -234,13 +234,19 @@ def test_output_feeding_a_layer():
 
 def test_node_cut_off_from_every_input():
     g = mlp()
-    fc1 = by_name(g, "fc1")
+    fc1, relu, fc2, out = by_name(g, "fc1"), by_name(g, "relu1"), by_name(g, "fc2"), g.outputs()[0].id
     g.disconnect(g.in_edges(fc1)[0])
-    problems = [p for p in check_structure(g) if p.code == "unreachable_from_input"]
-    # fc1 and everything behind it (relu1, fc2, output1)
-    assert {p.node_ids[0] for p in problems} == {fc1, by_name(g, "relu1"), by_name(g, "fc2"),
-                                                 g.outputs()[0].id}
-    assert "'fc1' is cut off from every Input" in problems[0].message
+    problems = check_structure(g)
+    # the cause, once, as an error on the layer with the empty input, naming the loose end
+    assert [(p.severity, p.code, p.node_ids) for p in problems if p.is_error] == [
+        ("error", "unconnected_input", (fc1,))]
+    assert ("Linear 'fc1' has nothing connected to its input: connect 'flatten1' to it"
+            in problems[0].message)
+    # what it cuts off: one quieter warning on every layer behind it
+    cut = [p for p in problems if p.code == "unreachable_from_input"]
+    assert [(p.severity, p.node_ids) for p in cut] == [("warning", (relu, fc2, out))]
+    assert cut[0].message == ("Not reachable from the input: 'relu1', 'fc2' and 'output1' get no "
+                              "data until 'fc1' is connected")
     assert "unreachable_from_input" not in codes(mlp())
 
 
@@ -261,6 +267,132 @@ def test_a_second_unconnected_input_is_reported():
     spare = g.add_node("Input", name="spare")
     problems = [p for p in check_structure(g) if spare.id in p.node_ids]
     assert [p.code for p in problems] == ["unreachable_to_output"]
+
+
+# -- one cause, one error (issue 18: a removed wire used to put an error on every layer) -------
+
+
+def _template(template_id: str) -> Graph:
+    from designer.engine.templates import load_template
+
+    return load_template(template_id).graph
+
+
+@pytest.mark.parametrize("template_id", ["mlp-digits", "lenet5", "cnn-mnist", "resnet-mini",
+                                         "transformer-text"])
+def test_one_removed_wire_is_one_error(template_id):
+    """Removing any single wire of a template gives exactly one error, on the layer whose input it
+    fed; it names the layer whose output now goes nowhere, and no other layer has an error."""
+    base = _template(template_id)
+    assert analyze(base).ok
+    for edge in list(base.edges):
+        g = base.copy()
+        g.disconnect(edge)
+        a = analyze(g)
+        assert not a.ok  # the design cannot train
+        dst, src = g.nodes[edge.dst], g.nodes[edge.src]
+        assert [(p.code, p.node_ids, p.port) for p in a.errors] == [
+            ("unconnected_input" if not dst.spec.variadic else "too_few_inputs", (edge.dst,),
+             edge.dst_port if not dst.spec.variadic else None)], (edge, a.errors)
+        if not g.out_edges(edge.src):
+            assert f"connect '{src.name}' to it" in a.errors[0].message
+        for p in a.problems:
+            if not p.is_error:
+                assert p.code in ("unreachable_from_input", "unreachable_to_output"), p
+        # no layer downstream of the cut reports an error of its own ("shape unknown")
+        assert all(a.infos[n].error is None for n in g.nodes)
+
+
+def test_a_removed_wire_in_mlp_digits_gives_one_error_and_two_warnings():
+    g = _template("mlp-digits")
+    g.disconnect(next(e for e in g.edges if e.src == "fc1"))
+    a = analyze(g)
+    assert [(p.severity, p.code, p.node_ids) for p in a.problems] == [
+        ("error", "unconnected_input", ("relu1",)),
+        ("warning", "unreachable_from_input", ("fc2", "logits")),
+        ("warning", "unreachable_to_output", ("fc1",)),
+    ]
+    assert a.errors[0].message == ("ReLU 'relu1' has nothing connected to its input: connect "
+                                   "'fc1' to it (its output goes nowhere), or delete it")
+    assert "not reachable from the input" in a.problems[1].message.lower()
+    # the cut-off layers have no shape, and no error of their own
+    assert a.infos["fc2"].output_shape is None and a.infos["fc2"].error is None
+    assert a.problems_for("image") == [] and a.problems_for("flatten") == []
+    g.connect("fc1", "relu1")
+    assert analyze(g).problems == []
+
+
+def test_a_new_unconnected_layer_is_one_error():
+    g = mlp()
+    lonely = g.add_node("Linear", name="lonely")
+    assert [(p.severity, p.code, p.node_ids) for p in check_structure(g)] == [
+        ("error", "unconnected_input", (lonely.id,))]
+    assert "connect a layer to it or delete it" in check_structure(g)[0].message
+    # a layer hanging off it is cut off: a warning naming the cause
+    relu = g.add_node("ReLU", name="after")
+    g.connect(lonely.id, relu.id)
+    cut = [p for p in check_structure(g) if p.code == "unreachable_from_input"]
+    assert [(p.severity, p.node_ids) for p in cut] == [("warning", (relu.id,))]
+    assert "until 'lonely' is connected" in cut[0].message
+
+
+def test_a_dead_end_branch_stays_an_error_when_no_wire_is_missing():
+    g = mlp()
+    side = g.add_node("Linear", name="side")
+    g.connect(by_name(g, "relu1"), side.id)
+    problems = check_structure(g)
+    assert [(p.severity, p.code, p.node_ids) for p in problems] == [
+        ("error", "unreachable_to_output", (side.id,))]
+
+
+def test_two_cuts_each_give_their_error_and_the_cut_off_layers_name_their_own():
+    g = chain(("Flatten", {}), ("Linear", {"out_features": 4}), ("ReLU", {}),
+              ("Linear", {"out_features": 3}), ("ReLU", {}), ("Linear", {"out_features": 2}),
+              shape=(1, 4, 4))
+    relu1, relu2, fc3 = by_name(g, "relu1"), by_name(g, "relu2"), by_name(g, "fc3")
+    g.disconnect(g.in_edges(relu1)[0])
+    g.disconnect(g.in_edges(relu2)[0])
+    problems = check_structure(g)
+    assert [(p.code, p.node_ids) for p in problems if p.is_error] == [
+        ("unconnected_input", (relu1,)), ("unconnected_input", (relu2,))]
+    cut = {p.node_ids: p.message for p in problems if p.code == "unreachable_from_input"}
+    assert set(cut) == {(by_name(g, "fc2"),), (fc3, g.outputs()[0].id)}
+    assert cut[(by_name(g, "fc2"),)].endswith("'fc2' gets no data until 'relu1' is connected")
+    assert cut[(fc3, g.outputs()[0].id)].endswith("until 'relu2' is connected")
+
+
+def test_a_merge_behind_two_cuts_names_both():
+    g = Graph()
+    inp = g.add_node("Input", params={"shape": [4]})
+    fc1, fc2 = g.add_node("Linear", name="fc1"), g.add_node("Linear", name="fc2")
+    add, out = g.add_node("Add", name="add"), g.add_node("Output")
+    g.connect(fc1.id, add.id, 0)
+    g.connect(fc2.id, add.id, 1)
+    g.connect(add.id, out.id)
+    problems = check_structure(g)
+    assert [(p.code, p.node_ids) for p in problems if p.is_error] == [
+        ("unconnected_input", (fc1.id,)), ("unconnected_input", (fc2.id,))]
+    assert "connect 'input1' to it" in problems[0].message
+    cut = [p for p in problems if p.code == "unreachable_from_input"]
+    assert [(p.severity, p.node_ids) for p in cut] == [("warning", (add.id, out.id))]
+    assert cut[0].message.endswith("until 'fc1' and 'fc2' are connected")
+    g.connect(inp.id, fc1.id)
+    g.connect(inp.id, fc2.id)
+    assert analyze(g).ok
+
+
+def test_layers_behind_a_cycle_that_no_input_feeds_get_a_warning():
+    g = mlp()
+    a, b = g.add_node("ReLU", name="a"), g.add_node("ReLU", name="b")
+    g.connect(a.id, b.id)
+    g.connect(b.id, a.id, check=False)
+    c = g.add_node("ReLU", name="c")
+    g.connect(b.id, c.id)
+    problems = check_structure(g)
+    assert [p.code for p in problems if p.is_error] == ["cycle"]
+    cut = [p for p in problems if p.code == "unreachable_from_input"]
+    assert [(p.severity, p.node_ids) for p in cut] == [("warning", (c.id,))]
+    assert "until the cycle is broken" in cut[0].message
 
 
 # -- shape errors pinned to the node -------------------------------------------------------------
