@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +112,10 @@ class Setting:
         if t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond float range (10**309)
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}") from None
             if not math.isfinite(value):
                 raise ValueError(f"expected a finite number, got {_show(value)}")
             self._check_range(value)
@@ -128,11 +133,14 @@ class Setting:
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
             if len(value) > 4096:
                 raise ValueError("expected at most 4096 characters")
+            _check_text(value)
             return value
         if t == "texts":
             if (not isinstance(value, (list, tuple)) or len(value) > 100_000
                     or not all(isinstance(v, str) for v in value)):
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            for v in value:
+                _check_text(v)
             return list(value)
         # size
         if (not isinstance(value, (list, tuple)) or len(value) != 2
@@ -157,11 +165,37 @@ def _range_words(lo: float | None, hi: float | None) -> str:
     return ""
 
 
+def _check_text(value: str) -> None:
+    """Text settings become paths, column and file names: no NUL (no path can hold one; Python
+    raises "embedded null byte") and no lone surrogate (not text: it cannot be printed or saved)."""
+    if "\x00" in value:
+        raise ValueError(f"{_show(value)} holds a NUL character (\\u0000), which no path or "
+                         "name can hold")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise ValueError(f"{_show(value)} holds a lone surrogate, half of an escaped character "
+                         "and not text")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(ch: str) -> str:
+    if ch in '"\\':
+        return "\\" + ch
+    if ch == "\n":
+        return "\\n"
+    return ascii(ch)[1:-1] if unicodedata.category(ch)[0] == "C" else ch
+
+
 def _show(value: Any) -> str:
-    """A short, safe rendering of a user value for messages."""
+    """A short, safe rendering of a user value for messages: one line, control characters and
+    lone surrogates escaped (so that it always prints)."""
     if isinstance(value, str):
         text = value if len(value) <= 40 else value[:37] + "..."
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + "".join(_escape(ch) for ch in text) + '"'
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        digits = int(abs(value).bit_length() * 0.30103) + 1  # repr() refuses over 4300 digits
+        return f"{'a negative' if value < 0 else 'an'} integer of about {digits:,} digits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
