@@ -135,7 +135,7 @@ class ProgressPrinter:
             self._print(f"stopped in epoch {event.epoch} after batch {event.batch}; "
                         f"checkpoints kept{where}")
         elif isinstance(event, T.Failed):
-            self._print(f"error: {event.message}")
+            self._print(f"error: {out_of_memory_message(event.message) or event.message}")
 
     def _line(self, text: str) -> None:
         self.stream.write("\r" + text[:160].ljust(min(160, max(len(text), 80))))
@@ -149,6 +149,28 @@ class ProgressPrinter:
             self.line_open = False
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+_OOM_MARKERS = ("can't allocate memory", "cannot allocate memory", "out of memory",
+                "memoryerror", "defaultcpuallocator")
+
+
+def out_of_memory_message(text: str) -> str | None:
+    """One line for an allocation failure (MemoryError, torch's "can't allocate memory" or CUDA
+    "out of memory"), or None when ``text`` is about something else."""
+    low = text.lower()
+    if not any(m in low for m in _OOM_MARKERS):
+        return None
+    size = ""
+    marker = "you tried to allocate "
+    if marker in low:  # torch: "... you tried to allocate 1800000000000 bytes. Error code 12"
+        digits = low.split(marker, 1)[1].split(" ", 1)[0]
+        if digits.isdigit():
+            from ..engine.memory import fmt_bytes
+
+            size = f" (an allocation of {fmt_bytes(int(digits))})"
+    return (f"out of memory{size}: lower training.batch_size (--batch-size), shorten the input "
+            f"or sequence, or narrow the largest layers; 'designer check' shows the memory estimate")
 
 
 def _num(key: str, v: Any) -> str:
@@ -188,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.gan import GanError, prepare_gan
     from ..engine.project import ProjectError, load_project
     from ..engine.recipes import is_gan
+    from ..engine.shapes import analyze
     from ..engine.training import Trainer
 
     err = sys.stderr
@@ -244,16 +267,27 @@ def run(args: argparse.Namespace) -> int:
             recipe = prepare_gan(project.networks, dataset, training_cfg, callback=progress)
         except GanError as exc:
             return fail(str(exc), 1)
+        except (MemoryError, RuntimeError) as exc:
+            oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
+            if oom is None:
+                raise
+            return fail(oom, 1)
     else:
-        check = check_model_data(project.graph, dataset, training_cfg)
+        analysis = analyze(project.graph)
+        check = check_model_data(project.graph, dataset, training_cfg, analysis)
         for p in check.problems:
             print(f"{p.severity}: {p.message}", file=err)
         if not check.ok:
             return 1
         try:
-            model = build_model(project.graph, seed=training_cfg["seed"])
+            model = build_model(project.graph, analysis, seed=training_cfg["seed"])
         except BuildError as exc:
             return fail(str(exc), 1)
+        except (MemoryError, RuntimeError) as exc:  # the estimate can miss: never a traceback
+            oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
+            if oom is None:
+                raise
+            return fail(oom, 1)
     if not args.resume:
         if args.out:
             run_dir = Path(args.out)

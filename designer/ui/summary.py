@@ -1,5 +1,7 @@
-"""The model summary: one row per layer (name, type, output shape, parameters, MACs) and totals,
-like the summary printout of a model. Rows follow the data flow (topological order)."""
+"""The model summary: one row per layer (name, type, output shape, parameters, MACs, activation
+memory per sample) and totals, like the summary printout of a model, with parameter memory and
+the training estimate at the project's batch size (:mod:`designer.engine.memory`). Rows follow the
+data flow (topological order)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.graph import Graph
+from ..engine.memory import estimate, fmt_bytes, status_text
 from ..engine.shapes import Analysis
 
-COLUMNS = ("Layer", "Type", "Output shape", "Parameters", "MACs")
+COLUMNS = ("Layer", "Type", "Output shape", "Parameters", "MACs", "Activations")
+DEFAULT_BATCH = 64  # training.batch_size's default, when the caller passes no settings
 _ID_ROLE = Qt.UserRole + 1
 _ID_ROLE_INT = int(_ID_ROLE)
 _DISPLAY = int(Qt.DisplayRole.value)
@@ -40,18 +44,31 @@ def shape_text(shape) -> str:
     return "(N, " + ", ".join(str(s) for s in shape) + ")"
 
 
-def summary_rows(graph: Graph, analysis: Analysis | None) -> list[tuple[str, str, str, int, int, str]]:
-    """(name, type, output shape, params, macs, node id) per layer, in data-flow order."""
+def summary_rows(graph: Graph, analysis: Analysis | None, memory: dict[str, int] | None = None
+                 ) -> list[tuple[str, str, str, int, int, str, int | None]]:
+    """(name, type, output shape, params, macs, node id, activation bytes per sample or None) per
+    layer, in data-flow order. ``memory``: activation bytes by node id (see
+    :func:`designer.engine.memory.estimate`)."""
     order = list(analysis.order) if analysis is not None else []
     ids = [i for i in order if i in graph.nodes] + [i for i in graph.nodes if i not in order]
+    memory = memory or {}
     rows = []
     for nid in ids:
         node = graph.nodes[nid]
         info = analysis.infos.get(nid) if analysis is not None else None
+        known = info is not None and info.output_shape is not None
         rows.append((node.name, node.spec.display_name,
                      shape_text(info.output_shape if info else None),
-                     info.params if info else 0, info.macs if info else 0, nid))
+                     info.params if info else 0, info.macs if info else 0, nid,
+                     memory.get(nid) if known else None))
     return rows
+
+
+def activation_text(n: int | None) -> str:
+    """Activation bytes per sample; "-" for a view (no new memory), "?" when unknown."""
+    if n is None:
+        return "?"
+    return fmt_bytes(n) if n else "-"
 
 
 class SummaryModel(QAbstractTableModel):
@@ -59,14 +76,15 @@ class SummaryModel(QAbstractTableModel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.rows: list[tuple[str, str, str, int, int, str]] = []
+        self.rows: list[tuple[str, str, str, int, int, str, int | None]] = []
         self._texts: list[tuple[str, ...]] = []
 
     def set_rows(self, rows) -> None:
         self.beginResetModel()
         self.rows = rows
         # Display texts are made once here: data() is called thousands of times per reset.
-        self._texts = [(r[0], r[1], r[2], f"{r[3]:,}", human(r[4])) for r in rows]
+        self._texts = [(r[0], r[1], r[2], f"{r[3]:,}", human(r[4]), activation_text(r[6]))
+                       for r in rows]
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt signature)
@@ -126,12 +144,24 @@ class SummaryDock(QDockWidget):
         self.setWidget(body)
         self.table.clicked.connect(self._on_clicked)
 
-    def show_analysis(self, graph: Graph, analysis: Analysis | None) -> None:
-        self.model.set_rows(summary_rows(graph, analysis))
+    def show_analysis(self, graph: Graph, analysis: Analysis | None,
+                      training: dict | None = None) -> None:
+        """Show a design's rows and totals; ``training`` (the project's training settings) gives
+        the batch size and optimizer of the training-memory estimate."""
+        est = None
+        if analysis is not None:
+            settings = {"batch_size": DEFAULT_BATCH, **(training or {})}
+            est = estimate(graph, analysis, int(settings["batch_size"] or 1), settings, "cpu")
+        memory = {m.node_id: m.output for m in est.layers} if est is not None else None
+        self.model.set_rows(summary_rows(graph, analysis, memory))
         total = analysis.total_params if analysis is not None else 0
         macs = analysis.total_macs if analysis is not None else 0
-        self.totals.setText(f"Total parameters: {total:,}    MACs per sample: {human(macs)}    "
-                            f"Size: {total * 4 / 1e6:.2f} MB (float32)")
+        text = (f"Total parameters: {total:,}    MACs per sample: {human(macs)}    "
+                f"Size: {total * 4 / 1e6:.2f} MB (float32)")
+        if est is not None and analysis.ok:
+            text += (f"\nMemory: {status_text(est)}; weights, gradients and optimizer state "
+                     f"{fmt_bytes(est.param_state)}")
+        self.totals.setText(text)
 
     def row_texts(self) -> list[list[str]]:
         m = self.model
@@ -143,4 +173,5 @@ class SummaryDock(QDockWidget):
             self.node_activated.emit(nid)
 
 
-__all__ = ["COLUMNS", "SummaryDock", "SummaryModel", "human", "shape_text", "summary_rows"]
+__all__ = ["COLUMNS", "SummaryDock", "SummaryModel", "activation_text", "human", "shape_text",
+           "summary_rows"]
