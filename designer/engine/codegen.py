@@ -7,8 +7,9 @@ layer attributes are the node names (so the state_dict keys equal those of
 only where they would shadow something the generated code uses (``input`` -> ``input_``).
 
 User text never becomes code: project names and descriptions go into comments with control
-characters removed, dataset paths and names into ``repr`` string literals, and class names are
-built from letters and digits only.
+characters removed (:func:`comment_text`), dataset paths and names into string literals through
+one helper (:func:`literal`), and class names are built from ASCII letters and digits only. No user
+text reaches a format string, ours or a library's (argparse %-formats its description and help).
 """
 
 from __future__ import annotations
@@ -1155,7 +1156,9 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
         data_default, data_help = None, None
         body = without_data_argument(body)
     config = {"dataset": _applying("dataset", dataset), "training": _applying("training", training)}
-    description = f"Train {cls} ({comment_text(project.name, 80)})"
+    # No user text in argparse's description: argparse %-formats it ("%(prog)s %d" as a project
+    # name made --help raise TypeError). The project name is in the header comment.
+    description = f"Train {cls}, a network designed with designer"
     replacements = {
         "__CLASS__": cls,
         "__CONFIG__": literal(config),

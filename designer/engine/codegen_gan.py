@@ -16,7 +16,6 @@ from . import codegen
 from .codegen import (
     CodegenError,
     _header,
-    comment_text,
     format_source,
     literal,
     network_class_names,
@@ -309,7 +308,8 @@ def gan_train_source(project, project_dir=None, format: bool = True) -> str | No
     config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
                               "training": codegen._applying("training", training)}
     g_cls, d_cls = classes[GENERATOR], classes[DISCRIMINATOR]
-    description = f"Train the GAN {g_cls} + {d_cls} ({comment_text(project.name, 80)})"
+    # No user text here: argparse %-formats the description (see codegen.train_source).
+    description = f"Train the GAN {g_cls} + {d_cls}, designed with designer"
     replacements = {
         "__CLASS__": ", ".join(sorted({g_cls, d_cls})),
         "__GENERATOR__": g_cls,
