@@ -215,7 +215,96 @@ BAD = [
     ("network-name-code", _set("networks.1.name", "__import__('os')"), "networks[1].name"),
     ("dataset-not-object", _set("dataset", "digits"), "dataset: expected an object"),
     ("name-not-text-top", _set("name", ["x"]), "name: expected text"),
+    # issue 17.1: lone surrogates (half of an escaped character) anywhere, keys included
+    ("surrogate-in-name", lambda: _ascii_json(_set("name", "\ud800")),
+     'name: the text "\\ud800" holds a lone surrogate (\\ud800)'),
+    ("surrogate-inside-text", lambda: _ascii_json(_set("description", "a\udfffb")),
+     'description: the text "a\\udfffb" holds a lone surrogate'),
+    ("emoji-half", lambda: _ascii_json(_set("dataset.name", "\ud83d")),
+     "dataset.name: the text"),
+    ("surrogate-in-node-name", lambda: _ascii_json(_set(NODE + ".name", "fc\udc00")),
+     "networks[1].nodes[1].name: the text"),
+    ("surrogate-in-setting-list", lambda: _ascii_json(_set("training.extra", ["ok", "\udfff"])),
+     "training.extra[1]: the text"),
+    ("surrogate-in-key", lambda: _ascii_json(_set("metadata.a\udfffb", 1)),
+     'metadata["a\\udfffb"]: the key'),
+    ("surrogate-in-param-key", lambda: _ascii_json(_set(NODE + ".params.k\ud800", 1)),
+     'networks[1].nodes[1].params["k\\ud800"]: the key'),
+    # issue 17.2: integers beyond float range where a float (or anything) belongs
+    ("int-beyond-float-lr", _set("training.lr", 10**309),
+     "training.lr: an integer of about 310 digits is too large for a number"),
+    ("int-beyond-float-pos", _set(NODE + ".pos", [10**400, 0]), "networks[1].nodes[1].pos[0]"),
+    ("int-beyond-float-val-fraction", _set("dataset.val_fraction", -10**309),
+     "dataset.val_fraction: a negative integer of about 310 digits is too large"),
+    ("int-beyond-float-slope", lambda d: _leaky(d, 10**309),
+     "networks[0].nodes[2].params.negative_slope: an integer of about"),
+    # issue 17.3: large legal-looking files are refused before parsing, in milliseconds
+    ("million-small-dicts", lambda: _with_metadata(b'{"a":1},' * 1_000_000 + b"{}"),
+     "objects and lists is more than a project file holds"),
+    ("millions-of-empty-lists", lambda: _with_metadata(b"[]," * 3_000_000 + b"[]"),
+     "objects and lists is more than a project file holds"),
+    ("millions-of-numbers", lambda: _with_metadata(b"1," * 5_000_000 + b"1"),
+     "values is more than a project file holds"),
+    ("nested-deeper-than-the-limit", _set("metadata.deep", json.loads("[" * 25 + "]" * 25)),
+     "nested more than"),
+    ("unknown-top-level-key", _set("junk", {"a": [1, 2]}), "junk: unknown key (known: format_version"),
+    ("misspelt-top-level-key", _set("trainig", {}), "trainig: unknown key (did you mean 'training'?)"),
+    ("unknown-network-key", _set("networks.0.extra", [[]]), "networks[0].extra: unknown key"),
+    ("unknown-node-key", _set(NODE + ".parms", {}),
+     "networks[1].nodes[1].parms: unknown key (did you mean 'params'?)"),
+    ("unknown-edge-key", _set("networks.1.edges.0.port", 0), "networks[1].edges[0].port: unknown key"),
+    # issue 17.4: "$" matches before a trailing newline: every name and id is matched whole
+    ("node-name-trailing-newline", _set(NODE + ".name", "fc1\n"),
+     'networks[1].nodes[1].name: "fc1\\n" is not a valid name'),
+    ("network-name-trailing-newline", _set("networks.1.name", "discriminator\n"),
+     "networks[1].name"),
+    ("node-id-trailing-newline", lambda d: _node_id(d, "abc\n"), "networks[1].nodes[1].id"),
+    ("layer-type-trailing-newline", _set(NODE + ".type", "Conv2d\n"),
+     "networks[1].nodes[1].type: unknown layer type"),
+    ("choice-trailing-newline", _set(NODE + ".params.padding_mode", "zeros\n"),
+     "networks[1].nodes[1].params.padding_mode"),
+    # issue 17.5: a NUL in a setting (a dataset path: "embedded null byte" at export)
+    ("nul-in-csv-path", _set("dataset", {"kind": "csv", "path": "data\x00.csv"}),
+     "dataset.path: contains a NUL character"),
+    ("nul-in-image-folder", _set("dataset", {"kind": "image_folder", "path": "\x00"}),
+     "dataset.path: contains a NUL character"),
+    ("nul-in-text-column", _set("dataset", {"kind": "csv_text", "path": "t.csv",
+                                            "text_column": "te\x00xt"}),
+     "dataset.text_column: contains a NUL character"),
+    ("nul-in-feature-columns", _set("dataset.feature_columns", ["a", "b\x00"]),
+     "dataset.feature_columns[1]: contains a NUL character"),
 ]
+
+
+def _ascii_json(mutate) -> bytes:
+    """The mutated document as a file written with ASCII escapes: how a lone surrogate, which
+    has no UTF-8 form, reaches a file (``"\\ud800"``)."""
+    return json.dumps(mutate(good_dict()), ensure_ascii=True).encode()
+
+
+def _leaky(d: dict, slope) -> dict:
+    node = d["networks"][0]["nodes"][2]  # the generator's relu1
+    node["type"], node["params"] = "LeakyReLU", {"negative_slope": slope}
+    return d
+
+
+def _node_id(d: dict, new_id: str) -> dict:
+    nodes, edges = d["networks"][1]["nodes"], d["networks"][1]["edges"]
+    old = nodes[1]["id"]
+    nodes[1]["id"] = new_id
+    for e in edges:
+        for k in ("src", "dst"):
+            if e[k] == old:
+                e[k] = new_id
+    return d
+
+
+def _with_metadata(payload: bytes) -> bytes:
+    """A valid document whose metadata is a list holding ``payload`` (about 8 to 10 MB)."""
+    text = json.dumps(good_dict())
+    head, sep, tail = text.rpartition('"metadata": ')
+    assert sep
+    return (head + sep).encode() + b'{"junk": [' + payload + b"]}}"
 
 
 def _dup_id() -> bytes:
