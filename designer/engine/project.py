@@ -376,7 +376,7 @@ def _kind(value: Any) -> str:
 def _short(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
         digits = int(abs(value).bit_length() * 0.30103) + 1  # str() refuses over 4300 digits
-        return f"{'-' if value < 0 else ''}an integer of about {digits:,} digits"
+        return f"{'a negative' if value < 0 else 'an'} integer of about {digits:,} digits"
     text = json.dumps(value, ensure_ascii=True) if not isinstance(value, float) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .project import atomic_path
+from .project import atomic_path, remove_stale_temporaries
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -135,6 +135,16 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` via a temporary file, so a crash never leaves half a checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def remove_run_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete what a killed run left half-written in its folder (``.last.pt.<pid>-....tmp``, up to
+    the size of a checkpoint), as resuming starts. Files a live process is writing are kept."""
+    run_dir = Path(run_dir)
+    removed: list[Path] = []
+    for name in (LAST, BEST, CONFIG, METRICS):
+        removed += remove_stale_temporaries(run_dir / name)
+    return removed
 
 
 def read_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any:

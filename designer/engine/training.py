@@ -647,6 +647,7 @@ class Trainer:
     def _load_resume(self) -> None:
         if self.run_dir is None:
             raise TrainingError("resume needs a run folder")
+        runs.remove_run_temporaries(self.run_dir)  # a killed run's half-written checkpoints
         state = runs.load_checkpoint(self.run_dir / runs.LAST, map_location=self.device)
         if state.get("recipe", "supervised") != self.recipe.name:
             raise TrainingError(f"{self.run_dir}: the run was trained with the "
