@@ -502,7 +502,6 @@ def _backup(path: Path) -> None:
     temporary name, then a rename. A kill at any moment leaves the old backup or the new one."""
     bak = path.with_name(path.name + ".bak")
     tmp = _new_temporary(bak)
-    ok = False
     try:
         os.unlink(tmp)
         try:
@@ -512,9 +511,10 @@ def _backup(path: Path) -> None:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, bak)
-        ok = True
     finally:
-        _done(tmp, remove=not ok)
+        # Also after the rename: when a killed save had already linked the backup to the current
+        # file, renaming one link of a file over another does nothing and leaves ``tmp``.
+        _done(tmp, remove=True)
 
 
 def _sync_folder(folder: Path) -> None:
