@@ -59,7 +59,7 @@ class GraphModule(nn.Module):
             if step.type == "Input":
                 continue
             spec = CATALOG[step.type]
-            module = getattr(self, step.name) if spec.module is not None else None
+            module = getattr(self, step.name) if spec.module_name is not None else None
             values[step.node_id] = apply_layer(spec, module, [values[i] for i in step.inputs],
                                                step.kwargs)
         return values

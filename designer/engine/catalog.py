@@ -285,7 +285,7 @@ class LayerSpec:
             return max(self.min_inputs, connected + 1)
         return self.num_inputs
 
-    @property
+    @functools.cached_property
     def module(self) -> type[nn.Module] | None:
         """The ``torch.nn`` class this layer builds (imports torch), or None for a layer that only
         acts in forward (Reshape, Add, ...)."""
