@@ -166,3 +166,22 @@ def test_random_edit_sequences_match_a_fresh_analysis():
         name, change = rng.choice(edits)
         g.set_params(g.node_by_name(name).id, {k: v() for k, v in change.items()})
         assert_same_as_fresh(a)
+
+
+def test_a_wire_removed_and_put_back_on_a_live_analyzer(counted):
+    """The canvas's path (issue 18): one error while the wire is missing, no shape errors
+    downstream, and after it is put back only the cut-off layers are inferred again."""
+    g = net()
+    a = Analyzer(g)
+    a.analyze()
+    fc1 = g.node_by_name("fc1").id
+    edge = g.in_edges(fc1)[0]
+    g.disconnect(edge)
+    got = assert_same_as_fresh(a)
+    assert [(p.code, p.node_ids) for p in got.errors] == [("unconnected_input", (fc1,))]
+    assert all(info.error is None for info in got.infos.values())
+    counted.clear()
+    g.connect(edge.src, edge.dst)
+    assert a.analyze().ok
+    assert sorted(counted) == sorted(ids(g, "fc1", "relu2", "fc2") | {g.outputs()[0].id})
+    assert_same_as_fresh(a)
