@@ -114,6 +114,18 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
+def say(text: str, stream=None) -> None:
+    """``print`` that cannot fail on a character the stream cannot encode (a file name that is
+    not UTF-8 arrives with lone surrogates; a console may lack a project's characters): such
+    characters are written as escapes."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        print(text, file=stream)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..engine.project import ProjectError, load_project
 
@@ -121,10 +133,10 @@ def run(args: argparse.Namespace) -> int:
         project = load_project(args.file)
     except ProjectError as exc:
         if args.json:
-            print(json.dumps({"ok": False, "file_error": str(exc)}))
+            say(json.dumps({"ok": False, "file_error": str(exc)}))
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            say(f"error: {exc}", sys.stderr)
         return 2
     rep = report(project)
-    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    say(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0 if rep["ok"] else 1

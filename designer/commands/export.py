@@ -32,25 +32,26 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.codegen import CodegenError
     from ..engine.export import ExportError, ExportResult, export_project, latest_run
     from ..engine.project import ProjectError, load_project
+    from .check import say
 
     try:
         project = load_project(args.file)
     except ProjectError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", sys.stderr)
         return 2
     result = ExportResult()
     weights = args.weights
     try:
         if weights == "latest" and not Path(weights).exists():
             weights = latest_run(args.file, project.name)
-            print(f"weights from {weights}")
+            say(f"weights from {weights}")
         export_project(project, args.out, onnx=args.onnx, pt2=args.pt2, weights=weights,
                        project_dir=Path(args.file).resolve().parent, result=result)
     except (CodegenError, ExportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", sys.stderr)
         return 1
     for path in result.paths:
-        print(f"wrote {path}")
+        say(f"wrote {path}")
     for note in result.notes:
-        print(f"note: {note}")
+        say(f"note: {note}")
     return 0

@@ -338,7 +338,9 @@ def validate_section(section: str, values: Any) -> dict[str, Any]:
         if key not in decl:
             close = difflib.get_close_matches(str(key), list(decl), n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(decl)})"
-            raise ConfigError(f"{section}.{key}: unknown setting{hint}")
+            place = (f"{section}.{key}" if isinstance(key, str) and key.isidentifier()
+                     and key.isascii() else f"{section}[{_show(key)}]")
+            raise ConfigError(f"{place}: unknown setting{hint}")
     out = {}
     for key, s in decl.items():
         try:

@@ -47,7 +47,20 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
 
 class ProjectError(ValueError):
-    """A project file cannot be read; the message names the place and the problem."""
+    """A project file cannot be read; the message names the place and the problem.
+
+    The message is always one printable line: control and format characters, line separators
+    and lone surrogates that reach it (from a value or a file name quoted by any validator) are
+    written as escapes (``\\r``, ``\\u2028``, ``\\udcff``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_printable(str(message)))
+
+
+def _printable(text: str) -> str:
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
 @dataclass
