@@ -10,9 +10,13 @@ A :class:`LayerSpec` says:
 * its parameters (:class:`Param`: type, default, range or choices, a doc line),
 * how to turn parameters plus the incoming shapes into concrete constructor arguments
   (``resolve``: fills in sizes that follow from the input and rejects values that disagree),
-* the torch module it builds (``module``), how its forward step is applied (``apply``), and the
-  lines code export writes for that step (``code``).
+* its exact output shape (``infer``) and parameter count (``count_params``): formulas, so that
+  checking a design never imports torch,
+* the torch.nn class it builds (``module_name``; ``module`` is the class, imported on first use),
+  how its forward step is applied (``apply``), and the lines code export writes for that step
+  (``code``).
 
+Importing this module does not import torch (seconds); building or running a layer does.
 Shapes here never include the batch dimension.
 """
 
