@@ -302,7 +302,7 @@ def _node_id(d: dict, new_id: str) -> dict:
 def _with_metadata(payload: bytes) -> bytes:
     """A valid document whose metadata is a list holding ``payload`` (about 8 to 10 MB)."""
     text = json.dumps(good_dict())
-    head, sep, tail = text.rpartition('"metadata": ')
+    head, sep, _ = text.rpartition('"metadata": ')
     assert sep
     return (head + sep).encode() + b'{"junk": [' + payload + b"]}}"
 
