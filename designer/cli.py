@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from .engine.threads import configure_process
+
+    configure_process()  # before torch loads anywhere in this process
     if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
         return open_window(argv)
     parser = build_parser()

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import runs
+from . import runs, threads
 from .config import validate_training
 from .data.core import Dataset
 from .events import (  # re-exported: the events live apart from torch
@@ -329,7 +329,7 @@ class Trainer:
                  *, run_dir: str | Path | None = None, callback: EventCallback | None = None,
                  recipe: Recipe | None = None, resume: bool = False,
                  extra_config: dict[str, Any] | None = None,
-                 batch_event_interval: float = 0.05) -> None:
+                 batch_event_interval: float = 0.05, cpu_threads: int | None = None) -> None:
         try:
             self.config = validate_training(training)
         except ValueError as exc:  # ConfigError: the message names the setting
@@ -345,6 +345,8 @@ class Trainer:
         self.resume_run = resume
         self.extra_config = copy.deepcopy(extra_config or {})
         self.batch_event_interval = batch_event_interval
+        # torch's CPU threads for this run (engine.threads; None: its choice for a headless run)
+        self.cpu_threads = cpu_threads or threads.training_threads()
         self.state = "idle"
         self.batches_done = 0  # over the whole run: tests and progress read it
         self.epoch = 0
@@ -394,6 +396,7 @@ class Trainer:
         """Train until done, stopped or failed; never raises (failures become a Failed event)."""
         self.state = "running"
         started = time.perf_counter()
+        threads.use_training_threads(self.cpu_threads)  # in this thread: OpenMP's is per thread
         self._batch_in_epoch = 0
         try:
             result = self._run(started)

@@ -211,7 +211,8 @@ class GanTrainingWorker(TrainingWorker):
         if snap.run_dir is not None:
             recipe.sample_dir = snap.run_dir / "samples"
         trainer = Trainer(None, ds, snap.training, run_dir=snap.run_dir, recipe=recipe,
-                          callback=self.event.emit, extra_config=snap.extra_config)
+                          callback=self.event.emit, extra_config=snap.extra_config,
+                          cpu_threads=self.cpu_threads)
         self._run_trainer(trainer)
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 MAX_FPS = 5  # live enough for curves; each redraw holds the GIL the training thread needs
 MAX_BUSY = 0.03  # at most this share of the GUI thread's time goes to redrawing the plots
+MAX_INTERVAL_S = 0.5  # but the curves move at least twice a second
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
 
 _TRAIN = (31, 119, 180)
@@ -222,7 +223,9 @@ class TrainingPlots(QWidget):
         layout.addWidget(self.cursor_label)
 
         self._timer = QTimer(self)
-        self._timer.setInterval(int(1000 / MAX_FPS))
+        # Start at the slowest rate: the first redraws (axes laid out, ranges found) cost the most,
+        # and a fast run is over in seconds; _redraw speeds up to MAX_FPS when drawing is cheap.
+        self._timer.setInterval(int(1000 * MAX_INTERVAL_S))
         self._timer.timeout.connect(self._redraw)
 
     # -- set-up --------------------------------------------------------------------------------
@@ -327,7 +330,7 @@ class TrainingPlots(QWidget):
             # cost of this update: setData now, and the paint it causes (measured last time)
             cost = time.thread_time() - t0 + self._layout_widget.last_paint_s
             self._cost = cost if self._cost is None else 0.7 * self._cost + 0.3 * cost
-            interval = max(1.0 / MAX_FPS, min(0.5, self._cost / MAX_BUSY))
+            interval = max(1.0 / MAX_FPS, min(MAX_INTERVAL_S, self._cost / MAX_BUSY))
             self._timer.setInterval(int(interval * 1000))
 
     def _fit_y(self, key: str) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtCore import QThread, Signal
 
 from designer.engine.events import Failed
 from designer.engine.graph import Graph
+from designer.engine.threads import training_threads, use_training_threads
 
 from .evaluation import EvaluationResult
 
@@ -79,6 +80,7 @@ class TrainingWorker(QThread):
         self._stop = threading.Event()
         self._paused = False
         self.result = None  # the trainer's Result once the run ends
+        self.cpu_threads = 1  # torch's intra-op threads for the run, set in the thread
 
     # -- control (GUI thread) --------------------------------------------------------------------
 
@@ -108,6 +110,9 @@ class TrainingWorker(QThread):
 
     def run(self) -> None:
         try:
+            # Leave a core to the GUI thread and one to the rest of the machine (engine.threads:
+            # torch's default collapsed 20-30x here whenever another process was busy).
+            self.cpu_threads = use_training_threads(training_threads(gui=True))
             self._run()
         except Exception as exc:  # noqa: BLE001 - anything left becomes a message, never a crash
             msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
@@ -165,7 +170,8 @@ class TrainingWorker(QThread):
             return
         trainer = Trainer(model, ds, snap.training, run_dir=snap.run_dir,
                           callback=self.event.emit, extra_config=snap.extra_config,
-                          batch_event_interval=BATCH_EVENT_INTERVAL_S)
+                          batch_event_interval=BATCH_EVENT_INTERVAL_S,
+                          cpu_threads=self.cpu_threads)
         result = self._run_trainer(trainer)
         if (self.evaluate and result.status in ("finished", "stopped") and result.epochs_done
                 and ds.n_val and not self._stop.is_set()):
