@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .project import atomic_path, remove_stale_temporaries
 
 CONFIG = "config.json"
@@ -72,8 +70,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return jsonable(value.tolist())
+    if hasattr(value, "tolist") and type(value).__module__.startswith(("torch", "numpy")):
+        return jsonable(value.tolist())  # a tensor or an array (torch is not imported here)
     if isinstance(value, Path):
         return str(value)
     return value
@@ -133,6 +131,8 @@ def truncate_history(run_dir: Path, last_epoch: int) -> list[dict[str, Any]]:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` via a temporary file, so a crash never leaves half a checkpoint."""
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -147,11 +147,13 @@ def remove_run_temporaries(run_dir: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def read_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any:
+def read_torch_file(path: Path, map_location: Any = "cpu") -> Any:
     """``torch.load(weights_only=True)`` with a message a user can act on. torch's own message for
     a refused file advises re-running with ``weights_only=False``, i.e. running the file's code:
     never pass that on."""
     import pickle
+
+    import torch
 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -165,7 +167,7 @@ def read_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any
                        ) from None
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu"
                     ) -> dict[str, Any]:
     """Read a checkpoint safely (``weights_only=True``: no code from the file ever runs)."""
     p = Path(path)
