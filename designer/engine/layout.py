@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import networkx as nx
-
 from .graph import Graph
 
 Pos = tuple[float, float]
@@ -102,6 +100,8 @@ def wrapped_positions(graph: Graph, dx: float = LAYOUT_DX, dy: float = LAYOUT_DY
 def _layering(graph: Graph):
     """Column of each node, the weakly connected pieces in document order, each node's
     predecessors and its document index."""
+    import networkx as nx  # 0.13 s to import: only when laying out, not at start-up
+
     g = nx.DiGraph()
     g.add_nodes_from(graph.nodes)
     g.add_edges_from((e.src, e.dst) for e in graph.edges)

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
@@ -530,6 +529,8 @@ def _pastable_edges(types: dict[str, str], edges: list[dict],
         taken_ports.add((dst, port))
         pairs.add((src, dst))
         out.append((src, dst, port))
+    import networkx as nx  # 0.13 s to import: only when pasting, not at start-up
+
     g = nx.DiGraph()
     g.add_edges_from((s, d) for s, d, _ in out)
     if nx.is_directed_acyclic_graph(g):

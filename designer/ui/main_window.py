@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,6 +40,7 @@ from .inspector import InspectorDock
 from .palette import PaletteDock
 from .problems import ProblemsDock
 from .summary import SummaryDock, human
+from .torch_loader import TorchLoader
 from .training.panel import TrainingDock
 
 APP_NAME = "Designer"
@@ -104,6 +105,11 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_menus()
+
+        # torch loads in the background once the canvas has painted: the window shows first
+        self.torch_loader = TorchLoader(self)
+        self.torch_loader.loaded.connect(self.training.panel.set_devices)
+        self.view.viewport().installEventFilter(self)
 
         # -- wiring --------------------------------------------------------------------------
         doc = self.document
@@ -533,6 +539,12 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             return bool(self.restoreState(state, _LAYOUT_VERSION))
         return False
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint and obj is self.view.viewport():
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, self.torch_loader.start)  # after this paint has finished
+        return super().eventFilter(obj, event)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

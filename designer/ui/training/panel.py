@@ -54,12 +54,13 @@ from designer.engine.events import (
     Stopped,
 )
 
+from ..torch_loader import available_devices, torch_ready
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel, make_predictor
 from .gan_view import GanTrainingWorker, GanView
 from .history import HistoryPanel, gan_evaluate_note, optimizer_text, read_run, runs_root
 from .plots import TrainingPlots
-from .settings_form import SettingsForm, available_devices
+from .settings_form import SettingsForm
 from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, TrainingWorker
 
 MAX_LOG_LINES = 5000
@@ -120,8 +121,9 @@ class TrainingPanel(QWidget):
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
         self.chooser = DatasetChooser()
-        self.settings = SettingsForm(TRAINING_SETTINGS,
-                                     choices={"device": ["auto"] + available_devices()})
+        # cuda/mps join the device choice once torch has loaded (in the background: set_devices)
+        devices = available_devices() if torch_ready() else ["cpu"]
+        self.settings = SettingsForm(TRAINING_SETTINGS, choices={"device": ["auto"] + devices})
         data_box = QGroupBox("Dataset")
         QVBoxLayout(data_box).addWidget(self.chooser)
         settings_box = QGroupBox("Training settings")
@@ -271,6 +273,11 @@ class TrainingPanel(QWidget):
 
             return check_gan_data(self.project.networks, ds)
         return check_model_data(self.document.graph, ds, training, analysis)
+
+    @Slot(object)
+    def set_devices(self, devices: list[str]) -> None:
+        """The training devices found once torch has loaded (cuda, mps join cpu)."""
+        self.settings.add_choices("device", devices)
 
     @Slot()
     def _sync_from_project(self, *_: Any) -> None:

@@ -27,19 +27,6 @@ from PySide6.QtWidgets import (
 from designer.engine.config import Setting
 
 
-def available_devices() -> list[str]:
-    """Devices this machine can train on, for the device choice: cpu always, cuda and mps if there."""
-    import torch
-
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
-
-
 class Editor:
     """Glue between one setting and its widget: read, write, and a change signal."""
 
@@ -263,3 +250,15 @@ class SettingsForm(QWidget):
 
     def editor(self, key: str) -> QWidget:
         return self.editors[key].widget
+
+    def add_choices(self, key: str, choices: list[str]) -> None:
+        """Offer more choices in a choice field (devices found once torch has loaded); the
+        current value stays as it is."""
+        combo = self.editors[key].widget
+        combo.blockSignals(True)
+        try:
+            for c in choices:
+                if combo.findText(c) < 0:
+                    combo.addItem(c)
+        finally:
+            combo.blockSignals(False)

@@ -1,0 +1,70 @@
+"""torch loads in the background once the window has painted (importing it takes 2-5 s, most of
+the time to a window before). What needs torch first asks :func:`torch_ready` or waits for
+``loaded``; a run started earlier simply imports it in its own worker thread.
+
+The import runs in a plain Python thread; ``loaded`` is emitted from there and reaches slots of
+QObjects living in the GUI thread through a queued connection (never connect a lambda to it:
+that would run in the loading thread, ../shared/GUI_TESTING.md).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can train on: cpu always, cuda and mps when torch sees them.
+    Imports torch."""
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def torch_ready() -> bool:
+    """Whether torch is already imported (so using it now costs no seconds)."""
+    return "torch" in sys.modules
+
+
+class TorchLoader(QObject):
+    """Import torch in a background thread (once), then emit ``loaded(devices)``."""
+
+    loaded = Signal(object)  # list[str]: the training devices
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: threading.Thread | None = None
+        self.devices: list[str] | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._load, name="designer-torch-import",
+                                        daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            devices = available_devices()
+        except Exception:  # noqa: BLE001 - a broken torch shows up when training, with its message
+            devices = ["cpu"]
+        self.devices = devices
+        try:
+            self.loaded.emit(devices)
+        except RuntimeError:  # the window closed while torch was loading
+            pass
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+__all__ = ["TorchLoader", "available_devices", "torch_ready"]
