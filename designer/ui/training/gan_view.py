@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidg
 
 from designer.engine.events import GAN_METRIC_LABELS, Batch, Epoch, Failed, GanSamples
 
-from .plots import SeriesBuffer
+from .plots import SeriesBuffer, legend_in_cell
 from .worker import TrainingWorker
 
 MAX_FPS = 10
@@ -47,7 +47,7 @@ class GanView(QWidget):
         self._dirty: set[str] = set()
         for plot in (self.loss_plot, self.score_plot):
             plot.showGrid(x=True, y=True, alpha=0.3)
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            legend_in_cell(self._plots, plot, 0 if plot is self.loss_plot else 1, 1)  # beside
             plot.setLabel("bottom", "epoch")
             # no "epoch (x0.001)" with 50...250 ticks during the first epoch (as in plots.py)
             plot.getAxis("bottom").enableAutoSIPrefix(False)

@@ -485,10 +485,11 @@ class TrainingPanel(QWidget):
         self._run_started = time.perf_counter()
         self.model = None
         self.plots.clear()
+        # the x axis now, while the worker prepares: at Started its repaint would cost the run
+        self.plots.set_epochs(int(tcfg["epochs"]))
         self.evaluation.clear()
         if ds is not None:
             self._set_metric_for(ds.task)
-        self.plots.start()
         self.gan_view.clear()
         if gan:
             self.gan_view.start()
@@ -556,6 +557,7 @@ class TrainingPanel(QWidget):
         elif isinstance(ev, Started):
             self._batches = ev.batches_per_epoch
             self.plots.set_epochs(ev.epochs, ev.start_epoch)
+            self.plots.start()
             self.progress.setRange(0, max(1, ev.epochs * ev.batches_per_epoch))
             self.progress.setValue(ev.start_epoch * ev.batches_per_epoch)
             self.append_log(f"Started on {ev.device}: {ev.n_train:,} training and {ev.n_val:,} "
@@ -612,8 +614,8 @@ class TrainingPanel(QWidget):
         self._last_batch = (ev.epoch, ev.batch, ev.loss)
         self.plots.add_batch(ev.epoch - 1 + ev.batch / max(ev.batches, 1), loss)
         now = time.perf_counter()
-        if now < self._next_progress and ev.batch < ev.batches:
-            return  # QProgressBar.setValue repaints at once: a few times a second is plenty
+        if now < self._next_progress:
+            return  # QProgressBar.setValue repaints at once (1 ms): a few times a second is plenty
         self._next_progress = now + PROGRESS_INTERVAL_S
         done = (ev.epoch - 1) * ev.batches + ev.batch
         self.progress.setValue(done)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 MAX_FPS = 5  # live enough for curves; each redraw holds the GIL the training thread needs
 MAX_BUSY = 0.03  # at most this share of the GUI thread's time goes to redrawing the plots
 MAX_INTERVAL_S = 0.5  # but the curves move at least twice a second
+AXIS_WIDTH = 70  # px of each y axis: room for "0.00025" and the axis label
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
 
 _TRAIN = (31, 119, 180)
@@ -107,15 +108,32 @@ class SeriesBuffer:
         return float(xs[i]), float(self._y[i])
 
 
-class _TimedCanvas(pg.GraphicsLayoutWidget):
-    """The plots' canvas, remembering how long its last paint took (for the redraw budget)."""
+def legend_in_cell(canvas: pg.GraphicsLayoutWidget, plot: pg.PlotItem, row: int, col: int,
+                   columns: int = 1) -> pg.LegendItem:
+    """A legend in its own cell of ``canvas``, beside or under ``plot`` rather than over its
+    curves; curves added to ``plot`` with a name join it (pyqtgraph looks at ``plot.legend``)."""
+    legend = pg.LegendItem(colCount=columns, labelTextSize="8pt", frame=False,
+                           horSpacing=12)
+    canvas.addItem(legend, row=row, col=col)
+    plot.legend = legend
+    return legend
 
-    last_paint_s = 0.0
+
+class _TimedCanvas(pg.GraphicsLayoutWidget):
+    """The plots' canvas, adding up how long its paints take (for the redraw budget): one update
+    can cause more than one paint (a range that changes during the paint asks for another)."""
+
+    paint_s = 0.0
 
     def paintEvent(self, event) -> None:
         t0 = time.thread_time()  # CPU time: preemption by other processes does not count
         super().paintEvent(event)
-        self.last_paint_s = time.thread_time() - t0
+        self.paint_s += time.thread_time() - t0
+
+    def take_paint_s(self) -> float:
+        """CPU seconds painted since the last call."""
+        spent, self.paint_s = self.paint_s, 0.0
+        return spent
 
 
 @dataclass
@@ -161,9 +179,13 @@ class TrainingPlots(QWidget):
             # (and re-play) all axes, measured as most of a redraw's cost.
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            # under the plot, not over the curves
+            legend_in_cell(self._layout_widget, plot, 1, list(self._plots).index(key), 2)
             plot.setLabel("bottom", "epoch")
             plot.getAxis("left").enableAutoSIPrefix(False)
+            # a fixed width: tick labels growing from "0.5" to "0.25" would re-lay out every plot
+            # and paint them all again (measured: 13 paints a run of 5 redraws, 9 with this)
+            plot.getAxis("left").setWidth(AXIS_WIDTH)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
             if key != "loss":
                 plot.setXLink(self.loss_plot)
@@ -189,6 +211,7 @@ class TrainingPlots(QWidget):
         self._add_series("val_metric", "metric", "validation", pg.mkPen(_VAL, width=2), symbol="o")
         self._add_series("lr", "lr", "learning rate", pg.mkPen(_LR, width=2), symbol="o")
         self._overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self._x_range: tuple[float, float] | None = None  # set by set_epochs
         self._overlay_extent: dict[str, tuple[float, float]] = {}
         # y ranges of the loss and metric plots are set here with some slack, so the axes (and
         # their costly paint) change only now and then instead of on every redraw
@@ -223,8 +246,6 @@ class TrainingPlots(QWidget):
         layout.addWidget(self.cursor_label)
 
         self._timer = QTimer(self)
-        # Start at the slowest rate: the first redraws (axes laid out, ranges found) cost the most,
-        # and a fast run is over in seconds; _redraw speeds up to MAX_FPS when drawing is cheap.
         self._timer.setInterval(int(1000 * MAX_INTERVAL_S))
         self._timer.timeout.connect(self._redraw)
 
@@ -260,6 +281,7 @@ class TrainingPlots(QWidget):
         self.cursor_label.setText(" ")
         for plot in self._plots.values():
             plot.enableAutoRange(x=True)
+        self._x_range: tuple[float, float] | None = None  # set by set_epochs
         self._y_ranges.clear()
         self._y_managed = dict.fromkeys(self._y_managed, True)
         self._redraw()
@@ -267,14 +289,20 @@ class TrainingPlots(QWidget):
     def set_epochs(self, epochs: int, start: float = 0.0) -> None:
         """Fix the x axis to the run's epochs. A growing x range would re-layout and repaint all
         axes on every redraw (measured: ~20 ms of CPU per redraw instead of ~4 ms)."""
+        x_range = (start, max(float(epochs), start + 1e-6))
+        if x_range == self._x_range:
+            return  # unchanged: no repaint
+        self._x_range = x_range
         for plot in self._plots.values():
             plot.enableAutoRange(x=False)
-        self.loss_plot.setXRange(start, max(float(epochs), start + 1e-6), padding=0.02)
+        self.loss_plot.setXRange(*x_range, padding=0.02)
 
     def start(self) -> None:
-        """Begin periodic redraws (call when a run starts)."""
+        """Begin periodic redraws (call when a run starts): the first after ``MAX_INTERVAL_S``,
+        since the first redraws of a run cost the most (axes laid out, ranges found) and a fast
+        run is over in seconds; then as often as the redraw budget allows."""
         if not self._timer.isActive():
-            self._timer.start()
+            self._timer.start(int(1000 * MAX_INTERVAL_S))
 
     def stop(self) -> None:
         """Draw what is pending and stop the redraw timer (call when a run ends)."""
@@ -327,8 +355,9 @@ class TrainingPlots(QWidget):
                 self._fit_y(key)
             self.redraws += 1
             self.redrawn.emit()
-            # cost of this update: setData now, and the paint it causes (measured last time)
-            cost = time.thread_time() - t0 + self._layout_widget.last_paint_s
+            # cost of an update: setData now, and the paints since the last one (the paint this
+            # update causes comes after it; the last one's is a fair estimate)
+            cost = time.thread_time() - t0 + self._layout_widget.take_paint_s()
             self._cost = cost if self._cost is None else 0.7 * self._cost + 0.3 * cost
             interval = max(1.0 / MAX_FPS, min(MAX_INTERVAL_S, self._cost / MAX_BUSY))
             self._timer.setInterval(int(interval * 1000))
