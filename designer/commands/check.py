@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def report(project) -> dict:
     """The check result of every network in a project, as plain data."""
+    from ..engine.memory import check_memory
     from ..engine.shapes import analyze
 
     networks = []
@@ -35,13 +36,17 @@ def report(project) -> dict:
                 "params": info.params if info else 0,
                 "macs": info.macs if info else 0,
             })
+        # memory at the project's batch size: a warning near, an error beyond this machine's
+        mem_problems, memory = check_memory(graph, analysis, project.training)
+        found = list(analysis.problems) + mem_problems
         problems = [{"severity": p.severity, "message": p.message, "node_ids": list(p.node_ids),
                      "nodes": [graph.nodes[i].name for i in p.node_ids if i in graph.nodes],
-                     "code": p.code} for p in analysis.problems]
-        total_errors += len(analysis.errors)
+                     "code": p.code} for p in found]
+        errors = sum(1 for p in found if p.severity == "error")
+        total_errors += errors
         networks.append({"name": net_name, "layers": layers, "problems": problems,
                          "total_params": analysis.total_params, "total_macs": analysis.total_macs,
-                         "ok": analysis.ok})
+                         "memory": memory, "ok": errors == 0})
     out = {"project": project.name, "ok": total_errors == 0, "errors": total_errors,
            "networks": networks}
     extra = _settings_problems(project) + _cross_checks(project)
@@ -106,6 +111,8 @@ def format_report(rep: dict) -> str:
         lines.append(f"Total parameters: {net['total_params']:,}   MACs per sample: "
                      f"{_human(net['total_macs'])}   Size: {net['total_params'] * 4 / 1e6:.2f} MB "
                      "(float32)")
+        if net.get("memory"):
+            lines.append(f"Memory: {net['memory']['text']}")
         for p in net["problems"]:
             lines.append(f"{p['severity'].upper()}: {p['message']}")
     for p in rep.get("problems", []):

@@ -95,7 +95,10 @@ class Param:
         if t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond float range (10**400)
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}") from None
             if not math.isfinite(value):
                 raise ValueError(f"expected a finite number, got {_show(value)}")
             self._check_range(value)
@@ -204,7 +207,11 @@ def _show(value: Any) -> str:
     """A short, safe rendering of a user value for messages."""
     if isinstance(value, str):
         text = value if len(value) <= 40 else value[:37] + "..."
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        # every control character, line separator and lone surrogate escaped: one printable line
+        return '"' + text.encode("unicode_escape", "backslashreplace").decode("ascii") \
+            .replace('"', '\\"') + '"'
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

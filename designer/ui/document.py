@@ -447,14 +447,14 @@ def _new_id(graph: Graph, taken: set[str] | None = None) -> str:
             return nid
 
 
-_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
+_TRAILING_DIGITS = re.compile(r"(.*?)(\d+)")  # fullmatch: "$" would match before a final newline
 
 
 def _free_name(name: str, taken: set[str], prefix: str) -> str:
     """``name`` if free, else the same stem with the next free number (fc1 -> fc2)."""
     if name not in taken:
         return name
-    m = _TRAILING_DIGITS.match(name)
+    m = _TRAILING_DIGITS.fullmatch(name)
     stem = m.group(1) if m and m.group(1) else (name if not m else prefix)
     i = int(m.group(2)) + 1 if m and m.group(1) else 1
     while f"{stem}{i}" in taken:

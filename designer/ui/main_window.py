@@ -97,8 +97,10 @@ class MainWindow(QMainWindow):
         self.status_params = QLabel()
         self.status_macs = QLabel()
         self.status_size = QLabel()
+        self.status_memory = QLabel()
         self.status_valid = QLabel()
-        for w in (self.status_params, self.status_macs, self.status_size, self.status_valid):
+        for w in (self.status_params, self.status_macs, self.status_size, self.status_memory,
+                  self.status_valid):
             w.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(w)
         self._show_totals(None)
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
         # -- wiring --------------------------------------------------------------------------
         doc = self.document
         doc.changed.connect(self._update_title)
+        doc.changed.connect(self._on_document_changed)  # e.g. the batch size: memory figures
         doc.path_changed.connect(self._update_title)
         doc.analysis_updated.connect(self._on_analysis)
         doc.analysis_failed.connect(self._on_analysis_failed)
@@ -441,6 +444,16 @@ class MainWindow(QMainWindow):
             self._refresh_summary()
         self._show_totals(analysis)
 
+    @Slot()
+    def _on_document_changed(self) -> None:
+        analysis = self.document.analysis
+        if analysis is None or self._closed:
+            return
+        self.status_memory.setText(self._memory_text(analysis))
+        self._summary_stale = True
+        if self._summary_shown():
+            self._refresh_summary()
+
     def _with_cross_network(self, analysis: Analysis) -> Analysis:
         """The analysis plus the problems between the project's networks (a GAN's generator
         output against its discriminator input). Their messages name the network and layer; node
@@ -472,7 +485,8 @@ class MainWindow(QMainWindow):
 
     def _refresh_summary(self) -> None:
         self._summary_stale = False
-        self.summary.show_analysis(self.document.graph, self.document.analysis)
+        self.summary.show_analysis(self.document.graph, self.document.analysis,
+                                   self.document.project.training)
 
     @Slot(str)
     def _on_analysis_failed(self, message: str) -> None:
@@ -480,7 +494,7 @@ class MainWindow(QMainWindow):
 
     def _show_totals(self, analysis: Analysis | None) -> None:
         if analysis is None:
-            for w in (self.status_params, self.status_macs, self.status_size):
+            for w in (self.status_params, self.status_macs, self.status_size, self.status_memory):
                 w.setText("")
             self.status_valid.setText("Checking…")
             self.status_valid.setStyleSheet("")
@@ -489,6 +503,7 @@ class MainWindow(QMainWindow):
         self.status_params.setText(f"Parameters: {params:,}")
         self.status_macs.setText(f"MACs: {human(analysis.total_macs)}")
         self.status_size.setText(f"Size: {params * 4 / 1e6:.2f} MB")
+        self.status_memory.setText(self._memory_text(analysis))
         errors = len(analysis.errors)
         if errors:
             self.status_valid.setText(f"✖ {errors} error{'s' if errors != 1 else ''}")
@@ -498,6 +513,26 @@ class MainWindow(QMainWindow):
             self.status_valid.setText("✔ valid")
             self.status_valid.setStyleSheet("color: #2e8b57; font-weight: bold;")
             self.status_valid.setToolTip("Every shape checks out")
+
+    def _memory_text(self, analysis: Analysis) -> str:
+        """Training memory at the project's batch size (the Summary has it per layer)."""
+        from ..engine.memory import estimate, fmt_bytes, training_device
+
+        if not analysis.ok:
+            self.status_memory.setToolTip("")
+            return ""
+        t = self.document.project.training or {}
+        try:
+            batch = max(1, int(t.get("batch_size", 64) or 1))
+            est = estimate(self.document.graph, analysis, batch, t,
+                           training_device(str(t.get("device", "auto"))))
+        except (TypeError, ValueError):  # a hand-edited setting: the training panel says which
+            return ""
+        self.status_memory.setToolTip(
+            f"Estimated memory to train at batch {batch}: activations "
+            f"{fmt_bytes(est.activations_per_sample)} per sample, weights with their gradients "
+            f"and optimizer state {fmt_bytes(est.param_state)}. Per layer: the Summary tab.")
+        return f"Training memory: ~{fmt_bytes(est.training_total)}"
 
     @Slot(str)
     def _on_network_changed(self, name: str) -> None:

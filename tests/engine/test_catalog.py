@@ -139,3 +139,17 @@ def test_spec_module_is_the_torch_class_named_in_the_entry():
     for spec in CATALOG:
         if spec.module_name is not None:
             assert issubclass(spec.module, torch.nn.Module), spec.id
+
+
+def test_absurd_numbers_and_control_characters_give_one_printable_line():
+    from designer.engine.catalog import CATALOG, name_problem
+
+    slope = next(p for p in CATALOG["LeakyReLU"].params if p.name == "negative_slope")
+    with pytest.raises(ValueError, match="an integer of about 401 digits"):
+        slope.validate(10**400)  # float() of it overflows
+    width = next(p for p in CATALOG["Linear"].params if p.name == "out_features")
+    with pytest.raises(ValueError, match="an integer of about 5001 digits") as info:
+        width.validate(10**5000)  # str() of it raises in Python >= 3.11
+    assert len(str(info.value)) < 200
+    msg = name_problem("fc1\r\u2028\udfff")
+    assert msg.isprintable() and "\\r" in msg and "\\u2028" in msg and "\\udfff" in msg

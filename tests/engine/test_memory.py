@@ -367,3 +367,17 @@ def test_estimate_within_factor_of_measured_peak_on_cuda(template):
     measured = torch.cuda.max_memory_allocated() - leftover
     est = M.estimate(graph, analyze(graph), batch, {"optimizer": "adam"}, "cuda")
     assert 1 / FACTOR <= est.training_total / measured <= FACTOR
+
+
+def test_designer_check_reports_the_memory_and_refuses_a_terabyte_design(tmp_path, capsys):
+    path = _project(tmp_path, _embedding_of_flattened_ids(2), batch_size=64)
+    rc = main(["check", str(path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1 and not out["ok"]
+    net = out["networks"][0]
+    assert net["memory"]["training_total"] > 1.6e12
+    (p,) = [p for p in net["problems"] if p["code"] == "memory"]
+    assert p["severity"] == "error" and "one sample alone needs about 25.4 GB" in p["message"]
+    small = _project(tmp_path, chain(("Linear", {"out_features": 4}), shape=(8,)), batch_size=64)
+    assert main(["check", str(small)]) == 0
+    assert "Memory: activations " in capsys.readouterr().out

@@ -49,6 +49,7 @@ CATEGORY_COLORS: dict[str, str] = {
 }
 FALLBACK_COLOR = "#6b7280"
 ERROR_COLOR = QColor("#d93025")
+WARNING_COLOR = QColor("#e8a317")  # a consequence of an error elsewhere, or advice
 SELECT_COLOR = QColor("#1a73e8")
 TEXT_DARK = QColor("#1f2933")
 TEXT_MUTED = QColor("#5f6b7a")
@@ -445,8 +446,9 @@ class NodeItem(QGraphicsItem):
         rect = QRectF(0, 0, NODE_WIDTH, self._height)
         color = category_color(self.spec.category)
         selected = bool(option.state & _SELECTED)
-        if self.problems:
-            pen = QPen(ERROR_COLOR, 2.6 if selected else 2.2)
+        errors = any(p.is_error for p in self.problems)
+        if self.problems:  # red for an error here, amber for warnings only (a quieter outline)
+            pen = QPen(ERROR_COLOR if errors else WARNING_COLOR, 2.6 if selected else 2.2)
         elif selected:
             pen = QPen(SELECT_COLOR, 2.2)
         else:
@@ -471,7 +473,7 @@ class NodeItem(QGraphicsItem):
         painter.setBrush(color)
         painter.drawPath(_header_path())
 
-        # Outline: red for problems, blue when selected, grey otherwise.
+        # Outline: red for errors, amber for warnings, blue when selected, grey otherwise.
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawRoundedRect(rect, CORNER, CORNER)
@@ -497,7 +499,7 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(PAD, y, width, LINE_H), _LEFT, line)
             y += LINE_H
         y = self._height - LINE_H - 6
-        painter.setPen(ERROR_COLOR if self._shape_text == "?" and self.problems else TEXT_DARK)
+        painter.setPen(ERROR_COLOR if self._shape_text == "?" and errors else TEXT_DARK)
         painter.drawText(QRectF(PAD, y, width, LINE_H), _LEFT, self._shape_line)
         if self._count_text:
             painter.setFont(fonts.small)
