@@ -159,6 +159,9 @@ class TrainingWorker(QThread):
         check = check_model_data(snap.graph, ds, snap.training, analysis)
         if not check.ok:
             lines = "\n".join(f"- {p.message}" for p in check.errors)
+            if all(p.code == "memory" for p in check.errors):
+                self.event.emit(Failed(f"the design does not fit in memory:\n{lines}", ""))
+                return
             hint = " (press \"Make the design fit\")" if check.fixes else ""
             self.event.emit(Failed(f"the design does not fit the dataset{hint}:\n{lines}", ""))
             return
