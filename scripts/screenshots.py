@@ -4,7 +4,9 @@
         [--only mlp-digits lenet5 ...]
 
 Writes ``<template id>.png`` per template, ``problems.png`` (the starter with a mistake),
-``summary.png`` (the model summary) and ``new-dialog.png`` (the templates gallery). Runs
+``summary.png`` (the model summary), ``training.png`` and ``evaluation.png`` (the starter trained
+from the toolbar), ``shortcuts.png`` (Help > Keyboard Shortcuts) and ``new-dialog.png`` (the
+templates gallery). Runs
 offscreen (no display needed) with throw-away settings and recovery folders, so it never touches
 the user's own. Each shot shows the design fitted to the view, with one layer selected so the
 inspector is filled in, after shape inference has finished.
@@ -124,6 +126,36 @@ def main(argv: list[str] | None = None) -> int:
             written.append(path)
             print(f"wrote {path}")
             window.problems.raise_()
+
+    # Training the starter from the toolbar (F5): the training view after the run, then its
+    # evaluation (confusion matrix, per-class table, samples), as a newcomer sees them.
+    if not args.only or "mlp-digits" in args.only:
+        window.open_template("mlp-digits")
+        panel = window.training.panel
+        ended = []
+        panel.run_finished.connect(ended.append)
+        window.act_train.trigger()
+        if not _wait(app, lambda: ended, timeout=120):
+            print("warning: the starter's run did not finish", file=sys.stderr)
+        _wait(app, lambda: panel.evaluation.result is not None, timeout=30)
+        _settle(app, 0.5)
+        for name, tab in (("training", panel.plots), ("evaluation", panel.evaluation)):
+            panel.tabs.setCurrentWidget(tab)
+            _settle(app, 0.3)
+            path = out / f"{name}.png"
+            window.grab().save(str(path))
+            written.append(path)
+            print(f"wrote {path}")
+        from designer.ui.shortcuts import ShortcutsDialog
+
+        shortcuts = ShortcutsDialog(window.shortcut_rows(), window)
+        shortcuts.show()
+        _settle(app)
+        path = out / "shortcuts.png"
+        shortcuts.grab().save(str(path))
+        shortcuts.close()
+        written.append(path)
+        print(f"wrote {path}")
 
     dialog = NewDialog(window)
     dialog.resize(980, 620)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,88 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Which checkpoint is which: one story for the log, History, Evaluation and Export
+# ---------------------------------------------------------------------------------------------
+
+
+def monitored_loss(record: dict[str, Any]) -> float | None:
+    """The loss a run ranks its epochs by (validation loss, else training loss), as the trainer
+    does when it decides what best.pt holds."""
+    for phase in ("val", "train"):
+        part = record.get(phase)
+        v = part.get("loss") if isinstance(part, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def best_record(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch whose weights best.pt holds: the first with the lowest monitored loss."""
+    best, best_loss = None, math.inf
+    for record in history:
+        loss = monitored_loss(record)
+        if loss is not None and loss < best_loss:
+            best, best_loss = record, loss
+    return best
+
+
+#: The headline figure of a record, in order of preference: (phase key, label, percent?)
+_HEADLINE = (("accuracy", "accuracy", True), ("r2", "R²", False), ("mae", "MAE", False),
+             ("mse", "MSE", False), ("loss", "loss", False))
+
+
+def headline(record: dict[str, Any] | None) -> str:
+    """"accuracy 98.05%" (validation, else training) for a metrics record; "" if none."""
+    if not record:
+        return ""
+    for phase in ("val", "train"):
+        part = record.get(phase)
+        if not isinstance(part, dict):
+            continue
+        for key, label, percent in _HEADLINE:
+            v = part.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                text = f"{v:.2%}" if percent else f"{v:.4g}"
+                return f"{label} {text}" + ("" if phase == "val" else " (training)")
+    return ""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One checkpoint of a run, described the same way wherever it is offered."""
+
+    kind: str  # "best" or "last"
+    path: Path
+    epoch: int | None
+    figure: str  # headline(...) of its epoch
+
+    @property
+    def label(self) -> str:
+        """e.g. "best.pt: epoch 9, lowest validation loss, accuracy 98.05%"."""
+        if self.kind == "best":
+            why = "lowest validation loss"
+        else:
+            why = "the last epoch"
+        parts = [f"epoch {self.epoch}" if self.epoch else None, why, self.figure or None]
+        return f"{self.path.name}: " + ", ".join(p for p in parts if p)
+
+
+def checkpoints(run_dir: str | os.PathLike, history: list[dict[str, Any]] | None = None
+                ) -> list[CheckpointInfo]:
+    """The run's best.pt and last.pt that exist, with the epoch each holds and its figure."""
+    run_dir = Path(run_dir)
+    if history is None:
+        history = read_history(run_dir)
+    out = []
+    best = best_record(history)
+    last = history[-1] if history else None
+    for kind, name, record in (("best", BEST, best), ("last", LAST, last)):
+        path = run_dir / name
+        if path.is_file():
+            epoch = record.get("epoch") if record else None
+            out.append(CheckpointInfo(kind, path, epoch if isinstance(epoch, int) else None,
+                                      headline(record)))
+    return out

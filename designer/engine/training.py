@@ -464,6 +464,9 @@ class Trainer:
             nb -= 1
         start_epoch = self._epochs_done
         epochs = cfg["epochs"]
+        # wall time of the whole run so far (History shows it): a resumed run goes on counting
+        prior = self.history[-1].get("elapsed_s") if self.history else 0.0
+        prior = prior if isinstance(prior, (int, float)) and math.isfinite(prior) else 0.0
         self._emit(Started(_s(self.run_dir), str(device), epochs, start_epoch, nb, n, ds.n_val,
                            amp, tuple(notes)))
         patience = cfg["early_stopping"]
@@ -489,7 +492,9 @@ class Trainer:
             else:
                 since_best += 1
             self._epochs_done = epoch
-            record = {"epoch": epoch, "lr": lr, "time_s": round(time.perf_counter() - t0, 4),
+            now = time.perf_counter()
+            record = {"epoch": epoch, "lr": lr, "time_s": round(now - t0, 4),
+                      "elapsed_s": round(prior + now - started, 3),
                       "samples_per_s": round(n / train_time, 1) if train_time > 0 else None,
                       "train": train, "val": val}
             self.history.append(runs.jsonable(record))

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QStyle,
     QTabBar,
     QVBoxLayout,
     QWidget,
@@ -194,6 +195,34 @@ class MainWindow(QMainWindow):
         self._set_snap(self.settings.value("view/snap_to_grid", True, type=bool))
         self.act_reset_layout = a("Reset Window Layout", self.reset_layout)
         self.act_about = a("&About Designer", self.about)
+        self.act_shortcuts = a("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence("F1"),
+                               "Every shortcut of the window and the canvas")
+
+        # Run: the training panel's buttons, reachable from the menu, the toolbar and F5
+        panel = self.training.panel
+        self.act_train = a("&Train", self.train, QKeySequence("F5"),
+                           "Train the design on the chosen dataset; curves grow in the Training "
+                           "panel")
+        self.act_pause = a("&Pause", self.pause_or_resume, QKeySequence("F6"),
+                           "Pause the run after the current batch (again: resume)")
+        self.act_stop = a("&Stop", panel.stop, QKeySequence("Shift+F5"),
+                          "Stop after the current batch; the checkpoints are kept")
+        self.act_export = a("&Export…", panel.open_export_dialog, QKeySequence("Ctrl+E"),
+                            "Export the design as PyTorch code (model.py, train.py), with the "
+                            "trained weights")
+        style = self.style()
+        for act, icon in ((self.act_new, QStyle.SP_FileIcon),
+                          (self.act_open, QStyle.SP_DialogOpenButton),
+                          (self.act_save, QStyle.SP_DialogSaveButton),
+                          (self.act_undo, QStyle.SP_ArrowBack),
+                          (self.act_redo, QStyle.SP_ArrowForward),
+                          (self.act_train, QStyle.SP_MediaPlay),
+                          (self.act_pause, QStyle.SP_MediaPause),
+                          (self.act_stop, QStyle.SP_MediaStop),
+                          (self.act_export, QStyle.SP_DialogSaveButton)):
+            act.setIcon(style.standardIcon(icon))
+        panel.state_changed.connect(self._sync_run_actions)
+        self._sync_run_actions()
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
@@ -204,6 +233,8 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
 
@@ -222,9 +253,80 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction(self.act_reset_layout)
 
+        run = bar.addMenu("&Run")
+        run.addActions([self.act_train, self.act_pause, self.act_stop])
+        run.addSeparator()
+        run.addAction(self.act_export)
+
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_shortcuts)
+        help_menu.addSeparator()
         help_menu.addAction(self.act_about)
         self._fill_recent_menu()
+
+        tools = self.addToolBar("Main")
+        tools.setObjectName("MainToolBar")
+        tools.setMovable(False)
+        tools.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        tools.addActions([self.act_new, self.act_open, self.act_save])
+        tools.addSeparator()
+        tools.addActions([self.act_undo, self.act_redo])
+        tools.addSeparator()
+        tools.addActions([self.act_train, self.act_pause, self.act_stop])
+        tools.addSeparator()
+        tools.addAction(self.act_export)
+        self.toolbar = tools
+        for act in tools.actions():  # the shortcut in the tooltip, as desktop programs do
+            keys = act.shortcut().toString(QKeySequence.NativeText)
+            tip = act.toolTip() or act.text().replace("&", "").rstrip("…")
+            if keys and keys not in tip:
+                act.setToolTip(f"{tip} ({keys})")
+
+    # -- run -------------------------------------------------------------------------------------
+
+    def train(self) -> bool:
+        """Train the design (F5). The training view comes forward either way: with the curves,
+        or with the message saying what to fix first."""
+        started = self.training.panel.train()
+        if not started:
+            self.training.show()
+            self.training.raise_()
+        return started
+
+    def pause_or_resume(self) -> None:
+        panel = self.training.panel
+        if panel.run_state == "paused":
+            panel.resume()
+        elif panel.run_state == "running":
+            panel.pause()
+
+    @Slot()
+    def _sync_run_actions(self) -> None:
+        state = self.training.panel.run_state
+        self.act_train.setEnabled(state == "idle")
+        self.act_stop.setEnabled(state != "idle")
+        self.act_pause.setEnabled(state != "idle")
+        paused = state == "paused"
+        self.act_pause.setText("Res&ume" if paused else "&Pause")
+        self.act_pause.setIcon(self.style().standardIcon(
+            QStyle.SP_MediaPlay if paused else QStyle.SP_MediaPause))
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, what) for every action with a shortcut, then the canvas's own keys: the
+        Help > Keyboard Shortcuts table, generated so that it cannot drift from the program."""
+        rows, seen = [], set()
+        for act in self.actions() + self.view.actions():
+            keys = ", ".join(k.toString(QKeySequence.NativeText) for k in act.shortcuts())
+            what = act.text().replace("&", "").rstrip("…").strip()
+            if keys and (keys, what) not in seen:
+                seen.add((keys, what))
+                rows.append((keys, what))
+        return rows + list(self.view.KEYS)
+
+    def show_shortcuts(self) -> None:
+        from .shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(self.shortcut_rows(), self).exec()
 
     def _fill_recent_menu(self) -> None:
         menu = self.recent_menu

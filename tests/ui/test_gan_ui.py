@@ -166,8 +166,9 @@ def test_log_history_reopen_overlay_and_evaluate_for_a_gan_run(qtbot, panel):
     run = history.runs[0]
     assert run.is_gan and run.path == panel.run_dir
     assert "lr_d 0.0003" in history.table.item(0, 1).text()
-    assert history.table.item(0, 2).text().startswith("D(x) 0.")  # not "loss 1.9"
-    assert history.table.item(0, 5).text() == "complete"
+    assert history.table.item(0, 3).text().startswith("D(x) 0.")  # not "loss 1.9"
+    assert history.table.item(0, 2).text().startswith("epoch ")  # what best.pt holds
+    assert history.table.item(0, 6).text() == "complete"
 
     overlays = []
     history.overlay_changed.connect(overlays.append)

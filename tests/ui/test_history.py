@@ -59,9 +59,15 @@ def test_runs_are_read_from_their_folders(root):
     new = runs[0]
     assert new.started.year == 2026 and new.started.hour == 11
     assert len(new.history) == 3
-    name, best = new.best()
-    assert name == "accuracy" and 0 <= best <= 1
-    assert best == max(r["val_accuracy"] for r in new.history)
+    # best.pt holds the epoch with the lowest validation loss, last.pt the last epoch
+    best_epoch = min(new.history, key=lambda r: r["val_loss"])["epoch"]
+    best, last = new.checkpoint("best"), new.checkpoint("last")
+    assert best.epoch == best_epoch and best.path.name == "best.pt"
+    assert last.epoch == 3 and last.path.name == "last.pt"
+    acc = {r["epoch"]: r["val_accuracy"] for r in new.history}
+    assert best.figure == f"accuracy {acc[best_epoch]:.2%}"
+    assert new.final == f"accuracy {acc[3]:.2%}"
+    assert best.label.startswith(f"best.pt: epoch {best_epoch}, lowest validation loss")
     assert "moons" in new.summary() and "lr 0.05" in new.summary()
     assert new.duration_s is not None and new.duration_s > 0
     curves = new.curves()
@@ -79,9 +85,14 @@ def test_panel_lists_overlays_reopens(qtbot, root):
     qtbot.addWidget(panel)
     panel.set_root(root)
     assert panel.table.rowCount() == 2
-    assert panel.table.item(0, 3).text() == "3"  # epochs
-    assert panel.table.item(0, 2).text().startswith("accuracy")
-    assert panel.table.item(0, 5).text() == "complete"
+    assert panel.table.item(0, 4).text() == "3"  # epochs
+    run = panel.runs[0]
+    assert panel.table.item(0, 2).text() == (f"epoch {run.checkpoint('best').epoch}, "
+                                             f"{run.checkpoint('best').figure}")  # best.pt
+    assert panel.table.item(0, 3).text() == run.final and run.final.startswith("accuracy")
+    assert panel.table.item(0, 6).text() == "complete"
+    # the duration is the run's wall time, the same clock as the trainer's Finished figure
+    assert run.duration_s == run.history[-1]["elapsed_s"]
     seen = []
     panel.overlay_changed.connect(seen.append)  # emitted in the GUI thread
     panel.select([0, 1])

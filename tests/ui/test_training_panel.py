@@ -60,8 +60,29 @@ def test_train_the_digits_template_from_the_panel(qtbot, panel, tmp_path):
     assert len(panel.history.runs) == 1
     run = panel.history.runs[0]
     assert run.path.parent.parent == tmp_path / "runs"
-    assert run.best()[0] == "accuracy"
     assert "Finished (completed)" in panel.log.toPlainText()
+    # one story: the line under the progress bar, History, Evaluation and Export name the same
+    # checkpoints with the same figures
+    best, last = run.checkpoint("best"), run.checkpoint("last")
+    assert last.epoch == 2 and run.final == last.figure and last.figure.startswith("accuracy")
+    ending = panel.progress_label.text()
+    assert ending.startswith("Finished after 2 epoch(s) in ")
+    assert f"last epoch: {last.figure}" in ending
+    assert f"best.pt = epoch {best.epoch} (lowest validation loss): {best.figure}" in ending
+    assert panel.evaluation.shown_checkpoint() == "last"  # the model as training left it
+    combo = panel.evaluation.checkpoint_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [best.label, last.label]
+    dialog = panel.open_export_dialog()
+    offered = [dialog.run_combo.itemText(i) for i in range(dialog.run_combo.count())]
+    assert [o.split(" – ", 1)[1] for o in offered] == [best.label, last.label]
+    assert dialog.run_combo.itemData(1) == str(last.path)
+    dialog.close()
+    # the Evaluation tab's Model choice scores best.pt instead
+    with qtbot.waitSignal(panel.evaluation_ready, timeout=60000):
+        combo.activated.emit(0)
+    qtbot.waitUntil(lambda: panel._eval_worker is None)
+    assert panel.evaluation.shown_checkpoint() == "best"
+    assert "Evaluation of best.pt" in panel.log.toPlainText()
 
 
 def test_stop_in_the_middle_of_an_epoch_ends_within_a_second(qtbot, panel):

@@ -606,6 +606,14 @@ class CanvasView(QGraphicsView):
 
     # -- keyboard ---------------------------------------------------------------------------------------
 
+    #: The keys and gestures handled below (not actions), for Help > Keyboard Shortcuts.
+    KEYS = (("Tab", "Quick add: search for a layer and add it at the cursor"),
+            ("+ / -, wheel", "Zoom in / out around the cursor"),
+            ("Space + drag, middle button drag", "Pan"),
+            ("Esc", "Cancel the connection being drawn"),
+            ("Drag from an output to an input", "Connect two layers"),
+            ("Drag a connected input away", "Disconnect (drop on another input: move it)"))
+
     def focusNextPrevChild(self, next: bool) -> bool:
         return False  # Tab opens the quick-add search instead of moving focus
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
@@ -294,7 +295,8 @@ class ConfusionMatrixView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground("w")
         self.plot = self.addPlot()
-        self.plot.setAspectLocked(True)
+        # Not aspect-locked: square cells left most of a wide, low plot empty; the cells fill
+        # it and the counts' font follows the cell size (_fit_text)
         self.plot.invertY(True)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
@@ -333,6 +335,27 @@ class ConfusionMatrixView(pg.GraphicsLayoutWidget):
         self.plot.getAxis("bottom").setTicks(ticks)
         self.plot.getAxis("left").setTicks(ticks)
         self.plot.setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
+        self._fit_text()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Counts in a font that fits their cells: from 7 px (a 20-class matrix in a small plot)
+        to 15 px, bold when the cells are roomy."""
+        if not getattr(self, "_texts", None) or self.matrix is None:  # resized while built
+            return
+        k = self.matrix.shape[0]
+        rect = self.plot.vb.sceneBoundingRect()
+        cell_w, cell_h = rect.width() / k, rect.height() / k
+        digits = max(1, len(str(int(self.matrix.max()))))
+        px = int(max(7, min(15, cell_h * 0.6, cell_w / (0.62 * digits + 0.4))))
+        font = QFont()
+        font.setPixelSize(px)
+        font.setBold(px >= 11)
+        for t in self._texts:
+            t.setFont(font)
 
     def cell_text(self, true_idx: int, pred_idx: int) -> str | None:
         """The count label drawn in one cell (None when the matrix is too big to annotate)."""
@@ -549,10 +572,29 @@ class TryItWidget(QWidget):
 
 
 class EvaluationPanel(QTabWidget):
-    """All evaluation views in tabs; :meth:`show_result` picks those that fit the task."""
+    """All evaluation views in tabs; :meth:`show_result` picks those that fit the task. The
+    corner says which checkpoint the figures are of and offers the run's other one
+    (``checkpoint_chosen("best" | "last")``)."""
+
+    checkpoint_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.checkpoint_combo = QComboBox()
+        self.checkpoint_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.checkpoint_combo.setToolTip(
+            "Which weights these figures are of: best.pt (the epoch with the lowest validation "
+            "loss, what Export ships by default) or last.pt (the last epoch)")
+        self.checkpoint_combo.activated.connect(
+            lambda i: self.checkpoint_chosen.emit(self.checkpoint_combo.itemData(i)))
+        corner = QWidget()
+        row = QHBoxLayout(corner)
+        row.setContentsMargins(0, 0, 4, 2)
+        row.addWidget(QLabel("Model:"))
+        row.addWidget(self.checkpoint_combo)
+        self.setCornerWidget(corner, Qt.TopRightCorner)
+        corner.setVisible(False)
+        self._corner = corner
         self.confusion = ConfusionMatrixView()
         self.report = ClassReportTable()
         self.samples = SampleGrid()
@@ -599,8 +641,28 @@ class EvaluationPanel(QTabWidget):
             self._result_stack.setCurrentIndex(0)
             self.setTabEnabled(1, False)
 
+    def set_checkpoints(self, infos: list, current: str | None) -> None:
+        """The run's checkpoints (``runs.CheckpointInfo``) with ``current`` the one shown."""
+        combo = self.checkpoint_combo
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            for info in infos:
+                combo.addItem(info.label, info.kind)
+            i = combo.findData(current)
+            if i >= 0:
+                combo.setCurrentIndex(i)
+        finally:
+            combo.blockSignals(False)
+        self._corner.setVisible(combo.count() > 0)
+
+    def shown_checkpoint(self) -> str | None:
+        """"best" or "last": whose figures are shown (None: nothing or no run folder)."""
+        return self.checkpoint_combo.currentData() if self._corner.isVisibleTo(self) else None
+
     def clear(self) -> None:
         self.result = None
+        self.set_checkpoints([], None)
         self._result_stack.setCurrentIndex(0)
 
 

@@ -89,6 +89,12 @@ class RunRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float | None = None
     status: str = ""
+    checkpoints: list[Any] = field(default_factory=list)  # runs.CheckpointInfo: best, last
+    final: str = ""  # the last epoch's headline figure ("accuracy 97.77%")
+
+    def checkpoint(self, kind: str):
+        """The run's ``best`` or ``last`` CheckpointInfo, or None."""
+        return next((c for c in self.checkpoints if c.kind == kind), None)
 
     @property
     def training(self) -> dict[str, Any]:
@@ -124,16 +130,6 @@ class RunRecord:
             if f"val_{name}" in keys:
                 return name
         return None
-
-    def best(self) -> tuple[str, float] | None:
-        name = self.metric_name()
-        if name is None:
-            return None
-        higher = dict(_METRICS)[name]
-        values = [v for r in self.history if (v := _num(r.get(f"val_{name}"))) is not None]
-        if not values:
-            return None
-        return name, (max(values) if higher else min(values))
 
     def summary(self) -> str:
         t = self.training
@@ -186,7 +182,7 @@ def _started(path: Path, config: dict[str, Any]) -> datetime | None:
 
 def read_run(path: Path) -> RunRecord | None:
     """A run folder's record, or None when ``path`` is not a readable run folder."""
-    from designer.engine.runs import RunError, read_config, read_history
+    from designer.engine.runs import RunError, checkpoints, headline, read_config, read_history
 
     try:
         config = read_config(path)
@@ -194,11 +190,12 @@ def read_run(path: Path) -> RunRecord | None:
         return None
     if not isinstance(config, dict):
         return None
-    history = [flat_record(r) for r in read_history(path)]
+    raw = read_history(path)
+    history = [flat_record(r) for r in raw]
     started = _started(path, config)
-    duration = None
+    duration = _num(history[-1].get("elapsed_s")) if history else None  # the run's wall time
     times = [v for r in history if (v := _num(r.get("time_s"))) is not None]  # per epoch
-    if times:
+    if duration is None and times:  # a run from before elapsed_s was recorded
         duration = sum(times)
     if duration is None and history:
         try:
@@ -213,7 +210,8 @@ def read_run(path: Path) -> RunRecord | None:
         done = max((int(r["epoch"]) for r in history), default=0)
         if isinstance(planned, int) and planned > 0:
             status = "complete" if done >= planned else f"ended at {done}/{planned}"
-    return RunRecord(path, started, config, history, duration, status)
+    return RunRecord(path, started, config, history, duration, status, checkpoints(path, raw),
+                     headline(raw[-1]) if raw else "")
 
 
 def list_runs(root: Path | None) -> list[RunRecord]:
@@ -246,7 +244,7 @@ def delete_run(run: RunRecord, root: Path) -> None:
     shutil.rmtree(path)
 
 
-def _duration(s: float | None) -> str:
+def duration_text(s: float | None) -> str:
     if s is None:
         return ""
     s = round(s)
@@ -268,7 +266,9 @@ class HistoryPanel(QWidget):
     reopen_requested = Signal(dict, dict)
     evaluate_requested = Signal(object)
 
-    COLUMNS = ("started", "settings", "best", "epochs", "duration", "status")
+    # "best.pt": the epoch whose weights the run's best.pt holds (lowest validation loss) and its
+    # figure: what Export ships and Evaluate scores by default; "final": the last epoch's figure
+    COLUMNS = ("started", "settings", "best.pt", "final", "epochs", "duration", "status")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -316,15 +316,17 @@ class HistoryPanel(QWidget):
         try:
             self.table.setRowCount(len(self.runs))
             for i, run in enumerate(self.runs):
-                best = None if run.is_gan else run.best()
+                best = run.checkpoint("best")
                 epochs = max((int(r["epoch"]) for r in run.history), default=0)
                 cells = [
                     run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else run.path.name,
                     run.summary(),
-                    run.last_scores() if run.is_gan else
-                    (f"{best[0]} {best[1]:.4g}" if best else ""),
+                    "" if best is None else
+                    ", ".join(p for p in (f"epoch {best.epoch}" if best.epoch else "",
+                                          "" if run.is_gan else best.figure) if p),
+                    run.last_scores() if run.is_gan else run.final,
                     str(epochs),
-                    _duration(run.duration_s),
+                    duration_text(run.duration_s),
                     run.status,
                 ]
                 for c, text in enumerate(cells):
@@ -358,7 +360,8 @@ class HistoryPanel(QWidget):
         self.evaluate_button.setEnabled(n == 1 and not gan)
         self.evaluate_button.setToolTip(
             gan_evaluate_note(runs[0].path) if gan else
-            "Score the run's best checkpoint on its validation data")
+            "Score the run's best.pt (lowest validation loss) on its validation data; the "
+            "Evaluation tab can switch to last.pt")
 
     def _on_selection(self) -> None:
         self._update_buttons()

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from designer.engine import runs
 from designer.engine.config import (
     TRAINING_SETTINGS,
     ConfigError,
@@ -58,7 +59,14 @@ from ..torch_loader import available_devices, torch_ready
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel, make_predictor
 from .gan_view import GanTrainingWorker, GanView
-from .history import HistoryPanel, gan_evaluate_note, optimizer_text, read_run, runs_root
+from .history import (
+    HistoryPanel,
+    duration_text,
+    gan_evaluate_note,
+    optimizer_text,
+    read_run,
+    runs_root,
+)
 from .plots import TrainingPlots
 from .settings_form import SettingsForm
 from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, TrainingWorker
@@ -101,6 +109,7 @@ class TrainingPanel(QWidget):
     ``message_shown(text)`` for failures and refused actions."""
 
     run_started = Signal()
+    state_changed = Signal()  # idle / running / paused changed (the window's Run actions follow)
     run_finished = Signal(str)
     evaluation_ready = Signal(object)
     message_shown = Signal(str)
@@ -117,6 +126,7 @@ class TrainingPanel(QWidget):
         self._metric_key = "accuracy"
         self.model = None  # the last trained model (CPU), for "try it"
         self.run_dir: Path | None = None
+        self._evaluated_run: Path | None = None  # the run folder the Evaluation tab shows
         self.last_error: str = ""
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
@@ -207,6 +217,7 @@ class TrainingPanel(QWidget):
         self.history.overlay_changed.connect(self.plots.set_overlays)
         self.history.reopen_requested.connect(self.reopen_settings)
         self.history.evaluate_requested.connect(self.evaluate_run)
+        self.evaluation.checkpoint_chosen.connect(self._evaluate_checkpoint)
         self._update_buttons()
         if document is not None:
             self.set_document(document)
@@ -536,13 +547,20 @@ class TrainingPanel(QWidget):
         # signals) must not call into this panel
         self.set_document(None)
 
+    @property
+    def run_state(self) -> str:
+        """"idle", "running" or "paused"."""
+        if self.worker is None:
+            return "idle"
+        return "paused" if self._status == "paused" else "running"
+
     def _update_buttons(self) -> None:
-        running = self.worker is not None
-        paused = running and self._status == "paused"
-        self.train_button.setEnabled(not running)
-        self.pause_button.setEnabled(running and not paused)
-        self.resume_button.setEnabled(paused)
-        self.stop_button.setEnabled(running)
+        state = self.run_state
+        self.train_button.setEnabled(state == "idle")
+        self.pause_button.setEnabled(state == "running")
+        self.resume_button.setEnabled(state == "paused")
+        self.stop_button.setEnabled(state != "idle")
+        self.state_changed.emit()
 
     # -- events from the worker (GUI thread) -------------------------------------------------------
 
@@ -636,12 +654,16 @@ class TrainingPanel(QWidget):
 
     def _show_evaluation(self, ev: Evaluated) -> None:
         self.evaluation.show_result(ev.result)
+        self._evaluated_run = ev.run_dir
+        infos = (runs.checkpoints(ev.run_dir) if ev.run_dir is not None and ev.run_dir.is_dir()
+                 else [])
+        self.evaluation.set_checkpoints(infos, ev.checkpoint)
         self.model = ev.model
         predict, images, rows = make_predictor(ev.model, ev.dataset)
         self.evaluation.try_it.set_predictor(predict, images, rows)
         if ev.result.accuracy is not None:
-            self.append_log(f"Evaluation on {len(ev.result.y_true):,} validation samples: "
-                            f"accuracy {ev.result.accuracy:.4f}.")
+            self.append_log(f"Evaluation of {ev.checkpoint}.pt on {len(ev.result.y_true):,} "
+                            f"validation samples: accuracy {ev.result.accuracy:.4f}.")
         self.evaluation_ready.emit(ev.result)
 
     @Slot()
@@ -659,28 +681,58 @@ class TrainingPanel(QWidget):
             self.progress.setValue(self.progress.maximum())
         elif self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-        self.progress_label.setText({"finished": "Finished.", "stopped": "Stopped.",
-                                     "failed": "Failed; see the message and the log."}[status])
+        self.progress_label.setText(self._ending_text(status))
         self._update_buttons()
         self.history.refresh()
         self.run_finished.emit(status)
 
+    def _ending_text(self, status: str) -> str:
+        """The line under the progress bar once a run ends: what it reached, and which
+        checkpoint holds what (the figures History, Evaluation and Export show too)."""
+        if status == "failed":
+            return "Failed; see the message and the log."
+        head = "Finished" if status == "finished" else "Stopped"
+        if self.run_dir is None or not self.run_dir.is_dir():
+            return f"{head}."
+        history = runs.read_history(self.run_dir)
+        if not history:
+            return f"{head} before the first epoch ended; nothing was saved."
+        elapsed = duration_text(history[-1].get("elapsed_s") or 0)  # as History shows it
+        parts = [f"{head} after {len(history)} epoch(s) in {elapsed}"]
+        last = runs.headline(history[-1])
+        if last:
+            parts.append(f"last epoch: {last}")
+        best = next((c for c in runs.checkpoints(self.run_dir, history) if c.kind == "best"),
+                    None)
+        if best is not None and best.epoch:
+            parts.append(f"best.pt = epoch {best.epoch} (lowest validation loss)"
+                         + (f": {best.figure}" if best.figure else ""))
+        return "; ".join(parts) + "."
+
     # -- evaluation of a past run ------------------------------------------------------------------
 
     @Slot(object)
-    def evaluate_run(self, run_dir) -> None:
-        """Evaluate a run's best checkpoint on its dataset, in the background."""
+    def evaluate_run(self, run_dir, checkpoint: str = "best") -> None:
+        """Evaluate a run's best.pt (or ``checkpoint="last"``) on its dataset, in the
+        background."""
         if self._eval_worker is not None:
             return
         run = read_run(Path(run_dir))
         if run is not None and run.is_gan:
             self.show_message(gan_evaluate_note(run.path))
             return
-        self._eval_worker = EvaluateRunWorker(Path(run_dir), self._base_dir())
+        self._eval_worker = EvaluateRunWorker(Path(run_dir), self._base_dir(), checkpoint)
         self._eval_worker.event.connect(self._on_eval_event)
         self._eval_worker.finished.connect(self._on_eval_worker_finished)
         self.append_log(f"Evaluating {run_dir}…")
         self._eval_worker.start()
+
+    @Slot(str)
+    def _evaluate_checkpoint(self, kind: str) -> None:
+        """The Evaluation tab's Model choice: score the run's other checkpoint."""
+        run_dir = self._evaluated_run
+        if run_dir is not None and self.worker is None:
+            self.evaluate_run(run_dir, kind)
 
     @Slot(object)
     def _on_eval_event(self, ev) -> None:
@@ -714,9 +766,10 @@ class TrainingPanel(QWidget):
         project = Project(p.name, p.description,
                           {k: g.copy() for k, g in p.networks.items()},
                           self.chooser.config(), tcfg, copy.deepcopy(p.metadata))
-        runs = [(f"{r.started:%Y-%m-%d %H:%M:%S} – {r.summary()}" if r.started else r.path.name,
-                 r.path) for r in self.history.runs
-                if (r.path / "best.pt").exists() or (r.path / "last.pt").exists()]
+        # each run's best.pt and last.pt, said the same way as in History and Evaluation
+        runs = [(f"{r.started:%Y-%m-%d %H:%M:%S} – {c.label}" if r.started
+                 else f"{r.path.name} – {c.label}", c.path)
+                for r in self.history.runs for c in r.checkpoints]
         dialog = ExportDialog(project, self._base_dir(), runs, parent=self)
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         dialog.show()

@@ -48,6 +48,8 @@ class Evaluated:
     result: EvaluationResult
     model: Any
     dataset: Any
+    checkpoint: str = "last"  # whose weights: "last" (the model as training left it) or "best"
+    run_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -210,21 +212,24 @@ class TrainingWorker(QThread):
                                    traceback.format_exc()))
             return
         model = model.to("cpu").eval()
-        self.event.emit(Evaluated(result, model, ds))
+        self.event.emit(Evaluated(result, model, ds, "last", self.snapshot.run_dir))
 
 
 class EvaluateRunWorker(QThread):
-    """Evaluates a past run's best checkpoint (else its last) on the run's own dataset settings.
+    """Evaluates a past run's best.pt or last.pt (the other when that one is missing) on the run's
+    own dataset settings.
 
     The design comes from the copy of the project stored in the run's ``config.json``, so later
     edits do not matter; the checkpoint loads with ``weights_only=True``."""
 
     event = Signal(object)
 
-    def __init__(self, run_dir: Path, base_dir: Path | None, parent=None) -> None:
+    def __init__(self, run_dir: Path, base_dir: Path | None, checkpoint: str = "best",
+                 parent=None) -> None:
         super().__init__(parent)
         self.run_dir = Path(run_dir)
         self.base_dir = base_dir
+        self.checkpoint = checkpoint  # "best" or "last" (the other one if that is missing)
 
     def run(self) -> None:
         try:
@@ -244,9 +249,11 @@ class EvaluateRunWorker(QThread):
 
         config = runs.read_config(self.run_dir)
         project = project_from_dict(config.get("project"))  # ProjectError names what is wrong
-        ckpt = self.run_dir / runs.BEST
+        kind = self.checkpoint
+        ckpt = self.run_dir / (runs.BEST if kind == "best" else runs.LAST)
         if not ckpt.exists():
-            ckpt = self.run_dir / runs.LAST
+            kind = "last" if kind == "best" else "best"
+            ckpt = self.run_dir / (runs.BEST if kind == "best" else runs.LAST)
         state = runs.load_checkpoint(ckpt)
         model = build_model(project.graph)
         try:
@@ -256,4 +263,4 @@ class EvaluateRunWorker(QThread):
                              f"{str(exc).splitlines()[0]}") from None
         ds = load_dataset(config.get("dataset") or project.dataset, self.base_dir)
         result = evaluate_dataset(model, ds)
-        self.event.emit(Evaluated(result, model.eval(), ds))
+        self.event.emit(Evaluated(result, model.eval(), ds, kind, self.run_dir))
