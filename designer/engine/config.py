@@ -28,6 +28,8 @@ from typing import Any
 SETTING_TYPES = ("int", "float", "bool", "choice", "text", "texts", "size")
 
 DATASET_KINDS = ("digits", "synthetic", "torchvision", "image_folder", "csv", "csv_text")
+#: One sample of the default dataset (scikit-learn's 8x8 digits): a new design's Input starts so.
+DIGITS_SHAPE = (1, 8, 8)
 SYNTHETIC_NAMES = ("moons", "spirals", "linear", "sine")
 TORCHVISION_NAMES = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "SVHN")
 TASKS = ("classification", "regression", "reconstruction")

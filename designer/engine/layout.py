@@ -14,6 +14,7 @@ below a row for a skip connection, which the canvas routes under the nodes it sk
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from .graph import Graph
@@ -39,7 +40,9 @@ MAX_FIT_ZOOM = 1.25
 def layered_positions(graph: Graph, dx: float = LAYOUT_DX, dy: float = LAYOUT_DY) -> dict[str, Pos]:
     """Left-to-right layered layout: column = longest path from a source (cycles are collapsed
     with networkx's condensation), rows ordered by the mean row of each node's predecessors to
-    keep edges short. Disconnected pieces stack vertically; the layout starts where the old
+    keep edges short. Disconnected pieces stack vertically; layers connected to nothing follow
+    in a grid, row by row, roughly as wide as the widest piece (in one column they would stretch
+    the design until fitting it made every name unreadable). The layout starts where the old
     bounding box started so the view does not jump."""
     if not graph.nodes:
         return {}
@@ -48,15 +51,24 @@ def layered_positions(graph: Graph, dx: float = LAYOUT_DX, dy: float = LAYOUT_DY
     y0 = min(n.pos[1] for n in graph.nodes.values())
     out: dict[str, Pos] = {}
     top = y0
+    alone = sorted((next(iter(p)) for p in pieces if len(p) == 1), key=index.__getitem__)
+    widest = 1
     for piece in pieces:
+        if len(piece) == 1:
+            continue
         columns = _columns(piece, layer, preds_of, index)
         height = max(len(members) for members in columns.values())
         base = min(columns)
+        widest = max(widest, len(columns))
         for col, members in columns.items():
             offset = (height - len(members)) / 2.0
             for r, nid in enumerate(members):
                 out[nid] = (x0 + (col - base) * dx, top + (offset + r) * dy)
         top += height * dy + dy * 0.5
+    if alone:
+        per_row = max(widest, math.ceil(math.sqrt(len(alone) * 1.6)))
+        for i, nid in enumerate(alone):
+            out[nid] = (x0 + (i % per_row) * dx, top + (i // per_row) * dy)
     return _rounded(out)
 
 

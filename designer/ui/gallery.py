@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.catalog import CATALOG
+from ..engine.config import DIGITS_SHAPE
 from ..engine.graph import Graph
 from ..engine.project import Project, ProjectError, load_project
 from ..engine.templates import TemplateError, TemplateInfo, list_templates, load_template
@@ -36,11 +37,13 @@ THUMB = QSize(200, 120)
 BLANK = "__blank__"
 
 def blank_project() -> Project:
-    """A new design with an Input and an Output, ready for layers in between."""
+    """A new design with an Input and an Output, ready for layers in between. Its Input takes
+    the default dataset's samples (the offline 8x8 digits), so the dataset panel's fit status is
+    true from the start: only the layers in between are missing."""
     g = Graph()
-    g.add_node("Input", "input1", {}, (0.0, 0.0))
+    g.add_node("Input", "input1", {"shape": list(DIGITS_SHAPE)}, (0.0, 0.0))
     g.add_node("Output", "output1", {}, (460.0, 0.0))
-    return Project(name="Untitled", networks={"model": g})
+    return Project(name="Untitled", networks={"model": g}, dataset={"kind": "digits"})
 
 
 def graph_thumbnail(graph: Graph, size: QSize = THUMB) -> QPixmap:

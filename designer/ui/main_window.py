@@ -375,7 +375,17 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------
 
     def maybe_save(self, action: str = "continuing") -> bool:
-        """Ask to save unsaved changes. True when it is fine to go on (saved or discarded)."""
+        """Ask to stop a run in progress and to save unsaved changes. True when it is fine to go
+        on (stopped; saved or discarded)."""
+        panel = self.training.panel
+        if panel.is_running():
+            answer = QMessageBox.question(
+                self, "Training in progress",
+                f"A run is training “{self._display_name()}”. Stop it before {action}? Its "
+                f"checkpoints are kept.", QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Yes)
+            if answer != QMessageBox.Yes:
+                return False
+            panel.stop_and_wait()  # stops within a batch and waits for the thread
         if not self.document.is_modified():
             return True
         answer = QMessageBox.question(
@@ -457,7 +467,9 @@ class MainWindow(QMainWindow):
         return True
 
     def set_project(self, project: Project, path: Path | None) -> None:
+        self.training.panel.stop_and_wait()  # callers ask first (maybe_save); never mix runs
         self.document.replace_project(project, path)
+        self.training.panel.reset_view()
         self.inspector.set_node(None)
         QTimer.singleShot(0, self.view.fit_to_view)
 

@@ -12,6 +12,7 @@ from designer.engine.layout import (
     NODE_SIZE,
     READABLE_ZOOM,
     VIEW_SIZE,
+    layered_positions,
     wrapped_positions,
 )
 
@@ -114,3 +115,18 @@ def test_empty_graph_and_separate_pieces():
     g.add_node("ReLU", id="alone")
     pos = wrapped_positions(g)
     assert pos["alone"][1] > pos["n0"][1]
+
+
+def test_layers_connected_to_nothing_are_laid_out_in_a_grid_not_a_column():
+    g = Graph()
+    ids = [g.add_node("ReLU").id for _ in range(12)]
+    pos = layered_positions(g)
+    xs = {pos[i][0] for i in ids}
+    ys = {pos[i][1] for i in ids}
+    assert len(xs) > 1 and len(ys) > 1  # rows and columns, not one column of twelve
+    width = (max(xs) - min(xs)) + 172
+    height = (max(ys) - min(ys)) + 102
+    assert 0.5 < width / height < 4  # roughly the shape of a window
+    assert len({pos[i] for i in ids}) == 12  # none on another
+    # in document order, row by row
+    assert [pos[i] for i in ids] == sorted(pos.values(), key=lambda p: (p[1], p[0]))

@@ -370,11 +370,25 @@ def test_middle_button_pans(qtbot, view):
 
 
 def test_fit_to_view_shows_every_node(view, doc):
-    ids = [doc.add_node("ReLU", (x, y)) for x, y in [(-2000, -500), (3000, 900), (0, 0)]]
+    ids = [doc.add_node("ReLU", (x, y)) for x, y in [(-400, -100), (500, 200), (0, 0)]]
     view.fit_to_view()
     visible = view.mapToScene(view.viewport().rect()).boundingRect()
     for nid in ids:
         assert visible.contains(view.canvas_scene.node_items[nid].sceneBoundingRect())
+
+
+def test_fit_never_zooms_out_past_readable_names(view, doc):
+    from designer.ui.canvas.items import DETAIL_ZOOM
+    from designer.ui.canvas.view import FIT_MIN_ZOOM
+
+    first = doc.add_node("Input", (-2000, -500))
+    far = doc.add_node("ReLU", (3000, 900))
+    view.fit_to_view()
+    assert view.transform().m11() == FIT_MIN_ZOOM > DETAIL_ZOOM  # names and ports drawn
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    # the start of the design shows; the rest is a scroll away
+    assert visible.contains(view.canvas_scene.node_items[first].sceneBoundingRect())
+    assert not visible.contains(view.canvas_scene.node_items[far].sceneBoundingRect())
 
 
 def test_auto_layout_then_undo_moves_items(view, doc):

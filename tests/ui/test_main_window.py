@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QLineF, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from designer.engine.graph import Graph
 from designer.engine.project import Project, load_project, save_project
 from designer.engine.templates import template_path
+from designer.ui.canvas.items import NODE_WIDTH
 from designer.ui.main_window import MainWindow
 
 
@@ -99,12 +100,28 @@ def test_double_click_in_palette_adds_layer_at_view_centre(qtbot, window):
     view = window.view
     centre = view.mapToScene(view.viewport().rect().center())
     item_rect = view.canvas_scene.node_items[node.id].sceneBoundingRect()
-    assert item_rect.adjusted(-30, -30, 30, 30).contains(centre)
+    # at the centre, or (a layer is there) at the nearest free spot: near it, overlapping none
+    assert QLineF(item_rect.center(), centre).length() < 400
+    others = [i.sceneBoundingRect() for nid, i in view.canvas_scene.node_items.items()
+              if nid != node.id]
+    assert not any(item_rect.intersects(o) for o in others)
     assert view.selected_node_ids() == [node.id]
     assert window.inspector.node_id == node.id
     assert window.act_undo.text() == f"&Undo Add Dropout '{node.name}'"
     window.act_undo.trigger()
     assert node.id not in window.document.graph.nodes
+
+
+def _free_point(view) -> QPoint:
+    """A point of the viewport where a dropped layer overlaps no other."""
+    vr = view.viewport().rect()
+    for y in range(vr.height() - 60, 60, -20):
+        for x in range(vr.width() // 2, vr.width() - 100, 20):
+            s = view.mapToScene(QPoint(x, y))
+            tl = view.canvas_scene.snap(QPointF(s.x() - NODE_WIDTH / 2, s.y() - 40))
+            if view.canvas_scene.free_spot(tl) == tl:
+                return QPoint(x, y)
+    raise AssertionError("no free spot in the view")
 
 
 def test_drop_from_palette_adds_layer_where_dropped(qtbot, window):
@@ -113,7 +130,7 @@ def test_drop_from_palette_adds_layer_where_dropped(qtbot, window):
     mime = tree.mimeData([window.palette.item_for("Conv2d")])
     assert mime.hasFormat("application/x-designer-layer")
     view = window.view
-    at = QPoint(view.viewport().width() // 3, view.viewport().height() // 4)
+    at = _free_point(view)
     before = set(window.document.graph.nodes)
     # What Qt delivers during a real drag: enter, move, drop (a drop alone has no target).
     enter = QDragEnterEvent(at, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)

@@ -111,7 +111,16 @@ _DRAG = textwrap.dedent("""
     app.processEvents()
     src = tree.viewport().mapToGlobal(tree.visualItemRect(item).center())
     view = w.view
-    target = view.viewport().rect().center() + QPoint(0, 150)
+    # a spot of the canvas where no layer is (a drop onto a layer goes to the nearest free spot)
+    from PySide6.QtCore import QPointF
+    from designer.ui.canvas.items import NODE_WIDTH
+    def free(p):
+        s = view.mapToScene(p)
+        tl = view.canvas_scene.snap(QPointF(s.x() - NODE_WIDTH / 2, s.y() - 40))
+        return view.canvas_scene.free_spot(tl) == tl
+    vr = view.viewport().rect()
+    target = next(QPoint(x, y) for y in range(vr.height() - 60, 60, -20)
+                  for x in range(vr.width() // 2, vr.width() - 100, 20) if free(QPoint(x, y)))
     dst = view.viewport().mapToGlobal(target)
     before = set(w.document.graph.nodes)
     xdo = subprocess.Popen(["xdotool", "mousemove", str(src.x()), str(src.y()), "sleep", "0.3",

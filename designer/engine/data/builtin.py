@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import DIGITS_SHAPE
 from .core import Dataset, DatasetError, channel_stats, split_indices
 
 
@@ -66,7 +67,7 @@ def with_task(ds: Dataset, task: str) -> Dataset:
 def load_digits(cfg: dict[str, Any]) -> Dataset:
     """scikit-learn's bundled 8x8 digits: 1,797 images, 10 classes, values 0..16 -> [0, 1]."""
     images, target = _digits_arrays()
-    x = torch.from_numpy(images.astype(np.float32)).reshape(-1, 1, 8, 8)
+    x = torch.from_numpy(images.astype(np.float32)).reshape(-1, *DIGITS_SHAPE)
     y = torch.from_numpy(target.astype(np.int64))
     return finish_images("digits", x, y, cfg, [str(i) for i in range(10)], scale=1 / 16,
                          task=cfg["task"], preprocessing={"source": "sklearn.load_digits",

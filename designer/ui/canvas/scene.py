@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QGraphicsScene
 
 from designer.engine.catalog import fmt_shape
 from designer.engine.graph import Edge, GraphEvent, Problem
+from designer.engine.layout import NODE_SIZE
 from designer.engine.shapes import Analysis
 
 from ..document import Document
@@ -192,6 +193,33 @@ class CanvasScene(QGraphicsScene):
 
     def selected_edges(self) -> list[Edge]:
         return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def free_spot(self, top_left: QPointF, margin: float = 24.0, rings: int = 12) -> QPointF:
+        """Where a new layer wanted at ``top_left`` goes: there if it overlaps no layer (nor
+        comes within ``margin`` of one, which keeps ports clear), else the nearest free spot on
+        a grid of node-sized steps around it (a second double-click in the palette, or Tab over
+        a port, never stacks a layer on another)."""
+        w, h = NODE_SIZE
+        taken = [item.sceneBoundingRect().adjusted(-margin, -margin, margin, margin)
+                 for item in self.node_items.values()]
+
+        def free(p: QPointF) -> bool:
+            r = QRectF(p.x(), p.y(), w, h)
+            return not any(r.intersects(t) for t in taken)
+
+        if free(top_left):
+            return top_left
+        step_x, step_y = w + margin * 2, h + margin
+        for ring in range(1, rings + 1):
+            cells = [(i, j) for i in range(-ring, ring + 1) for j in range(-ring, ring + 1)
+                     if max(abs(i), abs(j)) == ring]
+            # nearest first; at equal distance below, then to the right (the way designs grow)
+            cells.sort(key=lambda c: (math.hypot(c[0] * step_x, c[1] * step_y), -c[1], -c[0]))
+            for i, j in cells:
+                p = self.snap(QPointF(top_left.x() + i * step_x, top_left.y() + j * step_y))
+                if free(p):
+                    return p
+        return top_left
 
     def nodes_rect(self) -> QRectF:
         rect = QRectF()

@@ -44,6 +44,8 @@ from .scene import CanvasScene
 #: MIME type the palette provides when a layer is dragged; the data is the type id (UTF-8).
 LAYER_MIME = "application/x-designer-layer"
 MIN_ZOOM, MAX_ZOOM = 0.01, 3.0
+#: F (fit) never zooms out below this: names and ports are drawn from DETAIL_ZOOM (0.4) up.
+FIT_MIN_ZOOM = 0.45
 
 
 class CanvasView(QGraphicsView):
@@ -137,9 +139,14 @@ class CanvasView(QGraphicsView):
         if self.transform().m11() > 1.25:  # a tiny graph should not be blown up
             self.setTransform(QTransform.fromScale(1.25, 1.25))
             self.centerOn(rect.center())
-        elif self.transform().m11() < MIN_ZOOM:
-            self.setTransform(QTransform.fromScale(MIN_ZOOM, MIN_ZOOM))
-            self.centerOn(rect.center())
+        elif self.transform().m11() < FIT_MIN_ZOOM:
+            # Fitted whole, a big design would be boxes without names or ports: show its start
+            # (the inputs) at a zoom where it can be read, and let the user scroll or zoom out.
+            self.setTransform(QTransform.fromScale(FIT_MIN_ZOOM, FIT_MIN_ZOOM))
+            half_w = self.viewport().width() / 2 / FIT_MIN_ZOOM
+            half_h = self.viewport().height() / 2 / FIT_MIN_ZOOM
+            self.centerOn(min(rect.center().x(), rect.left() + half_w),
+                          min(rect.center().y(), rect.top() + half_h))
         self._fitted = True
 
     def resizeEvent(self, event) -> None:
@@ -222,8 +229,10 @@ class CanvasView(QGraphicsView):
         self.fit_to_view()
 
     def add_layer_at(self, type_id: str, scene_pos: QPointF) -> str | None:
-        """Add a layer centred at ``scene_pos`` and select it (drops, quick add, palette)."""
-        top_left = self.canvas_scene.snap(QPointF(scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - 40))
+        """Add a layer centred at ``scene_pos`` (or at the nearest free spot, if another layer is
+        there) and select it (drops, quick add, palette)."""
+        top_left = self.canvas_scene.free_spot(
+            self.canvas_scene.snap(QPointF(scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - 40)))
         try:
             nid = self.document.add_node(type_id, (top_left.x(), top_left.y()))
         except GraphError as exc:

@@ -404,6 +404,10 @@ class DatasetChooser(QWidget):
             return self.dataset
         return None
 
+    def is_offline_builtin(self) -> bool:
+        """Digits or a synthetic set: no download, no file, loaded in milliseconds."""
+        return self.kind in ("digits", "synthetic")
+
     def is_loading(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
 
@@ -463,14 +467,21 @@ class DatasetChooser(QWidget):
 
     # -- fit ---------------------------------------------------------------------------------
 
-    def set_check(self, check) -> None:
-        """Show a :class:`~designer.engine.data.DataCheck` (None: nothing to say)."""
+    def set_check(self, check, design_ok: bool = True) -> None:
+        """Show a :class:`~designer.engine.data.DataCheck` (None: not checked yet).
+        ``design_ok`` False: the design has errors, so only its Input could be checked."""
         self._fixes = list(check.fixes) if check is not None else []
         if check is None:
-            self.fit_label.setText("")
+            self.fit_label.setText("Not checked yet: “Load and check” loads the data and says "
+                                   "whether the design's Input and Output fit it.")
+            self.fit_label.setStyleSheet("color: #5f6368;")
             self.fix_button.hide()
             return
-        if check.ok and not check.problems:
+        if check.ok and not check.problems and not design_ok:
+            self.fit_label.setText("✔ The Input fits this dataset. Whether the Output fits shows "
+                                   "once the design has no errors (see Problems).")
+            self.fit_label.setStyleSheet("color: #9a6700;")
+        elif check.ok and not check.problems:
             self.fit_label.setText("✔ The design's Input and Output fit this dataset.")
             self.fit_label.setStyleSheet("color: #2e7d32;")
         else:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -127,6 +127,7 @@ class TrainingPanel(QWidget):
         self.model = None  # the last trained model (CPU), for "try it"
         self.run_dir: Path | None = None
         self._evaluated_run: Path | None = None  # the run folder the Evaluation tab shows
+        self._check_when_torch_ready = False  # a fit check waits for the background torch import
         self.last_error: str = ""
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
@@ -240,6 +241,25 @@ class TrainingPanel(QWidget):
             sig.connect(slot)
         self._load_from_project()
 
+    def reset_view(self) -> None:
+        """A clean training view for another design (New, Open): no curves, evaluation, log,
+        progress or message of the previous one. Its runs stay in its own History."""
+        self.plots.clear()
+        self.plots.set_overlays([])
+        self.gan_view.clear()
+        self.evaluation.clear()
+        self.evaluation.try_it.set_predictor(None, False, False)
+        self.model = None
+        self._evaluated_run = None
+        self.log.clear()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label.setText("Ready.")
+        self.hide_message()
+        self.last_error = ""
+        self._status = ""
+        self.tabs.setCurrentWidget(self.plots)
+
     def _doc_connections(self):
         d = self.document
         return [(d.undo_stack.indexChanged, self._sync_from_project),
@@ -289,6 +309,9 @@ class TrainingPanel(QWidget):
     def set_devices(self, devices: list[str]) -> None:
         """The training devices found once torch has loaded (cuda, mps join cpu)."""
         self.settings.add_choices("device", devices)
+        if self._check_when_torch_ready:
+            self._check_when_torch_ready = False
+            self._recheck_fit()
 
     @Slot()
     def _sync_from_project(self, *_: Any) -> None:
@@ -348,7 +371,7 @@ class TrainingPanel(QWidget):
         if self._syncing:
             return
         self._push_section("dataset", self.chooser.config(), "Change dataset settings")
-        self.chooser.set_check(None)
+        self._recheck_fit()
 
     @Slot()
     def _on_training_edited(self) -> None:
@@ -385,8 +408,19 @@ class TrainingPanel(QWidget):
     @Slot()
     @Slot(object)
     def _recheck_fit(self, *_: Any) -> None:
+        """The fit status, for the design and dataset as they are now (after every edit, New and
+        Open): never a verdict left over from another design or dataset."""
+        if self.document is None:
+            return
         ds = self.chooser.loaded_dataset()
-        if ds is None or self.document is None:
+        if ds is None:
+            self.chooser.set_check(None)
+            # The offline built-ins load in milliseconds: check at once, without a click (once
+            # torch has loaded in the background, so the window still paints first).
+            if self.chooser.is_offline_builtin() and not self.chooser.is_loading():
+                self._check_when_torch_ready = not torch_ready()
+                if not self._check_when_torch_ready:
+                    self.chooser.load()
             return
         analysis = self.document.analysis
         training = self._training_values(quiet=True) or {}
@@ -395,7 +429,7 @@ class TrainingPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - a half-edited design must not break the panel
             self.chooser.fit_label.setText(f"Cannot check the design against the data: {exc}")
             return
-        self.chooser.set_check(check)
+        self.chooser.set_check(check, analysis is None or analysis.ok or self._is_gan())
 
     @Slot(list)
     def apply_fixes(self, fixes: list) -> None:
@@ -467,6 +501,13 @@ class TrainingPanel(QWidget):
         except ConfigError as exc:
             self.show_message(str(exc))
             return False
+        analysis = self.document.analysis
+        if analysis is not None and not analysis.ok and not self._is_gan():
+            errors = analysis.errors
+            lines = "\n".join(f"- {p.message}" for p in errors[:10])
+            self.show_message(f"The design has {len(errors)} error(s); fix them before training "
+                              f"(the Problems panel lists them, a click shows the layer):\n{lines}")
+            return False
         from designer.engine.project import Project
         from designer.engine.runs import default_run_dir
 
@@ -509,7 +550,7 @@ class TrainingPanel(QWidget):
         self.progress_label.setText("Preparing…")
         self.append_log(f"Training {project.name!r} on {dcfg.get('name') or dcfg['kind']} "
                         f"({tcfg['epochs']} epochs, batch {tcfg['batch_size']}, "
-                        f"{optimizer_text(tcfg)}); run folder {self.run_dir}")
+                        f"{optimizer_text(tcfg)})")  # the run folder once it exists (Started)
         self._update_buttons()
         self.worker.start()
         self.run_started.emit()
@@ -532,6 +573,19 @@ class TrainingPanel(QWidget):
             self.stop_button.setEnabled(False)
             self.pause_button.setEnabled(False)
             self.resume_button.setEnabled(False)
+
+    def stop_and_wait(self, timeout_ms: int = 10000) -> None:
+        """Stop a run (and an evaluation) and wait for it; its last events are handled here, so
+        nothing of it arrives afterwards (New and Open call this before reset_view)."""
+        if self.worker is None and self._eval_worker is None:
+            return
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.wait(timeout_ms)
+        if self._eval_worker is not None:
+            self._eval_worker.wait(timeout_ms)
+        # the threads have ended: deliver what they queued (their events, finished) now
+        QCoreApplication.sendPostedEvents(None, QEvent.MetaCall)
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         """Stop any run and wait for the threads (call before the window closes)."""
@@ -579,7 +633,8 @@ class TrainingPanel(QWidget):
             self.progress.setRange(0, max(1, ev.epochs * ev.batches_per_epoch))
             self.progress.setValue(ev.start_epoch * ev.batches_per_epoch)
             self.append_log(f"Started on {ev.device}: {ev.n_train:,} training and {ev.n_val:,} "
-                            f"validation samples, {ev.batches_per_epoch} batches per epoch.")
+                            f"validation samples, {ev.batches_per_epoch} batches per epoch"
+                            + (f"; run folder {ev.run_dir}" if ev.run_dir else "") + ".")
             for note in ev.notes:
                 self.append_log(f"Note: {note}")
         elif isinstance(ev, DatasetReady):
@@ -778,8 +833,13 @@ class TrainingPanel(QWidget):
     # -- messages ----------------------------------------------------------------------------------
 
     def append_log(self, text: str) -> None:
+        """A line at the end of the log, which follows it unless the user scrolled up to read."""
+        bar = self.log.verticalScrollBar()
+        follow = bar.value() >= bar.maximum() - 2
         stamp = time.strftime("%H:%M:%S")
         self.log.appendPlainText(f"[{stamp}] {text}")
+        if follow:
+            bar.setValue(bar.maximum())
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
