@@ -131,11 +131,27 @@ class MemoryEstimate:
         return max(room // per, 0)
 
 
+def _setting(t: dict[str, Any], key: str, default: Any) -> Any:
+    """A training setting as the estimate can use it, or its default: settings come straight
+    from a project (a hand-edited ``momentum: "fast"``); their own check reports bad ones."""
+    v = t.get(key, default)
+    if isinstance(default, str):
+        return v if isinstance(v, str) else default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 < v < 2**62:
+        return default  # not a number, negative, NaN (fails the comparison) or absurd
+    return type(default)(v)
+
+
+def training_batch(training: dict[str, Any] | None) -> int:
+    """The batch size the estimate is made for: the project's, or the default (64)."""
+    return max(1, _setting(training if isinstance(training, dict) else {}, "batch_size", 64))
+
+
 def optimizer_copies(training: dict[str, Any] | None) -> int:
     """Extra parameter-sized buffers the optimizer keeps (Adam: exp_avg and exp_avg_sq)."""
-    t = training or {}
-    name = t.get("optimizer", "adam")
-    momentum = float(t.get("momentum", 0.9) or 0)
+    t = training if isinstance(training, dict) else {}
+    name = _setting(t, "optimizer", "adam")
+    momentum = _setting(t, "momentum", 0.9)
     if name == "sgd":
         return 1 if momentum > 0 else 0
     if name == "rmsprop":
@@ -411,9 +427,9 @@ def check_memory(graph: Graph, analysis: Analysis, training: dict[str, Any] | No
     """For ``designer check``: problems and a JSON-able summary of the estimate at the project's
     batch size. An error when one sample's training step, or the weights alone, exceed the
     machine's (or ``total``) memory; a warning above WARN_FRACTION of it."""
-    t = training or {}
-    device = training_device(str(t.get("device", "auto")))
-    est = estimate(graph, analysis, int(t.get("batch_size", 64) or 1), t, device)
+    t = training if isinstance(training, dict) else {}
+    device = training_device(_setting(t, "device", "auto"))
+    est = estimate(graph, analysis, training_batch(t), t, device)
     if total is None:
         total, _ = machine_memory()
     problems = []

@@ -630,18 +630,15 @@ class MainWindow(QMainWindow):
 
     def _memory_text(self, analysis: Analysis) -> str:
         """Training memory at the project's batch size (the Summary has it per layer)."""
-        from ..engine.memory import estimate, fmt_bytes, training_device
+        from ..engine.memory import estimate, fmt_bytes, training_batch, training_device
 
         if not analysis.ok:
             self.status_memory.setToolTip("")
             return ""
         t = self.document.project.training or {}
-        try:
-            batch = max(1, int(t.get("batch_size", 64) or 1))
-            est = estimate(self.document.graph, analysis, batch, t,
-                           training_device(str(t.get("device", "auto"))))
-        except (TypeError, ValueError):  # a hand-edited setting: the training panel says which
-            return ""
+        batch = training_batch(t)
+        device = t.get("device") if isinstance(t.get("device"), str) else "auto"
+        est = estimate(self.document.graph, analysis, batch, t, training_device(device))
         self.status_memory.setToolTip(
             f"Estimated memory to train at batch {batch}: activations "
             f"{fmt_bytes(est.activations_per_sample)} per sample, weights with their gradients "

@@ -17,11 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.graph import Graph
-from ..engine.memory import estimate, fmt_bytes, status_text
+from ..engine.memory import estimate, fmt_bytes, status_text, training_batch
 from ..engine.shapes import Analysis
 
 COLUMNS = ("Layer", "Type", "Output shape", "Parameters", "MACs", "Activations")
-DEFAULT_BATCH = 64  # training.batch_size's default, when the caller passes no settings
 _ID_ROLE = Qt.UserRole + 1
 _ID_ROLE_INT = int(_ID_ROLE)
 _DISPLAY = int(Qt.DisplayRole.value)
@@ -150,8 +149,7 @@ class SummaryDock(QDockWidget):
         the batch size and optimizer of the training-memory estimate."""
         est = None
         if analysis is not None:
-            settings = {"batch_size": DEFAULT_BATCH, **(training or {})}
-            est = estimate(graph, analysis, int(settings["batch_size"] or 1), settings, "cpu")
+            est = estimate(graph, analysis, training_batch(training), training, "cpu")
         memory = {m.node_id: m.output for m in est.layers} if est is not None else None
         self.model.set_rows(summary_rows(graph, analysis, memory))
         total = analysis.total_params if analysis is not None else 0

@@ -381,3 +381,14 @@ def test_designer_check_reports_the_memory_and_refuses_a_terabyte_design(tmp_pat
     small = _project(tmp_path, chain(("Linear", {"out_features": 4}), shape=(8,)), batch_size=64)
     assert main(["check", str(small)]) == 0
     assert "Memory: activations " in capsys.readouterr().out
+
+
+def test_hand_edited_settings_never_break_the_estimate():
+    # found by the fuzzer: designer check estimated memory with a project's raw settings
+    g = chain(("Linear", {"out_features": 4}), shape=(8,))
+    analysis = analyze(g)
+    for bad in ({"momentum": "Conv2d"}, {"batch_size": "x"}, {"batch_size": 10**400},
+                {"optimizer": 3, "device": ["cuda"]}, {"batch_size": -5, "momentum": float("nan")}):
+        problems, summary = M.check_memory(g, analysis, bad)
+        assert problems == [] and summary["batch_size"] == 64
+    assert M.training_batch({"batch_size": 8}) == 8 and M.training_batch(None) == 64

@@ -99,7 +99,7 @@ def memory_problem(graph: Graph, analysis, ds: Dataset, training: dict[str, Any]
 
     t = training or {}
     device = memory.training_device(str(t.get("device", "auto")))
-    est = memory.estimate(graph, analysis, int(t.get("batch_size", 64) or 1), t, device)
+    est = memory.estimate(graph, analysis, memory.training_batch(t), t, device)
     where = "this machine has"
     if available is None:
         available, where = memory.device_memory(device)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -875,17 +875,28 @@ class TrainingDock(QDockWidget):
         self.panel = TrainingPanel(document)
         self.setWidget(self.panel)
         self.panel.run_started.connect(self._make_room)
+        # brought forward by its tab too: the curves need the room (at the default bottom height
+        # their axis labels were cut to "accura" and "arning")
+        self.visibilityChanged.connect(self._on_visibility)
+
+    @Slot(bool)
+    def _on_visibility(self, visible: bool) -> None:
+        if visible:
+            QTimer.singleShot(0, self._grow)
 
     @Slot()
     def _make_room(self) -> None:
         """On Train: show the dock, tall enough for the curves (the default bottom dock is low)."""
+        self.show()
+        self.raise_()
+        self._grow()
+
+    def _grow(self) -> None:
         from PySide6.QtWidgets import QMainWindow
 
         window = self.parent()
-        if not isinstance(window, QMainWindow) or self.isFloating():
+        if not isinstance(window, QMainWindow) or self.isFloating() or not self.isVisible():
             return
-        self.show()
-        self.raise_()
         want = int(window.height() * 0.45)
         if self.height() < want and window.dockWidgetArea(self) in (
                 Qt.BottomDockWidgetArea, Qt.TopDockWidgetArea):
