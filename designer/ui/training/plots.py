@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 MAX_FPS = 5  # live enough for curves; each redraw holds the GIL the training thread needs
 MAX_BUSY = 0.03  # at most this share of the GUI thread's time goes to redrawing the plots
 MAX_INTERVAL_S = 0.5  # but the curves move at least twice a second
+FIRST_REDRAW_S = 1.0  # after Started: the curves of a run shorter than this appear at its end
 AXIS_WIDTH = 70  # px of each y axis: room for "0.00025" and the axis label
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
 
@@ -298,11 +299,12 @@ class TrainingPlots(QWidget):
         self.loss_plot.setXRange(*x_range, padding=0.02)
 
     def start(self) -> None:
-        """Begin periodic redraws (call when a run starts): the first after ``MAX_INTERVAL_S``,
-        since the first redraws of a run cost the most (axes laid out, ranges found) and a fast
-        run is over in seconds; then as often as the redraw budget allows."""
+        """Begin periodic redraws (call when a run starts): the first after ``FIRST_REDRAW_S``,
+        since the first redraw of a run costs the most (axes laid out, ranges found: ~30 ms of
+        the GUI thread, and the training thread waits for the GIL meanwhile) and a run that short
+        is drawn whole when it ends; then as often as the redraw budget allows."""
         if not self._timer.isActive():
-            self._timer.start(int(1000 * MAX_INTERVAL_S))
+            self._timer.start(int(1000 * FIRST_REDRAW_S))
 
     def stop(self) -> None:
         """Draw what is pending and stop the redraw timer (call when a run ends)."""
