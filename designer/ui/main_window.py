@@ -276,6 +276,8 @@ class MainWindow(QMainWindow):
         tools.addSeparator()
         tools.addAction(self.act_export)
         self.toolbar = tools
+        for act in (self.act_undo, self.act_redo):  # their text names the edit: in the tooltip
+            tools.widgetForAction(act).setToolButtonStyle(Qt.ToolButtonIconOnly)
         for act in tools.actions():  # the shortcut in the tooltip, as desktop programs do
             keys = act.shortcut().toString(QKeySequence.NativeText)
             tip = act.toolTip() or act.text().replace("&", "").rstrip("…")
