@@ -24,32 +24,10 @@ from designer.engine import memory as M
 from designer.engine.project import load_project
 from designer.engine.shapes import analyze
 from designer.engine.templates import template_path
-from tests.engine.test_memory import measured_training_peak
+from tests.engine.test_memory import measured_cuda_peak, measured_training_peak
 
 TEMPLATES = ("mlp-digits", "mlp-mnist", "lenet5", "cnn-mnist", "cnn-cifar10", "resnet-mini",
              "autoencoder", "lstm-sentiment", "transformer-text")
-
-
-def cuda_peak(graph, batch: int) -> int:
-    from designer.engine.build import build_model
-
-    model = build_model(graph, seed=0).cuda().train()
-    (inp,) = graph.inputs()
-    shape = (batch, *inp.params["shape"])
-    x = (torch.randint(0, 10, shape) if inp.params["dtype"] == "int64"
-         else torch.randn(shape)).cuda()
-    opt = torch.optim.Adam(model.parameters())
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    leftover = torch.cuda.memory_allocated() - weights - x.numel() * x.element_size()
-    for _ in range(2):
-        loss = model(x).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - leftover
 
 
 def main() -> int:
@@ -74,7 +52,7 @@ def main() -> int:
                     f"{M.fmt_bytes(meas):>10s} {ratio:6.2f}")
             if cuda:
                 gest = M.estimate(graph, analysis, batch, {"optimizer": "adam"}, "cuda")
-                gmeas = cuda_peak(graph, batch)
+                gmeas = measured_cuda_peak(graph, batch)
                 line += (f"   {M.fmt_bytes(gest.training_total):>9s} {M.fmt_bytes(gmeas):>10s} "
                          f"{gest.training_total / gmeas:6.2f}")
             print(line, flush=True)

@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(*SIZE)
     window.show()
     written = []
+
+    def shoot(widget, name: str) -> None:
+        path = out / name
+        widget.grab().save(str(path))
+        written.append(path)
+        print(f"wrote {path}")
     for info in list_templates():
         if args.only and info.id not in args.only:
             continue
@@ -97,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if pick is not None:
             window.view.select_nodes([pick.id])
         _settle(app)
-        path = out / f"{info.id}.png"
-        window.grab().save(str(path))
-        written.append(path)
-        print(f"wrote {path}")
+        shoot(window, f"{info.id}.png")
 
     # The starter with a mistake: a fixed size that disagrees with its input, as a new user
     # might make it; the problems panel, the red node and the status bar say what to change.
@@ -113,18 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             _wait(app, lambda: doc.analysis is not None and not doc.analysis.ok)
             window.view.select_nodes([fc1.id])
             _settle(app)
-            path = out / "problems.png"
-            window.grab().save(str(path))
-            written.append(path)
-            print(f"wrote {path}")
+            shoot(window, "problems.png")
             doc.undo_stack.undo()
             _wait(app, lambda: doc.analysis is not None and doc.analysis.ok)
             window.summary.raise_()
             _settle(app)
-            path = out / "summary.png"
-            window.grab().save(str(path))
-            written.append(path)
-            print(f"wrote {path}")
+            shoot(window, "summary.png")
             window.problems.raise_()
 
     # Training the starter from the toolbar (F5): the training view after the run, then its
@@ -142,31 +139,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, tab in (("training", panel.plots), ("evaluation", panel.evaluation)):
             panel.tabs.setCurrentWidget(tab)
             _settle(app, 0.3)
-            path = out / f"{name}.png"
-            window.grab().save(str(path))
-            written.append(path)
-            print(f"wrote {path}")
+            shoot(window, f"{name}.png")
         from designer.ui.shortcuts import ShortcutsDialog
 
         shortcuts = ShortcutsDialog(window.shortcut_rows(), window)
         shortcuts.show()
         _settle(app)
-        path = out / "shortcuts.png"
-        shortcuts.grab().save(str(path))
+        shoot(shortcuts, "shortcuts.png")
         shortcuts.close()
-        written.append(path)
-        print(f"wrote {path}")
 
     dialog = NewDialog(window)
     dialog.resize(980, 620)
     dialog.select("lenet5")
     dialog.show()
     _settle(app)
-    path = out / "new-dialog.png"
-    dialog.grab().save(str(path))
+    shoot(dialog, "new-dialog.png")
     dialog.close()
-    written.append(path)
-    print(f"wrote {path}")
 
     window.shutdown()
     window.close()
