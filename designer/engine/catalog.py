@@ -1107,6 +1107,66 @@ _activation("GELU", "GELU", "Gaussian error linear unit: y = x * Phi(x).",
                    choices=("none", "tanh")),), ("approximate",))
 _activation("Sigmoid", "Sigmoid", "Logistic function: y = 1 / (1 + exp(-x)).")
 _activation("Tanh", "Tanh", "Hyperbolic tangent: y = tanh(x), in (-1, 1).")
+_activation("ReLU6", "ReLU6", "ReLU capped at 6 (MobileNetV2): y = min(max(0, x), 6).",
+            prefix="relu6_")
+_activation("SiLU", "SiLU", "Sigmoid linear unit (swish; EfficientNet): y = x * sigmoid(x).")
+_activation("Hardswish", "Hardswish", "Piecewise swish (MobileNetV3): y = x * ReLU6(x + 3) / 6.")
+_activation("Hardsigmoid", "Hardsigmoid",
+            "Piecewise sigmoid (MobileNetV3 gates): y = ReLU6(x + 3) / 6.")
+_activation("Mish", "Mish", "y = x * tanh(softplus(x)).")
+_activation("SELU", "SELU", "Self-normalising ELU: y = 1.0507 * (x if x > 0 else "
+            "1.67326 * (exp(x) - 1)).")
+_activation("Softplus", "Softplus", "Smooth ReLU: y = log(1 + exp(beta * x)) / beta, and y = x "
+            "where beta * x > threshold.",
+            (Param("beta", "float", 1.0, "Sharpness: larger is closer to ReLU", min=0.001,
+                   max=100),
+             Param("threshold", "float", 20.0, "Above beta * x > threshold the output is x",
+                   min=0, max=100)),
+            ("beta", "threshold"))
+
+
+def _resolve_prelu(p, ins, dts):
+    n, channels = p["num_parameters"], ins[0][0]
+    if n not in (1, channels):
+        raise LayerError(
+            f"PReLU: num_parameters {n} must be 1 (one slope shared) or the number of channels, "
+            f"{channels} (axis 1 of the input {fmt_shape(ins[0])}): set it to 1 or {channels}"
+        )
+    return {"num_parameters": n, "init": p["init"]}
+
+
+register(
+    id="PReLU",
+    display_name="PReLU",
+    category="Activation",
+    doc="Leaky ReLU with a learned slope a (one, or one per channel): y = x if x > 0 else a * x.",
+    params=(
+        Param("num_parameters", "int", 1, "Learned slopes: 1 (shared) or the number of channels",
+              min=1, max=MAX_DIM),
+        Param("init", "float", 0.25, "Initial slope for negative inputs", min=0, max=1),
+    ),
+    module_name="PReLU",
+    resolve=_resolve_prelu,
+    count_params=lambda kw: kw["num_parameters"],
+    infer=lambda p, ins: (_resolve_prelu(p, ins, []), ins[0])[1],
+    macs=_elementwise_macs,
+    key_params=("num_parameters",),
+    prefix="prelu",
+)
+
+register(
+    id="Identity",
+    display_name="Identity",
+    category="Core",
+    doc="Passes its input through unchanged: y = x (a placeholder, e.g. a removed head).",
+    module_name="Identity",
+    resolve=lambda p, ins, dts: {},
+    count_params=_no_params,
+    infer=_same_shape,
+    macs=lambda p, ins, out: 0,
+    input_dtype="any",
+    prefix="identity",
+)
 
 for _id, _mod, _doc in (
     ("Softmax", "Softmax", "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities)."),

@@ -48,8 +48,8 @@ _VIEWS = {"Flatten", "Reshape", "Permute", "Output", "Identity"}
 _SAVES_INPUT = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
                 "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
                 "LeakyReLU", "ELU", "GELU", "PReLU", "SiLU", "Mish", "SELU", "Softplus",
-                "Hardtanh", "Multiply", "Embedding", "MultiheadAttention",
-                "TransformerEncoderLayer", "RNN", "LSTM", "GRU"}
+                "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Multiply", "Embedding",
+                "MultiheadAttention", "TransformerEncoderLayer", "RNN", "LSTM", "GRU"}
 _SAVES_OUTPUT = {"ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"}
 # Per time step and direction, floats a recurrent layer keeps for backward, in units of hidden_size.
 # LSTM: measured on PyTorch's CPU (oneDNN) path, whose workspace holds about 20 (4 gate

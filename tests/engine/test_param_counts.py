@@ -108,6 +108,13 @@ def _encoder(draw):
 
 
 @st.composite
+def _prelu(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=3)))
+    return ({"num_parameters": draw(st.sampled_from([1, shape[0]])),
+             "init": draw(st.sampled_from([0.0, 0.25, 1.0]))}, [shape])
+
+
+@st.composite
 def _no_parameters(draw, layer: str):
     """Layers without weights: the formula must still say 0 for any input."""
     spec = CATALOG[layer]
@@ -132,6 +139,7 @@ STRATEGIES = {
     "GRU": _recurrent("GRU"),
     "MultiheadAttention": _attention(),
     "TransformerEncoderLayer": _encoder(),
+    "PReLU": _prelu(),
 }
 WITH_MODULE = [s.id for s in CATALOG if s.module_name is not None]
 for _layer in WITH_MODULE:

@@ -67,6 +67,18 @@ CASES = [
     ("GELU", {"approximate": "tanh"}, [(4,)], "float32"),
     ("Sigmoid", {}, [(4,)], "float32"),
     ("Tanh", {}, [(4, 2)], "float32"),
+    ("ReLU6", {}, [(3, 4, 4)], "float32"),
+    ("SiLU", {}, [(5,)], "float32"),
+    ("Hardswish", {}, [(2, 3, 3)], "float32"),
+    ("Hardsigmoid", {}, [(4, 2)], "float32"),
+    ("Mish", {}, [(6,)], "float32"),
+    ("SELU", {}, [(3, 5)], "float32"),
+    ("Softplus", {"beta": 2.0, "threshold": 5.0}, [(4,)], "float32"),
+    ("PReLU", {}, [(3, 4, 4)], "float32"),
+    ("PReLU", {"num_parameters": 3, "init": 0.1}, [(3, 4, 4)], "float32"),
+    ("PReLU", {"num_parameters": 5}, [(5,)], "float32"),
+    ("Identity", {}, [(3, 4)], "float32"),
+    ("Identity", {}, [(6,)], "int64"),
     ("Softmax", {"dim": 1}, [(5,)], "float32"),
     ("Softmax", {"dim": -1}, [(3, 5)], "float32"),
     ("LogSoftmax", {"dim": 2}, [(3, 5)], "float32"),
@@ -225,3 +237,11 @@ def test_a_bug_in_a_catalog_entry_is_reported_on_its_node_not_raised(monkeypatch
     relu = g.node_by_name("relu1").id
     assert [(p.code, p.node_ids) for p in a.errors] == [("internal_error", (relu,))]
     assert "designer could not check ReLU 'relu1' (KeyError" in a.errors[0].message
+
+
+def test_prelu_slopes_must_be_one_or_one_per_channel():
+    g, nid = single_layer("PReLU", {"num_parameters": 4}, [(3, 5, 5)])
+    a = analyze(g)
+    assert [p.node_ids for p in a.errors] == [(nid,)]
+    assert "num_parameters 4 must be 1" in a.errors[0].message
+    assert "set it to 1 or 3" in a.errors[0].message

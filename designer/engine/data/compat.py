@@ -20,7 +20,7 @@ CLASS_LOSSES = ("cross_entropy", "nll")
 VALUE_LOSSES = ("mse", "l1", "smooth_l1")
 # Layers that pass the size through unchanged, walked over to find the layer that sets it.
 _SIZE_KEEPING = {"ReLU", "LeakyReLU", "ELU", "GELU", "SELU", "SiLU", "Mish", "Tanh", "Sigmoid",
-                 "Softmax", "LogSoftmax", "Softplus", "Hardtanh", "PReLU", "Dropout", "Identity",
+                 "Softmax", "LogSoftmax", "Softplus", "Hardtanh", "PReLU", "ReLU6", "Hardswish", "Hardsigmoid", "Dropout", "Identity",
                  "BatchNorm1d", "LayerNorm", "Output"}
 
 
