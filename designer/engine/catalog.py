@@ -1404,15 +1404,22 @@ register(
 # --------------------------------------------------------------------------------------------
 
 
-def _same_shapes(label: str, ins: list[Shape]) -> None:
-    first = ins[0]
+def _broadcast(label: str, ins: list[Shape]) -> Shape:
+    """The shape of an element-wise merge under torch's broadcasting rules, applied to the
+    non-batch axes: equal ranks, and on each axis equal sizes or a 1 that stretches
+    ((16, 8, 8) * (16, 1, 1) is squeeze-and-excitation). Ranks must agree because every input
+    also carries the batch axis in front: a lower rank would line the batch up with a feature axis."""
+    out = list(ins[0])
     for i, s in enumerate(ins[1:], start=1):
-        if s != first:
+        if len(s) != len(out) or any(a != b and 1 not in (a, b) for a, b in zip(s, out)):
             raise LayerError(
-                f"{label} needs inputs of the same shape, but input 1 is {fmt_shape(first)} and "
-                f"input {i + 1} is {fmt_shape(s)}: make the branches agree (e.g. a 1x1 Conv2d or "
-                f"Linear on the skip path)"
+                f"{label} needs inputs whose shapes match or broadcast (each size equal, or 1 in "
+                f"one of them), but input 1 is {fmt_shape(ins[0])} and input {i + 1} is "
+                f"{fmt_shape(s)}: make the branches agree (e.g. a 1x1 Conv2d or Linear on the "
+                f"skip path)"
             )
+        out = [max(a, b) if 1 in (a, b) else a for a, b in zip(out, s)]
+    return tuple(out)
 
 
 def _resolve_concat(p, ins, dts):
@@ -1442,12 +1449,13 @@ register(
     id="Add",
     display_name="Add",
     category="Merge",
-    doc="Element-wise sum of two or more inputs of the same shape (residual connections): y = a + b.",
+    doc="Element-wise sum of two or more inputs (residual connections): y = a + b; sizes of 1 "
+    "broadcast as in torch: (C, H, W) + (C, 1, 1) -> (C, H, W).",
     variadic=True,
-    resolve=lambda p, ins, dts: (_same_shapes("Add", ins), {})[1],
+    resolve=lambda p, ins, dts: (_broadcast("Add", ins), {})[1],
     apply=lambda m, xs, kw: _fold(xs, lambda a, b: a + b),
     code=lambda c: [f"{c.out} = {' + '.join(c.inputs)}"],
-    infer=lambda p, ins: (_same_shapes("Add", ins), ins[0])[1],
+    infer=lambda p, ins: _broadcast("Add", ins),
     macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
     prefix="add",
 )
@@ -1456,12 +1464,13 @@ register(
     id="Multiply",
     display_name="Multiply",
     category="Merge",
-    doc="Element-wise product of two or more inputs of the same shape (gating): y = a * b.",
+    doc="Element-wise product of two or more inputs (gating): y = a * b; sizes of 1 broadcast "
+    "as in torch: (C, H, W) * (C, 1, 1) -> (C, H, W).",
     variadic=True,
-    resolve=lambda p, ins, dts: (_same_shapes("Multiply", ins), {})[1],
+    resolve=lambda p, ins, dts: (_broadcast("Multiply", ins), {})[1],
     apply=lambda m, xs, kw: _fold(xs, lambda a, b: a * b),
     code=lambda c: [f"{c.out} = {' * '.join(c.inputs)}"],
-    infer=lambda p, ins: (_same_shapes("Multiply", ins), ins[0])[1],
+    infer=lambda p, ins: _broadcast("Multiply", ins),
     macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
     prefix="mul",
 )

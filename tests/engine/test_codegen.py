@@ -55,6 +55,29 @@ def _residual() -> Graph:
     return g
 
 
+def _squeeze_excitation() -> Graph:
+    """(C, H, W) * (C, 1, 1): the gate broadcasts over height and width, then a residual Add."""
+    g = Graph()
+    i = g.add_node("Input", params={"shape": [4, 5, 5]})
+    pool = g.add_node("AdaptiveAvgPool2d")
+    squeeze = g.add_node("Conv2d", params={"out_channels": 2, "kernel_size": 1})
+    relu = g.add_node("ReLU")
+    expand = g.add_node("Conv2d", params={"out_channels": 4, "kernel_size": 1})
+    gate = g.add_node("Hardsigmoid")
+    mul = g.add_node("Multiply")
+    bias = g.add_node("Input", params={"shape": [4, 1, 5]})
+    add = g.add_node("Add")
+    o = g.add_node("Output")
+    for a, b in ((i, pool), (pool, squeeze), (squeeze, relu), (relu, expand), (expand, gate)):
+        g.connect(a.id, b.id)
+    g.connect(i.id, mul.id, 0)
+    g.connect(gate.id, mul.id, 1)
+    g.connect(bias.id, add.id, 0)
+    g.connect(mul.id, add.id, 1)
+    g.connect(add.id, o.id)
+    return g
+
+
 def _two_outputs() -> Graph:
     g = Graph()
     i = g.add_node("Input", params={"shape": [6]})
@@ -150,6 +173,7 @@ def layer_cases() -> dict[str, Graph]:
         "Add": _two_inputs("Add", n=3),
         "Multiply": _two_inputs("Multiply"),
         "Concat": _two_inputs("Concat", {"dim": 2}, n=3),
+        "squeeze-excitation": _squeeze_excitation(),
         "residual": _residual(),
         "two-outputs": _two_outputs(),
         "shadowing-names": _shadowing_names(),

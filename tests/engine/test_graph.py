@@ -464,8 +464,8 @@ def test_merge_shape_mismatch_names_both_shapes():
     g.connect(add.id, out.id)
     errors = analyze(g).errors
     assert [p.node_ids for p in errors] == [(add.id,)]
-    assert "Add 'res' needs inputs of the same shape, but input 1 is (3, 4) and input 2 is (3, 5)" \
-        in errors[0].message
+    assert ("Add 'res' needs inputs whose shapes match or broadcast (each size equal, or 1 in one "
+            "of them), but input 1 is (3, 4) and input 2 is (3, 5)") in errors[0].message
     cat = g.add_node("Concat", name="cat", params={"dim": 2})
     g.disconnect(g.in_edges(out.id)[0])
     g.remove_node(add.id)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from designer.engine.build import build_model
-from designer.engine.catalog import CATALOG
+from designer.engine.catalog import CATALOG, fmt_shape
 from designer.engine.shapes import analyze
 
 from .helpers import chain, sample_inputs, single_layer
@@ -105,6 +105,10 @@ CASES = [
     ("Add", {}, [(3, 4), (3, 4)], "float32"),
     ("Add", {}, [(2, 3, 3)] * 3, "float32"),
     ("Multiply", {}, [(5,), (5,)], "float32"),
+    ("Multiply", {}, [(16, 8, 8), (16, 1, 1)], "float32"),  # squeeze-and-excitation
+    ("Multiply", {}, [(4, 1, 3), (1, 5, 1), (4, 5, 3)], "float32"),
+    ("Add", {}, [(1, 6), (3, 1)], "float32"),
+    ("Add", {}, [(4, 1, 1), (4, 2, 3)], "float32"),
     ("Concat", {"dim": 1}, [(2, 4, 4), (3, 4, 4)], "float32"),
     ("Concat", {"dim": 2}, [(2, 1, 4), (2, 3, 4), (2, 2, 4)], "float32"),
     ("Concat", {"dim": 3}, [(2, 4, 1), (2, 4, 5)], "float32"),
@@ -245,3 +249,15 @@ def test_prelu_slopes_must_be_one_or_one_per_channel():
     assert [p.node_ids for p in a.errors] == [(nid,)]
     assert "num_parameters 4 must be 1" in a.errors[0].message
     assert "set it to 1 or 3" in a.errors[0].message
+
+
+@pytest.mark.parametrize("layer", ["Add", "Multiply"])
+def test_merges_that_do_not_broadcast_name_both_shapes(layer):
+    for shapes in ([(16, 8, 8), (8, 1, 1)], [(16, 8, 8), (16, 8)], [(3, 4), (3, 4), (2, 4)]):
+        g, nid = single_layer(layer, {}, shapes)
+        a = analyze(g)
+        assert [p.node_ids for p in a.errors] == [(nid,)], shapes
+        bad = next(i for i, s in enumerate(shapes) if len(s) != len(shapes[0])
+                   or any(x != y and 1 not in (x, y) for x, y in zip(s, shapes[0])))
+        assert (f"input 1 is {fmt_shape(shapes[0])} and input {bad + 1} is "
+                f"{fmt_shape(shapes[bad])}") in a.errors[0].message
