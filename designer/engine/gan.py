@@ -420,6 +420,13 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
     errors += [p.message for p in gan_problems(networks, analyses) if p.severity == "error"]
     if not errors:
         errors += [p.message for p in check_gan_data(networks, ds).errors]
+    if not errors:  # before anything is allocated: each network's training step must fit
+        from .data.compat import memory_problem
+
+        for net in (GENERATOR, DISCRIMINATOR):
+            problem = memory_problem(networks[net], analyses[net], ds, cfg)
+            if problem is not None and problem.severity == "error":
+                errors.append(f"{net}: {problem.message}")
     if errors:
         lines = "\n".join(f"- {m}" for m in errors[:10])
         raise GanError(f"the GAN cannot be trained as designed ({len(errors)} error(s)):\n{lines}")
