@@ -267,6 +267,9 @@ class LayerSpec:
     # Trainable parameters from the resolved kwargs, as torch counts them (skips building the
     # module on meta); None: build it and count.
     count_params: CountParams | None = None
+    # The class is one of designer.engine.modules (a layer torch.nn lacks), not torch.nn's; code
+    # export copies its source into model.py.
+    helper_module: bool = False
     input_dtype: str = "float"  # "float", "int" (token ids) or "any"
     output_dtype: str | None = None  # None: same as input
     input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
@@ -302,14 +305,21 @@ class LayerSpec:
         acts in forward (Reshape, Add, ...)."""
         if self.module_name is None:
             return None
+        if self.helper_module:
+            from . import modules
+
+            return getattr(modules, self.module_name)
         from torch import nn
 
         return getattr(nn, self.module_name)
 
     @property
     def code_class(self) -> str | None:
-        """The constructor name written in exported code, e.g. ``nn.Linear``."""
-        return f"nn.{self.module_name}" if self.module_name is not None else None
+        """The constructor name written in exported code, e.g. ``nn.Linear`` (a helper class
+        defined in model.py itself goes by its bare name)."""
+        if self.module_name is None:
+            return None
+        return self.module_name if self.helper_module else f"nn.{self.module_name}"
 
     def validate_params(self, params: Any) -> dict[str, Any]:
         """Full, validated parameter dict (missing ones take their defaults).
@@ -909,6 +919,27 @@ register(
     macs=_elementwise_macs,
     key_params=(),
     prefix="ln",
+)
+
+register(
+    id="StochasticDepth",
+    display_name="StochasticDepth",
+    category="Normalization",
+    doc="Drops a residual branch while training (torchvision.ops.StochasticDepth): y = x * b / (1-p), "
+    "b ~ Bernoulli(1-p) per sample (row) or per batch; y = x in eval.",
+    params=(
+        Param("p", "float", 0.1, "Probability of dropping the branch", min=0, max=1),
+        Param("mode", "choice", "row", "row: one draw per sample; batch: one for the whole batch",
+              choices=("row", "batch")),
+    ),
+    module_name="StochasticDepth",
+    helper_module=True,
+    resolve=lambda p, ins, dts: {"p": p["p"], "mode": p["mode"]},
+    count_params=_no_params,
+    infer=_same_shape,
+    macs=_elementwise_macs,
+    key_params=("p", "mode"),
+    prefix="drop_path",
 )
 
 register(

@@ -32,6 +32,7 @@ from torch import nn
 from .build import BuildError, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .graph import Graph
+from .modules import HELPER_CLASSES
 from .shapes import Analysis, analyze
 
 
@@ -44,6 +45,7 @@ class CodegenError(ValueError):
 MODULE_NAMES = frozenset({
     "torch", "nn", "F", "math", "np", "self", "load", "main", "model", "train", "evaluate",
     "argparse", "os", "sys", "json", "csv", "random", "time", "Path", "INPUT_SHAPES",
+    *HELPER_CLASSES,
 })
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _MODULE_ATTRS = frozenset(dir(nn.Module())) | frozenset(dir(nn.Module))
@@ -382,6 +384,8 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
         "from torch import nn",
         "",
     ]
+    for helper in _helpers_used(project):
+        lines += ["", *helper.rstrip("\n").split("\n"), ""]
     for block in blocks:
         lines += ["", *block, ""]
     net_names = list(project.networks)
@@ -415,6 +419,16 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
         ]
     source = "\n".join(lines) + "\n"
     return format_source(source) if format else source
+
+
+def _helpers_used(project) -> list[str]:
+    """Source of the designer.engine.modules classes the project's layers build (StochasticDepth),
+    in a fixed order: model.py defines them itself, so it needs no designer import."""
+    from . import modules
+
+    used = {CATALOG[n.type].module_name for g in project.networks.values()
+            for n in g.nodes.values() if n.type in CATALOG and CATALOG[n.type].helper_module}
+    return [inspect.getsource(getattr(modules, name)) for name in HELPER_CLASSES if name in used]
 
 
 def _example_input(shape: tuple[int, ...], dtype: str) -> str:

@@ -43,7 +43,11 @@ def test_every_entry_is_complete(spec: LayerSpec):
     assert set(spec.key_params) <= {p.name for p in spec.params}
     assert name_problem(spec.prefix + "1") is None
     if spec.module is not None:
-        assert spec.code_class == f"nn.{spec.module.__name__}"
+        # torch.nn's classes, or (StochasticDepth) a designer.engine.modules class model.py defines
+        assert spec.code_class == (spec.module.__name__ if spec.helper_module
+                                   else f"nn.{spec.module.__name__}")
+        if spec.helper_module:
+            assert spec.module.__module__ == "designer.engine.modules"
         assert spec.resolve is not None and spec.count_params is not None
     assert spec.infer is not None  # exact shape functions, tested against real modules
     assert spec.variadic or spec.num_inputs in (0, 1)

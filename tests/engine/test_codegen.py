@@ -174,6 +174,8 @@ def layer_cases() -> dict[str, Graph]:
         "Multiply": _two_inputs("Multiply"),
         "Concat": _two_inputs("Concat", {"dim": 2}, n=3),
         "squeeze-excitation": _squeeze_excitation(),
+        "StochasticDepth": chain(("StochasticDepth", {"p": 0.2}),
+                                 ("StochasticDepth", {"p": 0.5, "mode": "batch"}), shape=(3, 4, 4)),
         "residual": _residual(),
         "two-outputs": _two_outputs(),
         "shadowing-names": _shadowing_names(),

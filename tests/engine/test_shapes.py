@@ -50,6 +50,8 @@ CASES = [
     ("LayerNorm", {}, [(4, 6)], "float32"),
     ("LayerNorm", {"elementwise_affine": False}, [(6,)], "float32"),
     ("Dropout", {"p": 0.3}, [(3, 4)], "float32"),
+    ("StochasticDepth", {}, [(3, 4, 4)], "float32"),
+    ("StochasticDepth", {"p": 0.5, "mode": "batch"}, [(6,)], "float32"),
     ("Flatten", {}, [(3, 4, 5)], "float32"),
     ("Flatten", {}, [(7,)], "float32"),
     ("Reshape", {"shape": [4, 15]}, [(3, 4, 5)], "float32"),
