@@ -41,7 +41,12 @@ MODELS = ("resnet18", "vgg11_bn", "mobilenet_v2", "mobilenet_v3_small", "efficie
 
 
 class Unmapped(ValueError):
-    """An op of the torchvision model has no designer layer; the message names op and path."""
+    """Ops of the torchvision model have no designer layer; the message names each kind of op,
+    where it first occurs and how often. ``kind`` groups occurrences of one op."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or message
 
 
 @dataclass
@@ -177,7 +182,7 @@ def _function(node: torch.fx.Node) -> tuple[str, dict]:
             raise Unmapped(f"torch.cat along dim {dim}")
         return "Concat", {"dim": dim}
     what = getattr(t, "__name__", str(t))
-    raise Unmapped(f"{node.op} {what!r} at {node.name} has no designer layer")
+    raise Unmapped(f"{what} (at {node.name})", kind=what)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +206,8 @@ class _Tracer(torch.fx.Tracer):
 
 
 def trace(model_name: str, model: nn.Module | None = None) -> Design:
-    """The designer layers of a torchvision model (raises :class:`Unmapped`)."""
+    """The designer layers of a torchvision model (raises :class:`Unmapped` listing every kind of
+    op that has no designer layer)."""
     from torch.fx.passes.shape_prop import ShapeProp
 
     model = model if model is not None else torchvision_model(model_name)
@@ -232,34 +238,47 @@ def trace(model_name: str, model: nn.Module | None = None) -> Design:
             out += [by_fx[x.name] for x in items if isinstance(x, torch.fx.Node)]
         return out
 
-    for node in graph.nodes:
+    def layer(node: torch.fx.Node) -> Layer:
         if node.op == "placeholder":
-            name = fresh("image")
-            layers.append(Layer("Input", {}, name))
-        elif node.op == "output":
-            name = fresh("logits")
-            layers.append(Layer("Output", {}, name, [by_fx[node.args[0].name]]))
-        elif node.op == "call_module":
+            return Layer("Input", {}, fresh("image"))
+        if node.op == "output":
+            return Layer("Output", {}, fresh("logits"), [by_fx[node.args[0].name]])
+        if node.op == "call_module":
             module = model.get_submodule(node.target)
             make = table.get(type(module))
             if make is None:
-                raise Unmapped(f"{type(module).__name__} at {node.target} has no designer layer")
+                kind = type(module).__name__
+                raise Unmapped(f"{kind} (at {node.target})", kind=kind)
             type_, params = make(module)
             has_state = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
-            name = fresh(node_name(node.target))
-            if has_state and node_name(node.target) != name:
+            if has_state and node_name(node.target) in used:
                 raise Unmapped(f"{node.target}: a module with weights used twice")
-            layers.append(Layer(type_, params, name, sources(node),
-                                node.target if has_state else None))
-        elif node.op in ("call_function", "call_method"):
+            return Layer(type_, params, fresh(node_name(node.target)), sources(node),
+                         node.target if has_state else None)
+        if node.op in ("call_function", "call_method"):
             type_, params = _function(node)
-            name = fresh(node.name)
             shapes = {tuple(a.meta["tensor_meta"].shape) for a in node.all_input_nodes}
-            layers.append(Layer(type_, params, name, sources(node),
-                                broadcast=type_ in ("Add", "Multiply") and len(shapes) > 1))
-        else:  # get_attr: a bare parameter (ViT's class token, ConvNeXt's layer scale)
-            raise Unmapped(f"{node.op} {node.target!r}: a bare parameter has no designer layer")
-        by_fx[node.name] = name
+            return Layer(type_, params, fresh(node.name), sources(node),
+                         broadcast=type_ in ("Add", "Multiply") and len(shapes) > 1)
+        # get_attr: a bare parameter (ViT's class token, ConvNeXt's layer scale)
+        raise Unmapped(f"a bare parameter (at {node.target})", kind="get_attr")
+
+    unmapped: dict[str, list] = {}  # kind -> [first message, count]
+    for node in graph.nodes:
+        try:
+            made = layer(node)
+        except Unmapped as exc:
+            unmapped.setdefault(exc.kind, [str(exc), 0])[1] += 1
+            by_fx[node.name] = node.name
+            continue
+        except KeyError:  # fed by an op that could not be mapped: reported there
+            by_fx[node.name] = node.name
+            continue
+        layers.append(made)
+        by_fx[node.name] = made.name
+    if unmapped:
+        raise Unmapped("no designer layer for " + "; ".join(
+            first + (f" and {n - 1} more" if n > 1 else "") for first, n in unmapped.values()))
     return Design(model_name, layers)
 
 
@@ -350,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="*", default=list(MODELS), help="torchvision model names")
     ap.add_argument("out", type=Path, help="folder for the .dnn.json files")
     ap.add_argument("--size", type=int, default=224, help="input height and width")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     status = 0
     for name in args.models:
