@@ -439,20 +439,29 @@ def _kw(params: dict, *names: str) -> dict[str, Any]:
     return out
 
 
-def _spatial_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+def _spatial_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """Windows along one axis, as torch counts them: floor, or with ``ceil`` (pooling's
+    ceil_mode) one more for a partial window, unless that window would start in the right
+    padding."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if not ceil:
+        return span // s + 1
+    out = -(-span // s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return out
 
 
 def _check_window(
     label: str, in_sp: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int],
-    d: Sequence[int] | None = None,
+    d: Sequence[int] | None = None, ceil: bool = False,
 ) -> None:
     d = d or (1,) * len(k)
     for i, size in enumerate(in_sp):
         if p[i] * 2 > k[i] and label.startswith(("MaxPool", "AvgPool")):
             raise LayerError(f"{label}: padding {p[i]} is more than half of kernel_size {k[i]}: "
                              f"lower padding to at most {k[i] // 2}")
-        if _spatial_out(size, k[i], s[i], p[i], d[i]) < 1:
+        if _spatial_out(size, k[i], s[i], p[i], d[i], ceil) < 1:
             sp = "x".join(str(v) for v in in_sp)
             ks = "x".join(str((kk - 1) * dd + 1) for kk, dd in zip(k, d))
             raise LayerError(
@@ -489,7 +498,8 @@ def _pool_shape(dims: int) -> Infer:
         k = pair(p["kernel_size"], dims)
         s = pair(p["stride"], dims) if p["stride"] is not None else k
         pd = pair(p["padding"], dims)
-        return (*shape[:-dims], *(_spatial_out(shape[-dims + i], k[i], s[i], pd[i])
+        return (*shape[:-dims], *(_spatial_out(shape[-dims + i], k[i], s[i], pd[i],
+                                               ceil=p["ceil_mode"])
                                   for i in range(dims)))
 
     return infer
@@ -742,10 +752,17 @@ def _make_pool_resolver(label: str, dims: int):
         k = pair(p["kernel_size"], dims)
         s = pair(p["stride"], dims) if p["stride"] is not None else k
         pd = pair(p["padding"], dims)
-        _check_window(label, ins[0][1:], k, s, pd)
-        return {"kernel_size": k, "stride": s, "padding": pd}
+        _check_window(label, ins[0][1:], k, s, pd, ceil=p["ceil_mode"])
+        kw = {"kernel_size": k, "stride": s, "padding": pd, "ceil_mode": p["ceil_mode"]}
+        if "count_include_pad" in p:
+            kw["count_include_pad"] = p["count_include_pad"]
+        return kw
 
     return resolve
+
+
+_CEIL_MODE = Param("ceil_mode", "bool", False,
+                   "Round the output size up: a last, partial window is kept")
 
 
 def _pool_params():
@@ -754,6 +771,7 @@ def _pool_params():
         Param("stride", "ints", None, "Step of the window (empty: same as kernel_size)", min=1,
               max=4096, length=2, optional=True),
         Param("padding", "ints", 0, "Padding added to each side", min=0, max=2048, length=2),
+        _CEIL_MODE,
     )
 
 
@@ -763,6 +781,7 @@ def _pool1d_params():
         Param("stride", "ints", None, "Step of the window (empty: same as kernel_size)", min=1,
               max=4096, length=1, optional=True),
         Param("padding", "ints", 0, "Padding added to each side", min=0, max=2048, length=1),
+        _CEIL_MODE,
     )
 
 
@@ -771,7 +790,7 @@ register(
     display_name="MaxPool1d",
     category="Pooling",
     doc="Max over sliding windows along the length: y = max over window of x; "
-    "out = (in + 2*padding - kernel_size) // stride + 1.",
+    "out = (in + 2*padding - kernel_size) // stride + 1 (rounded up with ceil_mode).",
     params=_pool1d_params(),
     module_name="MaxPool1d",
     resolve=_make_pool_resolver("MaxPool1d", 1),
@@ -789,7 +808,7 @@ register(
     display_name="MaxPool2d",
     category="Pooling",
     doc="Max over sliding 2-D windows: y = max over window of x; per side "
-    "out = (in + 2*padding - kernel_size) // stride + 1.",
+    "out = (in + 2*padding - kernel_size) // stride + 1 (rounded up with ceil_mode).",
     params=_pool_params(),
     module_name="MaxPool2d",
     resolve=_make_pool_resolver("MaxPool2d", 2),
@@ -806,9 +825,11 @@ register(
     id="AvgPool2d",
     display_name="AvgPool2d",
     category="Pooling",
-    doc="Average over sliding 2-D windows: y = mean over window of x (padding counts as zeros); "
-    "per side out = (in + 2*padding - kernel_size) // stride + 1.",
-    params=_pool_params(),
+    doc="Average over sliding 2-D windows: y = mean over window of x; per side "
+    "out = (in + 2*padding - kernel_size) // stride + 1 (rounded up with ceil_mode).",
+    params=(*_pool_params(),
+            Param("count_include_pad", "bool", True,
+                  "Padding zeros count in each average (off: divide by the real values only)")),
     module_name="AvgPool2d",
     resolve=_make_pool_resolver("AvgPool2d", 2),
     count_params=_no_params,

@@ -52,7 +52,8 @@ def _conv(dims: int, transposed: bool = False):
 def _pool(draw, dims: int):
     k = draw(st.integers(1, 3))
     return ({"kernel_size": k, "stride": draw(st.one_of(st.none(), st.integers(1, 3))),
-             "padding": draw(st.integers(0, k // 2))}, [(draw(SMALL), *([9] * dims))])
+             "padding": draw(st.integers(0, k // 2)), "ceil_mode": draw(st.booleans())},
+            [(draw(SMALL), *([9] * dims))])
 
 
 @st.composite

@@ -42,6 +42,10 @@ CASES = [
     ("MaxPool2d", {"kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 1]}, [(3, 9, 8)],
      "float32"),
     ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(2, 7, 10)], "float32"),
+    ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                   "count_include_pad": False}, [(2, 8, 10)], "float32"),
+    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}, [(4, 55, 54)], "float32"),
+    ("MaxPool1d", {"kernel_size": 2, "ceil_mode": True}, [(3, 7)], "float32"),
     ("AdaptiveAvgPool2d", {"output_size": 1}, [(3, 7, 7)], "float32"),
     ("AdaptiveAvgPool2d", {"output_size": [2, 3]}, [(3, 7, 9)], "float32"),
     ("BatchNorm1d", {}, [(6,)], "float32"),
@@ -263,3 +267,28 @@ def test_merges_that_do_not_broadcast_name_both_shapes(layer):
                    or any(x != y and 1 not in (x, y) for x, y in zip(s, shapes[0])))
         assert (f"input 1 is {fmt_shape(shapes[0])} and input {bad + 1} is "
                 f"{fmt_shape(shapes[bad])}") in a.errors[0].message
+
+
+@pytest.mark.parametrize("layer", ["MaxPool1d", "MaxPool2d", "AvgPool2d"])
+def test_pool_windows_are_counted_as_torch_counts_them(layer):
+    """Every small size, kernel, stride, padding and ceil_mode: the analysis accepts exactly what
+    torch runs, with torch's output size (ceil_mode drops a window that would start in the
+    padding)."""
+    module = getattr(torch.nn, layer)
+    dims = 1 if layer.endswith("1d") else 2
+    for size in range(1, 8):
+        for k in range(1, 4):
+            for stride in range(1, 4):
+                for pad in range(k // 2 + 1):
+                    for ceil in (False, True):
+                        params = {"kernel_size": k, "stride": stride, "padding": pad,
+                                  "ceil_mode": ceil}
+                        shape = (2, *([size] * dims))
+                        g, nid = single_layer(layer, params, [shape])
+                        info = analyze(g).infos[nid]
+                        try:
+                            want = tuple(module(k, stride, pad, ceil_mode=ceil)(
+                                torch.zeros(1, *shape)).shape[1:])
+                        except RuntimeError:
+                            want = None
+                        assert info.output_shape == want, (params, size)
