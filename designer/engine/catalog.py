@@ -942,6 +942,41 @@ register(
     prefix="ln",
 )
 
+def _resolve_groupnorm(p, ins, dts):
+    c = _infer_size(p, "num_channels", ins[0][0], "channels", "GroupNorm")
+    if c % p["num_groups"]:
+        raise LayerError(
+            f"GroupNorm: {c} channels do not split into num_groups {p['num_groups']}: pick a "
+            f"group count that divides {c}"
+        )
+    return {"num_groups": p["num_groups"], "num_channels": c, "eps": p["eps"],
+            "affine": p["affine"]}
+
+
+register(
+    id="GroupNorm",
+    display_name="GroupNorm",
+    category="Normalization",
+    doc="Normalises each group of channels per sample: y = (x - mean) / sqrt(var + eps) * gamma "
+    "+ beta, statistics over (C/groups, *).",
+    params=(
+        Param("num_groups", "int", 1, "Groups the channels are split into (must divide them)",
+              min=1, max=MAX_DIM),
+        Param("num_channels", "int", None, "Channels (auto: from the input)", min=1, max=MAX_DIM,
+              inferred=True),
+        Param("eps", "float", 1e-5, "Added to the variance for numerical stability", min=1e-12,
+              max=1),
+        Param("affine", "bool", True, "Learn a scale and shift per channel"),
+    ),
+    module_name="GroupNorm",
+    resolve=_resolve_groupnorm,
+    count_params=lambda kw: 2 * kw["num_channels"] if kw["affine"] else 0,
+    infer=lambda p, ins: (_resolve_groupnorm(p, ins, []), ins[0])[1],
+    macs=_elementwise_macs,
+    key_params=("num_groups",),
+    prefix="gn",
+)
+
 register(
     id="StochasticDepth",
     display_name="StochasticDepth",
@@ -1417,7 +1452,8 @@ def _resolve_tel(p, ins, dts):
             f"pick a head count that divides {e}"
         )
     return {"d_model": e, "nhead": p["nhead"], "dim_feedforward": p["dim_feedforward"],
-            "dropout": p["dropout"], "activation": p["activation"], "batch_first": True,
+            "dropout": p["dropout"], "activation": p["activation"],
+            "layer_norm_eps": p["layer_norm_eps"], "batch_first": True,
             "norm_first": p["norm_first"]}
 
 
@@ -1435,6 +1471,8 @@ register(
         Param("dropout", "float", 0.1, "Dropout probability", min=0, max=0.999),
         Param("activation", "choice", "relu", "Feed-forward activation", choices=("relu", "gelu")),
         Param("norm_first", "bool", False, "LayerNorm before each block (pre-norm)"),
+        Param("layer_norm_eps", "float", 1e-5, "Added to the variance in both LayerNorms",
+              min=1e-12, max=1),
     ),
     module_name="TransformerEncoderLayer",
     resolve=_resolve_tel,

@@ -47,7 +47,7 @@ _VIEWS = {"Flatten", "Reshape", "Permute", "Output", "Identity"}
 # Which tensor a layer keeps for its backward pass: its input, its output, or (None) neither.
 _SAVES_INPUT = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
                 "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-                "LeakyReLU", "ELU", "GELU", "PReLU", "SiLU", "Mish", "SELU", "Softplus",
+                "GroupNorm", "LeakyReLU", "ELU", "GELU", "PReLU", "SiLU", "Mish", "SELU", "Softplus",
                 "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Multiply", "Embedding",
                 "MultiheadAttention", "TransformerEncoderLayer", "RNN", "LSTM", "GRU"}
 _SAVES_OUTPUT = {"ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"}

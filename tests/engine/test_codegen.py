@@ -140,6 +140,8 @@ def layer_cases() -> dict[str, Graph]:
         "BatchNorm1d": chain(("BatchNorm1d", {"eps": 1e-3, "momentum": 0.2}), shape=(6,)),
         "BatchNorm1d-seq": chain(("BatchNorm1d", {"affine": False}), shape=(4, 10)),
         "BatchNorm2d": chain(("BatchNorm2d", {}), shape=(3, 5, 5)),
+        "GroupNorm": chain(("GroupNorm", {"num_groups": 2, "eps": 1e-3}),
+                           ("GroupNorm", {"num_groups": 4, "affine": False}), shape=(4, 5, 5)),
         "LayerNorm": chain(("LayerNorm", {"eps": 1e-6, "elementwise_affine": False}),
                            ("LayerNorm", {}), shape=(5, 8)),
         "Dropout": chain(("Dropout", {"p": 0.3}), ("Dropout", {}), shape=(10,)),
@@ -171,7 +173,8 @@ def layer_cases() -> dict[str, Graph]:
         "MultiheadAttention": chain(("MultiheadAttention", {"num_heads": 2, "dropout": 0.1,
                                                             "bias": False}), shape=(5, 8)),
         "TransformerEncoderLayer": chain(("TransformerEncoderLayer", {
-            "nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True}),
+            "nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True,
+            "layer_norm_eps": 1e-6}),
             ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 12}), shape=(5, 8)),
         "Add": _two_inputs("Add", n=3),
         "Multiply": _two_inputs("Multiply"),

@@ -104,8 +104,16 @@ def _encoder(draw):
     heads = draw(SMALL)
     return ({"nhead": heads, "dim_feedforward": draw(st.integers(1, 128)),
              "activation": draw(st.sampled_from(["relu", "gelu"])),
-             "norm_first": draw(st.booleans())},
+             "norm_first": draw(st.booleans()),
+             "layer_norm_eps": draw(st.sampled_from([1e-5, 1e-6]))},
             [(draw(SMALL), heads * draw(st.integers(1, 16)))])
+
+
+@st.composite
+def _groupnorm(draw):
+    groups = draw(SMALL)
+    shape = (groups * draw(st.integers(1, 12)), *draw(st.lists(SMALL, max_size=2)))
+    return {"num_groups": groups, "affine": draw(st.booleans())}, [shape]
 
 
 @st.composite
@@ -141,6 +149,7 @@ STRATEGIES = {
     "MultiheadAttention": _attention(),
     "TransformerEncoderLayer": _encoder(),
     "PReLU": _prelu(),
+    "GroupNorm": _groupnorm(),
 }
 WITH_MODULE = [s.id for s in CATALOG if s.module_name is not None]
 for _layer in WITH_MODULE:

@@ -52,6 +52,10 @@ CASES = [
     ("BatchNorm1d", {"affine": False}, [(4, 9)], "float32"),
     ("BatchNorm2d", {"num_features": 3}, [(3, 5, 5)], "float32"),
     ("LayerNorm", {}, [(4, 6)], "float32"),
+    ("GroupNorm", {"num_groups": 2}, [(4, 5, 5)], "float32"),
+    ("GroupNorm", {"num_groups": 3, "num_channels": 6, "eps": 1e-3, "affine": False}, [(6, 7)],
+     "float32"),
+    ("GroupNorm", {}, [(5,)], "float32"),
     ("LayerNorm", {"elementwise_affine": False}, [(6,)], "float32"),
     ("Dropout", {"p": 0.3}, [(3, 4)], "float32"),
     ("StochasticDepth", {}, [(3, 4, 4)], "float32"),
@@ -107,7 +111,8 @@ CASES = [
     ("MultiheadAttention", {"num_heads": 1, "bias": False}, [(5, 6)], "float32"),
     ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16}, [(5, 8)], "float32"),
     ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 8, "activation": "gelu",
-                                 "norm_first": True}, [(3, 8)], "float32"),
+                                 "norm_first": True, "layer_norm_eps": 1e-6}, [(3, 8)],
+     "float32"),
     ("Add", {}, [(3, 4), (3, 4)], "float32"),
     ("Add", {}, [(2, 3, 3)] * 3, "float32"),
     ("Multiply", {}, [(5,), (5,)], "float32"),
@@ -292,3 +297,10 @@ def test_pool_windows_are_counted_as_torch_counts_them(layer):
                         except RuntimeError:
                             want = None
                         assert info.output_shape == want, (params, size)
+
+
+def test_groupnorm_groups_must_divide_the_channels():
+    g, nid = single_layer("GroupNorm", {"num_groups": 4}, [(6, 3, 3)])
+    a = analyze(g)
+    assert [p.node_ids for p in a.errors] == [(nid,)]
+    assert "6 channels do not split into num_groups 4" in a.errors[0].message
