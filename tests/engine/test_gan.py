@@ -418,3 +418,24 @@ def test_gan_problems_accepts_precomputed_analyses():
     assert gan_problems(p.networks, analyses) == []
     q = copy.deepcopy(p)
     assert gan_problems(q.networks) == []
+
+
+def test_a_gan_that_cannot_fit_in_memory_is_refused_before_building(monkeypatch):
+    from designer.engine import gan
+    from designer.engine.data import compat, load_dataset
+    from designer.engine.templates import load_template
+
+    project = load_template("gan-digits")
+    ds = load_dataset(project.dataset, None)
+    assert gan.prepare_gan(project.networks, ds, project.training) is not None
+    real = compat.memory_problem
+    monkeypatch.setattr(compat, "memory_problem",  # a machine with 100 kB of memory
+                        lambda g, a, d, t, available=None: real(g, a, d, t, 100_000))
+    built = []
+    monkeypatch.setattr("designer.engine.build.build_model",
+                        lambda *a, **k: built.append(a) or pytest.fail("built"))
+    with pytest.raises(gan.GanError) as info:
+        gan.prepare_gan(project.networks, ds, project.training)
+    msg = str(info.value)
+    assert "generator: training needs about" in msg and "but this machine has 100.0 kB" in msg
+    assert not built
