@@ -59,6 +59,8 @@ class Layer:
     inputs: list[str] = field(default_factory=list)
     module_path: str | None = None
     broadcast: bool = False  # a merge whose inputs differ in shape (squeeze-excitation's gate)
+    keys: dict[str, str] = field(default_factory=dict)  # torchvision state_dict key -> engine's
+    reshape: dict[str, tuple] = field(default_factory=dict)  # torchvision key -> engine shape
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Design:
 
     model_name: str
     layers: list[Layer]
+    size: int = 224  # the input height and width it was traced for (reshapes depend on it)
 
     @property
     def types(self) -> set[str]:
@@ -77,12 +80,25 @@ class Design:
         """torchvision module path -> node name, for modules that hold parameters or buffers."""
         return {layer.module_path: layer.name for layer in self.layers if layer.module_path}
 
+    @property
+    def keys(self) -> dict[str, str]:
+        """torchvision state_dict key -> engine model state_dict key."""
+        return {k: v for layer in self.layers for k, v in layer.keys.items()}
 
-def torchvision_model(name: str) -> nn.Module:
-    """A randomly initialised torchvision model (``weights=None``: no download)."""
+    @property
+    def reshapes(self) -> dict[str, tuple]:
+        """torchvision state_dict key -> the engine's shape, where they differ (ViT's class token
+        (1, 1, 768) is a Parameter node of shape (1, 768))."""
+        return {k: v for layer in self.layers for k, v in layer.reshape.items()}
+
+
+def torchvision_model(name: str, size: int = 224) -> nn.Module:
+    """A randomly initialised torchvision model (``weights=None``: no download); a vision
+    transformer is built for ``size x size`` images (its position embedding depends on it)."""
     import torchvision
 
-    return torchvision.models.get_model(name, weights=None)
+    extra = {"image_size": size} if name.startswith("vit_") else {}
+    return torchvision.models.get_model(name, weights=None, **extra)
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,7 +179,8 @@ def _flatten_args(start_dim: int = 0, end_dim: int = -1) -> tuple[str, dict]:
 
 
 def _function(node: torch.fx.Node) -> tuple[str, dict]:
-    """The designer layer for a traced call_function / call_method node."""
+    """The designer layer for a traced call_function / call_method node whose layer needs no
+    shapes (those that do are handled in :func:`trace`)."""
     t, args, kw = node.target, node.args, node.kwargs
     if t in (operator.add, torch.add) or t == "add":
         return "Add", {}
@@ -198,30 +215,100 @@ def node_name(path: str) -> str:
     return name
 
 
+def _special_leaves() -> tuple[type, ...]:
+    """torchvision modules kept whole and drawn by :func:`trace` itself: StochasticDepth (one
+    layer), ConvNeXt's LayerNorm2d (Permute, LayerNorm, Permute) and ViT's EncoderBlock (one
+    TransformerEncoderLayer)."""
+    from torchvision.models.convnext import LayerNorm2d
+    from torchvision.models.vision_transformer import EncoderBlock
+    from torchvision.ops import StochasticDepth
+
+    return StochasticDepth, LayerNorm2d, EncoderBlock
+
+
 class _Tracer(torch.fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        from torchvision.ops import StochasticDepth
-
-        return isinstance(m, StochasticDepth) or super().is_leaf_module(m, qualname)
+        return isinstance(m, _special_leaves()) or super().is_leaf_module(m, qualname)
 
 
-def trace(model_name: str, model: nn.Module | None = None) -> Design:
-    """The designer layers of a torchvision model (raises :class:`Unmapped` listing every kind of
-    op that has no designer layer)."""
+def _layer_norm(m: nn.LayerNorm) -> tuple[str, dict]:
+    if len(m.normalized_shape) != 1:
+        raise Unmapped(f"LayerNorm over {len(m.normalized_shape)} axes")
+    if m.elementwise_affine and m.bias is None:
+        raise Unmapped("LayerNorm with a scale but no shift")
+    return "LayerNorm", {"normalized_shape": m.normalized_shape[0], "eps": m.eps,
+                         "elementwise_affine": m.elementwise_affine}
+
+
+# ViT's EncoderBlock is torch's TransformerEncoderLayer (norm_first, GELU) under other names:
+# its state_dict keys, relative to the block, renamed.
+_ENCODER_BLOCK_KEYS = {"ln_1.": "norm1.", "self_attention.": "self_attn.", "ln_2.": "norm2.",
+                       "mlp.0.": "linear1.", "mlp.3.": "linear2."}
+
+
+def _encoder_block(m: nn.Module) -> tuple[str, dict]:
+    attention, mlp = m.self_attention, m.mlp
+    p = m.dropout.p
+    if {attention.dropout, mlp[2].p, mlp[4].p} != {p} or not isinstance(mlp[1], nn.GELU) \
+            or mlp[1].approximate != "none" or m.ln_1.eps != m.ln_2.eps:
+        raise Unmapped("an EncoderBlock unlike TransformerEncoderLayer (dropouts, GELU, eps)",
+                       kind="EncoderBlock")
+    return "TransformerEncoderLayer", {
+        "nhead": attention.num_heads, "dim_feedforward": mlp[0].out_features, "dropout": p,
+        "activation": "gelu", "norm_first": True, "layer_norm_eps": m.ln_1.eps}
+
+
+def _rename(key: str, table: dict[str, str]) -> str:
+    for old, new in table.items():
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def _meta(node: Any):
+    """The shape-propagation metadata of a node's tensor result, or None for anything else
+    (sizes, booleans, a tuple of tensors)."""
+    from torch.fx.passes.shape_prop import TensorMetadata
+
+    meta = node.meta.get("tensor_meta") if isinstance(node, torch.fx.Node) else None
+    return meta if isinstance(meta, TensorMetadata) else None
+
+
+def _axis(d: int, rank: int) -> int:
+    return d + rank if d < 0 else d
+
+
+_ALIASES = ("contiguous", "clone")  # no-ops on values
+_PROBE_BATCH = 2  # shape propagation runs on a batch of 2, so the batch axis can be told apart
+
+
+def trace(model_name: str, model: nn.Module | None = None, size: int = 224) -> Design:
+    """The designer layers of a torchvision model for ``size x size`` RGB images (raises
+    :class:`Unmapped` listing every kind of op that has no designer layer). Reshapes carry the
+    sizes of the traced input (ShuffleNet's channel shuffle), so a design is drawn for one size."""
     from torch.fx.passes.shape_prop import ShapeProp
 
-    model = model if model is not None else torchvision_model(model_name)
+    model = model if model is not None else torchvision_model(model_name, size)
     graph = _Tracer().trace(model)
-    # Shapes of every traced value, to tell merges that broadcast (in eval mode, so that running
-    # statistics stay as they are; 224 because ViT accepts nothing else)
+    # The shape of every traced value: merges that broadcast, reshape sizes (in eval mode, so
+    # that running statistics stay as they are)
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        ShapeProp(torch.fx.GraphModule(model, graph)).propagate(torch.zeros(1, 3, 224, 224))
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            ShapeProp(torch.fx.GraphModule(model, graph)).propagate(
+                torch.zeros(_PROBE_BATCH, 3, size, size))
+    except Exception as exc:  # ViT asserts its image size
+        raise Unmapped(f"{model_name} does not take {size}x{size} images: "
+                       f"{str(exc).splitlines()[0]}", kind="size") from exc
+    finally:
+        model.train(was_training)
     table = _module_table()
+    table[nn.LayerNorm] = _layer_norm
+    _, layer_norm_2d, encoder_block = _special_leaves()
     layers: list[Layer] = []
     by_fx: dict[str, str] = {}  # fx node name -> designer node name
+    chunks: dict[str, tuple[str, int, list[int]]] = {}  # chunk node -> (source, dim, sizes)
     used: set[str] = set()
 
     def fresh(base: str) -> str:
@@ -235,38 +322,156 @@ def trace(model_name: str, model: nn.Module | None = None) -> Design:
         out: list[str] = []
         for a in node.args:
             items = a if isinstance(a, (list, tuple)) else [a]
-            out += [by_fx[x.name] for x in items if isinstance(x, torch.fx.Node)]
+            out += [by_fx[x.name] for x in items if _meta(x) is not None]
         return out
 
-    def layer(node: torch.fx.Node) -> Layer:
-        if node.op == "placeholder":
-            return Layer("Input", {}, fresh("image"))
-        if node.op == "output":
-            return Layer("Output", {}, fresh("logits"), [by_fx[node.args[0].name]])
-        if node.op == "call_module":
-            module = model.get_submodule(node.target)
-            make = table.get(type(module))
-            if make is None:
-                kind = type(module).__name__
-                raise Unmapped(f"{kind} (at {node.target})", kind=kind)
-            type_, params = make(module)
-            has_state = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
-            if has_state and node_name(node.target) in used:
-                raise Unmapped(f"{node.target}: a module with weights used twice")
-            return Layer(type_, params, fresh(node_name(node.target)), sources(node),
-                         node.target if has_state else None)
-        if node.op in ("call_function", "call_method"):
-            type_, params = _function(node)
-            shapes = {tuple(a.meta["tensor_meta"].shape) for a in node.all_input_nodes}
-            return Layer(type_, params, fresh(node.name), sources(node),
-                         broadcast=type_ in ("Add", "Multiply") and len(shapes) > 1)
-        # get_attr: a bare parameter (ViT's class token, ConvNeXt's layer scale)
-        raise Unmapped(f"a bare parameter (at {node.target})", kind="get_attr")
+    def state_keys(module: nn.Module, path: str, name: str,
+                   rename: dict[str, str] | None = None) -> dict[str, str]:
+        return {f"{path}.{k}": f"{name}.{_rename(k, rename or {})}" for k in module.state_dict()}
+
+    def shaped(node: torch.fx.Node, type_: str, params: dict, src: str) -> list[Layer]:
+        return [Layer(type_, params, fresh(node.name), [src])]
+
+    def tensor_function(node: torch.fx.Node) -> list[Layer] | str | None:
+        """Layers for a function or method on tensors, the designer node it aliases (a str),
+        or None for a value that only feeds arguments (sizes, shape asserts)."""
+        t, args = node.target, node.args
+        what = getattr(t, "__name__", str(t))
+        out = _meta(node)
+        x = args[0] if args else None
+        src = by_fx.get(x.name) if isinstance(x, torch.fx.Node) else None
+        if what == "chunk":  # a tuple of tensors: its getitems are Slices
+            n = args[1] if len(args) > 1 else node.kwargs["chunks"]
+            dim = _axis(args[2] if len(args) > 2 else node.kwargs.get("dim", 0),
+                        len(_meta(x).shape))
+            if dim < 1:
+                raise Unmapped(f"chunk along the batch (at {node.name})", kind="chunk")
+            sizes = [m.shape[dim] for m in node.meta["tensor_meta"]]
+            assert len(sizes) == n
+            chunks[node.name] = (src, dim, sizes)
+            return None
+        if out is None:
+            return None
+        if what == "getitem" and x.name in chunks:
+            source, dim, sizes = chunks[x.name]
+            start = sum(sizes[: args[1]])
+            return [Layer("Slice", {"dim": dim, "start": start, "end": start + sizes[args[1]],
+                                    "step": 1}, fresh(node.name), [source])]
+        if _meta(x) is None:  # torch.cat of a list
+            return [Layer(*_function(node), fresh(node.name), sources(node))]
+        rank = len(_meta(x).shape)
+        if what in _ALIASES:
+            return src
+        if what == "expand":  # ViT's class token over the batch: what a Parameter node does
+            if not any(la.name == src and la.type == "Parameter" for la in layers) \
+                    or tuple(out.shape[1:]) != tuple(_meta(x).shape[1:]):
+                raise Unmapped(f"expand (at {node.name})", kind="expand")
+            return src
+        if what in ("view", "reshape"):
+            if out.shape[0] != _PROBE_BATCH:
+                raise Unmapped(f"{what} across the batch (at {node.name})", kind=what)
+            return shaped(node, "Reshape", {"shape": list(out.shape[1:])}, src)
+        if what == "permute":
+            dims = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+            dims = [_axis(d, rank) for d in (dims or node.kwargs["dims"])]
+            if dims[0] != 0:
+                raise Unmapped(f"permute across the batch (at {node.name})", kind=what)
+            return shaped(node, "Permute", {"dims": dims[1:]}, src)
+        if what == "transpose":
+            a, b = (_axis(d, rank) for d in args[1:3])
+            if min(a, b) < 1:
+                raise Unmapped(f"transpose across the batch (at {node.name})", kind=what)
+            dims = list(range(rank))
+            dims[a], dims[b] = b, a
+            return shaped(node, "Permute", {"dims": dims[1:]}, src)
+        if what == "mean":
+            dims = args[1] if len(args) > 1 else node.kwargs["dim"]
+            dims = sorted({_axis(d, rank) for d in ([dims] if isinstance(dims, int) else dims)},
+                          reverse=True)  # the last axis first, so the others keep their number
+            if node.kwargs.get("keepdim") or dims[-1] < 1:
+                raise Unmapped(f"mean keeping axes or over the batch (at {node.name})", kind=what)
+            out_layers, prev = [], src
+            for d in dims:
+                out_layers.append(Layer("Mean", {"dim": d}, fresh(node.name), [prev]))
+                prev = out_layers[-1].name
+            return out_layers
+        if what == "getitem":  # x[:, 0] (ViT's class token out of the sequence)
+            index = args[1] if isinstance(args[1], tuple) else (args[1],)
+            full = slice(None)
+            picks = [(d, i) for d, i in enumerate(index) if i != full]
+            if len(picks) != 1 or picks[0][0] < 1 or Ellipsis in index:
+                raise Unmapped(f"indexing {index} (at {node.name})", kind="getitem")
+            d, i = picks[0]
+            if isinstance(i, int):
+                return shaped(node, "Select", {"dim": d, "index": i}, src)
+            if isinstance(i, slice) and not isinstance(i.step, int | None):
+                raise Unmapped(f"indexing {index} (at {node.name})", kind="getitem")
+            return shaped(node, "Slice", {"dim": d, "start": i.start or 0, "end": i.stop,
+                                          "step": i.step or 1}, src)
+        type_, params = _function(node)
+        shapes = {tuple(_meta(a).shape) for a in node.all_input_nodes if _meta(a) is not None}
+        return [Layer(type_, params, fresh(node.name), sources(node),
+                      broadcast=type_ in ("Add", "Multiply") and len(shapes) > 1)]
+
+    def module_layers(node: torch.fx.Node) -> list[Layer]:
+        path = node.target
+        module = model.get_submodule(path)
+        base = node_name(path)
+        if base in used and any(True for _ in module.state_dict()):
+            raise Unmapped(f"{path}: a module with weights used twice")
+        if isinstance(module, layer_norm_2d):  # LayerNorm over the channels of (C, H, W)
+            type_, params = _layer_norm(module)
+            to_last = Layer("Permute", {"dims": [2, 3, 1]}, fresh(base + "_channels_last"),
+                            sources(node))
+            norm = Layer(type_, params, fresh(base), [to_last.name], path,
+                         keys=state_keys(module, path, base))
+            back = Layer("Permute", {"dims": [3, 1, 2]}, fresh(base + "_channels_first"),
+                         [norm.name])
+            return [to_last, norm, back]
+        if isinstance(module, encoder_block):
+            type_, params = _encoder_block(module)
+            name = fresh(base)
+            return [Layer(type_, params, name, sources(node), path,
+                          keys=state_keys(module, path, name, _ENCODER_BLOCK_KEYS))]
+        make = table.get(type(module))
+        if make is None:
+            kind = type(module).__name__
+            raise Unmapped(f"{kind} (at {path})", kind=kind)
+        type_, params = make(module)
+        name = fresh(base)
+        keys = state_keys(module, path, name)
+        return [Layer(type_, params, name, sources(node), path if keys else None, keys=keys)]
+
+    def parameter(node: torch.fx.Node) -> list[Layer]:
+        """A bare parameter (ViT's class token and position embedding, ConvNeXt's layer scale):
+        a Parameter node, its tensor reshaped when it carries a batch axis of 1."""
+        tensor = model.get_parameter(node.target)
+        ranks = {len(_meta(u).shape) for u in node.users if _meta(u) is not None}
+        if ranks == {tensor.dim()} and tensor.shape[0] == 1:
+            shape = list(tensor.shape[1:])
+        elif ranks == {tensor.dim() + 1}:
+            shape = list(tensor.shape)
+        else:
+            raise Unmapped(f"a bare parameter used at ranks {sorted(ranks)} (at {node.target})",
+                           kind="get_attr")
+        name = fresh(node_name(node.target))
+        return [Layer("Parameter", {"shape": shape, "init": "zeros", "std": 0.02}, name, [],
+                      node.target, keys={node.target: f"{name}.weight"},
+                      reshape={node.target: tuple(shape)})]
 
     unmapped: dict[str, list] = {}  # kind -> [first message, count]
     for node in graph.nodes:
         try:
-            made = layer(node)
+            if node.op == "placeholder":
+                made: Any = [Layer("Input", {}, fresh("image"))]
+            elif node.op == "output":
+                made = [Layer("Output", {}, fresh("logits"), [by_fx[node.args[0].name]])]
+            elif node.op == "call_module":
+                made = module_layers(node)
+            elif node.op == "get_attr":
+                made = parameter(node)
+            else:
+                made = tensor_function(node)
         except Unmapped as exc:
             unmapped.setdefault(exc.kind, [str(exc), 0])[1] += 1
             by_fx[node.name] = node.name
@@ -274,12 +479,17 @@ def trace(model_name: str, model: nn.Module | None = None) -> Design:
         except KeyError:  # fed by an op that could not be mapped: reported there
             by_fx[node.name] = node.name
             continue
-        layers.append(made)
-        by_fx[node.name] = made.name
+        if made is None:
+            continue
+        if isinstance(made, str):
+            by_fx[node.name] = made
+            continue
+        layers += made
+        by_fx[node.name] = made[-1].name
     if unmapped:
         raise Unmapped("no designer layer for " + "; ".join(
             first + (f" and {n - 1} more" if n > 1 else "") for first, n in unmapped.values()))
-    return Design(model_name, layers)
+    return Design(model_name, layers, size)
 
 
 def missing(design: Design) -> list[str]:
@@ -318,8 +528,13 @@ def _broadcasts(merge: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def design_graph(design: Design, size: int = 224, channels: int = 3) -> Graph:
-    """The designer graph of a traced model for ``channels x size x size`` images, laid out."""
+def design_graph(design: Design, size: int | None = None, channels: int = 3) -> Graph:
+    """The designer graph of a traced model for ``channels x size x size`` images (the size it
+    was traced for), laid out."""
+    size = design.size if size is None else size
+    if size != design.size and "Reshape" in design.types:
+        raise ValueError(f"{design.model_name} was traced for {design.size}x{design.size} images "
+                         f"and its reshapes hold those sizes: trace it again for {size}")
     g = Graph()
     for layer in design.layers:
         params = dict(layer.params)
@@ -335,7 +550,7 @@ def design_graph(design: Design, size: int = 224, channels: int = 3) -> Graph:
 
 def design_project(model_name: str, size: int = 224, model: nn.Module | None = None) -> Project:
     """A designer project drawing torchvision's ``model_name`` for ``size x size`` RGB images."""
-    design = trace(model_name, model)
+    design = trace(model_name, model, size)
     return Project(
         name=model_name,
         description=f"torchvision.models.{model_name} (weights=None), drawn layer by layer by "
@@ -347,15 +562,16 @@ def design_project(model_name: str, size: int = 224, model: nn.Module | None = N
 def design_key(design: Design, key: str) -> str:
     """The engine model's state_dict key for a torchvision key (``layer1.0.conv1.weight`` ->
     ``layer1_0_conv1.weight``)."""
-    path, _, leaf = key.rpartition(".")
-    return f"{design.key_map[path]}.{leaf}"
+    return design.keys[key]
 
 
 def copy_state(design: Design, source: nn.Module, target: nn.Module) -> None:
     """Copy torchvision's state_dict into the engine model, strictly: every key of both sides is
     used exactly once and shapes agree (AssertionError otherwise)."""
     src = source.state_dict()
-    mapped = {design_key(design, k): v for k, v in src.items()}
+    reshapes = design.reshapes
+    mapped = {design_key(design, k): v.reshape(reshapes[k]) if k in reshapes else v
+              for k, v in src.items()}
     assert len(mapped) == len(src), "two torchvision keys map to one engine key"
     want = target.state_dict()
     assert set(mapped) == set(want), (sorted(set(mapped) ^ set(want)))[:10]
@@ -374,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for name in args.models:
         try:
-            lacks = missing(trace(name))
+            lacks = missing(trace(name, size=args.size))
             if lacks:
                 print(f"{name}: skipped, the catalog lacks {', '.join(lacks)}")
                 continue

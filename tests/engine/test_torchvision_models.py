@@ -7,7 +7,9 @@ equal), and gives torchvision's outputs within 1e-5 at two input sizes; the expo
 run without designer, gives the engine model's outputs bit for bit. Weights are torchvision's
 random initialisation (``weights=None``, no download) with BatchNorm's affine parameters and
 every bias randomised (torchvision starts many as zeros) and BatchNorm statistics calibrated on
-random images, so that a constant or a zero path could not pass.
+random images, and every other parameter torchvision starts at a constant (ConvNeXt's layer
+scale, ViT's class token and head) randomised, so that a constant or a zero path could not pass.
+ViT, whose position embedding fixes its input size, is compared at 224 only.
 
 A model whose layers the catalog cannot express yet is skipped, the reason naming what it lacks
 (a layer type, a parameter, a broadcasting merge); it runs by itself once the catalog has it.
@@ -47,25 +49,34 @@ BATCH = 2
 TOLERANCE = 1e-5
 
 
+def _sizes(name: str) -> tuple[int, ...]:
+    """The input sizes a model is compared at."""
+    return (FULL,) if name.startswith("vit_") else (FULL, SMALL)
+
+
 def _prepare(model: nn.Module, seed: int) -> nn.Module:
-    """Randomise what torchvision starts as constants (BatchNorm's scale and shift, biases), then
-    calibrate BatchNorm's running statistics on random images so activations keep a unit scale
-    through the depth of the network instead of blowing up or dying out."""
+    """Randomise what torchvision starts as constants (norms' scale and shift, biases, layer
+    scales, class tokens, zeroed heads), then calibrate BatchNorm's running statistics on random
+    images so activations keep a unit scale through the depth of the network instead of blowing
+    up or dying out."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
-                module.weight.copy_(torch.rand(module.weight.shape, generator=g) + 0.5)
             for name, p in module.named_parameters(recurse=False):
                 if name == "bias":
                     p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+                elif p.numel() > 1 and bool((p == p.flatten()[0]).all()):
+                    if bool((p == 1).all()):  # a norm's scale
+                        p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+                    else:
+                        p.copy_(torch.randn(p.shape, generator=g) * 0.1)
         norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average over the calibration batches
         model.train()
-        for _ in range(2):
+        for _ in range(2 if norms else 0):
             model(torch.randn(8, 3, SMALL, SMALL, generator=g))
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
@@ -78,17 +89,25 @@ def _prepare(model: nn.Module, seed: int) -> nn.Module:
 
 @functools.cache
 def _case(name: str):
-    """(torchvision model prepared, traced design) for a model, or a skip naming what is missing."""
+    """(torchvision model prepared, design traced at 224) for a model, or a skip naming what is
+    missing."""
     torch.manual_seed(0)
     model = tvd.torchvision_model(name)
     try:
-        design = tvd.trace(name, model)
+        design = tvd.trace(name, model, FULL)
     except tvd.Unmapped as exc:
         return None, f"{name} cannot be drawn yet: {exc}"
     lacks = tvd.missing(design)
     if lacks:
         return None, f"{name}: the catalog lacks {', '.join(lacks)}"
     return (_prepare(model, seed=1), design), None
+
+
+@functools.cache
+def _design(name: str, size: int):
+    """The design of a drawable model traced at ``size`` (ShuffleNet's reshapes hold sizes)."""
+    model, design = _case(name)[0]
+    return design if size == FULL else tvd.trace(name, model, size)
 
 
 def _get(name: str):
@@ -105,9 +124,10 @@ def _images(size: int, seed: int) -> torch.Tensor:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", tvd.MODELS)
 def test_design_equals_torchvision(name):
-    model, design = _get(name)
+    model, _ = _get(name)
     want_params = sum(p.numel() for p in model.parameters())
-    for size in (FULL, SMALL):
+    for size in _sizes(name):
+        design = _design(name, size)
         graph = tvd.design_graph(design, size)
         analysis = analyze(graph)
         assert analysis.ok, [p.message for p in analysis.errors][:5]
@@ -185,7 +205,7 @@ for case in json.load(open(root + "/cases.json")):
 '''
 
 EXPORTED = ("resnet18", "vgg11_bn", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
-            "squeezenet1_0", "regnet_y_400mf")
+            "squeezenet1_0", "regnet_y_400mf", "shufflenet_v2_x0_5", "convnext_tiny", "vit_b_16")
 
 
 @pytest.mark.slow
@@ -197,14 +217,16 @@ def test_exported_model_py_is_bit_equal(tmp_path):
         case, _ = _case(name)
         if case is None:
             continue
-        model, design = case
-        project = Project(name=name, networks={"model": tvd.design_graph(design, SMALL)})
+        model, _ = case
+        size = _sizes(name)[-1]
+        design = _design(name, size)
+        project = Project(name=name, networks={"model": tvd.design_graph(design, size)})
         engine = build_model(project.graph).eval()
         tvd.copy_state(design, model, engine)
         d = tmp_path / name
         d.mkdir()
         (d / "model.py").write_text(model_source(project), encoding="utf-8")
-        x = _images(SMALL, seed=5)
+        x = _images(size, seed=5)
         torch.save(engine.state_dict(), d / "state.pt")
         torch.save(x, d / "x.pt")
         threads = torch.get_num_threads()
@@ -227,7 +249,8 @@ def test_exported_model_py_is_bit_equal(tmp_path):
 
 
 def test_script_writes_loadable_projects(tmp_path, capsys):
-    """``torchvision_designs.py resnet18 vit_b_16 OUT`` writes resnet18 and reports ViT's ops."""
+    """``torchvision_designs.py resnet18 vit_b_16 --size 96 OUT`` writes both (ViT built for
+    96x96 images), or reports ViT's missing ops while the catalog lacks them."""
     from designer.engine.project import load_project
 
     status = tvd.main(["resnet18", "vit_b_16", "--size", str(SMALL), str(tmp_path)])
@@ -237,3 +260,7 @@ def test_script_writes_loadable_projects(tmp_path, capsys):
     assert shape == [3, SMALL, SMALL]
     if _case("vit_b_16")[0] is None:  # ViT cannot be drawn yet: said, and the exit status is 1
         assert status == 1 and "vit_b_16: cannot be drawn" in out
+    elif not tvd.missing(tvd.trace("vit_b_16", size=SMALL)):  # built for 96x96 images
+        assert status == 0, out
+        vit = load_project(tmp_path / "vit_b_16.dnn.json")
+        assert vit.graph.node_by_name("image").params["shape"] == [3, SMALL, SMALL]
