@@ -60,8 +60,9 @@ class GraphModule(nn.Module):
                 continue
             spec = CATALOG[step.type]
             module = getattr(self, step.name) if spec.module_name is not None else None
-            values[step.node_id] = apply_layer(spec, module, [values[i] for i in step.inputs],
-                                               step.kwargs)
+            # a layer without inputs (Parameter) gets the first model input, for its batch size
+            args = [values[i] for i in step.inputs] or list(inputs[:1])
+            values[step.node_id] = apply_layer(spec, module, args, step.kwargs)
         return values
 
 

@@ -1102,6 +1102,113 @@ register(
 )
 
 
+def _axis(label: str, p: dict, shape: Shape) -> int:
+    """The non-batch axis ``p["dim"]`` (numbered from 1), checked against the input."""
+    d = p["dim"]
+    if not 1 <= d <= len(shape):
+        raise LayerError(
+            f"{label} along axis {d}, but the input {fmt_shape(shape)} has axes 1..{len(shape)} "
+            f"(axis 0 is the batch): set dim to one of them"
+        )
+    return d
+
+
+def _resolve_select(p, ins, dts):
+    d = _axis("Select", p, ins[0])
+    size, i = ins[0][d - 1], p["index"]
+    if not -size <= i < size:
+        raise LayerError(
+            f"Select: index {i} is outside axis {d} of size {size} (input {fmt_shape(ins[0])}): "
+            f"use an index from 0 to {size - 1}, or from -{size} to -1 counting from the end"
+        )
+    return {"dim": d, "index": i}
+
+
+def _index_text(dim: int, item: str) -> str:
+    """``[:, item]``: indexing of axis ``dim`` (numbered with the batch as 0) in exported code."""
+    return "[" + ", ".join([":"] * dim + [item]) + "]"
+
+
+def _index(dim: int, item: Any) -> tuple:
+    return (slice(None),) * dim + (item,)
+
+
+register(
+    id="Select",
+    display_name="Select",
+    category="Shape",
+    doc="Takes one position along a non-batch axis and drops that axis: y = x[:, index] for "
+    "dim 1 (ViT's class token), (L, E) -> (E); a negative index counts from the end.",
+    params=(
+        Param("dim", "int", 1, "Axis to select along (1 is the first after the batch)", min=1,
+              max=8),
+        Param("index", "int", 0, "Position along that axis (negative: from the end)",
+              min=-MAX_DIM, max=MAX_DIM),
+    ),
+    resolve=_resolve_select,
+    apply=lambda m, xs, kw: xs[0][_index(kw["dim"], kw["index"])],
+    code=lambda c: [f"{c.out} = {c.inputs[0]}{_index_text(c.kwargs['dim'], str(c.kwargs['index']))}"],
+    infer=lambda p, ins: tuple(s for i, s in enumerate(ins[0])
+                               if i != _resolve_select(p, ins, [])["dim"] - 1),
+    input_dtype="any",
+    key_params=("dim", "index"),
+    prefix="select",
+)
+
+
+def _resolve_slice(p, ins, dts):
+    d = _axis("Slice", p, ins[0])
+    size = ins[0][d - 1]
+    start, end, step = p["start"], p["end"], p["step"]
+    n = len(range(*slice(start, end, step).indices(size)))
+    if n < 1:
+        shown = f"{start}:{'' if end is None else end}" + (f":{step}" if step != 1 else "")
+        raise LayerError(
+            f"Slice keeps nothing: [{shown}] of axis {d} (size {size}, input "
+            f"{fmt_shape(ins[0])}) is empty: "
+            f"choose start and end so that start < end within 0..{size} (negative values count "
+            f"from the end)"
+        )
+    return {"dim": d, "start": start, "end": end, "step": step, "_size": n}
+
+
+def _slice_text(kw: dict) -> str:
+    start = "" if kw["start"] == 0 else str(kw["start"])
+    end = "" if kw["end"] is None else str(kw["end"])
+    return f"{start}:{end}" + (f":{kw['step']}" if kw["step"] != 1 else "")
+
+
+def _slice_shape(p, ins):
+    kw = _resolve_slice(p, ins, [])
+    out = list(ins[0])
+    out[kw["dim"] - 1] = kw["_size"]
+    return tuple(out)
+
+
+register(
+    id="Slice",
+    display_name="Slice",
+    category="Shape",
+    doc="Keeps a range along a non-batch axis, as Python slicing: y = x[:, start:end:step] for "
+    "dim 1; (C, H, W) -> (C/2, H, W) with start 0, end C/2 (ShuffleNet's channel split).",
+    params=(
+        Param("dim", "int", 1, "Axis to slice (1 is the first after the batch)", min=1, max=8),
+        Param("start", "int", 0, "First position kept (negative: from the end)", min=-MAX_DIM,
+              max=MAX_DIM),
+        Param("end", "int", None, "Position after the last one kept (not set: to the end; "
+              "negative: from the end)", min=-MAX_DIM, max=MAX_DIM, optional=True),
+        Param("step", "int", 1, "Keep every step-th position", min=1, max=MAX_DIM),
+    ),
+    resolve=_resolve_slice,
+    apply=lambda m, xs, kw: xs[0][_index(kw["dim"], slice(kw["start"], kw["end"], kw["step"]))],
+    code=lambda c: [f"{c.out} = {c.inputs[0]}{_index_text(c.kwargs['dim'], _slice_text(c.kwargs))}"],
+    infer=_slice_shape,
+    input_dtype="any",
+    key_params=("dim", "start", "end"),
+    prefix="slice",
+)
+
+
 def _resolve_mean(p, ins, dts):
     d = p["dim"]
     if not 1 <= d <= len(ins[0]):
@@ -1253,6 +1360,38 @@ register(
     macs=lambda p, ins, out: 0,
     input_dtype="any",
     prefix="identity",
+)
+
+register(
+    id="Parameter",
+    display_name="Parameter",
+    category="Core",
+    doc="A learnable tensor with no input (class token, position embedding, layer scale): "
+    "y = W repeated over the batch, (N, *shape); its state is one tensor <name>.weight of shape.",
+    params=(
+        Param("shape", "shape", [1, 16], "The tensor's shape, without the batch dimension"),
+        Param("init", "choice", "normal", "Initial values: zeros, ones, constant (value), "
+              "normal(0, std), uniform(-std, std), or normal(0, std) cut to [-2, 2]",
+              choices=("zeros", "ones", "constant", "normal", "uniform", "trunc_normal")),
+        Param("std", "float", 0.02, "Spread of normal, uniform and trunc_normal", min=0,
+              max=1e6),
+        Param("value", "float", 1.0, "Every initial value, for init constant (ConvNeXt's layer "
+              "scale: 1e-6)", min=-1e6, max=1e6),
+    ),
+    num_inputs=0,
+    module_name="LearnedTensor",
+    helper_module=True,
+    resolve=lambda p, ins, dts: {"shape": tuple(p["shape"]), "init": p["init"], "std": p["std"],
+                                 "value": p["value"]},
+    # the module is called with the batch size of the model's first input (build and codegen
+    # hand a source layer that input)
+    apply=lambda m, xs, kw: m(xs[0].size(0)),
+    code=lambda c: [f"{c.out} = {c.attr}({c.inputs[0]}.size(0))"],
+    count_params=lambda kw: math.prod(kw["shape"]),
+    infer=lambda p, ins: tuple(p["shape"]),
+    macs=lambda p, ins, out: 0,
+    key_params=("shape", "init"),
+    prefix="param",
 )
 
 for _id, _mod, _doc in (

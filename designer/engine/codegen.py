@@ -263,9 +263,9 @@ def network_code(graph: Graph, cls: str, analysis: Analysis | None = None,
     temps: set[str] = set()
     for step in steps:
         spec = CATALOG[step.type]
-        if spec.num_inputs == 0 and not spec.variadic:
+        if step.type == "Input":
             continue
-        ctx = CodeContext("__out", "self.__attr", [f"__in{i}" for i in range(len(step.inputs))],
+        ctx = CodeContext("__out", "self.__attr", [f"__in{i}" for i in range(len(step.inputs) or 1)],
                           step.kwargs, graph.nodes[step.node_id].params)
         temps |= _placeholder_names(spec, ctx)
     taken = set(reserved) | set(MODULE_NAMES) | temps | {cls}
@@ -294,10 +294,11 @@ def network_code(graph: Graph, cls: str, analysis: Analysis | None = None,
         forward.append(f"# {var[nid]}: {_shape_comment(info.output_shape)} {what}")
     for step in steps:
         spec = CATALOG[step.type]
-        if spec.num_inputs == 0 and not spec.variadic:
+        if step.type == "Input":
             continue
+        # a layer without inputs (Parameter) reads the first model input's batch size
         ctx = CodeContext(var[step.node_id], f"self.{step.name}",
-                          [var[i] for i in step.inputs], step.kwargs,
+                          [var[i] for i in step.inputs or input_ids[:1]], step.kwargs,
                           graph.nodes[step.node_id].params)
         lines = code_lines(spec, ctx)
         shape = _shape_comment(analysis.infos[step.node_id].output_shape)

@@ -220,7 +220,8 @@ class Graph:
                 return f"{d.name} has no input port {dst_port}"
         elif not 0 <= dst_port < spec.num_inputs:
             if spec.num_inputs == 0:
-                return f"{d.name} is an Input and takes no inputs"
+                what = "an Input" if d.type == "Input" else f"a {spec.display_name}"
+                return f"{d.name} is {what} and takes no inputs"
             return f"{d.name} has no input port {dst_port}"
         if any(e.dst == dst and e.dst_port == dst_port for e in self.edges):
             return f"input {dst_port + 1} of {d.name} is already connected; disconnect it first"
@@ -425,7 +426,9 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
     adj = adjacency or Adjacency.of(graph)
     input_ids = [n.id for n in nodes.values() if n.type == "Input"]
     output_ids = [n.id for n in nodes.values() if n.type == "Output"]
-    from_input = adj.reachable(input_ids)
+    # A layer without inputs that is not an Input (Parameter) is a source of data of its own.
+    sources = [n.id for n in nodes.values() if n.spec.num_inputs == 0 and not n.spec.variadic]
+    from_input = adj.reachable(sources)
     to_output = adj.reachable(output_ids, backwards=True)
 
     if not input_ids:
@@ -535,7 +538,8 @@ def _reachability(graph: Graph, adj: Adjacency, from_input: set[str], to_output:
     """Layers cut off from every Input, and layers that lead to no Output.
 
     Being cut off is always the consequence of an empty input or a cycle further up (a layer
-    without inputs is either an Input or has an empty one), which is already an error: the layers
+    without inputs is an Input, a source such as a Parameter, or has an empty one), which is
+    already an error: the layers
     it cuts off share one warning naming it. A layer that leads to no Output is its own error
     unless a missing connection on the way to an Output explains it: then only the loose end (the
     layer whose output goes nowhere, probably the other end of that connection) gets a warning.

@@ -5,7 +5,8 @@ Nothing is allocated and torch is not imported here (``designer check`` stays li
 follow what PyTorch really allocates, layer by layer:
 
 * forward (inference, ``torch.no_grad``): each layer's new output, freed when its last reader has
-  run; Flatten, Reshape, Permute, Output and Dropout in eval mode are views and allocate nothing;
+  run; Flatten, Reshape, Permute, Select, Slice, Output and Dropout in eval mode are views and
+  allocate nothing, nor does a Parameter (its weight expanded over the batch);
 * training: the tensors autograd keeps for the backward pass (a Linear or Conv keeps its input, a
   ReLU/Sigmoid/Tanh/Softmax its output, MaxPool its int64 indices, Dropout a one-byte mask per value,
   LSTM/GRU their gates at every step, attention its L x L weights per head when the unfused path
@@ -43,7 +44,9 @@ MASK_BYTES = 1  # torch.bool dropout masks
 WARN_FRACTION = 0.6
 
 # Layers whose output is a view of their input: no new storage.
-_VIEWS = {"Flatten", "Reshape", "Permute", "Output", "Identity"}
+_VIEWS = {"Flatten", "Reshape", "Permute", "Output", "Identity", "Select", "Slice"}
+# Layers whose output is a view of their own weight (expanded over the batch): nothing per sample.
+_WEIGHT_VIEWS = {"Parameter"}
 # Which tensor a layer keeps for its backward pass: its input, its output, or (None) neither.
 _SAVES_INPUT = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
                 "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
@@ -217,7 +220,7 @@ def _layer(node, info, owns: bool, kept: bool, device: str) -> LayerMemory:
     kw = info.kwargs or {}
     out_elems = math.prod(info.output_shape)
     item = INT_BYTES if info.dtype == "int" else FLOAT_BYTES
-    out = out_elems * item if owns else 0
+    out = out_elems * item if owns and t not in _WEIGHT_VIEWS else 0
     in_elems = sum(math.prod(s) for s in info.input_shapes)
     # backward holds the gradient of the output and of each float input at once
     grads = (out_elems + in_elems) * FLOAT_BYTES if owns and t != "Input" else 0

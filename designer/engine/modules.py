@@ -39,5 +39,45 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode!r}"
 
 
+class LearnedTensor(nn.Module):
+    """A learnable tensor that takes no input (ViT's class token and position embedding,
+    ConvNeXt's layer scale): ``forward(batch_size)`` returns ``weight`` repeated over the batch as
+    a view, shape (batch_size, *shape).
+
+    init: "zeros", "ones", "constant" (every value ``value``), "normal" (mean 0, std ``std``),
+    "uniform" (from -std to std) or "trunc_normal" (normal with std ``std``, cut to [-2, 2] as
+    ``nn.init.trunc_normal_`` does by default)."""
+
+    def __init__(self, shape: tuple[int, ...], init: str = "normal", std: float = 0.02,
+                 value: float = 1.0) -> None:
+        super().__init__()
+        self.init, self.std, self.value = init, std, value
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        w = self.weight
+        if self.init == "zeros":
+            nn.init.zeros_(w)
+        elif self.init == "ones":
+            nn.init.ones_(w)
+        elif self.init == "constant":
+            nn.init.constant_(w, self.value)
+        elif self.init == "normal":
+            nn.init.normal_(w, std=self.std)
+        elif self.init == "uniform":
+            nn.init.uniform_(w, -self.std, self.std)
+        elif self.init == "trunc_normal":
+            nn.init.trunc_normal_(w, std=self.std)
+        else:
+            raise ValueError(f"unknown init {self.init!r}")
+
+    def forward(self, batch_size: int) -> torch.Tensor:
+        return self.weight.expand(batch_size, *self.weight.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={tuple(self.weight.shape)}, init={self.init!r}"
+
+
 # Classes code export may copy into model.py, by name.
-HELPER_CLASSES = ("StochasticDepth",)
+HELPER_CLASSES = ("StochasticDepth", "LearnedTensor")

@@ -165,11 +165,14 @@ class Analyzer:
     def _infer_node(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
         spec = node.spec
         label = f"{spec.display_name} '{node.name}'"
-        if spec.num_inputs == 0 and not spec.variadic:
+        if node.type == "Input":
             shape = tuple(node.params["shape"])
             dtype = "int" if node.params.get("dtype") == "int64" else "float"
             return NodeInfo(shape, dtype)
-        if not upstream or any(u is None or u.output_shape is None for u in upstream):
+        # A layer without inputs (Parameter) is resolved with no input shapes.
+        source = spec.num_inputs == 0 and not spec.variadic
+        if not source and (not upstream or any(u is None or u.output_shape is None
+                                               for u in upstream)):
             return NodeInfo()  # the structural check or an upstream node reports the cause
         if spec.variadic and len(upstream) < spec.min_inputs:
             return NodeInfo()
@@ -209,7 +212,8 @@ class Analyzer:
                           f"({nparams * 4 / 1e9:.1f} GB): reduce its sizes")
             return info
         info.output_shape = out
-        info.dtype = spec.output_dtype or ("float" if spec.input_dtype == "float" else in_dtypes[0])
+        info.dtype = spec.output_dtype or ("float" if spec.input_dtype == "float" or not in_dtypes
+                                           else in_dtypes[0])
         info.kwargs = kwargs
         info.params = nparams
         info.macs = macs

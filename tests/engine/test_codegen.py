@@ -38,6 +38,37 @@ def _two_inputs(layer: str, params: dict | None = None, n: int = 2, shape=(3, 4,
     return g
 
 
+def _tokens_with_parameters() -> Graph:
+    """ViT's front: a class token before the patches, a position embedding added, a layer scale
+    (constant) multiplied, the class token taken back out, half of it kept."""
+    g = Graph()
+    x = g.add_node("Input", params={"shape": [4, 3, 2]})
+    seq = g.add_node("Reshape", params={"shape": [4, 6]})
+    swap = g.add_node("Permute", params={"dims": [2, 1]})
+    token = g.add_node("Parameter", name="class_token", params={"shape": [1, 4], "init": "zeros"})
+    cat = g.add_node("Concat", params={"dim": 1})
+    pos = g.add_node("Parameter", params={"shape": [7, 4], "init": "trunc_normal"})
+    add = g.add_node("Add")
+    scale = g.add_node("Parameter", params={"shape": [4], "init": "constant", "value": 1e-6})
+    mul = g.add_node("Multiply")
+    first = g.add_node("Select", params={"dim": 1, "index": 0})
+    last = g.add_node("Select", params={"dim": 2, "index": -1})
+    half = g.add_node("Slice", params={"dim": 1, "start": 1, "end": -1, "step": 2})
+    cat2 = g.add_node("Concat", params={"dim": 1})
+    o = g.add_node("Output")
+    for a, b in ((x, seq), (seq, swap), (add, first), (add, last), (mul, cat2), (cat2, o)):
+        g.connect(a.id, b.id)
+    for port, (a, b) in enumerate(((token, cat), (swap, cat))):
+        g.connect(a.id, b.id, port)
+    g.connect(cat.id, add.id, 0)
+    g.connect(pos.id, add.id, 1)
+    g.connect(first.id, mul.id, 0)
+    g.connect(scale.id, mul.id, 1)
+    g.connect(last.id, half.id)
+    g.connect(half.id, cat2.id, 1)
+    return g
+
+
 def _residual() -> Graph:
     g = Graph()
     i = g.add_node("Input", params={"shape": [4, 6, 6]})
@@ -182,6 +213,9 @@ def layer_cases() -> dict[str, Graph]:
         "squeeze-excitation": _squeeze_excitation(),
         "StochasticDepth": chain(("StochasticDepth", {"p": 0.2}),
                                  ("StochasticDepth", {"p": 0.5, "mode": "batch"}), shape=(3, 4, 4)),
+        "Parameter-Select-Slice": _tokens_with_parameters(),
+        "Slice": chain(("Slice", {"dim": 1, "end": 2}), ("Slice", {"dim": 3, "start": -2}),
+                       ("Select", {"dim": 2, "index": 1}), shape=(4, 3, 3)),
         "residual": _residual(),
         "two-outputs": _two_outputs(),
         "shadowing-names": _shadowing_names(),

@@ -540,3 +540,22 @@ def test_queries():
     adj = Adjacency.of(g)
     assert adj.reachable([g.outputs()[0].id], backwards=True) == set(g.nodes)
     assert adj.cycles() == []
+
+
+def test_a_parameter_is_a_source_of_its_own_but_must_reach_an_output():
+    g = Graph()
+    x = g.add_node("Input", params={"shape": [3]})
+    p = g.add_node("Parameter", params={"shape": [3]})
+    add = g.add_node("Add")
+    out = g.add_node("Output")
+    g.connect(x.id, add.id, 0)
+    g.connect(p.id, add.id, 1)
+    g.connect(add.id, out.id)
+    assert analyze(g).ok, [q.message for q in analyze(g).problems]
+    assert g.can_connect(x.id, p.id) == f"{p.name} is a Parameter and takes no inputs"
+    loose = g.add_node("Parameter", params={"shape": [3]})
+    problems = check_structure(g)
+    assert [(q.code, q.node_ids) for q in problems] == [("unreachable_to_output", (loose.id,))]
+    g.remove_node(loose.id)
+    g.remove_node(x.id)  # the batch size comes from an Input: a design still needs one
+    assert "no_input" in {q.code for q in check_structure(g)}

@@ -70,6 +70,27 @@ def test_mlp_bytes_by_hand():
     assert est.forward_per_sample == 256 + 128
 
 
+def test_select_and_slice_are_views_and_a_parameter_holds_nothing_per_sample():
+    """x (4, 6) -> Slice -> Select, plus a Parameter (6,) added: only the Add writes a tensor;
+    the Parameter's output is its weight expanded over the batch."""
+    g = chain(("Slice", {"dim": 1, "end": 2}), ("Select", {"dim": 1, "index": 0}),
+              shape=(4, 6))
+    select = next(n for n in g.nodes.values() if n.type == "Select")
+    out = next(n for n in g.nodes.values() if n.type == "Output")
+    g.disconnect(next(e for e in g.edges if e.dst == out.id))
+    p = g.add_node("Parameter", params={"shape": [6]})
+    add = g.add_node("Add")
+    g.connect(select.id, add.id, 0)
+    g.connect(p.id, add.id, 1)
+    g.connect(add.id, out.id)
+    est = _estimate(g, batch=8)
+    by_type = {m.type: m for m in est.layers}
+    assert by_type["Slice"].output == by_type["Select"].output == 0
+    assert by_type["Parameter"].output == by_type["Parameter"].saved == 0
+    assert by_type["Add"].output == 6 * 4
+    assert est.params == 6
+
+
 def test_optimizer_state_copies():
     assert M.optimizer_copies({"optimizer": "adam"}) == 2
     assert M.optimizer_copies({"optimizer": "adamw"}) == 2

@@ -81,3 +81,49 @@ def test_a_network_named_like_a_helper_class_does_not_replace_it():
         "model": "StochasticDepthNet"}
     two = Project(name="x", networks={"stochastic_depth": g, "other": chain(shape=(4,))})
     assert network_class_names(two)["stochastic_depth"] == "StochasticDepthNet"
+
+
+def test_learned_tensor_initialises_as_asked_and_repeats_over_the_batch():
+    from designer.engine.modules import LearnedTensor
+
+    torch.manual_seed(0)
+    assert torch.equal(LearnedTensor((2, 3), "zeros").weight, torch.zeros(2, 3))
+    assert torch.equal(LearnedTensor((2, 3), "ones").weight, torch.ones(2, 3))
+    assert torch.equal(LearnedTensor((4, 1, 1), "constant", value=1e-6).weight,
+                       torch.full((4, 1, 1), 1e-6))
+    normal = LearnedTensor((100_000,), "normal", std=0.02).weight.detach()
+    assert abs(float(normal.std()) - 0.02) < 1e-3 and abs(float(normal.mean())) < 1e-3
+    uniform = LearnedTensor((100_000,), "uniform", std=0.5).weight.detach()
+    assert float(uniform.min()) >= -0.5 and float(uniform.max()) <= 0.5
+    assert float(uniform.min()) < -0.49 and float(uniform.max()) > 0.49
+    cut = LearnedTensor((100_000,), "trunc_normal", std=3.0).weight.detach()
+    assert float(cut.abs().max()) <= 2.0 and float(cut.abs().max()) > 1.99
+    layer = LearnedTensor((2, 3), "normal")
+    y = layer(5)
+    assert y.shape == (5, 2, 3) and torch.equal(y[4], layer.weight)
+    assert y.data_ptr() == layer.weight.data_ptr()  # a view: no copy per sample
+    y.sum().backward()
+    assert torch.equal(layer.weight.grad, torch.full((2, 3), 5.0))  # summed over the batch
+    assert list(layer.state_dict()) == ["weight"]
+    with pytest.raises(ValueError, match="unknown init"):
+        LearnedTensor((2,), "xavier")
+
+
+@pytest.mark.parametrize("init", ["zeros", "ones", "constant", "normal", "uniform",
+                                  "trunc_normal"])
+def test_the_exported_learned_tensor_draws_the_same_values(init):
+    from designer.engine.modules import LearnedTensor
+
+    g = chain(shape=(3,))
+    node = g.add_node("Parameter", params={"shape": [3]})
+    g.connect(node.id, g.add_node("Output").id)
+    source = model_source(Project(name="p", networks={"model": g}))
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)  # noqa: S102 - our own generated code
+    exported = namespace["LearnedTensor"]
+    torch.manual_seed(3)
+    want = LearnedTensor((4, 5), init, std=0.3, value=-2.0)
+    torch.manual_seed(3)
+    got = exported((4, 5), init, std=0.3, value=-2.0)
+    assert torch.equal(got.weight, want.weight)
+    assert torch.equal(got(2), want(2))

@@ -91,8 +91,17 @@ def graphs(draw) -> Graph:
         layer = draw(st.sampled_from(candidates))
         spec = CATALOG[layer]
         params = {p.name: param_value(draw, p) for p in spec.params if draw(st.booleans())}
+        source = spec.num_inputs == 0
+        if source and draw(st.booleans()):  # a Parameter shaped like what it meets
+            params["shape"] = list(info.output_shape) or [1]
         node = g.add_node(layer, params=params)
-        if spec.variadic:
+        if source:  # a Parameter: merged into the chain (x + p, x * p, cat(x, p))
+            merge = g.add_node(draw(st.sampled_from(["Add", "Multiply", "Concat"])))
+            ends = draw(st.permutations([last, node.id]))
+            for port, src in enumerate(ends):
+                g.connect(src, merge.id, port)
+            node = merge
+        elif spec.variadic:
             others = [n for n in chain if n != last]
             k = draw(st.integers(1, min(2, len(others)))) if others else 0
             extra = draw(st.permutations(others))[:k] if others else []

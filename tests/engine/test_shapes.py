@@ -11,6 +11,7 @@ import torch
 
 from designer.engine.build import build_model
 from designer.engine.catalog import CATALOG, fmt_shape
+from designer.engine.graph import Graph
 from designer.engine.shapes import analyze
 
 from .helpers import chain, sample_inputs, single_layer
@@ -67,6 +68,13 @@ CASES = [
     ("Reshape", {"shape": [2, -1, 3]}, [(12,)], "int64"),
     ("Permute", {"dims": [2, 1]}, [(3, 5)], "float32"),
     ("Permute", {"dims": [3, 1, 2]}, [(3, 4, 5)], "float32"),
+    ("Select", {"dim": 1, "index": 0}, [(5, 8)], "float32"),  # ViT's class token x[:, 0]
+    ("Select", {"dim": 3, "index": -1}, [(2, 3, 4)], "int64"),
+    ("Select", {"dim": 1, "index": 2}, [(3,)], "float32"),
+    ("Slice", {"dim": 1, "end": 2}, [(4, 3, 3)], "float32"),  # ShuffleNet's channel split
+    ("Slice", {"dim": 1, "start": 2}, [(4, 3, 3)], "float32"),
+    ("Slice", {"dim": 2, "start": -3, "end": -1}, [(2, 5)], "float32"),
+    ("Slice", {"dim": 3, "start": 1, "end": 100, "step": 3}, [(2, 3, 8)], "int64"),
     ("Mean", {"dim": 1}, [(6, 4)], "float32"),
     ("Mean", {"dim": 3}, [(2, 3, 4)], "float32"),
     ("Upsample", {"scale_factor": 2.0}, [(2, 3, 4)], "float32"),
@@ -87,6 +95,9 @@ CASES = [
     ("PReLU", {}, [(3, 4, 4)], "float32"),
     ("PReLU", {"num_parameters": 3, "init": 0.1}, [(3, 4, 4)], "float32"),
     ("PReLU", {"num_parameters": 5}, [(5,)], "float32"),
+    ("Parameter", {"shape": [1, 8]}, [], "float32"),  # ViT's class token
+    ("Parameter", {"shape": [4, 1, 1], "init": "constant", "value": 1e-6}, [], "float32"),
+    ("Parameter", {"shape": [3], "init": "trunc_normal", "std": 0.5}, [], "float32"),
     ("Identity", {}, [(3, 4)], "float32"),
     ("Identity", {}, [(6,)], "int64"),
     ("Softmax", {"dim": 1}, [(5,)], "float32"),
@@ -144,6 +155,8 @@ def test_inferred_shape_and_params_match_the_built_module(case):
     elif layer == "Output":
         g = chain(shape=shapes[0])
         node_id = g.outputs()[0].id
+    elif not shapes:  # a layer without inputs (Parameter): the Input only gives the batch size
+        g, node_id = _source_layer(layer, params)
     else:
         g, node_id = single_layer(layer, params, shapes, dtype)
     analysis = analyze(g)
@@ -163,9 +176,21 @@ def test_inferred_shape_and_params_match_the_built_module(case):
         model.train(mode == "train")
         with torch.no_grad():
             y = model(*xs)
+        if isinstance(y, tuple):  # a source layer's graph: its Output comes first
+            y = y[0]
         assert tuple(y.shape) == (2, *info.output_shape), mode
         assert y.dtype == (torch.long if info.dtype == "int" else torch.float32)
     assert info.macs >= 0
+
+
+def _source_layer(layer: str, params: dict) -> tuple[Graph, str]:
+    """layer -> Output, and an Input -> Output beside it (a design needs an Input)."""
+    g = Graph()
+    node = g.add_node(layer, name="layer", params=params)
+    g.connect(node.id, g.add_node("Output").id)
+    inp = g.add_node("Input", params={"shape": [3]})
+    g.connect(inp.id, g.add_node("Output").id)
+    return g, node.id
 
 
 def test_macs_match_hand_counts():
@@ -304,3 +329,96 @@ def test_groupnorm_groups_must_divide_the_channels():
     a = analyze(g)
     assert [p.node_ids for p in a.errors] == [(nid,)]
     assert "6 channels do not split into num_groups 4" in a.errors[0].message
+
+
+def test_slice_sizes_are_those_of_python_slicing():
+    """Every start, end and step over small axes, negative ones too, against a real tensor."""
+    x = torch.zeros(1, 2, 5)
+    for start in range(-7, 8):
+        for end in [None, *range(-7, 8)]:
+            for step in (1, 2, 3):
+                g, nid = single_layer("Slice", {"dim": 2, "start": start, "end": end,
+                                                "step": step}, [(2, 5)])
+                info = analyze(g).infos[nid]
+                want = tuple(x[:, :, start:end:step].shape[1:])
+                if want[-1] == 0:
+                    assert "is empty" in info.error, (start, end, step)
+                else:
+                    assert info.output_shape == want, (start, end, step)
+
+
+def test_select_and_slice_name_the_axis_and_its_size():
+    g, nid = single_layer("Select", {"dim": 2, "index": 4}, [(3, 4)])
+    error = analyze(g).infos[nid].error
+    assert "Select 'layer': index 4 is outside axis 2 of size 4" in error and "from -4 to -1" in error
+    g, nid = single_layer("Select", {"dim": 2, "index": -4}, [(3, 4)])
+    assert analyze(g).infos[nid].output_shape == (3,)
+    for layer in ("Select", "Slice"):
+        g, nid = single_layer(layer, {"dim": 3}, [(3, 4)])
+        error = analyze(g).infos[nid].error
+        assert "axis 3" in error and "axes 1..2" in error, error
+    g, nid = single_layer("Slice", {"dim": 1, "start": 3, "end": 3}, [(6, 2)])
+    assert "Slice 'layer' keeps nothing: [3:3] of axis 1 (size 6" in analyze(g).infos[nid].error
+
+
+def test_the_shapes_of_vit_and_shufflenet():
+    """ViT: patches (768, 14, 14) -> (768, 196) -> (196, 768), a class token (1, 768) in front,
+    a position embedding added, the token taken back out. ShuffleNetV2: a channel split into two
+    Slices, and the channel shuffle (C, H, W) -> (g, C/g, H, W) -> swap -> (C, H, W)."""
+    g = Graph()
+    x = g.add_node("Input", params={"shape": [768, 14, 14]})
+    flat = g.add_node("Reshape", params={"shape": [768, 196]})
+    seq = g.add_node("Permute", params={"dims": [2, 1]})
+    token = g.add_node("Parameter", name="class_token", params={"shape": [1, 768],
+                                                                 "init": "zeros"})
+    cat = g.add_node("Concat", params={"dim": 1})
+    pos = g.add_node("Parameter", name="pos_embedding", params={"shape": [197, 768]})
+    add = g.add_node("Add")
+    first = g.add_node("Select", params={"dim": 1, "index": 0})
+    out = g.add_node("Output")
+    for a, b in ((x, flat), (flat, seq), (cat, add), (add, first), (first, out)):
+        g.connect(a.id, b.id)
+    g.connect(token.id, cat.id, 0)
+    g.connect(seq.id, cat.id, 1)
+    g.connect(pos.id, add.id, 1)
+    a = analyze(g)
+    assert a.ok, [p.message for p in a.problems]
+    shapes = {n.name: a.infos[n.id].output_shape for n in g.nodes.values()}
+    assert shapes["reshape1"] == (768, 196) and shapes["concat1"] == (197, 768)
+    assert shapes["select1"] == (768,)
+    assert a.infos[token.id].params == 768 and a.infos[pos.id].params == 197 * 768
+    model = build_model(g, seed=0)
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {
+        "class_token.weight": (1, 768), "pos_embedding.weight": (197, 768)}
+    images = torch.randn(3, 768, 14, 14)
+    want = model.class_token.weight[0] + model.pos_embedding.weight[0]
+    y = model(images)
+    assert y.shape == (3, 768) and torch.equal(y, want.expand(3, 768))
+    values = model.forward_all(images)
+    patches = images.flatten(2).transpose(1, 2)
+    assert torch.equal(values[cat.id][:, 1:], patches)
+
+    g = Graph()
+    x = g.add_node("Input", params={"shape": [8, 5, 5]})
+    left = g.add_node("Slice", params={"dim": 1, "end": 4})
+    right = g.add_node("Slice", params={"dim": 1, "start": 4})
+    cat = g.add_node("Concat", params={"dim": 1})
+    groups = g.add_node("Reshape", params={"shape": [2, 4, 5, 5]})
+    swap = g.add_node("Permute", params={"dims": [2, 1, 3, 4]})
+    back = g.add_node("Reshape", params={"shape": [8, 5, 5]})
+    out = g.add_node("Output")
+    g.connect(x.id, left.id)
+    g.connect(x.id, right.id)
+    g.connect(right.id, cat.id, 0)
+    g.connect(left.id, cat.id, 1)
+    for a_, b_ in ((cat, groups), (groups, swap), (swap, back), (back, out)):
+        g.connect(a_.id, b_.id)
+    a = analyze(g)
+    assert a.ok, [p.message for p in a.problems]
+    assert a.infos[left.id].output_shape == a.infos[right.id].output_shape == (4, 5, 5)
+    assert a.infos[swap.id].output_shape == (4, 2, 5, 5)
+    t = torch.randn(2, 8, 5, 5)
+    one, two = t.chunk(2, dim=1)
+    mixed = torch.cat((two, one), 1)
+    shuffled = mixed.view(2, 2, 4, 5, 5).transpose(1, 2).contiguous().view(2, 8, 5, 5)
+    assert torch.equal(build_model(g)(t), shuffled)
