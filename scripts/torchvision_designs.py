@@ -391,6 +391,13 @@ def trace(model_name: str, model: nn.Module | None = None, size: int = 224) -> D
             if node.kwargs.get("keepdim") or dims[-1] < 1:
                 raise Unmapped(f"mean keeping axes or over the batch (at {node.name})", kind=what)
             out_layers, prev = [], src
+            if len(dims) > 1 and dims == list(range(rank - 1, rank - 1 - len(dims), -1)):
+                # the trailing axes (ShuffleNet's x.mean([2, 3])): flattened into one and averaged
+                # at once, which sums in torch's order (one Mean per axis differs by ~1e-7)
+                kept = list(_meta(x).shape[1:dims[-1]])
+                out_layers.append(Layer("Reshape", {"shape": [*kept, -1]},
+                                        fresh(node.name + "_flat"), [prev]))
+                prev, dims = out_layers[-1].name, [dims[-1]]
             for d in dims:
                 out_layers.append(Layer("Mean", {"dim": d}, fresh(node.name), [prev]))
                 prev = out_layers[-1].name

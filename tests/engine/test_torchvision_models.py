@@ -9,7 +9,8 @@ random initialisation (``weights=None``, no download) with BatchNorm's affine pa
 every bias randomised (torchvision starts many as zeros) and BatchNorm statistics calibrated on
 random images, and every other parameter torchvision starts at a constant (ConvNeXt's layer
 scale, ViT's class token and head) randomised, so that a constant or a zero path could not pass.
-ViT, whose position embedding fixes its input size, is compared at 224 only.
+ViT's position embedding fixes its input size: it is compared as two models, built for 224
+and for 96.
 
 A model whose layers the catalog cannot express yet is skipped, the reason naming what it lacks
 (a layer type, a parameter, a broadcasting merge); it runs by itself once the catalog has it.
@@ -44,14 +45,9 @@ _spec.loader.exec_module(tvd)
 pytest.importorskip("torchvision")
 
 FULL = 224
-SMALL = 96  # every model here but ViT (fixed 224) accepts it: adaptive pooling before the head
+SMALL = 96  # adaptive pooling before the head; ViT (a multiple of its patch) is built for it
 BATCH = 2
 TOLERANCE = 1e-5
-
-
-def _sizes(name: str) -> tuple[int, ...]:
-    """The input sizes a model is compared at."""
-    return (FULL,) if name.startswith("vit_") else (FULL, SMALL)
 
 
 def _prepare(model: nn.Module, seed: int) -> nn.Module:
@@ -104,10 +100,16 @@ def _case(name: str):
 
 
 @functools.cache
-def _design(name: str, size: int):
-    """The design of a drawable model traced at ``size`` (ShuffleNet's reshapes hold sizes)."""
+def _at(name: str, size: int):
+    """(torchvision model, design) of a drawable model for ``size x size`` images: the design
+    traced at that size (ShuffleNet's reshapes hold sizes), a ViT built for it."""
     model, design = _case(name)[0]
-    return design if size == FULL else tvd.trace(name, model, size)
+    if size == FULL:
+        return model, design
+    if name.startswith("vit_"):  # its position embedding holds the number of patches
+        torch.manual_seed(0)
+        model = _prepare(tvd.torchvision_model(name, size), seed=1)
+    return model, tvd.trace(name, model, size)
 
 
 def _get(name: str):
@@ -124,10 +126,10 @@ def _images(size: int, seed: int) -> torch.Tensor:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", tvd.MODELS)
 def test_design_equals_torchvision(name):
-    model, _ = _get(name)
-    want_params = sum(p.numel() for p in model.parameters())
-    for size in _sizes(name):
-        design = _design(name, size)
+    _get(name)
+    for size in (FULL, SMALL):
+        model, design = _at(name, size)
+        want_params = sum(p.numel() for p in model.parameters())
         graph = tvd.design_graph(design, size)
         analysis = analyze(graph)
         assert analysis.ok, [p.message for p in analysis.errors][:5]
@@ -217,16 +219,14 @@ def test_exported_model_py_is_bit_equal(tmp_path):
         case, _ = _case(name)
         if case is None:
             continue
-        model, _ = case
-        size = _sizes(name)[-1]
-        design = _design(name, size)
-        project = Project(name=name, networks={"model": tvd.design_graph(design, size)})
+        model, design = _at(name, SMALL)
+        project = Project(name=name, networks={"model": tvd.design_graph(design, SMALL)})
         engine = build_model(project.graph).eval()
         tvd.copy_state(design, model, engine)
         d = tmp_path / name
         d.mkdir()
         (d / "model.py").write_text(model_source(project), encoding="utf-8")
-        x = _images(size, seed=5)
+        x = _images(SMALL, seed=5)
         torch.save(engine.state_dict(), d / "state.pt")
         torch.save(x, d / "x.pt")
         threads = torch.get_num_threads()
