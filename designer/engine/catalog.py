@@ -1195,8 +1195,8 @@ register(
         Param("dim", "int", 1, "Axis to slice (1 is the first after the batch)", min=1, max=8),
         Param("start", "int", 0, "First position kept (negative: from the end)", min=-MAX_DIM,
               max=MAX_DIM),
-        Param("end", "int", None, "Position after the last one kept (not set: to the end; "
-              "negative: from the end)", min=-MAX_DIM, max=MAX_DIM, optional=True),
+        Param("end", "int", None, "Position after the last one kept, negative from the end "
+              "(empty: to the end)", min=-MAX_DIM, max=MAX_DIM, optional=True),
         Param("step", "int", 1, "Keep every step-th position", min=1, max=MAX_DIM),
     ),
     resolve=_resolve_slice,

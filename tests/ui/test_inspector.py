@@ -166,3 +166,28 @@ def test_int_editor_clamps_to_range(qtbot):
     qtbot.keyClicks(editor.spin, "70")  # the "0" would exceed the schema's maximum of 64
     qtbot.keyClick(editor.spin, Qt.Key_Return)
     assert values == [7]
+
+
+def test_parameter_select_and_slice_get_their_editors(qtbot, doc):
+    """Layers added for ViT and ShuffleNet (issue 11): the form follows their schema too."""
+    from designer.ui.widgets import ChoiceEditor, FloatEditor, OptionalIntEditor, ShapeEditor
+
+    g = doc.graph
+    g.add_node("Parameter", "class_token", {"shape": [1, 768], "init": "zeros"}, (0, 400),
+               id="tok")
+    g.add_node("Select", "select1", {"index": -1}, (150, 400), id="sel")
+    g.add_node("Slice", "slice1", {"end": 4}, (300, 400), id="sl")
+    dock = InspectorDock(doc)
+    qtbot.addWidget(dock)
+    dock.set_node("tok")
+    assert list(dock.editors) == ["shape", "init", "std", "value"]
+    assert isinstance(dock.editors["shape"], ShapeEditor)
+    assert isinstance(dock.editors["init"], ChoiceEditor)
+    assert isinstance(dock.editors["std"], FloatEditor)
+    dock.set_node("sel")
+    assert list(dock.editors) == ["dim", "index"]
+    assert dock.editors["index"].spin.minimum() < 0  # counts from the end
+    dock.set_node("sl")
+    assert list(dock.editors) == ["dim", "start", "end", "step"]
+    assert isinstance(dock.editors["end"], OptionalIntEditor)
+    assert dock.editors["end"].edit.placeholderText() == "empty: to the end"
