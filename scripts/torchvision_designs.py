@@ -4,12 +4,15 @@
     .venv/bin/python scripts/torchvision_designs.py --size 96 vgg11_bn out/
 
 The torchvision model is built with ``weights=None`` (nothing is downloaded) and traced with
-``torch.fx``; torch.nn modules (and torchvision's StochasticDepth) stay whole as leaves. Each
-leaf and each traced function call is mapped to one designer layer through the tables below,
-named after its module path (``layer1.0.conv1`` -> ``layer1_0_conv1``), so the engine model's
-state_dict keys follow from torchvision's by :func:`design_key`. Whatever cannot be mapped
-raises :class:`Unmapped` naming the op and its path; a layer type the catalog lacks is reported
-by :func:`required_types`, so callers can tell "not yet in the catalog" from "cannot be drawn".
+``torch.fx``; torch.nn modules and a few torchvision ones (StochasticDepth, ConvNeXt's
+LayerNorm2d, ViT's EncoderBlock) stay whole as leaves. Each leaf, bare parameter and traced
+function call is mapped to designer layers through the tables below, named after its module
+path (``layer1.0.conv1`` -> ``layer1_0_conv1``), so the engine model's state_dict keys follow
+from torchvision's by :func:`design_key`. Shape propagation on a sample of the size being drawn
+gives reshapes their sizes and drops values that only feed arguments (sizes, shape asserts), so
+a design is drawn for one input size. Whatever cannot be mapped raises :class:`Unmapped` naming
+the op and its path; what the catalog lacks (a layer type, a parameter) is listed by
+:func:`missing`, so callers can tell "not yet in the catalog" from "cannot be drawn".
 """
 
 from __future__ import annotations
