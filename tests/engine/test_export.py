@@ -136,6 +136,28 @@ def test_onnx_and_pt2_match_the_trained_model(case, tmp_path):
         assert torch.equal(g, w)
 
 
+def test_parameters_export_with_a_dynamic_batch(tmp_path):
+    """A Parameter repeats over the batch of the model's input: ONNX and torch.export programs
+    exported at batch 2 must follow a batch of 5 (ViT's class token and position embedding)."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from tests.engine.test_codegen import _tokens_with_parameters
+
+    project = Project(name="tokens", networks={"model": _tokens_with_parameters()})
+    model = build_model(project.graph, seed=4).eval()
+    torch.save(model.state_dict(), tmp_path / "state.pt")
+    out = tmp_path / "out"
+    export_project(project, out, onnx=True, pt2=True, weights=tmp_path / "state.pt")
+    (x,) = example_inputs(project.graph, batch=5, seed=1)
+    with torch.no_grad():
+        want = model(x)
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert got.shape == (5, 7) and float(abs(torch.from_numpy(got) - want).max()) <= 1e-6
+    assert torch.equal(torch.export.load(str(out / "model.pt2")).module()(x), want)
+
+
 def test_missing_onnx_gives_the_install_hint(tmp_path, monkeypatch):
     import sys
 
