@@ -1,0 +1,172 @@
+"""Activations."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from .schema import (
+    MAX_DIM,
+    LayerError,
+    Param,
+    _elementwise_macs,
+    _kw,
+    _no_params,
+    _same_shape,
+    fmt_shape,
+    register,
+)
+
+
+def _activation(id_: str, module: str, doc: str, params: tuple[Param, ...] = (),
+                args: tuple[str, ...] = (), prefix: str = "") -> None:
+    register(
+        id=id_,
+        display_name=id_,
+        category="Activation",
+        doc=doc,
+        params=params,
+        module_name=module,
+        resolve=lambda p, ins, dts: _kw(p, *args),
+        count_params=_no_params,
+        infer=_same_shape,
+        macs=_elementwise_macs,
+        key_params=args,
+        prefix=prefix or id_.lower(),
+    )
+
+
+def _resolve_dim(p, ins, dts, *, label):
+    nd = len(ins[0]) + 1
+    if not -nd <= p["dim"] < nd:
+        raise LayerError(f"{label}: dim {p['dim']} is out of range for a {nd}-D input (with batch)")
+    if p["dim"] in (0, -nd):
+        raise LayerError(f"{label}: dim 0 is the batch; use 1 or -1")
+    return {"dim": p["dim"]}
+
+
+_activation("ReLU", "ReLU", "Rectified linear unit: y = max(0, x).", prefix="relu")
+_activation("LeakyReLU", "LeakyReLU", "y = x if x > 0 else negative_slope * x.",
+            (Param("negative_slope", "float", 0.01, "Slope for negative inputs", min=0, max=1),),
+            ("negative_slope",), prefix="lrelu")
+_activation("ELU", "ELU", "y = x if x > 0 else alpha * (exp(x) - 1).",
+            (Param("alpha", "float", 1.0, "Saturation value for negative inputs", min=0,
+                   max=100),), ("alpha",))
+_activation("GELU", "GELU", "Gaussian error linear unit: y = x * Phi(x).",
+            (Param("approximate", "choice", "none", "Exact, or the tanh approximation",
+                   choices=("none", "tanh")),), ("approximate",))
+_activation("Sigmoid", "Sigmoid", "Logistic function: y = 1 / (1 + exp(-x)).")
+_activation("Tanh", "Tanh", "Hyperbolic tangent: y = tanh(x), in (-1, 1).")
+_activation("ReLU6", "ReLU6", "ReLU capped at 6 (MobileNetV2): y = min(max(0, x), 6).",
+            prefix="relu6_")
+_activation("SiLU", "SiLU", "Sigmoid linear unit (swish; EfficientNet): y = x * sigmoid(x).")
+_activation("Hardswish", "Hardswish", "Piecewise swish (MobileNetV3): y = x * ReLU6(x + 3) / 6.")
+_activation("Hardsigmoid", "Hardsigmoid",
+            "Piecewise sigmoid (MobileNetV3 gates): y = ReLU6(x + 3) / 6.")
+_activation("Mish", "Mish", "y = x * tanh(softplus(x)).")
+_activation("SELU", "SELU", "Self-normalising ELU: y = 1.0507 * (x if x > 0 else "
+            "1.67326 * (exp(x) - 1)).")
+_activation("Softplus", "Softplus", "Smooth ReLU: y = log(1 + exp(beta * x)) / beta, and y = x "
+            "where beta * x > threshold.",
+            (Param("beta", "float", 1.0, "Sharpness: larger is closer to ReLU", min=0.001,
+                   max=100),
+             Param("threshold", "float", 20.0, "Above beta * x > threshold the output is x",
+                   min=0, max=100)),
+            ("beta", "threshold"))
+
+
+def _resolve_prelu(p, ins, dts):
+    n, channels = p["num_parameters"], ins[0][0]
+    if n not in (1, channels):
+        raise LayerError(
+            f"PReLU: num_parameters {n} must be 1 (one slope shared) or the number of channels, "
+            f"{channels} (axis 1 of the input {fmt_shape(ins[0])}): set it to 1 or {channels}"
+        )
+    return {"num_parameters": n, "init": p["init"]}
+
+
+register(
+    id="PReLU",
+    display_name="PReLU",
+    category="Activation",
+    doc="Leaky ReLU with a learned slope a (one, or one per channel): y = x if x > 0 else a * x.",
+    params=(
+        Param("num_parameters", "int", 1, "Learned slopes: 1 (shared) or the number of channels",
+              min=1, max=MAX_DIM),
+        Param("init", "float", 0.25, "Initial slope for negative inputs", min=0, max=1),
+    ),
+    module_name="PReLU",
+    resolve=_resolve_prelu,
+    count_params=lambda kw: kw["num_parameters"],
+    infer=lambda p, ins: (_resolve_prelu(p, ins, []), ins[0])[1],
+    macs=_elementwise_macs,
+    key_params=("num_parameters",),
+    prefix="prelu",
+)
+
+register(
+    id="Identity",
+    display_name="Identity",
+    category="Core",
+    doc="Passes its input through unchanged: y = x (a placeholder, e.g. a removed head).",
+    module_name="Identity",
+    resolve=lambda p, ins, dts: {},
+    count_params=_no_params,
+    infer=_same_shape,
+    macs=lambda p, ins, out: 0,
+    input_dtype="any",
+    prefix="identity",
+)
+
+register(
+    id="Parameter",
+    display_name="Parameter",
+    category="Core",
+    doc="A learnable tensor with no input (class token, position embedding, layer scale): "
+    "y = W repeated over the batch, (N, *shape); its state is one tensor <name>.weight of shape.",
+    params=(
+        Param("shape", "shape", [1, 16], "The tensor's shape, without the batch dimension"),
+        Param("init", "choice", "normal", "Initial values: zeros, ones, constant (value), "
+              "normal(0, std), uniform(-std, std), or normal(0, std) cut to [-2, 2]",
+              choices=("zeros", "ones", "constant", "normal", "uniform", "trunc_normal")),
+        Param("std", "float", 0.02, "Spread of normal, uniform and trunc_normal", min=0,
+              max=1e6),
+        Param("value", "float", 1.0, "Every initial value, for init constant (ConvNeXt's layer "
+              "scale: 1e-6)", min=-1e6, max=1e6),
+    ),
+    num_inputs=0,
+    module_name="LearnedTensor",
+    helper_module=True,
+    resolve=lambda p, ins, dts: {"shape": tuple(p["shape"]), "init": p["init"], "std": p["std"],
+                                 "value": p["value"]},
+    # the module is called with the batch size of the model's first input (build and codegen
+    # hand a source layer that input)
+    apply=lambda m, xs, kw: m(xs[0].size(0)),
+    code=lambda c: [f"{c.out} = {c.attr}({c.inputs[0]}.size(0))"],
+    count_params=lambda kw: math.prod(kw["shape"]),
+    infer=lambda p, ins: tuple(p["shape"]),
+    macs=lambda p, ins, out: 0,
+    key_params=("shape", "init"),
+    prefix="param",
+)
+
+for _id, _mod, _doc in (
+    ("Softmax", "Softmax", "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities)."),
+    ("LogSoftmax", "LogSoftmax", "y_i = x_i - log(sum_j exp(x_j)) along dim (pairs with NLL loss)."),
+):
+    register(
+        id=_id,
+        display_name=_id,
+        category="Activation",
+        doc=_doc,
+        params=(Param("dim", "int", 1, "Dimension to normalise over (1: first after the batch)",
+                      min=-8, max=8),),
+        module_name=_mod,
+        resolve=functools.partial(_resolve_dim, label=_id),
+        count_params=_no_params,
+        infer=_same_shape,
+        macs=_elementwise_macs,
+        key_params=("dim",),
+        prefix=_id.lower(),
+    )
+

@@ -1,0 +1,40 @@
+"""Core layers: Linear."""
+
+from __future__ import annotations
+
+import math
+
+from .schema import MAX_DIM, Param, Shape, _bias, _infer_size, _kw, register
+
+
+def _linear_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    return p["in_features"] * p["out_features"] * math.prod(out[:-1])
+
+
+def _resolve_linear(p, ins, dts):
+    shape = ins[0]
+    kw = _kw(p, "out_features", "bias")
+    kw = {"in_features": _infer_size(p, "in_features", shape[-1], "features", "Linear"), **kw}
+    return kw
+
+
+register(
+    id="Linear",
+    display_name="Linear",
+    category="Core",
+    doc="Fully connected layer: y = xW^T + b, applied to the last dimension.",
+    params=(
+        Param("in_features", "int", None, "Size of each input sample (auto: from the input)",
+              min=1, max=MAX_DIM, inferred=True),
+        Param("out_features", "int", 10, "Size of each output sample", min=1, max=MAX_DIM),
+        Param("bias", "bool", True, "Learn an additive bias b"),
+    ),
+    module_name="Linear",
+    resolve=_resolve_linear,
+    count_params=lambda kw: kw["in_features"] * kw["out_features"] + _bias(kw, kw["out_features"]),
+    infer=lambda p, ins: (*ins[0][:-1], p["out_features"]),
+    macs=_linear_macs,
+    key_params=("out_features",),
+    prefix="fc",
+)
+

@@ -1,0 +1,36 @@
+"""Input / Output: the model's inputs and outputs."""
+
+from __future__ import annotations
+
+from .schema import Param, register
+
+register(
+    id="Input",
+    display_name="Input",
+    category="Input / Output",
+    doc="A model input: one sample's shape without the batch dimension; float, or int64 token ids.",
+    params=(
+        Param("shape", "shape", [1, 28, 28], "Shape of one sample, without the batch dimension"),
+        Param("dtype", "choice", "float32", "float32 for data, int64 for token ids (Embedding)",
+              choices=("float32", "int64")),
+    ),
+    num_inputs=0,
+    infer=lambda p, ins: tuple(p["shape"]),
+    key_params=("shape",),
+    prefix="input",
+)
+
+register(
+    id="Output",
+    display_name="Output",
+    category="Input / Output",
+    doc="A model output: the tensor that arrives here is returned by forward().",
+    num_inputs=1,
+    has_output=False,
+    input_dtype="any",
+    apply=lambda m, xs, kw: xs[0],
+    code=lambda ctx: [f"{ctx.out} = {ctx.inputs[0]}"],
+    infer=lambda p, ins: ins[0],
+    prefix="output",
+)
+

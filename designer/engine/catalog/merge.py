@@ -1,0 +1,114 @@
+"""Merges: layers with two or more inputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+from .schema import LayerError, Param, Shape, fmt_shape, register
+
+
+def _broadcast(label: str, ins: list[Shape]) -> Shape:
+    """The shape of an element-wise merge under torch's broadcasting rules, applied to the
+    non-batch axes: equal ranks, and on each axis equal sizes or a 1 that stretches
+    ((16, 8, 8) * (16, 1, 1) is squeeze-and-excitation). Ranks must agree because every input
+    also carries the batch axis in front: a lower rank would line the batch up with a feature axis."""
+    out = list(ins[0])
+    for i, s in enumerate(ins[1:], start=1):
+        if len(s) != len(out) or any(a != b and 1 not in (a, b) for a, b in zip(s, out)):
+            raise LayerError(
+                f"{label} needs inputs whose shapes match or broadcast (each size equal, or 1 in "
+                f"one of them), but input 1 is {fmt_shape(ins[0])} and input {i + 1} is "
+                f"{fmt_shape(s)}: make the branches agree (e.g. a 1x1 Conv2d or Linear on the "
+                f"skip path)"
+            )
+        out = [max(a, b) if 1 in (a, b) else a for a, b in zip(out, s)]
+    return tuple(out)
+
+
+def _resolve_concat(p, ins, dts):
+    d = p["dim"]
+    rank = len(ins[0])
+    if not 1 <= d <= rank:
+        raise LayerError(
+            f"Concat along axis {d}, but the inputs have axes 1..{rank} (axis 0 is the batch)"
+        )
+    for i, s in enumerate(ins):
+        if len(s) != rank or any(a != b for j, (a, b) in enumerate(zip(s, ins[0])) if j != d - 1):
+            raise LayerError(
+                f"Concat along axis {d} needs the other sizes to agree, but input 1 is "
+                f"{fmt_shape(ins[0])} and input {i + 1} is {fmt_shape(s)}"
+            )
+    return {"dim": d}
+
+
+def _concat_shape(p, ins):
+    d = _resolve_concat(p, ins, [])["dim"] - 1
+    out = list(ins[0])
+    out[d] = sum(s[d] for s in ins)
+    return tuple(out)
+
+
+register(
+    id="Add",
+    display_name="Add",
+    category="Merge",
+    doc="Element-wise sum of two or more inputs (residual connections): y = a + b; sizes of 1 "
+    "broadcast as in torch: (C, H, W) + (C, 1, 1) -> (C, H, W).",
+    variadic=True,
+    resolve=lambda p, ins, dts: (_broadcast("Add", ins), {})[1],
+    apply=lambda m, xs, kw: _fold(xs, lambda a, b: a + b),
+    code=lambda c: [f"{c.out} = {' + '.join(c.inputs)}"],
+    infer=lambda p, ins: _broadcast("Add", ins),
+    macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
+    prefix="add",
+)
+
+register(
+    id="Multiply",
+    display_name="Multiply",
+    category="Merge",
+    doc="Element-wise product of two or more inputs (gating): y = a * b; sizes of 1 broadcast "
+    "as in torch: (C, H, W) * (C, 1, 1) -> (C, H, W).",
+    variadic=True,
+    resolve=lambda p, ins, dts: (_broadcast("Multiply", ins), {})[1],
+    apply=lambda m, xs, kw: _fold(xs, lambda a, b: a * b),
+    code=lambda c: [f"{c.out} = {' * '.join(c.inputs)}"],
+    infer=lambda p, ins: _broadcast("Multiply", ins),
+    macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
+    prefix="mul",
+)
+
+register(
+    id="Concat",
+    display_name="Concat",
+    category="Merge",
+    doc="Joins two or more inputs along an axis (1 = channels/features); the other sizes must agree.",
+    params=(Param("dim", "int", 1, "Axis to join along (1 is the first after the batch)", min=1,
+                  max=8),),
+    variadic=True,
+    resolve=_resolve_concat,
+    apply=lambda m, xs, kw: _cat(xs, kw["dim"]),
+    code=lambda c: [f"{c.out} = torch.cat(({', '.join(c.inputs)}), dim={c.kwargs['dim']})"],
+    infer=_concat_shape,
+    key_params=("dim",),
+    prefix="concat",
+)
+
+
+def _cat(xs: list[torch.Tensor], dim: int) -> torch.Tensor:
+    import torch
+
+    return torch.cat(xs, dim=dim)
+
+
+def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
+    out = xs[0]
+    for x in xs[1:]:
+        out = op(out, x)
+    return out
+

@@ -1,0 +1,533 @@
+"""The schema every layer is declared with: :class:`Param`, :class:`LayerSpec`, the registry
+:data:`CATALOG` and :func:`register`, the helpers several categories share, and how a layer is
+built (:func:`make_module`), run (:func:`apply_layer`) and exported (:func:`code_lines`).
+
+Importing this module does not import torch; building or running a layer does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # torch is imported where a module is built or run, never to check a design
+    import torch
+    from torch import nn
+
+Shape = tuple[int, ...]
+
+# Hard ceilings that keep absurd documents from allocating absurd things.
+MAX_DIM = 1_000_000  # any single size parameter
+MAX_ELEMENTS = 2**31 - 1  # elements of one sample's tensor
+
+
+class LayerError(ValueError):
+    """A layer cannot work with its parameters or its input; the message says what to change."""
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+PARAM_TYPES = ("int", "float", "bool", "choice", "ints", "shape", "dims")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter of a layer.
+
+    Types:
+      ``int``    an integer in [min, max]; ``inferred`` ints may be ``None`` meaning "auto from input";
+                 ``optional`` ints may be ``None`` meaning "not set".
+      ``float``  a finite number in [min, max].
+      ``bool``   true/false.
+      ``choice`` one of ``choices`` (strings).
+      ``ints``   an int, or a list of ``length`` ints (kernel sizes, strides, padding).
+      ``shape``  a non-empty list of positive ints (``allow_minus_one`` lets one entry be -1).
+      ``dims``   a list of ints (a permutation of non-batch axes, numbered from 1).
+    """
+
+    name: str
+    type: str
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    length: int = 1
+    inferred: bool = False
+    optional: bool = False
+    allow_minus_one: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"parameter {self.name!r}: unknown type {self.type!r}")
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalised (tuples become lists) or raise ``ValueError`` saying why."""
+        t = self.type
+        if value is None:
+            if self.inferred or self.optional:
+                return None
+            raise ValueError(f"expected {self.describe()}, got null")
+        if t == "int":
+            return self._check_int(value)
+        if t == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond float range (10**400)
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {_show(value)}")
+            self._check_range(value)
+            return value
+        if t == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"expected true or false, got {_show(value)}")
+            return value
+        if t == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(f"expected one of {', '.join(self.choices)}, got {_show(value)}")
+            return value
+        if t == "ints":
+            if isinstance(value, (list, tuple)):
+                if len(value) != self.length:
+                    raise ValueError(
+                        f"expected an integer or a list of {self.length} integers, got {_show(value)}"
+                    )
+                return [self._check_int(v) for v in value]
+            return self._check_int(value)
+        if t == "shape":
+            if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
+                raise ValueError(f"expected a list of 1 to 8 positive integers, got {_show(value)}")
+            out = []
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ValueError(f"expected a list of positive integers, got {_show(value)}")
+                if v == -1 and self.allow_minus_one:
+                    out.append(v)
+                    continue
+                if v < 1 or v > MAX_DIM:
+                    raise ValueError(
+                        f"every size must be between 1 and {MAX_DIM:,}, got {_show(value)}"
+                    )
+                out.append(v)
+            if out.count(-1) > 1:
+                raise ValueError("at most one size can be -1")
+            if math.prod(abs(v) for v in out) > MAX_ELEMENTS:
+                raise ValueError(f"shape {_show(value)} has too many elements")
+            return out
+        if t == "dims":
+            if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
+                raise ValueError(f"expected a list of axis numbers, got {_show(value)}")
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+                raise ValueError(f"expected a list of axis numbers, got {_show(value)}")
+            if sorted(value) != list(range(1, len(value) + 1)):
+                raise ValueError(
+                    f"expected a permutation of 1..{len(value)} (axis 0 is the batch), "
+                    f"got {_show(value)}"
+                )
+            return list(value)
+        raise AssertionError(t)  # pragma: no cover
+
+    def _check_int(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+            self._check_range(value)
+            value = int(value)
+        self._check_range(value)
+        return value
+
+    def _check_range(self, value: float) -> None:
+        if self.min is not None and value < self.min:
+            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
+        if self.max is not None and value > self.max:
+            top = f"{int(self.max):,}" if float(self.max).is_integer() else f"{self.max:g}"
+            raise ValueError(f"{_show(value)} is too large: {self.name} can be at most {top}")
+
+    def describe(self) -> str:
+        """Words for what this parameter accepts (used in error messages and tooltips)."""
+        t = self.type
+        if t in ("int", "ints"):
+            # The upper bound has its own message ("... is too large: ... at most N").
+            if self.min == 1:
+                base = "a positive integer"
+            elif self.min == 0:
+                base = "a non-negative integer"
+            else:
+                base = "an integer" + _range_words(self.min, self.max)
+            return base if t == "int" else f"{base} or a list of {self.length}"
+        if t == "float":
+            return "a number" + _range_words(self.min, self.max)
+        if t == "bool":
+            return "true or false"
+        if t == "choice":
+            return "one of " + ", ".join(self.choices)
+        if t == "shape":
+            return "a list of positive integers"
+        return "a permutation of axis numbers"
+
+
+def _range_words(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f" from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f" of at least {lo:g}"
+    if hi is not None:
+        return f" of at most {hi:g}"
+    return ""
+
+
+def _show(value: Any) -> str:
+    """A short, safe rendering of a user value for messages."""
+    if isinstance(value, str):
+        text = value if len(value) <= 40 else value[:37] + "..."
+        # every control character, line separator and lone surrogate escaped: one printable line
+        return '"' + text.encode("unicode_escape", "backslashreplace").decode("ascii") \
+            .replace('"', '\\"') + '"'
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def pair(v: int | Sequence[int], n: int = 2) -> tuple[int, ...]:
+    """Expand an ``ints`` value to a tuple of ``n`` ints."""
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,) * n
+
+
+# --------------------------------------------------------------------------------------------
+# Layer specs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CodeContext:
+    """What code export knows when it writes one forward step."""
+
+    out: str  # variable that receives the result
+    attr: str  # module attribute, e.g. "self.fc1"
+    inputs: list[str]  # variable names of the inputs, in port order
+    kwargs: dict[str, Any]  # resolved constructor arguments
+    params: dict[str, Any]  # the node's parameters as stored
+
+
+Resolve = Callable[[dict[str, Any], list[Shape], list[str]], dict[str, Any]]
+Apply = Callable[["nn.Module | None", "list[torch.Tensor]", dict[str, Any]], "torch.Tensor"]
+Code = Callable[[CodeContext], list[str]]
+Infer = Callable[[dict[str, Any], list[Shape]], Shape]
+Macs = Callable[[dict[str, Any], list[Shape], Shape], int]
+CountParams = Callable[[dict[str, Any]], int]
+
+
+@dataclass
+class LayerSpec:
+    id: str
+    display_name: str
+    category: str
+    doc: str
+    params: tuple[Param, ...] = ()
+    num_inputs: int = 1  # fixed count; ignored when variadic
+    variadic: bool = False  # merge layers: any number of inputs from min_inputs up
+    min_inputs: int = 2
+    has_output: bool = True
+    # Name of the torch.nn class built with the resolved kwargs ("Linear" for nn.Linear); the
+    # class itself is :attr:`module`, resolved on first use so that checking needs no torch.
+    module_name: str | None = None
+    resolve: Resolve | None = None
+    apply: Apply | None = None  # forward step; default: module(inputs[0])
+    code: Code | None = None  # lines for exported forward; default: out = attr(in0)
+    infer: Infer | None = None  # cheap exact output shape (skips the meta forward)
+    macs: Macs | None = None
+    # Trainable parameters from the resolved kwargs, as torch counts them (skips building the
+    # module on meta); None: build it and count.
+    count_params: CountParams | None = None
+    # The class is one of designer.engine.modules (a layer torch.nn lacks), not torch.nn's; code
+    # export copies its source into model.py.
+    helper_module: bool = False
+    input_dtype: str = "float"  # "float", "int" (token ids) or "any"
+    output_dtype: str | None = None  # None: same as input
+    input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
+    rank_words: str = ""  # what the input should look like, for messages
+    key_params: tuple[str, ...] = ()  # shown on the canvas node
+    prefix: str = ""  # default node name prefix
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer {self.id}: duplicate parameter names")
+        if not self.prefix:
+            self.prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", self.id).lower()
+        if not self.key_params:
+            self.key_params = tuple(p.name for p in self.params if not p.inferred)[:3]
+
+    @property
+    def param_map(self) -> dict[str, Param]:
+        return {p.name: p for p in self.params}
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: _copy(p.default) for p in self.params}
+
+    def input_ports(self, connected: int = 0) -> int:
+        """How many input ports to show: fixed count, or for merges one more than connected."""
+        if self.variadic:
+            return max(self.min_inputs, connected + 1)
+        return self.num_inputs
+
+    @functools.cached_property
+    def module(self) -> type[nn.Module] | None:
+        """The ``torch.nn`` class this layer builds (imports torch), or None for a layer that only
+        acts in forward (Reshape, Add, ...)."""
+        if self.module_name is None:
+            return None
+        if self.helper_module:
+            from .. import modules
+
+            return getattr(modules, self.module_name)
+        from torch import nn
+
+        return getattr(nn, self.module_name)
+
+    @property
+    def code_class(self) -> str | None:
+        """The constructor name written in exported code, e.g. ``nn.Linear`` (a helper class
+        defined in model.py itself goes by its bare name)."""
+        if self.module_name is None:
+            return None
+        return self.module_name if self.helper_module else f"nn.{self.module_name}"
+
+    def validate_params(self, params: Any) -> dict[str, Any]:
+        """Full, validated parameter dict (missing ones take their defaults).
+
+        Raises :class:`ParamError` (a ``ValueError``) whose message starts with the parameter
+        name, e.g. ``kernel_size: expected a positive integer or a list of 2, got "abc"``.
+        """
+        if not isinstance(params, dict):
+            raise ParamError(None, f"expected an object of parameters, got {_show(params)}")
+        known = self.param_map
+        for key in params:
+            if key not in known:
+                allowed = ", ".join(known) or "none"
+                raise ParamError(key, f"{self.id} has no parameter {_show(key)} "
+                                 f"(its parameters: {allowed})")
+        out = {}
+        for p in self.params:
+            try:
+                out[p.name] = p.validate(params[p.name]) if p.name in params else _copy(p.default)
+            except ValueError as exc:
+                raise ParamError(p.name, str(exc)) from None
+        return out
+
+
+class ParamError(ValueError):
+    """A parameter value is refused. ``param`` is its name (None: the whole parameter object);
+    the message reads ``name: reason``, with odd names quoted."""
+
+    def __init__(self, param: Any, reason: str) -> None:
+        self.param = param
+        self.reason = reason
+        super().__init__(f"{param_path(param)}: {reason}" if param is not None else reason)
+
+
+def param_path(name: Any) -> str:
+    """A parameter name as it appears in a path: plain when it is an identifier, else quoted."""
+    if isinstance(name, str) and name.isidentifier() and name.isascii():
+        return name
+    return "[" + _show(name) + "]"
+
+
+def _copy(v: Any) -> Any:
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+class Catalog:
+    """The registry of layer specs. Ids are unique; registering one twice is an error."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, LayerSpec] = {}
+
+    def register(self, spec: LayerSpec) -> LayerSpec:
+        if spec.id in self._specs:
+            raise ValueError(f"layer id {spec.id!r} is already registered")
+        self._specs[spec.id] = spec
+        return spec
+
+    def __getitem__(self, layer_id: str) -> LayerSpec:
+        return self._specs[layer_id]
+
+    def get(self, layer_id: str) -> LayerSpec | None:
+        return self._specs.get(layer_id)
+
+    def __contains__(self, layer_id: object) -> bool:
+        return layer_id in self._specs
+
+    def __iter__(self):
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def ids(self) -> list[str]:
+        return list(self._specs)
+
+    def categories(self) -> dict[str, list[LayerSpec]]:
+        out: dict[str, list[LayerSpec]] = {}
+        for spec in self._specs.values():
+            out.setdefault(spec.category, []).append(spec)
+        return out
+
+
+CATALOG = Catalog()
+
+
+def register(**kw: Any) -> LayerSpec:
+    return CATALOG.register(LayerSpec(**kw))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers used by the entries
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _infer_size(params: dict, name: str, actual: int, what: str, spec_name: str) -> int:
+    """Fill an inferred size from the input, or check that a fixed one agrees."""
+    fixed = params.get(name)
+    if fixed is None:
+        return actual
+    if fixed != actual:
+        raise LayerError(
+            f"{spec_name} receives {actual} {what}, but {name} is fixed to {fixed}: "
+            f"set {name} to auto (or {actual}), or change the layer before it"
+        )
+    return fixed
+
+
+def _kw(params: dict, *names: str) -> dict[str, Any]:
+    out = {}
+    for n in names:
+        v = params[n]
+        out[n] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def _spatial_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """Windows along one axis, as torch counts them: floor, or with ``ceil`` (pooling's
+    ceil_mode) one more for a partial window, unless that window would start in the right
+    padding."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if not ceil:
+        return span // s + 1
+    out = -(-span // s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _check_window(
+    label: str, in_sp: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int],
+    d: Sequence[int] | None = None, ceil: bool = False,
+) -> None:
+    d = d or (1,) * len(k)
+    for i, size in enumerate(in_sp):
+        if p[i] * 2 > k[i] and label.startswith(("MaxPool", "AvgPool")):
+            raise LayerError(f"{label}: padding {p[i]} is more than half of kernel_size {k[i]}: "
+                             f"lower padding to at most {k[i] // 2}")
+        if _spatial_out(size, k[i], s[i], p[i], d[i], ceil) < 1:
+            sp = "x".join(str(v) for v in in_sp)
+            ks = "x".join(str((kk - 1) * dd + 1) for kk, dd in zip(k, d))
+            raise LayerError(
+                f"{label}: input {sp} is smaller than the kernel {ks}, so the output would be "
+                f"empty: lower kernel_size, add padding, or remove a pooling layer before it"
+            )
+
+
+def _same_shape(p: dict, ins: list[Shape]) -> Shape:
+    """Output shape of layers that keep their input's shape (activations, norms, dropout)."""
+    return ins[0]
+
+
+def _no_params(kw: dict) -> int:
+    return 0
+
+
+def _bias(kw: dict, n: int) -> int:
+    return n if kw.get("bias", True) else 0
+
+
+def _elementwise_macs(p: dict, ins: list[Shape], out: Shape) -> int:
+    return math.prod(out)
+
+
+def _default_code(ctx: CodeContext) -> list[str]:
+    return [f"{ctx.out} = {ctx.attr}({ctx.inputs[0]})"]
+
+
+def module_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments without the private keys (``_output`` etc.) used by apply/code."""
+    return {k: v for k, v in kwargs.items() if not k.startswith("_")}
+
+
+def make_module(spec: LayerSpec, kwargs: dict[str, Any], device: str | torch.device | None = None
+                ) -> nn.Module | None:
+    """Instantiate the layer's torch module (``None`` for layers that only act in forward)."""
+    if spec.module_name is None:
+        return None
+    import torch
+
+    if device is None:
+        return spec.module(**module_kwargs(kwargs))
+    if torch.device(device).type == "meta":
+        # Meta tensors hold no values, so weight initialisation is skipped: it costs time, and
+        # a meta normal_() (Embedding's init) imports torch._dynamo and sympy, seconds at first use.
+        with torch.device("meta"), _skip_init_on_meta()():
+            return spec.module(**module_kwargs(kwargs))
+    with torch.device(device):
+        return spec.module(**module_kwargs(kwargs))
+
+
+@functools.cache
+def _skip_init_on_meta() -> type:
+    """A ``TorchFunctionMode`` that turns in-place operations on meta tensors (``normal_``,
+    ``uniform_``, ``fill_``, the ``torch.nn.init`` functions) into no-ops while a module is built
+    on the meta device. Defined on first use: the base class is torch's."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class SkipInitOnMeta(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name.endswith("_") and not name.endswith("__"):
+                target = args[0] if args else kwargs.get("tensor")
+                if isinstance(target, torch.Tensor) and target.is_meta:
+                    return target
+            return func(*args, **kwargs)
+
+    return SkipInitOnMeta
+
+
+def apply_layer(spec: LayerSpec, module: nn.Module | None, inputs: list[torch.Tensor],
+                kwargs: dict[str, Any]) -> torch.Tensor:
+    """Run one forward step of a layer."""
+    if spec.apply is not None:
+        return spec.apply(module, inputs, kwargs)
+    return module(inputs[0])
+
+
+def code_lines(spec: LayerSpec, ctx: CodeContext) -> list[str]:
+    """The forward lines code export writes for one layer."""
+    return (spec.code or _default_code)(ctx)
+

@@ -1,0 +1,259 @@
+"""Shape manipulation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .schema import (
+    MAX_DIM,
+    LayerError,
+    Param,
+    Shape,
+    _elementwise_macs,
+    _no_params,
+    fmt_shape,
+    register,
+)
+
+register(
+    id="Flatten",
+    display_name="Flatten",
+    category="Shape",
+    doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
+    module_name="Flatten",
+    count_params=_no_params,
+    resolve=lambda p, ins, dts: _resolve_flatten(ins[0]),
+    infer=lambda p, ins: (_resolve_flatten(ins[0]), (math.prod(ins[0]),))[1],
+    input_dtype="any",
+    prefix="flatten",
+)
+
+
+def _resolve_flatten(shape: Shape) -> dict:
+    if not shape:
+        raise LayerError("Flatten receives a single number per sample, shape (), which "
+                         "nn.Flatten refuses: remove the Flatten, or use a Reshape to [1]")
+    return {}
+
+
+def _reshape_target(p: dict, shape: Shape) -> Shape:
+    target = list(p["shape"])
+    total = math.prod(shape)
+    if -1 in target:
+        known = math.prod(v for v in target if v != -1)
+        if total % known:
+            raise LayerError(
+                f"Reshape cannot fit {total} elements {fmt_shape(shape)} into "
+                f"{fmt_shape(target)}: the other sizes must multiply to a divisor of {total}"
+            )
+        target[target.index(-1)] = total // known
+    if math.prod(target) != total:
+        raise LayerError(
+            f"Reshape receives {total} elements {fmt_shape(shape)} but the target shape "
+            f"{fmt_shape(target)} holds {math.prod(target)}: change the target so the sizes multiply "
+            f"to {total}"
+        )
+    return tuple(target)
+
+
+register(
+    id="Reshape",
+    display_name="Reshape",
+    category="Shape",
+    doc="Reshapes each sample to a new shape with the same number of elements (one size may be -1).",
+    params=(Param("shape", "shape", [1, 28, 28], "Target shape without the batch dimension",
+                  allow_minus_one=True),),
+    resolve=lambda p, ins, dts: {"shape": _reshape_target(p, ins[0])},
+    apply=lambda m, xs, kw: xs[0].reshape(xs[0].shape[0], *kw["shape"]),
+    code=lambda c: [
+        (f"{c.out} = {c.inputs[0]}.reshape({c.inputs[0]}.size(0), "
+         f"{', '.join(str(v) for v in c.kwargs['shape'])})")
+    ],
+    infer=lambda p, ins: _reshape_target(p, ins[0]),
+    input_dtype="any",
+    key_params=("shape",),
+    prefix="reshape",
+)
+
+
+def _resolve_permute(p, ins, dts):
+    if len(p["dims"]) != len(ins[0]):
+        raise LayerError(
+            f"Permute has dims {p['dims']} for {len(p['dims'])} axes, but receives "
+            f"{fmt_shape(ins[0])} with {len(ins[0])}: list each of the axes 1..{len(ins[0])} once"
+        )
+    return {"dims": (0, *p["dims"])}
+
+
+register(
+    id="Permute",
+    display_name="Permute",
+    category="Shape",
+    doc="Reorders the non-batch axes, numbered from 1: dims [2, 1] turns (L, C) into (C, L).",
+    params=(Param("dims", "dims", [2, 1], "New order of the axes 1..n (axis 0 is the batch)"),),
+    resolve=_resolve_permute,
+    apply=lambda m, xs, kw: xs[0].permute(*kw["dims"]),
+    code=lambda c: [f"{c.out} = {c.inputs[0]}.permute({', '.join(map(str, c.kwargs['dims']))})"],
+    infer=lambda p, ins: tuple(ins[0][d - 1] for d in _resolve_permute(p, ins, [])["dims"][1:]),
+    input_dtype="any",
+    key_params=("dims",),
+    prefix="permute",
+)
+
+
+def _axis(label: str, p: dict, shape: Shape) -> int:
+    """The non-batch axis ``p["dim"]`` (numbered from 1), checked against the input."""
+    d = p["dim"]
+    if not 1 <= d <= len(shape):
+        raise LayerError(
+            f"{label} along axis {d}, but the input {fmt_shape(shape)} has axes 1..{len(shape)} "
+            f"(axis 0 is the batch): set dim to one of them"
+        )
+    return d
+
+
+def _resolve_select(p, ins, dts):
+    d = _axis("Select", p, ins[0])
+    size, i = ins[0][d - 1], p["index"]
+    if not -size <= i < size:
+        raise LayerError(
+            f"Select: index {i} is outside axis {d} of size {size} (input {fmt_shape(ins[0])}): "
+            f"use an index from 0 to {size - 1}, or from -{size} to -1 counting from the end"
+        )
+    return {"dim": d, "index": i}
+
+
+def _index_text(dim: int, item: str) -> str:
+    """``[:, item]``: indexing of axis ``dim`` (numbered with the batch as 0) in exported code."""
+    return "[" + ", ".join([":"] * dim + [item]) + "]"
+
+
+def _index(dim: int, item: Any) -> tuple:
+    return (slice(None),) * dim + (item,)
+
+
+register(
+    id="Select",
+    display_name="Select",
+    category="Shape",
+    doc="Takes one position along a non-batch axis and drops that axis: y = x[:, index] for "
+    "dim 1 (ViT's class token), (L, E) -> (E); a negative index counts from the end.",
+    params=(
+        Param("dim", "int", 1, "Axis to select along (1 is the first after the batch)", min=1,
+              max=8),
+        Param("index", "int", 0, "Position along that axis (negative: from the end)",
+              min=-MAX_DIM, max=MAX_DIM),
+    ),
+    resolve=_resolve_select,
+    apply=lambda m, xs, kw: xs[0][_index(kw["dim"], kw["index"])],
+    code=lambda c: [f"{c.out} = {c.inputs[0]}{_index_text(c.kwargs['dim'], str(c.kwargs['index']))}"],
+    infer=lambda p, ins: tuple(s for i, s in enumerate(ins[0])
+                               if i != _resolve_select(p, ins, [])["dim"] - 1),
+    input_dtype="any",
+    key_params=("dim", "index"),
+    prefix="select",
+)
+
+
+def _resolve_slice(p, ins, dts):
+    d = _axis("Slice", p, ins[0])
+    size = ins[0][d - 1]
+    start, end, step = p["start"], p["end"], p["step"]
+    n = len(range(*slice(start, end, step).indices(size)))
+    if n < 1:
+        shown = f"{start}:{'' if end is None else end}" + (f":{step}" if step != 1 else "")
+        raise LayerError(
+            f"Slice keeps nothing: [{shown}] of axis {d} (size {size}, input "
+            f"{fmt_shape(ins[0])}) is empty: "
+            f"choose start and end so that start < end within 0..{size} (negative values count "
+            f"from the end)"
+        )
+    return {"dim": d, "start": start, "end": end, "step": step, "_size": n}
+
+
+def _slice_text(kw: dict) -> str:
+    start = "" if kw["start"] == 0 else str(kw["start"])
+    end = "" if kw["end"] is None else str(kw["end"])
+    return f"{start}:{end}" + (f":{kw['step']}" if kw["step"] != 1 else "")
+
+
+def _slice_shape(p, ins):
+    kw = _resolve_slice(p, ins, [])
+    out = list(ins[0])
+    out[kw["dim"] - 1] = kw["_size"]
+    return tuple(out)
+
+
+register(
+    id="Slice",
+    display_name="Slice",
+    category="Shape",
+    doc="Keeps a range along a non-batch axis, as Python slicing: y = x[:, start:end:step] for "
+    "dim 1; (C, H, W) -> (C/2, H, W) with start 0, end C/2 (ShuffleNet's channel split).",
+    params=(
+        Param("dim", "int", 1, "Axis to slice (1 is the first after the batch)", min=1, max=8),
+        Param("start", "int", 0, "First position kept (negative: from the end)", min=-MAX_DIM,
+              max=MAX_DIM),
+        Param("end", "int", None, "Position after the last one kept, negative from the end "
+              "(empty: to the end)", min=-MAX_DIM, max=MAX_DIM, optional=True),
+        Param("step", "int", 1, "Keep every step-th position", min=1, max=MAX_DIM),
+    ),
+    resolve=_resolve_slice,
+    apply=lambda m, xs, kw: xs[0][_index(kw["dim"], slice(kw["start"], kw["end"], kw["step"]))],
+    code=lambda c: [f"{c.out} = {c.inputs[0]}{_index_text(c.kwargs['dim'], _slice_text(c.kwargs))}"],
+    infer=_slice_shape,
+    input_dtype="any",
+    key_params=("dim", "start", "end"),
+    prefix="slice",
+)
+
+
+def _resolve_mean(p, ins, dts):
+    d = p["dim"]
+    if not 1 <= d <= len(ins[0]):
+        raise LayerError(
+            f"Mean over axis {d}, but the input {fmt_shape(ins[0])} has axes 1..{len(ins[0])} "
+            f"(axis 0 is the batch)"
+        )
+    return {"dim": d}
+
+
+register(
+    id="Mean",
+    display_name="Mean (pool over axis)",
+    category="Shape",
+    doc="Averages over one non-batch axis, e.g. pooling over time: (L, E) -> (E) with dim 1.",
+    params=(Param("dim", "int", 1, "Axis to average over (1 is the first after the batch)", min=1,
+                  max=8),),
+    resolve=_resolve_mean,
+    apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"]),
+    code=lambda c: [f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']})"],
+    infer=lambda p, ins: tuple(s for i, s in enumerate(ins[0]) if i != _resolve_mean(p, ins, [])["dim"] - 1),
+    macs=lambda p, ins, out: math.prod(ins[0]),
+    key_params=("dim",),
+    prefix="mean",
+)
+
+register(
+    id="Upsample",
+    display_name="Upsample",
+    category="Shape",
+    doc="Upsamples (channels, height, width) by a factor: nearest copies pixels, bilinear "
+    "interpolates; out = floor(in * scale_factor).",
+    params=(
+        Param("scale_factor", "float", 2.0, "Multiplier for height and width", min=0.01, max=64),
+        Param("mode", "choice", "nearest", "Interpolation", choices=("nearest", "bilinear")),
+    ),
+    module_name="Upsample",
+    resolve=lambda p, ins, dts: {"scale_factor": p["scale_factor"], "mode": p["mode"]},
+    count_params=_no_params,
+    # torch truncates size * scale_factor (a meta forward of interpolate imports torch._dynamo:
+    # seconds on first use)
+    infer=lambda p, ins: (ins[0][0], *(int(v * p["scale_factor"]) for v in ins[0][1:])),
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    macs=_elementwise_macs,
+    prefix="upsample",
+)
+
