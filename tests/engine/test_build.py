@@ -137,3 +137,26 @@ def test_positions_must_be_finite():
             g.move(n.id, bad)
     with pytest.raises(GraphError, match="position"):
         g.add_node("ReLU", pos=(float("nan"), 0))
+
+
+@pytest.mark.parametrize("layers", [
+    [("MultiheadAttention", {"num_heads": 2, "causal": True})],
+    [("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True}),
+     ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True,
+                                  "norm_first": True})],
+], ids=["MultiheadAttention", "TransformerEncoderLayer"])
+def test_causal_attention_does_not_look_ahead(layers):
+    model = build_model(chain(*layers, shape=(6, 8)), seed=0).eval()
+    x = torch.randn(3, 6, 8)
+    later = x.clone()
+    later[:, 4:] = torch.randn(3, 2, 8)
+    with torch.no_grad():
+        a, b = model(x), model(later)
+    # position t sees positions 0..t only: the earlier outputs do not move when later inputs do
+    assert torch.equal(a[:, :4], b[:, :4])
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+    # without the option every position sees the whole sequence
+    plain = [(layer, {k: v for k, v in p.items() if k != "causal"}) for layer, p in layers]
+    model = build_model(chain(*plain, shape=(6, 8)), seed=0).eval()
+    with torch.no_grad():
+        assert not torch.allclose(model(x)[:, :4], model(later)[:, :4])

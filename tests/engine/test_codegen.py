@@ -207,6 +207,11 @@ def layer_cases() -> dict[str, Graph]:
             "nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True,
             "layer_norm_eps": 1e-6}),
             ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 12}), shape=(5, 8)),
+        "causal-attention": chain(
+            ("MultiheadAttention", {"num_heads": 2, "dropout": 0.1, "causal": True}),
+            ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True}),
+            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 12, "norm_first": True,
+                                         "causal": True}), shape=(5, 8)),
         "Add": _two_inputs("Add", n=3),
         "Multiply": _two_inputs("Multiply"),
         "Concat": _two_inputs("Concat", {"dim": 2}, n=3),

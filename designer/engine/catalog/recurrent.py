@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .schema import MAX_DIM, CountParams, LayerError, Param, _infer_size, _kw, register
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _recurrent_params(gates: int) -> CountParams:
@@ -150,7 +155,43 @@ def _resolve_mha(p, ins, dts):
             f"pick a head count that divides {e}"
         )
     return {"embed_dim": e, "num_heads": p["num_heads"], "dropout": p["dropout"],
-            "bias": p["bias"], "batch_first": True}
+            "bias": p["bias"], "batch_first": True, "_causal": p["causal"]}
+
+
+_CAUSAL = Param("causal", "bool", False,
+                "Each position attends only to itself and earlier ones (decoder-only language models)")
+
+
+def _causal_mask(x: torch.Tensor) -> torch.Tensor:
+    """The additive causal mask for a batch-first (N, L, E) input: -inf above the diagonal, so
+    position t attends to positions 0..t only. Exported code writes the same expression
+    (:func:`_causal_mask_code`)."""
+    from torch import nn
+
+    return nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device, dtype=x.dtype)
+
+
+def _causal_mask_code(x: str) -> list[str]:
+    return ["nn.Transformer.generate_square_subsequent_mask(",
+            f"    {x}.size(1), device={x}.device, dtype={x}.dtype)"]
+
+
+def _mha_apply(m, xs, kw):
+    x = xs[0]
+    if kw.get("_causal"):
+        return m(x, x, x, attn_mask=_causal_mask(x), need_weights=False)[0]
+    return m(x, x, x, need_weights=False)[0]
+
+
+def _mha_code(c):
+    x = c.inputs[0]
+    if c.kwargs.get("_causal"):
+        first, last = _causal_mask_code(x)
+        return [f"{c.out}, _ = {c.attr}(",
+                f"    {x}, {x}, {x}, need_weights=False,",
+                f"    attn_mask={first}",
+                f"    {last})"]
+    return [f"{c.out}, _ = {c.attr}({x}, {x}, {x}, need_weights=False)"]
 
 
 def _attention_macs(e: int, steps: int) -> int:
@@ -169,14 +210,13 @@ register(
               max=1024),
         Param("dropout", "float", 0.0, "Dropout on the attention weights", min=0, max=0.999),
         Param("bias", "bool", True, "Learn biases in the projections"),
+        _CAUSAL,
     ),
     module_name="MultiheadAttention",
     resolve=_resolve_mha,
     count_params=lambda kw: _mha_params(kw["embed_dim"], kw["bias"]),
-    apply=lambda m, xs, kw: m(xs[0], xs[0], xs[0], need_weights=False)[0],
-    code=lambda c: [
-        f"{c.out}, _ = {c.attr}({c.inputs[0]}, {c.inputs[0]}, {c.inputs[0]}, need_weights=False)"
-    ],
+    apply=_mha_apply,
+    code=_mha_code,
     infer=lambda p, ins: (_resolve_mha(p, ins, []), ins[0])[1],
     macs=lambda p, ins, out: _attention_macs(ins[0][-1], ins[0][0]),
     input_rank=(2,),
@@ -196,7 +236,21 @@ def _resolve_tel(p, ins, dts):
     return {"d_model": e, "nhead": p["nhead"], "dim_feedforward": p["dim_feedforward"],
             "dropout": p["dropout"], "activation": p["activation"],
             "layer_norm_eps": p["layer_norm_eps"], "batch_first": True,
-            "norm_first": p["norm_first"]}
+            "norm_first": p["norm_first"], "_causal": p["causal"]}
+
+
+def _tel_apply(m, xs, kw):
+    if kw.get("_causal"):
+        return m(xs[0], src_mask=_causal_mask(xs[0]))
+    return m(xs[0])
+
+
+def _tel_code(c):
+    x = c.inputs[0]
+    if c.kwargs.get("_causal"):
+        first, last = _causal_mask_code(x)
+        return [f"{c.out} = {c.attr}(", f"    {x}, src_mask={first}", f"    {last})"]
+    return [f"{c.out} = {c.attr}({x})"]
 
 
 register(
@@ -215,9 +269,12 @@ register(
         Param("norm_first", "bool", False, "LayerNorm before each block (pre-norm)"),
         Param("layer_norm_eps", "float", 1e-5, "Added to the variance in both LayerNorms",
               min=1e-12, max=1),
+        _CAUSAL,
     ),
     module_name="TransformerEncoderLayer",
     resolve=_resolve_tel,
+    apply=_tel_apply,
+    code=_tel_code,
     # attention, two feed-forward Linears, two LayerNorms
     count_params=lambda kw: (_mha_params(kw["d_model"], True)
                              + 2 * kw["d_model"] * kw["dim_feedforward"] + kw["dim_feedforward"]
