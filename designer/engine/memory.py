@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -340,7 +339,9 @@ def training_device(name: str) -> str:
     name = name or "auto"
     if name != "auto":
         return name
-    torch = sys.modules.get("torch")
+    from .threads import loaded_torch
+
+    torch = loaded_torch()  # None while a background import is half done
     if torch is None:
         return "cpu"
     if torch.cuda.is_available():

@@ -187,22 +187,32 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Which checkpoint is which: one story for the log, History, Evaluation and Export
 # ---------------------------------------------------------------------------------------------
 
 
 def monitored_loss(record: dict[str, Any]) -> float | None:
-    """The loss a run ranks its epochs by (validation loss, else training loss), as the trainer
-    does when it decides what best.pt holds."""
-    for phase in ("val", "train"):
-        part = record.get(phase)
-        v = part.get("loss") if isinstance(part, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            return float(v)
+    """The loss a run ranks its epochs by, as the trainer does when it decides what best.pt
+    holds: the validation loss when the run has validation data (a NaN one ranks nowhere, it is
+    not replaced by the training loss), else the training loss."""
+    val = record.get("val")
+    part = val if isinstance(val, dict) and val else record.get("train")
+    v = part.get("loss") if isinstance(part, dict) else None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
     return None
+
+
+STOPPED = "stopped"  # config.json key: where a stopped run's last.pt was saved
+
+
+def mark_stopped(run_dir: Path, epoch: int, batch: int) -> None:
+    """Record in config.json that last.pt holds the weights of a run stopped in ``epoch`` after
+    ``batch`` batches (not the end of an epoch). A resumed run writes its config afresh."""
+    config = read_config(run_dir)
+    config[STOPPED] = {"epoch": int(epoch), "batch": int(batch)}
+    write_json(Path(run_dir) / CONFIG, config)
 
 
 def best_record(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -244,15 +254,13 @@ class CheckpointInfo:
     path: Path
     epoch: int | None
     figure: str  # headline(...) of its epoch
+    why: str = ""  # what put these weights there
 
     @property
     def label(self) -> str:
         """e.g. "best.pt: epoch 9, lowest validation loss, accuracy 98.05%"."""
-        if self.kind == "best":
-            why = "lowest validation loss"
-        else:
-            why = "the last epoch"
-        parts = [f"epoch {self.epoch}" if self.epoch else None, why, self.figure or None]
+        parts = [f"epoch {self.epoch}" if self.epoch else None, self.why or None,
+                 self.figure or None]
         return f"{self.path.name}: " + ", ".join(p for p in parts if p)
 
 
@@ -264,11 +272,30 @@ def checkpoints(run_dir: str | os.PathLike, history: list[dict[str, Any]] | None
         history = read_history(run_dir)
     out = []
     best = best_record(history)
+    has_val = any(isinstance(r.get("val"), dict) and r["val"] for r in history)
+    best_why = "lowest validation loss" if has_val else "lowest training loss"
     last = history[-1] if history else None
-    for kind, name, record in (("best", BEST, best), ("last", LAST, last)):
+    for kind, name, record, why in (("best", BEST, best, best_why),
+                                    ("last", LAST, last, "the last epoch")):
         path = run_dir / name
         if path.is_file():
             epoch = record.get("epoch") if record else None
             out.append(CheckpointInfo(kind, path, epoch if isinstance(epoch, int) else None,
-                                      headline(record)))
+                                      headline(record), why))
+    stopped = _stopped_at(run_dir)
+    last_epoch = last.get("epoch") if last else 0
+    if stopped and out and out[-1].kind == "last" and stopped[0] > (last_epoch or 0):
+        # stopped mid-epoch: last.pt is the weights at that batch, no epoch's figure is theirs
+        out[-1] = CheckpointInfo("last", out[-1].path, None, "",
+                                 f"stopped in epoch {stopped[0]} after batch {stopped[1]}")
     return out
+
+
+def _stopped_at(run_dir: Path) -> tuple[int, int] | None:
+    try:
+        mark = read_config(run_dir).get(STOPPED)
+    except RunError:
+        return None
+    if isinstance(mark, dict) and all(isinstance(mark.get(k), int) for k in ("epoch", "batch")):
+        return mark["epoch"], mark["batch"]
+    return None

@@ -16,12 +16,23 @@ Module-level code imports nothing heavy: :func:`configure_process` must run befo
 from __future__ import annotations
 
 import os
+import sys
 
 
 def configure_process() -> None:
     """Before torch is imported: idle OpenMP threads sleep rather than spin (unless the user set
     ``OMP_WAIT_POLICY``)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def loaded_torch():
+    """The torch module if it is fully imported, else None. While a background thread imports
+    it, ``sys.modules["torch"]`` already holds the half-initialised module (no ``torch.cuda``
+    yet): this neither imports torch nor returns that."""
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return None
+    return torch
 
 
 def cpu_count() -> int:
@@ -52,4 +63,5 @@ def use_training_threads(n: int) -> int:
     return n
 
 
-__all__ = ["configure_process", "cpu_count", "training_threads", "use_training_threads"]
+__all__ = ["configure_process", "cpu_count", "loaded_torch", "training_threads",
+           "use_training_threads"]

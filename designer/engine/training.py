@@ -648,6 +648,7 @@ class Trainer:
         try:
             path = self._save("last", self._epochs_done, stopped_in_epoch=self.epoch,
                               stopped_at_batch=self._batch_in_epoch)
+            runs.mark_stopped(self.run_dir, self.epoch, self._batch_in_epoch)
             self._emit(CheckpointSaved(str(path), "last", self._epochs_done))
         except Exception:  # noqa: BLE001, S110 - keeping the previous checkpoint is all we can do
             pass

@@ -380,23 +380,24 @@ class MainWindow(QMainWindow):
         """Ask to stop a run in progress and to save unsaved changes. True when it is fine to go
         on (stopped; saved or discarded)."""
         panel = self.training.panel
-        if panel.is_running():
+        running = panel.is_running()
+        if running:
             answer = QMessageBox.question(
                 self, "Training in progress",
                 f"A run is training “{self._display_name()}”. Stop it before {action}? Its "
                 f"checkpoints are kept.", QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Yes)
             if answer != QMessageBox.Yes:
                 return False
-            panel.stop_and_wait()  # stops within a batch and waits for the thread
-        if not self.document.is_modified():
-            return True
-        answer = QMessageBox.question(
-            self, "Unsaved changes",
-            f"“{self._display_name()}” has unsaved changes. Save them before {action}?",
-            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
-        if answer == QMessageBox.Save:
-            return self.save()
-        return answer == QMessageBox.Discard
+        if self.document.is_modified():
+            answer = QMessageBox.question(
+                self, "Unsaved changes",
+                f"“{self._display_name()}” has unsaved changes. Save them before {action}?",
+                QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+            if answer == QMessageBox.Cancel or (answer == QMessageBox.Save and not self.save()):
+                return False  # cancelled: the run goes on too
+        if running:
+            panel.stop_and_wait()  # only now: within a batch, and waits for the thread
+        return True
 
     def new_file(self) -> bool:
         if not self.maybe_save("starting a new design"):

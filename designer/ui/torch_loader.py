@@ -10,10 +10,11 @@ that would run in the loading thread, ../shared/GUI_TESTING.md).
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 
 from PySide6.QtCore import QObject, Signal
+
+from designer.engine.threads import loaded_torch
 
 
 def available_devices() -> list[str]:
@@ -31,8 +32,9 @@ def available_devices() -> list[str]:
 
 
 def torch_ready() -> bool:
-    """Whether torch is already imported (so using it now costs no seconds)."""
-    return "torch" in sys.modules
+    """Whether torch is fully imported (so using it now costs no seconds); False while the
+    background import is under way."""
+    return loaded_torch() is not None
 
 
 class TorchLoader(QObject):
@@ -52,15 +54,11 @@ class TorchLoader(QObject):
                                         daemon=True)
         self._thread.start()
 
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
     def _load(self) -> None:
         try:
             devices = available_devices()
-        except Exception:  # noqa: BLE001 - a broken torch shows up when training, with its message
-            devices = ["cpu"]
+        except Exception:  # noqa: BLE001 - torch broken, or the program is exiting meanwhile:
+            return  # training reports a broken torch with its own message
         self.devices = devices
         try:
             self.loaded.emit(devices)
@@ -73,10 +71,11 @@ def warm_up_training() -> None:
     """Pay now for what the first Train would otherwise wait on: torch's optimizers import
     torch._dynamo on first use (1 s on a quiet 2-core machine, 3-5 s under load, measured as the
     "Preparing..." before the first batch)."""
-    import torch
-
-    # only a warm-up: a real problem shows when training, with its message
+    # only a warm-up: a real problem shows when training, with its message (and at exit the
+    # interpreter may be tearing torch down under this daemon thread)
     with contextlib.suppress(Exception):
+        import torch
+
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 

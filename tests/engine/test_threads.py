@@ -63,3 +63,20 @@ def test_trainer_runs_with_the_chosen_threads():
         assert seen == [1]
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_half_imported_torch_is_not_used(monkeypatch):
+    """While the window's background thread imports torch, sys.modules already holds the module,
+    half initialised (no torch.cuda yet): the memory estimate must not touch it."""
+    import sys
+    import types
+
+    from designer.engine import memory
+
+    half = types.ModuleType("torch")
+    half.__spec__ = types.SimpleNamespace(_initializing=True)
+    monkeypatch.setitem(sys.modules, "torch", half)
+    assert threads.loaded_torch() is None
+    assert memory.training_device("auto") == "cpu"
+    half.__spec__ = types.SimpleNamespace(_initializing=False)
+    assert threads.loaded_torch() is half

@@ -121,6 +121,9 @@ def test_pause_resume_and_stop_take_effect_within_one_batch(tmp_path):
     assert trainer.result.status == "stopped" and isinstance(events[-1], Stopped)
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["epoch"] == 0 and state["stopped_at_batch"] == events[-1].batch
+    # and the run folder says so, for the labels of last.pt (History, Evaluation, Export)
+    (last,) = [c for c in runs.checkpoints(tmp_path / "r") if c.kind == "last"]
+    assert last.label == f"last.pt: stopped in epoch 1 after batch {events[-1].batch}"
     # stopping a paused run works too (the pause must not swallow the stop)
     trainer2 = Trainer(build_model(chain(("Linear", {"out_features": 2}), shape=(2,))), ds,
                        {"epochs": 5, "batch_size": 8}, batch_event_interval=0)

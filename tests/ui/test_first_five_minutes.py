@@ -196,3 +196,42 @@ def test_a_run_that_fails_before_starting_names_no_run_folder(qtbot, window, tmp
     log = panel.log.toPlainText()
     assert "missing.csv" in log and "run folder" not in log
     assert panel.run_dir is not None and not panel.run_dir.exists()
+
+
+def test_cancel_at_the_save_question_leaves_the_run_going(qtbot, window, monkeypatch):
+    panel = window.training.panel
+    panel.settings.set_values({"epochs": 50, "batch_size": 2})
+    panel._on_training_edited()  # an unsaved edit
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: panel.run_state == "running")
+    answers = [QMessageBox.Yes, QMessageBox.Cancel]  # stop the run; then cancel at "save?"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answers.pop(0))
+    assert window.maybe_save("opening another file") is False
+    assert not answers and panel.run_state == "running"
+
+
+def test_a_run_that_does_not_stop_in_time_stays_out_of_the_next_design(qtbot, window,
+                                                                        monkeypatch):
+    import time as _time
+
+    from designer.engine import data
+
+    real = data.load_dataset
+
+    def slow(*args, **kwargs):  # a download: it checks no stop flag
+        _time.sleep(1.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "load_dataset", slow)
+    panel = window.training.panel
+    panel.chooser.set_config({"kind": "synthetic", "name": "moons"})  # not loaded yet
+    panel._on_dataset_edited()
+    assert panel.train()
+    old = panel.worker
+    panel.stop_and_wait(timeout_ms=100)  # gives up waiting: the load goes on
+    assert panel.run_state == "idle" and old.isRunning()
+    panel.reset_view()
+    qtbot.waitUntil(lambda: not old.isRunning(), timeout=20000)
+    qtbot.wait(100)  # its queued events and finished arrive now
+    assert panel.progress_label.text() == "Ready." and panel.log.toPlainText() == ""
+    assert panel.run_state == "idle"

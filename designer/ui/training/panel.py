@@ -128,6 +128,7 @@ class TrainingPanel(QWidget):
         self.run_dir: Path | None = None
         self._evaluated_run: Path | None = None  # the run folder the Evaluation tab shows
         self._check_when_torch_ready = False  # a fit check waits for the background torch import
+        self._detached: list[TrainingWorker] = []  # stopped runs still ending (stop_and_wait)
         self.last_error: str = ""
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
@@ -468,10 +469,16 @@ class TrainingPanel(QWidget):
         self._recheck_fit_now()
 
     def _recheck_fit_now(self) -> None:
+        """The fit status right after the design changed here (the window's own analysis of the
+        edit is still on its way: analyse now, it takes milliseconds)."""
         ds = self.chooser.loaded_dataset()
         if ds is None or self.document is None:
             return
-        self.chooser.set_check(self._check_fit(ds, self._training_values(quiet=True) or {}))
+        from designer.engine.shapes import analyze
+
+        analysis = analyze(self.document.graph)
+        check = self._check_fit(ds, self._training_values(quiet=True) or {}, analysis)
+        self.chooser.set_check(check, analysis.ok or self._is_gan())
 
     def _set_metric_for(self, task: str) -> None:
         key, label = METRIC_FOR_TASK.get(task, ("accuracy", "accuracy"))
@@ -581,7 +588,13 @@ class TrainingPanel(QWidget):
             return
         if self.worker is not None:
             self.worker.stop()
-            self.worker.wait(timeout_ms)
+            if not self.worker.wait(timeout_ms):
+                # Still busy (a download checks no stop flag): let it end on its own, out of
+                # this view; _on_event and _on_worker_finished ignore a worker not current.
+                self._detached.append(self.worker)
+                self.worker = None
+                self._status = "stopped"
+                self._update_buttons()
         if self._eval_worker is not None:
             self._eval_worker.wait(timeout_ms)
         # the threads have ended: deliver what they queued (their events, finished) now
@@ -592,6 +605,8 @@ class TrainingPanel(QWidget):
         if self.worker is not None:
             self.worker.stop()
             self.worker.wait(timeout_ms)
+        for worker in self._detached:
+            worker.wait(timeout_ms)
         if self._eval_worker is not None:
             self._eval_worker.wait(timeout_ms)
         if self.chooser.is_loading():
@@ -618,8 +633,16 @@ class TrainingPanel(QWidget):
 
     # -- events from the worker (GUI thread) -------------------------------------------------------
 
+    def _from_old_worker(self) -> bool:
+        """A queued event or finished of a worker that is not the current run's (one detached
+        by stop_and_wait): not for this view."""
+        sender = self.sender()
+        return isinstance(sender, TrainingWorker) and sender is not self.worker
+
     @Slot(object)
     def _on_event(self, ev) -> None:
+        if self._from_old_worker():
+            return
         if self.gan_view.handle(ev):  # a GAN's sample grid
             return
         if isinstance(ev, Batch):
@@ -723,6 +746,8 @@ class TrainingPanel(QWidget):
 
     @Slot()
     def _on_worker_finished(self) -> None:
+        if self._from_old_worker():
+            return
         worker, self.worker = self.worker, None
         if worker is not None:
             worker.wait()  # returns at once: the thread has ended
@@ -760,7 +785,7 @@ class TrainingPanel(QWidget):
         best = next((c for c in runs.checkpoints(self.run_dir, history) if c.kind == "best"),
                     None)
         if best is not None and best.epoch:
-            parts.append(f"best.pt = epoch {best.epoch} (lowest validation loss)"
+            parts.append(f"best.pt = epoch {best.epoch} ({best.why})"
                          + (f": {best.figure}" if best.figure else ""))
         return "; ".join(parts) + "."
 

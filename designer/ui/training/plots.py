@@ -282,7 +282,7 @@ class TrainingPlots(QWidget):
         self.cursor_label.setText(" ")
         for plot in self._plots.values():
             plot.enableAutoRange(x=True)
-        self._x_range: tuple[float, float] | None = None  # set by set_epochs
+        self._x_range = None
         self._y_ranges.clear()
         self._y_managed = dict.fromkeys(self._y_managed, True)
         self._redraw()
