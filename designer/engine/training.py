@@ -648,8 +648,8 @@ class Trainer:
         try:
             path = self._save("last", self._epochs_done, stopped_in_epoch=self.epoch,
                               stopped_at_batch=self._batch_in_epoch)
-            runs.mark_stopped(self.run_dir, self.epoch, self._batch_in_epoch)
             self._emit(CheckpointSaved(str(path), "last", self._epochs_done))
+            runs.mark_stopped(self.run_dir, self.epoch, self._batch_in_epoch)  # for its label
         except Exception:  # noqa: BLE001, S110 - keeping the previous checkpoint is all we can do
             pass
 
