@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .data.compat import DataCheck, DataProblem
-from .events import GAN_METRIC_KEYS, GAN_METRIC_LABELS, GanSamples
+from .events import GAN_METRIC_KEYS, GanSamples
 from .graph import Graph
 from .recipes import DISCRIMINATOR, GENERATOR, gan_problems, is_gan
 from .training import (
@@ -47,8 +47,6 @@ from .training import (
 
 #: Samples in the preview grid (8 x 8).
 PREVIEW_SAMPLES = 64
-METRIC_KEYS = GAN_METRIC_KEYS
-METRIC_LABELS = GAN_METRIC_LABELS
 
 
 class GanError(TrainingError):
@@ -113,7 +111,7 @@ class GanMetrics:
 
     def __init__(self, device: torch.device) -> None:
         self._fdt = torch.float32 if device.type == "mps" else torch.float64
-        self.sums = torch.zeros(len(METRIC_KEYS), dtype=self._fdt, device=device)
+        self.sums = torch.zeros(len(GAN_METRIC_KEYS), dtype=self._fdt, device=device)
         self.count = 0
 
     @torch.no_grad()
@@ -126,7 +124,7 @@ class GanMetrics:
         if not self.count:
             return {}
         values = (self.sums / self.count).tolist()
-        out = dict(zip(METRIC_KEYS, values))
+        out = dict(zip(GAN_METRIC_KEYS, values))
         return {"loss": out["loss_d"] + out["loss_g"], **out}
 
     def compute(self) -> dict[str, Any]:
@@ -439,6 +437,5 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
     return GanRecipe(G, D, tuple(noise), callback=callback, preview=preview)
 
 
-__all__ = ["METRIC_KEYS", "METRIC_LABELS", "PREVIEW_SAMPLES", "GanError", "GanMetrics",
-           "GanRecipe", "GanSamples", "as_images", "check_gan_data", "is_gan", "make_grid",
-           "prepare_gan", "save_grid"]
+__all__ = ["PREVIEW_SAMPLES", "GanError", "GanMetrics", "GanRecipe", "GanSamples", "as_images",
+           "check_gan_data", "is_gan", "make_grid", "prepare_gan", "save_grid"]

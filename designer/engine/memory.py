@@ -25,6 +25,7 @@ which does; the estimate follows the path the device takes.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -147,6 +148,13 @@ def _setting(t: dict[str, Any], key: str, default: Any) -> Any:
 def training_batch(training: dict[str, Any] | None) -> int:
     """The batch size the estimate is made for: the project's, or the default (64)."""
     return max(1, _setting(training if isinstance(training, dict) else {}, "batch_size", 64))
+
+
+def training_device_of(training: dict[str, Any] | None) -> str:
+    """Where the project's ``training.device`` trains ("cpu", "cuda", "mps"), read as safely as
+    :func:`training_batch` reads the batch size."""
+    t = training if isinstance(training, dict) else {}
+    return training_device(_setting(t, "device", "auto"))
 
 
 def optimizer_copies(training: dict[str, Any] | None) -> int:
@@ -354,16 +362,25 @@ def device_memory(device: str) -> tuple[int, str]:
     """(bytes available for training, what that is) on ``device``: a CUDA device's total memory
     (torch must be importable), else the machine's available RAM (MPS shares it)."""
     if device.startswith("cuda"):
-        try:
-            import torch
-
-            index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
-            props = torch.cuda.get_device_properties(index)
-            return int(props.total_memory), f"the GPU {props.name} has"
-        except (ImportError, RuntimeError, AssertionError, ValueError, IndexError):
-            pass  # no usable CUDA: training fails with its own message
+        found = _gpu_memory(device)
+        if found is not None:
+            return found
     _, available = machine_memory()
     return available, "this machine has"
+
+
+@functools.lru_cache(maxsize=8)
+def _gpu_memory(device: str) -> tuple[int, str] | None:
+    """A GPU's total memory, asked once: the first question starts CUDA (seconds), so the
+    window asks it in its background torch thread and the fit check on every edit reads this."""
+    try:
+        import torch
+
+        index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        return int(props.total_memory), f"the GPU {props.name} has"
+    except (ImportError, RuntimeError, AssertionError, ValueError, IndexError):
+        return None  # no usable CUDA: training fails with its own message
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,7 +449,7 @@ def check_memory(graph: Graph, analysis: Analysis, training: dict[str, Any] | No
     batch size. An error when one sample's training step, or the weights alone, exceed the
     machine's (or ``total``) memory; a warning above WARN_FRACTION of it."""
     t = training if isinstance(training, dict) else {}
-    device = training_device(_setting(t, "device", "auto"))
+    device = training_device_of(t)
     est = estimate(graph, analysis, training_batch(t), t, device)
     if total is None:
         total, _ = machine_memory()
@@ -483,5 +500,7 @@ __all__ = [
     "optimizer_copies",
     "status_text",
     "summary_dict",
+    "training_batch",
     "training_device",
+    "training_device_of",
 ]

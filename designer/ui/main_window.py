@@ -633,15 +633,14 @@ class MainWindow(QMainWindow):
 
     def _memory_text(self, analysis: Analysis) -> str:
         """Training memory at the project's batch size (the Summary has it per layer)."""
-        from ..engine.memory import estimate, fmt_bytes, training_batch, training_device
+        from ..engine.memory import estimate, fmt_bytes, training_batch, training_device_of
 
         if not analysis.ok:
             self.status_memory.setToolTip("")
             return ""
         t = self.document.project.training or {}
         batch = training_batch(t)
-        device = t.get("device") if isinstance(t.get("device"), str) else "auto"
-        est = estimate(self.document.graph, analysis, batch, t, training_device(device))
+        est = estimate(self.document.graph, analysis, batch, t, training_device_of(t))
         self.status_memory.setToolTip(
             f"Estimated memory to train at batch {batch}: activations "
             f"{fmt_bytes(est.activations_per_sample)} per sample, weights with their gradients "

@@ -65,6 +65,11 @@ class TorchLoader(QObject):
         except RuntimeError:  # the window closed while torch was loading
             return
         warm_up_training()
+        if "cuda" in devices:  # starts CUDA here, not on the GUI thread at the next fit check
+            from designer.engine.memory import device_memory
+
+            with contextlib.suppress(Exception):
+                device_memory("cuda")
 
 
 def warm_up_training() -> None:

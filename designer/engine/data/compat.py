@@ -20,7 +20,8 @@ CLASS_LOSSES = ("cross_entropy", "nll")
 VALUE_LOSSES = ("mse", "l1", "smooth_l1")
 # Layers that pass the size through unchanged, walked over to find the layer that sets it.
 _SIZE_KEEPING = {"ReLU", "LeakyReLU", "ELU", "GELU", "SELU", "SiLU", "Mish", "Tanh", "Sigmoid",
-                 "Softmax", "LogSoftmax", "Softplus", "Hardtanh", "PReLU", "ReLU6", "Hardswish", "Hardsigmoid", "Dropout", "Identity",
+                 "Softmax", "LogSoftmax", "Softplus", "Hardtanh", "PReLU", "ReLU6", "Hardswish",
+                 "Hardsigmoid", "Dropout", "Identity",
                  "BatchNorm1d", "LayerNorm", "Output"}
 
 
@@ -97,9 +98,8 @@ def memory_problem(graph: Graph, analysis, ds: Dataset, training: dict[str, Any]
     largest layers, the estimate, the memory there is and what to change)."""
     from .. import memory
 
-    t = training or {}
-    device = memory.training_device(str(t.get("device", "auto")))
-    est = memory.estimate(graph, analysis, memory.training_batch(t), t, device)
+    device = memory.training_device_of(training)
+    est = memory.estimate(graph, analysis, memory.training_batch(training), training, device)
     where = "this machine has"
     if available is None:
         available, where = memory.device_memory(device)
