@@ -247,6 +247,8 @@ def delete_run(run: RunRecord, root: Path) -> None:
 def duration_text(s: float | None) -> str:
     if s is None:
         return ""
+    if s < 10:  # a starter run takes under a second: not "0 s"
+        return f"{s:.1f} s"
     s = round(s)
     if s < 60:
         return f"{s} s"
