@@ -884,6 +884,53 @@ def load_data(path):
     return Data(ids[train], y[train], ids[val], y[val], task, classes, vocab=vocab)
 '''
 
+_LOAD_TEXT = '''
+
+WORD = re.compile(r"[^\\W_]+(?:'[^\\W_]+)*|[^\\w\\s]|_")
+UNK = "<unk>"
+
+
+def split_tokens(text):
+    """Characters, or lower-case words and punctuation marks (dataset.tokenizer)."""
+    if CONFIG["dataset"]["tokenizer"] == "char":
+        return list(text)
+    return WORD.findall(text.lower())
+
+
+def decode(ids, vocab):
+    """Token ids -> text: characters joined, or words joined with spaces."""
+    tokens = [vocab[int(i)] for i in ids]
+    return "".join(tokens) if CONFIG["dataset"]["tokenizer"] == "char" else " ".join(tokens)
+
+
+def windows(ids, length):
+    """Consecutive windows of length ids; each target is its window shifted by one token."""
+    n = (len(ids) - 1) // length
+    return ids[: n * length].view(n, length), ids[1 : n * length + 1].view(n, length)
+
+
+def load_data(path):
+    """A UTF-8 text -> windows of token ids and next-token targets. The last val_fraction of
+    the text is validation; the vocabulary (sorted) holds every character of the file, or
+    <unk> and the vocab_size - 1 most frequent words of the training part."""
+    from collections import Counter
+
+    cfg = CONFIG["dataset"]
+    with open(path, encoding="utf-8-sig") as f:
+        tokens = split_tokens(f.read())
+    n_train = len(tokens) - int(round(len(tokens) * cfg["val_fraction"]))
+    if cfg["tokenizer"] == "char":
+        vocab = sorted(set(tokens))
+    else:
+        ranked = sorted(Counter(tokens[:n_train]).items(), key=lambda kv: (-kv[1], kv[0]))
+        vocab = [UNK] + sorted(t for t, _ in ranked[: max(cfg["vocab_size"] - 1, 0)])
+    index = {t: i for i, t in enumerate(vocab)}
+    ids = torch.tensor([index.get(t, 0) for t in tokens], dtype=torch.int64)
+    x_train, y_train = windows(ids[:n_train], cfg["seq_length"])
+    x_val, y_val = windows(ids[n_train:], cfg["seq_length"])
+    return Data(x_train, y_train, x_val, y_val, "language_model", vocab, vocab=vocab)
+'''
+
 _TRAIN_LOOP = '''
 
 # ---------------------------------------------------------------------------------------------

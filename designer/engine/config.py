@@ -27,18 +27,18 @@ from typing import Any
 
 SETTING_TYPES = ("int", "float", "bool", "choice", "text", "texts", "size")
 
-DATASET_KINDS = ("digits", "synthetic", "torchvision", "image_folder", "csv", "csv_text")
+DATASET_KINDS = ("digits", "synthetic", "torchvision", "image_folder", "csv", "csv_text", "text")
 #: One sample of the default dataset (scikit-learn's 8x8 digits): a new design's Input starts so.
 DIGITS_SHAPE = (1, 8, 8)
 SYNTHETIC_NAMES = ("moons", "spirals", "linear", "sine")
 TORCHVISION_NAMES = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "SVHN")
-TASKS = ("classification", "regression", "reconstruction")
+TASKS = ("classification", "regression", "reconstruction", "language_model")
+#: How a text dataset is cut into tokens: characters, or lower-case words and punctuation.
+TEXT_TOKENIZERS = ("char", "word")
 LOSSES = ("cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce_with_logits")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-RECIPES = ("supervised", "gan")
-GAN_LOSSES = ("non_saturating", "minimax")
 # How images are normalised when dataset.normalize is on (CSV features are always standardised).
 NORMALIZATIONS = ("standardize", "minus_one_one")
 
@@ -202,7 +202,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_FILES = ("image_folder", "csv", "csv_text")
+_FILES = ("image_folder", "csv", "csv_text", "text")
 _IMAGES = ("digits", "torchvision", "image_folder")
 
 DATASET_SETTINGS: tuple[Setting, ...] = (
@@ -243,7 +243,8 @@ DATASET_SETTINGS: tuple[Setting, ...] = (
             applies=(("name", ("linear",)),), label="Linear: w"),
     Setting("linear_b", "float", 1.0, "Intercept b of y = w x + b + noise", min=-1e6, max=1e6,
             applies=(("name", ("linear",)),), label="Linear: b"),
-    Setting("path", "text", None, "Image folder or CSV file (relative to the project file)",
+    Setting("path", "text", None, "Image folder, CSV file or text file (relative to the project "
+            "file)",
             optional=True, applies=(("kind", _FILES),)),
     Setting("feature_columns", "texts", None, "CSV columns used as inputs (empty: all but the "
             "target)", optional=True, applies=(("kind", ("csv",)),)),
@@ -253,30 +254,40 @@ DATASET_SETTINGS: tuple[Setting, ...] = (
             applies=(("kind", ("csv_text",)),)),
     Setting("label_column", "text", "label", "CSV column holding the label",
             applies=(("kind", ("csv_text",)),)),
-    Setting("vocab_size", "int", 10000, "Largest vocabulary, counting <pad> and <unk>", min=3,
-            max=10_000_000, applies=(("kind", ("csv_text",)),)),
+    Setting("vocab_size", "int", 10000, "Largest vocabulary, counting <pad> and <unk> (a text "
+            "file: counting <unk>, words only; cut into characters it keeps every character)",
+            min=3, max=10_000_000,
+            applies=(("kind", ("csv_text", "text")),)),
     Setting("max_length", "int", 64, "Tokens per text: longer texts are cut, shorter padded",
             min=1, max=100_000, applies=(("kind", ("csv_text",)),)),
+    Setting("tokenizer", "choice", "char", "How a text file is cut into tokens: char (every "
+            "character, nothing unknown) or word (lower-case words and punctuation marks, the "
+            "vocab_size most frequent of the training part, the rest <unk>)",
+            choices=TEXT_TOKENIZERS, applies=(("kind", ("text",)),)),
+    Setting("seq_length", "int", 64, "Tokens per training sequence: the text is cut into "
+            "consecutive windows of this many tokens, each target the window shifted by one",
+            min=1, max=100_000, applies=(("kind", ("text",)),), label="Sequence length"),
     Setting("download", "bool", True, "Download torchvision datasets on first use",
             applies=(("kind", ("torchvision",)),)),
 )
 
-# A GAN has its own losses and learning rates (lr_d, lr_g below).
-_SUPERVISED = (("recipe", ("supervised",)),)
+# Settings every recipe shares; a recipe that does not use one lists it in its ``hides`` (the form
+# greys it out). The recipes' own settings are declared in their modules (designer.engine.recipes).
+_USES = "__uses__"  # replaced below by the ids of the recipes that use the setting
 
-TRAINING_SETTINGS: tuple[Setting, ...] = (
+_COMMON_TRAINING: tuple[Setting, ...] = (
     Setting("loss", "choice", "cross_entropy", "Loss function", choices=LOSSES,
-            applies=_SUPERVISED),
+            applies=(("recipe", _USES),)),
     Setting("optimizer", "choice", "adam", "Optimizer", choices=OPTIMIZERS),
     Setting("lr", "float", 0.001, "Learning rate", min=1e-8, max=10.0, label="Learning rate",
-            applies=_SUPERVISED),
+            applies=(("recipe", _USES),)),
     Setting("momentum", "float", 0.9, "Momentum (SGD, RMSprop)", min=0.0, max=0.999,
             applies=(("optimizer", ("sgd", "rmsprop")),)),
     Setting("nesterov", "bool", False, "Nesterov momentum (SGD)",
             applies=(("optimizer", ("sgd",)),)),
     Setting("weight_decay", "float", 0.0, "L2 penalty on the weights", min=0.0, max=1.0),
     Setting("l1", "float", 0.0, "L1 penalty: this times the sum of |weight| is added to the loss",
-            min=0.0, max=1.0, label="L1 penalty", applies=_SUPERVISED),
+            min=0.0, max=1.0, label="L1 penalty", applies=(("recipe", _USES),)),
     Setting("scheduler", "choice", "none", "How the learning rate changes between epochs",
             choices=SCHEDULERS, label="LR scheduler"),
     Setting("step_size", "int", 10, "Epochs between learning-rate drops (step)", min=1,
@@ -294,24 +305,31 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
     Setting("device", "choice", "auto", "Where to train (auto: CUDA, then MPS, then CPU)",
             choices=DEVICES),
     Setting("mixed_precision", "bool", False, "float16 autocast with gradient scaling (CUDA only)"),
-    # A GAN project (networks "generator" and "discriminator") trains with designer.engine.gan.
-    Setting("recipe", "choice", "supervised", "How to train: supervised (inputs -> targets) or gan "
-            "(a generator and a discriminator trained against each other)", choices=RECIPES),
-    Setting("lr_d", "float", 0.0002, "Learning rate of the discriminator (GAN)", min=1e-8,
-            max=10.0, applies=(("recipe", ("gan",)),), label="GAN: discriminator LR"),
-    Setting("lr_g", "float", 0.0002, "Learning rate of the generator (GAN)", min=1e-8, max=10.0,
-            applies=(("recipe", ("gan",)),), label="GAN: generator LR"),
-    Setting("beta1", "float", 0.5, "Adam's beta1 for both GAN optimizers (0.5 is the usual GAN "
-            "choice; Adam's own default is 0.9)", min=0.0, max=0.999,
-            applies=(("recipe", ("gan",)), ("optimizer", ("adam", "adamw"))),
-            label="GAN: Adam beta1"),
-    Setting("d_steps", "int", 1, "Discriminator updates per generator update (GAN)", min=1,
-            max=100, applies=(("recipe", ("gan",)),), label="GAN: D steps per G step"),
-    Setting("gan_loss", "choice", "non_saturating", "Generator loss: non_saturating (maximise "
-            "log D(G(z)), strong gradients from the start) or minimax (minimise "
-            "log(1 - D(G(z))), the original game)", choices=GAN_LOSSES,
-            applies=(("recipe", ("gan",)),), label="GAN: generator loss"),
 )
+
+
+def _training_settings() -> tuple[Setting, ...]:
+    """The shared settings, ``recipe`` (one of the registered recipes) and each recipe's own."""
+    import dataclasses
+
+    from . import recipes
+
+    specs = recipes.specs()
+    ids = tuple(s.id for s in specs)
+    common = []
+    for s in _COMMON_TRAINING:
+        if s.applies and s.applies[0][1] == _USES:
+            users = tuple(r.id for r in specs if s.key not in r.hides)
+            s = dataclasses.replace(s, applies=(("recipe", users),))
+        common.append(s)
+    docs = "; ".join(f"{r.id} ({r.doc})" for r in specs)
+    recipe = Setting("recipe", "choice", "supervised", f"How to train: {docs}", choices=ids)
+    own = tuple(s for r in specs for s in r.settings)
+    return (*common, recipe, *own)
+
+
+TRAINING_SETTINGS: tuple[Setting, ...] = _training_settings()
+RECIPES = tuple(s.choices for s in TRAINING_SETTINGS if s.key == "recipe")[0]
 
 SECTIONS: dict[str, tuple[Setting, ...]] = {"dataset": DATASET_SETTINGS,
                                             "training": TRAINING_SETTINGS}
@@ -380,7 +398,8 @@ def validate_dataset(values: Any) -> dict[str, Any]:
             raise ConfigError(f"dataset.name: expected one of {', '.join(TORCHVISION_NAMES)} for "
                               f"a torchvision dataset, got {_show(name)}")
     elif kind in _FILES and not out["path"]:
-        what = "an image folder" if kind == "image_folder" else "a CSV file"
+        what = {"image_folder": "an image folder", "text": "a UTF-8 text file"}.get(kind,
+                                                                                "a CSV file")
         raise ConfigError(f"dataset.path: {what} is needed for a dataset of kind {kind}")
     if out["normalization"] != "standardize" and kind not in _IMAGES:
         why = {"csv": "CSV features are standardised per column with the training split's mean "
@@ -388,6 +407,8 @@ def validate_dataset(values: Any) -> dict[str, Any]:
                       "to false)",
                "csv_text": "a CSV text dataset holds token ids, which are not normalised "
                            "(remove dataset.normalization)",
+               "text": "a text dataset holds token ids, which are not normalised (remove "
+                       "dataset.normalization)",
                "synthetic": "synthetic data is used as generated, not normalised (remove "
                             "dataset.normalization)"}[kind]
         raise ConfigError(f"dataset.normalization: {out['normalization']} applies to images "
@@ -422,7 +443,6 @@ __all__ = [
     "DATASET_KINDS",
     "DATASET_SETTINGS",
     "DEVICES",
-    "GAN_LOSSES",
     "LOSSES",
     "NORMALIZATIONS",
     "OPTIMIZERS",
@@ -431,6 +451,7 @@ __all__ = [
     "SECTIONS",
     "SYNTHETIC_NAMES",
     "TASKS",
+    "TEXT_TOKENIZERS",
     "TORCHVISION_NAMES",
     "TRAINING_SETTINGS",
     "ConfigError",

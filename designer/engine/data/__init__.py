@@ -1,4 +1,4 @@
-"""Datasets for training: built-in, torchvision, image folders and CSV files, all in memory.
+"""Datasets for training: built-in, torchvision, image folders, CSV and text files, all in memory.
 
 ``load_dataset(config, base_dir)`` turns a project's ``dataset`` section into a
 :class:`~designer.engine.data.core.Dataset` (tensors plus metadata);
@@ -65,6 +65,10 @@ def load_dataset(config: dict[str, Any] | None, base_dir: str | Path | None = No
         from .tabular import load_csv
 
         return load_csv(cfg, path)
+    if kind == "text":
+        from .text import load_text
+
+        return load_text(cfg, path)
     from .tabular import load_csv_text
 
     return load_csv_text(cfg, path)

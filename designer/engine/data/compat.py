@@ -66,6 +66,9 @@ class DataCheck:
 
 
 def expected_output_size(ds: Dataset, loss: str) -> int:
+    """Classes (a classification, or the vocabulary of a language model) or target elements."""
+    if ds.task == "language_model":
+        return ds.num_classes or 0
     if ds.task == "classification":
         n = ds.num_classes or 0
         return 1 if loss == "bce_with_logits" and n == 2 else n
@@ -178,7 +181,7 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
                         code="outputs"))
         return check
     out = outputs[0]
-    if ds.task == "classification":
+    if ds.task in ("classification", "language_model"):
         _check_last_activation(graph, out.id, loss, add)
     analysis = analysis or analyze(graph)
     info = analysis.infos.get(out.id)
@@ -190,6 +193,9 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
             add(DataProblem("error", f"an autoencoder must give back its input: the output is "
                             f"{_fmt(got)} but the images are {_fmt(ds.sample_shape)}",
                             (out.id,), code="output"))
+        return check
+    if ds.task == "language_model":
+        _check_next_token_output(graph, ds, out.id, got, add)
         return check
     want_shape = (out_size,) if ds.task == "classification" else tuple(ds.target_shape) or (1,)
     if got == want_shape or (ds.task == "regression" and math.prod(got) == out_size
@@ -213,6 +219,32 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
         msg += f": end with a layer of {need}"
     add(DataProblem("error", msg, (out.id,) + ((setter[0],) if fix else ()), fix, code="output"))
     return check
+
+
+def _check_next_token_output(graph: Graph, ds: Dataset, out_id: str, got: tuple[int, ...],
+                             add) -> None:
+    """A language model scores every vocabulary token at every position: its output is
+    ``(seq_length, vocabulary)``; the last layer's size is offered as a fix when only it differs."""
+    length, size = ds.sample_shape[0], ds.num_classes or 0
+    if got == (length, size):
+        return
+    msg = (f"a language model scores each of the {size} vocabulary tokens at each of the "
+           f"{length} positions, so the output must be {_fmt((length, size))}, but the model "
+           f"gives {_fmt(got)}")
+    setter = _size_setter(graph, out_id)
+    if len(got) == 2 and got[0] == length and setter is not None:
+        node = graph.nodes[setter[0]]
+        add(DataProblem("error", msg + f": set {node.name}'s {setter[1]} to {size}",
+                        (out_id, node.id), (ParamFix(node.id, setter[1], size),),
+                        code="output"))
+        return
+    if len(got) == 2 and got[0] == length:
+        todo = f"end with a Linear of {size} outputs"
+    else:
+        todo = (f"keep the sequence of {length} positions (no Flatten or pooling over time; a "
+                f"recurrent layer returning every time step) and end with a Linear of {size} "
+                f"outputs")
+    add(DataProblem("error", f"{msg}: {todo}", (out_id,), code="output"))
 
 
 def _check_last_activation(graph: Graph, out_id: str, loss: str, add) -> None:

@@ -43,7 +43,10 @@ KIND_LABELS = {
     "image_folder": "Image folder (one subfolder per class)",
     "csv": "CSV table (feature columns and a target)",
     "csv_text": "CSV text (a text column and a label)",
+    "text": "Text file (next-token prediction, language models)",
 }
+# Kinds read from a file or folder the user picks.
+_FILE_KINDS = ("image_folder", "csv", "csv_text", "text")
 # Settings with their own widgets here; the rest come from the generated form.
 _CUSTOM = ("kind", "name", "path", "feature_columns", "target_column", "text_column",
            "label_column")
@@ -262,7 +265,7 @@ class DatasetChooser(QWidget):
         out: dict[str, Any] = {"kind": kind}
         if kind in ("synthetic", "torchvision"):
             out["name"] = self.name_combo.currentText() or None
-        if kind in ("image_folder", "csv", "csv_text"):
+        if kind in _FILE_KINDS:
             out["path"] = self.path_edit.text().strip() or None
         if kind == "csv":
             out["target_column"] = self.target_combo.currentText() or None
@@ -284,7 +287,7 @@ class DatasetChooser(QWidget):
         if names:
             self.name_combo.addItems(list(names))
         self.name_combo.blockSignals(False)
-        files = kind in ("image_folder", "csv", "csv_text")
+        files = kind in _FILE_KINDS
         csvs = kind in ("csv", "csv_text")
         for w, visible in ((self.name_combo, bool(names)), (self._name_label, bool(names)),
                            (self._path_box, files), (self._path_label, files),
@@ -295,6 +298,9 @@ class DatasetChooser(QWidget):
                            (self.preview, csvs)):
             w.setVisible(visible)
         self._target_label.setText("Label column" if kind == "csv_text" else "Target column")
+        self.path_edit.setPlaceholderText({"image_folder": "a folder of class subfolders",
+                                           "text": "a UTF-8 .txt file"}.get(kind,
+                                                                            "a .csv file"))
 
     def _on_kind(self, *_: Any) -> None:
         self._refresh_kind_widgets()
@@ -317,6 +323,9 @@ class DatasetChooser(QWidget):
         if self.kind == "image_folder":
             path = QFileDialog.getExistingDirectory(self, "Image folder (one subfolder per class)",
                                                     start)
+        elif self.kind == "text":
+            path, _ = QFileDialog.getOpenFileName(self, "Text file", start,
+                                                  "Text files (*.txt *.md *.text);;All files (*)")
         else:
             path, _ = QFileDialog.getOpenFileName(self, "CSV file", start,
                                                   "CSV files (*.csv *.tsv *.txt);;All files (*)")
@@ -494,7 +503,12 @@ class DatasetChooser(QWidget):
 def describe(ds) -> str:
     """What a dataset holds, for people: sizes, sample shape, task and classes."""
     lines = [ds.describe()]
-    if ds.class_names:
+    if ds.task == "language_model" and ds.vocab:
+        shown = ["␣" if t == " " else repr(t)[1:-1] if len(t) == 1 else t for t in ds.vocab[:40]]
+        unit = "characters" if ds.preprocessing.get("tokenizer") == "char" else "tokens"
+        lines.append(f"Vocabulary ({len(ds.vocab)} {unit}): " + " ".join(shown)
+                     + (" …" if len(ds.vocab) > 40 else ""))
+    elif ds.class_names:
         names = ", ".join(ds.class_names[:20]) + (" …" if len(ds.class_names) > 20 else "")
         lines.append(f"Classes: {names}")
     return "\n".join(lines)
