@@ -83,6 +83,7 @@ class ProgressPrinter:
         self.last_draw = 0.0
         self.line_open = False
         self.epochs = 0
+        self.spec = None  # the recipe's words (designer.engine.recipes); set before the run
 
     def __call__(self, event: Any) -> None:
         from ..engine import training as T
@@ -106,16 +107,15 @@ class ProgressPrinter:
                 done = event.batch / max(event.batches, 1)
                 fill = int(done * self.width)
                 bar = "#" * fill + "-" * (self.width - fill)
-                acc = event.metrics.get("accuracy")
-                acc_text = f"  acc {acc * 100:5.1f}%" if acc is not None else ""
-                if "loss_d" in event.metrics:  # GAN
-                    acc_text = f"  D {event.metrics['loss_d']:.3f} G {event.metrics['loss_g']:.3f}"
+                extra = self._spec().batch_text(event.metrics)
+                acc_text = f"  {extra}" if extra else ""
                 self._line(f"epoch {event.epoch}/{self.epochs} [{bar}] {event.batch}/"
                            f"{event.batches}  loss {event.loss:.4f}{acc_text}  "
                            f"{event.samples_per_s:,.0f} samples/s  ETA {_clock(event.eta_s)}")
         elif isinstance(event, T.Epoch):
-            self._print(f"epoch {event.epoch}/{event.epochs}  " + _pair("train", event.train)
-                        + ("  " + _pair("val", event.val) if event.val else "")
+            words = self._spec().format_metrics
+            self._print(f"epoch {event.epoch}/{event.epochs}  " + words("train", event.train)
+                        + ("  " + words("val", event.val) if event.val else "")
                         + f"  lr {event.lr:.3g}  {event.samples_per_s:,.0f} samples/s"
                         + ("  *" if event.best else ""))
         elif isinstance(event, T.Paused):
@@ -136,6 +136,17 @@ class ProgressPrinter:
                         f"checkpoints kept{where}")
         elif isinstance(event, T.Failed):
             self._print(f"error: {out_of_memory_message(event.message) or event.message}")
+        else:  # a recipe's own event (a generated text sample, ...)
+            line = self._spec().describe_event(event)
+            if line:
+                self._print(line)
+
+    def _spec(self):
+        if self.spec is None:
+            from ..engine.recipes import get
+
+            self.spec = get("supervised")
+        return self.spec
 
     def _line(self, text: str) -> None:
         self.stream.write("\r" + text[:160].ljust(min(160, max(len(text), 80))))
@@ -183,18 +194,6 @@ def _num(key: str, v: Any) -> str:
     return f"{v:.4g}" if math.isfinite(v) else "nan"
 
 
-def _pair(label: str, metrics: dict[str, Any]) -> str:
-    if "loss_d" in metrics:  # GAN: both losses and the discriminator's mean scores
-        return (f"{label} D {metrics['loss_d']:.4f} G {metrics['loss_g']:.4f} "
-                f"D(x) {metrics['d_real']:.2f} D(G(z)) {metrics['d_fake']:.2f}")
-    parts = [f"{label} loss {metrics.get('loss', float('nan')):.4f}"]
-    if "accuracy" in metrics:
-        parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
-    if isinstance(metrics.get("r2"), (int, float)) and math.isfinite(metrics["r2"]):
-        parts.append(f"R2 {metrics['r2']:.3f}")
-    return " ".join(parts)
-
-
 def _clock(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         return "?"
@@ -204,12 +203,10 @@ def _clock(seconds: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import runs
-    from ..engine.build import BuildError, build_model
     from ..engine.config import ConfigError, validate_dataset, validate_training
-    from ..engine.data import DatasetError, check_model_data, load_dataset
-    from ..engine.gan import GanError, prepare_gan
+    from ..engine.data import DatasetError, load_dataset
     from ..engine.project import ProjectError, load_project
-    from ..engine.recipes import is_gan
+    from ..engine.recipes import RecipeError, UnknownRecipe, prepare_run, recipe_of
     from ..engine.shapes import analyze
     from ..engine.training import Trainer
 
@@ -247,8 +244,12 @@ def run(args: argparse.Namespace) -> int:
                        ("batch_size", args.batch_size), ("lr", args.lr)):
         if value is not None:
             training_cfg[key] = value
-    if args.lr is not None and is_gan(training_cfg):  # a GAN has a learning rate per network
-        training_cfg.update(lr_d=args.lr, lr_g=args.lr)
+    try:
+        spec = recipe_of(training_cfg)
+    except UnknownRecipe as exc:
+        return fail(str(exc))
+    if args.lr is not None:  # --lr sets the recipe's learning rates (a GAN has one per network)
+        training_cfg.update({key: args.lr for key in spec.lr_keys})
     try:
         dataset_cfg = validate_dataset(dataset_cfg)
         training_cfg = validate_training(training_cfg)
@@ -260,34 +261,23 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         return fail(str(exc))
     print(dataset.describe(), file=err)
-    recipe = None
-    if is_gan(training_cfg):  # a generator and a discriminator: designer.engine.gan
-        model = None
-        try:
-            recipe = prepare_gan(project.networks, dataset, training_cfg, callback=progress)
-        except GanError as exc:
-            return fail(str(exc), 1)
-        except (MemoryError, RuntimeError) as exc:
-            oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
-            if oom is None:
-                raise
-            return fail(oom, 1)
-    else:
-        analysis = analyze(project.graph)
-        check = check_model_data(project.graph, dataset, training_cfg, analysis)
+    progress.spec = spec
+    analyses = {role: analyze(g) for role, g in spec.networks(project).items()}
+    if all(a.ok for a in analyses.values()):  # the design's own errors come from prepare below
+        check = spec.check_data(project, dataset, training_cfg, analyses=analyses)
         for p in check.problems:
             print(f"{p.severity}: {p.message}", file=err)
         if not check.ok:
             return 1
-        try:
-            model = build_model(project.graph, analysis, seed=training_cfg["seed"])
-        except BuildError as exc:
-            return fail(str(exc), 1)
-        except (MemoryError, RuntimeError) as exc:  # the estimate can miss: never a traceback
-            oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
-            if oom is None:
-                raise
-            return fail(oom, 1)
+    try:
+        _, recipe = prepare_run(project, dataset, training_cfg, callback=progress)
+    except RecipeError as exc:
+        return fail(str(exc), 1)
+    except (MemoryError, RuntimeError) as exc:  # the estimate can miss: never a traceback
+        oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
+        if oom is None:
+            raise
+        return fail(oom, 1)
     if not args.resume:
         if args.out:
             run_dir = Path(args.out)
@@ -300,9 +290,8 @@ def run(args: argparse.Namespace) -> int:
             run_dir = runs.default_run_dir(project_path, project.name)
     extra = {"dataset": dataset_cfg, "project": project.to_dict(),
              "project_file": str(project_path.resolve())}
-    if recipe is not None:
-        recipe.sample_dir = run_dir / "samples"  # the preview grid of each epoch, as PNG
-    trainer = Trainer(model, dataset, training_cfg, run_dir=run_dir, callback=progress,
+    recipe.sample_dir = run_dir / "samples"  # previews of each epoch (a GAN's grids, as PNG)
+    trainer = Trainer(None, dataset, training_cfg, run_dir=run_dir, callback=progress,
                       resume=bool(args.resume), extra_config=extra, recipe=recipe)
     thread = trainer.start()
     interrupted = False

@@ -20,7 +20,7 @@ from .codegen import (
     literal,
     network_class_names,
 )
-from .recipes import DISCRIMINATOR, GENERATOR, is_gan
+from .recipes.gan_checks import DISCRIMINATOR, GENERATOR
 
 _GAN_LOOP = '''
 
@@ -260,7 +260,7 @@ def gan_train_source(project, project_dir=None, format: bool = True) -> str | No
     Raises :class:`CodegenError` when the settings are invalid or the dataset holds token ids."""
     from .config import ConfigError, validate_dataset, validate_training
 
-    if not is_gan(project) or not {GENERATOR, DISCRIMINATOR} <= set(project.networks):
+    if not {GENERATOR, DISCRIMINATOR} <= set(project.networks):
         return None
     try:
         dataset = validate_dataset(project.dataset)

@@ -35,7 +35,7 @@ from torch import nn
 from .data.compat import DataCheck, DataProblem
 from .events import GAN_METRIC_KEYS, GanSamples
 from .graph import Graph
-from .recipes import DISCRIMINATOR, GENERATOR, gan_problems, is_gan
+from .recipes.gan_checks import DISCRIMINATOR, GENERATOR, gan_problems
 from .training import (
     Recipe,
     StepOutput,
@@ -438,4 +438,4 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
 
 
 __all__ = ["PREVIEW_SAMPLES", "GanError", "GanMetrics", "GanRecipe", "GanSamples", "as_images",
-           "check_gan_data", "is_gan", "make_grid", "prepare_gan", "save_grid"]
+           "check_gan_data", "make_grid", "prepare_gan", "save_grid"]

@@ -15,7 +15,6 @@ throttled to ``batch_event_interval`` seconds (default 0.05, at most ~20 per sec
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import threading
@@ -46,7 +45,7 @@ from .events import (  # re-exported: the events live apart from torch
     Started,
     Stopped,
 )
-from .metrics import MetricAccumulator
+from .recipes.base import Recipe, StepOutput, TrainContext
 
 NAN_HINT = ("lower the learning rate (training.lr), turn on gradient clipping "
             "(training.grad_clip, e.g. 1.0) or check the data for extreme values")
@@ -122,74 +121,6 @@ LOSSES: dict[str, Callable[[], nn.Module]] = {
     "cross_entropy": nn.CrossEntropyLoss, "nll": nn.NLLLoss, "mse": nn.MSELoss,
     "l1": nn.L1Loss, "smooth_l1": nn.SmoothL1Loss, "bce_with_logits": nn.BCEWithLogitsLoss,
 }
-
-
-@dataclass
-class TrainContext:
-    """What a recipe gets to set itself up: the device, settings, dataset and the loss guard."""
-
-    device: torch.device
-    config: dict[str, Any]
-    dataset: Dataset
-    mixed_precision: bool
-    guard: Callable[[torch.Tensor], None]  # call with each training loss before backward
-
-    def autocast(self):
-        if self.mixed_precision:
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
-
-
-@dataclass
-class StepOutput:
-    loss: torch.Tensor  # detached scalar
-    output: torch.Tensor  # detached model output, for metrics
-
-
-class Recipe:
-    """Owns the networks, optimizers and step. Subclass it for other ways of training (GANs).
-
-    The trainer calls :meth:`setup` once, then :meth:`train_step` per training batch and
-    :meth:`eval_step` per validation batch, :meth:`end_epoch` after each epoch, and
-    :meth:`state_dict` / :meth:`load_state_dict` for checkpoints (the dict must hold only
-    tensors, numbers, strings, lists and dicts so it loads with ``weights_only=True``).
-    """
-
-    name = "recipe"
-
-    def setup(self, ctx: TrainContext) -> None:
-        raise NotImplementedError
-
-    def modules(self) -> dict[str, nn.Module]:
-        raise NotImplementedError
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
-        raise NotImplementedError
-
-    def eval_step(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
-        raise NotImplementedError
-
-    def end_epoch(self, monitored_loss: float | None) -> None:
-        pass
-
-    def lr(self) -> float:
-        return float("nan")
-
-    def state_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def set_train(self, training: bool) -> None:
-        for m in self.modules().values():
-            m.train(training)
-
-    def metrics(self, dataset: Dataset, device: torch.device, full: bool):
-        """The accumulator of one phase: ``update(loss, output, y)``, ``running()``,
-        ``compute()`` and ``count``, fed with this recipe's :class:`StepOutput`. A recipe whose
-        output is not a prediction of ``y`` (a GAN) brings its own."""
-        return MetricAccumulator(dataset.task, dataset.num_classes, device, full=full)
 
 
 class SupervisedRecipe(Recipe):

@@ -24,7 +24,8 @@ from designer.engine.data import load_dataset
 from designer.engine.export import export_project, load_state_dict
 from designer.engine.gan import GanError, GanSamples, make_grid, prepare_gan
 from designer.engine.project import load_project, save_project
-from designer.engine.recipes import cross_network_problems, gan_problems
+from designer.engine.recipes import cross_network_problems
+from designer.engine.recipes.gan_checks import gan_problems
 from designer.engine.shapes import analyze
 from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 

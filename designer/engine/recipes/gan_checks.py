@@ -1,17 +1,12 @@
-"""Which way a project trains, and the checks that span several of its networks.
-
-A project trains with the supervised recipe unless ``training.recipe`` says ``"gan"``. A GAN
-project holds two networks named ``generator`` (its Input is the noise vector, its Output a fake
-sample) and ``discriminator`` (a sample in, one logit out); :func:`cross_network_problems` checks
-that they fit together, with messages that say what to change. ``designer check`` and the window
-report these problems beside each network's own.
-"""
+"""The GAN's checks between its two networks: a generator (its Input is the noise vector, its
+Output a fake sample) and a discriminator (a sample in, one logit out). :func:`gan_problems`
+says what to change when they do not fit together; the recipe is :mod:`.gan`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .graph import Graph, Problem
+from ..graph import Graph, Problem
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
@@ -21,36 +16,12 @@ GAN_NETWORKS = (GENERATOR, DISCRIMINATOR)
 _PASS_THROUGH = {"Reshape", "Flatten", "Identity", "Dropout", "Output", "Permute"}
 
 
-def recipe_name(project_or_training: Any) -> str:
-    """``"gan"`` or ``"supervised"`` for a project (or its ``training`` section)."""
-    training = getattr(project_or_training, "training", project_or_training)
-    value = training.get("recipe") if isinstance(training, dict) else None
-    return value if value in ("supervised", "gan") else "supervised"
-
-
-def is_gan(project_or_training: Any) -> bool:
-    """Whether a project (or its ``training`` section) trains as a GAN."""
-    return recipe_name(project_or_training) == "gan"
-
-
-def cross_network_problems(project) -> list[Problem]:
-    """Problems between the networks of one project (none for a supervised project)."""
-    if not is_gan(project):
-        names = set(project.networks)
-        if set(GAN_NETWORKS) <= names:
-            return [Problem("warning", "The project has a generator and a discriminator but "
-                            "trains with the supervised recipe, which uses only the first network: "
-                            "set training.recipe to gan to train them as a GAN.", (), "gan_recipe")]
-        return []
-    return gan_problems(project.networks)
-
-
 def gan_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = None
                  ) -> list[Problem]:
     """The GAN checks: both networks exist, the generator's output fits the discriminator's
     input, the discriminator ends in one logit; warnings for a Sigmoid at the end of the
     discriminator and a generator that does not end in Tanh (real samples are scaled to [-1, 1])."""
-    from .shapes import analyze
+    from ..shapes import analyze
 
     missing = [n for n in GAN_NETWORKS if n not in networks]
     if missing:
@@ -136,5 +107,4 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) if shape else "?"
 
 
-__all__ = ["DISCRIMINATOR", "GAN_NETWORKS", "GENERATOR", "cross_network_problems", "gan_problems",
-           "is_gan", "recipe_name"]
+__all__ = ["DISCRIMINATOR", "GAN_NETWORKS", "GENERATOR", "gan_problems"]

@@ -1,0 +1,89 @@
+"""Supervised training: one network learns inputs -> targets (classification, regression,
+reconstruction). The training step is :class:`designer.engine.training.SupervisedRecipe`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import RecipeError, RecipeSpec, _f, register
+from .gan_checks import GAN_NETWORKS
+
+
+class Supervised(RecipeSpec):
+    id = "supervised"
+    title = "Supervised"
+    doc = "inputs -> targets: one network, one loss (classification, regression, reconstruction)"
+    evaluates = True
+    view = ""  # the shared loss/metric curves are its view
+
+    def problems(self, project) -> list:
+        from ..graph import Problem
+
+        if set(GAN_NETWORKS) <= set(project.networks):
+            return [Problem("warning", "The project has a generator and a discriminator but "
+                            "trains with the supervised recipe, which uses only the first network: "
+                            "set training.recipe to gan to train them as a GAN.", (), "gan_recipe")]
+        return []
+
+    def check_data(self, project, ds, training, network=None, analyses=None):
+        from ..data import check_model_data
+        from ..data.compat import DataProblem
+
+        graph = self.networks(project, network)["model"]
+        analysis = (analyses or {}).get("model")
+        check = check_model_data(graph, ds, training, analysis)
+        if ds.task == "language_model":
+            check.problems.insert(0, DataProblem(
+                "error", f"{ds.name} is a text for next-token prediction: set training.recipe to "
+                "language_model to train a language model on it", (), (), "lm_recipe"))
+        return check
+
+    def prepare(self, project, ds, training, network=None, callback=None):
+        from ..build import BuildError, build_model
+        from ..training import SupervisedRecipe
+
+        graph = self.networks(project, network)["model"]
+        analyses, errors = _design(graph)
+        if errors:
+            raise RecipeError(f"the design has {len(errors)} error(s); fix them before training:\n"
+                              + "\n".join(f"- {m}" for m in errors[:10]))
+        check = self.check_data(project, ds, training, network, analyses)
+        if not check.ok:
+            lines = "\n".join(f"- {p.message}" for p in check.errors)
+            if all(p.code == "memory" for p in check.errors):
+                raise RecipeError(f"the design does not fit in memory:\n{lines}", "memory")
+            hint = " (press \"Make the design fit\")" if check.fixes else ""
+            raise RecipeError(f"the design does not fit the dataset{hint}:\n{lines}", "data",
+                              fixable=bool(check.fixes))
+        try:
+            model = build_model(graph, analyses["model"], seed=int(training["seed"]))
+        except BuildError as exc:
+            raise RecipeError(str(exc), "build") from None
+        return SupervisedRecipe(model)
+
+    def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
+        parts = [f"{label} loss {_f(metrics.get('loss'), '.4f')}"]
+        if isinstance(metrics.get("accuracy"), (int, float)):
+            parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
+        r2 = metrics.get("r2")
+        if isinstance(r2, (int, float)) and _f(r2, ".3f") != "nan":
+            parts.append(f"R2 {r2:.3f}")
+        return " ".join(parts)
+
+    def batch_text(self, metrics: dict[str, Any]) -> str:
+        acc = metrics.get("accuracy")
+        return f"acc {acc * 100:5.1f}%" if isinstance(acc, (int, float)) else ""
+
+    def train_source(self, project, project_dir=None, format: bool = True):
+        from ..codegen import train_source
+
+        return train_source(project, project_dir=project_dir, format=format)
+
+
+def _design(graph) -> tuple[dict[str, Any], list[str]]:
+    from . import design_errors
+
+    return design_errors({"model": graph}, several=False)
+
+
+SUPERVISED = register(Supervised())
