@@ -90,26 +90,34 @@ class Problem:
 Listener = Callable[[GraphEvent], None]
 
 
-class Graph:
+class Observable:
+    """Synchronous change events for a document model (:class:`Graph`, ``Project``), without Qt:
+    each mutation method calls :meth:`_emit` once per real change, and every subscribed listener
+    is called with the event. The UI relays events to Qt signals where it needs them.
+
+    A subclass provides ``self._listeners`` (a list), set up when it is constructed."""
+
+    _listeners: list[Callable[[Any], None]]
+
+    def subscribe(self, listener: Callable[[Any], None]) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Any], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, event: Any) -> None:
+        for listener in list(self._listeners):  # a listener may unsubscribe while called
+            listener(event)
+
+
+class Graph(Observable):
     """Nodes and edges of one network. Mutate only through the methods; each emits an event."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
         self._listeners: list[Listener] = []
-
-    # -- events --------------------------------------------------------------------------------
-
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def unsubscribe(self, listener: Listener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    def _emit(self, event: GraphEvent) -> None:
-        for listener in list(self._listeners):
-            listener(event)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -198,12 +206,32 @@ class Graph:
         self._emit(GraphEvent(GraphEvent.NODE_REMOVED, node_id, old=node))
         return node, removed
 
-    def restore_node(self, node: Node) -> None:
-        """Put back a node removed earlier (undo), keeping its id."""
+    def restore_node(self, node: Node, index: int | None = None) -> None:
+        """Put back a node removed earlier (undo), keeping its id; with ``index``, at that place
+        in :attr:`nodes` (where it was), so that undo restores :meth:`to_dict` exactly."""
         if node.id in self.nodes:
             raise GraphError(f"a node with id {node.id!r} already exists")
-        self.nodes[node.id] = node
+        if index is None or not 0 <= index < len(self.nodes):
+            self.nodes[node.id] = node
+        else:
+            items = list(self.nodes.items())
+            items.insert(index, (node.id, node))
+            self.nodes.clear()  # reorder in place: whoever holds the dict sees the change
+            self.nodes.update(items)
         self._emit(GraphEvent(GraphEvent.NODE_ADDED, node.id, new=node))
+
+    def restore_edge(self, edge: Edge, index: int | None = None) -> None:
+        """Put back an edge removed earlier (undo), unchecked; with ``index``, at that place in
+        :attr:`edges`, so that undo restores :meth:`to_dict` exactly."""
+        if edge.src not in self.nodes or edge.dst not in self.nodes:
+            raise GraphError("both ends must be nodes of this graph")
+        if edge in self.edges:
+            raise GraphError("that edge already exists")
+        if index is None or not 0 <= index < len(self.edges):
+            self.edges.append(edge)
+        else:
+            self.edges.insert(index, edge)
+        self._emit(GraphEvent(GraphEvent.EDGE_ADDED, edge.dst, edge=edge))
 
     def can_connect(self, src: str, dst: str, dst_port: int = 0) -> str | None:
         """Why an edge src -> dst:dst_port cannot be made, or None if it can."""

@@ -8,6 +8,7 @@ integer, got "abc"``). Files from a newer format version are refused; older ones
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import math
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CATALOG, ParamError, name_problem, param_path
-from .graph import Edge, Graph, Node
+from .graph import Edge, Graph, Node, Observable
 
 FORMAT_VERSION = 1
 SUFFIX = ".dnn.json"
@@ -63,19 +64,148 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
+@dataclass(frozen=True)
+class ProjectEvent:
+    """One change of a project. ``kind`` is one of the ``ProjectEvent.*`` names below; ``key`` is
+    the section (``"dataset"`` or ``"training"``) for a settings change, the network's name for a
+    network event (its new name for a rename), None for the project's name and description.
+    ``index`` is the network's place among the networks (added and removed networks)."""
+
+    kind: str
+    key: str | None = None
+    old: Any = None
+    new: Any = None
+    index: int | None = None
+
+    SETTINGS_CHANGED = "settings_changed"
+    NETWORK_ADDED = "network_added"
+    NETWORK_REMOVED = "network_removed"
+    NETWORK_RENAMED = "network_renamed"
+    NAME_CHANGED = "name_changed"
+    DESCRIPTION_CHANGED = "description_changed"
+
+
+MAX_NETWORKS = 16
+MAX_NAME = 200  # characters of the project's name
+MAX_DESCRIPTION = 20_000
+
+
 @dataclass
-class Project:
+class Project(Observable):
+    """A design: its networks, dataset and training settings, name, description and metadata.
+
+    Read the fields as attributes (``project.training``); change them only through the methods
+    (:meth:`set_section`, :meth:`add_network`, ...), each of which emits one :class:`ProjectEvent`
+    when something really changed, as :class:`~designer.engine.graph.Graph` does, so that views
+    observe the document rather than the undo stack. Each network's graph emits its own events.
+    """
+
     name: str = "Untitled"
     description: str = ""
     networks: dict[str, Graph] = field(default_factory=lambda: {"model": Graph()})
     dataset: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    _listeners: list[Callable[[ProjectEvent], None]] = field(
+        default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def graph(self) -> Graph:
         """The main (first) network."""
         return next(iter(self.networks.values()))
+
+    # -- mutations -----------------------------------------------------------------------------
+
+    def set_name(self, name: str) -> str:
+        """Rename the project; returns the old name."""
+        _check_text("name", name, MAX_NAME)
+        old = self.name
+        if name != old:
+            self.name = name
+            self._emit(ProjectEvent(ProjectEvent.NAME_CHANGED, old=old, new=name))
+        return old
+
+    def set_description(self, description: str) -> str:
+        """Change the description; returns the old one."""
+        _check_text("description", description, MAX_DESCRIPTION)
+        old = self.description
+        if description != old:
+            self.description = description
+            self._emit(ProjectEvent(ProjectEvent.DESCRIPTION_CHANGED, old=old, new=description))
+        return old
+
+    def set_section(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Replace the ``"dataset"`` or ``"training"`` settings with (a copy of) ``values``;
+        returns the old section. Emits ``settings_changed`` only when the values differ."""
+        if section not in _SETTINGS:
+            raise ValueError(f"a project has no settings section {section!r} "
+                             f"(known: {', '.join(_SETTINGS)})")
+        if not isinstance(values, dict):
+            raise ValueError(f"{section}: expected a dict of settings, got {type(values).__name__}")
+        old = getattr(self, section)
+        if values == old:
+            return old
+        new = copy.deepcopy(values)  # the caller's dict stays the caller's
+        setattr(self, section, new)
+        self._emit(ProjectEvent(ProjectEvent.SETTINGS_CHANGED, section, old=old, new=new))
+        return old
+
+    def network_name_problem(self, name: Any) -> str | None:
+        """Why ``name`` cannot name a new network of this project, or None if it can."""
+        if not isinstance(name, str):
+            return f"a network's name is text, got {type(name).__name__}"
+        why = name_problem(name) if name != "model" else None
+        if why:
+            return why
+        if name in self.networks:
+            return f"another network is already named {name!r}"
+        return None
+
+    def add_network(self, name: str, graph: Graph | None = None,
+                    index: int | None = None) -> Graph:
+        """Add ``graph`` (an empty one by default) as network ``name``, at position ``index``
+        among the networks (the end by default); returns the graph."""
+        why = self.network_name_problem(name)
+        if why:
+            raise ValueError(why)
+        if len(self.networks) >= MAX_NETWORKS:
+            raise ValueError(f"a project holds at most {MAX_NETWORKS} networks")
+        graph = graph if graph is not None else Graph()
+        items = list(self.networks.items())
+        index = len(items) if index is None or not 0 <= index < len(items) else index
+        items.insert(index, (name, graph))
+        self._set_networks(items)
+        self._emit(ProjectEvent(ProjectEvent.NETWORK_ADDED, name, new=graph, index=index))
+        return graph
+
+    def remove_network(self, name: str) -> tuple[Graph, int]:
+        """Remove network ``name`` (not the last one); returns its graph and its former index,
+        to put it back (undo)."""
+        if name not in self.networks:
+            raise ValueError(f"the project has no network named {name!r}")
+        if len(self.networks) == 1:
+            raise ValueError("a project holds at least one network")
+        index = list(self.networks).index(name)
+        graph = self.networks.pop(name)
+        self._emit(ProjectEvent(ProjectEvent.NETWORK_REMOVED, name, old=graph, index=index))
+        return graph, index
+
+    def rename_network(self, old: str, new: str) -> None:
+        """Rename a network, keeping its place among the networks (the first is the main one)."""
+        if old not in self.networks:
+            raise ValueError(f"the project has no network named {old!r}")
+        if new == old:
+            return
+        why = self.network_name_problem(new)
+        if why:
+            raise ValueError(why)
+        self._set_networks([(new if k == old else k, g) for k, g in self.networks.items()])
+        self._emit(ProjectEvent(ProjectEvent.NETWORK_RENAMED, new, old=old, new=new))
+
+    def _set_networks(self, items: list[tuple[str, Graph]]) -> None:
+        # In place: whoever holds ``project.networks`` sees the new order.
+        self.networks.clear()
+        self.networks.update(items)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -268,13 +398,13 @@ def project_from_dict(data: Any) -> Project:
         version += 1
     _check_keys(data, TOP_KEYS, "")
 
-    name = _text(data, "name", "Untitled", 200)
-    description = _text(data, "description", "", 20_000)
+    name = _text(data, "name", "Untitled", MAX_NAME)
+    description = _text(data, "description", "", MAX_DESCRIPTION)
     nets = data.get("networks")
     if not isinstance(nets, list) or not nets:
         raise ProjectError("networks: expected a non-empty list of networks")
-    if len(nets) > 16:
-        raise ProjectError("networks: at most 16 networks")
+    if len(nets) > MAX_NETWORKS:
+        raise ProjectError(f"networks: at most {MAX_NETWORKS} networks")
     networks: dict[str, Graph] = {}
     for i, net in enumerate(nets):
         where = f"networks[{i}]"
@@ -370,6 +500,14 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         seen.add(edge)
         g.edges.append(edge)
     return g
+
+
+def _check_text(key: str, value: Any, limit: int) -> None:
+    """The checks :func:`_text` makes on load, for an edit (so what is set can be saved and read)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected text, got {_kind(value)}")
+    if len(value) > limit:
+        raise ValueError(f"{key}: longer than {limit:,} characters")
 
 
 def _text(data: dict, key: str, default: str, limit: int) -> str:

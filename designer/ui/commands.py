@@ -1,9 +1,11 @@
 """Undo commands: every user edit of the document is one :class:`QUndoCommand`.
 
-Each command changes the engine :class:`~designer.engine.graph.Graph` only through its methods, so
-undo and redo fire the same model events as the original edit and every view follows by itself.
-A command that removes something records where it was (its index in ``graph.edges`` or in
-``graph.nodes``) and puts it back at that very place, so undo restores ``graph.to_dict()`` exactly.
+Each command changes the engine :class:`~designer.engine.graph.Graph` and
+:class:`~designer.engine.project.Project` only through their methods, never by assigning their
+attributes, so undo and redo fire the same model events as the original edit and every view
+follows by itself. A command that removes something records where it was (its index in
+``graph.edges``, ``graph.nodes`` or ``project.networks``) and has the model put it back at that
+very place, so undo restores ``graph.to_dict()`` and ``project.to_dict()`` exactly.
 Several edits that form one gesture (deleting a selection, pasting) are children of one parent
 command: Qt redoes children in order and undoes them in reverse.
 """
@@ -15,27 +17,7 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from designer.engine.graph import Edge, Graph, Node
-
-
-def _reinsert_edge(graph: Graph, edge: Edge, index: int) -> None:
-    """Connect ``edge`` again (emitting the event) and move it back to ``index`` in the edge list."""
-    graph.connect(edge.src, edge.dst, edge.dst_port, check=False)
-    edges = graph.edges
-    if 0 <= index < len(edges) - 1:
-        edges.pop()  # connect appended it
-        edges.insert(index, edge)
-
-
-def _reinsert_node(graph: Graph, node: Node, index: int) -> None:
-    """Restore a removed node (emitting the event) at position ``index`` of ``graph.nodes``."""
-    graph.restore_node(node)
-    nodes = graph.nodes
-    if 0 <= index < len(nodes) - 1:
-        items = list(nodes.items())
-        last = items.pop()
-        items.insert(index, last)
-        nodes.clear()  # reorder in place: listeners keep the same dict object
-        nodes.update(items)
+from designer.engine.project import Project
 
 
 class MacroCommand(QUndoCommand):
@@ -112,7 +94,7 @@ class RemoveNodeCommand(GraphCommand):
 
     def undo(self) -> None:
         assert self._node is not None
-        _reinsert_node(self.graph, self._node, self._index)
+        self.graph.restore_node(self._node, self._index)
 
 
 class ConnectCommand(GraphCommand):
@@ -148,7 +130,7 @@ class DisconnectCommand(GraphCommand):
         self.graph.disconnect(self.edge)
 
     def undo(self) -> None:
-        _reinsert_edge(self.graph, self.edge, self._index)
+        self.graph.restore_edge(self.edge, self._index)
 
 
 class MoveNodesCommand(GraphCommand):
@@ -208,3 +190,88 @@ class RenameCommand(GraphCommand):
 
     def undo(self) -> None:
         self.graph.rename(self.node_id, self.old_name)
+
+
+# -- the project: its networks, name and description ----------------------------------------------
+
+
+class AddNetworkCommand(QUndoCommand):
+    """Add a network (a graph, empty or given) under ``name``; undo removes it, redo puts the very
+    same graph back, so commands made on it in between stay valid."""
+
+    def __init__(self, project: Project, name: str, graph: Graph | None = None,
+                 index: int | None = None, parent: MacroCommand | None = None) -> None:
+        super().__init__(f"Add network '{name}'")
+        self.project, self.name, self.index = project, name, index
+        self.graph = graph if graph is not None else Graph()
+        if parent is not None:
+            parent.add(self)
+
+    def redo(self) -> None:
+        self.project.add_network(self.name, self.graph, self.index)
+
+    def undo(self) -> None:
+        self.project.remove_network(self.name)
+
+
+class RemoveNetworkCommand(QUndoCommand):
+    """Remove a network; undo puts the same graph back at its place among the networks."""
+
+    def __init__(self, project: Project, name: str, parent: MacroCommand | None = None) -> None:
+        super().__init__(f"Delete network '{name}'")
+        self.project, self.name = project, name
+        self._graph: Graph | None = None
+        self._index = -1
+        if parent is not None:
+            parent.add(self)
+
+    def redo(self) -> None:
+        self._graph, self._index = self.project.remove_network(self.name)
+
+    def undo(self) -> None:
+        assert self._graph is not None
+        self.project.add_network(self.name, self._graph, self._index)
+
+
+class RenameNetworkCommand(QUndoCommand):
+    """Rename a network, keeping its place among the networks."""
+
+    def __init__(self, project: Project, old: str, new: str,
+                 parent: MacroCommand | None = None) -> None:
+        super().__init__(f"Rename network '{old}' to '{new}'")
+        self.project, self.old_name, self.new_name = project, old, new
+        if parent is not None:
+            parent.add(self)
+
+    def redo(self) -> None:
+        self.project.rename_network(self.old_name, self.new_name)
+
+    def undo(self) -> None:
+        self.project.rename_network(self.new_name, self.old_name)
+
+
+class SetProjectTextCommand(QUndoCommand):
+    """Change the project's ``name`` or ``description``."""
+
+    def __init__(self, project: Project, field: str, value: str,
+                 parent: MacroCommand | None = None) -> None:
+        if field not in ("name", "description"):
+            raise ValueError(f"a project has no text field {field!r}")
+        super().__init__(f"Rename the project to '{value}'" if field == "name"
+                         else "Change the project's description")
+        self.project, self.field = project, field
+        self.old, self.new = getattr(project, field), value
+        if parent is not None:
+            parent.add(self)
+
+    def _set(self, value: str) -> None:
+        if self.field == "name":
+            self.project.set_name(value)
+        else:
+            self.project.set_description(value)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)

@@ -3,8 +3,9 @@
 :class:`Document` is what the window and the canvas work on. Every edit is a method here that
 checks the request, raises :class:`~designer.engine.graph.GraphError` with the reason when it is
 refused, and otherwise pushes ONE undo command (``designer.ui.commands``) whose text says what it
-did ("Add Linear 'fc1'"). The engine graph stays the single source of truth: its events are
-re-emitted as :attr:`Document.graph_event` so views follow edits, undo and redo alike.
+did ("Add Linear 'fc1'"). The engine graph and project stay the single source of truth: their
+events are re-emitted as :attr:`Document.graph_event` and :attr:`Document.project_event` (and
+:attr:`Document.settings_changed`) so views follow edits, undo and redo alike.
 
 After an edit, shapes and problems are re-checked after a short pause (debounced), on a worker
 thread, and announced through :attr:`Document.analysis_updated`.
@@ -29,19 +30,29 @@ from designer.engine.layout import (  # noqa: F401  (re-exported: the layout is 
     LAYOUT_DY,
     layered_positions,
 )
-from designer.engine.project import Project
+from designer.engine.project import (
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    MAX_NETWORKS,
+    Project,
+    ProjectEvent,
+)
 from designer.engine.shapes import Analysis
 
 from .analysis_worker import AnalysisThread
 from .commands import (
+    AddNetworkCommand,
     AddNodeCommand,
     ConnectCommand,
     DisconnectCommand,
     MacroCommand,
     MoveNodesCommand,
+    RemoveNetworkCommand,
     RemoveNodeCommand,
     RenameCommand,
+    RenameNetworkCommand,
     SetParamsCommand,
+    SetProjectTextCommand,
 )
 
 #: Debounce of the shape check: edits closer together than this are checked once, at the end.
@@ -67,6 +78,10 @@ class Document(QObject):
                             (views rebuild everything on it)
       ``graph_event``       each :class:`~designer.engine.graph.GraphEvent` of the current graph,
                             emitted synchronously as the model changes
+      ``project_event``     each :class:`~designer.engine.project.ProjectEvent` of the project
+                            (settings, networks added/removed/renamed, name, description),
+                            synchronously; the current network is already valid when it comes
+      ``settings_changed``  the section ("dataset" or "training") whose settings changed
     """
 
     changed = Signal()
@@ -75,6 +90,8 @@ class Document(QObject):
     path_changed = Signal(object)
     network_changed = Signal(str)
     graph_event = Signal(object)
+    project_event = Signal(object)
+    settings_changed = Signal(str)
 
     def __init__(self, project: Project | None = None, path: Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -86,6 +103,7 @@ class Document(QObject):
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self._network = next(iter(self.project.networks))
         self._bound: Graph | None = None
+        self._bound_project: Project | None = None
         self._analysis: Analysis | None = None
         self._generation = 0
         self._analysis_thread = AnalysisThread(self)
@@ -101,6 +119,7 @@ class Document(QObject):
         if app is not None:  # a thread still running at exit would abort the interpreter
             app.aboutToQuit.connect(self.close)
         self._bind(self.graph)
+        self._bind_project(self.project)
         self._timer.start(0)
 
     # -- state -----------------------------------------------------------------------------------
@@ -121,6 +140,9 @@ class Document(QObject):
             raise GraphError(f"the project has no network named {name!r}")
         if name == self._network:
             return
+        self._show_network(name)
+
+    def _show_network(self, name: str) -> None:
         self._network = name
         self._bind(self.graph)
         self._analysis = None
@@ -148,6 +170,7 @@ class Document(QObject):
         """Start over with another project (New/Open): clears undo history, rebuilds views."""
         self.undo_stack.clear()
         self.project = project
+        self._bind_project(project)
         self._network = next(iter(project.networks))
         self._bind(self.graph)
         self._analysis = None
@@ -168,6 +191,9 @@ class Document(QObject):
         if self._bound is not None:
             self._bound.unsubscribe(self._on_graph_event)
             self._bound = None
+        if self._bound_project is not None:
+            self._bound_project.unsubscribe(self._on_project_event)
+            self._bound_project = None
         self._analysis_thread.stop()
 
     # -- edits (each one undo step) ----------------------------------------------------------------
@@ -218,6 +244,47 @@ class Document(QObject):
         for nid in ids:
             RemoveNodeCommand(graph, nid, macro)
         self.undo_stack.push(macro)
+
+    def add_network(self, name: str, graph: Graph | None = None, index: int | None = None) -> None:
+        """Add a network (an empty graph unless given) to the project, one step; GraphError says
+        why not. The current network stays current."""
+        why = self.project.network_name_problem(name)
+        if why is None and len(self.project.networks) >= MAX_NETWORKS:
+            why = f"a project holds at most {MAX_NETWORKS} networks"
+        if why:
+            raise GraphError(why)
+        self.undo_stack.push(AddNetworkCommand(self.project, name, graph, index))
+
+    def remove_network(self, name: str) -> None:
+        """Delete a network, one step (the first remaining one becomes current if it was)."""
+        if name not in self.project.networks:
+            raise GraphError(f"the project has no network named {name!r}")
+        if len(self.project.networks) == 1:
+            raise GraphError("a project holds at least one network")
+        self.undo_stack.push(RemoveNetworkCommand(self.project, name))
+
+    def rename_network(self, old: str, new: str) -> None:
+        """Rename a network, one step; it keeps its place (and stays current if it was)."""
+        if old not in self.project.networks:
+            raise GraphError(f"the project has no network named {old!r}")
+        if new == old:
+            return
+        why = self.project.network_name_problem(new)
+        if why:
+            raise GraphError(why)
+        self.undo_stack.push(RenameNetworkCommand(self.project, old, new))
+
+    def set_project_name(self, name: str) -> None:
+        """Rename the project (the document, not a file), one step."""
+        _check_text("name", name, MAX_NAME)
+        if name != self.project.name:
+            self.undo_stack.push(SetProjectTextCommand(self.project, "name", name))
+
+    def set_description(self, text: str) -> None:
+        """Change the project's description, one step."""
+        _check_text("description", text, MAX_DESCRIPTION)
+        if text != self.project.description:
+            self.undo_stack.push(SetProjectTextCommand(self.project, "description", text))
 
     def can_connect(self, src_id: str, dst_id: str, dst_port: int = 0) -> str | None:
         """Why ``src -> dst:dst_port`` cannot be made (for hover feedback), or None if it can."""
@@ -418,6 +485,24 @@ class Document(QObject):
         if event.kind != GraphEvent.MOVED:
             self._schedule_analysis()
 
+    def _bind_project(self, project: Project) -> None:
+        if self._bound_project is not None:
+            self._bound_project.unsubscribe(self._on_project_event)
+        self._bound_project = project
+        project.subscribe(self._on_project_event)
+
+    def _on_project_event(self, event: ProjectEvent) -> None:
+        kind = event.kind
+        if kind == ProjectEvent.NETWORK_RENAMED and event.old == self._network:
+            self._network = event.new  # the same graph under its new name: nothing to rebind
+        elif kind == ProjectEvent.NETWORK_REMOVED and event.key == self._network:
+            # The shown network is gone (undoing its addition, say): show the main one first,
+            # so that observers of the event below find a valid current network.
+            self._show_network(next(iter(self.project.networks)))
+        self.project_event.emit(event)
+        if kind == ProjectEvent.SETTINGS_CHANGED:
+            self.settings_changed.emit(event.key)
+
     @Slot()
     def _on_stack_changed(self, *_: Any) -> None:
         self.changed.emit()
@@ -437,6 +522,13 @@ class Document(QObject):
 
 def _blank_project() -> Project:
     return Project()
+
+
+def _check_text(what: str, value: Any, limit: int) -> None:
+    if not isinstance(value, str):
+        raise GraphError(f"the project's {what} is text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise GraphError(f"the project's {what} is longer than {limit:,} characters")
 
 
 def _new_id(graph: Graph, taken: set[str] | None = None) -> str:

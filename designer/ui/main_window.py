@@ -30,7 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.project import SUFFIX, Project, ProjectError, load_project, save_project
+from ..engine.project import (
+    SUFFIX,
+    Project,
+    ProjectError,
+    ProjectEvent,
+    load_project,
+    save_project,
+)
 from ..engine.shapes import Analysis
 from ..engine.templates import DEFAULT_TEMPLATE, TemplateError, load_template, templates_dir
 from .canvas.view import CanvasView
@@ -47,6 +54,8 @@ from .training.panel import TrainingDock
 APP_NAME = "Designer"
 FILE_FILTER = f"Designer projects (*{SUFFIX});;JSON files (*.json);;All files (*)"
 _LAYOUT_VERSION = 1
+_NETWORK_EVENTS = (ProjectEvent.NETWORK_ADDED, ProjectEvent.NETWORK_REMOVED,
+                   ProjectEvent.NETWORK_RENAMED)
 
 
 class MainWindow(QMainWindow):
@@ -122,6 +131,7 @@ class MainWindow(QMainWindow):
         doc.analysis_updated.connect(self._on_analysis)
         doc.analysis_failed.connect(self._on_analysis_failed)
         doc.network_changed.connect(self._on_network_changed)
+        doc.project_event.connect(self._on_project_event)  # networks added, removed, renamed
         self.view.selection_changed.connect(self.inspector.set_selection)
         self.palette.layer_activated.connect(self.add_layer_at_center)
         self.problems.problem_activated.connect(self.show_nodes)
@@ -656,6 +666,11 @@ class MainWindow(QMainWindow):
             self._summary_stale = True
             if self._summary_shown():
                 self._refresh_summary()
+
+    @Slot(object)
+    def _on_project_event(self, event) -> None:
+        if event.kind in _NETWORK_EVENTS:
+            self._rebuild_network_tabs()
 
     def _rebuild_network_tabs(self) -> None:
         tabs = self.network_tabs

@@ -16,6 +16,7 @@ from designer.engine.project import (
     FORMAT_VERSION,
     Project,
     ProjectError,
+    ProjectEvent,
     load_project,
     project_from_dict,
     project_to_json,
@@ -388,3 +389,123 @@ def test_nothing_in_a_document_is_executed(tmp_path):
 def test_empty_graph_project_saves_and_loads(tmp_path):
     p = Project(networks={"model": Graph()})
     assert load_project(save_project(p, tmp_path / "e.dnn.json")).graph.nodes == {}
+
+
+# -- change events ---------------------------------------------------------------------------------
+
+
+def _recorded(project: Project) -> list[ProjectEvent]:
+    events: list[ProjectEvent] = []
+    project.subscribe(events.append)
+    return events
+
+
+def test_settings_change_emits_one_event_with_old_and_new():
+    p = Project(training={"epochs": 3})
+    events = _recorded(p)
+    old = p.set_section("training", {"epochs": 5, "lr": 0.01})
+    assert old == {"epochs": 3}
+    assert events == [ProjectEvent(ProjectEvent.SETTINGS_CHANGED, "training", old={"epochs": 3},
+                                   new={"epochs": 5, "lr": 0.01})]
+    assert p.training == {"epochs": 5, "lr": 0.01}
+    p.set_section("dataset", {"kind": "digits"})
+    assert [(e.kind, e.key) for e in events[1:]] == [(ProjectEvent.SETTINGS_CHANGED, "dataset")]
+
+
+def test_setting_the_same_values_emits_nothing():
+    """As Graph.set_params, rename and move: no event when nothing really changes."""
+    p = Project(name="a", description="d", dataset={"kind": "digits"})
+    events = _recorded(p)
+    p.set_section("dataset", {"kind": "digits"})
+    p.set_name("a")
+    p.set_description("d")
+    p.rename_network("model", "model")
+    assert events == []
+
+
+def test_the_project_keeps_its_own_copy_of_the_settings():
+    p = Project()
+    values = {"epochs": 2, "shape": [1, 2]}
+    p.set_section("training", values)
+    values["shape"].append(3)
+    values["epochs"] = 9
+    assert p.training == {"epochs": 2, "shape": [1, 2]}
+
+
+def test_bad_sections_and_values_are_refused_without_an_event():
+    p = Project()
+    events = _recorded(p)
+    with pytest.raises(ValueError, match="no settings section"):
+        p.set_section("metadata", {})
+    with pytest.raises(ValueError, match="expected a dict"):
+        p.set_section("training", [1])
+    with pytest.raises(ValueError, match="expected text"):
+        p.set_name(3)
+    with pytest.raises(ValueError, match="longer than"):
+        p.set_name("x" * 201)
+    assert events == [] and p.training == {} and p.name == "Untitled"
+
+
+def test_name_and_description_events():
+    p = Project()
+    events = _recorded(p)
+    assert p.set_name("GAN") == "Untitled"
+    assert p.set_description("two\nlines") == ""
+    assert events == [ProjectEvent(ProjectEvent.NAME_CHANGED, old="Untitled", new="GAN"),
+                      ProjectEvent(ProjectEvent.DESCRIPTION_CHANGED, old="", new="two\nlines")]
+
+
+def test_network_add_remove_rename_events_and_order():
+    p = two_network_project()
+    gen, disc = p.networks["generator"], p.networks["discriminator"]
+    before = p.to_dict()
+    events = _recorded(p)
+    extra = p.add_network("critic", index=1)
+    assert list(p.networks) == ["generator", "critic", "discriminator"]
+    assert events[-1] == ProjectEvent(ProjectEvent.NETWORK_ADDED, "critic", new=extra, index=1)
+    p.rename_network("generator", "gen")
+    assert list(p.networks) == ["gen", "critic", "discriminator"]  # the main network stays first
+    assert p.graph is gen
+    assert events[-1] == ProjectEvent(ProjectEvent.NETWORK_RENAMED, "gen", old="generator",
+                                      new="gen")
+    graph, index = p.remove_network("discriminator")
+    assert graph is disc and index == 2
+    assert events[-1] == ProjectEvent(ProjectEvent.NETWORK_REMOVED, "discriminator", old=disc,
+                                      index=2)
+    assert len(events) == 3
+    # Put back where it was: the document is exactly as before.
+    p.add_network("discriminator", disc, 2)
+    p.remove_network("critic")
+    p.rename_network("gen", "generator")
+    assert p.to_dict() == before
+
+
+def test_network_edits_that_would_break_the_file_are_refused():
+    p = two_network_project()
+    events = _recorded(p)
+    with pytest.raises(ValueError, match="already named"):
+        p.add_network("discriminator")
+    with pytest.raises(ValueError, match="already named"):
+        p.rename_network("generator", "discriminator")
+    with pytest.raises(ValueError):
+        p.add_network("no spaces")
+    with pytest.raises(ValueError, match="no network named"):
+        p.remove_network("critic")
+    p.remove_network("generator")
+    with pytest.raises(ValueError, match="at least one network"):
+        p.remove_network("discriminator")
+    for i in range(15):
+        p.add_network(f"net{i}")
+    with pytest.raises(ValueError, match="at most 16"):
+        p.add_network("net99")
+    assert len(events) == 16
+
+
+def test_unsubscribed_listeners_hear_nothing_and_construction_is_unchanged():
+    p = Project("n", "d", {"model": Graph()}, {"kind": "digits"}, {"epochs": 1}, {"k": 1})
+    events = _recorded(p)
+    p.unsubscribe(events.append)
+    p.set_name("m")
+    assert events == []
+    assert p.to_dict()["training"] == {"epochs": 1} and "_listeners" not in p.to_dict()
+    assert p == Project("m", "d", p.networks, {"kind": "digits"}, {"epochs": 1}, {"k": 1})

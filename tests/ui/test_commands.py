@@ -230,3 +230,96 @@ def _empty():
     from designer.engine.graph import Graph
 
     return Graph()
+
+
+# -- the project: networks, name, description (undo through the Project's methods) ------------------
+
+
+def _check_project_round_trip(doc: Document, edit, expected_text: str | None = None) -> None:
+    """Like :func:`_check_round_trip`, comparing the whole project document."""
+    before = doc.project.to_dict()
+    count = doc.undo_stack.count()
+    edit()
+    after = doc.project.to_dict()
+    assert after != before, "the edit changed nothing"
+    assert doc.undo_stack.count() == count + 1, "one edit must be exactly one undo step"
+    if expected_text is not None:
+        assert doc.undo_stack.undoText() == expected_text
+    for _ in range(2):
+        doc.undo_stack.undo()
+        assert doc.project.to_dict() == before
+        doc.undo_stack.redo()
+        assert doc.project.to_dict() == after
+
+
+def test_add_network_and_undo_restore_the_project_exactly(doc):
+    _chain(doc)
+    _check_project_round_trip(doc, lambda: doc.add_network("critic"), "Add network 'critic'")
+    assert list(doc.project.networks) == ["model", "critic"]
+    _check_project_round_trip(doc, lambda: doc.add_network("first", index=0))
+    assert list(doc.project.networks) == ["first", "model", "critic"]
+
+
+def test_rename_network_keeps_its_place_through_undo_and_redo(doc):
+    _chain(doc)
+    doc.add_network("critic")
+    graph = doc.project.networks["model"]
+    _check_project_round_trip(doc, lambda: doc.rename_network("model", "generator"),
+                              "Rename network 'model' to 'generator'")
+    assert list(doc.project.networks) == ["generator", "critic"]
+    assert doc.network == "generator" and doc.graph is graph  # still the shown network
+
+
+def test_remove_network_and_undo_put_back_the_same_graph(doc):
+    doc.add_network("critic")
+    doc.set_network("critic")
+    critic = doc.graph
+    nid = doc.add_node("Input", (0, 0), {"shape": [4]})
+    doc.add_network("third")
+    _check_project_round_trip(doc, lambda: doc.remove_network("critic"), "Delete network 'critic'")
+    assert doc.network == "model"  # the shown network was removed: the main one is shown
+    doc.undo_stack.undo()
+    assert doc.project.networks["critic"] is critic
+    assert list(doc.project.networks) == ["model", "critic", "third"]
+    # The commands made on the restored graph still work on it.
+    doc.set_network("critic")
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
+    assert list(doc.project.networks) == ["model"] and nid not in doc.graph.nodes
+
+
+def test_network_edits_are_refused_with_a_reason(doc):
+    with pytest.raises(GraphError, match="already named"):
+        doc.add_network("model")
+    with pytest.raises(GraphError, match="at least one network"):
+        doc.remove_network("model")
+    doc.add_network("critic")
+    with pytest.raises(GraphError, match="already named"):
+        doc.rename_network("critic", "model")
+    with pytest.raises(GraphError, match="no network named"):
+        doc.rename_network("nope", "x")
+    assert doc.undo_stack.count() == 1
+
+
+def test_project_name_and_description(doc):
+    _check_project_round_trip(doc, lambda: doc.set_project_name("Digits"),
+                              "Rename the project to 'Digits'")
+    _check_project_round_trip(doc, lambda: doc.set_description("a\nb"))
+    count = doc.undo_stack.count()
+    doc.set_project_name("Digits")  # unchanged: no step
+    with pytest.raises(GraphError, match="longer than"):
+        doc.set_description("x" * 20_001)
+    assert doc.undo_stack.count() == count
+
+
+def test_undo_and_redo_emit_project_events(qtbot, doc):
+    events = []
+    doc.project_event.connect(events.append)
+    doc.add_network("critic")
+    doc.rename_network("critic", "disc")
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    doc.undo_stack.redo()
+    assert [(e.kind, e.key) for e in events] == [
+        ("network_added", "critic"), ("network_renamed", "disc"), ("network_renamed", "critic"),
+        ("network_removed", "critic"), ("network_added", "critic")]

@@ -212,3 +212,33 @@ def test_a_failing_checker_reports_and_the_next_check_works(qtbot, doc, monkeypa
     nid = doc.add_node("ReLU", (200, 0))
     analysis = _wait_analysis(qtbot, doc)
     assert nid in analysis.infos  # the worker thread survived and checks again
+
+
+def test_project_events_follow_replace_project_and_stop_at_close(qtbot):
+    from designer.engine.project import Project
+
+    doc = Document()
+    old = doc.project
+    sections = []
+    doc.settings_changed.connect(sections.append)
+    doc.project.set_section("training", {"epochs": 2})
+    new = Project(networks={"gen": Graph(), "disc": Graph()})
+    doc.replace_project(new)
+    old.set_section("training", {"epochs": 3})  # the old project no longer reaches the views
+    new.set_section("dataset", {"kind": "digits"})
+    assert sections == ["training", "dataset"]
+    doc.close()
+    new.set_section("dataset", {"kind": "csv"})
+    assert sections == ["training", "dataset"]
+    assert new._listeners == [] and old._listeners == []
+
+
+def test_removing_the_shown_network_shows_the_main_one_before_views_hear_of_it(qtbot, doc):
+    doc.add_network("critic")
+    doc.set_network("critic")
+    seen = []
+    doc.project_event.connect(lambda e: seen.append((e.kind, doc.network, doc.graph)))
+    with qtbot.waitSignal(doc.network_changed) as sig:
+        doc.undo_stack.undo()  # undo the addition of the shown network
+    assert sig.args == ["model"]
+    assert seen == [("network_removed", "model", doc.project.networks["model"])]

@@ -78,7 +78,8 @@ METRIC_FOR_TASK = {"classification": ("accuracy", "accuracy"), "regression": ("r
 
 
 class SetSettingsCommand(QUndoCommand):
-    """Replace a project's ``dataset`` or ``training`` section (one undo step)."""
+    """Replace a project's ``dataset`` or ``training`` section (one undo step), through
+    ``Project.set_section``: its ``settings_changed`` event is what views follow."""
 
     def __init__(self, project, section: str, new: dict[str, Any], text: str) -> None:
         super().__init__(text)
@@ -88,10 +89,10 @@ class SetSettingsCommand(QUndoCommand):
         self.new = copy.deepcopy(new)
 
     def redo(self) -> None:
-        setattr(self.project, self.section, copy.deepcopy(self.new))
+        self.project.set_section(self.section, self.new)  # the project stores a copy
 
     def undo(self) -> None:
-        setattr(self.project, self.section, copy.deepcopy(self.old))
+        self.project.set_section(self.section, self.old)
 
 
 def format_eta(seconds: float) -> str:
@@ -263,7 +264,7 @@ class TrainingPanel(QWidget):
 
     def _doc_connections(self):
         d = self.document
-        return [(d.undo_stack.indexChanged, self._sync_from_project),
+        return [(d.settings_changed, self._sync_from_project),
                 (d.analysis_updated, self._recheck_fit),
                 (d.path_changed, self._on_path_changed),
                 (d.network_changed, self._on_network_changed)]
@@ -314,13 +315,15 @@ class TrainingPanel(QWidget):
             self._check_when_torch_ready = False
             self._recheck_fit()
 
-    @Slot()
-    def _sync_from_project(self, *_: Any) -> None:
-        """After undo/redo: show the project's settings if they differ from the form."""
+    @Slot(str)
+    def _sync_from_project(self, section: str) -> None:
+        """The project's ``section`` settings changed (undo, redo, an edit made elsewhere): show
+        them if they differ from the form. The panel's own edits are pushed while ``_syncing``."""
         if self._syncing or self.document is None:
             return
-        if self._section_differs("dataset", self.chooser.config()) or self._section_differs(
-                "training", self._training_values(quiet=True)):
+        shown = (self.chooser.config() if section == "dataset"
+                 else self._training_values(quiet=True))
+        if self._section_differs(section, shown):
             self._load_from_project()
 
     def _section_differs(self, section: str, shown: dict | None) -> bool:
