@@ -198,7 +198,7 @@ def _v(value):
 
 def test_the_shipped_text_loads_with_a_small_alphabet():
     assert SAMPLE.is_file()
-    assert 60_000 <= SAMPLE.stat().st_size <= 150_000
+    assert 50_000 <= SAMPLE.stat().st_size <= 150_000
     ds = load_dataset({"kind": "text", "path": str(SAMPLE)})
     assert len(ds.vocab) < 100 and ds.n_train > 500 and ds.n_val > 100
     words = load_dataset({"kind": "text", "path": str(SAMPLE), "tokenizer": "word"})
