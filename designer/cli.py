@@ -1,4 +1,5 @@
-"""Command line: ``designer [FILE]`` opens the window; ``designer check|train|export FILE``.
+"""Command line: ``designer [FILE]`` opens the window; ``designer check|train|export|runs FILE``;
+``designer evaluate RUN_DIR``.
 
 Each subcommand lives in ``designer/commands/<name>.py`` with ``add_parser(subparsers)``; the
 parser it adds carries ``func`` to run. Heavy imports (torch, Qt) happen inside the commands so
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 
-SUBCOMMANDS = ("check", "train", "export")
+SUBCOMMANDS = ("check", "train", "export", "runs", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

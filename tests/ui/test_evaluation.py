@@ -7,18 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from designer.ui.training.evaluation import (
-    ClassReportTable,
-    ConfusionMatrixView,
-    EvaluationPanel,
+from designer.engine.evaluation import (
     EvaluationResult,
-    RegressionScatter,
-    SampleGrid,
-    TryItWidget,
     class_report,
     confusion_matrix,
     evaluate_model,
     mistakes_first,
+)
+from designer.ui.training.evaluation import (
+    ClassReportTable,
+    ConfusionMatrixView,
+    EvaluationPanel,
+    RegressionScatter,
+    SampleGrid,
+    TryItWidget,
     sample_to_qimage,
 )
 
@@ -160,7 +162,7 @@ def test_try_it_on_an_image_file_and_a_csv_row(tmp_path):
     from PIL import Image
 
     from designer.engine.data import load_dataset
-    from designer.ui.training.evaluation import make_predictor
+    from designer.engine.evaluation import make_predictor
 
     digits = load_dataset({"kind": "digits"})
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from designer.engine.project import Project, project_from_dict
-from designer.ui.training.history import HistoryPanel, delete_run, flat_record, list_runs, read_run
+from designer.engine.run_history import delete_run, flat_record, list_runs, read_run
+from designer.ui.training.history import HistoryPanel, run_curves
 from designer.ui.training.worker import Evaluated, EvaluateRunWorker
 
 MOONS = {"kind": "synthetic", "name": "moons", "n_samples": 200, "noise": 0.1}
@@ -70,7 +71,7 @@ def test_runs_are_read_from_their_folders(root):
     assert best.label.startswith(f"best.pt: epoch {best_epoch}, lowest validation loss")
     assert "moons" in new.summary() and "lr 0.05" in new.summary()
     assert new.duration_s is not None and new.duration_s > 0
-    curves = new.curves()
+    curves = run_curves(new)
     assert curves.epochs == [1.0, 2.0, 3.0] and len(curves.val_metric) == 3
     assert read_run(root / "not-a-run") is None
 

@@ -42,6 +42,7 @@ from designer.engine.config import (
     validate_dataset,
     validate_training,
 )
+from designer.engine.evaluation import make_predictor
 from designer.engine.events import (
     Batch,
     CheckpointSaved,
@@ -54,19 +55,19 @@ from designer.engine.events import (
     Started,
     Stopped,
 )
-
-from ..torch_loader import available_devices, torch_ready
-from .dataset_chooser import DatasetChooser, config_key
-from .evaluation import EvaluationPanel, make_predictor
-from .gan_view import GanTrainingWorker, GanView
-from .history import (
-    HistoryPanel,
+from designer.engine.run_history import (
     duration_text,
     gan_evaluate_note,
     optimizer_text,
     read_run,
     runs_root,
 )
+
+from ..torch_loader import available_devices, torch_ready
+from .dataset_chooser import DatasetChooser, config_key
+from .evaluation import EvaluationPanel
+from .gan_view import GanTrainingWorker, GanView
+from .history import HistoryPanel
 from .plots import TrainingPlots
 from .settings_form import SettingsForm
 from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, TrainingWorker

@@ -21,11 +21,10 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
+from designer.engine.evaluation import EvaluationResult, evaluate_run
 from designer.engine.events import Failed
 from designer.engine.graph import Graph
 from designer.engine.threads import training_threads, use_training_threads
-
-from .evaluation import EvaluationResult
 
 # Batch reports from the trainer: 10 a second feed the curves and the progress bar smoothly; the
 # panel's redraw timer decides how often they are drawn.
@@ -202,7 +201,7 @@ class TrainingWorker(QThread):
     def _evaluate(self, model, ds, trainer) -> None:
         import torch
 
-        from .evaluation import evaluate_dataset
+        from designer.engine.evaluation import evaluate_dataset
 
         device = getattr(trainer, "device", torch.device("cpu"))
         try:
@@ -240,27 +239,5 @@ class EvaluateRunWorker(QThread):
                                    traceback.format_exc()))
 
     def _run(self) -> None:
-        from designer.engine import runs
-        from designer.engine.build import build_model
-        from designer.engine.data import load_dataset
-        from designer.engine.project import project_from_dict
-
-        from .evaluation import evaluate_dataset
-
-        config = runs.read_config(self.run_dir)
-        project = project_from_dict(config.get("project"))  # ProjectError names what is wrong
-        kind = self.checkpoint
-        ckpt = self.run_dir / (runs.BEST if kind == "best" else runs.LAST)
-        if not ckpt.exists():
-            kind = "last" if kind == "best" else "best"
-            ckpt = self.run_dir / (runs.BEST if kind == "best" else runs.LAST)
-        state = runs.load_checkpoint(ckpt)
-        model = build_model(project.graph)
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise ValueError(f"the checkpoint does not fit the run's design: "
-                             f"{str(exc).splitlines()[0]}") from None
-        ds = load_dataset(config.get("dataset") or project.dataset, self.base_dir)
-        result = evaluate_dataset(model, ds)
-        self.event.emit(Evaluated(result, model.eval(), ds, kind, self.run_dir))
+        result, model, ds, kind = evaluate_run(self.run_dir, self.base_dir, self.checkpoint)
+        self.event.emit(Evaluated(result, model, ds, kind, self.run_dir))
