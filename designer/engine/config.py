@@ -7,25 +7,19 @@ naming the exact place of a problem (``training.lr: expected a number from 1e-08
 "fast"``). Missing keys take their defaults; unknown keys are refused (with a suggestion), so a
 typo never silently falls back to a default.
 
-Setting types:
-  ``int``, ``float``  a number in [min, max];
-  ``bool``            true/false;
-  ``choice``          one of ``choices``;
-  ``text``            a string (``optional``: or null);
-  ``texts``           a list of strings (``optional``: or null);
-  ``size``            ``[height, width]``, two positive integers (``optional``: or null).
+``Setting`` is :class:`designer.engine.schema.Param`, the class layer parameters are declared
+with: settings mostly use ``int``, ``float``, ``bool``, ``choice``, ``text`` and ``texts`` (a string
+or a list of strings, ``optional``: or null) and ``size`` (``[height, width]``).
 """
 
 from __future__ import annotations
 
 import difflib
-import math
-import re
-import unicodedata
-from dataclasses import dataclass
 from typing import Any
 
-SETTING_TYPES = ("int", "float", "bool", "choice", "text", "texts", "size")
+from .schema import PARAM_TYPES, Param, _show
+
+SETTING_TYPES = PARAM_TYPES  # one schema: layer parameters and settings share their types
 
 DATASET_KINDS = ("digits", "synthetic", "torchvision", "image_folder", "csv", "csv_text", "text")
 #: One sample of the default dataset (scikit-learn's 8x8 digits): a new design's Input starts so.
@@ -47,159 +41,9 @@ class ConfigError(ValueError):
     """A dataset or training setting is invalid; the message names the place and the problem."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One declared setting: what it accepts, its default, and a line of help.
-
-    ``applies`` limits when the setting matters, as ``{other_key: (values...)}`` within the same
-    section (the form greys it out otherwise); validation checks it regardless.
-    """
-
-    key: str
-    type: str
-    default: Any
-    doc: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] = ()
-    optional: bool = False
-    applies: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-    label: str = ""
-
-    def __post_init__(self) -> None:
-        if self.type not in SETTING_TYPES:
-            raise ValueError(f"setting {self.key!r}: unknown type {self.type!r}")
-
-    @property
-    def title(self) -> str:
-        return self.label or self.key.replace("_", " ").capitalize()
-
-    def applies_to(self, section: dict[str, Any]) -> bool:
-        """Whether this setting matters given the other values of its section."""
-        return all(section.get(k) in values for k, values in self.applies)
-
-    def describe(self) -> str:
-        """Words for what the setting accepts (error messages and tooltips)."""
-        t = self.type
-        if t == "int":
-            base = "an integer" + _range_words(self.min, self.max)
-        elif t == "float":
-            base = "a number" + _range_words(self.min, self.max)
-        elif t == "bool":
-            base = "true or false"
-        elif t == "choice":
-            base = "one of " + ", ".join(self.choices)
-        elif t == "text":
-            base = "a text"
-        elif t == "texts":
-            base = "a list of texts"
-        else:
-            base = "[height, width], two positive integers"
-        return base + (" or null" if self.optional else "")
-
-    def validate(self, value: Any) -> Any:
-        """Return ``value`` normalised, or raise ``ValueError`` saying what was expected."""
-        if value is None:
-            if self.optional:
-                return None
-            raise ValueError(f"expected {self.describe()}, got null")
-        t = self.type
-        if t == "int":
-            if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-                value = int(value)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            self._check_range(value)
-            return value
-        if t == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            try:
-                value = float(value)
-            except OverflowError:  # an integer beyond float range (10**309)
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}") from None
-            if not math.isfinite(value):
-                raise ValueError(f"expected a finite number, got {_show(value)}")
-            self._check_range(value)
-            return value
-        if t == "bool":
-            if not isinstance(value, bool):
-                raise ValueError(f"expected true or false, got {_show(value)}")
-            return value
-        if t == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            return value
-        if t == "text":
-            if not isinstance(value, str):
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            if len(value) > 4096:
-                raise ValueError("expected at most 4096 characters")
-            _check_text(value)
-            return value
-        if t == "texts":
-            if (not isinstance(value, (list, tuple)) or len(value) > 100_000
-                    or not all(isinstance(v, str) for v in value)):
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            for v in value:
-                _check_text(v)
-            return list(value)
-        # size
-        if (not isinstance(value, (list, tuple)) or len(value) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096
-                       for v in value)):
-            raise ValueError(f"expected [height, width], two integers from 1 to 4096, "
-                             f"got {_show(value)}")
-        return list(value)
-
-    def _check_range(self, value: float) -> None:
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-
-
-def _range_words(lo: float | None, hi: float | None) -> str:
-    if lo is not None and hi is not None:
-        return f" from {lo:g} to {hi:g}"
-    if lo is not None:
-        return f" of at least {lo:g}"
-    if hi is not None:
-        return f" of at most {hi:g}"
-    return ""
-
-
-def _check_text(value: str) -> None:
-    """Text settings become paths, column and file names: no NUL (no path can hold one; Python
-    raises "embedded null byte") and no lone surrogate (not text: it cannot be printed or saved)."""
-    if "\x00" in value:
-        raise ValueError(f"{_show(value)} holds a NUL character (\\u0000), which no path or "
-                         "name can hold")
-    if not value.isascii() and _SURROGATE.search(value):
-        raise ValueError(f"{_show(value)} holds a lone surrogate, half of an escaped character "
-                         "and not text")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape(ch: str) -> str:
-    if ch in '"\\':
-        return "\\" + ch
-    if ch == "\n":
-        return "\\n"
-    return ascii(ch)[1:-1] if unicodedata.category(ch)[0] == "C" else ch
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a user value for messages: one line, control characters and
-    lone surrogates escaped (so that it always prints)."""
-    if isinstance(value, str):
-        text = value if len(value) <= 40 else value[:37] + "..."
-        return '"' + "".join(_escape(ch) for ch in text) + '"'
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
-        digits = int(abs(value).bit_length() * 0.30103) + 1  # repr() refuses over 4300 digits
-        return f"{'a negative' if value < 0 else 'an'} integer of about {digits:,} digits"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+#: A setting is declared with the one schema class (layer parameters too): ``Setting("lr",
+#: "float", 0.001, "Learning rate", min=1e-8, max=10.0)``, and ``s.key`` is its name.
+Setting = Param
 
 
 _FILES = ("image_folder", "csv", "csv_text", "text")
@@ -329,7 +173,7 @@ def _training_settings() -> tuple[Setting, ...]:
 
 
 TRAINING_SETTINGS: tuple[Setting, ...] = _training_settings()
-RECIPES = tuple(s.choices for s in TRAINING_SETTINGS if s.key == "recipe")[0]
+RECIPES = next(s.choices for s in TRAINING_SETTINGS if s.key == "recipe")
 
 SECTIONS: dict[str, tuple[Setting, ...]] = {"dataset": DATASET_SETTINGS,
                                             "training": TRAINING_SETTINGS}

@@ -52,12 +52,14 @@ def preview_sources(project: Project, project_dir: str | os.PathLike | None = No
 
     Raises :class:`~designer.engine.codegen.CodegenError` when the design has errors; a project
     whose training script cannot be written yet (several networks) has no ``train.py`` entry."""
-    out = {"model.py": codegen.model_source(project, format=format)}
-    train = codegen.train_source(project, project_dir=project_dir, format=format)
-    if train is None:  # several networks: a GAN project has its own training script
-        from .codegen_gan import gan_train_source
+    from .recipes import UnknownRecipe, recipe_of
 
-        train = gan_train_source(project, project_dir=project_dir, format=format)
+    out = {"model.py": codegen.model_source(project, format=format)}
+    try:  # each recipe writes its own train.py (designer.engine.recipes)
+        spec = recipe_of(project)
+    except UnknownRecipe as exc:
+        raise CodegenError(str(exc)) from None
+    train = spec.train_source(project, project_dir=project_dir, format=format)
     if train is not None:
         out["train.py"] = train
     return out

@@ -17,7 +17,7 @@ from typing import Any
 class LazyModule:
     """Stands for a module until an attribute is read, then forwards to the imported module."""
 
-    __slots__ = ("_name", "_module")
+    __slots__ = ("_module", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name

@@ -52,19 +52,19 @@ def test_gan_template_in_the_window_two_tabs_and_training_shows_samples(qtbot, w
 
     # train both networks from the window's training panel
     panel = window.training.panel
-    assert panel.tabs.isTabVisible(panel.tabs.indexOf(panel.gan_view))
+    assert panel.tabs.isTabVisible(panel.tabs.indexOf(panel.recipe_view))
     panel.settings.set_values({"epochs": 2, "batch_size": 256})
     panel._on_training_edited()
     assert panel.project.training["epochs"] == 2 and panel.project.training["recipe"] == "gan"
     assert not panel.settings.editor("loss").isEnabled()  # a GAN has its own losses
     assert panel.settings.editor("lr_d").isEnabled()
     shown = []
-    panel.gan_view.samples_shown.connect(shown.append)
+    panel.recipe_view.samples_shown.connect(shown.append)
     with qtbot.waitSignal(panel.run_finished, timeout=90000) as blocker:
         assert panel.train()
-        assert panel.tabs.currentWidget() is panel.gan_view
+        assert panel.tabs.currentWidget() is panel.recipe_view
     assert blocker.args == ["finished"], panel.last_error
-    view = panel.gan_view
+    view = panel.recipe_view
     assert shown == [1, 2] and view.grid_epoch == 2
     assert view.grid.shape == (73, 73) and 0 <= view.grid.min() and view.grid.max() <= 1
     assert view.grid_label.pixmap() is not None and not view.grid_label.pixmap().isNull()
@@ -127,14 +127,14 @@ def test_pause_resume_and_stop_a_gan_run_from_the_panel(qtbot, panel):
     panel.settings.set_values({"epochs": 50, "batch_size": 4})
     panel._on_training_edited()
     assert panel.train()
-    qtbot.waitUntil(lambda: panel.gan_view.series("loss_d").n >= 2, timeout=30000)
+    qtbot.waitUntil(lambda: panel.recipe_view.series("loss_d").n >= 2, timeout=30000)
     panel.pause()
     qtbot.waitUntil(lambda: "Paused in epoch 1" in panel.log.toPlainText(), timeout=5000)
-    n = panel.gan_view.series("loss_d").n
+    n = panel.recipe_view.series("loss_d").n
     qtbot.wait(300)
-    assert panel.gan_view.series("loss_d").n <= n + 1  # at most the report that was under way
+    assert panel.recipe_view.series("loss_d").n <= n + 1  # at most the report that was under way
     panel.resume()
-    qtbot.waitUntil(lambda: panel.gan_view.series("loss_d").n > n + 1, timeout=10000)
+    qtbot.waitUntil(lambda: panel.recipe_view.series("loss_d").n > n + 1, timeout=10000)
     with qtbot.waitSignal(panel.run_finished, timeout=5000) as blocker:
         panel.stop()
     assert blocker.args == ["stopped"]

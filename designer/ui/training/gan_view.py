@@ -3,9 +3,8 @@ samples from the fixed noise, refreshed after every epoch.
 
 :class:`GanView` is fed from the training panel's event slot (GUI thread) and, like
 :class:`~designer.ui.training.plots.TrainingPlots`, only writes into buffers there; a timer
-redraws. :class:`GanTrainingWorker` is the panel's worker for a GAN project: it loads the data
-like the supervised worker, then trains the frozen copies of both networks with
-:mod:`designer.engine.gan` through the same trainer (pause, stop and checkpoints included).
+redraws. It is the GAN recipe's view (registered as ``"gan"`` in :mod:`.views`); the panel's one
+worker trains both networks through the recipe registry and the same trainer.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from designer.engine.events import GAN_METRIC_LABELS, Batch, Epoch, Failed, GanSamples
+from designer.engine.events import GAN_METRIC_LABELS, Batch, Epoch, GanSamples
 
 from .plots import SeriesBuffer, legend_in_cell
-from .worker import TrainingWorker
+from .views import register_view
 
 MAX_FPS = 10
 _COLOURS = {"loss_d": (214, 39, 40), "loss_g": (31, 119, 180), "d_real": (44, 160, 44),
@@ -185,35 +184,6 @@ class GanView(QWidget):
         return 0 if x is None else len(x)
 
 
-class GanTrainingWorker(TrainingWorker):
-    """The panel's worker for a GAN project: ``networks`` are frozen copies of the generator
-    and the discriminator (the snapshot's ``graph`` is not used)."""
+register_view("gan", GanView)
 
-    def __init__(self, snapshot, dataset=None, networks=None, parent=None) -> None:
-        super().__init__(snapshot, dataset, evaluate=False, parent=parent)
-        self.networks = dict(networks or {})
-
-    def _run(self) -> None:
-        from designer.engine.gan import GanError, prepare_gan
-        from designer.engine.training import Trainer
-
-        snap = self.snapshot
-        ds = self._load_dataset()
-        if ds is None:
-            return
-        if self._stop.is_set():
-            return self._stopped_early()
-        try:
-            recipe = prepare_gan(self.networks, ds, snap.training, callback=self.event.emit)
-        except GanError as exc:
-            self.event.emit(Failed(str(exc), ""))
-            return
-        if snap.run_dir is not None:
-            recipe.sample_dir = snap.run_dir / "samples"
-        trainer = Trainer(None, ds, snap.training, run_dir=snap.run_dir, recipe=recipe,
-                          callback=self.event.emit, extra_config=snap.extra_config,
-                          cpu_threads=self.cpu_threads)
-        self._run_trainer(trainer)
-
-
-__all__ = ["GanTrainingWorker", "GanView"]
+__all__ = ["GanView"]

@@ -58,7 +58,6 @@ from designer.engine.events import (
 from designer.engine.run_history import (
     duration_text,
     gan_evaluate_note,
-    optimizer_text,
     read_run,
     runs_root,
 )
@@ -66,7 +65,6 @@ from designer.engine.run_history import (
 from ..torch_loader import available_devices, torch_ready
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel
-from .gan_view import GanTrainingWorker, GanView
 from .history import HistoryPanel
 from .plots import TrainingPlots
 from .settings_form import SettingsForm
@@ -188,9 +186,10 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.log, "Log")
         self.tabs.setMinimumHeight(90)  # the dock may be made low; its pages scroll or shrink
-        self.gan_view = GanView()  # shown for GAN projects: D/G curves and the sample grid
-        self._gan_tab = self.tabs.insertTab(1, self.gan_view, "GAN")
-        self.tabs.setTabVisible(self._gan_tab, False)
+        # The live view of the project's recipe (a GAN's sample grid, a VAE's reconstructions,
+        # a language model's text), registered under the recipe's view id (views.py).
+        self.recipe_view = None
+        self._recipe_view_id = ""
 
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
@@ -249,7 +248,8 @@ class TrainingPanel(QWidget):
         progress or message of the previous one. Its runs stay in its own History."""
         self.plots.clear()
         self.plots.set_overlays([])
-        self.gan_view.clear()
+        if self.recipe_view is not None:
+            self.recipe_view.clear()
         self.evaluation.clear()
         self.evaluation.try_it.set_predictor(None, False, False)
         self.model = None
@@ -291,22 +291,49 @@ class TrainingPanel(QWidget):
             self.show_message("The project holds settings this window cannot show; they show "
                               "the defaults (Train writes what you see):\n" + "\n".join(rejected))
         self.history.set_root(self._runs_root())
-        self.tabs.setTabVisible(self._gan_tab, self._is_gan())
+        self._show_recipe_view()
         self._recheck_fit()
 
-    def _is_gan(self) -> bool:
-        from designer.engine.recipes import is_gan
+    def recipe_spec(self, training: dict[str, Any] | None = None):
+        """The spec of the recipe the project trains with (the form's value when given); the
+        supervised recipe when the value is unknown (the form refuses it and says so)."""
+        from designer.engine.recipes import UnknownRecipe, get, recipe_of
 
-        return self.project is not None and is_gan(self.project.training)
+        if training is None:
+            training = self.project.training if self.project is not None else {}
+        try:
+            return recipe_of(training)
+        except UnknownRecipe:
+            return get("supervised")
+
+    def _show_recipe_view(self, spec=None) -> None:
+        """The tab of the recipe's live view: made on first need, replaced when the recipe
+        changes, hidden for recipes whose view is the shared curves."""
+        from .views import make_view
+
+        spec = spec or self.recipe_spec()
+        if spec.view != self._recipe_view_id:
+            if self.recipe_view is not None:
+                self.recipe_view.stop()
+                self.tabs.removeTab(self.tabs.indexOf(self.recipe_view))
+                self.recipe_view.deleteLater()
+            self.recipe_view = make_view(spec.view)
+            self._recipe_view_id = spec.view if self.recipe_view is not None else ""
+            if self.recipe_view is not None:
+                self.tabs.insertTab(1, self.recipe_view, spec.title)
+
+    def _trains_several(self) -> bool:
+        """Whether the recipe trains several networks (the current tab's own analysis is then
+        not the whole story: the recipe's checks cover the others)."""
+        return self.recipe_spec().trains_several()
 
     def _check_fit(self, ds, training, analysis=None):
-        from designer.engine.data import check_model_data
-
-        if self._is_gan():  # the discriminator takes the samples; the generator takes noise
-            from designer.engine.gan import check_gan_data
-
-            return check_gan_data(self.project.networks, ds)
-        return check_model_data(self.document.graph, ds, training, analysis)
+        spec = self.recipe_spec(training)
+        network = self.document.network
+        analyses = None
+        if analysis is not None and not spec.trains_several():
+            analyses = {"model": analysis}
+        return spec.check_data(self.project, ds, training, network=network, analyses=analyses)
 
     @Slot(object)
     def set_devices(self, devices: list[str]) -> None:
@@ -434,7 +461,7 @@ class TrainingPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - a half-edited design must not break the panel
             self.chooser.fit_label.setText(f"Cannot check the design against the data: {exc}")
             return
-        self.chooser.set_check(check, analysis is None or analysis.ok or self._is_gan())
+        self.chooser.set_check(check, analysis is None or analysis.ok or self._trains_several())
 
     @Slot(list)
     def apply_fixes(self, fixes: list) -> None:
@@ -482,7 +509,7 @@ class TrainingPanel(QWidget):
 
         analysis = analyze(self.document.graph)
         check = self._check_fit(ds, self._training_values(quiet=True) or {}, analysis)
-        self.chooser.set_check(check, analysis.ok or self._is_gan())
+        self.chooser.set_check(check, analysis.ok or self._trains_several())
 
     def _set_metric_for(self, task: str) -> None:
         key, label = METRIC_FOR_TASK.get(task, ("accuracy", "accuracy"))
@@ -513,7 +540,7 @@ class TrainingPanel(QWidget):
             self.show_message(str(exc))
             return False
         analysis = self.document.analysis
-        if analysis is not None and not analysis.ok and not self._is_gan():
+        if analysis is not None and not analysis.ok and not self._trains_several():
             errors = analysis.errors
             lines = "\n".join(f"- {p.message}" for p in errors[:10])
             self.show_message(f"The design has {len(errors)} error(s); fix them before training "
@@ -524,9 +551,11 @@ class TrainingPanel(QWidget):
 
         project = self.project
         graph = self.document.graph.copy()
-        gan = self._is_gan()
-        networks = ({k: g.copy() for k, g in project.networks.items()} if gan
-                    else {self.document.network: graph})
+        spec = self.recipe_spec(tcfg)
+        several = spec.trains_several()
+        network = self.document.network
+        networks = ({k: g.copy() for k, g in project.networks.items()} if several
+                    else {network: graph})
         snap_project = Project(project.name, project.description, networks,
                                copy.deepcopy(dcfg), copy.deepcopy(tcfg),
                                copy.deepcopy(project.metadata))
@@ -534,13 +563,13 @@ class TrainingPanel(QWidget):
         base_dir = self._base_dir()
         key = config_key(dcfg, base_dir)
         snapshot = RunSnapshot(graph, dcfg, tcfg, base_dir, self.run_dir,
-                               {"dataset": dcfg, "project": snap_project.to_dict()}, key)
+                               {"dataset": dcfg, "project": snap_project.to_dict()}, key,
+                               project=snap_project, network=network)
         ds = self.chooser.loaded_dataset()
         if ds is not None and self.chooser.dataset_key != key:
             ds = None
         # Python-owned: freed once dropped
-        self.worker = (GanTrainingWorker(snapshot, ds, networks) if gan
-                       else TrainingWorker(snapshot, ds))
+        self.worker = TrainingWorker(snapshot, ds)
         self.worker.event.connect(self._on_event)
         self.worker.finished.connect(self._on_worker_finished)
         self._status = "running"
@@ -553,15 +582,16 @@ class TrainingPanel(QWidget):
         self.evaluation.clear()
         if ds is not None:
             self._set_metric_for(ds.task)
-        self.gan_view.clear()
-        if gan:
-            self.gan_view.start()
-            self.tabs.setCurrentWidget(self.gan_view)
+        self._show_recipe_view(spec)
+        if self.recipe_view is not None:
+            self.recipe_view.clear()
+            self.recipe_view.start()
+            self.tabs.setCurrentWidget(self.recipe_view)
         self.progress.setRange(0, 0)
         self.progress_label.setText("Preparing…")
         self.append_log(f"Training {project.name!r} on {dcfg.get('name') or dcfg['kind']} "
                         f"({tcfg['epochs']} epochs, batch {tcfg['batch_size']}, "
-                        f"{optimizer_text(tcfg)})")  # the run folder once it exists (Started)
+                        f"{spec.describe_optimizer(tcfg)})")  # the run folder once it exists (Started)
         self._update_buttons()
         self.worker.start()
         self.run_started.emit()
@@ -647,7 +677,7 @@ class TrainingPanel(QWidget):
     def _on_event(self, ev) -> None:
         if self._from_old_worker():
             return
-        if self.gan_view.handle(ev):  # a GAN's sample grid
+        if self.recipe_view is not None and self.recipe_view.handle(ev):  # the recipe's own
             return
         if isinstance(ev, Batch):
             self._on_batch(ev)
@@ -758,7 +788,8 @@ class TrainingPanel(QWidget):
         # Not deleted inside its own finished signal: kept until the next run replaces it.
         self._finished_worker = worker
         self.plots.stop()
-        self.gan_view.stop()
+        if self.recipe_view is not None:
+            self.recipe_view.stop()
         status = self._status if self._status in ("finished", "stopped", "failed") else "stopped"
         self._status = status
         if status == "finished":

@@ -55,13 +55,26 @@ class Evaluated:
 class RunSnapshot:
     """Everything a run needs, captured when Train is pressed."""
 
-    graph: Graph  # a copy: edits in the window do not reach it
+    graph: Graph  # a copy: edits in the window do not reach it (the network trained)
     dataset: dict[str, Any]
     training: dict[str, Any]
     base_dir: Path | None
     run_dir: Path | None
     extra_config: dict[str, Any]
     dataset_key: str = ""
+    # The whole project, copied, for recipes that train several networks (None: ``graph`` alone);
+    # ``network``: the name of ``graph`` in it.
+    project: Any = None
+    network: str | None = None
+
+    def run_project(self):
+        """The project the recipe trains: the snapshot's copy, or one holding ``graph``."""
+        if self.project is not None:
+            return self.project
+        from designer.engine.project import Project
+
+        return Project("untitled", "", {self.network or "model": self.graph},
+                       dict(self.dataset), dict(self.training), {})
 
 
 class TrainingWorker(QThread):
@@ -139,9 +152,7 @@ class TrainingWorker(QThread):
         return ds
 
     def _run(self) -> None:
-        from designer.engine.build import BuildError, build_model
-        from designer.engine.data import check_model_data
-        from designer.engine.shapes import analyze
+        from designer.engine.recipes import RecipeError, prepare_run
         from designer.engine.training import Trainer
 
         snap = self.snapshot
@@ -150,35 +161,23 @@ class TrainingWorker(QThread):
             return
         if self._stop.is_set():
             return self._stopped_early()
-
-        analysis = analyze(snap.graph)
-        if not analysis.ok:
-            lines = "\n".join(f"- {p.message}" for p in analysis.errors[:10])
-            self.event.emit(Failed(f"the design has {len(analysis.errors)} error(s); fix them "
-                                   f"before training:\n{lines}", ""))
-            return
-        check = check_model_data(snap.graph, ds, snap.training, analysis)
-        if not check.ok:
-            lines = "\n".join(f"- {p.message}" for p in check.errors)
-            if all(p.code == "memory" for p in check.errors):
-                self.event.emit(Failed(f"the design does not fit in memory:\n{lines}", ""))
-                return
-            hint = " (press \"Make the design fit\")" if check.fixes else ""
-            self.event.emit(Failed(f"the design does not fit the dataset{hint}:\n{lines}", ""))
-            return
-        seed = int(snap.training.get("seed", 0) or 0)
+        # The one preparation step the CLI uses too: the project's recipe checks the design
+        # against the data and builds its networks (designer.engine.recipes).
         try:
-            model = build_model(snap.graph, analysis, seed=seed)
-        except BuildError as exc:
+            spec, recipe = prepare_run(snap.run_project(), ds, snap.training,
+                                       network=snap.network, callback=self.event.emit,
+                                       run_dir=snap.run_dir)
+        except RecipeError as exc:
             self.event.emit(Failed(str(exc), ""))
             return
-        trainer = Trainer(model, ds, snap.training, run_dir=snap.run_dir,
+        trainer = Trainer(None, ds, snap.training, run_dir=snap.run_dir, recipe=recipe,
                           callback=self.event.emit, extra_config=snap.extra_config,
                           batch_event_interval=BATCH_EVENT_INTERVAL_S,
                           cpu_threads=self.cpu_threads)
         result = self._run_trainer(trainer)
-        if (self.evaluate and result.status in ("finished", "stopped") and result.epochs_done
-                and ds.n_val and not self._stop.is_set()):
+        model = spec.trained_model(recipe) if spec.evaluates else None
+        if (self.evaluate and model is not None and result.status in ("finished", "stopped")
+                and result.epochs_done and ds.n_val and not self._stop.is_set()):
             self._evaluate(model, ds, trainer)
 
     def _run_trainer(self, trainer):
