@@ -931,6 +931,28 @@ def load_data(path):
     return Data(x_train, y_train, x_val, y_val, "language_model", vocab, vocab=vocab)
 '''
 
+# The optimizer of every exported train.py (supervised and GAN alike), as the designer's
+# training.make_optimizer builds it: the same arguments give the same first epoch.
+MAKE_OPTIMIZER = '''
+def make_optimizer(cfg, params, lr=None, betas=None):
+    """The configured optimizer at lr (default: cfg["lr"]); Adam and AdamW with betas (default:
+    torch's (0.9, 0.999); the GAN passes (beta1, 0.999))."""
+    params = [p for p in params if p.requires_grad]
+    lr = cfg["lr"] if lr is None else lr
+    betas = (0.9, 0.999) if betas is None else betas
+    wd, name = cfg["weight_decay"], cfg["optimizer"]
+    if name == "sgd":
+        nesterov = cfg["nesterov"] and cfg["momentum"] > 0
+        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], nesterov=nesterov, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
+'''
+
 _TRAIN_LOOP = '''
 
 # ---------------------------------------------------------------------------------------------
@@ -946,21 +968,7 @@ LOSSES = {
     "bce_with_logits": nn.BCEWithLogitsLoss,
 }
 
-
-def make_optimizer(cfg, params):
-    params = [p for p in params if p.requires_grad]
-    lr, wd, name = cfg["lr"], cfg["weight_decay"], cfg["optimizer"]
-    if name == "sgd":
-        nesterov = cfg["nesterov"] and cfg["momentum"] > 0
-        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], nesterov=nesterov, weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
-    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-
+''' + MAKE_OPTIMIZER + '''
 
 def make_scheduler(cfg, optimizer):
     if cfg["scheduler"] == "step":

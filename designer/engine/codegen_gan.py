@@ -43,22 +43,7 @@ def real_images(x, data):
         x = x * std + mean
     return x * 2.0 - 1.0
 
-
-def make_optimizer(cfg, params, lr):
-    """Adam and AdamW use betas (beta1, 0.999); beta1 = 0.5 is the usual GAN choice."""
-    params = [p for p in params if p.requires_grad]
-    wd, name = cfg["weight_decay"], cfg["optimizer"]
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(cfg["beta1"], 0.999), weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=(cfg["beta1"], 0.999), weight_decay=wd)
-    if name == "sgd":
-        nesterov = cfg["nesterov"] and cfg["momentum"] > 0
-        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], nesterov=nesterov, weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
-    return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
-
+''' + codegen.MAKE_OPTIMIZER + '''
 
 def discriminator_loss(bce, d_real, d_fake):
     """Real samples should score 1, fakes 0 (BCE with logits, summed as in PyTorch's DCGAN example)."""
@@ -211,8 +196,9 @@ def main(argv=None):
     torch.manual_seed(args.seed)  # the training noise
     fixed_noise = torch.randn((PREVIEW, *NOISE_SHAPE), generator=torch.Generator().manual_seed(args.seed + 2))
     fixed_noise = fixed_noise.to(device)
-    opt_d = make_optimizer(cfg, discriminator.parameters(), args.lr_d)
-    opt_g = make_optimizer(cfg, generator.parameters(), args.lr_g)
+    betas = (cfg["beta1"], 0.999)  # beta1 = 0.5 is the usual GAN choice
+    opt_d = make_optimizer(cfg, discriminator.parameters(), args.lr_d, betas)
+    opt_g = make_optimizer(cfg, generator.parameters(), args.lr_g, betas)
     os.makedirs(args.out, exist_ok=True)
     print(f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples, device {device}")
 

@@ -360,12 +360,7 @@ def _optimizer(cfg: dict[str, Any], params, lr: float) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
     if not params:
         raise TrainingError("a GAN network has no trainable parameters")
-    betas = (cfg["beta1"], 0.999)
-    if cfg["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=cfg["weight_decay"])
-    if cfg["optimizer"] == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=cfg["weight_decay"])
-    return make_optimizer({**cfg, "lr": lr}, params)
+    return make_optimizer(cfg, params, lr=lr, betas=(cfg["beta1"], 0.999))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -85,11 +85,20 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(cfg: dict[str, Any], params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: dict[str, Any], params, lr: float | None = None,
+                   betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
+    """The configured optimizer over the trainable ``params``, at ``lr`` (default: ``cfg["lr"]``);
+    Adam and AdamW with ``betas`` (default: torch's (0.9, 0.999); a GAN passes (beta1, 0.999)).
+
+    Every recipe builds its optimizers here, and exported scripts with the same function
+    (``codegen.MAKE_OPTIMIZER``), so that a script's first epoch is the designer's.
+    """
     params = [p for p in params if p.requires_grad]
     if not params:
         raise TrainingError("the model has no trainable parameters")
-    lr, wd, name = cfg["lr"], cfg["weight_decay"], cfg["optimizer"]
+    lr = cfg["lr"] if lr is None else lr
+    betas = (0.9, 0.999) if betas is None else betas
+    wd, name = cfg["weight_decay"], cfg["optimizer"]
     if name == "sgd":
         nesterov = cfg["nesterov"] and cfg["momentum"] > 0
         return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], nesterov=nesterov,
@@ -97,9 +106,9 @@ def make_optimizer(cfg: dict[str, Any], params) -> torch.optim.Optimizer:
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
     raise TrainingError(f"training.optimizer: unknown optimizer {name!r}")  # pragma: no cover

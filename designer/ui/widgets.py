@@ -1,8 +1,8 @@
-"""The "schema type -> editor widget" map: one editor class per catalog ``Param`` type.
+"""The "schema type -> editor widget" map: one editor class per ``Param`` type.
 
-Like pyqtgraph's parameter tree, the schema (:class:`designer.engine.catalog.Param`) knows nothing
-about widgets; this module maps each type to an editor. The inspector builds its form from it, and
-so can any other settings form.
+Like pyqtgraph's parameter tree, the schema (:class:`designer.engine.schema.Param`: layer
+parameters and dataset/training settings alike) knows nothing about widgets; this module maps each
+type to an editor. The inspector and the training panel's settings forms are built from it.
 
 Every editor shows a value with :meth:`ParamEditor.set_value` (silently) and emits
 :attr:`ParamEditor.committed` once, with the new, validated value, when the user *finishes* an edit
@@ -12,6 +12,7 @@ A value the schema refuses is not committed: the field turns red and says why (:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -19,12 +20,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QSpinBox,
     QWidget,
 )
 
-from ..engine.catalog import Param
+from ..engine.schema import Param
 
 _INT32_MAX = 2**31 - 1
 _ERROR_STYLE = "QLineEdit, QSpinBox { border: 1px solid #d33; background: #fff0f0; }"
@@ -41,6 +43,7 @@ class ParamEditor(QWidget):
         self.param = param
         self._value: Any = param.default
         self.error = ""
+        self.field: QWidget = self  # the input widget a form lays out and tests reach
         self.setToolTip(f"{param.doc}\nAccepts {param.describe()}.")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -108,7 +111,7 @@ class TextEditor(ParamEditor):
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.edit = _LineEdit(self)
+        self.edit = self.field = _LineEdit(self)
         self.edit.setPlaceholderText(self._placeholder())
         self.layout().addWidget(self.edit)
         self.edit.editingFinished.connect(self._on_finished)
@@ -209,7 +212,7 @@ class FloatEditor(TextEditor):
         if not text:
             raise ValueError(f"enter {self.param.describe()}")
         try:
-            return float(text)
+            return float(text.replace(",", "."))  # a decimal comma typed as in many locales
         except ValueError:
             raise ValueError(f"{text!r} is not a number") from None
 
@@ -235,6 +238,35 @@ class OptionalIntEditor(TextEditor):
         return "" if value is None else str(value)
 
 
+class LineEditor(TextEditor):
+    """``text``: one line (a path, a column name); empty is "not set" when ``optional``."""
+
+    def _placeholder(self) -> str:
+        return "(not set)" if self.param.optional else ""
+
+    def parse(self, text: str) -> Any:
+        return None if self.param.optional and not text else text
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else str(value)
+
+
+class TextsEditor(TextEditor):
+    """``texts``: comma-separated ("age, height"); empty is "not set" when ``optional``."""
+
+    def _placeholder(self) -> str:
+        return "comma-separated" + (" (empty: not set)" if self.param.optional else "")
+
+    def parse(self, text: str) -> Any:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return None if self.param.optional and not parts else parts
+
+    def format(self, value: Any) -> str:
+        if isinstance(value, str) or not isinstance(value, (list, tuple, type(None))):
+            raise ValueError(f"not a list of texts: {value!r:.40}")
+        return ", ".join(value or [])
+
+
 def _empty_meaning(param: Param) -> str:
     doc = param.doc
     if "(empty:" in doc:
@@ -247,13 +279,16 @@ class IntEditor(ParamEditor):
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.spin = QSpinBox(self)
+        self.spin = self.field = QSpinBox(self)
         lo = -_INT32_MAX if param.min is None else max(int(param.min), -_INT32_MAX)
         hi = _INT32_MAX if param.max is None else min(int(param.max), _INT32_MAX)
         self.spin.setRange(lo, hi)
         self.spin.setKeyboardTracking(False)
         self.spin.setAccelerated(True)
         self.layout().addWidget(self.spin, 1)
+        # Without keyboard tracking a value changes only when editing finishes (Enter, focus
+        # out) or by a step (arrows, wheel): each is one commit, never one per keystroke.
+        self.spin.valueChanged.connect(self._commit)
         self.spin.editingFinished.connect(lambda: self._commit(self.spin.value()))
         self.set_value(param.default)
 
@@ -308,19 +343,21 @@ class InferredIntEditor(IntEditor):
 class BoolEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.check = QCheckBox(self)
+        self.check = self.field = QCheckBox(self)
         self.layout().addWidget(self.check)
-        self.check.clicked.connect(lambda checked: self._commit(bool(checked)))
+        self.check.toggled.connect(lambda checked: self._commit(bool(checked)))
         self.set_value(param.default)
 
     def _show(self, value: Any) -> None:
+        self.check.blockSignals(True)
         self.check.setChecked(bool(value))
+        self.check.blockSignals(False)
 
 
 class ChoiceEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.combo = QComboBox(self)
+        self.combo = self.field = QComboBox(self)
         self.combo.addItems(list(param.choices))
         self.combo.setFocusPolicy(Qt.StrongFocus)
         self.layout().addWidget(self.combo)
@@ -329,10 +366,69 @@ class ChoiceEditor(ParamEditor):
 
     def _show(self, value: Any) -> None:
         i = self.combo.findText(str(value)) if value is not None else -1
+        if i < 0 and isinstance(value, str):
+            # a value this machine cannot offer (a saved "cuda" on a CPU box): show it anyway
+            self.add_choices([value])
+            i = self.combo.count() - 1
+        self.combo.blockSignals(True)
         self.combo.setCurrentIndex(i)
+        self.combo.blockSignals(False)
+
+    def add_choices(self, choices: list[str]) -> None:
+        """Offer more choices (devices found once torch has loaded); the value stays."""
+        new = [c for c in choices if c not in self.param.choices]
+        if new:
+            self.param = replace(self.param, choices=self.param.choices + tuple(new))
+        self.combo.blockSignals(True)
+        for c in choices:
+            if self.combo.findText(c) < 0:
+                self.combo.addItem(c)
+        self.combo.blockSignals(False)
 
 
-#: The map: Param.type -> editor class. ``int`` is refined by :func:`editor_class`.
+class SizeEditor(ParamEditor):
+    """``size``: a tick for "set" and two spin boxes, height x width."""
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.check = QCheckBox(self)
+        self.spin_height, self.spin_width = QSpinBox(self), QSpinBox(self)
+        self.layout().addWidget(self.check)
+        for i, spin in enumerate((self.spin_height, self.spin_width)):
+            spin.setRange(1, 4096)
+            spin.setValue(28)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(self._on_edited)
+            self.layout().addWidget(spin)
+            if i == 0:
+                self.layout().addWidget(QLabel("×", self))
+        self.layout().addStretch(1)
+        self.check.toggled.connect(self._on_edited)
+        self.set_value(param.default)
+
+    def _on_edited(self, *_: Any) -> None:
+        on = self.check.isChecked()
+        self.spin_height.setEnabled(on)
+        self.spin_width.setEnabled(on)
+        self._commit([self.spin_height.value(), self.spin_width.value()] if on else None)
+
+    def _show(self, value: Any) -> None:
+        for w in (self.check, self.spin_height, self.spin_width):
+            w.blockSignals(True)
+        try:
+            self.check.setChecked(value is not None)
+            if value is not None:
+                self.spin_height.setValue(int(value[0]))
+                self.spin_width.setValue(int(value[1]))
+            self.spin_height.setEnabled(value is not None)
+            self.spin_width.setEnabled(value is not None)
+        finally:
+            for w in (self.check, self.spin_height, self.spin_width):
+                w.blockSignals(False)
+
+
+#: The map: Param.type -> editor class (layer parameters and settings alike). ``int`` is
+#: refined by :func:`editor_class`.
 EDITORS: dict[str, type[ParamEditor]] = {
     "int": IntEditor,
     "float": FloatEditor,
@@ -341,6 +437,9 @@ EDITORS: dict[str, type[ParamEditor]] = {
     "ints": IntsEditor,
     "shape": ShapeEditor,
     "dims": ShapeEditor,
+    "text": LineEditor,
+    "texts": TextsEditor,
+    "size": SizeEditor,
 }
 
 

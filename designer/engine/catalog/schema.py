@@ -11,8 +11,12 @@ import functools
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+# The one schema (shared with the dataset and training settings), re-exported for the categories.
+from ..schema import MAX_DIM, MAX_ELEMENTS, PARAM_TYPES, Param, _show  # noqa: F401
+from ..schema import copy_value as _copy
 
 if TYPE_CHECKING:  # torch is imported where a module is built or run, never to check a design
     import torch
@@ -20,184 +24,14 @@ if TYPE_CHECKING:  # torch is imported where a module is built or run, never to 
 
 Shape = tuple[int, ...]
 
-# Hard ceilings that keep absurd documents from allocating absurd things.
-MAX_DIM = 1_000_000  # any single size parameter
-MAX_ELEMENTS = 2**31 - 1  # elements of one sample's tensor
-
 
 class LayerError(ValueError):
     """A layer cannot work with its parameters or its input; the message says what to change."""
 
 
 # --------------------------------------------------------------------------------------------
-# Parameters
+# Parameters (declared with :class:`designer.engine.schema.Param`)
 # --------------------------------------------------------------------------------------------
-
-PARAM_TYPES = ("int", "float", "bool", "choice", "ints", "shape", "dims")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One typed parameter of a layer.
-
-    Types:
-      ``int``    an integer in [min, max]; ``inferred`` ints may be ``None`` meaning "auto from input";
-                 ``optional`` ints may be ``None`` meaning "not set".
-      ``float``  a finite number in [min, max].
-      ``bool``   true/false.
-      ``choice`` one of ``choices`` (strings).
-      ``ints``   an int, or a list of ``length`` ints (kernel sizes, strides, padding).
-      ``shape``  a non-empty list of positive ints (``allow_minus_one`` lets one entry be -1).
-      ``dims``   a list of ints (a permutation of non-batch axes, numbered from 1).
-    """
-
-    name: str
-    type: str
-    default: Any
-    doc: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] = ()
-    length: int = 1
-    inferred: bool = False
-    optional: bool = False
-    allow_minus_one: bool = False
-
-    def __post_init__(self) -> None:
-        if self.type not in PARAM_TYPES:
-            raise ValueError(f"parameter {self.name!r}: unknown type {self.type!r}")
-
-    def validate(self, value: Any) -> Any:
-        """Return ``value`` normalised (tuples become lists) or raise ``ValueError`` saying why."""
-        t = self.type
-        if value is None:
-            if self.inferred or self.optional:
-                return None
-            raise ValueError(f"expected {self.describe()}, got null")
-        if t == "int":
-            return self._check_int(value)
-        if t == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            try:
-                value = float(value)
-            except OverflowError:  # an integer beyond float range (10**400)
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}") from None
-            if not math.isfinite(value):
-                raise ValueError(f"expected a finite number, got {_show(value)}")
-            self._check_range(value)
-            return value
-        if t == "bool":
-            if not isinstance(value, bool):
-                raise ValueError(f"expected true or false, got {_show(value)}")
-            return value
-        if t == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                raise ValueError(f"expected one of {', '.join(self.choices)}, got {_show(value)}")
-            return value
-        if t == "ints":
-            if isinstance(value, (list, tuple)):
-                if len(value) != self.length:
-                    raise ValueError(
-                        f"expected an integer or a list of {self.length} integers, got {_show(value)}"
-                    )
-                return [self._check_int(v) for v in value]
-            return self._check_int(value)
-        if t == "shape":
-            if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
-                raise ValueError(f"expected a list of 1 to 8 positive integers, got {_show(value)}")
-            out = []
-            for v in value:
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise ValueError(f"expected a list of positive integers, got {_show(value)}")
-                if v == -1 and self.allow_minus_one:
-                    out.append(v)
-                    continue
-                if v < 1 or v > MAX_DIM:
-                    raise ValueError(
-                        f"every size must be between 1 and {MAX_DIM:,}, got {_show(value)}"
-                    )
-                out.append(v)
-            if out.count(-1) > 1:
-                raise ValueError("at most one size can be -1")
-            if math.prod(abs(v) for v in out) > MAX_ELEMENTS:
-                raise ValueError(f"shape {_show(value)} has too many elements")
-            return out
-        if t == "dims":
-            if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
-                raise ValueError(f"expected a list of axis numbers, got {_show(value)}")
-            if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-                raise ValueError(f"expected a list of axis numbers, got {_show(value)}")
-            if sorted(value) != list(range(1, len(value) + 1)):
-                raise ValueError(
-                    f"expected a permutation of 1..{len(value)} (axis 0 is the batch), "
-                    f"got {_show(value)}"
-                )
-            return list(value)
-        raise AssertionError(t)  # pragma: no cover
-
-    def _check_int(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-            self._check_range(value)
-            value = int(value)
-        self._check_range(value)
-        return value
-
-    def _check_range(self, value: float) -> None:
-        if self.min is not None and value < self.min:
-            raise ValueError(f"expected {self.describe()}, got {_show(value)}")
-        if self.max is not None and value > self.max:
-            top = f"{int(self.max):,}" if float(self.max).is_integer() else f"{self.max:g}"
-            raise ValueError(f"{_show(value)} is too large: {self.name} can be at most {top}")
-
-    def describe(self) -> str:
-        """Words for what this parameter accepts (used in error messages and tooltips)."""
-        t = self.type
-        if t in ("int", "ints"):
-            # The upper bound has its own message ("... is too large: ... at most N").
-            if self.min == 1:
-                base = "a positive integer"
-            elif self.min == 0:
-                base = "a non-negative integer"
-            else:
-                base = "an integer" + _range_words(self.min, self.max)
-            return base if t == "int" else f"{base} or a list of {self.length}"
-        if t == "float":
-            return "a number" + _range_words(self.min, self.max)
-        if t == "bool":
-            return "true or false"
-        if t == "choice":
-            return "one of " + ", ".join(self.choices)
-        if t == "shape":
-            return "a list of positive integers"
-        return "a permutation of axis numbers"
-
-
-def _range_words(lo: float | None, hi: float | None) -> str:
-    if lo is not None and hi is not None:
-        return f" from {lo:g} to {hi:g}"
-    if lo is not None:
-        return f" of at least {lo:g}"
-    if hi is not None:
-        return f" of at most {hi:g}"
-    return ""
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a user value for messages."""
-    if isinstance(value, str):
-        text = value if len(value) <= 40 else value[:37] + "..."
-        # every control character, line separator and lone surrogate escaped: one printable line
-        return '"' + text.encode("unicode_escape", "backslashreplace").decode("ascii") \
-            .replace('"', '\\"') + '"'
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
-        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def pair(v: int | Sequence[int], n: int = 2) -> tuple[int, ...]:
@@ -262,6 +96,8 @@ class LayerSpec:
     prefix: str = ""  # default node name prefix
 
     def __post_init__(self) -> None:
+        # Layer parameters speak the layer wording ("a positive integer", "... is too large").
+        self.params = tuple(p if p.layer else replace(p, layer=True) for p in self.params)
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise ValueError(f"layer {self.id}: duplicate parameter names")
@@ -345,8 +181,6 @@ def param_path(name: Any) -> str:
     return "[" + _show(name) + "]"
 
 
-def _copy(v: Any) -> Any:
-    return list(v) if isinstance(v, (list, tuple)) else v
 
 
 class Catalog:
