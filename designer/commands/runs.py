@@ -27,13 +27,11 @@ def format_run(run) -> str:
         heading.append(duration_text(run.duration_s))
     lines = ["  ".join(heading), f"  settings: {run.summary()}"]
     best = run.checkpoint("best")
-    gan = run.is_gan
     if best is not None:
-        parts = [f"epoch {best.epoch}" if best.epoch else "", "" if gan else best.figure]
+        parts = [f"epoch {best.epoch}" if best.epoch else "", best.figure if run.evaluates else ""]
         lines.append(f"  best.pt:  {', '.join(p for p in parts if p) or 'saved'}")
-    final = run.last_scores() if gan else run.final
-    if final:
-        lines.append(f"  final:    {final}")
+    if run.final:
+        lines.append(f"  final:    {run.final}")
     lines.append(f"  folder:   {run.path}")
     return "\n".join(lines)
 

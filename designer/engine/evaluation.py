@@ -287,11 +287,12 @@ def evaluate_run(run_dir: str | os.PathLike, base_dir: str | os.PathLike | None 
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', not {checkpoint!r}")
     config = runs.read_config(run_dir)
-    recipe = config.get("recipe", "supervised")
-    if recipe != "supervised":
-        raise ValueError(f"{run_dir.name} is a {recipe} run: it has no predictions to evaluate"
-                         + (f" (its generator makes samples from noise; they are in "
-                            f"{run_dir / 'samples'})" if recipe == "gan" else ""))
+    from .run_history import spec_of
+
+    spec = spec_of(config)
+    if not spec.evaluates:
+        raise ValueError(f"{run_dir.name} is a {spec.id} run: "
+                         f"{spec.no_evaluation_note(run_dir)}")
     project = project_from_dict(config.get("project"))  # ProjectError names what is wrong
     kind = checkpoint
     ckpt = run_dir / (runs.BEST if kind == "best" else runs.LAST)

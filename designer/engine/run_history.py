@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .runs import RunError, checkpoints, default_run_dir, headline, read_config, read_history
+from .runs import RunError, checkpoints, default_run_dir, read_config, read_history
 
 # metric name -> whether higher is better
 _METRICS = (("accuracy", True), ("r2", True), ("f1", True), ("mae", False), ("mse", False),
@@ -35,29 +35,29 @@ def flat_record(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def spec_of(training_or_config: dict[str, Any]):
+    """The recipe spec a run (its config.json, or its training section) names; a recipe this
+    designer does not know (a missing plug-in) reads as supervised."""
+    from .recipes import UnknownRecipe, get, recipe_id
+
+    source = training_or_config
+    if isinstance(source.get("recipe"), str) and "training" in source:  # a config.json
+        rid = source["recipe"]
+    else:
+        rid = recipe_id(source.get("training", source))
+    try:
+        return get(rid)
+    except UnknownRecipe:
+        return get("supervised")
+
+
 def optimizer_text(training: dict[str, Any]) -> str:
-    """How a run optimizes, in a few words. A GAN has two learning rates (lr_d, lr_g), Adam's
-    beta1, D steps per G step and a generator loss; its ``lr`` is not used, so it is not shown."""
+    """How a run optimizes, in a few words, as its recipe says it (a GAN: two learning rates,
+    Adam's beta1, D steps per G step and its generator loss)."""
     from .config import defaults
 
     t = {**defaults("training"), **training}
-    opt = str(t.get("optimizer", "?"))
-    if not is_gan(t):
-        return f"{opt} lr {_g(t.get('lr'))}"
-    parts = [f"GAN {opt} lr_d {_g(t.get('lr_d'))} lr_g {_g(t.get('lr_g'))}"]
-    if opt in ("adam", "adamw"):
-        parts.append(f"beta1 {_g(t.get('beta1'))}")
-    parts.append(f"d_steps {t.get('d_steps')}")
-    parts.append(f"{t.get('gan_loss')} G loss")
-    return ", ".join(parts)
-
-
-def is_gan(training: dict[str, Any]) -> bool:
-    """Whether a run's training section names the GAN recipe (what ``recipes.is_gan`` said
-    before the recipe registry; the recipe's own words are to replace this and its callers)."""
-    from .recipes import recipe_id
-
-    return recipe_id(training) == "gan"
+    return spec_of(t).describe_optimizer(t)
 
 
 def _g(v: Any) -> str:
@@ -82,7 +82,7 @@ class RunRecord:
     duration_s: float | None = None
     status: str = ""
     checkpoints: list[Any] = field(default_factory=list)  # runs.CheckpointInfo: best, last
-    final: str = ""  # the last epoch's headline figure ("accuracy 97.77%")
+    final: str = ""  # the recipe's headline of the last epoch ("accuracy 97.77%", "D(x) 0.72, ...")
 
     def checkpoint(self, kind: str):
         """The run's ``best`` or ``last`` CheckpointInfo, or None."""
@@ -99,19 +99,17 @@ class RunRecord:
         return d if isinstance(d, dict) else {}
 
     @property
-    def is_gan(self) -> bool:
-        """A GAN run: its checkpoint holds two networks and it has no predictions to evaluate."""
-        return is_gan(self.training) or any("loss_d" in r for r in self.history)
+    def spec(self):
+        """The run's recipe (designer.engine.recipes)."""
+        return spec_of(self.config)
 
-    def last_scores(self) -> str:
-        """A GAN run's final D(x) and D(G(z)) (validation if kept, else training), e.g.
-        ``D(x) 0.72, D(G(z)) 0.52``; empty if none were recorded."""
-        for r in reversed(self.history):
-            for phase in ("val", "train"):
-                real, fake = _num(r.get(f"{phase}_d_real")), _num(r.get(f"{phase}_d_fake"))
-                if real is not None and fake is not None:
-                    return f"D(x) {real:.2f}, D(G(z)) {fake:.2f}"
-        return ""
+    @property
+    def evaluates(self) -> bool:
+        """Whether the run's model makes predictions to evaluate (a GAN's or VAE's does not)."""
+        return self.spec.evaluates
+
+    def no_evaluation_note(self) -> str:
+        return self.spec.no_evaluation_note(self.path)
 
     def metric_name(self) -> str | None:
         """The headline metric: validation accuracy for classification, R2 (or MAE) else."""
@@ -183,7 +181,7 @@ def read_run(path: Path) -> RunRecord | None:
         if isinstance(planned, int) and planned > 0:
             status = "complete" if done >= planned else f"ended at {done}/{planned}"
     return RunRecord(path, started, config, history, duration, status, checkpoints(path, raw),
-                     headline(raw[-1]) if raw else "")
+                     spec_of(config).headline(raw))
 
 
 def list_runs(root: Path | None) -> list[RunRecord]:
@@ -193,12 +191,6 @@ def list_runs(root: Path | None) -> list[RunRecord]:
     runs = [r for p in root.iterdir() if p.is_dir() and (r := read_run(p)) is not None]
     runs.sort(key=lambda r: (r.started or datetime.min, r.path.name), reverse=True)
     return runs
-
-
-def gan_evaluate_note(run_dir: Path) -> str:
-    """Why a GAN run has no Evaluate, and where to look instead."""
-    return ("A GAN run has no predictions to score: its generator makes samples from noise. "
-            "Its sample grids (one per epoch) are in " + str(Path(run_dir) / "samples"))
 
 
 def runs_root(project_path: Path | None, project_name: str) -> Path:

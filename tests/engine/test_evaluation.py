@@ -121,7 +121,7 @@ def gan_run(folder: Path) -> Path:
 
 
 def test_a_gan_run_is_refused_with_a_reason(tmp_path):
-    with pytest.raises(ValueError, match="gan run: it has no predictions to evaluate"):
+    with pytest.raises(ValueError, match="gan run: A GAN run has no predictions to score"):
         evaluate_run(gan_run(tmp_path / "gan"))
 
 
@@ -147,7 +147,7 @@ def test_designer_evaluate_last_and_errors(digits_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "not a run folder" in err and len(err.splitlines()) == 1
     assert main(["evaluate", str(gan_run(tmp_path / "gan"))]) == 2
-    assert "no predictions to evaluate" in capsys.readouterr().err
+    assert "no predictions to score" in capsys.readouterr().err
 
 
 def test_designer_evaluate_of_a_regression_run(tmp_path, capsys):

@@ -17,7 +17,6 @@ from designer.engine.run_history import (
     duration_text,
     finite_or_nan,
     flat_record,
-    gan_evaluate_note,
     list_runs,
     optimizer_text,
     read_run,
@@ -51,7 +50,7 @@ def test_runs_are_read_from_their_folders_newest_first(project):
     assert (new.training["epochs"], old.training["epochs"]) == (2, 1)
     assert new.status == "complete" and len(new.history) == 2
     assert new.summary() == "digits, adam lr 0.01, bs 64, 2 ep"
-    assert new.metric_name() == "accuracy" and not new.is_gan and new.last_scores() == ""
+    assert new.metric_name() == "accuracy" and new.evaluates and new.spec.id == "supervised"
     assert new.duration_s is not None and new.duration_s > 0
     assert new.final.startswith("accuracy ") and new.final.endswith("%")
     best, last = new.checkpoint("best"), new.checkpoint("last")
@@ -98,11 +97,19 @@ def test_optimizer_text_supervised_and_gan():
     assert gan.startswith("GAN adam lr_d 0.0002 lr_g 0.0001, beta1 ")
 
 
-def test_a_gan_history_reads_as_a_gan():
-    rec = RunRecord(Path("x"), None, {}, [flat_record(
-        {"epoch": 1, "loss_d": 1.0, "train": {"d_real": 0.72, "d_fake": 0.5}})])
-    assert rec.is_gan and rec.last_scores() == "D(x) 0.72, D(G(z)) 0.50"
-    assert "no predictions to score" in gan_evaluate_note(Path("run"))
+def test_a_gan_run_reads_as_a_gan(tmp_path):
+    """The run's recipe (config.json) decides how it reads: a GAN's headline is its final D(x)
+    and D(G(z)), and it has no predictions to evaluate."""
+    run = tmp_path / "20260101-120000"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"recipe": "gan", "training": {"recipe": "gan"}}))
+    (run / "metrics.jsonl").write_text(json.dumps(
+        {"epoch": 1, "train": {"loss_d": 1.0, "d_real": 0.72, "d_fake": 0.5}, "val": {}}) + "\n")
+    rec = read_run(run)
+    assert rec.spec.id == "gan" and not rec.evaluates
+    assert rec.final == "D(x) 0.72, D(G(z)) 0.50"
+    assert "no predictions to score" in rec.no_evaluation_note()
+    assert str(run / "samples") in rec.no_evaluation_note()
 
 
 def test_delete_run_only_deletes_run_folders_of_the_root(tmp_path):

@@ -74,7 +74,8 @@ class RecipeSpec:
       ``applies=(("recipe", (id,)),)``); ``hides``: shared settings it does not use (greyed out).
       ``lr_keys``: which settings ``designer train --lr`` sets.
       ``evaluates``: whether a run's model makes predictions to evaluate (confusion matrix,
-      "try it"); ``view``: the id of the window's live view (registered on the UI side).
+      "try it"); ``view``: the id of the window's live view (registered on the UI side);
+      ``loss_label``: what its "loss" is, where it is a sum (History's curve labels).
     """
 
     id = ""
@@ -86,6 +87,7 @@ class RecipeSpec:
     lr_keys: tuple[str, ...] = ("lr",)
     evaluates = False
     view = ""
+    loss_label = ""  # what the trainer's "loss" sums when that needs saying ("D + G loss")
 
     # -- networks and checks -------------------------------------------------------------------
 
@@ -146,10 +148,19 @@ class RecipeSpec:
         return f"{training.get('optimizer', '?')} lr {_g(training.get('lr'))}"
 
     def headline(self, history: list[dict[str, Any]]) -> str:
-        """The figure that sums up a run in the History list ("" when none)."""
-        from ..runs import best_record, headline
+        """The figure that sums up a run's last epoch (its metrics records, as metrics.jsonl
+        holds them) in the History list and ``designer runs`` ("" when none)."""
+        from ..runs import headline
 
-        return headline(best_record(history) or (history[-1] if history else None))
+        return headline(history[-1] if history else None)
+
+    def no_evaluation_note(self, run_dir) -> str:
+        """Why a run of this recipe has no Evaluate (``evaluates`` is False), and what to look
+        at instead."""
+        from pathlib import Path
+
+        return (f"A {self.title} run has no predictions to score; its previews of each epoch "
+                f"are in {Path(run_dir) / 'samples'}")
 
     def describe_event(self, event: Any) -> str | None:
         """A line for ``designer train`` about one of this recipe's own events (None: nothing)."""

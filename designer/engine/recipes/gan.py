@@ -25,6 +25,7 @@ class Gan(RecipeSpec):
     hides = ("loss", "lr", "l1")
     lr_keys = ("lr_d", "lr_g")
     view = "gan"
+    loss_label = "D + G loss"
     settings = (
         Setting("lr_d", "float", 0.0002, "Learning rate of the discriminator (GAN)", min=1e-8,
                 max=10.0, applies=_GAN, label="GAN: discriminator LR"),
@@ -91,6 +92,12 @@ class Gan(RecipeSpec):
                     except (TypeError, ValueError):
                         return ""
         return ""
+
+    def no_evaluation_note(self, run_dir) -> str:
+        from pathlib import Path
+
+        return ("A GAN run has no predictions to score: its generator makes samples from noise. "
+                "Its sample grids (one per epoch) are in " + str(Path(run_dir) / "samples"))
 
     def describe_event(self, event: Any) -> str | None:
         return None  # the sample grids go to <run>/samples; the epoch line says enough

@@ -31,7 +31,6 @@ from designer.engine.run_history import (  # noqa: F401 - re-exported for the pa
     duration_text,
     finite_or_nan,
     flat_record,
-    gan_evaluate_note,
     list_runs,
     optimizer_text,
     read_run,
@@ -44,8 +43,8 @@ from .plots import RunCurves
 def run_curves(run: RunRecord) -> RunCurves:
     """A run's loss and headline-metric curves per epoch, to overlay on the live plots."""
     label = run.started.strftime("%m-%d %H:%M:%S") if run.started else run.path.name
-    if run.is_gan:
-        label += " (D + G loss)"  # a GAN's "loss" is the sum, as its live loss curve shows
+    if run.spec.loss_label:  # e.g. a GAN's "loss" is D + G loss, as its live curve shows
+        label += f" ({run.spec.loss_label})"
     name = run.metric_name()
     c = RunCurves(label)
     for r in run.history:
@@ -129,8 +128,8 @@ class HistoryPanel(QWidget):
                     run.summary(),
                     "" if best is None else
                     ", ".join(p for p in (f"epoch {best.epoch}" if best.epoch else "",
-                                          "" if run.is_gan else best.figure) if p),
-                    run.last_scores() if run.is_gan else run.final,
+                                          best.figure if run.evaluates else "") if p),
+                    run.final,
                     str(epochs),
                     duration_text(run.duration_s),
                     run.status,
@@ -162,18 +161,19 @@ class HistoryPanel(QWidget):
         runs = self.selected_runs()
         n = len(runs)
         self.reopen_button.setEnabled(n == 1)
-        gan = n == 1 and runs[0].is_gan
-        self.evaluate_button.setEnabled(n == 1 and not gan)
+        no_eval = n == 1 and not runs[0].evaluates
+        self.evaluate_button.setEnabled(n == 1 and not no_eval)
         self.evaluate_button.setToolTip(
-            gan_evaluate_note(runs[0].path) if gan else
+            runs[0].no_evaluation_note() if no_eval else
             "Score the run's best.pt (lowest validation loss) on its validation data; the "
             "Evaluation tab can switch to last.pt")
 
     def _on_selection(self) -> None:
         self._update_buttons()
-        if any(r.is_gan for r in self.selected_runs()):
-            self.note.setText("GAN runs overlay their loss (D loss + G loss) per epoch on the "
-                              "Curves tab; each run's sample grids are in its samples folder.")
+        if any(not r.evaluates for r in self.selected_runs()):
+            self.note.setText("These runs overlay their loss per epoch on the Curves tab (a "
+                              "GAN's is D loss + G loss); each run's previews are in its "
+                              "samples folder.")
         self.overlay_changed.emit([run_curves(r) for r in self.selected_runs() if r.history])
 
     def _reopen(self) -> None:

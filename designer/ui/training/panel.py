@@ -57,7 +57,6 @@ from designer.engine.events import (
 )
 from designer.engine.run_history import (
     duration_text,
-    gan_evaluate_note,
     read_run,
     runs_root,
 )
@@ -347,7 +346,11 @@ class TrainingPanel(QWidget):
     def _sync_from_project(self, section: str) -> None:
         """The project's ``section`` settings changed (undo, redo, an edit made elsewhere): show
         them if they differ from the form. The panel's own edits are pushed while ``_syncing``."""
-        if self._syncing or self.document is None:
+        if self.document is None:
+            return
+        if section == "training" and not self.is_running():
+            self._show_recipe_view()  # the recipe may have changed (its live view follows)
+        if self._syncing:
             return
         shown = (self.chooser.config() if section == "dataset"
                  else self._training_values(quiet=True))
@@ -833,8 +836,8 @@ class TrainingPanel(QWidget):
         if self._eval_worker is not None:
             return
         run = read_run(Path(run_dir))
-        if run is not None and run.is_gan:
-            self.show_message(gan_evaluate_note(run.path))
+        if run is not None and not run.evaluates:
+            self.show_message(run.no_evaluation_note())
             return
         self._eval_worker = EvaluateRunWorker(Path(run_dir), self._base_dir(), checkpoint)
         self._eval_worker.event.connect(self._on_eval_event)
