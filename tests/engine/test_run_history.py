@@ -12,7 +12,6 @@ import pytest
 
 from designer.cli import main
 from designer.engine.run_history import (
-    RunRecord,
     delete_run,
     duration_text,
     finite_or_nan,
