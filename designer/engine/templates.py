@@ -99,6 +99,10 @@ def describe_dataset(ds: dict[str, Any]) -> str:
         return f"{Path(str(path)).name} (CSV {what})"
     if kind == "image_folder":
         return f"image folder {ds.get('path') or ''}".strip()
+    if kind == "text":
+        path = Path(str(ds.get("path") or "a text file")).name
+        level = "word" if ds.get("tokenizer") == "word" else "character"
+        return f"{path} (text, {level} level, offline)"
     return str(kind)
 
 

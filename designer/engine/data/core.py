@@ -80,8 +80,12 @@ class Dataset:
     def describe(self) -> str:
         """One line for people: "digits: 1,437 + 360 samples of 1x8x8 float32, 10 classes"."""
         shape = "x".join(map(str, self.sample_shape))
-        what = (f"{self.num_classes} classes" if self.task == "classification"
-                else f"{self.task} target {'x'.join(map(str, self.target_shape)) or 'scalar'}")
+        if self.task == "classification":
+            what = f"{self.num_classes} classes"
+        elif self.task == "language_model":
+            what = f"next-token prediction over {self.num_classes:,} tokens"
+        else:
+            what = f"{self.task} target {'x'.join(map(str, self.target_shape)) or 'scalar'}"
         return (f"{self.name}: {self.n_train:,} training + {self.n_val:,} validation samples of "
                 f"{shape} {self.dtype}, {what}")
 
