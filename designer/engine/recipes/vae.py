@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Setting
 from ..graph import Graph, Problem
 from ..lazy import F, nn, torch
+from ..schema import Param as Setting  # = config.Setting (config would gather us half-made)
 from . import RecipeError, RecipeSpec, Role, _f, _g, design_errors, error_list, register
 from .base import MeanMetrics, Recipe, StepOutput
 

@@ -1,0 +1,266 @@
+"""What a VAE run shows while it trains: the loss curves (total, reconstruction, KL; validation
+per epoch), validation images beside their reconstructions, samples decoded from the fixed noise,
+and, for a 2-D latent, the validation means scattered and coloured by class.
+
+:class:`VaeView` is fed from the training panel's event slot (GUI thread) and, like the other
+live views, only writes into buffers there; a timer redraws. Registered as the ``vae`` view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+
+from designer.engine.events import Batch, Epoch
+from designer.engine.recipes.vae import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
+
+from .plots import SeriesBuffer, legend_in_cell
+from .views import register_view
+
+MAX_FPS = 10
+_COLOURS = {"loss": (60, 60, 60), "recon": (31, 119, 180), "kl": (214, 39, 40)}
+# Ten well-separated class colours (matplotlib's tab10), then the same again for more classes.
+_CLASS_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                  (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+_WAITING = {"recon": "Validation images beside their reconstructions appear here after each "
+                     "epoch.",
+            "samples": "Samples decoded from a fixed noise batch appear here after each epoch."}
+
+
+def grid_pixmap(grid: np.ndarray) -> QPixmap:
+    """A grid in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour) as a pixmap."""
+    pixels = np.ascontiguousarray((np.clip(grid, 0, 1) * 255).round().astype(np.uint8))
+    h, w = pixels.shape[:2]
+    if pixels.ndim == 2:
+        image = QImage(pixels.data, w, h, w, QImage.Format_Grayscale8).copy()
+    else:
+        image = QImage(pixels.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+    return QPixmap.fromImage(image)
+
+
+class _GridLabel(QLabel):
+    """A picture scaled to fit its label, nearest-neighbour so that 8x8 pixels stay crisp."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.waiting = text
+        self.setAlignment(Qt.AlignCenter)
+        self.setMinimumSize(120, 120)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setWordWrap(True)
+        self._pixmap: QPixmap | None = None
+
+    def set_grid(self, grid: np.ndarray) -> None:
+        self._pixmap = grid_pixmap(grid)
+        self._fit()
+
+    def reset(self) -> None:
+        self._pixmap = None
+        self.clear()
+        self.setText(self.waiting)
+
+    def _fit(self) -> None:
+        if self._pixmap is None:
+            return
+        size = self.size()
+        side = max(64, min(size.width(), size.height()))
+        self.setPixmap(self._pixmap.scaled(side, side, Qt.KeepAspectRatio,
+                                           Qt.FastTransformation))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
+class VaeView(QWidget):
+    """Loss curves and the latent scatter on the left, the two image grids on the right.
+
+    Signals: ``samples_shown(epoch)`` after an epoch's grids are on screen."""
+
+    samples_shown = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plots = pg.GraphicsLayoutWidget()
+        self._plots.setBackground("w")
+        self.loss_plot = self._plots.addPlot(row=0, col=0)
+        self.loss_plot.setLabel("left", "loss per sample")
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.loss_plot.setDownsampling(auto=True, mode="peak")
+        self.loss_plot.setClipToView(True)
+        legend_in_cell(self._plots, self.loss_plot, 0, 1)
+        self._series: dict[str, tuple[SeriesBuffer, pg.PlotDataItem]] = {}
+        self._dirty: set[str] = set()
+        for key in VAE_METRIC_KEYS:
+            colour = _COLOURS[key]
+            item = self.loss_plot.plot([], [], pen=pg.mkPen(colour, width=2),
+                                       name=VAE_METRIC_LABELS[key])
+            self._series[key] = (SeriesBuffer(), item)
+            val = self.loss_plot.plot([], [], pen=None, symbol="o", symbolSize=6,
+                                      symbolBrush=colour,
+                                      name=f"{VAE_METRIC_LABELS[key]} (validation)")
+            self._series[f"val_{key}"] = (SeriesBuffer(), val)
+
+        self.latent_plot = self._plots.addPlot(row=1, col=0)
+        self.latent_plot.setLabel("left", "z 2")
+        self.latent_plot.setLabel("bottom", "z 1")
+        self.latent_plot.setTitle("validation means (2-D latent)", size="9pt")
+        self.latent_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.latent_legend = legend_in_cell(self._plots, self.latent_plot, 1, 1, columns=2)
+        self.scatter = pg.ScatterPlotItem(size=6, pen=None)
+        self.latent_plot.addItem(self.scatter)
+        self._class_items: list[pg.ScatterPlotItem] = []  # legend entries, one per class
+        self.latent_plot.setVisible(False)
+
+        self.recon_label = _GridLabel(_WAITING["recon"])
+        self.samples_label = _GridLabel(_WAITING["samples"])
+        self.recon_caption = QLabel(" ")
+        self.samples_caption = QLabel(" ")
+        grids = QWidget()
+        box = QGridLayout(grids)
+        box.setContentsMargins(0, 0, 0, 0)
+        for col, (label, caption) in enumerate(((self.recon_label, self.recon_caption),
+                                                (self.samples_label, self.samples_caption))):
+            caption.setAlignment(Qt.AlignCenter)
+            caption.setWordWrap(True)
+            box.addWidget(label, 0, col)
+            box.addWidget(caption, 1, col)
+        box.setRowStretch(0, 1)
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self._plots)
+        splitter.addWidget(grids)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(splitter)
+
+        self.last: VaeSamples | None = None  # the latest previews, as the engine sent them
+        self.grid_epoch = 0
+        self._latent_dirty = False
+        self._last_batch: tuple[int, int, dict] = (0, 0, {})
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / MAX_FPS))
+        self._timer.timeout.connect(self.redraw)
+
+    # -- feeding (GUI thread) --------------------------------------------------------------------
+
+    def handle(self, ev) -> bool:
+        """Take what a VAE run reports; True when the event was only for this view."""
+        if isinstance(ev, VaeSamples):
+            self.show_samples(ev)
+            return True
+        if isinstance(ev, Batch) and "recon" in ev.metrics:
+            # Running means over the epoch come in; the curves show the mean of the batches
+            # since the previous report (as the panel's loss curve does).
+            epoch, batch, prev = self._last_batch
+            if ev.epoch != epoch:
+                batch, prev = 0, {}
+            n = ev.batch - batch
+            x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
+            now = {**ev.metrics, "loss": ev.loss}
+            for key in VAE_METRIC_KEYS:
+                mean = now[key]
+                value = (mean * ev.batch - prev.get(key, 0.0) * batch) / n if n > 0 else mean
+                self._push(key, x, value)
+            self._last_batch = (ev.epoch, ev.batch, now)
+        elif isinstance(ev, Epoch) and "recon" in ev.val:
+            for key in VAE_METRIC_KEYS:
+                self._push(f"val_{key}", ev.epoch, ev.val[key])
+        return False
+
+    def _push(self, key: str, x: float, y: float) -> None:
+        self._series[key][0].append(x, float(y))
+        self._dirty.add(key)
+
+    def series(self, key: str) -> SeriesBuffer:
+        """The buffer behind a curve: loss, recon, kl (means of the batches between two reports)
+        and val_loss, val_recon, val_kl (per epoch)."""
+        return self._series[key][0]
+
+    def show_samples(self, ev: VaeSamples) -> None:
+        self.last = ev
+        self.grid_epoch = ev.epoch
+        self.recon_label.set_grid(ev.reconstructions)
+        self.samples_label.set_grid(ev.samples)
+        self.recon_caption.setText(f"epoch {ev.epoch}: validation images (left of each pair) "
+                                   "and their reconstructions")
+        self.samples_caption.setText(f"epoch {ev.epoch}: decoded from the same noise")
+        self._latent_dirty = True
+        self.samples_shown.emit(ev.epoch)
+
+    def _draw_latent(self) -> None:
+        ev = self.last
+        latent = None if ev is None else ev.latent
+        self.latent_plot.setVisible(latent is not None)
+        self.latent_legend.setVisible(latent is not None)
+        if latent is None:
+            self.scatter.setData([], [])
+            return
+        pts = np.asarray(latent, dtype=np.float64)
+        labels = None if ev.labels is None else np.asarray(ev.labels)
+        if labels is None:
+            brushes = pg.mkBrush(31, 119, 180, 170)
+        else:
+            table = [pg.mkBrush(*_CLASS_COLOURS[i % len(_CLASS_COLOURS)], 200)
+                     for i in range(int(labels.max()) + 1 if labels.size else 0)]
+            brushes = [table[int(k)] for k in labels]
+        self.scatter.setData(pts[:, 0], pts[:, 1], brush=brushes)
+        names = list(ev.class_names) if labels is not None else []
+        if len(self._class_items) != len(names):  # the legend: one entry per class
+            self.latent_legend.clear()
+            self._class_items = []
+            for i, name in enumerate(names):
+                item = pg.ScatterPlotItem(size=8, pen=None,
+                                          brush=pg.mkBrush(*_CLASS_COLOURS[i % 10]))
+                self.latent_legend.addItem(item, name)
+                self._class_items.append(item)
+
+    def scatter_points(self) -> int:
+        return len(self.scatter.data) if self.latent_plot.isVisible() else 0
+
+    def clear(self) -> None:
+        for key in self._series:
+            self._series[key][0].clear()
+            self._dirty.add(key)
+        self.last = None
+        self.grid_epoch = 0
+        self._last_batch = (0, 0, {})
+        self.recon_label.reset()
+        self.samples_label.reset()
+        self.recon_caption.setText(" ")
+        self.samples_caption.setText(" ")
+        self._latent_dirty = True
+        self.redraw()
+
+    def start(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.redraw()
+
+    def redraw(self) -> None:
+        for key in self._dirty:
+            buf, item = self._series[key]
+            item.setData(buf.x, buf.y)
+        self._dirty.clear()
+        if self._latent_dirty:
+            self._latent_dirty = False
+            self._draw_latent()
+
+    def curve_points(self, key: str) -> int:
+        x, _ = self._series[key][1].getOriginalDataset()
+        return 0 if x is None else len(x)
+
+
+register_view("vae", VaeView)
+
+__all__ = ["VaeView", "grid_pixmap"]
