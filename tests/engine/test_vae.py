@@ -365,6 +365,11 @@ def test_exported_train_py_reproduces_the_designers_first_epoch(digits, tmp_path
     assert "from model import Decoder, Encoder" in imports
     assert not any("designer" in i or "distributed" in i for i in imports)
     assert src == preview_sources(p, project_dir=TEMPLATES)["train.py"]
+    if importlib.util.find_spec("ruff") is not None:  # code a person would be happy to have written
+        lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select",
+                               "E,F,W,I", "--line-length", "100", "--output-format", "concise",
+                               str(out)], capture_output=True, text=True, check=False)
+        assert lint.returncode == 0, lint.stdout[-3000:]
     done = subprocess.run([sys.executable, "-E", "-s", "-c", RUN], cwd=out, capture_output=True,
                           text=True, timeout=180, env=_env(), check=False)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -781,7 +781,8 @@ def main(argv=None):
     optimizer = make_optimizer(cfg, [*encoder.parameters(), *decoder.parameters()])
     scheduler = make_scheduler(cfg, optimizer)
     os.makedirs(args.out, exist_ok=True)
-    print(f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples, device {device}")
+    sizes = f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples"
+    print(f"{sizes}, device {device}")
 
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
