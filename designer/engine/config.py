@@ -175,6 +175,16 @@ def _training_settings() -> tuple[Setting, ...]:
 TRAINING_SETTINGS: tuple[Setting, ...] = _training_settings()
 RECIPES = next(s.choices for s in TRAINING_SETTINGS if s.key == "recipe")
 
+
+def gather_training_settings() -> None:
+    """Gather the training settings again: a recipe registered after they were first gathered
+    (a plug-in imported late) adds its own. SECTIONS is updated in place."""
+    global TRAINING_SETTINGS, RECIPES
+    TRAINING_SETTINGS = _training_settings()
+    RECIPES = next(s.choices for s in TRAINING_SETTINGS if s.key == "recipe")
+    if "SECTIONS" in globals():
+        SECTIONS["training"] = TRAINING_SETTINGS
+
 SECTIONS: dict[str, tuple[Setting, ...]] = {"dataset": DATASET_SETTINGS,
                                             "training": TRAINING_SETTINGS}
 

@@ -191,6 +191,11 @@ def register(spec: RecipeSpec) -> RecipeSpec:
     if spec.id in _SPECS and _SPECS[spec.id] is not spec:
         raise ValueError(f"recipe {spec.id!r} is registered twice")
     _SPECS[spec.id] = spec
+    import sys
+
+    config = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.config")
+    if config is not None and hasattr(config, "TRAINING_SETTINGS"):
+        config.gather_training_settings()  # registered after the settings were gathered
     return spec
 
 
@@ -236,7 +241,8 @@ def _load_plugins() -> None:
 def specs() -> list[RecipeSpec]:
     """Every registered recipe, built-ins first."""
     _ensure_loaded()
-    return list(_SPECS.values())
+    builtin = [_SPECS[n] for n in BUILTIN_MODULES if n in _SPECS]
+    return builtin + [s for s in _SPECS.values() if s.id not in BUILTIN_MODULES]
 
 
 def ids() -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Setting
+from ..schema import Param as Setting  # config.Setting; config imports the recipes
 from . import RecipeError, RecipeSpec, Role, _g, register
 from .gan_checks import DISCRIMINATOR, GENERATOR, gan_problems
 
