@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from designer.engine.events import Batch, Epoch
 from designer.engine.recipes.vae import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
@@ -123,20 +123,20 @@ class VaeView(QWidget):
         self.recon_caption = QLabel(" ")
         self.samples_caption = QLabel(" ")
         grids = QWidget()
-        box = QGridLayout(grids)
+        box = QVBoxLayout(grids)  # one above the other: each gets the column's whole width
         box.setContentsMargins(0, 0, 0, 0)
-        for col, (label, caption) in enumerate(((self.recon_label, self.recon_caption),
-                                                (self.samples_label, self.samples_caption))):
+        for label, caption in ((self.recon_label, self.recon_caption),
+                               (self.samples_label, self.samples_caption)):
             caption.setAlignment(Qt.AlignCenter)
             caption.setWordWrap(True)
-            box.addWidget(label, 0, col)
-            box.addWidget(caption, 1, col)
-        box.setRowStretch(0, 1)
+            box.addWidget(label, 1)
+            box.addWidget(caption)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self._plots)
         splitter.addWidget(grids)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])  # scaled to the width it gets: 3 : 2
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(splitter)
@@ -189,8 +189,8 @@ class VaeView(QWidget):
         self.grid_epoch = ev.epoch
         self.recon_label.set_grid(ev.reconstructions)
         self.samples_label.set_grid(ev.samples)
-        self.recon_caption.setText(f"epoch {ev.epoch}: validation images (left of each pair) "
-                                   "and their reconstructions")
+        self.recon_caption.setText(f"epoch {ev.epoch}: validation images, each followed by "
+                                   "its reconstruction")
         self.samples_caption.setText(f"epoch {ev.epoch}: decoded from the same noise")
         self._latent_dirty = True
         self.samples_shown.emit(ev.epoch)
