@@ -116,16 +116,16 @@ def tiny_gpt() -> dict[str, Any]:
         "see the answer: the training loss collapses and the samples become nonsense. "
         "{params} parameters.",
         "dataset": dict(DATASET),
-        "training": {**LM_TRAINING, "optimizer": "adamw", "lr": 0.002, "weight_decay": 0.01,
-                     "epochs": 30, "batch_size": 32, "grad_clip": 1.0},
+        "training": {**LM_TRAINING, "optimizer": "adamw", "lr": 0.003, "weight_decay": 0.01,
+                     "epochs": 30, "batch_size": 16, "grad_clip": 1.0},
     }
 
 
 DEFINITIONS = [char_lstm, tiny_gpt]
 #: Measured seconds per epoch on a shared 2-core CPU (``designer train --epochs 3``).
 EPOCH_NOTES = {
-    "char-lstm": "About 6 s per epoch on a 2-core CPU.",
-    "tiny-gpt": "About 4 s per epoch on a 2-core CPU.",
+    "char-lstm": "About 2-3 s per epoch, the sample included, on a shared 2-core CPU.",
+    "tiny-gpt": "About 3 s per epoch, the sample included, on a shared 2-core CPU.",
 }
 
 
