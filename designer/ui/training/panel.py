@@ -311,6 +311,8 @@ class TrainingPanel(QWidget):
         from .views import make_view
 
         spec = spec or self.recipe_spec()
+        # predictions to score (a confusion matrix, "try it") only where the recipe makes them
+        self.tabs.setTabVisible(self.tabs.indexOf(self.evaluation), spec.evaluates)
         if spec.view != self._recipe_view_id:
             if self.recipe_view is not None:
                 self.recipe_view.stop()
@@ -867,7 +869,8 @@ class TrainingPanel(QWidget):
         if w is not None:
             w.wait()
         self._finished_eval_worker = w
-        self.tabs.setCurrentWidget(self.evaluation)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.evaluation), True)  # a past run of
+        self.tabs.setCurrentWidget(self.evaluation)  # a supervised design, evaluated from History
 
     # -- export ------------------------------------------------------------------------------------
 
