@@ -213,11 +213,7 @@ def _ensure_loaded() -> None:
     import importlib
 
     for name in BUILTIN_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while vae/language_model are written
-            if exc.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f"{__name__}.{name}")
     _load_plugins()
 
 

@@ -819,14 +819,17 @@ class TrainingPanel(QWidget):
             return f"{head} before the first epoch ended; nothing was saved."
         elapsed = duration_text(history[-1].get("elapsed_s") or 0)  # as History shows it
         parts = [f"{head} after {len(history)} epoch(s) in {elapsed}"]
-        last = runs.headline(history[-1])
+        spec = self.recipe_spec()  # its words for a record: accuracy, perplexity, D(x) ...
+        last = spec.headline(history)
         if last:
             parts.append(f"last epoch: {last}")
         best = next((c for c in runs.checkpoints(self.run_dir, history) if c.kind == "best"),
                     None)
         if best is not None and best.epoch:
+            record = [r for r in history if r.get("epoch") == best.epoch]
+            figure = spec.headline(record) if record else best.figure
             parts.append(f"best.pt = epoch {best.epoch} ({best.why})"
-                         + (f": {best.figure}" if best.figure else ""))
+                         + (f": {figure}" if figure else ""))
         return "; ".join(parts) + "."
 
     # -- evaluation of a past run ------------------------------------------------------------------
