@@ -3,6 +3,11 @@
 Submodules are named after the nodes, so the state_dict keys are those of the exported code
 (``fc1.weight``). ``forward`` runs the layers in topological order; a graph with several Inputs
 takes them as positional arguments in graph order, and several Outputs come back as a tuple.
+
+A block use (designer.engine.blocks) is a submodule of its own: the block's network built with the
+values of that use, or an ``nn.Sequential`` of its copies when it repeats, so the state_dict is
+hierarchical (``layer1.0.conv1.weight``). A layer switched off by a block parameter is ``None``
+(no weights) and passes its input through; a ``sequential`` network numbers its modules.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ class Step:
     type: str
     inputs: tuple[str, ...]  # node ids feeding this step, in port order
     kwargs: dict[str, Any]
+    attr: str = ""  # the module attribute: the name, or its position in a sequential network
+
+    @property
+    def disabled(self) -> bool:
+        """Switched off by a block parameter: the input passes through."""
+        return bool(self.kwargs.get("_disabled"))
 
 
 class GraphModule(nn.Module):
@@ -41,9 +52,16 @@ class GraphModule(nn.Module):
         self._input_ids = input_ids
         self._output_ids = output_ids
         for step in steps:
-            module = make_module(CATALOG[step.type], step.kwargs)
+            if step.disabled:
+                if step.type == "Block" or CATALOG[step.type].module_name is not None:
+                    self.add_module(step.attr, None)  # as torchvision's downsample = None
+                continue
+            if step.type == "Block":
+                module = block_module(step.kwargs)
+            else:
+                module = make_module(CATALOG[step.type], step.kwargs)
             if module is not None:
-                self.add_module(step.name, module)
+                self.add_module(step.attr, module)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         values = self.forward_all(*inputs)
@@ -58,12 +76,32 @@ class GraphModule(nn.Module):
         for step in self._steps:
             if step.type == "Input":
                 continue
-            spec = CATALOG[step.type]
-            module = getattr(self, step.name) if spec.module_name is not None else None
             # a layer without inputs (Parameter) gets the first model input, for its batch size
             args = [values[i] for i in step.inputs] or list(inputs[:1])
+            if step.disabled:
+                values[step.node_id] = args[0]
+                continue
+            if step.type == "Block":
+                values[step.node_id] = getattr(self, step.attr)(*args)
+                continue
+            spec = CATALOG[step.type]
+            module = getattr(self, step.attr) if spec.module_name is not None else None
             values[step.node_id] = apply_layer(spec, module, args, step.kwargs)
         return values
+
+
+def block_module(kwargs: dict[str, Any]) -> nn.Module:
+    """The module of a block use: its network built per copy (an nn.Sequential of the copies when
+    it repeats, numbered 0, 1, ... as torchvision's stages are)."""
+    graph = kwargs["_graph"]
+    copies = [_graph_module(graph, analysis) for _values, analysis in kwargs["_copies"]]
+    return copies[0] if len(copies) == 1 else nn.Sequential(*copies)
+
+
+def _graph_module(graph: Graph, analysis: Analysis) -> GraphModule:
+    steps = plan(graph, analysis)
+    inputs, outputs = ordered_io(graph, steps)
+    return GraphModule(steps, inputs, outputs)
 
 
 def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
@@ -74,10 +112,15 @@ def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
         raise BuildError(f"The design has {len(analysis.errors)} error(s):\n{lines}")
     preds = Adjacency.of(graph).preds
     steps = []
+    position = 0
     for nid in analysis.order:
         node = graph.nodes[nid]
         ins = tuple(e.src for e in preds[nid])
-        steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {})))
+        attr = node.name
+        if graph.sequential and node.type not in ("Input", "Output"):
+            attr, position = str(position), position + 1  # nn.Sequential's numbering
+        steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {}),
+                          attr))
     return steps
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .catalog import CATALOG, LayerSpec, name_problem
+from .blocks import layer_spec
+from .catalog import LayerSpec, name_problem
 
 if TYPE_CHECKING:
     # Imported where used: networkx takes ~0.1 s to import, a third of `designer check`, and the
@@ -33,10 +34,16 @@ class Node:
     name: str
     params: dict[str, Any]
     pos: tuple[float, float] = (0.0, 0.0)
+    # In a block: the bool block parameter that switches this layer on (off: it passes its
+    # input through and holds no weights). None: always on.
+    when: str | None = None
 
     @property
     def spec(self) -> LayerSpec:
-        return CATALOG[self.type]
+        spec = layer_spec(self.type)
+        if spec is None:
+            raise KeyError(self.type)
+        return spec
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,9 @@ class GraphEvent:
     PARAMS_CHANGED = "params_changed"
     RENAMED = "renamed"
     MOVED = "moved"
+    WHEN_CHANGED = "when_changed"
+    # the network's block parameters or its sequential flag (node_id None): every node may read them
+    BLOCK_CHANGED = "block_changed"
 
 
 class GraphError(ValueError):
@@ -118,6 +128,19 @@ class Graph(Observable):
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
         self._listeners: list[Listener] = []
+        # As a block (designer.engine.blocks): the parameters its layers may refer to, and
+        # whether its modules are numbered like nn.Sequential's.
+        self.block_params: tuple[Any, ...] = ()
+        self.sequential = False
+        # The networks of the project this graph belongs to (set by the Project): where its
+        # block uses find their definitions. None for a graph on its own.
+        self.library: dict[str, Graph] | None = None
+        self.version = 0  # counts the changes that can alter shapes (not moves)
+
+    def _emit(self, event: GraphEvent) -> None:
+        if event.kind != GraphEvent.MOVED:
+            self.version += 1
+        super()._emit(event)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -177,7 +200,7 @@ class Graph(Observable):
 
     def add_node(self, type: str, name: str | None = None, params: dict | None = None,
                  pos: tuple[float, float] = (0.0, 0.0), id: str | None = None) -> Node:
-        spec = CATALOG.get(type)
+        spec = layer_spec(type)
         if spec is None:
             raise GraphError(f"unknown layer type {type!r}")
         try:
@@ -315,6 +338,42 @@ class Graph(Observable):
         old, node.pos = node.pos, pos
         self._emit(GraphEvent(GraphEvent.MOVED, node_id, old=old, new=pos))
 
+    def set_when(self, node_id: str, when: str | None) -> str | None:
+        """Switch a layer on by a bool block parameter (None: always on); returns the old one."""
+        node = self.node(node_id)
+        if when is not None and (not isinstance(when, str) or not when.isidentifier()):
+            raise GraphError(f"{node.name}: 'when' names a bool block parameter, got {when!r}")
+        if node.type in ("Input", "Output") and when is not None:
+            raise GraphError(f"{node.name}: an {node.type} cannot be switched off")
+        old = node.when
+        if old != when:
+            node.when = when
+            self._emit(GraphEvent(GraphEvent.WHEN_CHANGED, node_id, old=old, new=when))
+        return old
+
+    def set_block_params(self, params: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+        """Declare the block parameters (designer.engine.blocks.block_param); returns the old."""
+        from .blocks import MAX_BLOCK_PARAMS
+
+        params = tuple(params)
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise GraphError("two block parameters have the same name")
+        if len(params) > MAX_BLOCK_PARAMS:
+            raise GraphError(f"a block declares at most {MAX_BLOCK_PARAMS} parameters")
+        old = self.block_params
+        if params != old:
+            self.block_params = params
+            self._emit(GraphEvent(GraphEvent.BLOCK_CHANGED, None, old=old, new=params))
+        return old
+
+    def set_sequential(self, sequential: bool) -> bool:
+        old = self.sequential
+        if bool(sequential) != old:
+            self.sequential = bool(sequential)
+            self._emit(GraphEvent(GraphEvent.BLOCK_CHANGED, None, old=old, new=self.sequential))
+        return old
+
     def _check_name(self, name: str) -> None:
         why = name_problem(name)
         if why:
@@ -322,25 +381,49 @@ class Graph(Observable):
         if self.node_by_name(name) is not None:
             raise GraphError(f"the name {name!r} is taken by another layer")
 
+    def assign(self, other: Graph) -> None:
+        """Make this graph equal to ``other`` in place, through events (edges and nodes removed,
+        then ``other``'s added in its order): what undo of a whole-network edit (group, ungroup)
+        uses, so that every view follows."""
+        for e in list(self.edges):
+            self.disconnect(e)
+        for nid in list(self.nodes):
+            self.remove_node(nid)
+        self.set_block_params(other.block_params)
+        self.set_sequential(other.sequential)
+        for n in other.nodes.values():
+            self.restore_node(Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos, n.when))
+        for e in other.edges:
+            self.restore_edge(e)
+
     # -- copying -------------------------------------------------------------------------------
 
     def copy(self) -> Graph:
         """An independent copy with the same ids and no listeners (a frozen snapshot)."""
         g = Graph()
         for n in self.nodes.values():
-            g.nodes[n.id] = Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos)
+            g.nodes[n.id] = Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos, n.when)
         g.edges = list(self.edges)
+        g.block_params = self.block_params
+        g.sequential = self.sequential
         return g
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        from .blocks import block_param_to_dict
+
+        out: dict[str, Any] = {
             "nodes": [
                 {"id": n.id, "type": n.type, "name": n.name, "params": _deepcopy(n.params),
-                 "pos": [n.pos[0], n.pos[1]]}
+                 "pos": [n.pos[0], n.pos[1]], **({"when": n.when} if n.when else {})}
                 for n in self.nodes.values()
             ],
             "edges": [{"src": e.src, "dst": e.dst, "dst_port": e.dst_port} for e in self.edges],
         }
+        if self.block_params:
+            out["params"] = [block_param_to_dict(p) for p in self.block_params]
+        if self.sequential:
+            out["sequential"] = True
+        return out
 
 
 def _position(pos: Any) -> tuple[float, float]:
@@ -355,7 +438,8 @@ def _position(pos: Any) -> tuple[float, float]:
 
 
 def _deepcopy(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in params.items()}
+    return {k: list(v) if isinstance(v, (list, tuple)) else dict(v) if isinstance(v, dict) else v
+            for k, v in params.items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .blocks import layer_spec
 from .catalog import CATALOG, ParamError, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: blocks (network params and sequential, node when, Block uses)
 SUFFIX = ".dnn.json"
 # Limits a legal file must keep; beyond them a file is refused with a message in a fraction of a
 # second, before parsing (10-20 MB of nested metadata took seconds to minutes to load and check).
@@ -44,7 +45,8 @@ _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "$" matches be
 # Layer types renamed between format versions: old id -> new id.
 RENAMED_TYPES: dict[str, str] = {}
 # Migrations: version N -> function turning a version-N document into version N+1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: lambda data: data}  # 1 -> 2: flat files
+# load unchanged (format 2 only adds blocks: network params and sequential, node when)
 
 
 class ProjectError(ValueError):
@@ -85,7 +87,7 @@ class ProjectEvent:
     DESCRIPTION_CHANGED = "description_changed"
 
 
-MAX_NETWORKS = 16
+MAX_NETWORKS = 64  # networks and the blocks they use
 MAX_NAME = 200  # characters of the project's name
 MAX_DESCRIPTION = 20_000
 
@@ -108,6 +110,10 @@ class Project(Observable):
     metadata: dict[str, Any] = field(default_factory=dict)
     _listeners: list[Callable[[ProjectEvent], None]] = field(
         default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for graph in self.networks.values():  # where block uses find their definitions
+            graph.library = self.networks
 
     @property
     def graph(self) -> Graph:
@@ -171,6 +177,7 @@ class Project(Observable):
         if len(self.networks) >= MAX_NETWORKS:
             raise ValueError(f"a project holds at most {MAX_NETWORKS} networks")
         graph = graph if graph is not None else Graph()
+        graph.library = self.networks
         items = list(self.networks.items())
         index = len(items) if index is None or not 0 <= index < len(items) else index
         items.insert(index, (name, graph))
@@ -200,6 +207,10 @@ class Project(Observable):
         if why:
             raise ValueError(why)
         self._set_networks([(new if k == old else k, g) for k, g in self.networks.items()])
+        from .blocks import used_by
+
+        for net, node_id in used_by(self.networks, old):  # its uses follow the new name
+            self.networks[net].set_params(node_id, {"block": new})
         self._emit(ProjectEvent(ProjectEvent.NETWORK_RENAMED, new, old=old, new=new))
 
     def _set_networks(self, items: list[tuple[str, Graph]]) -> None:
@@ -293,8 +304,8 @@ def _finite_float(text: str) -> float:
 # that a typo is named instead of ignored and nothing unread can make a file large or slow.
 TOP_KEYS = ("format_version", "app", "name", "description", "networks", "dataset", "training",
             "metadata")
-NETWORK_KEYS = ("name", "nodes", "edges")
-NODE_KEYS = ("id", "type", "name", "params", "pos")
+NETWORK_KEYS = ("name", "nodes", "edges", "params", "sequential")
+NODE_KEYS = ("id", "type", "name", "params", "pos", "when")
 EDGE_KEYS = ("src", "dst", "dst_port")
 _SETTINGS = ("dataset", "training")  # their text becomes paths, column and file names
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -418,6 +429,7 @@ def project_from_dict(data: Any) -> Project:
         if net_name in networks:
             raise ProjectError(f"{where}.name: another network is already named {net_name!r}")
         networks[net_name] = graph_from_dict(net, where)
+    _check_blocks(networks, nets)
     sections = {}
     for key in ("dataset", "training", "metadata"):
         value = data.get(key, {})
@@ -425,6 +437,28 @@ def project_from_dict(data: Any) -> Project:
             raise ProjectError(f"{key}: expected an object, got {_kind(value)}")
         sections[key] = value
     return Project(name, description, networks, **sections)
+
+
+def _check_blocks(networks: dict[str, Graph], raw: list) -> None:
+    """Every block use names a network of the project, and no definition contains itself."""
+    from .blocks import BLOCK, definition_cycle
+
+    names = list(networks)
+    for i, (net, graph) in enumerate(networks.items()):
+        for j, node in enumerate(graph.nodes.values()):
+            if node.type != BLOCK:
+                continue
+            block = node.params.get("block")
+            if block not in networks:
+                known = ", ".join(repr(n) for n in names)
+                raise ProjectError(f"networks[{i}].nodes[{j}].params.block: {node.name!r} uses "
+                                   f"block {_short(block)}, which is not a network of this "
+                                   f"project (its networks: {known})")
+    for name in names:
+        cycle = definition_cycle(networks, name)
+        if cycle:
+            raise ProjectError(f"networks: the block definitions form a cycle: "
+                               f"{' -> '.join(cycle)}; a block cannot contain itself")
 
 
 def graph_from_dict(data: dict, where: str = "graph") -> Graph:
@@ -455,9 +489,9 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         if not isinstance(type_, str):
             raise ProjectError(f"{here}.type: expected a layer type name, got {_short(type_)}")
         type_ = RENAMED_TYPES.get(type_, type_)
-        spec = CATALOG.get(type_)
+        spec = layer_spec(type_)
         if spec is None:
-            close = difflib.get_close_matches(type_, CATALOG.ids(), n=3, cutoff=0.6)
+            close = difflib.get_close_matches(type_, [*CATALOG.ids(), "Block"], n=3, cutoff=0.6)
             hint = (f"did you mean {' or '.join(close)}?" if close
                     else "see the palette for the layer types")
             raise ProjectError(f"{here}.type: unknown layer type {_short(type_)} ({hint})")
@@ -480,7 +514,14 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
                 or any(isinstance(v, bool) or not isinstance(v, (int, float))
                        or not abs(v) <= 1e7 for v in pos)):  # NaN fails too; no float() overflow
             raise ProjectError(f"{here}.pos: expected [x, y], two numbers, got {_short(pos)}")
-        g.nodes[node_id] = Node(node_id, type_, name, params, (float(pos[0]), float(pos[1])))
+        when = raw.get("when")
+        if when is not None and (not isinstance(when, str) or not when.isidentifier()
+                                 or not when.isascii() or len(when) > 64):
+            raise ProjectError(f"{here}.when: expected the name of a bool block parameter, got "
+                               f"{_short(when)}")
+        if when is not None and type_ in ("Input", "Output"):
+            raise ProjectError(f"{here}.when: an {type_} cannot be switched off")
+        g.nodes[node_id] = Node(node_id, type_, name, params, (float(pos[0]), float(pos[1])), when)
     seen: set[Edge] = set()
     for i, raw in enumerate(edges):
         here = f"{where}.edges[{i}]"
@@ -499,7 +540,33 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
             raise ProjectError(f"{here}: duplicate edge")
         seen.add(edge)
         g.edges.append(edge)
+    _block_declaration(g, data, where)
     return g
+
+
+def _block_declaration(g: Graph, data: dict, where: str) -> None:
+    """A network's block parameters and sequential flag (format 2)."""
+    from .blocks import MAX_BLOCK_PARAMS, block_param_from_dict
+
+    raw = data.get("params", [])
+    if not isinstance(raw, list):
+        raise ProjectError(f"{where}.params: expected a list of block parameters, got {_kind(raw)}")
+    if len(raw) > MAX_BLOCK_PARAMS:
+        raise ProjectError(f"{where}.params: at most {MAX_BLOCK_PARAMS} block parameters")
+    params = []
+    for i, item in enumerate(raw):
+        try:
+            p = block_param_from_dict(item)
+        except ValueError as exc:
+            raise ProjectError(f"{where}.params[{i}]: {exc}") from None
+        if any(q.name == p.name for q in params):
+            raise ProjectError(f"{where}.params[{i}]: another block parameter is named {p.name!r}")
+        params.append(p)
+    g.block_params = tuple(params)
+    sequential = data.get("sequential", False)
+    if not isinstance(sequential, bool):
+        raise ProjectError(f"{where}.sequential: expected true or false, got {_short(sequential)}")
+    g.sequential = sequential
 
 
 def _check_text(key: str, value: Any, limit: int) -> None:

@@ -29,7 +29,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PARAM_TYPES = ("int", "float", "bool", "choice", "ints", "shape", "dims", "text", "texts", "size")
+PARAM_TYPES = ("int", "float", "bool", "choice", "ints", "shape", "dims", "text", "texts", "size",
+               "values")
+#: Most entries of a ``values`` parameter (a block use's arguments).
+MAX_VALUES_ENTRIES = 64
 
 # Hard ceilings that keep absurd documents from allocating absurd things.
 MAX_DIM = 1_000_000  # any single size parameter
@@ -111,6 +114,8 @@ class Param:
             base = "a text"
         elif t == "texts":
             base = "a list of texts"
+        elif t == "values":
+            base = "an object of named values (numbers, true/false or texts)"
         else:
             base = "[height, width], two positive integers"
         return base + (" or null" if self.optional and not self.layer else "")
@@ -178,6 +183,8 @@ class Param:
             for v in value:
                 _check_text(v)
             return list(value)
+        if t == "values":
+            return _check_values(value)
         # size
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096
@@ -224,6 +231,59 @@ class Param:
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
             top = f"{int(self.max):,}" if float(self.max).is_integer() else f"{self.max:g}"
             raise ValueError(f"{_show(value)} is too large: {self.name} can be at most {top}")
+
+
+#: Types whose value may be a reference to a block parameter (designer.engine.blocks).
+REF_TYPES = ("int", "float", "bool", "choice", "ints")
+
+
+def is_ref(value: Any) -> bool:
+    return isinstance(value, dict) and "ref" in value
+
+
+def ref_problem(value: Any) -> str | None:
+    """Why a reference is malformed, or None: ``{"ref": name}`` or ``{"ref": name, "mul": k}``."""
+    if not isinstance(value, dict) or set(value) - {"ref", "mul"}:
+        return (f"a reference to a block parameter is {{\"ref\": name}} or {{\"ref\": name, "
+                f"\"mul\": integer}}, got {_show(value)}")
+    name = value.get("ref")
+    if not isinstance(name, str) or not name.isidentifier() or not name.isascii() or len(name) > 64:
+        return f"{_show(name)} is not a block parameter name"
+    mul = value.get("mul", 1)
+    if isinstance(mul, bool) or not isinstance(mul, int) or not 1 <= mul <= 1_000_000:
+        return f"a reference's mul is an integer from 1 to 1,000,000, got {_show(mul)}"
+    return None
+
+
+def _check_values(value: Any) -> dict[str, Any]:
+    """A flat object of named scalars (a block use's arguments): identifier keys; numbers,
+    true/false or short texts as values. What each name accepts is the block's to say."""
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of named values, got {_show(value)}")
+    if len(value) > MAX_VALUES_ENTRIES:
+        raise ValueError(f"expected at most {MAX_VALUES_ENTRIES} named values")
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k.isidentifier() or not k.isascii() or len(k) > 64:
+            raise ValueError(f"{_show(k)} is not a parameter name (letters, digits and _)")
+        if is_ref(v):  # a nested use passes on a parameter of the block around it
+            why = ref_problem(v)
+            if why:
+                raise ValueError(f"{k}: {why}")
+            out[k] = dict(v)
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{k}: expected a finite number, got {_show(v)}")
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+            raise ValueError(f"{k}: {_show(v)} is too large")
+        if isinstance(v, str):
+            if len(v) > 256:
+                raise ValueError(f"{k}: expected at most 256 characters")
+            _check_text(v)
+        elif not isinstance(v, (bool, int, float)):
+            raise ValueError(f"{k}: expected a number, true/false or a text, got {_show(v)}")
+        out[k] = v
+    return out
 
 
 def _range_words(lo: float | None, hi: float | None) -> str:
@@ -273,4 +333,6 @@ def _show(value: Any) -> str:
 
 def copy_value(v: Any) -> Any:
     """A default handed out fresh: lists are copied, so that no caller edits the declaration."""
+    if isinstance(v, dict):
+        return dict(v)
     return list(v) if isinstance(v, (list, tuple)) else v

@@ -81,23 +81,41 @@ class Analysis:
 
 
 class Analyzer:
-    """Incremental checker for one graph: call :meth:`analyze` after edits."""
+    """Incremental checker for one graph: call :meth:`analyze` after edits.
 
-    def __init__(self, graph: Graph) -> None:
+    As a block (designer.engine.blocks): ``values`` are the block parameters' values at a use
+    (None: their defaults), ``inputs`` the ``(shape, dtype)`` each Input receives there (None: the
+    shapes the Inputs declare), ``stack`` the blocks being expanded around it (a cycle check).
+    Block uses are re-inferred when their definition (or a block inside it) changes.
+    """
+
+    def __init__(self, graph: Graph, values: dict[str, Any] | None = None,
+                 inputs: list[tuple[Shape, str]] | None = None, stack: tuple[str, ...] = (),
+                 subscribe: bool = True) -> None:
         self.graph = graph
         self._infos: dict[str, NodeInfo] = {}
         self._dirty: set[str] = set(graph.nodes)
         self._cache: dict[tuple, tuple[Shape, int, int]] = {}
         self._last: Analysis | None = None
-        graph.subscribe(self._on_event)
+        self._use_keys: dict[str, tuple] = {}  # block use -> what it was inferred from
+        self.values = values
+        self._bound: dict[str, Any] = {}
+        self.inputs = inputs
+        self.stack = stack
+        self._subscribed = subscribe
+        if subscribe:
+            graph.subscribe(self._on_event)
 
     def close(self) -> None:
-        self.graph.unsubscribe(self._on_event)
+        if self._subscribed:
+            self.graph.unsubscribe(self._on_event)
 
     def _on_event(self, ev: GraphEvent) -> None:
         if ev.kind == GraphEvent.MOVED:
             return
-        if ev.kind == GraphEvent.NODE_REMOVED:
+        if ev.kind == GraphEvent.BLOCK_CHANGED:  # any layer may refer to a block parameter
+            self._dirty = set(self.graph.nodes)
+        elif ev.kind == GraphEvent.NODE_REMOVED:
             self._infos.pop(ev.node_id, None)
             self._dirty.discard(ev.node_id)
         elif ev.node_id is not None:
@@ -116,11 +134,14 @@ class Analyzer:
         upstream node's output shape or dtype stayed the same (a Dropout rate, a conv whose padding
         compensates its kernel), the nodes behind it keep their results.
         """
-        if self._last is not None:
-            return self._last
         graph = self.graph
+        uses = self._stale_uses()
+        if self._last is not None and not uses:
+            return self._last
+        self._dirty.update(uses)
+        self._bound, value_problems = self._block_values()
         adj = Adjacency.of(graph)
-        problems = check_structure(graph, adj)
+        problems = check_structure(graph, adj) + value_problems
         in_cycle = {nid for p in problems if p.code == "cycle" for nid in p.node_ids}
         order = _topo_order(graph, adj, in_cycle)
         infos = self._infos
@@ -160,15 +181,145 @@ class Analyzer:
         self._last = Analysis(dict(infos), problems, order)
         return self._last
 
+    # -- blocks ----------------------------------------------------------------------------------
+
+    def _block_values(self) -> tuple[dict[str, Any], list[Problem]]:
+        """The block parameters' values this graph is analysed with."""
+        from .blocks import bound_values
+
+        if not self.graph.block_params and not self.values:
+            return {}, []
+        values, problems = bound_values(self.graph, self.values)
+        return values, [Problem("error", f"Block parameters: {m}", (), "block_args")
+                        for m in problems]
+
+    def _stale_uses(self) -> set[str]:
+        """Block uses whose definition (or a block nested in it) changed since inferred."""
+        if not self._use_keys:
+            return set()
+        from .blocks import deep_version
+
+        library = self.graph.library or {}
+        stale = set()
+        for nid, key in self._use_keys.items():
+            node = self.graph.nodes.get(nid)
+            if node is None:
+                continue
+            if deep_version(library, node.params.get("block")) != key:
+                stale.add(nid)
+        return stale
+
+    def _infer_block(self, node: Node, params: dict[str, Any], upstream: list[NodeInfo]
+                     ) -> NodeInfo:
+        """A block use: the definition inferred on the incoming shapes, once per copy."""
+        from .blocks import bound_values, deep_version
+
+        label = f"Block '{node.name}'"
+        name = params["block"]
+        library = self.graph.library or {}
+        self._use_keys[node.id] = deep_version(library, name)
+        info = NodeInfo(input_shapes=[u.output_shape for u in upstream])
+        definition = library.get(name)
+        if definition is None:
+            known = ", ".join(repr(n) for n in library) or "none"
+            info.error = (f"{label} uses block {name!r}, which is not a network of this project "
+                          f"(its networks: {known}): choose one of them")
+            info.error_code = "block_missing"
+            return info
+        if name in self.stack or definition is self.graph:
+            chain = " -> ".join([*self.stack, name]) if name in self.stack else name
+            info.error = (f"{label}: block definitions form a cycle ({chain} -> ...): a block "
+                          "cannot contain itself")
+            info.error_code = "block_cycle"
+            return info
+        from .blocks import MAX_DEPTH
+
+        if len(self.stack) >= MAX_DEPTH:
+            info.error = f"{label}: blocks nest more than {MAX_DEPTH} deep"
+            info.error_code = "block_depth"
+            return info
+        ins, outs = definition.inputs(), definition.outputs()
+        if len(outs) != 1:
+            info.error = (f"{label}: block {name!r} has {len(outs)} Outputs; a block used as a "
+                          "layer has exactly one")
+            return info
+        if len(upstream) != len(ins):
+            names = ", ".join(repr(n.name) for n in ins)
+            info.error = (f"{label} has {len(upstream)} input(s) connected, but block {name!r} "
+                          f"takes {len(ins)} (its Inputs {names})")
+            info.error_code = "block_inputs"
+            return info
+        repeat = params["repeat"]
+        if repeat > 1 and len(ins) != 1:
+            info.error = f"{label}: only a block with one Input can be repeated"
+            return info
+        base, problems = bound_values(definition, params.get("args"))
+        first, first_problems = bound_values(definition, {**params.get("args", {}),
+                                                          **params.get("first", {})})
+        for m in problems + [m for m in first_problems if m not in problems]:
+            info.error = f"{label}: {m}"
+            info.error_code = "block_args"
+            return info
+        flows = [(u.output_shape, u.dtype) for u in upstream]
+        copies = []
+        total_params = total_macs = 0
+        for i in range(repeat):
+            values = first if i == 0 else base
+            inner = _expand(definition, name, values, flows, (*self.stack, name))
+            where = f"{node.name}.{i}" if repeat > 1 else node.name
+            if not inner.ok:
+                first_error = inner.errors[0]
+                info.error = (f"in block {name!r} used as {where!r}: {first_error.message}")
+                info.error_code = first_error.code or "block_inside"
+                return info
+            out_info = inner.infos[outs[0].id]
+            flows = [(out_info.output_shape, out_info.dtype)]
+            copies.append((values, inner))
+            total_params += inner.total_params
+            total_macs += inner.total_macs
+        info.output_shape, info.dtype = flows[0]
+        info.params, info.macs = total_params, total_macs
+        info.kwargs = {"_block": name, "_graph": definition, "_copies": copies}
+        return info
+
     # -- one node --------------------------------------------------------------------------------
 
     def _infer_node(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
         spec = node.spec
         label = f"{spec.display_name} '{node.name}'"
         if node.type == "Input":
+            if self.inputs is not None:  # a block's Input receives what its use is fed
+                index = [n.id for n in self.graph.inputs()].index(node.id)
+                if index < len(self.inputs):
+                    shape, dtype = self.inputs[index]
+                    return NodeInfo(tuple(shape), dtype)
             shape = tuple(node.params["shape"])
             dtype = "int" if node.params.get("dtype") == "int64" else "float"
             return NodeInfo(shape, dtype)
+        params = node.params
+        if self._bound or node.type == "Block" or any(isinstance(v, dict) and "ref" in v
+                                                       for v in params.values()):
+            params, why = _bind_params(node, self._bound)
+            if why:
+                return NodeInfo(error=f"{label}: {why}", error_code="block_ref")
+        if node.when is not None:
+            on = self._bound.get(node.when)
+            if not isinstance(on, bool):
+                return NodeInfo(error=f"{label} is switched on by {node.when!r}, which is not a "
+                                f"bool parameter of this block: declare it, or clear 'when'",
+                                error_code="block_ref")
+            if not on:  # switched off: the input passes through
+                if len(upstream) != 1 or upstream[0] is None or upstream[0].output_shape is None:
+                    return NodeInfo() if len(upstream) == 1 else NodeInfo(
+                        error=f"{label} can be switched off only with one input",
+                        error_code="block_ref")
+                u = upstream[0]
+                return NodeInfo(u.output_shape, u.dtype, input_shapes=[u.output_shape],
+                                kwargs={"_disabled": True})
+        if node.type == "Block":
+            if not upstream or any(u is None or u.output_shape is None for u in upstream):
+                return NodeInfo()
+            return self._infer_block(node, params, upstream)
         # A layer without inputs (Parameter) is resolved with no input shapes.
         source = spec.num_inputs == 0 and not spec.variadic
         if not source and (not upstream or any(u is None or u.output_shape is None
@@ -183,8 +334,8 @@ class Analyzer:
         info = NodeInfo(input_shapes=in_shapes)
         try:
             _check_input_kind(spec, in_shapes, in_dtypes)
-            kwargs = spec.resolve(node.params, in_shapes, in_dtypes) if spec.resolve else {}
-            out, nparams, macs = self._shape_params_macs(spec, node.params, kwargs, in_shapes,
+            kwargs = spec.resolve(params, in_shapes, in_dtypes) if spec.resolve else {}
+            out, nparams, macs = self._shape_params_macs(spec, params, kwargs, in_shapes,
                                                          in_dtypes)
         except LayerError as exc:
             info.error = _pin(str(exc), spec, label)
@@ -266,6 +417,67 @@ def analyze(graph: Graph) -> Analysis:
         analyzer.close()
 
 
+# The inside of block uses, by definition, version, values and incoming shapes: uses with the same
+# settings (a ViT's 12 encoder blocks) share one analysis, and an edit inside a definition
+# re-infers each distinct use once.
+_EXPANSIONS: dict[tuple, Analysis] = {}
+_MAX_EXPANSIONS = 4096
+
+
+def _expand(definition: Graph, name: str, values: dict[str, Any],
+            flows: list[tuple[Shape, str]], stack: tuple[str, ...]) -> Analysis:
+    from .blocks import deep_version
+
+    key = (name, deep_version(definition.library or {}, name) if definition.library else
+           (id(definition), definition.version), _freeze(values), tuple(flows), stack)
+    hit = _EXPANSIONS.get(key)
+    if hit is not None:
+        return hit
+    inner = Analyzer(definition, values, flows, stack, subscribe=False).analyze()
+    if len(_EXPANSIONS) >= _MAX_EXPANSIONS:
+        _EXPANSIONS.clear()
+    _EXPANSIONS[key] = inner
+    return inner
+
+
+def _bind_params(node: Node, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The node's parameters with references to block parameters replaced and checked."""
+    from .blocks import bind
+
+    spec = node.spec
+    out = dict(node.params)
+    declared = spec.param_map
+    for k, v in node.params.items():
+        if k in ("args", "first") and node.type == "Block" and isinstance(v, dict):
+            try:  # a nested use passes on the values of the block around it
+                out[k] = {a: bind(x, values) for a, x in v.items()}
+            except KeyError as exc:
+                return out, (f"{k}: refers to block parameter {exc.args[0]!r}, which this "
+                             "network does not declare")
+            except TypeError as exc:
+                return out, f"{k}: {exc}"
+            continue
+        if not (isinstance(v, dict) and "ref" in v):
+            continue
+        try:
+            bound = bind(v, values)
+        except KeyError:
+            return out, (f"{k} refers to block parameter {v['ref']!r}, which this network does "
+                         f"not declare: add it to the block's parameters, or set a value")
+        except TypeError as exc:
+            return out, f"{k}: {exc}"
+        try:
+            out[k] = declared[k].validate(bound) if k in declared else bound
+        except ValueError as exc:
+            return out, f"{k} = {v['ref']} ({_short_value(bound)}): {exc}"
+    return out, None
+
+
+def _short_value(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) < 40 else text[:37] + "..."
+
+
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
@@ -311,21 +523,26 @@ def _changed(old: NodeInfo, new: NodeInfo) -> bool:
 
 
 def _topo_order(graph: Graph, adj: Adjacency, in_cycle: set[str]) -> list[str]:
-    """Kahn's algorithm in insertion order; nodes in or behind a cycle are left out."""
+    """Kahn's algorithm, always taking the ready node added to the graph first (so a branch runs
+    where it was added: torchvision's BasicBlock registers conv1 ... bn2 before its downsample,
+    and a block written in that order builds its modules, and its state_dict, in that order);
+    nodes in or behind a cycle are left out."""
+    import heapq
+
     blocked = adj.reachable(in_cycle) if in_cycle else set()
+    index = {nid: i for i, nid in enumerate(graph.nodes)}
     indeg = {nid: 0 for nid in graph.nodes if nid not in blocked}
     for nid in indeg:
         indeg[nid] = sum(1 for e in adj.preds[nid] if e.src not in blocked)
-    ready = [nid for nid, d in indeg.items() if d == 0]
+    ready = [(index[nid], nid) for nid, d in indeg.items() if d == 0]
+    heapq.heapify(ready)
     order: list[str] = []
-    i = 0
-    while i < len(ready):
-        nid = ready[i]
-        i += 1
+    while ready:
+        _, nid = heapq.heappop(ready)
         order.append(nid)
         for s in adj.succs[nid]:
             if s in indeg:
                 indeg[s] -= 1
                 if indeg[s] == 0:
-                    ready.append(s)
+                    heapq.heappush(ready, (index[s], s))
     return order

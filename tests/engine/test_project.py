@@ -494,11 +494,13 @@ def test_network_edits_that_would_break_the_file_are_refused():
     p.remove_network("generator")
     with pytest.raises(ValueError, match="at least one network"):
         p.remove_network("discriminator")
-    for i in range(15):
+    from designer.engine.project import MAX_NETWORKS
+
+    for i in range(MAX_NETWORKS - 1):
         p.add_network(f"net{i}")
-    with pytest.raises(ValueError, match="at most 16"):
+    with pytest.raises(ValueError, match=f"at most {MAX_NETWORKS}"):
         p.add_network("net99")
-    assert len(events) == 16
+    assert len(events) == MAX_NETWORKS
 
 
 def test_unsubscribed_listeners_hear_nothing_and_construction_is_unchanged():

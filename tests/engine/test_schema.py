@@ -121,6 +121,8 @@ def test_describe_every_type():
         (Param("ts", "texts", [], "d"), "a list of texts"),
         (Param("z", "size", None, "d", optional=True), "[height, width], two positive integers or null"),
         (Param("e", "int", None, "d", min=1, optional=True, layer=True), "a positive integer"),
+        (Param("v", "values", {}, "d"),
+         "an object of named values (numbers, true/false or texts)"),
     ]
     for param, text in words:
         assert param.describe() == text, param
@@ -136,3 +138,15 @@ def test_show_is_one_safe_printable_line():
     assert _show(-10**5000) == "a negative integer of about 5001 digits"
     assert _show(2**63) == str(2**63)
     assert len(_show(list(range(100)))) == 60
+
+
+def test_values_take_named_scalars_and_references_only():
+    p = Param("args", "values", {}, "d")
+    assert p.validate({"width": 64, "act": "relu", "on": True, "w": {"ref": "planes", "mul": 4}}) \
+        == {"width": 64, "act": "relu", "on": True, "w": {"ref": "planes", "mul": 4}}
+    for bad, words in (([1], "expected an object"), ({"a b": 1}, "is not a parameter name"),
+                       ({"w": [1, 2]}, "w: expected a number"), ({"w": float("nan")}, "finite"),
+                       ({"w": {"ref": "x y"}}, "not a block parameter name"),
+                       ({"w": {"ref": "x", "mul": 0}}, "mul is an integer")):
+        with pytest.raises(ValueError, match=words):
+            p.validate(bad)

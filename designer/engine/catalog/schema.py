@@ -15,7 +15,16 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 # The one schema (shared with the dataset and training settings), re-exported for the categories.
-from ..schema import MAX_DIM, MAX_ELEMENTS, PARAM_TYPES, Param, _show  # noqa: F401
+from ..schema import (  # noqa: F401
+    MAX_DIM,
+    MAX_ELEMENTS,
+    PARAM_TYPES,
+    REF_TYPES,
+    Param,
+    _show,
+    is_ref,
+    ref_problem,
+)
 from ..schema import copy_value as _copy
 
 if TYPE_CHECKING:  # torch is imported where a module is built or run, never to check a design
@@ -157,8 +166,15 @@ class LayerSpec:
                                  f"(its parameters: {allowed})")
         out = {}
         for p in self.params:
+            value = params.get(p.name)
+            if is_ref(value) and p.type in REF_TYPES:  # a block parameter's value at each use
+                why = ref_problem(value)
+                if why:
+                    raise ParamError(p.name, why)
+                out[p.name] = dict(value)
+                continue
             try:
-                out[p.name] = p.validate(params[p.name]) if p.name in params else _copy(p.default)
+                out[p.name] = p.validate(value) if p.name in params else _copy(p.default)
             except ValueError as exc:
                 raise ParamError(p.name, str(exc)) from None
         return out
