@@ -533,3 +533,33 @@ def restore_networks(project, state: list[tuple[str, Any]]) -> None:
             project.add_network(name, graph.copy(), index)
     if list(project.networks) != wanted:
         project._set_networks([(n, project.networks[n]) for n in wanted])
+
+
+def block_names(library: Mapping[str, Graph]) -> list[str]:
+    """The networks used as blocks by another network (in project order)."""
+    used = {name for g in library.values() for name in uses_of(g)}
+    return [name for name in library if name in used]
+
+
+def model_names(library: Mapping[str, Graph]) -> list[str]:
+    """The networks that are models of their own: not used as a block by another network (the
+    first network always is one: it is the one trained by default)."""
+    used = set(block_names(library))
+    names = list(library)
+    return [n for i, n in enumerate(names) if i == 0 or n not in used]
+
+
+def definition_order(library: Mapping[str, Graph]) -> list[str]:
+    """The block definitions, each after every block it uses (the order classes are written)."""
+    out: list[str] = []
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        if name in out or name in stack or name not in library:
+            return
+        for used in uses_of(library[name]):
+            visit(used, (*stack, name))
+        out.append(name)
+
+    for name in block_names(library):
+        visit(name, ())
+    return out
