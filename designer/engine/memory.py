@@ -267,6 +267,17 @@ def _layer(node, info, owns: bool, kept: bool, device: str) -> LayerMemory:
             work += 2 * steps * ff * FLOAT_BYTES
         out_fwd = out + a_fwd  # in a no-grad forward only the temporaries of the fused path
         return LayerMemory(node.id, node.name, t, out_fwd, saved, work, note, info.params)
+    if t == "Block" and kw.get("_copies"):  # the inside of each copy, estimated as a network
+        inner_saved = inner_fwd = inner_work = 0
+        for _values, inner in kw["_copies"]:
+            est = estimate(kw["_graph"], inner, 1, None, device)
+            # its Inputs are the tensors fed to the use, already counted where they are made
+            inner_saved += est.saved_per_sample - sum(m.saved for m in est.layers
+                                                      if m.type == "Input")
+            inner_fwd = max(inner_fwd, est.forward_per_sample)
+            inner_work = max(inner_work, est.backward_work_per_sample)
+        return LayerMemory(node.id, node.name, t, max(out, inner_fwd), saved + inner_saved,
+                           max(work, inner_work), note, info.params)
     if t == "Input":
         saved = out  # the batch itself
     return LayerMemory(node.id, node.name, t, out, saved, work, note, info.params)

@@ -419,3 +419,18 @@ def test_hand_edited_settings_never_break_the_estimate():
         problems, summary = M.check_memory(g, analysis, bad)
         assert problems == [] and summary["batch_size"] == 64
     assert M.training_batch({"batch_size": 8}) == 8 and M.training_batch(None) == 64
+
+
+def test_a_design_with_blocks_estimates_what_its_flat_equal_does():
+    """A block use counts the memory of its inside (per copy), not just its output: ResNet-18
+    from blocks and the same network ungrouped into 71 flat layers estimate the same bytes."""
+    from designer.engine import blocks
+
+    p = load_project(template_path("resnet18"))
+    with_blocks = M.estimate(p.graph, analyze(p.graph), 8)
+    while uses := [n.id for n in p.graph.nodes.values() if n.type == "Block"]:
+        blocks.ungroup(p, "resnet18", uses[0])
+    flat = M.estimate(p.graph, analyze(p.graph), 8)
+    assert len(p.graph.nodes) == 71 and not any(n.type == "Block" for n in p.graph.nodes.values())
+    assert with_blocks.saved_per_sample == flat.saved_per_sample > 20e6
+    assert with_blocks.params == flat.params == 11_689_512
