@@ -557,10 +557,12 @@ class TrainingPanel(QWidget):
         project = self.project
         graph = self.document.graph.copy()
         spec = self.recipe_spec(tcfg)
-        several = spec.trains_several()
         network = self.document.network
-        networks = ({k: g.copy() for k, g in project.networks.items()} if several
-                    else {network: graph})
+        # every network (the recipe's roles, and the blocks the trained ones use), the one
+        # trained first: the run's config.json then reads as a project whose model is it
+        first = [] if spec.trains_several() else [network]  # (a GAN keeps its own order)
+        networks = {k: graph if k == network else project.networks[k].copy()
+                    for k in [*first, *project.networks]}
         snap_project = Project(project.name, project.description, networks,
                                copy.deepcopy(dcfg), copy.deepcopy(tcfg),
                                copy.deepcopy(project.metadata))
