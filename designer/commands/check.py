@@ -31,6 +31,8 @@ def report(project) -> dict:
             node, info = graph.nodes[nid], analysis.infos.get(nid)
             layers.append({
                 "id": nid, "name": node.name, "type": node.type,
+                **({"block": node.params.get("block"), "repeat": node.params.get("repeat", 1)}
+                   if node.type == "Block" else {}),
                 "output_shape": list(info.output_shape) if info and info.output_shape else None,
                 "dtype": info.dtype if info and info.output_shape else None,
                 "params": info.params if info else 0,
@@ -55,7 +57,10 @@ def report(project) -> dict:
         out["errors"] += sum(1 for p in extra if p["severity"] == "error")
         out["ok"] = out["errors"] == 0
     main = networks[0]
-    out["total_params"] = sum(n["total_params"] for n in networks)
+    from ..engine.blocks import model_names
+
+    models = model_names(project.networks)  # a block's parameters are counted in its uses
+    out["total_params"] = sum(n["total_params"] for n in networks if n["name"] in models)
     out["layers"] = main["layers"]
     return out
 
@@ -99,7 +104,10 @@ def format_report(rep: dict) -> str:
         rows = [("Layer", "Type", "Output shape", "Params", "MACs")]
         for layer in net["layers"]:
             shape = layer["output_shape"]
-            rows.append((layer["name"], layer["type"],
+            kind = layer["type"]
+            if kind == "Block":
+                kind = f"{layer['block']}" + (f" x{layer['repeat']}" if layer["repeat"] > 1 else "")
+            rows.append((layer["name"], kind,
                          "(N, " + ", ".join(map(str, shape)) + ")" if shape else "?",
                          f"{layer['params']:,}", _human(layer["macs"])))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]

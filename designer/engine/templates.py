@@ -44,7 +44,8 @@ class TemplateInfo:
     expected: str = ""
     order: int = 1000  # position in the gallery
     layers: int = 0  # number of nodes, all networks together
-    networks: int = 1  # a GAN holds two
+    networks: int = 1  # models: a GAN holds two (the blocks they use are not counted)
+    blocks: int = 0  # networks used as blocks by the others
     needs_download: bool = False
     error: str | None = None  # set when the file could not be read; the gallery shows it
 
@@ -112,10 +113,14 @@ def _info(path: Path) -> TemplateInfo:
         project = load_project(path)
     except ProjectError as exc:
         return TemplateInfo(tid, path, tid, "", None, "", error=str(exc))
+    from .blocks import block_names, model_names
     from .shapes import analyze  # torch import: deferred so that listing ids stays cheap
 
     analyses = [analyze(g) for g in project.networks.values()]
     errors = [p.message for a in analyses for p in a.errors]
+    models = model_names(project.networks)
+    model_params = sum(a.total_params for a, name in zip(analyses, project.networks)
+                       if name in models)
     ok = not errors
     meta = project.metadata
     order = meta.get("order", 1000)
@@ -124,7 +129,7 @@ def _info(path: Path) -> TemplateInfo:
         path=path,
         name=project.name,
         description=project.description,
-        params=sum(a.total_params for a in analyses) if ok else None,
+        params=model_params if ok else None,  # a block's parameters are counted in its uses
         dataset=describe_dataset(project.dataset),
         dataset_settings=dict(project.dataset),
         training=dict(project.training),
@@ -132,7 +137,8 @@ def _info(path: Path) -> TemplateInfo:
         expected=str(meta.get("expected", "")),
         order=order if isinstance(order, int) and not isinstance(order, bool) else 1000,
         layers=sum(len(g.nodes) for g in project.networks.values()),
-        networks=len(project.networks),
+        networks=len(models),
+        blocks=len(block_names(project.networks)),
         needs_download=project.dataset.get("kind") == "torchvision",
         error=None if ok else "; ".join(errors[:3]),
     )
