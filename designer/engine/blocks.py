@@ -563,3 +563,46 @@ def definition_order(library: Mapping[str, Graph]) -> list[str]:
     for name in block_names(library):
         visit(name, ())
     return out
+
+
+def use_context(graph: Graph, analysis: Any, use_id: str, copy: int = 0
+                ) -> tuple[dict[str, Any], list[tuple[tuple[int, ...], str]]] | None:
+    """What a block use feeds its definition: the block parameters' values of copy ``copy`` and
+    the ``(shape, dtype)`` each Input receives, from an analysis of the network holding the use
+    (None when the shapes reaching it are unknown). Analysing the definition with them
+    (``Analyzer(definition, values, inputs)``) pins a problem of that use to the layer inside
+    the block that causes it, when the definition is opened from the use."""
+    from .graph import Adjacency
+
+    node = graph.nodes.get(use_id)
+    if node is None or node.type != BLOCK or graph.library is None:
+        return None
+    definition = graph.library.get(node.params.get("block"))
+    if definition is None:
+        return None
+    preds = Adjacency.of(graph).preds[use_id]
+    flows = []
+    for e in preds:
+        info = analysis.infos.get(e.src)
+        if info is None or info.output_shape is None:
+            return None
+        flows.append((tuple(info.output_shape), info.dtype))
+    from .shapes import Analyzer
+
+    parent_values = Analyzer(graph, subscribe=False)._block_values()[0] if graph.block_params \
+        else {}
+    args = {k: bind(v, parent_values) if is_ref(v) else v
+            for k, v in (node.params.get("args") or {}).items()}
+    first = {k: bind(v, parent_values) if is_ref(v) else v
+             for k, v in (node.params.get("first") or {}).items()}
+    copies = (analysis.infos.get(use_id).kwargs or {}).get("_copies") if analysis.infos.get(
+        use_id) else None
+    if copies and copy < len(copies):
+        values = copies[copy][0]
+        if copy > 0:  # a later copy receives what the one before it gives
+            prev = copies[copy - 1][1]
+            out = definition.outputs()[0].id
+            flows = [(tuple(prev.infos[out].output_shape), prev.infos[out].dtype)]
+        return dict(values), flows
+    values, _ = bound_values(definition, {**args, **first} if copy == 0 else args)
+    return values, flows
