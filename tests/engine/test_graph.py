@@ -287,6 +287,7 @@ def test_one_removed_wire_is_one_error(template_id):
     assert analyze(base).ok
     for edge in list(base.edges):
         g = base.copy()
+        g.library = base.library  # the project's blocks (resnet-mini uses one)
         g.disconnect(edge)
         a = analyze(g)
         assert not a.ok  # the design cannot train

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from designer.cli import main as cli_main
+from designer.engine.blocks import model_names
 from designer.engine.build import build_model
 from designer.engine.config import validate_dataset, validate_training
 from designer.engine.layout import LAYOUT_DX, LAYOUT_DY
@@ -130,31 +131,40 @@ class TransformerText(nn.Module):
         return self.fc(self.encoder(self.embed(tokens)).mean(1))
 
 
+class ResidualBlock(nn.Module):
+    """Conv-BN-ReLU-Conv-BN plus the skip path (projected by a 1x1 Conv-BN when it changes size)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        project = cin != cout
+        self.proj = nn.Conv2d(cin, cout, 1, stride, bias=False) if project else None
+        self.proj_bn = nn.BatchNorm2d(cout) if project else None
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        skip = self.proj_bn(self.proj(x)) if self.proj is not None else x
+        return torch.relu(y + skip)
+
+
 class ResNetMini(nn.Module):
-    """Stem + three basic blocks (16, 32, 64 channels; the last two stride 2 with a projection)."""
+    """Stem + three residual blocks (16, 32, 64 channels; the last two stride 2 with a projection)."""
 
     def __init__(self):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         self.stem_bn = nn.BatchNorm2d(16)
-        for i, (cin, cout, stride) in enumerate([(16, 16, 1), (16, 32, 2), (32, 64, 2)], 1):
-            setattr(self, f"b{i}_conv1", nn.Conv2d(cin, cout, 3, stride, 1, bias=False))
-            setattr(self, f"b{i}_bn1", nn.BatchNorm2d(cout))
-            setattr(self, f"b{i}_conv2", nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
-            setattr(self, f"b{i}_bn2", nn.BatchNorm2d(cout))
-            if cin != cout:
-                setattr(self, f"b{i}_proj", nn.Conv2d(cin, cout, 1, stride, bias=False))
-                setattr(self, f"b{i}_proj_bn", nn.BatchNorm2d(cout))
+        self.b1 = ResidualBlock(16, 16, 1)
+        self.b2 = ResidualBlock(16, 32, 2)
+        self.b3 = ResidualBlock(32, 64, 2)
         self.fc = nn.Linear(64, 10)
 
     def forward(self, x):
         x = torch.relu(self.stem_bn(self.stem(x)))
-        for i in (1, 2, 3):
-            layer = {n: getattr(self, f"b{i}_{n}", None)
-                     for n in ("conv1", "bn1", "conv2", "bn2", "proj", "proj_bn")}
-            y = layer["bn2"](layer["conv2"](torch.relu(layer["bn1"](layer["conv1"](x)))))
-            skip = layer["proj_bn"](layer["proj"](x)) if layer["proj"] is not None else x
-            x = torch.relu(y + skip)
+        x = self.b3(self.b2(self.b1(x)))
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -211,8 +221,9 @@ def test_gallery_lists_every_template_with_what_the_new_dialog_shows():
         assert len(info.description) > 150, info.id  # what it teaches and what to expect
         assert info.teaches and info.expected
         project = load_project(info.path)
-        assert info.params == sum(analyze(g).total_params for g in project.networks.values())
-        assert info.networks == len(project.networks)
+        models = model_names(project.networks)  # a block's parameters count in its uses
+        assert info.params == sum(analyze(project.networks[m]).total_params for m in models)
+        assert info.networks == len(models)
         assert info.dataset == describe_dataset(info.dataset_settings)
         assert info.layers >= 3
         assert info.needs_download == (info.dataset_settings["kind"] == "torchvision")
@@ -335,15 +346,20 @@ def test_template_is_exactly_its_reference_network(tid):
 
 
 def test_residual_blocks_have_skips_and_projections_where_channels_change():
-    graph = load_template("resnet-mini").graph
-    adds = [n for n in graph.nodes.values() if n.type == "Add"]
-    assert len(adds) == 3
-    by_name = {n.name: n for n in graph.nodes.values()}
-    sources = {a.name: sorted(graph.nodes[e.src].name for e in graph.in_edges(a.id)) for a in adds}
-    assert sources == {"b1_add": ["b1_bn2", "stem_relu"], "b2_add": ["b2_bn2", "b2_proj_bn"],
-                       "b3_add": ["b3_bn2", "b3_proj_bn"]}
-    assert by_name["b2_proj"].params["kernel_size"] == 1
-    assert by_name["b3_proj"].params["stride"] == 2
+    project = load_template("resnet-mini")
+    uses = {n.name: {k: n.params[k] for k in ("block", "args")}
+            for n in project.graph.nodes.values() if n.type == "Block"}
+    assert uses == {
+        "b1": {"block": "ResidualBlock", "args": {"channels": 16}},
+        "b2": {"block": "ResidualBlock", "args": {"channels": 32, "stride": 2, "project": True}},
+        "b3": {"block": "ResidualBlock", "args": {"channels": 64, "stride": 2, "project": True}},
+    }
+    block = project.networks["ResidualBlock"]
+    (add,) = [n for n in block.nodes.values() if n.type == "Add"]
+    assert sorted(block.nodes[e.src].name for e in block.in_edges(add.id)) == ["bn2", "proj_bn"]
+    by_name = {n.name: n for n in block.nodes.values()}
+    assert by_name["proj"].params["kernel_size"] == 1
+    assert by_name["proj"].when == by_name["proj_bn"].when == "project"
 
 
 # --------------------------------------------------------------------------------------------
