@@ -24,12 +24,13 @@ import shutil
 import subprocess
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from .build import BuildError, ordered_io, plan
+from .blocks import BLOCK
+from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .graph import Graph
 from .modules import HELPER_CLASSES
@@ -172,12 +173,27 @@ def _same_value(a: Any, b: Any) -> bool:
         return False
 
 
-def constructor(spec: LayerSpec, kwargs: dict[str, Any]) -> str:
+class _Expr(str):
+    """Source text written as is (a block parameter, an ``__init__`` argument), not as a literal."""
+
+
+def _source(value: Any) -> str:
+    return str(value) if isinstance(value, _Expr) else literal(value)
+
+
+def constructor(spec: LayerSpec, kwargs: dict[str, Any], exprs: dict[str, str] | None = None
+                ) -> str:
     """``nn.Conv2d(1, 20, 5)``: required arguments by position, the rest by keyword, defaults left
-    out (except a layer's key settings when it has no required arguments, e.g. ``Dropout(p=0.5)``)."""
-    kw = {}
+    out (except a layer's key settings when it has no required arguments, e.g. ``Dropout(p=0.5)``).
+
+    ``exprs`` gives source text for some arguments (``planes``, ``planes * 4``): written as is and
+    never left out as a default, since its value changes from one use of a block to another."""
+    exprs = exprs or {}
+    kw: dict[str, Any] = {}
     for key, value in module_kwargs(kwargs).items():
-        if key in _COLLAPSIBLE and isinstance(value, (tuple, list)) and value and all(
+        if key in exprs:
+            value = _Expr(exprs[key])
+        elif key in _COLLAPSIBLE and isinstance(value, (tuple, list)) and value and all(
             v == value[0] for v in value
         ):
             value = value[0]
@@ -189,15 +205,16 @@ def constructor(spec: LayerSpec, kwargs: dict[str, Any]) -> str:
     positional = True
     for name in required:
         if positional and name in kw:
-            args.append(literal(kw.pop(name)))
+            args.append(_source(kw.pop(name)))
         else:
             positional = False
     # A layer with no required argument shows its numeric setting: Dropout(p=0.5).
     keep = {k for k in spec.key_params if isinstance(kw.get(k), float)} if not required else set()
     for key, value in kw.items():
-        if key in defaults and _same_value(value, defaults[key]) and key not in keep:
+        if (not isinstance(value, _Expr) and key in defaults and _same_value(value, defaults[key])
+                and key not in keep):
             continue
-        args.append(f"{key}={literal(value)}")
+        args.append(f"{key}={_source(value)}")
     return f"{spec.code_class}({', '.join(args)})"
 
 
@@ -244,98 +261,555 @@ def _comment_line(line: str, shape: str) -> str:
 
 def network_code(graph: Graph, cls: str, analysis: Analysis | None = None,
                  reserved: set[str] | frozenset[str] = frozenset()) -> NetworkCode:
-    """One ``nn.Module`` class for ``graph`` (raises :class:`CodegenError` when it has errors)."""
+    """One ``nn.Module`` class for ``graph`` (raises :class:`CodegenError` when it has errors).
+
+    A graph that uses blocks needs their classes too: :func:`model_codes` writes them all."""
+    library = dict(graph.library or {})
+    name = next((n for n, g in library.items() if g is graph), None)
+    if name is None:
+        name = "__network"
+        library = {name: graph, **library}
+    writer = _ClassWriter(library, [name], {name: analysis} if analysis else {},
+                          {name: cls}, reserved)
+    return writer.run()[name]
+
+
+@dataclass
+class _Use:
+    """One place a network is built: a copy of a block use, or the network as a model."""
+
+    values: dict[str, Any]  # its block parameters' values
+    analysis: Analysis
+    model: bool = False
+
+
+@dataclass
+class _Variant:
+    """One class written for a network: the uses whose forward reads the same."""
+
+    net: str
+    cls: str
+    uses: list[_Use]
+    args: list[str] = field(default_factory=list)  # __init__ arguments, in order
+    defaults: dict[str, Any] = field(default_factory=dict)
+    # per use (by id of its analysis): the values of the inferred __init__ arguments
+    inferred: dict[int, dict[str, Any]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    code: NetworkCode | None = None
+
+
+_FEATURE_KWARGS = frozenset({"in_features", "input_size", "embed_dim", "d_model",
+                             "normalized_shape", "in1_features"})
+
+
+def _dim(shape: Any, index: int) -> Any:
+    return shape[index] if isinstance(shape, tuple) and shape else None
+
+
+class _ClassWriter:
+    """Writes the classes of model.py: one per block definition (more only when uses of a block
+    need different forward code, ``BasicBlock2``), then one per model.
+
+    A layer argument that is a reference to a block parameter is written as the expression
+    (``planes * 4``); an argument that differs between the uses of a block is an ``__init__``
+    argument (``in_channels`` when it is the input's size, a block parameter when it equals one in
+    every use, else ``<layer>_<argument>``) that each use passes as a literal; one equal in every
+    use stays a literal. Modules are created in the engine's order, so a seeded init matches."""
+
+    def __init__(self, library: dict[str, Graph], models: list[str],
+                 analyses: dict[str, Analysis], names: dict[str, str],
+                 reserved: set[str] | frozenset[str] = frozenset()) -> None:
+        self.library = library
+        self.models = models
+        self.analyses = analyses
+        self.names = names  # network -> base class name
+        self.taken = set(names.values()) | set(reserved)
+        self.variants: list[_Variant] = []
+        self.variant_of: dict[int, _Variant] = {}  # id(analysis) -> its class
+        self.model_code: dict[str, NetworkCode] = {}
+
+    # -- which uses each network has --------------------------------------------------------------
+
+    def _collect(self) -> dict[str, list[_Use]]:
+        from .blocks import bound_values
+
+        uses: dict[str, list[_Use]] = {n: [] for n in self.library}
+        seen: set[int] = set()
+
+        def walk(analysis: Analysis) -> None:
+            for nid in analysis.order:
+                kw = analysis.infos[nid].kwargs or {}
+                for values, inner in kw.get("_copies", ()):
+                    if id(inner) in seen:
+                        continue
+                    seen.add(id(inner))
+                    uses[kw["_block"]].append(_Use(dict(values), inner))
+                    walk(inner)
+
+        for net in self.models:
+            graph = self.library[net]
+            analysis = self.analyses.get(net) or analyze(graph)
+            if not analysis.ok:
+                try:
+                    plan(graph, analysis)
+                except BuildError as exc:
+                    raise CodegenError(self._where(net) + str(exc)) from None
+            seen.add(id(analysis))
+            uses[net].insert(0, _Use(bound_values(graph)[0], analysis, model=True))
+            walk(analysis)
+        return uses
+
+    def _where(self, net: str) -> str:
+        return f"network {net!r}: " if len(self.library) > 1 else ""
+
+    def run(self) -> dict[str, NetworkCode]:
+        """Write every class; returns the models' code by network."""
+        from .blocks import definition_order
+
+        for net, graph in self.library.items():
+            _check_names(net, graph, self._where(net))
+        uses = self._collect()
+        order = [n for n in definition_order(self.library) if uses.get(n)]
+        order += [m for m in self.models if m not in order]
+        for net in order:
+            try:
+                self._write_network(net, uses[net])
+            except CodegenError as exc:
+                raise CodegenError(self._where(net) + str(exc)) from None
+        return self.model_code
+
+    # -- one network ------------------------------------------------------------------------------
+
+    def _write_network(self, net: str, uses: list[_Use]) -> None:
+        graph = self.library[net]
+        groups: list[tuple[list, list[tuple[_Use, list[Step]]]]] = []
+        for use in uses:
+            steps = plan(graph, use.analysis)
+            key = self._key(graph, steps, use)
+            for group_key, members in groups:
+                if len(group_key) == len(key) and all(
+                        a is None or b is None or a == b for a, b in zip(group_key, key)):
+                    group_key[:] = [b if a is None else a for a, b in zip(group_key, key)]
+                    members.append((use, steps))
+                    break
+            else:
+                groups.append((list(key), [(use, steps)]))
+        for k, (_, members) in enumerate(groups):
+            base = self.names[net]
+            cls = base
+            if k:
+                i = k + 1
+                while f"{base}{i}" in self.taken:
+                    i += 1
+                cls = f"{base}{i}"
+                self.taken.add(cls)
+            variant = _Variant(net, cls, [u for u, _ in members])
+            self._write_variant(graph, variant, members)
+            self.variants.append(variant)
+            for use, _ in members:
+                self.variant_of[id(use.analysis)] = variant
+                if use.model:
+                    self.model_code[net] = variant.code
+
+    def _key(self, graph: Graph, steps: list[Step], use: _Use) -> list:
+        """What must be the same for two uses to share a class: the forward code (with placeholder
+        names) and the classes of nested blocks; None for a layer switched off in this use."""
+        key: list[Any] = [tuple(s.node_id for s in steps)]
+        for s in steps:
+            if s.type in ("Input", "Output"):
+                continue
+            if s.disabled:
+                key.append(None)
+            elif s.type == BLOCK:
+                key.append(("block", tuple(self.variant_of[id(a)].cls
+                                           for _, a in s.kwargs["_copies"])))
+            else:
+                ctx = CodeContext("__out", "self.__attr",
+                                  [f"__in{i}" for i in range(len(s.inputs) or 1)], s.kwargs,
+                                  _bound(graph.nodes[s.node_id].params, use.values))
+                key.append((tuple(code_lines(CATALOG[s.type], ctx)),
+                            tuple(module_kwargs(s.kwargs))))
+        return key
+
+    def _write_variant(self, graph: Graph, v: _Variant,
+                       members: list[tuple[_Use, list[Step]]]) -> None:
+        steps = members[0][1]
+        uses = [u for u, _ in members]
+        declared = [p.name for p in graph.block_params]
+        for p in declared:
+            why = _name_problem_in_code(p, self.taken)
+            if why:
+                raise CodegenError(f"block parameter {p!r} cannot be written as Python: {why}; "
+                                   "rename it")
+        input_ids, output_ids = ordered_io(graph, steps)
+        meanings: dict[str, Any] = {}
+        inferred: list[str] = []
+        for u in uses:
+            v.inferred[id(u.analysis)] = {}
+        first_in = [u.analysis.infos[input_ids[0]].output_shape if input_ids else None
+                    for u in uses]
+
+        def vary(pairs: list[tuple[int, Any]], kind: str, label: str) -> str | None:
+            """None when the value is the same in every use, else the expression for it."""
+            vals = [x for _, x in pairs]
+            if all(_same_value(x, vals[0]) for x in vals):
+                return None
+            ints = all(isinstance(x, int) and not isinstance(x, bool) for x in vals)
+            dims = [("in_channels", 0), ("in_features", -1)]
+            if kind in _FEATURE_KWARGS:
+                dims.reverse()
+            for name, index in (dims if ints else ()):
+                if name in declared or meanings.get(name, ("dim", index)) != ("dim", index):
+                    continue
+                if all(_dim(first_in[i], index) == x for i, x in pairs):
+                    return arg(name, ("dim", index), pairs)
+            for p in (graph.block_params if ints else ()):
+                if p.type == "int" and all(
+                        _same_value(uses[i].values.get(p.name), x) for i, x in pairs):
+                    return p.name
+            name = re.sub(r"\W", "_", label)
+            while name in declared or (name in meanings and meanings[name] != ("node", label)):
+                name += "_"
+            return arg(name, ("node", label), pairs)
+
+        def arg(name: str, meaning: Any, pairs: list[tuple[int, Any]]) -> str:
+            if name not in meanings:
+                meanings[name] = meaning
+                inferred.append(name)
+            for i, x in pairs:
+                v.inferred[id(uses[i].analysis)][name] = x
+            if meaning[0] == "dim":  # known in every use, not only where the layer is on
+                for i, u in enumerate(uses):
+                    v.inferred[id(u.analysis)][name] = _dim(first_in[i], meaning[1])
+            return name
+
+        sequential = graph.sequential
+        chain = sequential and self._is_chain(graph, steps, input_ids, output_ids)
+        init: list[str] = []
+        attrs: dict[str, str] = {}  # node id -> how forward reaches its module
+        flags: dict[str, str] = {}  # when-parameter -> attribute holding it (module-less layers)
+        module_attrs = {s.attr for s in steps if s.type not in ("Input", "Output")}
+        for s in steps:
+            if s.type in ("Input", "Output"):
+                continue
+            node = graph.nodes[s.node_id]
+            on = [(i, ss[s.node_id]) for i, ss in enumerate(self._by_id(members))
+                  if not ss[s.node_id].disabled]
+            has_module = s.type == BLOCK or CATALOG[s.type].module is not None
+            if sequential and not chain:
+                attrs[s.node_id] = f"getattr(self, {literal(s.attr)})"
+            else:
+                attrs[s.node_id] = f"self.{s.attr}"
+            if not has_module:
+                if node.when is not None and node.when not in flags:
+                    name = node.when
+                    while name in module_attrs or name in flags.values():
+                        name = f"use_{name}"
+                    flags[node.when] = name
+                    init.append(f"self.{name} = {node.when}")
+                continue
+            if not on:
+                ctor = None
+            elif s.type == BLOCK:
+                ctor = self._block_ctor(node, on, uses, vary)
+            else:
+                ctor = self._layer_ctor(node, on, uses, vary)
+            if node.when is not None:
+                ctor = f"{ctor} if {node.when} else None" if ctor else "None"
+            if chain:
+                init.append(f"{ctor},")
+            elif sequential:
+                init.append(f"self.add_module({literal(s.attr)}, {ctor})")
+            else:
+                init.append(f"self.{s.attr} = {ctor}")
+
+        v.args = inferred + declared
+        model_use = next((u for u in uses if u.model), None)
+        for name in inferred:
+            if model_use is not None:
+                v.defaults[name] = v.inferred[id(model_use.analysis)].get(name)
+        for p in graph.block_params:
+            v.defaults[p.name] = p.default
+        forward, code = self._forward(graph, v, members, input_ids, output_ids, attrs, flags)
+        self._assemble(graph, v, init, forward, chain, code.input_names, inferred)
+        code.lines = v.lines
+        if model_use is not None:
+            v.code = code
+
+    @staticmethod
+    def _by_id(members: list[tuple[_Use, list[Step]]]) -> list[dict[str, Step]]:
+        return [{s.node_id: s for s in steps} for _, steps in members]
+
+    def _is_chain(self, graph: Graph, steps: list[Step], input_ids: list[str],
+                  output_ids: list[str]) -> bool:
+        """A sequential network that nn.Sequential runs as is: one Input, each layer a module fed
+        by the one before, called on it, always on."""
+        if len(input_ids) != 1 or len(output_ids) != 1:
+            return False
+        prev = input_ids[0]
+        for s in steps:
+            if s.type == "Input":
+                continue
+            if s.type == "Output":
+                return s.inputs == (prev,)
+            node = graph.nodes[s.node_id]
+            if node.when is not None or s.inputs != (prev,):
+                return False
+            if s.type != BLOCK:
+                spec = CATALOG[s.type]
+                if spec.module is None:
+                    return False
+                ctx = CodeContext("__out", "self.__attr", ["__in0"], s.kwargs, node.params)
+                lines = code_lines(spec, ctx)
+                if len(lines) != 1 or lines[0].partition("  # ")[0] != "__out = self.__attr(__in0)":
+                    return False
+            prev = s.node_id
+        return False  # pragma: no cover - a valid network has its Output
+
+    def _layer_ctor(self, node, on: list[tuple[int, Step]], uses: list[_Use], vary) -> str:
+        from .blocks import bind, is_ref, ref_text
+
+        spec = CATALOG[node.type]
+        kws = [(i, module_kwargs(s.kwargs)) for i, s in on]
+        rep = kws[0][1]
+        exprs: dict[str, str] = {}
+        for k in rep:
+            raw = node.params.get(k)
+            if is_ref(raw) and all(_matches(kw.get(k), bind(raw, uses[i].values), k)
+                                   for i, kw in kws):
+                exprs[k] = ref_text(raw)
+                continue
+            expr = vary([(i, kw.get(k)) for i, kw in kws], k, f"{node.name}_{k}")
+            if expr is not None:
+                exprs[k] = expr
+        return constructor(spec, on[0][1].kwargs, exprs)
+
+    def _block_ctor(self, node, on: list[tuple[int, Step]], uses: list[_Use], vary) -> str:
+        from .blocks import is_ref, ref_text
+
+        copies = len(on[0][1].kwargs["_copies"])
+        texts = []
+        for c in range(copies):
+            inner = [(i, s.kwargs["_copies"][c][1]) for i, s in on]
+            variant = self.variant_of[id(inner[0][1])]
+            given = dict(node.params.get("args") or {})
+            if c == 0:
+                given.update(node.params.get("first") or {})
+            args = []
+            for a in variant.args:
+                if a in given:
+                    raw = given[a]
+                    text = ref_text(raw) if is_ref(raw) else literal(
+                        on[0][1].kwargs["_copies"][c][0][a])
+                elif a in {p.name for p in self.library[variant.net].block_params}:
+                    continue  # the block parameter's default
+                else:
+                    pairs = [(i, self.variant_of[id(an)].inferred[id(an)].get(a))
+                             for i, an in inner]
+                    label = f"{node.name}_{a}" if copies == 1 else f"{node.name}_{c}_{a}"
+                    text = vary(pairs, a, label) or literal(pairs[0][1])
+                args.append(f"{a}={text}")
+            texts.append(f"{variant.cls}({', '.join(args)})")
+        if copies == 1:
+            return texts[0]
+        rest = texts[1:]
+        if len(rest) >= 3 and all(t == rest[0] for t in rest):
+            return f"nn.Sequential({texts[0]}, *({rest[0]} for _ in range({len(rest)})))"
+        return f"nn.Sequential({', '.join(texts)})"
+
+    def _forward(self, graph: Graph, v: _Variant, members, input_ids, output_ids,
+                 attrs: dict[str, str], flags: dict[str, str]) -> tuple[list[str], NetworkCode]:
+        steps = members[0][1]
+        by_id = self._by_id(members)
+        uses = v.uses
+        temps: set[str] = set()
+        for s in steps:
+            if s.type in ("Input", BLOCK):
+                continue
+            ctx = CodeContext("__out", "self.__attr",
+                              [f"__in{i}" for i in range(len(s.inputs) or 1)], s.kwargs,
+                              _bound(graph.nodes[s.node_id].params, uses[0].values))
+            temps |= _placeholder_names(CATALOG[s.type], ctx)
+        taken = self.taken | set(MODULE_NAMES) | temps
+        forbidden = taken | _BUILTIN_NAMES | set(keyword.kwlist)
+        var: dict[str, str] = {}
+        used = {s.name for s in steps if s.name not in forbidden}
+        for s in steps:
+            name = s.name
+            if name in forbidden:
+                while name in forbidden or name in used:
+                    name += "_"
+                used.add(name)
+            var[s.node_id] = name
+
+        def shape_of(nid: str) -> str | None:
+            """The shape comment; a size that differs between uses reads ``?``."""
+            shapes = {u.analysis.infos[nid].output_shape for u in uses}
+            if None in shapes or len({len(sh) for sh in shapes}) != 1:
+                return None
+            dims = [d[0] if len(set(d)) == 1 else "?" for d in zip(*shapes)]
+            if dims and all(d == "?" for d in dims):
+                return None
+            return "(" + ", ".join(["N", *map(str, dims)]) + ")"
+
+        forward: list[str] = []
+        for nid in input_ids:
+            dtype = graph.nodes[nid].params.get("dtype", "float32")
+            what = "token ids (int64)" if dtype == "int64" else "float32"
+            shape = shape_of(nid)
+            forward.append(f"# {var[nid]}: {shape + ' ' if shape else ''}{what}")
+        for s in steps:
+            if s.type == "Input":
+                continue
+            node = graph.nodes[s.node_id]
+            ins = [var[i] for i in s.inputs or input_ids[:1]]
+            on = [(i, ss[s.node_id]) for i, ss in enumerate(by_id) if not ss[s.node_id].disabled]
+            out = var[s.node_id]
+            if not on:
+                forward.append(f"{out} = {ins[0]}  # {node.name} is off in every use")
+                continue
+            rep_i, rep = on[0]
+            if s.type == BLOCK:
+                lines = [f"{out} = {attrs[s.node_id]}({', '.join(ins)})"]
+            else:
+                ctx = CodeContext(out, attrs.get(s.node_id, f"self.{s.attr}"), ins, rep.kwargs,
+                                  _bound(node.params, uses[rep_i].values))
+                lines = code_lines(CATALOG[s.type], ctx)
+            shape = shape_of(s.node_id) if len(on) == len(uses) else None
+            if node.when is not None:
+                stored = flags.get(node.when)
+                cond = f"self.{stored}" if stored else f"{attrs[s.node_id]} is not None"
+                lines = _switched(lines, out, cond, ins[0])
+            forward.extend(lines[:-1])
+            forward.append(_comment_line(lines[-1], shape) if shape else lines[-1])
+        outs = [var[o] for o in output_ids]
+        forward.append("return " + (outs[0] if len(outs) == 1 else ", ".join(outs)))
+        model_use = next((u for u in uses if u.model), uses[0])
+        infos = model_use.analysis.infos
+        code = NetworkCode(
+            v.cls, [], [var[i] for i in input_ids],
+            [tuple(infos[i].output_shape) for i in input_ids],
+            [graph.nodes[i].params.get("dtype", "float32") for i in input_ids],
+            [tuple(infos[o].output_shape) for o in output_ids],
+            outs,
+        )
+        return forward, code
+
+    def _assemble(self, graph: Graph, v: _Variant, init: list[str], forward: list[str],
+                  chain: bool, input_names: list[str], inferred: list[str]) -> None:
+        is_model = any(u.model for u in v.uses)
+        params = []
+        for name in v.args:
+            if name in v.defaults and (is_model or name not in inferred):
+                params.append(f"{name}={literal(v.defaults[name])}")
+            else:
+                params.append(name)
+        notes = []
+        for name in inferred:
+            notes.append(f"# {name}: " + ("the size of the input at each use"
+                                           if name in ("in_channels", "in_features")
+                                           else "differs between the uses of this block"))
+        for p in graph.block_params:
+            notes.append(f"# {p.name}: {comment_text(p.doc, limit=80) or p.type}")
+        base = "nn.Sequential" if chain else "nn.Module"
+        if is_model and not any(not u.model for u in v.uses):
+            doc = "The designed network; layers are created in the order data flows through them."
+        else:
+            doc = "A block: a network of the design used as a layer by others."
+        lines = [f"class {v.cls}({base}):", f'    """{doc}"""', ""]
+        lines.append(f"    def __init__({', '.join(['self', *params])}):")
+        lines += ["        " + n for n in notes]
+        if chain:
+            lines.append("        super().__init__(")
+            lines += ["            " + line for line in init]
+            lines.append("        )")
+        else:
+            lines.append("        super().__init__()")
+            lines += ["        " + line for line in init]
+            lines.append("")
+            args = ["self", *input_names]
+            lines.append(f"    def forward({', '.join(args)}):")
+            lines += ["        " + line for line in forward]
+        v.lines = lines
+
+
+def _switched(lines: list[str], out: str, cond: str, passthrough: str) -> list[str]:
+    """The forward lines of a layer a bool block parameter can switch off."""
+    code, sep, note = lines[0].partition("  # ")
+    if len(lines) == 1 and code.startswith(f"{out} = "):
+        expr = code[len(out) + 3:]
+        if " if " in expr or "lambda" in expr:
+            expr = f"({expr})"
+        return [f"{out} = {expr} if {cond} else {passthrough}" + (f"  # {note}" if sep else "")]
+    return [f"if {cond}:", *("    " + line for line in lines), "else:",
+            f"    {out} = {passthrough}"]
+
+
+def _matches(value: Any, bound: Any, key: str) -> bool:
+    """Whether a resolved argument is the bound reference (or a tuple of it torch reads as one)."""
+    if _same_value(value, bound):
+        return True
+    return (isinstance(value, (tuple, list)) and bool(value)
+            and (key in _COLLAPSIBLE or len(value) == 1)
+            and all(_same_value(x, bound) for x in value))
+
+
+def _bound(params: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A node's parameters with references replaced by one use's values (for the templates)."""
+    from .blocks import bind, is_ref
+
+    out = {}
+    for k, v in params.items():
+        try:
+            out[k] = bind(v, values) if is_ref(v) else v
+        except (KeyError, TypeError):
+            out[k] = v
+    return out
+
+
+def _name_problem_in_code(name: str, taken: set[str]) -> str | None:
+    if keyword.iskeyword(name):
+        return "it is a Python keyword"
+    if name in MODULE_NAMES or name in taken or name in ("super", "self"):
+        return "model.py uses that name"
+    return None
+
+
+def _check_names(net: str, graph: Graph, where: str) -> None:
     for node in graph.nodes.values():  # the graph refuses these; a document edited by hand too
         why = name_problem(node.name)
         if why is None and node.name in _MODULE_ATTRS:
             why = f"{node.name!r} is reserved (torch.nn.Module uses it)"
         if why:
-            raise CodegenError(f"cannot export the layer named {comment_text(repr(node.name))}: "
-                               f"{why}")
-    analysis = analysis or analyze(graph)
-    try:
-        steps = plan(graph, analysis)
-    except BuildError as exc:
-        raise CodegenError(str(exc)) from None
-    input_ids, output_ids = ordered_io(graph, steps)
+            raise CodegenError(f"{where}cannot export the layer named "
+                               f"{comment_text(repr(node.name))}: {why}")
 
-    # Temporaries of the templates in use, found by writing each step once with placeholders.
-    temps: set[str] = set()
-    for step in steps:
-        spec = CATALOG[step.type]
-        if step.type == "Input":
-            continue
-        ctx = CodeContext("__out", "self.__attr", [f"__in{i}" for i in range(len(step.inputs) or 1)],
-                          step.kwargs, graph.nodes[step.node_id].params)
-        temps |= _placeholder_names(spec, ctx)
-    taken = set(reserved) | set(MODULE_NAMES) | temps | {cls}
-    forbidden = taken | _BUILTIN_NAMES | set(keyword.kwlist)
-    names = {s.node_id: s.name for s in steps}
-    var: dict[str, str] = {}
-    used = {n for n in names.values() if n not in forbidden}
-    for step in steps:
-        name = step.name
-        if name in forbidden:
-            while name in forbidden or name in used:
-                name += "_"
-            used.add(name)
-        var[step.node_id] = name
 
-    init: list[str] = []
-    forward: list[str] = []
-    for step in steps:
-        spec = CATALOG[step.type]
-        if spec.module is not None:
-            init.append(f"self.{step.name} = {constructor(spec, step.kwargs)}")
-    for nid in input_ids:
-        info = analysis.infos[nid]
-        dtype = graph.nodes[nid].params.get("dtype", "float32")
-        what = "token ids (int64)" if dtype == "int64" else "float32"
-        forward.append(f"# {var[nid]}: {_shape_comment(info.output_shape)} {what}")
-    for step in steps:
-        spec = CATALOG[step.type]
-        if step.type == "Input":
-            continue
-        # a layer without inputs (Parameter) reads the first model input's batch size
-        ctx = CodeContext(var[step.node_id], f"self.{step.name}",
-                          [var[i] for i in step.inputs or input_ids[:1]], step.kwargs,
-                          graph.nodes[step.node_id].params)
-        lines = code_lines(spec, ctx)
-        shape = _shape_comment(analysis.infos[step.node_id].output_shape)
-        forward.extend(lines[:-1])
-        forward.append(_comment_line(lines[-1], shape))
-    outs = [var[o] for o in output_ids]
-    forward.append("return " + (outs[0] if len(outs) == 1 else ", ".join(outs)))
+def model_codes(project, analyses: dict[str, Analysis] | None = None
+                ) -> tuple[list[list[str]], dict[str, NetworkCode]]:
+    """The classes of model.py in order (block definitions first) and each model's code."""
+    from .blocks import model_names
 
-    args = ", ".join(["self", *(var[i] for i in input_ids)])
-    body = [
-        f"class {cls}(nn.Module):",
-        '    """The designed network; layers are created in the order data flows through them."""',
-        "",
-        "    def __init__(self):",
-        "        super().__init__()",
-        *("        " + line for line in init),
-        "",
-        f"    def forward({args}):",
-        *("        " + line for line in forward),
-    ]
-    return NetworkCode(
-        cls, body, [var[i] for i in input_ids],
-        [tuple(analysis.infos[i].output_shape) for i in input_ids],
-        [graph.nodes[i].params.get("dtype", "float32") for i in input_ids],
-        [tuple(analysis.infos[o].output_shape) for o in output_ids],
-        outs,
-    )
+    models = model_names(project.networks)
+    writer = _ClassWriter(dict(project.networks), models, dict(analyses or {}),
+                          network_class_names(project))
+    codes = writer.run()
+    return [v.lines for v in writer.variants], codes
 
 
 def network_class_names(project) -> dict[str, str]:
-    """The class name of each network: the project's name for a single network, otherwise each
-    network's own name (``generator`` -> ``Generator``)."""
-    nets = list(project.networks)
-    if len(nets) == 1:
-        return {nets[0]: class_name(project.name)}
+    """The class name of each network: for the one model of a project, the project's name;
+    otherwise each network's own name (``generator`` -> ``Generator``, ``BasicBlock``). Only
+    :func:`~designer.engine.blocks.model_names` are models; block definitions are classes too."""
+    from .blocks import model_names
+
+    models = model_names(project.networks)
     out: dict[str, str] = {}
-    for net in nets:
+    if len(models) == 1:
+        out[models[0]] = class_name(project.name)
+    for net in [*models, *(n for n in project.networks if n not in models)]:
+        if net in out:
+            continue
         base = class_name(net)
         name, i = base, 2
         while name in out.values():
@@ -357,23 +831,16 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
     """The source of ``model.py``: one class per network and a ``load`` helper for the weights.
 
     Raises :class:`CodegenError` when a network has errors."""
-    classes = network_class_names(project)
-    blocks: list[list[str]] = []
-    codes: list[NetworkCode] = []
-    for net, graph in project.networks.items():
-        analysis = (analyses or {}).get(net)
-        try:
-            code = network_code(graph, classes[net], analysis, reserved=set(classes.values()))
-        except CodegenError as exc:
-            where = f"network {net!r}: " if len(project.networks) > 1 else ""
-            raise CodegenError(f"{where}{exc}") from None
-        codes.append(code)
-        blocks.append(code.lines)
+    from .blocks import model_names
+
+    blocks, by_model = model_codes(project, analyses)
+    net_names = model_names(project.networks)
+    codes = [by_model[n] for n in net_names]
     first = codes[0]
     example = ", ".join(_example_input(s, d) for s, d in zip(first.input_shapes,
                                                              first.input_dtypes))
     # load() gives the model, or {network name: model} when there are several
-    pick = f"[{literal(next(iter(project.networks)))}]" if len(codes) > 1 else ""
+    pick = f"[{literal(net_names[0])}]" if len(codes) > 1 else ""
     lines = _header(project, "PyTorch model")
     lines += [
         "#",
@@ -389,7 +856,6 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
         lines += ["", *helper.rstrip("\n").split("\n"), ""]
     for block in blocks:
         lines += ["", *block, ""]
-    net_names = list(project.networks)
     if len(codes) == 1:
         load_doc = "Build the model and load weights: a state_dict (weights.pt) or a train.py checkpoint."
         lines += [
@@ -485,7 +951,7 @@ import argparse
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -1183,9 +1649,11 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     networks or another recipe than supervised training (a GAN: not written yet).
 
     Raises :class:`CodegenError` when the dataset or training settings are invalid."""
+    from .blocks import model_names
     from .config import ConfigError, validate_dataset, validate_training
 
-    if len(project.networks) != 1:
+    models = model_names(project.networks)
+    if len(models) != 1:
         return None
     try:
         dataset = validate_dataset(project.dataset)
@@ -1201,7 +1669,7 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
         path = Path(dataset["path"]).expanduser()
         if not path.is_absolute():
             dataset["path"] = str((Path(project_dir) / path).resolve())
-    cls = network_class_names(project)[next(iter(project.networks))]
+    cls = network_class_names(project)[models[0]]
     pieces = [_TRAIN_HEAD]
     if kind in ("digits", "torchvision", "image_folder"):
         pieces.append(_IMAGES)

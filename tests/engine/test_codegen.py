@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from designer.engine import codegen
+from designer.engine.blocks import model_names
 from designer.engine.build import build_model
 from designer.engine.catalog import CATALOG, name_problem
 from designer.engine.codegen import CodegenError, class_name, comment_text, model_source
@@ -322,7 +323,8 @@ def exported(tmp_path_factory):
     for i, (key, project) in enumerate(projects.items()):
         source = model_source(project)
         classes = codegen.network_class_names(project)
-        for j, (net, graph) in enumerate(project.networks.items()):
+        for j, net in enumerate(model_names(project.networks)):
+            graph = project.networks[net]
             d = root / f"c{i}_{j}"
             d.mkdir()
             (d / "model.py").write_text(source, encoding="utf-8")
@@ -343,7 +345,8 @@ def exported(tmp_path_factory):
 
 
 CASE_IDS = [f"layer-{k}:model" for k in layer_cases()] + [
-    f"template-{k}:{net}" for k, p in template_cases().items() for net in p.networks]
+    f"template-{k}:{net}" for k, p in template_cases().items()
+    for net in model_names(p.networks)]
 
 
 def test_designer_is_not_importable_in_the_subprocess(exported):
