@@ -24,6 +24,11 @@ from designer.engine.shapes import Analysis, Analyzer
 
 
 def sync_graph(replica: Graph, snapshot: Graph) -> None:
+    """Make ``replica`` equal to ``snapshot`` (see :func:`_sync`): the network analysed."""
+    _sync(replica, snapshot)
+
+
+def _sync(replica: Graph, snapshot: Graph) -> None:
     """Make ``replica`` equal to ``snapshot`` (ids, types, names, params, edges, node order) using
     the graph's mutation methods, so listeners see exactly the changes. Positions are ignored."""
     snap_nodes = snapshot.nodes
@@ -32,12 +37,16 @@ def sync_graph(replica: Graph, snapshot: Graph) -> None:
         new = snap_nodes.get(nid)
         if new is None or (old.type, old.name) != (new.type, new.name):
             replica.remove_node(nid)
-        elif old.params != new.params:
-            # A parameter edit marks only this node as changed (not its edges and neighbours).
-            try:
-                replica.set_params(nid, new.params)
-            except GraphError:
-                replica.remove_node(nid)
+        else:
+            if old.params != new.params:
+                # A parameter edit marks only this node as changed (not its edges and neighbours).
+                try:
+                    replica.set_params(nid, new.params)
+                except GraphError:
+                    replica.remove_node(nid)
+                    continue
+            if old.when != new.when:
+                replica.set_when(nid, new.when)
     wanted = set(snapshot.edges)
     for e in [e for e in replica.edges if e not in wanted]:
         replica.disconnect(e)
@@ -45,7 +54,7 @@ def sync_graph(replica: Graph, snapshot: Graph) -> None:
         if nid not in replica.nodes:
             # restore_node skips the name check: a loaded file may hold duplicate names, which
             # the structural check must get to see and report.
-            replica.restore_node(Node(n.id, n.type, n.name, dict(n.params), n.pos))
+            replica.restore_node(Node(n.id, n.type, n.name, dict(n.params), n.pos, n.when))
     have = set(replica.edges)
     for e in snapshot.edges:
         if e not in have:
@@ -56,6 +65,26 @@ def sync_graph(replica: Graph, snapshot: Graph) -> None:
         replica.nodes.update(ordered)
     if replica.edges != snapshot.edges:
         replica.edges[:] = list(snapshot.edges)
+    replica.set_block_params(snapshot.block_params)
+    replica.set_sequential(snapshot.sequential)
+
+
+def sync_library(replicas: dict[str, Graph], library: dict[str, Graph]) -> None:
+    """Make the replica networks equal the snapshot's ``library`` (the project's networks, for
+    block uses), each through :func:`sync_graph`, so a definition's version changes only when it
+    really changed and the uses' cached insides stay valid otherwise."""
+    for name in [n for n in replicas if n not in library]:
+        del replicas[name]
+    for name, graph in library.items():
+        replica = replicas.get(name)
+        if replica is None:
+            replica = replicas[name] = Graph()
+        _sync(replica, graph)
+    ordered = [(name, replicas[name]) for name in library]
+    replicas.clear()
+    replicas.update(ordered)
+    for replica in replicas.values():
+        replica.library = replicas
 
 
 class AnalysisWorker(QObject):
@@ -67,6 +96,7 @@ class AnalysisWorker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._replica = Graph()
+        self._library: dict[str, Graph] = {}
         self._analyzer = Analyzer(self._replica)
         self._lock = threading.Lock()
         self._latest = 0
@@ -82,9 +112,13 @@ class AnalysisWorker(QObject):
             if generation < self._latest:
                 return  # a newer snapshot is queued behind this one
         try:
+            if snapshot.library is not None:
+                sync_library(self._library, snapshot.library)
+            self._replica.library = self._library if snapshot.library is not None else None
             sync_graph(self._replica, snapshot)
             result = self._analyzer.analyze()
         except Exception as exc:  # noqa: BLE001 - a bug in inference must not kill the thread
+            self._library = {}
             self._replica = Graph()
             self._analyzer = Analyzer(self._replica)
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()

@@ -275,3 +275,90 @@ class SetProjectTextCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._set(self.old)
+
+
+# -- blocks: a network's block parameters, switches, and whole-network edits ----------------------
+
+
+class SetWhenCommand(GraphCommand):
+    """Switch a layer on by a bool block parameter (``None``: always on)."""
+
+    def __init__(self, graph: Graph, node_id: str, when: str | None,
+                 parent: MacroCommand | None = None) -> None:
+        node = graph.node(node_id)
+        super().__init__(graph, f"Switch '{node.name}' on by {when}" if when
+                         else f"Keep '{node.name}' always on", parent)
+        self.node_id, self.old, self.new = node_id, node.when, when
+
+    def redo(self) -> None:
+        self.graph.set_when(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph.set_when(self.node_id, self.old)
+
+
+class SetBlockParamsCommand(GraphCommand):
+    """Declare, edit or remove the network's block parameters (the whole tuple before/after)."""
+
+    def __init__(self, graph: Graph, params: tuple[Any, ...], text: str,
+                 parent: MacroCommand | None = None) -> None:
+        super().__init__(graph, text, parent)
+        self.old, self.new = tuple(graph.block_params), tuple(params)
+
+    def redo(self) -> None:
+        self.graph.set_block_params(self.new)
+
+    def undo(self) -> None:
+        self.graph.set_block_params(self.old)
+
+
+class SetSequentialCommand(GraphCommand):
+    """Number the network's modules like ``nn.Sequential`` (or by name again)."""
+
+    def __init__(self, graph: Graph, sequential: bool, parent: MacroCommand | None = None) -> None:
+        super().__init__(graph, "Number the modules like nn.Sequential" if sequential
+                         else "Name the modules by layer name", parent)
+        self.old, self.new = graph.sequential, bool(sequential)
+
+    def redo(self) -> None:
+        self.graph.set_sequential(self.new)
+
+    def undo(self) -> None:
+        self.graph.set_sequential(self.old)
+
+
+class NetworksCommand(QUndoCommand):
+    """A whole-network edit already made (group, ungroup, make unique): holds the project's networks
+    before and after (``designer.engine.blocks.networks_state``) and restores one or the other in
+    place. Only networks that differ are touched, so views of the others see no events. The first
+    redo does nothing: the edit was made by the engine function before the command was pushed."""
+
+    def __init__(self, project: Project, before: list, after: list, text: str) -> None:
+        super().__init__(text)
+        self.project, self.before, self.after = project, before, after
+        self._done = True
+
+    def redo(self) -> None:
+        if self._done:
+            self._done = False
+            return
+        _restore_changed(self.project, self.after)
+
+    def undo(self) -> None:
+        _restore_changed(self.project, self.before)
+
+
+def _restore_changed(project: Project, state: list) -> None:
+    from designer.engine.blocks import restore_networks
+
+    wanted = [name for name, _ in state]
+    for name in [n for n in project.networks if n not in wanted]:
+        project.remove_network(name)
+    for index, (name, graph) in enumerate(state):
+        live = project.networks.get(name)
+        if live is None:
+            project.add_network(name, graph.copy(), index)
+        elif live.to_dict() != graph.to_dict():
+            live.assign(graph)
+    if list(project.networks) != wanted:  # not expected: the engine's restore also orders them
+        restore_networks(project, state)

@@ -23,7 +23,18 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
-from designer.engine.catalog import CATALOG, name_problem
+from designer.engine.blocks import (
+    BLOCK,
+    block_param,
+    deep_version,
+    free_network_name,
+    group,
+    layer_spec,
+    make_unique,
+    networks_state,
+    ungroup,
+)
+from designer.engine.catalog import name_problem
 from designer.engine.graph import Edge, Graph, GraphError, GraphEvent
 from designer.engine.layout import (  # noqa: F401  (re-exported: the layout is in the engine)
     LAYOUT_DX,
@@ -47,12 +58,16 @@ from .commands import (
     DisconnectCommand,
     MacroCommand,
     MoveNodesCommand,
+    NetworksCommand,
     RemoveNetworkCommand,
     RemoveNodeCommand,
     RenameCommand,
     RenameNetworkCommand,
+    SetBlockParamsCommand,
     SetParamsCommand,
     SetProjectTextCommand,
+    SetSequentialCommand,
+    SetWhenCommand,
 )
 
 #: Debounce of the shape check: edits closer together than this are checked once, at the end.
@@ -102,6 +117,8 @@ class Document(QObject):
         self.undo_stack.indexChanged.connect(self._on_stack_changed)
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self._network = next(iter(self.project.networks))
+        self._trail: list[tuple[str, str]] = []
+        self._library_bound: list[Graph] = []
         self._bound: Graph | None = None
         self._bound_project: Project | None = None
         self._analysis: Analysis | None = None
@@ -140,6 +157,7 @@ class Document(QObject):
             raise GraphError(f"the project has no network named {name!r}")
         if name == self._network:
             return
+        self._trail.clear()
         self._show_network(name)
 
     def _show_network(self, name: str) -> None:
@@ -172,6 +190,7 @@ class Document(QObject):
         self.project = project
         self._bind_project(project)
         self._network = next(iter(project.networks))
+        self._trail.clear()
         self._bind(self.graph)
         self._analysis = None
         new = Path(path) if path is not None else None
@@ -194,6 +213,9 @@ class Document(QObject):
         if self._bound_project is not None:
             self._bound_project.unsubscribe(self._on_project_event)
             self._bound_project = None
+        for g in self._library_bound:
+            g.unsubscribe(self._on_library_event)
+        self._library_bound = []
         self._analysis_thread.stop()
 
     # -- edits (each one undo step) ----------------------------------------------------------------
@@ -201,9 +223,11 @@ class Document(QObject):
     def add_node(self, type_id: str, pos: Pos = (0.0, 0.0), params: dict | None = None,
                  name: str | None = None) -> str:
         """Add a layer of type ``type_id`` at ``pos``; returns the new node's id."""
-        spec = CATALOG.get(type_id)
+        spec = layer_spec(type_id)
         if spec is None:
             raise GraphError(f"unknown layer type {type_id!r}")
+        if type_id == BLOCK:
+            self._check_block((params or {}).get("block"))
         try:
             full = spec.validate_params(params or {})
         except ValueError as exc:
@@ -347,6 +371,8 @@ class Document(QObject):
     def set_params(self, node_id: str, changes: dict[str, Any]) -> None:
         """Change parameters of a node (validated first; GraphError says what is wrong)."""
         node = self.graph.node(node_id)
+        if node.type == BLOCK and "block" in changes and changes["block"] != node.params.get("block"):
+            self._check_block(changes["block"])
         try:
             full = node.spec.validate_params({**node.params, **changes})
         except ValueError as exc:
@@ -394,7 +420,7 @@ class Document(QObject):
         macro = MacroCommand(text or (f"Paste {len(nodes)} layers" if len(nodes) > 1
                                       else f"Paste '{nodes[0]['name']}'"))
         for n in nodes:
-            name = _free_name(n["name"], taken, CATALOG[n["type"]].prefix)
+            name = _free_name(n["name"], taken, layer_spec(n["type"]).prefix)
             taken.add(name)
             nid = _new_id(graph, used_ids)
             used_ids.add(nid)
@@ -425,6 +451,165 @@ class Document(QObject):
         if moves:
             self.undo_stack.push(MoveNodesCommand(graph, moves, "Auto-layout"))
 
+
+    # -- blocks (designer.engine.blocks) -------------------------------------------------------------
+
+    def block_choices(self, network: str | None = None) -> list[str]:
+        """The networks a use in ``network`` (default: the current one) may instantiate: every
+        other network, except those that use ``network`` themselves (a definition cycle)."""
+        host = network or self._network
+        lib = self.project.networks
+        return [name for name in lib if name != host
+                and host not in {n for n, _, _ in deep_version(lib, name)}]
+
+    def _check_block(self, name: Any) -> None:
+        if not isinstance(name, str) or name not in self.project.networks:
+            known = ", ".join(repr(n) for n in self.project.networks)
+            raise GraphError(f"{name!r} is not a network of this project (its networks: {known})")
+        if name not in self.block_choices():
+            raise GraphError(f"'{self._network}' cannot use '{name}' as a block: "
+                             f"'{name}' uses '{self._network}' (a block cannot contain itself)")
+
+    def add_block_use(self, block: str, pos: Pos = (0.0, 0.0)) -> str:
+        """Add a use of network ``block`` (a palette drop), named after it; returns its id."""
+        self._check_block(block)
+        from designer.engine.blocks import _snake
+
+        base = _snake(block)
+        name = base if self.graph.node_by_name(base) is None else self.graph.unique_name(base)
+        return self.add_node(BLOCK, pos, {"block": block}, name=name)
+
+    def free_block_name(self, base: str = "Block") -> str:
+        return free_network_name(self.project, base)
+
+    def group(self, node_ids: Iterable[str], name: str) -> str:
+        """Group layers of the current network into a new block ``name`` (one step); returns the
+        id of the use put in their place. GraphError (nothing changed) says why not."""
+        ids = [nid for nid in dict.fromkeys(node_ids) if nid in self.graph.nodes]
+        if len(self.project.networks) >= MAX_NETWORKS:
+            raise GraphError(f"a project holds at most {MAX_NETWORKS} networks")
+        use = self._whole_network_edit(
+            f"Group {len(ids)} layers into block '{name}'",
+            lambda: group(self.project, self._network, ids, name))
+        return use
+
+    def ungroup(self, use_id: str) -> list[str]:
+        """Put the layers of a block use in its place (one step); returns their ids."""
+        node = self.graph.node(use_id)
+        return self._whole_network_edit(
+            f"Ungroup '{node.name}'", lambda: ungroup(self.project, self._network, use_id))
+
+    def make_unique(self, use_id: str) -> str:
+        """Give a use its own copy of its block (one step); returns the copy's name."""
+        node = self.graph.node(use_id)
+        if len(self.project.networks) >= MAX_NETWORKS:
+            raise GraphError(f"a project holds at most {MAX_NETWORKS} networks")
+        return self._whole_network_edit(
+            f"Make '{node.name}' unique", lambda: make_unique(self.project, self._network, use_id))
+
+    def _whole_network_edit(self, text: str, edit):
+        from designer.engine.blocks import restore_networks
+
+        before = networks_state(self.project)
+        network = self._network
+        try:
+            result = edit()
+        except (GraphError, ValueError) as exc:
+            if [(n, g.to_dict()) for n, g in before] != [
+                    (n, g.to_dict()) for n, g in self.project.networks.items()]:
+                restore_networks(self.project, before)  # a refusal changes nothing
+            if self._network != network and network in self.project.networks:
+                self._show_network(network)
+            raise GraphError(str(exc)) from None
+        self.undo_stack.push(NetworksCommand(self.project, before,
+                                             networks_state(self.project), text))
+        return result
+
+    def set_when(self, node_id: str, when: str | None) -> None:
+        """Switch a layer of a block on by a bool block parameter (None: always), one step."""
+        node = self.graph.node(node_id)
+        if when is not None:
+            bools = [p.name for p in self.graph.block_params if p.type == "bool"]
+            if when not in bools:
+                raise GraphError(f"'{when}' is not a true/false parameter of this block "
+                                 f"(its true/false parameters: {', '.join(bools) or 'none'})")
+            if node.type in ("Input", "Output"):
+                raise GraphError(f"an {node.type} cannot be switched off")
+        if when != node.when:
+            self.undo_stack.push(SetWhenCommand(self.graph, node_id, when))
+
+    def set_block_params(self, params: Iterable[Any], text: str = "Change block parameters"
+                         ) -> None:
+        """Declare the current network's block parameters (Params or dicts), one step."""
+        out = []
+        for p in params:
+            if isinstance(p, dict):
+                try:
+                    p = block_param(p.get("name"), p.get("type"), p.get("default"),
+                                    p.get("doc", ""), p.get("min"), p.get("max"),
+                                    tuple(p.get("choices") or ()))
+                except ValueError as exc:
+                    raise GraphError(str(exc)) from None
+            out.append(p)
+        names = [p.name for p in out]
+        if len(set(names)) != len(names):
+            raise GraphError("two block parameters have the same name")
+        if tuple(out) != tuple(self.graph.block_params):
+            self.undo_stack.push(SetBlockParamsCommand(self.graph, tuple(out), text))
+
+    def set_sequential(self, on: bool) -> None:
+        if bool(on) != self.graph.sequential:
+            self.undo_stack.push(SetSequentialCommand(self.graph, bool(on)))
+
+    # -- opening a block's definition (the breadcrumb) -------------------------------------------
+
+    @property
+    def trail(self) -> list[tuple[str, str]]:
+        """How the current network was reached: (network, use id) for each block opened."""
+        return list(self._trail)
+
+    def breadcrumb(self) -> list[str]:
+        """``["resnet18", "layer2 (BasicBlock)", "downsample (Downsample)"]``: the path shown
+        above the canvas (one entry when no block was opened)."""
+        if not self._trail:
+            return [self._network]
+        parts = [self._trail[0][0]]
+        for net, use_id in self._trail:
+            g = self.project.networks.get(net)
+            node = g.nodes.get(use_id) if g is not None else None
+            if node is None:
+                parts.append("?")
+            else:
+                parts.append(f"{node.name} ({node.params.get('block')})")
+        return parts
+
+    def open_block(self, use_id: str) -> None:
+        """Show the definition of a block use; the breadcrumb remembers the way back."""
+        node = self.graph.node(use_id)
+        if node.type != BLOCK:
+            raise GraphError(f"'{node.name}' is not a block")
+        block = node.params.get("block")
+        if block not in self.project.networks:
+            raise GraphError(f"block {block!r} is not a network of this project")
+        self._trail.append((self._network, use_id))
+        self._show_network(block)
+
+    def go_up(self, level: int | None = None) -> bool:
+        """Back to breadcrumb entry ``level`` (default: one up); False when at the top."""
+        if not self._trail:
+            return False
+        level = len(self._trail) - 1 if level is None else max(0, level)
+        if level >= len(self._trail):
+            return False
+        network, _ = self._trail[level]
+        del self._trail[level:]
+        if network in self.project.networks:
+            self._show_network(network)
+        else:
+            self._trail.clear()
+            self._show_network(next(iter(self.project.networks)))
+        return True
+
     # -- analysis ---------------------------------------------------------------------------------
 
     def analyze_now(self) -> Analysis:
@@ -432,9 +617,17 @@ class Document(QObject):
         from designer.engine.shapes import analyze
 
         self._timer.stop()
-        result = analyze(self.graph.copy())
+        result = analyze(self.snapshot())
         self._on_analysis_ready(self._generation, result)
         return result
+
+    def snapshot(self) -> Graph:
+        """A frozen copy of the current network whose ``library`` holds frozen copies of every
+        network of the project (its block uses find their definitions there)."""
+        library = {name: g.copy() for name, g in self.project.networks.items()}
+        for g in library.values():
+            g.library = library
+        return library[self._network]
 
     def _schedule_analysis(self, delay: int = ANALYSIS_DELAY_MS) -> None:
         """The model changed: results of older snapshots are stale from now on.
@@ -458,7 +651,7 @@ class Document(QObject):
         if self._closed:
             return
         self._since_request.start()
-        self._analysis_thread.submit(self._generation, self.graph.copy())
+        self._analysis_thread.submit(self._generation, self.snapshot())
 
     @Slot(int, object)
     def _on_analysis_ready(self, generation: int, analysis: Analysis) -> None:
@@ -490,15 +683,39 @@ class Document(QObject):
             self._bound_project.unsubscribe(self._on_project_event)
         self._bound_project = project
         project.subscribe(self._on_project_event)
+        self._bind_library()
+
+    def _bind_library(self) -> None:
+        """Listen to every network: an edit inside a block changes the shapes of its uses."""
+        for g in self._library_bound:
+            g.unsubscribe(self._on_library_event)
+        self._library_bound = list(self.project.networks.values())
+        for g in self._library_bound:
+            g.subscribe(self._on_library_event)
+
+    def _on_library_event(self, event: GraphEvent) -> None:
+        if event.kind != GraphEvent.MOVED:
+            self._schedule_analysis()
 
     def _on_project_event(self, event: ProjectEvent) -> None:
         kind = event.kind
+        if kind in (ProjectEvent.NETWORK_ADDED, ProjectEvent.NETWORK_REMOVED,
+                    ProjectEvent.NETWORK_RENAMED):
+            self._bind_library()
+            self._schedule_analysis()
+        if kind == ProjectEvent.NETWORK_RENAMED:
+            self._trail = [(event.new if net == event.old else net, use)
+                           for net, use in self._trail]
         if kind == ProjectEvent.NETWORK_RENAMED and event.old == self._network:
             self._network = event.new  # the same graph under its new name: nothing to rebind
         elif kind == ProjectEvent.NETWORK_REMOVED and event.key == self._network:
             # The shown network is gone (undoing its addition, say): show the main one first,
             # so that observers of the event below find a valid current network.
+            self._trail.clear()
             self._show_network(next(iter(self.project.networks)))
+        elif kind == ProjectEvent.NETWORK_REMOVED and any(
+                net == event.key for net, _ in self._trail):
+            self._trail.clear()
         self.project_event.emit(event)
         if kind == ProjectEvent.SETTINGS_CHANGED:
             self.settings_changed.emit(event.key)
@@ -569,7 +786,7 @@ def _parse_clipboard(data: Any) -> tuple[list[dict], list[dict]]:
         where = f"clipboard layer {i + 1}"
         if not isinstance(n, dict):
             raise GraphError(f"{where}: expected an object")
-        spec = CATALOG.get(n.get("type")) if isinstance(n.get("type"), str) else None
+        spec = layer_spec(n.get("type")) if isinstance(n.get("type"), str) else None
         if spec is None:
             raise GraphError(f"{where}: unknown layer type {n.get('type')!r}")
         nid = n.get("id")
@@ -611,7 +828,7 @@ def _pastable_edges(types: dict[str, str], edges: list[dict],
         src, dst, port = id_map.get(e["src"]), id_map.get(e["dst"]), e["dst_port"]
         if src is None or dst is None or src == dst:
             continue
-        s_spec, d_spec = CATALOG[types[src]], CATALOG[types[dst]]
+        s_spec, d_spec = layer_spec(types[src]), layer_spec(types[dst])
         if not s_spec.has_output:
             continue
         if not (0 <= port < 64 if d_spec.variadic else 0 <= port < d_spec.num_inputs):

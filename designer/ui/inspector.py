@@ -5,6 +5,13 @@ command on the document when the field's editing finishes; the form then follows
 undo shows up here too). Sizes that inference fills in are shown as "auto (= 1600)" from the latest
 analysis, with the option to fix them. Renames are checked as you type (a valid identifier, not
 taken) and refused with a visible message.
+
+Blocks (:mod:`designer.engine.blocks`): a block use shows its block, repeat, one editor per
+parameter its definition declares (``args``) and a collapsible "First copy" group (``first``:
+values only the first copy takes). Inside a definition, a layer's parameter may be set to a block
+parameter by typing ``=planes`` or ``=planes*4``, and a "switch on by" choice names the bool block
+parameter that switches the layer on. With nothing selected the inspector shows the network
+itself: its block parameters and whether its modules are numbered like ``nn.Sequential``.
 """
 
 from __future__ import annotations
@@ -14,17 +21,26 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QDockWidget,
     QFormLayout,
     QFrame,
+    QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from ..engine.catalog import CATALOG, name_problem
+from ..engine.blocks import BLOCK, BLOCK_PARAM_TYPES, BLOCK_SPEC, layer_spec, used_by
+from ..engine.catalog import name_problem
 from ..engine.graph import GraphError
 from ..engine.shapes import Analysis
 from .summary import human, shape_text
@@ -43,7 +59,15 @@ class InspectorDock(QDockWidget):
         self.document = document
         self.node_id: str | None = None
         self._type: str | None = None
+        self._form_key: tuple | None = None
         self.editors: dict[str, ParamEditor] = {}
+        self.arg_editors: dict[str, ParamEditor] = {}  # a block use: its block's parameters
+        self.first_editors: dict[str, ParamEditor] = {}
+        self.first_checks: dict[str, QCheckBox] = {}
+        self.block_combo: QComboBox | None = None
+        self.when_combo: QComboBox | None = None
+        self.first_toggle: QToolButton | None = None
+        self.first_host: QWidget | None = None
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -101,8 +125,10 @@ class InspectorDock(QDockWidget):
         for w in (self.name_error, _rule(), self.form_host, self.param_error, _rule(), self.info,
                   self.problems):
             panel.addWidget(w)
+        self.network_panel = NetworkPanel(document)
         self._layout.addWidget(self.empty)
         self._layout.addWidget(self.node_panel)
+        self._layout.addWidget(self.network_panel)
         scroll.setWidget(self._body)
         self.setWidget(scroll)
 
@@ -122,16 +148,20 @@ class InspectorDock(QDockWidget):
         if node_id is not None and node_id not in graph.nodes:
             node_id = None
         if node_id is None:
-            self.node_id, self._type = None, None
+            self.node_id, self._type, self._form_key = None, None, None
             self._clear_form()
             self.node_panel.hide()
             self.empty.setText("Select a layer on the canvas to see and edit its settings.")
             self.empty.show()
+            self.network_panel.show()
+            self.network_panel.refresh()
             return
         node = graph.nodes[node_id]
-        rebuild = node_id != self.node_id or node.type != self._type
-        self.node_id, self._type = node_id, node.type
+        key = self._key_of(node_id)
+        rebuild = key != self._form_key
+        self.node_id, self._type, self._form_key = node_id, node.type, key
         self.empty.hide()
+        self.network_panel.hide()
         self.node_panel.show()
         if rebuild:
             self._build_form(node.type)
@@ -154,10 +184,38 @@ class InspectorDock(QDockWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors = {}
+        self.arg_editors, self.first_editors, self.first_checks = {}, {}, {}
+        self.block_combo = self.when_combo = self.first_toggle = self.first_host = None
+
+    def _host_refs(self) -> list[str] | None:
+        """The block parameters a field of the current network may refer to (None: the network
+        is not a block: it neither declares parameters nor is used by another network)."""
+        doc = self.document
+        graph = doc.graph
+        if graph.block_params or used_by(doc.project.networks, doc.network):
+            return [p.name for p in graph.block_params]
+        return None
+
+    def _definition(self, node) -> Any:
+        if node.type != BLOCK:
+            return None
+        return self.document.project.networks.get(node.params.get("block"))
+
+    def _key_of(self, node_id: str) -> tuple:
+        """What the form's rows depend on: rebuilt only when this changes."""
+        graph = self.document.graph
+        node = graph.nodes[node_id]
+        definition = self._definition(node)
+        inner = tuple(definition.block_params) if definition is not None else ()
+        return (node_id, node.type, node.params.get("block") if node.type == BLOCK else None,
+                inner, tuple(graph.block_params), self._host_refs() is not None)
 
     def _build_form(self, type_id: str) -> None:
         self._clear_form()
-        spec = CATALOG[type_id]
+        spec = layer_spec(type_id)
+        if type_id == BLOCK:
+            self._build_block_form()
+            return
         self.title.setText(f"<b>{spec.display_name}</b> <span style='color:gray'>"
                            f"({spec.category})</span>")
         self.doc_label.setText(spec.doc)
@@ -174,6 +232,139 @@ class InspectorDock(QDockWidget):
             label.setToolTip(param.doc)
             self.form.addRow(label, editor)
             self.editors[param.name] = editor
+        refs = self._host_refs()
+        if refs is not None:
+            for editor in self.editors.values():
+                editor.enable_refs(refs)
+            if type_id not in ("Input", "Output"):
+                self._add_when_row()
+
+    def _add_when_row(self) -> None:
+        combo = self.when_combo = QComboBox(self.form_host)
+        combo.setObjectName("when")
+        combo.addItem("always", None)
+        for p in self.document.graph.block_params:
+            if p.type == "bool":
+                combo.addItem(p.name, p.name)
+        combo.setToolTip("Switch this layer on by a true/false block parameter: when it is "
+                         "false at a use, the layer passes its input through and holds no weights")
+        combo.activated.connect(self._on_when_chosen)
+        label = QLabel("switch on by")
+        label.setToolTip(combo.toolTip())
+        self.form.addRow(label, combo)
+
+    def _build_block_form(self) -> None:
+        doc = self.document
+        node = doc.graph.nodes[self.node_id]
+        self.title.setText(f"<b>Block</b> <span style='color:gray'>(a use of "
+                           f"{node.params.get('block')})</span>")
+        self.doc_label.setText(BLOCK_SPEC.doc + " Double-click it on the canvas to open its "
+                               "definition.")
+        combo = self.block_combo = QComboBox(self.form_host)
+        combo.setObjectName("param_block")
+        combo.setToolTip(BLOCK_SPEC.param_map["block"].doc)
+        combo.activated.connect(self._on_block_chosen)
+        self.form.addRow(QLabel("block"), combo)
+        repeat = make_editor(BLOCK_SPEC.param_map["repeat"], self.form_host)
+        repeat.setObjectName("param_repeat")
+        repeat.committed.connect(partial(self._on_param_committed, "repeat"))
+        repeat.error_changed.connect(partial(self._show_param_error, "repeat"))
+        self.form.addRow(QLabel("repeat"), repeat)
+        self.editors["repeat"] = repeat
+        definition = self._definition(node)
+        params = definition.block_params if definition is not None else ()
+        refs = self._host_refs()
+        if params:
+            head = QLabel(f"<b>Parameters of {node.params.get('block')}</b>")
+            self.form.addRow(head)
+        for p in params:
+            editor = make_editor(p, self.form_host)
+            editor.setObjectName(f"arg_{p.name}")
+            if refs is not None:
+                editor.enable_refs(refs)
+            editor.committed.connect(partial(self._on_arg_committed, "args", p.name))
+            editor.error_changed.connect(partial(self._show_param_error, p.name))
+            label = QLabel(p.name)
+            label.setToolTip(p.doc)
+            self.form.addRow(label, editor)
+            self.arg_editors[p.name] = editor
+        if not params:
+            note = QLabel("Its definition declares no parameters.")
+            note.setStyleSheet("color: palette(mid);")
+            self.form.addRow(note)
+            return
+        toggle = self.first_toggle = QToolButton(self.form_host)
+        toggle.setObjectName("first_toggle")
+        toggle.setText("First copy")
+        toggle.setCheckable(True)
+        toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        toggle.setArrowType(Qt.RightArrow)
+        toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
+        toggle.setToolTip(BLOCK_SPEC.param_map["first"].doc + "; unticked: the same as the "
+                          "others")
+        self.form.addRow(toggle)
+        host = self.first_host = QWidget(self.form_host)
+        inner = QFormLayout(host)
+        inner.setContentsMargins(12, 0, 0, 0)
+        for p in params:
+            row = QWidget(host)
+            box = QHBoxLayout(row)
+            box.setContentsMargins(0, 0, 0, 0)
+            check = QCheckBox(row)
+            check.setObjectName(f"first_set_{p.name}")
+            check.setToolTip(f"The first copy takes its own {p.name}")
+            editor = make_editor(p, row)
+            editor.setObjectName(f"first_{p.name}")
+            if refs is not None:
+                editor.enable_refs(refs)
+            box.addWidget(check)
+            box.addWidget(editor, 1)
+            check.clicked.connect(partial(self._on_first_checked, p.name))
+            editor.committed.connect(partial(self._on_arg_committed, "first", p.name))
+            inner.addRow(QLabel(p.name), row)
+            self.first_editors[p.name] = editor
+            self.first_checks[p.name] = check
+        self.form.addRow(host)
+        toggle.toggled.connect(self._on_first_toggled)
+        self._on_first_toggled(bool(node.params.get("first")))
+
+    def _on_first_toggled(self, open_: bool) -> None:
+        if self.first_toggle is None or self.first_host is None:
+            return
+        self.first_toggle.blockSignals(True)
+        self.first_toggle.setChecked(open_)
+        self.first_toggle.blockSignals(False)
+        self.first_toggle.setArrowType(Qt.DownArrow if open_ else Qt.RightArrow)
+        self.first_host.setVisible(open_)
+
+    def _refresh_block(self, node) -> None:
+        doc = self.document
+        combo = self.block_combo
+        if combo is not None:
+            names = doc.block_choices()
+            current = node.params.get("block")
+            if current not in names:
+                names = [current, *names]
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems([str(n) for n in names])
+            combo.setCurrentIndex(names.index(current))
+            combo.blockSignals(False)
+        definition = self._definition(node)
+        defaults = {p.name: p.default for p in definition.block_params} if definition else {}
+        args = node.params.get("args") or {}
+        first = node.params.get("first") or {}
+        for name, editor in self.arg_editors.items():
+            value = args.get(name, defaults.get(name))
+            if editor.value() != value or editor.error:
+                editor.set_value(value)
+        for name, editor in self.first_editors.items():
+            on = name in first
+            value = first[name] if on else args.get(name, defaults.get(name))
+            self.first_checks[name].setChecked(on)
+            editor.setEnabled(on)
+            if editor.value() != value or editor.error:
+                editor.set_value(value)
 
     def _refresh(self) -> None:
         """Show the model's values (name, parameters) and the latest analysis."""
@@ -188,6 +379,14 @@ class InspectorDock(QDockWidget):
         for name, editor in self.editors.items():
             if editor.value() != node.params.get(name) or editor.error:
                 editor.set_value(node.params.get(name))
+        if node.type == BLOCK:
+            self._refresh_block(node)
+        if self.when_combo is not None:
+            i = self.when_combo.findData(node.when)
+            if i < 0 and node.when:  # a parameter no longer declared (or not a bool): keep it
+                self.when_combo.addItem(f"{node.when} (not a true/false parameter)", node.when)
+                i = self.when_combo.count() - 1
+            self.when_combo.setCurrentIndex(max(i, 0))
         self._show_analysis(getattr(self.document, "analysis", None))
 
     def _show_analysis(self, analysis: Analysis | None) -> None:
@@ -230,6 +429,55 @@ class InspectorDock(QDockWidget):
                 self.editors[name].set_value(node.params.get(name))
             return
         self.param_error.hide()
+
+    def _report(self, exc: Exception) -> None:
+        self.param_error.setText(str(exc))
+        self.param_error.show()
+        self._refresh()
+
+    def _on_arg_committed(self, field: str, name: str, value: Any) -> None:
+        """A block parameter's value at this use (``args``) or for its first copy (``first``)."""
+        node = self.document.graph.nodes.get(self.node_id) if self.node_id else None
+        if node is None:
+            return
+        values = dict(node.params.get(field) or {})
+        values[name] = value
+        try:
+            self.document.set_params(self.node_id, {field: values})
+        except GraphError as exc:
+            self._report(exc)
+            return
+        self.param_error.hide()
+
+    def _on_first_checked(self, name: str, on: bool) -> None:
+        node = self.document.graph.nodes.get(self.node_id) if self.node_id else None
+        if node is None:
+            return
+        first = dict(node.params.get("first") or {})
+        if on:
+            first[name] = self.first_editors[name].value()
+        else:
+            first.pop(name, None)
+        try:
+            self.document.set_params(self.node_id, {"first": first})
+        except GraphError as exc:
+            self._report(exc)
+
+    def _on_block_chosen(self, index: int) -> None:
+        if self.node_id is None or self.block_combo is None:
+            return
+        try:
+            self.document.set_params(self.node_id, {"block": self.block_combo.itemText(index)})
+        except GraphError as exc:
+            self._report(exc)
+
+    def _on_when_chosen(self, index: int) -> None:
+        if self.node_id is None or self.when_combo is None:
+            return
+        try:
+            self.document.set_when(self.node_id, self.when_combo.itemData(index))
+        except GraphError as exc:
+            self._report(exc)
 
     def _show_param_error(self, name: str, message: str) -> None:
         if message:
@@ -279,11 +527,12 @@ class InspectorDock(QDockWidget):
     @Slot()
     def _on_document_changed(self) -> None:
         if self.node_id is None:
+            self.network_panel.refresh()
             return
         node = self.document.graph.nodes.get(self.node_id)
         if node is None:
             self.set_node(None)
-        elif node.type != self._type:
+        elif self._key_of(self.node_id) != self._form_key:
             self.set_node(self.node_id)
         else:
             self._refresh()
@@ -295,6 +544,186 @@ class InspectorDock(QDockWidget):
     @Slot(str)
     def _on_network_changed(self, _name: str) -> None:
         self.set_node(None)
+
+
+class NetworkPanel(QWidget):
+    """The current network itself (shown when no layer is selected): the parameters it takes as
+    a block, which its layers refer to with ``=name``, and the ``sequential`` numbering. Each
+    edit is one undo step (``Document.set_block_params`` / ``set_sequential``)."""
+
+    COLUMNS = ("name", "type", "default", "min", "max", "choices")
+
+    def __init__(self, document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 8, 0, 0)
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.RichText)
+        self.title.setWordWrap(True)
+        note = QLabel("Block parameters: values each use of this network sets (its layers take "
+                      "them by typing =name in a field).")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #555;")
+        self.table = QTableWidget(0, len(self.COLUMNS), self)
+        self.table.setObjectName("block_params")
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(110)
+        self.add_button = QPushButton("Add parameter")
+        self.remove_button = QPushButton("Remove")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        self.sequential = QCheckBox("sequential (number the modules 0, 1, … like nn.Sequential)")
+        self.sequential.setObjectName("sequential")
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(_ERROR_CSS)
+        self.error.hide()
+        for w in (_rule(), self.title, note, self.table):
+            lay.addWidget(w)
+        lay.addLayout(buttons)
+        lay.addWidget(self.error)
+        lay.addWidget(self.sequential)
+        self._filling = False
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.add_button.clicked.connect(self.add_param)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.sequential.clicked.connect(self._on_sequential)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the model's block parameters (after any edit, undo included)."""
+        graph = self.document.graph
+        uses = used_by(self.document.project.networks, self.document.network)
+        where = (f" (used as a block {len(uses)} time{'s' if len(uses) != 1 else ''})"
+                 if uses else "")
+        self.title.setText(f"<b>Network '{self.document.network}'</b>{where}")
+        self._filling = True
+        self.table.setRowCount(len(graph.block_params))
+        for row, p in enumerate(graph.block_params):
+            values = (p.name, p.type, _text_of(p.default), _text_of(p.min), _text_of(p.max),
+                      ", ".join(p.choices))
+            for col, text in enumerate(values):
+                if col == 1:
+                    combo = self.table.cellWidget(row, 1)
+                    if not isinstance(combo, QComboBox):
+                        combo = QComboBox()
+                        combo.addItems(list(BLOCK_PARAM_TYPES))
+                        combo.activated.connect(lambda _i: self._commit("Change block parameters"))
+                        self.table.setCellWidget(row, 1, combo)
+                    combo.blockSignals(True)
+                    combo.setCurrentText(text)
+                    combo.blockSignals(False)
+                    continue
+                item = self.table.item(row, col)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(row, col, item)
+                item.setText(text)
+                item.setToolTip(p.doc if col == 0 else "")
+        self._filling = False
+        self.sequential.setChecked(graph.sequential)
+
+    def _rows(self) -> list[dict]:
+        out = []
+        for row in range(self.table.rowCount()):
+            def cell(col: int, _row=row) -> str:
+                item = self.table.item(_row, col)
+                return item.text().strip() if item is not None else ""
+
+            combo = self.table.cellWidget(row, 1)
+            type_ = combo.currentText() if isinstance(combo, QComboBox) else "int"
+            old = self.document.graph.block_params
+            doc = old[row].doc if row < len(old) else ""
+            out.append({"name": cell(0), "type": type_,
+                        "default": _parse_default(type_, cell(2), cell(5)),
+                        "min": _parse_number(cell(3)), "max": _parse_number(cell(4)),
+                        "choices": [c.strip() for c in cell(5).split(",") if c.strip()],
+                        "doc": doc})
+        return out
+
+    def _commit(self, text: str) -> None:
+        try:
+            self.document.set_block_params(self._rows(), text)
+        except (GraphError, ValueError) as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            self.refresh()
+            return
+        self.error.hide()
+        self.refresh()
+
+    def _on_item_changed(self, _item) -> None:
+        if not self._filling:
+            self._commit("Change block parameters")
+
+    def add_param(self) -> None:
+        taken = {p.name for p in self.document.graph.block_params}
+        name = next(f"param{i}" for i in range(1, 100) if f"param{i}" not in taken)
+        params = [dict(r) for r in self._rows()]
+        params.append({"name": name, "type": "int", "default": 1})
+        try:
+            self.document.set_block_params(params, f"Add block parameter '{name}'")
+        except GraphError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+        self.refresh()
+
+    def remove_selected(self) -> None:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        if not rows:
+            row = self.table.currentRow()
+            rows = [row] if row >= 0 else []
+        if not rows:
+            return
+        params = [p for i, p in enumerate(self.document.graph.block_params) if i not in rows]
+        names = ", ".join(self.document.graph.block_params[i].name for i in rows)
+        self.document.set_block_params(params, f"Remove block parameter {names}")
+        self.refresh()
+
+    def _on_sequential(self, on: bool) -> None:
+        self.document.set_sequential(on)
+
+
+def _text_of(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _parse_number(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def _parse_default(type_: str, text: str, choices: str) -> Any:
+    if type_ == "bool":
+        return text.lower() in ("true", "yes", "1", "on")
+    if type_ == "choice":
+        return text or (choices.split(",")[0].strip() if choices else "")
+    if type_ == "float":
+        return float(_parse_number(text) or 0.0)
+    value = _parse_number(text)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return 0 if value is None else value
 
 
 def _rule() -> QFrame:

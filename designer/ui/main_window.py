@@ -40,6 +40,7 @@ from ..engine.project import (
 )
 from ..engine.shapes import Analysis
 from ..engine.templates import DEFAULT_TEMPLATE, TemplateError, load_template, templates_dir
+from .canvas.breadcrumb import BreadcrumbBar
 from .canvas.view import CanvasView
 from .document import Document
 from .files import AUTOSAVE_INTERVAL_MS, Autosave, RecentFiles, Recovery, pending_recoveries
@@ -83,12 +84,14 @@ class MainWindow(QMainWindow):
         box = QVBoxLayout(central)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
+        self.breadcrumb = BreadcrumbBar(self.document, self)  # the path into opened blocks
         box.addWidget(self.network_tabs)
+        box.addWidget(self.breadcrumb)
         box.addWidget(self.view, 1)
         self.setCentralWidget(central)
 
         # -- docks ---------------------------------------------------------------------------
-        self.palette = PaletteDock(self)
+        self.palette = PaletteDock(self, self.document)
         self.inspector = InspectorDock(self.document, self)
         self.problems = ProblemsDock(self)
         self.summary = SummaryDock(self)
@@ -134,6 +137,7 @@ class MainWindow(QMainWindow):
         doc.project_event.connect(self._on_project_event)  # networks added, removed, renamed
         self.view.selection_changed.connect(self.inspector.set_selection)
         self.palette.layer_activated.connect(self.add_layer_at_center)
+        self.palette.block_activated.connect(self.add_block_at_center)
         self.problems.problem_activated.connect(self.show_nodes)
         self.summary.node_activated.connect(lambda nid: self.show_nodes([nid]))
         self.summary.visibilityChanged.connect(self._on_summary_visible)
@@ -192,6 +196,8 @@ class MainWindow(QMainWindow):
         self.act_copy, self.act_paste = view.copy_action, view.paste_action
         self.act_duplicate, self.act_delete = view.duplicate_action, view.delete_action
         self.act_select_all, self.act_fit = view.select_all_action, view.fit_action
+        self.act_group, self.act_ungroup = view.group_action, view.ungroup_action
+        self.act_make_unique, self.act_open_block = view.make_unique_action, view.open_block_action
         for act, tip in ((self.act_copy, "Copy the selected layers and the connections between them"),
                          (self.act_duplicate, "Copy and paste the selection at once"),
                          (self.act_delete, "Delete the selected layers and connections"),
@@ -254,6 +260,9 @@ class MainWindow(QMainWindow):
         edit.addActions([self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
         edit.addSeparator()
         edit.addAction(self.act_select_all)
+        edit.addSeparator()
+        edit.addActions([self.act_group, self.act_ungroup, self.act_make_unique,
+                         self.act_open_block])
 
         view = bar.addMenu("&View")
         view.addActions([self.act_fit, self.act_layout, self.act_snap])
@@ -364,6 +373,13 @@ class MainWindow(QMainWindow):
     def add_layer_at_center(self, type_id: str) -> str | None:
         """Add a layer (palette double-click) at the centre of the visible canvas."""
         node_id = self.view.add_layer_at_center(type_id)
+        if node_id is not None:
+            self.view.setFocus()
+        return node_id
+
+    def add_block_at_center(self, block: str) -> str | None:
+        """Add a use of a block (palette double-click) at the centre of the visible canvas."""
+        node_id = self.view.add_block_at_center(block)
         if node_id is not None:
             self.view.setFocus()
         return node_id

@@ -8,6 +8,11 @@ Every editor shows a value with :meth:`ParamEditor.set_value` (silently) and emi
 :attr:`ParamEditor.committed` once, with the new, validated value, when the user *finishes* an edit
 (Enter, focus leaving the field, a click on a check box or a choice in a list), never per keystroke.
 A value the schema refuses is not committed: the field turns red and says why (:attr:`error`).
+
+Inside a block's definition a parameter may take the value of a block parameter:
+:meth:`ParamEditor.enable_refs` lets the user type ``=planes`` or ``=planes*4`` (typing ``=`` in
+any field switches it to a reference), committed as ``{"ref": "planes", "mul": 4}``
+(:func:`designer.engine.blocks.parse_ref`); a field holding a reference shows ``=planes*4``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.schema import Param
+from ..engine.blocks import parse_ref
+from ..engine.schema import REF_TYPES, Param, is_ref
 
 _INT32_MAX = 2**31 - 1
 _ERROR_STYLE = "QLineEdit, QSpinBox { border: 1px solid #d33; background: #fff0f0; }"
@@ -44,6 +50,9 @@ class ParamEditor(QWidget):
         self._value: Any = param.default
         self.error = ""
         self.field: QWidget = self  # the input widget a form lays out and tests reach
+        self.ref_names: list[str] | None = None  # block parameters a reference may name
+        self.ref_edit: _LineEdit | None = None
+        self._inner: list[QWidget] = []
         self.setToolTip(f"{param.doc}\nAccepts {param.describe()}.")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -59,7 +68,111 @@ class ParamEditor(QWidget):
         """Show ``value`` without emitting :attr:`committed`; clears any error."""
         self._value = value
         self._set_error("")
+        if is_ref(value):
+            self._show_ref(value)
+            return
+        self._hide_ref()
         self._show(value)
+
+    # -- references to block parameters -------------------------------------------------------
+
+    def enable_refs(self, names: list[str]) -> bool:
+        """Let this field take a block parameter's value (``=name`` or ``=name*k``); ``names``
+        are the parameters the block declares. False for types that cannot be references."""
+        if self.param.type not in REF_TYPES:
+            return False
+        self.ref_names = list(names)
+        if self.ref_edit is None:
+            lay = self.layout()
+            self._inner = [lay.itemAt(i).widget() for i in range(lay.count())
+                           if lay.itemAt(i).widget() is not None]
+            self.ref_edit = _LineEdit(self)
+            self.ref_edit.setObjectName("ref_edit")
+            self.ref_edit.setPlaceholderText("=name or =name*4 (empty: a number)")
+            self.ref_edit.hide()
+            lay.addWidget(self.ref_edit, 1)
+            self.ref_edit.editingFinished.connect(self._on_ref_finished)
+            self.ref_edit.focus_lost.connect(self._on_ref_focus_lost)
+            for w in self._inner + [getattr(self.field, "lineEdit", lambda: None)()]:
+                if w is not None:
+                    w.installEventFilter(self)
+        self.setToolTip(self.toolTip().split("\n\nType =")[0]
+                        + "\n\nType = and a block parameter's name to take its value "
+                          f"({', '.join(self.ref_names) or 'declare block parameters first'}).")
+        if is_ref(self._value):
+            self._show_ref(self._value)
+        return True
+
+    def eventFilter(self, obj, event) -> bool:
+        if (self.ref_edit is not None and event.type() == QEvent.KeyPress
+                and event.text() == "="):
+            self.start_ref()
+            return True
+        return super().eventFilter(obj, event)
+
+    def start_ref(self, text: str = "=") -> None:
+        """Switch the field to a reference being typed (what typing ``=`` does)."""
+        if self.ref_edit is None:
+            return
+        for w in self._inner:
+            w.hide()
+        self.ref_edit.show()
+        self.ref_edit.setText(text)
+        self.ref_edit.setFocus()
+
+    def _show_ref(self, value: dict) -> None:
+        if self.ref_edit is None:  # refs not enabled: show the text, read-only
+            self.enable_refs([])
+        for w in self._inner:
+            w.hide()
+        self.ref_edit.show()
+        mul = value.get("mul", 1)
+        self.ref_edit.setText(f"={value['ref']}" + (f"*{mul}" if mul != 1 else ""))
+
+    def _hide_ref(self) -> None:
+        if self.ref_edit is None or not self.ref_edit.isVisibleTo(self):
+            return
+        self.ref_edit.hide()
+        for w in self._inner:
+            if not getattr(w, "_hidden_by_editor", False):
+                w.show()
+        self._after_ref_hidden()
+
+    def _after_ref_hidden(self) -> None:
+        """Subclasses whose widgets hide themselves (an "auto" size) fix them up here."""
+
+    def _on_ref_finished(self) -> None:
+        assert self.ref_edit is not None
+        text = self.ref_edit.text().strip()
+        if text in ("", "="):  # a plain value again: the default until the user sets one
+            value = self.param.default if not is_ref(self.param.default) else None
+            self._set_error("")
+            self._hide_ref()
+            if value != self._value:
+                self._value = value
+                self._show(value)
+                self.committed.emit(value)
+            return
+        ref = parse_ref(text)
+        if ref is None:
+            self._set_error(f"{text!r} is not a reference: type =name or =name*4")
+            return
+        if self.ref_names is not None and ref["ref"] not in self.ref_names:
+            known = ", ".join(self.ref_names) or "none: declare them in the network's settings"
+            self._set_error(f"the block has no parameter {ref['ref']!r} (its parameters: {known})")
+            return
+        self._set_error("")
+        if ref != self._value:
+            self._value = ref
+            self.committed.emit(ref)
+        self._show_ref(ref)
+
+    def _on_ref_focus_lost(self) -> None:
+        if self.error:
+            self.set_value(self._value)
+        elif self.ref_edit is not None and not is_ref(self._value) and \
+                self.ref_edit.text().strip() in ("", "="):
+            self._hide_ref()
 
     def set_inferred(self, value: Any) -> None:
         """The value inference computed for an ``inferred`` parameter (None: unknown)."""
@@ -317,6 +430,10 @@ class InferredIntEditor(IntEditor):
 
     def set_inferred(self, value: Any) -> None:
         self._inferred = value
+        if not is_ref(self._value):
+            self._show(self._value)
+
+    def _after_ref_hidden(self) -> None:
         self._show(self._value)
 
     def _on_auto_clicked(self, checked: bool) -> None:
@@ -427,6 +544,63 @@ class SizeEditor(ParamEditor):
                 w.blockSignals(False)
 
 
+def _parse_scalar(text: str) -> Any:
+    ref = parse_ref(text)
+    if ref is not None:
+        return ref
+    low = text.lower()
+    if low in ("true", "yes"):
+        return True
+    if low in ("false", "no"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _format_scalar(value: Any) -> str:
+    if is_ref(value):
+        mul = value.get("mul", 1)
+        return f"={value['ref']}" + (f"*{mul}" if mul != 1 else "")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class ValuesEditor(TextEditor):
+    """``values`` (a block use's arguments): ``planes=128, downsample=true, width=planes*2``.
+    The inspector's block-use form gives each declared parameter its own editor instead; this
+    one serves any other ``values`` field."""
+
+    def _placeholder(self) -> str:
+        return "name=value, … (empty: none)"
+
+    def parse(self, text: str) -> Any:
+        out: dict[str, Any] = {}
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            name, eq, value = part.partition("=")
+            if not eq or not name.strip() or not value.strip():
+                raise ValueError(f"{part!r}: write name=value")
+            value = value.strip()
+            out[name.strip()] = _parse_scalar("=" + value if value[0].isalpha()
+                                              and value.lower() not in ("true", "false",
+                                                                        "yes", "no")
+                                              and parse_ref("=" + value) else value)
+        return out
+
+    def format(self, value: Any) -> str:
+        if not isinstance(value, dict):
+            return ""
+        return ", ".join(f"{k}={_format_scalar(v).lstrip('=')}" for k, v in value.items())
+
+
 #: The map: Param.type -> editor class (layer parameters and settings alike). ``int`` is
 #: refined by :func:`editor_class`.
 EDITORS: dict[str, type[ParamEditor]] = {
@@ -440,6 +614,7 @@ EDITORS: dict[str, type[ParamEditor]] = {
     "text": LineEditor,
     "texts": TextsEditor,
     "size": SizeEditor,
+    "values": ValuesEditor,
 }
 
 
@@ -457,4 +632,4 @@ def make_editor(param: Param, parent: QWidget | None = None) -> ParamEditor:
     return editor_class(param)(param, parent)
 
 
-__all__ = ["EDITORS", "ParamEditor", "editor_class", "make_editor"]
+__all__ = ["EDITORS", "ParamEditor", "ValuesEditor", "editor_class", "make_editor"]

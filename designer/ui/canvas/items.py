@@ -22,6 +22,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle, QStyleOptionGraphicsItem
 
+from designer.engine.blocks import BLOCK, is_ref, ref_text
 from designer.engine.catalog import fmt_shape
 from designer.engine.graph import Edge, Node, Problem
 from designer.engine.shapes import NodeInfo
@@ -46,6 +47,7 @@ CATEGORY_COLORS: dict[str, str] = {
     "Activation": "#dd5f48",
     "Recurrent & Attention": "#bd4487",
     "Merge": "#4f9a38",
+    "Blocks": "#36454f",
 }
 FALLBACK_COLOR = "#6b7280"
 ERROR_COLOR = QColor("#d93025")
@@ -81,6 +83,8 @@ def fmt_count(n: int) -> str:
 
 
 def fmt_value(value: Any) -> str:
+    if is_ref(value):  # a block parameter's value at each use
+        return ref_text(value).replace(" ", "")
     if value is None:
         return "auto"
     if isinstance(value, bool):
@@ -117,6 +121,16 @@ class Fonts:
                 setattr(cls, attr + "_fm", QFontMetricsF(font))
             cls._made = True
         return cls
+
+
+def block_parts(params: dict) -> list[str]:
+    """A block use's settings in short: its arguments, then what only the first copy takes."""
+    args = params.get("args") or {}
+    first = params.get("first") or {}
+    parts = [f"{k}={fmt_value(v)}" for k, v in args.items()]
+    if first:
+        parts.append("first: " + " ".join(f"{k}={fmt_value(v)}" for k, v in first.items()))
+    return parts
 
 
 # Flags built once: combining PySide enums costs microseconds each, and paint runs often.
@@ -273,6 +287,9 @@ class NodeItem(QGraphicsItem):
         self._height = 0.0
         self._name = node.name
         self._title = ""
+        self._header = self.spec.display_name
+        self._repeat_text = ""
+        self._off = False  # switched on by a block parameter (drawn with a dashed outline)
         self._param_lines: list[str] = []
         self._shape_text = ""
         self._shape_line = ""
@@ -295,13 +312,25 @@ class NodeItem(QGraphicsItem):
         width = NODE_WIDTH - 2 * PAD
         self._name = node.name
         self._title = fonts.name_fm.elidedText(node.name, _ELIDE, width)
-        parts = []
-        for key in spec.key_params:
-            if key in node.params:
-                parts.append(f"{key}={fmt_value(node.params[key])}")
-        for p in spec.params:  # a size fixed by hand instead of inferred: worth seeing
-            if p.inferred and p.name not in spec.key_params and node.params.get(p.name) is not None:
-                parts.append(f"{p.name}={fmt_value(node.params[p.name])}")
+        parts = [f"when {node.when}"] if node.when else []
+        self._off = bool(node.when)
+        if node.type == BLOCK:
+            parts += block_parts(node.params)
+            self._header = fonts.header_fm.elidedText(
+                f"▣ {node.params.get('block') or '?'}", _ELIDE, width - 34)
+            repeat = node.params.get("repeat", 1)
+            self._repeat_text = f"× {repeat}" if isinstance(repeat, int) and repeat > 1 else ""
+        else:
+            for key in spec.key_params:
+                if key in node.params:
+                    parts.append(f"{key}={fmt_value(node.params[key])}")
+            for p in spec.params:  # a size fixed by hand instead of inferred: worth seeing
+                if (p.inferred and p.name not in spec.key_params
+                        and node.params.get(p.name) is not None):
+                    parts.append(f"{p.name}={fmt_value(node.params[p.name])}")
+            for p in spec.params:  # a reference to a block parameter: worth seeing too
+                if p.name not in spec.key_params and is_ref(node.params.get(p.name)):
+                    parts.append(f"{p.name}={fmt_value(node.params[p.name])}")
         self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
                              for line in _wrap(parts, width, fonts.body_fm, 2)]
         if spec.variadic:
@@ -394,6 +423,9 @@ class NodeItem(QGraphicsItem):
         head = f"{self.spec.display_name} '{self._name}'"
         if self.problems:
             return head + "\n" + "\n".join(f"• {p.message}" for p in self.problems)
+        if self.spec.id == BLOCK:
+            return (f"{head}: a use of {self._header.lstrip('▣ ')}\n{self.spec.doc}\n"
+                    "Double-click to open its definition")
         return f"{head}\n{self.spec.doc}"
 
     def _tip_changed(self) -> None:
@@ -480,14 +512,18 @@ class NodeItem(QGraphicsItem):
         if self.problems and selected:
             painter.setPen(QPen(SELECT_COLOR, 1.0, Qt.DashLine))
             painter.drawRoundedRect(rect.adjusted(-3, -3, 3, 3), CORNER + 2, CORNER + 2)
+        elif self._off and not selected:  # may be switched off: a dashed outline says so
+            painter.setPen(QPen(TEXT_MUTED, 1.2, Qt.DashLine))
+            painter.drawRoundedRect(rect.adjusted(-3, -3, 3, 3), CORNER + 2, CORNER + 2)
 
         fonts = Fonts.get()
         width = NODE_WIDTH - 2 * PAD
         painter.setFont(fonts.header)
         painter.setPen(WHITE)
-        painter.drawText(QRectF(PAD, 0, width, HEADER_H), _LEFT, self.spec.display_name)
-        if self.problems:
-            painter.drawText(QRectF(PAD, 0, width, HEADER_H), _RIGHT, "⚠")
+        painter.drawText(QRectF(PAD, 0, width, HEADER_H), _LEFT, self._header)
+        right = " ".join(t for t in (self._repeat_text, "⚠" if self.problems else "") if t)
+        if right:
+            painter.drawText(QRectF(PAD, 0, width, HEADER_H), _RIGHT, right)
         y = HEADER_H + 5
         painter.setFont(fonts.name)
         painter.setPen(TEXT_DARK)

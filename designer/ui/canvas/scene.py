@@ -160,7 +160,7 @@ class CanvasScene(QGraphicsScene):
             self._remove_edge_item(ev.edge)
             self._sync_ports(ev.edge.dst)
             self._sync_ports(ev.edge.src)
-        elif kind in (GraphEvent.PARAMS_CHANGED, GraphEvent.RENAMED):
+        elif kind in (GraphEvent.PARAMS_CHANGED, GraphEvent.RENAMED, GraphEvent.WHEN_CHANGED):
             self._sync_node(ev.node_id)
 
     @Slot(str)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QGraphicsView,
+    QInputDialog,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from designer.engine.blocks import BLOCK
 from designer.engine.catalog import CATALOG
 from designer.engine.graph import Edge, GraphError
 
@@ -43,6 +45,8 @@ from .scene import CanvasScene
 
 #: MIME type the palette provides when a layer is dragged; the data is the type id (UTF-8).
 LAYER_MIME = "application/x-designer-layer"
+#: MIME type of a block dragged from the palette's Blocks section; the data is the network's name.
+BLOCK_MIME = "application/x-designer-block"
 MIN_ZOOM, MAX_ZOOM = 0.01, 3.0
 #: F (fit) never zooms out below this: names and ports are drawn from DETAIL_ZOOM (0.4) up.
 FIT_MIN_ZOOM = 0.45
@@ -241,6 +245,21 @@ class CanvasView(QGraphicsView):
         self.select_nodes([nid])
         return nid
 
+    def add_block_at(self, block: str, scene_pos: QPointF) -> str | None:
+        """Add a use of network ``block`` at ``scene_pos`` (a drop from the palette's Blocks)."""
+        top_left = self.canvas_scene.free_spot(
+            self.canvas_scene.snap(QPointF(scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - 40)))
+        try:
+            nid = self.document.add_block_use(block, (top_left.x(), top_left.y()))
+        except GraphError as exc:
+            self.message.emit(str(exc))
+            return None
+        self.select_nodes([nid])
+        return nid
+
+    def add_block_at_center(self, block: str) -> str | None:
+        return self.add_block_at(block, self.mapToScene(self.viewport().rect().center()))
+
     def add_layer_at_center(self, type_id: str) -> str | None:
         return self.add_layer_at(type_id, self.mapToScene(self.viewport().rect().center()))
 
@@ -275,6 +294,91 @@ class CanvasView(QGraphicsView):
         self.duplicate_action = act("Duplicate", "Ctrl+D", self.duplicate_selection)
         self.fit_action = act("Fit to view", "F", self.fit_to_view)
         self.select_all_action = act("Select all", QKeySequence.SelectAll, self._select_all)
+        self.group_action = act("Group into Block…", "Ctrl+G", lambda: self.group_selection())
+        self.ungroup_action = act("Ungroup Block", "Ctrl+Shift+G", lambda: self.ungroup_selection())
+        self.make_unique_action = act("Make Block Unique", "", lambda: self.make_unique_selection())
+        self.open_block_action = act("Open Block Definition", "", lambda: self.open_selected_block())
+        for action, tip in (
+                (self.group_action, ("Turn the selected layers into a block (a network of this "
+                                    "project) and put one use of it in their place")),
+                (self.ungroup_action, "Put the layers of the selected block use in its place"),
+                (self.make_unique_action, ("Give the selected use its own copy of its block, to "
+                                          "change it alone")),
+                (self.open_block_action, "Show the selected use's definition (Esc: back)")):
+            action.setStatusTip(tip)
+
+    # -- blocks ------------------------------------------------------------------------------------
+
+    def _selected_use(self) -> str | None:
+        ids = self.selected_node_ids()
+        graph = self.document.graph
+        if len(ids) == 1 and ids[0] in graph.nodes and graph.nodes[ids[0]].type == BLOCK:
+            return ids[0]
+        return None
+
+    def ask_block_name(self, default: str) -> str | None:
+        """The name of a new block (a dialog; tests replace it)."""
+        name, ok = QInputDialog.getText(self, "Group into Block", "Name of the new block:",
+                                        QLineEdit.Normal, default)
+        return name.strip() if ok and name.strip() else None
+
+    def group_selection(self, name: str | None = None) -> str | None:
+        """Group the selected layers into a new block (Ctrl+G); returns the use's id."""
+        ids = self.selected_node_ids()
+        if not ids:
+            self.message.emit("Cannot group: select the layers to group into a block")
+            return None
+        if name is None:
+            name = self.ask_block_name(self.document.free_block_name("Block"))
+            if name is None:
+                return None
+        try:
+            use = self.document.group(ids, name)
+        except GraphError as exc:
+            self.message.emit(f"Cannot group: {exc}")
+            return None
+        self.select_nodes([use])
+        self.message.emit(f"Grouped {len(ids)} layers into block '{name}' "
+                          "(double-click it to open)")
+        return use
+
+    def ungroup_selection(self) -> list[str]:
+        use = self._selected_use()
+        if use is None:
+            self.message.emit("Cannot ungroup: select one block use")
+            return []
+        try:
+            added = self.document.ungroup(use)
+        except GraphError as exc:
+            self.message.emit(f"Cannot ungroup: {exc}")
+            return []
+        self.select_nodes(added)
+        return added
+
+    def make_unique_selection(self) -> str | None:
+        use = self._selected_use()
+        if use is None:
+            self.message.emit("Make unique: select one block use")
+            return None
+        try:
+            name = self.document.make_unique(use)
+        except GraphError as exc:
+            self.message.emit(f"Cannot make unique: {exc}")
+            return None
+        self.message.emit(f"The use now has its own block '{name}'")
+        return name
+
+    def open_selected_block(self) -> bool:
+        use = self._selected_use()
+        return use is not None and self.open_block(use)
+
+    def open_block(self, use_id: str) -> bool:
+        try:
+            self.document.open_block(use_id)
+        except GraphError as exc:
+            self.message.emit(f"Cannot open: {exc}")
+            return False
+        return True
 
     def _select_all(self) -> None:
         self.select_nodes(list(self.canvas_scene.node_items))
@@ -300,15 +404,21 @@ class CanvasView(QGraphicsView):
         type_id = bytes(mime.data(LAYER_MIME)).decode("utf-8", "replace").strip()
         return type_id if type_id in CATALOG else None
 
+    def _block_from_mime(self, mime: QMimeData) -> str | None:
+        if mime is None or not mime.hasFormat(BLOCK_MIME):
+            return None
+        name = bytes(mime.data(BLOCK_MIME)).decode("utf-8", "replace").strip()
+        return name if name in self.document.project.networks else None
+
     def dragEnterEvent(self, event) -> None:
-        if self._layer_from_mime(event.mimeData()):
+        if self._layer_from_mime(event.mimeData()) or self._block_from_mime(event.mimeData()):
             event.setDropAction(Qt.CopyAction)
             event.accept()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:
-        if self._layer_from_mime(event.mimeData()):
+        if self._layer_from_mime(event.mimeData()) or self._block_from_mime(event.mimeData()):
             event.setDropAction(Qt.CopyAction)
             event.accept()
         else:
@@ -318,6 +428,13 @@ class CanvasView(QGraphicsView):
         event.accept()
 
     def dropEvent(self, event) -> None:
+        block = self._block_from_mime(event.mimeData())
+        if block:
+            event.setDropAction(Qt.CopyAction)
+            event.accept()
+            self.add_block_at(block, self.mapToScene(event.position().toPoint()))
+            self.setFocus()
+            return
         type_id = self._layer_from_mime(event.mimeData())
         if not type_id:
             event.ignore()
@@ -409,6 +526,15 @@ class CanvasView(QGraphicsView):
         event.accept()
 
     def mouseDoubleClickEvent(self, event) -> None:
+        pos = event.position().toPoint()
+        if event.button() == Qt.LeftButton and self._port_at(pos) is None:
+            node = self._node_at(pos)
+            graph = self.document.graph
+            if node is not None and graph.nodes.get(node.node_id) is not None \
+                    and graph.nodes[node.node_id].type == BLOCK:
+                self.open_block(node.node_id)  # double-click a block: open its definition
+                event.accept()
+                return
         # The second press of a quick double click arrives here, not in mousePressEvent; it must
         # still start a wire or a drag like any press.
         self.mousePressEvent(event)
@@ -504,13 +630,21 @@ class CanvasView(QGraphicsView):
             menu.addAction(action)
         menu.addAction(self.paste_action)
         menu.addSeparator()
+        use = self._selected_use()
+        self.group_action.setEnabled(bool(self.selected_node_ids()))
+        menu.addAction(self.group_action)
+        if use is not None:
+            for action in (self.open_block_action, self.ungroup_action, self.make_unique_action):
+                menu.addAction(action)
+        menu.addSeparator()
         add = menu.addAction("Add Layer Here…\tTab")
         add.triggered.connect(lambda: self.open_quick_add(event.pos()))
         layout = menu.addAction("Auto-Layout")
         layout.triggered.connect(self.auto_layout)
         menu.addAction(self.fit_action)
         menu.exec(event.globalPos())
-        for action in (self.copy_action, self.duplicate_action, self.delete_action):
+        for action in (self.copy_action, self.duplicate_action, self.delete_action,
+                       self.group_action):
             action.setEnabled(True)
         event.accept()
 
@@ -619,7 +753,8 @@ class CanvasView(QGraphicsView):
     KEYS = (("Tab", "Quick add: search for a layer and add it at the cursor"),
             ("+ / -, wheel", "Zoom in / out around the cursor"),
             ("Space + drag, middle button drag", "Pan"),
-            ("Esc", "Cancel the connection being drawn"),
+            ("Esc", "Cancel the connection being drawn; else back up out of an opened block"),
+            ("Double-click a block", "Open its definition (the path shows above the canvas)"),
             ("Drag from an output to an input", "Connect two layers"),
             ("Drag a connected input away", "Disconnect (drop on another input: move it)"))
 
@@ -639,6 +774,10 @@ class CanvasView(QGraphicsView):
             return
         if key == Qt.Key_Escape and self._wire is not None:
             self._cancel_wire()
+            event.accept()
+            return
+        if key == Qt.Key_Escape and self.document.trail:
+            self.document.go_up()  # back to the network that uses this block
             event.accept()
             return
         if key in (Qt.Key_Plus, Qt.Key_Equal):
