@@ -1,6 +1,10 @@
 """Property-based: random graphs built from the catalog. Whenever the analysis reports no error,
 the built module runs forward on a random input of the Input shape and every node's output has
-the inferred shape; so a forward pass that fails is always one the analysis had flagged."""
+the inferred shape; so a forward pass that fails is always one the analysis had flagged.
+
+The same holds for random designs with blocks: small definitions whose layers refer to block
+parameters (sometimes switched off by a bool one, sometimes using another block), used with
+random values, repeats and first-copy values in a random main network."""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from designer.engine.blocks import block_param
 from designer.engine.build import build_model
 from designer.engine.catalog import CATALOG, Param
 from designer.engine.graph import Graph
+from designer.engine.project import Project
 from designer.engine.shapes import Analyzer, analyze
 
 from .helpers import sample_inputs
@@ -149,3 +155,111 @@ def test_a_graph_without_errors_builds_and_runs_with_the_inferred_shapes(g, seed
     assert analysis.total_params == sum(p.numel() for p in model.parameters())
     for nid, info in analysis.infos.items():
         assert info.macs >= 0 and math.prod(info.output_shape) >= 1, g.nodes[nid].name
+
+
+# --------------------------------------------------------------------------------------------
+# Designs with blocks
+# --------------------------------------------------------------------------------------------
+
+# Layers that take any float shape: a block's inside works whatever its use feeds it.
+BLOCK_LAYERS = ("Linear", "Linear", "ReLU", "GELU", "LayerNorm", "Dropout")
+
+
+def _ref(name: str, mul: int = 1) -> dict:
+    return {"ref": name} if mul == 1 else {"ref": name, "mul": mul}
+
+
+@st.composite
+def definitions(draw, inner: str | None = None) -> Graph:
+    """A small block: Input -> 1-4 layers (widths from references, now and then switched off by
+    ``flag``, a use of ``inner`` when given) -> maybe the input added back -> Output."""
+    g = Graph()
+    g.set_block_params([
+        block_param("width", "int", draw(st.integers(1, SMALL)), min=1),
+        block_param("flag", "bool", draw(st.booleans())),
+        block_param("p", "float", 0.0, min=0, max=0.9),
+    ])
+    g.set_sequential(draw(st.integers(0, 3)) == 0)
+    first = last = g.add_node("Input", "input", {"shape": [4]}).id
+    kinds = BLOCK_LAYERS + (("Block", "Block") if inner else ())
+    for i in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(kinds))
+        width = draw(st.sampled_from([_ref("width"), _ref("width", 2), 3]))
+        if draw(st.integers(0, 19)) == 0:
+            width = _ref("undeclared")  # must be flagged on the use, not crash
+        params: dict = {}
+        if kind == "Linear":
+            params = {"out_features": width}
+        elif kind == "Dropout":
+            params = {"p": _ref("p")}
+        elif kind == "Block":
+            params = {"block": inner, "repeat": draw(st.integers(1, 2)),
+                      "args": {"width": width, "flag": _ref("flag")}}
+        node = g.add_node(kind, f"layer{i}", params)
+        g.connect(last, node.id)
+        if draw(st.integers(0, 3)) == 0:
+            g.set_when(node.id, "flag")
+        last = node.id
+    if draw(st.integers(0, 2)) == 0:  # a residual: right only when the width comes back
+        add = g.add_node("Add", "add")
+        g.connect(last, add.id, 0)
+        g.connect(first, add.id, 1)
+        last = add.id
+    g.connect(last, g.add_node("Output", "output").id)
+    return g
+
+
+@st.composite
+def block_projects(draw) -> Project:
+    networks = {"main": Graph(), "Inner": draw(definitions())}
+    if draw(st.booleans()):
+        networks["Outer"] = draw(definitions("Inner"))
+    main = networks["main"]
+    shape = draw(st.lists(st.integers(1, SMALL), min_size=1, max_size=3))
+    last = main.add_node("Input", "inp", {"shape": shape}).id
+    for i in range(draw(st.integers(1, 3))):
+        if draw(st.integers(0, 3)) == 0:
+            node = main.add_node(draw(st.sampled_from(["Linear", "ReLU"])), f"plain{i}")
+        else:
+            args = {"width": draw(st.integers(1, SMALL)), "flag": draw(st.booleans())}
+            params = {"block": draw(st.sampled_from(sorted(set(networks) - {"main"}))),
+                      "repeat": draw(st.integers(1, 3)),
+                      "args": {k: v for k, v in args.items() if draw(st.booleans())}}
+            if draw(st.booleans()):
+                params["first"] = {"width": draw(st.integers(1, SMALL))}
+            node = main.add_node("Block", f"use{i}", params)
+        main.connect(last, node.id)
+        last = node.id
+    main.connect(last, main.add_node("Output", "out").id)
+    return Project(networks=networks)
+
+
+@settings(max_examples=int(os.environ.get("DESIGNER_PROPERTY_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.data_too_large])
+@given(block_projects(), st.integers(0, 2**31 - 1))
+def test_a_design_with_blocks_builds_with_the_inferred_shapes_and_parameters(project, seed):
+    g = project.graph
+    analysis = analyze(g)
+    event("valid" if analysis.ok else "flagged: " + analysis.errors[0].code)
+    if not analysis.ok:
+        for p in analysis.errors:
+            assert p.message and p.node_ids, p.message
+            assert p.code != "internal_error", p.message
+        return
+    torch.manual_seed(seed)
+    model = build_model(g, analysis)
+    xs = sample_inputs(g, batch=2, generator=torch.Generator().manual_seed(seed))
+    for mode in (False, True):
+        model.train(mode)
+        with torch.no_grad():
+            values = model.forward_all(*xs)
+        for nid, tensor in values.items():
+            assert tuple(tensor.shape) == (2, *analysis.infos[nid].output_shape), (
+                g.nodes[nid].name, mode)
+    assert analysis.total_params == sum(p.numel() for p in model.parameters())
+    for nid, info in analysis.infos.items():
+        if g.nodes[nid].type == "Block":  # a use's count is the sum of its copies' insides
+            copies = info.kwargs["_copies"]
+            assert info.params == sum(inner.total_params for _, inner in copies)
+            assert len(copies) == g.nodes[nid].params["repeat"]
