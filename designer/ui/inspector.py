@@ -319,7 +319,7 @@ class InspectorDock(QDockWidget):
                 editor.enable_refs(refs)
             box.addWidget(check)
             box.addWidget(editor, 1)
-            check.clicked.connect(partial(self._on_first_checked, p.name))
+            check.clicked.connect(lambda on, _n=p.name: self._on_first_checked(_n, bool(on)))
             editor.committed.connect(partial(self._on_arg_committed, "first", p.name))
             inner.addRow(QLabel(p.name), row)
             self.first_editors[p.name] = editor

@@ -129,7 +129,9 @@ def block_parts(params: dict) -> list[str]:
     first = params.get("first") or {}
     parts = [f"{k}={fmt_value(v)}" for k, v in args.items()]
     if first:
-        parts.append("first: " + " ".join(f"{k}={fmt_value(v)}" for k, v in first.items()))
+        parts.append("first: " + " ".join(
+            (k if v is True else f"no {k}") if isinstance(v, bool) else f"{k}={fmt_value(v)}"
+            for k, v in first.items()))
     return parts
 
 
@@ -331,8 +333,9 @@ class NodeItem(QGraphicsItem):
             for p in spec.params:  # a reference to a block parameter: worth seeing too
                 if p.name not in spec.key_params and is_ref(node.params.get(p.name)):
                     parts.append(f"{p.name}={fmt_value(node.params[p.name])}")
+        lines = 3 if node.type == BLOCK else 2  # a use's arguments, then its first copy's
         self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
-                             for line in _wrap(parts, width, fonts.body_fm, 2)]
+                             for line in _wrap(parts, width, fonts.body_fm, lines)]
         if spec.variadic:
             top = max(connected_ports) + 1 if connected_ports else 0
             count = max(spec.input_ports(len(connected_ports)), top + 1)
