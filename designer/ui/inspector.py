@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -572,13 +573,18 @@ class NetworkPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMinimumHeight(110)
+        self.table.setMaximumHeight(220)
+        # never wider than the dock (its labels wrap); a wide table scrolls instead
+        self.table.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.add_button = QPushButton("Add parameter")
         self.remove_button = QPushButton("Remove")
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
-        self.sequential = QCheckBox("sequential (number the modules 0, 1, … like nn.Sequential)")
+        self.sequential = QCheckBox("sequential (modules numbered 0, 1, …)")
+        self.sequential.setToolTip("Name this network's modules by position, as nn.Sequential "
+                                   "does (downsample.0, downsample.1), instead of by layer name")
         self.sequential.setObjectName("sequential")
         self.error = QLabel()
         self.error.setWordWrap(True)
