@@ -1,4 +1,4 @@
-"""Command line: ``designer [FILE]`` opens the window; ``designer check|train|export|runs FILE``;
+"""Command line: ``designer [FILE]`` opens the window; ``designer check|train|sweep|export|runs FILE``;
 ``designer evaluate RUN_DIR``.
 
 Each subcommand lives in ``designer/commands/<name>.py`` with ``add_parser(subparsers)``; the
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 
-SUBCOMMANDS = ("check", "train", "export", "runs", "evaluate")
+SUBCOMMANDS = ("check", "train", "sweep", "export", "runs", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from .blocks import layer_spec
 from .catalog import CATALOG, ParamError, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
 
-FORMAT_VERSION = 2  # 2: blocks (network params and sequential, node when, Block uses)
+FORMAT_VERSION = 3  # 2: blocks (network params and sequential, node when, Block uses); 3: search
 SUFFIX = ".dnn.json"
 # Limits a legal file must keep; beyond them a file is refused with a message in a fraction of a
 # second, before parsing (10-20 MB of nested metadata took seconds to minutes to load and check).
@@ -45,8 +45,9 @@ _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "$" matches be
 # Layer types renamed between format versions: old id -> new id.
 RENAMED_TYPES: dict[str, str] = {}
 # Migrations: version N -> function turning a version-N document into version N+1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: lambda data: data}  # 1 -> 2: flat files
-# load unchanged (format 2 only adds blocks: network params and sequential, node when)
+# 1 -> 2: flat files load unchanged (format 2 only adds blocks: network params and sequential,
+# node when); 2 -> 3: unchanged too (format 3 only adds the "search" section of sweeps).
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: lambda data: data, 2: lambda data: data}
 
 
 class ProjectError(ValueError):
@@ -108,6 +109,8 @@ class Project(Observable):
     dataset: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: What a sweep searches (designer.engine.sweeps): {} when nothing is marked "search".
+    search: dict[str, Any] = field(default_factory=dict)
     _listeners: list[Callable[[ProjectEvent], None]] = field(
         default_factory=list, init=False, repr=False, compare=False)
 
@@ -154,6 +157,21 @@ class Project(Observable):
         new = copy.deepcopy(values)  # the caller's dict stays the caller's
         setattr(self, section, new)
         self._emit(ProjectEvent(ProjectEvent.SETTINGS_CHANGED, section, old=old, new=new))
+        return old
+
+    def set_search(self, search: dict[str, Any]) -> dict[str, Any]:
+        """Replace the search section (validated against the networks; {} removes it); returns
+        the old one. Emits ``settings_changed`` with key ``"search"`` when it differs."""
+        if search:
+            from .sweeps import search_from_dict
+
+            search_from_dict(search, self.networks)  # SearchError names the place
+        old = self.search
+        if search == old:
+            return old
+        new = copy.deepcopy(search)
+        self.search = new
+        self._emit(ProjectEvent(ProjectEvent.SETTINGS_CHANGED, "search", old=old, new=new))
         return old
 
     def network_name_problem(self, name: Any) -> str | None:
@@ -228,6 +246,7 @@ class Project(Observable):
             "dataset": self.dataset,
             "training": self.training,
             "metadata": self.metadata,
+            **({"search": self.search} if self.search else {}),
         }
 
 
@@ -303,7 +322,7 @@ def _finite_float(text: str) -> float:
 # Keys each level of a document may hold (what the loader reads); anything else is refused, so
 # that a typo is named instead of ignored and nothing unread can make a file large or slow.
 TOP_KEYS = ("format_version", "app", "name", "description", "networks", "dataset", "training",
-            "metadata")
+            "metadata", "search")
 NETWORK_KEYS = ("name", "nodes", "edges", "params", "sequential")
 NODE_KEYS = ("id", "type", "name", "params", "pos", "when")
 EDGE_KEYS = ("src", "dst", "dst_port")
@@ -436,7 +455,23 @@ def project_from_dict(data: Any) -> Project:
         if not isinstance(value, dict):
             raise ProjectError(f"{key}: expected an object, got {_kind(value)}")
         sections[key] = value
-    return Project(name, description, networks, **sections)
+    search = data.get("search", {})
+    if not isinstance(search, dict):
+        raise ProjectError(f"search: expected an object, got {_kind(search)}")
+    if search:
+        _check_search(search, networks)
+    return Project(name, description, networks, **sections, search=search)
+
+
+def _check_search(search: dict, networks: dict[str, Graph]) -> None:
+    """The search section of sweeps: its targets exist and its values are ones they accept."""
+    from .sweeps import SearchError, search_from_dict
+
+    try:
+        search_from_dict(search, networks)
+    except SearchError as exc:
+        text = str(exc)
+        raise ProjectError(f"search{'' if text.startswith((':', '[')) else '.'}{text}") from None
 
 
 def _check_blocks(networks: dict[str, Graph], raw: list) -> None:
