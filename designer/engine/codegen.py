@@ -463,10 +463,15 @@ class _ClassWriter:
                     continue
                 if all(_dim(first_in[i], index) == x for i, x in pairs):
                     return arg(name, ("dim", index), pairs)
-            for p in (graph.block_params if ints else ()):
-                if p.type == "int" and all(
-                        _same_value(uses[i].values.get(p.name), x) for i, x in pairs):
+            for p in (graph.block_params if ints else ()):  # planes, or planes * 4
+                got = [uses[i].values.get(p.name) for i, _ in pairs]
+                if p.type != "int" or not all(isinstance(g, int) and g > 0 for g in got):
+                    continue
+                if all(g == x for g, (_, x) in zip(got, pairs)):
                     return p.name
+                ratio = vals[0] // got[0]
+                if ratio > 1 and all(g * ratio == x for g, (_, x) in zip(got, pairs)):
+                    return f"{p.name} * {ratio}"
             name = re.sub(r"\W", "_", label)
             while name in declared or (name in meanings and meanings[name] != ("node", label)):
                 name += "_"
@@ -710,7 +715,8 @@ class _ClassWriter:
                                            if name in ("in_channels", "in_features")
                                            else "differs between the uses of this block"))
         for p in graph.block_params:
-            notes.append(f"# {p.name}: {comment_text(p.doc, limit=80) or p.type}")
+            room = max(20, 90 - len(p.name))  # the line stays under 100 characters
+            notes.append(f"# {p.name}: {comment_text(p.doc, limit=room) or p.type}")
         base = "nn.Sequential" if chain else "nn.Module"
         if is_model and not any(not u.model for u in v.uses):
             doc = "The designed network; layers are created in the order data flows through them."
@@ -951,7 +957,7 @@ import argparse
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch

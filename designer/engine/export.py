@@ -338,13 +338,13 @@ def export_project(project: Project, out_dir: str | os.PathLike, *, onnx: bool =
         written.append(path)
     if onnx or pt2:
         single = len(models) == 1
-        classes = codegen.network_class_names(project)
+        codes = codegen.model_codes(project)[1] if onnx else {}
         for net, model in models.items():
             graph = project.networks[net]
             stem = "model" if single else net
             inputs = example_inputs(graph)
             if onnx:
-                code = codegen.network_code(graph, classes[net], reserved=set(classes.values()))
+                code = codes[net]
                 written.append(export_onnx(model, inputs, out / f"{stem}.onnx",
                                            code.input_names, code.output_names))
             if pt2:
@@ -354,15 +354,20 @@ def export_project(project: Project, out_dir: str | os.PathLike, *, onnx: bool =
 
 
 def _models(project: Project, weights: str | os.PathLike | None) -> dict[str, torch.nn.Module]:
-    """The built networks, in eval mode, with the given weights loaded."""
+    """The built models (block definitions are parts of them, not models), in eval mode, with
+    the given weights loaded."""
+    from .blocks import model_names
+
+    names = model_names(project.networks)
     models: dict[str, torch.nn.Module] = {}
-    for net, graph in project.networks.items():
+    for net in names:
+        graph = project.networks[net]
         try:
             model = build_model(graph)
         except BuildError as exc:
             raise CodegenError(str(exc)) from None
         if weights is not None:
-            state = load_state_dict(weights, net if len(project.networks) > 1 else None)
+            state = load_state_dict(weights, net if len(names) > 1 else None)
             fit_weights(model, state, str(checkpoint_path(weights)))
         models[net] = model.eval()
     return models
