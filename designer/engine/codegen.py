@@ -715,7 +715,7 @@ class _ClassWriter:
                                            if name in ("in_channels", "in_features")
                                            else "differs between the uses of this block"))
         for p in graph.block_params:
-            room = max(20, 90 - len(p.name))  # the line stays under 100 characters
+            room = max(20, 86 - len(p.name))  # the line stays under 100 characters
             notes.append(f"# {p.name}: {comment_text(p.doc, limit=room) or p.type}")
         base = "nn.Sequential" if chain else "nn.Module"
         if is_model and not any(not u.model for u in v.uses):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from designer.engine.blocks import model_names
 from designer.engine.codegen import CodegenError, train_source
 from designer.engine.data import load_dataset
 from designer.engine.export import export_project, load_state_dict, preview_sources
@@ -275,7 +276,7 @@ ALLOWED_IMPORTS = {
 def test_every_template_gets_a_train_script(template):
     project = load_project(TEMPLATES / template)
     src = train_source(project, project_dir=TEMPLATES)
-    if len(project.networks) > 1:
+    if len(model_names(project.networks)) > 1:  # a GAN or VAE: its recipe writes train.py
         assert src is None
         return
     if src is None:  # another recipe writes its own script (the language model's)
