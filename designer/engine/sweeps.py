@@ -259,6 +259,15 @@ def _dimension(item: Any, networks: Mapping[str, Any], where: str) -> Dimension:
         return Dimension(target, "choice", choices=tuple(choices))
     if "choices" in item:
         raise SearchError(f"{where}.choices: only a choice dimension has choices")
+    ptype = getattr(param, "type", None)
+    if kind == "int" and ptype not in ("int", "ints"):
+        raise SearchError(f"{where}.type: {target.label} is {param.describe()}; an int range "
+                          f"does not fit it" + ("; use a float range" if ptype == "float" else
+                                                "; use choices"))
+    if kind == "float" and ptype != "float":
+        raise SearchError(f"{where}.type: {target.label} is {param.describe()}; a float range "
+                          f"does not fit it" + ("; use an int range" if ptype in ("int", "ints")
+                                                else "; use choices"))
     numeric = int if kind == "int" else (int, float)
     for key in ("low", "high"):
         v = item.get(key)
@@ -287,15 +296,6 @@ def _dimension(item: Any, networks: Mapping[str, Any], where: str) -> Dimension:
                           f"{_show(high)}")
     if log and low <= 0:
         raise SearchError(f"{where}.low: a log range starts above 0, got {_show(low)}")
-    ptype = getattr(param, "type", None)
-    if kind == "int" and ptype not in ("int", "ints"):
-        raise SearchError(f"{where}.type: {target.label} is {param.describe()}; an int range "
-                          f"does not fit it" + ("; use a float range" if ptype == "float" else
-                                                "; use choices"))
-    if kind == "float" and ptype != "float":
-        raise SearchError(f"{where}.type: {target.label} is {param.describe()}; a float range "
-                          f"does not fit it" + ("; use an int range" if ptype in ("int", "ints")
-                                                else "; use choices"))
     _accepts(param, low, f"{where}.low", target)
     _accepts(param, high, f"{where}.high", target)
     return Dimension(target, kind, low, high, step if kind == "int" else None, log)
