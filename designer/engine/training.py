@@ -262,14 +262,17 @@ class Trainer:
     on. ``training``: the project's ``training`` section (checked here). ``run_dir``: where the
     run writes its files (None: nothing is written). ``resume``: continue the run in ``run_dir``
     from its ``last.pt``. ``extra_config``: more to record in config.json (the project, the
-    dataset section). Call :meth:`run` (blocking) in any thread, or :meth:`start` for a thread.
+    dataset section). ``inside``: an ``inside.InsideOptions`` to watch inside every layer from
+    the first batch (or :meth:`observe` / :meth:`stop_observing` from any thread while running).
+    Call :meth:`run` (blocking) in any thread, or :meth:`start` for a thread.
     """
 
     def __init__(self, model: nn.Module | None, dataset: Dataset, training: dict[str, Any],
                  *, run_dir: str | Path | None = None, callback: EventCallback | None = None,
                  recipe: Recipe | None = None, resume: bool = False,
                  extra_config: dict[str, Any] | None = None,
-                 batch_event_interval: float = 0.05, cpu_threads: int | None = None) -> None:
+                 batch_event_interval: float = 0.05, cpu_threads: int | None = None,
+                 inside: Any = None) -> None:
         try:
             self.config = validate_training(training)
         except ValueError as exc:  # ConfigError: the message names the setting
@@ -296,6 +299,10 @@ class Trainer:
         self._running.set()
         self._thread: threading.Thread | None = None
         self.result: Result | None = None
+        # inside.InsideOptions while observing the layers (set from any thread); the observer
+        # itself is made and used on the training thread
+        self._inside_options = inside
+        self._inside: Any = None
 
     # ---- control (any thread) ----------------------------------------------------------------
 
@@ -310,6 +317,19 @@ class Trainer:
         """Stop before the next batch; the checkpoints are kept and last.pt is brought up to date."""
         self._stop.set()
         self._running.set()
+
+    def observe(self, options: Any = None) -> None:
+        """Watch inside every layer (``inside.InsideOptions``; None: the defaults) from the next
+        batch on: InsideSummary and InsideSample events, and files in ``<run>/inside/``."""
+        if options is None:
+            from .inside import InsideOptions
+
+            options = InsideOptions()
+        self._inside_options = options
+
+    def stop_observing(self) -> None:
+        """No more inside events from the next batch on (hooks only live within a batch)."""
+        self._inside_options = None
 
     @property
     def paused(self) -> bool:
@@ -514,7 +534,12 @@ class Trainer:
             if b == nb - 1 and n > bs and n % bs == 1:
                 idx = idx[:-1]
             x, y = ds.batch("train", idx, augment, gen)
-            out = recipe.train_step(x, y)
+            inside = self._inside_now()
+            if inside is not None and inside.wants(self.batches_done + 1, b == nb - 1):
+                with inside.capture(epoch, b + 1, self.batches_done + 1):
+                    out = recipe.train_step(x, y)
+            else:
+                out = recipe.train_step(x, y)
             acc.update(out.loss, out.output, y)
             self._batch_in_epoch = b + 1
             self.batches_done += 1
@@ -534,6 +559,18 @@ class Trainer:
         if not self._sync_check:
             self._check_lazy(checked + 1, nb)
         return acc.compute()
+
+    def _inside_now(self) -> Any:
+        """The observer for the options asked for now (made on this, the training, thread)."""
+        options = self._inside_options
+        if options is None:
+            self._inside = None
+        elif self._inside is None or self._inside.options is not options:
+            from .inside import InsideObserver
+
+            self._inside = InsideObserver(self.recipe.modules(), options, self._emit,
+                                          self.run_dir, self._ds, self.device)
+        return self._inside
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, Any]:

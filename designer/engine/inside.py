@@ -1,0 +1,753 @@
+"""Inside the network while it trains: per-layer summaries and one sample's views, as events.
+
+A :class:`InsideObserver` is attached by the trainer (``Trainer(..., inside=InsideOptions())`` or
+``trainer.observe()`` from any thread while running, ``trainer.stop_observing()``). It watches
+every layer module of every network of the recipe (``recipe.modules()``), layers inside blocks
+too, addressed ``"<network>.<module path>"``. Hooks exist only during the batches it captures
+(every ``every`` batches and each epoch's last one) and are removed before the next batch, so
+observing costs nothing in between and nothing at all when off.
+
+During a captured batch:
+
+* forward hooks reduce each layer's output to a histogram, mean/std, non-finite count and (after
+  ReLU-like layers) the dead-unit fraction, on the device, the moment it is made;
+* a tensor hook on that output takes the norm of the gradient backprop brings to it;
+* optimizer step hooks read the gradients the optimizer uses and the change the step makes
+  (update-to-weight ratio).
+
+Everything is reduced to small arrays on the training thread and moved to the CPU in one copy;
+an :class:`~designer.engine.events.InsideSummary` (and an
+:class:`~designer.engine.events.InsideSample`: one validation sample through every network in
+eval mode under no_grad) goes to the trainer's callback and, with a run folder, to
+``<run>/inside/`` (``read_inside`` replays them). Nothing here draws random numbers from torch's
+global generator or changes what a step computes.
+
+torch is imported on use: :func:`read_inside` works without it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .events import Histogram, InsideSample, InsideSummary, LayerSummary, LayerView
+from .lazy import nn, torch
+
+INSIDE_DIR = "inside"
+INDEX = "index.jsonl"
+FORMAT = 1
+
+#: The scalar fields of a LayerSummary, in the order the summary files store them.
+SCALARS = ("weight_norm", "grad_norm", "update_ratio", "out_grad_norm", "act_mean", "act_std",
+           "dead_fraction", "nonfinite_weights", "nonfinite_grads", "nonfinite_activations")
+HISTOGRAMS = ("weights", "grads", "activations")
+
+
+@dataclass(frozen=True)
+class InsideOptions:
+    """What to observe and how often.
+
+    ``every``: batches between summaries (counted over the run; each epoch's last batch is always
+    captured). ``bins``: histogram bins. ``sample``: the validation sample shown layer by layer
+    (None: no per-sample views); ``sample_input``: a sample given by the caller instead (an array
+    shaped like one dataset sample). ``max_channels``/``max_side``/``max_length``: how much of a
+    sample's outputs is kept (channels or heads, image side, sequence length / vector size).
+    ``write``: also write to the run folder (when the trainer has one)."""
+
+    every: int = 50
+    bins: int = 32
+    sample: int | None = 0
+    sample_input: Any = None
+    max_channels: int = 8
+    max_side: int = 32
+    max_length: int = 256
+    write: bool = True
+
+    def __post_init__(self) -> None:
+        if int(self.every) < 1 or int(self.bins) < 1:
+            raise ValueError("InsideOptions: every and bins must be at least 1")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One observed module: its key, network, path, node id, type and kind."""
+
+    key: str
+    network: str
+    path: str
+    node: str | None
+    type: str
+    kind: str
+    module: Any
+
+
+# ---------------------------------------------------------------------------------------------
+# Which modules are layers
+# ---------------------------------------------------------------------------------------------
+
+_NORM = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
+         "InstanceNorm2d", "InstanceNorm3d", "RMSNorm", "LocalResponseNorm")
+_ACTIVATION = ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
+               "Mish", "Sigmoid", "Tanh", "Softplus", "Softsign", "Hardtanh", "Hardswish",
+               "Hardsigmoid", "Softmax", "LogSoftmax", "Tanhshrink", "Threshold")
+#: Layers whose output is exactly zero where a unit is off: these can die.
+RELU_LIKE = ("ReLU", "ReLU6")
+
+
+def _kind(module: Any) -> str:
+    name = type(module).__name__
+    if isinstance(module, nn.MultiheadAttention) or name.startswith("Transformer"):
+        return "attention"
+    if isinstance(module, nn.RNNBase):
+        return "recurrent"
+    if name in _NORM:
+        return "norm"
+    if name in _ACTIVATION:
+        return "activation"
+    return "layer"
+
+
+def layers_of(networks: dict[str, Any]) -> list[Layer]:
+    """Every layer module of every network, in forward-program order for built designs.
+
+    A design's network (GraphModule) gives one layer per node with a module; a block use is
+    walked into (its copies numbered as in the state_dict: ``layer1.0.conv1``). Any other module
+    gives its leaf modules (attention and recurrent modules whole)."""
+    from .build import GraphModule
+
+    out: list[Layer] = []
+
+    def add(network: str, path: str, module: Any, node: str | None, type_: str) -> None:
+        out.append(Layer(f"{network}.{path}", network, path, node, type_, _kind(module), module))
+
+    def walk_graph(network: str, prefix: str, gm: Any) -> None:
+        for step in gm._steps:
+            if step.type in ("Input", "Output") or step.disabled:
+                continue
+            module = gm._modules.get(step.attr)
+            if module is None:
+                continue
+            path = prefix + step.attr
+            if step.type == "Block":
+                walk_block(network, path + ".", module)
+            else:
+                add(network, path, module, step.node_id, step.type)
+
+    def walk_block(network: str, prefix: str, module: Any) -> None:
+        if isinstance(module, GraphModule):
+            walk_graph(network, prefix, module)
+        elif isinstance(module, nn.Sequential) and all(
+                isinstance(c, GraphModule) for c in module.children()):  # a repeated block
+            for name, child in module.named_children():
+                walk_block(network, f"{prefix}{name}.", child)
+        else:
+            walk_plain(network, prefix, module)
+
+    def walk_plain(network: str, prefix: str, root: Any) -> None:
+        taken: list[str] = []
+        for name, module in root.named_modules():
+            if not name or any(name.startswith(t + ".") for t in taken):
+                continue
+            whole = isinstance(module, (nn.MultiheadAttention, nn.RNNBase)) or (
+                type(module).__name__.startswith("Transformer"))
+            if whole or not any(True for _ in module.children()):
+                taken.append(name)
+                add(network, prefix + name, module, None, type(module).__name__)
+
+    for network, root in networks.items():
+        if isinstance(root, GraphModule):
+            walk_graph(network, "", root)
+        else:
+            walk_plain(network, "", root)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions on the device (no host sync until the one copy at the end)
+# ---------------------------------------------------------------------------------------------
+
+
+class _Pack:
+    """Tensors to bring to the CPU together: one concatenation, one copy."""
+
+    def __init__(self, dtype) -> None:
+        self.dtype = dtype
+        self.items: list[tuple[tuple[str, str], Any]] = []
+
+    def add(self, key: str, field: str, tensor) -> None:
+        self.items.append(((key, field), tensor))
+
+    def unpack(self) -> dict[tuple[str, str], np.ndarray]:
+        if not self.items:
+            return {}
+        flat = torch.cat([t.detach().reshape(-1).to(self.dtype) for _, t in self.items])
+        host = flat.cpu().numpy().astype(np.float64)
+        out, at = {}, 0
+        for name, t in self.items:
+            n = t.numel()
+            out[name] = host[at:at + n].reshape(tuple(t.shape))
+            at += n
+        return out
+
+
+def _histogram(pack: _Pack, key: str, name: str, x, bins: int) -> None:
+    """Histogram of the finite values of ``x`` (1-D float32) over their range, plus the count of
+    the others; bucketing by comparison with the edges counts exactly as numpy.histogram does."""
+    finite = torch.isfinite(x)
+    some = finite.any()
+    inf = torch.tensor(math.inf, dtype=x.dtype, device=x.device)
+    lo = torch.where(finite, x, inf).amin() if x.numel() else inf
+    hi = torch.where(finite, x, -inf).amax() if x.numel() else -inf
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    lo, hi = torch.where(some, lo, zero), torch.where(some, hi, zero)
+    flat = hi <= lo
+    lo, hi = torch.where(flat, lo - 0.5, lo), torch.where(flat, hi + 0.5, hi)
+    steps = torch.arange(bins + 1, device=x.device, dtype=x.dtype) / bins
+    edges = torch.cat([(lo + (hi - lo) * steps)[:-1], hi.reshape(1)])
+    idx = torch.bucketize(torch.where(finite, x, lo), edges[1:-1].contiguous(), right=True)
+    counts = torch.zeros(bins, dtype=pack.dtype, device=x.device)
+    counts.index_add_(0, idx, finite.to(pack.dtype))
+    pack.add(key, name + ".edges", edges)
+    pack.add(key, name + ".counts", counts)
+    pack.add(key, "nonfinite_" + name, (~finite).sum())
+
+
+def _first_tensor(value: Any):
+    """The first tensor of a module's output (LSTM: the outputs over time; MHA: the outputs)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    return None
+
+
+def _activation_stats(pack: _Pack, key: str, out, bins: int, relu_like: bool) -> None:
+    x = out.detach().float().reshape(-1)
+    _histogram(pack, key, "activations", x, bins)
+    finite = torch.isfinite(x)
+    n = finite.sum().clamp(min=1)
+    xs = torch.where(finite, x, torch.zeros((), device=x.device))
+    mean = xs.sum() / n
+    var = torch.where(finite, (x - mean) ** 2, torch.zeros((), device=x.device)).sum() / n
+    pack.add(key, "act_mean", mean)
+    pack.add(key, "act_std", var.sqrt())
+    if relu_like and out.dim() >= 1 and out.shape[0] > 0:
+        alive = (out.detach() != 0).reshape(out.shape[0], -1).any(dim=0)
+        pack.add(key, "dead_fraction", 1.0 - alive.float().mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# The observer
+# ---------------------------------------------------------------------------------------------
+
+
+class InsideObserver:
+    """Captures summaries of the layers of ``networks`` on chosen batches; see the module doc.
+
+    Made and used on the training thread. ``emit`` gets each event; ``run_dir`` (optional) is
+    where the files go. ``dataset``: the (device) dataset, for the validation sample."""
+
+    def __init__(self, networks: dict[str, Any], options: InsideOptions,
+                 emit: Callable[[Any], None], run_dir: Path | None = None,
+                 dataset: Any = None, device: Any = None) -> None:
+        self.networks = dict(networks)
+        self.options = options
+        self.emit = emit
+        self.dir = Path(run_dir) / INSIDE_DIR if run_dir is not None and options.write else None
+        self.dataset = dataset
+        self.device = device
+        self.layers = layers_of(self.networks)
+        self._params: dict[int, tuple[str, Any]] = {}  # id(param) -> (layer key, param)
+        for layer in self.layers:
+            for p in layer.module.parameters():
+                self._params.setdefault(id(p), (layer.key, p))
+        self._input_shapes: dict[str, list[tuple[tuple[int, ...], Any]]] = {}
+        dev_type = getattr(device, "type", "cpu")
+        self._fdt = torch.float32 if dev_type == "mps" else torch.float64
+
+    # -- when ----------------------------------------------------------------------------------
+
+    def wants(self, step: int, last_in_epoch: bool) -> bool:
+        """Capture the batch that makes ``step`` batches done in the run?"""
+        return last_in_epoch or step % int(self.options.every) == 0
+
+    # -- a captured batch ----------------------------------------------------------------------
+
+    @contextmanager
+    def capture(self, epoch: int, batch: int, step: int) -> Iterator[None]:
+        """Around one training step: hooks in, the step, hooks out, then the events."""
+        bins = int(self.options.bins)
+        pack = _Pack(self._fdt)
+        seen: set[str] = set()
+        grads: dict[int, Any] = {}
+        before: dict[int, Any] = {}
+        delta: dict[int, Any] = {}
+        handles: list[Any] = []
+        me = threading.get_ident()
+        out_grad: dict[str, Any] = {}
+
+        def forward_hook(layer: Layer):
+            relu_like = layer.type in RELU_LIKE or type(layer.module).__name__ in RELU_LIKE
+
+            def hook(module, args, output):
+                if layer.key in seen or threading.get_ident() != me:
+                    return
+                out = _first_tensor(output)
+                if out is None or not out.is_floating_point():
+                    return
+                seen.add(layer.key)
+                _activation_stats(pack, layer.key, out, bins, relu_like)
+                if out.requires_grad:
+                    def grad_hook(g, key=layer.key):
+                        if key not in out_grad:
+                            out_grad[key] = g.detach().float().norm()
+                    handles.append(out.register_hook(grad_hook))
+            return hook
+
+        def record_inputs(name: str):
+            def hook(module, args):
+                if name not in self._input_shapes:
+                    self._input_shapes[name] = [(tuple(a.shape[1:]), a.dtype) for a in args
+                                                if isinstance(a, torch.Tensor)]
+            return hook
+
+        def pre_step(optimizer, args, kwargs):
+            if threading.get_ident() != me:
+                return
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if id(p) in self._params:
+                        if p.grad is not None:
+                            grads[id(p)] = p.grad.detach().clone()
+                        before[id(p)] = p.detach().clone()
+
+        def post_step(optimizer, args, kwargs):
+            if threading.get_ident() != me:
+                return
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    old = before.pop(id(p), None)
+                    if old is not None:
+                        old32 = old.float()
+                        delta[id(p)] = ((p.detach().float() - old32).pow(2).sum(),
+                                        old32.pow(2).sum())
+
+        from torch.optim.optimizer import (
+            register_optimizer_step_post_hook,
+            register_optimizer_step_pre_hook,
+        )
+
+        try:
+            for layer in self.layers:
+                handles.append(layer.module.register_forward_hook(forward_hook(layer)))
+            for name, net in self.networks.items():
+                handles.append(net.register_forward_pre_hook(record_inputs(name)))
+            handles.append(register_optimizer_step_pre_hook(pre_step))
+            handles.append(register_optimizer_step_post_hook(post_step))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+        for key, norm in out_grad.items():
+            pack.add(key, "out_grad_norm", norm)
+        self._parameter_stats(pack, bins, grads, delta)
+        values = pack.unpack()
+        summary = InsideSummary(epoch, batch, step, self._summaries(values))
+        self.emit(summary)
+        sample = self.sample_view(epoch, batch, step) if self._wants_sample() else None
+        if sample is not None:
+            self.emit(sample)
+        if self.dir is not None:
+            write_summary(self.dir, summary)
+            if sample is not None:
+                write_sample(self.dir, sample)
+
+    def _parameter_stats(self, pack: _Pack, bins: int, grads: dict[int, Any],
+                         delta: dict[int, Any]) -> None:
+        with torch.no_grad():
+            for layer in self.layers:
+                params = list(layer.module.parameters())
+                if not params:
+                    continue
+                w = torch.cat([p.detach().float().reshape(-1) for p in params])
+                _histogram(pack, layer.key, "weights", w, bins)
+                w_norm = w.norm()
+                pack.add(layer.key, "weight_norm", w_norm)
+                gs = [grads.get(id(p), p.grad) for p in params]
+                gs = [g for g in gs if g is not None]
+                if gs:
+                    g = torch.cat([t.detach().float().reshape(-1) for t in gs])
+                    _histogram(pack, layer.key, "grads", g, bins)
+                    pack.add(layer.key, "grad_norm", g.norm())
+                ds = [delta[id(p)] for p in params if id(p) in delta]
+                if ds:  # ||w_after - w_before|| / ||w_before|| over the layer's stepped params
+                    change = torch.stack([d for d, _ in ds]).sum().sqrt()
+                    pack.add(layer.key, "update_ratio",
+                             change / torch.stack([b for _, b in ds]).sum().sqrt())
+
+    def _summaries(self, values: dict[tuple[str, str], np.ndarray]) -> dict[str, LayerSummary]:
+        out = {}
+        for layer in self.layers:
+            def get(name: str, key=layer.key) -> float:
+                v = values.get((key, name))
+                return float(v) if v is not None else math.nan
+
+            def hist(name: str, key=layer.key) -> Histogram | None:
+                edges = values.get((key, name + ".edges"))
+                if edges is None:
+                    return None
+                return Histogram(edges.astype(np.float32),
+                                 values[(key, name + ".counts")].astype(np.int64))
+
+            def count(name: str) -> int:
+                v = get(name)
+                return int(v) if math.isfinite(v) else 0
+
+            out[layer.key] = LayerSummary(
+                layer.network, layer.path, layer.node, layer.type, layer.kind,
+                hist("weights"), hist("grads"), hist("activations"),
+                get("weight_norm"), get("grad_norm"), get("update_ratio"), get("out_grad_norm"),
+                get("act_mean"), get("act_std"), get("dead_fraction"),
+                count("nonfinite_weights"), count("nonfinite_grads"),
+                count("nonfinite_activations"))
+        return out
+
+    # -- one sample, layer by layer --------------------------------------------------------------
+
+    def _wants_sample(self) -> bool:
+        o = self.options
+        if o.sample_input is not None:
+            return True
+        ds = self.dataset
+        return o.sample is not None and ds is not None and (ds.n_val > 0 or ds.n_train > 0)
+
+    def _sample(self) -> tuple[Any, int | None]:
+        o, ds = self.options, self.dataset
+        if o.sample_input is not None:
+            x = torch.as_tensor(np.asarray(o.sample_input)).clone()
+            if ds is not None and x.is_floating_point() is False and ds.x_val.is_floating_point():
+                x = x.float()
+            return x.unsqueeze(0).to(self.device or "cpu"), None
+        split = "val" if ds.n_val > 0 else "train"
+        n = ds.n_val if split == "val" else ds.n_train
+        index = min(max(int(o.sample), 0), n - 1)
+        x, _ = ds.batch(split, torch.tensor([index], device=ds.x_train.device))
+        return x.detach().clone(), index
+
+    def sample_view(self, epoch: int, batch: int, step: int) -> InsideSample:
+        """The sample through every network in eval mode under no_grad (train modes restored).
+
+        A network fed data of the sample's shape gets the sample; one fed something else (a
+        generator's noise, a decoder's code) gets fixed standard-normal noise of the shape it
+        was fed in training (its own generator: torch's global one is never touched)."""
+        o = self.options
+        x, index = self._sample()
+        outputs: dict[str, LayerView] = {}
+        attention: dict[str, LayerView] = {}
+        inputs: dict[str, np.ndarray] = {}
+        notes: list[str] = []
+        handles: list[Any] = []
+
+        def out_hook(layer: Layer):
+            def hook(module, args, output):
+                out = _first_tensor(output)
+                if out is None or layer.key in outputs or out.dim() < 1:
+                    return
+                outputs[layer.key] = _view(out[0], o, layer.kind)
+            return hook
+
+        def attn_pre(module, args, kwargs):
+            return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+
+        def attn_hook(key: str):
+            def hook(module, args, output):
+                w = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+                if w is not None and key not in attention:
+                    attention[key] = _attention_view(w[0], o)
+            return hook
+
+        for layer in self.layers:
+            handles.append(layer.module.register_forward_hook(out_hook(layer)))
+            for m in layer.module.modules():
+                if isinstance(m, nn.MultiheadAttention):
+                    handles.append(m.register_forward_pre_hook(attn_pre, with_kwargs=True))
+                    handles.append(m.register_forward_hook(attn_hook(layer.key)))
+        modes = {m: m.training for net in self.networks.values() for m in net.modules()}
+        gen = torch.Generator().manual_seed(0)
+        try:
+            with torch.no_grad():
+                for net in self.networks.values():
+                    net.eval()
+                for name, net in self.networks.items():
+                    fed = self._input_shapes.get(name)
+                    if fed is None:
+                        notes.append(f"{name}: not run yet (its input is known after a batch)")
+                        continue
+                    args = []
+                    for shape, dtype in fed:
+                        if tuple(x.shape[1:]) == shape and x.dtype == dtype:
+                            args.append(x.clone())
+                        elif dtype.is_floating_point:
+                            noise = torch.randn((1, *shape), generator=gen)
+                            args.append(noise.to(device=x.device, dtype=dtype))
+                        else:
+                            notes.append(f"{name}: no sample of its input shape {shape}")
+                            args = None
+                            break
+                    if args is None or not args:
+                        continue
+                    inputs[name] = args[0][0].float().cpu().numpy()
+                    try:
+                        net(*args)
+                    except Exception as exc:  # noqa: BLE001 - a view is not worth a failed run
+                        notes.append(f"{name}: the sample view failed: {type(exc).__name__}: "
+                                     f"{exc}")
+        finally:
+            for h in handles:
+                h.remove()
+            for m, training in modes.items():
+                m.train(training)
+        for layer in self.layers:
+            if layer.kind == "attention" and layer.key not in attention:
+                notes.append(f"{layer.key}: attention weights are not obtainable from this "
+                             f"layer (its attention ran without need_weights)")
+        return InsideSample(epoch, batch, step, index, inputs, outputs, attention, tuple(notes))
+
+
+def _cap_note(shape: tuple[int, ...], kept: tuple[int, ...]) -> str:
+    return "" if shape == kept else f"showing {tuple(kept)} of {tuple(shape)}"
+
+
+def _view(t, o: InsideOptions, kind: str) -> LayerView:
+    """One sample's output as a small array: feature maps, a vector, a sequence or flat."""
+    t = t.detach().float()
+    shape = tuple(t.shape)
+    if t.dim() == 3:
+        c = min(shape[0], o.max_channels)
+        maps = t[:c]
+        h, w = shape[1], shape[2]
+        if max(h, w) > o.max_side:
+            size = (min(h, o.max_side), min(w, o.max_side))
+            maps = nn.functional.adaptive_avg_pool2d(maps.unsqueeze(0), size)[0]
+        note = _cap_note(shape, tuple(maps.shape))
+        if maps.shape[1:] != t.shape[1:]:
+            note = f"{note} (average-pooled)"
+        return LayerView("maps", maps.cpu().numpy(), shape, note)
+    if t.dim() == 1:
+        v = t[:o.max_length]
+        return LayerView("vector", v.cpu().numpy(), shape, _cap_note(shape, tuple(v.shape)))
+    if t.dim() == 2:
+        s = t[:o.max_length, :o.max_length]
+        return LayerView("sequence", s.cpu().numpy(), shape, _cap_note(shape, tuple(s.shape)))
+    v = t.reshape(-1)[:o.max_length]
+    return LayerView("flat", v.cpu().numpy(), shape, f"flattened; {_cap_note(shape, tuple(v.shape))}")
+
+
+def _attention_view(w, o: InsideOptions) -> LayerView:
+    w = w.detach().float()
+    if w.dim() == 2:  # averaged over heads
+        w = w.unsqueeze(0)
+    shape = tuple(w.shape)
+    k = w[:o.max_channels, :o.max_length, :o.max_length]
+    return LayerView("attention", k.cpu().numpy(), shape, _cap_note(shape, tuple(k.shape)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder: inside/index.jsonl + one .npz per event (no pickle)
+# ---------------------------------------------------------------------------------------------
+
+
+def _stem(kind: str, event: Any) -> str:
+    return f"{kind}_e{event.epoch:04d}_s{event.step:08d}"
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _append_index(folder: Path, record: dict[str, Any]) -> None:
+    with open(folder / INDEX, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def write_summary(folder: Path, s: InsideSummary) -> None:
+    """``<stem>.npz`` holds ``scalars`` (layers x SCALARS, float64), ``edges`` (layers x 3 x
+    bins+1, float32) and ``counts`` (layers x 3 x bins, int64) with ``present`` (layers x 3);
+    the index line names the layers in row order."""
+    layers = list(s.layers.values())
+    bins = next((h.counts.shape[0] for ls in layers for h in (ls.weights, ls.grads,
+                                                               ls.activations) if h is not None), 1)
+    n = len(layers)
+    scalars = np.full((n, len(SCALARS)), np.nan, dtype=np.float64)
+    edges = np.zeros((n, 3, bins + 1), dtype=np.float32)
+    counts = np.zeros((n, 3, bins), dtype=np.int64)
+    present = np.zeros((n, 3), dtype=bool)
+    for i, ls in enumerate(layers):
+        scalars[i] = [getattr(ls, f) for f in SCALARS]
+        for j, name in enumerate(HISTOGRAMS):
+            h = getattr(ls, name)
+            if h is not None:
+                edges[i, j], counts[i, j], present[i, j] = h.edges, h.counts, True
+    stem = _stem("summary", s)
+    _write_npz(folder / f"{stem}.npz", {"scalars": scalars, "edges": edges, "counts": counts,
+                                         "present": present})
+    _append_index(folder, {
+        "format": FORMAT, "kind": "summary", "file": f"{stem}.npz", "epoch": s.epoch,
+        "batch": s.batch, "step": s.step,
+        "layers": [{"key": k, "network": ls.network, "path": ls.path, "node": ls.node,
+                    "type": ls.type, "kind": ls.kind} for k, ls in s.layers.items()]})
+
+
+def write_sample(folder: Path, s: InsideSample) -> None:
+    """``<stem>.npz`` holds ``input.<network>``, ``out.<n>`` and ``attn.<n>`` arrays; the index
+    line gives each array's layer key, kind, full shape and note."""
+    arrays: dict[str, np.ndarray] = {}
+    views = []
+    for prefix, group in (("out", s.outputs), ("attn", s.attention)):
+        for i, (key, v) in enumerate(group.items()):
+            name = f"{prefix}{i}"
+            arrays[name] = np.asarray(v.data, dtype=np.float32)
+            views.append({"array": name, "group": prefix, "key": key, "kind": v.kind,
+                          "shape": list(v.shape), "note": v.note})
+    nets = list(s.inputs)
+    for i, name in enumerate(nets):
+        arrays[f"input{i}"] = np.asarray(s.inputs[name], dtype=np.float32)
+    stem = _stem("sample", s)
+    _write_npz(folder / f"{stem}.npz", arrays)
+    _append_index(folder, {
+        "format": FORMAT, "kind": "sample", "file": f"{stem}.npz", "epoch": s.epoch,
+        "batch": s.batch, "step": s.step, "index": s.index, "inputs": nets, "views": views,
+        "notes": list(s.notes)})
+
+
+def read_inside(run_dir: str | os.PathLike) -> list[InsideSummary | InsideSample]:
+    """The summaries and samples a run wrote, in order, equal to the live events (a torn last
+    index line or a missing file is skipped). Arrays are read with ``allow_pickle=False``."""
+    folder = Path(run_dir) / INSIDE_DIR
+    index = folder / INDEX
+    if not index.exists():
+        return []
+    out: list[InsideSummary | InsideSample] = []
+    for line in index.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+            path = folder / Path(rec["file"]).name
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+        if rec.get("kind") == "summary":
+            out.append(_summary_from(rec, arrays))
+        elif rec.get("kind") == "sample":
+            out.append(_sample_from(rec, arrays))
+    return out
+
+
+def _summary_from(rec: dict[str, Any], a: dict[str, np.ndarray]) -> InsideSummary:
+    layers = {}
+    for i, meta in enumerate(rec["layers"]):
+        hists = [Histogram(a["edges"][i, j].copy(), a["counts"][i, j].copy())
+                 if a["present"][i, j] else None for j in range(len(HISTOGRAMS))]
+        sc = dict(zip(SCALARS, a["scalars"][i].tolist()))
+        for f in SCALARS:
+            if f.startswith("nonfinite_"):
+                sc[f] = int(sc[f])
+        layers[meta["key"]] = LayerSummary(meta["network"], meta["path"], meta["node"],
+                                           meta["type"], meta["kind"], *hists, **sc)
+    return InsideSummary(rec["epoch"], rec["batch"], rec["step"], layers)
+
+
+def _sample_from(rec: dict[str, Any], a: dict[str, np.ndarray]) -> InsideSample:
+    groups: dict[str, dict[str, LayerView]] = {"out": {}, "attn": {}}
+    for v in rec["views"]:
+        groups[v["group"]][v["key"]] = LayerView(v["kind"], a[v["array"]], tuple(v["shape"]),
+                                                 v["note"])
+    inputs = {name: a[f"input{i}"] for i, name in enumerate(rec["inputs"])}
+    return InsideSample(rec["epoch"], rec["batch"], rec["step"], rec["index"], inputs,
+                        groups["out"], groups["attn"], tuple(rec["notes"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The layer's lesson: its formula and the shapes on the real layer
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerText:
+    """A node's doc formula and its shapes (per sample, without the batch), with a text form."""
+
+    name: str
+    type: str
+    doc: str
+    inputs: tuple[tuple[int, ...], ...]
+    weights: dict[str, tuple[int, ...]]
+    output: tuple[int, ...] | None
+    text: str
+
+
+def layer_text(graph: Any, node_id: str, analysis: Any = None, module: Any = None) -> LayerText:
+    """The catalog doc (``y = xW^T + b``...) of a node with its input, weight and output shapes:
+    shapes from the analysis, weights from ``module`` (the built layer) or, without it, from the
+    layer made on the meta device (no memory, no random numbers drawn)."""
+    from .catalog import CATALOG, make_module
+    from .shapes import analyze
+
+    node = graph.nodes[node_id]
+    analysis = analysis or analyze(graph)
+    info = analysis.infos.get(node_id)
+    spec = CATALOG.get(node.type)
+    doc = spec.doc if spec is not None else ""
+    if node.type == "Block":
+        doc = f"block {node.params.get('block', '?')}: the layers of its network, in turn"
+    inputs = tuple(tuple(s) for s in (info.input_shapes if info else []) if s is not None)
+    output = tuple(info.output_shape) if info and info.output_shape is not None else None
+    weights: dict[str, tuple[int, ...]] = {}
+    if module is None and spec is not None and spec.module_name is not None and info and (
+            info.kwargs is not None and info.error is None):
+        try:
+            with torch.device("meta"):
+                module = make_module(spec, info.kwargs)
+        except Exception:  # noqa: BLE001 - shapes are a bonus here
+            module = None
+    if module is not None:
+        weights = {n: tuple(p.shape) for n, p in module.named_parameters()}
+
+    def fmt(shape) -> str:
+        return "(N, " + ", ".join(map(str, shape)) + ")" if shape else "(N,)"
+
+    lines = [f"{node.name} ({node.type}): {doc}"]
+    lines += [f"  input  {fmt(s)}" for s in inputs]
+    lines += [f"  {n:<6} {tuple(s)}" for n, s in weights.items()]
+    if output is not None:
+        lines.append(f"  output {fmt(output)}")
+    return LayerText(node.name, node.type, doc, inputs, weights, output, "\n".join(lines))
+
+
+__all__ = [
+    "INSIDE_DIR",
+    "InsideObserver",
+    "InsideOptions",
+    "Layer",
+    "LayerText",
+    "layer_text",
+    "layers_of",
+    "read_inside",
+    "write_sample",
+    "write_summary",
+]

@@ -1,0 +1,384 @@
+"""Inside the network (designer.engine.inside): summaries equal a direct computation, the
+vanishing gradients of a deep sigmoid MLP (and their absence with ReLU + BatchNorm), replay from
+the run folder, training unchanged by observing, no hooks left, blocks, the GAN's two networks,
+attention and recurrent views, and a layer's formula with its shapes."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from designer.engine.blocks import group
+from designer.engine.build import build_model
+from designer.engine.data import load_dataset
+from designer.engine.events import Epoch, InsideSample, InsideSummary
+from designer.engine.graph import Graph
+from designer.engine.inside import (
+    InsideObserver,
+    InsideOptions,
+    layer_text,
+    layers_of,
+    read_inside,
+)
+from designer.engine.project import Project, load_project
+from designer.engine.training import Trainer
+
+from .helpers import chain
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset({"name": "digits"})
+
+
+def mlp(*hidden: tuple[str, dict], seed: int = 0):
+    g = chain(("Flatten", {}), *hidden, ("Linear", {"out_features": 10}), shape=(1, 8, 8))
+    return g, build_model(g, seed=seed)
+
+
+def inside_events(events):
+    return [e for e in events if isinstance(e, (InsideSummary, InsideSample))]
+
+
+def summaries(events):
+    return [e for e in events if isinstance(e, InsideSummary)]
+
+
+def no_hooks_left(*modules: nn.Module) -> bool:
+    from torch.optim import optimizer
+
+    for root in modules:
+        for m in root.modules():
+            if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks:
+                return False
+    return not optimizer._global_optimizer_pre_hooks and (
+        not optimizer._global_optimizer_post_hooks)
+
+
+def same(a, b) -> bool:
+    """Equal, with NaN equal to NaN and arrays compared by value and dtype."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    if dataclasses.is_dataclass(a):
+        return type(a) is type(b) and all(same(getattr(a, f.name), getattr(b, f.name))
+                                          for f in dataclasses.fields(a))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b and type(a) is type(b)
+
+
+# --------------------------------------------------------------------------------------------
+# The numbers are the real ones
+# --------------------------------------------------------------------------------------------
+
+
+def test_summaries_equal_a_direct_computation(digits):
+    g, model = mlp(("Linear", {"out_features": 16}), ("ReLU", {}))
+    ids = {n.name: n.id for n in g.nodes.values()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = digits.batch("train", torch.arange(64))
+    events = []
+    obs = InsideObserver({"model": model}, InsideOptions(bins=16, sample=None), events.append)
+    twin = copy.deepcopy(model)  # the weights before the step, to recompute what happened
+    with obs.capture(1, 1, 1):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    (s,) = events
+    assert list(s.layers) == ["model.flatten1", "model.fc1", "model.relu1", "model.fc2"]
+    assert no_hooks_left(model)
+
+    values = twin.forward_all(x)
+    for v in values.values():
+        if v.requires_grad:
+            v.retain_grad()
+    nn.functional.cross_entropy(values[ids["output1"]], y).backward()
+    for name in ("fc1", "fc2", "relu1"):
+        ls = s.layers[f"model.{name}"]
+        assert ls.node == ids[name] and ls.path == name and ls.network == "model"
+        act = values[ids[name]].detach().numpy().ravel()
+        h = ls.activations
+        assert np.array_equal(h.counts, np.histogram(act, bins=h.edges)[0])
+        assert h.edges[0] == act.min() and h.edges[-1] == act.max()
+        assert ls.act_mean == pytest.approx(act.mean(), rel=1e-5)
+        assert ls.act_std == pytest.approx(act.std(), rel=1e-5)
+        assert ls.out_grad_norm == pytest.approx(values[ids[name]].grad.norm().item(), rel=1e-5)
+    for name in ("fc1", "fc2"):
+        ls = s.layers[f"model.{name}"]
+        layer, before = getattr(model, name), getattr(twin, name)
+        w = torch.cat([layer.weight.detach().ravel(), layer.bias.detach().ravel()]).numpy()
+        assert np.array_equal(ls.weights.counts, np.histogram(w, bins=ls.weights.edges)[0])
+        grad = torch.cat([layer.weight.grad.ravel(), layer.bias.grad.ravel()])
+        assert ls.grad_norm == pytest.approx(grad.norm().item(), rel=1e-5)
+        assert ls.grad_norm == pytest.approx(
+            math.hypot(layer.weight.grad.norm().item(), layer.bias.grad.norm().item()), rel=1e-5)
+        assert np.array_equal(ls.grads.counts, np.histogram(grad.numpy(), bins=ls.grads.edges)[0])
+        w0 = torch.cat([before.weight.detach().ravel(), before.bias.detach().ravel()])
+        assert ls.update_ratio == pytest.approx(
+            (torch.from_numpy(w) - w0).norm().item() / w0.norm().item(), rel=1e-4)
+        assert ls.nonfinite_weights == ls.nonfinite_grads == ls.nonfinite_activations == 0
+        assert math.isnan(ls.dead_fraction)
+    relu = values[ids["relu1"]].detach()
+    dead = (relu == 0).all(dim=0).float().mean().item()
+    assert s.layers["model.relu1"].dead_fraction == pytest.approx(dead)
+    assert s.layers["model.relu1"].weights is None and math.isnan(s.layers["model.relu1"].grad_norm)
+    assert s.layers["model.fc1"].weights.counts.shape == (16,)
+
+
+def test_a_dead_relu_layer_is_reported_dead_and_non_finite_values_are_counted():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].bias.copy_(torch.tensor([-1.0, -1.0, 1.0]))
+    events = []
+    obs = InsideObserver({"net": model}, InsideOptions(sample=None), events.append)
+    with obs.capture(1, 1, 1):
+        model(torch.tensor([[1.0, 2.0, 3.0, 0.0], [1.0, 1.0, 1.0, 1.0]]))
+    s = events[0].layers
+    assert list(s) == ["net.0", "net.1"]  # a module not built from a design: its leaves
+    assert s["net.1"].dead_fraction == pytest.approx(2 / 3)
+    with obs.capture(1, 2, 2):
+        model(torch.tensor([[1.0, 2.0, float("nan"), 0.0], [1.0, 1.0, 1.0, 1.0]]))
+    s = events[1].layers
+    assert s["net.0"].nonfinite_activations == 3  # the NaN spreads to every output of sample 0
+    assert s["net.0"].activations.counts.sum() == 3
+    assert s["net.1"].dead_fraction == 0.0  # NaN is not zero
+
+
+# --------------------------------------------------------------------------------------------
+# The classic demonstration
+# --------------------------------------------------------------------------------------------
+
+
+def deep(hidden: list[tuple[str, dict]], depth: int = 10) -> list[tuple[str, dict]]:
+    return [layer for _ in range(depth) for layer in
+            [("Linear", {"out_features": 32}), *hidden]]
+
+
+def first_to_last(events) -> float:
+    """Gradient norm of the first Linear over the last one's, median over the summaries."""
+    ratios = []
+    for s in summaries(events):
+        norms = [ls.grad_norm for ls in s.layers.values() if ls.type == "Linear"]
+        ratios.append(norms[0] / norms[-1])
+    return float(np.median(ratios))
+
+
+def test_gradients_vanish_through_a_deep_sigmoid_mlp_but_not_with_relu_and_batchnorm(digits):
+    cfg = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "lr": 0.05}
+    results = {}
+    for name, hidden in (("sigmoid", [("Sigmoid", {})]),
+                         ("relu_bn", [("BatchNorm1d", {}), ("ReLU", {})])):
+        _, model = mlp(*deep(hidden))
+        events = []
+        Trainer(model, digits, cfg, callback=events.append,
+                inside=InsideOptions(every=5, sample=None)).run()
+        results[name] = first_to_last(events)
+    # 11 Linear layers: with sigmoids each one shrinks the gradient (sigmoid' <= 1/4)
+    assert results["sigmoid"] < 1e-3, results
+    assert 1e-2 < results["relu_bn"] < 1e2, results
+
+
+# --------------------------------------------------------------------------------------------
+# Replay, training unchanged, hooks gone
+# --------------------------------------------------------------------------------------------
+
+
+def test_replay_from_the_run_folder_equals_the_live_events(digits, tmp_path):
+    _, model = mlp(("Linear", {"out_features": 16}), ("ReLU", {}))
+    events = []
+    Trainer(model, digits, {"epochs": 2, "batch_size": 64}, run_dir=tmp_path / "run",
+            callback=events.append, inside=InsideOptions(every=7, sample=3)).run()
+    live = inside_events(events)
+    # every 7th batch and each epoch's last (23 batches per epoch), each with a sample
+    assert [e.step for e in live if isinstance(e, InsideSummary)] == [7, 14, 21, 23, 28, 35, 42,
+                                                                       46]
+    assert all(isinstance(e, InsideSample) and e.index == 3 for e in live[1::2])
+    replay = read_inside(tmp_path / "run")
+    assert len(replay) == len(live) and all(same(a, b) for a, b in zip(live, replay))
+    sample = live[1]
+    assert sample.outputs["model.fc1"].kind == "vector" and sample.outputs["model.fc1"].data.shape == (16,)
+    x, _ = digits.batch("val", torch.tensor([3]))
+    assert np.array_equal(sample.inputs["model"], x[0].numpy())
+
+
+def test_observing_changes_nothing_in_training_and_leaves_no_hooks(digits):
+    cfg = {"epochs": 2, "batch_size": 64, "seed": 3}
+    layers = (("Linear", {"out_features": 32}), ("BatchNorm1d", {}), ("ReLU", {}),
+              ("Dropout", {"p": 0.3}))
+    _, plain = mlp(*layers)
+    a = Trainer(plain, digits, cfg).run().history
+    _, watched = mlp(*layers)
+    events = []
+    trainer = Trainer(watched, digits, cfg, callback=events.append,
+                      inside=InsideOptions(every=1, sample=0))
+    b = trainer.run().history
+    assert len(summaries(events)) == 46
+    for ra, rb in zip(a, b):
+        assert ra["train"] == rb["train"] and ra["val"] == rb["val"]
+    for (k, va), vb in zip(plain.state_dict().items(), watched.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert no_hooks_left(watched)
+
+
+def test_observe_and_stop_observing_from_another_thread_while_running(digits):
+    _, model = mlp(("Linear", {"out_features": 16}), ("ReLU", {}))
+    events, started, stop = [], threading.Event(), threading.Event()
+
+    def callback(e):
+        events.append(e)
+        if isinstance(e, Epoch) and e.epoch == 1:
+            started.set()
+            assert stop.wait(10)
+
+    trainer = Trainer(model, digits, {"epochs": 3, "batch_size": 64}, callback=callback)
+    trainer.observe(InsideOptions(every=10, sample=None))
+    trainer.start()
+    assert started.wait(20)
+    trainer.stop_observing()  # from this thread, while the trainer waits in its callback
+    stop.set()
+    trainer.join(30)
+    assert trainer.result.status == "finished"
+    assert [s.epoch for s in summaries(events)] == [1, 1, 1]  # steps 10, 20, 23
+    assert no_hooks_left(model)
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks, two networks, attention and recurrent layers
+# --------------------------------------------------------------------------------------------
+
+
+def test_layers_inside_blocks_are_observed_by_their_module_path(digits):
+    main = Graph()
+    last = None
+    for type_, name, params in (("Input", "inp", {"shape": [1, 8, 8]}), ("Flatten", "flat", {}),
+                                ("Linear", "fc1", {"out_features": 16}), ("ReLU", "relu", {}),
+                                ("Linear", "fc2", {"out_features": 10}), ("Output", "out", {})):
+        main.add_node(type_, name, params, id=name)
+        if last is not None:
+            main.connect(last, name)
+        last = name
+    p = Project(name="blocks", networks={"main": main})
+    use = group(p, "main", ["fc1", "relu"], "Hidden")
+    model = build_model(p.graph, seed=0)
+    attr = p.graph.nodes[use].name
+    keys = [layer.key for layer in layers_of({"model": model})]
+    assert keys == ["model.flat", f"model.{attr}.fc1", f"model.{attr}.relu", "model.fc2"]
+    events = []
+    Trainer(model, digits, {"epochs": 1, "batch_size": 64}, callback=events.append,
+            inside=InsideOptions(every=100)).run()
+    s, sample = inside_events(events)
+    inner = s.layers[f"model.{attr}.fc1"]
+    assert inner.node == "fc1" and inner.grad_norm > 0 and inner.update_ratio > 0
+    assert sample.outputs[f"model.{attr}.relu"].data.shape == (16,)
+    assert no_hooks_left(model)
+
+
+def test_the_gan_template_shows_both_networks(tmp_path):
+    from designer.engine.gan import prepare_gan
+
+    ds = load_dataset({"kind": "digits", "normalize": False, "val_fraction": 0.1})
+    p = load_project(ROOT / "templates" / "gan-digits.dnn.json")
+    cfg = {**p.training, "device": "cpu", "epochs": 1, "batch_size": 64}
+    plain = Trainer(None, ds, cfg, recipe=prepare_gan(p.networks, ds, cfg)).run().history
+    recipe = prepare_gan(p.networks, ds, cfg)
+    events = []
+    Trainer(None, ds, cfg, recipe=recipe, callback=events.append, run_dir=tmp_path / "gan",
+            inside=InsideOptions(every=10)).run()
+    assert plain[0]["train"] == recipe_history(tmp_path / "gan")[0]["train"]
+    s = summaries(events)[0]
+    nets = {ls.network for ls in s.layers.values()}
+    assert nets == {"generator", "discriminator"}
+    for ls in s.layers.values():
+        if ls.weights is not None:
+            assert math.isfinite(ls.grad_norm) and ls.update_ratio > 0, ls.path
+    sample = next(e for e in events if isinstance(e, InsideSample))
+    assert set(sample.inputs) == {"generator", "discriminator"}
+    assert sample.inputs["discriminator"].shape == tuple(ds.sample_shape)
+    assert no_hooks_left(recipe.generator, recipe.discriminator)
+    assert len(read_inside(tmp_path / "gan")) == len(inside_events(events))
+
+
+def recipe_history(run_dir):
+    from designer.engine.runs import read_history
+
+    return read_history(run_dir)
+
+
+def test_attention_weights_and_hidden_states_over_time_for_one_sample():
+    g = Graph()
+    nodes = [("Input", {"shape": [6, 8]}), ("LSTM", {"hidden_size": 8, "output": "sequence"}),
+             ("MultiheadAttention", {"num_heads": 2}),
+             ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16})]
+    last = None
+    for type_, params in nodes:
+        n = g.add_node(type_, params=params)
+        if last is not None:
+            g.connect(last, n.id)
+        last = n.id
+    out = g.add_node("Output")
+    g.connect(last, out.id)
+    model = build_model(g, seed=0)
+    events = []
+    obs = InsideObserver({"model": model}, InsideOptions(sample_input=np.ones((6, 8), np.float32),
+                                                         max_channels=1), events.append)
+    with obs.capture(1, 1, 1):
+        model(torch.randn(4, 6, 8)).sum().backward()
+    s, sample = events
+    kinds = {k: ls.kind for k, ls in s.layers.items()}
+    assert sorted(kinds.values()) == ["attention", "attention", "recurrent"]
+    (lstm,) = [k for k, v in kinds.items() if v == "recurrent"]
+    assert sample.outputs[lstm].kind == "sequence" and sample.outputs[lstm].data.shape == (6, 8)
+    assert sample.index is None and sample.inputs["model"].shape == (6, 8)
+    for key in (k for k, v in kinds.items() if v == "attention"):
+        view = sample.attention[key]
+        assert view.shape == (2, 6, 6) and view.data.shape == (1, 6, 6)  # one head kept
+        assert np.allclose(view.data.sum(-1), 1.0, atol=1e-5)
+    assert all(m.training for m in model.modules()) and no_hooks_left(model)
+
+
+def test_feature_maps_are_capped_and_pooled():
+    model = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1))
+    model.train()
+    events = []
+    obs = InsideObserver({"net": model}, InsideOptions(max_channels=4, max_side=20,
+                                                       sample_input=np.zeros((1, 40, 40),
+                                                                             np.float32)),
+                         events.append)
+    with obs.capture(1, 1, 1):
+        model(torch.randn(2, 1, 40, 40))
+    view = events[1].outputs["net.0"]
+    assert view.kind == "maps" and view.shape == (12, 40, 40) and view.data.shape == (4, 20, 20)
+    assert "pooled" in view.note
+
+
+# --------------------------------------------------------------------------------------------
+# The layer's lesson
+# --------------------------------------------------------------------------------------------
+
+
+def test_layer_text_gives_the_formula_and_the_real_shapes():
+    g, model = mlp(("Linear", {"out_features": 16}), ("ReLU", {}))
+    fc1 = next(n for n in g.nodes.values() if n.name == "fc1")
+    t = layer_text(g, fc1.id)
+    assert "y = xW^T + b" in t.doc and t.inputs == ((64,),) and t.output == (16,)
+    assert t.weights == {"weight": (16, 64), "bias": (16,)}
+    assert layer_text(g, fc1.id, module=model.fc1).weights == t.weights
+    assert "input  (N, 64)" in t.text and "output (N, 16)" in t.text
+    relu = next(n for n in g.nodes.values() if n.name == "relu1")
+    assert layer_text(g, relu.id).weights == {}
