@@ -74,6 +74,7 @@ class LayerMemory:
     work: int  # transient extra at its busiest moment (temporaries, the gradients of backward)
     note: str = ""  # what is approximate about it
     params: int = 0
+    transient: int = 0  # live while it runs in a no-grad forward (a block's inside), per sample
 
     @property
     def training(self) -> int:
@@ -95,6 +96,12 @@ class MemoryEstimate:
     backward_work_per_sample: int  # the largest transient on top, per sample
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
+    # As a block's inside: whether a layer inside keeps each Input's tensor for backward (that
+    # tensor is counted where it is made, outside), and whether the tensor given to the Output
+    # is kept inside, with its size (the next copy of a repeat may keep it)
+    inputs_kept: tuple[bool, ...] = ()
+    output_kept: bool = False
+    output_bytes: int = 0
 
     @property
     def activations_per_sample(self) -> int:
@@ -170,7 +177,8 @@ def optimizer_copies(training: dict[str, Any] | None) -> int:
 
 
 def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
-             training: dict[str, Any] | None = None, device: str = "cpu") -> MemoryEstimate:
+             training: dict[str, Any] | None = None, device: str = "cpu",
+             inside_block: bool = False) -> MemoryEstimate:
     """The memory estimate of an analysed design (nodes with unknown shapes count as 0).
 
     ``device`` ("cpu", "cuda", "mps") decides which attention path is counted.
@@ -188,15 +196,31 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
     for nid in order:
         node = graph.nodes[nid]
         ins = preds[nid]
-        is_view = node.type in _VIEWS and len(ins) == 1
+        off = bool(((infos.get(nid) and infos[nid].kwargs) or {}).get("_disabled"))
+        is_view = (node.type in _VIEWS or off) and len(ins) == 1  # switched off: passes through
         base[nid] = base.get(ins[0], ins[0]) if is_view else nid
+    # The inside of each block use, per copy (its Inputs are tensors made out here).
+    insides: dict[str, list[MemoryEstimate]] = {}
+    for nid in order:
+        kw = (infos[nid].kwargs or {}) if nid in infos else {}
+        if graph.nodes[nid].type == "Block" and kw.get("_copies"):
+            insides[nid] = [estimate(kw["_graph"], inner, 1, None, device, inside_block=True)
+                            for _values, inner in kw["_copies"]]
     # A node's output is kept for backward when it saves it or a reader saves its input.
     kept: set[str] = set()
     for nid in order:
         t = graph.nodes[nid].type
+        if ((infos.get(nid) and infos[nid].kwargs) or {}).get("_disabled"):
+            continue  # a layer switched off by a block parameter computes nothing
         if t in _SAVES_OUTPUT:
             kept.add(base[nid])
-        if t in _SAVES_INPUT or t == "Output":  # the model's outputs live until the loss
+        if nid in insides:  # a layer inside the block's first copy saves what a port receives
+            ports = [e.src for e in graph.in_edges(nid)]
+            for src, keep in zip(ports, insides[nid][0].inputs_kept):
+                if keep and src in base:
+                    kept.add(base[src])
+        # the model's outputs live until the loss (a block's output: as its use's readers say)
+        if t in _SAVES_INPUT or (t == "Output" and not inside_block):
             kept.update(base[p] for p in preds[nid])
     layers: list[LayerMemory] = []
     notes: list[str] = []
@@ -205,13 +229,20 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
         if info is None or info.output_shape is None:
             layers.append(LayerMemory(nid, node.name, node.type, 0, 0, 0, "shape unknown"))
             continue
-        layers.append(_layer(node, info, base[nid] == nid, base[nid] in kept, kind))
+        layers.append(_layer(node, info, base[nid] == nid, base[nid] in kept, kind,
+                             inside_block, insides.get(nid)))
         if layers[-1].note and layers[-1].note not in notes:
             notes.append(f"{node.name}: {layers[-1].note}")
     by_id = {m.node_id: m for m in layers}
     params = sum(infos[n].params for n in order if n in infos)
     copies = optimizer_copies(training)
+    inputs = [n.id for n in graph.inputs()]
+    outs = [e.src for n in graph.outputs() for e in graph.in_edges(n.id)]
     return MemoryEstimate(
+        inputs_kept=tuple(base.get(i, i) in kept for i in inputs),
+        output_kept=bool(outs) and base.get(outs[0], outs[0]) in kept,
+        output_bytes=(math.prod(infos[outs[0]].output_shape) * FLOAT_BYTES
+                      if outs and infos.get(outs[0]) and infos[outs[0]].output_shape else 0),
         layers=layers, batch_size=max(int(batch_size), 1), params=params,
         weights=params * FLOAT_BYTES, grads=params * FLOAT_BYTES,
         optimizer=copies * params * FLOAT_BYTES,
@@ -221,10 +252,13 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
         device=kind, notes=notes)
 
 
-def _layer(node, info, owns: bool, kept: bool, device: str) -> LayerMemory:
+def _layer(node, info, owns: bool, kept: bool, device: str, inside_block: bool = False,
+           insides: list[MemoryEstimate] | None = None) -> LayerMemory:
     """One layer's output, saved and transient bytes per sample."""
     t = node.type
     kw = info.kwargs or {}
+    if kw.get("_disabled"):  # switched off by a block parameter: its input passes through
+        return LayerMemory(node.id, node.name, t, 0, 0, 0, "switched off")
     out_elems = math.prod(info.output_shape)
     item = INT_BYTES if info.dtype == "int" else FLOAT_BYTES
     out = out_elems * item if owns and t not in _WEIGHT_VIEWS else 0
@@ -267,19 +301,22 @@ def _layer(node, info, owns: bool, kept: bool, device: str) -> LayerMemory:
             work += 2 * steps * ff * FLOAT_BYTES
         out_fwd = out + a_fwd  # in a no-grad forward only the temporaries of the fused path
         return LayerMemory(node.id, node.name, t, out_fwd, saved, work, note, info.params)
-    if t == "Block" and kw.get("_copies"):  # the inside of each copy, estimated as a network
+    if t == "Block" and insides:  # the inside of each copy, estimated as a network
+        if insides[-1].output_kept:  # the use's output is a tensor the inside keeps already
+            saved = 0
         inner_saved = inner_fwd = inner_work = 0
-        for _values, inner in kw["_copies"]:
-            est = estimate(kw["_graph"], inner, 1, None, device)
-            # its Inputs are the tensors fed to the use, already counted where they are made
-            inner_saved += est.saved_per_sample - sum(m.saved for m in est.layers
-                                                      if m.type == "Input")
-            inner_fwd = max(inner_fwd, est.forward_per_sample)
+        for i, est in enumerate(insides):
+            inner_saved += est.saved_per_sample
+            fed = sum(m.output for m in est.layers if m.type == "Input")  # live out here already
+            inner_fwd = max(inner_fwd, est.forward_per_sample - fed)
             inner_work = max(inner_work, est.backward_work_per_sample)
-        return LayerMemory(node.id, node.name, t, max(out, inner_fwd), saved + inner_saved,
-                           max(work, inner_work), note, info.params)
-    if t == "Input":
-        saved = out  # the batch itself
+            # a copy that keeps what the previous copy gave, which that one did not keep
+            if i and est.inputs_kept and est.inputs_kept[0] and not insides[i - 1].output_kept:
+                inner_saved += insides[i - 1].output_bytes
+        return LayerMemory(node.id, node.name, t, out, saved + inner_saved,
+                           max(work, inner_work), note, info.params, transient=inner_fwd)
+    if t == "Input":  # the batch itself; a block's Input is a tensor made outside, counted there
+        saved = 0 if inside_block else out
     return LayerMemory(node.id, node.name, t, out, saved, work, note, info.params)
 
 
@@ -312,6 +349,7 @@ def _forward_peak(order, preds, succs, base, by_id) -> int:
     live, peak = 0, 0
     for nid in order:
         m = by_id[nid]
+        peak = max(peak, live + m.transient)
         live += m.output
         peak = max(peak, live)
         for p in preds[nid]:

@@ -23,6 +23,25 @@ from designer.engine.graph import Graph, GraphError, Node
 from designer.engine.shapes import Analysis, Analyzer
 
 
+def use_context(library: dict[str, Graph], trail: list[tuple[str, str]]):
+    """The block values and input shapes a definition opened through ``trail`` (the breadcrumb:
+    (network, use id) per level) receives from the use it was opened from; (None, None) at the
+    top or when a shape on the way is unknown (the definition is then checked on its own)."""
+    from designer.engine.blocks import use_context as context_of
+
+    values = inputs = None
+    for net, use_id in trail:
+        graph = library.get(net)
+        if graph is None:
+            return None, None
+        analysis = Analyzer(graph, values, inputs, subscribe=False).analyze()
+        found = context_of(graph, analysis, use_id)
+        if found is None:
+            return None, None
+        values, inputs = found
+    return values, inputs
+
+
 def sync_graph(replica: Graph, snapshot: Graph) -> None:
     """Make ``replica`` equal to ``snapshot`` (see :func:`_sync`): the network analysed."""
     _sync(replica, snapshot)
@@ -116,7 +135,14 @@ class AnalysisWorker(QObject):
                 sync_library(self._library, snapshot.library)
             self._replica.library = self._library if snapshot.library is not None else None
             sync_graph(self._replica, snapshot)
-            result = self._analyzer.analyze()
+            trail = getattr(snapshot, "trail", None) or []
+            context = use_context(self._library, trail) if trail else (None, None)
+            analyzer = self._analyzer
+            if (analyzer.values, analyzer.inputs) != context:
+                analyzer.values, analyzer.inputs = context
+                analyzer._dirty = set(self._replica.nodes)  # every layer reads them
+                analyzer._last = None
+            result = analyzer.analyze()
         except Exception as exc:  # noqa: BLE001 - a bug in inference must not kill the thread
             self._library = {}
             self._replica = Graph()

@@ -614,10 +614,15 @@ class Document(QObject):
 
     def analyze_now(self) -> Analysis:
         """Check the current graph synchronously on this thread (tests, export) and announce it."""
-        from designer.engine.shapes import analyze
+        from designer.engine.shapes import Analyzer
+
+        from .analysis_worker import use_context
 
         self._timer.stop()
-        result = analyze(self.snapshot())
+        snapshot = self.snapshot()
+        values, inputs = (use_context(snapshot.library, snapshot.trail) if snapshot.trail
+                          else (None, None))
+        result = Analyzer(snapshot, values, inputs, subscribe=False).analyze()
         self._on_analysis_ready(self._generation, result)
         return result
 
@@ -627,7 +632,11 @@ class Document(QObject):
         library = {name: g.copy() for name, g in self.project.networks.items()}
         for g in library.values():
             g.library = library
-        return library[self._network]
+        current = library[self._network]
+        # a definition opened from a use is checked as that use feeds it (its values, its
+        # input shapes): a problem of the use shows on the layer inside that causes it
+        current.trail = list(self._trail)
+        return current
 
     def _schedule_analysis(self, delay: int = ANALYSIS_DELAY_MS) -> None:
         """The model changed: results of older snapshots are stale from now on.

@@ -421,16 +421,21 @@ def test_hand_edited_settings_never_break_the_estimate():
     assert M.training_batch({"batch_size": 8}) == 8 and M.training_batch(None) == 64
 
 
-def test_a_design_with_blocks_estimates_what_its_flat_equal_does():
-    """A block use counts the memory of its inside (per copy), not just its output: ResNet-18
-    from blocks and the same network ungrouped into 71 flat layers estimate the same bytes."""
+@pytest.mark.parametrize("tid", ["resnet18", "resnet-mini", "mobilenet-v2", "vit-tiny"])
+def test_a_design_with_blocks_estimates_what_its_flat_equal_does(tid):
+    """A block use counts the memory of its inside, copy by copy, without counting twice a
+    tensor that crosses its border (its Inputs are made outside; a tensor kept inside is not
+    kept again outside; a layer switched off holds nothing): each block template estimates
+    exactly what the same network ungrouped into flat layers does."""
     from designer.engine import blocks
 
-    p = load_project(template_path("resnet18"))
+    p = load_project(template_path(tid))
+    name = next(iter(p.networks))
     with_blocks = M.estimate(p.graph, analyze(p.graph), 8)
     while uses := [n.id for n in p.graph.nodes.values() if n.type == "Block"]:
-        blocks.ungroup(p, "resnet18", uses[0])
+        blocks.ungroup(p, name, uses[0])
     flat = M.estimate(p.graph, analyze(p.graph), 8)
-    assert len(p.graph.nodes) == 71 and not any(n.type == "Block" for n in p.graph.nodes.values())
-    assert with_blocks.saved_per_sample == flat.saved_per_sample > 20e6
-    assert with_blocks.params == flat.params == 11_689_512
+    assert with_blocks.params == flat.params > 0
+    assert (with_blocks.saved_per_sample, with_blocks.forward_per_sample,
+            with_blocks.backward_work_per_sample) == (
+        flat.saved_per_sample, flat.forward_per_sample, flat.backward_work_per_sample)

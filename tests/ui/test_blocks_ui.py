@@ -304,3 +304,62 @@ def test_inspector_declares_block_params_and_sequential(qtbot, doc, inspector):
         doc.undo_stack.undo()
     assert _dump(doc.project) == before
     assert panel.table.rowCount() == 2 and panel.sequential.isChecked()
+
+
+def test_a_definition_opened_from_a_use_is_checked_as_that_use_feeds_it(qtbot, doc):
+    """Opened from layer4, BasicBlock receives 256x14x14 and planes 512, stride 2 (its first
+    copy), not its own defaults; a problem only some uses have shows on the layer inside when
+    the definition is opened from one of them, in the live (worker) check too."""
+    main = doc.graph
+    doc.open_block(_id(main, "layer4"))
+    assert doc.network == "BasicBlock"
+    block = doc.graph
+    a = doc.analyze_now()
+    assert a.infos[_id(block, "input")].output_shape == (256, 14, 14)
+    assert a.infos[_id(block, "conv1")].output_shape == (512, 7, 7)
+    assert a.infos[_id(block, "downsample")].params == 256 * 512 + 2 * 512
+
+
+def test_a_problem_of_one_use_shows_inside_when_opened_from_it(qtbot):
+    """Block 'Halve' reshapes its Linear's width into [2, -1]: fine for width 4 (its default
+    and use 'a'), impossible for width 3 (use 'b'). Checked on its own it is fine; opened from 'b'
+    the error is on the Reshape inside, in the worker's check and in analyze_now alike."""
+    from designer.engine.blocks import block_param
+    from designer.engine.graph import Graph
+    from designer.engine.project import Project
+
+    block = Graph()
+    block.set_block_params([block_param("width", "int", 4, min=1)])
+    block.add_node("Input", "inp", {"shape": [8]}, id="inp")
+    block.add_node("Linear", "fc", {"out_features": {"ref": "width"}}, id="fc")
+    block.add_node("Reshape", "halve", {"shape": [2, -1]}, id="halve")
+    block.add_node("Flatten", "flat", {}, id="flat")
+    block.add_node("Output", "out", None, id="out")
+    for src, dst in (("inp", "fc"), ("fc", "halve"), ("halve", "flat"), ("flat", "out")):
+        block.connect(src, dst)
+    main = Graph()
+    main.add_node("Input", "x_in", {"shape": [8]}, id="x_in")
+    main.add_node("Block", "a", {"block": "Halve", "args": {"width": 4}}, id="a")
+    main.add_node("Linear", "mid", {"out_features": 8}, id="mid")
+    main.add_node("Block", "b", {"block": "Halve", "args": {"width": 3}}, id="b")
+    main.add_node("Output", "y", None, id="y")
+    for src, dst in (("x_in", "a"), ("a", "mid"), ("mid", "b"), ("b", "y")):
+        main.connect(src, dst)
+    d = Document(Project("p", "", {"main": main, "Halve": block}))
+    try:
+        top = d.analyze_now()
+        assert [p.node_ids for p in top.errors] == [("b",)]  # pinned to the use in the network
+        assert "used as 'b'" in top.errors[0].message
+        d.open_block("a")
+        assert d.analyze_now().ok
+        d.go_up()
+        d.open_block("b")
+        inside = d.analyze_now()
+        assert [p.node_ids for p in inside.errors] == [("halve",)]
+        d._schedule_analysis(0)
+        qtbot.waitUntil(lambda: d.analysis is not None and [
+            p.node_ids for p in d.analysis.errors] == [("halve",)], timeout=10000)
+        d.go_up()
+        d.switch_network("Halve") if hasattr(d, "switch_network") else None
+    finally:
+        d.close()
