@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         sweep = S.Sweep(project, path.resolve().parent, storage=args.storage,
                         study_name=args.study, project_path=path, trials=args.trials,
-                        timeout_s=args.timeout, callback=printer)
+                        timeout_s=args.timeout, callback=printer,
+                        with_importances=True)
     except ValueError as exc:
         return fail(str(exc))
     box: dict[str, Any] = {}

@@ -636,7 +636,9 @@ class Sweep:
     project file, whose stem names the runs folder (None: named after the project).
     ``storage``: an Optuna RDB URL (default: :func:`default_storage`); ``study_name``: default
     the project's name. ``trials``/``timeout_s``: override the search section's. ``callback``
-    gets the events (in the sweep's thread). Call :meth:`run` (blocking) in any thread, or
+    gets the events (in the sweep's thread). ``with_importances``: SweepFinished carries the
+    parameter importances (fANOVA: imports scikit-learn, a second or two; a view can ask
+    :meth:`importances` itself when it shows them). Call :meth:`run` (blocking) in any thread, or
     :meth:`start`; :meth:`stop` from any thread stops the running trial within a batch.
     """
 
@@ -644,7 +646,7 @@ class Sweep:
                  study_name: str | None = None, *, project_path: str | os.PathLike | None = None,
                  trials: int | None = None, timeout_s: float | None = None,
                  callback: Callable[[Any], None] | None = None, dataset=None,
-                 cpu_threads: int | None = None) -> None:
+                 cpu_threads: int | None = None, with_importances: bool = False) -> None:
         from .project import project_from_dict
 
         self.space = search_space(project)
@@ -661,6 +663,7 @@ class Sweep:
         self.callback = callback
         self.dataset = dataset
         self.cpu_threads = cpu_threads
+        self.with_importances = with_importances
         self.study = None
         self.results: list[TrialFinished] = []
         self.finished: SweepFinished | None = None
@@ -745,7 +748,8 @@ class Sweep:
             self.results.append(self._trial(optuna, study, trial))
         states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
         counts = {s: states.count(s) for s in sorted(set(states))}
-        self.finished = SweepFinished(self.best(), reason, counts, self.importances())
+        self.finished = SweepFinished(self.best(), reason, counts,
+                                      self.importances() if self.with_importances else {})
         self._emit(self.finished)
         return self.finished
 
@@ -787,7 +791,6 @@ class Sweep:
         state, value, message, epoch = FAILED, None, "", None
         try:
             params = self._suggest(trial)
-            trial.set_user_attr("designer_params", params)
             copy_, why = self._prepare_copy(params)
             if why:  # pruned before training: nothing is built or written
                 trial.set_user_attr("message", why)
@@ -965,7 +968,7 @@ def best_trial(study) -> BestTrial | None:
         t = study.best_trial
     except ValueError:  # no complete trial yet
         return None
-    params = t.user_attrs.get("designer_params") or dict(t.params)
+    params = dict(t.params)  # named by the targets' labels
     return BestTrial(t.number, float(t.value), params, t.user_attrs.get("run_dir"))
 
 
@@ -975,10 +978,15 @@ def importances(study) -> dict[str, float]:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return {}
+    import warnings
+
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        with warnings.catch_warnings():  # "importances will be equal": the numbers say so
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError, ZeroDivisionError):  # one distinct value, ...
         return {}
+    return {k: float(v) for k, v in found.items()}
 
 
 def changes_of(space: SearchSpace, params: Mapping[str, Any]) -> dict[Target, Any]:
