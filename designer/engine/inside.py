@@ -248,6 +248,69 @@ def _activation_stats(pack: _Pack, key: str, out, bins: int, relu_like: bool) ->
         pack.add(key, "dead_fraction", 1.0 - alive.float().mean())
 
 
+class _Device:
+    """Reductions as tensor ops on the device, brought to the host in one copy at the end."""
+
+    def __init__(self, dtype) -> None:
+        self.pack = _Pack(dtype)
+
+    def histogram(self, key: str, name: str, x, bins: int) -> None:
+        _histogram(self.pack, key, name, x.detach().float().reshape(-1), bins)
+
+    def activation(self, key: str, out, bins: int, relu_like: bool) -> None:
+        _activation_stats(self.pack, key, out, bins, relu_like)
+
+    def scalar(self, key: str, field: str, value) -> None:
+        self.pack.add(key, field, value)
+
+    def result(self) -> dict[tuple[str, str], Any]:
+        return self.pack.unpack()
+
+
+class _Host:
+    """The same reductions on the CPU, in numpy at once (no device to wait for, and far fewer
+    small-op overheads than torch). Counts are numpy.histogram's own, edges its float32 ones."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], Any] = {}
+
+    def _finite(self, key: str, name: str, x: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(x)
+        bad = x.size - int(np.count_nonzero(ok))
+        self.values[(key, "nonfinite_" + name)] = bad
+        return x if not bad else x[ok]
+
+    def histogram(self, key: str, name: str, x, bins: int) -> np.ndarray:
+        if isinstance(x, np.ndarray):
+            v = x
+        else:
+            v = x.detach().reshape(-1).float().numpy()
+        v = self._finite(key, name, v)
+        lo, hi = (np.float32(v.min()), np.float32(v.max())) if v.size else (np.float32(0),) * 2
+        if not hi > lo:
+            lo, hi = np.float32(lo - 0.5), np.float32(hi + 0.5)
+        counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+        self.values[(key, name + ".edges")] = edges.astype(np.float32, copy=False)
+        self.values[(key, name + ".counts")] = counts.astype(np.int64, copy=False)
+        return v
+
+    def activation(self, key: str, out, bins: int, relu_like: bool) -> None:
+        t = out.detach().float()
+        v = self.histogram(key, "activations", t.reshape(-1).numpy(), bins)
+        if v.size:
+            self.values[(key, "act_mean")] = float(v.mean(dtype=np.float64))
+            self.values[(key, "act_std")] = float(v.std(dtype=np.float64))
+        if relu_like and t.dim() >= 1 and t.shape[0] > 0:
+            alive = (t.reshape(t.shape[0], -1).numpy() != 0).any(axis=0)
+            self.values[(key, "dead_fraction")] = 1.0 - float(alive.mean())
+
+    def scalar(self, key: str, field: str, value) -> None:
+        self.values[(key, field)] = float(value)
+
+    def result(self) -> dict[tuple[str, str], Any]:
+        return self.values
+
+
 # ---------------------------------------------------------------------------------------------
 # The observer
 # ---------------------------------------------------------------------------------------------
@@ -274,24 +337,33 @@ class InsideObserver:
             for p in layer.module.parameters():
                 self._params.setdefault(id(p), (layer.key, p))
         self._input_shapes: dict[str, list[tuple[tuple[int, ...], Any]]] = {}
-        dev_type = getattr(device, "type", "cpu")
+        dev_type = getattr(device, "type", None) or _device_of(self.networks)
         self._fdt = torch.float32 if dev_type == "mps" else torch.float64
+        self.host = dev_type == "cpu"  # reduce in numpy at once; else on the device
+        self._last_step: int | None = None
+        self._sampled = False  # the first capture always brings a sample view
 
     # -- when ----------------------------------------------------------------------------------
 
     def wants(self, step: int, last_in_epoch: bool) -> bool:
-        """Capture the batch that makes ``step`` batches done in the run?"""
-        return last_in_epoch or step % int(self.options.every) == 0
+        """Capture the batch that makes ``step`` batches done in the run? Each epoch's last,
+        and ``every`` batches after the previous capture."""
+        last = self._last_step
+        return last_in_epoch or (step - (0 if last is None else last)) >= int(self.options.every)
 
     # -- a captured batch ----------------------------------------------------------------------
 
     @contextmanager
-    def capture(self, epoch: int, batch: int, step: int) -> Iterator[None]:
-        """Around one training step: hooks in, the step, hooks out, then the events."""
+    def capture(self, epoch: int, batch: int, step: int, sample: bool = True
+                ) -> Iterator[None]:
+        """Around one training step: hooks in, the step, hooks out, then the events (with
+        ``sample``, and on the first capture: also the sample view; the trainer asks for it at
+        each epoch's end)."""
         bins = int(self.options.bins)
-        pack = _Pack(self._fdt)
+        pack = _Host() if self.host else _Device(self._fdt)
+        self._last_step = step
         seen: set[str] = set()
-        grads: dict[int, Any] = {}
+        grads: set[str] = set()
         before: dict[int, Any] = {}
         delta: dict[int, Any] = {}
         handles: list[Any] = []
@@ -308,7 +380,7 @@ class InsideObserver:
                 if out is None or not out.is_floating_point():
                     return
                 seen.add(layer.key)
-                _activation_stats(pack, layer.key, out, bins, relu_like)
+                pack.activation(layer.key, out, bins, relu_like)
                 if out.requires_grad:
                     def grad_hook(g, key=layer.key):
                         if key not in out_grad:
@@ -326,12 +398,15 @@ class InsideObserver:
         def pre_step(optimizer, args, kwargs):
             if threading.get_ident() != me:
                 return
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    if id(p) in self._params:
-                        if p.grad is not None:
-                            grads[id(p)] = p.grad.detach().clone()
+            stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            with torch.no_grad():
+                for layer, params in self._layer_params:
+                    if not any(id(p) in stepped for p in params):
+                        continue
+                    for p in params:
                         before[id(p)] = p.detach().clone()
+                    if self._grad_stats(pack, layer, params, bins):  # as the optimizer sees them
+                        grads.add(layer.key)
 
         def post_step(optimizer, args, kwargs):
             if threading.get_ident() != me:
@@ -361,12 +436,14 @@ class InsideObserver:
             for h in handles:
                 h.remove()
         for key, norm in out_grad.items():
-            pack.add(key, "out_grad_norm", norm)
+            pack.scalar(key, "out_grad_norm", norm)
         self._parameter_stats(pack, bins, grads, delta)
-        values = pack.unpack()
+        values = pack.result()
         summary = InsideSummary(epoch, batch, step, self._summaries(values))
         self.emit(summary)
-        sample = self.sample_view(epoch, batch, step) if self._wants_sample() else None
+        sample = (self.sample_view(epoch, batch, step)
+                  if (sample or not self._sampled) and self._wants_sample() else None)
+        self._sampled = self._sampled or sample is not None
         if sample is not None:
             self.emit(sample)
         if self.dir is not None:
@@ -374,35 +451,45 @@ class InsideObserver:
             if sample is not None:
                 write_sample(self.dir, sample)
 
-    def _parameter_stats(self, pack: _Pack, bins: int, grads: dict[int, Any],
+    @property
+    def _layer_params(self) -> list[tuple[Layer, list[Any]]]:
+        if not hasattr(self, "_lp"):
+            self._lp = [(layer, ps) for layer in self.layers
+                        if (ps := [p for p in layer.module.parameters()
+                                   if self._params[id(p)][0] == layer.key])]
+        return self._lp
+
+    @staticmethod
+    def _grad_stats(pack: Any, layer: Layer, params: list[Any], bins: int) -> bool:
+        gs = [p.grad for p in params if p.grad is not None]
+        if not gs:
+            return False
+        g = torch.cat([t.detach().float().reshape(-1) for t in gs])
+        pack.histogram(layer.key, "grads", g, bins)
+        pack.scalar(layer.key, "grad_norm", g.norm())
+        return True
+
+    def _parameter_stats(self, pack: Any, bins: int, grads: set[str],
                          delta: dict[int, Any]) -> None:
         with torch.no_grad():
-            for layer in self.layers:
-                params = list(layer.module.parameters())
-                if not params:
-                    continue
+            for layer, params in self._layer_params:
                 w = torch.cat([p.detach().float().reshape(-1) for p in params])
-                _histogram(pack, layer.key, "weights", w, bins)
-                w_norm = w.norm()
-                pack.add(layer.key, "weight_norm", w_norm)
-                gs = [grads.get(id(p), p.grad) for p in params]
-                gs = [g for g in gs if g is not None]
-                if gs:
-                    g = torch.cat([t.detach().float().reshape(-1) for t in gs])
-                    _histogram(pack, layer.key, "grads", g, bins)
-                    pack.add(layer.key, "grad_norm", g.norm())
+                pack.histogram(layer.key, "weights", w, bins)
+                pack.scalar(layer.key, "weight_norm", w.norm())
+                if layer.key not in grads:  # no optimizer step seen: the gradients as they are
+                    self._grad_stats(pack, layer, params, bins)
                 ds = [delta[id(p)] for p in params if id(p) in delta]
                 if ds:  # ||w_after - w_before|| / ||w_before|| over the layer's stepped params
                     change = torch.stack([d for d, _ in ds]).sum().sqrt()
-                    pack.add(layer.key, "update_ratio",
-                             change / torch.stack([b for _, b in ds]).sum().sqrt())
+                    pack.scalar(layer.key, "update_ratio",
+                                change / torch.stack([b for _, b in ds]).sum().sqrt())
 
     def _summaries(self, values: dict[tuple[str, str], np.ndarray]) -> dict[str, LayerSummary]:
         out = {}
         for layer in self.layers:
             def get(name: str, key=layer.key) -> float:
                 v = values.get((key, name))
-                return float(v) if v is not None else math.nan
+                return float(np.asarray(v).reshape(())) if v is not None else math.nan
 
             def hist(name: str, key=layer.key) -> Histogram | None:
                 edges = values.get((key, name + ".edges"))
@@ -524,6 +611,13 @@ class InsideObserver:
                 notes.append(f"{layer.key}: attention weights are not obtainable from this "
                              f"layer (its attention ran without need_weights)")
         return InsideSample(epoch, batch, step, index, inputs, outputs, attention, tuple(notes))
+
+
+def _device_of(networks: dict[str, Any]) -> str:
+    for net in networks.values():
+        for p in net.parameters():
+            return p.device.type
+    return "cpu"
 
 
 def _cap_note(shape: tuple[int, ...], kept: tuple[int, ...]) -> str:

@@ -205,10 +205,14 @@ def test_replay_from_the_run_folder_equals_the_live_events(digits, tmp_path):
     Trainer(model, digits, {"epochs": 2, "batch_size": 64}, run_dir=tmp_path / "run",
             callback=events.append, inside=InsideOptions(every=7, sample=3)).run()
     live = inside_events(events)
-    # every 7th batch and each epoch's last (23 batches per epoch), each with a sample
-    assert [e.step for e in live if isinstance(e, InsideSummary)] == [7, 14, 21, 23, 28, 35, 42,
-                                                                       46]
-    assert all(isinstance(e, InsideSample) and e.index == 3 for e in live[1::2])
+    # each epoch's last batch (23 batches per epoch) and 7 batches after the previous capture;
+    # the sample view with the first capture and at each epoch's end
+    steps = [(type(e).__name__, e.step) for e in live]
+    assert steps == [("InsideSummary", 7), ("InsideSample", 7), ("InsideSummary", 14),
+                     ("InsideSummary", 21), ("InsideSummary", 23), ("InsideSample", 23),
+                     ("InsideSummary", 30), ("InsideSummary", 37), ("InsideSummary", 44),
+                     ("InsideSummary", 46), ("InsideSample", 46)]
+    assert all(e.index == 3 for e in live if isinstance(e, InsideSample))
     replay = read_inside(tmp_path / "run")
     assert len(replay) == len(live) and all(same(a, b) for a, b in zip(live, replay))
     sample = live[1]
