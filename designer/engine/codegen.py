@@ -1,5 +1,9 @@
 """Graph -> readable PyTorch source: ``model.py`` (one ``nn.Module`` per network) and ``train.py``.
 
+A project built from blocks (:mod:`.blocks`) reads like torchvision's resnet.py: one class per
+block definition, its block parameters as ``__init__`` arguments, written before the models that
+instantiate it (``nn.Sequential`` of the copies when a use repeats). See :class:`_ClassWriter`.
+
 Everything written comes from the catalog: the constructor is ``LayerSpec.code_class`` with the
 resolved keyword arguments, each forward step is ``catalog.code_lines``. Names follow the design:
 layer attributes are the node names (so the state_dict keys equal those of
@@ -834,7 +838,8 @@ def _header(project, what: str) -> list[str]:
 
 
 def model_source(project, analyses: dict[str, Analysis] | None = None, format: bool = True) -> str:
-    """The source of ``model.py``: one class per network and a ``load`` helper for the weights.
+    """The source of ``model.py``: one class per block definition, then one per model (only
+    :func:`~designer.engine.blocks.model_names` are models), and a ``load`` helper for the weights.
 
     Raises :class:`CodegenError` when a network has errors."""
     from .blocks import model_names

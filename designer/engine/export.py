@@ -315,7 +315,7 @@ def export_project(project: Project, out_dir: str | os.PathLike, *, onnx: bool =
     sources = preview_sources(project, project_dir=project_dir)  # fails before writing anything
     if "train.py" not in sources:
         result.notes.append("train.py is written for supervised training of one network; "
-                            "this project trains otherwise (several networks or a GAN recipe)")
+                            "this project trains otherwise (several models or a GAN recipe)")
     models = _models(project, weights)
     out = Path(out_dir)
     try:
