@@ -4,8 +4,9 @@ A :class:`InsideObserver` is attached by the trainer (``Trainer(..., inside=Insi
 ``trainer.observe()`` from any thread while running, ``trainer.stop_observing()``). It watches
 every layer module of every network of the recipe (``recipe.modules()``), layers inside blocks
 too, addressed ``"<network>.<module path>"``. Hooks exist only during the batches it captures
-(every ``every`` batches and each epoch's last one) and are removed before the next batch, so
-observing costs nothing in between and nothing at all when off.
+(see :meth:`InsideObserver.wants`: the first batch, then every ``every`` batches and each epoch's
+last one while the time budget allows, and the run's last batch) and are removed before the next
+batch, so observing costs nothing in between and nothing at all when off.
 
 During a captured batch:
 
@@ -31,6 +32,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,14 +58,18 @@ HISTOGRAMS = ("weights", "grads", "activations")
 class InsideOptions:
     """What to observe and how often.
 
-    ``every``: batches between summaries (counted over the run; each epoch's last batch is always
-    captured). ``bins``: histogram bins. ``sample``: the validation sample shown layer by layer
+    ``every``: batches between summaries (counted over the run; each epoch's last batch is
+    captured too). ``overhead``: the share of the run's time captures may take: after a capture
+    that took c seconds, the next waits until c / overhead seconds have passed, so tiny epochs do
+    not each pay one (None: by count only). The first captured batch and the run's last one are
+    always captured. ``bins``: histogram bins. ``sample``: the validation sample shown layer by layer
     (None: no per-sample views); ``sample_input``: a sample given by the caller instead (an array
     shaped like one dataset sample). ``max_channels``/``max_side``/``max_length``: how much of a
     sample's outputs is kept (channels or heads, image side, sequence length / vector size).
     ``write``: also write to the run folder (when the trainer has one)."""
 
     every: int = 50
+    overhead: float | None = 0.02
     bins: int = 32
     sample: int | None = 0
     sample_input: Any = None
@@ -75,6 +81,8 @@ class InsideOptions:
     def __post_init__(self) -> None:
         if int(self.every) < 1 or int(self.bins) < 1:
             raise ValueError("InsideOptions: every and bins must be at least 1")
+        if self.overhead is not None and not 0 < float(self.overhead) <= 1:
+            raise ValueError("InsideOptions: overhead must be in (0, 1] or None")
 
 
 @dataclass(frozen=True)
@@ -342,14 +350,24 @@ class InsideObserver:
         self.host = dev_type == "cpu"  # reduce in numpy at once; else on the device
         self._last_step: int | None = None
         self._sampled = False  # the first capture always brings a sample view
+        self.clock: Callable[[], float] = time.perf_counter
+        self._last_end = 0.0  # clock() when the last capture ended
+        self._last_cost = 0.0  # how long it took (the training step included)
 
     # -- when ----------------------------------------------------------------------------------
 
-    def wants(self, step: int, last_in_epoch: bool) -> bool:
-        """Capture the batch that makes ``step`` batches done in the run? Each epoch's last,
-        and ``every`` batches after the previous capture."""
+    def wants(self, step: int, last_in_epoch: bool, last_in_run: bool = False) -> bool:
+        """Capture the batch that makes ``step`` batches done in the run? The first batch seen
+        and the run's last always; otherwise each epoch's last and ``every`` batches after the
+        previous capture, once the time since the previous capture is at least its cost /
+        ``overhead`` (a 2 ms capture waits 100 ms at the default 2 %)."""
         last = self._last_step
-        return last_in_epoch or (step - (0 if last is None else last)) >= int(self.options.every)
+        if last is None or last_in_run:
+            return True
+        if not (last_in_epoch or step - last >= int(self.options.every)):
+            return False
+        share = self.options.overhead
+        return share is None or self.clock() - self._last_end >= self._last_cost / float(share)
 
     # -- a captured batch ----------------------------------------------------------------------
 
@@ -359,6 +377,7 @@ class InsideObserver:
         """Around one training step: hooks in, the step, hooks out, then the events (with
         ``sample``, and on the first capture: also the sample view; the trainer asks for it at
         each epoch's end)."""
+        started = self.clock()
         bins = int(self.options.bins)
         pack = _Host() if self.host else _Device(self._fdt)
         self._last_step = step
@@ -450,6 +469,8 @@ class InsideObserver:
             write_summary(self.dir, summary)
             if sample is not None:
                 write_sample(self.dir, sample)
+        self._last_end = self.clock()
+        self._last_cost = self._last_end - started
 
     @property
     def _layer_params(self) -> list[tuple[Layer, list[Any]]]:

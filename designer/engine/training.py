@@ -535,7 +535,8 @@ class Trainer:
                 idx = idx[:-1]
             x, y = ds.batch("train", idx, augment, gen)
             inside = self._inside_now()
-            if inside is not None and inside.wants(self.batches_done + 1, b == nb - 1):
+            if inside is not None and inside.wants(self.batches_done + 1, b == nb - 1,
+                                                   b == nb - 1 and epoch == epochs):
                 with inside.capture(epoch, b + 1, self.batches_done + 1, sample=b == nb - 1):
                     out = recipe.train_step(x, y)
             else:

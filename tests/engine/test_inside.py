@@ -187,7 +187,7 @@ def test_gradients_vanish_through_a_deep_sigmoid_mlp_but_not_with_relu_and_batch
         _, model = mlp(*deep(hidden))
         events = []
         Trainer(model, digits, cfg, callback=events.append,
-                inside=InsideOptions(every=5, sample=None)).run()
+                inside=InsideOptions(every=5, overhead=None, sample=None)).run()
         results[name] = first_to_last(events)
     # 11 Linear layers: with sigmoids each one shrinks the gradient (sigmoid' <= 1/4)
     assert results["sigmoid"] < 1e-3, results
@@ -203,19 +203,20 @@ def test_replay_from_the_run_folder_equals_the_live_events(digits, tmp_path):
     _, model = mlp(("Linear", {"out_features": 16}), ("ReLU", {}))
     events = []
     Trainer(model, digits, {"epochs": 2, "batch_size": 64}, run_dir=tmp_path / "run",
-            callback=events.append, inside=InsideOptions(every=7, sample=3)).run()
+            callback=events.append, inside=InsideOptions(every=7, overhead=None, sample=3)).run()
     live = inside_events(events)
-    # each epoch's last batch (23 batches per epoch) and 7 batches after the previous capture;
-    # the sample view with the first capture and at each epoch's end
+    # by count (no time budget): the first batch, each epoch's last batch (23 batches per
+    # epoch) and 7 batches after the previous capture; the sample view with the first capture
+    # and at each epoch's end
     steps = [(type(e).__name__, e.step) for e in live]
-    assert steps == [("InsideSummary", 7), ("InsideSample", 7), ("InsideSummary", 14),
-                     ("InsideSummary", 21), ("InsideSummary", 23), ("InsideSample", 23),
-                     ("InsideSummary", 30), ("InsideSummary", 37), ("InsideSummary", 44),
-                     ("InsideSummary", 46), ("InsideSample", 46)]
+    assert steps == [("InsideSummary", 1), ("InsideSample", 1), ("InsideSummary", 8),
+                     ("InsideSummary", 15), ("InsideSummary", 22), ("InsideSummary", 23),
+                     ("InsideSample", 23), ("InsideSummary", 30), ("InsideSummary", 37),
+                     ("InsideSummary", 44), ("InsideSummary", 46), ("InsideSample", 46)]
     assert all(e.index == 3 for e in live if isinstance(e, InsideSample))
     replay = read_inside(tmp_path / "run")
     assert len(replay) == len(live) and all(same(a, b) for a, b in zip(live, replay))
-    sample = live[1]
+    sample = live[6]
     assert sample.outputs["model.fc1"].kind == "vector" and sample.outputs["model.fc1"].data.shape == (16,)
     x, _ = digits.batch("val", torch.tensor([3]))
     assert np.array_equal(sample.inputs["model"], x[0].numpy())
@@ -230,7 +231,7 @@ def test_observing_changes_nothing_in_training_and_leaves_no_hooks(digits):
     _, watched = mlp(*layers)
     events = []
     trainer = Trainer(watched, digits, cfg, callback=events.append,
-                      inside=InsideOptions(every=1, sample=0))
+                      inside=InsideOptions(every=1, overhead=None, sample=0))
     b = trainer.run().history
     assert len(summaries(events)) == 46
     for ra, rb in zip(a, b):
@@ -251,14 +252,14 @@ def test_observe_and_stop_observing_from_another_thread_while_running(digits):
             assert stop.wait(10)
 
     trainer = Trainer(model, digits, {"epochs": 3, "batch_size": 64}, callback=callback)
-    trainer.observe(InsideOptions(every=10, sample=None))
+    trainer.observe(InsideOptions(every=10, overhead=None, sample=None))
     trainer.start()
     assert started.wait(20)
     trainer.stop_observing()  # from this thread, while the trainer waits in its callback
     stop.set()
     trainer.join(30)
     assert trainer.result.status == "finished"
-    assert [s.epoch for s in summaries(events)] == [1, 1, 1]  # steps 10, 20, 23
+    assert [s.step for s in summaries(events)] == [1, 11, 21, 23]  # all in epoch 1
     assert no_hooks_left(model)
 
 
@@ -286,7 +287,7 @@ def test_layers_inside_blocks_are_observed_by_their_module_path(digits):
     events = []
     Trainer(model, digits, {"epochs": 1, "batch_size": 64}, callback=events.append,
             inside=InsideOptions(every=100)).run()
-    s, sample = inside_events(events)
+    s, sample = inside_events(events)[-2:]  # the run's last batch (after the first one)
     inner = s.layers[f"model.{attr}.fc1"]
     assert inner.node == "fc1" and inner.grad_norm > 0 and inner.update_ratio > 0
     assert sample.outputs[f"model.{attr}.relu"].data.shape == (16,)
@@ -386,3 +387,31 @@ def test_layer_text_gives_the_formula_and_the_real_shapes():
     assert "input  (N, 64)" in t.text and "output (N, 16)" in t.text
     relu = next(n for n in g.nodes.values() if n.name == "relu1")
     assert layer_text(g, relu.id).weights == {}
+
+
+def test_the_time_budget_spaces_captures_by_their_cost():
+    """A capture that took c seconds lets the next one come after c / overhead seconds; the
+    first batch and the run's last are captured whatever the budget."""
+    model = nn.Sequential(nn.Linear(4, 3))
+    obs = InsideObserver({"m": model}, InsideOptions(every=2, overhead=0.1, sample=None),
+                         lambda e: None)
+    now = [0.0]
+    obs.clock = lambda: now[0]
+    assert obs.wants(1, False)  # the first
+
+    def capture(step: int, cost: float) -> None:
+        with obs.capture(1, step, step, sample=False):
+            now[0] += cost
+            model(torch.ones(2, 4)).sum().backward()
+
+    capture(1, 0.002)  # 2 ms: the next waits 20 ms
+    assert not obs.wants(2, False)  # not every 2 batches yet
+    assert not obs.wants(3, True)  # an epoch's end, but within the budget
+    now[0] += 0.019
+    assert not obs.wants(4, False)
+    assert obs.wants(4, False, last_in_run=True)  # the run's last batch always
+    now[0] += 0.0011
+    assert obs.wants(4, False) and obs.wants(3, True)
+    assert not obs.wants(2, False)  # every 2 batches still counts
+    obs.options = dataclasses.replace(obs.options, overhead=None)
+    assert obs.wants(3, False)  # by count only
