@@ -79,6 +79,9 @@ def main() -> int:
         lr = validate_training(project.training)["lr"]
         project.set_search({"pruner": "none", "dimensions": [
             {"target": {"setting": "lr"}, "type": "choice", "choices": [lr]}]})
+        data_path = project.dataset.get("path")
+        if data_path and not Path(data_path).is_absolute():  # a template's own data file
+            project.dataset["path"] = str(template_path(args.template).parent / data_path)
         save_project(project, path, backup=False)
         project = load_project(path)
         ds = load_dataset(validate_dataset(project.dataset), folder)

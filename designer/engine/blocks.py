@@ -37,6 +37,8 @@ BLOCK = "Block"
 #: The types a block parameter may have.
 BLOCK_PARAM_TYPES = ("int", "float", "bool", "choice")
 MAX_BLOCK_PARAMS = 32
+# Names exported code gives a meaning of its own (a block parameter becomes an __init__ argument).
+_CODE_NAMES = frozenset({"self", "nn", "torch", "F", "super", "in_channels", "in_features"})
 MAX_REPEAT = 1000
 #: How deep blocks may nest (a block using a block using ...).
 MAX_DEPTH = 16
@@ -125,6 +127,11 @@ def block_param(name: str, type_: str, default: Any, doc: str = "", min: float |
     """A declared block parameter, checked like any other parameter declaration."""
     if not isinstance(name, str) or not name.isidentifier() or not name.isascii() or len(name) > 64:
         raise ValueError(f"{_show(name)} is not a parameter name (letters, digits and _)")
+    import keyword
+
+    if keyword.iskeyword(name) or name in _CODE_NAMES:
+        raise ValueError(f"{name!r} cannot name a block parameter: exported code uses it "
+                         f"(it becomes an argument of the block's class); choose another name")
     if type_ not in BLOCK_PARAM_TYPES:
         raise ValueError(f"{name}: a block parameter is one of {', '.join(BLOCK_PARAM_TYPES)}, "
                          f"got {_show(type_)}")
