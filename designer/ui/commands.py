@@ -362,3 +362,49 @@ def _restore_changed(project: Project, state: list) -> None:
             live.assign(graph)
     if list(project.networks) != wanted:  # not expected: the engine's restore also orders them
         restore_networks(project, state)
+
+
+# -- sweeps: the project's search section and applying a trial's values ------------------------
+
+
+class SetSearchCommand(QUndoCommand):
+    """Replace the project's ``search`` section (``Project.set_search``: it announces the change
+    with ``settings_changed`` "search"); ``{}`` removes it."""
+
+    def __init__(self, project: Project, search: dict[str, Any], text: str,
+                 parent: MacroCommand | None = None) -> None:
+        super().__init__(text)
+        import copy
+
+        self.project = project
+        self.old, self.new = copy.deepcopy(project.search), copy.deepcopy(search)
+        if parent is not None:
+            parent.add(self)
+
+    def redo(self) -> None:
+        self.project.set_search(self.new)
+
+    def undo(self) -> None:
+        self.project.set_search(self.old)
+
+
+class SetTrainingValuesCommand(QUndoCommand):
+    """Set some training settings (the rest of the section kept); undo puts the whole section
+    back as it was (``Project.set_section``)."""
+
+    def __init__(self, project: Project, values: dict[str, Any],
+                 parent: MacroCommand | None = None) -> None:
+        super().__init__("Change " + ", ".join(values))
+        import copy
+
+        self.project = project
+        self.old = copy.deepcopy(project.training)
+        self.new = {**copy.deepcopy(project.training), **copy.deepcopy(values)}
+        if parent is not None:
+            parent.add(self)
+
+    def redo(self) -> None:
+        self.project.set_section("training", self.new)
+
+    def undo(self) -> None:
+        self.project.set_section("training", self.old)

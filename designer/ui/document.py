@@ -66,7 +66,9 @@ from .commands import (
     SetBlockParamsCommand,
     SetParamsCommand,
     SetProjectTextCommand,
+    SetSearchCommand,
     SetSequentialCommand,
+    SetTrainingValuesCommand,
     SetWhenCommand,
 )
 
@@ -413,6 +415,17 @@ class Document(QObject):
         nodes, edges = _parse_clipboard(data)
         if not nodes:
             return []
+        allowed = None
+        for n in nodes:  # a pasted block use must not make a block contain itself
+            if n["type"] == BLOCK:
+                allowed = self.block_choices() if allowed is None else allowed
+                block = (n.get("params") or {}).get("block")
+                if block not in allowed:
+                    raise GraphError(
+                        f"'{n['name']}' uses block {block!r}, which cannot be used in "
+                        f"{self._network!r}: " + ("it would contain itself" if block in
+                                                  self.project.networks else
+                                                  "it is not a network of this project"))
         graph = self.graph
         taken = {n.name for n in graph.nodes.values()}
         id_map: dict[str, str] = {}
@@ -560,6 +573,94 @@ class Document(QObject):
     def set_sequential(self, on: bool) -> None:
         if bool(on) != self.graph.sequential:
             self.undo_stack.push(SetSequentialCommand(self.graph, bool(on)))
+
+    # -- sweeps: what is searched, and a trial's values -------------------------------------------
+
+    def set_search(self, search: dict[str, Any], text: str = "Change the search") -> None:
+        """Replace the project's search section (one undo step); GraphError says what is wrong
+        (the engine's message, starting with the place within the section)."""
+        from designer.engine.sweeps import SearchError, search_from_dict
+
+        if search == self.project.search:
+            return
+        if search:
+            try:
+                search_from_dict(search, self.project.networks)
+            except SearchError as exc:
+                raise GraphError(f"search.{str(exc).lstrip('.')}") from None
+        self.undo_stack.push(SetSearchCommand(self.project, search, text))
+
+    def search_dimension(self, target: dict[str, Any]) -> dict[str, Any] | None:
+        """The dimension of the search section that varies ``target`` (None: not searched)."""
+        for d in self.project.search.get("dimensions", []) if self.project.search else []:
+            if _same_target(d.get("target", {}), target, self.project):
+                return d
+        return None
+
+    def set_dimension(self, target: dict[str, Any], dimension: dict[str, Any] | None) -> None:
+        """Search ``target`` with ``dimension`` (``{"type": ..., "low": ...}``, the target added
+        here), or stop searching it (None): one undo step. The last dimension removed removes
+        the section (a search needs at least one)."""
+        search = _copy.deepcopy(self.project.search) if self.project.search else {}
+        dims = [d for d in search.get("dimensions", [])
+                if not _same_target(d.get("target", {}), target, self.project)]
+        label = _target_label(target)
+        if dimension is None:
+            if len(dims) == len(search.get("dimensions", [])):
+                return
+            text = f"Stop searching {label}"
+        else:
+            old = self.search_dimension(target)
+            entry = {"target": dict(target), **{k: v for k, v in dimension.items()
+                                                if k != "target"}}
+            if old is not None:
+                index = search["dimensions"].index(old)
+                dims.insert(index, entry)
+                text = f"Change the search range of {label}"
+            else:
+                dims.append(entry)
+                text = f"Search {label}"
+        if dims:
+            search["dimensions"] = dims
+        else:
+            search = {}
+        self.set_search(search, text)
+
+    def apply_search_values(self, changes: dict, text: str = "Apply the best trial") -> None:
+        """Write a trial's values (``{Target: value}``, what ``sweeps.apply_best`` gives) into
+        the design and the training settings as ONE undo step. Checked first as a file would
+        be (``sweeps.apply_values``): GraphError names a value that does not fit."""
+        from designer.engine.project import ProjectError
+        from designer.engine.sweeps import apply_values, find_node
+
+        if not changes:
+            return
+        try:
+            apply_values(self.project, changes)
+        except ProjectError as exc:
+            raise GraphError(str(exc)) from None
+        macro = MacroCommand(text)
+        settings = {t.setting: v for t, v in changes.items() if t.setting is not None}
+        if settings:
+            SetTrainingValuesCommand(self.project, settings, parent=macro)
+        per_node: dict[tuple[str, str], dict[str, Any]] = {}
+        for t, v in changes.items():
+            if t.setting is not None:
+                continue
+            graph = self.project.networks[t.network]
+            node = find_node(graph, t.node)
+            new = per_node.setdefault((t.network, node.id), {})
+            if t.param is not None:
+                new[t.param] = v
+            else:
+                args = new.setdefault("args", _copy.deepcopy(node.params.get("args") or {}))
+                args[t.arg] = v
+        for (network, node_id), new in per_node.items():
+            graph = self.project.networks[network]
+            node = graph.node(node_id)
+            old = {k: _copy.deepcopy(node.params.get(k)) for k in new}
+            macro.add(SetParamsCommand(graph, node_id, old, new))
+        self.undo_stack.push(macro)
 
     # -- opening a block's definition (the breadcrumb) -------------------------------------------
 
@@ -744,6 +845,22 @@ class Document(QObject):
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
+
+
+def _target_label(target: dict[str, Any]) -> str:
+    if "setting" in target:
+        return str(target["setting"])
+    if "param" in target:
+        return f"{target.get('node')}.{target['param']}"
+    return f"{target.get('node')}.{target.get('arg')}"
+
+
+def _same_target(a: dict[str, Any], b: dict[str, Any], project: Project) -> bool:
+    """Whether two search targets name the same thing (a missing network is the first one)."""
+    first = next(iter(project.networks))
+    norm = [{**t, "network": t.get("network", first)} if "setting" not in t else dict(t)
+            for t in (a, b)]
+    return norm[0] == norm[1]
 
 
 def _blank_project() -> Project:

@@ -45,6 +45,7 @@ from ..engine.catalog import name_problem
 from ..engine.graph import GraphError
 from ..engine.shapes import Analysis
 from .summary import human, shape_text
+from .sweeps.marking import SearchButton, searchable
 from .widgets import ParamEditor, make_editor
 
 _ERROR_CSS = "color: #c0392b;"
@@ -69,6 +70,8 @@ class InspectorDock(QDockWidget):
         self.when_combo: QComboBox | None = None
         self.first_toggle: QToolButton | None = None
         self.first_host: QWidget | None = None
+        # the ⚲ beside each searchable field: {param or arg name: button} (designer.ui.sweeps)
+        self.search_buttons: dict[str, SearchButton] = {}
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -185,6 +188,7 @@ class InspectorDock(QDockWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors = {}
+        self.search_buttons = {}
         self.arg_editors, self.first_editors, self.first_checks = {}, {}, {}
         self.block_combo = self.when_combo = self.first_toggle = self.first_host = None
 
@@ -231,7 +235,7 @@ class InspectorDock(QDockWidget):
             editor.error_changed.connect(partial(self._show_param_error, param.name))
             label = QLabel(param.name)
             label.setToolTip(param.doc)
-            self.form.addRow(label, editor)
+            self.form.addRow(label, self._with_search(editor, param, "param"))
             self.editors[param.name] = editor
         refs = self._host_refs()
         if refs is not None:
@@ -239,6 +243,36 @@ class InspectorDock(QDockWidget):
                 editor.enable_refs(refs)
             if type_id not in ("Input", "Output"):
                 self._add_when_row()
+
+    def _with_search(self, editor: ParamEditor, param, kind: str) -> QWidget:
+        """The editor, with a ⚲ button beside it when a sweep can vary the value (a number or a
+        choice; not a size inference fills in)."""
+        if not searchable(param) or param.inferred:
+            return editor
+        row = QWidget(self.form_host)
+        box = QHBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(3)
+        editor.setParent(row)
+        box.addWidget(editor, 1)
+
+        def target(_name=param.name, _kind=kind) -> dict:
+            node = self.document.graph.nodes.get(self.node_id)
+            return {"network": self.document.network, "node": node.name if node else "",
+                    _kind: _name}
+
+        button = SearchButton(self.document, target, param, editor.value, row)
+        button.error.connect(self._show_search_error)
+        box.addWidget(button)
+        self.search_buttons[param.name] = button
+        return row
+
+    def _show_search_error(self, message: str) -> None:
+        if message:
+            self.param_error.setText(message)
+            self.param_error.show()
+        else:
+            self.param_error.hide()
 
     def _add_when_row(self) -> None:
         combo = self.when_combo = QComboBox(self.form_host)
@@ -287,7 +321,7 @@ class InspectorDock(QDockWidget):
             editor.error_changed.connect(partial(self._show_param_error, p.name))
             label = QLabel(p.name)
             label.setToolTip(p.doc)
-            self.form.addRow(label, editor)
+            self.form.addRow(label, self._with_search(editor, p, "arg"))
             self.arg_editors[p.name] = editor
         if not params:
             note = QLabel("Its definition declares no parameters.")
@@ -382,6 +416,8 @@ class InspectorDock(QDockWidget):
                 editor.set_value(node.params.get(name))
         if node.type == BLOCK:
             self._refresh_block(node)
+        for button in self.search_buttons.values():
+            button.refresh()
         if self.when_combo is not None:
             i = self.when_combo.findData(node.when)
             if i < 0 and node.when:  # a parameter no longer declared (or not a bool): keep it

@@ -49,6 +49,8 @@ from .inspector import InspectorDock
 from .palette import PaletteDock
 from .problems import ProblemsDock
 from .summary import SummaryDock, human
+from .sweeps.tags import SearchTags
+from .sweeps.view import SweepsDock
 from .torch_loader import TorchLoader
 from .training.panel import TrainingDock
 
@@ -104,6 +106,12 @@ class MainWindow(QMainWindow):
         self.training = TrainingDock(self.document, self)  # dataset, Train, curves (issue 6)
         self.addDockWidget(Qt.BottomDockWidgetArea, self.training)
         self.tabifyDockWidget(self.summary, self.training)
+        self.sweeps = SweepsDock(self.document, self)  # search with Optuna (issue 15)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.sweeps)
+        self.tabifyDockWidget(self.training, self.sweeps)
+        self.training.panel.settings.enable_search(self.document)  # ⚲ beside training settings
+        self.search_tags = SearchTags(self.document, self.view, self)  # ⚲ tags on the canvas
+        self.sweeps.panel.trial_finished.connect(self.training.panel.history.refresh)
         self.problems.raise_()
 
         # -- status bar ----------------------------------------------------------------------
@@ -267,7 +275,8 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addActions([self.act_fit, self.act_layout, self.act_snap])
         view.addSeparator()
-        for dock in (self.palette, self.inspector, self.problems, self.summary, self.training):
+        for dock in (self.palette, self.inspector, self.problems, self.summary, self.training,
+                     self.sweeps):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction(self.act_reset_layout)
@@ -742,15 +751,17 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
-        for dock in (self.palette, self.inspector, self.problems, self.summary, self.training):
+        for dock in (self.palette, self.inspector, self.problems, self.summary, self.training,
+                     self.sweeps):
             dock.setFloating(False)
             dock.show()
         self.addDockWidget(Qt.LeftDockWidgetArea, self.palette)
         self.addDockWidget(Qt.RightDockWidgetArea, self.inspector)
-        for dock in (self.problems, self.summary, self.training):
+        for dock in (self.problems, self.summary, self.training, self.sweeps):
             self.addDockWidget(Qt.BottomDockWidgetArea, dock)
         self.tabifyDockWidget(self.problems, self.summary)
         self.tabifyDockWidget(self.summary, self.training)
+        self.tabifyDockWidget(self.training, self.sweeps)
         self.problems.raise_()
         self.apply_default_dock_sizes()
 
@@ -776,6 +787,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.autosave.finish()
         self.training.panel.shutdown()  # stops a run and its thread
+        self.sweeps.panel.shutdown()  # stops a sweep and its thread
         self.document.close()
 
 

@@ -4,6 +4,9 @@ Each row's editor comes from the one "schema type -> editor" map of :mod:`design
 (../shared/STYLE.md, habit 3), the one the inspector uses: a setting is the same schema class as
 a layer parameter. Rows whose setting does not apply (``Setting.applies``) are disabled, or hidden
 when the form is built with ``hide_inapplicable``.
+
+:meth:`SettingsForm.enable_search` adds the sweeps' ⚲ button beside every training setting a
+sweep can vary (``designer.ui.sweeps.marking``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QWidget
 
 from designer.engine.config import Setting
 
@@ -37,6 +40,9 @@ class SettingsForm(QWidget):
         self.editors: dict[str, ParamEditor] = {}
         self._labels: dict[str, QLabel] = {}
         self._external: dict[str, Any] = {}  # values of settings edited outside this form
+        self._rows: dict[str, QWidget] = {}
+        self.search_buttons: dict[str, QWidget] = {}  # setting key: its ⚲ (enable_search)
+        self._search_document = None
         for s in settings:
             if s.key in skip:
                 continue
@@ -45,7 +51,14 @@ class SettingsForm(QWidget):
             editor = make_editor(s, self)
             label = QLabel(s.title)
             label.setToolTip(f"{s.doc}.\nAccepts {s.describe()}; default {s.default!r}.")
-            self.layout_.addRow(label, editor)
+            row = QWidget(self)  # the editor, and the sweeps' ⚲ once search is enabled
+            box = QHBoxLayout(row)
+            box.setContentsMargins(0, 0, 0, 0)
+            box.setSpacing(3)
+            editor.setParent(row)
+            box.addWidget(editor, 1)
+            self._rows[s.key] = row
+            self.layout_.addRow(label, row)
             editor.committed.connect(self._on_changed)
             self.editors[s.key] = editor
             self._labels[s.key] = label
@@ -71,6 +84,7 @@ class SettingsForm(QWidget):
             ok = ed.param.applies_to(current)
             if self._hide:
                 ed.setVisible(ok)
+                self._rows[key].setVisible(ok)
                 self._labels[key].setVisible(ok)
             else:
                 ed.setEnabled(ok)
@@ -107,6 +121,31 @@ class SettingsForm(QWidget):
     def editor(self, key: str) -> QWidget:
         """The input widget of a setting (a spin box, a line edit, a combo box...)."""
         return self.editors[key].field
+
+    def enable_search(self, document) -> None:
+        """Put a ⚲ beside each setting a sweep can vary: marking it (a range around its value,
+        editable) writes the document's search section, one undo step each."""
+        from designer.engine.config import TRAINING_SETTINGS
+
+        from ..sweeps.marking import NOT_SEARCHABLE_SETTINGS, SearchButton, searchable
+
+        if self._search_document is not None:
+            return
+        self._search_document = document
+        training = {s.key for s in TRAINING_SETTINGS}
+        for key, ed in self.editors.items():
+            if key not in training or key in NOT_SEARCHABLE_SETTINGS or not searchable(ed.param):
+                continue
+            button = SearchButton(document, {"setting": key}, ed.param, ed.value, self._rows[key])
+            self._rows[key].layout().addWidget(button)
+            self.search_buttons[key] = button
+        document.settings_changed.connect(self._refresh_search)
+        document.network_changed.connect(self._refresh_search)
+        document.changed.connect(self._refresh_search)
+
+    def _refresh_search(self, *_: Any) -> None:
+        for button in self.search_buttons.values():
+            button.refresh()
 
     def add_choices(self, key: str, choices: list[str]) -> None:
         """Offer more choices in a choice field (devices found once torch has loaded); the

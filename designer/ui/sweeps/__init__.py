@@ -1,0 +1,1 @@
+"""Sweeps in the window: marking what to search, the Sweeps view, and the canvas tags."""
