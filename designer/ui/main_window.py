@@ -45,6 +45,7 @@ from .canvas.view import CanvasView
 from .document import Document
 from .files import AUTOSAVE_INTERVAL_MS, Autosave, RecentFiles, Recovery, pending_recoveries
 from .gallery import NewDialog, blank_project
+from .inside.window import InsideWiring
 from .inspector import InspectorDock
 from .palette import PaletteDock
 from .problems import ProblemsDock
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_menus()
+        self.inside = InsideWiring(self)  # the Inside dock and the gradient overlay (issue 16)
 
         # torch loads in the background once the canvas has painted: the window shows first
         self.torch_loader = TorchLoader(self)

@@ -297,6 +297,10 @@ class NodeItem(QGraphicsItem):
         self._shape_line = ""
         self._count_text = ""
         self._tip_dirty = True
+        # the Inside overlay (ui.inside.overlay): a colour for the gradient norm, a badge, a tip
+        self.mark_color: QColor | None = None
+        self.mark_badge = ""
+        self.mark_tip = ""
         self.sync_from_model(node, connected_ports)
         self.setPos(node.pos[0], node.pos[1])
 
@@ -421,8 +425,22 @@ class NodeItem(QGraphicsItem):
     def _output_y(self) -> float:
         return PORT_TOP + PORT_SPACING * max(len(self.inputs) - 1, 0) / 2
 
+    def set_mark(self, color: QColor | None, badge: str = "", tip: str = "") -> None:
+        """The Inside overlay's colour band (None: none), badge ("dead 80%") and tip line."""
+        if (color, badge, tip) == (self.mark_color, self.mark_badge, self.mark_tip):
+            return
+        if bool(badge) != bool(self.mark_badge):
+            self.prepareGeometryChange()  # the badge sits above the box
+        self.mark_color, self.mark_badge, self.mark_tip = color, badge, tip
+        self._tip_changed()
+        self.update()
+
     def tooltip_text(self) -> str:
         """What the tooltip says: the problems of this node, or the layer's doc line."""
+        text = self._tooltip_text()
+        return f"{text}\nInside: {self.mark_tip}" if self.mark_tip else text
+
+    def _tooltip_text(self) -> str:
         head = f"{self.spec.display_name} '{self._name}'"
         if self.problems:
             return head + "\n" + "\n".join(f"• {p.message}" for p in self.problems)
@@ -460,7 +478,8 @@ class NodeItem(QGraphicsItem):
         return self._shape_text or "?"
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-3, -3, NODE_WIDTH + 6, self._height + 6)
+        top = _BADGE_H if self.mark_badge else 3
+        return QRectF(-3, -top, NODE_WIDTH + 6, self._height + 3 + top)
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -495,6 +514,8 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(NODE_FILL)
             painter.drawRect(rect)
             painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER_H * 1.6), color)
+            if self.mark_color is not None:
+                painter.fillRect(QRectF(0, HEADER_H * 1.6, NODE_WIDTH, HEADER_H), self.mark_color)
             return
 
         painter.setRenderHint(QPainter.Antialiasing)
@@ -507,6 +528,12 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(rect, CORNER, CORNER)
         painter.setBrush(color)
         painter.drawPath(_header_path())
+        if self.mark_color is not None:  # Inside overlay: a tint and a band under the header
+            tint = QColor(self.mark_color)
+            tint.setAlpha(60)
+            painter.setBrush(tint)
+            painter.drawRoundedRect(rect, CORNER, CORNER)
+            painter.fillRect(QRectF(0, HEADER_H, NODE_WIDTH, _MARK_BAND), self.mark_color)
 
         # Outline: red for errors, amber for warnings, blue when selected, grey otherwise.
         painter.setPen(pen)
@@ -544,7 +571,19 @@ class NodeItem(QGraphicsItem):
             painter.setFont(fonts.small)
             painter.setPen(TEXT_MUTED)
             painter.drawText(QRectF(PAD, y, width, LINE_H), _RIGHT, self._count_text)
+        if self.mark_badge:
+            painter.setFont(fonts.small)
+            w = fonts.small_fm.horizontalAdvance(self.mark_badge) + 10
+            pill = QRectF(NODE_WIDTH - w - 4, -_BADGE_H + 2, w, _BADGE_H)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(ERROR_COLOR if "NaN" in self.mark_badge else WARNING_COLOR)
+            painter.drawRoundedRect(pill, _BADGE_H / 2, _BADGE_H / 2)
+            painter.setPen(WHITE)
+            painter.drawText(pill, Qt.AlignCenter, self.mark_badge)
 
+
+_MARK_BAND = 5.0  # the Inside overlay's colour band under the header
+_BADGE_H = 15.0  # its badge's height, above the box
 
 _HEADER_PATH: QPainterPath | None = None
 

@@ -41,6 +41,8 @@ class CanvasScene(QGraphicsScene):
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._edges_at: dict[str, set[Edge]] = defaultdict(set)
+        # the Inside overlay's marks by node id: (colour or None, badge, tip); see set_marks
+        self.marks: dict[str, tuple] = {}
         self.setSceneRect(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         document.graph_event.connect(self._on_graph_event)
@@ -80,7 +82,16 @@ class CanvasScene(QGraphicsScene):
         analysis = self.document.analysis
         if analysis is not None:
             item.set_analysis(analysis.infos.get(node_id), analysis.problems_for(node_id))
+        if node_id in self.marks:
+            item.set_mark(*self.marks[node_id])
         return item
+
+    def set_marks(self, marks: dict[str, tuple]) -> None:
+        """The Inside overlay: ``(QColor | None, badge, tip)`` per node id; nodes left out lose
+        theirs (an empty dict clears the overlay)."""
+        self.marks = dict(marks)
+        for node_id, item in self.node_items.items():
+            item.set_mark(*self.marks.get(node_id, (None, "", "")))
 
     def _add_edge_item(self, edge: Edge) -> None:
         item = EdgeItem(edge)

@@ -70,6 +70,7 @@ class HistoryPanel(QWidget):
     overlay_changed = Signal(list)
     reopen_requested = Signal(dict, dict)
     evaluate_requested = Signal(object)
+    run_selected = Signal(object)  # the one selected run's folder (Path), else None: a replay
 
     # "best.pt": the epoch whose weights the run's best.pt holds (lowest validation loss) and its
     # figure: what Export ships and Evaluate scores by default; "final": the last epoch's figure
@@ -175,6 +176,8 @@ class HistoryPanel(QWidget):
                               "GAN's is D loss + G loss); each run's previews are in its "
                               "samples folder.")
         self.overlay_changed.emit([run_curves(r) for r in self.selected_runs() if r.history])
+        chosen = self.selected_runs()
+        self.run_selected.emit(chosen[0].path if len(chosen) == 1 else None)
 
     def _reopen(self) -> None:
         runs = self.selected_runs()

@@ -50,6 +50,8 @@ from designer.engine.events import (
     Epoch,
     Failed,
     Finished,
+    InsideSample,
+    InsideSummary,
     Paused,
     Resumed,
     Started,
@@ -112,6 +114,7 @@ class TrainingPanel(QWidget):
     run_finished = Signal(str)
     evaluation_ready = Signal(object)
     message_shown = Signal(str)
+    inside_event = Signal(object)  # InsideSummary / InsideSample of the run (the Inside panel's)
 
     def __init__(self, document=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -576,7 +579,7 @@ class TrainingPanel(QWidget):
         if ds is not None and self.chooser.dataset_key != key:
             ds = None
         # Python-owned: freed once dropped
-        self.worker = TrainingWorker(snapshot, ds)
+        self.worker = TrainingWorker(snapshot, ds, inside=self.inside_options)
         self.worker.event.connect(self._on_event)
         self.worker.finished.connect(self._on_worker_finished)
         self._status = "running"
@@ -603,6 +606,16 @@ class TrainingPanel(QWidget):
         self.worker.start()
         self.run_started.emit()
         return True
+
+    #: inside.InsideOptions while the Inside panel (or the gradient overlay) observes, else None
+    inside_options = None
+
+    def set_inside(self, options) -> None:
+        """Observe inside the layers (options) or stop (None): the current run from its next
+        batch, later runs from their first."""
+        self.inside_options = options
+        if self.worker is not None:
+            self.worker.observe(options)
 
     def pause(self) -> None:
         if self.worker is not None:
@@ -683,6 +696,9 @@ class TrainingPanel(QWidget):
     @Slot(object)
     def _on_event(self, ev) -> None:
         if self._from_old_worker():
+            return
+        if isinstance(ev, (InsideSummary, InsideSample)):
+            self.inside_event.emit(ev)
             return
         if self.recipe_view is not None and self.recipe_view.handle(ev):  # the recipe's own
             return

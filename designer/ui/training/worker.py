@@ -84,8 +84,9 @@ class TrainingWorker(QThread):
     event = Signal(object)
 
     def __init__(self, snapshot: RunSnapshot, dataset=None, evaluate: bool = True,
-                 parent=None) -> None:
+                 parent=None, inside=None) -> None:
         super().__init__(parent)
+        self.inside = inside  # inside.InsideOptions while the Inside panel observes, else None
         self.snapshot = snapshot
         self.dataset = dataset
         self.evaluate = evaluate
@@ -115,6 +116,20 @@ class TrainingWorker(QThread):
         with self._lock:
             if self.trainer is not None:
                 self.trainer.stop()
+
+    def observe(self, options) -> None:
+        """Watch inside the layers with ``options`` (inside.InsideOptions), or stop (None); a
+        trainer not made yet gets it when it is."""
+        with self._lock:
+            self.inside = options
+            if self.trainer is not None:
+                self._apply_inside(self.trainer)
+
+    def _apply_inside(self, trainer) -> None:
+        if self.inside is None:
+            trainer.stop_observing()
+        else:
+            trainer.observe(self.inside)
 
     @property
     def stop_requested(self) -> bool:
@@ -185,6 +200,7 @@ class TrainingWorker(QThread):
         while it was being prepared, and run it to the end."""
         with self._lock:
             self.trainer = trainer
+            self._apply_inside(trainer)
             if self._paused:
                 trainer.pause()
             if self._stop.is_set():
