@@ -51,7 +51,8 @@ def test_mark_lr_in_the_training_settings(qtbot, doc):
     qtbot.mouseClick(button, Qt.LeftButton)  # the button part: mark with a default range
     dim = doc.search_dimension(LR)
     assert dim == {"target": LR, "type": "float", "low": 0.001, "high": 0.1, "log": True}
-    assert button.isChecked() and "1e-3..0.1 log" in button.text()
+    assert button.isChecked() and button.text() == "⚲ 1e-3..0.1"
+    assert "1e-3..0.1 log" in button.toolTip()
     assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Search lr"
     # edit the range in the dialog: one more step
     dialog = button.edit_range()

@@ -68,6 +68,14 @@ def summary(dim: dict[str, Any] | None) -> str:
     return text
 
 
+def short_summary(dim: dict[str, Any]) -> str:
+    """The button's few characters: ``1e-4..0.1``, ``16..128``, ``3 values``."""
+    if dim.get("type") == "choice":
+        n = len(dim.get("choices", []))
+        return f"{n} value{'s' if n != 1 else ''}"
+    return f"{fmt(dim.get('low'))}..{fmt(dim.get('high'))}"
+
+
 def _plain(value: Any, param) -> Any:
     """The current value when it is a plain number of the parameter's kind (not a reference to a
     block parameter, not "auto"), else the parameter's default."""
@@ -163,10 +171,12 @@ class SearchButton(QToolButton):
                             "its value (the arrow: edit the range)")
         else:
             text = summary(dim)
-            self.setText("⚲ " + (text if len(text) <= 18 else text[:17] + "…"))
+            self.setText("⚲ " + short_summary(dim))
             self.setStyleSheet(_MARKED_CSS)
             self.setToolTip(f"Searched in sweeps: {text}\nClick to stop searching it; the "
                             "arrow: edit the range")
+        # room for the text and the menu arrow (a style sheet's button would elide it)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance(self.text()) + 26)
         self.remove_action.setEnabled(dim is not None)
 
     def _on_clicked(self, checked: bool) -> None:
