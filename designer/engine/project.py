@@ -165,7 +165,8 @@ class Project(Observable):
         if search:
             from .sweeps import search_from_dict
 
-            search_from_dict(search, self.networks)  # SearchError names the place
+            # a target whose layer is gone is kept (search_problems reports it)
+            search_from_dict(search, self.networks, strict=False)  # SearchError: the place
         old = self.search
         if search == old:
             return old
@@ -467,8 +468,8 @@ def _check_search(search: dict, networks: dict[str, Graph]) -> None:
     """The search section of sweeps: its targets exist and its values are ones they accept."""
     from .sweeps import SearchError, search_from_dict
 
-    try:
-        search_from_dict(search, networks)
+    try:  # a target whose layer is gone loads (nothing is lost); search_problems says so
+        search_from_dict(search, networks, strict=False)
     except SearchError as exc:
         text = str(exc)
         raise ProjectError(f"search{'' if text.startswith((':', '[')) else '.'}{text}") from None

@@ -158,12 +158,21 @@ def find_node(graph, ref: str):
     return graph.node_by_name(ref) or graph.nodes.get(ref)
 
 
-def search_from_dict(data: Any, networks: Mapping[str, Any]) -> SearchSpace:
+class MissingTarget(SearchError):
+    """A dimension names a layer, parameter or network the design does not have (any more)."""
+
+
+def search_from_dict(data: Any, networks: Mapping[str, Any], strict: bool = True
+                     ) -> SearchSpace:
     """Validate a ``search`` section against a project's networks and the training settings.
 
     Targets must exist (the setting, the network, node and parameter, the block's argument) and
     every value the dimension can take must be one the parameter accepts. Raises
-    :class:`SearchError` whose message starts with the place within the section."""
+    :class:`SearchError` whose message starts with the place within the section.
+
+    ``strict=False`` (loading a file, editing the document) accepts a target whose layer is
+    gone (renamed, deleted, grouped into a block): the file still loads and nothing is lost;
+    :func:`search_problems` reports it, and a sweep refuses to start until it is fixed."""
     if not isinstance(data, dict):
         raise SearchError(f": expected an object, got {_show(data)}")
     _known_keys(data, SEARCH_KEYS, "")
@@ -209,7 +218,7 @@ def search_from_dict(data: Any, networks: Mapping[str, Any]) -> SearchSpace:
         raise SearchError(f"dimensions: at most {MAX_DIMENSIONS} dimensions")
     dims: list[Dimension] = []
     for i, item in enumerate(raw):
-        dim = _dimension(item, networks, f"dimensions[{i}]")
+        dim = _dimension(item, networks, f"dimensions[{i}]", strict)
         other = next((j for j, d in enumerate(dims) if d.target == dim.target), None)
         if other is not None:
             raise SearchError(f"dimensions[{i}].target: {dim.name} is already searched by "
@@ -229,12 +238,18 @@ def search_from_dict(data: Any, networks: Mapping[str, Any]) -> SearchSpace:
     return space
 
 
-def _dimension(item: Any, networks: Mapping[str, Any], where: str) -> Dimension:
+def _dimension(item: Any, networks: Mapping[str, Any], where: str, strict: bool = True
+               ) -> Dimension:
     if not isinstance(item, dict):
         raise SearchError(f"{where}: expected an object with a target and a type, got "
                           f"{_show(item)}")
     _known_keys(item, DIMENSION_KEYS, where)
-    target, param = _target(item.get("target"), networks, f"{where}.target")
+    try:
+        target, param = _target(item.get("target"), networks, f"{where}.target")
+    except MissingTarget:
+        if strict:
+            raise
+        target, param = _loose_target(item.get("target"), f"{where}.target"), None
     kind = item.get("type")
     if kind not in DISTRIBUTIONS:
         raise SearchError(f"{where}.type: expected one of {', '.join(DISTRIBUTIONS)}, got "
@@ -252,7 +267,8 @@ def _dimension(item: Any, networks: Mapping[str, Any], where: str) -> Dimension:
             if not isinstance(c, (bool, int, float, str)):
                 raise SearchError(f"{where}.choices[{j}]: expected a number, a text or "
                                   f"true/false, got {_show(c)}")
-            _accepts(param, c, f"{where}.choices[{j}]", target)
+            if param is not None:
+                _accepts(param, c, f"{where}.choices[{j}]", target)
             if any(type(c) is type(s) and c == s for s in seen):
                 raise SearchError(f"{where}.choices[{j}]: {_show(c)} is listed twice")
             seen.append(c)
@@ -260,6 +276,8 @@ def _dimension(item: Any, networks: Mapping[str, Any], where: str) -> Dimension:
     if "choices" in item:
         raise SearchError(f"{where}.choices: only a choice dimension has choices")
     ptype = getattr(param, "type", None)
+    if param is None:  # a target that is gone: its values are checked once it is back
+        ptype = "int" if kind == "int" else "float"
     if kind == "int" and ptype not in ("int", "ints"):
         raise SearchError(f"{where}.type: {target.label} is {param.describe()}; an int range "
                           f"does not fit it" + ("; use a float range" if ptype == "float" else
@@ -296,8 +314,9 @@ def _dimension(item: Any, networks: Mapping[str, Any], where: str) -> Dimension:
                           f"{_show(high)}")
     if log and low <= 0:
         raise SearchError(f"{where}.low: a log range starts above 0, got {_show(low)}")
-    _accepts(param, low, f"{where}.low", target)
-    _accepts(param, high, f"{where}.high", target)
+    if param is not None:
+        _accepts(param, low, f"{where}.low", target)
+        _accepts(param, high, f"{where}.high", target)
     return Dimension(target, kind, low, high, step if kind == "int" else None, log)
 
 
@@ -337,13 +356,13 @@ def _target(raw: Any, networks: Mapping[str, Any], where: str):
     net = raw.get("network", next(iter(networks), None))
     if net not in networks:
         known = ", ".join(repr(n) for n in networks)
-        raise SearchError(f"{where}.network: no network {_show(net)} (the project's networks: "
-                          f"{known})")
+        raise MissingTarget(f"{where}.network: no network {_show(net)} (the project's "
+                            f"networks: {known})")
     graph = networks[net]
     ref = raw.get("node")
     node = find_node(graph, ref) if isinstance(ref, str) else None
     if node is None:
-        raise SearchError(f"{where}.node: network {net!r} has no layer named {_show(ref)}")
+        raise MissingTarget(f"{where}.node: network {net!r} has no layer named {_show(ref)}")
     name = raw.get(kind)
     if kind == "param":
         spec = node.spec
@@ -352,8 +371,8 @@ def _target(raw: Any, networks: Mapping[str, Any], where: str):
             known = ", ".join(p for p in spec.param_map if node.type != BLOCK) or "none"
             hint = (" (a block use's values are its args: use \"arg\")" if node.type == BLOCK
                     else f" (its parameters: {known})")
-            raise SearchError(f"{where}.param: {node.name} ({node.type}) has no parameter "
-                              f"{_show(name)}{hint}")
+            raise MissingTarget(f"{where}.param: {node.name} ({node.type}) has no parameter "
+                                f"{_show(name)}{hint}")
         if param.type not in ("int", "ints", "float", "bool", "choice"):
             raise SearchError(f"{where}.param: {node.name}.{name} is {param.describe()}, which "
                               f"cannot be searched")
@@ -365,9 +384,38 @@ def _target(raw: Any, networks: Mapping[str, Any], where: str):
     declared = {p.name: p for p in getattr(definition, "block_params", ())}
     if name not in declared:
         known = ", ".join(declared) or "none"
-        raise SearchError(f"{where}.arg: block {node.params.get('block')!r} has no parameter "
-                          f"{_show(name)} (its parameters: {known})")
+        raise MissingTarget(f"{where}.arg: block {node.params.get('block')!r} has no "
+                            f"parameter {_show(name)} (its parameters: {known})")
     return Target(network=net, node=node.name, arg=name), declared[name]
+
+
+def _loose_target(raw: Any, where: str) -> Target:
+    """A layer target as written, when its layer is not in the design (see strict=False)."""
+    kind = "param" if "param" in raw else "arg"
+    _known_keys(raw, ("network", "node", kind), where)
+    values = {k: raw.get(k) for k in ("network", "node", kind)}
+    for k, v in values.items():
+        if not isinstance(v, str) or not v or len(v) > 200:
+            raise SearchError(f"{where}.{k}: expected a name, got {_show(v)}")
+    return Target(**values)
+
+
+def search_problems(project) -> list:
+    """What stops the project's search from running, as problems for ``designer check`` and the
+    window: a target whose layer was renamed, deleted or grouped into a block, a range that no
+    longer fits its parameter. [] when there is no search section or it is sound."""
+    from .graph import Problem
+
+    if not project.search:
+        return []
+    try:
+        search_from_dict(project.search, project.networks)
+    except SearchError as exc:
+        text = str(exc)
+        place = f"search{'' if text.startswith((':', '[')) else '.'}{text}"
+        return [Problem("error", f"Sweep: {place}. Unmark it or mark the layer again (Sweeps "
+                        "view), or edit the file's search section", (), "search")]
+    return []
 
 
 def _known_keys(data: dict, known: tuple[str, ...], where: str) -> None:

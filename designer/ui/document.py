@@ -391,7 +391,16 @@ class Document(QObject):
         if node.name == name:
             return
         self._check_new_name(name)
-        self.undo_stack.push(RenameCommand(self.graph, node_id, name))
+        search = _search_renamed(self.project.search, self._network, node.name, name,
+                                 next(iter(self.project.networks)))
+        if search is None:
+            self.undo_stack.push(RenameCommand(self.graph, node_id, name))
+            return
+        # a searched layer keeps its search under its new name: the same undo step
+        macro = MacroCommand(f"Rename '{node.name}' to '{name}'")
+        RenameCommand(self.graph, node_id, name, macro)
+        SetSearchCommand(self.project, search, "search", macro)
+        self.undo_stack.push(macro)
 
     def copy(self, node_ids: Iterable[str]) -> dict[str, Any]:
         """Clipboard data (JSON-able) for the given nodes and the edges between them."""
@@ -979,3 +988,22 @@ def _pastable_edges(types: dict[str, str], edges: list[dict],
         g.add_edge(s, d)
         kept.append((s, d, port))
     return kept
+
+
+def _search_renamed(search: dict[str, Any], network: str, old: str, new: str, first: str
+                    ) -> dict[str, Any] | None:
+    """The project's search section with the layer ``old`` of ``network`` renamed ``new`` in
+    its targets (a target without a network names the ``first``); None when none names it."""
+    if not search or not isinstance(search.get("dimensions"), list):
+        return None
+    out = _copy.deepcopy(search)
+    changed = False
+    for dim in out["dimensions"]:
+        target = dim.get("target") if isinstance(dim, dict) else None
+        if not isinstance(target, dict) or target.get("node") != old:
+            continue
+        if target.get("network", first) != network:
+            continue
+        target["node"] = new
+        changed = True
+    return out if changed else None

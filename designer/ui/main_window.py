@@ -615,12 +615,13 @@ class MainWindow(QMainWindow):
         from dataclasses import replace
 
         from designer.engine.recipes import cross_network_problems
+        from designer.engine.sweeps import search_problems
 
         project = self.document.project
-        if len(project.networks) < 2:
-            return analysis
         try:
-            extra = cross_network_problems(project)
+            extra = search_problems(project)  # a searched layer renamed or deleted
+            if len(project.networks) > 1:
+                extra = cross_network_problems(project) + extra
         except Exception:  # noqa: BLE001 - a half-edited design must not break the problems list
             return analysis
         if not extra:

@@ -110,9 +110,6 @@ S1 = ["search", "dimensions", 1]
     (["search", "junk"], 1, "search.junk: unknown key"),
     (S0 + ["target"], {"setting": "learning_rate"},
      "search.dimensions[0].target.setting: no training setting \"learning_rate\""),
-    (S1 + ["target", "node"], "fc9", "target.node: network 'model' has no layer named \"fc9\""),
-    (S1 + ["target", "network"], "critic", "search.dimensions[1].target.network: no network"),
-    (S1 + ["target", "param"], "width", "[1].target.param: fc1 (Linear) has no parameter \"width\""),
     (S1 + ["target"], {"network": "model", "node": "fc1", "arg": "planes"},
      "search.dimensions[1].target.arg: fc1 is a Linear, not a block use"),
     (S0 + ["low"], 0.0, "search.dimensions[0].low: a log range starts above 0"),
@@ -130,6 +127,26 @@ def test_bad_search_sections_are_refused_with_their_place(path, value, message):
     with pytest.raises(ProjectError) as info:
         project_from_dict(_bad(path, value))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (S1 + ["target", "node"], "fc9", "target.node: network 'model' has no layer named \"fc9\""),
+    (S1 + ["target", "network"], "critic", "search.dimensions[1].target.network: no network"),
+    (S1 + ["target", "param"], "width", "[1].target.param: fc1 (Linear) has no parameter \"width\""),
+])
+def test_a_target_that_is_gone_loads_and_is_reported_and_a_sweep_refuses_it(path, value,
+                                                                           message):
+    """A searched layer renamed, deleted or grouped away must not make the file unloadable
+    (nothing is lost): the project loads with its search section, `designer check`'s problems
+    name the place, and a sweep refuses to start with the same words."""
+    from designer.engine.sweeps import search_problems
+
+    project = project_from_dict(_bad(path, value))
+    (problem,) = search_problems(project)
+    assert problem.severity == "error" and message in problem.message
+    with pytest.raises(S.SearchError) as info:
+        S.search_space(project)
+    assert message.split(": ", 1)[-1] in str(info.value)
 
 
 def test_bad_choices_and_grids_are_refused():
@@ -169,8 +186,8 @@ def test_block_arguments_are_targets():
     assert node.params["args"][arg["name"]] == 32
     assert p.networks[net].node_by_name(use["name"]).params["args"].get(arg["name"]) != 32
     data["search"]["dimensions"][0]["target"]["arg"] = "nope"
-    with pytest.raises(ProjectError, match=rf"target.arg: block '{block}' has no parameter"):
-        project_from_dict(data)
+    problems = S.search_problems(project_from_dict(data))  # loads; reported, not lost
+    assert f"target.arg: block '{block}' has no parameter" in problems[0].message
 
 
 def test_apply_values_makes_a_copy_and_set_search_validates():

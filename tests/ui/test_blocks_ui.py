@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDropEvent
 
+from designer.engine.graph import GraphError
 from designer.engine.templates import load_template
 from designer.ui.canvas import BLOCK_MIME, CanvasView
 from designer.ui.document import Document
@@ -363,3 +364,17 @@ def test_a_problem_of_one_use_shows_inside_when_opened_from_it(qtbot):
         d.switch_network("Halve") if hasattr(d, "switch_network") else None
     finally:
         d.close()
+
+
+def test_pasting_a_use_that_would_contain_itself_is_refused(qtbot, doc):
+    """Copy layer1 (a BasicBlock use) and paste it into BasicBlock itself: refused, nothing
+    changes; pasted into the main network it is a plain second use."""
+    data = doc.copy([_id(doc.graph, "layer1")])
+    doc.open_block(_id(doc.graph, "layer1"))
+    before = _dump(doc.project)
+    with pytest.raises(GraphError, match="contain itself"):
+        doc.paste(data)
+    assert _dump(doc.project) == before
+    doc.go_up()
+    (new,) = doc.paste(data)
+    assert doc.graph.nodes[new].params["block"] == "BasicBlock"

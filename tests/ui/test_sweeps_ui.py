@@ -212,3 +212,32 @@ def test_stop_stops_the_sweep_within_a_batch(qtbot, doc, sweeps):
     t = sweeps.trials[0]
     assert t["state"] == "failed" and "stopped" in t["message"]
     assert "stopped" in sweeps.table.item(0, 3).text()
+
+
+def test_renaming_a_searched_layer_keeps_its_search_and_deleting_it_loses_nothing(qtbot):
+    """Rename fc1: the search follows, one undo step puts both back. Delete it: the project
+    still saves and loads (nothing lost), and the Problems say what to fix."""
+    from designer.engine.project import project_from_json, project_to_json
+    from designer.engine.sweeps import search_problems
+    from designer.engine.templates import load_template
+    from designer.ui.document import Document
+
+    doc = Document(load_template("mlp-digits"))
+    try:
+        target = {"network": "model", "node": "fc1", "param": "out_features"}
+        doc.project.set_search({"pruner": "none", "dimensions": [
+            {"target": dict(target), "type": "int", "low": 16, "high": 128, "step": 16}]})
+        before = project_to_json(doc.project)
+        fc1 = doc.graph.node_by_name("fc1").id
+        doc.rename(fc1, "hidden")
+        assert doc.project.search["dimensions"][0]["target"]["node"] == "hidden"
+        assert search_problems(doc.project) == []
+        doc.undo_stack.undo()
+        assert project_to_json(doc.project) == before
+        doc.remove_nodes([fc1])
+        again = project_from_json(project_to_json(doc.project))  # loads: nothing is lost
+        assert again.search == doc.project.search
+        (problem,) = search_problems(again)
+        assert "has no layer named" in problem.message and "fc1" in problem.message
+    finally:
+        doc.close()
