@@ -6,6 +6,7 @@ layers inside blocks too."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -292,7 +293,7 @@ def test_the_overlay_puts_a_deep_sigmoid_mlps_first_layer_at_the_vanishing_end(
     linears = [n.id for n in graph.nodes.values() if n.type == "Linear"]
     levels = [overlay.current.nodes[nid].level for nid in linears]
     assert levels[0] == 0.0 and levels[-1] == 1.0  # the two ends of the scale
-    assert all(a < b for a, b in zip(levels, levels[1:]))  # a fade along the network
+    assert all(a < b for a, b in itertools.pairwise(levels))  # a fade along the network
     assert overlay.current.hi - overlay.current.lo > 3  # decades apart
     items = view.canvas_scene.node_items
     assert items[linears[0]].mark_color == level_color(0.0)
@@ -308,9 +309,10 @@ def summary_of(graph: Graph, values: dict[str, dict]) -> InsideSummary:
     layers = {}
     for name, v in values.items():
         node = graph.nodes[node_named(graph, name)]
-        base = dict(weight_norm=1.0, grad_norm=math.nan, update_ratio=math.nan,
-                    out_grad_norm=1.0, act_mean=0.0, act_std=1.0, dead_fraction=math.nan,
-                    nonfinite_weights=0, nonfinite_grads=0, nonfinite_activations=0)
+        base = {"weight_norm": 1.0, "grad_norm": math.nan, "update_ratio": math.nan,
+                "out_grad_norm": 1.0, "act_mean": 0.0, "act_std": 1.0,
+                "dead_fraction": math.nan, "nonfinite_weights": 0, "nonfinite_grads": 0,
+                "nonfinite_activations": 0}
         layers[f"model.{name}"] = LayerSummary("model", name, node.id, node.type, "layer",
                                                hist, hist, hist, **{**base, **v})
     return InsideSummary(1, 1, 1, layers)

@@ -530,7 +530,7 @@ class NodeItem(QGraphicsItem):
         painter.drawPath(_header_path())
         if self.mark_color is not None:  # Inside overlay: a tint and a band under the header
             tint = QColor(self.mark_color)
-            tint.setAlpha(60)
+            tint.setAlpha(90)
             painter.setBrush(tint)
             painter.drawRoundedRect(rect, CORNER, CORNER)
             painter.fillRect(QRectF(0, HEADER_H, NODE_WIDTH, _MARK_BAND), self.mark_color)

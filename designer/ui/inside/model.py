@@ -49,24 +49,24 @@ class LayerSeries:
     def heat(self, name: str, rows: int = 64) -> tuple[np.ndarray, float, float] | None:
         """The histograms of ``name`` over the captures on one common value grid: an image
         (captures x rows, log(1 + share of the values)), with the grid's low and high value."""
-        hists = [h for h in self.hists[name]]
-        present = [h for h in hists if h is not None]
-        if not present:
+        hists = self.hists[name]
+        idx = [i for i, h in enumerate(hists) if h is not None]
+        if not idx:
             return None
-        lo = min(float(h.edges[0]) for h in present)
-        hi = max(float(h.edges[-1]) for h in present)
+        edges = np.stack([np.asarray(hists[i].edges, float) for i in idx])  # (m, bins + 1)
+        counts = np.stack([np.asarray(hists[i].counts, float) for i in idx])  # (m, bins)
+        lo, hi = float(edges[:, 0].min()), float(edges[:, -1].max())
         if not hi > lo:
             hi = lo + 1.0
+        # each capture's values spread evenly within their bins, regridded: the cumulative
+        # share at the grid's edges, differenced (no empty rows where bins are wider than rows)
+        totals = counts.sum(axis=1, keepdims=True)
+        cdf = np.concatenate([np.zeros((len(idx), 1)), np.cumsum(counts, axis=1)], axis=1)
+        cdf /= np.where(totals > 0, totals, 1.0)
         grid = np.linspace(lo, hi, rows + 1)
         img = np.zeros((len(hists), rows), dtype=np.float32)
-        for i, h in enumerate(hists):
-            if h is None:
-                continue
-            centres = (np.asarray(h.edges[:-1], float) + np.asarray(h.edges[1:], float)) / 2
-            counts = np.asarray(h.counts, float)
-            total = counts.sum()
-            if total > 0:
-                img[i], _ = np.histogram(centres, bins=grid, weights=counts / total)
+        for row, (e, c) in enumerate(zip(edges, cdf)):
+            img[idx[row]] = np.diff(np.interp(grid, e, c, left=0.0, right=1.0))
         return np.log1p(img * 100.0), lo, hi
 
 

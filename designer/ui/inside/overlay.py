@@ -38,7 +38,7 @@ def _exp(v: float) -> str:
 
 
 class GradientLegend(QWidget):
-    """A small bar in the canvas's bottom-left corner: the colour scale and its ends."""
+    """A small bar in the canvas's bottom-right corner: the colour scale and its ends."""
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -64,7 +64,7 @@ class GradientLegend(QWidget):
     def _place(self) -> None:
         p = self.parentWidget()
         if p is not None:
-            self.move(10, p.height() - self.height() - 10)
+            self.move(p.width() - self.width() - 10, p.height() - self.height() - 10)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)

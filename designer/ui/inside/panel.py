@@ -15,6 +15,7 @@ trainer); a finished or past run replays from its folder (:meth:`replay`).
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ from designer.engine.inside import InsideOptions, read_inside
 from .model import InsideStore, keys_meta, node_keys, view_of
 
 REDRAW_MS = 150
+HEAVY_S = 1.0
+MAX_DOTS = 60
 _HEAT = pg.colormap.get("viridis")
 _MAPS = pg.colormap.get("CET-D1")  # diverging: negative blue, zero white-grey, positive red
 _CURVES = {"grad_norm": ((31, 119, 180), "gradient norm (weights)"),
@@ -95,7 +98,8 @@ class InsidePanel(QWidget):
         self.selected: list[str] = []
         self.node_id: str | None = None
         self.keys: list[str] = []
-        self._drawn = (-1, None)  # (store version, layer key) last drawn
+        self._drawn: tuple = (-1, None, None)  # (store version, layer key, page) last drawn
+        self._heavy_at = 0.0  # when histograms or curves were last drawn (perf_counter)
         self._mapping_for: Any = None
         self._mapping: dict[str, list[str]] = {}
         self._observing: InsideOptions | None = None
@@ -164,6 +168,7 @@ class InsidePanel(QWidget):
             plot.addItem(item)
             plot.setLabel("bottom", "capture")
             plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.getAxis("left").setWidth(48)
             plot.setMouseEnabled(False, False)
             plot.hideButtons()
             self.hists[name] = (plot, item)
@@ -185,6 +190,9 @@ class InsidePanel(QWidget):
             plot.setLabel("bottom", "batch")
             plot.getAxis("bottom").enableAutoSIPrefix(False)
             plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.getAxis("left").setWidth(48)  # new tick labels do not re-lay out the page
             self.curve_plots[name] = plot
             for key in keys:
                 colour, label = _CURVES[key]
@@ -360,7 +368,7 @@ class InsidePanel(QWidget):
     # -- drawing -----------------------------------------------------------------------------------
 
     def _force_redraw(self) -> None:
-        self._drawn = (-1, None)
+        self._drawn = (-1, None, None)
 
     @Slot()
     def redraw(self) -> None:
@@ -370,6 +378,14 @@ class InsidePanel(QWidget):
         state = (self.store.version, self.key, self.tabs.currentIndex())
         if state == self._drawn:
             return
+        # histograms and curves (several plots: 10-25 ms to lay out and paint) follow new
+        # captures at most once a second; a new layer or page is drawn at once
+        now = time.perf_counter()
+        if (state[0] != self._drawn[0] and state[1:] == self._drawn[1:] and state[2] != 0
+                and now - self._heavy_at < HEAVY_S):
+            return
+        if state[2] != 0:
+            self._heavy_at = now
         self._update_layer_choices()
         self._drawn = state
         self._show_source()
@@ -405,8 +421,11 @@ class InsidePanel(QWidget):
         shown = attention or view
         kind, data = shown.kind, np.asarray(shown.data, dtype=np.float32)
         plot = self.output_plot
+        image = kind in ("maps", "attention", "sequence")
         plot.setAspectLocked(kind in ("maps", "attention"))
-        plot.invertY(kind in ("maps", "attention", "sequence"))
+        plot.invertY(image)
+        for axis in ("left", "bottom"):
+            plot.showAxis(axis, not image or kind == "sequence")
         if kind == "maps":
             img = tile(data)
             self._show_image(img, (-1.0, 1.0))
@@ -472,6 +491,8 @@ class InsidePanel(QWidget):
             if key in ("grad_norm", "out_grad_norm", "update_ratio"):
                 y = np.where(y > 0, y, np.nan)
             ok = np.isfinite(y)
+            # dots show single captures while they are few; hundreds of symbols cost a redraw
+            item.setSymbol("o" if ok.sum() <= MAX_DOTS else None)
             item.setData(x[ok], y[ok])
         for plot in self.curve_plots.values():
             plot.enableAutoRange()

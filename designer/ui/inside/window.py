@@ -21,8 +21,9 @@ class InsideWiring(QObject):
         super().__init__(window)
         self.window = window
         self.dock = InsideDock(window.document, window)
-        window.addDockWidget(Qt.BottomDockWidgetArea, self.dock)
-        window.tabifyDockWidget(window.training, self.dock)
+        # beside the bottom panels, not a tab among them: Train raises the Training tab, and a
+        # hidden Inside would stop observing
+        window.addDockWidget(Qt.BottomDockWidgetArea, self.dock, Qt.Horizontal)
         self.dock.hide()  # observing costs nothing until it is shown
         self.panel = self.dock.panel
         self.training = window.training.panel
