@@ -38,7 +38,7 @@ from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .graph import Graph
 from .modules import HELPER_CLASSES
-from .shapes import Analysis, analyze
+from .shapes import Analysis, Analyzer, analyze
 
 
 class CodegenError(ValueError):
@@ -285,6 +285,9 @@ class _Use:
     values: dict[str, Any]  # its block parameters' values
     analysis: Analysis
     model: bool = False
+    # a model analysed with other values of its searched arguments: it shows which sizes follow
+    # them (written as expressions); its class is never written
+    probe: bool = False
 
 
 @dataclass
@@ -322,8 +325,12 @@ class _ClassWriter:
 
     def __init__(self, library: dict[str, Graph], models: list[str],
                  analyses: dict[str, Analysis], names: dict[str, str],
-                 reserved: set[str] | frozenset[str] = frozenset()) -> None:
+                 reserved: set[str] | frozenset[str] = frozenset(),
+                 probes: dict[str, list[list[dict[str, Any]]]] | None = None) -> None:
         self.library = library
+        self.probes = probes or {}  # model -> other values of its block parameters
+        self.probe_uses: dict[str, list[tuple[dict[str, Any], Analysis]]] = {}
+        self.unexpressed: list[str] = []  # sizes that follow a searched argument, as literals
         self.models = models
         self.analyses = analyses
         self.names = names  # network -> base class name
@@ -340,15 +347,15 @@ class _ClassWriter:
         uses: dict[str, list[_Use]] = {n: [] for n in self.library}
         seen: set[int] = set()
 
-        def walk(analysis: Analysis) -> None:
+        def walk(analysis: Analysis, probe: bool = False) -> None:
             for nid in analysis.order:
                 kw = analysis.infos[nid].kwargs or {}
                 for values, inner in kw.get("_copies", ()):
                     if id(inner) in seen:
                         continue
                     seen.add(id(inner))
-                    uses[kw["_block"]].append(_Use(dict(values), inner))
-                    walk(inner)
+                    uses[kw["_block"]].append(_Use(dict(values), inner, probe=probe))
+                    walk(inner, probe)
 
         for net in self.models:
             graph = self.library[net]
@@ -361,13 +368,29 @@ class _ClassWriter:
             seen.add(id(analysis))
             uses[net].insert(0, _Use(bound_values(graph)[0], analysis, model=True))
             walk(analysis)
+        for net in self.models:
+            for alternatives in self.probes.get(net, ()):
+                for values in alternatives:  # the first the model accepts
+                    analyzer = Analyzer(self.library[net], values)
+                    try:
+                        probe = analyzer.analyze()
+                    finally:
+                        analyzer.close()
+                    if not probe.ok:
+                        continue
+                    self.probe_uses.setdefault(net, []).append((values, probe))
+                    seen.add(id(probe))
+                    full = {**bound_values(self.library[net])[0], **values}
+                    uses[net].append(_Use(full, probe, model=True, probe=True))
+                    walk(probe, probe=True)
+                    break
         return uses
 
     def _where(self, net: str) -> str:
         return f"network {net!r}: " if len(self.library) > 1 else ""
 
     def run(self) -> dict[str, NetworkCode]:
-        """Write every class; returns the models' code by network."""
+        """Write every class; returns the models' code by network (also kept as model_code)."""
         from .blocks import definition_order
 
         for net, graph in self.library.items():
@@ -409,10 +432,11 @@ class _ClassWriter:
                 self.taken.add(cls)
             variant = _Variant(net, cls, [u for u, _ in members])
             self._write_variant(graph, variant, members)
-            self.variants.append(variant)
+            if not all(u.probe for u in variant.uses):  # a probe's own class is not written
+                self.variants.append(variant)
             for use, _ in members:
                 self.variant_of[id(use.analysis)] = variant
-                if use.model:
+                if use.model and not use.probe:
                     self.model_code[net] = variant.code
 
     def _key(self, graph: Graph, steps: list[Step], use: _Use) -> list:
@@ -452,6 +476,9 @@ class _ClassWriter:
             v.inferred[id(u.analysis)] = {}
         first_in = [u.analysis.infos[input_ids[0]].output_shape if input_ids else None
                     for u in uses]
+        # a model and its probes only: a size that follows a searched argument but is none of
+        # the expressions below stays the model's literal (train.py refuses what it cannot build)
+        probed = any(u.probe for u in uses) and all(u.model for u in uses)
 
         def vary(pairs: list[tuple[int, Any]], kind: str, label: str) -> str | None:
             """None when the value is the same in every use, else the expression for it."""
@@ -476,6 +503,9 @@ class _ClassWriter:
                 ratio = vals[0] // got[0]
                 if ratio > 1 and all(g * ratio == x for g, (_, x) in zip(got, pairs)):
                     return f"{p.name} * {ratio}"
+            if probed:
+                self.unexpressed.append(label)
+                return None
             name = re.sub(r"\W", "_", label)
             while name in declared or (name in meanings and meanings[name] != ("node", label)):
                 name += "_"
@@ -722,7 +752,7 @@ class _ClassWriter:
             room = max(20, 86 - len(p.name))  # the line stays under 100 characters
             notes.append(f"# {p.name}: {comment_text(p.doc, limit=room) or p.type}")
         base = "nn.Sequential" if chain else "nn.Module"
-        if is_model and not any(not u.model for u in v.uses):
+        if is_model and all(u.model for u in v.uses):
             doc = "The designed network; layers are created in the order data flows through them."
         else:
             doc = "A block: a network of the design used as a layer by others."
@@ -797,14 +827,180 @@ def _check_names(net: str, graph: Graph, where: str) -> None:
 
 def model_codes(project, analyses: dict[str, Analysis] | None = None
                 ) -> tuple[list[list[str]], dict[str, NetworkCode]]:
-    """The classes of model.py in order (block definitions first) and each model's code."""
+    """The classes of model.py in order (block definitions first) and each model's code. A
+    searched layer parameter or block argument of a model is an argument of its class (see
+    :func:`search_arguments`)."""
+    writer, _ = _written(project, analyses)
+    return [v.lines for v in writer.variants], writer.model_code
+
+
+def _written(project, analyses: dict[str, Analysis] | None = None
+             ) -> tuple[_ClassWriter, list[SearchArgument]]:
+    """The class writer run on the project (with its searched values as arguments of the model
+    classes), and the searched values train.py accepts.
+
+    A searched value the classes cannot take is left out (the model keeps its literal; a sweep
+    in the designer still searches it): one whose model, analysed with another value, needs
+    other forward code, or one that no line of the class reads."""
     from .blocks import model_names
 
-    models = model_names(project.networks)
-    writer = _ClassWriter(dict(project.networks), models, dict(analyses or {}),
-                          network_class_names(project))
-    codes = writer.run()
-    return [v.lines for v in writer.variants], codes
+    skip: set[str] = set()
+    while True:
+        searched, args = _searchable(project, skip)
+        models = model_names(searched.networks)
+        own = [a for a in args if a.network]
+        probes = {net: [[{a.name: c} for c in a.probes] for a in own if a.network == net]
+                  for net in models}
+        writer = _ClassWriter(dict(searched.networks), models,
+                              {} if own else dict(analyses or {}),
+                              network_class_names(searched), probes=probes)
+        writer.run()
+        bad = set()
+        for net, found in writer.probe_uses.items():
+            model = writer.model_code[net]
+            for values, probe in found:
+                if writer.variant_of[id(probe)].code is not model:  # other forward code
+                    bad |= {next(a.label for a in own if a.name == k) for k in values}
+        for a in own:
+            body = "\n".join(writer.model_code[a.network].lines).split("):", 1)[-1]
+            if not re.search(rf"\b{a.name}\b", body):
+                bad.add(a.label)
+        if not bad:
+            return writer, args
+        skip |= bad
+
+
+# --------------------------------------------------------------------------------------------
+# Searched values as arguments: a sweep driven outside the designer
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchArgument:
+    """One searched value train.py accepts: a training setting (``--step-size``) or an argument
+    of a model's class (``--fc1-out-features``, ``Net(fc1_out_features=64)``)."""
+
+    name: str  # the Python name: step_size, fc1_out_features
+    type: str  # int, float, bool, choice or text
+    default: Any  # the project's value
+    label: str  # the dimension's name: lr, model.fc1.out_features
+    setting: str | None = None  # a training setting's key
+    network: str | None = None  # else the model whose class takes it
+    choices: tuple[Any, ...] = ()
+    probes: tuple[Any, ...] = ()  # other values the model is analysed with (sizes following it)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def search_arguments(project) -> list[SearchArgument]:
+    """What the exported train.py accepts beyond its own flags: each searched training setting,
+    and each searched layer parameter or block argument of a model (written into model.py as an
+    argument of the model's class). [] without a search section or with one that does not fit
+    the design (``designer check`` reports that)."""
+    return _searchable(project)[1]
+
+
+def _searchable(project, skip: set[str] | frozenset[str] = frozenset()
+                ) -> tuple[Any, list[SearchArgument]]:
+    """A copy of ``project`` in which each searched layer parameter or block argument of a model
+    network is a block parameter of that network (``fc1_out_features``, default: the current
+    value) and the value a reference to it, so that the class writer makes it an ``__init__``
+    argument; and the searched values as :class:`SearchArgument`. Dimensions named in ``skip``
+    stay as they are."""
+    if not getattr(project, "search", None):
+        return project, []
+    import json
+
+    from .blocks import block_param, model_names
+    from .config import TRAINING_SETTINGS, validate_training
+    from .project import ProjectError, project_from_dict
+    from .sweeps import SearchError, current_values, find_node, search_space
+
+    try:
+        space = search_space(project)
+        now = current_values(project, space)
+        training = validate_training(project.training)
+    except (SearchError, ValueError):
+        return project, []
+    data = json.loads(json.dumps(project.to_dict()))
+    models = set(model_names(project.networks))
+    declared = {s.key: s for s in TRAINING_SETTINGS}
+    out: list[SearchArgument] = []
+    taken = {"self", *MODULE_NAMES}
+    for d in space.dimensions:
+        t = d.target
+        if t.setting is not None:
+            decl = declared[t.setting]
+            out.append(SearchArgument(t.setting, decl.type, training[t.setting], t.label,
+                                      setting=t.setting, choices=tuple(decl.choices)))
+            continue
+        if t.network not in models or t.label in skip:
+            continue  # a value inside a block definition: the block's own argument already
+        graph = project.networks[t.network]
+        node = find_node(graph, t.node)
+        value = now[t]
+        if node is None or isinstance(value, dict):  # a reference already: the block's value
+            continue
+        if t.param is not None:
+            decl = node.spec.param_map[t.param]
+        else:
+            definition = project.networks[node.params["block"]]
+            decl = next(p for p in definition.block_params if p.name == t.arg)
+        kind = {"ints": "int"}.get(decl.type, decl.type)
+        if kind not in ("int", "float", "bool", "choice") or (
+                kind == "int" and (isinstance(value, bool) or not isinstance(value, int))):
+            continue  # a tuple of sizes: not one argument
+        name = re.sub(r"\W", "_", f"{node.name}_{t.param or t.arg}")
+        own = {p.name for p in graph.block_params}
+        while name in taken or name in own or keyword.iskeyword(name) or name in declared:
+            name += "_"
+        taken.add(name)
+        try:
+            param = block_param(name, kind, value, f"{t.label} (searched)",
+                                min=decl.min if kind in ("int", "float") else None,
+                                max=decl.max if kind in ("int", "float") else None,
+                                choices=tuple(decl.choices) if kind == "choice" else ())
+        except ValueError:
+            continue
+        net = next(n for n in data["networks"] if n.get("name", "model") == t.network)
+        node_data = next(n for n in net["nodes"] if n["id"] == node.id)
+        net.setdefault("params", []).append(
+            {"name": param.name, "type": param.type, "default": param.default,
+             "doc": f"{t.label.split('.', 1)[1]}, searched by the project's sweep",
+             **({"min": param.min} if param.min is not None else {}),
+             **({"max": param.max} if param.max is not None else {}),
+             **({"choices": list(param.choices)} if param.choices else {})})
+        params = node_data.setdefault("params", {})
+        if t.param is not None:
+            params[t.param] = {"ref": name}
+        else:
+            params.setdefault("args", {})[t.arg] = {"ref": name}
+        out.append(SearchArgument(name, kind, value, t.label, network=t.network,
+                                  choices=tuple(decl.choices) if kind == "choice" else (),
+                                  probes=_probe_values(param, value) if kind == "int" else ()))
+    if not any(a.network for a in out):
+        return project, out
+    try:
+        copy = project_from_dict(data)
+    except ProjectError:
+        return project, [a for a in out if a.setting]
+    return copy, out
+
+
+def _probe_values(param, value: int) -> tuple[int, ...]:
+    """Other values for a searched size, close to the current one, in the order the writer tries
+    them: with one the model accepts, the sizes that follow it differ and get expressions."""
+    out = []
+    for candidate in (value + 1, value * 2, value + 2, value - 1, value * 3):
+        try:
+            param.validate(candidate)
+        except ValueError:
+            continue
+        if candidate >= 1 and candidate not in out:
+            out.append(candidate)
+    return tuple(out)
 
 
 def network_class_names(project) -> dict[str, str]:
@@ -869,17 +1065,33 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
         lines += ["", *block, ""]
     if len(codes) == 1:
         load_doc = "Build the model and load weights: a state_dict (weights.pt) or a train.py checkpoint."
-        lines += [
-            "",
-            'def load(path="weights.pt", map_location="cpu"):',
-            f'    """{load_doc}"""',
-            f"    model = {first.class_name}()",
-            "    state = torch.load(path, map_location=map_location, weights_only=True)",
-            '    if isinstance(state.get("model"), dict):  # a checkpoint written by train.py',
-            '        state = state["model"]',
-            "    model.load_state_dict(state)",
-            "    return model",
-        ]
+        if any(a.network for a in search_arguments(project)):
+            # a checkpoint of train.py names the searched sizes its model was built with
+            lines += [
+                "",
+                'def load(path="weights.pt", map_location="cpu"):',
+                f'    """{load_doc}"""',
+                "    state = torch.load(path, map_location=map_location, weights_only=True)",
+                "    args = {}",
+                '    if isinstance(state.get("model"), dict):  # a checkpoint written by train.py',
+                '        args = state.get("config", {}).get("model_args", {})',
+                '        state = state["model"]',
+                f"    model = {first.class_name}(**args)",
+                "    model.load_state_dict(state)",
+                "    return model",
+            ]
+        else:
+            lines += [
+                "",
+                'def load(path="weights.pt", map_location="cpu"):',
+                f'    """{load_doc}"""',
+                f"    model = {first.class_name}()",
+                "    state = torch.load(path, map_location=map_location, weights_only=True)",
+                '    if isinstance(state.get("model"), dict):  # a checkpoint written by train.py',
+                '        state = state["model"]',
+                "    model.load_state_dict(state)",
+                "    return model",
+            ]
     else:
         lines += [
             "",
@@ -1691,7 +1903,7 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
                    "csv": _CSV_COMMON + _LOAD_CSV,
                    "csv_text": _CSV_COMMON + _LOAD_CSV_TEXT}[kind])
     pieces.append(_TRAIN_LOOP)
-    body = "".join(pieces)
+    body = with_search_arguments("".join(pieces), project, {"__CLASS__()": models[0]})
     if kind == "csv_text":
         body = body.replace("import os\n", "import os\nimport re\n", 1)
     if "np." not in body:  # digits and CSV loaders do without numpy
@@ -1725,6 +1937,100 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
 
 
 _DATA_ARGUMENT = '    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)\n'
+
+_BUILD_MODEL = '''
+
+def build_model(cls, kwargs, *example):
+    """The model with the searched arguments, checked on an example batch before training: a
+    value it cannot be built with is refused here, naming the argument."""
+    try:
+        model = cls(**kwargs)
+        model.eval()
+        with torch.no_grad():
+            model(*example)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        defaults = inspect.signature(cls).parameters
+        changed = [f"--{k.replace('_', '-')} {v}" for k, v in kwargs.items() if v != defaults[k].default]
+        raise SystemExit(f"{cls.__name__} cannot be built with {' '.join(changed) or 'its defaults'}: {exc}") from None
+    return model.train()
+'''
+
+_YES_NO = '''
+
+def yes_no(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+'''
+
+
+def with_search_arguments(body: str, project, builds: dict[str, str]) -> str:
+    """A training script (before its markers are replaced) that also accepts the project's
+    searched values (:func:`search_arguments`): one flag per searched training setting it lacks,
+    applied to ``cfg`` right after the flags are read, and one per argument of a model's class,
+    passed where the model is built. ``builds`` maps each ``__MARKER__()`` that builds a model to
+    its network. Without a search section the script is unchanged."""
+    writer, args = _written(project)
+    if not args:
+        return body
+    have = set(re.findall(r'default=cfg\["(\w+)"\]', body)) | {"device"}
+    parse = "    args = parser.parse_args(argv)\n"
+    update = re.search(r"\n    cfg\.update\([^\n]*\)\n", body)
+    if body.count(parse) != 1 or update is None:  # pragma: no cover - a template changed
+        raise CodegenError("internal: the training script has no single parse_args/cfg.update")
+    flags, settings, model_args = [], [], {}
+    for a in args:
+        if a.setting is not None and a.setting in have:
+            continue
+        if a.network is not None and a.network not in builds.values():
+            continue
+        kind = {"int": "type=int, ", "float": "type=float, ", "bool": "type=yes_no, "}.get(
+            a.type, "")
+        choices = f"choices={literal(list(a.choices))}, " if a.choices else ""
+        default = literal(a.default)
+        if a.setting is not None:
+            what = comment_text(a.setting.replace("_", " "))
+            settings.append(f"{a.name}=args.{a.name}")
+        else:
+            what = comment_text(a.label.split(".", 1)[1])
+            model_args.setdefault(a.network, []).append(a.name)
+        help_text = literal(f"{what}, searched by the project's sweep".replace("%", "%%"))
+        flags.append(f'    parser.add_argument("{a.flag}", {kind}{choices}default={default}, '
+                     f"help={help_text})\n")
+    if not flags:
+        return body
+    body = body.replace(parse, "".join(flags) + parse)
+    end = body.index("\n", body.index("    cfg.update(", body.index(parse))) + 1
+    added = ""
+    if settings:
+        added += f"    cfg.update({', '.join(settings)})\n"
+    for marker, net in builds.items():
+        names = model_args.get(net)
+        if not names:
+            continue
+        var = "model_args" if len(builds) == 1 else f"{net}_args"
+        added += f"    {var} = {{{', '.join(f'{literal(n)}: args.{n}' for n in names)}}}\n"
+        code = writer.model_code[net]
+        example = ", ".join(_example_input(s, d).replace("torch.randn(1, ", "torch.zeros(2, ")
+                            .replace("torch.zeros(1, ", "torch.zeros(2, ")
+                            for s, d in zip(code.input_shapes, code.input_dtypes))
+        if body.count(marker) != 1:  # pragma: no cover - a template changed
+            raise CodegenError(f"internal: the training script builds {marker} not once")
+        body = body.replace(marker, f"build_model({marker[:-2]}, {var}, {example})")
+    if model_args:
+        keys = [f"{literal(n)}: args.{n}" for names in model_args.values() for n in names]
+        added += f'    CONFIG["model_args"] = {{{", ".join(keys)}}}  # load() in model.py reads it\n'
+    body = body[:end] + added + body[end:]
+    helpers = (_BUILD_MODEL if model_args else "") + (
+        _YES_NO if "type=yes_no" in "".join(flags) else "")
+    if helpers:
+        at = body.index("\ndef main(")
+        body = body[:at] + helpers.rstrip("\n") + "\n\n" + body[at:]
+        if model_args and "import inspect\n" not in body:
+            body = body.replace("import argparse\n", "import argparse\nimport inspect\n", 1)
+    return body
 
 
 def without_data_argument(body: str) -> str:
