@@ -41,7 +41,6 @@ from .model import InsideStore, keys_meta, node_keys, view_of
 
 REDRAW_MS = 150
 HEAVY_S = 1.0
-MAX_DOTS = 60
 _HEAT = pg.colormap.get("viridis")
 _MAPS = pg.colormap.get("CET-D1")  # diverging: negative blue, zero white-grey, positive red
 _CURVES = {"grad_norm": ((31, 119, 180), "gradient norm (weights)"),
@@ -196,9 +195,7 @@ class InsidePanel(QWidget):
             self.curve_plots[name] = plot
             for key in keys:
                 colour, label = _CURVES[key]
-                self.curves[key] = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=label,
-                                             symbol="o", symbolSize=4, symbolBrush=colour,
-                                             symbolPen=None)
+                self.curves[key] = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=label)
         self.curve_plots["dead units"].setYRange(0, 1)
 
         self.tabs = QTabWidget()
@@ -491,8 +488,9 @@ class InsidePanel(QWidget):
             if key in ("grad_norm", "out_grad_norm", "update_ratio"):
                 y = np.where(y > 0, y, np.nan)
             ok = np.isfinite(y)
-            # dots show single captures while they are few; hundreds of symbols cost a redraw
-            item.setSymbol("o" if ok.sum() <= MAX_DOTS else None)
+            # lines only: the symbols (dots per capture) cost more to paint than the four
+            # plots' lines together (bench_inside_ui.py --tab 2: p99 GUI lateness 35 ms with
+            # them, 15-19 ms without); a curve shows from its second capture
             item.setData(x[ok], y[ok])
         for plot in self.curve_plots.values():
             plot.enableAutoRange()
