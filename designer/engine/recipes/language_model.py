@@ -609,7 +609,7 @@ def lm_train_source(project, project_dir=None, format: bool = True) -> str | Non
     head = head[:cut] + "\n"
     pieces = (head, codegen._NO_AUGMENT, codegen._LOAD_TEXT, _LM_LOOP_HEAD, codegen.MAKE_OPTIMIZER,
               _LM_LOOP)
-    body = "".join(pieces)
+    body = codegen.with_search_arguments("".join(pieces), project, {"__CLASS__()": net})
     if "np." not in body:
         body = body.replace("import numpy as np\n", "", 1)
     config = {"dataset": codegen._applying("dataset", dataset),

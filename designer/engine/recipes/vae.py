@@ -870,7 +870,8 @@ def vae_train_source(project, project_dir=None, format: bool = True) -> str | No
                    "image_folder": codegen._LOAD_IMAGE_FOLDER,
                    "csv": codegen._CSV_COMMON + codegen._LOAD_CSV}[kind])
     pieces += [_VAE_LOOP, codegen.MAKE_OPTIMIZER, _VAE_TRAIN]
-    body = "".join(pieces)
+    # searched settings only: the networks' searched sizes keep their defaults here
+    body = codegen.with_search_arguments("".join(pieces), project, {})
     if "np." not in body:  # digits and CSV loaders do without numpy
         body = body.replace("import numpy as np\n", "", 1)
     if kind in ("image_folder", "csv"):
