@@ -1916,7 +1916,8 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     else:
         data_default, data_help = None, None
         body = without_data_argument(body)
-    config = {"dataset": _applying("dataset", dataset), "training": _applying("training", training)}
+    config = {"dataset": _applying("dataset", dataset),
+              "training": _applying("training", training, project)}
     # No user text in argparse's description: argparse %-formats it ("%(prog)s %d" as a project
     # name made --help raise TypeError). The project name is in the header comment.
     description = f"Train {cls}, a network designed with designer"
@@ -2044,9 +2045,20 @@ def without_data_argument(body: str) -> str:
     return body
 
 
-def _applying(section: str, values: dict[str, Any]) -> dict[str, Any]:
+def _applying(section: str, values: dict[str, Any], project=None) -> dict[str, Any]:
     """The settings that matter for this project (no SGD momentum for Adam, no CSV columns for
-    digits); the training script reads no others."""
+    digits); the training script reads no others. A setting that matters under another value of
+    a searched setting is kept too (a search over adam and sgd needs sgd's momentum when train.py
+    is run with ``--optimizer sgd``)."""
     from .config import setting
 
-    return {k: v for k, v in values.items() if setting(section, k).applies_to(values)}
+    searched = _searched_settings(project) if project is not None else set()
+    return {k: v for k, v in values.items()
+            if setting(section, k).applies_to(values)
+            or any(key in searched for key, _ in setting(section, k).applies)}
+
+
+def _searched_settings(project) -> set[str]:
+    dims = (getattr(project, "search", None) or {}).get("dimensions") or []
+    return {d["target"]["setting"] for d in dims if isinstance(d, dict)
+            and isinstance(d.get("target"), dict) and isinstance(d["target"].get("setting"), str)}

@@ -293,7 +293,7 @@ def gan_train_source(project, project_dir=None, format: bool = True) -> str | No
         data_default, data_help = None, None
         body = codegen.without_data_argument(body)
     config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
-                              "training": codegen._applying("training", training)}
+                              "training": codegen._applying("training", training, project)}
     g_cls, d_cls = classes[GENERATOR], classes[DISCRIMINATOR]
     # No user text here: argparse %-formats the description (see codegen.train_source).
     description = f"Train the GAN {g_cls} + {d_cls}, designed with designer"

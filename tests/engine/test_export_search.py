@@ -191,3 +191,18 @@ def test_every_recipe_accepts_its_searched_settings(tid, setting):
     flag = "--" + setting.replace("_", "-")
     assert f'"{flag}"' in src
     assert f"cfg.update({setting}=args.{setting})" in src
+
+
+def test_a_searched_optimizer_keeps_the_settings_another_choice_needs(tmp_path):
+    """Searching adam against sgd: train.py's CONFIG keeps sgd's momentum and nesterov (they
+    apply under sgd only), so `--optimizer sgd` runs."""
+    project = _digits([{"target": {"setting": "optimizer"}, "type": "choice",
+                        "choices": ["adam", "sgd"]}])
+    source = train_source(project, format=False)
+    assert "'momentum': 0.9" in source and "'nesterov': False" in source
+    plain = train_source(load_project(TEMPLATES / "mlp-digits.dnn.json"), format=False)
+    assert "'momentum': 0.9" not in plain  # without the search Adam's CONFIG has no momentum
+    (tmp_path / "train.py").write_text(source)
+    (tmp_path / "model.py").write_text(model_source(project))
+    proc = _run(tmp_path, "--optimizer", "sgd", "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]

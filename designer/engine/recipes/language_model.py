@@ -613,7 +613,7 @@ def lm_train_source(project, project_dir=None, format: bool = True) -> str | Non
     if "np." not in body:
         body = body.replace("import numpy as np\n", "", 1)
     config = {"dataset": codegen._applying("dataset", dataset),
-              "training": codegen._applying("training", training)}
+              "training": codegen._applying("training", training, project)}
     # No user text in argparse's description (argparse %-formats it); the name is in the header.
     description = f"Train the language model {cls}"
     replacements = {

@@ -882,7 +882,7 @@ def vae_train_source(project, project_dir=None, format: bool = True) -> str | No
         data_default, data_help = None, None
         body = codegen.without_data_argument(body)
     config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
-                              "training": codegen._applying("training", training)}
+                              "training": codegen._applying("training", training, project)}
     e_cls, d_cls = classes[ENCODER], classes[DECODER]
     # No user text here: argparse %-formats the description (see codegen.train_source).
     description = f"Train the VAE {e_cls} + {d_cls}, designed with designer"
