@@ -1,5 +1,5 @@
 """Command line: ``designer [FILE]`` opens the window; ``designer check|train|sweep|export|runs FILE``;
-``designer evaluate RUN_DIR``.
+``designer evaluate RUN_DIR``; ``designer import SPEC -o FILE``.
 
 Each subcommand lives in ``designer/commands/<name>.py`` with ``add_parser(subparsers)``; the
 parser it adds carries ``func`` to run. Heavy imports (torch, Qt) happen inside the commands so
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import __version__
 
-SUBCOMMANDS = ("check", "train", "sweep", "export", "runs", "evaluate")
+SUBCOMMANDS = ("check", "train", "sweep", "export", "runs", "evaluate", "import")
+_MODULES = {"import": "import_"}  # a command whose module name is a Python keyword
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"designer.commands.{name}")
+            module = importlib.import_module(f"designer.commands.{_MODULES.get(name, name)}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"designer.commands.{name}":
+            if exc.name != f"designer.commands.{_MODULES.get(name, name)}":
                 raise
             continue
         module.add_parser(sub)

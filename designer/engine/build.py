@@ -35,6 +35,7 @@ class Step:
     inputs: tuple[str, ...]  # node ids feeding this step, in port order
     kwargs: dict[str, Any]
     attr: str = ""  # the module attribute: the name, or its position in a sequential network
+    frozen: bool = False  # not trainable (Node.frozen)
 
     @property
     def disabled(self) -> bool:
@@ -61,6 +62,8 @@ class GraphModule(nn.Module):
             else:
                 module = make_module(CATALOG[step.type], step.kwargs)
             if module is not None:
+                if step.frozen:
+                    freeze(module)
                 self.add_module(step.attr, module)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -88,6 +91,20 @@ class GraphModule(nn.Module):
             module = getattr(self, step.attr) if spec.module_name is not None else None
             values[step.node_id] = apply_layer(spec, module, args, step.kwargs)
         return values
+
+
+def freeze(module: nn.Module) -> None:
+    """Mark a layer or block not trainable: its parameters stop requiring gradients (the
+    optimizer takes trainable ones only) and each submodule carries ``designer_frozen``, which
+    the training setting ``freeze_bn_eval`` reads to keep frozen BatchNorm in eval mode."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    for m in module.modules():
+        m.designer_frozen = True
+
+
+def is_frozen(module: nn.Module) -> bool:
+    return bool(getattr(module, "designer_frozen", False))
 
 
 def block_module(kwargs: dict[str, Any]) -> nn.Module:
@@ -120,7 +137,7 @@ def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
         if graph.sequential and node.type not in ("Input", "Output"):
             attr, position = str(position), position + 1  # nn.Sequential's numbering
         steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {}),
-                          attr))
+                          attr, node.frozen))
     return steps
 
 

@@ -149,6 +149,13 @@ _COMMON_TRAINING: tuple[Setting, ...] = (
     Setting("device", "choice", "auto", "Where to train (auto: CUDA, then MPS, then CPU)",
             choices=DEVICES),
     Setting("mixed_precision", "bool", False, "float16 autocast with gradient scaling (CUDA only)"),
+    Setting("init_weights", "text", None, "Start from the weights in this state_dict file "
+            "(relative to the project file; written by designer import --weights), loaded "
+            "strictly by key", optional=True, label="Initial weights",
+            applies=(("recipe", ("supervised",)),)),
+    Setting("freeze_bn_eval", "bool", False, "BatchNorm in frozen layers and blocks stays in "
+            "eval mode (its running statistics stay as they are)", label="Frozen BatchNorm in "
+            "eval mode", applies=(("recipe", ("supervised",)),)),
 )
 
 

@@ -37,6 +37,9 @@ class Node:
     # In a block: the bool block parameter that switches this layer on (off: it passes its
     # input through and holds no weights). None: always on.
     when: str | None = None
+    # Not trainable: build sets requires_grad False on its weights (a block use: all of its
+    # layers), so fine-tuning leaves them as they are.
+    frozen: bool = False
 
     @property
     def spec(self) -> LayerSpec:
@@ -402,7 +405,8 @@ class Graph(Observable):
         """An independent copy with the same ids and no listeners (a frozen snapshot)."""
         g = Graph()
         for n in self.nodes.values():
-            g.nodes[n.id] = Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos, n.when)
+            g.nodes[n.id] = Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos, n.when,
+                                 n.frozen)
         g.edges = list(self.edges)
         g.block_params = self.block_params
         g.sequential = self.sequential
@@ -414,7 +418,8 @@ class Graph(Observable):
         out: dict[str, Any] = {
             "nodes": [
                 {"id": n.id, "type": n.type, "name": n.name, "params": _deepcopy(n.params),
-                 "pos": [n.pos[0], n.pos[1]], **({"when": n.when} if n.when else {})}
+                 "pos": [n.pos[0], n.pos[1]], **({"when": n.when} if n.when else {}),
+                 **({"frozen": True} if n.frozen else {})}
                 for n in self.nodes.values()
             ],
             "edges": [{"src": e.src, "dst": e.dst, "dst_port": e.dst_port} for e in self.edges],

@@ -30,6 +30,8 @@ from .catalog import CATALOG, ParamError, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
 
 FORMAT_VERSION = 3  # 2: blocks (network params and sequential, node when, Block uses); 3: search
+# A node's optional "frozen" key (not trainable) stays in format 3: a designer without it refuses
+# the key by name (unknown node keys are refused), and files without frozen layers are unchanged.
 SUFFIX = ".dnn.json"
 # Limits a legal file must keep; beyond them a file is refused with a message in a fraction of a
 # second, before parsing (10-20 MB of nested metadata took seconds to minutes to load and check).
@@ -277,9 +279,11 @@ def load_project(path: str | os.PathLike) -> Project:
     except OSError as exc:
         raise ProjectError(f"{p}: cannot read ({exc.strerror})") from None
     try:
-        return project_from_json(text)
+        project = project_from_json(text)
     except ProjectError as exc:
         raise ProjectError(f"{p}: {exc}") from None
+    project.folder = p.resolve().parent  # where relative paths (training.init_weights) start
+    return project
 
 
 def project_from_json(text: str) -> Project:
@@ -325,7 +329,7 @@ def _finite_float(text: str) -> float:
 TOP_KEYS = ("format_version", "app", "name", "description", "networks", "dataset", "training",
             "metadata", "search")
 NETWORK_KEYS = ("name", "nodes", "edges", "params", "sequential")
-NODE_KEYS = ("id", "type", "name", "params", "pos", "when")
+NODE_KEYS = ("id", "type", "name", "params", "pos", "when", "frozen")
 EDGE_KEYS = ("src", "dst", "dst_port")
 _SETTINGS = ("dataset", "training")  # their text becomes paths, column and file names
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -557,7 +561,11 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
                                f"{_short(when)}")
         if when is not None and type_ in ("Input", "Output"):
             raise ProjectError(f"{here}.when: an {type_} cannot be switched off")
-        g.nodes[node_id] = Node(node_id, type_, name, params, (float(pos[0]), float(pos[1])), when)
+        frozen = raw.get("frozen", False)
+        if not isinstance(frozen, bool):
+            raise ProjectError(f"{here}.frozen: expected true or false, got {_short(frozen)}")
+        g.nodes[node_id] = Node(node_id, type_, name, params, (float(pos[0]), float(pos[1])), when,
+                                frozen)
     seen: set[Edge] = set()
     for i, raw in enumerate(edges):
         here = f"{where}.edges[{i}]"

@@ -143,6 +143,18 @@ class SupervisedRecipe(Recipe):
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model}
 
+    def set_train(self, training: bool) -> None:
+        self.model.train(training)
+        ctx = getattr(self, "ctx", None)
+        if training and ctx is not None and ctx.config.get("freeze_bn_eval"):
+            from torch.nn.modules.batchnorm import _BatchNorm
+
+            from .build import is_frozen
+
+            for m in self.model.modules():  # frozen BatchNorm keeps its running statistics
+                if isinstance(m, _BatchNorm) and is_frozen(m):
+                    m.eval()
+
     def setup(self, ctx: TrainContext) -> None:
         cfg = ctx.config
         self.ctx = ctx

@@ -59,6 +59,8 @@ class Supervised(RecipeSpec):
             model = build_model(graph, analyses["model"], seed=int(training["seed"]))
         except BuildError as exc:
             raise RecipeError(str(exc), "build") from None
+        if training.get("init_weights"):
+            _load_init_weights(project, model, training["init_weights"])
         return SupervisedRecipe(model)
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
@@ -78,6 +80,19 @@ class Supervised(RecipeSpec):
         from ..codegen import train_source
 
         return train_source(project, project_dir=project_dir, format=format)
+
+
+def _load_init_weights(project, model, path: str) -> None:
+    """training.init_weights: a state_dict file (relative to the project file's folder), loaded
+    strictly by key; a mismatch stops the run with what differs."""
+    from ..data import resolve_path
+    from ..importing import load_weights
+
+    file = resolve_path(path, getattr(project, "folder", None))
+    try:
+        load_weights(model, file, strict=True)
+    except ValueError as exc:
+        raise RecipeError(f"training.init_weights: {exc}", "weights") from None
 
 
 def _design(graph) -> tuple[dict[str, Any], list[str]]:

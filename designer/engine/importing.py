@@ -1,0 +1,1067 @@
+"""Import an existing PyTorch model into an editable design (``designer import``).
+
+:func:`import_model` traces a module with ``torch.fx``, one module at a time: the module's own
+``forward`` is traced with every submodule it calls kept whole. A submodule the catalog can
+represent (``nn.Conv2d``, ``nn.ReLU``, torchvision's ``StochasticDepth`` ...) becomes that layer;
+any other submodule becomes a **block use** whose network is the submodule imported the same way,
+named after its class (``BasicBlock``). Instances with the same structure share one definition;
+the values that differ between them (channels, stride) become block parameters, and instances
+that differ in structure (a ResNet stage's first block with its ``downsample``) get a definition
+each (``BasicBlock``, ``BasicBlock_2``). An ``nn.Sequential`` numbered 0, 1, ... becomes a
+sequential network, so the built design's state_dict keys are the module's own
+(``layer1.0.conv1.weight``, ``layer2.0.downsample.0.weight``).
+
+Functions and operators (``torch.flatten``, ``F.relu``, ``+``, ``+=``, ``torch.cat``,
+``x.mean(...)``, ``x[:, 0]``, ``view``/``reshape``/``permute``/``transpose``/``chunk``) map to
+catalog layers; a bare parameter (ViT's class token) becomes a Parameter layer, whose state is
+``<name>.weight``: such keys are listed in :attr:`ImportReport.renamed` and
+:func:`convert_state_dict` converts a state_dict for the design. Reshapes hold the sizes of the
+input shape the model was imported for.
+
+Nothing is dropped silently: every op, module or weight that cannot be mapped is an
+:class:`Unsupported` entry of the :class:`ImportReport` with its module path and the source line
+fx recorded; ``torch.fx`` failing on data-dependent control flow is one entry that says so.
+:func:`import_model` raises :class:`ImportFailed` carrying the report, or with ``partial=True``
+stops each network at its first unsupported part.
+
+:func:`load_weights` loads a state_dict file (``torch.load(weights_only=True)``) into a built
+design by key and reports missing, unexpected and shape-mismatched keys.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+
+from .blocks import BLOCK, block_param
+from .catalog import name_problem
+from .graph import Graph
+from .layout import wrapped_positions
+from .project import Project
+
+_PROBE_BATCH = 2  # the probe batch: 2, so that the batch axis can be told from the others
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Unsupported:
+    """One part of the model with no designer equivalent: where (``path``, the module path, ""
+    for the top), what (``op``), why (``reason``) and the source line fx recorded."""
+
+    path: str
+    op: str
+    reason: str
+    source: str = ""
+
+    def __str__(self) -> str:
+        where = self.path or "(top)"
+        return f"{where}: {self.op}: {self.reason}" + (f" [{self.source}]" if self.source else "")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: the model, the input shape, the blocks made, the keys whose name or
+    shape differ in the design, and everything that could not be mapped."""
+
+    model: str
+    input_shape: list[int]
+    unsupported: list[Unsupported] = field(default_factory=list)
+    blocks: dict[str, int] = field(default_factory=dict)  # network -> uses
+    renamed: dict[str, str] = field(default_factory=dict)  # module's key -> design's key
+    reshaped: dict[str, list[int]] = field(default_factory=dict)  # module's key -> design shape
+    layers: int = 0
+    parameters: int = 0
+    partial: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.unsupported
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"{self.model}: {self.layers} layers, {len(self.blocks)} block definitions, "
+                    f"{self.parameters:,} parameters")
+        lines = [f"{self.model}: {len(self.unsupported)} part(s) have no designer layer:"]
+        lines += [f"- {u}" for u in self.unsupported[:30]]
+        if len(self.unsupported) > 30:
+            lines.append(f"- and {len(self.unsupported) - 30} more (see the report)")
+        return "\n".join(lines)
+
+
+class ImportFailed(ValueError):
+    """The model cannot be imported whole; ``report`` lists what could not be mapped."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+class _Unmapped(Exception):
+    def __init__(self, op: str, reason: str) -> None:
+        super().__init__(reason)
+        self.op, self.reason = op, reason
+
+
+# --------------------------------------------------------------------------------------------
+# Modules the catalog represents: class -> (type, params)
+# --------------------------------------------------------------------------------------------
+
+
+def _one(v: Any) -> Any:
+    """An int for a tuple of equal ints, else a list (catalog ``ints`` values)."""
+    if isinstance(v, (tuple, list)):
+        return v[0] if len(set(v)) == 1 else list(v)
+    return v
+
+
+def _conv(m: nn.Module) -> dict:
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise _Unmapped(type(m).__name__, f"padding {m.padding!r} / padding_mode "
+                        f"{m.padding_mode!r} (the designer pads with zeros by a number)")
+    return {"out_channels": m.out_channels, "kernel_size": _one(m.kernel_size),
+            "stride": _one(m.stride), "padding": _one(m.padding), "dilation": _one(m.dilation),
+            "groups": m.groups, "bias": m.bias is not None}
+
+
+def _conv_t(m: nn.Module) -> dict:
+    return {**_conv(m), "output_padding": _one(m.output_padding)}
+
+
+def _bn(m: nn.Module) -> dict:
+    if not m.track_running_stats or m.momentum is None:
+        raise _Unmapped(type(m).__name__, "batch norm without running statistics or with a "
+                        "cumulative momentum")
+    return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}
+
+
+def _pool(m: nn.Module) -> dict:
+    if _one(getattr(m, "dilation", 1)) != 1 or getattr(m, "return_indices", False):
+        raise _Unmapped(type(m).__name__, "dilation or return_indices")
+    out = {"kernel_size": _one(m.kernel_size), "stride": _one(m.stride),
+           "padding": _one(m.padding), "ceil_mode": bool(m.ceil_mode)}
+    if isinstance(m, nn.AvgPool2d):
+        if m.divisor_override is not None:
+            raise _Unmapped("AvgPool2d", "divisor_override")
+        out["count_include_pad"] = m.count_include_pad
+    return out
+
+
+def _layer_norm(m: nn.Module) -> dict:
+    if len(m.normalized_shape) != 1:
+        raise _Unmapped("LayerNorm", f"normalisation over {len(m.normalized_shape)} axes (the "
+                        "designer normalises the last one)")
+    if m.elementwise_affine and getattr(m, "bias", True) is None:
+        raise _Unmapped("LayerNorm", "a scale without a shift (bias=False)")
+    return {"eps": m.eps, "elementwise_affine": m.elementwise_affine}
+
+
+def _flatten(start_dim: int = 1, end_dim: int = -1) -> dict:
+    if start_dim != 1 or end_dim != -1:
+        raise _Unmapped("flatten", f"flatten from dim {start_dim} to {end_dim} (the designer "
+                        "flattens all but the batch)")
+    return {}
+
+
+def _mha(m: nn.Module) -> dict:
+    if not m.batch_first or not m._qkv_same_embed_dim or m.bias_k is not None \
+            or m.add_zero_attn:
+        raise _Unmapped("MultiheadAttention", "not batch_first, separate key/value sizes, "
+                        "bias_k or add_zero_attn")
+    return {"num_heads": m.num_heads, "dropout": m.dropout, "bias": m.in_proj_bias is not None}
+
+
+def _module_table() -> dict[type, tuple[str, Callable[[nn.Module], dict]]]:
+    none: Callable[[nn.Module], dict] = lambda m: {}
+    table: dict[type, tuple[str, Callable[[nn.Module], dict]]] = {
+        nn.Conv1d: ("Conv1d", _conv), nn.Conv2d: ("Conv2d", _conv),
+        nn.ConvTranspose2d: ("ConvTranspose2d", _conv_t),
+        nn.Linear: ("Linear", lambda m: {"out_features": m.out_features,
+                                         "bias": m.bias is not None}),
+        nn.BatchNorm1d: ("BatchNorm1d", _bn), nn.BatchNorm2d: ("BatchNorm2d", _bn),
+        nn.LayerNorm: ("LayerNorm", _layer_norm),
+        nn.GroupNorm: ("GroupNorm", lambda m: {"num_groups": m.num_groups, "eps": m.eps,
+                                               "affine": m.affine}),
+        nn.MaxPool1d: ("MaxPool1d", _pool), nn.MaxPool2d: ("MaxPool2d", _pool),
+        nn.AvgPool2d: ("AvgPool2d", _pool),
+        nn.AdaptiveAvgPool2d: ("AdaptiveAvgPool2d",
+                               lambda m: {"output_size": _one(m.output_size)}),
+        nn.Dropout: ("Dropout", lambda m: {"p": m.p}),
+        nn.Flatten: ("Flatten", lambda m: _flatten(m.start_dim, m.end_dim)),
+        nn.GELU: ("GELU", lambda m: {"approximate": m.approximate}),
+        nn.LeakyReLU: ("LeakyReLU", lambda m: {"negative_slope": m.negative_slope}),
+        nn.ELU: ("ELU", lambda m: {"alpha": m.alpha}),
+        nn.Softplus: ("Softplus", lambda m: {"beta": m.beta, "threshold": m.threshold}),
+        nn.Softmax: ("Softmax", lambda m: {"dim": m.dim}),
+        nn.LogSoftmax: ("LogSoftmax", lambda m: {"dim": m.dim}),
+        nn.MultiheadAttention: ("MultiheadAttention", _mha),
+        nn.Upsample: ("Upsample", _upsample),
+    }
+    for cls in (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh,
+                nn.Mish, nn.SELU, nn.Identity):
+        table[cls] = (cls.__name__, none)
+    try:
+        from torchvision.ops import StochasticDepth
+        from torchvision.ops.misc import Permute
+    except ImportError:  # torchvision is optional
+        return table
+    table[StochasticDepth] = ("StochasticDepth", lambda m: {"p": m.p, "mode": m.mode})
+    table[Permute] = ("Permute", _permute_module)
+    return table
+
+
+def _upsample(m: nn.Module) -> dict:
+    if m.size is not None or m.mode not in ("nearest", "bilinear") or m.align_corners:
+        raise _Unmapped("Upsample", "a fixed size, align_corners or a mode other than nearest "
+                        "and bilinear")
+    scale = _one(m.scale_factor)
+    if isinstance(scale, list):
+        raise _Unmapped("Upsample", "different scale factors per axis")
+    return {"scale_factor": float(scale), "mode": m.mode}
+
+
+def _permute_module(m: nn.Module) -> dict:
+    dims = list(m.dims)
+    if dims[0] != 0:
+        raise _Unmapped("Permute", "a permutation that moves the batch axis")
+    return {"dims": dims[1:]}
+
+
+# --------------------------------------------------------------------------------------------
+# One traced module -> a raw network
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Layer:
+    name: str
+    type: str
+    params: dict[str, Any]
+    inputs: list[str]
+    child: _Net | None = None  # a block use: the imported submodule
+
+
+@dataclass
+class _Net:
+    """A module imported as one network, before blocks are shared."""
+
+    cls: str  # the module's class name
+    attr: str  # its attribute in the parent ("" for the top)
+    layers: list[_Layer]
+    sequential: bool
+    ok: bool = True
+    network: str = ""  # the definition it uses, once shared
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class _Tracer(torch.fx.Tracer):
+    """Traces one module's own forward: every submodule it calls stays a call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return True
+
+
+def _source(node: torch.fx.Node | None) -> str:
+    """The last user frame of the stack fx recorded for a node: ``file:line: code``."""
+    text = getattr(node, "stack_trace", None) or ""
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [f for f in re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', text)
+              if not f[0].startswith(torch_dir)]
+    if not frames:
+        return ""
+    f, line, _fn, code = frames[-1]
+    return f"{f}:{line}: {code.strip()}"
+
+
+def _exception_source(exc: BaseException) -> str:
+    """Where a tracing error happened in the model's own code (the last frame outside torch)."""
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(torch_dir) and f.filename != __file__]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{f.filename}:{f.lineno}: {(f.line or '').strip()}"
+
+
+def _meta(node: Any):
+    from torch.fx.passes.shape_prop import TensorMetadata
+
+    meta = node.meta.get("tensor_meta") if isinstance(node, torch.fx.Node) else None
+    return meta if isinstance(meta, TensorMetadata) else None
+
+
+def _axis(d: int, rank: int) -> int:
+    return d + rank if d < 0 else d
+
+
+def _snake(text: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", text).lower()
+
+
+_ALIASES = ("contiguous", "clone", "detach")
+_ADD = (operator.add, operator.iadd, torch.add)
+_MUL = (operator.mul, operator.imul, torch.mul)
+
+
+class _Importer:
+    def __init__(self, root: nn.Module, report: ImportReport, partial: bool) -> None:
+        self.root = root
+        self.report = report
+        self.partial = partial
+        self.table = _module_table()
+        self.calls: dict[int, tuple[tuple, dict]] = {}  # id(module) -> first call's (args, kwargs)
+        self.outputs: dict[int, Any] = {}  # id(module) -> its output, for modules called once
+
+    # -- probing: the inputs each module receives ------------------------------------------
+
+    def probe(self, x: torch.Tensor) -> None:
+        hooks = []
+        counts: dict[int, int] = {}
+
+        def hook(module, args, kwargs):
+            self.calls.setdefault(id(module), (args, kwargs))
+
+        def after(module, args, output):
+            counts[id(module)] = counts.get(id(module), 0) + 1
+            self.outputs.setdefault(id(module), output)
+
+        for m in self.root.modules():
+            hooks.append(m.register_forward_pre_hook(hook, with_kwargs=True))
+            hooks.append(m.register_forward_hook(after))
+        was = self.root.training
+        self.root.eval()
+        try:
+            with torch.no_grad():
+                self.root(x)
+        finally:
+            self.root.train(was)
+            for h in hooks:
+                h.remove()
+        # a module called once need not run again while its parent's shapes are propagated
+        self.outputs = {k: v for k, v in self.outputs.items() if counts.get(k) == 1}
+
+    def unsupported(self, path: str, op: str, reason: str, source: str = "") -> None:
+        self.report.unsupported.append(Unsupported(path, op, reason, source))
+
+    # -- one module ------------------------------------------------------------------------
+
+    def import_module(self, module: nn.Module, path: str, attr: str) -> _Net:
+        cls = type(module).__name__
+        names = [n for n, _ in module.named_children()]
+        sequential = (isinstance(module, nn.Sequential)
+                      and type(module).forward is nn.Sequential.forward
+                      and names == [str(i) for i in range(len(names))])
+        net = _Net(cls, attr, [], sequential)
+        call = self.calls.get(id(module))
+        if call is None:
+            self.unsupported(path, cls, "never called when the model runs")
+            net.ok = False
+            return net
+        try:
+            graph = _Tracer().trace(module)
+        except Exception as exc:  # noqa: BLE001 - every fx failure becomes a report entry
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            control = "control flow" in str(exc) or "bool" in str(exc) or "iterate" in str(exc)
+            why = (f"torch.fx cannot trace its forward: data-dependent control flow (an if, a "
+                   f"loop or a conversion that depends on the values of a tensor): {first}"
+                   if control else f"torch.fx cannot trace its forward: {first}")
+            self.unsupported(path, "trace", why, _exception_source(exc))
+            net.ok = False
+            return net
+        gm = torch.fx.GraphModule(module, graph)
+        args, kwargs = call
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        flat = list(args) + [kwargs[p.target] for p in placeholders[len(args):]
+                             if p.target in kwargs]
+        if len(flat) != len(placeholders) or not all(isinstance(a, torch.Tensor) for a in flat):
+            self.unsupported(path, cls, "called with arguments that are not tensors (a list, "
+                             "a number or a default value): a block takes tensors only")
+            net.ok = False
+            return net
+        was = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                _ShapeProp(gm, self.outputs).propagate(*flat)
+        except Exception as exc:  # noqa: BLE001
+            self.unsupported(path, "shapes", f"running the traced forward failed: {exc}",
+                             _exception_source(exc))
+            net.ok = False
+            return net
+        finally:
+            module.train(was)
+        _NetBuilder(self, module, path, net, graph, names).run()
+        return net
+
+
+def _shape_prop_class() -> type:
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    class ShapePropRecorded(ShapeProp):
+        """Shape propagation that takes a submodule's output from the probe run instead of
+        running it again (each level would otherwise run the whole model once more)."""
+
+        def __init__(self, gm: torch.fx.GraphModule, outputs: dict[int, Any]) -> None:
+            super().__init__(gm)
+            self.recorded = outputs
+
+        def call_module(self, target, args, kwargs):
+            out = self.recorded.get(id(self.fetch_attr(target)))
+            return out if out is not None else super().call_module(target, args, kwargs)
+
+    return ShapePropRecorded
+
+
+def _ShapeProp(gm: torch.fx.GraphModule, outputs: dict[int, Any]):
+    return _shape_prop_class()(gm, outputs)
+
+
+class _NetBuilder:
+    """Maps the nodes of one traced module to designer layers."""
+
+    def __init__(self, imp: _Importer, module: nn.Module, path: str, net: _Net,
+                 graph: torch.fx.Graph, children: list[str]) -> None:
+        self.imp, self.module, self.path, self.net, self.graph = imp, module, path, net, graph
+        self.by_fx: dict[str, str] = {}
+        self.used: set[str] = set(children) if not net.sequential else set()
+        self.chunks: dict[str, tuple[str, int, list[int]]] = {}
+        self.called: set[str] = set()
+        self.stopped = False
+        self.named: set[str] = set()  # children already drawn under their own name
+        self.attention: str | None = None
+
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", base) or "layer"
+        if not base[0].isalpha():
+            base = "m_" + base
+        name, i = base, 1
+        while name in self.used or name_problem(name):
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
+
+    def sub(self, target: str) -> str:
+        return f"{self.path}.{target}" if self.path else target
+
+    def run(self) -> None:
+        net = self.net
+        for node in self.graph.nodes:
+            if self.stopped:
+                break
+            try:
+                made = self.map(node)
+            except _Unmapped as exc:
+                target = node.target if node.op in ("call_module", "get_attr") else ""
+                self.imp.unsupported(self.sub(target) if target else self.path, exc.op,
+                                     exc.reason, _source(node))
+                self.fail(node)
+                continue
+            except KeyError:  # fed by a value that could not be mapped: reported there
+                self.fail(node, report=False)
+                continue
+            if made is None:
+                continue
+            if isinstance(made, str):
+                self.by_fx[node.name] = made
+                continue
+            net.layers += made
+            self.by_fx[node.name] = made[-1].name
+            if made[-1].child is not None and not made[-1].child.ok:
+                self.fail(node, report=False, keep=True)
+        # weights of children never called are lost: report them (parameter-free ones are not)
+        for name, child in self.module.named_children():
+            if name not in self.called and not isinstance(child, (nn.ModuleList, nn.ModuleDict)) \
+                    and any(True for _ in child.state_dict()) and not self.stopped:
+                self.imp.unsupported(self.sub(name), type(child).__name__,
+                                     "never called in forward: its weights would be lost")
+                net.ok = False
+
+    def fail(self, node: torch.fx.Node, report: bool = True, keep: bool = False) -> None:
+        self.net.ok = False
+        if not keep:
+            self.by_fx.pop(node.name, None)
+        if self.imp.partial:
+            self.stopped = True
+            layers = self.net.layers
+            if keep:  # the use is whole but its block is not: stop before it
+                layers.pop()
+            last = next((la.name for la in reversed(layers) if la.type != "Output"), None)
+            if last is not None:
+                layers.append(_Layer(self.fresh("output"), "Output", {}, [last]))
+
+    def sources(self, node: torch.fx.Node) -> list[str]:
+        out: list[str] = []
+        for a in node.args:
+            items = a if isinstance(a, (list, tuple)) else [a]
+            out += [self.by_fx[x.name] for x in items
+                    if isinstance(x, torch.fx.Node) and _meta(x) is not None]
+        return out
+
+    def map(self, node: torch.fx.Node) -> list[_Layer] | str | None:
+        if node.op == "placeholder":
+            shape = list(_meta(node).shape[1:]) if _meta(node) is not None else []
+            return [_Layer(self.fresh(node.name if node.name != "x" else "input"), "Input",
+                           {"shape": shape}, [])]
+        if node.op == "output":
+            value = node.args[0]
+            if not isinstance(value, torch.fx.Node) or _meta(value) is None:
+                raise _Unmapped("output", "returns something other than one tensor (a tuple, a "
+                                "list or a dict): a design's network returns one tensor")
+            return [_Layer(self.fresh("output"), "Output", {}, [self.by_fx[value.name]])]
+        if node.op == "call_module":
+            return self.call_module(node)
+        if node.op == "get_attr":
+            return self.get_attr(node)
+        return self.function(node)
+
+    def call_module(self, node: torch.fx.Node) -> list[_Layer]:
+        target = node.target
+        module = self.module.get_submodule(target)
+        cls = type(module).__name__
+        if "." in target:
+            raise _Unmapped(cls, f"calls {target}, a module inside a child module (the designer "
+                            "keeps each module's calls inside it)")
+        has_state = any(True for _ in module.state_dict())
+        if target in self.called and has_state:
+            raise _Unmapped(cls, "called more than once: weights shared between two places")
+        self.called.add(target)
+        if self.net.sequential:
+            name = self.fresh(_snake(cls))
+        elif target in self.named or name_problem(target):
+            if has_state:  # its keys would change
+                raise _Unmapped(cls, f"the attribute name {target!r} cannot name a layer: "
+                                f"{name_problem(target)}")
+            name = self.fresh(target)
+        else:
+            name = target
+            self.named.add(target)
+        entry = self.imp.table.get(type(module))
+        if entry is not None:
+            type_, make = entry
+            params = make(module)
+            srcs = self.sources(node)
+            if type_ == "MultiheadAttention":
+                srcs = self.self_attention(node)
+            if len(srcs) != 1 or node.kwargs and type_ != "MultiheadAttention":
+                raise _Unmapped(cls, "called with several tensors or keyword arguments")
+            return [_Layer(name, type_, params, srcs)]
+        if type(module).forward is nn.Module.forward or isinstance(module, nn.ModuleList):
+            raise _Unmapped(cls, "a container without a forward of its own")
+        child = self.imp.import_module(module, self.sub(target), target)
+        srcs = self.sources(node)
+        if not srcs:
+            raise _Unmapped(cls, "takes no tensor input")
+        return [_Layer(name, BLOCK, {}, srcs, child)]
+
+    def self_attention(self, node: torch.fx.Node) -> list[str]:
+        q, k, v = (list(node.args) + [node.kwargs.get(n) for n in ("key", "value")])[:3] \
+            if len(node.args) < 3 else node.args[:3]
+        extra = {k_: v_ for k_, v_ in node.kwargs.items() if k_ not in ("key", "value")}
+        if not (q is k is v) or extra.get("need_weights", True) or \
+                any(extra.get(n) is not None for n in ("attn_mask", "key_padding_mask")) \
+                or any(u.op != "call_function" or u.target is not operator.getitem
+                       or (u.args[1] != 0 and u.users) for u in node.users):
+            raise _Unmapped("MultiheadAttention", "attention other than self-attention with "
+                            "need_weights=False and no mask, whose output [0] is used")
+        self.attention = node.name
+        return [self.by_fx[q.name]]
+
+    def get_attr(self, node: torch.fx.Node) -> list[_Layer] | None:
+        try:
+            tensor = self.module.get_parameter(node.target)
+        except AttributeError:
+            if not any(_meta(u) is not None for u in node.users):
+                return None
+            raise _Unmapped("get_attr", f"{node.target} is a buffer or constant tensor used in "
+                            "forward (only learnable parameters become Parameter layers)")
+        if "." in node.target:
+            raise _Unmapped("get_attr", f"{node.target} belongs to a child module")
+        ranks = {len(_meta(u).shape) for u in node.users if _meta(u) is not None}
+        if ranks == {tensor.dim()} and tensor.shape[0] == 1:
+            shape = list(tensor.shape[1:])
+        elif ranks == {tensor.dim() + 1}:
+            shape = list(tensor.shape)
+        else:
+            raise _Unmapped("get_attr", f"{node.target} used at ranks {sorted(ranks)}, not as a "
+                            "per-sample tensor")
+        name = self.fresh(node.target)
+        key = self.sub(node.target)
+        self.imp.report.renamed[key] = f"{self.sub(name)}.weight"
+        if list(tensor.shape) != shape:
+            self.imp.report.reshaped[key] = shape
+        return [_Layer(name, "Parameter", {"shape": shape, "init": "zeros"}, [])]
+
+    def function(self, node: torch.fx.Node) -> list[_Layer] | str | None:
+        t, args, kw = node.target, node.args, node.kwargs
+        what = getattr(t, "__name__", str(t))
+        out = _meta(node)
+        x = args[0] if args else None
+        src = self.by_fx.get(x.name) if isinstance(x, torch.fx.Node) else None
+        if what == "getitem" and isinstance(x, torch.fx.Node) \
+                and x.name == self.attention:
+            return self.by_fx[x.name]
+        if what == "chunk":
+            n = args[1] if len(args) > 1 else kw["chunks"]
+            dim = _axis(args[2] if len(args) > 2 else kw.get("dim", 0), len(_meta(x).shape))
+            if dim < 1:
+                raise _Unmapped("chunk", "chunks along the batch")
+            sizes = [m.shape[dim] for m in node.meta["tensor_meta"]]
+            if len(sizes) != n:
+                raise _Unmapped("chunk", "an uneven chunk")
+            self.chunks[node.name] = (self.by_fx[x.name], dim, sizes)
+            return None
+        if out is None:  # sizes, shape checks: values that only feed arguments
+            if what in ("_assert", "size", "dim", "getattr", "getitem", "eq", "floordiv", "mul",
+                        "add", "sub", "_assert_scalar") or t in (operator.getitem,):
+                return None
+            if any(_meta(u) is not None for u in node.users) or not node.users:
+                raise _Unmapped(what, "a value that is not one tensor")
+            return None
+        if what == "getitem" and x.name in self.chunks:
+            source, dim, sizes = self.chunks[x.name]
+            start = sum(sizes[: args[1]])
+            return [_Layer(self.fresh(node.name), "Slice",
+                           {"dim": dim, "start": start, "end": start + sizes[args[1]], "step": 1},
+                           [source])]
+        if t in _ADD or what in ("add", "add_", "__iadd__"):
+            return self.merge(node, "Add", what)
+        if t in _MUL or what in ("mul", "mul_"):
+            return self.merge(node, "Multiply", what)
+        if t is torch.cat or what == "cat":
+            dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+            rank = len(out.shape)
+            dim = _axis(dim, rank)
+            if dim < 1:
+                raise _Unmapped("cat", "concatenation along the batch")
+            return [_Layer(self.fresh("concat"), "Concat", {"dim": dim}, self.sources(node))]
+        if _meta(x) is None:
+            raise _Unmapped(what, "an operation on something other than a tensor")
+        if src is None:
+            raise KeyError(x.name)
+        rank = len(_meta(x).shape)
+        if what in _ALIASES:
+            return src
+        if what in ("dropout",) and t is torch.nn.functional.dropout:
+            p = args[1] if len(args) > 1 else kw.get("p", 0.5)
+            return self.one(node, "Dropout", {"p": p}, src)
+        simple = {"relu": "ReLU", "relu_": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid",
+                  "tanh": "Tanh", "silu": "SiLU", "hardswish": "Hardswish",
+                  "hardsigmoid": "Hardsigmoid", "gelu": "GELU", "mish": "Mish", "selu": "SELU"}
+        if what in simple and (isinstance(t, str) or t.__module__ in (
+                "torch.nn.functional", "torch", None) or t in (torch.relu, torch.sigmoid,
+                                                                torch.tanh)):
+            if what == "gelu" and kw.get("approximate", "none") != "none":
+                return self.one(node, "GELU", {"approximate": kw["approximate"]}, src)
+            return self.one(node, simple[what], {}, src)
+        if what == "hardtanh" and (args[1:3] == (0.0, 6.0) or
+                                   (kw.get("min_val"), kw.get("max_val")) == (0.0, 6.0)):
+            return self.one(node, "ReLU6", {}, src)
+        if what == "flatten":
+            return self.one(node, "Flatten", _flatten(*args[1:], **kw), src)
+        if what == "adaptive_avg_pool2d":
+            size = args[1] if len(args) > 1 else kw["output_size"]
+            return self.one(node, "AdaptiveAvgPool2d", {"output_size": _one(size)}, src)
+        if what in ("max_pool2d", "avg_pool2d"):
+            raise _Unmapped(what, "functional pooling (use nn.MaxPool2d / nn.AvgPool2d)")
+        if what in ("softmax", "log_softmax"):
+            dim = args[1] if len(args) > 1 else kw.get("dim")
+            if dim is None:
+                raise _Unmapped(what, "softmax without dim")
+            return self.one(node, "Softmax" if what == "softmax" else "LogSoftmax",
+                            {"dim": dim}, src)
+        if what in ("view", "reshape"):
+            if out.shape[0] != _PROBE_BATCH:
+                raise _Unmapped(what, "a reshape across the batch")
+            return self.one(node, "Reshape", {"shape": list(out.shape[1:])}, src)
+        if what == "permute":
+            dims = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+            dims = [_axis(d, rank) for d in (dims or kw["dims"])]
+            if dims[0] != 0:
+                raise _Unmapped(what, "a permutation that moves the batch axis")
+            return self.one(node, "Permute", {"dims": dims[1:]}, src)
+        if what == "transpose":
+            a, b = (_axis(d, rank) for d in args[1:3])
+            if min(a, b) < 1:
+                raise _Unmapped(what, "a transpose with the batch axis")
+            dims = list(range(rank))
+            dims[a], dims[b] = b, a
+            return self.one(node, "Permute", {"dims": dims[1:]}, src)
+        if what == "expand":
+            layer = next((la for la in self.net.layers if la.name == src), None)
+            if layer is None or layer.type != "Parameter" \
+                    or tuple(out.shape[1:]) != tuple(_meta(x).shape[1:]):
+                raise _Unmapped(what, "expand other than a parameter over the batch")
+            return src
+        if what == "mean":
+            return self.mean(node, src, rank)
+        if what == "getitem":
+            return self.index(node, src)
+        raise _Unmapped(what, "no designer layer for this function")
+
+    def one(self, node: torch.fx.Node, type_: str, params: dict, src: str) -> list[_Layer]:
+        return [_Layer(self.fresh(node.name), type_, params, [src])]
+
+    def merge(self, node: torch.fx.Node, type_: str, what: str) -> list[_Layer]:
+        srcs = self.sources(node)
+        if len(srcs) != 2 or not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
+            raise _Unmapped(what, f"{what} with a number (the designer's {type_} merges tensors)")
+        return [_Layer(self.fresh(node.name), type_, {}, srcs)]
+
+    def mean(self, node: torch.fx.Node, src: str, rank: int) -> list[_Layer]:
+        x = node.args[0]
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        if dims is None:
+            raise _Unmapped("mean", "a mean over every axis")
+        dims = sorted({_axis(d, rank) for d in ([dims] if isinstance(dims, int) else dims)},
+                      reverse=True)
+        keep = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
+        if keep or dims[-1] < 1:
+            raise _Unmapped("mean", "a mean keeping its axes or over the batch")
+        layers, prev = [], src
+        if len(dims) > 1 and dims == list(range(rank - 1, rank - 1 - len(dims), -1)):
+            # trailing axes (x.mean([2, 3])): flattened and averaged at once, in torch's order
+            kept = list(_meta(x).shape[1:dims[-1]])
+            layers.append(_Layer(self.fresh(node.name + "_flat"), "Reshape",
+                                 {"shape": [*kept, -1]}, [prev]))
+            prev, dims = layers[-1].name, [dims[-1]]
+        for d in dims:
+            layers.append(_Layer(self.fresh(node.name), "Mean", {"dim": d}, [prev]))
+            prev = layers[-1].name
+        return layers
+
+    def index(self, node: torch.fx.Node, src: str) -> list[_Layer]:
+        index = node.args[1] if isinstance(node.args[1], tuple) else (node.args[1],)
+        full = slice(None)
+        picks = [(d, i) for d, i in enumerate(index) if i != full]
+        if len(picks) != 1 or picks[0][0] < 1 or Ellipsis in index:
+            raise _Unmapped("getitem", f"indexing {index} (one axis after the batch only)")
+        d, i = picks[0]
+        if isinstance(i, int):
+            return self.one(node, "Select", {"dim": d, "index": i}, src)
+        if isinstance(i, slice) and all(isinstance(v, int | None) for v in (i.start, i.stop,
+                                                                             i.step)):
+            return self.one(node, "Slice", {"dim": d, "start": i.start or 0, "end": i.stop,
+                                            "step": i.step or 1}, src)
+        raise _Unmapped("getitem", f"indexing {index}")
+
+
+# --------------------------------------------------------------------------------------------
+# Sharing definitions: instances with one structure -> one block with parameters
+# --------------------------------------------------------------------------------------------
+
+
+def _height(net: _Net) -> int:
+    return 1 + max((_height(la.child) for la in net.layers if la.child), default=-1)
+
+
+def _skeleton(net: _Net) -> str:
+    """The structure of a network without the values that may differ between uses."""
+    parts = [net.cls, str(net.sequential)]
+    for la in net.layers:
+        if la.child is not None:
+            keys = sorted(la.child.args)
+            parts.append(f"{la.name}|Block|{la.child.network}|{keys}|{la.inputs}")
+        elif la.type == "Input":
+            parts.append(f"{la.name}|Input|{la.inputs}")
+        else:
+            values = {k: v for k, v in la.params.items() if not _scalar(v)}
+            parts.append(f"{la.name}|{la.type}|{sorted(la.params)}|{values}|{la.inputs}")
+    return "\n".join(parts)
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, bool)
+
+
+def _slots(net: _Net) -> dict[tuple[str, str, str], Any]:
+    """The values that may become block parameters: (layer, where, key) -> value."""
+    out: dict[tuple[str, str, str], Any] = {}
+    for la in net.layers:
+        if la.child is not None:
+            out.update({(la.name, "args", k): v for k, v in la.child.args.items()})
+        elif la.type not in ("Input", "Output"):
+            out.update({(la.name, "params", k): v for k, v in la.params.items() if _scalar(v)})
+    return out
+
+
+def _param_type(values: list[Any]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int"
+    return "float"
+
+
+def _share(top: _Net, project_networks: dict[str, Graph], report: ImportReport) -> None:
+    """Give every net below ``top`` a definition: the same structure shares one network, values
+    that differ become block parameters bound by each use's ``args``."""
+    nets: list[_Net] = []
+
+    def collect(n: _Net) -> None:
+        for la in n.layers:
+            if la.child is not None:
+                collect(la.child)
+        nets.append(n)
+
+    collect(top)
+    nets.pop()  # the top is the model itself
+    by_height: dict[int, list[_Net]] = {}
+    for n in nets:
+        by_height.setdefault(_height(n), []).append(n)
+    taken = {"model"}
+    for h in sorted(by_height):
+        groups: dict[str, list[_Net]] = {}
+        for n in by_height[h]:
+            groups.setdefault(_skeleton(n), []).append(n)
+        for members in groups.values():
+            first = members[0]
+            base = first.cls
+            if base == "Sequential" or name_problem(base):
+                base = re.sub(r"[^A-Za-z0-9_]", "_", first.attr.title().replace("_", "")) \
+                    or "Sequential"
+                if not base[0].isalpha() or name_problem(base):
+                    base = "Sequential"
+            name, i = base, 2
+            while name in taken or name_problem(name):
+                name, i = f"{base}_{i}", i + 1
+            taken.add(name)
+            values = [_slots(m) for m in members]
+            differ = [s for s in values[0] if any(v.get(s) != values[0][s] for v in values[1:])]
+            # slots with the same values at every use share one parameter (planes); an integer
+            # multiple of another is a reference with mul (a bottleneck's planes * 4)
+            declared: dict[str, tuple[list[Any], str]] = {}
+            refs: dict[tuple[str, str, str], dict] = {}
+            for s in differ:
+                col = [v[s] for v in values]
+                hit = next((p for p, (c, _) in declared.items() if c == col), None)
+                if hit is not None:
+                    refs[s] = {"ref": hit}
+                    continue
+                if _param_type(col) == "int":
+                    for p, (c, t) in declared.items():
+                        if t == "int" and all(b and a % b == 0 for a, b in zip(col, c)):
+                            mul = {a // b for a, b in zip(col, c)}
+                            if len(mul) == 1 and mul != {1}:
+                                refs[s] = {"ref": p, "mul": mul.pop()}
+                                break
+                    if s in refs:
+                        continue
+                pname = s[2] if s[2] not in declared else f"{s[0]}_{s[2]}"
+                j = 2
+                while pname in declared:
+                    pname, j = f"{s[0]}_{s[2]}_{j}", j + 1
+                declared[pname] = (col, _param_type(col))
+                refs[s] = {"ref": pname}
+            graph = _graph(first, refs)
+            if declared:
+                try:
+                    graph.set_block_params([block_param(p, t, c[0]) for p, (c, t)
+                                            in declared.items()])
+                except ValueError:  # a name exported code reserves: one definition per variant
+                    graph = None
+            if graph is None:  # pragma: no cover - rare names
+                declared, refs = {}, {}
+                graph = _graph(first, refs)
+            graph.sequential = first.sequential
+            project_networks[name] = graph
+            report.blocks[name] = len(members)
+            for k, m in enumerate(members):
+                m.network = name
+                m.args = {p: c[k] for p, (c, t) in declared.items()}
+
+
+def _graph(net: _Net, refs: dict[tuple[str, str, str], dict]) -> Graph:
+    g = Graph()
+    for la in net.layers:
+        if la.child is not None:
+            args = {k: refs.get((la.name, "args", k), v) for k, v in la.child.args.items()}
+            params = {"block": la.child.network, **({"args": args} if args else {})}
+        else:
+            params = {k: refs.get((la.name, "params", k), v) for k, v in la.params.items()}
+        g.add_node(la.type, la.name, params, id=la.name)
+        for port, src in enumerate(la.inputs):
+            g.connect(src, la.name, port)
+    return g
+
+
+# --------------------------------------------------------------------------------------------
+# The public functions
+# --------------------------------------------------------------------------------------------
+
+
+def import_model(module: nn.Module, input_shape: tuple[int, ...] | list[int], name: str = "",
+                 partial: bool = False) -> tuple[Project, ImportReport]:
+    """An editable design of ``module`` for inputs of ``input_shape`` (one sample, no batch),
+    and the report of the import. Raises :class:`ImportFailed` listing what cannot be mapped,
+    unless ``partial``: then each network stops at its first unsupported part."""
+    name = name or type(module).__name__
+    report = ImportReport(name, [int(s) for s in input_shape], partial=partial)
+    imp = _Importer(module, report, partial)
+    x = torch.randn(_PROBE_BATCH, *input_shape)
+    try:
+        imp.probe(x)
+    except Exception as exc:  # noqa: BLE001
+        report.unsupported.append(Unsupported("", "forward", f"the model does not run on inputs "
+                                              f"of shape {list(input_shape)}: {exc}",
+                                              _exception_source(exc)))
+        raise ImportFailed(report) from None
+    top = imp.import_module(module, "", "")
+    if report.unsupported and not partial:
+        raise ImportFailed(report)
+    networks: dict[str, Graph] = {}
+    _share(top, networks, report)
+    model = _graph(top, {})
+    model.sequential = top.sequential
+    ordered = {"model": model, **dict(reversed(list(networks.items())))}
+    for g in ordered.values():
+        for nid, pos in wrapped_positions(g).items():
+            g.move(nid, pos)
+    for n in model.inputs():
+        n.params["shape"] = [int(s) for s in input_shape]
+    report.layers = sum(len(g.nodes) for g in ordered.values())
+    report.parameters = sum(p.numel() for p in module.parameters())
+    project = Project(name=name, description=f"Imported from {type(module).__module__}."
+                      f"{type(module).__qualname__} for inputs of shape {list(input_shape)} by "
+                      "designer import.", networks=ordered)
+    return project, report
+
+
+def build_design(project: Project, network: str = "model", device: str | None = None
+                 ) -> nn.Module:
+    """The built model of one network of a project (on the meta device: structure only)."""
+    from .build import build_model
+
+    graph = project.networks[network]
+    if device == "meta":
+        with torch.device("meta"):
+            return build_model(graph)
+    return build_model(graph)
+
+
+def convert_state_dict(state: dict[str, torch.Tensor], report: ImportReport
+                       ) -> dict[str, torch.Tensor]:
+    """A state_dict of the imported module with the design's keys and shapes (bare parameters
+    become ``<name>.weight``)."""
+    out = {}
+    for k, v in state.items():
+        if k in report.reshaped:
+            v = v.reshape(report.reshaped[k])
+        out[report.renamed.get(k, k)] = v
+    return out
+
+
+@dataclass
+class WeightsReport:
+    """What loading a state_dict into a design found: keys the design has and the file lacks,
+    keys the file has and the design lacks, and keys whose shapes differ."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, list[int], list[int]]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def message(self) -> str:
+        parts = []
+        for label, keys in (("missing from the file", self.missing),
+                            ("in the file but not in the design", self.unexpected)):
+            if keys:
+                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+                parts.append(f"{len(keys)} key(s) {label}: {', '.join(keys[:5])}{more}")
+        for k, a, b in self.mismatched[:5]:
+            parts.append(f"{k}: the file holds shape {a}, the design {b}")
+        return "; ".join(parts) or "all keys match"
+
+
+def check_state_dict(model: nn.Module, state: dict[str, Any]) -> WeightsReport:
+    want = model.state_dict()
+    report = WeightsReport(sorted(set(want) - set(state)), sorted(set(state) - set(want)))
+    for k in sorted(set(want) & set(state)):
+        v = state[k]
+        if not isinstance(v, torch.Tensor):
+            report.mismatched.append((k, [], list(want[k].shape)))
+        elif tuple(v.shape) != tuple(want[k].shape):
+            report.mismatched.append((k, list(v.shape), list(want[k].shape)))
+    return report
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state_dict file (tensors only: ``torch.load(weights_only=True)``); ValueError when it
+    cannot be read or is not a mapping of names to tensors."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such weights file") from None
+    except Exception as exc:  # noqa: BLE001 - a pickle refused or a broken file
+        raise ValueError(f"{path}: not a state_dict file torch can load safely ({exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a designer checkpoint
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ValueError(f"{path}: expected a state_dict (names -> tensors)")
+    return state
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> WeightsReport:
+    """Load a state_dict file into a built design by key. With ``strict`` nothing is loaded
+    unless every key matches (ValueError with the report's message); otherwise the matching
+    keys are loaded and the report says what was not."""
+    state = read_weights(path)
+    report = check_state_dict(model, state)
+    if strict and not report.ok:
+        raise ValueError(f"{path} does not fit the design: {report.message()}")
+    bad = {k for k, *_ in report.mismatched}
+    model.load_state_dict({k: v for k, v in state.items() if k not in bad
+                           and k not in report.unexpected}, strict=False)
+    return report
+
+
+def save_weights(state: dict[str, torch.Tensor], path: str | Path) -> Path:
+    """Write tensors only (no code, no pickled objects), loadable with ``weights_only=True``."""
+    path = Path(path)
+    torch.save({k: v.detach().clone().contiguous() for k, v in state.items()}, path)
+    return path
+
+
+def weights_path(project_file: str | Path) -> Path:
+    """``<stem>.weights.pt`` beside a project file (``net.dnn.json`` -> ``net.weights.pt``)."""
+    p = Path(project_file)
+    stem = p.name[: -len(".dnn.json")] if p.name.endswith(".dnn.json") else p.stem
+    return p.with_name(f"{stem}.weights.pt")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = ["ImportFailed", "ImportReport", "Unsupported", "WeightsReport", "build_design",
+           "check_state_dict", "convert_state_dict", "count_parameters", "import_model",
+           "load_weights", "read_weights", "save_weights", "weights_path"]

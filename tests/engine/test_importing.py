@@ -1,0 +1,306 @@
+"""Importing PyTorch models (designer.engine.importing, ``designer import``): one torchvision
+model per family comes back with the same parameters, the same state_dict keys and the same
+outputs; what cannot be mapped is reported with its path and source line; weights load by key;
+frozen layers stay unchanged while the head fine-tunes. Small inputs keep it fast."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from designer.engine.build import build_model
+from designer.engine.importing import (
+    ImportFailed,
+    check_state_dict,
+    convert_state_dict,
+    import_model,
+    load_weights,
+    save_weights,
+)
+from designer.engine.project import load_project, project_from_json, project_to_json, save_project
+
+torchvision = pytest.importorskip("torchvision")
+
+
+def _randomise(model: nn.Module) -> nn.Module:
+    """Non-trivial values everywhere (BN statistics, zero-initialised weights), eval mode."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+def _same(model: nn.Module, shape: tuple[int, ...], name: str = "m"):
+    project, report = import_model(model, shape, name=name)
+    assert report.ok, report.summary()
+    built = build_model(project.networks["model"]).eval()
+    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
+    state = convert_state_dict(model.state_dict(), report)
+    built.load_state_dict(state, strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), model(x), atol=1e-5, rtol=1e-5)
+    return project, report, built
+
+
+def _small_vit():
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                             hidden_dim=16, mlp_dim=32, num_classes=10)
+
+
+# model -> (constructor, input size); one per family, small inputs
+FAMILIES = {
+    "resnet18": (lambda: torchvision.models.resnet18(num_classes=10), 32),
+    "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(num_classes=10), 32),
+    "squeezenet1_0": (lambda: torchvision.models.squeezenet1_0(num_classes=10), 48),
+    "shufflenet_v2_x0_5": (lambda: torchvision.models.shufflenet_v2_x0_5(num_classes=10), 32),
+    "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(num_classes=10), 32),
+    "mnasnet0_5": (lambda: torchvision.models.mnasnet0_5(num_classes=10), 32),
+    "vit (small)": (_small_vit, 32),
+}
+
+# Families that do not import yet, with what the report says about them.
+NOT_YET = {
+    "convnext_tiny": (lambda: torchvision.models.convnext_tiny(num_classes=10), 32,
+                      "layer_norm"),
+    "densenet121": (lambda: torchvision.models.densenet121(num_classes=10), 32,
+                    "arguments that are not tensors"),
+    "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(num_classes=10), 32,
+                       "cannot name a layer"),
+    "googlenet": (lambda: torchvision.models.googlenet(num_classes=10, init_weights=False), 32,
+                  "never called"),
+}
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_torchvision_family_imports_exactly(name):
+    make, size = FAMILIES[name]
+    torch.manual_seed(0)
+    model = _randomise(make())
+    project, report, _ = _same(model, (3, size, size), name)
+    if name == "vit (small)":  # bare parameters become Parameter layers: <name>.weight
+        assert report.renamed["class_token"] == "class_token.weight"
+        assert report.reshaped["class_token"] == [1, 16]
+    else:  # keys unchanged
+        assert not report.renamed
+    again = project_from_json(project_to_json(project))
+    assert again.to_dict() == project.to_dict()
+
+
+@pytest.mark.parametrize("name", list(NOT_YET))
+def test_a_family_that_does_not_import_yet_is_reported(name):
+    make, size, why = NOT_YET[name]
+    with pytest.raises(ImportFailed) as info:
+        import_model(make().eval(), (3, size, size), name=name)
+    report = info.value.report
+    assert not report.ok and any(why in str(u) for u in report.unsupported), report.summary()
+    pytest.xfail(f"{name} does not import yet: {report.unsupported[0]}")
+
+
+def test_resnet18_shares_blocks_and_keeps_torchvision_keys():
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    project, report = import_model(model, (3, 32, 32))
+    built = build_model(project.networks["model"])
+    assert list(built.state_dict()) == list(model.state_dict())  # same keys, same order
+    assert "layer2.0.downsample.0.weight" in built.state_dict()
+    # the six plain BasicBlocks share one definition, with planes as a block parameter
+    plain = project.networks["BasicBlock"]
+    assert report.blocks["BasicBlock"] == 5
+    assert [p.name for p in plain.block_params] == ["out_channels"]
+    assert plain.node_by_name("conv1").params["out_channels"] == {"ref": "out_channels"}
+
+
+class Residual(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn(self.conv(x)))  # a functional residual
+
+
+class Custom(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.blocks = nn.Sequential(Residual(4), Residual(4))
+        self.head = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.head(torch.flatten(x, 1))
+
+
+def test_a_custom_module_with_a_functional_residual():
+    model = _randomise(Custom())
+    project, report, _built = _same(model, (1, 8, 8))
+    assert report.blocks == {"Residual": 2, "Blocks": 1}
+    types = {n.type for n in project.networks["Residual"].nodes.values()}
+    assert {"Add", "ReLU", "Conv2d", "BatchNorm2d"} <= types
+    assert project.networks["Blocks"].sequential
+
+
+class Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow
+            return self.fc(x)
+        return x
+
+
+def test_data_dependent_control_flow_is_reported_clearly(tmp_path):
+    with pytest.raises(ImportFailed) as info:
+        import_model(Branchy(), (4,))
+    (entry,) = info.value.report.unsupported
+    assert entry.op == "trace" and "data-dependent control flow" in entry.reason
+    assert "test_importing.py" in entry.source and "if x.sum() > 0" in entry.source
+    data = json.loads(info.value.report.to_json())
+    assert data["ok"] is False and data["unsupported"][0]["op"] == "trace"
+
+
+class Sorting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = self.fc(x)
+        x = torch.cumsum(x, dim=1)
+        return self.out(x)
+
+
+def test_an_unsupported_op_is_listed_and_partial_stops_before_it():
+    with pytest.raises(ImportFailed) as info:
+        import_model(Sorting(), (4,))
+    (entry,) = info.value.report.unsupported
+    assert entry.op == "cumsum" and "torch.cumsum(x, dim=1)" in entry.source
+    project, report = import_model(Sorting(), (4,), partial=True)
+    assert report.partial and not report.ok
+    names = [n.name for n in project.networks["model"].nodes.values()]
+    assert "fc" in names and "out" not in names
+
+
+def test_frozen_is_saved_and_build_freezes(tmp_path):
+    model = _randomise(Custom())
+    project, _ = import_model(model, (1, 8, 8))
+    graph = project.networks["model"]
+    for node in graph.nodes.values():
+        node.frozen = node.name != "head"
+    path = save_project(project, tmp_path / "c.dnn.json", backup=False)
+    again = load_project(path)
+    assert again.networks["model"].node_by_name("stem").frozen
+    assert not again.networks["model"].node_by_name("head").frozen
+    built = build_model(again.networks["model"])
+    trainable = {k for k, p in built.named_parameters() if p.requires_grad}
+    assert trainable == {"head.weight", "head.bias"}
+    bad = json.loads(path.read_text())
+    bad["networks"][0]["nodes"][1]["frozen"] = "yes"
+    with pytest.raises(ValueError, match="frozen: expected true or false"):
+        project_from_json(json.dumps(bad))
+
+
+def test_weights_report_missing_unexpected_and_mismatched(tmp_path):
+    model = Custom()
+    project, _ = import_model(model.eval(), (1, 8, 8))
+    built = build_model(project.networks["model"])
+    state = dict(model.state_dict())
+    state["extra"] = torch.zeros(1)
+    del state["stem.bias"]
+    state["head.bias"] = torch.zeros(3)
+    report = check_state_dict(built, state)
+    assert report.missing == ["stem.bias"] and report.unexpected == ["extra"]
+    assert report.mismatched == [("head.bias", [3], [10])]
+    path = save_weights(state, tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="missing from the file: stem.bias"):
+        load_weights(built, path)
+
+
+def _digits_net() -> nn.Module:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8),
+                                          nn.ReLU(), nn.MaxPool2d(2))
+            self.head = nn.Linear(8 * 4 * 4, 10)
+
+        def forward(self, x):
+            return self.head(torch.flatten(self.features(x), 1))
+
+    return Net()
+
+
+def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):
+    from designer.commands.import_ import load_spec  # noqa: F401 - the CLI module imports
+    from designer.engine.data import load_dataset
+    from designer.engine.recipes import prepare_run
+    from designer.engine.training import Trainer
+
+    torch.manual_seed(1)
+    model = _randomise(_digits_net())
+    project, report = import_model(model, (1, 8, 8), name="digits-net")
+    for node in project.networks["model"].nodes.values():
+        node.frozen = node.name == "features"  # the whole block use
+    save_weights(convert_state_dict(model.state_dict(), report), tmp_path / "n.weights.pt")
+    project.dataset = {"kind": "digits"}
+    project.training = {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 3,
+                        "init_weights": "n.weights.pt", "freeze_bn_eval": True}
+    path = save_project(project, tmp_path / "n.dnn.json", backup=False)
+    project = load_project(path)
+    ds = load_dataset(project.dataset, tmp_path)
+    _, recipe = prepare_run(project, ds)
+    start = {k: v.clone() for k, v in recipe.model.state_dict().items()}
+    for k, v in model.state_dict().items():  # the weights came from the file
+        assert torch.equal(start[k], v), k
+    result = Trainer(None, ds, project.training, recipe=recipe).run()
+    assert result.status == "finished", result.message
+    after = recipe.model.state_dict()
+    frozen = [k for k in start if k.startswith("features.")]
+    assert frozen and all(torch.equal(start[k], after[k].cpu()) for k in frozen)  # with BN stats
+    assert not torch.equal(start["head.weight"], after["head.weight"].cpu())
+
+
+def test_init_weights_that_do_not_fit_stop_the_run(tmp_path):
+    from designer.engine.data import load_dataset
+    from designer.engine.recipes import RecipeError, prepare_run
+
+    project, _ = import_model(_digits_net().eval(), (1, 8, 8))
+    save_weights({"head.weight": torch.zeros(10, 128)}, tmp_path / "w.pt")
+    project.dataset = {"kind": "digits"}
+    project.training = {"init_weights": "w.pt"}
+    project = load_project(save_project(project, tmp_path / "p.dnn.json", backup=False))
+    with pytest.raises(RecipeError, match="training.init_weights: .*missing from the file"):
+        prepare_run(project, load_dataset(project.dataset, tmp_path))
+
+
+def test_cli_imports_a_file_with_weights_and_a_report(tmp_path, capsys):
+    from designer.cli import main
+
+    src = tmp_path / "mynet.py"
+    src.write_text("import torch\nfrom torch import nn\n\n\ndef make():\n"
+                   "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))\n")
+    out = tmp_path / "net.dnn.json"
+    code = main(["import", f"{src}:make", "-o", str(out), "--input-shape", "1,8,8", "--weights",
+                 "--report", str(tmp_path / "r.json")])
+    assert code == 0, capsys.readouterr()
+    project = load_project(out)
+    assert project.training["init_weights"] == "net.weights.pt"
+    state = torch.load(tmp_path / "net.weights.pt", weights_only=True)
+    assert set(state) == {"1.weight", "1.bias"}
+    assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
+    code = main(["import", "torchvision:nope_model", "-o", str(out)])
+    assert code == 2
