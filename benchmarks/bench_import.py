@@ -1,0 +1,80 @@
+"""Import time and coverage of ``designer import`` (designer.engine.importing).
+
+    .venv/bin/python benchmarks/bench_import.py            # resnet50, vit_b_16 at 224: < 3 s each
+    .venv/bin/python benchmarks/bench_import.py --all [--skip-over 100e6]   # every torchvision
+        classification model: params equal, strict load, outputs within 1e-5 at two input sizes
+
+Times are taken after torch and torchvision are loaded and the model is built (weights=None).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+from designer.engine.build import build_model  # noqa: E402
+from designer.engine.importing import ImportFailed, convert_state_dict, import_model  # noqa: E402
+
+
+def model(name: str, size: int):
+    extra = {"image_size": size} if name.startswith("vit_") else {}
+    return torchvision.models.get_model(name, weights=None, **extra).eval()
+
+
+def timing() -> None:
+    for name in ("resnet50", "vit_b_16"):
+        m = model(name, 224)
+        t = time.perf_counter()
+        import_model(m, (3, 224, 224), name=name)
+        dt = time.perf_counter() - t
+        print(f"{name}: import {dt:.2f} s (target < 3 s): {'met' if dt < 3 else 'MISSED'}")
+
+
+def check(name: str, size: int) -> str:
+    m = model(name, size)
+    try:
+        project, report = import_model(m, (3, size, size), name=name)
+    except ImportFailed as exc:
+        return f"no: {exc.report.unsupported[0]}"
+    built = build_model(project.networks["model"]).eval()
+    if sum(p.numel() for p in built.parameters()) != sum(p.numel() for p in m.parameters()):
+        return "no: parameter counts differ"
+    built.load_state_dict(convert_state_dict(m.state_dict(), report), strict=True)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        diff = (built(x) - m(x)).abs().max().item()
+    return f"yes (max diff {diff:.1e})" if diff <= 1e-5 else f"no: outputs differ by {diff:.1e}"
+
+
+def coverage(skip_over: float) -> None:
+    for name in torchvision.models.list_models(module=torchvision.models):
+        n = sum(p.numel() for p in model(name, 224 if name.startswith("vit_") else 64)
+                .parameters())
+        if n > skip_over:
+            print(f"| {name} | skipped ({n / 1e6:.0f} M parameters) |", flush=True)
+            continue
+        results = []
+        for size in ((224, 224) if name.startswith("vit_") else (64, 96)):
+            try:
+                results.append(check(name, size))
+            except Exception as exc:  # noqa: BLE001
+                results.append(f"no: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            if results[-1].startswith("no") or name.startswith("vit_"):
+                break
+        print(f"| {name} | {'; '.join(results)} |", flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--all", action="store_true")
+    ap.add_argument("--skip-over", type=float, default=100e6)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    coverage(args.skip_over) if args.all else timing()
