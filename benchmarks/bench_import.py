@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torchvision  # noqa: E402
+import torch
+import torchvision
 
-from designer.engine.build import build_model  # noqa: E402
-from designer.engine.importing import ImportFailed, convert_state_dict, import_model  # noqa: E402
+from designer.engine.build import build_model
+from designer.engine.importing import ImportFailed, convert_state_dict, import_model
 
 
 def model(name: str, size: int):
