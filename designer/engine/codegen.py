@@ -1893,6 +1893,13 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
         if not path.is_absolute():
             dataset["path"] = str((Path(project_dir) / path).resolve())
     cls = network_class_names(project)[models[0]]
+    frozen = _frozen_paths(project, models[0])
+    if training.get("init_weights") and project_dir is not None:
+        from pathlib import Path
+
+        path = Path(training["init_weights"]).expanduser()
+        if not path.is_absolute():  # the project's path is relative to the project file
+            training["init_weights"] = str((Path(project_dir) / path).resolve())
     pieces = [_TRAIN_HEAD]
     if kind in ("digits", "torchvision", "image_folder"):
         pieces.append(_IMAGES)
@@ -1903,7 +1910,8 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
                    "csv": _CSV_COMMON + _LOAD_CSV,
                    "csv_text": _CSV_COMMON + _LOAD_CSV_TEXT}[kind])
     pieces.append(_TRAIN_LOOP)
-    body = with_search_arguments("".join(pieces), project, {"__CLASS__()": models[0]})
+    body = _with_frozen_and_init("".join(pieces), frozen, bool(training.get("init_weights")))
+    body = with_search_arguments(body, project, {"__CLASS__()": models[0]})
     if kind == "csv_text":
         body = body.replace("import os\n", "import os\nimport re\n", 1)
     if "np." not in body:  # digits and CSV loaders do without numpy
@@ -1935,6 +1943,89 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
     header += ["#", *("# " + line for line in _RUN_HELP)]
     source = "\n".join(header) + "\n" + body
     return format_source(source) if format else source
+
+
+def _frozen_paths(project, network: str) -> list[str]:
+    """The module paths of the frozen layers and block uses (``Node.frozen``) of a network, as
+    the built design names them (the exported model's names: its state_dict keys are the
+    design's); only modules holding weights or buffers. Empty when nothing is frozen."""
+    if not any(n.frozen for g in project.networks.values() for n in g.nodes.values()):
+        return []
+    import torch
+
+    from .build import BuildError, build_model, is_frozen
+
+    try:
+        with torch.device("meta"):
+            model = build_model(project.networks[network])
+    except BuildError as exc:
+        raise CodegenError(str(exc)) from None
+    paths: list[str] = []
+    for name, module in model.named_modules():
+        if not name or not is_frozen(module) or any(name.startswith(p + ".") for p in paths):
+            continue
+        if next(module.parameters(), None) is not None or next(module.buffers(), None) is not None:
+            paths.append(name)
+    return paths
+
+
+_FROZEN = '''
+
+# Layers and blocks frozen in the designer: not trained (requires_grad off, so the optimizer
+# leaves them out); with CONFIG["training"]["freeze_bn_eval"] their BatchNorm stays in eval mode.
+FROZEN = __FROZEN__
+
+
+def freeze(model):
+    for path in FROZEN:
+        for p in model.get_submodule(path).parameters():
+            p.requires_grad_(False)
+
+
+def train_mode(model):
+    """model.train(), with frozen BatchNorm kept in eval mode when freeze_bn_eval is set."""
+    model.train()
+    if CONFIG["training"].get("freeze_bn_eval"):
+        plain = getattr(model, "module", model)  # under DistributedDataParallel
+        for path in FROZEN:
+            for m in plain.get_submodule(path).modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+'''
+
+_INIT_WEIGHTS = '''
+
+def load_init_weights(model, path):
+    """The starting weights (training.init_weights): a state_dict file, loaded strictly by key.
+    A relative path starts at this script's folder."""
+    if not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state.get("model"), dict):  # a checkpoint
+        state = state["model"]
+    model.load_state_dict(state)
+'''
+
+
+def _with_frozen_and_init(body: str, frozen: list[str], init_weights: bool) -> str:
+    """The supervised training script with its frozen module paths and initial weights (the
+    designer's build and recipe do the same); unchanged when the design has neither."""
+    if not frozen and not init_weights:
+        return body
+    build = "    model = __CLASS__().to(device)\n"
+    if body.count(build) != 1 or body.count("    model.train()\n") != 1:  # pragma: no cover
+        raise CodegenError("internal: the training script has no single model build/train()")
+    added = ""
+    if init_weights:
+        added += '    load_init_weights(model, cfg["init_weights"])\n'
+    helpers = _INIT_WEIGHTS if init_weights else ""
+    if frozen:
+        added += "    freeze(model)\n"
+        helpers += _FROZEN.replace("__FROZEN__", literal(frozen))
+        body = body.replace("    model.train()\n", "    train_mode(model)\n")
+    body = body.replace(build, build + added)
+    at = body.index("\n\ndef train(args,")
+    return body[:at] + helpers.rstrip("\n") + "\n" + body[at:]
 
 
 _DATA_ARGUMENT = '    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)\n'

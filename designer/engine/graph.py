@@ -77,6 +77,7 @@ class GraphEvent:
     RENAMED = "renamed"
     MOVED = "moved"
     WHEN_CHANGED = "when_changed"
+    FROZEN_CHANGED = "frozen_changed"
     # the network's block parameters or its sequential flag (node_id None): every node may read them
     BLOCK_CHANGED = "block_changed"
 
@@ -352,6 +353,15 @@ class Graph(Observable):
         if old != when:
             node.when = when
             self._emit(GraphEvent(GraphEvent.WHEN_CHANGED, node_id, old=old, new=when))
+        return old
+
+    def set_frozen(self, node_id: str, frozen: bool) -> bool:
+        """Mark a layer or block use not trainable (True) or trainable; returns the old value."""
+        node = self.node(node_id)
+        old = node.frozen
+        if bool(frozen) != old:
+            node.frozen = bool(frozen)
+            self._emit(GraphEvent(GraphEvent.FROZEN_CHANGED, node_id, old=old, new=node.frozen))
         return old
 
     def set_block_params(self, params: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:

@@ -1,0 +1,108 @@
+"""The exported train.py fine-tunes as the designer does: frozen layers and blocks (Node.frozen)
+leave the optimizer and keep their BatchNorm in eval mode (``freeze_bn_eval``), the starting
+weights come from ``training.init_weights``; after one epoch the frozen parameters and
+statistics are bit-for-bit the file's, the head has moved, and the designer's own run ends with
+the same weights. The script runs where ``designer`` cannot be imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+from torch import nn
+
+from designer.engine.data import load_dataset
+from designer.engine.export import export_project
+from designer.engine.importing import convert_state_dict, import_model, save_weights
+from designer.engine.project import load_project, save_project
+from designer.engine.recipes import prepare_run
+from designer.engine.training import Trainer
+
+DRIVER = r'''
+import os, sys
+sys.modules["designer"] = None  # the exported code must not need designer
+import torch
+torch.set_num_threads(1)
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import train
+model = train.main(sys.argv[1:])
+torch.save(model.state_dict(), os.path.join(here, "trained.pt"))
+'''
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8),
+                                      nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def test_exported_train_py_keeps_frozen_parts_and_matches_the_designer(tmp_path):
+    torch.manual_seed(1)
+    model = Net().eval()
+    with torch.no_grad():  # BN statistics that training would change
+        model.features[1].running_mean.normal_()
+        model.features[1].running_var.uniform_(0.5, 1.5)
+    project, report = import_model(model, (1, 8, 8), name="digits-net")
+    project.networks["model"].node_by_name("features").frozen = True  # the whole block use
+    save_weights(convert_state_dict(model.state_dict(), report), tmp_path / "n.weights.pt")
+    project.dataset = {"kind": "digits"}
+    project.training = {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 3,
+                        "init_weights": "n.weights.pt", "freeze_bn_eval": True}
+    project = load_project(save_project(project, tmp_path / "n.dnn.json", backup=False))
+    start = model.state_dict()
+
+    out = tmp_path / "export"
+    export_project(project, out, project_dir=tmp_path)
+    src = (out / "train.py").read_text(encoding="utf-8")
+    assert "FROZEN = ['features']" in src or 'FROZEN = ["features"]' in src
+    assert "load_init_weights(model, cfg[\"init_weights\"])" in src
+    # (E501 aside: CONFIG holds the weights file's absolute path, as it does a dataset's)
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select",
+                           "E,F,W,I", "--ignore", "E501", "--output-format", "concise",
+                           str(out / "train.py")], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    (out / "driver.py").write_text(DRIVER, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-I", "driver.py", "--epochs", "1", "--device", "cpu",
+                           "--out", "ck", "--log-interval", "1000"], cwd=out,
+                          capture_output=True, text=True, timeout=300, env=_env(), check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trained = torch.load(out / "trained.pt", weights_only=True)
+    frozen = [k for k in start if k.startswith("features.")]
+    assert frozen
+    for k in frozen:  # weights and BatchNorm statistics
+        assert torch.equal(trained[k], start[k]), k
+    assert not torch.equal(trained["head.weight"], start["head.weight"])
+
+    # the designer, on one thread as the script: the same weights
+    ds = load_dataset(project.dataset, tmp_path)
+    _, recipe = prepare_run(project, ds, run_dir=tmp_path / "run")
+    result = Trainer(None, ds, project.training, recipe=recipe, run_dir=tmp_path / "run",
+                     cpu_threads=1).run()
+    assert result.status == "finished", result.message
+    mine = recipe.model.state_dict()
+    assert list(trained) == list(mine)
+    for k, v in mine.items():
+        assert torch.equal(trained[k], v.cpu()), k
+
+
+def test_a_design_without_frozen_parts_or_weights_exports_as_before(tmp_path):
+    project, _ = import_model(Net().eval(), (1, 8, 8), name="plain")
+    project.dataset = {"kind": "digits"}
+    export_project(project, tmp_path / "out")
+    src = (tmp_path / "out" / "train.py").read_text(encoding="utf-8")
+    assert "FROZEN" not in src and "load_init_weights" not in src and "train_mode" not in src
