@@ -228,6 +228,11 @@ def _module_table() -> dict[type, tuple[str, Callable[[nn.Module], dict]]]:
         return table
     table[StochasticDepth] = ("StochasticDepth", lambda m: {"p": m.p, "mode": m.mode})
     table[Permute] = ("Permute", _permute_module)
+    try:
+        from torchvision.models.convnext import LayerNorm2d
+    except ImportError:  # pragma: no cover - older torchvision
+        return table
+    table[LayerNorm2d] = ("LayerNorm2d", _layer_norm)  # an nn.LayerNorm applied channels-last
     return table
 
 

@@ -94,6 +94,37 @@ register(
     prefix="ln",
 )
 
+def _resolve_layernorm2d(p, ins, dts):
+    n = _infer_size(p, "num_channels", ins[0][0], "channels", "LayerNorm2d")
+    return {"normalized_shape": n, "eps": p["eps"], "elementwise_affine": p["elementwise_affine"]}
+
+
+register(
+    id="LayerNorm2d",
+    display_name="LayerNorm2d",
+    category="Normalization",
+    doc="Layer normalisation over the channels at each position of (C, H, W), as ConvNeXt's "
+    "LayerNorm2d: an nn.LayerNorm applied channels-last.",
+    params=(
+        Param("num_channels", "int", None, "Channels (auto: from the input)", min=1, max=MAX_DIM,
+              inferred=True),
+        Param("eps", "float", 1e-6, "Added to the variance for numerical stability", min=0, max=1),
+        Param("elementwise_affine", "bool", True, "Learn a scale and shift per channel"),
+    ),
+    module_name="LayerNorm",
+    resolve=_resolve_layernorm2d,
+    apply=lambda m, xs, kw: m(xs[0].permute(0, 2, 3, 1)).permute(0, 3, 1, 2),
+    code=lambda c: [f"{c.out} = {c.attr}({c.inputs[0]}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"],
+    count_params=lambda kw: 2 * kw["normalized_shape"] if kw["elementwise_affine"] else 0,
+    infer=_same_shape,
+    macs=_elementwise_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=(),
+    prefix="ln",
+)
+
+
 def _resolve_groupnorm(p, ins, dts):
     c = _infer_size(p, "num_channels", ins[0][0], "channels", "GroupNorm")
     if c % p["num_groups"]:
