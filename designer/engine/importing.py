@@ -30,6 +30,7 @@ design by key and reports missing, unexpected and shape-mismatched keys.
 
 from __future__ import annotations
 
+import inspect
 import json
 import operator
 import re
@@ -277,6 +278,7 @@ class _Net:
     sequential: bool
     ok: bool = True
     network: str = ""  # the definition it uses, once shared
+    list_dim: int | None = None  # called with a list of tensors, concatenated along this axis
     args: dict[str, Any] = field(default_factory=dict)
 
 
@@ -349,7 +351,8 @@ class _Importer:
         hooks = []
         counts: dict[int, int] = {}
 
-        def hook(module, args, kwargs):
+        def hook(module, args, kwargs):  # lists are copied: DenseNet appends to its list
+            args = tuple(list(a) if isinstance(a, list) else a for a in args)
             self.calls.setdefault(id(module), (args, kwargs))
 
         def after(module, args, output):
@@ -388,8 +391,16 @@ class _Importer:
             self.unsupported(path, cls, "never called when the model runs")
             net.ok = False
             return net
+        args, kwargs = call
+        listed = len(args) == 1 and not kwargs and isinstance(args[0], (list, tuple)) \
+            and len(args[0]) > 0 and all(isinstance(a, torch.Tensor) for a in args[0])
         try:
-            graph = _Tracer().trace(module)
+            if listed:  # one placeholder per tensor of the list
+                first = next(iter(inspect.signature(module.forward).parameters))
+                graph = _Tracer().trace(module, concrete_args={
+                    first: [torch.fx._symbolic_trace.PH] * len(args[0])})
+            else:
+                graph = _Tracer().trace(module)
         except Exception as exc:  # noqa: BLE001 - every fx failure becomes a report entry
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             control = "control flow" in str(exc) or "bool" in str(exc) or "iterate" in str(exc)
@@ -399,8 +410,15 @@ class _Importer:
             self.unsupported(path, "trace", why, _exception_source(exc))
             net.ok = False
             return net
+        if listed:
+            try:
+                net.list_dim = _concatenated_list(graph)
+            except _Unmapped as exc:
+                self.unsupported(path, exc.op, exc.reason)
+                net.ok = False
+                return net
+            args = (torch.cat(list(args[0]), net.list_dim),)
         gm = torch.fx.GraphModule(module, graph)
-        args, kwargs = call
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
         flat = list(args) + [kwargs[p.target] for p in placeholders[len(args):]
                              if p.target in kwargs]
@@ -423,6 +441,35 @@ class _Importer:
             module.train(was)
         _NetBuilder(self, module, path, net, graph, names).run()
         return net
+
+
+def _concatenated_list(graph: torch.fx.Graph) -> int:
+    """A forward traced with a list of tensors whose only use is ``torch.cat(list, dim)``
+    (DenseNet's layers): rewritten in place to take the concatenation, one tensor; returns
+    ``dim``. The caller concatenates the list with a Concat layer."""
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    users = {u for p in phs for u in p.users}
+    cat = next(iter(users)) if len(users) == 1 else None
+    if cat is None or cat.op != "call_function" or cat.target is not torch.cat \
+            or list(cat.args[0]) != phs or any(len(p.users) != 1 for p in phs):
+        raise _Unmapped("list", "called with a list of tensors used other than concatenated "
+                        "at once (torch.cat): a block takes tensors")
+    dim = cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
+    if not isinstance(dim, int) or dim == 0:
+        raise _Unmapped("list", f"a list concatenated along axis {dim}")
+    with graph.inserting_before(phs[0]):
+        x = graph.placeholder("x")
+    cat.replace_all_uses_with(x)
+    graph.erase_node(cat)
+    for p in phs:
+        graph.erase_node(p)
+    info = getattr(graph._codegen, "pytree_info", None)
+    out = next(n for n in graph.nodes if n.op == "output")
+    if info is not None and info.out_spec is not None and info.out_spec.is_leaf() \
+            and isinstance(out.args[0], (list, tuple)) and len(out.args[0]) == 1:
+        out.args = (out.args[0][0],)  # the one tensor returned, flattened by pytree tracing
+    graph._codegen = torch.fx.graph.CodeGen()  # plain arguments again
+    return dim
 
 
 def _shape_prop_class() -> type:
@@ -582,6 +629,9 @@ class _NetBuilder:
         srcs = self.sources(node)
         if not srcs:
             raise _Unmapped(cls, "takes no tensor input")
+        if child.list_dim is not None and len(srcs) > 1:  # the list it concatenates, as a layer
+            cat = _Layer(self.fresh(f"{target}_input"), "Concat", {"dim": child.list_dim}, srcs)
+            return [cat, _Layer(name, BLOCK, {}, [cat.name], child)]
         return [_Layer(name, BLOCK, {}, srcs, child)]
 
     def self_attention(self, node: torch.fx.Node) -> list[str]:
@@ -846,7 +896,7 @@ def _share(top: _Net, project_networks: dict[str, Graph], report: ImportReport) 
             groups.setdefault(_skeleton(n), []).append(n)
         for members in groups.values():
             first = members[0]
-            base = first.cls
+            base = first.cls.lstrip("_")  # torchvision's private classes: _DenseLayer
             if base == "Sequential" or name_problem(base):
                 base = re.sub(r"[^A-Za-z0-9_]", "_", first.attr.title().replace("_", "")) \
                     or "Sequential"

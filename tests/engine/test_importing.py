@@ -69,6 +69,7 @@ FAMILIES = {
     "vit (small)": (_small_vit, 32),
     "vgg11": (lambda: torchvision.models.vgg11(num_classes=10, init_weights=False), 32),
     "convnext_tiny": (lambda: torchvision.models.convnext_tiny(num_classes=10), 32),
+    "densenet121": (lambda: torchvision.models.densenet121(num_classes=10), 32),
     # without the auxiliary heads, which eval never calls (see NOT_YET)
     "googlenet": (lambda: torchvision.models.googlenet(num_classes=10, aux_logits=False,
                                                        init_weights=False), 32),
@@ -76,8 +77,6 @@ FAMILIES = {
 
 # Families that do not import yet, with what the report says about them.
 NOT_YET = {
-    "densenet121": (lambda: torchvision.models.densenet121(num_classes=10), 32,
-                    "arguments that are not tensors"),
     "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(num_classes=10), 32,
                        "cannot name a layer"),
     # aux1/aux2 run only in training mode, where forward returns a tuple of three outputs: their
@@ -102,6 +101,10 @@ def test_a_torchvision_family_imports_exactly(name):
         assert all(v == f"{k}.weight" for k, v in report.renamed.items())
     else:  # keys unchanged
         assert not report.renamed
+    if name == "densenet121":  # each layer takes the concatenation of the features before it
+        assert report.blocks["DenseLayer"] == 58 and "Transition" in report.blocks
+        block = project.networks["DenseBlock"]
+        assert block.node_by_name("denselayer2_input").type == "Concat"
     again = project_from_json(project_to_json(project))
     assert again.to_dict() == project.to_dict()
 
