@@ -297,6 +297,23 @@ class SetWhenCommand(GraphCommand):
         self.graph.set_when(self.node_id, self.old)
 
 
+class SetFrozenCommand(GraphCommand):
+    """Make a layer or block use not trainable (frozen) or trainable again."""
+
+    def __init__(self, graph: Graph, node_id: str, frozen: bool,
+                 parent: MacroCommand | None = None) -> None:
+        node = graph.node(node_id)
+        super().__init__(graph, f"Freeze '{node.name}'" if frozen
+                         else f"Make '{node.name}' trainable", parent)
+        self.node_id, self.old, self.new = node_id, node.frozen, bool(frozen)
+
+    def redo(self) -> None:
+        self.graph.set_frozen(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph.set_frozen(self.node_id, self.old)
+
+
 class SetBlockParamsCommand(GraphCommand):
     """Declare, edit or remove the network's block parameters (the whole tuple before/after)."""
 

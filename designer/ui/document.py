@@ -64,6 +64,7 @@ from .commands import (
     RenameCommand,
     RenameNetworkCommand,
     SetBlockParamsCommand,
+    SetFrozenCommand,
     SetParamsCommand,
     SetProjectTextCommand,
     SetSearchCommand,
@@ -559,6 +560,20 @@ class Document(QObject):
                 raise GraphError(f"an {node.type} cannot be switched off")
         if when != node.when:
             self.undo_stack.push(SetWhenCommand(self.graph, node_id, when))
+
+    def set_init_weights(self, path: str | None) -> None:
+        """``training.init_weights``: the weights training starts from (None: the design's own
+        initial weights), one undo step."""
+        if self.project.training.get("init_weights") != path:
+            self.undo_stack.push(SetTrainingValuesCommand(self.project, {"init_weights": path}))
+
+    def set_frozen(self, node_id: str, frozen: bool) -> None:
+        """Make a layer or block use not trainable (``frozen``) or trainable, one undo step."""
+        node = self.graph.node(node_id)
+        if node.type in ("Input", "Output"):
+            raise GraphError(f"an {node.type} has no weights to freeze")
+        if bool(frozen) != node.frozen:
+            self.undo_stack.push(SetFrozenCommand(self.graph, node_id, frozen))
 
     def set_block_params(self, params: Iterable[Any], text: str = "Change block parameters"
                          ) -> None:

@@ -68,6 +68,7 @@ class InspectorDock(QDockWidget):
         self.first_checks: dict[str, QCheckBox] = {}
         self.block_combo: QComboBox | None = None
         self.when_combo: QComboBox | None = None
+        self.trainable_check: QCheckBox | None = None
         self.first_toggle: QToolButton | None = None
         self.first_host: QWidget | None = None
         # the ⚲ beside each searchable field: {param or arg name: button} (designer.ui.sweeps)
@@ -169,6 +170,8 @@ class InspectorDock(QDockWidget):
         self.node_panel.show()
         if rebuild:
             self._build_form(node.type)
+            if node.type not in ("Input", "Output"):
+                self._add_trainable_row()
             self._set_name_error("")
             self.param_error.hide()
         self._refresh()
@@ -191,6 +194,7 @@ class InspectorDock(QDockWidget):
         self.search_buttons = {}
         self.arg_editors, self.first_editors, self.first_checks = {}, {}, {}
         self.block_combo = self.when_combo = self.first_toggle = self.first_host = None
+        self.trainable_check = None
 
     def _host_refs(self) -> list[str] | None:
         """The block parameters a field of the current network may refer to (None: the network
@@ -273,6 +277,23 @@ class InspectorDock(QDockWidget):
             self.param_error.show()
         else:
             self.param_error.hide()
+
+    def _add_trainable_row(self) -> None:
+        check = self.trainable_check = QCheckBox("trainable", self.form_host)
+        check.setObjectName("trainable")
+        check.setToolTip("Unticked: frozen. Training leaves its weights as they are (not in the "
+                         "optimizer; a block use: all of its layers), e.g. a pretrained backbone "
+                         "while the head fine-tunes. Frozen layers show a lock on the canvas.")
+        check.clicked.connect(self._on_trainable_clicked)
+        self.form.addRow(check)
+
+    def _on_trainable_clicked(self, on: bool) -> None:
+        if self.node_id is None:
+            return
+        try:
+            self.document.set_frozen(self.node_id, not on)
+        except GraphError as exc:
+            self._report(exc)
 
     def _add_when_row(self) -> None:
         combo = self.when_combo = QComboBox(self.form_host)
@@ -418,6 +439,8 @@ class InspectorDock(QDockWidget):
             self._refresh_block(node)
         for button in self.search_buttons.values():
             button.refresh()
+        if self.trainable_check is not None:
+            self.trainable_check.setChecked(not node.frozen)
         if self.when_combo is not None:
             i = self.when_combo.findData(node.when)
             if i < 0 and node.when:  # a parameter no longer declared (or not a bool): keep it

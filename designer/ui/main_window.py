@@ -191,6 +191,12 @@ class MainWindow(QMainWindow):
         self.act_save_as = a("Save &As…", self.save_as, QKeySequence("Ctrl+Shift+S"),
                              "Save the design under a new name")
         self.act_quit = a("&Quit", self.close, QKeySequence("Ctrl+Q"))
+        self.act_import = a("&Import model…", self.import_model, None,
+                            "Turn a PyTorch model (torchvision, a module or a .py file) into "
+                            "an editable design")
+        self.act_load_weights = a("Load &weights…", self.load_weights, None,
+                                  "Start training from the weights in a state_dict file "
+                                  "(checked against the design first)")
 
         stack = self.document.undo_stack
         self.act_undo = stack.createUndoAction(self, "&Undo")
@@ -259,6 +265,8 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_import, self.act_load_weights])
         file_menu.addSeparator()
         file_menu.addAction(self.act_export)
         file_menu.addSeparator()
@@ -504,6 +512,84 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open template", str(exc))
             return False
         self.set_project(project, None)
+        return True
+
+    # -- import and weights ----------------------------------------------------------------------
+
+    def make_import_dialog(self):
+        """File > Import model…'s dialog, wired to open what it imports as a new design."""
+        from .import_dialog import ImportDialog
+
+        QApplication.setOverrideCursor(Qt.WaitCursor)  # the model list imports torchvision
+        try:
+            dialog = ImportDialog(self)
+        finally:
+            QApplication.restoreOverrideCursor()
+        dialog.imported.connect(self.open_imported)
+        return dialog
+
+    def import_model(self) -> bool:
+        if not self.maybe_save("importing a model"):
+            return False
+        dialog = self.make_import_dialog()
+        dialog.exec()
+        return dialog.result_ is not None and dialog.result_.project is not None
+
+    def open_imported(self, project: Project, path: Path | None) -> None:
+        """An imported design: a new untitled document (or the file it was saved to, with its
+        weights beside it). Its submodules are block uses, each one box until opened."""
+        if path is not None and self.open_path(path, ask=False):
+            return
+        self.set_project(project, None)
+        self.statusBar().showMessage(f"Imported “{project.name}” as a new design; Save asks "
+                                     "where to save it.", 10000)
+
+    def load_weights(self) -> bool:
+        doc = self.document
+        start = str(doc.path.parent) if doc.path else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Load weights", start,
+                                              "PyTorch weights (*.pt *.pth *.bin);;All files (*)")
+        return bool(path) and self.load_weights_file(path)
+
+    def load_weights_file(self, path: str | os.PathLike) -> bool:
+        """Check a state_dict file against the design (missing, unexpected and shape-mismatched
+        keys shown, nothing changed) and, when it fits, make it the initial weights:
+        ``training.init_weights``, relative to the project file when saved (one undo step)."""
+        from ..engine.blocks import model_names
+        from ..engine.build import BuildError, build_model
+        from ..engine.importing import check_state_dict, read_weights
+
+        doc = self.document
+        models = model_names(doc.project.networks)
+        network = doc.network if doc.network in models else (models[0] if models else None)
+        if network is None:
+            QMessageBox.warning(self, "Load weights", "The project has no model network.")
+            return False
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            state = read_weights(path)
+            model = build_model(doc.project.networks[network])
+            report = check_state_dict(model, state)
+        except (ValueError, BuildError) as exc:
+            QApplication.restoreOverrideCursor()
+            QMessageBox.warning(self, "Cannot load weights", str(exc))
+            return False
+        QApplication.restoreOverrideCursor()
+        if not report.ok:
+            QMessageBox.warning(self, "The weights do not fit the design",
+                                weights_report_text(report, Path(path).name, network))
+            return False
+        p = Path(path).resolve()
+        if doc.path is not None:
+            try:
+                text = os.path.relpath(p, doc.path.resolve().parent)
+            except ValueError:  # another drive
+                text = str(p)
+        else:
+            text = str(p)
+        doc.set_init_weights(text)
+        self.statusBar().showMessage(f"Training starts from {p.name} ({len(state)} tensors).",
+                                     8000)
         return True
 
     def set_project(self, project: Project, path: Path | None) -> None:
@@ -792,6 +878,21 @@ class MainWindow(QMainWindow):
         self.training.panel.shutdown()  # stops a run and its thread
         self.sweeps.panel.shutdown()  # stops a sweep and its thread
         self.document.close()
+
+
+def weights_report_text(report, name: str, network: str, limit: int = 20) -> str:
+    """A weights check (``WeightsReport``) for a dialog: every kind of mismatch, by key."""
+    lines = [f"{name} does not fit the design “{network}”; nothing was changed."]
+    for label, keys in (("Missing from the file", report.missing),
+                        ("In the file but not in the design", report.unexpected)):
+        if keys:
+            lines += ["", f"{label} ({len(keys)}):"] + [f"  {k}" for k in keys[:limit]]
+            if len(keys) > limit:
+                lines.append(f"  … and {len(keys) - limit} more")
+    if report.mismatched:
+        lines += ["", f"Different shapes ({len(report.mismatched)}):"]
+        lines += [f"  {k}: the file {a}, the design {b}" for k, a, b in report.mismatched[:limit]]
+    return "\n".join(lines)
 
 
 def _is_template(path: Path) -> bool:

@@ -292,6 +292,7 @@ class NodeItem(QGraphicsItem):
         self._header = self.spec.display_name
         self._repeat_text = ""
         self._off = False  # switched on by a block parameter (drawn with a dashed outline)
+        self.frozen = False  # not trainable (Node.frozen): a lock right of the name
         self._param_lines: list[str] = []
         self._shape_text = ""
         self._shape_line = ""
@@ -317,7 +318,9 @@ class NodeItem(QGraphicsItem):
         spec = self.spec
         width = NODE_WIDTH - 2 * PAD
         self._name = node.name
-        self._title = fonts.name_fm.elidedText(node.name, _ELIDE, width)
+        self.frozen = node.frozen
+        self._title = fonts.name_fm.elidedText(node.name, _ELIDE,
+                                               width - (_LOCK_W + 4 if node.frozen else 0))
         parts = [f"when {node.when}"] if node.when else []
         self._off = bool(node.when)
         if node.type == BLOCK:
@@ -437,7 +440,7 @@ class NodeItem(QGraphicsItem):
 
     def tooltip_text(self) -> str:
         """What the tooltip says: the problems of this node, or the layer's doc line."""
-        text = self._tooltip_text()
+        text = self._tooltip_text() + self._frozen_tip()
         return f"{text}\nInside: {self.mark_tip}" if self.mark_tip else text
 
     def _tooltip_text(self) -> str:
@@ -448,6 +451,9 @@ class NodeItem(QGraphicsItem):
             return (f"{head}: a use of {self._header.lstrip('▣ ')}\n{self.spec.doc}\n"
                     "Double-click to open its definition")
         return f"{head}\n{self.spec.doc}"
+
+    def _frozen_tip(self) -> str:
+        return "\nFrozen: training leaves its weights as they are" if self.frozen else ""
 
     def _tip_changed(self) -> None:
         # Tooltips are set when first needed: setToolTip on 500 items costs ~0.2 s at open.
@@ -558,6 +564,8 @@ class NodeItem(QGraphicsItem):
         painter.setFont(fonts.name)
         painter.setPen(TEXT_DARK)
         painter.drawText(QRectF(PAD, y, width, LINE_H + 2), _LEFT, self._title)
+        if self.frozen:
+            _draw_lock(painter, QRectF(NODE_WIDTH - PAD - _LOCK_W, y + 1, _LOCK_W, LINE_H))
         y += LINE_H + 2
         painter.setFont(fonts.body)
         painter.setPen(TEXT_MUTED)
@@ -583,6 +591,27 @@ class NodeItem(QGraphicsItem):
 
 
 _MARK_BAND = 5.0  # the Inside overlay's colour band under the header
+_LOCK_W = 10.0  # the frozen lock's width, right of the name
+_LOCK_COLOR = QColor(70, 90, 120)
+
+
+def _draw_lock(painter: QPainter, box: QRectF) -> None:
+    """A padlock (a frozen layer or block use) drawn in ``box``: a shackle over a body."""
+    w = box.width()
+    body = QRectF(box.left(), box.bottom() - w * 0.8, w, w * 0.8)
+    painter.save()
+    painter.setPen(QPen(_LOCK_COLOR, 1.6))
+    painter.setBrush(Qt.NoBrush)
+    shackle = QRectF(box.left() + w * 0.2, body.top() - w * 0.55, w * 0.6, w * 1.0)
+    painter.drawArc(shackle, 0, 180 * 16)
+    painter.drawLine(QPointF(shackle.left(), shackle.center().y()),
+                     QPointF(shackle.left(), body.top()))
+    painter.drawLine(QPointF(shackle.right(), shackle.center().y()),
+                     QPointF(shackle.right(), body.top()))
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(_LOCK_COLOR)
+    painter.drawRoundedRect(body, 1.5, 1.5)
+    painter.restore()
 _BADGE_H = 15.0  # its badge's height, above the box
 
 _HEADER_PATH: QPainterPath | None = None

@@ -171,7 +171,8 @@ class CanvasScene(QGraphicsScene):
             self._remove_edge_item(ev.edge)
             self._sync_ports(ev.edge.dst)
             self._sync_ports(ev.edge.src)
-        elif kind in (GraphEvent.PARAMS_CHANGED, GraphEvent.RENAMED, GraphEvent.WHEN_CHANGED):
+        elif kind in (GraphEvent.PARAMS_CHANGED, GraphEvent.RENAMED, GraphEvent.WHEN_CHANGED,
+                      GraphEvent.FROZEN_CHANGED):
             self._sync_node(ev.node_id)
 
     @Slot(str)

@@ -1,0 +1,390 @@
+"""File > Import model…: an existing PyTorch model as an editable design, in the window.
+
+The dialog asks what ``designer import`` asks (:mod:`designer.commands.import_`, whose SPEC
+resolution it reuses): the model (a torchvision classification model by name, ``module:callable``
+or ``file.py:Class``, which is executed), the input shape, whether to bring its weights and
+whether to stop at the first unsupported part. The import runs in a worker thread on the request
+alone (torch, torchvision and tracing take seconds); the report (unsupported ops with path and
+source line, renamed keys) comes back to the dialog, and a successful import is handed to the
+window through :attr:`ImportDialog.imported`, which opens it as a new design.
+
+Weights: the model built with ``weights=None`` (its own initial weights) or, only when the user
+asks, torchvision's pretrained weights through torchvision's own API. They are written beside the
+project file as the CLI does (``<stem>.weights.pt``, ``training.init_weights``), so an import
+with weights asks where the project goes and opens that file.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+OFFLINE = ("torchvision's pretrained weights could not be downloaded (no network?). Import "
+           "without them, or load a state_dict file later with File > Load weights….")
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What to import; all the worker reads."""
+
+    spec: str
+    shape: tuple[int, ...]
+    weights: bool = False
+    pretrained: bool = False
+    partial: bool = False
+    project_file: Path | None = None  # with weights: where the project goes
+
+
+@dataclass
+class ImportResult:
+    project: Any = None  # a Project, or None when the import failed
+    report: Any = None  # the ImportReport (None when the model could not even be made)
+    error: str = ""
+    weights_file: Path | None = None
+
+
+def run_import(request: ImportRequest) -> ImportResult:
+    """Make the model, import it and write its weights (any thread; no Qt)."""
+    from designer.commands.import_ import load_spec
+
+    try:
+        model, name = load_spec(request.spec, request.pretrained, request.shape)
+    except (ValueError, ImportError, OSError) as exc:
+        return ImportResult(error=_offline(exc) if request.pretrained else f"{exc}")
+    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+        if request.pretrained:
+            return ImportResult(error=_offline(exc))
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return ImportResult(error=f"{request.spec} could not be made: {last}")
+    from designer.engine.importing import (
+        ImportFailed,
+        convert_state_dict,
+        import_model,
+        save_weights,
+        weights_path,
+    )
+
+    model.eval()
+    try:
+        project, report = import_model(model, request.shape, name=name, partial=request.partial)
+    except ImportFailed as exc:
+        return ImportResult(report=exc.report, error=exc.report.summary())
+    result = ImportResult(project, report)
+    if request.weights and request.project_file is not None:
+        wfile = weights_path(request.project_file)
+        try:
+            save_weights(convert_state_dict(model.state_dict(), report), wfile)
+        except OSError as exc:
+            return ImportResult(report=report, error=f"the weights could not be written: {exc}")
+        project.training = {**project.training, "init_weights": wfile.name}
+        result.weights_file = wfile
+    return result
+
+
+def _offline(exc: BaseException) -> str:
+    text = str(exc)
+    if any(w in text for w in ("urlopen", "URLError", "Temporary failure", "Name or service",
+                               "Network is unreachable", "HTTP", "getaddrinfo", "download")):
+        return OFFLINE
+    return f"{OFFLINE}\n({type(exc).__name__}: {text})"
+
+
+def report_text(result: ImportResult) -> str:
+    """The import report as the dialog shows it: what was made, what could not be mapped (path,
+    op, reason and source line) and the keys the design names differently."""
+    report = result.report
+    if report is None:
+        return f"Import failed: {result.error}"
+    first = report.summary().split("\n", 1)[0]
+    if result.project is None:
+        lines = [f"Import failed: {first}"]
+    elif report.ok:
+        lines = [f"Imported {first}"]
+    else:
+        lines = [f"Imported the mapped part (stopped at the unsupported parts): {first}"]
+    if report.unsupported:
+        lines += ["", "Unsupported (module path: op: why [source line]):"]
+        lines += [f"  {u}" for u in report.unsupported]
+    if report.blocks:
+        lines += ["", "Blocks: " + ", ".join(f"{k} ×{v}" for k, v in report.blocks.items())]
+    if report.renamed:
+        lines += ["", "Renamed weights (model's key -> design's key):"]
+        lines += [f"  {a} -> {b}" for a, b in report.renamed.items()]
+    if report.reshaped:
+        lines += ["", "Reshaped weights:"]
+        lines += [f"  {k}: {v}" for k, v in report.reshaped.items()]
+    if result.project is not None:
+        lines += ["", f"{report.layers} layers, {report.parameters:,} parameters."]
+    if result.weights_file is not None:
+        lines.append(f"Weights written to {result.weights_file} (training.init_weights).")
+    return "\n".join(lines)
+
+
+class ImportWorker(QObject):
+    """Lives in the import thread; runs one request."""
+
+    done = Signal(object)  # ImportResult
+
+    def __init__(self, request: ImportRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = run_import(self.request)
+        except Exception as exc:  # noqa: BLE001 - never a dead thread
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            result = ImportResult(error=f"the import failed: {last}")
+        self.done.emit(result)
+
+
+def torchvision_models() -> list[str]:
+    """torchvision's classification models (names for ``torchvision:NAME``); none without it."""
+    try:
+        import torchvision
+    except ImportError:
+        return []
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+class ImportDialog(QDialog):
+    """Asks for the model, runs the import off the GUI thread and shows its report."""
+
+    imported = Signal(object, object)  # Project, the saved project file (None: untitled)
+
+    def __init__(self, parent: QWidget | None = None, models: list[str] | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import model")
+        self.setObjectName("ImportDialog")
+        self.resize(640, 520)
+        self.result_: ImportResult | None = None
+        self._thread: QThread | None = None
+        self._worker: ImportWorker | None = None
+
+        form = QFormLayout()
+        self.spec = QComboBox(self)
+        self.spec.setObjectName("spec")
+        self.spec.setEditable(True)
+        names = torchvision_models() if models is None else models
+        self.spec.addItems([f"torchvision:{n}" for n in names])
+        i = self.spec.findText("torchvision:resnet18")
+        self.spec.setCurrentIndex(max(i, 0))
+        self.spec.lineEdit().setPlaceholderText("torchvision:NAME, module.path:callable or "
+                                                "path/to/file.py:Class")
+        self.spec.setToolTip("torchvision:NAME (built with weights=None), module.path:callable "
+                             "or path/to/file.py:ClassOrFactory, called without arguments")
+        browse = QPushButton("File…", self)
+        browse.setToolTip("Choose a Python file and type :ClassName after it")
+        browse.clicked.connect(self._browse_file)
+        row = QHBoxLayout()
+        row.addWidget(self.spec, 1)
+        row.addWidget(browse)
+        form.addRow("Model", row)
+        note = QLabel("A module or a .py file is <b>imported and run as Python code</b>: import "
+                      "only code you trust.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #8a5a00;")
+        form.addRow("", note)
+        self.shape = QLineEdit("3,224,224", self)
+        self.shape.setObjectName("shape")
+        self.shape.setToolTip("One sample's shape without the batch; reshapes in the design hold "
+                              "sizes for it")
+        form.addRow("Input shape", self.shape)
+        self.weights = QCheckBox("Import its weights (saved beside the project as "
+                                 "<name>.weights.pt, used as the initial weights)", self)
+        self.weights.setObjectName("weights")
+        self.pretrained = QCheckBox("torchvision's pretrained weights (downloaded by "
+                                    "torchvision; needs a network)", self)
+        self.pretrained.setObjectName("pretrained")
+        self.project_file = QLineEdit(self)
+        self.project_file.setObjectName("project_file")
+        self.project_file.setPlaceholderText("where the project and its weights are saved")
+        choose = QPushButton("Save as…", self)
+        choose.clicked.connect(self._choose_project_file)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.project_file, 1)
+        file_row.addWidget(choose)
+        self._file_widgets = (self.pretrained, self.project_file, choose)
+        form.addRow("Weights", self.weights)
+        form.addRow("", self.pretrained)
+        form.addRow("Project file", file_row)
+        self.partial = QCheckBox("Stop at the unsupported part (import what maps, up to the "
+                                 "first op with no designer layer)", self)
+        self.partial.setObjectName("partial")
+        form.addRow("", self.partial)
+        self.weights.toggled.connect(self._sync_enabled)
+        self.spec.currentTextChanged.connect(self._sync_enabled)
+
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 0)  # busy
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel("", self)
+        self.status.setObjectName("status")
+        self.status.setWordWrap(True)
+        self.report = QPlainTextEdit(self)
+        self.report.setObjectName("report")
+        self.report.setReadOnly(True)
+        self.report.setPlaceholderText("The import report appears here.")
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
+        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.AcceptRole)
+        self.import_button.setObjectName("import")
+        self.import_button.setDefault(True)
+        self.buttons.accepted.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.report, 1)
+        layout.addWidget(self.buttons)
+        self._sync_enabled()
+
+    # -- form ------------------------------------------------------------------------------------
+
+    def _sync_enabled(self, *_args) -> None:
+        on = self.weights.isChecked() and not self.is_running()
+        for w in self._file_widgets:
+            w.setEnabled(on)
+        self.pretrained.setEnabled(on and self.spec.currentText().startswith("torchvision:"))
+        if not self.pretrained.isEnabled():
+            self.pretrained.setChecked(False)
+
+    def _browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Python file with the model", str(Path.home()),
+                                              "Python files (*.py)")
+        if path:
+            self.spec.setEditText(f"{path}:")
+            self.spec.setFocus()
+
+    def _choose_project_file(self) -> None:
+        from designer.engine.project import SUFFIX
+
+        filter_ = f"Designer projects (*{SUFFIX});;All files (*)"
+        name = self.spec.currentText().rpartition(":")[2] or "imported"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the imported project as",
+                                              str(Path.home() / (name + SUFFIX)), filter_)
+        if path:
+            self.project_file.setText(path if path.endswith(".json") else path + SUFFIX)
+
+    def request(self) -> ImportRequest:
+        """The request the form describes; ValueError says what to fix."""
+        from designer.commands.import_ import parse_shape
+
+        spec = self.spec.currentText().strip()
+        if not spec:
+            raise ValueError("name the model to import")
+        shape = parse_shape(self.shape.text())
+        project_file = None
+        if self.weights.isChecked():
+            text = self.project_file.text().strip()
+            if not text:
+                raise ValueError("with its weights, the project is saved first: choose where "
+                                 "(Project file)")
+            project_file = Path(text).expanduser()
+        return ImportRequest(spec, shape, self.weights.isChecked(), self.pretrained.isChecked(),
+                             self.partial.isChecked(), project_file)
+
+    # -- the import ------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    @Slot()
+    def start(self) -> bool:
+        """Start the import in a worker thread (False: the form needs fixing, or one runs)."""
+        if self.is_running():
+            return False
+        try:
+            request = self.request()
+        except ValueError as exc:
+            self.status.setText(f"<span style='color:#c0392b'>{exc}</span>")
+            return False
+        self.result_ = None
+        self.report.clear()
+        self.status.setText(f"Importing {request.spec} (tracing with torch.fx)…")
+        self.progress.show()
+        self.import_button.setEnabled(False)
+        thread = self._thread = QThread(self)
+        thread.setObjectName("designer-import")
+        worker = self._worker = ImportWorker(request)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.done.connect(self._on_done)  # a slot of this GUI-thread object: queued
+        thread.finished.connect(worker.deleteLater)
+        self._request = request
+        thread.start()
+        self._sync_enabled()
+        return True
+
+    @Slot(object)
+    def _on_done(self, result: ImportResult) -> None:
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+            self._thread = None
+        self._worker = None
+        self.progress.hide()
+        self.import_button.setEnabled(True)
+        self._sync_enabled()
+        self.result_ = result
+        self.report.setPlainText(report_text(result))
+        if result.project is None:
+            self.status.setText(f"<span style='color:#c0392b'><b>Not imported.</b></span> "
+                                f"{_html(result.error.splitlines()[0] if result.error else '')}")
+            return
+        saved = None
+        if self._request.project_file is not None:
+            from designer.engine.project import save_project
+
+            try:
+                saved = save_project(result.project, self._request.project_file)
+            except (OSError, ValueError) as exc:
+                self.status.setText(f"Imported, but the project could not be saved: {_html(exc)}")
+                return
+        partial = "" if result.report.ok else " (partial: see the report)"
+        self.status.setText(f"<b>Imported</b>{partial}; opened as a new design"
+                            + (f" ({_html(saved)})" if saved else "") + ".")
+        self.imported.emit(result.project, saved)
+
+    def wait(self, timeout_ms: int = 120000) -> None:
+        """Block until the import is done (tests and closing)."""
+        if self._thread is not None:
+            self._thread.wait(timeout_ms)
+        QApplication.processEvents()
+
+    def done(self, code: int) -> None:  # closing waits for the thread: never left running
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+        super().done(code)
+
+
+def _html(text: Any) -> str:
+    from html import escape
+
+    return escape(str(text))

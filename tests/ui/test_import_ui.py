@@ -1,0 +1,167 @@
+"""File > Import model…, File > Load weights… and the "trainable" checkbox: the dialog imports
+torchvision's resnet18 off the GUI thread and opens it as a new design; a model fx cannot trace
+shows its report; weights that do not fit are reported and change nothing; freezing is one undo
+step and shows a lock on the canvas. Nothing is downloaded (weights=None)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PySide6.QtCore import QSettings
+from torch import nn
+
+from designer.engine.blocks import BLOCK
+from designer.engine.importing import save_weights
+from designer.ui.main_window import MainWindow
+from tests.ui.test_main_window import Dialogs, _wait_analysis
+
+pytest.importorskip("torchvision")
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    return Dialogs(monkeypatch)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, dialogs):
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
+                   recovery_dir=tmp_path / "recovery")
+    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
+    w.show()
+    yield w
+    w.shutdown()
+
+
+class Branchy(nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.fc(x)
+        return -self.fc(x)
+
+
+def _import(qtbot, w, spec: str, shape: str = "3,32,32", **checks):
+    dialog = w.make_import_dialog()
+    qtbot.addWidget(dialog)
+    dialog.spec.setEditText(spec)
+    dialog.shape.setText(shape)
+    for name, on in checks.items():
+        getattr(dialog, name).setChecked(on)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=120000)
+    assert not dialog.is_running()
+    return dialog
+
+
+def test_import_dialog_opens_resnet18_as_a_new_design(qtbot, window):
+    w = window
+    dialog = _import(qtbot, w, "torchvision:resnet18")
+    assert dialog.result_.report.ok, dialog.report.toPlainText()
+    assert "11,689,512 parameters" in dialog.report.toPlainText()
+    doc = w.document
+    assert doc.path is None and not doc.is_modified()  # a new untitled document
+    assert doc.project.name == "resnet18"
+    model = doc.project.networks["model"]
+    uses = [n for n in model.nodes.values() if n.type == BLOCK]
+    assert len(uses) == 4 and {"BasicBlock", "BasicBlock_2"} <= set(doc.project.networks)
+    analysis = _wait_analysis(qtbot, w, timeout=60000)
+    assert analysis.ok
+    assert analysis.total_params == 11_689_512
+    assert set(w.view.scene().node_items) == set(model.nodes)  # blocks are one box each
+
+
+def test_a_model_fx_cannot_trace_shows_the_report_and_opens_nothing(qtbot, window):
+    w = window
+    before = w.document.project
+    dialog = _import(qtbot, w, "tests.ui.test_import_ui:Branchy", shape="4")
+    assert dialog.result_.project is None
+    text = dialog.report.toPlainText()
+    assert text.startswith("Import failed") and "Unsupported" in text
+    assert "control flow" in text or "data-dependent" in text or "symbolically traced" in text
+    assert "Not imported" in dialog.status.text()
+    assert w.document.project is before
+
+
+def test_a_file_spec_with_weights_saves_them_beside_the_project(qtbot, window, tmp_path):
+    w = window
+    src = tmp_path / "tiny.py"
+    src.write_text("import torch.nn as nn\n\nclass Tiny(nn.Sequential):\n"
+                   "    def __init__(self):\n        super().__init__(nn.Linear(4, 3), nn.ReLU())\n",
+                   encoding="utf-8")
+    dialog = w.make_import_dialog()
+    qtbot.addWidget(dialog)
+    assert not dialog.project_file.isEnabled()
+    dialog.spec.setEditText(f"{src}:Tiny")
+    dialog.shape.setText("4")
+    dialog.weights.setChecked(True)
+    assert not dialog.start()  # where the project goes is asked first
+    assert "Project file" in dialog.status.text()
+    dialog.project_file.setText(str(tmp_path / "tiny.dnn.json"))
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=60000)
+    assert dialog.result_.report.ok
+    assert (tmp_path / "tiny.weights.pt").is_file()
+    assert w.document.path == tmp_path / "tiny.dnn.json"
+    assert w.document.project.training["init_weights"] == "tiny.weights.pt"
+
+
+def test_load_weights_that_do_not_fit_changes_nothing(qtbot, window, dialogs, tmp_path):
+    w = window
+    assert w.open_template("mlp-digits")
+    _wait_analysis(qtbot, w)
+    save_weights({"nope.weight": torch.zeros(2, 2)}, tmp_path / "bad.pt")
+    before = dict(w.document.project.training)
+    assert not w.load_weights_file(tmp_path / "bad.pt")
+    _kind, title, text = dialogs.shown[-1]
+    assert title == "The weights do not fit the design"
+    assert "Missing from the file" in text and "In the file but not in the design" in text
+    assert "nope.weight" in text
+    assert w.document.project.training == before and not w.document.is_modified()
+
+
+def test_load_weights_that_fit_set_init_weights_in_one_undo_step(qtbot, window, tmp_path):
+    from designer.engine.build import build_model
+
+    w = window
+    assert w.open_template("mlp-digits")
+    _wait_analysis(qtbot, w)
+    w.save_to(tmp_path / "p.dnn.json")
+    (tmp_path / "w").mkdir()
+    save_weights(build_model(w.document.project.networks[w.document.network]).state_dict(),
+                 tmp_path / "w" / "good.pt")
+    assert w.load_weights_file(tmp_path / "w" / "good.pt")
+    assert w.document.project.training["init_weights"] == "w/good.pt"  # relative to the project
+    w.document.undo_stack.undo()
+    assert not w.document.project.training.get("init_weights")
+
+
+def test_trainable_checkbox_freezes_with_undo_and_shows_a_lock(qtbot, window):
+    w = window
+    assert w.open_template("mlp-digits")
+    _wait_analysis(qtbot, w)
+    doc = w.document
+    node = next(n for n in doc.graph.nodes.values() if n.type not in ("Input", "Output"))
+    w.inspector.set_node(node.id)
+    check = w.inspector.trainable_check
+    assert check is not None and check.isChecked()
+    item = w.view.scene().node_items[node.id]
+    assert not item.frozen
+    check.click()
+    assert doc.graph.nodes[node.id].frozen and item.frozen and not check.isChecked()
+    assert "Frozen" in item.tooltip_text()
+    assert doc.undo_stack.undoText().startswith("Freeze")
+    doc.undo_stack.undo()
+    assert not doc.graph.nodes[node.id].frozen and not item.frozen and check.isChecked()
+    doc.undo_stack.redo()
+    assert item.frozen
+    check.click()  # trainable again: one more step
+    assert not doc.graph.nodes[node.id].frozen
+    inp = next(n for n in doc.graph.nodes.values() if n.type == "Input")
+    w.inspector.set_node(inp.id)
+    assert w.inspector.trainable_check is None  # an input has no weights
