@@ -607,8 +607,9 @@ class _NetBuilder:
             name = self.fresh(_snake(cls))
         elif target in self.named or name_problem(target):
             if has_state:  # its keys would change
-                raise _Unmapped(cls, f"the attribute name {target!r} cannot name a layer: "
-                                f"{name_problem(target)}")
+                raise _Unmapped(cls, f"the attribute name {target!r} cannot name a layer "
+                                f"({name_problem(target)}), and a layer's name is its module "
+                                "attribute: another name would change its state_dict keys")
             name = self.fresh(target)
         else:
             name = target
