@@ -46,7 +46,10 @@ def test_training_defaults_match_the_contract():
                  "nesterov": False, "weight_decay": 0.0, "l1": 0.0, "scheduler": "none",
                  "step_size": 10, "gamma": 0.1, "epochs": 10, "batch_size": 64,
                  "grad_clip": 0.0, "early_stopping": 0, "seed": 0, "device": "auto",
-                 "mixed_precision": False}
+                 "mixed_precision": False,
+                 # fine-tuning an imported model (issue 14): start from these weights, keep the
+                 # BatchNorm of frozen layers in eval mode
+                 "init_weights": None, "freeze_bn_eval": False}
 
 
 def test_dataset_defaults_cover_the_contract_keys():
