@@ -165,3 +165,21 @@ def test_trainable_checkbox_freezes_with_undo_and_shows_a_lock(qtbot, window):
     inp = next(n for n in doc.graph.nodes.values() if n.type == "Input")
     w.inspector.set_node(inp.id)
     assert w.inspector.trainable_check is None  # an input has no weights
+
+
+def test_pretrained_without_a_network_says_so(monkeypatch):
+    """Nothing is downloaded: torchvision's download is stood in for by the error it raises
+    offline."""
+    from urllib.error import URLError
+
+    import designer.commands.import_ as cli
+    from designer.ui.import_dialog import OFFLINE, ImportRequest, run_import
+
+    def offline(spec, pretrained=False, input_shape=None):
+        assert pretrained
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(cli, "load_spec", offline)
+    result = run_import(ImportRequest("torchvision:resnet18", (3, 32, 32), weights=True,
+                                      pretrained=True))
+    assert result.project is None and result.error.startswith(OFFLINE)
