@@ -183,3 +183,21 @@ def test_pretrained_without_a_network_says_so(monkeypatch):
     result = run_import(ImportRequest("torchvision:resnet18", (3, 32, 32), weights=True,
                                       pretrained=True))
     assert result.project is None and result.error.startswith(OFFLINE)
+
+
+def test_a_definition_opened_from_a_frozen_use_shows_its_layers_locked(qtbot, window):
+    from designer.engine.templates import load_template
+
+    w = window
+    w.set_project(load_template("resnet18"), None)
+    doc = w.document
+    use = next(n for n in doc.graph.nodes.values() if n.type == BLOCK)
+    other = next(n for n in doc.graph.nodes.values() if n.type == BLOCK and n.id != use.id
+                 and n.params.get("block") == use.params.get("block"))
+    doc.set_frozen(use.id, True)
+    doc.open_block(use.id)
+    items = w.view.scene().node_items.values()
+    assert items and all(i.frozen_by_use and not i.frozen for i in items)
+    assert doc.go_up(0)
+    doc.open_block(other.id)  # the same definition from a trainable use: no lock
+    assert not any(i.frozen_by_use for i in w.view.scene().node_items.values())

@@ -293,6 +293,7 @@ class NodeItem(QGraphicsItem):
         self._repeat_text = ""
         self._off = False  # switched on by a block parameter (drawn with a dashed outline)
         self.frozen = False  # not trainable (Node.frozen): a lock right of the name
+        self.frozen_by_use = False  # a layer of a definition opened from a frozen block use
         self._param_lines: list[str] = []
         self._shape_text = ""
         self._shape_line = ""
@@ -319,8 +320,7 @@ class NodeItem(QGraphicsItem):
         width = NODE_WIDTH - 2 * PAD
         self._name = node.name
         self.frozen = node.frozen
-        self._title = fonts.name_fm.elidedText(node.name, _ELIDE,
-                                               width - (_LOCK_W + 4 if node.frozen else 0))
+        self._elide_title()
         parts = [f"when {node.when}"] if node.when else []
         self._off = bool(node.when)
         if node.type == BLOCK:
@@ -453,7 +453,24 @@ class NodeItem(QGraphicsItem):
         return f"{head}\n{self.spec.doc}"
 
     def _frozen_tip(self) -> str:
-        return "\nFrozen: training leaves its weights as they are" if self.frozen else ""
+        if self.frozen:
+            return "\nFrozen: training leaves its weights as they are"
+        if self.frozen_by_use:
+            return "\nFrozen with the block use this definition was opened from"
+        return ""
+
+    def set_frozen_by_use(self, on: bool) -> None:
+        """Show the lock because the block use this definition was opened from is frozen."""
+        if on != self.frozen_by_use:
+            self.frozen_by_use = on
+            self._elide_title()
+            self._tip_changed()
+            self.update()
+
+    def _elide_title(self) -> None:
+        locked = self.frozen or self.frozen_by_use
+        self._title = Fonts.get().name_fm.elidedText(
+            self._name, _ELIDE, NODE_WIDTH - 2 * PAD - (_LOCK_W + 4 if locked else 0))
 
     def _tip_changed(self) -> None:
         # Tooltips are set when first needed: setToolTip on 500 items costs ~0.2 s at open.
@@ -564,7 +581,7 @@ class NodeItem(QGraphicsItem):
         painter.setFont(fonts.name)
         painter.setPen(TEXT_DARK)
         painter.drawText(QRectF(PAD, y, width, LINE_H + 2), _LEFT, self._title)
-        if self.frozen:
+        if self.frozen or self.frozen_by_use:
             _draw_lock(painter, QRectF(NODE_WIDTH - PAD - _LOCK_W, y + 1, _LOCK_W, LINE_H))
         y += LINE_H + 2
         painter.setFont(fonts.body)

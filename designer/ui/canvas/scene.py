@@ -84,7 +84,19 @@ class CanvasScene(QGraphicsScene):
             item.set_analysis(analysis.infos.get(node_id), analysis.problems_for(node_id))
         if node_id in self.marks:
             item.set_mark(*self.marks[node_id])
+        if self.document.trail and self._opened_from_frozen_use():
+            item.set_frozen_by_use(True)
         return item
+
+    def _opened_from_frozen_use(self) -> bool:
+        """The current network is a block definition opened from a use that is frozen (or
+        from inside one): its layers are frozen in that use."""
+        networks = self.document.project.networks
+        for network, use_id in self.document.trail:
+            use = networks[network].nodes.get(use_id) if network in networks else None
+            if use is not None and use.frozen:
+                return True
+        return False
 
     def set_marks(self, marks: dict[str, tuple]) -> None:
         """The Inside overlay: ``(QColor | None, badge, tip)`` per node id; nodes left out lose
