@@ -1,8 +1,9 @@
 """Import time and coverage of ``designer import`` (designer.engine.importing).
 
     .venv/bin/python benchmarks/bench_import.py            # resnet50, vit_b_16 at 224: < 3 s each
-    .venv/bin/python benchmarks/bench_import.py --all [--skip-over 100e6]   # every torchvision
-        classification model: params equal, strict load, outputs within 1e-5 at two input sizes
+    .venv/bin/python benchmarks/bench_import.py --all [--skip-over 100e6] [MODEL ...]  # every
+        torchvision classification model (or those named): params equal, strict load, outputs
+        within 1e-5 at two input sizes
 
 Times are taken after torch and torchvision are loaded and the model is built (weights=None).
 """
@@ -53,8 +54,8 @@ def check(name: str, size: int) -> str:
     return f"yes (max diff {diff:.1e})" if diff <= 1e-5 else f"no: outputs differ by {diff:.1e}"
 
 
-def coverage(skip_over: float) -> None:
-    for name in torchvision.models.list_models(module=torchvision.models):
+def coverage(skip_over: float, only: list[str]) -> None:
+    for name in only or torchvision.models.list_models(module=torchvision.models):
         n = sum(p.numel() for p in model(name, 224 if name.startswith("vit_") else 64)
                 .parameters())
         if n > skip_over:
@@ -75,6 +76,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--all", action="store_true")
     ap.add_argument("--skip-over", type=float, default=100e6)
+    ap.add_argument("models", nargs="*", help="with --all: these models only")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    coverage(args.skip_over) if args.all else timing()
+    coverage(args.skip_over, args.models) if args.all else timing()

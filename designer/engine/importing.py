@@ -9,7 +9,9 @@ the values that differ between them (channels, stride) become block parameters, 
 that differ in structure (a ResNet stage's first block with its ``downsample``) get a definition
 each (``BasicBlock``, ``BasicBlock_2``). An ``nn.Sequential`` numbered 0, 1, ... becomes a
 sequential network, so the built design's state_dict keys are the module's own
-(``layer1.0.conv1.weight``, ``layer2.0.downsample.0.weight``).
+(``layer1.0.conv1.weight``, ``layer2.0.downsample.0.weight``). A submodule called with a list of
+tensors that its forward concatenates at once (DenseNet's ``_DenseLayer``) takes one tensor: the
+caller concatenates the list with a Concat layer.
 
 Functions and operators (``torch.flatten``, ``F.relu``, ``+``, ``+=``, ``torch.cat``,
 ``x.mean(...)``, ``x[:, 0]``, ``view``/``reshape``/``permute``/``transpose``/``chunk``) map to
