@@ -554,6 +554,7 @@ def main(argv=None):
         if args.dry_run or (cfg["early_stopping"] and since_best >= cfg["early_stopping"]):
             break
     if distributed:
+        dist.barrier()  # rank 0 may still be writing samples or checkpoints: leave together
         dist.destroy_process_group()
     return plain
 
