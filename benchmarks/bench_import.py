@@ -1,7 +1,7 @@
 """Import time and coverage of ``designer import`` (designer.engine.importing).
 
     .venv/bin/python benchmarks/bench_import.py            # resnet50, vit_b_16 at 224: < 3 s each
-    .venv/bin/python benchmarks/bench_import.py --all [--skip-over 100e6] [MODEL ...]  # every
+    .venv/bin/python benchmarks/bench_import.py --all [--skip-over 100e6] [--sizes A,B] [MODEL ...]  # every
         torchvision classification model (or those named): params equal, strict load, outputs
         within 1e-5 at two input sizes
 
@@ -54,7 +54,7 @@ def check(name: str, size: int) -> str:
     return f"yes (max diff {diff:.1e})" if diff <= 1e-5 else f"no: outputs differ by {diff:.1e}"
 
 
-def coverage(skip_over: float, only: list[str]) -> None:
+def coverage(skip_over: float, only: list[str], sizes: tuple[int, ...] | None = None) -> None:
     for name in only or torchvision.models.list_models(module=torchvision.models):
         n = sum(p.numel() for p in model(name, 224 if name.startswith("vit_") else 64)
                 .parameters())
@@ -62,7 +62,7 @@ def coverage(skip_over: float, only: list[str]) -> None:
             print(f"| {name} | skipped ({n / 1e6:.0f} M parameters) |", flush=True)
             continue
         results = []
-        for size in ((224, 224) if name.startswith("vit_") else (64, 96)):
+        for size in sizes or ((224, 224) if name.startswith("vit_") else (64, 96)):
             try:
                 results.append(check(name, size))
             except Exception as exc:  # noqa: BLE001
@@ -76,7 +76,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--all", action="store_true")
     ap.add_argument("--skip-over", type=float, default=100e6)
+    ap.add_argument("--sizes", default=None,
+                    help="with --all: the two input sizes, e.g. 299,320 (inception_v3 needs 75+)")
     ap.add_argument("models", nargs="*", help="with --all: these models only")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    coverage(args.skip_over, args.models) if args.all else timing()
+    sizes = tuple(int(v) for v in args.sizes.split(",")) if args.sizes else None
+    coverage(args.skip_over, args.models, sizes) if args.all else timing()
