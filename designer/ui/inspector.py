@@ -649,11 +649,26 @@ class NetworkPanel(QWidget):
         self.error.setWordWrap(True)
         self.error.setStyleSheet(_ERROR_CSS)
         self.error.hide()
-        for w in (_rule(), self.title, note, self.table):
+        # The block set-up shows where it matters (the network is used as a block, or already
+        # declares parameters): on the starter it would be the first thing a newcomer reads.
+        self.details = QWidget(self)
+        inner = QVBoxLayout(self.details)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(note)
+        inner.addWidget(self.table)
+        inner.addLayout(buttons)
+        inner.addWidget(self.error)
+        inner.addWidget(self.sequential)
+        self.show_details = QPushButton("Use as a block: parameters…")
+        self.show_details.setObjectName("show_block_params")
+        self.show_details.setToolTip("Declare the values each use of this network as a block "
+                                     "sets (Edit > Group into Block makes a block of a selection)")
+        self.show_details.setFlat(True)
+        self.show_details.setStyleSheet("text-align: left; color: #1a73e8;")
+        self._opened = False
+        self.show_details.clicked.connect(self._open_details)
+        for w in (_rule(), self.title, self.show_details, self.details):
             lay.addWidget(w)
-        lay.addLayout(buttons)
-        lay.addWidget(self.error)
-        lay.addWidget(self.sequential)
         self._filling = False
         self.table.itemChanged.connect(self._on_item_changed)
         self.add_button.clicked.connect(self.add_param)
@@ -668,6 +683,9 @@ class NetworkPanel(QWidget):
         where = (f" (used as a block {len(uses)} time{'s' if len(uses) != 1 else ''})"
                  if uses else "")
         self.title.setText(f"<b>Network '{self.document.network}'</b>{where}")
+        wanted = bool(uses or graph.block_params or graph.sequential or self._opened)
+        self.details.setVisible(wanted)
+        self.show_details.setVisible(not wanted)
         self._filling = True
         self.table.setRowCount(len(graph.block_params))
         for row, p in enumerate(graph.block_params):
@@ -693,6 +711,10 @@ class NetworkPanel(QWidget):
                 item.setToolTip(p.doc if col == 0 else "")
         self._filling = False
         self.sequential.setChecked(graph.sequential)
+
+    def _open_details(self) -> None:
+        self._opened = True
+        self.refresh()
 
     def _rows(self) -> list[dict]:
         out = []

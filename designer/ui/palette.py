@@ -135,6 +135,7 @@ class PaletteDock(QDockWidget):
             font.setBold(True)
             self._blocks_cat.setFont(0, font)
             self._blocks_cat.setToolTip(0, "The networks of this project, to use as a layer")
+            self._blocks_cat.setHidden(True)  # until the project has a network to offer
             document.project_event.connect(lambda _e: self.refresh_blocks())
             document.network_changed.connect(lambda _n: self.refresh_blocks())
             document.changed.connect(self.refresh_blocks)

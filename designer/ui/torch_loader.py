@@ -55,6 +55,21 @@ class TorchLoader(QObject):
         self._thread.start()
 
     def _load(self) -> None:
+        import gc
+
+        # No cyclic garbage collection while this thread imports torch (seconds): a collection
+        # in the GUI thread, finalising Qt wrappers, while this thread runs torch's module
+        # code crashed the test process now and then (a segfault "Garbage-collecting" during
+        # torch._dynamo's import); the GUI thread collects as usual once torch is in.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._import()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _import(self) -> None:
         try:
             devices = available_devices()
         except Exception:  # noqa: BLE001 - torch broken, or the program is exiting meanwhile:

@@ -378,3 +378,34 @@ def test_pasting_a_use_that_would_contain_itself_is_refused(qtbot, doc):
     doc.go_up()
     (new,) = doc.paste(data)
     assert doc.graph.nodes[new].params["block"] == "BasicBlock"
+
+
+@pytest.fixture
+def starter(qtbot):
+    d = Document(load_template("mlp-digits"))
+    yield d
+    d.close()
+
+
+def test_the_starter_shows_no_empty_blocks_section_and_no_block_set_up(qtbot, starter):
+    """A newcomer's first screen: no empty "Blocks" palette section and no block-parameter
+    table in the inspector (a link opens it); with blocks (resnet18), the section shows."""
+    from designer.ui.inspector import NetworkPanel
+    from designer.ui.palette import PaletteDock
+
+    palette = PaletteDock(None, starter)
+    qtbot.addWidget(palette)
+    assert palette._blocks_cat.isHidden()
+    panel = NetworkPanel(starter)
+    qtbot.addWidget(panel)
+    assert panel.details.isHidden() and not panel.show_details.isHidden()
+    panel.show_details.click()
+    assert not panel.details.isHidden()
+
+
+def test_a_project_with_blocks_shows_them_in_the_palette(qtbot, doc):
+    from designer.ui.palette import PaletteDock
+
+    palette = PaletteDock(None, doc)
+    qtbot.addWidget(palette)
+    assert not palette._blocks_cat.isHidden() and palette.block_names()
