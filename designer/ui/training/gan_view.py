@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidg
 
 from designer.engine.events import GAN_METRIC_LABELS, Batch, Epoch, GanSamples
 
-from .plots import SeriesBuffer, legend_in_cell
+from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
 from .views import register_view
 
 MAX_FPS = 10
@@ -25,7 +25,7 @@ _COLOURS = {"loss_d": (214, 39, 40), "loss_g": (31, 119, 180), "d_real": (44, 16
             "d_fake": (255, 127, 14)}
 
 
-class GanView(QWidget):
+class GanView(LiveSeries, QWidget):
     """Two plots (losses; discriminator scores) and the latest sample grid.
 
     Signals: ``samples_shown(epoch)`` after a new grid is on screen."""
@@ -101,29 +101,14 @@ class GanView(QWidget):
         if isinstance(ev, Batch) and "loss_d" in ev.metrics:
             # The engine reports running means over the epoch; the curves show the mean of the
             # batches since the previous report (as the panel's loss curve does).
-            epoch, batch, prev = self._last
-            if ev.epoch != epoch:
-                batch, prev = 0, {}
-            n = ev.batch - batch
-            x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
-            for key in _COLOURS:
-                mean = ev.metrics[key]
-                value = (mean * ev.batch - prev.get(key, 0.0) * batch) / n if n > 0 else mean
+            now = {key: ev.metrics[key] for key in _COLOURS}
+            self._last, x, values = since_last_report(self._last, ev, now)
+            for key, value in values.items():
                 self._push(key, x, value)
-            self._last = (ev.epoch, ev.batch, dict(ev.metrics))
         elif isinstance(ev, Epoch) and "loss_d" in ev.val:
             for key in _COLOURS:
                 self._push(f"val_{key}", ev.epoch, ev.val[key])
         return False
-
-    def _push(self, key: str, x: float, y: float) -> None:
-        self._series[key][0].append(x, float(y))
-        self._dirty.add(key)
-
-    def series(self, key: str) -> SeriesBuffer:
-        """The buffer behind a curve: loss_d, loss_g, d_real, d_fake (means of the batches between
-        two reports) and val_loss_d ... (per epoch)."""
-        return self._series[key][0]
 
     def show_samples(self, ev: GanSamples) -> None:
         self.grid = ev.grid
@@ -164,24 +149,6 @@ class GanView(QWidget):
         self.grid_label.setText("Samples from the fixed noise appear here after each epoch.")
         self.caption.setText(" ")
         self.redraw()
-
-    def start(self) -> None:
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-        self.redraw()
-
-    def redraw(self) -> None:
-        for key in self._dirty:
-            buf, item = self._series[key]
-            item.setData(buf.x, buf.y)
-        self._dirty.clear()
-
-    def curve_points(self, key: str) -> int:
-        x, _ = self._series[key][1].getOriginalDataset()
-        return 0 if x is None else len(x)
 
 
 register_view("gan", GanView)

@@ -12,7 +12,6 @@ labelled with its epoch and temperature, the prompt in bold, in a monospace read
 from __future__ import annotations
 
 import html
-import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QTextEdit, QVBoxLayout, QWidget
 from designer.engine.events import Batch, Epoch
 from designer.engine.recipes.language_model import LmSample, perplexity
 
-from .plots import SeriesBuffer, legend_in_cell
+from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
 from .views import register_view
 
 MAX_FPS = 10
@@ -31,7 +30,7 @@ _VAL = (255, 127, 14)
 _EMPTY = "The text the model writes after each epoch appears here, newest first."
 
 
-class LmView(QWidget):
+class LmView(LiveSeries, QWidget):
     """Two plots (loss; perplexity) over a panel of the samples.
 
     Signals: ``sample_shown(epoch)`` after a new sample is on screen."""
@@ -87,7 +86,7 @@ class LmView(QWidget):
         lay.addWidget(splitter)
 
         self.samples: list[LmSample] = []  # as the engine sent them, oldest first
-        self._last: tuple[int, int, float] = (0, 0, 0.0)
+        self._last: tuple[int, int, dict] = (0, 0, {})
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / MAX_FPS))
         self._timer.timeout.connect(self.redraw)
@@ -101,29 +100,13 @@ class LmView(QWidget):
             return True
         if isinstance(ev, Batch) and "perplexity" in ev.metrics:
             # running means over the epoch -> the mean loss of the batches since the last report
-            epoch, batch, prev = self._last
-            if ev.epoch != epoch:
-                batch, prev = 0, 0.0
-            n = ev.batch - batch
-            loss = (ev.loss * ev.batch - prev * batch) / n if n > 0 else ev.loss
-            x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
-            self._push("loss", x, loss)
-            self._push("perplexity", x, perplexity(loss))
-            self._last = (ev.epoch, ev.batch, float(ev.loss))
+            self._last, x, values = since_last_report(self._last, ev, {"loss": float(ev.loss)})
+            self._push("loss", x, values["loss"])
+            self._push("perplexity", x, perplexity(values["loss"]))
         elif isinstance(ev, Epoch) and "perplexity" in ev.val:
             self._push("val_loss", ev.epoch, ev.val["loss"])
             self._push("val_perplexity", ev.epoch, ev.val["perplexity"])
         return False
-
-    def _push(self, key: str, x: float, y: float) -> None:
-        y = float(y)
-        self._series[key][0].append(x, y if math.isfinite(y) else math.nan)
-        self._dirty.add(key)
-
-    def series(self, key: str) -> SeriesBuffer:
-        """The buffer behind a curve: loss and perplexity (means of the batches between two
-        reports), val_loss and val_perplexity (per epoch)."""
-        return self._series[key][0]
 
     def show_sample(self, ev: LmSample) -> None:
         self.samples.append(ev)
@@ -148,29 +131,11 @@ class LmView(QWidget):
         for key in self._series:
             self._series[key][0].clear()
             self._dirty.add(key)
-        self._last = (0, 0, 0.0)
+        self._last = (0, 0, {})
         self.samples = []
         self.text.clear()
         self.caption.setText(" ")
         self.redraw()
-
-    def start(self) -> None:
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-        self.redraw()
-
-    def redraw(self) -> None:
-        for key in self._dirty:
-            buf, item = self._series[key]
-            item.setData(buf.x, buf.y)
-        self._dirty.clear()
-
-    def curve_points(self, key: str) -> int:
-        x, _ = self._series[key][1].getOriginalDataset()
-        return 0 if x is None else len(x)
 
 
 register_view("language_model", LmView)

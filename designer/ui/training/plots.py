@@ -109,6 +109,66 @@ class SeriesBuffer:
         return float(xs[i]), float(self._y[i])
 
 
+def since_last_report(last: tuple[int, int, dict], ev, now: dict[str, float]
+                      ) -> tuple[tuple[int, int, dict], float, dict[str, float]]:
+    """A Batch event reports running means over the epoch; a curve shows the mean of the batches
+    since the previous report (as the panel's loss curve does). ``last`` is what the previous
+    report left ((0, 0, {}) at first); returns the new ``last``, the x (in epochs) and each
+    key's mean over the batches since."""
+    epoch, batch, prev = last
+    if ev.epoch != epoch:
+        batch, prev = 0, {}
+    n = ev.batch - batch
+    values = {k: (m * ev.batch - prev.get(k, 0.0) * batch) / n if n > 0 else m
+              for k, m in now.items()}
+    x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
+    return (ev.epoch, ev.batch, dict(now)), x, values
+
+
+class LiveSeries:
+    """The curves of a recipe's live view (GAN, VAE, language model): a buffer per curve written
+    in the event slot, drawn by a timer at most ``fps`` times a second. Call
+    :meth:`_init_series` in ``__init__`` and add curves with :meth:`_add_series`."""
+
+    def _init_series(self, fps: int) -> None:
+        self._series: dict[str, tuple[SeriesBuffer, pg.PlotDataItem]] = {}
+        self._dirty: set[str] = set()
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / fps))
+        self._timer.timeout.connect(self.redraw)
+
+    def _add_series(self, key: str, item: pg.PlotDataItem) -> None:
+        self._series[key] = (SeriesBuffer(), item)
+
+    def _push(self, key: str, x: float, y: float) -> None:
+        y = float(y)
+        self._series[key][0].append(x, y if math.isfinite(y) else math.nan)
+        self._dirty.add(key)
+
+    def series(self, key: str) -> SeriesBuffer:
+        """The buffer behind a curve (training keys: means of the batches between two reports;
+        ``val_`` keys: per epoch)."""
+        return self._series[key][0]
+
+    def start(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.redraw()
+
+    def redraw(self) -> None:
+        for key in self._dirty:
+            buf, item = self._series[key]
+            item.setData(buf.x, buf.y)
+        self._dirty.clear()
+
+    def curve_points(self, key: str) -> int:
+        x, _ = self._series[key][1].getOriginalDataset()
+        return 0 if x is None else len(x)
+
+
 def legend_in_cell(canvas: pg.GraphicsLayoutWidget, plot: pg.PlotItem, row: int, col: int,
                    columns: int = 1) -> pg.LegendItem:
     """A legend in its own cell of ``canvas``, beside or under ``plot`` rather than over its

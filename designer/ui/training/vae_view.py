@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidg
 from designer.engine.events import Batch, Epoch
 from designer.engine.recipes.vae import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
 
-from .plots import SeriesBuffer, legend_in_cell
+from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
 from .views import register_view
 
 MAX_FPS = 10
@@ -75,7 +75,7 @@ class _GridLabel(QLabel):
         self._fit()
 
 
-class VaeView(QWidget):
+class VaeView(LiveSeries, QWidget):
     """Loss curves and the latent scatter on the left, the two image grids on the right.
 
     Signals: ``samples_shown(epoch)`` after an epoch's grids are on screen."""
@@ -159,30 +159,15 @@ class VaeView(QWidget):
         if isinstance(ev, Batch) and "recon" in ev.metrics:
             # Running means over the epoch come in; the curves show the mean of the batches
             # since the previous report (as the panel's loss curve does).
-            epoch, batch, prev = self._last_batch
-            if ev.epoch != epoch:
-                batch, prev = 0, {}
-            n = ev.batch - batch
-            x = ev.epoch - 1 + ev.batch / max(ev.batches, 1)
             now = {**ev.metrics, "loss": ev.loss}
-            for key in VAE_METRIC_KEYS:
-                mean = now[key]
-                value = (mean * ev.batch - prev.get(key, 0.0) * batch) / n if n > 0 else mean
+            now = {key: now[key] for key in VAE_METRIC_KEYS}
+            self._last_batch, x, values = since_last_report(self._last_batch, ev, now)
+            for key, value in values.items():
                 self._push(key, x, value)
-            self._last_batch = (ev.epoch, ev.batch, now)
         elif isinstance(ev, Epoch) and "recon" in ev.val:
             for key in VAE_METRIC_KEYS:
                 self._push(f"val_{key}", ev.epoch, ev.val[key])
         return False
-
-    def _push(self, key: str, x: float, y: float) -> None:
-        self._series[key][0].append(x, float(y))
-        self._dirty.add(key)
-
-    def series(self, key: str) -> SeriesBuffer:
-        """The buffer behind a curve: loss, recon, kl (means of the batches between two reports)
-        and val_loss, val_recon, val_kl (per epoch)."""
-        return self._series[key][0]
 
     def show_samples(self, ev: VaeSamples) -> None:
         self.last = ev
@@ -239,26 +224,11 @@ class VaeView(QWidget):
         self._latent_dirty = True
         self.redraw()
 
-    def start(self) -> None:
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-        self.redraw()
-
     def redraw(self) -> None:
-        for key in self._dirty:
-            buf, item = self._series[key]
-            item.setData(buf.x, buf.y)
-        self._dirty.clear()
+        super().redraw()
         if self._latent_dirty:
             self._latent_dirty = False
             self._draw_latent()
-
-    def curve_points(self, key: str) -> int:
-        x, _ = self._series[key][1].getOriginalDataset()
-        return 0 if x is None else len(x)
 
 
 register_view("vae", VaeView)
