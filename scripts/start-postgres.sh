@@ -28,11 +28,11 @@ fi
 version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
 [ -n "$version" ] || { note "no PostgreSQL server found under /usr/lib/postgresql"; exit 1; }
 if ! pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | grep -qx "$version main"; then
-  $SUDO pg_createcluster "$version" main --port "$port" >/dev/null
+  $SUDO pg_createcluster "$version" main --port "$port" >&2
 fi
 cluster_port="$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')"
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
-  $SUDO pg_ctlcluster "$version" main start
+  $SUDO pg_ctlcluster "$version" main start >&2  # it may say "Removed stale pid file." on stdout
 fi
 
 as_postgres() { $SUDO runuser -u postgres -- "$@"; }
