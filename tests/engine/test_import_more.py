@@ -1,0 +1,158 @@
+"""Importing more models: functional pooling (F.avg_pool2d / F.max_pool2d, inception_v3), an
+nn.ModuleList called as a chain (``for layer in self.layers: x = layer(x)``, MaxViT), modules
+called with numbers as arguments (MaxViT's window partition) and MaxViT's relative-position
+attention. Each import is checked for equal parameters, a strict load of the module's
+state_dict and equal outputs, in the engine and in the exported model.py."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from designer.engine import codegen
+from designer.engine.build import build_model
+from designer.engine.codegen import model_source
+from designer.engine.importing import ImportFailed, convert_state_dict, import_model
+
+torchvision = pytest.importorskip("torchvision")
+
+
+def _randomise(model: nn.Module) -> nn.Module:
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+def _exact(model: nn.Module, shape: tuple[int, ...], tmp_path, name: str = "m"):
+    """Import, build and export: same parameter count, strict loads, same outputs."""
+    model = _randomise(model)
+    project, report = import_model(model, shape, name=name)
+    assert report.ok, report.summary()
+    state = convert_state_dict(model.state_dict(), report)
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+    built = build_model(project.networks["model"]).eval()
+    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
+    built.load_state_dict(state, strict=True)
+    path = tmp_path / f"{name}_model.py"
+    path.write_text(model_source(project), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(f"{name}_model", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    exported = getattr(mod, codegen.network_class_names(project)["model"])().eval()
+    exported.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(exported(x), want, atol=1e-5, rtol=1e-5)
+    return project, report, built
+
+
+def test_inception_v3_imports_exactly(tmp_path):
+    """InceptionA..E pool with F.avg_pool2d / F.max_pool2d (without the auxiliary head, which
+    only training calls)."""
+    torch.manual_seed(0)
+    model = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False,
+                                            num_classes=10)
+    _, report, _ = _exact(model, (3, 75, 75), tmp_path, "inception")
+    assert not report.renamed
+
+
+class _Pools(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        a = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        b = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+        c = F.avg_pool2d(a + b, 2)  # stride None: the kernel size
+        return F.max_pool2d(c, 3, 2, 1, ceil_mode=True)
+
+
+def test_functional_pooling_becomes_pooling_layers(tmp_path):
+    project, _, _ = _exact(_Pools(), (3, 11, 11), tmp_path, "pools")
+    nodes = {n.type: n.params for n in project.networks["model"].nodes.values()}
+    assert nodes["AvgPool2d"]["kernel_size"] in (2, 3) and "MaxPool2d" in nodes
+    pools = [n.params for n in project.networks["model"].nodes.values()
+             if n.type in ("AvgPool2d", "MaxPool2d")]
+    assert {"kernel_size": 2, "stride": 2, "padding": 0, "ceil_mode": False,
+            "count_include_pad": True} in pools
+    assert any(p.get("count_include_pad") is False for p in pools)
+    assert any(p["ceil_mode"] for p in pools)
+
+
+def test_functional_pooling_with_dilation_is_reported():
+    class Dilated(nn.Module):
+        def forward(self, x):
+            return F.max_pool2d(x, 3, 1, 0, 2)
+
+    with pytest.raises(ImportFailed, match="dilation"):
+        import_model(Dilated(), (3, 9, 9))
+
+
+class _Chain(nn.Module):
+    """A ModuleList called as a chain, as users write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(8, 16)
+        self.layers = nn.ModuleList([nn.Sequential(nn.Linear(16, 16), nn.ReLU())
+                                     for _ in range(3)] + [nn.Linear(16, 4)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class _Summed(_Chain):
+    def forward(self, x):
+        x = self.stem(x)
+        return sum(layer(x) for layer in self.layers[:3])
+
+
+def test_a_module_list_chain_is_one_sequential_block(tmp_path):
+    project, report, built = _exact(_Chain(), (8,), tmp_path, "chain")
+    assert "layers.0.0.weight" in built.state_dict() and "layers.3.weight" in built.state_dict()
+    model = project.networks["model"]
+    use = model.node_by_name("layers")
+    assert use.type == "Block"
+    assert project.networks[use.params["block"]].sequential
+    assert not report.renamed
+
+
+def test_a_module_list_used_other_than_as_a_chain_is_reported():
+    with pytest.raises(ImportFailed) as info:
+        import_model(_Summed().eval(), (8,))
+    entries = info.value.report.unsupported
+    assert entries and all("a module inside a child module" in u.reason for u in entries)
+    assert entries[0].path == "layers.0"
+
+
+def test_a_small_maxvit_imports_exactly(tmp_path):
+    """MaxViT: blocks and layers are ModuleList chains, the window partition is called with
+    numbers, the attention is RelativePositionAttention (torchvision's keys)."""
+    from torchvision.models.maxvit import MaxVit
+
+    torch.manual_seed(0)
+    model = MaxVit(input_size=(32, 32), stem_channels=8, partition_size=2, block_channels=[8, 16],
+                   block_layers=[2, 1], head_dim=4, stochastic_depth_prob=0.1, num_classes=10)
+    project, report, built = _exact(model, (3, 32, 32), tmp_path, "maxvit")
+    assert not report.renamed
+    assert "blocks.0.layers.1.layers.window_attention.attn_layer.1.relative_position_index" \
+        in built.state_dict()
+    types = {n.type for g in project.networks.values() for n in g.nodes.values()}
+    assert "RelativePositionAttention" in types
