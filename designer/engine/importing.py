@@ -231,6 +231,45 @@ def _module_table() -> dict[type, tuple[str, Callable[[nn.Module], dict]]]:
         return table
     table[StochasticDepth] = ("StochasticDepth", lambda m: {"p": m.p, "mode": m.mode})
     table[Permute] = ("Permute", _permute_module)
+
+    def swin_attention(m: nn.Module) -> dict:  # torchvision's ShiftedWindowAttention(V2)
+        cls, dim = type(m).__name__, m.qkv.in_features
+        v2 = hasattr(m, "cpb_mlp")
+        if type(m.qkv) is not nn.Linear or type(m.proj) is not nn.Linear \
+                or m.qkv.out_features != 3 * dim or m.proj.in_features != dim \
+                or m.proj.out_features != dim or len(m.window_size) != 2 \
+                or len(m.shift_size) != 2 or any(s >= w for s, w in zip(m.shift_size,
+                                                                          m.window_size)):
+            raise _Unmapped(cls, "projections other than Linear(dim, 3 dim) and Linear(dim, "
+                            "dim), or a shift not smaller than the window")
+        if v2 and [type(x) for x in m.cpb_mlp] != [nn.Linear, nn.ReLU, nn.Linear] \
+                or v2 and (m.cpb_mlp[0].out_features != 512 or m.cpb_mlp[2].bias is not None):
+            raise _Unmapped(cls, "a position-bias MLP other than Linear(2, 512), ReLU, "
+                            "Linear(512, heads, bias=False)")
+        return {"window_size": _one(list(m.window_size)), "shift_size": _one(list(m.shift_size)),
+                "num_heads": m.num_heads, "qkv_bias": m.qkv.bias is not None,
+                "proj_bias": m.proj.bias is not None,
+                "attention_dropout": float(m.attention_dropout), "dropout": float(m.dropout)}
+
+    def patch_merging(m: nn.Module) -> dict:  # torchvision's PatchMerging(V2)
+        width = (4 if type(m).__name__ == "PatchMerging" else 2) * m.dim  # V2 norms after
+        n = m.norm
+        if type(n) is not nn.LayerNorm or tuple(n.normalized_shape) != (width,) \
+                or not n.elementwise_affine or n.bias is None \
+                or type(m.reduction) is not nn.Linear or m.reduction.bias is not None:
+            raise _Unmapped(type(m).__name__, "a norm layer other than nn.LayerNorm (with scale "
+                            "and shift), the designer's PatchMerging uses")
+        return {"eps": n.eps}
+
+    try:  # Swin's window attention and patch merging, as whole layers
+        from torchvision.models import swin_transformer as swin
+    except ImportError:  # pragma: no cover - older torchvision
+        swin = None
+    if swin is not None:
+        for cls_ in (swin.ShiftedWindowAttention, swin.ShiftedWindowAttentionV2):
+            table[cls_] = (cls_.__name__, swin_attention)
+        for cls_ in (swin.PatchMerging, swin.PatchMergingV2):
+            table[cls_] = (cls_.__name__, patch_merging)
     try:
         from torchvision.models.convnext import LayerNorm2d
     except ImportError:  # pragma: no cover - older torchvision

@@ -1,0 +1,194 @@
+"""Swin Transformer's layers: window attention with shifted windows (V1 and V2) and the patch
+merging that halves a stage's map. They work channels-last, on (height, width, channels), as
+torchvision's Swin does; their classes are designer.engine.modules', with torchvision's parameter
+and buffer names, so its state_dicts load unchanged."""
+
+from __future__ import annotations
+
+import math
+
+from .schema import MAX_DIM, LayerError, Param, _infer_size, pair, register
+
+_CPB_HIDDEN = 512  # V2's position-bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
+
+
+def _attention_params(window: int):
+    return (
+        Param("dim", "int", None, "Channels, the last axis (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("window_size", "ints", window, "Window height and width, in positions", min=1,
+              max=1024, length=2),
+        Param("shift_size", "ints", 0, "Cyclic shift of the windows (Swin shifts every second "
+              "block by half a window); 0: none", min=0, max=1024, length=2),
+        Param("num_heads", "int", 1, "Attention heads (must divide dim)", min=1, max=1024),
+        Param("qkv_bias", "bool", True, "Learn biases in the query/key/value projection"),
+        Param("proj_bias", "bool", True, "Learn a bias in the output projection"),
+        Param("attention_dropout", "float", 0.0, "Dropout on the attention weights", min=0,
+              max=0.999),
+        Param("dropout", "float", 0.0, "Dropout on the output", min=0, max=0.999),
+    )
+
+
+def _make_attention_resolver(label: str):
+    def resolve(p, ins, dts):
+        c = _infer_size(p, "dim", ins[0][-1], "channels in its last axis", label)
+        if c % p["num_heads"]:
+            raise LayerError(f"{label}: {c} channels do not split into num_heads "
+                             f"{p['num_heads']}: pick a head count that divides {c}")
+        window, shift = list(pair(p["window_size"])), list(pair(p["shift_size"]))
+        for axis, (w, s) in enumerate(zip(window, shift)):
+            if s >= w:
+                raise LayerError(f"{label}: shift_size {s} is not smaller than window_size {w} "
+                                 f"(axis {axis}): shift by less than a window (half of it in "
+                                 "Swin)")
+        # as given (one int for a square window): the module takes either
+        return {"dim": c, "window_size": p["window_size"], "shift_size": p["shift_size"],
+                "num_heads": p["num_heads"], "qkv_bias": p["qkv_bias"],
+                "proj_bias": p["proj_bias"], "attention_dropout": p["attention_dropout"],
+                "dropout": p["dropout"]}
+
+    return resolve
+
+
+def _attention_count(v2: bool):
+    def count(kw):
+        c, heads = kw["dim"], kw["num_heads"]
+        wh, ww = pair(kw["window_size"])
+        n = 3 * c * c + (3 * c if kw["qkv_bias"] else 0) + c * c + (c if kw["proj_bias"] else 0)
+        if v2:  # logit scale per head, the position-bias MLP
+            return n + heads + 3 * _CPB_HIDDEN + _CPB_HIDDEN * heads
+        return n + (2 * wh - 1) * (2 * ww - 1) * heads  # the bias table
+
+    return count
+
+
+def _attention_macs(v2: bool):
+    def macs(p, ins, out):
+        h, w, c = ins[0]
+        wh, ww = pair(p["window_size"])
+        tokens = math.ceil(h / wh) * wh * math.ceil(w / ww) * ww  # padded to whole windows
+        # qkv and output projections, Q K^T and attention x V within each window
+        n = 4 * tokens * c * c + 2 * tokens * wh * ww * c
+        if v2:
+            n += (2 * wh - 1) * (2 * ww - 1) * _CPB_HIDDEN * (2 + p["num_heads"])
+        return n
+
+    return macs
+
+
+def _window_shape(label: str):
+    resolve = _make_attention_resolver(label)
+
+    def infer(p, ins):
+        resolve(p, ins, [])
+        return ins[0]
+
+    return infer
+
+
+_WINDOW_DOC = ("over (H, W, C) in windows of window_size (padded to whole windows), rolled by "
+               "shift_size: ")
+
+register(
+    id="ShiftedWindowAttention",
+    display_name="ShiftedWindowAttention",
+    category="Recurrent & Attention",
+    doc="Swin self-attention " + _WINDOW_DOC + "softmax(QK^T / sqrt(C/heads) + B) V, B a learned "
+    "relative-position table.",
+    params=_attention_params(7),
+    module_name="ShiftedWindowAttention",
+    helper_module=True,
+    resolve=_make_attention_resolver("ShiftedWindowAttention"),
+    count_params=_attention_count(v2=False),
+    infer=_window_shape("ShiftedWindowAttention"),
+    macs=_attention_macs(v2=False),
+    input_rank=(3,),
+    rank_words="(height, width, channels)",
+    key_params=("window_size", "shift_size", "num_heads"),
+    prefix="attn",
+)
+
+register(
+    id="ShiftedWindowAttentionV2",
+    display_name="ShiftedWindowAttentionV2",
+    category="Recurrent & Attention",
+    doc="Swin V2 attention " + _WINDOW_DOC + "softmax(cos(Q, K) * scale + 16 sigmoid(MLP(coords))) "
+    "V.",
+    params=_attention_params(8),
+    module_name="ShiftedWindowAttentionV2",
+    helper_module=True,
+    resolve=_make_attention_resolver("ShiftedWindowAttentionV2"),
+    count_params=_attention_count(v2=True),
+    infer=_window_shape("ShiftedWindowAttentionV2"),
+    macs=_attention_macs(v2=True),
+    input_rank=(3,),
+    rank_words="(height, width, channels)",
+    key_params=("window_size", "shift_size", "num_heads"),
+    prefix="attn",
+)
+
+
+def _make_merging_resolver(label: str):
+    def resolve(p, ins, dts):
+        c = _infer_size(p, "dim", ins[0][-1], "channels in its last axis", label)
+        return {"dim": c, "eps": p["eps"]}
+
+    return resolve
+
+
+def _merging_shape(p, ins):
+    h, w, c = ins[0]
+    _infer_size(p, "dim", c, "channels in its last axis", "PatchMerging")
+    return (-(-h // 2), -(-w // 2), 2 * c)
+
+
+def _merging_macs(p, ins, out):
+    h, w, c2 = out
+    return h * w * (4 * c2 // 2) * c2 + h * w * 4 * c2  # the Linear, the LayerNorm (at most)
+
+
+def _merging_params():
+    return (
+        Param("dim", "int", None, "Channels, the last axis (auto: from the input)", min=1,
+              max=MAX_DIM, inferred=True),
+        Param("eps", "float", 1e-5, "The LayerNorm's eps", min=1e-12, max=1),
+    )
+
+
+register(
+    id="PatchMerging",
+    display_name="PatchMerging",
+    category="Recurrent & Attention",
+    doc="Swin downsampling of (H, W, C): each 2x2 patch -> 4C features, LayerNorm, Linear to 2C "
+    "(no bias): (ceil(H/2), ceil(W/2), 2C).",
+    params=_merging_params(),
+    module_name="PatchMerging",
+    helper_module=True,
+    resolve=_make_merging_resolver("PatchMerging"),
+    count_params=lambda kw: 8 * kw["dim"] ** 2 + 8 * kw["dim"],
+    infer=_merging_shape,
+    macs=_merging_macs,
+    input_rank=(3,),
+    rank_words="(height, width, channels)",
+    key_params=(),
+    prefix="downsample",
+)
+
+register(
+    id="PatchMergingV2",
+    display_name="PatchMergingV2",
+    category="Recurrent & Attention",
+    doc="Swin V2 downsampling of (H, W, C): each 2x2 patch -> 4C features, Linear to 2C (no bias), "
+    "LayerNorm: (ceil(H/2), ceil(W/2), 2C).",
+    params=_merging_params(),
+    module_name="PatchMergingV2",
+    helper_module=True,
+    resolve=_make_merging_resolver("PatchMergingV2"),
+    count_params=lambda kw: 8 * kw["dim"] ** 2 + 4 * kw["dim"],
+    infer=_merging_shape,
+    macs=_merging_macs,
+    input_rank=(3,),
+    rank_words="(height, width, channels)",
+    key_params=(),
+    prefix="downsample",
+)
