@@ -21,7 +21,7 @@ import torch
 import torchvision
 
 from designer.engine.build import build_model
-from designer.engine.importing import ImportFailed, convert_state_dict, import_model
+from designer.engine.importing import ImportFailed, import_model
 
 
 def model(name: str, size: int):
@@ -41,13 +41,13 @@ def timing() -> None:
 def check(name: str, size: int) -> str:
     m = model(name, size)
     try:
-        project, report = import_model(m, (3, size, size), name=name)
+        project, _report = import_model(m, (3, size, size), name=name)
     except ImportFailed as exc:
         return f"no: {exc.report.unsupported[0]}"
     built = build_model(project.networks["model"]).eval()
     if sum(p.numel() for p in built.parameters()) != sum(p.numel() for p in m.parameters()):
         return "no: parameter counts differ"
-    built.load_state_dict(convert_state_dict(m.state_dict(), report), strict=True)
+    built.load_state_dict(m.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         diff = (built(x) - m(x)).abs().max().item()

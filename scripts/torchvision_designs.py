@@ -90,8 +90,7 @@ class Design:
 
     @property
     def reshapes(self) -> dict[str, tuple]:
-        """torchvision state_dict key -> the engine's shape, where they differ (ViT's class token
-        (1, 1, 768) is a Parameter node of shape (1, 768))."""
+        """torchvision state_dict key -> the engine's shape, where they differ."""
         return {k: v for layer in self.layers for k, v in layer.reshape.items()}
 
 
@@ -454,20 +453,20 @@ def trace(model_name: str, model: nn.Module | None = None, size: int = 224) -> D
 
     def parameter(node: torch.fx.Node) -> list[Layer]:
         """A bare parameter (ViT's class token and position embedding, ConvNeXt's layer scale):
-        a Parameter node, its tensor reshaped when it carries a batch axis of 1."""
+        a Parameter node whose tensor is stored as torchvision stores it (key unchanged)."""
         tensor = model.get_parameter(node.target)
         ranks = {len(_meta(u).shape) for u in node.users if _meta(u) is not None}
         if ranks == {tensor.dim()} and tensor.shape[0] == 1:
-            shape = list(tensor.shape[1:])
+            shape, batch_axis = list(tensor.shape[1:]), True
         elif ranks == {tensor.dim() + 1}:
-            shape = list(tensor.shape)
+            shape, batch_axis = list(tensor.shape), False
         else:
             raise Unmapped(f"a bare parameter used at ranks {sorted(ranks)} (at {node.target})",
                            kind="get_attr")
         name = fresh(node_name(node.target))
-        return [Layer("Parameter", {"shape": shape, "init": "zeros", "std": 0.02}, name, [],
-                      node.target, keys={node.target: f"{name}.weight"},
-                      reshape={node.target: tuple(shape)})]
+        return [Layer("Parameter", {"shape": shape, "init": "zeros", "std": 0.02,
+                                    "batch_axis": batch_axis}, name, [],
+                      node.target, keys={node.target: name})]
 
     unmapped: dict[str, list] = {}  # kind -> [first message, count]
     for node in graph.nodes:

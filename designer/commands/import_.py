@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from ..engine.importing import (
         ImportFailed,
-        convert_state_dict,
         save_weights,
         weights_path,
     )
@@ -118,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.weights:
         wfile = weights_path(out)
-        save_weights(convert_state_dict(model.state_dict(), report), wfile)
+        save_weights(model.state_dict(), wfile)
         project.training = {**project.training, "init_weights": wfile.name}
         print(f"weights: {wfile}")
     save_project(project, out, backup=False)

@@ -354,7 +354,9 @@ def group(project, network: str, node_ids, name: str) -> str:
             raise GraphError(f"the shape '{graph.nodes[src].name}' gives is unknown: fix the "
                              "design's errors before grouping")
 
-    from .graph import Graph, Node
+    from dataclasses import replace
+
+    from .graph import Graph
 
     definition = Graph()
     xs = [graph.nodes[n].pos[0] for n in sel]
@@ -376,7 +378,7 @@ def group(project, network: str, node_ids, name: str) -> str:
         ports[src] = node.id
     for nid in sel:
         n = graph.nodes[nid]
-        definition.nodes[nid] = Node(nid, n.type, n.name, copy_params(n.params), n.pos, n.when)
+        definition.nodes[nid] = replace(n, params=copy_params(n.params))  # frozen, attr kept
     out_name = "output"
     while out_name in taken:
         out_name += "_"

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .catalog import CATALOG, apply_layer, make_module
-from .graph import Adjacency, Graph
+from .graph import Adjacency, Graph, is_aux_output
 from .shapes import Analysis, analyze
 
 
@@ -46,38 +46,58 @@ class Step:
 class GraphModule(nn.Module):
     """A model built from a design. ``steps`` is the forward program; modules hang off ``self``."""
 
-    def __init__(self, steps: list[Step], input_ids: list[str], output_ids: list[str]) -> None:
+    def __init__(self, steps: list[Step], input_ids: list[str], output_ids: list[str],
+                 aux_weights: tuple[float, ...] = ()) -> None:
         super().__init__()
         # Underscored names cannot collide with node names (those start with a letter).
         self._steps = steps
         self._input_ids = input_ids
         self._output_ids = output_ids
+        # The last len(aux_weights) outputs are auxiliary: returned in training mode only; the
+        # layers that only feed them do not run in eval mode (GoogLeNet's aux heads).
+        self.aux_weights = tuple(aux_weights)
+        self._main_count = len(output_ids) - len(self.aux_weights)
+        self._aux_only = _feeding_only(steps, output_ids[self._main_count:]) if aux_weights \
+            else frozenset()
+        bare = []  # Parameter layers: their tensors hang off self (key <name>, not <name>.weight)
         for step in steps:
+            if step.type != "Block" and CATALOG[step.type].bare_parameter:
+                bare.append(step)
             if step.disabled:
-                if step.type == "Block" or CATALOG[step.type].module_name is not None:
+                if bare and bare[-1] is step:
+                    self.register_parameter(step.attr, None)
+                elif step.type == "Block" or CATALOG[step.type].module_name is not None:
                     self.add_module(step.attr, None)  # as torchvision's downsample = None
                 continue
             if step.type == "Block":
                 module = block_module(step.kwargs)
             else:
                 module = make_module(CATALOG[step.type], step.kwargs)
-            if module is not None:
+            if isinstance(module, nn.Parameter):
+                module.requires_grad_(not step.frozen)
+                self.register_parameter(step.attr, module)
+            elif module is not None:
                 if step.frozen:
                     freeze(module)
                 self.add_module(step.attr, module)
+        if bare:
+            self._register_load_state_dict_pre_hook(_BareKeys(bare))
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         values = self.forward_all(*inputs)
-        outs = tuple(values[o] for o in self._output_ids)
+        ids = self._output_ids if self.training else self._output_ids[:self._main_count]
+        outs = tuple(values[o] for o in ids)
         return outs[0] if len(outs) == 1 else outs
 
     def forward_all(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the model and return every node's output by node id (for inspecting activations)."""
+        """Run the model and return every node's output by node id (for inspecting activations;
+        in eval mode, not those of layers that only feed auxiliary outputs)."""
         if len(inputs) != len(self._input_ids):
             raise TypeError(f"the model takes {len(self._input_ids)} input(s), got {len(inputs)}")
         values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs))
+        skip = self._aux_only if not self.training else ()
         for step in self._steps:
-            if step.type == "Input":
+            if step.type == "Input" or step.node_id in skip:
                 continue
             # a layer without inputs (Parameter) gets the first model input, for its batch size
             args = [values[i] for i in step.inputs] or list(inputs[:1])
@@ -91,6 +111,40 @@ class GraphModule(nn.Module):
             module = getattr(self, step.attr) if spec.module_name is not None else None
             values[step.node_id] = apply_layer(spec, module, args, step.kwargs)
         return values
+
+
+class _BareKeys:
+    """Loads a state_dict written before Parameter layers were bare tensors: ``<name>.weight``
+    of the layer's shape becomes ``<name>`` (checkpoints and weights files of older designs)."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+
+    def __call__(self, state, prefix, *args) -> None:
+        for step in self.steps:
+            key = prefix + step.attr
+            old = key + ".weight"
+            if key not in state and old in state and not step.disabled:
+                size = step.kwargs["shape"]
+                state[key] = state.pop(old).reshape(
+                    (1, *size) if step.kwargs.get("batch_axis", True) else size)
+
+
+def _feeding_only(steps: list[Step], aux_ids: list[str]) -> frozenset[str]:
+    """The steps that only the auxiliary outputs ``aux_ids`` need (none of the main ones)."""
+    producers = {s.node_id: s for s in steps}
+    main = [s.node_id for s in steps if s.type == "Output" and s.node_id not in aux_ids]
+
+    def ancestors(ids: list[str]) -> set[str]:
+        seen, todo = set(), list(ids)
+        while todo:
+            nid = todo.pop()
+            if nid not in seen:
+                seen.add(nid)
+                todo += producers[nid].inputs
+        return seen
+
+    return frozenset(ancestors(aux_ids) - ancestors(main))
 
 
 def freeze(module: nn.Module) -> None:
@@ -118,7 +172,7 @@ def block_module(kwargs: dict[str, Any]) -> nn.Module:
 def _graph_module(graph: Graph, analysis: Analysis) -> GraphModule:
     steps = plan(graph, analysis)
     inputs, outputs = ordered_io(graph, steps)
-    return GraphModule(steps, inputs, outputs)
+    return GraphModule(steps, inputs, outputs, aux_weights(graph, outputs))
 
 
 def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
@@ -133,7 +187,7 @@ def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
     for nid in analysis.order:
         node = graph.nodes[nid]
         ins = tuple(e.src for e in preds[nid])
-        attr = node.name
+        attr = node.module_attr
         if graph.sequential and node.type not in ("Input", "Output"):
             attr, position = str(position), position + 1  # nn.Sequential's numbering
         steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {}),
@@ -142,11 +196,19 @@ def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
 
 
 def ordered_io(graph: Graph, steps: list[Step]) -> tuple[list[str], list[str]]:
-    """Input and Output node ids in the order forward() takes and returns them."""
+    """Input and Output node ids in the order forward() takes and returns them (auxiliary
+    outputs after the main ones)."""
     order = {nid: i for i, nid in enumerate(graph.nodes)}
     inputs = sorted((s.node_id for s in steps if s.type == "Input"), key=order.__getitem__)
-    outputs = sorted((s.node_id for s in steps if s.type == "Output"), key=order.__getitem__)
+    outputs = sorted((s.node_id for s in steps if s.type == "Output"),
+                     key=lambda nid: (is_aux_output(graph.nodes[nid]), order[nid]))
     return inputs, outputs
+
+
+def aux_weights(graph: Graph, output_ids: list[str]) -> tuple[float, ...]:
+    """The loss weights of the auxiliary outputs, in the order forward returns them."""
+    return tuple(float(graph.nodes[o].params["aux_weight"]) for o in output_ids
+                 if is_aux_output(graph.nodes[o]))
 
 
 def build_model(graph: Graph, analysis: Analysis | None = None, seed: int | None = None
@@ -157,8 +219,9 @@ def build_model(graph: Graph, analysis: Analysis | None = None, seed: int | None
     """
     steps = plan(graph, analysis)
     inputs, outputs = ordered_io(graph, steps)
+    aux = aux_weights(graph, outputs)
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return GraphModule(steps, inputs, outputs)
-    return GraphModule(steps, inputs, outputs)
+            return GraphModule(steps, inputs, outputs, aux)
+    return GraphModule(steps, inputs, outputs, aux)

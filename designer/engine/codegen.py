@@ -36,7 +36,7 @@ from torch import nn
 from .blocks import BLOCK
 from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
-from .graph import Graph
+from .graph import Graph, is_aux_output
 from .modules import HELPER_CLASSES
 from .shapes import Analysis, Analyzer, analyze
 
@@ -535,7 +535,9 @@ class _ClassWriter:
             on = [(i, ss[s.node_id]) for i, ss in enumerate(self._by_id(members))
                   if not ss[s.node_id].disabled]
             has_module = s.type == BLOCK or CATALOG[s.type].module is not None
-            if sequential and not chain:
+            # a sequential network's numbers and an imported model's "block1-0" are no names
+            named = s.attr.isidentifier() and not (sequential and not chain)
+            if not named:
                 attrs[s.node_id] = f"getattr(self, {literal(s.attr)})"
             else:
                 attrs[s.node_id] = f"self.{s.attr}"
@@ -557,8 +559,9 @@ class _ClassWriter:
                 ctor = f"{ctor} if {node.when} else None" if ctor else "None"
             if chain:
                 init.append(f"{ctor},")
-            elif sequential:
-                init.append(f"self.add_module({literal(s.attr)}, {ctor})")
+            elif not named:
+                register = "register_parameter" if _bare(s) else "add_module"
+                init.append(f"self.{register}({literal(s.attr)}, {ctor})")
             else:
                 init.append(f"self.{s.attr} = {ctor}")
 
@@ -609,6 +612,8 @@ class _ClassWriter:
         from .blocks import bind, is_ref, ref_text
 
         spec = CATALOG[node.type]
+        if spec.bare_parameter:
+            return _parameter_ctor(on[0][1].kwargs)
         kws = [(i, module_kwargs(s.kwargs)) for i, s in on]
         rep = kws[0][1]
         exprs: dict[str, str] = {}
@@ -722,6 +727,11 @@ class _ClassWriter:
             forward.extend(lines[:-1])
             forward.append(_comment_line(lines[-1], shape) if shape else lines[-1])
         outs = [var[o] for o in output_ids]
+        main = [var[o] for o in output_ids if not is_aux_output(graph.nodes[o])]
+        if len(main) < len(outs):  # auxiliary outputs: returned in training only, after
+            forward.append("if self.training:")
+            forward.append("    return " + ", ".join(outs))
+            outs = main
         forward.append("return " + (outs[0] if len(outs) == 1 else ", ".join(outs)))
         model_use = next((u for u in uses if u.model), uses[0])
         infos = model_use.analysis.infos
@@ -729,7 +739,8 @@ class _ClassWriter:
             v.cls, [], [var[i] for i in input_ids],
             [tuple(infos[i].output_shape) for i in input_ids],
             [graph.nodes[i].params.get("dtype", "float32") for i in input_ids],
-            [tuple(infos[o].output_shape) for o in output_ids],
+            [tuple(infos[o].output_shape) for o in output_ids
+             if not is_aux_output(graph.nodes[o])],
             outs,
         )
         return forward, code
@@ -771,6 +782,29 @@ class _ClassWriter:
             lines.append(f"    def forward({', '.join(args)}):")
             lines += ["        " + line for line in forward]
         v.lines = lines
+
+
+def _bare(step: Step) -> bool:
+    return step.type != BLOCK and CATALOG[step.type].bare_parameter
+
+
+def _parameter_ctor(kwargs: dict[str, Any]) -> str:
+    """``nn.Parameter(torch.zeros(1, 1, 16))``: a Parameter layer's tensor, made by the calls
+    designer.engine.modules.learned_tensor makes (the same random draws)."""
+    shape = tuple(kwargs["shape"])
+    size = (1, *shape) if kwargs.get("batch_axis", True) else shape
+    dims = ", ".join(map(str, size))
+    tup = literal(size)
+    init, std = kwargs["init"], literal(kwargs["std"])
+    text = {
+        "zeros": f"torch.zeros({dims})",
+        "ones": f"torch.ones({dims})",
+        "constant": f"torch.full({tup}, {literal(kwargs['value'])})",
+        "normal": f"nn.init.normal_(torch.empty({dims}), std={std})",
+        "uniform": f"nn.init.uniform_(torch.empty({dims}), -{std}, {std})",
+        "trunc_normal": f"nn.init.trunc_normal_(torch.empty({dims}), std={std})",
+    }[init]
+    return f"nn.Parameter({text})"
 
 
 def _switched(lines: list[str], out: str, cond: str, passthrough: str) -> list[str]:
@@ -1800,8 +1834,9 @@ def main(argv=None):
         "augment": torch.Generator().manual_seed(args.seed + 1 + rank),
     }
     data = load_data(args.data).to(device)
-    # The same seed gives the same initial weights as the designer.
+    # The same seed gives the same initial weights as the designer; dropout starts from it again.
     model = __CLASS__().to(device)
+    torch.manual_seed(args.seed)
     plain = model
     if distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -1912,6 +1947,7 @@ def train_source(project, project_dir=None, format: bool = True) -> str | None:
                    "csv_text": _CSV_COMMON + _LOAD_CSV_TEXT}[kind])
     pieces.append(_TRAIN_LOOP)
     body = _with_frozen_and_init("".join(pieces), frozen, bool(training.get("init_weights")))
+    body = _with_aux_outputs(body, project.networks[models[0]])
     body = with_search_arguments(body, project, {"__CLASS__()": models[0]})
     if kind == "csv_text":
         body = body.replace("import os\n", "import os\nimport re\n", 1)
@@ -2027,6 +2063,29 @@ def _with_frozen_and_init(body: str, frozen: list[str], init_weights: bool) -> s
     body = body.replace(build, build + added)
     at = body.index("\n\ndef train(args,")
     return body[:at] + helpers.rstrip("\n") + "\n" + body[at:]
+
+
+def _with_aux_outputs(body: str, graph: Graph) -> str:
+    """The supervised training script for a model with auxiliary outputs (training only): the
+    loss adds each one's weighted loss, as designer.engine.training.SupervisedRecipe does, in
+    the same order. Unchanged for a model without them."""
+    weights = [float(n.params["aux_weight"]) for n in graph.outputs() if is_aux_output(n)]
+    if not weights:
+        return body
+    step = ('            output = model(x)\n'
+            '            loss = loss_fn(output, loss_target(y, output, data, cfg["loss"]))\n')
+    if body.count(step) != 1:  # pragma: no cover - the template changed
+        raise CodegenError("internal: the training script has no single training loss")
+    aux = ('            output, *aux = model(x)  # in training mode: the main output, then the '
+           'auxiliary ones\n'
+           '            loss = loss_fn(output, loss_target(y, output, data, cfg["loss"]))\n'
+           '            for weight, extra in zip(AUX_WEIGHTS, aux):\n'
+           '                loss = loss + weight * loss_fn(extra, loss_target(y, extra, data, '
+           'cfg["loss"]))\n')
+    body = body.replace(step, aux)
+    at = body.index("\n\ndef train(args,")
+    return (body[:at] + f"\n\nAUX_WEIGHTS = {literal(tuple(weights))}  # the loss weights of "
+            "the auxiliary outputs" + body[at:])
 
 
 _DATA_ARGUMENT = '    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)\n'

@@ -11,11 +11,11 @@ import itertools
 import math
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .blocks import layer_spec
-from .catalog import LayerSpec, name_problem
+from .catalog import LayerSpec, attr_problem, name_problem
 
 if TYPE_CHECKING:
     # Imported where used: networkx takes ~0.1 s to import, a third of `designer check`, and the
@@ -40,6 +40,20 @@ class Node:
     # Not trainable: build sets requires_grad False on its weights (a block use: all of its
     # layers), so fine-tuning leaves them as they are.
     frozen: bool = False
+    # The module attribute when it cannot be the name: an imported model's ``block1-0``
+    # (torchvision's RegNet), which is no Python name. Build registers the layer under it, so the
+    # state_dict keys stay the model's; exported code writes add_module/getattr for it. None: the
+    # name is the attribute.
+    attr: str | None = None
+
+    @property
+    def module_attr(self) -> str:
+        """The attribute the built module holds this layer under (outside sequential networks)."""
+        return self.attr or self.name
+
+    def copy(self) -> Node:
+        """An independent copy (parameters deep-copied), every field kept."""
+        return replace(self, params=_deepcopy(self.params))
 
     @property
     def spec(self) -> LayerSpec:
@@ -47,6 +61,19 @@ class Node:
         if spec is None:
             raise KeyError(self.type)
         return spec
+
+
+def _saved_params(node: Node) -> dict[str, Any]:
+    """A node's parameters as a file holds them: without those left out while at their
+    default (Param.saved_if_set)."""
+    spec = layer_spec(node.type)
+    sparse = {p.name: p.default for p in spec.params if p.saved_if_set} if spec else {}
+    return _deepcopy({k: v for k, v in node.params.items() if k not in sparse or v != sparse[k]})
+
+
+def is_aux_output(node: Node) -> bool:
+    """An auxiliary Output: returned in training only, its loss weighted by ``aux_weight``."""
+    return node.type == "Output" and float(node.params.get("aux_weight") or 0) > 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +199,10 @@ class Graph(Observable):
     def outputs(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.type == "Output"]
 
+    def main_outputs(self) -> list[Node]:
+        """The Outputs forward returns in every mode (not the training-only auxiliary ones)."""
+        return [n for n in self.outputs() if not is_aux_output(n)]
+
     def unique_name(self, prefix: str) -> str:
         taken = {n.name for n in self.nodes.values()}
         for i in itertools.count(1):
@@ -203,7 +234,8 @@ class Graph(Observable):
     # -- mutations -----------------------------------------------------------------------------
 
     def add_node(self, type: str, name: str | None = None, params: dict | None = None,
-                 pos: tuple[float, float] = (0.0, 0.0), id: str | None = None) -> Node:
+                 pos: tuple[float, float] = (0.0, 0.0), id: str | None = None,
+                 attr: str | None = None) -> Node:
         spec = layer_spec(type)
         if spec is None:
             raise GraphError(f"unknown layer type {type!r}")
@@ -215,10 +247,12 @@ class Graph(Observable):
             name = self.unique_name(spec.prefix)
         else:
             self._check_name(name)
+        if attr is not None:
+            self._check_attr(attr, name)
         node_id = id or uuid.uuid4().hex[:12]
         if node_id in self.nodes:
             raise GraphError(f"a node with id {node_id!r} already exists")
-        node = Node(node_id, type, name, full, _position(pos))
+        node = Node(node_id, type, name, full, _position(pos), attr=attr)
         self.nodes[node_id] = node
         self._emit(GraphEvent(GraphEvent.NODE_ADDED, node_id, new=node))
         return node
@@ -393,6 +427,15 @@ class Graph(Observable):
             raise GraphError(why)
         if self.node_by_name(name) is not None:
             raise GraphError(f"the name {name!r} is taken by another layer")
+        if any(n.attr == name for n in self.nodes.values()):
+            raise GraphError(f"the name {name!r} is another layer's module attribute")
+
+    def _check_attr(self, attr: str, name: str) -> None:
+        why = attr_problem(attr)
+        if why:
+            raise GraphError(f"{name}: {why}")
+        if any(attr in (n.name, n.attr) for n in self.nodes.values()):
+            raise GraphError(f"{name}: the module attribute {attr!r} is taken by another layer")
 
     def assign(self, other: Graph) -> None:
         """Make this graph equal to ``other`` in place, through events (edges and nodes removed,
@@ -405,7 +448,7 @@ class Graph(Observable):
         self.set_block_params(other.block_params)
         self.set_sequential(other.sequential)
         for n in other.nodes.values():
-            self.restore_node(Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos, n.when))
+            self.restore_node(n.copy())
         for e in other.edges:
             self.restore_edge(e)
 
@@ -415,8 +458,7 @@ class Graph(Observable):
         """An independent copy with the same ids and no listeners (a frozen snapshot)."""
         g = Graph()
         for n in self.nodes.values():
-            g.nodes[n.id] = Node(n.id, n.type, n.name, _deepcopy(n.params), n.pos, n.when,
-                                 n.frozen)
+            g.nodes[n.id] = n.copy()
         g.edges = list(self.edges)
         g.block_params = self.block_params
         g.sequential = self.sequential
@@ -427,9 +469,10 @@ class Graph(Observable):
 
         out: dict[str, Any] = {
             "nodes": [
-                {"id": n.id, "type": n.type, "name": n.name, "params": _deepcopy(n.params),
+                {"id": n.id, "type": n.type, "name": n.name, "params": _saved_params(n),
                  "pos": [n.pos[0], n.pos[1]], **({"when": n.when} if n.when else {}),
-                 **({"frozen": True} if n.frozen else {})}
+                 **({"frozen": True} if n.frozen else {}),
+                 **({"attr": n.attr} if n.attr else {})}
                 for n in self.nodes.values()
             ],
             "edges": [{"src": e.src, "dst": e.dst, "dst_port": e.dst_port} for e in self.edges],

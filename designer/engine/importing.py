@@ -15,10 +15,13 @@ caller concatenates the list with a Concat layer.
 
 Functions and operators (``torch.flatten``, ``F.relu``, ``+``, ``+=``, ``torch.cat``,
 ``x.mean(...)``, ``x[:, 0]``, ``view``/``reshape``/``permute``/``transpose``/``chunk``) map to
-catalog layers; a bare parameter (ViT's class token) becomes a Parameter layer, whose state is
-``<name>.weight``: such keys are listed in :attr:`ImportReport.renamed` and
-:func:`convert_state_dict` converts a state_dict for the design. Reshapes hold the sizes of the
-input shape the model was imported for.
+catalog layers; a bare parameter (ViT's class token, ConvNeXt's layer scale) becomes a
+Parameter layer, the network's own tensor as in the module. A child whose attribute is no name
+(RegNet's ``block1-0``) keeps it as the layer's module attribute (``Node.attr``), so every key
+of the module's state_dict is the design's. Reshapes hold the sizes of the input shape the model
+was imported for. Children that only training mode calls (GoogLeNet's aux heads) make the
+model's own forward be traced in training mode: its extra results become auxiliary Outputs
+(training only, loss weight :data:`AUX_WEIGHT`).
 
 Nothing is dropped silently: every op, module or weight that cannot be mapped is an
 :class:`Unsupported` entry of the :class:`ImportReport` with its module path and the source line
@@ -33,6 +36,7 @@ design by key and reports missing, unexpected and shape-mismatched keys.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import operator
 import re
@@ -47,12 +51,14 @@ import torch.fx
 from torch import nn
 
 from .blocks import BLOCK, block_param
-from .catalog import name_problem
+from .catalog import attr_problem, name_problem
 from .graph import Graph
 from .layout import wrapped_positions
 from .project import Project
 
 _PROBE_BATCH = 2  # the probe batch: 2, so that the batch axis can be told from the others
+# An auxiliary output's loss weight: the model does not say; GoogLeNet's paper used 0.3.
+AUX_WEIGHT = 0.3
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,11 +90,12 @@ class ImportReport:
     input_shape: list[int]
     unsupported: list[Unsupported] = field(default_factory=list)
     blocks: dict[str, int] = field(default_factory=dict)  # network -> uses
-    renamed: dict[str, str] = field(default_factory=dict)  # module's key -> design's key
-    reshaped: dict[str, list[int]] = field(default_factory=dict)  # module's key -> design shape
     layers: int = 0
     parameters: int = 0
     partial: bool = False
+    # The layers feeding auxiliary outputs -> their loss weight: the model returns them in
+    # training mode only (GoogLeNet's aux heads), each an Output with that aux_weight.
+    aux_outputs: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -104,8 +111,10 @@ class ImportReport:
 
     def summary(self) -> str:
         if self.ok:
+            aux = (f", {len(self.aux_outputs)} auxiliary outputs (training only)"
+                   if self.aux_outputs else "")
             return (f"{self.model}: {self.layers} layers, {len(self.blocks)} block definitions, "
-                    f"{self.parameters:,} parameters")
+                    f"{self.parameters:,} parameters{aux}")
         lines = [f"{self.model}: {len(self.unsupported)} part(s) have no designer layer:"]
         lines += [f"- {u}" for u in self.unsupported[:30]]
         if len(self.unsupported) > 30:
@@ -275,7 +284,19 @@ def _module_table() -> dict[type, tuple[str, Callable[[nn.Module], dict]]]:
     except ImportError:  # pragma: no cover - older torchvision
         return table
     table[LayerNorm2d] = ("LayerNorm2d", _layer_norm)  # an nn.LayerNorm applied channels-last
+    try:
+        from torchvision.models.maxvit import RelativePositionalMultiHeadAttention as RelPos
+    except ImportError:  # pragma: no cover - older torchvision
+        return table
+    table[RelPos] = ("RelativePositionAttention", _rel_attention)
     return table
+
+
+def _rel_attention(m: nn.Module) -> dict:
+    if m.size * m.size != m.max_seq_len or m.n_heads * m.head_dim != m.to_qkv.in_features:
+        raise _Unmapped(type(m).__name__, "a window that is not square or heads that do not "
+                        "split the features")
+    return {"head_dim": m.head_dim, "window_size": m.size}
 
 
 def _upsample(m: nn.Module) -> dict:
@@ -307,6 +328,7 @@ class _Layer:
     params: dict[str, Any]
     inputs: list[str]
     child: _Net | None = None  # a block use: the imported submodule
+    attr: str | None = None  # the module attribute when it cannot be the name (block1-0)
 
 
 @dataclass
@@ -385,35 +407,52 @@ class _Importer:
         self.table = _module_table()
         self.calls: dict[int, tuple[tuple, dict]] = {}  # id(module) -> first call's (args, kwargs)
         self.outputs: dict[int, Any] = {}  # id(module) -> its output, for modules called once
+        self.training_top = False  # the model's forward traced in training mode (aux outputs)
 
     # -- probing: the inputs each module receives ------------------------------------------
 
-    def probe(self, x: torch.Tensor) -> None:
+    def probe(self, x: torch.Tensor, training: bool = False) -> None:
+        """Run the model once on ``x`` and record each module's first call and output. In eval
+        mode; ``training``: again in training mode, for the modules only that mode calls (aux
+        heads), with every buffer (BatchNorm statistics) put back afterwards."""
         hooks = []
         counts: dict[int, int] = {}
+        known = set(self.calls)
 
         def hook(module, args, kwargs):  # lists are copied: DenseNet appends to its list
-            args = tuple(list(a) if isinstance(a, list) else a for a in args)
-            self.calls.setdefault(id(module), (args, kwargs))
+            if id(module) not in known:
+                args = tuple(list(a) if isinstance(a, list) else a for a in args)
+                self.calls.setdefault(id(module), (args, kwargs))
 
         def after(module, args, output):
-            counts[id(module)] = counts.get(id(module), 0) + 1
-            self.outputs.setdefault(id(module), output)
+            if id(module) not in known:
+                counts[id(module)] = counts.get(id(module), 0) + 1
+                self.outputs.setdefault(id(module), output)
 
         for m in self.root.modules():
             hooks.append(m.register_forward_pre_hook(hook, with_kwargs=True))
             hooks.append(m.register_forward_hook(after))
         was = self.root.training
-        self.root.eval()
+        saved = {k: v.clone() for k, v in self.root.state_dict().items()} if training else None
+        self.root.train(training)
         try:
             with torch.no_grad():
                 self.root(x)
         finally:
             self.root.train(was)
+            if saved is not None:
+                self.root.load_state_dict(saved)
             for h in hooks:
                 h.remove()
         # a module called once need not run again while its parent's shapes are propagated
-        self.outputs = {k: v for k, v in self.outputs.items() if counts.get(k) == 1}
+        self.outputs = {k: v for k, v in self.outputs.items()
+                        if k in known or counts.get(k) == 1}
+
+    def lost_in_eval(self) -> bool:
+        """Does the model's own forward leave a child with weights uncalled in eval mode
+        (GoogLeNet's aux1, aux2: called in training only)?"""
+        return any(id(c) not in self.calls and any(True for _ in c.state_dict())
+                   for c in self.root.children())
 
     def unsupported(self, path: str, op: str, reason: str, source: str = "") -> None:
         self.report.unsupported.append(Unsupported(path, op, reason, source))
@@ -435,11 +474,27 @@ class _Importer:
         args, kwargs = call
         listed = len(args) == 1 and not kwargs and isinstance(args[0], (list, tuple)) \
             and len(args[0]) > 0 and all(isinstance(a, torch.Tensor) for a in args[0])
+        consts = {} if listed else _constant_args(module, args, kwargs)
+        if consts and id(module) not in self.outputs:
+            self.unsupported(path, cls, "called more than once with numbers as arguments: "
+                             "each call would need a block of its own")
+            net.ok = False
+            return net
         try:
             if listed:  # one placeholder per tensor of the list
                 first = next(iter(inspect.signature(module.forward).parameters))
                 graph = _Tracer().trace(module, concrete_args={
                     first: [torch.fx._symbolic_trace.PH] * len(args[0])})
+            elif consts:  # numbers (WindowPartition's p): fixed to the values of this call
+                graph = _Tracer().trace(module, concrete_args=consts)
+                args, kwargs = _drop_constants(graph, module, consts, args, kwargs)
+            elif path == "" and self.training_top:  # aux heads: traced as training runs
+                was = module.training
+                module.train()
+                try:
+                    graph = _Tracer().trace(module)
+                finally:
+                    module.train(was)
             else:
                 graph = _Tracer().trace(module)
         except Exception as exc:  # noqa: BLE001 - every fx failure becomes a report entry
@@ -482,6 +537,37 @@ class _Importer:
             module.train(was)
         _NetBuilder(self, module, path, net, graph, names).run()
         return net
+
+
+def _constant_args(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The arguments of a call that are plain numbers (or None, a string): forward's parameter
+    name -> value. A block takes tensors; such values are fixed in the trace instead."""
+    try:
+        names = list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return {}
+    plain = (bool, int, float, str, type(None))
+    out = {names[i]: a for i, a in enumerate(args) if i < len(names) and isinstance(a, plain)}
+    out.update({k: v for k, v in kwargs.items() if isinstance(v, plain)})
+    return out
+
+
+def _drop_constants(graph: torch.fx.Graph, module: nn.Module, consts: dict[str, Any],
+                    args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Remove the placeholders fx keeps for ``concrete_args`` (with the check that each has its
+    fixed value); the call's arguments without them."""
+    names = list(inspect.signature(module.forward).parameters)
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    for name, ph in zip(names, phs):
+        if name not in consts:
+            continue
+        for check in list(ph.users):  # eq(p, value) -> _assert(eq, ...)
+            for user in list(check.users):
+                graph.erase_node(user)
+            graph.erase_node(check)
+        graph.erase_node(ph)
+    args = tuple(a for i, a in enumerate(args) if i >= len(names) or names[i] not in consts)
+    return args, {k: v for k, v in kwargs.items() if k not in consts}
 
 
 def _concatenated_list(graph: torch.fx.Graph) -> int:
@@ -543,6 +629,7 @@ class _NetBuilder:
         self.imp, self.module, self.path, self.net, self.graph = imp, module, path, net, graph
         self.by_fx: dict[str, str] = {}
         self.used: set[str] = set(children) if not net.sequential else set()
+        self.used |= {n for n, _ in module.named_parameters(recurse=False)}
         self.chunks: dict[str, tuple[str, int, list[int]]] = {}
         self.called: set[str] = set()
         self.stopped = False
@@ -623,6 +710,19 @@ class _NetBuilder:
                            {"shape": shape}, [])]
         if node.op == "output":
             value = node.args[0]
+            if isinstance(value, torch.fx.Node) and value.op == "call_function" \
+                    and isinstance(value.target, type) and issubclass(value.target, tuple) \
+                    and not value.kwargs:  # a named tuple made in forward (GoogLeNetOutputs)
+                value = tuple(value.args)
+            if self.path == "" and self.imp.training_top and isinstance(value, (tuple, list)) \
+                    and len(value) > 1 and all(isinstance(v, torch.fx.Node)
+                                               and _meta(v) is not None for v in value):
+                # training's (main, aux2, aux1): the main output, then auxiliary ones
+                main = _Layer(self.fresh("output"), "Output", {}, [self.by_fx[value[0].name]])
+                aux = [_Layer(self.fresh("aux_output"), "Output", {"aux_weight": AUX_WEIGHT},
+                              [self.by_fx[v.name]]) for v in value[1:]]
+                self.imp.report.aux_outputs = {a.inputs[0]: AUX_WEIGHT for a in aux}
+                return [main, *aux]
             if not isinstance(value, torch.fx.Node) or _meta(value) is None:
                 raise _Unmapped("output", "returns something other than one tensor (a tuple, a "
                                 "list or a dict): a design's network returns one tensor")
@@ -638,19 +738,26 @@ class _NetBuilder:
         module = self.module.get_submodule(target)
         cls = type(module).__name__
         if "." in target:
+            made = self.module_list_use(node)
+            if made is not None:
+                return made
             raise _Unmapped(cls, f"calls {target}, a module inside a child module (the designer "
                             "keeps each module's calls inside it)")
         has_state = any(True for _ in module.state_dict())
         if target in self.called and has_state:
             raise _Unmapped(cls, "called more than once: weights shared between two places")
         self.called.add(target)
+        attr = None
         if self.net.sequential:
             name = self.fresh(_snake(cls))
         elif target in self.named or name_problem(target):
-            if has_state:  # its keys would change
-                raise _Unmapped(cls, f"the attribute name {target!r} cannot name a layer "
-                                f"({name_problem(target)}), and a layer's name is its module "
-                                "attribute: another name would change its state_dict keys")
+            if has_state and target not in self.named:  # its keys must stay: an attribute apart
+                why = attr_problem(target)
+                if why:
+                    raise _Unmapped(cls, f"the attribute name {target!r} can be neither a layer's "
+                                    f"name ({name_problem(target)}) nor its module attribute "
+                                    f"({why}): its state_dict keys would change")
+                attr = target
             name = self.fresh(target)
         else:
             name = target
@@ -664,7 +771,7 @@ class _NetBuilder:
                 srcs = self.self_attention(node)
             if len(srcs) != 1 or node.kwargs and type_ != "MultiheadAttention":
                 raise _Unmapped(cls, "called with several tensors or keyword arguments")
-            return [_Layer(name, type_, params, srcs)]
+            return [_Layer(name, type_, params, srcs, attr=attr)]
         if type(module).forward is nn.Module.forward or isinstance(module, nn.ModuleList):
             raise _Unmapped(cls, "a container without a forward of its own")
         child = self.imp.import_module(module, self.sub(target), target)
@@ -673,8 +780,60 @@ class _NetBuilder:
             raise _Unmapped(cls, "takes no tensor input")
         if child.list_dim is not None and len(srcs) > 1:  # the list it concatenates, as a layer
             cat = _Layer(self.fresh(f"{target}_input"), "Concat", {"dim": child.list_dim}, srcs)
-            return [cat, _Layer(name, BLOCK, {}, [cat.name], child)]
-        return [_Layer(name, BLOCK, {}, srcs, child)]
+            return [cat, _Layer(name, BLOCK, {}, [cat.name], child, attr)]
+        return [_Layer(name, BLOCK, {}, srcs, child, attr)]
+
+    def module_list_chains(self) -> dict[str, list[torch.fx.Node]]:
+        """The nn.ModuleList children whose items are all called once, in order, as a chain
+        (``for layer in self.layers: x = layer(x)``): attribute -> the calls, in order."""
+        if getattr(self, "_chains", None) is not None:
+            return self._chains
+        self._chains: dict[str, list[torch.fx.Node]] = {}
+        calls: dict[str, list[torch.fx.Node]] = {}
+        for n in self.graph.nodes:
+            if n.op == "call_module" and "." in n.target:
+                calls.setdefault(n.target.split(".", 1)[0], []).append(n)
+        for head, nodes in calls.items():
+            child = getattr(self.module, head, None)
+            if not isinstance(child, nn.ModuleList) or type(child) is not nn.ModuleList \
+                    or len(nodes) != len(child) \
+                    or [n.target for n in nodes] != [f"{head}.{i}" for i in range(len(child))]:
+                continue
+            first = nodes[0]
+            ok = len(first.args) == 1 and isinstance(first.args[0], torch.fx.Node) \
+                and not first.kwargs
+            for a, b in itertools.pairwise(nodes):
+                ok = ok and b.args == (a,) and not b.kwargs and set(a.users) == {b}
+            if ok:
+                self._chains[head] = nodes
+        return self._chains
+
+    def module_list_use(self, node: torch.fx.Node) -> list[_Layer] | str | None:
+        """A call of an item of an nn.ModuleList chain: the whole list as one block use named
+        after the list, whose network is sequential (its keys are the list's: ``layers.0.*``);
+        the later items' calls are that use. None: not such a chain."""
+        head = node.target.split(".", 1)[0]
+        nodes = self.module_list_chains().get(head)
+        if nodes is None or self.net.sequential or name_problem(head):
+            return None
+        if node is not nodes[0]:  # the same use: only its last item's output is used outside
+            return head if head in self.called else None
+        if head in self.named:
+            return None
+        items = getattr(self.module, head)
+        seq = nn.Sequential(*items)  # the same modules: their probed calls and outputs hold
+        seq.training = items.training  # import_module restores this mode on the items
+        self.keep = [*getattr(self, "keep", []), seq]  # keep id(seq) unique while importing
+        call = self.imp.calls.get(id(items[0]))
+        if call is not None:
+            self.imp.calls[id(seq)] = call
+        self.called.add(head)
+        self.named.add(head)
+        child = self.imp.import_module(seq, self.sub(head), head)
+        srcs = self.sources(node)
+        if len(srcs) != 1:
+            raise _Unmapped("ModuleList", "its first item takes no tensor input")
+        return [_Layer(head, BLOCK, {}, srcs, child)]
 
     def self_attention(self, node: torch.fx.Node) -> list[str]:
         q, k, v = (list(node.args) + [node.kwargs.get(n) for n in ("key", "value")])[:3] \
@@ -700,19 +859,21 @@ class _NetBuilder:
         if "." in node.target:
             raise _Unmapped("get_attr", f"{node.target} belongs to a child module")
         ranks = {len(_meta(u).shape) for u in node.users if _meta(u) is not None}
-        if ranks == {tensor.dim()} and tensor.shape[0] == 1:
-            shape = list(tensor.shape[1:])
-        elif ranks == {tensor.dim() + 1}:
-            shape = list(tensor.shape)
+        if ranks == {tensor.dim()} and tensor.shape[0] == 1:  # ViT's class_token (1, 1, d)
+            shape, batch_axis = list(tensor.shape[1:]), True
+        elif ranks == {tensor.dim() + 1}:  # ConvNeXt's layer_scale (d, 1, 1) times (N, d, h, w)
+            shape, batch_axis = list(tensor.shape), False
         else:
             raise _Unmapped("get_attr", f"{node.target} used at ranks {sorted(ranks)}, not as a "
                             "per-sample tensor")
-        name = self.fresh(node.target)
-        key = self.sub(node.target)
-        self.imp.report.renamed[key] = f"{self.sub(name)}.weight"
-        if list(tensor.shape) != shape:
-            self.imp.report.reshaped[key] = shape
-        return [_Layer(name, "Parameter", {"shape": shape, "init": "zeros"}, [])]
+        # the layer's name is the parameter's key (or its module attribute, as for a module)
+        attr = None if not name_problem(node.target) else node.target
+        if attr is not None and attr_problem(attr):
+            raise _Unmapped("get_attr", f"the parameter name {node.target!r} can name neither a "
+                            f"layer nor an attribute ({attr_problem(attr)})")
+        name = node.target if attr is None else self.fresh(node.target)  # reserved in __init__
+        return [_Layer(name, "Parameter", {"shape": shape, "init": "zeros",
+                                           "batch_axis": batch_axis}, [], attr=attr)]
 
     def function(self, node: torch.fx.Node) -> list[_Layer] | str | None:
         t, args, kw = node.target, node.args, node.kwargs
@@ -784,8 +945,28 @@ class _NetBuilder:
         if what == "adaptive_avg_pool2d":
             size = args[1] if len(args) > 1 else kw["output_size"]
             return self.one(node, "AdaptiveAvgPool2d", {"output_size": _one(size)}, src)
-        if what in ("max_pool2d", "avg_pool2d"):
-            raise _Unmapped(what, "functional pooling (use nn.MaxPool2d / nn.AvgPool2d)")
+        if what in ("max_pool2d", "avg_pool2d"):  # F.max_pool2d / F.avg_pool2d (torch.*)
+            names = (("kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                      "return_indices") if what == "max_pool2d" else
+                     ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                      "divisor_override"))
+            got = {**dict(zip(names, args[1:])), **kw}
+            if _one(got.get("dilation", 1)) != 1 or got.get("return_indices", False) \
+                    or got.get("divisor_override") is not None:
+                raise _Unmapped(what, "pooling with dilation, return_indices or "
+                                "divisor_override")
+            k = got["kernel_size"]
+            stride = got.get("stride")
+            params = {"kernel_size": _one(k),
+                      "stride": _one(k if stride is None or stride == [] else stride),
+                      "padding": _one(got.get("padding", 0)),
+                      "ceil_mode": bool(got.get("ceil_mode", False))}
+            if what == "avg_pool2d":
+                params["count_include_pad"] = bool(got.get("count_include_pad", True))
+            return self.one(node, "MaxPool2d" if what == "max_pool2d" else "AvgPool2d", params,
+                            src)
+        if what == "adaptive_max_pool2d":
+            raise _Unmapped(what, "adaptive max pooling (the catalog has no AdaptiveMaxPool2d)")
         if what in ("softmax", "log_softmax"):
             dim = args[1] if len(args) > 1 else kw.get("dim")
             if dim is None:
@@ -802,7 +983,7 @@ class _NetBuilder:
             if dims[0] != 0:
                 raise _Unmapped(what, "a permutation that moves the batch axis")
             return self.one(node, "Permute", {"dims": dims[1:]}, src)
-        if what == "transpose":
+        if what in ("transpose", "swapaxes", "swapdims"):
             a, b = (_axis(d, rank) for d in args[1:3])
             if min(a, b) < 1:
                 raise _Unmapped(what, "a transpose with the batch axis")
@@ -883,12 +1064,13 @@ def _skeleton(net: _Net) -> str:
     for la in net.layers:
         if la.child is not None:
             keys = sorted(la.child.args)
-            parts.append(f"{la.name}|Block|{la.child.network}|{keys}|{la.inputs}")
+            parts.append(f"{la.name}|{la.attr}|Block|{la.child.network}|{keys}|{la.inputs}")
         elif la.type == "Input":
             parts.append(f"{la.name}|Input|{la.inputs}")
         else:
             values = {k: v for k, v in la.params.items() if not _scalar(v)}
-            parts.append(f"{la.name}|{la.type}|{sorted(la.params)}|{values}|{la.inputs}")
+            parts.append(f"{la.name}|{la.attr}|{la.type}|{sorted(la.params)}|{values}|"
+                         f"{la.inputs}")
     return "\n".join(parts)
 
 
@@ -1001,7 +1183,7 @@ def _graph(net: _Net, refs: dict[tuple[str, str, str], dict]) -> Graph:
             params = {"block": la.child.network, **({"args": args} if args else {})}
         else:
             params = {k: refs.get((la.name, "params", k), v) for k, v in la.params.items()}
-        g.add_node(la.type, la.name, params, id=la.name)
+        g.add_node(la.type, la.name, params, id=la.name, attr=la.attr)
         for port, src in enumerate(la.inputs):
             g.connect(src, la.name, port)
     return g
@@ -1023,6 +1205,9 @@ def import_model(module: nn.Module, input_shape: tuple[int, ...] | list[int], na
     x = torch.randn(_PROBE_BATCH, *input_shape)
     try:
         imp.probe(x)
+        if imp.lost_in_eval():  # heads that run in training only (GoogLeNet's aux1, aux2)
+            imp.probe(x, training=True)
+            imp.training_top = True
     except Exception as exc:  # noqa: BLE001
         report.unsupported.append(Unsupported("", "forward", f"the model does not run on inputs "
                                               f"of shape {list(input_shape)}: {exc}",
@@ -1059,18 +1244,6 @@ def build_design(project: Project, network: str = "model", device: str | None = 
         with torch.device("meta"):
             return build_model(graph)
     return build_model(graph)
-
-
-def convert_state_dict(state: dict[str, torch.Tensor], report: ImportReport
-                       ) -> dict[str, torch.Tensor]:
-    """A state_dict of the imported module with the design's keys and shapes (bare parameters
-    become ``<name>.weight``)."""
-    out = {}
-    for k, v in state.items():
-        if k in report.reshaped:
-            v = v.reshape(report.reshaped[k])
-        out[report.renamed.get(k, k)] = v
-    return out
 
 
 @dataclass
@@ -1160,5 +1333,5 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["ImportFailed", "ImportReport", "Unsupported", "WeightsReport", "build_design",
-           "check_state_dict", "convert_state_dict", "count_parameters", "import_model",
+           "check_state_dict", "count_parameters", "import_model",
            "load_weights", "read_weights", "save_weights", "weights_path"]

@@ -840,7 +840,9 @@ def layer_text(graph: Any, node_id: str, analysis: Any = None, module: Any = Non
                 module = make_module(spec, info.kwargs)
         except Exception:  # noqa: BLE001 - shapes are a bonus here
             module = None
-    if module is not None:
+    if type(module).__name__ == "Parameter":  # a Parameter layer: the tensor itself
+        weights = {node.name: tuple(module.shape)}
+    elif module is not None:
         weights = {n: tuple(p.shape) for n, p in module.named_parameters()}
 
     def fmt(shape) -> str:

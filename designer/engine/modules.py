@@ -39,44 +39,33 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode!r}"
 
 
-class LearnedTensor(nn.Module):
-    """A learnable tensor that takes no input (ViT's class token and position embedding,
-    ConvNeXt's layer scale): ``forward(batch_size)`` returns ``weight`` repeated over the batch as
-    a view, shape (batch_size, *shape).
+def learned_tensor(shape: tuple[int, ...], init: str = "normal", std: float = 0.02,
+                   value: float = 1.0, batch_axis: bool = True) -> nn.Parameter:
+    """The tensor of a Parameter layer (ViT's class token and position embedding, ConvNeXt's
+    layer scale), registered on the network itself as ``self.<name> = nn.Parameter(...)``, so its
+    state_dict key is the layer's name. Shape (1, *shape) with ``batch_axis`` (torchvision's
+    class_token), else ``shape`` (a layer scale); forward expands it over the batch as a view.
 
     init: "zeros", "ones", "constant" (every value ``value``), "normal" (mean 0, std ``std``),
     "uniform" (from -std to std) or "trunc_normal" (normal with std ``std``, cut to [-2, 2] as
-    ``nn.init.trunc_normal_`` does by default)."""
-
-    def __init__(self, shape: tuple[int, ...], init: str = "normal", std: float = 0.02,
-                 value: float = 1.0) -> None:
-        super().__init__()
-        self.init, self.std, self.value = init, std, value
-        self.weight = nn.Parameter(torch.empty(shape))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        w = self.weight
-        if self.init == "zeros":
-            nn.init.zeros_(w)
-        elif self.init == "ones":
-            nn.init.ones_(w)
-        elif self.init == "constant":
-            nn.init.constant_(w, self.value)
-        elif self.init == "normal":
-            nn.init.normal_(w, std=self.std)
-        elif self.init == "uniform":
-            nn.init.uniform_(w, -self.std, self.std)
-        elif self.init == "trunc_normal":
-            nn.init.trunc_normal_(w, std=self.std)
-        else:
-            raise ValueError(f"unknown init {self.init!r}")
-
-    def forward(self, batch_size: int) -> torch.Tensor:
-        return self.weight.expand(batch_size, *self.weight.shape)
-
-    def extra_repr(self) -> str:
-        return f"shape={tuple(self.weight.shape)}, init={self.init!r}"
+    ``nn.init.trunc_normal_`` does by default). Exported code writes the same calls, in the
+    same order of random draws (designer.engine.codegen)."""
+    size = (1, *shape) if batch_axis else tuple(shape)
+    if init == "zeros":
+        w = torch.zeros(size)
+    elif init == "ones":
+        w = torch.ones(size)
+    elif init == "constant":
+        w = torch.full(size, value)
+    elif init == "normal":
+        w = nn.init.normal_(torch.empty(size), std=std)
+    elif init == "uniform":
+        w = nn.init.uniform_(torch.empty(size), -std, std)
+    elif init == "trunc_normal":
+        w = nn.init.trunc_normal_(torch.empty(size), std=std)
+    else:
+        raise ValueError(f"unknown init {init!r}")
+    return nn.Parameter(w)
 
 
 class ShiftedWindowAttention(nn.Module):
@@ -320,6 +309,52 @@ class PatchMergingV2(nn.Module):
         return self.norm(self.reduction(x))
 
 
+class RelativePositionAttention(nn.Module):
+    """Multi-head self-attention over the positions of square windows with a learned bias per
+    relative offset (MaxViT's attention, torchvision's RelativePositionalMultiHeadAttention, with
+    its state_dict keys). Input (..., P, D): P = max_seq_len positions of a window of side
+    s = sqrt(P), D = feat_dim features; heads = feat_dim // head_dim. Per head
+    y = softmax(q k^T * feat_dim^-0.5 + B) v, where B[i, j] is the table's row for the offset
+    between positions i and j (one of (2s - 1)^2); then a Linear (``merge``)."""
+
+    def __init__(self, feat_dim: int, head_dim: int, max_seq_len: int) -> None:
+        super().__init__()
+        if feat_dim % head_dim != 0:
+            raise ValueError(f"feat_dim {feat_dim} is not a multiple of head_dim {head_dim}")
+        side = round(max_seq_len ** 0.5)
+        if side * side != max_seq_len:
+            raise ValueError(f"max_seq_len {max_seq_len} is not the square of a window side")
+        self.n_heads, self.head_dim, self.size = feat_dim // head_dim, head_dim, side
+        self.max_seq_len, self.scale_factor = max_seq_len, feat_dim ** -0.5
+        self.to_qkv = nn.Linear(feat_dim, 3 * feat_dim)
+        self.merge = nn.Linear(feat_dim, feat_dim)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.empty((2 * side - 1) ** 2, self.n_heads))
+        # position p sits at row p // side, column p % side; the offset (dr, dc) between two
+        # positions, each in [-(side - 1), side - 1], picks row (dr + side - 1) * (2 side - 1) +
+        # dc + side - 1 of the table
+        pos = torch.arange(max_seq_len)
+        dr = (pos // side)[:, None] - (pos // side)[None, :] + side - 1
+        dc = (pos % side)[:, None] - (pos % side)[None, :] + side - 1
+        self.register_buffer("relative_position_index", dr * (2 * side - 1) + dc)
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *lead, n, d = x.shape
+        heads = self.n_heads
+        q, k, v = (t.reshape(*lead, n, heads, self.head_dim).transpose(-2, -3)
+                   for t in self.to_qkv(x).split(d, dim=-1))  # (..., heads, n, head_dim)
+        scores = q @ (k * self.scale_factor).transpose(-1, -2)  # (..., heads, n, n)
+        bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
+        scores = scores + bias.reshape(n, n, heads).permute(2, 0, 1)
+        out = scores.softmax(dim=-1) @ v
+        return self.merge(out.transpose(-2, -3).reshape(*lead, n, d))
+
+    def extra_repr(self) -> str:
+        return f"heads={self.n_heads}, head_dim={self.head_dim}, window={self.size}"
+
+
 # Classes code export may copy into model.py, by name.
-HELPER_CLASSES = ("StochasticDepth", "LearnedTensor", "ShiftedWindowAttention",
-                  "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2")
+HELPER_CLASSES = ("StochasticDepth", "ShiftedWindowAttention",
+                  "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
+                  "RelativePositionAttention")

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .blocks import layer_spec
-from .catalog import CATALOG, ParamError, name_problem, param_path
+from .catalog import CATALOG, ParamError, attr_problem, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
 
 FORMAT_VERSION = 3  # 2: blocks (network params and sequential, node when, Block uses); 3: search
 # A node's optional "frozen" key (not trainable) stays in format 3: a designer without it refuses
 # the key by name (unknown node keys are refused), and files without frozen layers are unchanged.
+# So does "attr" (a module attribute apart from the name: an imported RegNet's block1-0).
 SUFFIX = ".dnn.json"
 # Limits a legal file must keep; beyond them a file is refused with a message in a fraction of a
 # second, before parsing (10-20 MB of nested metadata took seconds to minutes to load and check).
@@ -329,7 +330,7 @@ def _finite_float(text: str) -> float:
 TOP_KEYS = ("format_version", "app", "name", "description", "networks", "dataset", "training",
             "metadata", "search")
 NETWORK_KEYS = ("name", "nodes", "edges", "params", "sequential")
-NODE_KEYS = ("id", "type", "name", "params", "pos", "when", "frozen")
+NODE_KEYS = ("id", "type", "name", "params", "pos", "when", "frozen", "attr")
 EDGE_KEYS = ("src", "dst", "dst_port")
 _SETTINGS = ("dataset", "training")  # their text becomes paths, column and file names
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -514,6 +515,7 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         raise ProjectError(f"{where}.edges: {len(edges):,} edges is more than the limit {MAX_EDGES:,}")
     g = Graph()
     names: set[str] = set()
+    attrs: set[str] = set()
     for i, raw in enumerate(nodes):
         here = f"{where}.nodes[{i}]"
         if not isinstance(raw, dict):
@@ -539,7 +541,7 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         why = name_problem(name)
         if why:
             raise ProjectError(f"{here}.name: {why}")
-        if name in names:
+        if name in names or name in attrs:
             raise ProjectError(f"{here}.name: another layer is already named {name!r}")
         names.add(name)
         try:
@@ -564,8 +566,17 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
         frozen = raw.get("frozen", False)
         if not isinstance(frozen, bool):
             raise ProjectError(f"{here}.frozen: expected true or false, got {_short(frozen)}")
+        attr = raw.get("attr")
+        if attr is not None:
+            why = attr_problem(attr)
+            if why:
+                raise ProjectError(f"{here}.attr: {why}")
+            if attr in names or attr in attrs:
+                raise ProjectError(f"{here}.attr: {attr!r} is another layer's name or module "
+                                   "attribute")
+            attrs.add(attr)
         g.nodes[node_id] = Node(node_id, type_, name, params, (float(pos[0]), float(pos[1])), when,
-                                frozen)
+                                frozen, attr)
     seen: set[Edge] = set()
     for i, raw in enumerate(edges):
         here = f"{where}.edges[{i}]"

@@ -68,6 +68,9 @@ class Param:
     inferred: bool = False
     allow_minus_one: bool = False
     layer: bool = False
+    # Left out of a saved file while it has its default (a parameter added later, that most
+    # layers never set: an Output's aux_weight), so existing files and templates stay as written.
+    saved_if_set: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:

@@ -183,9 +183,16 @@ class SupervisedRecipe(Recipe):
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.ctx.autocast():
             out = self.model(x)
+            aux: tuple[torch.Tensor, ...] = ()
+            weights = getattr(self.model, "aux_weights", ())
+            if isinstance(out, tuple) and self.model.training and len(out) == 1 + len(weights) \
+                    and weights:  # auxiliary outputs (training only) follow the main one
+                out, *aux = out
             if isinstance(out, tuple):
                 raise TrainingError("the model has several Outputs; supervised training needs one")
             loss = self.loss_fn(out, self.target(y, out))
+            for w, a in zip(weights, aux):  # GoogLeNet's: loss + 0.3 * (aux1 + aux2) in order
+                loss = loss + w * self.loss_fn(a, self.target(y, a))
         return loss, out
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:

@@ -79,7 +79,6 @@ def run_import(request: ImportRequest) -> ImportResult:
         return ImportResult(error=f"{request.spec} could not be made: {last}")
     from designer.engine.importing import (
         ImportFailed,
-        convert_state_dict,
         import_model,
         save_weights,
         weights_path,
@@ -94,7 +93,7 @@ def run_import(request: ImportRequest) -> ImportResult:
     if request.weights and request.project_file is not None:
         wfile = weights_path(request.project_file)
         try:
-            save_weights(convert_state_dict(model.state_dict(), report), wfile)
+            save_weights(model.state_dict(), wfile)
         except OSError as exc:
             return ImportResult(report=report, error=f"the weights could not be written: {exc}")
         project.training = {**project.training, "init_weights": wfile.name}
@@ -128,12 +127,10 @@ def report_text(result: ImportResult) -> str:
         lines += [f"  {u}" for u in report.unsupported]
     if report.blocks:
         lines += ["", "Blocks: " + ", ".join(f"{k} ×{v}" for k, v in report.blocks.items())]
-    if report.renamed:
-        lines += ["", "Renamed weights (model's key -> design's key):"]
-        lines += [f"  {a} -> {b}" for a, b in report.renamed.items()]
-    if report.reshaped:
-        lines += ["", "Reshaped weights:"]
-        lines += [f"  {k}: {v}" for k, v in report.reshaped.items()]
+    if report.aux_outputs:
+        lines += ["", ("Auxiliary outputs (returned in training only; set aux_weight on each Output "
+                  "to change its loss weight):")]
+        lines += [f"  fed by {k}: loss weight {w:g}" for k, w in report.aux_outputs.items()]
     if result.project is not None:
         lines += ["", f"{report.layers} layers, {report.parameters:,} parameters."]
     if result.weights_file is not None:

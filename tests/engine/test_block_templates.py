@@ -95,7 +95,7 @@ def test_vit_tiny_repeats_one_encoder_block_twelve_times():
     assert use.params["repeat"] == 12 and use.params["block"] == "EncoderBlock"
     model = build_model(project.graph, seed=0)
     keys = list(model.state_dict())
-    assert keys[:3] == ["conv_proj.weight", "conv_proj.bias", "class_token.weight"]
+    assert keys[:3] == ["class_token", "pos_embedding", "conv_proj.weight"]  # bare tensors first
     assert "encoder.11.mlp_fc2.weight" in keys and "encoder.12.mlp_fc2.weight" not in keys
     assert model.encoder[0].mlp_fc1.out_features == 4 * 192  # dim * 4, a reference
     model.eval()

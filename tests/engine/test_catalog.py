@@ -141,7 +141,9 @@ def test_spec_module_is_the_torch_class_named_in_the_entry():
     assert CATALOG["LSTM"].module is torch.nn.LSTM and CATALOG["LSTM"].code_class == "nn.LSTM"
     assert CATALOG["Reshape"].module is None and CATALOG["Reshape"].code_class is None
     for spec in CATALOG:
-        if spec.module_name is not None:
+        if spec.bare_parameter:  # a function making the network's own nn.Parameter
+            assert spec.module.__name__ == spec.module_name and callable(spec.module), spec.id
+        elif spec.module_name is not None:
             assert issubclass(spec.module, torch.nn.Module), spec.id
 
 

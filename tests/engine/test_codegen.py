@@ -204,6 +204,22 @@ def layer_cases() -> dict[str, Graph]:
         "GRU": chain(("GRU", {"hidden_size": 5, "num_layers": 2}), shape=(4, 3)),
         "MultiheadAttention": chain(("MultiheadAttention", {"num_heads": 2, "dropout": 0.1,
                                                             "bias": False}), shape=(5, 8)),
+        "RelativePositionAttention": chain(
+            ("RelativePositionAttention", {"head_dim": 4, "window_size": 2}),
+            ("RelativePositionAttention", {"head_dim": 8, "window_size": 2}), shape=(3, 4, 8)),
+        "RelativePositionAttention-2d": chain(
+            ("RelativePositionAttention", {"head_dim": 3, "window_size": 3}), shape=(9, 6)),
+        "Swin": chain(("ShiftedWindowAttention", {"num_heads": 2, "window_size": 4,
+                                                  "shift_size": 2}),
+                      ("PatchMerging", {}),
+                      ("ShiftedWindowAttention", {"num_heads": 4, "window_size": [3, 2],
+                                                  "shift_size": [1, 1], "qkv_bias": False,
+                                                  "proj_bias": False}), shape=(7, 9, 8)),
+        "SwinV2": chain(("ShiftedWindowAttentionV2", {"num_heads": 2, "window_size": [3, 5],
+                                                      "shift_size": [1, 2]}),
+                        ("PatchMergingV2", {}),
+                        ("ShiftedWindowAttentionV2", {"num_heads": 4, "window_size": 2,
+                                                      "qkv_bias": False}), shape=(7, 9, 8)),
         "TransformerEncoderLayer": chain(("TransformerEncoderLayer", {
             "nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True,
             "layer_norm_eps": 1e-6}),

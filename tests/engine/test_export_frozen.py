@@ -15,7 +15,7 @@ from torch import nn
 
 from designer.engine.data import load_dataset
 from designer.engine.export import export_project
-from designer.engine.importing import convert_state_dict, import_model, save_weights
+from designer.engine.importing import import_model, save_weights
 from designer.engine.project import load_project, save_project
 from designer.engine.recipes import prepare_run
 from designer.engine.training import Trainer
@@ -57,9 +57,9 @@ def test_exported_train_py_keeps_frozen_parts_and_matches_the_designer(tmp_path)
     with torch.no_grad():  # BN statistics that training would change
         model.features[1].running_mean.normal_()
         model.features[1].running_var.uniform_(0.5, 1.5)
-    project, report = import_model(model, (1, 8, 8), name="digits-net")
+    project, _report = import_model(model, (1, 8, 8), name="digits-net")
     project.networks["model"].node_by_name("features").frozen = True  # the whole block use
-    save_weights(convert_state_dict(model.state_dict(), report), tmp_path / "n.weights.pt")
+    save_weights(model.state_dict(), tmp_path / "n.weights.pt")
     project.dataset = {"kind": "digits"}
     project.training = {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 3,
                         "init_weights": "n.weights.pt", "freeze_bn_eval": True}

@@ -5,6 +5,7 @@ frozen layers stay unchanged while the head fine-tunes. Small inputs keep it fas
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -12,10 +13,10 @@ import torch
 from torch import nn
 
 from designer.engine.build import build_model
+from designer.engine.codegen import model_source, network_class_names
 from designer.engine.importing import (
     ImportFailed,
     check_state_dict,
-    convert_state_dict,
     import_model,
     load_weights,
     save_weights,
@@ -38,16 +39,30 @@ def _randomise(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def _same(model: nn.Module, shape: tuple[int, ...], name: str = "m"):
+def _same(model: nn.Module, shape: tuple[int, ...], name: str = "m", tmp_path=None):
+    """The design built and, with ``tmp_path``, its exported model.py: the module's parameter
+    count, its state_dict loaded strictly, its outputs."""
     project, report = import_model(model, shape, name=name)
     assert report.ok, report.summary()
     built = build_model(project.networks["model"]).eval()
     assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
-    state = convert_state_dict(model.state_dict(), report)
+    state = model.state_dict()
     built.load_state_dict(state, strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
-        torch.testing.assert_close(built(x), model(x), atol=1e-5, rtol=1e-5)
+        expected = model(x)
+        torch.testing.assert_close(built(x), expected, atol=1e-5, rtol=1e-5)
+    if tmp_path is not None:
+        path = tmp_path / "imported_model.py"
+        path.write_text(model_source(project), encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(f"imported_{abs(hash(name))}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        exported = getattr(mod, network_class_names(project)["model"])().eval()
+        assert list(exported.state_dict()) == list(built.state_dict())
+        exported.load_state_dict(state, strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(exported(x), expected, atol=1e-5, rtol=1e-5)
     return project, report, built
 
 
@@ -71,56 +86,55 @@ FAMILIES = {
     "vgg11": (lambda: torchvision.models.vgg11(num_classes=10, init_weights=False), 32),
     "convnext_tiny": (lambda: torchvision.models.convnext_tiny(num_classes=10), 32),
     "densenet121": (lambda: torchvision.models.densenet121(num_classes=10), 32),
-    # without the auxiliary heads, which eval never calls (see NOT_YET)
-    "googlenet": (lambda: torchvision.models.googlenet(num_classes=10, aux_logits=False,
-                                                       init_weights=False), 32),
+    # with its auxiliary heads, which only training calls: auxiliary Outputs
+    "googlenet": (lambda: torchvision.models.googlenet(num_classes=10, init_weights=False), 32),
+    # AnyStage names its blocks "block1-0", no Python name: the layer is block1_0, its module
+    # attribute block1-0 (Node.attr), so the keys stay
+    "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(num_classes=10), 32),
 }
-
-# Families that do not import yet, with what the report says about them.
-NOT_YET = {
-    # AnyStage names its blocks "block1-0": a layer's name is its module attribute and the name
-    # exported code writes (self.<name>), so keeping those keys needs an attribute apart from the
-    # name (graph, build and codegen), not a change to what a name may be
-    "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(num_classes=10), 32,
-                       "cannot name a layer"),
-    # aux1/aux2 run only in training mode, where forward returns a tuple of three outputs: their
-    # weights have no place in a design that returns eval's one tensor
-    "googlenet (aux_logits)": (lambda: torchvision.models.googlenet(num_classes=10,
-                                                                    init_weights=False), 32,
-                               "never called"),
-}
-
 
 @pytest.mark.parametrize("name", list(FAMILIES))
-def test_a_torchvision_family_imports_exactly(name):
+def test_a_torchvision_family_imports_exactly(name, tmp_path):
     make, size = FAMILIES[name]
     torch.manual_seed(0)
     model = _randomise(make())
-    project, report, _ = _same(model, (3, size, size), name)
-    if name == "vit (small)":  # bare parameters become Parameter layers: <name>.weight
-        assert report.renamed["class_token"] == "class_token.weight"
-        assert report.reshaped["class_token"] == [1, 16]
-    elif name == "convnext_tiny":  # the layer scales too; every other key unchanged
-        assert report.renamed["features.1.0.layer_scale"] == "features.1.0.layer_scale.weight"
-        assert all(v == f"{k}.weight" for k, v in report.renamed.items())
-    else:  # keys unchanged
-        assert not report.renamed
+    project, report, built = _same(model, (3, size, size), name, tmp_path)
+    # keys unchanged: bare parameters (ViT's class_token, ConvNeXt's layer_scale) are
+    # Parameter layers whose tensors hang off the network as they do off the module
+    # (in the order forward runs them: GoogLeNet's aux1 runs before inception4b, its
+    # constructor makes it after inception5b)
+    if name == "googlenet":
+        assert sorted(built.state_dict()) == sorted(model.state_dict())
+    else:
+        assert list(built.state_dict()) == list(model.state_dict())
+    if name == "vit (small)":
+        token = project.networks["model"].node_by_name("class_token")
+        assert token.type == "Parameter" and token.params["shape"] == [1, 16]
+        assert token.params["batch_axis"]
+    if name == "regnet_y_400mf":  # the module attribute is kept apart from the name
+        nets = project.networks
+        trunk = nets[nets["model"].node_by_name("trunk_output").params["block"]]
+        node = nets[trunk.node_by_name("block1").params["block"]].node_by_name("block1_0")
+        assert node.attr == "block1-0" and node.module_attr == "block1-0"
+    if name == "googlenet":  # training returns (logits, aux2, aux1); eval the logits only
+        assert report.aux_outputs == {"aux2": 0.3, "aux1": 0.3}
+        model.train()
+        built.train()
+        x = torch.randn(2, 3, size, size)
+        with torch.no_grad():
+            torch.manual_seed(5)
+            want = model(x)
+            torch.manual_seed(5)  # the same dropout masks, drawn in the same order
+            got = built(x)
+        assert len(got) == 3 and built.aux_weights == (0.3, 0.3)
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     if name == "densenet121":  # each layer takes the concatenation of the features before it
         assert report.blocks["DenseLayer"] == 58 and "Transition" in report.blocks
         block = project.networks["DenseBlock"]
         assert block.node_by_name("denselayer2_input").type == "Concat"
     again = project_from_json(project_to_json(project))
     assert again.to_dict() == project.to_dict()
-
-
-@pytest.mark.parametrize("name", list(NOT_YET))
-def test_a_family_that_does_not_import_yet_is_reported(name):
-    make, size, why = NOT_YET[name]
-    with pytest.raises(ImportFailed) as info:
-        import_model(make().eval(), (3, size, size), name=name)
-    report = info.value.report
-    assert not report.ok and any(why in str(u) for u in report.unsupported), report.summary()
-    pytest.xfail(f"{name} does not import yet: {report.unsupported[0]}")
 
 
 def test_resnet18_shares_blocks_and_keeps_torchvision_keys():
@@ -268,10 +282,10 @@ def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):
 
     torch.manual_seed(1)
     model = _randomise(_digits_net())
-    project, report = import_model(model, (1, 8, 8), name="digits-net")
+    project, _report = import_model(model, (1, 8, 8), name="digits-net")
     for node in project.networks["model"].nodes.values():
         node.frozen = node.name == "features"  # the whole block use
-    save_weights(convert_state_dict(model.state_dict(), report), tmp_path / "n.weights.pt")
+    save_weights(model.state_dict(), tmp_path / "n.weights.pt")
     project.dataset = {"kind": "digits"}
     project.training = {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 3,
                         "init_weights": "n.weights.pt", "freeze_bn_eval": True}
@@ -320,3 +334,43 @@ def test_cli_imports_a_file_with_weights_and_a_report(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
     code = main(["import", "torchvision:nope_model", "-o", str(out)])
     assert code == 2
+
+
+def test_a_module_attribute_apart_from_the_name(tmp_path):
+    """A child whose attribute is no Python name (RegNet's "block1-0") keeps its keys: the layer
+    is named block1_0 and holds the module attribute; files, undo copies and export keep it."""
+
+    class Stage(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.add_module("block1-0", nn.Linear(4, 4))
+            self.add_module("0head", nn.Linear(4, 2))
+
+        def forward(self, x):
+            return getattr(self, "0head")(torch.relu(getattr(self, "block1-0")(x)))
+
+    model = _randomise(Stage())
+    project, _, built = _same(model, (4,), "stage", tmp_path)
+    assert list(built.state_dict()) == list(model.state_dict())
+    graph = project.networks["model"]
+    node = graph.node_by_name("block1_0")
+    assert node.attr == "block1-0" and graph.node_by_name("m_0head").attr == "0head"
+    assert graph.copy().node_by_name("block1_0").attr == "block1-0"
+    path = save_project(project, tmp_path / "s.dnn.json", backup=False)
+    assert load_project(path).networks["model"].node_by_name("block1_0").attr == "block1-0"
+    from designer.engine.graph import GraphError
+
+    with pytest.raises(GraphError, match="module attribute 'block1-0' is taken"):
+        graph.add_node("ReLU", "relu_x", attr="block1-0")
+    with pytest.raises(GraphError, match="not a module attribute"):
+        graph.add_node("ReLU", "relu_x", attr="a.b")
+    graph.add_node("ReLU", "relu_x", attr="zz")
+    with pytest.raises(GraphError, match="another layer's module attribute"):
+        graph.rename(node.id, "zz")
+    for bad, why in (("a.b", "not a module attribute"), ("_x", "not a module attribute"),
+                     ("training", "reserved"), (7, "non-empty text"), ("x" * 65, "at most 64"),
+                     ("block1_0", "another layer's name")):
+        data = json.loads(path.read_text())
+        data["networks"][0]["nodes"][2]["attr"] = bad
+        with pytest.raises(ValueError, match=why):
+            project_from_json(json.dumps(data))

@@ -83,47 +83,59 @@ def test_a_network_named_like_a_helper_class_does_not_replace_it():
     assert network_class_names(two)["stochastic_depth"] == "StochasticDepthNet"
 
 
-def test_learned_tensor_initialises_as_asked_and_repeats_over_the_batch():
-    from designer.engine.modules import LearnedTensor
+def test_learned_tensor_initialises_as_asked():
+    from designer.engine.modules import learned_tensor
 
     torch.manual_seed(0)
-    assert torch.equal(LearnedTensor((2, 3), "zeros").weight, torch.zeros(2, 3))
-    assert torch.equal(LearnedTensor((2, 3), "ones").weight, torch.ones(2, 3))
-    assert torch.equal(LearnedTensor((4, 1, 1), "constant", value=1e-6).weight,
+    assert torch.equal(learned_tensor((2, 3), "zeros"), torch.zeros(1, 2, 3))
+    assert torch.equal(learned_tensor((2, 3), "ones", batch_axis=False), torch.ones(2, 3))
+    assert torch.equal(learned_tensor((4, 1, 1), "constant", value=1e-6, batch_axis=False),
                        torch.full((4, 1, 1), 1e-6))
-    normal = LearnedTensor((100_000,), "normal", std=0.02).weight.detach()
+    normal = learned_tensor((100_000,), "normal", std=0.02).detach()
     assert abs(float(normal.std()) - 0.02) < 1e-3 and abs(float(normal.mean())) < 1e-3
-    uniform = LearnedTensor((100_000,), "uniform", std=0.5).weight.detach()
+    uniform = learned_tensor((100_000,), "uniform", std=0.5).detach()
     assert float(uniform.min()) >= -0.5 and float(uniform.max()) <= 0.5
     assert float(uniform.min()) < -0.49 and float(uniform.max()) > 0.49
-    cut = LearnedTensor((100_000,), "trunc_normal", std=3.0).weight.detach()
+    cut = learned_tensor((100_000,), "trunc_normal", std=3.0).detach()
     assert float(cut.abs().max()) <= 2.0 and float(cut.abs().max()) > 1.99
-    layer = LearnedTensor((2, 3), "normal")
-    y = layer(5)
-    assert y.shape == (5, 2, 3) and torch.equal(y[4], layer.weight)
-    assert y.data_ptr() == layer.weight.data_ptr()  # a view: no copy per sample
-    y.sum().backward()
-    assert torch.equal(layer.weight.grad, torch.full((2, 3), 5.0))  # summed over the batch
-    assert list(layer.state_dict()) == ["weight"]
     with pytest.raises(ValueError, match="unknown init"):
-        LearnedTensor((2,), "xavier")
+        learned_tensor((2,), "xavier")
+
+
+@pytest.mark.parametrize("batch_axis", [True, False])
+def test_a_parameter_layer_is_the_networks_own_tensor_repeated_over_the_batch(batch_axis):
+    g = chain(shape=(3,))
+    node = g.add_node("Parameter", "token", params={"shape": [2, 3], "init": "normal",
+                                                     "batch_axis": batch_axis})
+    g.connect(node.id, g.add_node("Output").id)
+    model = build_model(g)
+    stored = (1, 2, 3) if batch_axis else (2, 3)
+    assert list(model.state_dict()) == ["token"] and model.token.shape == stored
+    y = model(torch.randn(5, 3))[-1]  # the chain's output, then the token's
+    assert y.shape == (5, 2, 3) and torch.equal(y[4], model.token.reshape(2, 3))
+    assert y.data_ptr() == model.token.data_ptr()  # a view: no copy per sample
+    y.sum().backward()
+    assert torch.equal(model.token.grad, torch.full(stored, 5.0))  # summed over the batch
+    old = {"token.weight": torch.ones(2, 3)}  # a checkpoint of the LearnedTensor days loads
+    model.load_state_dict(old)
+    assert torch.equal(model.token, torch.ones(stored))
 
 
 @pytest.mark.parametrize("init", ["zeros", "ones", "constant", "normal", "uniform",
                                   "trunc_normal"])
-def test_the_exported_learned_tensor_draws_the_same_values(init):
-    from designer.engine.modules import LearnedTensor
-
+def test_the_exported_parameter_draws_the_same_values(init):
     g = chain(shape=(3,))
-    node = g.add_node("Parameter", params={"shape": [3]})
+    node = g.add_node("Parameter", "token", params={
+        "shape": [4, 5], "init": init, "std": 0.3, "value": -2.0})
     g.connect(node.id, g.add_node("Output").id)
     source = model_source(Project(name="p", networks={"model": g}))
+    assert "self.token = nn.Parameter(" in source
     namespace: dict = {}
     exec(compile(source, "model.py", "exec"), namespace)  # noqa: S102 - our own generated code
-    exported = namespace["LearnedTensor"]
     torch.manual_seed(3)
-    want = LearnedTensor((4, 5), init, std=0.3, value=-2.0)
+    want = build_model(g)
     torch.manual_seed(3)
-    got = exported((4, 5), init, std=0.3, value=-2.0)
-    assert torch.equal(got.weight, want.weight)
-    assert torch.equal(got(2), want(2))
+    got = namespace["P"]()
+    assert torch.equal(got.token, want.token)
+    x = torch.randn(2, 3)
+    assert all(torch.equal(a, b) for a, b in zip(got(x), want(x), strict=True))

@@ -100,6 +100,14 @@ def _attention(draw):
 
 
 @st.composite
+def _rel_attention(draw):
+    """MaxViT's window attention: window_size^2 positions, features a multiple of head_dim."""
+    head_dim, side = draw(st.integers(1, 16)), draw(SMALL)
+    return ({"head_dim": head_dim, "window_size": side},
+            [(*draw(st.lists(SMALL, max_size=1)), side * side, head_dim * draw(SMALL))])
+
+
+@st.composite
 def _encoder(draw):
     heads = draw(SMALL)
     return ({"nhead": heads, "dim_feedforward": draw(st.integers(1, 128)),
@@ -147,6 +155,7 @@ STRATEGIES = {
     "LSTM": _recurrent("LSTM"),
     "GRU": _recurrent("GRU"),
     "MultiheadAttention": _attention(),
+    "RelativePositionAttention": _rel_attention(),
     "TransformerEncoderLayer": _encoder(),
     "PReLU": _prelu(),
     "GroupNorm": _groupnorm(),
@@ -164,6 +173,8 @@ def test_every_layer_with_a_module_declares_a_formula():
 
 def _real_count(layer: str, kwargs: dict) -> int:
     module = make_module(CATALOG[layer], kwargs, device="meta")
+    if type(module).__name__ == "Parameter":  # a bare tensor (the Parameter layer)
+        return module.numel()
     return sum(p.numel() for p in module.parameters())
 
 

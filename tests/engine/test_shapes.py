@@ -122,6 +122,14 @@ CASES = [
     ("GRU", {"hidden_size": 5, "num_layers": 2}, [(6, 3)], "float32"),
     ("MultiheadAttention", {"num_heads": 2}, [(5, 8)], "float32"),
     ("MultiheadAttention", {"num_heads": 1, "bias": False}, [(5, 6)], "float32"),
+    ("RelativePositionAttention", {"head_dim": 4, "window_size": 3}, [(9, 8)], "float32"),
+    ("RelativePositionAttention", {"head_dim": 8, "window_size": 2}, [(5, 4, 16)], "float32"),
+    ("ShiftedWindowAttention", {"num_heads": 2, "window_size": 4, "shift_size": 2}, [(8, 8, 16)],
+     "float32"),
+    ("ShiftedWindowAttentionV2", {"num_heads": 2, "window_size": [3, 5], "shift_size": [1, 2]},
+     [(7, 9, 8)], "float32"),
+    ("PatchMerging", {}, [(7, 5, 6)], "float32"),
+    ("PatchMergingV2", {}, [(8, 8, 4)], "float32"),
     ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16}, [(5, 8)], "float32"),
     ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 8, "activation": "gelu",
                                  "norm_first": True, "layer_norm_eps": 1e-6}, [(3, 8)],
@@ -169,7 +177,10 @@ def test_inferred_shape_and_params_match_the_built_module(case):
     model = build_model(g)
     node = g.nodes[node_id]
     real = getattr(model, node.name) if node.spec.module is not None else None
-    expected_params = sum(p.numel() for p in real.parameters()) if real is not None else 0
+    if isinstance(real, torch.nn.Parameter):  # the Parameter layer: a tensor of the network
+        expected_params = real.numel()
+    else:
+        expected_params = sum(p.numel() for p in real.parameters()) if real is not None else 0
     assert info.params == expected_params
     assert analysis.total_params == sum(p.numel() for p in model.parameters())
 
@@ -391,9 +402,9 @@ def test_the_shapes_of_vit_and_shufflenet():
     assert a.infos[token.id].params == 768 and a.infos[pos.id].params == 197 * 768
     model = build_model(g, seed=0)
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {
-        "class_token.weight": (1, 768), "pos_embedding.weight": (197, 768)}
+        "class_token": (1, 1, 768), "pos_embedding": (1, 197, 768)}  # as torchvision's
     images = torch.randn(3, 768, 14, 14)
-    want = model.class_token.weight[0] + model.pos_embedding.weight[0]
+    want = model.class_token[0, 0] + model.pos_embedding[0, 0]
     y = model(images)
     assert y.shape == (3, 768) and torch.equal(y, want.expand(3, 768))
     values = model.forward_all(images)

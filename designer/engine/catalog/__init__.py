@@ -26,10 +26,10 @@ Shapes here never include the batch dimension.
 
 # The categories, in palette order (registration order is the order the palette shows).
 # isort: off
-from . import io, core, convolution, pooling, normalization, shape, activation, recurrent, window, merge  # noqa: F401
+from . import io, core, convolution, pooling, normalization, shape, activation, recurrent, window, merge, maxvit  # noqa: F401
 # isort: on
 from .names import _IDENT as _IDENT
-from .names import RESERVED_NAMES, TORCH_MODULE_ATTRIBUTES, name_problem
+from .names import RESERVED_NAMES, TORCH_MODULE_ATTRIBUTES, attr_problem, name_problem
 from .schema import (
     CATALOG,
     MAX_DIM,
@@ -70,6 +70,7 @@ __all__ = [
     "ParamError",
     "Shape",
     "apply_layer",
+    "attr_problem",
     "code_lines",
     "fmt_shape",
     "make_module",

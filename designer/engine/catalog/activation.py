@@ -123,7 +123,7 @@ register(
     display_name="Parameter",
     category="Core",
     doc="A learnable tensor with no input (class token, position embedding, layer scale): "
-    "y = W repeated over the batch, (N, *shape); its state is one tensor <name>.weight of shape.",
+    "y = W repeated over the batch, (N, *shape); W is the network's own nn.Parameter, key <name>.",
     params=(
         Param("shape", "shape", [1, 16], "The tensor's shape, without the batch dimension"),
         Param("init", "choice", "normal", "Initial values: zeros, ones, constant (value), "
@@ -133,16 +133,19 @@ register(
               max=1e6),
         Param("value", "float", 1.0, "Every initial value, for init constant (ConvNeXt's layer "
               "scale: 1e-6)", min=-1e6, max=1e6),
+        Param("batch_axis", "bool", True, "Stored as (1, *shape), as ViT's class token is; off: "
+              "as shape, as ConvNeXt's layer scale (dim, 1, 1) is", saved_if_set=True),
     ),
     num_inputs=0,
-    module_name="LearnedTensor",
-    helper_module=True,
+    module_name="learned_tensor",
+    bare_parameter=True,
     resolve=lambda p, ins, dts: {"shape": tuple(p["shape"]), "init": p["init"], "std": p["std"],
-                                 "value": p["value"]},
-    # the module is called with the batch size of the model's first input (build and codegen
-    # hand a source layer that input)
-    apply=lambda m, xs, kw: m(xs[0].size(0)),
-    code=lambda c: [f"{c.out} = {c.attr}({c.inputs[0]}.size(0))"],
+                                 "value": p["value"], "batch_axis": p["batch_axis"]},
+    # expanded over the batch of the model's first input (build and codegen hand a source layer
+    # that input)
+    apply=lambda m, xs, kw: m.expand(xs[0].size(0), *kw["shape"]),
+    code=lambda c: [(f"{c.out} = {c.attr}.expand("
+                    f"{', '.join([f'{c.inputs[0]}.size(0)', *map(str, c.kwargs['shape'])])})")],
     count_params=lambda kw: math.prod(kw["shape"]),
     infer=lambda p, ins: tuple(p["shape"]),
     macs=lambda p, ins, out: 0,

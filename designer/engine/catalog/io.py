@@ -24,7 +24,14 @@ register(
     id="Output",
     display_name="Output",
     category="Input / Output",
-    doc="A model output: the tensor that arrives here is returned by forward().",
+    doc="A model output: forward() returns what arrives here. With aux_weight > 0 an auxiliary "
+    "output (GoogLeNet's side heads): in training only, after the others; loss += w * its loss.",
+    params=(
+        Param("aux_weight", "float", 0.0, "0: a main output. Above 0: an auxiliary output, "
+              "returned in training only; its loss counts this much (GoogLeNet: 0.3)",
+              min=0.0, max=100.0, saved_if_set=True),
+    ),
+    key_params=("aux_weight",),
     num_inputs=1,
     has_output=False,
     input_dtype="any",

@@ -22,7 +22,7 @@ def _resolve_rel_attention(p: dict, ins: list[Shape], dts: list[str]) -> dict:
 
 
 def _rel_attention_params(kw: dict) -> int:
-    d, side = kw["feat_dim"], int(round(math.sqrt(kw["max_seq_len"])))
+    d, side = kw["feat_dim"], round(math.sqrt(kw["max_seq_len"]))
     heads = d // kw["head_dim"]
     return (d * 3 * d + 3 * d) + (d * d + d) + (2 * side - 1) ** 2 * heads
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from .schema import _show
 
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # used with fullmatch: "$" matches before a final newline
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # fullmatch; a module attribute (block1-0)  # used with fullmatch: "$" matches before a final newline
 # Names that would collide with nn.Module attributes or read badly in exported code. The
 # attributes of an nn.Module instance (torch 2.x; "training" too) are listed here rather than read
 # from torch, so that checking a name needs no torch; tests/engine/test_catalog.py fails when an
@@ -49,3 +50,18 @@ def name_problem(name: Any) -> str | None:
         return f"{_show(name)} is reserved (it clashes with torch.nn.Module or the exported code)"
     return None
 
+
+
+def attr_problem(attr: Any) -> str | None:
+    """Why ``attr`` cannot be a node's module attribute apart from its name (an imported model's
+    ``block1-0``: letters, digits, "_" and "-"; no dot, which nests modules), or None."""
+    if not isinstance(attr, str) or not attr:
+        return "a module attribute must be a non-empty text"
+    if len(attr) > 64:
+        return "a module attribute must be at most 64 characters"
+    if not _ATTR.fullmatch(attr):
+        return (f"{_show(attr)} is not a module attribute: use letters, digits, '_' and '-', "
+                "starting with a letter or a digit")
+    if attr in RESERVED_NAMES or keyword.iskeyword(attr):
+        return f"{_show(attr)} is reserved (it clashes with torch.nn.Module or the exported code)"
+    return None

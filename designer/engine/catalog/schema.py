@@ -97,6 +97,10 @@ class LayerSpec:
     # The class is one of designer.engine.modules (a layer torch.nn lacks), not torch.nn's; code
     # export copies its source into model.py.
     helper_module: bool = False
+    # The layer is one nn.Parameter registered on the network itself (``self.<name> =
+    # nn.Parameter(...)``, key ``<name>``), not a submodule: ``module_name`` names the function of
+    # designer.engine.modules that makes it (learned_tensor).
+    bare_parameter: bool = False
     input_dtype: str = "float"  # "float", "int" (token ids) or "any"
     output_dtype: str | None = None  # None: same as input
     input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
@@ -134,7 +138,7 @@ class LayerSpec:
         acts in forward (Reshape, Add, ...)."""
         if self.module_name is None:
             return None
-        if self.helper_module:
+        if self.helper_module or self.bare_parameter:
             from .. import modules
 
             return getattr(modules, self.module_name)

@@ -174,13 +174,22 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
     if check.errors and any(p.code == "input" for p in check.problems):
         return check  # output shapes follow from a wrong input; fix that first
     # ---- outputs
-    outputs = graph.outputs()
+    outputs = graph.main_outputs()  # auxiliary ones (aux_weight > 0) are checked below
     if len(outputs) != 1:
         add(DataProblem("error", f"the design has {len(outputs)} Output layers; supervised "
-                        f"training needs exactly one", tuple(n.id for n in outputs),
-                        code="outputs"))
+                        f"training needs exactly one (and any number of auxiliary ones, "
+                        f"aux_weight > 0)", tuple(n.id for n in outputs), code="outputs"))
         return check
     out = outputs[0]
+    analysis = analysis or analyze(graph)
+    for aux in [n for n in graph.outputs() if n not in outputs]:
+        a, m = analysis.infos.get(aux.id), analysis.infos.get(out.id)
+        if a and m and a.output_shape and m.output_shape \
+                and tuple(a.output_shape) != tuple(m.output_shape):
+            add(DataProblem("error", f"the auxiliary output {aux.name} gives "
+                            f"{_fmt(tuple(a.output_shape))}, the main output {out.name} "
+                            f"{_fmt(tuple(m.output_shape))}: the same loss applies to both, so "
+                            "they must have the same shape", (aux.id,), code="output"))
     if ds.task in ("classification", "language_model"):
         _check_last_activation(graph, out.id, loss, add)
     analysis = analysis or analyze(graph)

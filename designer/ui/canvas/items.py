@@ -331,8 +331,8 @@ class NodeItem(QGraphicsItem):
             self._repeat_text = f"× {repeat}" if isinstance(repeat, int) and repeat > 1 else ""
         else:
             for key in spec.key_params:
-                if key in node.params:
-                    parts.append(f"{key}={fmt_value(node.params[key])}")
+                if key in node.params and not (key == "aux_weight" and not node.params[key]):
+                    parts.append(f"{key}={fmt_value(node.params[key])}")  # (main Outputs: none)
             for p in spec.params:  # a size fixed by hand instead of inferred: worth seeing
                 if (p.inferred and p.name not in spec.key_params
                         and node.params.get(p.name) is not None):
