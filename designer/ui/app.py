@@ -18,6 +18,9 @@ def make_app() -> QApplication:
     app.setOrganizationName("designer")
     app.setApplicationName("designer")
     app.setApplicationDisplayName("Designer")
+    from .gc_guard import install
+
+    install(app)  # cycles are collected on this thread only (see gc_guard)
     return app
 
 

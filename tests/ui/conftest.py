@@ -24,6 +24,15 @@ QThread.start = _tracking_start
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _gui_thread_gc(qapp):
+    """Garbage is collected on the GUI thread only, as the application does (a worker thread's
+    collection finalising Qt objects deadlocked the sweep view's test)."""
+    from designer.ui.gc_guard import install
+
+    install(qapp)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _private_user_folders(tmp_path_factory):
     """Default QSettings and platformdirs folders (recent files, window layout, autosave
     recovery) point into a temporary folder for the whole run."""
