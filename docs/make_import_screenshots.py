@@ -5,7 +5,10 @@
 ``import-dialog-report.png``: File > Import model… on a model torch.fx cannot trace, with its
 report; ``import-resnet18.png``: torchvision's resnet18 imported (weights=None, nothing
 downloaded) as a new design; ``frozen-block.png``: its stem and first stages frozen, the lock on
-each and the inspector's "trainable" checkbox. Throw-away settings, offscreen.
+each and the inspector's "trainable" checkbox; ``import-googlenet-report.png`` and
+``import-googlenet-aux.png``: googlenet with its aux heads, imported as auxiliary outputs;
+``import-regnet-attr.png``: a RegNet stage whose blocks keep the attribute ``block1-0``.
+Throw-away settings, offscreen.
 """
 
 from __future__ import annotations
@@ -101,7 +104,52 @@ def main() -> int:
     window.inspector.set_node(use.id)
     _wait(app, lambda: False, 0.4)
     window.grab().save(str(out / "frozen-block.png"))
-    for name in ("import-dialog-report", "import-resnet18", "frozen-block"):
+
+    # 4. googlenet with its aux heads: the report names the auxiliary outputs; on the canvas
+    # the two aux Outputs carry aux_weight=0.3
+    dialog = window.make_import_dialog()
+    dialog.resize(760, 560)
+    dialog.show()
+    dialog.spec.setEditText("torchvision:googlenet")
+    dialog.shape.setText("3,224,224")
+    dialog.start()
+    _wait(app, lambda: dialog.result_ is not None and dialog.result_.project is not None)
+    _wait(app, lambda: False, 0.3)
+    dialog.grab().save(str(out / "import-googlenet-report.png"))
+    dialog.close()
+    doc = window.document
+    _wait(app, lambda: doc.analysis is not None)
+    aux = [n for n in doc.graph.outputs() if n.params["aux_weight"] > 0]
+    view.resetTransform()
+    view.scale(0.8, 0.8)
+    view.centerOn(window.view.scene().node_items[aux[-1].id])
+    view.select_nodes([aux[-1].id])
+    window.inspector.set_node(aux[-1].id)
+    _wait(app, lambda: False, 0.4)
+    window.grab().save(str(out / "import-googlenet-aux.png"))
+
+    # 5. regnet: a stage's blocks keep torchvision's attribute block1-0 apart from their name
+    dialog = window.make_import_dialog()
+    dialog.show()
+    dialog.spec.setEditText("torchvision:regnet_y_400mf")
+    dialog.shape.setText("3,224,224")
+    dialog.start()
+    _wait(app, lambda: dialog.result_ is not None and dialog.result_.project is not None)
+    dialog.close()
+    doc = window.document
+    _wait(app, lambda: doc.analysis is not None)
+    doc.open_block(doc.graph.node_by_name("trunk_output").id)
+    _wait(app, lambda: doc.analysis is not None)
+    doc.open_block(doc.graph.node_by_name("block1").id)
+    _wait(app, lambda: doc.analysis is not None)
+    view.fit_to_view()
+    node = doc.graph.node_by_name("block1_0")
+    view.select_nodes([node.id])
+    window.inspector.set_node(node.id)
+    _wait(app, lambda: False, 0.4)
+    window.grab().save(str(out / "import-regnet-attr.png"))
+    for name in ("import-dialog-report", "import-resnet18", "frozen-block",
+                 "import-googlenet-report", "import-googlenet-aux", "import-regnet-attr"):
         print(f"wrote {out / name}.png")
     window.shutdown()
     return 0

@@ -124,9 +124,15 @@ class InspectorDock(QDockWidget):
         name_form = QFormLayout()
         name_form.setContentsMargins(0, 0, 0, 0)
         name_form.addRow("name", self.name_edit)
+        # An imported layer whose module attribute is no name (RegNet's block1-0): shown, kept
+        self.attr_label = QLabel()
+        self.attr_label.setObjectName("module_attr")
+        self.attr_label.setWordWrap(True)
+        self.attr_label.hide()
         panel.addWidget(self.title)
         panel.addWidget(self.doc_label)
         panel.addLayout(name_form)
+        panel.addWidget(self.attr_label)
         for w in (self.name_error, _rule(), self.form_host, self.param_error, _rule(), self.info,
                   self.problems):
             panel.addWidget(w)
@@ -432,6 +438,10 @@ class InspectorDock(QDockWidget):
         if not editing and self.name_edit.text() != node.name:
             self.name_edit.setText(node.name)
             self._set_name_error("")
+        self.attr_label.setVisible(bool(node.attr))
+        if node.attr:
+            self.attr_label.setText(f"module attribute: {node.attr} (the imported model's; its "
+                                    "weights keep their keys under it)")
         for name, editor in self.editors.items():
             if editor.value() != node.params.get(name) or editor.error:
                 editor.set_value(node.params.get(name))

@@ -46,6 +46,22 @@ class Branchy(nn.Module):
         return -self.fc(x)
 
 
+class AuxStage(nn.Module):
+    """RegNet's attribute names (block1-0) and GoogLeNet's training-only head, in small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("block1-0", nn.Linear(4, 8))
+        self.aux = nn.Linear(8, 3)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = torch.relu(getattr(self, "block1-0")(x))
+        if self.training:
+            return self.head(x), self.aux(x)
+        return self.head(x)
+
+
 def _import(qtbot, w, spec: str, shape: str = "3,32,32", **checks):
     dialog = w.make_import_dialog()
     qtbot.addWidget(dialog)
@@ -201,3 +217,26 @@ def test_a_definition_opened_from_a_frozen_use_shows_its_layers_locked(qtbot, wi
     assert doc.go_up(0)
     doc.open_block(other.id)  # the same definition from a trainable use: no lock
     assert not any(i.frozen_by_use for i in w.view.scene().node_items.values())
+
+
+def test_an_imported_module_attribute_and_aux_output_show_in_the_inspector(qtbot, window):
+    w = window
+    dialog = _import(qtbot, w, "tests.ui.test_import_ui:AuxStage", shape="4")
+    text = dialog.report.toPlainText()
+    assert dialog.result_.report.ok, text
+    assert "Auxiliary outputs" in text and "fed by aux: loss weight 0.3" in text
+    _wait_analysis(qtbot, w)
+    graph = w.document.graph
+    block = graph.node_by_name("block1_0")
+    assert block.attr == "block1-0"
+    w.inspector.set_node(block.id)
+    label = w.inspector.attr_label
+    assert label.isVisibleTo(w.inspector) and "block1-0" in label.text()
+    (aux,) = [n for n in graph.outputs() if n.params["aux_weight"] > 0]
+    item = w.view.scene().node_items[aux.id]
+    assert any("aux_weight=0.3" in line for line in item._param_lines)
+    main = next(n for n in graph.outputs() if n is not aux)
+    assert not any("aux_weight" in line for line in w.view.scene().node_items[main.id]._param_lines)
+    w.inspector.set_node(aux.id)
+    assert not w.inspector.attr_label.isVisibleTo(w.inspector)
+    assert "aux_weight" in w.inspector.editors

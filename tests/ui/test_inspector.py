@@ -180,7 +180,7 @@ def test_parameter_select_and_slice_get_their_editors(qtbot, doc):
     dock = InspectorDock(doc)
     qtbot.addWidget(dock)
     dock.set_node("tok")
-    assert list(dock.editors) == ["shape", "init", "std", "value"]
+    assert list(dock.editors) == ["shape", "init", "std", "value", "batch_axis"]
     assert isinstance(dock.editors["shape"], ShapeEditor)
     assert isinstance(dock.editors["init"], ChoiceEditor)
     assert isinstance(dock.editors["std"], FloatEditor)
