@@ -44,6 +44,7 @@ class BreadcrumbBar(QWidget):
         while self._layout.count():
             item = self._layout.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # gone now, not at the next turn of the event loop
                 item.widget().deleteLater()
         self.buttons = []
         parts = self.document.breadcrumb()
