@@ -7,15 +7,20 @@ import sys
 from pathlib import Path
 
 SPEC_HELP = ("the model: torchvision:NAME (built with weights=None, nothing downloaded), "
-             "module.path:callable (imported), or path/to/file.py:ClassOrFactory (the file is "
-             "EXECUTED as Python code: import only files you trust); the callable is called "
-             "without arguments")
+             "module.path:callable (imported), path/to/file.py:ClassOrFactory (the file is "
+             "EXECUTED as Python code: import only files you trust; the callable is called "
+             "without arguments), or path/to/model.pt2, a torch.export.save file (read as "
+             "tensors and program only, never unpickled; its example input gives the input "
+             "shape)")
+SPEC_FORMS = ("torchvision:NAME, module.path:callable, file.py:ClassOrFactory or "
+              "path/to/model.pt2")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import", help="turn a PyTorch model into an editable design",
-        description="Trace a PyTorch model with torch.fx and write it as a designer project: "
+        description="Trace a PyTorch model with torch.fx (or read a torch.export .pt2 "
+        "program; a forward fx cannot trace is exported) and write it as a designer project: "
         "layers the catalog knows become layers, other submodules become blocks (one definition "
         "per structure, nn.Sequential numbering kept), so the built design has the model's "
         "state_dict keys. Whatever cannot be mapped is listed with its module path and source "
@@ -23,9 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.dnn.json",
                    help="the project file to write")
-    p.add_argument("--input-shape", default="3,224,224", metavar="C,H,W",
-                   help="one sample's shape without the batch (default 3,224,224); reshapes in "
-                   "the design hold sizes for this shape")
+    p.add_argument("--input-shape", default=None, metavar="C,H,W",
+                   help="one sample's shape without the batch (default: a .pt2 program's "
+                   "example input, else 3,224,224); reshapes in the design hold sizes for this "
+                   "shape")
     p.add_argument("--weights", action="store_true",
                    help="also write the model's state_dict beside the project as "
                    "<stem>.weights.pt (tensors only) and set training.init_weights to it")
@@ -40,14 +46,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_spec(spec: str, pretrained: bool = False, input_shape: tuple[int, ...] | None = None):
-    """The module a SPEC names, and a name for it."""
+    """The module a SPEC names, and a name for it. A ``.pt2`` file is the module tree of its
+    ExportedProgram (``torch.export.unflatten``), loaded without unpickling anything."""
     import importlib
     import importlib.util
 
+    if spec.endswith(".pt2") and ":" not in Path(spec).name:
+        if pretrained:
+            raise ValueError("--pretrained is for torchvision:NAME only")
+        from ..engine.importing import load_program, model_class_name, unflatten_program
+
+        module = unflatten_program(load_program(spec))
+        name = model_class_name(module)
+        return module, name if name != "UnflattenedModule" else Path(spec).stem
     where, sep, attr = spec.rpartition(":")
     if not sep or not where or not attr:
-        raise ValueError(f"{spec!r}: expected torchvision:NAME, module.path:callable or "
-                         "file.py:ClassOrFactory")
+        raise ValueError(f"{spec!r}: expected {SPEC_FORMS}")
     if where == "torchvision":
         import torchvision
 
@@ -91,19 +105,22 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        shape = parse_shape(args.input_shape)
+        shape = parse_shape(args.input_shape) if args.input_shape is not None else None
         model, name = load_spec(args.spec, args.pretrained, shape)
     except (ValueError, ImportError, OSError) as exc:
         print(f"designer import: {exc}", file=sys.stderr)
         return 2
     from ..engine.importing import (
         ImportFailed,
+        example_input_shape,
         save_weights,
         weights_path,
     )
     from ..engine.importing import import_model as do_import
     from ..engine.project import save_project
 
+    if shape is None:  # a .pt2 program's example input, else the usual image
+        shape = example_input_shape(model) or (3, 224, 224)
     model.eval()
     try:
         project, report = do_import(model, shape, name=name, partial=args.partial)

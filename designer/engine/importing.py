@@ -35,6 +35,7 @@ design by key and reports missing, unexpected and shape-mismatched keys.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import json
@@ -96,6 +97,9 @@ class ImportReport:
     # The layers feeding auxiliary outputs -> their loss weight: the model returns them in
     # training mode only (GoogLeNet's aux heads), each an Output with that aux_weight.
     aux_outputs: dict[str, float] = field(default_factory=dict)
+    # torch.fx could not trace the model's forward (why): it was imported through torch.export,
+    # its branches as the input shape takes them
+    via_export: str = ""
 
     @property
     def ok(self) -> bool:
@@ -113,8 +117,10 @@ class ImportReport:
         if self.ok:
             aux = (f", {len(self.aux_outputs)} auxiliary outputs (training only)"
                    if self.aux_outputs else "")
+            via = (" (through torch.export, for this input shape: torch.fx cannot trace its "
+                   "forward)" if self.via_export else "")
             return (f"{self.model}: {self.layers} layers, {len(self.blocks)} block definitions, "
-                    f"{self.parameters:,} parameters{aux}")
+                    f"{self.parameters:,} parameters{aux}{via}")
         lines = [f"{self.model}: {len(self.unsupported)} part(s) have no designer layer:"]
         lines += [f"- {u}" for u in self.unsupported[:30]]
         if len(self.unsupported) > 30:
@@ -317,6 +323,174 @@ def _permute_module(m: nn.Module) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# torch.export: an ExportedProgram unflattened into its module tree of ATen graphs
+# --------------------------------------------------------------------------------------------
+
+
+def _exported_types() -> tuple[type, ...]:
+    try:
+        from torch.export.unflatten import InterpreterModule, UnflattenedModule
+    except ImportError:  # pragma: no cover - older torch
+        return ()
+    return (InterpreterModule, UnflattenedModule)
+
+
+def _is_exported(m: nn.Module) -> bool:
+    """A module of an unflattened ExportedProgram: it holds its own fx ``graph`` of ATen ops."""
+    return isinstance(m, _exported_types()) and isinstance(getattr(m, "graph", None),
+                                                           torch.fx.Graph)
+
+
+def _aten(t: Any) -> str | None:
+    """An ATen op's name without overload and in-place mark (``aten.relu_.default`` ->
+    ``relu``, ``aten._unsafe_view`` -> ``view``); None for anything else."""
+    if not isinstance(t, torch._ops.OpOverload):
+        return None
+    name = t.overloadpacket.__name__
+    if name.endswith("_") and not name.startswith("_"):
+        name = name[:-1]
+    return {"_unsafe_view": "view", "_softmax": "softmax", "_log_softmax": "log_softmax",
+            "alias": "detach", "lift_fresh_copy": "clone"}.get(name, name)
+
+
+_ATEN_IGNORED = ("_assert_tensor_metadata", "_assert_scalar", "sym_size", "sym_numel",
+                 "sym_stride", "sym_constrain_range_for_size", "_assert_async")
+
+
+def unflatten_program(ep: Any) -> nn.Module:
+    """``torch.export.unflatten(ep)``: the program's module tree with the original names (so the
+    original state_dict keys), each module an fx graph of ATen ops. The example input's shape
+    (batch first) is kept on it for :func:`import_model` and :func:`example_input_shape`."""
+    module = torch.export.unflatten(ep)
+    flat = [t for t in torch.utils._pytree.tree_leaves(ep.example_inputs or ())
+            if isinstance(t, torch.Tensor)]
+    if len(flat) == 1:
+        module.designer_example_shape = tuple(int(s) for s in flat[0].shape)
+    return module
+
+
+def example_input_shape(module: Any) -> tuple[int, ...] | None:
+    """One sample's shape (no batch) of an ExportedProgram's (or its unflattened module's)
+    example input, when it has exactly one tensor input; else None."""
+    if isinstance(module, torch.export.ExportedProgram):
+        module = unflatten_program(module)
+    shape = getattr(module, "designer_example_shape", None)
+    return tuple(shape[1:]) if shape else None
+
+
+def model_class_name(module: nn.Module) -> str:
+    """The class a module had before export (``type_name()``: torchvision...BasicBlock)."""
+    ty = module.type_name() if _is_exported(module) else None
+    return str(ty).rsplit(".", 1)[-1] if ty else type(module).__name__
+
+
+def _graph_copy(module: nn.Module) -> torch.fx.Graph:
+    """A copy of an exported module's graph (shape propagation writes into node meta)."""
+    graph = torch.fx.Graph()
+    out = graph.graph_copy(module.graph, {})
+    graph.output(out)
+    return graph
+
+
+def _exported_sequential(module: nn.Module, graph: torch.fx.Graph, names: list[str]) -> bool:
+    """An exported nn.Sequential: children 0, 1, ... called in a chain, nothing else."""
+    if not names or names != [str(i) for i in range(len(names))]:
+        return False
+    nodes = [n for n in graph.nodes if n.op != "output"]
+    out = next(n for n in graph.nodes if n.op == "output").args[0]
+    if isinstance(out, (tuple, list)) and len(out) == 1:
+        out = out[0]
+    if len(nodes) != len(names) + 1 or nodes[0].op != "placeholder" or out is not nodes[-1]:
+        return False
+    return all(n.op == "call_module" and n.target == str(i) and n.args == (prev,) and not n.kwargs
+               for i, (prev, n) in enumerate(itertools.pairwise(nodes)))
+
+
+def _aten_layer(module: nn.Module, rank: int | None) -> tuple[str, dict] | None:
+    """A child of an unflattened program whose graph is one parameterised op on its own
+    parameters (``aten.conv2d(x, self.weight, ...)``): the catalog layer (type, params) it is.
+    None when it is not such a module (it then becomes a block)."""
+    graph = module.graph
+    own = dict(module.state_dict(keep_vars=True))
+    if not own or any(True for _ in module.children()):
+        return None
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    attrs = {n.name: n.target for n in graph.nodes if n.op == "get_attr"}
+    ops = [n for n in graph.nodes if n.op == "call_function"
+           and _aten(n.target) not in _ATEN_IGNORED
+           and not (n.target is operator.getitem and n.args[1] == 0)]
+    if len(phs) != 1 or len(ops) != 1 or ops[0].args[:1] != (phs[0],) \
+            or any(t not in own for t in attrs.values()):
+        return None
+    op = ops[0]
+    name = _aten(op.target)
+    p = [own[attrs[a.name]] if isinstance(a, torch.fx.Node) and a.name in attrs else a
+         for a in op.args[1:]]
+    used = {attrs[a.name] for a in op.args[1:] if isinstance(a, torch.fx.Node) and a.name in attrs}
+    if set(own) - used - {"num_batches_tracked"}:
+        return None  # state the op does not use: a block shows what uses it
+
+    def arg(i: int, default: Any) -> Any:
+        return p[i] if i < len(p) else default
+
+    w = p[0] if p else None
+    if name in ("conv1d", "conv2d") and isinstance(w, torch.Tensor) and w.dim() in (3, 4):
+        padding = arg(3, 0)
+        if isinstance(padding, str):
+            raise _Unmapped(name, f"padding {padding!r} (the designer pads with zeros by a "
+                            "number)")
+        return ("Conv1d" if w.dim() == 3 else "Conv2d",
+                {"out_channels": w.shape[0], "kernel_size": _one(list(w.shape[2:])),
+                 "stride": _one(arg(2, 1)), "padding": _one(padding),
+                 "dilation": _one(arg(4, 1)), "groups": arg(5, 1),
+                 "bias": arg(1, None) is not None})
+    if name == "conv_transpose2d" and isinstance(w, torch.Tensor) and w.dim() == 4:
+        groups = arg(5, 1)
+        return ("ConvTranspose2d",
+                {"out_channels": w.shape[1] * groups, "kernel_size": _one(list(w.shape[2:])),
+                 "stride": _one(arg(2, 1)), "padding": _one(arg(3, 0)),
+                 "dilation": _one(arg(6, 1)), "groups": groups,
+                 "bias": arg(1, None) is not None, "output_padding": _one(arg(4, 0))})
+    if name == "linear" and isinstance(w, torch.Tensor) and w.dim() == 2:
+        return "Linear", {"out_features": w.shape[0], "bias": arg(1, None) is not None}
+    if name in ("batch_norm", "_native_batch_norm_legit_no_training",
+                "_native_batch_norm_legit", "native_batch_norm"):
+        # (x, weight, bias, mean, var, [training,] momentum, eps, ...); the momentum is the one
+        # the module had when exported (0.1 unless set)
+        at = 5 if name == "_native_batch_norm_legit_no_training" else 6
+        momentum, eps = arg(at - 1, 0.1), arg(at, 1e-5)
+        if p[2] is None or p[3] is None or momentum is None:
+            raise _Unmapped("batch_norm", "batch norm without running statistics or with a "
+                            "cumulative momentum")
+        if rank not in (2, 3, 4):
+            return None
+        return ("BatchNorm2d" if rank == 4 else "BatchNorm1d",
+                {"eps": float(eps), "momentum": float(momentum), "affine": w is not None})
+    if name == "layer_norm":  # (x, normalized_shape, weight, bias, eps)
+        shape, w, b = arg(0, []), arg(1, None), arg(2, None)
+        if len(shape) != 1:
+            raise _Unmapped("LayerNorm", f"normalisation over {len(shape)} axes (the designer "
+                            "normalises the last one)")
+        if w is not None and b is None:
+            raise _Unmapped("LayerNorm", "a scale without a shift (bias=False)")
+        return "LayerNorm", {"eps": float(arg(3, 1e-5)), "elementwise_affine": w is not None}
+    if name == "group_norm":  # (x, num_groups, weight, bias, eps)
+        return "GroupNorm", {"num_groups": arg(0, 1), "eps": float(arg(3, 1e-5)),
+                             "affine": arg(1, None) is not None}
+    return None
+
+
+def export_program(model: nn.Module, x: torch.Tensor) -> Any:
+    """``torch.export.export(model, (x,), strict=False)`` in eval mode, without grad."""
+    was = model.training
+    model.eval()
+    try:
+        return torch.export.export(model, (x,), strict=False)
+    finally:
+        model.train(was)
+
+
+# --------------------------------------------------------------------------------------------
 # One traced module -> a raw network
 # --------------------------------------------------------------------------------------------
 
@@ -408,10 +582,13 @@ class _Importer:
         self.calls: dict[int, tuple[tuple, dict]] = {}  # id(module) -> first call's (args, kwargs)
         self.outputs: dict[int, Any] = {}  # id(module) -> its output, for modules called once
         self.training_top = False  # the model's forward traced in training mode (aux outputs)
+        self.batch = _PROBE_BATCH  # the probe's batch size (an exported program's own)
+        # fx failing on the model's own forward: (entry, error), for the torch.export fallback
+        self.top_failure: tuple[Unsupported, Exception] | None = None
 
     # -- probing: the inputs each module receives ------------------------------------------
 
-    def probe(self, x: torch.Tensor, training: bool = False) -> None:
+    def probe(self, x: torch.Tensor, training: bool = False) -> Any:
         """Run the model once on ``x`` and record each module's first call and output. In eval
         mode; ``training``: again in training mode, for the modules only that mode calls (aux
         heads), with every buffer (BatchNorm statistics) put back afterwards."""
@@ -437,7 +614,7 @@ class _Importer:
         self.root.train(training)
         try:
             with torch.no_grad():
-                self.root(x)
+                out = self.root(x)
         finally:
             self.root.train(was)
             if saved is not None:
@@ -447,6 +624,7 @@ class _Importer:
         # a module called once need not run again while its parent's shapes are propagated
         self.outputs = {k: v for k, v in self.outputs.items()
                         if k in known or counts.get(k) == 1}
+        return out
 
     def lost_in_eval(self) -> bool:
         """Does the model's own forward leave a child with weights uncalled in eval mode
@@ -460,11 +638,13 @@ class _Importer:
     # -- one module ------------------------------------------------------------------------
 
     def import_module(self, module: nn.Module, path: str, attr: str) -> _Net:
-        cls = type(module).__name__
+        cls = model_class_name(module)
         names = [n for n, _ in module.named_children()]
+        exported = _is_exported(module)  # its own graph of ATen ops, nothing to trace
         sequential = (isinstance(module, nn.Sequential)
                       and type(module).forward is nn.Sequential.forward
-                      and names == [str(i) for i in range(len(names))])
+                      and names == [str(i) for i in range(len(names))]) \
+            or exported and _exported_sequential(module, module.graph, names)
         net = _Net(cls, attr, [], sequential)
         call = self.calls.get(id(module))
         if call is None:
@@ -473,15 +653,18 @@ class _Importer:
             return net
         args, kwargs = call
         listed = len(args) == 1 and not kwargs and isinstance(args[0], (list, tuple)) \
-            and len(args[0]) > 0 and all(isinstance(a, torch.Tensor) for a in args[0])
-        consts = {} if listed else _constant_args(module, args, kwargs)
+            and len(args[0]) > 0 and all(isinstance(a, torch.Tensor) for a in args[0]) \
+            and not exported
+        consts = {} if listed or exported else _constant_args(module, args, kwargs)
         if consts and id(module) not in self.outputs:
             self.unsupported(path, cls, "called more than once with numbers as arguments: "
                              "each call would need a block of its own")
             net.ok = False
             return net
         try:
-            if listed:  # one placeholder per tensor of the list
+            if exported:
+                graph = _graph_copy(module)
+            elif listed:  # one placeholder per tensor of the list
                 first = next(iter(inspect.signature(module.forward).parameters))
                 graph = _Tracer().trace(module, concrete_args={
                     first: [torch.fx._symbolic_trace.PH] * len(args[0])})
@@ -503,7 +686,11 @@ class _Importer:
             why = (f"torch.fx cannot trace its forward: data-dependent control flow (an if, a "
                    f"loop or a conversion that depends on the values of a tensor): {first}"
                    if control else f"torch.fx cannot trace its forward: {first}")
-            self.unsupported(path, "trace", why, _exception_source(exc))
+            entry = Unsupported(path, "trace", why, _exception_source(exc))
+            if path == "" and module is self.root:  # import_model tries torch.export then
+                self.top_failure = (entry, exc)
+            else:
+                self.report.unsupported.append(entry)
             net.ok = False
             return net
         if listed:
@@ -621,6 +808,23 @@ def _ShapeProp(gm: torch.fx.GraphModule, outputs: dict[int, Any]):
     return _shape_prop_class()(gm, outputs)
 
 
+def _single_layer(net: _Net) -> tuple[str, dict] | None:
+    """An imported network that is one layer between its input and its output (an exported
+    ReLU's ``aten.relu``), or nothing between them (Identity): that layer's (type, params)."""
+    if not net.ok or net.list_dim is not None:
+        return None
+    layers = net.layers
+    if [la.type for la in layers] == ["Input", "Output"] and layers[1].inputs == [layers[0].name]:
+        return "Identity", {}
+    if len(layers) != 3 or layers[0].type != "Input" or layers[2].type != "Output":
+        return None
+    mid = layers[1]
+    if mid.child is not None or mid.type in ("Parameter", BLOCK) \
+            or mid.inputs != [layers[0].name] or layers[2].inputs != [mid.name]:
+        return None
+    return mid.type, dict(mid.params)
+
+
 class _NetBuilder:
     """Maps the nodes of one traced module to designer layers."""
 
@@ -648,6 +852,13 @@ class _NetBuilder:
 
     def sub(self, target: str) -> str:
         return f"{self.path}.{target}" if self.path else target
+
+    def label(self, node: torch.fx.Node) -> str:
+        """A layer's name for an op: an exported graph's node names count through the whole
+        program (add__3), so they lose the count and the in-place mark (add)."""
+        if not _is_exported(self.module):
+            return node.name
+        return re.sub(r"_*\d*$", "", node.name) or node.name
 
     def run(self) -> None:
         net = self.net
@@ -706,10 +917,16 @@ class _NetBuilder:
     def map(self, node: torch.fx.Node) -> list[_Layer] | str | None:
         if node.op == "placeholder":
             shape = list(_meta(node).shape[1:]) if _meta(node) is not None else []
-            return [_Layer(self.fresh(node.name if node.name != "x" else "input"), "Input",
+            # an exported module's input is named after what fed it (max_pool2d): "input"
+            plain = node.name == "x" or _is_exported(self.module) and sum(
+                n.op == "placeholder" for n in self.graph.nodes) == 1
+            return [_Layer(self.fresh("input" if plain else node.name), "Input",
                            {"shape": shape}, [])]
         if node.op == "output":
             value = node.args[0]
+            if _is_exported(self.module) and isinstance(value, (tuple, list)) \
+                    and len(value) == 1:  # an exported program returns a flat tuple
+                value = value[0]
             if isinstance(value, torch.fx.Node) and value.op == "call_function" \
                     and isinstance(value.target, type) and issubclass(value.target, tuple) \
                     and not value.kwargs:  # a named tuple made in forward (GoogLeNetOutputs)
@@ -736,7 +953,7 @@ class _NetBuilder:
     def call_module(self, node: torch.fx.Node) -> list[_Layer]:
         target = node.target
         module = self.module.get_submodule(target)
-        cls = type(module).__name__
+        cls = model_class_name(module)
         if "." in target:
             made = self.module_list_use(node)
             if made is not None:
@@ -763,6 +980,12 @@ class _NetBuilder:
             name = target
             self.named.add(target)
         entry = self.imp.table.get(type(module))
+        if entry is None and _is_exported(module):  # one op on its own weights: that layer
+            call = self.imp.calls.get(id(module))
+            first = call[0][0] if call and call[0] else None
+            found = _aten_layer(module, first.dim() if isinstance(first, torch.Tensor) else None)
+            if found is not None:
+                entry = (found[0], lambda m: found[1])
         if entry is not None:
             type_, make = entry
             params = make(module)
@@ -778,6 +1001,10 @@ class _NetBuilder:
         srcs = self.sources(node)
         if not srcs:
             raise _Unmapped(cls, "takes no tensor input")
+        if _is_exported(module) and len(srcs) == 1 and not has_state:
+            layer = _single_layer(child)  # an exported ReLU, MaxPool2d ...: that layer
+            if layer is not None:
+                return [_Layer(name, layer[0], layer[1], srcs, attr=attr)]
         if child.list_dim is not None and len(srcs) > 1:  # the list it concatenates, as a layer
             cat = _Layer(self.fresh(f"{target}_input"), "Concat", {"dim": child.list_dim}, srcs)
             return [cat, _Layer(name, BLOCK, {}, [cat.name], child, attr)]
@@ -877,13 +1104,25 @@ class _NetBuilder:
 
     def function(self, node: torch.fx.Node) -> list[_Layer] | str | None:
         t, args, kw = node.target, node.args, node.kwargs
-        what = getattr(t, "__name__", str(t))
+        aten = _aten(t)  # an ATen op of an exported program: named as its torch function
+        what = aten or getattr(t, "__name__", str(t))
+        if aten in _ATEN_IGNORED:
+            return None
+        if aten == "add" and kw.get("alpha", 1) != 1:
+            raise _Unmapped("add", "add with alpha (x + alpha * y)")
         out = _meta(node)
         x = args[0] if args else None
         src = self.by_fx.get(x.name) if isinstance(x, torch.fx.Node) else None
         if what == "getitem" and isinstance(x, torch.fx.Node) \
                 and x.name == self.attention:
             return self.by_fx[x.name]
+        if aten == "split" and isinstance(args[1] if len(args) > 1 else None, int):
+            dim = _axis(args[2] if len(args) > 2 else kw.get("dim", 0), len(_meta(x).shape))
+            if dim < 1:
+                raise _Unmapped("split", "a split along the batch")
+            self.chunks[node.name] = (self.by_fx[x.name], dim,
+                                      [m.shape[dim] for m in node.meta["tensor_meta"]])
+            return None
         if what == "chunk":
             n = args[1] if len(args) > 1 else kw["chunks"]
             dim = _axis(args[2] if len(args) > 2 else kw.get("dim", 0), len(_meta(x).shape))
@@ -904,7 +1143,7 @@ class _NetBuilder:
         if what == "getitem" and x.name in self.chunks:
             source, dim, sizes = self.chunks[x.name]
             start = sum(sizes[: args[1]])
-            return [_Layer(self.fresh(node.name), "Slice",
+            return [_Layer(self.fresh(self.label(node)), "Slice",
                            {"dim": dim, "start": start, "end": start + sizes[args[1]], "step": 1},
                            [source])]
         if t in _ADD or what in ("add", "add_", "__iadd__"):
@@ -917,7 +1156,10 @@ class _NetBuilder:
             dim = _axis(dim, rank)
             if dim < 1:
                 raise _Unmapped("cat", "concatenation along the batch")
-            return [_Layer(self.fresh("concat"), "Concat", {"dim": dim}, self.sources(node))]
+            srcs = self.sources(node)
+            if len(srcs) == 1:  # one tensor (an exported DenseNet layer's first call): itself
+                return srcs[0]
+            return [_Layer(self.fresh("concat"), "Concat", {"dim": dim}, srcs)]
         if _meta(x) is None:
             raise _Unmapped(what, "an operation on something other than a tensor")
         if src is None:
@@ -925,13 +1167,13 @@ class _NetBuilder:
         rank = len(_meta(x).shape)
         if what in _ALIASES:
             return src
-        if what in ("dropout",) and t is torch.nn.functional.dropout:
+        if what in ("dropout",) and (t is torch.nn.functional.dropout or aten):
             p = args[1] if len(args) > 1 else kw.get("p", 0.5)
             return self.one(node, "Dropout", {"p": p}, src)
         simple = {"relu": "ReLU", "relu_": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid",
                   "tanh": "Tanh", "silu": "SiLU", "hardswish": "Hardswish",
                   "hardsigmoid": "Hardsigmoid", "gelu": "GELU", "mish": "Mish", "selu": "SELU"}
-        if what in simple and (isinstance(t, str) or t.__module__ in (
+        if what in simple and (isinstance(t, str) or aten or t.__module__ in (
                 "torch.nn.functional", "torch", None) or t in (torch.relu, torch.sigmoid,
                                                                 torch.tanh)):
             if what == "gelu" and kw.get("approximate", "none") != "none":
@@ -974,7 +1216,7 @@ class _NetBuilder:
             return self.one(node, "Softmax" if what == "softmax" else "LogSoftmax",
                             {"dim": dim}, src)
         if what in ("view", "reshape"):
-            if out.shape[0] != _PROBE_BATCH:
+            if out.shape[0] != self.imp.batch:
                 raise _Unmapped(what, "a reshape across the batch")
             return self.one(node, "Reshape", {"shape": list(out.shape[1:])}, src)
         if what == "permute":
@@ -1000,16 +1242,33 @@ class _NetBuilder:
             return self.mean(node, src, rank)
         if what == "getitem":
             return self.index(node, src)
+        if aten == "select":  # aten.select.int(x, dim, index)
+            d = _axis(args[1], rank)
+            if d < 1:
+                raise _Unmapped(what, "a select along the batch")
+            return self.one(node, "Select", {"dim": d, "index": args[2]}, src)
+        if aten == "slice":  # aten.slice.Tensor(x, dim, start, end, step)
+            d = _axis(args[1] if len(args) > 1 else 0, rank)
+            start, end = (args[2] if len(args) > 2 else None), (args[3] if len(args) > 3 else None)
+            step = args[4] if len(args) > 4 else 1
+            if d < 1:
+                raise _Unmapped(what, "a slice along the batch")
+            if start in (None, 0) and (end is None or end >= _meta(x).shape[d]) and step == 1:
+                return src  # the whole axis (x[:, :])
+            if end is not None and end >= _meta(x).shape[d]:
+                end = None
+            return self.one(node, "Slice", {"dim": d, "start": start or 0, "end": end,
+                                            "step": step}, src)
         raise _Unmapped(what, "no designer layer for this function")
 
     def one(self, node: torch.fx.Node, type_: str, params: dict, src: str) -> list[_Layer]:
-        return [_Layer(self.fresh(node.name), type_, params, [src])]
+        return [_Layer(self.fresh(self.label(node)), type_, params, [src])]
 
     def merge(self, node: torch.fx.Node, type_: str, what: str) -> list[_Layer]:
         srcs = self.sources(node)
         if len(srcs) != 2 or not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
             raise _Unmapped(what, f"{what} with a number (the designer's {type_} merges tensors)")
-        return [_Layer(self.fresh(node.name), type_, {}, srcs)]
+        return [_Layer(self.fresh(self.label(node)), type_, {}, srcs)]
 
     def mean(self, node: torch.fx.Node, src: str, rank: int) -> list[_Layer]:
         x = node.args[0]
@@ -1025,11 +1284,11 @@ class _NetBuilder:
         if len(dims) > 1 and dims == list(range(rank - 1, rank - 1 - len(dims), -1)):
             # trailing axes (x.mean([2, 3])): flattened and averaged at once, in torch's order
             kept = list(_meta(x).shape[1:dims[-1]])
-            layers.append(_Layer(self.fresh(node.name + "_flat"), "Reshape",
+            layers.append(_Layer(self.fresh(self.label(node) + "_flat"), "Reshape",
                                  {"shape": [*kept, -1]}, [prev]))
             prev, dims = layers[-1].name, [dims[-1]]
         for d in dims:
-            layers.append(_Layer(self.fresh(node.name), "Mean", {"dim": d}, [prev]))
+            layers.append(_Layer(self.fresh(self.label(node)), "Mean", {"dim": d}, [prev]))
             prev = layers[-1].name
         return layers
 
@@ -1194,26 +1453,50 @@ def _graph(net: _Net, refs: dict[tuple[str, str, str], dict]) -> Graph:
 # --------------------------------------------------------------------------------------------
 
 
-def import_model(module: nn.Module, input_shape: tuple[int, ...] | list[int], name: str = "",
+def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, name: str = "",
                  partial: bool = False) -> tuple[Project, ImportReport]:
     """An editable design of ``module`` for inputs of ``input_shape`` (one sample, no batch),
     and the report of the import. Raises :class:`ImportFailed` listing what cannot be mapped,
-    unless ``partial``: then each network stops at its first unsupported part."""
-    name = name or type(module).__name__
+    unless ``partial``: then each network stops at its first unsupported part.
+
+    ``module`` may be a ``torch.export.ExportedProgram`` (or :func:`unflatten_program`'s module):
+    its ATen graphs are mapped instead of tracing, and ``input_shape`` None means its example
+    input's. When torch.fx cannot trace the model's own forward (control flow on a shape), the
+    model is exported (``torch.export.export(strict=False)`` on the probe input) and imported so.
+    """
+    source = module
+    if isinstance(module, torch.export.ExportedProgram):
+        module = unflatten_program(module)
+    example = getattr(module, "designer_example_shape", None) if _is_exported(module) else None
+    if input_shape is None:
+        if example is None:
+            raise ValueError("no input shape given and the model holds no example input")
+        input_shape = example[1:]
+    name = name or model_class_name(module)
     report = ImportReport(name, [int(s) for s in input_shape], partial=partial)
     imp = _Importer(module, report, partial)
-    x = torch.randn(_PROBE_BATCH, *input_shape)
+    if example is not None and list(example[1:]) == list(input_shape):
+        imp.batch = example[0]  # an exported program runs at its own batch size
+    x = torch.randn(imp.batch, *input_shape)
     try:
         imp.probe(x)
         if imp.lost_in_eval():  # heads that run in training only (GoogLeNet's aux1, aux2)
-            imp.probe(x, training=True)
-            imp.training_top = True
+            out = imp.probe(x, training=True)
+            # only when training returns more tensors than eval's one (else the child is unused
+            # and reported as such, and training-only branches are not baked into the design)
+            imp.training_top = isinstance(out, tuple) and len(out) > 1 and all(
+                isinstance(t, torch.Tensor) for t in out)
     except Exception as exc:  # noqa: BLE001
+        made = (f" (the exported program was made for inputs of shape {list(example[1:])})"
+                if example is not None else "")
         report.unsupported.append(Unsupported("", "forward", f"the model does not run on inputs "
-                                              f"of shape {list(input_shape)}: {exc}",
+                                              f"of shape {list(input_shape)}{made}: {exc}",
                                               _exception_source(exc)))
         raise ImportFailed(report) from None
     top = imp.import_module(module, "", "")
+    if imp.top_failure is not None:  # fx cannot trace the model's forward: torch.export can?
+        imp, top = _export_fallback(module, x, report, partial, imp.top_failure)
+        module = imp.root
     if report.unsupported and not partial:
         raise ImportFailed(report)
     networks: dict[str, Graph] = {}
@@ -1228,10 +1511,40 @@ def import_model(module: nn.Module, input_shape: tuple[int, ...] | list[int], na
         n.params["shape"] = [int(s) for s in input_shape]
     report.layers = sum(len(g.nodes) for g in ordered.values())
     report.parameters = sum(p.numel() for p in module.parameters())
-    project = Project(name=name, description=f"Imported from {type(module).__module__}."
-                      f"{type(module).__qualname__} for inputs of shape {list(input_shape)} by "
-                      "designer import.", networks=ordered)
+    what = f"{type(source).__module__}.{type(source).__qualname__}"
+    if isinstance(source, torch.export.ExportedProgram) or _is_exported(source):
+        what = f"an ExportedProgram of {model_class_name(module)}"
+    project = Project(name=name, description=f"Imported from {what} for inputs of shape "
+                      f"{list(input_shape)} by designer import.", networks=ordered)
     return project, report
+
+
+def _export_fallback(model: nn.Module, x: torch.Tensor, report: ImportReport, partial: bool,
+                     failure: tuple[Unsupported, Exception]) -> tuple[_Importer, _Net]:
+    """torch.fx could not trace the model's own forward: export it on the probe input (its
+    branches taken for that input's shape) and import the unflattened program. When export
+    fails too, the report says both failed."""
+    entry, _fx_error = failure
+    try:
+        unflat = unflatten_program(export_program(model, x))
+    except Exception as exc:  # noqa: BLE001 - data-dependent control flow, unsupported ops
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        entry.reason += f"; torch.export failed too ({type(exc).__name__}: {first})"
+        report.unsupported.append(entry)
+        return _Importer(model, report, partial), _Net(type(model).__name__, "", [], False, False)
+    imp = _Importer(unflat, report, partial)
+    imp.batch = x.shape[0]
+    try:
+        imp.probe(x)
+    except Exception as exc:  # noqa: BLE001
+        entry.reason += f"; its torch.export program does not run: {exc}"
+        report.unsupported.append(entry)
+        return imp, _Net(type(model).__name__, "", [], False, False)
+    top = imp.import_module(unflat, "", "")
+    top.cls = type(model).__name__
+    report.via_export = entry.reason
+    return imp, top
 
 
 def build_design(project: Project, network: str = "model", device: str | None = None
@@ -1272,6 +1585,9 @@ class WeightsReport:
 
 
 def check_state_dict(model: nn.Module, state: dict[str, Any]) -> WeightsReport:
+    from .build import upgrade_state_dict
+
+    state = upgrade_state_dict(model, state)  # a Parameter layer's old <name>.weight
     want = model.state_dict()
     report = WeightsReport(sorted(set(want) - set(state)), sorted(set(state) - set(want)))
     for k in sorted(set(want) & set(state)):
@@ -1300,11 +1616,79 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+class _NeedsPickle(Exception):  # not a RuntimeError: torch.export.load swallows those
+    pass
+
+
+@contextlib.contextmanager
+def _tensors_only():
+    """While loading a .pt2 file: every ``torch.load`` is weights-only and the other ways
+    torch.export's loader unpickles (torchbind and opaque objects) refuse. torch.export.load
+    falls back to ``torch.load(weights_only=False)`` when a weights-only load fails: here that
+    fallback raises :class:`_NeedsPickle` instead. (Patched on the torch module, restored
+    after: a load elsewhere at that moment is only held to weights-only as well.)"""
+    import pickle
+
+    real_load = torch.load
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        wanted = kwargs.pop("weights_only", None)
+        try:
+            return real_load(*args, weights_only=True, **kwargs)
+        except pickle.UnpicklingError:
+            if wanted is False:  # torch asked to unpickle: refused
+                raise _NeedsPickle("a weights-only load failed") from None
+            raise
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise _NeedsPickle("a pickled object")
+
+    patched: list[tuple[Any, str, Any]] = [(torch, "load", load),
+                                           (torch._C, "_pickle_load_obj", refuse)]
+    try:
+        from torch.export.pt2_archive import _package
+        patched.append((_package, "pickle", type("NoPickle", (), {"loads": staticmethod(refuse)})))
+    except ImportError:  # pragma: no cover - older torch
+        pass
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patched if hasattr(obj, attr)]
+    for obj, attr, new in patched:
+        if hasattr(obj, attr):
+            setattr(obj, attr, new)
+    try:
+        yield
+    finally:
+        for obj, attr, old in saved:
+            setattr(obj, attr, old)
+
+
+def load_program(path: str | Path) -> Any:
+    """The ExportedProgram of a ``.pt2`` file (``torch.export.save``), read as tensors and
+    program text only: a file whose weights, constants or example inputs would need unpickling
+    is refused (ValueError), as :func:`read_weights` refuses such state_dicts."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        with _tensors_only():
+            return torch.export.load(str(path))
+    except _NeedsPickle:
+        raise ValueError(f"{path} holds objects other than tensors: not loaded, it would need "
+                         "unpickling (only tensors and the program are read from a .pt2 file)"
+                         ) from None
+    except Exception as exc:  # noqa: BLE001 - not a .pt2 archive, a newer format ...
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise ValueError(f"{path}: not an ExportedProgram file torch.export can load ({first})"
+                         ) from None
+
+
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> WeightsReport:
     """Load a state_dict file into a built design by key. With ``strict`` nothing is loaded
     unless every key matches (ValueError with the report's message); otherwise the matching
     keys are loaded and the report says what was not."""
-    state = read_weights(path)
+    from .build import upgrade_state_dict
+
+    state = upgrade_state_dict(model, read_weights(path))
     report = check_state_dict(model, state)
     if strict and not report.ok:
         raise ValueError(f"{path} does not fit the design: {report.message()}")
@@ -1333,5 +1717,6 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["ImportFailed", "ImportReport", "Unsupported", "WeightsReport", "build_design",
-           "check_state_dict", "count_parameters", "import_model",
-           "load_weights", "read_weights", "save_weights", "weights_path"]
+           "check_state_dict", "count_parameters", "example_input_shape", "export_program",
+           "import_model", "load_program", "load_weights", "model_class_name", "read_weights",
+           "save_weights", "unflatten_program", "weights_path"]

@@ -5,7 +5,7 @@ resolution it reuses): the model (a torchvision classification model by name, ``
 or ``file.py:Class``, which is executed), the input shape, whether to bring its weights and
 whether to stop at the first unsupported part. The import runs in a worker thread on the request
 alone (torch, torchvision and tracing take seconds); the report (unsupported ops with path and
-source line, renamed keys) comes back to the dialog, and a successful import is handed to the
+source line, auxiliary outputs) comes back to the dialog, and a successful import is handed to the
 window through :attr:`ImportDialog.imported`, which opens it as a new design.
 
 Weights: the model built with ``weights=None`` (its own initial weights) or, only when the user
@@ -202,8 +202,8 @@ class ImportDialog(QDialog):
         self.spec.addItems([f"torchvision:{n}" for n in names])
         i = self.spec.findText("torchvision:resnet18")
         self.spec.setCurrentIndex(max(i, 0))
-        self.spec.lineEdit().setPlaceholderText("torchvision:NAME, module.path:callable or "
-                                                "path/to/file.py:Class")
+        self.spec.lineEdit().setPlaceholderText("torchvision:NAME, module.path:callable, "
+                                                "path/to/file.py:Class or model.pt2")
         self.spec.setToolTip("torchvision:NAME (built with weights=None), module.path:callable "
                              "or path/to/file.py:ClassOrFactory, called without arguments")
         browse = QPushButton("File…", self)
@@ -287,9 +287,9 @@ class ImportDialog(QDialog):
 
     def _browse_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Python file with the model", str(Path.home()),
-                                              "Python files (*.py)")
+                                              "Python files (*.py);;torch.export programs (*.pt2)")
         if path:
-            self.spec.setEditText(f"{path}:")
+            self.spec.setEditText(path if path.endswith(".pt2") else f"{path}:")
             self.spec.setFocus()
 
     def _choose_project_file(self) -> None:

@@ -1,0 +1,179 @@
+"""Importing through torch.export (designer.engine.importing): an ExportedProgram's unflattened
+module tree of ATen graphs becomes the same design as the module itself (keys, parameters,
+outputs, exported model.py); ``designer import model.pt2`` reads tensors and the program only,
+never unpickling; a forward torch.fx cannot trace (a branch on a shape) is exported instead,
+and a branch on values is still reported, saying why export failed too."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import zipfile
+
+import pytest
+import torch
+from torch import nn
+
+from designer.engine.build import build_model
+from designer.engine.importing import (
+    ImportFailed,
+    example_input_shape,
+    import_model,
+    load_program,
+)
+from designer.engine.project import load_project
+
+from .test_importing import _randomise, _same
+
+torchvision = pytest.importorskip("torchvision")
+
+
+def _check(project, report, model: nn.Module, shape, tmp_path) -> nn.Module:
+    """``_same``'s checks for a design made elsewhere (from a program, not the module)."""
+    import importlib.util
+
+    from designer.engine.codegen import model_source, network_class_names
+
+    assert report.ok, report.summary()
+    built = build_model(project.networks["model"]).eval()
+    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
+    assert list(built.state_dict()) == list(model.state_dict())  # the keys, unchanged
+    state = model.state_dict()
+    built.load_state_dict(state, strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(built(x), expected, atol=1e-5, rtol=1e-5)
+    path = tmp_path / "exported_model.py"
+    path.write_text(model_source(project), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("imported_from_export", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    exported = getattr(mod, network_class_names(project)["model"])().eval()
+    assert list(exported.state_dict()) == list(built.state_dict())
+    exported.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), expected, atol=1e-5, rtol=1e-5)
+    return built
+
+
+def test_an_exported_resnet18_imports_as_the_module_does(tmp_path):
+    torch.manual_seed(0)
+    model = _randomise(torchvision.models.resnet18(num_classes=10))
+    ep = torch.export.export(model, (torch.randn(2, 3, 32, 32),))
+    project, report = import_model(ep, None, name="resnet18")  # the shape: the program's
+    assert report.input_shape == [3, 32, 32]
+    _check(project, report, model, (3, 32, 32), tmp_path)
+    # the same layers and the same shared blocks as importing the module with torch.fx
+    direct, direct_report = import_model(model, (3, 32, 32), name="resnet18")
+    assert report.blocks == direct_report.blocks
+    types = {n.name: n.type for n in project.networks["model"].nodes.values()}
+    assert types == {n.name: n.type for n in direct.networks["model"].nodes.values()}
+    block = project.networks["BasicBlock"]
+    assert [n.type for n in block.nodes.values()] == [n.type for n in
+                                                      direct.networks["BasicBlock"].nodes.values()]
+    bn = block.node_by_name("bn1").params
+    assert bn["eps"] == 1e-5 and bn["momentum"] == 0.1
+
+
+def test_a_pt2_file_imports_from_the_command_line_without_an_input_shape(tmp_path, capsys):
+    from designer.cli import main
+
+    model = _randomise(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                     nn.Flatten(), nn.Linear(4 * 6 * 6, 3)))
+    path = tmp_path / "small.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(2, 1, 6, 6),)), path)
+    assert example_input_shape(load_program(path)) == (1, 6, 6)
+    out = tmp_path / "small.dnn.json"
+    code = main(["import", str(path), "-o", str(out), "--weights"])
+    assert code == 0, capsys.readouterr()
+    project = load_project(out)
+    assert project.networks["model"].inputs()[0].params["shape"] == [1, 6, 6]
+    assert project.networks["model"].sequential
+    built = build_model(project.networks["model"]).eval()
+    state = torch.load(tmp_path / "small.weights.pt", weights_only=True)
+    assert list(state) == list(model.state_dict())
+    built.load_state_dict(state, strict=True)
+    x = torch.randn(2, 1, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+class _Marker:
+    """Unpickling this makes a folder: proof of whether a loader unpickled."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __reduce__(self):
+        return os.makedirs, (self.folder,)
+
+
+def test_a_pt2_file_that_needs_unpickling_is_refused(tmp_path, capsys):
+    from designer.cli import main
+
+    model = nn.Sequential(nn.Linear(4, 2))
+    good = tmp_path / "good.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(2, 4),)), good)
+    # the same archive whose example inputs hold a pickled object besides the tensor
+    bad, marker = tmp_path / "bad.pt2", tmp_path / "unpickled"
+    buf = io.BytesIO()
+    torch.save(((torch.randn(2, 4),), {"extra": _Marker(str(marker))}), buf)
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            dst.writestr(item, buf.getvalue() if item.filename.endswith("sample_inputs/model.pt")
+                         else data)
+    with pytest.raises(ValueError, match="holds objects other than tensors: not loaded, it "
+                       "would need unpickling"):
+        load_program(bad)
+    assert not marker.exists()
+    code = main(["import", str(bad), "-o", str(tmp_path / "bad.dnn.json")])
+    assert code == 2 and "would need unpickling" in capsys.readouterr().err
+    assert not marker.exists()
+    assert torch.load is torch.serialization.load  # put back after the load
+    load_program(good)  # a plain file loads
+    with contextlib.suppress(Exception):  # what torch.export.load alone does: it unpickles
+        torch.export.load(bad)
+    assert marker.exists()
+
+
+class ShapeBranch(nn.Module):
+    """fx cannot trace a branch on a shape; torch.export takes it for the input's shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(32, 8)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = self.fc(torch.flatten(x, 1))
+        if x.shape[-1] > 4:
+            x = torch.relu(x)
+        return self.out(x)
+
+
+class ValueBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow
+            return self.fc(x)
+        return x
+
+
+def test_a_forward_fx_cannot_trace_is_exported_and_a_value_branch_still_reported(tmp_path):
+    model = _randomise(ShapeBranch())
+    project, report, _built = _same(model, (2, 16), "ShapeBranch", tmp_path)
+    assert report.via_export and "through torch.export" in report.summary()
+    types = [n.type for n in project.networks["model"].nodes.values()]
+    assert types == ["Input", "Flatten", "Linear", "ReLU", "Linear", "Output"]
+    with pytest.raises(ImportFailed) as info:
+        import_model(ValueBranch(), (4,))
+    (entry,) = info.value.report.unsupported
+    assert entry.op == "trace" and "data-dependent control flow" in entry.reason
+    assert "torch.export failed too" in entry.reason
+    assert "if x.sum() > 0" in entry.source
