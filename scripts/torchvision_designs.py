@@ -63,7 +63,6 @@ class Layer:
     module_path: str | None = None
     broadcast: bool = False  # a merge whose inputs differ in shape (squeeze-excitation's gate)
     keys: dict[str, str] = field(default_factory=dict)  # torchvision state_dict key -> engine's
-    reshape: dict[str, tuple] = field(default_factory=dict)  # torchvision key -> engine shape
 
 
 @dataclass
@@ -87,11 +86,6 @@ class Design:
     def keys(self) -> dict[str, str]:
         """torchvision state_dict key -> engine model state_dict key."""
         return {k: v for layer in self.layers for k, v in layer.keys.items()}
-
-    @property
-    def reshapes(self) -> dict[str, tuple]:
-        """torchvision state_dict key -> the engine's shape, where they differ."""
-        return {k: v for layer in self.layers for k, v in layer.reshape.items()}
 
 
 def torchvision_model(name: str, size: int = 224) -> nn.Module:
@@ -578,9 +572,7 @@ def copy_state(design: Design, source: nn.Module, target: nn.Module) -> None:
     """Copy torchvision's state_dict into the engine model, strictly: every key of both sides is
     used exactly once and shapes agree (AssertionError otherwise)."""
     src = source.state_dict()
-    reshapes = design.reshapes
-    mapped = {design_key(design, k): v.reshape(reshapes[k]) if k in reshapes else v
-              for k, v in src.items()}
+    mapped = {design_key(design, k): v for k, v in src.items()}
     assert len(mapped) == len(src), "two torchvision keys map to one engine key"
     want = target.state_dict()
     assert set(mapped) == set(want), (sorted(set(mapped) ^ set(want)))[:10]

@@ -12,6 +12,7 @@ hierarchical (``layer1.0.conv1.weight``). A layer switched off by a block parame
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from .catalog import CATALOG, apply_layer, make_module
+from .catalog.activation import parameter_size
 from .graph import Adjacency, Graph, is_aux_output
 from .shapes import Analysis, analyze
 
@@ -55,16 +57,17 @@ class GraphModule(nn.Module):
         self._output_ids = output_ids
         # The last len(aux_weights) outputs are auxiliary: returned in training mode only; the
         # layers that only feed them do not run in eval mode (GoogLeNet's aux heads).
-        self.aux_weights = tuple(aux_weights)
-        self._main_count = len(output_ids) - len(self.aux_weights)
+        self._aux_weights = tuple(aux_weights)
+        self._main_count = len(output_ids) - len(self._aux_weights)
         self._aux_only = _feeding_only(steps, output_ids[self._main_count:]) if aux_weights \
             else frozenset()
         bare = []  # Parameter layers: their tensors hang off self (key <name>, not <name>.weight)
         for step in steps:
-            if step.type != "Block" and CATALOG[step.type].bare_parameter:
+            is_bare = step.type != "Block" and CATALOG[step.type].bare_parameter
+            if is_bare:
                 bare.append(step)
             if step.disabled:
-                if bare and bare[-1] is step:
+                if is_bare:
                     self.register_parameter(step.attr, None)
                 elif step.type == "Block" or CATALOG[step.type].module_name is not None:
                     self.add_module(step.attr, None)  # as torchvision's downsample = None
@@ -80,6 +83,7 @@ class GraphModule(nn.Module):
                 if step.frozen:
                     freeze(module)
                 self.add_module(step.attr, module)
+        self._bare = bare
         if bare:
             self._register_load_state_dict_pre_hook(_BareKeys(bare))
 
@@ -122,12 +126,27 @@ class _BareKeys:
 
     def __call__(self, state, prefix, *args) -> None:
         for step in self.steps:
-            key = prefix + step.attr
-            old = key + ".weight"
-            if key not in state and old in state and not step.disabled:
-                size = step.kwargs["shape"]
-                state[key] = state.pop(old).reshape(
-                    (1, *size) if step.kwargs.get("batch_axis", True) else size)
+            _upgrade_key(state, prefix, step)
+
+
+def _upgrade_key(state: dict[str, Any], prefix: str, step: Step) -> None:
+    key = prefix + step.attr
+    old = key + ".weight"
+    if key in state or old not in state or step.disabled:
+        return
+    size = parameter_size(step.kwargs)
+    if isinstance(state[old], torch.Tensor) and state[old].numel() == math.prod(size):
+        state[key] = state.pop(old).reshape(size)  # else torch's size-mismatch message
+
+
+def upgrade_state_dict(model: nn.Module, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with the keys of Parameter layers as they are now (``<path>.weight`` of a
+    file written before they were bare tensors -> ``<path>``), for checking keys before a load."""
+    out = dict(state)
+    for path, module in model.named_modules():
+        for step in getattr(module, "_bare", ()) if isinstance(module, GraphModule) else ():
+            _upgrade_key(out, f"{path}." if path else "", step)
+    return out
 
 
 def _feeding_only(steps: list[Step], aux_ids: list[str]) -> frozenset[str]:

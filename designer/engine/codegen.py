@@ -36,6 +36,7 @@ from torch import nn
 from .blocks import BLOCK
 from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
+from .catalog.activation import parameter_size
 from .graph import Graph, is_aux_output
 from .modules import HELPER_CLASSES
 from .shapes import Analysis, Analyzer, analyze
@@ -791,8 +792,7 @@ def _bare(step: Step) -> bool:
 def _parameter_ctor(kwargs: dict[str, Any]) -> str:
     """``nn.Parameter(torch.zeros(1, 1, 16))``: a Parameter layer's tensor, made by the calls
     designer.engine.modules.learned_tensor makes (the same random draws)."""
-    shape = tuple(kwargs["shape"])
-    size = (1, *shape) if kwargs.get("batch_axis", True) else shape
+    size = parameter_size(kwargs)
     dims = ", ".join(map(str, size))
     tup = literal(size)
     init, std = kwargs["init"], literal(kwargs["std"])
@@ -2003,6 +2003,9 @@ def _frozen_paths(project, network: str) -> list[str]:
             continue
         if next(module.parameters(), None) is not None or next(module.buffers(), None) is not None:
             paths.append(name)
+    for name, p in model.named_parameters():  # a frozen Parameter layer: a tensor, no module
+        if not p.requires_grad and not any(name.startswith(q + ".") for q in paths):
+            paths.append(name)
     return paths
 
 
@@ -2015,8 +2018,16 @@ FROZEN = __FROZEN__
 
 def freeze(model):
     for path in FROZEN:
-        for p in model.get_submodule(path).parameters():
+        for p in frozen_parameters(model, path):
             p.requires_grad_(False)
+
+
+def frozen_parameters(model, path):
+    """The parameters of a frozen module, or the frozen tensor itself (a Parameter layer)."""
+    try:
+        return list(model.get_submodule(path).parameters())
+    except AttributeError:
+        return [model.get_parameter(path)]
 
 
 def train_mode(model):
@@ -2025,7 +2036,7 @@ def train_mode(model):
     if CONFIG["training"].get("freeze_bn_eval"):
         plain = getattr(model, "module", model)  # under DistributedDataParallel
         for path in FROZEN:
-            for m in plain.get_submodule(path).modules():
+            for m in plain.get_submodule(path).modules() if path in dict(plain.named_modules()) else ():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
 '''

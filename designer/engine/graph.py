@@ -72,8 +72,12 @@ def _saved_params(node: Node) -> dict[str, Any]:
 
 
 def is_aux_output(node: Node) -> bool:
-    """An auxiliary Output: returned in training only, its loss weighted by ``aux_weight``."""
-    return node.type == "Output" and float(node.params.get("aux_weight") or 0) > 0
+    """An auxiliary Output: returned in training only, its loss weighted by ``aux_weight``
+    (a number; anything else, such as a block parameter's reference, is refused by the checks)."""
+    if node.type != "Output":
+        return False
+    weight = node.params.get("aux_weight")
+    return isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight > 0
 
 
 @dataclass(frozen=True)
@@ -607,6 +611,10 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
     if not output_ids:
         problems.append(Problem("error", "The design has no Output layer: add one and connect the "
                                 "last layer to it", (), "no_output"))
+    elif all(is_aux_output(nodes[o]) for o in output_ids):
+        problems.append(Problem("error", "Every Output is auxiliary (aux_weight > 0, returned in "
+                                "training only): set one's aux_weight to 0, the main output",
+                                tuple(output_ids), "no_output"))
 
     seen: dict[str, str] = {}
     for n in nodes.values():

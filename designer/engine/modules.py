@@ -50,7 +50,7 @@ def learned_tensor(shape: tuple[int, ...], init: str = "normal", std: float = 0.
     "uniform" (from -std to std) or "trunc_normal" (normal with std ``std``, cut to [-2, 2] as
     ``nn.init.trunc_normal_`` does by default). Exported code writes the same calls, in the
     same order of random draws (designer.engine.codegen)."""
-    size = (1, *shape) if batch_axis else tuple(shape)
+    size = (1, *shape) if batch_axis else tuple(shape)  # catalog.activation.parameter_size
     if init == "zeros":
         w = torch.zeros(size)
     elif init == "ones":

@@ -571,6 +571,8 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
             why = attr_problem(attr)
             if why:
                 raise ProjectError(f"{here}.attr: {why}")
+            if attr == name:
+                raise ProjectError(f"{here}.attr: the same as the layer's name: leave it out")
             if attr in names or attr in attrs:
                 raise ProjectError(f"{here}.attr: {attr!r} is another layer's name or module "
                                    "attribute")

@@ -243,6 +243,11 @@ class Analyzer:
             info.error = (f"{label}: block {name!r} has {len(outs)} Outputs; a block used as a "
                           "layer has exactly one")
             return info
+        if outs[0].params.get("aux_weight"):
+            info.error = (f"{label}: the Output of block {name!r} is auxiliary (aux_weight "
+                          f"{outs[0].params['aux_weight']}): auxiliary outputs belong to the "
+                          "trained network, not to a block used as a layer; set it to 0")
+            return info
         if len(upstream) != len(ins):
             names = ", ".join(repr(n.name) for n in ins)
             info.error = (f"{label} has {len(upstream)} input(s) connected, but block {name!r} "

@@ -184,7 +184,7 @@ class SupervisedRecipe(Recipe):
         with self.ctx.autocast():
             out = self.model(x)
             aux: tuple[torch.Tensor, ...] = ()
-            weights = getattr(self.model, "aux_weights", ())
+            weights = getattr(self.model, "_aux_weights", ())
             if isinstance(out, tuple) and self.model.training and len(out) == 1 + len(weights) \
                     and weights:  # auxiliary outputs (training only) follow the main one
                 out, *aux = out

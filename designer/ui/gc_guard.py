@@ -46,6 +46,9 @@ class GuiThreadCollector(QObject):
 def install(app: QCoreApplication) -> GuiThreadCollector:
     """Collect garbage on ``app``'s thread only (once per process; returns the collector)."""
     global _INSTALLED
-    if _INSTALLED is None:
+    import shiboken6
+
+    if _INSTALLED is None or not shiboken6.isValid(_INSTALLED):  # none, or its app is gone
         _INSTALLED = GuiThreadCollector(parent=app)
+        app.destroyed.connect(gc.enable)  # no application left to collect: Python does again
     return _INSTALLED

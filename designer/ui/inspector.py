@@ -440,8 +440,8 @@ class InspectorDock(QDockWidget):
             self._set_name_error("")
         self.attr_label.setVisible(bool(node.attr))
         if node.attr:
-            self.attr_label.setText(f"module attribute: {node.attr} (the imported model's; its "
-                                    "weights keep their keys under it)")
+            self.attr_label.setText(f"module attribute: {node.attr} (the imported model's "
+                                    "name for it, kept in its weights' keys)")
         for name, editor in self.editors.items():
             if editor.value() != node.params.get(name) or editor.error:
                 editor.set_value(node.params.get(name))

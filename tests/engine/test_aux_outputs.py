@@ -6,7 +6,6 @@ forward calls a head in training mode only makes that head an auxiliary output."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -101,7 +100,7 @@ def test_the_supervised_loss_adds_the_weighted_auxiliary_loss():
     ds = load_dataset(project.dataset)
     _, recipe = prepare_run(project, ds)
     model = recipe.model
-    assert model.aux_weights == (0.25,)
+    assert model._aux_weights == (0.25,)
     recipe.setup(_Ctx(project, ds))
     x, y = ds.x_train[:32], ds.y_train[:32]
     model.train()

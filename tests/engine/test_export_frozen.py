@@ -106,3 +106,37 @@ def test_a_design_without_frozen_parts_or_weights_exports_as_before(tmp_path):
     export_project(project, tmp_path / "out")
     src = (tmp_path / "out" / "train.py").read_text(encoding="utf-8")
     assert "FROZEN" not in src and "load_init_weights" not in src and "train_mode" not in src
+
+
+def test_a_frozen_parameter_layer_is_frozen_in_train_py_too():
+    """A Parameter layer is a tensor of the network, not a module: FROZEN names it and freeze()
+    turns its gradient off as the designer's build does."""
+    from designer.engine.build import build_model
+    from designer.engine.codegen import model_source, train_source
+    from designer.engine.project import Project
+
+    from .helpers import chain
+
+    g = chain(("Linear", {"out_features": 4}), shape=(3,))
+    token = g.add_node("Parameter", "token", params={"shape": [4]})
+    add = g.add_node("Add", "plus")
+    (out,) = g.outputs()
+    (last,) = [e for e in g.edges if e.dst == out.id]
+    g.disconnect(last)
+    g.connect(last.src, add.id, 0)
+    g.connect(token.id, add.id, 1)
+    g.connect(add.id, out.id)
+    g.set_frozen(token.id, True)
+    project = Project(name="p", networks={"model": g}, dataset={"kind": "digits"})
+    assert not build_model(g).token.requires_grad
+    src = train_source(project)
+    assert "FROZEN = ['token']" in src or 'FROZEN = ["token"]' in src
+    namespace: dict = {}
+    exec(compile(model_source(project), "model.py", "exec"), namespace)  # noqa: S102
+    model = namespace["P"]()
+    start = src.index("def freeze(model):")
+    end = src.index("\ndef train_mode(model):")
+    helpers: dict = {"FROZEN": ["token"]}
+    exec(compile(src[start:end], "train.py", "exec"), helpers)  # noqa: S102 - our own code
+    helpers["freeze"](model)
+    assert not model.token.requires_grad and model.get_submodule(g.nodes[last.src].name).weight.requires_grad

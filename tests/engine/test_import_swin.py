@@ -163,3 +163,14 @@ def test_heads_that_do_not_divide_the_channels_are_refused():
     messages = [p.message for p in analyze(g).problems]
     assert any("shift_size 4" in m for m in messages), messages
     assert CATALOG["PatchMerging"].infer({"dim": None, "eps": 1e-5}, [(5, 6, 3)]) == (3, 3, 6)
+
+
+def test_windows_that_cannot_work_are_refused_with_a_message():
+    from designer.engine.catalog import CATALOG, LayerError
+
+    v2 = CATALOG["ShiftedWindowAttentionV2"]
+    with pytest.raises(LayerError, match="at least 2"):
+        v2.resolve({**v2.defaults(), "window_size": [1, 4], "shift_size": 0}, [(8, 8, 16)], [])
+    v1 = CATALOG["ShiftedWindowAttention"]
+    with pytest.raises(LayerError, match="more than 4096"):
+        v1.resolve({**v1.defaults(), "window_size": 100, "shift_size": 0}, [(8, 8, 16)], [])

@@ -126,7 +126,7 @@ def test_a_torchvision_family_imports_exactly(name, tmp_path):
             want = model(x)
             torch.manual_seed(5)  # the same dropout masks, drawn in the same order
             got = built(x)
-        assert len(got) == 3 and built.aux_weights == (0.3, 0.3)
+        assert len(got) == 3 and built._aux_weights == (0.3, 0.3)
         for a, b in zip(got, want, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     if name == "densenet121":  # each layer takes the concatenation of the features before it

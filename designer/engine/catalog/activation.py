@@ -118,6 +118,13 @@ register(
     prefix="identity",
 )
 
+def parameter_size(kwargs: dict) -> tuple[int, ...]:
+    """The stored size of a Parameter layer's tensor: (1, *shape), or shape without the batch
+    axis (build, code export and old state_dicts' conversion read it here)."""
+    shape = tuple(kwargs["shape"])
+    return (1, *shape) if kwargs.get("batch_axis", True) else shape
+
+
 register(
     id="Parameter",
     display_name="Parameter",

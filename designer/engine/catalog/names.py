@@ -9,8 +9,8 @@ from typing import Any
 
 from .schema import _show
 
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # fullmatch; a module attribute (block1-0)  # used with fullmatch: "$" matches before a final newline
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # used with fullmatch: "$" matches before a final newline
+_ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a module attribute (block1-0), with fullmatch
 # Names that would collide with nn.Module attributes or read badly in exported code. The
 # attributes of an nn.Module instance (torch 2.x; "training" too) are listed here rather than read
 # from torch, so that checking a name needs no torch; tests/engine/test_catalog.py fails when an

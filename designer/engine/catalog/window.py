@@ -29,6 +29,9 @@ def _attention_params(window: int):
     )
 
 
+_MAX_WINDOW = 4096  # positions in one window (the index buffer is its square, int64)
+
+
 def _make_attention_resolver(label: str):
     def resolve(p, ins, dts):
         c = _infer_size(p, "dim", ins[0][-1], "channels in its last axis", label)
@@ -36,6 +39,14 @@ def _make_attention_resolver(label: str):
             raise LayerError(f"{label}: {c} channels do not split into num_heads "
                              f"{p['num_heads']}: pick a head count that divides {c}")
         window, shift = list(pair(p["window_size"])), list(pair(p["shift_size"]))
+        if window[0] * window[1] > _MAX_WINDOW:
+            raise LayerError(f"{label}: a window of {window[0]} x {window[1]} positions is more "
+                             f"than {_MAX_WINDOW} (its position index holds the square of that): "
+                             "Swin uses 7 x 7")
+        if label.endswith("V2") and min(window) < 2:
+            raise LayerError(f"{label}: window_size {min(window)} on an axis: V2's relative "
+                             "coordinates are scaled by (window - 1), so each side must be at "
+                             "least 2")
         for axis, (w, s) in enumerate(zip(window, shift)):
             if s >= w:
                 raise LayerError(f"{label}: shift_size {s} is not smaller than window_size {w} "

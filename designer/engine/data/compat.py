@@ -192,7 +192,6 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
                             "they must have the same shape", (aux.id,), code="output"))
     if ds.task in ("classification", "language_model"):
         _check_last_activation(graph, out.id, loss, add)
-    analysis = analysis or analyze(graph)
     info = analysis.infos.get(out.id)
     got = tuple(info.output_shape) if info and info.output_shape else None
     if got is None:
