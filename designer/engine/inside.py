@@ -124,6 +124,31 @@ def _kind(module: Any) -> str:
     return "layer"
 
 
+class _TensorLayer:
+    """A Parameter layer (a tensor of the network, no module) as the layers list sees it: its
+    weight and gradient statistics; no forward of its own to hook (the tensor is its output)."""
+
+    def __init__(self, tensor: Any) -> None:
+        self.tensor = tensor
+
+    def parameters(self) -> Iterator[Any]:
+        return iter((self.tensor,))
+
+    def named_parameters(self) -> Iterator[tuple[str, Any]]:
+        return iter((("", self.tensor),))
+
+    def modules(self) -> Iterator[Any]:
+        return iter(())
+
+    def register_forward_hook(self, hook: Callable) -> _NoHook:
+        return _NoHook()
+
+
+class _NoHook:
+    def remove(self) -> None:
+        pass
+
+
 def layers_of(networks: dict[str, Any]) -> list[Layer]:
     """Every layer module of every network, in forward-program order for built designs.
 
@@ -142,6 +167,8 @@ def layers_of(networks: dict[str, Any]) -> list[Layer]:
             if step.type in ("Input", "Output") or step.disabled:
                 continue
             module = gm._modules.get(step.attr)
+            if module is None and gm._parameters.get(step.attr) is not None:
+                module = _TensorLayer(gm._parameters[step.attr])  # a Parameter layer
             if module is None:
                 continue
             path = prefix + step.attr

@@ -415,3 +415,26 @@ def test_the_time_budget_spaces_captures_by_their_cost():
     assert not obs.wants(2, False)  # every 2 batches still counts
     obs.options = dataclasses.replace(obs.options, overhead=None)
     assert obs.wants(3, False)  # by count only
+
+
+def test_a_parameter_layer_shows_its_weight_and_gradient(digits):
+    """A Parameter layer is a tensor of the network (no module): its weight and gradient
+    statistics are observed like a layer's."""
+    g = chain(("Flatten", {}), ("Linear", {"out_features": 10}), shape=(1, 8, 8))
+    bias = g.add_node("Parameter", "offset", params={"shape": [10], "init": "zeros"})
+    add = g.add_node("Add", "plus")
+    (out,) = g.outputs()
+    (last,) = [e for e in g.edges if e.dst == out.id]
+    g.disconnect(last)
+    g.connect(last.src, add.id, 0)
+    g.connect(bias.id, add.id, 1)
+    g.connect(add.id, out.id)
+    model = build_model(g, seed=0)
+    assert "model.offset" in [layer.key for layer in layers_of({"model": model})]
+    events = []
+    Trainer(model, digits, {"epochs": 1, "batch_size": 64}, callback=events.append,
+            inside=InsideOptions(every=100)).run()
+    s = summaries(events)[-1]
+    layer = s.layers["model.offset"]
+    assert layer.node == bias.id and layer.grad_norm > 0 and layer.update_ratio > 0
+    assert no_hooks_left(model)
