@@ -316,3 +316,17 @@ def test_a_plug_in_recipe_installed_as_another_package_trains_from_the_cli(tmp_p
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_recipe_without_an_auxiliary_loss_refuses_auxiliary_outputs(tmp_path):
+    """Only supervised training adds aux_weight x an auxiliary output's loss; the language model
+    says so instead of failing on the tuple its network returns in training."""
+    project = load_project(TEMPLATES / "char-lstm.dnn.json")
+    graph = project.graph
+    (out,) = graph.outputs()
+    (feed,) = [e.src for e in graph.edges if e.dst == out.id]
+    aux = graph.add_node("Output", "side", {"aux_weight": 0.3})
+    graph.connect(feed, aux.id)
+    ds = load_dataset(project.dataset, TEMPLATES)
+    with pytest.raises(recipes.RecipeError, match=r"no loss for auxiliary outputs .*: side"):
+        prepare_run(project, ds)

@@ -290,6 +290,15 @@ def prepare_run(project, ds, training: dict[str, Any] | None = None, network: st
 
     training = validate_training(project.training if training is None else training)
     spec = get(training["recipe"])
+    if spec.id != "supervised":  # the only recipe whose loss takes auxiliary outputs
+        from ..graph import is_aux_output
+
+        aux = [f"{n.name} ({role})" for role, g in spec.networks(project, network).items()
+               for n in g.outputs() if is_aux_output(n)]
+        if aux:
+            raise RecipeError(f"the {spec.id} recipe has no loss for auxiliary outputs "
+                              f"(aux_weight > 0): {', '.join(aux)}; set their aux_weight to 0 "
+                              "or remove them")
     recipe = spec.prepare(project, ds, training, network=network, callback=callback)
     if run_dir is not None:
         recipe.sample_dir = Path(run_dir) / "samples"
