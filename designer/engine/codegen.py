@@ -1147,11 +1147,13 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
 
 def _helpers_used(project) -> list[str]:
     """Source of the designer.engine.modules classes the project's layers build (StochasticDepth),
-    in a fixed order: model.py defines them itself, so it needs no designer import."""
+    and of the ones they derive from (HELPER_NEEDS), in definition order (a base class before its
+    subclasses): model.py defines them itself, so it needs no designer import."""
     from . import modules
 
     used = {CATALOG[n.type].module_name for g in project.networks.values()
             for n in g.nodes.values() if n.type in CATALOG and CATALOG[n.type].helper_module}
+    used |= {need for name in used for need in modules.HELPER_NEEDS.get(name, ())}
     return [inspect.getsource(getattr(modules, name)) for name in HELPER_CLASSES if name in used]
 
 

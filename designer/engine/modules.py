@@ -68,13 +68,11 @@ def learned_tensor(shape: tuple[int, ...], init: str = "normal", std: float = 0.
     return nn.Parameter(w)
 
 
-class ShiftedWindowAttention(nn.Module):
-    """Multi-head self-attention inside non-overlapping windows of a channels-last map (N, H, W, C),
-    with a learned relative position bias, as Swin Transformer's (torchvision's
-    ShiftedWindowAttention, same parameter and buffer names). The map is padded on the bottom and
-    right to a multiple of the window; with a shift it is first rolled up and left by shift_size
-    and positions that came from different regions are kept apart by a -100 added to their
-    scores. Per window and head: softmax(Q K^T / sqrt(C / heads) + B) V, then ``proj``."""
+class WindowAttention(nn.Module):
+    """What Swin's two window attentions share (ShiftedWindowAttention and its V2 derive from
+    it): the window and shift sizes, ``qkv`` and ``proj``, the relative position index of a
+    window's tokens and the attention itself over the (shifted) windows of a channels-last map
+    (N, H, W, C); each subclass adds its position bias and calls ``window_attention``."""
 
     def __init__(self, dim: int, window_size: int | list[int], shift_size: int | list[int],
                  num_heads: int, qkv_bias: bool = True, proj_bias: bool = True,
@@ -92,24 +90,16 @@ class ShiftedWindowAttention(nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def window_index(self) -> torch.Tensor:
+        """Token i = (hi, wi) of a window, token j = (hj, wj): the bias row for offset i - j,
+        flattened over (i, j) (the ``relative_position_index`` buffer)."""
         wh, ww = self.window_size
-        self.relative_position_bias_table = nn.Parameter(
-            torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
-        # token i = (hi, wi) of a window, token j = (hj, wj): the table row for offset i - j
         hs = torch.arange(wh).repeat_interleave(ww)
         ws = torch.arange(ww).repeat(wh)
         dh = hs[:, None] - hs[None, :] + (wh - 1)
         dw = ws[:, None] - ws[None, :] + (ww - 1)
-        self.register_buffer("relative_position_index", (dh * (2 * ww - 1) + dw).flatten())
-
-    def relative_position_bias(self) -> torch.Tensor:
-        n = self.window_size[0] * self.window_size[1]
-        bias = self.relative_position_bias_table[self.relative_position_index]
-        return bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.window_attention(x, self.relative_position_bias(), None, self.qkv.bias)
+        return (dh * (2 * ww - 1) + dw).flatten()
 
     def window_attention(self, x: torch.Tensor, bias: torch.Tensor,
                          logit_scale: torch.Tensor | None,
@@ -163,7 +153,35 @@ class ShiftedWindowAttention(nn.Module):
                 f"num_heads={self.num_heads}")
 
 
-class ShiftedWindowAttentionV2(nn.Module):
+class ShiftedWindowAttention(WindowAttention):
+    """Multi-head self-attention inside non-overlapping windows of a channels-last map (N, H, W, C),
+    with a learned relative position bias, as Swin Transformer's (torchvision's
+    ShiftedWindowAttention, same parameter and buffer names). The map is padded on the bottom and
+    right to a multiple of the window; with a shift it is first rolled up and left by shift_size
+    and positions that came from different regions are kept apart by a -100 added to their
+    scores. Per window and head: softmax(Q K^T / sqrt(C / heads) + B) V, then ``proj``."""
+
+    def __init__(self, dim: int, window_size: int | list[int], shift_size: int | list[int],
+                 num_heads: int, qkv_bias: bool = True, proj_bias: bool = True,
+                 attention_dropout: float = 0.0, dropout: float = 0.0) -> None:
+        super().__init__(dim, window_size, shift_size, num_heads, qkv_bias, proj_bias,
+                         attention_dropout, dropout)
+        wh, ww = self.window_size
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index", self.window_index())
+
+    def relative_position_bias(self) -> torch.Tensor:
+        n = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index]
+        return bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.window_attention(x, self.relative_position_bias(), None, self.qkv.bias)
+
+
+class ShiftedWindowAttentionV2(WindowAttention):
     """Swin Transformer V2's window attention (torchvision's ShiftedWindowAttentionV2, same
     parameter and buffer names): as ShiftedWindowAttention, but with cosine attention,
     cos(Q, K) * exp(min(logit_scale, log 100)), and a position bias 16 * sigmoid(cpb_mlp(log-spaced
@@ -172,19 +190,8 @@ class ShiftedWindowAttentionV2(nn.Module):
     def __init__(self, dim: int, window_size: int | list[int], shift_size: int | list[int],
                  num_heads: int, qkv_bias: bool = True, proj_bias: bool = True,
                  attention_dropout: float = 0.0, dropout: float = 0.0) -> None:
-        super().__init__()
-        window_size = [window_size] * 2 if isinstance(window_size, int) else list(window_size)
-        shift_size = [shift_size] * 2 if isinstance(shift_size, int) else list(shift_size)
-        if len(window_size) != 2 or len(shift_size) != 2:
-            raise ValueError("window_size and shift_size must be of length 2")
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
-        self.window_size, self.shift_size = window_size, shift_size
-        self.num_heads = num_heads
-        self.attention_dropout = attention_dropout
-        self.dropout = dropout
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        super().__init__(dim, window_size, shift_size, num_heads, qkv_bias, proj_bias,
+                         attention_dropout, dropout)
         wh, ww = self.window_size
         # relative offsets (dh, dw), scaled to [-8, 8] and spaced as sign * log2(1 + |t|) / 3
         dh = torch.arange(-(wh - 1), wh, dtype=torch.float32) / (wh - 1) * 8
@@ -192,11 +199,7 @@ class ShiftedWindowAttentionV2(nn.Module):
         table = torch.stack(torch.meshgrid(dh, dw, indexing="ij"), dim=-1).unsqueeze(0)
         table = torch.sign(table) * torch.log2(torch.abs(table) + 1.0) / 3.0
         self.register_buffer("relative_coords_table", table)
-        hs = torch.arange(wh).repeat_interleave(ww)
-        ws = torch.arange(ww).repeat(wh)
-        ih = hs[:, None] - hs[None, :] + (wh - 1)
-        iw = ws[:, None] - ws[None, :] + (ww - 1)
-        self.register_buffer("relative_position_index", (ih * (2 * ww - 1) + iw).flatten())
+        self.register_buffer("relative_position_index", self.window_index())
         self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((num_heads, 1, 1))))
         self.cpb_mlp = nn.Sequential(nn.Linear(2, 512, bias=True), nn.ReLU(inplace=True),
                                      nn.Linear(512, num_heads, bias=False))
@@ -218,57 +221,6 @@ class ShiftedWindowAttentionV2(nn.Module):
                                   qkv_bias[2 * c:]])
         return self.window_attention(x, self.relative_position_bias(), self.logit_scale,
                                      qkv_bias)
-
-    def window_attention(self, x: torch.Tensor, bias: torch.Tensor,
-                         logit_scale: torch.Tensor | None,
-                         qkv_bias: torch.Tensor | None) -> torch.Tensor:
-        b, h, w, c = x.shape
-        wh, ww = self.window_size
-        heads = self.num_heads
-        x = nn.functional.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
-        ph, pw = x.shape[1], x.shape[2]
-        sh = self.shift_size[0] if wh < ph else 0  # one window covers the axis: no shift
-        sw = self.shift_size[1] if ww < pw else 0
-        shifted = sh + sw > 0
-        if shifted:
-            x = torch.roll(x, shifts=(-sh, -sw), dims=(1, 2))
-        nh, nw = ph // wh, pw // ww
-        n = wh * ww
-        x = x.view(b, nh, wh, nw, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * nh * nw, n, c)
-        qkv = nn.functional.linear(x, self.qkv.weight, qkv_bias)
-        q, k, v = qkv.reshape(x.shape[0], n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
-        if logit_scale is not None:  # cosine attention
-            attn = nn.functional.normalize(q, dim=-1) @ nn.functional.normalize(k, dim=-1) \
-                .transpose(-2, -1)
-            attn = attn * torch.clamp(logit_scale, max=4.605170185988092).exp()  # log(100)
-        else:
-            attn = (q * (c // heads) ** -0.5) @ k.transpose(-2, -1)
-        attn = attn + bias
-        if shifted:
-            # region of each position of the padded, rolled map: 0 before the last window,
-            # 1 in it, 2 in the part the roll brought round; 3 * row region + column region
-            rows = torch.arange(ph, device=x.device)
-            cols = torch.arange(pw, device=x.device)
-            rr = (rows >= ph - wh).long() + (rows >= ph - sh).long()
-            rc = (cols >= pw - ww).long() + (cols >= pw - sw).long()
-            region = (3 * rr[:, None] + rc[None, :]).view(nh, wh, nw, ww)
-            region = region.permute(0, 2, 1, 3).reshape(nh * nw, n)
-            mask = (region[:, None, :] != region[:, :, None]).to(attn.dtype) * -100.0
-            attn = attn.view(b, nh * nw, heads, n, n) + mask[None, :, None]
-            attn = attn.view(-1, heads, n, n)
-        attn = nn.functional.softmax(attn, dim=-1)
-        attn = nn.functional.dropout(attn, p=self.attention_dropout, training=self.training)
-        x = (attn @ v).transpose(1, 2).reshape(x.shape[0], n, c)
-        x = nn.functional.linear(x, self.proj.weight, self.proj.bias)
-        x = nn.functional.dropout(x, p=self.dropout, training=self.training)
-        x = x.view(b, nh, nw, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
-        if shifted:
-            x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))
-        return x[:, :h, :w, :].contiguous()
-
-    def extra_repr(self) -> str:
-        return (f"window_size={self.window_size}, shift_size={self.shift_size}, "
-                f"num_heads={self.num_heads}")
 
 
 class PatchMerging(nn.Module):
@@ -355,6 +307,9 @@ class RelativePositionAttention(nn.Module):
 
 
 # Classes code export may copy into model.py, by name.
-HELPER_CLASSES = ("StochasticDepth", "ShiftedWindowAttention",
+HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention",
                   "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
                   "RelativePositionAttention")
+# The helper classes each one derives from: code export copies them too, before it (above).
+HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
+                "ShiftedWindowAttentionV2": ("WindowAttention",)}

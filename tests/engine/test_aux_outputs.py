@@ -6,9 +6,6 @@ forward calls a head in training mode only makes that head an auxiliary output."
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import torch
 from torch import nn
 
@@ -16,13 +13,11 @@ from designer.engine.build import build_model
 from designer.engine.codegen import model_source
 from designer.engine.data import load_dataset
 from designer.engine.data.compat import check_model_data
-from designer.engine.export import export_project
 from designer.engine.importing import import_model
 from designer.engine.project import load_project, project_to_json, save_project
 from designer.engine.recipes import prepare_run
-from designer.engine.training import Trainer
 
-from .test_export_frozen import DRIVER, _env
+from .helpers import train_exported_and_in_designer
 
 
 class AuxNet(nn.Module):
@@ -156,29 +151,7 @@ def test_exported_train_py_adds_the_auxiliary_loss_as_the_designer_does(tmp_path
     project.dataset = {"kind": "digits"}
     project.training = {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 3}
     project = load_project(save_project(project, tmp_path / "a.dnn.json", backup=False))
-    out = tmp_path / "export"
-    export_project(project, out, project_dir=tmp_path)
-    src = (out / "train.py").read_text(encoding="utf-8")
+    src, _trained, mine = train_exported_and_in_designer(project, tmp_path)
     assert "AUX_WEIGHTS = (0.3,)" in src and "output, *aux = model(x)" in src
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select",
-                           "E,F,W,I", "--ignore", "E501", "--output-format", "concise",
-                           str(out / "train.py")], capture_output=True, text=True, check=False)
-    assert lint.returncode == 0, lint.stdout[-3000:]
-    (out / "driver.py").write_text(DRIVER, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-I", "driver.py", "--epochs", "1", "--device", "cpu",
-                           "--out", "ck", "--log-interval", "1000"], cwd=out,
-                          capture_output=True, text=True, timeout=300, env=_env(), check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    trained = torch.load(out / "trained.pt", weights_only=True)
-
-    ds = load_dataset(project.dataset, tmp_path)
-    _, recipe = prepare_run(project, ds, run_dir=tmp_path / "run")
-    result = Trainer(None, ds, project.training, recipe=recipe, run_dir=tmp_path / "run",
-                     cpu_threads=1).run()
-    assert result.status == "finished", result.message
-    mine = recipe.model.state_dict()
-    assert sorted(trained) == sorted(mine)
-    for k, v in mine.items():
-        assert torch.equal(trained[k], v.cpu()), k
     start = build_model(project.networks["model"], seed=3).state_dict()
     assert not torch.equal(mine["aux.2.weight"], start["aux.2.weight"])  # the aux head learned

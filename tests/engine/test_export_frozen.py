@@ -6,31 +6,14 @@ the same weights. The script runs where ``designer`` cannot be imported."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import torch
 from torch import nn
 
-from designer.engine.data import load_dataset
 from designer.engine.export import export_project
 from designer.engine.importing import import_model, save_weights
 from designer.engine.project import load_project, save_project
-from designer.engine.recipes import prepare_run
-from designer.engine.training import Trainer
 
-DRIVER = r'''
-import os, sys
-sys.modules["designer"] = None  # the exported code must not need designer
-import torch
-torch.set_num_threads(1)
-here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, here)
-import train
-model = train.main(sys.argv[1:])
-torch.save(model.state_dict(), os.path.join(here, "trained.pt"))
-'''
+from .helpers import train_exported_and_in_designer
 
 
 class Net(nn.Module):
@@ -42,13 +25,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.head(torch.flatten(self.features(x), 1))
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 def test_exported_train_py_keeps_frozen_parts_and_matches_the_designer(tmp_path):
@@ -66,38 +42,17 @@ def test_exported_train_py_keeps_frozen_parts_and_matches_the_designer(tmp_path)
     project = load_project(save_project(project, tmp_path / "n.dnn.json", backup=False))
     start = model.state_dict()
 
-    out = tmp_path / "export"
-    export_project(project, out, project_dir=tmp_path)
-    src = (out / "train.py").read_text(encoding="utf-8")
+    # the exported train.py, run where designer cannot be imported, and the designer, on one
+    # thread as the script: the same weights
+    src, trained, mine = train_exported_and_in_designer(project, tmp_path)
     assert "FROZEN = ['features']" in src or 'FROZEN = ["features"]' in src
     assert "load_init_weights(model, cfg[\"init_weights\"])" in src
-    # (E501 aside: CONFIG holds the weights file's absolute path, as it does a dataset's)
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select",
-                           "E,F,W,I", "--ignore", "E501", "--output-format", "concise",
-                           str(out / "train.py")], capture_output=True, text=True, check=False)
-    assert lint.returncode == 0, lint.stdout[-3000:]
-    (out / "driver.py").write_text(DRIVER, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-I", "driver.py", "--epochs", "1", "--device", "cpu",
-                           "--out", "ck", "--log-interval", "1000"], cwd=out,
-                          capture_output=True, text=True, timeout=300, env=_env(), check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    trained = torch.load(out / "trained.pt", weights_only=True)
     frozen = [k for k in start if k.startswith("features.")]
     assert frozen
     for k in frozen:  # weights and BatchNorm statistics
         assert torch.equal(trained[k], start[k]), k
     assert not torch.equal(trained["head.weight"], start["head.weight"])
-
-    # the designer, on one thread as the script: the same weights
-    ds = load_dataset(project.dataset, tmp_path)
-    _, recipe = prepare_run(project, ds, run_dir=tmp_path / "run")
-    result = Trainer(None, ds, project.training, recipe=recipe, run_dir=tmp_path / "run",
-                     cpu_threads=1).run()
-    assert result.status == "finished", result.message
-    mine = recipe.model.state_dict()
     assert list(trained) == list(mine)
-    for k, v in mine.items():
-        assert torch.equal(trained[k], v.cpu()), k
 
 
 def test_a_design_without_frozen_parts_or_weights_exports_as_before(tmp_path):

@@ -24,47 +24,19 @@ from designer.engine.importing import (
 )
 from designer.engine.project import load_project
 
-from .test_importing import _randomise, _same
+from .helpers import assert_same_as_module, import_exactly, randomise
+from .test_importing import Branchy
 
 torchvision = pytest.importorskip("torchvision")
 
 
-def _check(project, report, model: nn.Module, shape, tmp_path) -> nn.Module:
-    """``_same``'s checks for a design made elsewhere (from a program, not the module)."""
-    import importlib.util
-
-    from designer.engine.codegen import model_source, network_class_names
-
-    assert report.ok, report.summary()
-    built = build_model(project.networks["model"]).eval()
-    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
-    assert list(built.state_dict()) == list(model.state_dict())  # the keys, unchanged
-    state = model.state_dict()
-    built.load_state_dict(state, strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        expected = model(x)
-        torch.testing.assert_close(built(x), expected, atol=1e-5, rtol=1e-5)
-    path = tmp_path / "exported_model.py"
-    path.write_text(model_source(project), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("imported_from_export", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    exported = getattr(mod, network_class_names(project)["model"])().eval()
-    assert list(exported.state_dict()) == list(built.state_dict())
-    exported.load_state_dict(state, strict=True)
-    with torch.no_grad():
-        torch.testing.assert_close(exported(x), expected, atol=1e-5, rtol=1e-5)
-    return built
-
-
 def test_an_exported_resnet18_imports_as_the_module_does(tmp_path):
     torch.manual_seed(0)
-    model = _randomise(torchvision.models.resnet18(num_classes=10))
+    model = randomise(torchvision.models.resnet18(num_classes=10))
     ep = torch.export.export(model, (torch.randn(2, 3, 32, 32),))
     project, report = import_model(ep, None, name="resnet18")  # the shape: the program's
     assert report.input_shape == [3, 32, 32]
-    _check(project, report, model, (3, 32, 32), tmp_path)
+    assert_same_as_module(project, report, model, (3, 32, 32), tmp_path, key_order=True)
     # the same layers and the same shared blocks as importing the module with torch.fx
     direct, direct_report = import_model(model, (3, 32, 32), name="resnet18")
     assert report.blocks == direct_report.blocks
@@ -80,8 +52,8 @@ def test_an_exported_resnet18_imports_as_the_module_does(tmp_path):
 def test_a_pt2_file_imports_from_the_command_line_without_an_input_shape(tmp_path, capsys):
     from designer.cli import main
 
-    model = _randomise(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                                     nn.Flatten(), nn.Linear(4 * 6 * 6, 3)))
+    model = randomise(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                    nn.Flatten(), nn.Linear(4 * 6 * 6, 3)))
     path = tmp_path / "small.pt2"
     torch.export.save(torch.export.export(model, (torch.randn(2, 1, 6, 6),)), path)
     assert example_input_shape(load_program(path)) == (1, 6, 6)
@@ -154,25 +126,14 @@ class ShapeBranch(nn.Module):
         return self.out(x)
 
 
-class ValueBranch(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        if x.sum() > 0:  # data-dependent control flow
-            return self.fc(x)
-        return x
-
-
 def test_a_forward_fx_cannot_trace_is_exported_and_a_value_branch_still_reported(tmp_path):
-    model = _randomise(ShapeBranch())
-    project, report, _built = _same(model, (2, 16), "ShapeBranch", tmp_path)
+    model = randomise(ShapeBranch())
+    project, report, _built = import_exactly(model, (2, 16), "ShapeBranch", tmp_path)
     assert report.via_export and "through torch.export" in report.summary()
     types = [n.type for n in project.networks["model"].nodes.values()]
     assert types == ["Input", "Flatten", "Linear", "ReLU", "Linear", "Output"]
     with pytest.raises(ImportFailed) as info:
-        import_model(ValueBranch(), (4,))
+        import_model(Branchy(), (4,))  # a branch on values
     (entry,) = info.value.report.unsupported
     assert entry.op == "trace" and "data-dependent control flow" in entry.reason
     assert "torch.export failed too" in entry.reason

@@ -6,56 +6,22 @@ state_dict and equal outputs, in the engine and in the exported model.py."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from designer.engine import codegen
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source
 from designer.engine.importing import ImportFailed, import_model
+
+from .helpers import import_exactly, randomise
 
 torchvision = pytest.importorskip("torchvision")
 
 
-def _randomise(model: nn.Module) -> nn.Module:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.05)
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model.eval()
-
-
 def _exact(model: nn.Module, shape: tuple[int, ...], tmp_path, name: str = "m"):
-    """Import, build and export: same parameter count, strict loads, same outputs."""
-    model = _randomise(model)
-    project, report = import_model(model, shape, name=name)
-    assert report.ok, report.summary()
-    state = model.state_dict()
+    """Randomise, import, build and export: same parameter count, strict loads, same outputs."""
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want = model(x)
-    built = build_model(project.networks["model"]).eval()
-    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
-    built.load_state_dict(state, strict=True)
-    path = tmp_path / f"{name}_model.py"
-    path.write_text(model_source(project), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(f"{name}_model", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    exported = getattr(mod, codegen.network_class_names(project)["model"])().eval()
-    exported.load_state_dict(state, strict=True)
-    with torch.no_grad():
-        torch.testing.assert_close(built(x), want, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(exported(x), want, atol=1e-5, rtol=1e-5)
-    return project, report, built
+    return import_exactly(randomise(model), shape, name, tmp_path, x=x)
 
 
 def test_inception_v3_imports_exactly(tmp_path):

@@ -5,7 +5,6 @@ frozen layers stay unchanged while the head fine-tunes. Small inputs keep it fas
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -13,7 +12,6 @@ import torch
 from torch import nn
 
 from designer.engine.build import build_model
-from designer.engine.codegen import model_source, network_class_names
 from designer.engine.importing import (
     ImportFailed,
     check_state_dict,
@@ -23,47 +21,9 @@ from designer.engine.importing import (
 )
 from designer.engine.project import load_project, project_from_json, project_to_json, save_project
 
+from .helpers import import_exactly, randomise
+
 torchvision = pytest.importorskip("torchvision")
-
-
-def _randomise(model: nn.Module) -> nn.Module:
-    """Non-trivial values everywhere (BN statistics, zero-initialised weights), eval mode."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.05)
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model.eval()
-
-
-def _same(model: nn.Module, shape: tuple[int, ...], name: str = "m", tmp_path=None):
-    """The design built and, with ``tmp_path``, its exported model.py: the module's parameter
-    count, its state_dict loaded strictly, its outputs."""
-    project, report = import_model(model, shape, name=name)
-    assert report.ok, report.summary()
-    built = build_model(project.networks["model"]).eval()
-    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
-    state = model.state_dict()
-    built.load_state_dict(state, strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        expected = model(x)
-        torch.testing.assert_close(built(x), expected, atol=1e-5, rtol=1e-5)
-    if tmp_path is not None:
-        path = tmp_path / "imported_model.py"
-        path.write_text(model_source(project), encoding="utf-8")
-        spec = importlib.util.spec_from_file_location(f"imported_{abs(hash(name))}", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        exported = getattr(mod, network_class_names(project)["model"])().eval()
-        assert list(exported.state_dict()) == list(built.state_dict())
-        exported.load_state_dict(state, strict=True)
-        with torch.no_grad():
-            torch.testing.assert_close(exported(x), expected, atol=1e-5, rtol=1e-5)
-    return project, report, built
 
 
 def _small_vit():
@@ -97,8 +57,8 @@ FAMILIES = {
 def test_a_torchvision_family_imports_exactly(name, tmp_path):
     make, size = FAMILIES[name]
     torch.manual_seed(0)
-    model = _randomise(make())
-    project, report, built = _same(model, (3, size, size), name, tmp_path)
+    model = randomise(make())
+    project, report, built = import_exactly(model, (3, size, size), name, tmp_path)
     # keys unchanged: bare parameters (ViT's class_token, ConvNeXt's layer_scale) are
     # Parameter layers whose tensors hang off the network as they do off the module
     # (in the order forward runs them: GoogLeNet's aux1 runs before inception4b, its
@@ -173,8 +133,8 @@ class Custom(nn.Module):
 
 
 def test_a_custom_module_with_a_functional_residual():
-    model = _randomise(Custom())
-    project, report, _built = _same(model, (1, 8, 8))
+    model = randomise(Custom())
+    project, report, _built = import_exactly(model, (1, 8, 8))
     assert report.blocks == {"Residual": 2, "Blocks": 1}
     types = {n.type for n in project.networks["Residual"].nodes.values()}
     assert {"Add", "ReLU", "Conv2d", "BatchNorm2d"} <= types
@@ -226,7 +186,7 @@ def test_an_unsupported_op_is_listed_and_partial_stops_before_it():
 
 
 def test_frozen_is_saved_and_build_freezes(tmp_path):
-    model = _randomise(Custom())
+    model = randomise(Custom())
     project, _ = import_model(model, (1, 8, 8))
     graph = project.networks["model"]
     for node in graph.nodes.values():
@@ -281,7 +241,7 @@ def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):
     from designer.engine.training import Trainer
 
     torch.manual_seed(1)
-    model = _randomise(_digits_net())
+    model = randomise(_digits_net())
     project, _report = import_model(model, (1, 8, 8), name="digits-net")
     for node in project.networks["model"].nodes.values():
         node.frozen = node.name == "features"  # the whole block use
@@ -349,8 +309,8 @@ def test_a_module_attribute_apart_from_the_name(tmp_path):
         def forward(self, x):
             return getattr(self, "0head")(torch.relu(getattr(self, "block1-0")(x)))
 
-    model = _randomise(Stage())
-    project, _, built = _same(model, (4,), "stage", tmp_path)
+    model = randomise(Stage())
+    project, _, built = import_exactly(model, (4,), "stage", tmp_path)
     assert list(built.state_dict()) == list(model.state_dict())
     graph = project.networks["model"]
     node = graph.node_by_name("block1_0")

@@ -100,43 +100,28 @@ def _window_shape(label: str):
 _WINDOW_DOC = ("over (H, W, C) in windows of window_size (padded to whole windows), rolled by "
                "shift_size: ")
 
-register(
-    id="ShiftedWindowAttention",
-    display_name="ShiftedWindowAttention",
-    category="Recurrent & Attention",
-    doc="Swin self-attention " + _WINDOW_DOC + "softmax(QK^T / sqrt(C/heads) + B) V, B a learned "
-    "relative-position table.",
-    params=_attention_params(7),
-    module_name="ShiftedWindowAttention",
-    helper_module=True,
-    resolve=_make_attention_resolver("ShiftedWindowAttention"),
-    count_params=_attention_count(v2=False),
-    infer=_window_shape("ShiftedWindowAttention"),
-    macs=_attention_macs(v2=False),
-    input_rank=(3,),
-    rank_words="(height, width, channels)",
-    key_params=("window_size", "shift_size", "num_heads"),
-    prefix="attn",
-)
-
-register(
-    id="ShiftedWindowAttentionV2",
-    display_name="ShiftedWindowAttentionV2",
-    category="Recurrent & Attention",
-    doc="Swin V2 attention " + _WINDOW_DOC + "softmax(cos(Q, K) * scale + 16 sigmoid(MLP(coords))) "
-    "V.",
-    params=_attention_params(8),
-    module_name="ShiftedWindowAttentionV2",
-    helper_module=True,
-    resolve=_make_attention_resolver("ShiftedWindowAttentionV2"),
-    count_params=_attention_count(v2=True),
-    infer=_window_shape("ShiftedWindowAttentionV2"),
-    macs=_attention_macs(v2=True),
-    input_rank=(3,),
-    rank_words="(height, width, channels)",
-    key_params=("window_size", "shift_size", "num_heads"),
-    prefix="attn",
-)
+for _name, _v2, _doc, _window in (
+        ("ShiftedWindowAttention", False, "Swin self-attention " + _WINDOW_DOC
+         + "softmax(QK^T / sqrt(C/heads) + B) V, B a learned relative-position table.", 7),
+        ("ShiftedWindowAttentionV2", True, "Swin V2 attention " + _WINDOW_DOC
+         + "softmax(cos(Q, K) * scale + 16 sigmoid(MLP(coords))) V.", 8)):
+    register(
+        id=_name,
+        display_name=_name,
+        category="Recurrent & Attention",
+        doc=_doc,
+        params=_attention_params(_window),
+        module_name=_name,
+        helper_module=True,
+        resolve=_make_attention_resolver(_name),
+        count_params=_attention_count(v2=_v2),
+        infer=_window_shape(_name),
+        macs=_attention_macs(v2=_v2),
+        input_rank=(3,),
+        rank_words="(height, width, channels)",
+        key_params=("window_size", "shift_size", "num_heads"),
+        prefix="attn",
+    )
 
 
 def _make_merging_resolver(label: str):
