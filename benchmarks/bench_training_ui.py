@@ -183,11 +183,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from PySide6.QtWidgets import QApplication
-
     from designer.engine.project import load_project, save_project
+    from designer.ui.app import make_app
 
-    app = QApplication.instance() or QApplication([])
+    app = make_app()  # as the designer runs: garbage collected on the GUI thread only
     tmp = Path(tempfile.mkdtemp(prefix="bench-training-ui-"))
     project = load_project(ROOT / "templates" / "lenet5.dnn.json")
     project_path = tmp / "lenet5.dnn.json"

@@ -23,6 +23,11 @@ was imported for. Children that only training mode calls (GoogLeNet's aux heads)
 model's own forward be traced in training mode: its extra results become auxiliary Outputs
 (training only, loss weight :data:`AUX_WEIGHT`).
 
+An ``ExportedProgram`` (a ``.pt2`` file, or ``torch.export`` run on the model when fx cannot
+trace its own forward, e.g. a branch on a shape) is unflattened to the model's module tree, and
+each module's ATen graph is mapped the same way: one op on a module's own weights is that catalog
+layer, ATen ops map as their torch functions, and the keys stay the model's.
+
 Nothing is dropped silently: every op, module or weight that cannot be mapped is an
 :class:`Unsupported` entry of the :class:`ImportReport` with its module path and the source line
 fx recorded; ``torch.fx`` failing on data-dependent control flow is one entry that says so.
