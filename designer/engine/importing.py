@@ -105,6 +105,9 @@ class ImportReport:
     # torch.fx could not trace the model's forward (why): it was imported through torch.export,
     # its branches as the input shape takes them
     via_export: str = ""
+    # the blocks (module paths) whose own forward torch.fx could not trace: each exported alone
+    # on the input it received, so made for this input shape as well
+    via_export_blocks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +127,9 @@ class ImportReport:
                    if self.aux_outputs else "")
             via = (" (through torch.export, for this input shape: torch.fx cannot trace its "
                    "forward)" if self.via_export else "")
+            if self.via_export_blocks:
+                via += (f" ({', '.join(self.via_export_blocks)} through torch.export, for this "
+                        "input shape: torch.fx cannot trace their forward)")
             return (f"{self.model}: {self.layers} layers, {len(self.blocks)} block definitions, "
                     f"{self.parameters:,} parameters{aux}{via}")
         lines = [f"{self.model}: {len(self.unsupported)} part(s) have no designer layer:"]
@@ -485,12 +491,12 @@ def _aten_layer(module: nn.Module, rank: int | None) -> tuple[str, dict] | None:
     return None
 
 
-def export_program(model: nn.Module, x: torch.Tensor) -> Any:
-    """``torch.export.export(model, (x,), strict=False)`` in eval mode, without grad."""
+def export_program(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """``torch.export.export(model, args, kwargs, strict=False)`` in eval mode."""
     was = model.training
     model.eval()
     try:
-        return torch.export.export(model, (x,), strict=False)
+        return torch.export.export(model, args, kwargs or None, strict=False)
     finally:
         model.train(was)
 
@@ -593,10 +599,10 @@ class _Importer:
 
     # -- probing: the inputs each module receives ------------------------------------------
 
-    def probe(self, x: torch.Tensor, training: bool = False) -> Any:
-        """Run the model once on ``x`` and record each module's first call and output. In eval
-        mode; ``training``: again in training mode, for the modules only that mode calls (aux
-        heads), with every buffer (BatchNorm statistics) put back afterwards."""
+    def probe(self, *args: Any, training: bool = False, **kwargs: Any) -> Any:
+        """Run the model once on ``args`` (``kwargs``) and record each module's first call and
+        output. In eval mode; ``training``: again in training mode, for the modules only that
+        mode calls (aux heads), with every buffer (BatchNorm statistics) put back afterwards."""
         hooks = []
         counts: dict[int, int] = {}
         known = set(self.calls)
@@ -619,7 +625,7 @@ class _Importer:
         self.root.train(training)
         try:
             with torch.no_grad():
-                out = self.root(x)
+                out = self.root(*args, **kwargs)
         finally:
             self.root.train(was)
             if saved is not None:
@@ -692,11 +698,18 @@ class _Importer:
                    f"loop or a conversion that depends on the values of a tensor): {first}"
                    if control else f"torch.fx cannot trace its forward: {first}")
             entry = Unsupported(path, "trace", why, _exception_source(exc))
+            net.ok = False
             if path == "" and module is self.root:  # import_model tries torch.export then
                 self.top_failure = (entry, exc)
-            else:
+            elif listed or consts or id(module) not in self.outputs:
+                # a list, numbers or several calls: one export would not hold them
                 self.report.unsupported.append(entry)
-            net.ok = False
+            else:  # exported alone on the input it received
+                made = _import_exported(module, args, kwargs, self.report, self.partial,
+                                        self.batch, entry, path, attr)
+                if made is not None:
+                    self.report.via_export_blocks.append(path)
+                    return made[1]
             return net
         if listed:
             try:
@@ -1530,26 +1543,40 @@ def _export_fallback(model: nn.Module, x: torch.Tensor, report: ImportReport, pa
     branches taken for that input's shape) and import the unflattened program. When export
     fails too, the report says both failed."""
     entry, _fx_error = failure
+    made = _import_exported(model, (x,), {}, report, partial, x.shape[0], entry)
+    if made is None:
+        return _Importer(model, report, partial), _Net(type(model).__name__, "", [], False, False)
+    report.via_export = entry.reason
+    return made
+
+
+def _import_exported(model: nn.Module, args: tuple, kwargs: dict, report: ImportReport,
+                     partial: bool, batch: int, entry: Unsupported, path: str = "",
+                     attr: str = "") -> tuple[_Importer, _Net] | None:
+    """``model`` (the whole model, or a block at ``path``) exported on the input it receives
+    (``args``, ``kwargs``), unflattened and imported: an importer of the program and the net,
+    named after the model's class. The unflattened module tree has the model's names, so a
+    block's keys stay its own. None when export fails or its program does not run: ``entry``
+    (fx's failure) then says so too and is in the report."""
     try:
-        unflat = unflatten_program(export_program(model, x))
+        unflat = unflatten_program(export_program(model, *args, **kwargs))
     except Exception as exc:  # noqa: BLE001 - data-dependent control flow, unsupported ops
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
         entry.reason += f"; torch.export failed too ({type(exc).__name__}: {first})"
         report.unsupported.append(entry)
-        return _Importer(model, report, partial), _Net(type(model).__name__, "", [], False, False)
+        return None
     imp = _Importer(unflat, report, partial)
-    imp.batch = x.shape[0]
+    imp.batch = batch
     try:
-        imp.probe(x)
+        imp.probe(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001
         entry.reason += f"; its torch.export program does not run: {exc}"
         report.unsupported.append(entry)
-        return imp, _Net(type(model).__name__, "", [], False, False)
-    top = imp.import_module(unflat, "", "")
-    top.cls = type(model).__name__
-    report.via_export = entry.reason
-    return imp, top
+        return None
+    net = imp.import_module(unflat, path, attr)
+    net.cls = model_class_name(model)
+    return imp, net
 
 
 def build_design(project: Project, network: str = "model", device: str | None = None

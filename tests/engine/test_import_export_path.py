@@ -138,3 +138,71 @@ def test_a_forward_fx_cannot_trace_is_exported_and_a_value_branch_still_reported
     assert entry.op == "trace" and "data-dependent control flow" in entry.reason
     assert "torch.export failed too" in entry.reason
     assert "if x.sum() > 0" in entry.source
+
+
+class ShapeBlock(nn.Module):
+    """A block fx cannot trace (a branch on a shape, a loop over a size): exported alone."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        if x.shape[-1] > 8:
+            y = torch.relu(y)
+        for _ in range(x.size(1) // 4):
+            y = y + x
+        return y
+
+
+class TwoShapeBlocks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.a = ShapeBlock(8)
+        self.down = nn.Conv2d(8, 4, 3, stride=2, padding=1)
+        self.b = ShapeBlock(4)
+        self.head = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = self.b(self.down(self.a(self.stem(x))))
+        return self.head(torch.flatten(x, 1))
+
+
+def test_a_block_fx_cannot_trace_is_exported_alone_keeping_its_keys(tmp_path):
+    model = randomise(TwoShapeBlocks())
+    project, report, _built = import_exactly(model, (3, 16, 16), "TwoShapeBlocks", tmp_path)
+    assert report.via_export_blocks == ["a", "b"] and not report.via_export
+    assert "a, b through torch.export, for this input shape" in report.summary()
+    # each use as its input's shape takes the branches: 16x16 with the ReLU, two adds for 8
+    # channels; 8x8 without, one add for 4
+    assert [n.type for n in project.networks["ShapeBlock"].nodes.values()] == [
+        "Input", "Conv2d", "BatchNorm2d", "ReLU", "Add", "Add", "Output"]
+    assert [n.type for n in project.networks["ShapeBlock_2"].nodes.values()] == [
+        "Input", "Conv2d", "BatchNorm2d", "Add", "Output"]
+    once = randomise(nn.Sequential(nn.Conv2d(3, 8, 1), ShapeBlock(8), nn.Flatten()))
+    _project, report, _built = import_exactly(once, (3, 16, 16), "Once", tmp_path)
+    assert report.via_export_blocks == ["1"]
+
+
+class ValueBlocks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(4, 4)
+        self.inner = Branchy()  # if x.sum() > 0: export cannot take that branch either
+
+    def forward(self, x):
+        return self.inner(self.first(x))
+
+
+def test_a_block_branching_on_values_is_still_reported_with_the_export_failure():
+    with pytest.raises(ImportFailed) as info:
+        import_model(ValueBlocks(), (4,))
+    (entry,) = info.value.report.unsupported
+    assert entry.path == "inner" and entry.op == "trace"
+    assert "data-dependent control flow" in entry.reason
+    assert "torch.export failed too" in entry.reason
+    assert "if x.sum() > 0" in entry.source
+    assert not info.value.report.via_export_blocks
