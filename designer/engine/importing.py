@@ -26,7 +26,10 @@ model's own forward be traced in training mode: its extra results become auxilia
 An ``ExportedProgram`` (a ``.pt2`` file, or ``torch.export`` run on the model when fx cannot
 trace its own forward, e.g. a branch on a shape) is unflattened to the model's module tree, and
 each module's ATen graph is mapped the same way: one op on a module's own weights is that catalog
-layer, ATen ops map as their torch functions, and the keys stay the model's.
+layer, a module of a class the catalog has whose forward export decomposed (nn.MultiheadAttention,
+LayerNorm2d) is that layer, ATen ops map as their torch functions, and the keys stay the model's.
+A block whose own forward fx cannot trace is exported alone on the input it received, the same way
+(``ImportReport.via_export_blocks``).
 
 Nothing is dropped silently: every op, module or weight that cannot be mapped is an
 :class:`Unsupported` entry of the :class:`ImportReport` with its module path and the source line
@@ -434,12 +437,21 @@ def _aten_layer(module: nn.Module, rank: int | None) -> tuple[str, dict] | None:
             or any(t not in own for t in attrs.values()):
         return None
     op = ops[0]
-    name = _aten(op.target)
-    p = [own[attrs[a.name]] if isinstance(a, torch.fx.Node) and a.name in attrs else a
-         for a in op.args[1:]]
     used = {attrs[a.name] for a in op.args[1:] if isinstance(a, torch.fx.Node) and a.name in attrs}
     if set(own) - used - {"num_batches_tracked"}:
         return None  # state the op does not use: a block shows what uses it
+    return _aten_params(_aten(op.target), _op_args(op, attrs, own), rank)
+
+
+def _op_args(op: torch.fx.Node, attrs: dict[str, str], own: dict[str, Any]) -> list[Any]:
+    """An op's arguments after its input, a module's own tensors in place of their get_attr."""
+    return [own[attrs[a.name]] if isinstance(a, torch.fx.Node) and a.name in attrs else a
+            for a in op.args[1:]]
+
+
+def _aten_params(name: str | None, p: list[Any], rank: int | None) -> tuple[str, dict] | None:
+    """The catalog layer (type, params) of one parameterised ATen op ``name`` whose arguments
+    after its input are ``p`` (:func:`_op_args`), on an input of ``rank``; None: no such layer."""
 
     def arg(i: int, default: Any) -> Any:
         return p[i] if i < len(p) else default
@@ -489,6 +501,48 @@ def _aten_layer(module: nn.Module, rank: int | None) -> tuple[str, dict] | None:
         return "GroupNorm", {"num_groups": arg(0, 1), "eps": float(arg(3, 1e-5)),
                              "affine": arg(1, None) is not None}
     return None
+
+
+_MHA_STATE = {"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}
+
+
+def _exported_layer(module: nn.Module, rank: int | None) -> tuple[str, dict] | None:
+    """An unflattened child whose class (``type_name()``) the catalog has as one layer while
+    export decomposed its forward into several ATen ops (nn.MultiheadAttention, torchvision's
+    LayerNorm2d): that layer (type, params), made from the child's own parameters and its
+    graph's constants. None for other classes."""
+    kind = str(module.type_name() or "")
+    graph = module.graph
+    own = dict(module.state_dict(keep_vars=True))
+    attrs = {n.name: n.target for n in graph.nodes if n.op == "get_attr"}
+    ops = [n for n in graph.nodes if n.op == "call_function"
+           and _aten(n.target) not in _ATEN_IGNORED]
+    names = [_aten(n.target) for n in ops]
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    if kind == "torchvision.models.convnext.LayerNorm2d":  # channels-last layer_norm
+        if names != ["permute", "layer_norm", "permute"] or len(phs) != 1 \
+                or ops[0].args != (phs[0], [0, 2, 3, 1]) or ops[2].args != (ops[1], [0, 3, 1, 2]) \
+                or ops[1].args[0] is not ops[0]:
+            raise _Unmapped("LayerNorm2d", "a graph other than permute, layer_norm, permute")
+        found = _aten_params("layer_norm", _op_args(ops[1], attrs, own), rank)
+        return found and ("LayerNorm2d", found[1])
+    if kind != "torch.nn.modules.activation.MultiheadAttention":
+        return None
+    sdpa = [n for n, name in zip(ops, names) if name == "scaled_dot_product_attention"]
+    w = own.get("in_proj_weight")
+    first = ops[0] if ops else None
+    # batch_first: the input is transposed to (L, N, E) first and the output back at the end
+    batch_first = len(phs) == 1 and first is not None and _aten(first.target) == "transpose" \
+        and first.args[0] is phs[0] and sorted(first.args[1:3]) == [0, 1]
+    if len(sdpa) != 1 or w is None or set(own) - _MHA_STATE or w.shape[0] != 3 * w.shape[1] \
+            or ("in_proj_bias" in own) != ("out_proj.bias" in own) or not batch_first \
+            or any(a is not None for a in sdpa[0].args[3:4]) or sdpa[0].kwargs.get("attn_mask") \
+            is not None or sdpa[0].kwargs.get("is_causal", False) or len(phs) != 1:
+        raise _Unmapped("MultiheadAttention", "not batch_first self-attention without a mask, "
+                        "separate key/value sizes, bias_k or add_zero_attn")
+    dropout = sdpa[0].args[4] if len(sdpa[0].args) > 4 else sdpa[0].kwargs.get("dropout_p", 0.0)
+    return "MultiheadAttention", {"num_heads": int(sdpa[0].args[0].meta["val"].shape[1]),
+                                  "dropout": float(dropout), "bias": "in_proj_bias" in own}
 
 
 def export_program(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
@@ -1001,14 +1055,15 @@ class _NetBuilder:
         if entry is None and _is_exported(module):  # one op on its own weights: that layer
             call = self.imp.calls.get(id(module))
             first = call[0][0] if call and call[0] else None
-            found = _aten_layer(module, first.dim() if isinstance(first, torch.Tensor) else None)
+            rank = first.dim() if isinstance(first, torch.Tensor) else None
+            found = _exported_layer(module, rank) or _aten_layer(module, rank)
             if found is not None:
                 entry = (found[0], lambda m: found[1])
         if entry is not None:
             type_, make = entry
             params = make(module)
             srcs = self.sources(node)
-            if type_ == "MultiheadAttention":
+            if type_ == "MultiheadAttention" and not _is_exported(module):
                 srcs = self.self_attention(node)
             if len(srcs) != 1 or node.kwargs and type_ != "MultiheadAttention":
                 raise _Unmapped(cls, "called with several tensors or keyword arguments")

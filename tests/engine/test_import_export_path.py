@@ -206,3 +206,26 @@ def test_a_block_branching_on_values_is_still_reported_with_the_export_failure()
     assert "torch.export failed too" in entry.reason
     assert "if x.sum() > 0" in entry.source
     assert not info.value.report.via_export_blocks
+
+
+@pytest.mark.parametrize("name", ["vit", "convnext_tiny"])
+def test_exported_attention_and_layer_norm_2d_import_as_their_layers(name, tmp_path):
+    # nn.MultiheadAttention and LayerNorm2d are decomposed into ATen ops by export: recognised
+    # by their class, made from their own parameters and the graph's constants
+    torch.manual_seed(0)
+    model = randomise(torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+        num_classes=10) if name == "vit" else torchvision.models.convnext_tiny(num_classes=10))
+    ep = torch.export.export(model, (torch.randn(2, 3, 32, 32),))
+    project, report = import_model(ep, None, name=name)
+    assert_same_as_module(project, report, model, (3, 32, 32), tmp_path, key_order=True,
+                          name=name)
+    direct, direct_report = import_model(model, (3, 32, 32), name=name)
+    assert report.blocks == direct_report.blocks
+    for net, graph in direct.networks.items():  # each network has those layers as fx's
+        for type_ in ("MultiheadAttention", "LayerNorm2d", "LayerNorm"):
+            assert sum(n.type == type_ for n in project.networks[net].nodes.values()) == \
+                sum(n.type == type_ for n in graph.nodes.values()), (net, type_)
+    if name == "vit":
+        attention = project.networks["EncoderBlock"].node_by_name("self_attention").params
+        assert attention["num_heads"] == 2 and attention["bias"]
