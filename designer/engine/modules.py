@@ -235,30 +235,28 @@ class PatchMerging(nn.Module):
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
         self.norm = nn.LayerNorm(4 * dim, eps=eps)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def patches(x: torch.Tensor) -> torch.Tensor:
+        """Each 2x2 patch as one position of 4C features (odd H or W padded with zeros)."""
         h, w = x.shape[-3], x.shape[-2]
         x = nn.functional.pad(x, (0, 0, 0, w % 2, 0, h % 2))
-        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :],
-                       x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
-        return self.reduction(self.norm(x))
+        return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :],
+                          x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reduction(self.norm(self.patches(x)))
 
 
-class PatchMergingV2(nn.Module):
+class PatchMergingV2(PatchMerging):
     """Swin Transformer V2's downsampling (torchvision's PatchMergingV2): as PatchMerging, but
     the Linear(4C -> 2C) comes first and LayerNorm(2C) after it."""
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.dim = dim
-        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        super().__init__(dim, eps)
         self.norm = nn.LayerNorm(2 * dim, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-3], x.shape[-2]
-        x = nn.functional.pad(x, (0, 0, 0, w % 2, 0, h % 2))
-        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :],
-                       x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
-        return self.norm(self.reduction(x))
+        return self.norm(self.reduction(self.patches(x)))
 
 
 class RelativePositionAttention(nn.Module):
@@ -312,4 +310,5 @@ HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention"
                   "RelativePositionAttention")
 # The helper classes each one derives from: code export copies them too, before it (above).
 HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
-                "ShiftedWindowAttentionV2": ("WindowAttention",)}
+                "ShiftedWindowAttentionV2": ("WindowAttention",),
+                "PatchMergingV2": ("PatchMerging",)}

@@ -14,10 +14,30 @@ thresholds: every Qt object is then finalised where it lives. pyqtgraph's Garbag
 from __future__ import annotations
 
 import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 _INSTALLED: GuiThreadCollector | None = None
+_pauses = 0  # threads inside paused()
+_lock = threading.Lock()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No collection at all while the block runs, not even the GUI thread's: the background
+    torch import (a GUI-thread collection while torch._dynamo's module code ran crashed the
+    test process now and then). Thread-safe; nests."""
+    global _pauses
+    with _lock:
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _pauses -= 1
 
 
 class GuiThreadCollector(QObject):
@@ -36,7 +56,7 @@ class GuiThreadCollector(QObject):
         """Collect the oldest generation whose threshold is crossed; returns it (-1: none)."""
         c0, c1, c2 = gc.get_count()
         t0, t1, t2 = self.thresholds
-        if c0 <= t0:
+        if c0 <= t0 or _pauses:
             return -1
         generation = 2 if c1 > t1 and c2 > t2 else 1 if c1 > t1 else 0
         gc.collect(generation)

@@ -149,25 +149,20 @@ class ImportWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        import gc
-
         from designer.engine.threads import training_threads, use_training_threads
 
+        from .gc_guard import paused
+
         # torch's CPU threads as a training run in the window takes them (engine.threads: a
-        # core left to the GUI thread), and no garbage collection in this thread while it
-        # imports: a collection here could finalise Qt objects of the GUI thread (PySide
-        # wrappers) from the wrong thread; the GUI thread collects once it is done.
+        # core left to the GUI thread); no garbage collection while it imports (it may import
+        # torch and torch._dynamo: see gc_guard.paused)
         use_training_threads(training_threads(gui=True))
-        collecting = gc.isenabled()
-        gc.disable()
         try:
-            result = run_import(self.request)
+            with paused():
+                result = run_import(self.request)
         except Exception as exc:  # noqa: BLE001 - never a dead thread
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
             result = ImportResult(error=f"the import failed: {last}")
-        finally:
-            if collecting:
-                gc.enable()
         self.done.emit(result)
 
 

@@ -55,19 +55,11 @@ class TorchLoader(QObject):
         self._thread.start()
 
     def _load(self) -> None:
-        import gc
+        from .gc_guard import paused
 
-        # No cyclic garbage collection while this thread imports torch (seconds): a collection
-        # in the GUI thread, finalising Qt wrappers, while this thread runs torch's module
-        # code crashed the test process now and then (a segfault "Garbage-collecting" during
-        # torch._dynamo's import); the GUI thread collects as usual once torch is in.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        # No garbage collection while this thread imports torch (seconds): see gc_guard.paused
+        with paused():
             self._import()
-        finally:
-            if collecting:
-                gc.enable()
 
     def _import(self) -> None:
         try:

@@ -186,3 +186,16 @@ def train_exported_and_in_designer(project, tmp_path) -> tuple[str, dict, dict]:
     for k, v in mine.items():
         assert torch.equal(trained[k], v.cpu()), k
     return src, trained, mine
+
+
+class DigitsNet(nn.Module):
+    """A small CNN for 1x8x8 digits: a features block (conv, BatchNorm, ReLU, pool), a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8),
+                                      nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))

@@ -7,24 +7,14 @@ the same weights. The script runs where ``designer`` cannot be imported."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from designer.engine.export import export_project
 from designer.engine.importing import import_model, save_weights
 from designer.engine.project import load_project, save_project
 
-from .helpers import train_exported_and_in_designer
+from .helpers import DigitsNet, train_exported_and_in_designer
 
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8),
-                                      nn.ReLU(), nn.MaxPool2d(2))
-        self.head = nn.Linear(8 * 4 * 4, 10)
-
-    def forward(self, x):
-        return self.head(torch.flatten(self.features(x), 1))
+Net = DigitsNet
 
 
 def test_exported_train_py_keeps_frozen_parts_and_matches_the_designer(tmp_path):

@@ -21,7 +21,7 @@ from designer.engine.importing import (
 )
 from designer.engine.project import load_project, project_from_json, project_to_json, save_project
 
-from .helpers import import_exactly, randomise
+from .helpers import DigitsNet, import_exactly, randomise
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -221,17 +221,7 @@ def test_weights_report_missing_unexpected_and_mismatched(tmp_path):
 
 
 def _digits_net() -> nn.Module:
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8),
-                                          nn.ReLU(), nn.MaxPool2d(2))
-            self.head = nn.Linear(8 * 4 * 4, 10)
-
-        def forward(self, x):
-            return self.head(torch.flatten(self.features(x), 1))
-
-    return Net()
+    return DigitsNet()
 
 
 def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):

@@ -48,3 +48,16 @@ def test_a_worker_thread_never_finalises_a_qt_object(qtbot, qapp):
     assert where == []
     qtbot.waitUntil(lambda: where != [], timeout=5000)
     assert where == [threading.main_thread().name]
+
+
+def test_nothing_is_collected_while_paused(qtbot, qapp):
+    from designer.ui.gc_guard import paused
+
+    collector = install(qapp)
+    gc.collect()
+    refs = [weakref.ref(_Cycle()) for _ in range(collector.thresholds[0] + 10)]
+    with paused():
+        assert collector.check() == -1  # the threshold is crossed, but a pause holds
+        qtbot.wait(600)  # two turns of the timer
+        assert all(r() is not None for r in refs)
+    qtbot.waitUntil(lambda: all(r() is None for r in refs), timeout=5000)

@@ -151,40 +151,25 @@ def _merging_params():
     )
 
 
-register(
-    id="PatchMerging",
-    display_name="PatchMerging",
-    category="Recurrent & Attention",
-    doc="Swin downsampling of (H, W, C): each 2x2 patch -> 4C features, LayerNorm, Linear to 2C "
-    "(no bias): (ceil(H/2), ceil(W/2), 2C).",
-    params=_merging_params(),
-    module_name="PatchMerging",
-    helper_module=True,
-    resolve=_make_merging_resolver("PatchMerging"),
-    count_params=lambda kw: 8 * kw["dim"] ** 2 + 8 * kw["dim"],
-    infer=_merging_shape,
-    macs=_merging_macs,
-    input_rank=(3,),
-    rank_words="(height, width, channels)",
-    key_params=(),
-    prefix="downsample",
-)
-
-register(
-    id="PatchMergingV2",
-    display_name="PatchMergingV2",
-    category="Recurrent & Attention",
-    doc="Swin V2 downsampling of (H, W, C): each 2x2 patch -> 4C features, Linear to 2C (no bias), "
-    "LayerNorm: (ceil(H/2), ceil(W/2), 2C).",
-    params=_merging_params(),
-    module_name="PatchMergingV2",
-    helper_module=True,
-    resolve=_make_merging_resolver("PatchMergingV2"),
-    count_params=lambda kw: 8 * kw["dim"] ** 2 + 4 * kw["dim"],
-    infer=_merging_shape,
-    macs=_merging_macs,
-    input_rank=(3,),
-    rank_words="(height, width, channels)",
-    key_params=(),
-    prefix="downsample",
-)
+# Swin's downsampling (V1: LayerNorm(4C) then the Linear; V2: the Linear, then LayerNorm(2C))
+for _id, _order, _norm in (("PatchMerging", "LayerNorm, Linear to 2C (no bias)", 4),
+                           ("PatchMergingV2", "Linear to 2C (no bias), LayerNorm", 2)):
+    register(
+        id=_id,
+        display_name=_id,
+        category="Recurrent & Attention",
+        doc=f"Swin{' V2' if _norm == 2 else ''} downsampling of (H, W, C): each 2x2 patch -> 4C "
+        f"features, {_order}: (ceil(H/2), ceil(W/2), 2C).",
+        params=_merging_params(),
+        module_name=_id,
+        helper_module=True,
+        resolve=_make_merging_resolver(_id),
+        # the Linear 4C x 2C, the LayerNorm's scale and shift over its width
+        count_params=lambda kw, n=_norm: 8 * kw["dim"] ** 2 + 2 * n * kw["dim"],
+        infer=_merging_shape,
+        macs=_merging_macs,
+        input_rank=(3,),
+        rank_words="(height, width, channels)",
+        key_params=(),
+        prefix="downsample",
+    )
