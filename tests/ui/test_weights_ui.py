@@ -92,7 +92,9 @@ def test_load_weights_fitting_in_part_says_what_starts_fresh(qtbot, window, dial
     w = window
     assert w.open_template("mlp-digits")
     _wait_analysis(qtbot, w)
+    assert w.document.project.folder is None  # a template opens as an unsaved design
     assert w.save_to(tmp_path / "p.dnn.json")
+    assert w.document.project.folder == tmp_path.resolve()  # relative paths start here now
     state = build_model(w.document.project.networks["model"]).state_dict()
     state["fc2.weight"], state["fc2.bias"] = torch.zeros(5, 64), torch.zeros(5)  # 5 classes
     save_weights(state, tmp_path / "other.pt")
