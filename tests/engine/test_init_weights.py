@@ -98,3 +98,35 @@ def test_match_counts_parameters_not_buffers():
     assert fit.loaded_params == 0 and fit.fraction == 0 and len(fit.loaded) == 3
     fit = match_weights(model, model.state_dict())
     assert fit.ok and fit.fraction == 1 and fit.fresh == []
+
+
+def test_train_py_loads_what_the_designer_loads_and_refuses_the_same(tmp_path):
+    """The exported train.py's load_init_weights (the source it is written with, run here) agrees
+    with the designer's record and refuses the same files."""
+    import os
+
+    from designer.engine.codegen import _INIT_WEIGHTS
+    from designer.engine.weights import load_fitting
+
+    namespace = {"os": os, "torch": torch}
+    exec(compile(_INIT_WEIGHTS, "train.py", "exec"), namespace)  # noqa: S102 - our own code
+    script_load = namespace["load_init_weights"]
+    source = DigitsNet()
+    source.head = torch.nn.Linear(128, 3)
+    path = tmp_path / "w.pt"
+    save_weights({**source.state_dict(), "extra.weight": torch.ones(2)}, path)
+
+    mine, theirs = DigitsNet(), DigitsNet()
+    theirs.load_state_dict(mine.state_dict())
+    fit = load_fitting(mine, path, 0.05)
+    report = script_load(theirs, str(path), 0.05, verbose=False)
+    assert report == fit.record(str(path), 0.05)
+    for k, v in mine.state_dict().items():
+        assert torch.equal(theirs.state_dict()[k], v), k
+
+    with pytest.raises(SystemExit, match=r"fills only 6.93% of the model's parameters, less "
+                                         r"than training.init_weights_min_fit \(50.00%\)"):
+        script_load(DigitsNet(), str(path), 0.5)
+    save_weights({"model.head.weight": torch.zeros(10, 128)}, path)
+    with pytest.raises(SystemExit, match="fits nothing in the model"):
+        script_load(DigitsNet(), str(path), 0.0)
