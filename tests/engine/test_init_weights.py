@@ -5,6 +5,7 @@ fits nothing, or less than training.init_weights_min_fit of the parameters, is r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -130,3 +131,24 @@ def test_train_py_loads_what_the_designer_loads_and_refuses_the_same(tmp_path):
     save_weights({"model.head.weight": torch.zeros(10, 128)}, path)
     with pytest.raises(SystemExit, match="fits nothing in the model"):
         script_load(DigitsNet(), str(path), 0.0)
+
+
+def test_a_sweep_trial_starts_from_weights_beside_the_project(tmp_path, monkeypatch):
+    """A sweep's trial project is a copy: its relative init_weights still starts at the project's
+    folder, not the working directory."""
+    from designer.engine import sweeps as S
+
+    from .test_sweeps import digits_project, saved
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    project = digits_project(trials=1, seed=0)
+    save_weights(build_model(project.networks["model"], seed=1).state_dict(), tmp_path / "w.pt")
+    project.training["init_weights"] = "w.pt"
+    path = saved(tmp_path, project)
+    events: list = []
+    S.Sweep(load_project(path), tmp_path, project_path=path, callback=events.append).run()
+    (trial,) = [e for e in events if isinstance(e, S.TrialFinished)]
+    assert trial.state == S.COMPLETE, trial.message
+    record = json.loads((Path(trial.run_dir) / "config.json").read_text())["init_weights"]
+    assert record["fraction"] == 1 and record["fresh"]["not_in_file"] == []
