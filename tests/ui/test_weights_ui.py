@@ -119,3 +119,21 @@ def test_load_weights_fitting_in_part_says_what_starts_fresh(qtbot, window, dial
     assert "Start fresh, another shape in the file (2):\n  fc2.bias: the file [5], the design " \
            "[10]\n  fc2.weight: the file [5, 64], the design [10, 64]" in text
     assert w.document.project.training["init_weights"] == "other.pt"
+
+
+def test_train_refuses_weights_that_fit_nothing_with_a_clear_message(qtbot, window, tmp_path):
+    w = window
+    assert w.open_template("mlp-digits")
+    _wait_analysis(qtbot, w)
+    assert w.save_to(tmp_path / "p.dnn.json")
+    save_weights({"encoder.weight": torch.zeros(64, 64)}, tmp_path / "foreign.pt")
+    set_setting(qtbot, w, "init_weights", "foreign.pt")  # typed into "Initial weights"
+    panel = w.training.panel
+    with qtbot.waitSignal(panel.run_finished, timeout=60000) as ended:
+        w.act_train.trigger()
+    assert ended.args == ["failed"]
+    text = panel.message.text()
+    assert "training.init_weights: " in text and "foreign.pt fits nothing in the design: no " \
+        "tensor matches by name and shape (the file has encoder.weight; the design has fc1.bias" \
+        in text and "nothing was loaded" in text
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("last.pt"))
