@@ -2045,15 +2045,48 @@ def train_mode(model):
 
 _INIT_WEIGHTS = '''
 
-def load_init_weights(model, path):
-    """The starting weights (training.init_weights): a state_dict file, loaded strictly by key.
-    A relative path starts at this script's folder."""
+def load_init_weights(model, path, min_fit, verbose=True):
+    """The starting weights (training.init_weights), as the designer loads them: every tensor of
+    the state_dict file whose name and shape fit the model loads, the others keep their fresh
+    initialisation. A file that fits nothing, or fills less than min_fit of the parameters
+    (training.init_weights_min_fit), is refused. A relative path starts at this script's folder.
+    Returns what loaded and what started fresh (kept in the checkpoints' config)."""
     if not os.path.isabs(path):
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state.get("model"), dict):  # a checkpoint
         state = state["model"]
-    model.load_state_dict(state)
+    want = model.state_dict()
+    params = dict(model.named_parameters(remove_duplicate=False))
+    fits = [k for k, v in want.items() if isinstance(state.get(k), torch.Tensor)
+            and tuple(state[k].shape) == tuple(v.shape)]
+    differs = {k: {"file": list(getattr(state[k], "shape", [])), "design": list(v.shape)}
+               for k, v in want.items() if k in state and k not in fits}
+    missing = [k for k in want if k not in state]
+    total = sum(v.numel() for k, v in want.items() if k in params)
+    loaded = sum(want[k].numel() for k in fits if k in params)
+    fraction = loaded / total if total else len(fits) / max(1, len(want))
+    if not fits:
+        raise SystemExit(f"error: training.init_weights: {path} fits nothing in the model: no "
+                         "tensor matches by name and shape; nothing was loaded")
+    if fraction < min_fit:
+        raise SystemExit(f"error: training.init_weights: {path} fills only {fraction:.2%} of the "
+                         f"model's parameters, less than training.init_weights_min_fit "
+                         f"({min_fit:.2%}); these would start fresh: {', '.join(sorted([*differs, *missing]))}")
+    model.load_state_dict({k: state[k] for k in fits}, strict=False)
+    report = {"path": path, "min_fit": min_fit, "fraction": round(fraction, 6),
+              "loaded_parameters": loaded, "parameters": total, "loaded": fits,
+              "fresh": {"shape_differs": differs, "not_in_file": missing},
+              "unused_from_file": [k for k in state if k not in want]}
+    if verbose:
+        print(f"Initial weights {path}: loaded {len(fits)} of {len(want)} tensors ({loaded:,} of "
+              f"{total:,} parameters, {fraction:.2%}); {len(differs) + len(missing)} start fresh")
+        for k, shapes in differs.items():
+            print(f"  started fresh, another shape in the file: {k} (the file {shapes['file']}, "
+                  f"the model {shapes['design']})")
+        for k in missing:
+            print(f"  started fresh, not in the file: {k}")
+    return report
 '''
 
 
@@ -2067,7 +2100,8 @@ def _with_frozen_and_init(body: str, frozen: list[str], init_weights: bool) -> s
         raise CodegenError("internal: the training script has no single model build/train()")
     added = ""
     if init_weights:
-        added += '    load_init_weights(model, cfg["init_weights"])\n'
+        added += ('    CONFIG["init_weights"] = load_init_weights(\n'
+                  '        model, cfg["init_weights"], cfg["init_weights_min_fit"], rank == 0)\n')
     helpers = _INIT_WEIGHTS if init_weights else ""
     if frozen:
         added += "    freeze(model)\n"

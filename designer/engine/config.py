@@ -150,8 +150,12 @@ _COMMON_TRAINING: tuple[Setting, ...] = (
             choices=DEVICES),
     Setting("mixed_precision", "bool", False, "float16 autocast with gradient scaling (CUDA only)"),
     Setting("init_weights", "text", None, "Start from the weights in this state_dict file "
-            "(relative to the project file; written by designer import --weights), loaded "
-            "strictly by key", optional=True, label="Initial weights",
+            "(relative to the project file; written by designer import --weights): every "
+            "tensor whose name and shape fit the design loads, the others start fresh",
+            optional=True, label="Initial weights", applies=(("recipe", ("supervised",)),)),
+    Setting("init_weights_min_fit", "float", 0.5, "The initial weights must fill at least this "
+            "fraction of the design's parameters by name and shape, or training refuses them "
+            "(1: every parameter)", min=0.0, max=1.0, label="Initial weights must fit",
             applies=(("recipe", ("supervised",)),)),
     Setting("freeze_bn_eval", "bool", False, "BatchNorm in frozen layers and blocks stays in "
             "eval mode (its running statistics stay as they are)", label="Frozen BatchNorm in "

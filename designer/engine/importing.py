@@ -64,6 +64,7 @@ from .catalog import attr_problem, name_problem
 from .graph import Graph
 from .layout import wrapped_positions
 from .project import Project
+from .weights import WeightsFit, match_weights, read_weights
 
 _PROBE_BATCH = 2  # the probe batch: 2, so that the batch axis can be told from the others
 # An auxiliary output's loss weight: the model does not say; GoogLeNet's paper used 0.3.
@@ -1646,61 +1647,13 @@ def build_design(project: Project, network: str = "model", device: str | None = 
     return build_model(graph)
 
 
-@dataclass
-class WeightsReport:
-    """What loading a state_dict into a design found: keys the design has and the file lacks,
-    keys the file has and the design lacks, and keys whose shapes differ."""
-
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[tuple[str, list[int], list[int]]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def message(self) -> str:
-        parts = []
-        for label, keys in (("missing from the file", self.missing),
-                            ("in the file but not in the design", self.unexpected)):
-            if keys:
-                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
-                parts.append(f"{len(keys)} key(s) {label}: {', '.join(keys[:5])}{more}")
-        for k, a, b in self.mismatched[:5]:
-            parts.append(f"{k}: the file holds shape {a}, the design {b}")
-        return "; ".join(parts) or "all keys match"
+#: What loading a state_dict into a design found (:class:`designer.engine.weights.WeightsFit`).
+WeightsReport = WeightsFit
 
 
 def check_state_dict(model: nn.Module, state: dict[str, Any]) -> WeightsReport:
-    from .build import upgrade_state_dict
-
-    state = upgrade_state_dict(model, state)  # a Parameter layer's old <name>.weight
-    want = model.state_dict()
-    report = WeightsReport(sorted(set(want) - set(state)), sorted(set(state) - set(want)))
-    for k in sorted(set(want) & set(state)):
-        v = state[k]
-        if not isinstance(v, torch.Tensor):
-            report.mismatched.append((k, [], list(want[k].shape)))
-        elif tuple(v.shape) != tuple(want[k].shape):
-            report.mismatched.append((k, list(v.shape), list(want[k].shape)))
-    return report
-
-
-def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state_dict file (tensors only: ``torch.load(weights_only=True)``); ValueError when it
-    cannot be read or is not a mapping of names to tensors."""
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such weights file") from None
-    except Exception as exc:  # noqa: BLE001 - a pickle refused or a broken file
-        raise ValueError(f"{path}: not a state_dict file torch can load safely ({exc})") from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a designer checkpoint
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise ValueError(f"{path}: expected a state_dict (names -> tensors)")
-    return state
+    """The state_dict matched against the design by name and shape (nothing loaded)."""
+    return match_weights(model, state)
 
 
 class _NeedsPickle(Exception):  # not a RuntimeError: torch.export.load swallows those

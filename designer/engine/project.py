@@ -114,6 +114,9 @@ class Project(Observable):
     metadata: dict[str, Any] = field(default_factory=dict)
     #: What a sweep searches (designer.engine.sweeps): {} when nothing is marked "search".
     search: dict[str, Any] = field(default_factory=dict)
+    #: The project file's folder, where relative paths in the settings (training.init_weights)
+    #: start: set by load_project and by whoever copies a saved project; None when unsaved.
+    folder: Path | None = field(default=None, compare=False, repr=False)
     _listeners: list[Callable[[ProjectEvent], None]] = field(
         default_factory=list, init=False, repr=False, compare=False)
 

@@ -965,6 +965,7 @@ class Sweep:
             self._emit(TrialProgress(trial.number, event))
 
         training = validate_training(project.training)
+        project.folder = self.base_dir  # relative paths (training.init_weights) start there
         try:
             _, recipe = prepare_run(project, self.dataset, training, run_dir=run_dir)
         except RecipeError as exc:

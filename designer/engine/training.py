@@ -413,7 +413,7 @@ class Trainer:
         self._best_loss: float | None = None
         self._last_saved_epoch = None
         device = pick_device(cfg["device"])
-        notes = []
+        notes = list(self.recipe.notes)
         amp = bool(cfg["mixed_precision"]) and device.type == "cuda"
         if cfg["mixed_precision"] and not amp:
             notes.append("mixed precision needs a CUDA device; training in float32")
@@ -612,7 +612,8 @@ class Trainer:
     def _config_record(self, device: torch.device, amp: bool) -> dict[str, Any]:
         from .. import __version__
 
-        return {**self.extra_config, "training": self.config, "data": self._data_info(),
+        return {**self.extra_config, **(self.recipe.record or {}), "training": self.config,
+                "data": self._data_info(),
                 "recipe": self.recipe.name, "device": str(device), "mixed_precision": amp,
                 "designer_version": __version__, "torch_version": torch.__version__}
 

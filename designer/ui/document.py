@@ -182,6 +182,7 @@ class Document(QObject):
         """The document was written to ``path``: remember it and mark the current state clean."""
         new = Path(path) if path is not None else None
         self.undo_stack.setClean()
+        self.project.folder = new.resolve().parent if new is not None else None
         if new != self.path:
             self.path = new
             self.path_changed.emit(new)
@@ -198,6 +199,7 @@ class Document(QObject):
         self._analysis = None
         new = Path(path) if path is not None else None
         self.path = new
+        project.folder = new.resolve().parent if new is not None else None
         self.path_changed.emit(new)
         self.network_changed.emit(self._network)
         self.changed.emit()

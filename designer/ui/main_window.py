@@ -552,12 +552,15 @@ class MainWindow(QMainWindow):
         return bool(path) and self.load_weights_file(path)
 
     def load_weights_file(self, path: str | os.PathLike) -> bool:
-        """Check a state_dict file against the design (missing, unexpected and shape-mismatched
-        keys shown, nothing changed) and, when it fits, make it the initial weights:
-        ``training.init_weights``, relative to the project file when saved (one undo step)."""
+        """Match a state_dict file against the design by name and shape and, when it fills at
+        least ``training.init_weights_min_fit`` of the parameters, make it the initial weights:
+        ``training.init_weights``, relative to the project file when saved (one undo step).
+        What will load and what starts fresh is shown; a file that fits nothing or too little
+        is refused with the same report, and nothing changes."""
         from ..engine.blocks import model_names
         from ..engine.build import BuildError, build_model
-        from ..engine.importing import check_state_dict, read_weights
+        from ..engine.config import ConfigError, validate_training
+        from ..engine.weights import match_weights, read_weights
 
         doc = self.document
         models = model_names(doc.project.networks)
@@ -565,19 +568,26 @@ class MainWindow(QMainWindow):
         if network is None:
             QMessageBox.warning(self, "Load weights", "The project has no model network.")
             return False
+        try:
+            min_fit = validate_training(doc.project.training)["init_weights_min_fit"]
+        except ConfigError as exc:
+            QMessageBox.warning(self, "Cannot load weights", str(exc))
+            return False
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
             state = read_weights(path)
             model = build_model(doc.project.networks[network])
-            report = check_state_dict(model, state)
+            fit = match_weights(model, state)
         except (ValueError, BuildError) as exc:
             QApplication.restoreOverrideCursor()
             QMessageBox.warning(self, "Cannot load weights", str(exc))
             return False
         QApplication.restoreOverrideCursor()
-        if not report.ok:
+        name = Path(path).name
+        refused = fit.refusal(name, min_fit, "training.init_weights_min_fit")
+        if refused is not None:
             QMessageBox.warning(self, "The weights do not fit the design",
-                                weights_report_text(report, Path(path).name, network))
+                                f"{refused}.\n\n" + weights_report_text(fit, name, network))
             return False
         p = Path(path).resolve()
         if doc.path is not None:
@@ -588,8 +598,11 @@ class MainWindow(QMainWindow):
         else:
             text = str(p)
         doc.set_init_weights(text)
-        self.statusBar().showMessage(f"Training starts from {p.name} ({len(state)} tensors).",
-                                     8000)
+        self.statusBar().showMessage(f"Training starts from {p.name} ({len(fit.loaded)} of "
+                                     f"{len(fit.loaded) + len(fit.fresh)} tensors).", 8000)
+        if not fit.ok:  # loaded in part: say exactly what starts fresh (Edit > Undo takes it back)
+            QMessageBox.information(self, "The weights fit in part",
+                                    weights_fit_text(fit, name, network))
         return True
 
     def set_project(self, project: Project, path: Path | None) -> None:
@@ -880,8 +893,24 @@ class MainWindow(QMainWindow):
         self.document.close()
 
 
+def weights_fit_text(fit, name: str, network: str, limit: int = 20) -> str:
+    """Weights that fit in part (``WeightsFit``), for a dialog: what loads, what starts fresh."""
+    lines = [f"Training of “{network}” starts from {fit.summary(name)}.",
+             ("Every tensor whose name and shape fit loads; the others start from the design's "
+              "own initialisation (Edit > Undo takes the weights back).")]
+    mism = [f"{k}: the file {a}, the design {b}" for k, a, b in fit.mismatched]
+    for label, keys in (("Start fresh, another shape in the file", mism),
+                        ("Start fresh, not in the file", fit.missing),
+                        ("In the file but not in the design, not used", fit.unexpected)):
+        if keys:
+            lines += ["", f"{label} ({len(keys)}):"] + [f"  {k}" for k in keys[:limit]]
+            if len(keys) > limit:
+                lines.append(f"  … and {len(keys) - limit} more")
+    return "\n".join(lines)
+
+
 def weights_report_text(report, name: str, network: str, limit: int = 20) -> str:
-    """A weights check (``WeightsReport``) for a dialog: every kind of mismatch, by key."""
+    """A weights check (``WeightsFit``) for a dialog: every kind of mismatch, by key."""
     lines = [f"{name} does not fit the design “{network}”; nothing was changed."]
     for label, keys in (("Missing from the file", report.missing),
                         ("In the file but not in the design", report.unexpected)):

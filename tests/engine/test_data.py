@@ -48,8 +48,9 @@ def test_training_defaults_match_the_contract():
                  "grad_clip": 0.0, "early_stopping": 0, "seed": 0, "device": "auto",
                  "mixed_precision": False,
                  # fine-tuning an imported model (issue 14): start from these weights, keep the
-                 # BatchNorm of frozen layers in eval mode
-                 "init_weights": None, "freeze_bn_eval": False}
+                 # BatchNorm of frozen layers in eval mode; refuse weights filling less than
+                 # half the design's parameters (issue 22)
+                 "init_weights": None, "init_weights_min_fit": 0.5, "freeze_bn_eval": False}
 
 
 def test_dataset_defaults_cover_the_contract_keys():

@@ -36,7 +36,7 @@ def test_exported_train_py_keeps_frozen_parts_and_matches_the_designer(tmp_path)
     # thread as the script: the same weights
     src, trained, mine = train_exported_and_in_designer(project, tmp_path)
     assert "FROZEN = ['features']" in src or 'FROZEN = ["features"]' in src
-    assert "load_init_weights(model, cfg[\"init_weights\"])" in src
+    assert 'load_init_weights(\n        model, cfg["init_weights"], cfg["init_weights_min_fit"]' in src
     frozen = [k for k in start if k.startswith("features.")]
     assert frozen
     for k in frozen:  # weights and BatchNorm statistics

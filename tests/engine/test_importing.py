@@ -259,11 +259,11 @@ def test_init_weights_that_do_not_fit_stop_the_run(tmp_path):
     from designer.engine.recipes import RecipeError, prepare_run
 
     project, _ = import_model(_digits_net().eval(), (1, 8, 8))
-    save_weights({"head.weight": torch.zeros(10, 128)}, tmp_path / "w.pt")
+    save_weights({"head.weight": torch.zeros(10, 64)}, tmp_path / "w.pt")  # another shape
     project.dataset = {"kind": "digits"}
     project.training = {"init_weights": "w.pt"}
     project = load_project(save_project(project, tmp_path / "p.dnn.json", backup=False))
-    with pytest.raises(RecipeError, match="training.init_weights: .*missing from the file"):
+    with pytest.raises(RecipeError, match="training.init_weights: .*w.pt fits nothing"):
         prepare_run(project, load_dataset(project.dataset, tmp_path))
 
 

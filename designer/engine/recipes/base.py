@@ -50,6 +50,10 @@ class Recipe:
 
     name = "recipe"
     sample_dir = None  # a recipe that draws previews writes them here when set (Path)
+    #: Lines for the run's log (Started.notes), e.g. which initial weights loaded.
+    notes: tuple[str, ...] = ()
+    #: More to record in the run's config.json (JSON values), e.g. ``{"init_weights": ...}``.
+    record: dict[str, Any] | None = None
 
     def setup(self, ctx: TrainContext) -> None:
         raise NotImplementedError

@@ -59,9 +59,14 @@ class Supervised(RecipeSpec):
             model = build_model(graph, analyses["model"], seed=int(training["seed"]))
         except BuildError as exc:
             raise RecipeError(str(exc), "build") from None
+        recipe = SupervisedRecipe(model)
         if training.get("init_weights"):
-            _load_init_weights(project, model, training["init_weights"])
-        return SupervisedRecipe(model)
+            fit = _load_init_weights(project, model, training)
+            recipe.notes = tuple(f"initial weights {line}" if i == 0 else line
+                                 for i, line in enumerate(fit.lines(training["init_weights"])))
+            recipe.record = {"init_weights": fit.record(training["init_weights"],
+                                                        training["init_weights_min_fit"])}
+        return recipe
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
         parts = [f"{label} loss {_f(metrics.get('loss'), '.4f')}"]
@@ -82,16 +87,17 @@ class Supervised(RecipeSpec):
         return train_source(project, project_dir=project_dir, format=format)
 
 
-def _load_init_weights(project, model, path: str) -> None:
-    """training.init_weights: a state_dict file (relative to the project file's folder), loaded
-    strictly by key; a mismatch stops the run with what differs."""
+def _load_init_weights(project, model, training):
+    """training.init_weights: a state_dict file (relative to the project file's folder); every
+    tensor whose name and shape fit loads, the rest start fresh. A file that fits nothing, or
+    less than training.init_weights_min_fit of the parameters, stops the run with what differs."""
     from ..data import resolve_path
-    from ..importing import load_weights
+    from ..weights import WeightsError, load_fitting
 
-    file = resolve_path(path, getattr(project, "folder", None))
+    file = resolve_path(training["init_weights"], project.folder)
     try:
-        load_weights(model, file, strict=True)
-    except ValueError as exc:
+        return load_fitting(model, file, training["init_weights_min_fit"])
+    except WeightsError as exc:
         raise RecipeError(f"training.init_weights: {exc}", "weights") from None
 
 

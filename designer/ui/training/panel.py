@@ -571,6 +571,7 @@ class TrainingPanel(QWidget):
                                copy.deepcopy(project.metadata))
         self.run_dir = default_run_dir(self.document.path, project.name)
         base_dir = self._base_dir()
+        snap_project.folder = base_dir  # relative paths (training.init_weights) start there
         key = config_key(dcfg, base_dir)
         snapshot = RunSnapshot(graph, dcfg, tcfg, base_dir, self.run_dir,
                                {"dataset": dcfg, "project": snap_project.to_dict()}, key,
