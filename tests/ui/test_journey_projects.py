@@ -4,8 +4,10 @@ Train, Sweeps, the Summary's memory estimate and the saved file agree on every s
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
@@ -36,7 +38,7 @@ class _Captured(QObject):
 
     event = Signal(object)
     finished = Signal()
-    handed: list = []
+    handed: ClassVar[list] = []
 
     def __init__(self, handed, *args, **kwargs) -> None:
         super().__init__()
@@ -253,7 +255,7 @@ def test_every_template_after_every_other_shows_and_runs_only_its_own(qtbot):
     walk = _every_ordered_pair(ids)
     assert len(walk) == len(ids) * (len(ids) - 1) + 1
     try:
-        for before, now in zip(walk, walk[1:]):
+        for before, now in itertools.pairwise(walk):
             # the one before: every setting changed by hand
             panel.settings.set_values(_other_values(doc.training_settings()))
             panel._on_training_edited()

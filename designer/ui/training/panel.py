@@ -194,6 +194,7 @@ class TrainingPanel(QWidget):
         # a language model's text), registered under the recipe's view id (views.py).
         self.recipe_view = None
         self._recipe_view_id = ""
+        self._recipe_views: dict[str, QWidget | None] = {}  # made once per view id
 
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
@@ -323,8 +324,13 @@ class TrainingPanel(QWidget):
             if self.recipe_view is not None:
                 self.recipe_view.stop()
                 self.tabs.removeTab(self.tabs.indexOf(self.recipe_view))
-                self.recipe_view.deleteLater()
-            self.recipe_view = make_view(spec.view)
+            # kept per view id: going from project to project does not build its plots again
+            views = self._recipe_views
+            if spec.view and spec.view not in views:
+                views[spec.view] = make_view(spec.view)
+            self.recipe_view = views.get(spec.view) if spec.view else None
+            if self.recipe_view is not None:
+                self.recipe_view.clear()  # nothing of the last project that showed it
             self._recipe_view_id = spec.view if self.recipe_view is not None else ""
             if self.recipe_view is not None:
                 self.tabs.insertTab(1, self.recipe_view, spec.title)
