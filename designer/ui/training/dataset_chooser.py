@@ -264,7 +264,6 @@ class DatasetChooser(QWidget):
                             item.setForeground(QColor("#c62828"))
                             item.setToolTip("Not a column of this file")
                         self.feature_list.addItem(item)
-
             self.form.show_section(cfg)
             self.form.set_external(self._custom_values(), replace=True)
         finally:
