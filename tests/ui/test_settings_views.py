@@ -100,6 +100,18 @@ def test_the_failure_banner_goes_once_the_data_is_changed(qtbot, make_panel, tmp
     assert not panel.message.isVisible()
 
 
+def test_the_failure_banner_goes_once_the_folder_is_fixed_and_loads(qtbot, make_panel, tmp_path):
+    panel = make_panel()
+    panel.chooser.set_config({"kind": "csv", "path": "data.csv"}, panel._base_dir())
+    with qtbot.waitSignal(panel.run_finished, timeout=30000) as ended:
+        assert panel.train()
+    assert ended.args == ["failed"] and panel.message.isVisible()
+    (tmp_path / "data.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n"
+                                                            for i in range(40)))
+    _load(qtbot, panel)  # the same settings, the file now there: "Load and check"
+    assert not panel.message.isVisible()
+
+
 def test_empty_plots_keep_no_axes_of_before_and_curves_keep_their_metric(qtbot, make_panel):
     panel = make_panel()
     plots = panel.plots

@@ -132,6 +132,7 @@ class TrainingPanel(QWidget):
         self._check_when_torch_ready = False  # a fit check waits for the background torch import
         self._detached: list[TrainingWorker] = []  # stopped runs still ending (stop_and_wait)
         self.last_error: str = ""
+        self._run_failure_shown = False  # the message is a run's failure (not a refusal)
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
         self.chooser = DatasetChooser()
@@ -478,6 +479,9 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_dataset_loaded(self, ds) -> None:
+        if (self._run_failure_shown and not self.is_running()
+                and self.chooser.loaded_dataset() is ds):
+            self.hide_message()  # the data as set now loads: a failed run's banner is stale
         self._set_metric_for(ds.task)
         self._recheck_fit()
 
@@ -795,6 +799,7 @@ class TrainingPanel(QWidget):
             if ev.traceback:
                 self.append_log(ev.traceback.rstrip())
             self.show_message(f"Training failed{where}: {ev.message}")
+            self._run_failure_shown = True  # goes once the data loads (a folder fixed)
         elif isinstance(ev, Evaluated):
             self._show_evaluation(ev)
 
@@ -971,11 +976,13 @@ class TrainingPanel(QWidget):
             bar.setValue(bar.maximum())
 
     def show_message(self, text: str) -> None:
+        self._run_failure_shown = False
         self.message.setText(text)
         self.message.show()
         self.message_shown.emit(text)
 
     def hide_message(self) -> None:
+        self._run_failure_shown = False
         self.message.hide()
         self.message.clear()
 
