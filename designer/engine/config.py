@@ -84,9 +84,9 @@ DATASET_SETTINGS: tuple[Setting, ...] = (
     Setting("seed", "int", 0, "Seed of the synthetic data", min=0, max=2**31 - 1,
             applies=(("kind", ("synthetic",)),)),
     Setting("linear_w", "float", 2.0, "Slope w of y = w x + b + noise", min=-1e6, max=1e6,
-            applies=(("name", ("linear",)),), label="Linear: w"),
+            applies=(("kind", ("synthetic",)), ("name", ("linear",))), label="Linear: w"),
     Setting("linear_b", "float", 1.0, "Intercept b of y = w x + b + noise", min=-1e6, max=1e6,
-            applies=(("name", ("linear",)),), label="Linear: b"),
+            applies=(("kind", ("synthetic",)), ("name", ("linear",))), label="Linear: b"),
     Setting("path", "text", None, "Image folder, CSV file or text file (relative to the project "
             "file)",
             optional=True, applies=(("kind", _FILES),)),
@@ -235,6 +235,26 @@ def validate_section(section: str, values: Any) -> dict[str, Any]:
     return out
 
 
+def effective_section(section: str, values: Any) -> dict[str, Any]:
+    """Every declared setting of a section as a run uses it: the value in ``values`` where it
+    is valid, else the setting's default (a missing key, or a hand-edited file's lr "fast", which
+    the window shows as the default and says so). Unknown keys are left out. The one reading of
+    a project's settings that the settings form, Train, Sweeps and the memory estimate share."""
+    values = values if isinstance(values, dict) else {}
+    out = {}
+    for s in SECTIONS[section]:
+        try:
+            out[s.key] = s.validate(values[s.key]) if s.key in values else _copy(s.default)
+        except ValueError:
+            out[s.key] = _copy(s.default)
+    return out
+
+
+def effective_training(values: Any) -> dict[str, Any]:
+    """The complete ``training`` section a run uses (:func:`effective_section`)."""
+    return effective_section("training", values)
+
+
 def validate_dataset(values: Any) -> dict[str, Any]:
     """A complete, checked ``dataset`` section.
 
@@ -322,6 +342,8 @@ __all__ = [
     "ConfigError",
     "Setting",
     "defaults",
+    "effective_section",
+    "effective_training",
     "resolve_dataset_name",
     "setting",
     "validate_dataset",

@@ -171,6 +171,20 @@ class Document(QObject):
         self._schedule_analysis(0)
 
     @property
+    def trained_network(self) -> str:
+        """The network Train trains and the dataset's fit is checked against: the top of the
+        breadcrumb, whichever block definition the canvas shows."""
+        return self._trail[0][0] if self._trail else self._network
+
+    def training_settings(self) -> dict[str, Any]:
+        """The project's complete training settings as a run uses them: the file's values,
+        defaults for the rest (``designer.engine.config.effective_training``). Train, Sweeps,
+        the memory estimates and the settings form all read them here."""
+        from designer.engine.config import effective_training
+
+        return effective_training(self.project.training)
+
+    @property
     def analysis(self) -> Analysis | None:
         """The latest analysis of the current network, or None before the first one arrives."""
         return self._analysis
@@ -373,9 +387,11 @@ class Document(QObject):
             return
         self.undo_stack.push(MoveNodesCommand(graph, moves, text))
 
-    def set_params(self, node_id: str, changes: dict[str, Any]) -> None:
-        """Change parameters of a node (validated first; GraphError says what is wrong)."""
-        node = self.graph.node(node_id)
+    def set_params(self, node_id: str, changes: dict[str, Any], network: str | None = None) -> None:
+        """Change parameters of a node (validated first; GraphError says what is wrong), of the
+        current network or of ``network``."""
+        graph = self.graph if network is None else self.project.networks[network]
+        node = graph.node(node_id)
         if node.type == BLOCK and "block" in changes and changes["block"] != node.params.get("block"):
             self._check_block(changes["block"])
         try:
@@ -386,7 +402,7 @@ class Document(QObject):
         if not new:
             return
         old = {k: _copy.deepcopy(node.params.get(k)) for k in new}
-        self.undo_stack.push(SetParamsCommand(self.graph, node_id, old, new))
+        self.undo_stack.push(SetParamsCommand(graph, node_id, old, new))
 
     def rename(self, node_id: str, name: str) -> None:
         """Rename a node; GraphError when the name is not an identifier or is taken."""

@@ -740,7 +740,7 @@ class MainWindow(QMainWindow):
     def _refresh_summary(self) -> None:
         self._summary_stale = False
         self.summary.show_analysis(self.document.graph, self.document.analysis,
-                                   self.document.project.training)
+                                   self.document.training_settings())
 
     @Slot(str)
     def _on_analysis_failed(self, message: str) -> None:
@@ -775,7 +775,7 @@ class MainWindow(QMainWindow):
         if not analysis.ok:
             self.status_memory.setToolTip("")
             return ""
-        t = self.document.project.training or {}
+        t = self.document.training_settings()  # as Train and Sweeps read them
         batch = training_batch(t)
         est = estimate(self.document.graph, analysis, batch, t, training_device_of(t))
         self.status_memory.setToolTip(

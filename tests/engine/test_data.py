@@ -53,6 +53,16 @@ def test_training_defaults_match_the_contract():
                  "init_weights": None, "init_weights_min_fit": 0.5, "freeze_bn_eval": False}
 
 
+def test_effective_training_is_complete_with_defaults_for_missing_and_refused_values():
+    from designer.engine.config import effective_training
+
+    assert effective_training({}) == validate_training({})
+    t = effective_training({"epochs": 5, "lr": "fast", "recipe": "gan", "typo": 1})
+    assert t["epochs"] == 5 and t["recipe"] == "gan"
+    assert t["lr"] == validate_training({})["lr"] and "typo" not in t
+    assert effective_training(None) == effective_training({})
+
+
 def test_dataset_defaults_cover_the_contract_keys():
     d = config.defaults("dataset")
     for key in ("kind", "name", "task", "val_fraction", "split_seed", "normalize", "resize",

@@ -292,6 +292,8 @@ class SweepsPanel(QWidget):
         from designer.engine.runs import project_stem
 
         copy = project_from_dict(project.to_dict())
+        # the training settings Train and the memory estimate use (missing ones: defaults)
+        copy.set_section("training", doc.training_settings())
         if doc.path is not None:
             path = Path(doc.path).resolve()
             base_dir, project_path = path.parent, path

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QThread, Signal, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -91,7 +92,9 @@ def read_csv_preview(path: Path, rows: int = PREVIEW_ROWS) -> tuple[list[str], l
     with open(path, newline="", encoding="utf-8-sig") as f:
         head = f.read(256 * 1024)
     try:
-        dialect = csv.Sniffer().sniff(head[:65536], delimiters=",;\t")
+        # the first lines tell the delimiter (the sniffer's regexes over 64 KB took 0.1 s)
+        dialect = csv.Sniffer().sniff("".join(head[:65536].splitlines(True)[:20]),
+                                      delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(head), dialect)
@@ -127,6 +130,8 @@ class DatasetChooser(QWidget):
         self._fixes: list = []
         self._header: list[str] = []
         self._updating = False
+        self._file_problem = ""  # why the CSV file's columns could not be read
+        self._load_error: tuple[str, str] | None = None  # (message, config key) of a failed load
 
         self.kind_combo = QComboBox()
         for kind, label in KIND_LABELS.items():
@@ -239,19 +244,57 @@ class DatasetChooser(QWidget):
                 self.name_combo.setCurrentText(str(cfg["name"]))
             self.path_edit.setText(cfg.get("path") or "")
             self._read_header()
+            # a column the settings name that the file lacks is kept, and said (_show_state)
             if cfg.get("target_column") and self.kind == "csv":
-                self.target_combo.setCurrentText(cfg["target_column"])
+                self._choose(self.target_combo, cfg["target_column"])
             if self.kind == "csv_text":
-                self.target_combo.setCurrentText(cfg.get("label_column") or "label")
-                self.text_combo.setCurrentText(cfg.get("text_column") or "text")
-            chosen = set(cfg.get("feature_columns") or [])
+                self._choose(self.target_combo, cfg.get("label_column") or "label")
+                self._choose(self.text_combo, cfg.get("text_column") or "text")
+            chosen = list(cfg.get("feature_columns") or [])
             for r in range(self.feature_list.count()):
                 item = self.feature_list.item(r)
                 item.setCheckState(Qt.Checked if item.text() in chosen else Qt.Unchecked)
-            self.form.set_values(cfg)
-            self.form.set_external(self._custom_values())
+            if self.kind == "csv":
+                for name in chosen:
+                    if name not in self._header:  # kept, in red where the file was read
+                        item = QListWidgetItem(name)
+                        item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                        item.setCheckState(Qt.Checked)
+                        if self._header:
+                            item.setForeground(QColor("#c62828"))
+                            item.setToolTip("Not a column of this file")
+                        self.feature_list.addItem(item)
+            self.form.show_section(cfg)
+            self.form.set_external(self._custom_values(), replace=True)
         finally:
             self._updating = False
+        self._show_state()
+
+    def _choose(self, combo: QComboBox, name: str) -> None:
+        """Select column ``name`` in a column picker. A name the file lacks is added (in red)
+        and selected all the same, never silently replaced by another column: the summary and
+        loading say which column is missing."""
+        if name in self._header:
+            combo.setCurrentText(name)
+            return
+        combo.addItem(name)  # also while the file cannot be read: the setting stays as it is
+        i = combo.count() - 1
+        if self._header:
+            combo.setItemData(i, QColor("#c62828"), Qt.ForegroundRole)
+            combo.setItemData(i, "Not a column of this file", Qt.ToolTipRole)
+        combo.setCurrentIndex(i)
+
+    def _missing_columns(self) -> str:
+        """Which chosen columns the CSV file lacks, with the columns it has ("" if none)."""
+        if not self._header or self.kind not in ("csv", "csv_text"):
+            return ""
+        cfg = self._custom_values()
+        named = [(k, cfg.get(k)) for k in ("target_column", "label_column", "text_column")]
+        named += [("feature_columns", c) for c in cfg.get("feature_columns") or []]
+        path = self._resolved_path()
+        return "\n".join(f"dataset.{k}: {path.name} has no column {v!r} (columns: "
+                         f"{', '.join(self._header)})"
+                         for k, v in named if v and v not in self._header)
 
     def config(self) -> dict[str, Any]:
         """The ``dataset`` section as the user set it (settings that apply to this kind only)."""
@@ -315,7 +358,8 @@ class DatasetChooser(QWidget):
     def _on_edit(self, *_: Any) -> None:
         if self._updating:
             return
-        self.form.set_external(self._custom_values())
+        self.form.set_external(self._custom_values(), replace=True)
+        self._show_state()
         self.changed.emit()
 
     def _browse(self) -> None:
@@ -352,6 +396,7 @@ class DatasetChooser(QWidget):
     def _read_header(self) -> None:
         """Fill the column pickers and the preview from the CSV file's first rows."""
         self._header = []
+        self._file_problem = ""
         keep_target, keep_text = self.target_combo.currentText(), self.text_combo.currentText()
         keep_feats = {self.feature_list.item(r).text() for r in range(self.feature_list.count())
                       if self.feature_list.item(r).checkState() == Qt.Checked}
@@ -369,12 +414,12 @@ class DatasetChooser(QWidget):
             path = self._resolved_path()
             if path is None or not path.is_file():
                 if path is not None:
-                    self.info.setText(f"No such file: {path}")
+                    self._file_problem = f"No such file: {path}"
                 return
             try:
                 header, rows = read_csv_preview(path)
             except (OSError, UnicodeDecodeError, ValueError) as exc:
-                self.info.setText(f"Cannot read {path.name}: {exc}")
+                self._file_problem = f"Cannot read {path.name}: {exc}"
                 return
             self._header = header
             self.target_combo.addItems(header)
@@ -431,6 +476,7 @@ class DatasetChooser(QWidget):
         self._thread.finished.connect(self._on_thread_done)
         self.load_button.setEnabled(False)
         self.info.setText("Loading…")
+        self.info.setStyleSheet("")
         self.progress.setRange(0, 0)
         self.progress.show()
         self._thread.start()
@@ -452,14 +498,39 @@ class DatasetChooser(QWidget):
     @Slot(object, str)
     def _on_loaded(self, ds, key: str) -> None:
         self.dataset, self.dataset_key = ds, key
-        self.info.setText(describe(ds))
+        self._load_error = None
+        self._show_state(force=True)
         self.loaded.emit(ds)
 
     @Slot(str, str)
     def _on_failed(self, message: str, key: str) -> None:
         self.dataset, self.dataset_key = None, None
-        self.info.setText(message)
+        self._load_error = (message, key)
+        self._show_state(force=True)
         self.set_check(None)
+
+    def _current_load_error(self) -> str:
+        """The message of the failed load of the settings shown now ("" if none)."""
+        if self._load_error is not None and self._load_error[1] == self.current_key():
+            return self._load_error[0]
+        return ""
+
+    def _show_state(self, force: bool = False) -> None:
+        """What the data summary says for the settings shown now: what the loaded data holds,
+        why it could not be loaded (in red), or that nothing is loaded yet; never what another
+        dataset or project held."""
+        if self.is_loading() and not force:
+            return  # "Loading…" or the download's progress
+        problem = self._current_load_error() or (self._file_problem if self.kind in
+                                                 ("csv", "csv_text") else "")
+        problem = problem or self._missing_columns()
+        ds = self.loaded_dataset()
+        if ds is not None:
+            text, problem = describe(ds), ""
+        else:
+            text = problem or "No dataset loaded yet."
+        self.info.setText(text)
+        self.info.setStyleSheet("color: #c62828;" if problem else "")
 
     @Slot()
     def _on_thread_done(self) -> None:
@@ -481,9 +552,13 @@ class DatasetChooser(QWidget):
         ``design_ok`` False: the design has errors, so only its Input could be checked."""
         self._fixes = list(check.fixes) if check is not None else []
         if check is None:
-            self.fit_label.setText("Not checked yet: “Load and check” loads the data and says "
-                                   "whether the design's Input and Output fit it.")
-            self.fit_label.setStyleSheet("color: #5f6368;")
+            if self._current_load_error():
+                self.fit_label.setText("Not checked: the data could not be loaded (see above).")
+                self.fit_label.setStyleSheet("color: #c62828;")
+            else:
+                self.fit_label.setText("Not checked yet: “Load and check” loads the data and "
+                                       "says whether the design's Input and Output fit it.")
+                self.fit_label.setStyleSheet("color: #5f6368;")
             self.fix_button.hide()
             return
         if check.ok and not check.problems and not design_ok:

@@ -132,12 +132,15 @@ class TrainingPanel(QWidget):
         self._check_when_torch_ready = False  # a fit check waits for the background torch import
         self._detached: list[TrainingWorker] = []  # stopped runs still ending (stop_and_wait)
         self.last_error: str = ""
+        self._run_failure_shown = False  # the message is a run's failure (not a refusal)
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
         self.chooser = DatasetChooser()
         # cuda/mps join the device choice once torch has loaded (in the background: set_devices)
         devices = available_devices() if torch_ready() else ["cpu"]
-        self.settings = SettingsForm(TRAINING_SETTINGS, choices={"device": ["auto"] + devices})
+        # a setting that does not apply (the loss of a recipe with its own) is not shown at all
+        self.settings = SettingsForm(TRAINING_SETTINGS, choices={"device": ["auto"] + devices},
+                                     hide_inapplicable=True)
         data_box = QGroupBox("Dataset")
         QVBoxLayout(data_box).addWidget(self.chooser)
         settings_box = QGroupBox("Training settings")
@@ -192,6 +195,7 @@ class TrainingPanel(QWidget):
         # a language model's text), registered under the recipe's view id (views.py).
         self.recipe_view = None
         self._recipe_view_id = ""
+        self._recipe_views: dict[str, QWidget | None] = {}  # made once per view id
 
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
@@ -250,6 +254,7 @@ class TrainingPanel(QWidget):
         progress or message of the previous one. Its runs stay in its own History."""
         self.plots.clear()
         self.plots.set_overlays([])
+        self._set_metric_for("classification")  # until this design's data says otherwise
         if self.recipe_view is not None:
             self.recipe_view.clear()
         self.evaluation.clear()
@@ -285,7 +290,7 @@ class TrainingPanel(QWidget):
         try:
             self.chooser.set_config(self.project.dataset, self._base_dir())
             values = dict(self.project.training)
-            self.settings.set_values(values)
+            self.settings.show_section(values)  # a missing setting shows its default
         finally:
             self._syncing = False
         rejected = self.chooser.form.rejected + self.settings.rejected
@@ -320,8 +325,13 @@ class TrainingPanel(QWidget):
             if self.recipe_view is not None:
                 self.recipe_view.stop()
                 self.tabs.removeTab(self.tabs.indexOf(self.recipe_view))
-                self.recipe_view.deleteLater()
-            self.recipe_view = make_view(spec.view)
+            # kept per view id: going from project to project does not build its plots again
+            views = self._recipe_views
+            if spec.view and spec.view not in views:
+                views[spec.view] = make_view(spec.view)
+            self.recipe_view = views.get(spec.view) if spec.view else None
+            if self.recipe_view is not None:
+                self.recipe_view.clear()  # nothing of the last project that showed it
             self._recipe_view_id = spec.view if self.recipe_view is not None else ""
             if self.recipe_view is not None:
                 self.tabs.insertTab(1, self.recipe_view, spec.title)
@@ -333,11 +343,36 @@ class TrainingPanel(QWidget):
 
     def _check_fit(self, ds, training, analysis=None):
         spec = self.recipe_spec(training)
-        network = self.document.network
+        network = self.document.trained_network  # whichever block definition the canvas shows
         analyses = None
         if analysis is not None and not spec.trains_several():
             analyses = {"model": analysis}
         return spec.check_data(self.project, ds, training, network=network, analyses=analyses)
+
+    def _trained_analysis(self):
+        """The analysis of the network Train trains: the window's own, unless the canvas shows
+        a block's definition (then the top network is analysed here, in milliseconds)."""
+        doc = self.document
+        if doc.network == doc.trained_network:
+            return doc.analysis
+        from designer.engine.shapes import analyze
+
+        return analyze(self.project.networks[doc.trained_network])
+
+    def run_settings(self, quiet: bool = False) -> dict[str, Any] | None:
+        """The training settings a run uses: the document's (its file's values, defaults for
+        the rest), the form's last edits included. None (with a message unless ``quiet``) while
+        a field holds a refused entry."""
+        if self.document is None:
+            return None
+        from designer.engine.config import effective_training
+
+        shown = self._training_values(quiet=quiet)
+        if shown is None:
+            return None
+        if effective_training(shown) != self.document.training_settings():
+            self._push_section("training", shown, "Change training settings")  # not yet pushed
+        return self.document.training_settings()
 
     @Slot(object)
     def set_devices(self, devices: list[str]) -> None:
@@ -410,6 +445,8 @@ class TrainingPanel(QWidget):
     def _on_dataset_edited(self) -> None:
         if self._syncing:
             return
+        if not self.is_running():
+            self.hide_message()  # a failure of the data as it was (a folder since fixed)
         self._push_section("dataset", self.chooser.config(), "Change dataset settings")
         self._recheck_fit()
 
@@ -442,6 +479,9 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_dataset_loaded(self, ds) -> None:
+        if (self._run_failure_shown and not self.is_running()
+                and self.chooser.loaded_dataset() is ds):
+            self.hide_message()  # the data as set now loads: a failed run's banner is stale
         self._set_metric_for(ds.task)
         self._recheck_fit()
 
@@ -462,8 +502,8 @@ class TrainingPanel(QWidget):
                 if not self._check_when_torch_ready:
                     self.chooser.load()
             return
-        analysis = self.document.analysis
-        training = self._training_values(quiet=True) or {}
+        analysis = self._trained_analysis()
+        training = self.document.training_settings()
         try:
             check = self._check_fit(ds, training, analysis)
         except Exception as exc:  # noqa: BLE001 - a half-edited design must not break the panel
@@ -483,17 +523,18 @@ class TrainingPanel(QWidget):
         from designer.engine.data import check_model_data
         from designer.engine.graph import GraphError
 
-        training = self._training_values(quiet=True) or {}
+        training = doc.training_settings()
+        network = doc.trained_network  # never the block definition the canvas may show
         stack = doc.undo_stack
         stack.beginMacro("Make the design fit the dataset")
         failed = None
         try:
             for _ in range(4):
                 for f in fixes:
-                    doc.set_params(f.node_id, {f.param: f.value})
+                    doc.set_params(f.node_id, {f.param: f.value}, network)
                 if ds is None:
                     break
-                fixes = check_model_data(doc.graph, ds, training).fixes
+                fixes = check_model_data(doc.project.networks[network], ds, training).fixes
                 if not fixes:
                     break
         except GraphError as exc:
@@ -515,11 +556,16 @@ class TrainingPanel(QWidget):
             return
         from designer.engine.shapes import analyze
 
-        analysis = analyze(self.document.graph)
-        check = self._check_fit(ds, self._training_values(quiet=True) or {}, analysis)
+        analysis = analyze(self.project.networks[self.document.trained_network])
+        check = self._check_fit(ds, self.document.training_settings(), analysis)
         self.chooser.set_check(check, analysis.ok or self._trains_several())
 
-    def _set_metric_for(self, task: str) -> None:
+    def _set_metric_for(self, task: str, force: bool = False) -> None:
+        """Name the metric axis for ``task``; curves on screen keep the name of their own run's
+        metric (a regression dataset loaded after a classification run)."""
+        plots = self.plots
+        if not force and (plots.series("train_metric").n or plots.series("val_metric").n):
+            return
         key, label = METRIC_FOR_TASK.get(task, ("accuracy", "accuracy"))
         self._metric_key = key
         self.plots.set_metric_name(label)
@@ -538,7 +584,7 @@ class TrainingPanel(QWidget):
             return False
         self.hide_message()
         dcfg = self.chooser.config()
-        tcfg = self._training_values()
+        tcfg = self.run_settings()  # the document's, as Sweeps and the memory estimate read them
         if tcfg is None:
             return False
         try:
@@ -547,7 +593,7 @@ class TrainingPanel(QWidget):
         except ConfigError as exc:
             self.show_message(str(exc))
             return False
-        analysis = self.document.analysis
+        analysis = self._trained_analysis()
         if analysis is not None and not analysis.ok and not self._trains_several():
             errors = analysis.errors
             lines = "\n".join(f"- {p.message}" for p in errors[:10])
@@ -558,9 +604,9 @@ class TrainingPanel(QWidget):
         from designer.engine.runs import default_run_dir
 
         project = self.project
-        graph = self.document.graph.copy()
+        network = self.document.trained_network  # the top one, whatever the canvas shows
+        graph = project.networks[network].copy()
         spec = self.recipe_spec(tcfg)
-        network = self.document.network
         # every network (the recipe's roles, and the blocks the trained ones use), the one
         # trained first: the run's config.json then reads as a project whose model is it
         first = [] if spec.trains_several() else [network]  # (a GAN keeps its own order)
@@ -592,7 +638,7 @@ class TrainingPanel(QWidget):
         self.plots.set_epochs(int(tcfg["epochs"]))
         self.evaluation.clear()
         if ds is not None:
-            self._set_metric_for(ds.task)
+            self._set_metric_for(ds.task, force=True)
         self._show_recipe_view(spec)
         if self.recipe_view is not None:
             self.recipe_view.clear()
@@ -754,6 +800,7 @@ class TrainingPanel(QWidget):
             if ev.traceback:
                 self.append_log(ev.traceback.rstrip())
             self.show_message(f"Training failed{where}: {ev.message}")
+            self._run_failure_shown = True  # goes once the data loads (a folder fixed)
         elif isinstance(ev, Evaluated):
             self._show_evaluation(ev)
 
@@ -905,7 +952,7 @@ class TrainingPanel(QWidget):
         from .export_dialog import ExportDialog
 
         p = self.project
-        tcfg = self._training_values(quiet=True) or dict(p.training)
+        tcfg = self.document.training_settings()
         project = Project(p.name, p.description,
                           {k: g.copy() for k, g in p.networks.items()},
                           self.chooser.config(), tcfg, copy.deepcopy(p.metadata))
@@ -930,11 +977,13 @@ class TrainingPanel(QWidget):
             bar.setValue(bar.maximum())
 
     def show_message(self, text: str) -> None:
+        self._run_failure_shown = False
         self.message.setText(text)
         self.message.show()
         self.message_shown.emit(text)
 
     def hide_message(self) -> None:
+        self._run_failure_shown = False
         self.message.hide()
         self.message.clear()
 

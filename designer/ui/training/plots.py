@@ -340,7 +340,13 @@ class TrainingPlots(QWidget):
         self._smooth = 0.0
         self._smooth_steps = 0
         self.cursor_label.setText(" ")
+        if self._lr_log:
+            self._lr_log = False
+            self.lr_plot.setLogMode(x=False, y=False)
         for plot in self._plots.values():
+            # empty plots show no axes of a run or design before (autoranging an empty plot
+            # keeps whatever range it had)
+            plot.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)
             plot.enableAutoRange(x=True)
         self._x_range = None
         self._y_ranges.clear()

@@ -2,7 +2,7 @@
 
 Each row's editor comes from the one "schema type -> editor" map of :mod:`designer.ui.widgets`
 (../shared/STYLE.md, habit 3), the one the inspector uses: a setting is the same schema class as
-a layer parameter. Rows whose setting does not apply (``Setting.applies``) are disabled, or hidden
+a layer parameter. Rows whose setting does not apply (``Setting.applies``) are disabled, and hidden too
 when the form is built with ``hide_inapplicable``.
 
 :meth:`SettingsForm.enable_search` adds the sweeps' ⚲ button beside every training setting a
@@ -68,8 +68,11 @@ class SettingsForm(QWidget):
         self._update_applicability()
         self.changed.emit()
 
-    def set_external(self, values: dict[str, Any]) -> None:
-        """Values of keys edited elsewhere (e.g. the dataset kind) that ``applies`` depends on."""
+    def set_external(self, values: dict[str, Any], replace: bool = False) -> None:
+        """Values of keys edited elsewhere (e.g. the dataset kind) that ``applies`` depends on;
+        ``replace``: these are all of them (a key left out no longer has a value)."""
+        if replace:
+            self._external.clear()
         self._external.update(values)
         self._update_applicability()
 
@@ -86,9 +89,8 @@ class SettingsForm(QWidget):
                 ed.setVisible(ok)
                 self._rows[key].setVisible(ok)
                 self._labels[key].setVisible(ok)
-            else:
-                ed.setEnabled(ok)
-                self._labels[key].setEnabled(ok)
+            ed.setEnabled(ok)
+            self._labels[key].setEnabled(ok)
 
     def values(self) -> dict[str, Any]:
         """Every value in the form. Raises ``ValueError`` naming the field typed wrongly."""
@@ -117,6 +119,12 @@ class SettingsForm(QWidget):
                 self.rejected.append(f"{ed.param.title}: {value!r:.40}")
                 ed.set_value(ed.param.default)
         self._update_applicability()
+
+    def show_section(self, values: dict[str, Any]) -> None:
+        """Show a whole section (a project just opened, undo): every setting takes its value in
+        ``values`` or, when missing, its default, so nothing shown before stays on screen."""
+        self.set_values({**{key: ed.param.default for key, ed in self.editors.items()},
+                         **(values or {})})
 
     def editor(self, key: str) -> QWidget:
         """The input widget of a setting (a spin box, a line edit, a combo box...)."""
