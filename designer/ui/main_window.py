@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
         edit.addActions([self.act_freeze, self.act_unfreeze, self.act_freeze_before])
         edit.addSeparator()
         edit.addActions([self.act_connect, self.act_find])
-        edit.aboutToShow.connect(self.view._sync_freeze_actions)
+        edit.aboutToShow.connect(self.view.sync_freeze_actions)
         edit.aboutToHide.connect(self._enable_freeze_actions)
 
         view = bar.addMenu("&View")

@@ -6,7 +6,10 @@ type id in UTF-8); drag from an output port to an input port to connect (a live 
 cursor; a refused target says why in a tooltip); drag an edge's arrow end to another input to
 rewire it, or off into empty space to disconnect; rubber-band select; drag nodes (one undo step
 per drag, recorded on release); wheel to zoom around the cursor; middle button or space+drag to
-pan; Tab for a quick-add search at the cursor; Delete, Ctrl+C/V/D, F to fit.
+pan; Tab for a quick-add search (wired after the selected layer); Delete, Ctrl+C/V/D, F to fit.
+A wire dropped on a connected input replaces the wire there. Keyboard: arrows walk the wires,
+C connects the two selected layers, Ctrl+F finds one by name; Freeze / Make Trainable / Freeze
+Layers Before This act on the selection, each one undo step.
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ class CanvasView(QGraphicsView):
     ``selection_changed(list)`` selected node ids; ``selected_node_ids()``, ``select_nodes(ids)``,
     ``center_on_node(id)``, ``fit_to_view()``, ``delete_selection()``, ``copy_selection()``,
     ``paste()``, ``duplicate_selection()``, ``auto_layout()``, ``open_quick_add()``,
-    ``set_snap_to_grid(bool)``, ``zoom_by(factor)``; ``message(str)`` reports a refused edit for
-    the status bar.
+    ``set_snap_to_grid(bool)``, ``zoom_by(factor)``, ``freeze_selection(bool)``,
+    ``freeze_before_selection()``, ``connect_selection()``, ``find_layer(name)``,
+    ``step_selection(key)``; ``message(str)`` reports a refused edit for the status bar.
     """
 
     selection_changed = Signal(list)
@@ -863,7 +867,7 @@ class CanvasView(QGraphicsView):
             for action in (self.open_block_action, self.ungroup_action, self.make_unique_action):
                 menu.addAction(action)
         menu.addSeparator()
-        self._sync_freeze_actions()
+        self.sync_freeze_actions()
         for action in (self.freeze_action, self.unfreeze_action, self.freeze_before_action):
             menu.addAction(action)
         menu.addSeparator()
@@ -879,7 +883,7 @@ class CanvasView(QGraphicsView):
             action.setEnabled(True)
         event.accept()
 
-    def _sync_freeze_actions(self) -> None:
+    def sync_freeze_actions(self) -> None:
         """Enable Freeze when a selected layer is trainable, Make Trainable when one is frozen."""
         nodes = self.document.graph.nodes
         weights = [nodes[nid] for nid in self.selected_node_ids()
