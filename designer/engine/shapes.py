@@ -80,6 +80,24 @@ class Analysis:
         return [p for p in self.problems if node_id in p.node_ids]
 
 
+def trainable_params(graph: Graph, analysis: Analysis) -> int:
+    """The parameters training updates: :attr:`Analysis.total_params` less those of frozen
+    layers and block uses (``Node.frozen``), counted through each use's copies down to the
+    layers frozen inside its definition (as build's ``requires_grad`` leaves them)."""
+    total = 0
+    for nid, info in analysis.infos.items():
+        node = graph.nodes.get(nid)
+        if node is None or node.frozen:
+            continue
+        kwargs = info.kwargs or {}
+        if "_copies" in kwargs:  # a block use: its definition's layers, copy by copy
+            total += sum(trainable_params(kwargs["_graph"], inner)
+                         for _values, inner in kwargs["_copies"])
+        else:
+            total += info.params
+    return total
+
+
 class Analyzer:
     """Incremental checker for one graph: call :meth:`analyze` after edits.
 

@@ -35,7 +35,7 @@ from designer.engine.blocks import (
     ungroup,
 )
 from designer.engine.catalog import name_problem
-from designer.engine.graph import Edge, Graph, GraphError, GraphEvent
+from designer.engine.graph import Adjacency, Edge, Graph, GraphError, GraphEvent
 from designer.engine.layout import (  # noqa: F401  (re-exported: the layout is in the engine)
     LAYOUT_DX,
     LAYOUT_DY,
@@ -240,8 +240,10 @@ class Document(QObject):
     # -- edits (each one undo step) ----------------------------------------------------------------
 
     def add_node(self, type_id: str, pos: Pos = (0.0, 0.0), params: dict | None = None,
-                 name: str | None = None) -> str:
-        """Add a layer of type ``type_id`` at ``pos``; returns the new node's id."""
+                 name: str | None = None, after: str | None = None) -> str:
+        """Add a layer of type ``type_id`` at ``pos``; returns the new node's id. With ``after``
+        (a node id) the new layer is wired from that node's output, in the same undo step, when
+        the two can be connected (quick add from the keyboard)."""
         spec = layer_spec(type_id)
         if spec is None:
             raise GraphError(f"unknown layer type {type_id!r}")
@@ -257,8 +259,16 @@ class Document(QObject):
         else:
             self._check_new_name(name)
         node_id = _new_id(graph)
-        self.undo_stack.push(AddNodeCommand(graph, type_id, name, full, pos, node_id,
-                                            text=f"Add {spec.display_name} '{name}'"))
+        text = f"Add {spec.display_name} '{name}'"
+        src = graph.nodes.get(after) if after is not None else None
+        if src is None or not src.spec.has_output or not (spec.variadic or spec.num_inputs):
+            self.undo_stack.push(AddNodeCommand(graph, type_id, name, full, pos, node_id,
+                                                text=text))
+            return node_id
+        macro = MacroCommand(f"{text} after '{src.name}'")
+        AddNodeCommand(graph, type_id, name, full, pos, node_id, text=text, parent=macro)
+        ConnectCommand(graph, src.id, node_id, 0, macro)
+        self.undo_stack.push(macro)
         return node_id
 
     def remove_nodes(self, node_ids: Iterable[str]) -> None:
@@ -329,39 +339,96 @@ class Document(QObject):
         if text != self.project.description:
             self.undo_stack.push(SetProjectTextCommand(self.project, "description", text))
 
-    def can_connect(self, src_id: str, dst_id: str, dst_port: int = 0) -> str | None:
-        """Why ``src -> dst:dst_port`` cannot be made (for hover feedback), or None if it can."""
+    def can_connect(self, src_id: str, dst_id: str, dst_port: int = 0,
+                    replace: bool = False) -> str | None:
+        """Why ``src -> dst:dst_port`` cannot be made (for hover feedback), or None if it can.
+        With ``replace`` an input that is already connected counts as free (its wire would be
+        replaced)."""
+        occupant = self._occupant(dst_id, dst_port) if replace else None
+        if occupant is not None:
+            return self.can_reconnect(occupant, src_id, dst_id, dst_port)
         return self.graph.can_connect(src_id, dst_id, dst_port)
 
-    def connect(self, src_id: str, dst_id: str, dst_port: int = 0) -> None:
-        """Connect ``src``'s output to input ``dst_port`` of ``dst``; GraphError says why not."""
+    def connect(self, src_id: str, dst_id: str, dst_port: int = 0,
+                replace: bool = False) -> None:
+        """Connect ``src``'s output to input ``dst_port`` of ``dst``; GraphError says why not.
+        With ``replace`` a wire already on that input is replaced, in the same undo step (a
+        wire dropped on a connected input on the canvas)."""
+        occupant = self._occupant(dst_id, dst_port) if replace else None
+        if occupant is not None:
+            if occupant.src == src_id:
+                return  # that very wire is there already
+            self._replace_wire((occupant,), src_id, dst_id, dst_port)
+            return
         why = self.graph.can_connect(src_id, dst_id, dst_port)
         if why:
             raise GraphError(why)
         self.undo_stack.push(ConnectCommand(self.graph, src_id, dst_id, dst_port))
 
-    def can_reconnect(self, edge: Edge, src_id: str, dst_id: str, dst_port: int) -> str | None:
-        """Like :meth:`can_connect`, as if ``edge`` were already gone (it is being moved)."""
+    def _occupant(self, dst_id: str, dst_port: int) -> Edge | None:
+        """The edge that ends at input ``dst_port`` of ``dst`` (None: the input is free)."""
+        return next((e for e in self.graph.edges if e.dst == dst_id and e.dst_port == dst_port),
+                    None)
+
+    def _replace_wire(self, old: tuple[Edge, ...], src_id: str, dst_id: str,
+                      dst_port: int) -> None:
+        """Remove the edges ``old`` and connect ``src -> dst:dst_port``, one undo step."""
+        graph = self.graph
+        i = [graph.edges.index(e) for e in old]
+        # Check against the graph without the old edges (they are put back untouched).
+        for e in old:
+            graph.edges.remove(e)
+        try:
+            why = graph.can_connect(src_id, dst_id, dst_port)
+        finally:
+            for k, e in sorted(zip(i, old, strict=True), key=lambda t: t[0]):
+                graph.edges.insert(k, e)
+        if why:
+            raise GraphError(why)
+        src, dst = graph.node(src_id).name, graph.node(dst_id).name
+        macro = MacroCommand(f"Reconnect '{src}' to '{dst}'" if len(old) > 1
+                             else f"Connect '{src}' to '{dst}' (replacing its wire)")
+        for e in old:
+            DisconnectCommand(graph, e, macro)
+        ConnectCommand(graph, src_id, dst_id, dst_port, macro)
+        self.undo_stack.push(macro)
+
+    def can_reconnect(self, edge: Edge, src_id: str, dst_id: str, dst_port: int,
+                      replace: bool = False) -> str | None:
+        """Like :meth:`can_connect`, as if ``edge`` were already gone (it is being moved); with
+        ``replace``, as if the wire on the target input were gone too."""
         graph = self.graph
         if edge not in graph.edges:
             return "no such connection"
         if (edge.src, edge.dst, edge.dst_port) == (src_id, dst_id, dst_port):
             return None
-        i = graph.edges.index(edge)
+        gone = [edge]
+        occupant = self._occupant(dst_id, dst_port) if replace else None
+        if occupant is not None and occupant != edge:
+            gone.append(occupant)
+        where = sorted((graph.edges.index(e), e) for e in gone)
         # Check against the graph without the old edge: it may occupy the very port we aim at.
         # Taking it out of the list briefly emits nothing and is restored before returning.
-        graph.edges.pop(i)
+        for _i, e in where:
+            graph.edges.remove(e)
         try:
             return graph.can_connect(src_id, dst_id, dst_port)
         finally:
-            graph.edges.insert(i, edge)
+            for i, e in where:
+                graph.edges.insert(i, e)
 
-    def reconnect(self, edge: Edge, src_id: str, dst_id: str, dst_port: int) -> None:
-        """Move an existing edge to another end (dragging an edge end to a new port), one step."""
+    def reconnect(self, edge: Edge, src_id: str, dst_id: str, dst_port: int,
+                  replace: bool = False) -> None:
+        """Move an existing edge to another end (dragging an edge end to a new port), one step;
+        with ``replace`` a wire already on the target input is removed in that same step."""
         graph = self.graph
         if edge not in graph.edges:
             raise GraphError("no such connection")
         if (edge.src, edge.dst, edge.dst_port) == (src_id, dst_id, dst_port):
+            return
+        occupant = self._occupant(dst_id, dst_port) if replace else None
+        if occupant is not None and occupant != edge:
+            self._replace_wire((edge, occupant), src_id, dst_id, dst_port)
             return
         why = self.can_reconnect(edge, src_id, dst_id, dst_port)
         if why:
@@ -592,6 +659,36 @@ class Document(QObject):
             raise GraphError(f"an {node.type} has no weights to freeze")
         if bool(frozen) != node.frozen:
             self.undo_stack.push(SetFrozenCommand(self.graph, node_id, frozen))
+
+    def set_frozen_many(self, node_ids: Iterable[str], frozen: bool,
+                        text: str | None = None) -> int:
+        """Freeze (or make trainable) several layers and block uses as one undo step; Inputs and
+        Outputs (no weights) and nodes already so are left alone. Returns how many changed."""
+        graph = self.graph
+        ids = [nid for nid in dict.fromkeys(node_ids) if nid in graph.nodes
+               and graph.nodes[nid].type not in ("Input", "Output")
+               and graph.nodes[nid].frozen != bool(frozen)]
+        if not ids:
+            return 0
+        if len(ids) == 1 and text is None:
+            self.undo_stack.push(SetFrozenCommand(graph, ids[0], frozen))
+            return 1
+        what = f"{len(ids)} layer{'s' if len(ids) != 1 else ''}"
+        macro = MacroCommand(text or (f"Freeze {what}" if frozen else f"Make {what} trainable"))
+        for nid in ids:
+            SetFrozenCommand(graph, nid, frozen, macro)
+        self.undo_stack.push(macro)
+        return len(ids)
+
+    def layers_before(self, node_ids: Iterable[str]) -> list[str]:
+        """Every layer and block use upstream of ``node_ids`` in the current network (their
+        ancestors along the wires, not themselves; no Inputs), in the network's order: what
+        "Freeze Layers Before This" freezes."""
+        graph = self.graph
+        start = [nid for nid in node_ids if nid in graph.nodes]
+        before = Adjacency.of(graph).reachable(start, backwards=True) - set(start)
+        return [nid for nid in graph.nodes if nid in before
+                and graph.nodes[nid].type not in ("Input", "Output")]
 
     def set_block_params(self, params: Iterable[Any], text: str = "Change block parameters"
                          ) -> None:

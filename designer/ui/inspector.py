@@ -137,7 +137,16 @@ class InspectorDock(QDockWidget):
                   self.problems):
             panel.addWidget(w)
         self.network_panel = NetworkPanel(document)
+        # several layers selected: one "trainable" box for them all (one undo step)
+        self.multi_ids: list[str] = []
+        self.multi_trainable = QCheckBox("trainable")
+        self.multi_trainable.setObjectName("multi_trainable")
+        self.multi_trainable.setToolTip("Freeze (untick) or make trainable (tick) every selected "
+                                        "layer and block use at once; shaded: some of each")
+        self.multi_trainable.clicked.connect(self._on_multi_trainable_clicked)
+        self.multi_trainable.hide()
         self._layout.addWidget(self.empty)
+        self._layout.addWidget(self.multi_trainable)
         self._layout.addWidget(self.node_panel)
         self._layout.addWidget(self.network_panel)
         scroll.setWidget(self._body)
@@ -158,6 +167,8 @@ class InspectorDock(QDockWidget):
         graph = self.document.graph
         if node_id is not None and node_id not in graph.nodes:
             node_id = None
+        self.multi_ids = []
+        self.multi_trainable.hide()
         if node_id is None:
             self.node_id, self._type, self._form_key = None, None, None
             self._clear_form()
@@ -183,13 +194,43 @@ class InspectorDock(QDockWidget):
         self._refresh()
 
     def set_selection(self, node_ids: list[str]) -> None:
-        """Follow the canvas selection: one node is shown, several or none clear the form."""
+        """Follow the canvas selection: one node is shown; several show what they share (their
+        trainable box); none clear the form."""
         if len(node_ids) == 1:
             self.set_node(node_ids[0])
         else:
             self.set_node(None)
             if node_ids:
                 self.empty.setText(f"{len(node_ids)} layers selected. Select one to edit it.")
+                self.multi_ids = list(node_ids)
+                self._refresh_multi()
+
+    def _multi_weights(self) -> list:
+        graph = self.document.graph
+        return [graph.nodes[nid] for nid in self.multi_ids if nid in graph.nodes
+                and graph.nodes[nid].type not in ("Input", "Output")]
+
+    def _refresh_multi(self) -> None:
+        nodes = self._multi_weights()
+        box = self.multi_trainable
+        box.setVisible(bool(nodes))
+        if not nodes:
+            return
+        frozen = sum(n.frozen for n in nodes)
+        box.setText(f"trainable ({len(nodes) - frozen} of {len(nodes)})")
+        if 0 < frozen < len(nodes):
+            box.setCheckState(Qt.PartiallyChecked)
+        else:
+            box.setTristate(False)
+            box.setChecked(frozen == 0)
+
+    def _on_multi_trainable_clicked(self) -> None:
+        on = self.multi_trainable.checkState() == Qt.Checked
+        try:
+            self.document.set_frozen_many([n.id for n in self._multi_weights()], not on)
+        except GraphError as exc:
+            self._report(exc)
+        self._refresh_multi()
 
     # -- form ----------------------------------------------------------------------------------
 
@@ -291,7 +332,7 @@ class InspectorDock(QDockWidget):
                          "optimizer; a block use: all of its layers), e.g. a pretrained backbone "
                          "while the head fine-tunes. Frozen layers show a lock on the canvas.")
         check.clicked.connect(self._on_trainable_clicked)
-        self.form.addRow(check)
+        self.form.insertRow(0, check)  # first, for every kind of node: always in one place
 
     def _on_trainable_clicked(self, on: bool) -> None:
         if self.node_id is None:
@@ -598,6 +639,8 @@ class InspectorDock(QDockWidget):
     def _on_document_changed(self) -> None:
         if self.node_id is None:
             self.network_panel.refresh()
+            if self.multi_ids:
+                self._refresh_multi()
             return
         node = self.document.graph.nodes.get(self.node_id)
         if node is None:

@@ -38,7 +38,7 @@ from ..engine.project import (
     load_project,
     save_project,
 )
-from ..engine.shapes import Analysis
+from ..engine.shapes import Analysis, trainable_params
 from ..engine.templates import DEFAULT_TEMPLATE, TemplateError, load_template, templates_dir
 from .canvas.breadcrumb import BreadcrumbBar
 from .canvas.view import CanvasView
@@ -214,6 +214,9 @@ class MainWindow(QMainWindow):
         self.act_select_all, self.act_fit = view.select_all_action, view.fit_action
         self.act_group, self.act_ungroup = view.group_action, view.ungroup_action
         self.act_make_unique, self.act_open_block = view.make_unique_action, view.open_block_action
+        self.act_freeze, self.act_unfreeze = view.freeze_action, view.unfreeze_action
+        self.act_freeze_before = view.freeze_before_action
+        self.act_connect, self.act_find = view.connect_action, view.find_action
         for act, tip in ((self.act_copy, "Copy the selected layers and the connections between them"),
                          (self.act_duplicate, "Copy and paste the selection at once"),
                          (self.act_delete, "Delete the selected layers and connections"),
@@ -281,6 +284,12 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([self.act_group, self.act_ungroup, self.act_make_unique,
                          self.act_open_block])
+        edit.addSeparator()
+        edit.addActions([self.act_freeze, self.act_unfreeze, self.act_freeze_before])
+        edit.addSeparator()
+        edit.addActions([self.act_connect, self.act_find])
+        edit.aboutToShow.connect(self.view.sync_freeze_actions)
+        edit.aboutToHide.connect(self._enable_freeze_actions)
 
         view = bar.addMenu("&View")
         view.addActions([self.act_fit, self.act_layout, self.act_snap])
@@ -754,7 +763,11 @@ class MainWindow(QMainWindow):
             self.status_valid.setStyleSheet("")
             return
         params = analysis.total_params
-        self.status_params.setText(f"Parameters: {params:,}")
+        trainable = trainable_params(self.document.graph, analysis)
+        self.status_params.setText(f"Parameters: {params:,}" if trainable == params else
+                                   f"Parameters: {params:,} ({trainable:,} trainable)")
+        self.status_params.setToolTip(f"{trainable:,} trainable, {params - trainable:,} frozen "
+                                      "(Edit > Freeze)")
         self.status_macs.setText(f"MACs: {human(analysis.total_macs)}")
         self.status_size.setText(f"Size: {params * 4 / 1e6:.2f} MB")
         self.status_memory.setText(self._memory_text(analysis))
@@ -767,6 +780,11 @@ class MainWindow(QMainWindow):
             self.status_valid.setText("✔ valid")
             self.status_valid.setStyleSheet("color: #2e8b57; font-weight: bold;")
             self.status_valid.setToolTip("Every shape checks out")
+
+    def _enable_freeze_actions(self) -> None:
+        # shortcuts stay live; a refused one says why in the status bar
+        for act in (self.act_freeze, self.act_unfreeze, self.act_freeze_before):
+            act.setEnabled(True)
 
     def _memory_text(self, analysis: Analysis) -> str:
         """Training memory at the project's batch size (the Summary has it per layer)."""

@@ -56,6 +56,8 @@ SELECT_COLOR = QColor("#1a73e8")
 TEXT_DARK = QColor("#1f2933")
 TEXT_MUTED = QColor("#5f6b7a")
 NODE_FILL = QColor("#ffffff")
+#: the body of a frozen layer or block use (not trainable), at every zoom, with its lock
+FROZEN_FILL = QColor("#e3eaf3")
 NODE_BORDER = QColor("#b8c0cc")
 EDGE_COLOR = QColor("#7f8a99")
 PORT_FILL = QColor("#ffffff")
@@ -531,14 +533,21 @@ class NodeItem(QGraphicsItem):
         else:
             pen = QPen(NODE_BORDER, 1.0)
 
+        locked = self.frozen or self.frozen_by_use
+        fill = FROZEN_FILL if locked else NODE_FILL
         if lod(painter) < DETAIL_ZOOM:
             # Far away: a coloured box (red/blue outline kept), no text, no shadow.
             painter.setPen(pen if (self.problems or selected) else Qt.NoPen)
-            painter.setBrush(NODE_FILL)
+            painter.setBrush(fill)
             painter.drawRect(rect)
             painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER_H * 1.6), color)
             if self.mark_color is not None:
                 painter.fillRect(QRectF(0, HEADER_H * 1.6, NODE_WIDTH, HEADER_H), self.mark_color)
+            if locked:  # the same lock, big enough to be seen from afar
+                size = min(_FAR_LOCK_W, self._height - HEADER_H * 1.6 - 8)
+                _draw_lock(painter, QRectF(NODE_WIDTH / 2 - size / 2,
+                                           HEADER_H * 1.6 + (self._height - HEADER_H * 1.6 - size) / 2,
+                                           size, size), width=4.0)
             return
 
         painter.setRenderHint(QPainter.Antialiasing)
@@ -547,7 +556,7 @@ class NodeItem(QGraphicsItem):
         painter.setPen(Qt.NoPen)
         painter.setBrush(SHADOW)
         painter.drawRoundedRect(rect.translated(1.5, 2.0), CORNER, CORNER)
-        painter.setBrush(NODE_FILL)
+        painter.setBrush(fill)
         painter.drawRoundedRect(rect, CORNER, CORNER)
         painter.setBrush(color)
         painter.drawPath(_header_path())
@@ -609,15 +618,18 @@ class NodeItem(QGraphicsItem):
 
 _MARK_BAND = 5.0  # the Inside overlay's colour band under the header
 _LOCK_W = 10.0  # the frozen lock's width, right of the name
+_FAR_LOCK_W = 34.0  # its width when zoomed out (no names drawn then)
 _LOCK_COLOR = QColor(70, 90, 120)
 
 
-def _draw_lock(painter: QPainter, box: QRectF) -> None:
+def _draw_lock(painter: QPainter, box: QRectF, width: float = 1.6) -> None:
     """A padlock (a frozen layer or block use) drawn in ``box``: a shackle over a body."""
     w = box.width()
+    if w <= 0:
+        return
     body = QRectF(box.left(), box.bottom() - w * 0.8, w, w * 0.8)
     painter.save()
-    painter.setPen(QPen(_LOCK_COLOR, 1.6))
+    painter.setPen(QPen(_LOCK_COLOR, width))
     painter.setBrush(Qt.NoBrush)
     shackle = QRectF(box.left() + w * 0.2, body.top() - w * 0.55, w * 0.6, w * 1.0)
     painter.drawArc(shackle, 0, 180 * 16)

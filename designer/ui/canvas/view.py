@@ -6,7 +6,10 @@ type id in UTF-8); drag from an output port to an input port to connect (a live 
 cursor; a refused target says why in a tooltip); drag an edge's arrow end to another input to
 rewire it, or off into empty space to disconnect; rubber-band select; drag nodes (one undo step
 per drag, recorded on release); wheel to zoom around the cursor; middle button or space+drag to
-pan; Tab for a quick-add search at the cursor; Delete, Ctrl+C/V/D, F to fit.
+pan; Tab for a quick-add search (wired after the selected layer); Delete, Ctrl+C/V/D, F to fit.
+A wire dropped on a connected input replaces the wire there. Keyboard: arrows walk the wires,
+C connects the two selected layers, Ctrl+F finds one by name; Freeze / Make Trainable / Freeze
+Layers Before This act on the selection, each one undo step.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.blocks import BLOCK
 from designer.engine.catalog import CATALOG
-from designer.engine.graph import Edge, GraphError
+from designer.engine.graph import Adjacency, Edge, GraphError
 
 from ..document import CLIPBOARD_MIME, Document
 from .items import NODE_WIDTH, EdgeItem, NodeItem, PortItem, WireItem
@@ -58,8 +61,9 @@ class CanvasView(QGraphicsView):
     ``selection_changed(list)`` selected node ids; ``selected_node_ids()``, ``select_nodes(ids)``,
     ``center_on_node(id)``, ``fit_to_view()``, ``delete_selection()``, ``copy_selection()``,
     ``paste()``, ``duplicate_selection()``, ``auto_layout()``, ``open_quick_add()``,
-    ``set_snap_to_grid(bool)``, ``zoom_by(factor)``; ``message(str)`` reports a refused edit for
-    the status bar.
+    ``set_snap_to_grid(bool)``, ``zoom_by(factor)``, ``freeze_selection(bool)``,
+    ``freeze_before_selection()``, ``connect_selection()``, ``find_layer(name)``,
+    ``step_selection(key)``; ``message(str)`` reports a refused edit for the status bar.
     """
 
     selection_changed = Signal(list)
@@ -97,6 +101,9 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._paste_count = 0
         self._quick_add: QuickAddPopup | None = None
+        # the selected node ids in the order they were selected (the last: the current layer,
+        # which arrow keys move from; Connect wires the first into the second)
+        self._order: list[str] = []
         # True from a fit until the user zooms, pans or edits: a resize then fits again (the first
         # fit runs before the window has laid out its docks, on a viewport of the wrong size).
         # An edit ends it, so a dock resizing during editing never moves the canvas under the
@@ -114,6 +121,7 @@ class CanvasView(QGraphicsView):
         return self.canvas_scene.selected_node_ids()
 
     def select_nodes(self, ids) -> None:
+        self._order = [nid for nid in dict.fromkeys(ids) if nid in self.canvas_scene.node_items]
         wanted = set(ids)
         scene = self.canvas_scene
         scene.blockSignals(True)
@@ -232,13 +240,14 @@ class CanvasView(QGraphicsView):
         self.document.auto_layout()
         self.fit_to_view()
 
-    def add_layer_at(self, type_id: str, scene_pos: QPointF) -> str | None:
+    def add_layer_at(self, type_id: str, scene_pos: QPointF, after: str | None = None
+                     ) -> str | None:
         """Add a layer centred at ``scene_pos`` (or at the nearest free spot, if another layer is
-        there) and select it (drops, quick add, palette)."""
+        there) and select it (drops, quick add, palette); ``after``: wired from that layer."""
         top_left = self.canvas_scene.free_spot(
             self.canvas_scene.snap(QPointF(scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - 40)))
         try:
-            nid = self.document.add_node(type_id, (top_left.x(), top_left.y()))
+            nid = self.document.add_node(type_id, (top_left.x(), top_left.y()), after=after)
         except GraphError as exc:
             self.message.emit(str(exc))
             return None
@@ -264,17 +273,36 @@ class CanvasView(QGraphicsView):
         return self.add_layer_at(type_id, self.mapToScene(self.viewport().rect().center()))
 
     def open_quick_add(self, view_pos: QPoint | None = None) -> QuickAddPopup:
-        """Show the quick-add search at ``view_pos`` (default: the cursor, or the view centre)."""
+        """Show the quick-add search at ``view_pos`` (default: right of the one selected layer,
+        which the new layer is then wired after; else the cursor, or the view centre)."""
+        anchor = self._quick_add_anchor()
+        scene_pos = None
+        if view_pos is None and anchor is not None:
+            box = self.canvas_scene.node_items[anchor].sceneBoundingRect()
+            scene_pos = QPointF(box.right() + 80 + NODE_WIDTH / 2, box.top() + 40)
+            view_pos = self.mapFromScene(QPointF(box.right() + 20, box.top()))
+            if not self.viewport().rect().contains(view_pos):
+                view_pos = self.viewport().rect().center()
         if view_pos is None:
             view_pos = self.mapFromGlobal(QCursor.pos())
             if not self.viewport().rect().contains(view_pos):
                 view_pos = self.viewport().rect().center()
-        scene_pos = self.mapToScene(view_pos)
+        if scene_pos is None:
+            scene_pos = self.mapToScene(view_pos)
         if self._quick_add is None:
             self._quick_add = QuickAddPopup(self)
             self._quick_add.chosen.connect(self._on_quick_add_chosen)
+        self._quick_add.anchor = anchor
         self._quick_add.open_at(self.viewport().mapToGlobal(view_pos), scene_pos)
         return self._quick_add
+
+    def _quick_add_anchor(self) -> str | None:
+        """The one selected layer with an output: a quick-added layer is wired after it."""
+        ids = self.selected_node_ids()
+        graph = self.document.graph
+        if len(ids) == 1 and ids[0] in graph.nodes and graph.nodes[ids[0]].spec.has_output:
+            return ids[0]
+        return None
 
     # -- actions -----------------------------------------------------------------------------------
 
@@ -298,7 +326,24 @@ class CanvasView(QGraphicsView):
         self.ungroup_action = act("Ungroup Block", "Ctrl+Shift+G", lambda: self.ungroup_selection())
         self.make_unique_action = act("Make Block Unique", "", lambda: self.make_unique_selection())
         self.open_block_action = act("Open Block Definition", "", lambda: self.open_selected_block())
+        self.freeze_action = act("Freeze", "Ctrl+Shift+F", lambda: self.freeze_selection(True))
+        self.unfreeze_action = act("Make Trainable", "Ctrl+Shift+U",
+                                   lambda: self.freeze_selection(False))
+        self.freeze_before_action = act("Freeze Layers Before This", "Ctrl+Shift+B",
+                                        lambda: self.freeze_before_selection())
+        self.connect_action = act("Connect", "C", lambda: self.connect_selection())
+        self.find_action = act("Find Layer…", QKeySequence.Find, lambda: self.find_layer())
         for action, tip in (
+                (self.freeze_action, ("Make the selected layers and block uses not trainable: "
+                                     "training leaves their weights as they are (one undo "
+                                     "step)")),
+                (self.unfreeze_action, "Make the selected layers and block uses trainable again"),
+                (self.freeze_before_action, ("Freeze every layer upstream of the selected one "
+                                            "(e.g. a pretrained backbone before its head)")),
+                (self.connect_action, ("Wire the output of the first selected layer into a free "
+                                      "input of the second (one layer selected: choose the "
+                                      "other by name)")),
+                (self.find_action, "Select a layer by its name and show it"),
                 (self.group_action, ("Turn the selected layers into a block (a network of this "
                                     "project) and put one use of it in their place")),
                 (self.ungroup_action, "Put the layers of the selected block use in its place"),
@@ -306,6 +351,178 @@ class CanvasView(QGraphicsView):
                                           "change it alone")),
                 (self.open_block_action, "Show the selected use's definition (Esc: back)")):
             action.setStatusTip(tip)
+
+    # -- freezing ----------------------------------------------------------------------------------
+
+    def freeze_selection(self, frozen: bool = True) -> int:
+        """Freeze (or make trainable) every selected layer and block use: one undo step."""
+        graph = self.document.graph
+        ids = [nid for nid in self.selected_node_ids()
+               if graph.nodes[nid].type not in ("Input", "Output")]
+        verb = "Freeze" if frozen else "Make trainable"
+        if not ids:
+            self.message.emit(f"{verb}: select the layers or block uses (Inputs and Outputs "
+                              "hold no weights)")
+            return 0
+        count = self.document.set_frozen_many(ids, frozen)
+        state = "frozen" if frozen else "trainable"
+        if count:
+            self.message.emit(f"{count} layer{'s' if count != 1 else ''} {state}")
+        else:
+            self.message.emit(f"The selected layers are {state} already")
+        return count
+
+    def freeze_before_selection(self) -> int:
+        """Freeze every layer upstream of the selected ones (not those): one undo step."""
+        ids = self.selected_node_ids()
+        if not ids:
+            self.message.emit("Freeze before: select the first layer that keeps training")
+            return 0
+        graph = self.document.graph
+        before = self.document.layers_before(ids)
+        name = graph.nodes[ids[0]].name if len(ids) == 1 else f"{len(ids)} selected layers"
+        if not before:
+            self.message.emit(f"Nothing before '{name}' holds weights to freeze")
+            return 0
+        todo = [nid for nid in before if not graph.nodes[nid].frozen]
+        count = self.document.set_frozen_many(
+            todo, True, text=f"Freeze the {len(todo)} layers before '{name}'")
+        self.message.emit(f"Froze {count} layer{'s' if count != 1 else ''} before '{name}'"
+                          if count else f"Everything before '{name}' is frozen already")
+        return count
+
+    # -- keyboard: connect, find, move the selection along the wires -----------------------------
+
+    def _free_input(self, node_id: str) -> int | None:
+        """The input a keyboard connection goes to: the first free one, else the only one
+        (its wire is replaced); None when the node takes no input."""
+        item = self.canvas_scene.node_items.get(node_id)
+        if item is None or not item.inputs:
+            return None
+        free = next((p.index for p in item.inputs if not p.connected), None)
+        return free if free is not None or len(item.inputs) != 1 else 0
+
+    def connect_selection(self) -> bool:
+        """Connect (C): the output of the first selected layer into a free input of the second;
+        with one layer selected, ask which layer it feeds. One undo step."""
+        order = [nid for nid in self._order if nid in self.document.graph.nodes]
+        if len(order) == 1:
+            dst = self.ask_connect_target(order[0])
+            if dst is None:
+                return False
+            order.append(dst)
+        if len(order) != 2:
+            self.message.emit("Connect: select two layers (the first selected feeds the second)"
+                              ", or one and choose the other")
+            return False
+        src, dst = order
+        port = self._free_input(dst)
+        graph = self.document.graph
+        if port is None:
+            self.message.emit(f"Cannot connect: '{graph.nodes[dst].name}' takes no input")
+            return False
+        try:
+            self.document.connect(src, dst, port, replace=True)
+        except GraphError as exc:
+            self.message.emit(f"Cannot connect: {exc}")
+            return False
+        self.select_nodes([dst])
+        self.message.emit(f"Connected '{graph.nodes[src].name}' to '{graph.nodes[dst].name}'")
+        return True
+
+    def connect_targets(self, src: str) -> list[str]:
+        """The layers that ``src`` could feed (a free input, or the only one)."""
+        doc = self.document
+        out = []
+        for nid in doc.graph.nodes:
+            port = self._free_input(nid)
+            if port is not None and doc.can_connect(src, nid, port, replace=True) is None:
+                out.append(nid)
+        return out
+
+    def ask_connect_target(self, src: str) -> str | None:
+        """Which layer ``src`` feeds (a dialog listing the possible ones; tests replace it)."""
+        graph = self.document.graph
+        targets = self.connect_targets(src)
+        if not targets:
+            self.message.emit(f"Cannot connect: '{graph.nodes[src].name}' can feed no other layer")
+            return None
+        names = [graph.nodes[nid].name for nid in targets]
+        name, ok = QInputDialog.getItem(self, "Connect", f"Connect '{graph.nodes[src].name}' "
+                                        "to:", names, 0, True)
+        return targets[names.index(name)] if ok and name in names else None
+
+    def ask_layer_name(self) -> str | None:
+        """A layer's name to find (a dialog; tests replace it)."""
+        names = [n.name for n in self.document.graph.nodes.values()]
+        name, ok = QInputDialog.getItem(self, "Find Layer", "Layer:", names, 0, True)
+        return name.strip() if ok and name.strip() else None
+
+    def find_layer(self, name: str | None = None) -> str | None:
+        """Select the layer called ``name`` (asked when None) and scroll to it (Ctrl+F)."""
+        if name is None:
+            name = self.ask_layer_name()
+            if name is None:
+                return None
+        nodes = self.document.graph.nodes.values()
+        node = next((n for n in nodes if n.name == name), None)
+        if node is None:  # a unique start of a name will do
+            matches = [n for n in nodes if n.name.lower().startswith(name.lower())]
+            node = matches[0] if len(matches) == 1 else None
+        if node is None:
+            self.message.emit(f"No layer is called '{name}'")
+            return None
+        self.select_nodes([node.id])
+        self.reveal_node(node.id)
+        return node.id
+
+    def reveal_node(self, node_id: str) -> None:
+        """Scroll just enough to show ``node_id`` (a keyboard move, a quick-added layer)."""
+        item = self.canvas_scene.node_items.get(node_id)
+        if item is not None:
+            self._fitted = False
+            self.ensureVisible(item, 40, 40)
+
+    def step_selection(self, key: int, extend: bool = False) -> str | None:
+        """Arrow keys: Right/Left select the next layer downstream/upstream along the wires,
+        Up/Down the nearest layer above/below; with ``extend`` (Shift) the selection grows.
+        Nothing selected: the first Input (or the top-left layer)."""
+        graph = self.document.graph
+        items = self.canvas_scene.node_items
+        if not items:
+            return None
+        current = next((nid for nid in reversed(self._order) if nid in items), None)
+        if current is None:
+            inputs = [n.id for n in graph.inputs() if n.id in items]
+            target = inputs[0] if inputs else min(items, key=lambda n: (items[n].y(), items[n].x()))
+        else:
+            here = items[current].sceneBoundingRect().center()
+
+            def centre(nid):
+                return items[nid].sceneBoundingRect().center()
+
+            adj = Adjacency.of(graph)
+            if key == Qt.Key_Right:
+                cands = [nid for nid in adj.succs.get(current, []) if nid in items]
+                target = min(cands, key=lambda n: (abs(centre(n).y() - here.y()), centre(n).x()),
+                             default=None)
+            elif key == Qt.Key_Left:
+                cands = [e.src for e in adj.preds.get(current, []) if e.src in items]
+                target = cands[0] if cands else None
+            else:
+                sign = -1 if key == Qt.Key_Up else 1
+                cands = [nid for nid in items if nid != current
+                         and (centre(nid).y() - here.y()) * sign > 1]
+                target = min(cands, key=lambda n: abs(centre(n).y() - here.y())
+                             + 2 * abs(centre(n).x() - here.x()), default=None)
+            if target is None:
+                return None
+        if extend:
+            self.select_nodes([nid for nid in self._order if nid != target] + [target])
+        else:
+            self.select_nodes([target])
+        self.reveal_node(target)
+        return target
 
     # -- blocks ------------------------------------------------------------------------------------
 
@@ -387,7 +604,18 @@ class CanvasView(QGraphicsView):
 
     @Slot()
     def _on_selection_changed(self) -> None:
-        self.selection_changed.emit(self.selected_node_ids())
+        ids = self.selected_node_ids()
+        now = set(ids)
+        items = self.canvas_scene.node_items
+        kept = [nid for nid in self._order if nid in now]
+        # newly selected ones (a Ctrl+click, a rubber band) follow, left to right
+        new = sorted(now - set(kept), key=lambda nid: (items[nid].x(), items[nid].y()))
+        self._order = kept + new
+        self.selection_changed.emit(ids)
+
+    def selection_order(self) -> list[str]:
+        """The selected node ids in the order they were selected (the last is current)."""
+        return list(self._order)
 
     @Slot(str)
     def _on_graph_event(self, _event) -> None:
@@ -470,7 +698,9 @@ class CanvasView(QGraphicsView):
             return None
         if want_output:
             return node.output
-        return next((p for p in node.inputs if not p.connected), None)
+        free = next((p for p in node.inputs if not p.connected), None)
+        # every input taken: a layer with one input has its wire replaced
+        return free if free is not None or len(node.inputs) != 1 else node.inputs[0]
 
     def _edge_end_at(self, view_pos: QPoint) -> Edge | None:
         """An edge whose input end (arrow head) is near ``view_pos``: the grip for rewiring."""
@@ -637,6 +867,10 @@ class CanvasView(QGraphicsView):
             for action in (self.open_block_action, self.ungroup_action, self.make_unique_action):
                 menu.addAction(action)
         menu.addSeparator()
+        self.sync_freeze_actions()
+        for action in (self.freeze_action, self.unfreeze_action, self.freeze_before_action):
+            menu.addAction(action)
+        menu.addSeparator()
         add = menu.addAction("Add Layer Here…\tTab")
         add.triggered.connect(lambda: self.open_quick_add(event.pos()))
         layout = menu.addAction("Auto-Layout")
@@ -644,9 +878,19 @@ class CanvasView(QGraphicsView):
         menu.addAction(self.fit_action)
         menu.exec(event.globalPos())
         for action in (self.copy_action, self.duplicate_action, self.delete_action,
-                       self.group_action):
+                       self.group_action, self.freeze_action, self.unfreeze_action,
+                       self.freeze_before_action):
             action.setEnabled(True)
         event.accept()
+
+    def sync_freeze_actions(self) -> None:
+        """Enable Freeze when a selected layer is trainable, Make Trainable when one is frozen."""
+        nodes = self.document.graph.nodes
+        weights = [nodes[nid] for nid in self.selected_node_ids()
+                   if nodes[nid].type not in ("Input", "Output")]
+        self.freeze_action.setEnabled(any(not n.frozen for n in weights))
+        self.unfreeze_action.setEnabled(any(n.frozen for n in weights))
+        self.freeze_before_action.setEnabled(bool(self.selected_node_ids()))
 
     # -- wiring -------------------------------------------------------------------------------------
 
@@ -678,9 +922,11 @@ class CanvasView(QGraphicsView):
             return ("connect an output (right side) to an input (left side)" if fixed.is_output
                     else "connect this input to an output (right side of a layer)")
         src, dst = (fixed, target) if fixed.is_output else (target, fixed)
+        # a wire dropped on a connected input replaces the wire there (one undo step)
         if rewire is not None:
-            return self.document.can_reconnect(rewire, src.node_id, dst.node_id, dst.index)
-        return self.document.can_connect(src.node_id, dst.node_id, dst.index)
+            return self.document.can_reconnect(rewire, src.node_id, dst.node_id, dst.index,
+                                               replace=True)
+        return self.document.can_connect(src.node_id, dst.node_id, dst.index, replace=True)
 
     def _update_wire(self, view_pos: QPoint) -> None:
         fixed = self._wire_from
@@ -741,16 +987,21 @@ class CanvasView(QGraphicsView):
                 return
             src, dst = (fixed, target) if fixed.is_output else (target, fixed)
             if edge is not None:
-                self.document.reconnect(edge, src.node_id, dst.node_id, dst.index)
+                self.document.reconnect(edge, src.node_id, dst.node_id, dst.index, replace=True)
             else:
-                self.document.connect(src.node_id, dst.node_id, dst.index)
+                self.document.connect(src.node_id, dst.node_id, dst.index, replace=True)
         except GraphError as exc:
             self.message.emit(f"Cannot connect: {exc}")
 
     # -- keyboard ---------------------------------------------------------------------------------------
 
     #: The keys and gestures handled below (not actions), for Help > Keyboard Shortcuts.
-    KEYS = (("Tab", "Quick add: search for a layer and add it at the cursor"),
+    KEYS = (("Tab", ("Quick add: search for a layer and add it (wired after the selected "
+                     "layer, next to it); in the search, Esc goes back to the canvas, Tab on")),
+            ("Shift+Tab", "Leave the canvas for the previous panel"),
+            ("Right / Left", "Select the next layer downstream / upstream along the wires"),
+            ("Up / Down", "Select the nearest layer above / below"),
+            ("Shift+arrow", "Add that layer to the selection (then C connects the two)"),
             ("+ / -, wheel", "Zoom in / out around the cursor"),
             ("Space + drag, middle button drag", "Pan"),
             ("Esc", "Cancel the connection being drawn; else back up out of an opened block"),
@@ -759,12 +1010,23 @@ class CanvasView(QGraphicsView):
             ("Drag a connected input away", "Disconnect (drop on another input: move it)"))
 
     def focusNextPrevChild(self, next: bool) -> bool:
-        return False  # Tab opens the quick-add search instead of moving focus
+        if next:
+            return False  # Tab opens the quick-add search (keyPressEvent) instead
+        return super().focusNextPrevChild(next)  # Shift+Tab leaves the canvas
+
+    def leave_focus(self, forward: bool = True) -> None:
+        """Move the keyboard focus to the next (previous) widget after the canvas."""
+        QGraphicsView.focusNextPrevChild(self, forward)
 
     def keyPressEvent(self, event) -> None:
         key = event.key()
         if key == Qt.Key_Tab and not event.modifiers() & (Qt.ControlModifier | Qt.AltModifier):
             self.open_quick_add()
+            event.accept()
+            return
+        if key in (Qt.Key_Left, Qt.Key_Right, Qt.Key_Up, Qt.Key_Down) and self._wire is None \
+                and not event.modifiers() & (Qt.ControlModifier | Qt.AltModifier):
+            self.step_selection(key, extend=bool(event.modifiers() & Qt.ShiftModifier))
             event.accept()
             return
         if key == Qt.Key_Space and not event.isAutoRepeat():
@@ -811,7 +1073,12 @@ class CanvasView(QGraphicsView):
 
     @Slot(str, QPointF)
     def _on_quick_add_chosen(self, type_id: str, scene_pos: QPointF) -> None:
-        self.add_layer_at(type_id, scene_pos)
+        anchor = self._quick_add.anchor if self._quick_add is not None else None
+        if anchor not in self.document.graph.nodes:
+            anchor = None
+        nid = self.add_layer_at(type_id, scene_pos, after=anchor)
+        if nid is not None:
+            self.reveal_node(nid)
         self.setFocus()
 
 
@@ -835,6 +1102,7 @@ class QuickAddPopup(QFrame):
         layout.addWidget(self.list)
         self.resize(260, 300)
         self._scene_pos = QPointF()
+        self.anchor: str | None = None  # the layer the chosen one is wired after
         for spec in CATALOG:
             item = QListWidgetItem(f"{spec.display_name}    ·  {spec.category}")
             item.setData(Qt.UserRole, spec.id)
@@ -884,8 +1152,14 @@ class QuickAddPopup(QFrame):
                     idx = min(len(rows) - 1, idx + 1) if key == Qt.Key_Down else max(0, idx - 1)
                     self.list.setCurrentRow(rows[idx])
                 return True
-            if key == Qt.Key_Escape:
+            if key == Qt.Key_Escape:  # back to the canvas
                 self.hide()
+                self.parentWidget().setFocus()
+                return True
+            if key in (Qt.Key_Tab, Qt.Key_Backtab):  # on to the next panel: focus is not trapped
+                self.hide()
+                self.parentWidget().leave_focus(key == Qt.Key_Tab
+                                                and not event.modifiers() & Qt.ShiftModifier)
                 return True
         return super().eventFilter(obj, event)
 
