@@ -125,6 +125,7 @@ import json, os, sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 from designer import cli
+from designer.ui.app import make_app
 
 report = {}
 
@@ -158,6 +159,7 @@ def starter():
     report["modified"] = window.isWindowModified()
     done()
 
+make_app()  # the application cli.main's window will use, made first so that the timers can start
 QTimer.singleShot(0, starter)
 QTimer.singleShot(60000, lambda: done(3))
 sys.exit(cli.main([]))
