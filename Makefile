@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TEMPLATE ?= templates/mlp-digits.dnn.json
+TEMPLATE ?= designer/templates/mlp-digits.dnn.json
 
 .PHONY: setup run test check lint system-deps system-libs screenshots bench
 

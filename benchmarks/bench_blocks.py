@@ -4,10 +4,10 @@
 
 Designs (the templates of scripts/make_block_templates.py):
 
-* ``vit-12``: ``templates/vit-tiny.dnn.json``, one EncoderBlock repeated 12 times (192 features,
-  65 tokens); the edit changes the MLP width inside EncoderBlock (``mlp_fc1.out_features``
+* ``vit-12``: ``designer/templates/vit-tiny.dnn.json``, one EncoderBlock repeated 12 times (192
+  features, 65 tokens); the edit changes the MLP width inside EncoderBlock (``mlp_fc1.out_features``
   between ``dim * 4`` and ``dim * 2``, and ``mlp_fc2`` follows), so every copy is re-inferred.
-* ``mobilenet-17``: ``templates/mobilenet-v2.dnn.json``, 17 inverted residuals inside a
+* ``mobilenet-17``: ``designer/templates/mobilenet-v2.dnn.json``, 17 inverted residuals inside a
   ``features`` block; the edit toggles ``bias`` of the projection convolution inside
   InvertedConvs (16 uses with different values, each with two nested ConvBNActivation uses).
 * ``mobilenet-17-deep``: the same design, the edit toggles ``bias`` of the convolution inside
@@ -46,7 +46,7 @@ from designer.engine.blocks import ungroup
 from designer.engine.project import Project, load_project, save_project
 from designer.engine.shapes import Analyzer
 
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 # design -> (template, definition edited, node edited there, the two values of the edit, the
 # two values of the flattened design's edit)

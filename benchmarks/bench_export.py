@@ -40,17 +40,18 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeats}")
     print("template          batch  engine ms  model.py ms  ratio  export s (py / +onnx / +pt2)")
+    folder = ROOT / "designer" / "templates"
     for name, batch, inner in CASES:
-        project = load_project(ROOT / "templates" / f"{name}.dnn.json")
+        project = load_project(folder / f"{name}.dnn.json")
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            export_project(project, Path(tmp) / "a", project_dir=ROOT / "templates")
+            export_project(project, Path(tmp) / "a", project_dir=folder)
             t_py = time.perf_counter() - t0
             t0 = time.perf_counter()
-            export_project(project, Path(tmp) / "b", onnx=True, project_dir=ROOT / "templates")
+            export_project(project, Path(tmp) / "b", onnx=True, project_dir=folder)
             t_onnx = time.perf_counter() - t0
             t0 = time.perf_counter()
-            export_project(project, Path(tmp) / "c", pt2=True, project_dir=ROOT / "templates")
+            export_project(project, Path(tmp) / "c", pt2=True, project_dir=folder)
             t_pt2 = time.perf_counter() - t0
             spec = importlib.util.spec_from_file_location(f"bench_{name.replace('-', '_')}",
                                                           Path(tmp) / "a" / "model.py")

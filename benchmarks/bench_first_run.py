@@ -5,8 +5,8 @@ Every figure is a fresh process, as a user starts them, alternated in one run so
 compare like with like:
 
 * ``import torch``: ``python -c "import torch"`` wall time, the yardstick of the targets;
-* launch: ``python -m designer templates/mlp-digits.dnn.json`` until the main window's first
-  paint (an event filter installed before :func:`designer.ui.app.run_app` prints the moment and
+* launch: ``python -m designer designer/templates/mlp-digits.dnn.json`` until the main window's
+  first paint (an event filter installed before :func:`designer.ui.app.run_app` prints the moment and
   whether torch was loaded by then, then ends the process);
 * check: ``python -m designer check mlp-digits``;
 * CLI: ``python -m designer train mlp-digits --epochs E``; window: the real MainWindow with the
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STARTER = ROOT / "templates" / "mlp-digits.dnn.json"
+STARTER = ROOT / "designer" / "templates" / "mlp-digits.dnn.json"
 SETTLE_S = 3.0  # a user reads the window for a few seconds before pressing Train
 
 

@@ -4,8 +4,8 @@
         [--every 50] [--overhead 0.02]
 
 Digits (scikit-learn's 8x8 images, offline), CPU, the trainer as a headless run uses it (no run
-folder). Two designs: the starter (templates/mlp-digits.dnn.json with its own training settings)
-and a LeNet-like network for 8x8 digits built with the engine API (conv 6 -> ReLU -> pool ->
+folder). Two designs: the starter (designer/templates/mlp-digits.dnn.json with its own training
+settings) and a LeNet-like network for 8x8 digits built with the engine API (conv 6 -> ReLU -> pool ->
 conv 16 -> ReLU -> pool -> 120 -> 84 -> 10). For each design, in alternating rounds (so machine
 load hits both alike): the trainer without an observer, and with ``InsideOptions(every=...)``
 (default 50) and its time budget ``overhead`` (default: InsideOptions' own), with the
@@ -54,7 +54,7 @@ def lenet_digits() -> Graph:
 
 
 def designs() -> dict[str, tuple[Graph, dict]]:
-    starter = load_project(ROOT / "templates" / "mlp-digits.dnn.json")
+    starter = load_project(ROOT / "designer" / "templates" / "mlp-digits.dnn.json")
     return {"starter (mlp-digits)": (starter.graph, dict(starter.training)),
             "LeNet-like on 8x8 digits": (lenet_digits(), dict(starter.training))}
 

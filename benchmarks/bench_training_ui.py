@@ -1,7 +1,7 @@
 """Training in the window: GUI responsiveness and training speed with the live plots attached.
 
-LeNet-5 (templates/lenet5.dnn.json) trains on MNIST-sized random data (uint8 images 1x32x32, the
-template's resized MNIST input, 10 classes), in one process, alternating:
+LeNet-5 (designer/templates/lenet5.dnn.json) trains on MNIST-sized random data (uint8 images
+1x32x32, the template's resized MNIST input, 10 classes), in one process, alternating:
 
 * headless: the engine's Trainer in its own thread (``Trainer.start``), no Qt at work (the
             reference speed). Not the main thread: measured on this machine, torch's CPU kernels
@@ -188,7 +188,7 @@ def main() -> None:
 
     app = make_app()  # as the designer runs: garbage collected on the GUI thread only
     tmp = Path(tempfile.mkdtemp(prefix="bench-training-ui-"))
-    project = load_project(ROOT / "templates" / "lenet5.dnn.json")
+    project = load_project(ROOT / "designer" / "templates" / "lenet5.dnn.json")
     project_path = tmp / "lenet5.dnn.json"
     save_project(project, project_path)
     ds = make_dataset(args.samples)

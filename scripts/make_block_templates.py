@@ -1,4 +1,4 @@
-"""Generate the template projects built from blocks (``templates/resnet18.dnn.json`` ...).
+"""Generate the template projects built from blocks (``designer/templates/resnet18.dnn.json`` ...).
 
     .venv/bin/python scripts/make_block_templates.py            # rewrite them
     .venv/bin/python scripts/make_block_templates.py --check    # exit 1 if one is out of date
@@ -35,7 +35,7 @@ from designer.engine.blocks import block_param
 from designer.engine.project import Project, project_to_json
 from designer.engine.shapes import analyze
 
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 def ref(name: str, mul: int = 1) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Generate the GAN template projects (``templates/gan-*.dnn.json``) from the definitions below.
+"""Generate the GAN template projects (``designer/templates/gan-*.dnn.json``) from the definitions
+below.
 
     .venv/bin/python scripts/make_gan_templates.py            # rewrite the GAN templates
     .venv/bin/python scripts/make_gan_templates.py --check    # exit 1 if one is out of date
@@ -27,7 +28,7 @@ from designer.engine.project import Project, project_to_json
 from designer.engine.recipes.gan_checks import gan_problems
 from designer.engine.shapes import analyze
 
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 def generator(latent: int, widths: list[int], image: list[int]) -> Net:

@@ -1,12 +1,12 @@
-"""Generate the language-model template projects (``templates/char-lstm.dnn.json``,
-``templates/tiny-gpt.dnn.json``) from the definitions below.
+"""Generate the language-model template projects (``designer/templates/char-lstm.dnn.json``,
+``designer/templates/tiny-gpt.dnn.json``) from the definitions below.
 
     .venv/bin/python scripts/make_lm_templates.py            # rewrite the language-model templates
     .venv/bin/python scripts/make_lm_templates.py --check    # exit 1 if one is out of date
 
 Both learn next-token prediction (``training.recipe = "language_model"``) on the shipped text
-``templates/data/tiny-stories.txt`` (offline; see ``templates/data/README.md``), one character at
-a time. The networks are written with the same builder and layout as ``scripts/make_templates.py``
+``designer/templates/data/tiny-stories.txt`` (offline; see ``designer/templates/data/README.md``),
+one character at a time. The networks are written with the same builder and layout as ``scripts/make_templates.py``
 (imported from it), and each Embedding and final Linear is sized to the text's vocabulary, read
 from the file itself, so the output is reproducible byte for byte.
 """
@@ -28,7 +28,7 @@ from designer.engine.data import check_model_data, load_dataset
 from designer.engine.project import Project, project_to_json
 from designer.engine.shapes import analyze
 
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 TEXT = "data/tiny-stories.txt"
 SEQ_LENGTH = 64
 DATASET = {"kind": "text", "path": TEXT, "task": "language_model", "tokenizer": "char",
@@ -67,8 +67,8 @@ def char_lstm() -> dict[str, Any]:
         "description": "Embedding({v}, 32) -> LSTM(hidden 256, the whole sequence) -> "
         "Linear(256, {v}): for each of the 64 characters of a window, the scores of the {v} "
         "possible next characters. Trained with next-token cross-entropy on "
-        "templates/data/tiny-stories.txt (59 KB of short stories written for this project), cut "
-        "into windows of 64 characters; the last 10% of the text is validation. After each "
+        "designer/templates/data/tiny-stories.txt (59 KB of short stories written for this "
+        "project), cut into windows of 64 characters; the last 10% of the text is validation. After each "
         "epoch the model continues the prompt 'The ' for 200 characters at temperature 0.8 "
         "(the LM tab and <run>/samples). The LSTM reads left to right, so each position sees "
         "only the characters before it: exactly what generation needs. {params} parameters.",
@@ -110,8 +110,8 @@ def tiny_gpt() -> dict[str, Any]:
         "64 positions x 64, added) -> two pre-norm TransformerEncoderLayers (4 heads, "
         "feed-forward 256, GELU, dropout 0.1) with the causal mask, so each position sees only "
         "the characters before it -> LayerNorm -> Linear(64, {v}). Trained with next-token "
-        "cross-entropy on templates/data/tiny-stories.txt (59 KB of short stories written for "
-        "this project) in windows of 64 characters; after each epoch it continues the prompt "
+        "cross-entropy on designer/templates/data/tiny-stories.txt (59 KB of short stories "
+        "written for this project) in windows of 64 characters; after each epoch it continues the prompt "
         "'The ' for 200 characters at temperature 0.8. Turning 'causal' off lets every position "
         "see the answer: the training loss collapses and the samples become nonsense. "
         "{params} parameters.",

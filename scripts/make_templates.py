@@ -1,4 +1,4 @@
-"""Generate the template projects in ``templates/`` from the readable definitions below.
+"""Generate the template projects in ``designer/templates/`` from the readable definitions below.
 
     .venv/bin/python scripts/make_templates.py            # rewrite every template and the sample CSV
     .venv/bin/python scripts/make_templates.py --check    # exit 1 if a committed file is out of date
@@ -7,8 +7,8 @@ Each template is written with the engine's own Graph/Project API, so a definitio
 would refuse fails here. Node ids are the layer names, and positions come from the engine's
 wrapped layout (``designer.engine.layout.wrapped_positions``: left to right, a long network
 wrapped into bands read like lines of text so that it fits a window at a readable zoom), so the
-output is reproducible byte for byte. The sample text data (``templates/data/reviews.csv``) is
-generated from word lists with a fixed seed.
+output is reproducible byte for byte. The sample text data
+(``designer/templates/data/reviews.csv``) is generated from word lists with a fixed seed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from designer.engine.layout import wrapped_positions
 from designer.engine.project import Project, project_to_json
 from designer.engine.shapes import analyze
 
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 REVIEWS = TEMPLATES / "data" / "reviews.csv"
 
 # Shared by the two text templates: the sample CSV and how it is tokenised.
@@ -409,8 +409,8 @@ def lstm_sentiment() -> Template:
         "drops: 95-100% validation accuracy after 20 epochs. On a real corpus such as IMDB, "
         "around 85%.",
         "description": "Embedding(1000, 64) -> LSTM(hidden 128, last time step) -> Linear(128, 2), "
-        "trained on templates/data/reviews.csv: 400 short review-like sentences written for this "
-        'project, half positive and half negative. Many use negation and contrast ("I expected it '
+        "trained on designer/templates/data/reviews.csv: 400 short review-like sentences written "
+        'for this project, half positive and half negative. Many use negation and contrast ("I expected it '
         'to be dull, but it was gripping"), so no single word gives the answer away and word '
         "order matters. Each sentence becomes {length} token ids (padded at the end) from a "
         "vocabulary of up to 1,000 words. Expect a plateau: the loss stays near chance while the "

@@ -1,4 +1,5 @@
-"""Generate the VAE template projects (``templates/vae-*.dnn.json``) from the definitions below.
+"""Generate the VAE template projects (``designer/templates/vae-*.dnn.json``) from the definitions
+below.
 
     .venv/bin/python scripts/make_vae_templates.py            # rewrite the VAE templates
     .venv/bin/python scripts/make_vae_templates.py --check    # exit 1 if one is out of date
@@ -26,7 +27,7 @@ from designer.engine.project import Project, project_to_json
 from designer.engine.recipes.vae import vae_problems
 from designer.engine.shapes import analyze
 
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 def encoder(image: list[int], widths: list[int], latent: int) -> Net:

@@ -1,7 +1,8 @@
 """The templates gallery: ready projects for the networks that tutorials teach.
 
-A template is an ordinary project file (``templates/<id>.dnn.json``) loaded by the same code that
-loads user files. :func:`list_templates` describes each one for the New dialog (name, description,
+A template is an ordinary project file (``designer/templates/<id>.dnn.json``) loaded by the same
+code that loads user files; the folder is package data, so an installed designer (a wheel, pipx)
+has them too. :func:`list_templates` describes each one for the New dialog (name, description,
 parameter count, default dataset); :func:`load_template` opens one as a new project.
 
 The JSON files are generated from readable Python definitions by ``scripts/make_templates.py``.
@@ -19,8 +20,8 @@ from .project import SUFFIX, Project, ProjectError, load_project
 #: The template that opens with the app.
 DEFAULT_TEMPLATE = "mlp-digits"
 
-#: Where the templates live: ``DESIGNER_TEMPLATES`` if set, else the ``templates`` folder next to
-#: the ``designer`` package (a source checkout or an editable install).
+#: Where the templates live: ``DESIGNER_TEMPLATES`` if set, else the ``templates`` folder inside
+#: the ``designer`` package (package data: the same in a checkout, an editable install and a wheel).
 ENV_VAR = "DESIGNER_TEMPLATES"
 
 
@@ -59,7 +60,7 @@ def templates_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "templates"
+    return Path(__file__).resolve().parents[1] / "templates"
 
 
 def template_path(template_id: str, directory: str | os.PathLike | None = None) -> Path:
@@ -173,8 +174,8 @@ def list_templates(directory: str | os.PathLike | None = None) -> list[TemplateI
 def load_template(template_id: str, directory: str | os.PathLike | None = None) -> Project:
     """Open a template as a new project.
 
-    A relative ``dataset.path`` (the sample CSV shipped in ``templates/data``) is made absolute, so
-    the project still finds its data after it is saved somewhere else.
+    A relative ``dataset.path`` (the sample CSV shipped in ``designer/templates/data``) is made
+    absolute, so the project still finds its data after it is saved somewhere else.
     """
     path = template_path(template_id, directory)
     try:

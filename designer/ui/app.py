@@ -1,7 +1,8 @@
 """``designer [FILE]``: create the application and the main window.
 
-With no file, the window opens the starter template (``templates/mlp-digits.dnn.json``) as a new
-design, unless a previous session crashed with unsaved work: then it first offers to restore that.
+With no file, the window opens the starter template (``designer/templates/mlp-digits.dnn.json``)
+as a new design, unless a previous session crashed with unsaved work: then it first offers to
+restore that. The templates are package data, so an installed designer (pipx) opens it too.
 """
 
 from __future__ import annotations

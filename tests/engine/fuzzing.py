@@ -22,7 +22,7 @@ from typing import Any
 from designer.commands.check import format_report, report
 from designer.engine.project import ProjectError, load_project, project_from_json, project_to_json
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 HOSTILE: list[Any] = [
     10**309, -10**400, 2**1023, 2**64, 2**63 - 1, -(2**63), 10**18, -1, 0, 1, 1e308, -1e308,

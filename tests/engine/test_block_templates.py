@@ -18,7 +18,7 @@ from designer.engine.shapes import analyze
 torchvision = pytest.importorskip("torchvision")
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 # id -> (parameters of the model, its blocks)
 EXPECTED = {

@@ -36,7 +36,7 @@ from designer.engine.project import (
 from designer.engine.shapes import Analyzer, analyze
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 def ref(name: str, mul: int = 1) -> dict:

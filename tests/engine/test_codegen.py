@@ -26,7 +26,7 @@ from designer.engine.project import Project, ProjectError, load_project, project
 from tests.engine.helpers import chain, sample_inputs, single_layer
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = sorted((ROOT / "templates").glob("*.dnn.json"))
+TEMPLATES = sorted((ROOT / "designer" / "templates").glob("*.dnn.json"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -577,7 +577,7 @@ def test_without_ruff_the_code_is_the_same_program():
     live preview) parses to the same syntax tree."""
     from designer.engine.codegen import train_source
 
-    project = load_project(ROOT / "templates" / "resnet-mini.dnn.json")
+    project = load_project(ROOT / "designer" / "templates" / "resnet-mini.dnn.json")
     for make in (model_source, train_source):
         formatted, raw = make(project), make(project, format=False)
         assert ast.dump(ast.parse(formatted)) == ast.dump(ast.parse(raw))

@@ -26,7 +26,7 @@ from tests.engine.helpers import sample_inputs
 from tests.engine.test_codegen import DRIVER, _expected, randomize
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 def ref(name: str, mul: int = 1) -> dict:

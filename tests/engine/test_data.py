@@ -107,7 +107,8 @@ def test_files_with_only_normalize_keep_their_meaning(tmp_path):
     from designer.engine.project import load_project
 
     assert validate_dataset({"normalize": True})["normalization"] == "standardize"
-    doc = json.loads((Path(__file__).parents[2] / "templates" / "mlp-digits.dnn.json").read_text())
+    starter = Path(__file__).parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
+    doc = json.loads(starter.read_text())
     doc["dataset"] = {"kind": "digits", "normalize": True}
     (tmp_path / "old.dnn.json").write_text(json.dumps(doc))
     old = load_dataset(load_project(tmp_path / "old.dnn.json").dataset)

@@ -29,7 +29,7 @@ from designer.engine.runs import RunError, load_checkpoint
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 def _import(path: Path, name: str):

@@ -26,7 +26,7 @@ from designer.engine.training import Trainer
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 DRIVER = r'''
 import os, sys

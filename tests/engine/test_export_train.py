@@ -24,7 +24,7 @@ from designer.engine.project import Project, load_project
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 # Runs the exported train.py's functions with designer made unimportable.
 DRIVER = r'''

@@ -30,7 +30,7 @@ from designer.engine.shapes import analyze
 from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 GAN_IDS = ("gan-digits", "gan-mnist")
 
 

@@ -298,7 +298,7 @@ def test_the_gan_template_shows_both_networks(tmp_path):
     from designer.engine.gan import prepare_gan
 
     ds = load_dataset({"kind": "digits", "normalize": False, "val_fraction": 0.1})
-    p = load_project(ROOT / "templates" / "gan-digits.dnn.json")
+    p = load_project(ROOT / "designer" / "templates" / "gan-digits.dnn.json")
     cfg = {**p.training, "device": "cpu", "epochs": 1, "batch_size": 64}
     plain = Trainer(None, ds, cfg, recipe=prepare_gan(p.networks, ds, cfg)).run().history
     recipe = prepare_gan(p.networks, ds, cfg)

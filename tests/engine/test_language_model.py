@@ -28,7 +28,7 @@ from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, St
 from .helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 TEXT = ("The cat sat on the mat. The dog sat on the log!\n"
         "A bird sang, and the cat looked up; the dog slept.\n") * 8
 

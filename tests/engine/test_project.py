@@ -26,7 +26,8 @@ from designer.engine.shapes import analyze
 
 from .helpers import chain
 
-TEMPLATES = sorted((Path(__file__).resolve().parents[2] / "templates").glob("*.dnn.json"))
+TEMPLATES = sorted(
+    (Path(__file__).resolve().parents[2] / "designer" / "templates").glob("*.dnn.json"))
 
 
 def two_network_project() -> Project:

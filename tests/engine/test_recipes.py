@@ -26,7 +26,7 @@ from designer.engine.recipes import RecipeSpec, UnknownRecipe, prepare_run
 from designer.engine.training import NAN_HINT, Batch, Paused, Resumed, Stopped, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 #: The template that proves each built-in recipe (a new recipe must add one here).
 RECIPE_TEMPLATES = {"supervised": "mlp-digits", "gan": "gan-digits", "vae": "vae-digits",

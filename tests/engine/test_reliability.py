@@ -34,7 +34,7 @@ from designer.engine.project import (
     save_project,
 )
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 # Pieces hostile strings are made of: lone surrogates (an escaped emoji's halves too), NUL and
 # other control characters, line and paragraph separators, a bidi override, format-string syntax

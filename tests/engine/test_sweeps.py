@@ -169,7 +169,7 @@ def test_bad_choices_and_grids_are_refused():
 
 
 def test_block_arguments_are_targets():
-    data = json.loads((ROOT / "templates" / "resnet18.dnn.json").read_text())
+    data = json.loads((ROOT / "designer" / "templates" / "resnet18.dnn.json").read_text())
     model = data["networks"][0]  # the trained network: ResNet-18 from BasicBlock uses
     net = model["name"]
     use = next(n for n in model["nodes"] if n["type"] == "Block")

@@ -37,7 +37,7 @@ from designer.engine.templates import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 
 
 # --------------------------------------------------------------------------------------------

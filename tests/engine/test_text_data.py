@@ -19,7 +19,7 @@ from designer.engine.graph import Graph
 from .helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "templates" / "data" / "tiny-stories.txt"
+SAMPLE = ROOT / "designer" / "templates" / "data" / "tiny-stories.txt"
 TEXT = ("The cat sat on the mat. The dog sat on the log!\n"
         "A bird sang, and the cat looked up; the dog slept.\n") * 6
 

@@ -27,7 +27,7 @@ from designer.engine.recipes.vae import VaeSamples, encode, prepare_vae, vae_los
 from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "designer" / "templates"
 TEMPLATE = TEMPLATES / "vae-digits.dnn.json"
 
 

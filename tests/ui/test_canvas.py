@@ -18,7 +18,7 @@ from designer.ui.canvas import LAYER_MIME, CanvasView, EdgeItem, NodeItem
 from designer.ui.canvas.items import ERROR_COLOR
 from designer.ui.document import Document
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 
 @pytest.fixture

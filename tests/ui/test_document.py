@@ -13,7 +13,7 @@ from designer.engine.project import load_project
 from designer.ui.analysis_worker import sync_graph
 from designer.ui.document import Document, layered_positions
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from designer.engine.project import load_project
 from designer.ui.training.export_dialog import ExportDialog
 from designer.ui.training.highlighter import PythonHighlighter
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "mlp-digits.dnn.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
 
 
 @pytest.fixture(scope="module")

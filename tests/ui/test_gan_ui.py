@@ -17,7 +17,7 @@ from designer.ui.document import Document
 from designer.ui.main_window import MainWindow
 from designer.ui.training.panel import TrainingPanel
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from designer.ui.training.lm_view import LmView
 from designer.ui.training.panel import TrainingPanel
 from designer.ui.training.views import make_view
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 
 def _batch(epoch, batch, loss, batches=10):

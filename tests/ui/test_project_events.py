@@ -14,7 +14,7 @@ from designer.engine.project import Project, load_project
 from designer.ui.document import Document
 from designer.ui.training.panel import SetSettingsCommand, TrainingPanel
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "mlp-digits.dnn.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
 
 
 @pytest.fixture

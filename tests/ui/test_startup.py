@@ -13,8 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# ``designer templates/mlp-digits.dnn.json`` as the CLI starts it, stopped at the main window's
-# first paint; prints whether torch (or scikit-learn) was imported by then, and again once the
+# ``designer designer/templates/mlp-digits.dnn.json`` as the CLI starts it, stopped at the main
+# window's first paint; prints whether torch (or scikit-learn) was imported by then, and again once the
 # background import has finished.
 CHILD = r"""
 import json, os, sys
@@ -57,7 +57,7 @@ def test_window_paints_before_torch_loads(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
            "XDG_DATA_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", CHILD,
-                           str(ROOT / "templates" / "mlp-digits.dnn.json")],
+                           str(ROOT / "designer" / "templates" / "mlp-digits.dnn.json")],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

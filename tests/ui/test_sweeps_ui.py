@@ -20,7 +20,7 @@ from designer.ui.sweeps.view import SweepsPanel
 from designer.ui.training.history import HistoryPanel
 from designer.ui.training.panel import TrainingPanel
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "mlp-digits.dnn.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
 LR = {"setting": "lr"}
 
 

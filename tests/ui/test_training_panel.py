@@ -16,7 +16,7 @@ from designer.ui.document import Document
 from designer.ui.training.panel import TrainingPanel
 from designer.ui.training.plots import SeriesBuffer, TrainingPlots
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "mlp-digits.dnn.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
 
 
 @pytest.fixture

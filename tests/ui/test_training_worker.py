@@ -11,7 +11,7 @@ from designer.engine.project import load_project
 from designer.engine.training import Batch, Epoch, Failed, Finished, Paused, Started, Stopped
 from designer.ui.training.worker import DatasetReady, Evaluated, RunSnapshot, TrainingWorker
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "mlp-digits.dnn.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
 DIGITS = {"kind": "digits"}
 
 

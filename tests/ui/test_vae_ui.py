@@ -19,7 +19,7 @@ from designer.ui.training.panel import TrainingPanel
 from designer.ui.training.vae_view import VaeView
 from designer.ui.training.views import make_view
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
 
 def samples(epoch, latent=True):
