@@ -16,7 +16,7 @@ from designer.engine.templates import load_template
 from designer.ui.document import Document
 from designer.ui.training.panel import TrainingPanel
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 RED = "#c62828"
 
 
