@@ -1900,8 +1900,9 @@ _RUN_HELP = [
     "On several processes (one per GPU, or CPU processes with gloo), with PyTorch's launcher:",
     "    torchrun --nproc_per_node=4 train.py",
     "    across machines: add torchrun's --nnodes, --node_rank and --rdzv-endpoint arguments",
-    "--batch-size is per process. Checkpoints (best.pt, last.pt) go to --out; load the weights",
-    "with: from model import load; model = load('checkpoints/best.pt')",
+    "--batch-size is per process. Checkpoints go to --out: best.pt (the epoch with the lowest",
+    "validation loss; the training loss without validation data) and last.pt (the last epoch);",
+    "load the weights with: from model import load; model = load('checkpoints/best.pt')",
 ]
 
 

@@ -60,6 +60,14 @@ def run_curves(run: RunRecord) -> RunCurves:
     return c
 
 
+def _best_cell(run: RunRecord, best) -> str:
+    """What the run's best.pt holds; "last.pt only" for a recipe that keeps no best.pt."""
+    if best is None:
+        return "none: last.pt only" if run.spec.best is None and run.checkpoint("last") else ""
+    return ", ".join(p for p in (f"epoch {best.epoch}" if best.epoch else "",
+                                 best.figure if run.evaluates else "") if p)
+
+
 class HistoryPanel(QWidget):
     """The run list with overlay, reopen, evaluate and delete.
 
@@ -127,9 +135,7 @@ class HistoryPanel(QWidget):
                 cells = [
                     run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else run.path.name,
                     run.summary(),
-                    "" if best is None else
-                    ", ".join(p for p in (f"epoch {best.epoch}" if best.epoch else "",
-                                          best.figure if run.evaluates else "") if p),
+                    _best_cell(run, best),
                     run.final,
                     str(epochs),
                     duration_text(run.duration_s),
