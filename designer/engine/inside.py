@@ -893,14 +893,66 @@ def layer_text(graph: Any, node_id: str, analysis: Any = None, module: Any = Non
     return LayerText(node.name, node.type, doc, inputs, weights, output, "\n".join(lines))
 
 
+#: A layer's learned values are shown as numbers up to this many (a Linear(1, 1): 2).
+LEARNED_LIMIT = 16
+
+
+@dataclass(frozen=True)
+class LearnedValues:
+    """A small layer's parameters as a run's last.pt holds them (numpy arrays by name)."""
+
+    epoch: int | None
+    values: dict[str, np.ndarray]
+
+    def text(self) -> str:
+        """``weight [[2.003]], bias [0.9987]``."""
+        return ", ".join(f"{name} " + np.array2string(v, precision=4, separator=", ")
+                         for name, v in self.values.items())
+
+
+def learned_values(run_dir: str | os.PathLike, network: str, path: str,
+                   limit: int = LEARNED_LIMIT) -> LearnedValues | None:
+    """The parameters of the layer at module ``path`` of ``network`` in the run's last.pt, when
+    the checkpoint is there and they are at most ``limit`` numbers (None otherwise). Read with
+    ``weights_only=True``."""
+    from .runs import LAST, RunError, load_checkpoint
+
+    try:
+        state = load_checkpoint(Path(run_dir) / LAST)
+    except RunError:
+        return None
+    model = state.get("model")
+    if isinstance(model, dict) and isinstance(model.get(network), dict):
+        model = model[network]  # a checkpoint of several networks (a GAN's, a VAE's)
+    if not isinstance(model, dict):
+        return None
+    found: dict[str, np.ndarray] = {}
+    for key, value in model.items():
+        if not torch.is_tensor(value) or key.endswith("num_batches_tracked"):
+            continue
+        if key == path:  # a Parameter layer: the tensor itself
+            name = path
+        elif key.startswith(path + ".") and "." not in key[len(path) + 1:]:
+            name = key[len(path) + 1:]
+        else:
+            continue
+        found[name] = value.detach().float().cpu().numpy()
+    if not found or sum(v.size for v in found.values()) > limit:
+        return None
+    epoch = state.get("epoch")
+    return LearnedValues(epoch if isinstance(epoch, int) else None, found)
+
+
 __all__ = [
     "INSIDE_DIR",
     "InsideObserver",
     "InsideOptions",
     "Layer",
     "LayerText",
+    "LearnedValues",
     "layer_text",
     "layers_of",
+    "learned_values",
     "read_inside",
     "write_sample",
     "write_summary",

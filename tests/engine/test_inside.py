@@ -461,3 +461,18 @@ def test_a_frozen_layer_and_the_class_names_are_recorded_and_replayed(digits, tm
     assert summaries(replay)[-1].layers["model.fc1"].frozen
     assert not summaries(replay)[-1].layers["model.fc2"].frozen
     assert next(e for e in replay if isinstance(e, InsideSample)).classes == sample.classes
+
+
+def test_a_small_layers_learned_values_are_read_from_last_pt(digits, tmp_path):
+    """Linear(1, 1)-sized layers list their numbers (the linear-regression template's w and b);
+    a large layer's do not; a run without last.pt gives none."""
+    from designer.engine.inside import learned_values
+
+    _g, model = mlp(("Linear", {"out_features": 2}), ("ReLU", {}))  # fc1: 64 x 2 + 2 values
+    Trainer(model, digits, {"epochs": 1, "batch_size": 64}, run_dir=tmp_path / "run").run()
+    assert learned_values(tmp_path / "run", "model", "fc1") is None  # 130 numbers: too many
+    found = learned_values(tmp_path / "run", "model", "fc1", limit=200)
+    assert found.epoch == 1 and set(found.values) == {"weight", "bias"}
+    np.testing.assert_allclose(found.values["bias"], model.fc1.bias.detach().numpy())
+    assert found.text().startswith("weight [[")
+    assert learned_values(tmp_path / "nothing", "model", "fc1") is None

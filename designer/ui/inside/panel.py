@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.inside import InsideOptions, read_inside
 
-from .model import InsideStore, keys_meta, node_keys, view_of
+from .model import InsideStore, keys_meta, module_attrs, node_keys, view_of
 
 REDRAW_MS = 150
 HEAVY_S = 1.0
@@ -139,6 +139,8 @@ class InsidePanel(QWidget):
         self._mapping_for: Any = None
         self._mapping: dict[str, list[str]] = {}
         self._observing: InsideOptions | None = None
+        self._learned_for: Any = None  # (last.pt, its mtime, node, network) of _learned
+        self._learned = ""
         self.also_observe = False  # the gradient overlay wants the numbers while this is hidden
 
         self.look = QCheckBox("Look inside while training")
@@ -309,6 +311,7 @@ class InsidePanel(QWidget):
         self.source = "replay"
         self._mapping_for = None
         self._update_layer_choices()
+        self._update_text()  # a small layer's learned values are this run's
         self._show_source()
         self._force_redraw()
         return self.store.captures
@@ -392,9 +395,38 @@ class InsidePanel(QWidget):
         try:
             from designer.engine.inside import layer_text
 
-            self.text.setText(layer_text(doc.graph, node, doc.analysis).text)
+            lesson = layer_text(doc.graph, node, doc.analysis)
+            self.text.setText(lesson.text + self._learned_text(node, lesson))
         except Exception as exc:  # noqa: BLE001 - the text is a help, not worth an error
             self.text.setText(f"{doc.graph.nodes[node].name}: {type(exc).__name__}: {exc}")
+
+    def refresh_text(self) -> None:
+        """Say the selected layer's text again (a run wrote a new last.pt)."""
+        self._update_text()
+
+    def _learned_text(self, node: str, lesson: Any) -> str:
+        """A small layer's learned values from the shown run's last.pt (a Linear(1, 1): its w
+        and b), as a line under its shapes; "" for a large layer or without a run."""
+        from designer.engine.inside import LEARNED_LIMIT, learned_values
+
+        size = sum(math.prod(s) for s in lesson.weights.values())
+        doc = self.document
+        if self.run_dir is None or not 0 < size <= LEARNED_LIMIT or doc.trail:
+            return ""
+        last = self.run_dir / "last.pt"
+        try:
+            stamp = (str(last), last.stat().st_mtime_ns, node, doc.network)
+        except OSError:
+            return ""
+        if self._learned_for != stamp:
+            path = module_attrs(doc.graph, list(doc.analysis.order)
+                                if doc.analysis is not None else None).get(node)
+            found = learned_values(self.run_dir, doc.network, path) if path else None
+            self._learned_for = stamp
+            self._learned = ("" if found is None else
+                             f"\n  learned {found.text()}  (last.pt of {self.run_dir.name}"
+                             + (f", epoch {found.epoch})" if found.epoch else ")"))
+        return self._learned
 
     @property
     def key(self) -> str | None:
