@@ -211,7 +211,6 @@ class LanguageModel(RecipeSpec):
            "position, and writes a sample after each epoch")
     hides = ("loss", "l1")
     view = "language_model"
-    best = "loss (perplexity)"
     settings = (
         Setting("lm_prompt", "text", "The ", "The text the model continues after each epoch "
                 "(its tokens must be in the text's vocabulary)", applies=_LM,
