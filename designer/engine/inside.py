@@ -914,14 +914,16 @@ def learned_values(run_dir: str | os.PathLike, network: str, path: str,
                    limit: int = LEARNED_LIMIT) -> LearnedValues | None:
     """The parameters of the layer at module ``path`` of ``network`` in the run's last.pt, when
     the checkpoint is there and they are at most ``limit`` numbers (None otherwise). Read with
-    ``weights_only=True``."""
-    from .runs import LAST, RunError, load_checkpoint
+    ``weights_only=True`` and memory-mapped: a small layer of a large network reads only its
+    own bytes (the window asks on the GUI thread)."""
+    from .runs import LAST
 
     try:
-        state = load_checkpoint(Path(run_dir) / LAST)
-    except RunError:
+        state = torch.load(Path(run_dir) / LAST, map_location="cpu", weights_only=True,
+                           mmap=True)
+    except Exception:  # noqa: BLE001 - missing, torn or foreign: no values to show
         return None
-    model = state.get("model")
+    model = state.get("model") if isinstance(state, dict) else None
     if isinstance(model, dict) and isinstance(model.get(network), dict):
         model = model[network]  # a checkpoint of several networks (a GAN's, a VAE's)
     if not isinstance(model, dict):
