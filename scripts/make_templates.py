@@ -155,7 +155,8 @@ def linear_regression() -> Template:
         "net": net,
         "teaches": "The smallest network there is: one weight and one bias fitted by gradient descent "
         "on the mean squared error.",
-        "expected": "The layer learns w close to 2 and b close to 1 (see line.weight and line.bias).",
+        "expected": "The layer learns w close to 2 and b close to 1: after training, select the "
+        "line layer and open View > Inside to read its learned weight and bias under its formula.",
         "description": "Fits a straight line y = w x + b to noisy points generated from y = 2x + 1. A "
         "single Linear(1, 1) layer has exactly two parameters; SGD on the mean squared error moves "
         "them to w close to 2 and b close to 1 within a few epochs. Raise the noise or the learning "

@@ -53,7 +53,7 @@ class TrialPrinter:
             self.metric = sp.metric
             have = f", {event.existing} already" if event.existing else ""
             self._print(f"study {event.study!r} in {event.storage}: {event.trials} trial(s) in "
-                        f"all{have}; {sp.sampler} sampler, {sp.pruner} pruner, {sp.direction} "
+                        f"all{have}; {sp.sampler} sampler, {sp.pruner_text()}, {sp.direction} "
                         f"{sp.metric}")
         elif isinstance(event, S.TrialFinished):
             if event.state == S.COMPLETE:

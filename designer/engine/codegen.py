@@ -40,6 +40,7 @@ from .catalog.activation import parameter_size
 from .graph import Graph, is_aux_output
 from .modules import HELPER_CLASSES
 from .shapes import Analysis, Analyzer, analyze
+from .templates import stale_description
 
 
 class CodegenError(ValueError):
@@ -1059,7 +1060,17 @@ def network_class_names(project) -> dict[str, str]:
 
 
 def _header(project, what: str) -> list[str]:
+    """The file's first comment: the project's name and description. A description that is
+    still the template's while the design has changed since is left out, with what changed: it
+    was written for the template's design ("64 ReLU units") and no longer says the truth."""
     lines = [f"# {what} for the designer project: {comment_text(project.name)}"]
+    changed = stale_description(project)
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        what_changed = comment_text("; ".join(changed[:3])).replace("\u2192", "->")
+        note = "# (The template's description is left out: it describes the template's design,"
+        lines += ["#", note, f"# and this one has changed since: {what_changed}{more}.)"]
+        return lines
     desc = comment_lines(project.description)
     if desc:
         lines.append("#")
@@ -1900,8 +1911,9 @@ _RUN_HELP = [
     "On several processes (one per GPU, or CPU processes with gloo), with PyTorch's launcher:",
     "    torchrun --nproc_per_node=4 train.py",
     "    across machines: add torchrun's --nnodes, --node_rank and --rdzv-endpoint arguments",
-    "--batch-size is per process. Checkpoints (best.pt, last.pt) go to --out; load the weights",
-    "with: from model import load; model = load('checkpoints/best.pt')",
+    "--batch-size is per process. Checkpoints go to --out: best.pt (the epoch with the lowest",
+    "validation loss; the training loss without validation data) and last.pt (the last epoch);",
+    "load the weights with: from model import load; model = load('checkpoints/best.pt')",
 ]
 
 

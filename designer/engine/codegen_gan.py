@@ -233,7 +233,9 @@ _RUN_HELP = [
     "    python train.py                      # settings from the project; see --help",
     "    python train.py --epochs 1 --dry-run  # check the set-up on one batch",
     "Each epoch writes checkpoints/samples_epoch_NNN.png (images from a fixed noise batch) and",
-    "checkpoints/last.pt; load both trained networks with model.py's load():",
+    "checkpoints/last.pt (the last epoch; there is no best.pt: the D and G losses do not",
+    "measure sample quality, so look at the sample grids); load both networks with model.py's",
+    "load():",
     '    generator = load("checkpoints/last.pt")["generator"]',
 ]
 

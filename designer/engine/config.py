@@ -143,7 +143,7 @@ _COMMON_TRAINING: tuple[Setting, ...] = (
     Setting("grad_clip", "float", 0.0, "Clip the gradient norm to this (0: off)", min=0.0,
             max=1e6, label="Gradient clipping"),
     Setting("early_stopping", "int", 0, "Stop after this many epochs without a better "
-            "validation loss (0: off)", min=0, max=100_000),
+            "validation loss (0: off)", min=0, max=100_000, applies=(("recipe", _USES),)),
     Setting("seed", "int", 0, "Seed of weights, shuffling and dropout (reproducible on CPU)",
             min=0, max=2**31 - 1),
     Setting("device", "choice", "auto", "Where to train (auto: CUDA, then MPS, then CPU)",

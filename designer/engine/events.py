@@ -154,6 +154,7 @@ class LayerSummary:
     loss's gradient with respect to the layer's output (what backprop carries to the layer).
     ``dead_fraction``: for ReLU-like layers, the fraction of output units (elements of one
     sample's output) that are zero for every sample of the batch (NaN for other layers).
+    ``frozen``: the layer has parameters and none of them trains (so it has no gradient).
     Missing values are None (histograms) or NaN (numbers)."""
 
     network: str
@@ -174,6 +175,7 @@ class LayerSummary:
     nonfinite_weights: int
     nonfinite_grads: int
     nonfinite_activations: int
+    frozen: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ class InsideSample:
 
     ``index``: the validation sample (None: a sample given by the caller); ``inputs`` by network
     (what it was fed: the sample, or fixed noise for a network that takes noise); ``outputs`` and
-    ``attention`` by layer key as in :class:`InsideSummary`; ``notes``: what could not be shown."""
+    ``attention`` by layer key as in :class:`InsideSummary`; ``notes``: what could not be shown;
+    ``classes``: the dataset's class names (classification), for the output's bars."""
 
     epoch: int
     batch: int
@@ -220,3 +223,4 @@ class InsideSample:
     outputs: dict[str, LayerView]
     attention: dict[str, LayerView]
     notes: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()

@@ -534,6 +534,8 @@ class InsideObserver:
 
     def _summaries(self, values: dict[tuple[str, str], np.ndarray]) -> dict[str, LayerSummary]:
         out = {}
+        frozen = {layer.key for layer, params in self._layer_params
+                  if not any(p.requires_grad for p in params)}
         for layer in self.layers:
             def get(name: str, key=layer.key) -> float:
                 v = values.get((key, name))
@@ -556,7 +558,7 @@ class InsideObserver:
                 get("weight_norm"), get("grad_norm"), get("update_ratio"), get("out_grad_norm"),
                 get("act_mean"), get("act_std"), get("dead_fraction"),
                 count("nonfinite_weights"), count("nonfinite_grads"),
-                count("nonfinite_activations"))
+                count("nonfinite_activations"), layer.key in frozen)
         return out
 
     # -- one sample, layer by layer --------------------------------------------------------------
@@ -658,7 +660,12 @@ class InsideObserver:
             if layer.kind == "attention" and layer.key not in attention:
                 notes.append(f"{layer.key}: attention weights are not obtainable from this "
                              f"layer (its attention ran without need_weights)")
-        return InsideSample(epoch, batch, step, index, inputs, outputs, attention, tuple(notes))
+        ds = self.dataset
+        classes = (tuple(str(c) for c in ds.class_names)
+                   if ds is not None and getattr(ds, "task", None) == "classification"
+                   and getattr(ds, "class_names", None) else ())
+        return InsideSample(epoch, batch, step, index, inputs, outputs, attention, tuple(notes),
+                            classes)
 
 
 def _device_of(networks: dict[str, Any]) -> str:
@@ -753,7 +760,8 @@ def write_summary(folder: Path, s: InsideSummary) -> None:
         "format": FORMAT, "kind": "summary", "file": f"{stem}.npz", "epoch": s.epoch,
         "batch": s.batch, "step": s.step,
         "layers": [{"key": k, "network": ls.network, "path": ls.path, "node": ls.node,
-                    "type": ls.type, "kind": ls.kind} for k, ls in s.layers.items()]})
+                    "type": ls.type, "kind": ls.kind, "frozen": ls.frozen}
+                   for k, ls in s.layers.items()]})
 
 
 def write_sample(folder: Path, s: InsideSample) -> None:
@@ -775,7 +783,7 @@ def write_sample(folder: Path, s: InsideSample) -> None:
     _append_index(folder, {
         "format": FORMAT, "kind": "sample", "file": f"{stem}.npz", "epoch": s.epoch,
         "batch": s.batch, "step": s.step, "index": s.index, "inputs": nets, "views": views,
-        "notes": list(s.notes)})
+        "notes": list(s.notes), "classes": list(s.classes)})
 
 
 def read_inside(run_dir: str | os.PathLike) -> list[InsideSummary | InsideSample]:
@@ -811,7 +819,8 @@ def _summary_from(rec: dict[str, Any], a: dict[str, np.ndarray]) -> InsideSummar
             if f.startswith("nonfinite_"):
                 sc[f] = int(sc[f])
         layers[meta["key"]] = LayerSummary(meta["network"], meta["path"], meta["node"],
-                                           meta["type"], meta["kind"], *hists, **sc)
+                                           meta["type"], meta["kind"], *hists, **sc,
+                                           frozen=bool(meta.get("frozen", False)))
     return InsideSummary(rec["epoch"], rec["batch"], rec["step"], layers)
 
 
@@ -822,7 +831,8 @@ def _sample_from(rec: dict[str, Any], a: dict[str, np.ndarray]) -> InsideSample:
                                                  v["note"])
     inputs = {name: a[f"input{i}"] for i, name in enumerate(rec["inputs"])}
     return InsideSample(rec["epoch"], rec["batch"], rec["step"], rec["index"], inputs,
-                        groups["out"], groups["attn"], tuple(rec["notes"]))
+                        groups["out"], groups["attn"], tuple(rec["notes"]),
+                        tuple(str(c) for c in rec.get("classes", ())))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -883,14 +893,68 @@ def layer_text(graph: Any, node_id: str, analysis: Any = None, module: Any = Non
     return LayerText(node.name, node.type, doc, inputs, weights, output, "\n".join(lines))
 
 
+#: A layer's learned values are shown as numbers up to this many (a Linear(1, 1): 2).
+LEARNED_LIMIT = 16
+
+
+@dataclass(frozen=True)
+class LearnedValues:
+    """A small layer's parameters as a run's last.pt holds them (numpy arrays by name)."""
+
+    epoch: int | None
+    values: dict[str, np.ndarray]
+
+    def text(self) -> str:
+        """``weight [[2.003]], bias [0.9987]``."""
+        return ", ".join(f"{name} " + np.array2string(v, precision=4, separator=", ")
+                         for name, v in self.values.items())
+
+
+def learned_values(run_dir: str | os.PathLike, network: str, path: str,
+                   limit: int = LEARNED_LIMIT) -> LearnedValues | None:
+    """The parameters of the layer at module ``path`` of ``network`` in the run's last.pt, when
+    the checkpoint is there and they are at most ``limit`` numbers (None otherwise). Read with
+    ``weights_only=True`` and memory-mapped: a small layer of a large network reads only its
+    own bytes (the window asks on the GUI thread)."""
+    from .runs import LAST
+
+    try:
+        state = torch.load(Path(run_dir) / LAST, map_location="cpu", weights_only=True,
+                           mmap=True)
+    except Exception:  # noqa: BLE001 - missing, torn or foreign: no values to show
+        return None
+    model = state.get("model") if isinstance(state, dict) else None
+    if isinstance(model, dict) and isinstance(model.get(network), dict):
+        model = model[network]  # a checkpoint of several networks (a GAN's, a VAE's)
+    if not isinstance(model, dict):
+        return None
+    found: dict[str, np.ndarray] = {}
+    for key, value in model.items():
+        if not torch.is_tensor(value) or key.endswith("num_batches_tracked"):
+            continue
+        if key == path:  # a Parameter layer: the tensor itself
+            name = path
+        elif key.startswith(path + ".") and "." not in key[len(path) + 1:]:
+            name = key[len(path) + 1:]
+        else:
+            continue
+        found[name] = value.detach().float().cpu().numpy()
+    if not found or sum(v.size for v in found.values()) > limit:
+        return None
+    epoch = state.get("epoch")
+    return LearnedValues(epoch if isinstance(epoch, int) else None, found)
+
+
 __all__ = [
     "INSIDE_DIR",
     "InsideObserver",
     "InsideOptions",
     "Layer",
     "LayerText",
+    "LearnedValues",
     "layer_text",
     "layers_of",
+    "learned_values",
     "read_inside",
     "write_sample",
     "write_summary",

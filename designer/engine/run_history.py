@@ -8,6 +8,7 @@ checkpoints; the History tab lists them and ``designer runs`` prints them.
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .design_diff import design_changes, settings_changes
 from .runs import RunError, checkpoints, default_run_dir, read_config, read_history
 
 # metric name -> whether higher is better
@@ -83,6 +85,9 @@ class RunRecord:
     status: str = ""
     checkpoints: list[Any] = field(default_factory=list)  # runs.CheckpointInfo: best, last
     final: str = ""  # the recipe's headline of the last epoch ("accuracy 97.77%", "D(x) 0.72, ...")
+    # what differs from the run before it (design_changes); None: the first run, or one of the
+    # two did not record its design
+    changes: list[str] | None = None
 
     def checkpoint(self, kind: str):
         """The run's ``best`` or ``last`` CheckpointInfo, or None."""
@@ -185,12 +190,30 @@ def read_run(path: Path) -> RunRecord | None:
 
 
 def list_runs(root: Path | None) -> list[RunRecord]:
-    """Every run folder directly under ``root``, newest first."""
+    """Every run folder directly under ``root``, newest first, each with what differs from the
+    run before it (``changes``)."""
     if root is None or not root.is_dir():
         return []
     runs = [r for p in root.iterdir() if p.is_dir() and (r := read_run(p)) is not None]
     runs.sort(key=lambda r: (r.started or datetime.min, r.path.name), reverse=True)
+    for run, before in itertools.pairwise(runs):
+        run.changes = run_changes(before.config, run.config)
     return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# What differs between two runs
+# ---------------------------------------------------------------------------------------------
+
+
+def run_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str] | None:
+    """What differs between two runs' config.json: the design first, then the dataset and
+    training settings. None when either run did not record its design."""
+    pa, pb = before.get("project"), after.get("project")
+    if not isinstance(pa, dict) or not isinstance(pb, dict):
+        return None
+    return (design_changes(pa, pb) + settings_changes(before.get("dataset"), after.get("dataset"))
+            + settings_changes(before.get("training"), after.get("training")))
 
 
 def runs_root(project_path: Path | None, project_name: str) -> Path:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .project import atomic_path, remove_stale_temporaries
+from .recipes import UnknownRecipe
+from .recipes import get as recipe_spec
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -273,7 +275,7 @@ def checkpoints(run_dir: str | os.PathLike, history: list[dict[str, Any]] | None
     out = []
     best = best_record(history)
     has_val = any(isinstance(r.get("val"), dict) and r["val"] for r in history)
-    best_why = "lowest validation loss" if has_val else "lowest training loss"
+    best_why = _best_why(run_dir, has_val)
     last = history[-1] if history else None
     for kind, name, record, why in (("best", BEST, best, best_why),
                                     ("last", LAST, last, "the last epoch")):
@@ -289,6 +291,19 @@ def checkpoints(run_dir: str | os.PathLike, history: list[dict[str, Any]] | None
         out[-1] = CheckpointInfo("last", out[-1].path, None, "",
                                  f"stopped in epoch {stopped[0]} after batch {stopped[1]}")
     return out
+
+
+def _best_why(run_dir: Path, has_val: bool) -> str:
+    """What put the run's best.pt there, in its recipe's words (a recipe that keeps no best.pt:
+    one of an older run, which picked the lowest loss all the same, and says why it means
+    little)."""
+    phase = "validation" if has_val else "training"
+    try:
+        spec = recipe_spec(read_config(run_dir).get("recipe") or "supervised")
+    except (RunError, UnknownRecipe, TypeError):
+        return f"lowest {phase} loss"
+    return spec.best_why(has_val) or (f"lowest {phase} {spec.loss_label or 'loss'}, which "
+                                       f"says little: {spec.no_best_reason}")
 
 
 def _stopped_at(run_dir: Path) -> tuple[int, int] | None:

@@ -7,6 +7,7 @@ pruner, seed)::
     "search": {
       "objective": {"metric": "val_loss", "direction": "minimize"},
       "trials": 20, "sampler": "tpe", "pruner": "median", "seed": 0,
+      "startup_trials": 3, "warmup_epochs": 2,
       "dimensions": [
         {"target": {"setting": "lr"}, "type": "float", "low": 0.0001, "high": 0.1, "log": true},
         {"target": {"network": "model", "node": "fc1", "param": "out_features"},
@@ -55,10 +56,18 @@ MAX_DIMENSIONS = 64
 MAX_CHOICES = 256
 MAX_TRIALS = 100_000
 MAX_GRID = 100_000
-SEARCH_KEYS = ("objective", "trials", "timeout_s", "sampler", "pruner", "seed", "dimensions")
+SEARCH_KEYS = ("objective", "trials", "timeout_s", "sampler", "pruner", "seed", "dimensions",
+               "startup_trials", "warmup_epochs")
 OBJECTIVE_KEYS = ("metric", "direction")
 DIMENSION_KEYS = ("target", "type", "low", "high", "step", "log", "choices")
 DB_NAME = "sweeps.db"
+#: The pruner waits for this many complete trials (a median of one or two trials is noise) and
+#: lets every trial train this many epochs (the first epochs say little about the last) before
+#: it prunes any: defaults a newcomer can trust; the search section and the Sweeps dock set them.
+STARTUP_TRIALS = 3
+WARMUP_EPOCHS = 2
+#: Complete trials before parameter importances are computed (fANOVA on two points says little).
+MIN_TRIALS_FOR_IMPORTANCES = 3
 
 
 class SearchError(ValueError):
@@ -132,10 +141,19 @@ class SearchSpace:
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int | None = 0
+    startup_trials: int = STARTUP_TRIALS
+    warmup_epochs: int = WARMUP_EPOCHS
 
     @property
     def objective(self) -> str:
         return self.metric
+
+    def pruner_text(self) -> str:
+        """The pruner in words: "median pruner (from epoch 3, once 3 trials are complete)"."""
+        if self.pruner == "none":
+            return "no pruning"
+        return (f"{self.pruner} pruner (from epoch {self.warmup_epochs + 1}, once "
+                f"{self.startup_trials} trial(s) are complete)")
 
     def grid_size(self) -> int | None:
         """How many points a grid search visits (None: some dimension is continuous)."""
@@ -205,6 +223,14 @@ def search_from_dict(data: Any, networks: Mapping[str, Any], strict: bool = True
     pruner = data.get("pruner", "median")
     if pruner not in PRUNERS:
         raise SearchError(f"pruner: expected one of {', '.join(PRUNERS)}, got {_show(pruner)}")
+    waits = {}
+    for key, default, what in (("startup_trials", STARTUP_TRIALS, "complete trials"),
+                               ("warmup_epochs", WARMUP_EPOCHS, "epochs")):
+        v = data.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_TRIALS:
+            raise SearchError(f"{key}: expected a number of {what} from 0 to {MAX_TRIALS:,} "
+                              f"before the pruner may stop a trial, got {_show(v)}")
+        waits[key] = v
     seed = data.get("seed", 0)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
                              or not 0 <= seed < 2**31):
@@ -225,7 +251,8 @@ def search_from_dict(data: Any, networks: Mapping[str, Any], strict: bool = True
                               f"dimensions[{other}]")
         dims.append(dim)
     space = SearchSpace(tuple(dims), metric, direction, trials,
-                        float(timeout) if timeout is not None else None, sampler, pruner, seed)
+                        float(timeout) if timeout is not None else None, sampler, pruner, seed,
+                        **waits)
     if sampler == "grid":
         size = space.grid_size()
         if size is None:
@@ -828,11 +855,7 @@ class Sweep:
         return optuna.samplers.TPESampler(seed=seed)
 
     def _pruner(self, optuna):
-        if self.space.pruner == "median":
-            return optuna.pruners.MedianPruner(n_startup_trials=2)
-        if self.space.pruner == "successive_halving":
-            return optuna.pruners.SuccessiveHalvingPruner()
-        return optuna.pruners.NopPruner()
+        return make_pruner(optuna, self.space)
 
     def _suggest(self, trial) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -1037,11 +1060,40 @@ def best_trial(study) -> BestTrial | None:
     return BestTrial(t.number, float(t.value), params, t.user_attrs.get("run_dir"))
 
 
+def make_pruner(optuna, space: SearchSpace):
+    """The study's pruner: none before ``space.startup_trials`` trials are complete, and never
+    in a trial's first ``space.warmup_epochs`` epochs (trials report their epochs as steps 1,
+    2, ...)."""
+    first = space.warmup_epochs + 1  # the first epoch a trial can be pruned after
+    if space.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=space.startup_trials,
+                                           n_warmup_steps=first)
+    if space.pruner == "successive_halving":
+        return _after_startup(optuna, optuna.pruners.SuccessiveHalvingPruner(min_resource=first),
+                              space.startup_trials)
+    return optuna.pruners.NopPruner()
+
+
+def _after_startup(optuna, inner, startup_trials: int):
+    """``inner``, asked only once ``startup_trials`` trials are complete (successive halving
+    has no such wait of its own)."""
+
+    class AfterStartup(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            done = study.get_trials(deepcopy=False,
+                                    states=(optuna.trial.TrialState.COMPLETE,))
+            return len(done) >= startup_trials and inner.prune(study, trial)
+
+    return AfterStartup()
+
+
 def importances(study) -> dict[str, float]:
+    """Each parameter's importance (fANOVA), from MIN_TRIALS_FOR_IMPORTANCES complete trials on
+    ({} before)."""
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(complete) < 2:
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCES:
         return {}
     import warnings
 

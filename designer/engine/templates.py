@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .design_diff import design_changes
 from .project import SUFFIX, Project, ProjectError, load_project
 
 #: The template that opens with the app.
@@ -201,3 +202,21 @@ __all__ = [
     "DEFAULT_TEMPLATE", "TemplateError", "TemplateInfo", "describe_dataset", "list_templates",
     "load_template", "template_path", "templates_dir", "with_absolute_data_path",
 ]
+
+
+def stale_description(project: Project, directory: str | os.PathLike | None = None
+                      ) -> list[str] | None:
+    """When ``project`` still carries the description of the template it was opened from
+    (``metadata.id``) but its design has changed since, what changed (design_changes, by layer
+    name): that text was written for the template's design ("64 ReLU units") and may no longer
+    be true. None when the description is the user's own, or the design is the template's."""
+    tid = project.metadata.get("id") if isinstance(project.metadata, dict) else None
+    if not isinstance(tid, str) or not project.description:
+        return None
+    try:
+        template = load_project(template_path(tid, directory))
+    except (ProjectError, TemplateError, OSError, ValueError):
+        return None
+    if template.description != project.description:
+        return None
+    return design_changes(template.to_dict(), project.to_dict()) or None

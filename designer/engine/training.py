@@ -45,6 +45,8 @@ from .events import (  # re-exported: the events live apart from torch
     Started,
     Stopped,
 )
+from .recipes import UnknownRecipe
+from .recipes import get as recipe_spec
 from .recipes.base import Recipe, StepOutput, TrainContext
 
 NAN_HINT = ("lower the learning rate (training.lr), turn on gradient clipping "
@@ -448,7 +450,10 @@ class Trainer:
         prior = prior if isinstance(prior, (int, float)) and math.isfinite(prior) else 0.0
         self._emit(Started(_s(self.run_dir), str(device), epochs, start_epoch, nb, n, ds.n_val,
                            amp, tuple(notes)))
-        patience = cfg["early_stopping"]
+        # what "best" means is the recipe's (its spec's ``best``); without it no best.pt is kept
+        # and early stopping, which waits for a better epoch, is off
+        keeps_best = _keeps_best(self.recipe.name)
+        patience = cfg["early_stopping"] if keeps_best else 0
         since_best = 0
         if self.history and self._best_epoch is not None:
             since_best = self._epochs_done - self._best_epoch
@@ -464,7 +469,7 @@ class Trainer:
             monitored = val.get("loss", train.get("loss"))
             lr = self.recipe.lr()
             self.recipe.end_epoch(monitored)
-            improved = monitored is not None and math.isfinite(monitored) and (
+            improved = keeps_best and monitored is not None and math.isfinite(monitored) and (
                 self._best_loss is None or monitored < self._best_loss)
             if improved:
                 self._best_loss, self._best_epoch, since_best = monitored, epoch, 0
@@ -674,6 +679,15 @@ class Trainer:
         if epoch >= self.config["epochs"]:
             raise TrainingError(f"the run already has {epoch} epoch(s); ask for more than that "
                                 f"(training.epochs, or --epochs) to continue it")
+
+
+def _keeps_best(recipe_name: str) -> bool:
+    """Does a run of this recipe keep a best.pt (its spec declares what best means)? A recipe
+    outside the registry (a test's, a script's) keeps the trainer's default: lowest loss."""
+    try:
+        return recipe_spec(recipe_name).best is not None
+    except UnknownRecipe:
+        return True
 
 
 def _weak_guard(trainer: Trainer) -> Callable[[torch.Tensor], None]:

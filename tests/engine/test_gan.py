@@ -440,3 +440,29 @@ def test_a_gan_that_cannot_fit_in_memory_is_refused_before_building(monkeypatch)
     msg = str(info.value)
     assert "generator: training needs about" in msg and "but this machine has 100.0 kB" in msg
     assert not built
+
+
+def test_a_gan_run_keeps_last_pt_only_and_does_not_stop_early(digits, tmp_path):
+    """The GAN declares no "best": its D + G loss falls and rises with the game, not with the
+    samples, so the trainer keeps no best.pt and early stopping (which waits for a better
+    loss) is off; a best.pt an older run left says what picked it and that it means little."""
+    from designer.engine import runs
+    from designer.engine.recipes import get
+
+    assert get("gan").best is None and get("supervised").best == "loss"
+    assert get("supervised").best_why(True) == "lowest validation loss"
+    p = project()
+    cfg = fast(p, epochs=3, early_stopping=1)
+    events = []
+    recipe = prepare_gan(p.networks, digits, cfg)
+    result = Trainer(None, digits, cfg, recipe=recipe, callback=events.append,
+                     run_dir=tmp_path / "run").run()
+    assert result.status == "finished" and result.epochs_done == 3  # not stopped early
+    assert result.best_epoch is None
+    assert not (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "last.pt").exists()
+    assert {e.kind for e in events if type(e).__name__ == "CheckpointSaved"} == {"last"}
+    assert [c.kind for c in runs.checkpoints(tmp_path / "run")] == ["last"]
+    # an older GAN run's best.pt
+    (tmp_path / "run" / "best.pt").write_bytes((tmp_path / "run" / "last.pt").read_bytes())
+    best = runs.checkpoints(tmp_path / "run")[0]
+    assert best.kind == "best" and "D + G loss" in best.why and "sample quality" in best.why

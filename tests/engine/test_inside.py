@@ -438,3 +438,41 @@ def test_a_parameter_layer_shows_its_weight_and_gradient(digits):
     layer = s.layers["model.offset"]
     assert layer.node == bias.id and layer.grad_norm > 0 and layer.update_ratio > 0
     assert no_hooks_left(model)
+
+
+def test_a_frozen_layer_and_the_class_names_are_recorded_and_replayed(digits, tmp_path):
+    """A frozen layer's summaries say frozen (and carry no gradient); the sample carries the
+    dataset's class names for the output's bars; both survive the run folder."""
+    g, _ = mlp(("Linear", {"out_features": 16}), ("ReLU", {}))
+    fc1 = next(n for n in g.nodes.values() if n.name == "fc1")
+    fc1.frozen = True
+    events = []
+    Trainer(build_model(g, seed=0), digits, {"epochs": 1, "batch_size": 64},
+            run_dir=tmp_path / "run", callback=events.append,
+            inside=InsideOptions(every=100, overhead=None, sample=0)).run()
+    live = inside_events(events)
+    last = summaries(live)[-1]
+    assert last.layers["model.fc1"].frozen and math.isnan(last.layers["model.fc1"].grad_norm)
+    assert not last.layers["model.fc2"].frozen and last.layers["model.fc2"].grad_norm > 0
+    assert not last.layers["model.relu1"].frozen  # no weights: nothing to freeze
+    sample = next(e for e in live if isinstance(e, InsideSample))
+    assert sample.classes == tuple(digits.class_names) and len(sample.classes) == 10
+    replay = read_inside(tmp_path / "run")
+    assert summaries(replay)[-1].layers["model.fc1"].frozen
+    assert not summaries(replay)[-1].layers["model.fc2"].frozen
+    assert next(e for e in replay if isinstance(e, InsideSample)).classes == sample.classes
+
+
+def test_a_small_layers_learned_values_are_read_from_last_pt(digits, tmp_path):
+    """Linear(1, 1)-sized layers list their numbers (the linear-regression template's w and b);
+    a large layer's do not; a run without last.pt gives none."""
+    from designer.engine.inside import learned_values
+
+    _g, model = mlp(("Linear", {"out_features": 2}), ("ReLU", {}))  # fc1: 64 x 2 + 2 values
+    Trainer(model, digits, {"epochs": 1, "batch_size": 64}, run_dir=tmp_path / "run").run()
+    assert learned_values(tmp_path / "run", "model", "fc1") is None  # 130 numbers: too many
+    found = learned_values(tmp_path / "run", "model", "fc1", limit=200)
+    assert found.epoch == 1 and set(found.values) == {"weight", "bias"}
+    np.testing.assert_allclose(found.values["bias"], model.fc1.bias.detach().numpy())
+    assert found.text().startswith("weight [[")
+    assert learned_values(tmp_path / "nothing", "model", "fc1") is None

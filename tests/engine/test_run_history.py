@@ -154,3 +154,84 @@ def test_designer_runs_does_not_import_torch(project):
     """, str(project))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 run(s) of tiny digits" in proc.stdout
+
+
+def test_design_changes_name_each_difference_by_layer():
+    """What History's "changes" column says between two runs' designs: a width, a layer added
+    or removed, a new wire, a frozen layer, a block parameter; positions are no change; with
+    several networks each line names its network; then the settings that differ."""
+    from designer.engine.design_diff import design_changes
+    from designer.engine.run_history import run_changes
+
+    def net(name, nodes, edges):
+        return {"name": name, "nodes": nodes, "edges": [
+            {"src": a, "dst": b, "dst_port": 0} for a, b in edges]}
+
+    def node(i, type_, **params):
+        return {"id": i, "type": type_, "name": i, "params": params, "pos": [0, 0]}
+
+    a = {"networks": [net("model", [node("x", "Input", shape=[4]), node("fc1", "Linear",
+                                                                        out_features=64),
+                                    node("relu1", "ReLU"), node("y", "Output")],
+                          [("x", "fc1"), ("fc1", "relu1"), ("relu1", "y")])]}
+    b = {"networks": [net("model", [node("x", "Input", shape=[4]), node("fc1", "Linear",
+                                                                        out_features=32),
+                                    node("drop", "Dropout", p=0.5), node("y", "Output")],
+                          [("x", "fc1"), ("fc1", "drop"), ("drop", "y"), ("x", "y")])]}
+    b["networks"][0]["nodes"][0]["pos"] = [100, 5]  # moved: not a change
+    b["networks"][0]["nodes"][1]["frozen"] = True
+    assert design_changes(a, b) == ["- relu1 (ReLU)", "+ drop (Dropout)",
+                                    "fc1.out_features 64 \u2192 32", "fc1 frozen",
+                                    "wire + x \u2192 y"]
+    assert design_changes(a, a) == []
+    two = {"networks": [*a["networks"], net("critic", [node("x", "Input")], [])]}
+    assert design_changes(a, two) == ["+ network critic"]
+    assert design_changes(two, {"networks": [b["networks"][0], two["networks"][1]]})[0] == \
+        "model: - relu1 (ReLU)"
+    # a run's config.json: the design, then dataset and training settings
+    ca = {"project": a, "dataset": {"name": "digits"}, "training": {"lr": 0.01, "epochs": 2}}
+    cb = {"project": a, "dataset": {"name": "digits"}, "training": {"lr": 0.001, "epochs": 2}}
+    assert run_changes(ca, cb) == ["lr 0.01 \u2192 0.001"]
+    assert run_changes(ca, {"training": {}}) is None  # no design recorded: unknown
+
+
+def test_list_runs_compares_each_run_with_the_one_before(tmp_path):
+    """Two run folders whose designs differ in fc1's width: the newer says so, the older is the
+    first (nothing to compare with)."""
+    from designer.engine.project import Project
+
+    for stamp, width in (("20260101-100000", 64), ("20260102-100000", 32)):
+        p = Project("p", networks={"model": _mlp(width)})
+        (tmp_path / stamp).mkdir()
+        (tmp_path / stamp / "config.json").write_text(json.dumps(
+            {"project": p.to_dict(), "training": {"lr": 0.01}, "dataset": {"name": "digits"}}))
+    new, old = list_runs(tmp_path)
+    assert new.changes == ["fc1.out_features 64 \u2192 32"] and old.changes is None
+
+
+def _mlp(width):
+    from designer.engine.graph import Graph
+
+    g = Graph()
+    x = g.add_node("Input", params={"shape": [4]}).id
+    fc = g.add_node("Linear", params={"out_features": width}).id
+    y = g.add_node("Output").id
+    g.connect(x, fc)
+    g.connect(fc, y)
+    return g
+
+
+def test_a_templates_description_is_stale_once_its_design_changes():
+    """The starter's description says "64 ReLU units": it goes with the template's design, not
+    with a changed one; a description the user wrote is always theirs."""
+    from designer.engine.codegen import model_source
+    from designer.engine.templates import load_template, stale_description
+
+    p = load_template("mlp-digits")
+    assert stale_description(p) is None and "64 ReLU units" in model_source(p, format=False)
+    p.graph.node_by_name("fc1").params["out_features"] = 32
+    assert stale_description(p) == ["fc1.out_features 64 \u2192 32"]
+    source = model_source(p, format=False)
+    assert "64 ReLU units" not in source and "fc1.out_features 64 -> 32" in source
+    p.description = "My own notes: 64 ReLU units"
+    assert stale_description(p) is None and "My own notes" in model_source(p, format=False)

@@ -359,3 +359,71 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path):
     outs = _workers(path, POSTGRES, study, 6)
     _check_shared(outs, POSTGRES, study, 6, tmp_path / "runs" / "sw")
     assert "designer:designer@" not in "".join(outs)  # the password is never printed
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults a newcomer can trust (issue 22 item 15)
+# ---------------------------------------------------------------------------------------------
+
+
+def _steady(study, optuna, n: int, value: float = 1.0, epochs: int = 4) -> None:
+    for _ in range(n):
+        t = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        for epoch in range(1, epochs + 1):
+            t.report(value, epoch)
+            assert not t.should_prune()  # (successive halving records its rungs here)
+        study.tell(t, value)
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving"])
+def test_the_pruner_waits_for_complete_trials_and_a_warm_up(pruner):
+    """By default no trial is pruned before 3 trials are complete, nor in its first 2 epochs
+    (the median pruner once pruned 4 of 6 trials after their first epoch); both waits are the
+    search section's to set."""
+    import optuna
+
+    space = S.search_from_dict({"pruner": pruner, "dimensions": [LR]},
+                               digits_project().networks)
+    assert (space.startup_trials, space.warmup_epochs) == (3, 2)
+    assert space.pruner_text() == f"{pruner} pruner (from epoch 3, once 3 trial(s) are complete)"
+    study = optuna.create_study(pruner=S.make_pruner(optuna, space))
+    _steady(study, optuna, 2)
+    bad = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    for epoch in (1, 2, 3, 4):  # only 2 complete: never pruned
+        bad.report(100.0, epoch)
+        assert not bad.should_prune(), epoch
+    study.tell(bad, 100.0)
+    _steady(study, optuna, 1)  # now 3 complete trials with a value of 1.0
+    bad = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    for epoch, prunes in ((1, False), (2, False), (3, True)):
+        bad.report(100.0, epoch)
+        assert bool(bad.should_prune()) is prunes, epoch
+    # set in the search section
+    space = S.search_from_dict({"pruner": "median", "startup_trials": 0, "warmup_epochs": 0,
+                                "dimensions": [LR]}, digits_project().networks)
+    study = optuna.create_study(pruner=S.make_pruner(optuna, space))
+    _steady(study, optuna, 1)
+    bad = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    bad.report(100.0, 1)
+    assert bad.should_prune()
+
+
+@pytest.mark.parametrize("key,value", [("startup_trials", -1), ("warmup_epochs", 1.5),
+                                       ("warmup_epochs", True)])
+def test_bad_pruner_waits_are_refused_with_their_place(key, value):
+    with pytest.raises(S.SearchError, match=f"^{key}: expected a number of"):
+        S.search_from_dict({key: value, "dimensions": [LR]}, digits_project().networks)
+
+
+def test_importances_need_three_complete_trials():
+    """As the README says: importances from three complete trials on, not two."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("lr", 0, 1) + 0.1 * t.suggest_int("w", 1, 4),
+                   n_trials=2)
+    assert S.importances(study) == {}
+    study.optimize(lambda t: t.suggest_float("lr", 0, 1) + 0.1 * t.suggest_int("w", 1, 4),
+                   n_trials=1)
+    assert set(S.importances(study)) == {"lr", "w"}

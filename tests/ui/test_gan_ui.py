@@ -79,6 +79,16 @@ def test_gan_template_in_the_window_two_tabs_and_training_shows_samples(qtbot, w
     assert set(torch.load(run / "last.pt", weights_only=True)["model"]) == {
         "generator", "discriminator"}
     assert "Finished (completed)" in panel.log.toPlainText()
+    # "best" by the lowest D + G loss would be a guess at sample quality: the run keeps
+    # last.pt only, and the line under the progress bar says so and why
+    assert not (run / "best.pt").exists()
+    ending = panel.progress_label.text()
+    assert "best.pt =" not in ending
+    assert "no best.pt, last.pt only (GAN: its D and G losses do not measure sample quality)" \
+        in ending
+    combo = panel.evaluation.checkpoint_combo
+    assert all(not combo.itemText(i).startswith("best.pt") for i in range(combo.count()))
+    assert "Saved the best model" not in panel.log.toPlainText()
 
 
 def test_problems_dock_shows_a_mismatch_between_the_two_networks(qtbot, window):
@@ -167,7 +177,8 @@ def test_log_history_reopen_overlay_and_evaluate_for_a_gan_run(qtbot, panel):
     assert run.spec.id == "gan" and not run.evaluates and run.path == panel.run_dir
     assert "lr_d 0.0003" in history.table.item(0, 1).text()
     assert history.table.item(0, 3).text().startswith("D(x) 0.")  # not "loss 1.9"
-    assert history.table.item(0, 2).text().startswith("epoch ")  # what best.pt holds
+    # a GAN's D + G loss says nothing of sample quality: no best.pt, last.pt only
+    assert history.table.item(0, 2).text() == "none: last.pt only"
     assert history.table.item(0, 6).text() == "complete"
 
     overlays = []

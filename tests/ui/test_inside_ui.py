@@ -24,8 +24,8 @@ from designer.engine.training import Trainer
 from designer.ui.canvas.view import CanvasView
 from designer.ui.document import Document
 from designer.ui.inside.model import InsideStore
-from designer.ui.inside.overlay import InsideOverlay, level_color
-from designer.ui.inside.panel import InsidePanel, tile
+from designer.ui.inside.overlay import FROZEN, InsideOverlay, level_color
+from designer.ui.inside.panel import FEW_CAPTURES, InsidePanel, tile
 from designer.ui.main_window import MainWindow
 
 LENET = (("Conv2d", {"out_channels": 6, "kernel_size": 3, "padding": 1}), ("ReLU", {}),
@@ -362,3 +362,96 @@ def test_a_block_use_shows_the_worst_inside_and_an_opened_definition_each_layer(
     fc1, fc2 = node_named(g, "fc1"), node_named(g, "fc2")
     assert inside[fc1].level < inside[fc2].level
     assert view.canvas_scene.node_items[fc1].mark_color is not None
+
+
+# --------------------------------------------------------------------------------------------
+# A short run, looked at (issue 22 item 14)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_short_run_with_a_frozen_layer_reads_right_in_the_window(qtbot, window):
+    """Freeze conv1 with the Trainable box, show Inside and the gradient overlay from the View
+    menu, train two epochs (a few captures): the capture axis counts 1, 2 (no 1.5); each
+    capture is a dot on the curves; the curves' keys sit in the titles, not over the plots;
+    conv1 is grey with a "frozen" badge and a frozen key in the legend, and no end of the scale
+    is called vanishing when the norms are ordinary; fc2's bars carry the digits' class names."""
+    w, panel = window, window.inside.panel
+    doc, training = w.document, w.training.panel
+    conv = node_named(doc.graph, "conv1")
+    w.inspector.set_node(conv)
+    w.inspector.trainable_check.click()
+    assert doc.graph.nodes[conv].frozen
+    view_menu = next(a.menu() for a in w.menuBar().actions() if a.text().replace("&", "") == "View")
+    actions = {a.text().replace("&", ""): a for a in view_menu.actions()}
+    actions["Inside"].trigger()
+    actions["Gradient Overlay"].trigger()
+    w.training.show()
+    with qtbot.waitSignal(training.run_finished, timeout=60000):
+        assert training.train()
+    qtbot.waitUntil(lambda: panel.store.captures >= 2)
+    n = panel.store.captures
+    assert n <= FEW_CAPTURES  # a short run
+
+    w.view.select_nodes([node_named(doc.graph, "fc1")])
+    panel.tabs.setCurrentIndex(1)
+    panel.redraw()
+    axis = panel.hists["weights"][0].getAxis("bottom")
+    values = [v for _, vs in axis.tickValues(0.5, n + 0.5, 200) for v in vs]
+    assert values and all(float(v).is_integer() for v in values)
+    assert axis.tickStrings([1.0, 2.0], 1.0, 1.0) == ["1", "2"]
+    panel.tabs.setCurrentIndex(2)
+    panel.redraw()
+    assert panel.curves["grad_norm"].opts["symbol"] == "o"  # few captures: dots
+    grads = panel.curve_plots["gradients"]
+    assert grads.legend is None and "weights" in grads.titleLabel.text \
+        and "output" in grads.titleLabel.text
+
+    overlay = w.inside.overlay
+    qtbot.waitUntil(lambda: overlay.current is not None and conv in overlay.current.nodes)
+    overlay.refresh()
+    item = w.view.canvas_scene.node_items[conv]
+    assert item.mark_badge == "frozen" and "frozen" in item.mark_tip
+    assert item.mark_color.name() == FROZEN
+    assert overlay.legend.frozen and overlay.legend.isVisible()
+    left, right = overlay.legend.end_texts()
+    assert overlay.current.lo > -6 and "vanishing" not in left and "exploding" not in right
+    fc1 = w.view.canvas_scene.node_items[node_named(doc.graph, "fc1")]
+    assert fc1.mark_badge == "" and fc1.mark_color.name() != FROZEN
+
+    w.view.select_nodes([node_named(doc.graph, "fc2")])
+    panel.tabs.setCurrentIndex(0)
+    panel.redraw()
+    ticks = panel.output_plot.getAxis("bottom")._tickLevels
+    names = panel.store.sample.classes
+    assert len(names) == 10 and [t for _, t in ticks[0]] == list(names)
+    assert "one per class" in panel.output_plot.titleLabel.text
+    w.view.select_nodes([node_named(doc.graph, "fc1")])  # 64 units: numbers, not classes
+    panel.redraw()
+    assert panel.output_plot.getAxis("bottom")._tickLevels is None
+    w.grab().save("/tmp/misc/journey-inside.png")
+
+
+def test_the_legend_calls_an_end_vanishing_only_when_it_is(qtbot, document):
+    """1.4e-2 at the low end of ordinary norms is no vanishing gradient; 1e-8, or five decades
+    under the others, is; a huge norm is exploding."""
+    graph = chain(("Flatten", {}), ("Linear", {"out_features": 16}), ("ReLU", {}),
+                  ("Linear", {"out_features": 16}), ("ReLU", {}), ("Linear", {"out_features": 10}))
+    doc = document(graph)
+    _view, overlay = overlay_for(qtbot, doc, [summary_of(graph, {
+        "fc1": {"grad_norm": 1.4e-2}, "fc2": {"grad_norm": 0.2}, "fc3": {"grad_norm": 0.5}})])
+    left, right = overlay.legend.end_texts()
+    assert left == "1.4e-02" and "exploding" not in right
+    assert "vanishing" not in overlay.current.nodes[node_named(graph, "fc1")].tip
+    for fc1, words in ((1e-8, ("vanishing", "")), (1e-6 * 0.2 * 10, ("vanishing", "")),
+                       (0.3, ("", ""))):
+        overlay.store.add(summary_of(graph, {"fc1": {"grad_norm": fc1}, "fc2": {"grad_norm": 0.2},
+                                             "fc3": {"grad_norm": 0.5}}))
+        overlay.refresh()
+        left, right = overlay.legend.end_texts()
+        assert left.endswith(" vanishing") == (words[0] == "vanishing"), (fc1, left)
+        assert "exploding" not in right
+    overlay.store.add(summary_of(graph, {"fc1": {"grad_norm": 0.3}, "fc2": {"grad_norm": 0.2},
+                                         "fc3": {"grad_norm": 5e4}}))
+    overlay.refresh()
+    assert overlay.legend.end_texts()[1].startswith("exploding ")
+    assert "(exploding)" in overlay.current.nodes[node_named(graph, "fc3")].tip

@@ -94,10 +94,11 @@ def test_mark_out_features_in_the_inspector_and_the_canvas_tag(qtbot, doc):
     before = state(doc)
     qtbot.mouseClick(button, Qt.LeftButton)
     target = {"network": "model", "node": "fc1", "param": "out_features"}
-    assert doc.search_dimension(target) == {"target": target, "type": "int", "low": 16,
+    # fc1 has 64 units: from half to twice, as the README says
+    assert doc.search_dimension(target) == {"target": target, "type": "int", "low": 32,
                                             "high": 128, "step": 16}
     qtbot.waitUntil(lambda: fc1 in tags.tags)
-    assert tags.tags[fc1].text() == "⚲ out_features 16..128 /16"
+    assert tags.tags[fc1].text() == "⚲ out_features 32..128 /16"
     assert doc.undo_stack.count() == 1
     doc.undo_stack.undo()
     assert state(doc) == before and not dock.search_buttons["out_features"].isChecked()
@@ -118,8 +119,13 @@ def test_default_ranges():
                                                    "log": True}
     assert default_dimension(decl["optimizer"], "adam")["choices"][0] == "adam" or \
         "adam" in default_dimension(decl["optimizer"], "adam")["choices"]
-    assert default_dimension(decl["batch_size"], 32) == {"type": "int", "low": 8, "high": 64,
+    assert default_dimension(decl["batch_size"], 32) == {"type": "int", "low": 16, "high": 64,
                                                          "step": 8}
+    # half to twice (not 4..32 for 16)
+    assert default_dimension(decl["batch_size"], 16) == {"type": "int", "low": 8, "high": 32,
+                                                         "step": 4}
+    assert default_dimension(decl["epochs"], 10) == {"type": "int", "low": 5, "high": 20,
+                                                     "step": 1}
     assert summary({"type": "choice", "choices": [64, 128]}) == "{64, 128}"
 
 
@@ -241,3 +247,55 @@ def test_renaming_a_searched_layer_keeps_its_search_and_deleting_it_loses_nothin
         assert "has no layer named" in problem.message and "fc1" in problem.message
     finally:
         doc.close()
+
+
+def test_the_window_marks_half_to_twice_and_shows_the_pruners_waits(qtbot, tmp_path):
+    """In the window: the ⚲ beside fc1's width marks 32..128 (half to twice its 64, as the
+    README says); the Sweeps dock (View menu) shows when the pruner may start (after 3 complete
+    trials, from epoch 3), each wait one undo step, and greys them out without a pruner."""
+    from PySide6.QtCore import QSettings
+
+    from designer.ui.main_window import MainWindow
+
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
+                   recovery_dir=tmp_path / "recovery")
+    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
+    w.show()
+    try:
+        assert w.open_template()
+        doc = w.document
+        w.view.select_nodes([node_id(doc, "fc1")])
+        qtbot.mouseClick(w.inspector.search_buttons["out_features"], Qt.LeftButton)
+        target = {"network": "model", "node": "fc1", "param": "out_features"}
+        assert doc.search_dimension(target) == {"target": target, "type": "int", "low": 32,
+                                                "high": 128, "step": 16}
+        menu = next(a.menu() for a in w.menuBar().actions()
+                    if a.text().replace("&", "") == "View")
+        action = next(a for a in menu.actions() if a.text().replace("&", "") == "Sweeps")
+        if not action.isChecked():
+            action.trigger()
+        w.sweeps.raise_()  # its tab beside Training
+        panel = w.sweeps.panel
+        qtbot.waitUntil(panel.isVisible)
+        assert panel.pruner.currentText() == "median"
+        assert (panel.startup_spin.value(), panel.warmup_spin.value()) == (3, 2)
+        assert panel.startup_spin.isEnabled() and panel.warmup_spin.isEnabled()
+        count = doc.undo_stack.count()
+        panel.warmup_spin.setFocus()
+        panel.warmup_spin.selectAll()
+        qtbot.keyClicks(panel.warmup_spin, "4")
+        qtbot.keyClick(panel.warmup_spin, Qt.Key_Return)
+        assert doc.project.search["warmup_epochs"] == 4
+        assert doc.project.search["startup_trials"] == 3
+        assert doc.undo_stack.count() == count + 1
+        space = S.search_space(doc.project)
+        assert space.pruner_text() == "median pruner (from epoch 5, once 3 trial(s) are complete)"
+        panel.pruner.setCurrentText("none")
+        panel.pruner.activated.emit(panel.pruner.currentIndex())
+        assert not panel.startup_spin.isEnabled() and not panel.warmup_spin.isEnabled()
+        doc.undo_stack.undo()
+        doc.undo_stack.undo()
+        assert panel.warmup_spin.value() == 2 and panel.pruner.currentText() == "median"
+        w.sweeps.grab().save("/tmp/misc/sweeps-form.png")
+    finally:
+        w.shutdown()

@@ -76,6 +76,10 @@ class RecipeSpec:
       ``evaluates``: whether a run's model makes predictions to evaluate (confusion matrix,
       "try it"); ``view``: the id of the window's live view (registered on the UI side);
       ``loss_label``: what its "loss" is, where it is a sum (History's curve labels).
+      ``best``: what "best" means for it: a run's best.pt holds the epoch with the lowest
+      ``best`` (validation, else training) and early stopping waits for it to improve. None:
+      none of its figures says which epoch is best (``no_best_reason`` says why), so a run keeps
+      last.pt only and early stopping is off (the window and the export say so).
     """
 
     id = ""
@@ -88,6 +92,14 @@ class RecipeSpec:
     evaluates = False
     view = ""
     loss_label = ""  # what the trainer's "loss" sums when that needs saying ("D + G loss")
+    best: str | None = "loss"
+    no_best_reason = ""
+
+    def best_why(self, has_val: bool) -> str | None:
+        """What put a run's best.pt there ("lowest validation loss"); None: no best.pt."""
+        if self.best is None:
+            return None
+        return f"lowest {'validation' if has_val else 'training'} {self.best}"
 
     # -- networks and checks -------------------------------------------------------------------
 

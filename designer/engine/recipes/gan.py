@@ -22,10 +22,14 @@ class Gan(RecipeSpec):
     doc = "a generator and a discriminator trained against each other"
     roles = (Role(GENERATOR, GENERATOR, "noise in, a fake sample out"),
              Role(DISCRIMINATOR, DISCRIMINATOR, "a sample in, one logit out"))
-    hides = ("loss", "lr", "l1")
+    hides = ("loss", "lr", "l1", "early_stopping")
     lr_keys = ("lr_d", "lr_g")
     view = "gan"
     loss_label = "D + G loss"
+    # D and G play against each other: their losses rise and fall with the game, not with how
+    # good the samples are, so the lowest D + G loss is often the least-trained generator
+    best = None
+    no_best_reason = "its D and G losses do not measure sample quality"
     settings = (
         Setting("lr_d", "float", 0.0002, "Learning rate of the discriminator (GAN)", min=1e-8,
                 max=10.0, applies=_GAN, label="GAN: discriminator LR"),

@@ -571,7 +571,8 @@ _RUN_HELP = [
     "On several processes (one per GPU, or CPU processes with gloo), with PyTorch's launcher:",
     "    torchrun --nproc_per_node=4 train.py",
     "--batch-size is per process. After each epoch a sample of text is printed and written to",
-    "--out (sample_epoch_NNN.txt) beside best.pt and last.pt; load the weights with:",
+    "--out (sample_epoch_NNN.txt) beside best.pt (the epoch with the lowest validation loss,",
+    "i.e. perplexity) and last.pt (the last epoch); load the weights with:",
     "    from model import load; model = load('checkpoints/best.pt')",
 ]
 

@@ -491,6 +491,7 @@ class Vae(RecipeSpec):
     hides = ("loss", "l1")
     lr_keys = ("lr",)
     view = "vae"
+    best = "reconstruction + KL loss"
     settings = (
         Setting("vae_loss", "choice", "bce", "Reconstruction loss of the VAE: bce (the decoder "
                 "outputs logits; binary cross-entropy against the input in [0, 1]) or mse "

@@ -19,6 +19,10 @@ from designer.engine.inside import HISTOGRAMS, SCALARS
 
 #: A layer is "mostly dead" above this fraction of dead units (after a ReLU).
 DEAD_LIMIT = 0.5
+#: A gradient norm is called vanishing below 1e-6, or when it is this many decades below the
+#: median of the network's layers; exploding above 1e3, or this many decades above the median.
+#: (The scale's ends are only the smallest and largest norms: 1e-2 is no vanishing gradient.)
+VANISHING_ABS, EXPLODING_ABS, APART_DECADES = -6.0, 3.0, 3.0
 
 
 @dataclass
@@ -212,6 +216,7 @@ class NodeMark:
     norm: float | None
     badge: str = ""
     tip: str = ""
+    frozen: bool = False  # its layers with weights are all frozen: no gradient to colour
 
 
 @dataclass(frozen=True)
@@ -219,6 +224,25 @@ class Marks:
     nodes: dict[str, NodeMark]
     lo: float  # log10 of the scale's ends
     hi: float
+    mid: float = 0.0  # log10 of the median norm
+
+    def word(self, log_norm: float) -> str:
+        """"vanishing", "exploding" or "" for a gradient norm (log10) among these."""
+        return gradient_word(log_norm, self.mid)
+
+    @property
+    def any_frozen(self) -> bool:
+        return any(m.frozen for m in self.nodes.values())
+
+
+def gradient_word(log_norm: float, mid: float) -> str:
+    """"vanishing" / "exploding" when a gradient norm (log10) is tiny or huge in itself, or
+    APART_DECADES from the median ``mid``; "" otherwise."""
+    if log_norm <= VANISHING_ABS or mid - log_norm >= APART_DECADES:
+        return "vanishing"
+    if log_norm >= EXPLODING_ABS or log_norm - mid >= APART_DECADES:
+        return "exploding"
+    return ""
 
 
 def _log(v: float) -> float | None:
@@ -255,19 +279,25 @@ def marks(summary: InsideSummary | None, mapping: dict[str, list[str]]) -> Marks
         dead = [s.dead_fraction for s in items if math.isfinite(s.dead_fraction)]
         bad = sum(s.nonfinite_weights + s.nonfinite_grads + s.nonfinite_activations
                   for s in items)
+        frozen = worst is None and any(s.frozen for s in items)
         badge = ""
         if bad:
             badge = "NaN/Inf"
         elif dead and max(dead) > DEAD_LIMIT:
             badge = f"dead {max(dead):.0%}"
+        elif frozen:
+            badge = "frozen"
         tip = []
+        if frozen:
+            tip.append("frozen: its weights do not train, so they get no gradient")
         if worst is not None:
-            tip.append(f"gradient norm {10 ** worst:.3g}")
+            word = gradient_word(worst, mid)
+            tip.append(f"gradient norm {10 ** worst:.3g}" + (f" ({word})" if word else ""))
         if dead:
             tip.append(f"dead units {max(dead):.0%}")
         if bad:
             tip.append(f"{bad} non-finite values")
         level = None if worst is None else (worst - lo) / (hi - lo)
         out[nid] = NodeMark(level, None if worst is None else 10 ** worst, badge,
-                            "; ".join(tip))
-    return Marks(out, lo, hi)
+                            "; ".join(tip), frozen)
+    return Marks(out, lo, hi, mid)

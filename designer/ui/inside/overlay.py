@@ -15,10 +15,12 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
-from .model import InsideStore, Marks, keys_meta, marks, node_keys, view_of
+from .model import InsideStore, Marks, gradient_word, keys_meta, marks, node_keys, view_of
 
-#: From vanishing (0) to exploding (1).
+#: From the smallest gradient norm shown (0) to the largest (1).
 SCALE = ("#313695", "#4575b4", "#74add1", "#abd9e9", "#fee090", "#fdae61", "#f46d43", "#a50026")
+#: A frozen layer (no gradient): grey, off the scale, with its own key in the legend.
+FROZEN = "#9aa5b1"
 REFRESH_MS = 300
 
 
@@ -42,15 +44,29 @@ class GradientLegend(QWidget):
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
-        self.lo, self.hi = -1.0, 1.0
+        self.lo, self.hi, self.mid = -1.0, 1.0, 0.0
+        self.frozen = False  # a "frozen" key beside the scale
         self.setAttribute(Qt.WA_TransparentForMouseEvents)
         self.resize(250, 52)
         parent.installEventFilter(self)
         self.hide()
 
-    def set_range(self, lo: float, hi: float) -> None:
+    def set_range(self, lo: float, hi: float, mid: float | None = None,
+                  frozen: bool = False) -> None:
+        """The scale's ends (log10), the median norm (which decides whether an end is called
+        vanishing or exploding) and whether a frozen layer is shown."""
         self.lo, self.hi = lo, hi
+        self.mid = (lo + hi) / 2 if mid is None else mid
+        self.frozen = bool(frozen)
+        self.resize(250, 70 if self.frozen else 52)
+        self._place()
         self.update()
+
+    def end_texts(self) -> tuple[str, str]:
+        """The texts under the scale's two ends: the norm, and a word only where it applies."""
+        low, high = gradient_word(self.lo, self.mid), gradient_word(self.hi, self.mid)
+        return (f"{_exp(self.lo)}" + (f" {low}" if low == "vanishing" else ""),
+                (f"{high} " if high == "exploding" else "") + f"{_exp(self.hi)}")
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.Resize:
@@ -86,8 +102,16 @@ class GradientLegend(QWidget):
         painter.drawText(QRectF(10, 3, self.width() - 20, 15), Qt.AlignLeft | Qt.AlignVCenter,
                          "gradient norm (log scale)")
         below = QRectF(10, 32, self.width() - 20, 16)
-        painter.drawText(below, Qt.AlignLeft | Qt.AlignVCenter, f"{_exp(self.lo)} vanishing")
-        painter.drawText(below, Qt.AlignRight | Qt.AlignVCenter, f"exploding {_exp(self.hi)}")
+        left, right = self.end_texts()
+        painter.drawText(below, Qt.AlignLeft | Qt.AlignVCenter, left)
+        painter.drawText(below, Qt.AlignRight | Qt.AlignVCenter, right)
+        if self.frozen:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(FROZEN))
+            painter.drawRect(QRectF(10, 52, 18, 10))
+            painter.setPen(QColor("#1f2933"))
+            painter.drawText(QRectF(34, 48, self.width() - 44, 18), Qt.AlignLeft | Qt.AlignVCenter,
+                             "frozen (no gradient)")
 
 
 class InsideOverlay(QObject):
@@ -140,8 +164,10 @@ class InsideOverlay(QObject):
             scene.set_marks({})
             self.legend.hide()
             return
-        scene.set_marks({nid: (None if m.level is None else level_color(m.level), m.badge,
+        scene.set_marks({nid: (QColor(FROZEN) if m.frozen else
+                               None if m.level is None else level_color(m.level), m.badge,
                                m.tip) for nid, m in self.current.nodes.items()})
-        self.legend.set_range(self.current.lo, self.current.hi)
+        self.legend.set_range(self.current.lo, self.current.hi, self.current.mid,
+                              self.current.any_frozen)
         self.legend.show()
         self.legend.raise_()

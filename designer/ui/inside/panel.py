@@ -37,18 +37,19 @@ from PySide6.QtWidgets import (
 
 from designer.engine.inside import InsideOptions, read_inside
 
-from .model import InsideStore, keys_meta, node_keys, view_of
+from .model import InsideStore, keys_meta, module_attrs, node_keys, view_of
 
 REDRAW_MS = 150
 HEAVY_S = 1.0
 _HEAT = pg.colormap.get("viridis")
 _MAPS = pg.colormap.get("CET-D1")  # diverging: negative blue, zero white-grey, positive red
-_CURVES = {"grad_norm": ((31, 119, 180), "gradient norm (weights)"),
-           "out_grad_norm": ((255, 127, 14), "gradient norm (output)"),
-           "update_ratio": ((44, 160, 44), "update / weight"),
-           "dead_fraction": ((214, 39, 40), "dead units"),
-           "act_mean": ((31, 119, 180), "activation mean"),
-           "act_std": ((148, 103, 189), "activation std")}
+#: key: (colour, label, short label in the plot's title)
+_CURVES = {"grad_norm": ((31, 119, 180), "gradient norm (weights)", "weights"),
+           "out_grad_norm": ((255, 127, 14), "gradient norm (output)", "output"),
+           "update_ratio": ((44, 160, 44), "update / weight", "update / weight"),
+           "dead_fraction": ((214, 39, 40), "dead units", "dead units"),
+           "act_mean": ((31, 119, 180), "activation mean", "mean"),
+           "act_std": ((148, 103, 189), "activation std", "std")}
 
 
 def tile(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -65,6 +66,42 @@ def tile(maps: np.ndarray, gap: int = 1) -> np.ndarray:
         out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = (
             m / peak if peak > 0 and math.isfinite(peak) else m)
     return out
+
+
+class CountAxis(pg.AxisItem):
+    """An axis of counts (captures, batches): ticks on whole numbers only, so two captures read
+    1 and 2, not 1.0 / 1.5 / 2.0."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):
+        levels = [(sp, off) for sp, off in super().tickSpacing(minVal, maxVal, size)
+                  if sp >= 1 and float(sp).is_integer()]
+        return levels or [(1.0, 0.0)]
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"{round(v * scale):d}" for v in values]
+
+
+#: Up to this many captures a curve marks each one with a dot (a line between two points says
+#: little on its own); past it lines only, which paint faster.
+FEW_CAPTURES = 20
+
+
+#: Bars get class names as ticks up to this many classes (past it: their numbers).
+MAX_CLASS_TICKS = 30
+
+
+def _short(name: str, n: int = 10) -> str:
+    return name if len(name) <= n else name[:n - 1] + "\u2026"
+
+
+def _legend_title(name: str, keys: tuple[str, ...]) -> str:
+    """A plot's title with its curves' colour keys in it (a legend inside the plot covers the
+    curves and, in a small dock, the axis labels)."""
+    if len(keys) < 2:
+        return name
+    parts = [f'<span style="color: rgb{_CURVES[k][0]}">&#9473; {_CURVES[k][2]}</span>'
+             for k in keys]
+    return f"{name}: " + " &nbsp;".join(parts)
 
 
 def _image_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str,
@@ -102,6 +139,8 @@ class InsidePanel(QWidget):
         self._mapping_for: Any = None
         self._mapping: dict[str, list[str]] = {}
         self._observing: InsideOptions | None = None
+        self._learned_for: Any = None  # (last.pt, its mtime, node, network) of _learned
+        self._learned = ""
         self.also_observe = False  # the gradient overlay wants the numbers while this is hidden
 
         self.look = QCheckBox("Look inside while training")
@@ -161,7 +200,8 @@ class InsidePanel(QWidget):
         self.hists: dict[str, tuple[pg.PlotItem, pg.ImageItem]] = {}
         for col, name in enumerate(("weights", "activations", "grads")):
             plot = self.hist_view.addPlot(row=0, col=col, title=name if name != "grads"
-                                          else "gradients")
+                                          else "gradients",
+                                          axisItems={"bottom": CountAxis("bottom")})
             item = pg.ImageItem(axisOrder="row-major")
             item.setColorMap(_HEAT)
             plot.addItem(item)
@@ -182,8 +222,9 @@ class InsidePanel(QWidget):
                                           (0, 1, "updates", ("update_ratio",), True),
                                           (1, 0, "dead units", ("dead_fraction",), False),
                                           (1, 1, "activations", ("act_mean", "act_std"), False)):
-            plot = self.curve_view.addPlot(row=row, col=col, title=name)
-            plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            plot = self.curve_view.addPlot(row=row, col=col, title=_legend_title(name, keys),
+                                           axisItems={"bottom": CountAxis("bottom")})
+            plot.titleLabel.setAttr("size", "9pt")
             plot.setLogMode(y=log)
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "batch")
@@ -194,7 +235,7 @@ class InsidePanel(QWidget):
             plot.getAxis("left").setWidth(48)  # new tick labels do not re-lay out the page
             self.curve_plots[name] = plot
             for key in keys:
-                colour, label = _CURVES[key]
+                colour, label, _ = _CURVES[key]
                 self.curves[key] = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=label)
         self.curve_plots["dead units"].setYRange(0, 1)
 
@@ -270,6 +311,7 @@ class InsidePanel(QWidget):
         self.source = "replay"
         self._mapping_for = None
         self._update_layer_choices()
+        self._update_text()  # a small layer's learned values are this run's
         self._show_source()
         self._force_redraw()
         return self.store.captures
@@ -353,9 +395,38 @@ class InsidePanel(QWidget):
         try:
             from designer.engine.inside import layer_text
 
-            self.text.setText(layer_text(doc.graph, node, doc.analysis).text)
+            lesson = layer_text(doc.graph, node, doc.analysis)
+            self.text.setText(lesson.text + self._learned_text(node, lesson))
         except Exception as exc:  # noqa: BLE001 - the text is a help, not worth an error
             self.text.setText(f"{doc.graph.nodes[node].name}: {type(exc).__name__}: {exc}")
+
+    def refresh_text(self) -> None:
+        """Say the selected layer's text again (a run wrote a new last.pt)."""
+        self._update_text()
+
+    def _learned_text(self, node: str, lesson: Any) -> str:
+        """A small layer's learned values from the shown run's last.pt (a Linear(1, 1): its w
+        and b), as a line under its shapes; "" for a large layer or without a run."""
+        from designer.engine.inside import LEARNED_LIMIT, learned_values
+
+        size = sum(math.prod(s) for s in lesson.weights.values())
+        doc = self.document
+        if self.run_dir is None or not 0 < size <= LEARNED_LIMIT or doc.trail:
+            return ""
+        last = self.run_dir / "last.pt"
+        try:
+            stamp = (str(last), last.stat().st_mtime_ns, node, doc.network)
+        except OSError:
+            return ""
+        if self._learned_for != stamp:
+            path = module_attrs(doc.graph, list(doc.analysis.order)
+                                if doc.analysis is not None else None).get(node)
+            found = learned_values(self.run_dir, doc.network, path) if path else None
+            self._learned_for = stamp
+            self._learned = ("" if found is None else
+                             f"\n  learned {found.text()}  (last.pt of {self.run_dir.name}"
+                             + (f", epoch {found.epoch})" if found.epoch else ")"))
+        return self._learned
 
     @property
     def key(self) -> str | None:
@@ -400,6 +471,7 @@ class InsidePanel(QWidget):
         sample, key = self.store.sample, self.key
         self.output_image.clear()
         self.output_bars.setOpts(x=[], height=[])
+        self.output_plot.getAxis("bottom").setTicks(None)  # class names: only on their bars
         view = sample.outputs.get(key) if sample is not None and key else None
         attention = sample.attention.get(key) if sample is not None and key else None
         series = self.store.layers.get(key) if key else None
@@ -440,11 +512,33 @@ class InsidePanel(QWidget):
         else:
             self.output_bars.setOpts(x=np.arange(data.size), height=data.reshape(-1),
                                      width=0.8)
-            plot.setTitle(f"output of sample {sample.index} ({data.size} values)")
+            names = self._class_names(key, data.size)
+            plot.setTitle(f"output of sample {sample.index} ({data.size} values"
+                          + (", one per class)" if names else ")"))
+            if names:
+                plot.getAxis("bottom").setTicks([[(i, _short(n)) for i, n in enumerate(names)]])
         plot.autoRange()
         notes = [f"shape {tuple(shown.shape)}", shown.note,
                  f"step {sample.step}, epoch {sample.epoch}"]
         self.sample_note.setText("; ".join(n for n in notes if n))
+
+    def _class_names(self, key: str, size: int) -> list[str] | None:
+        """The dataset's class names for the bars of ``key``'s output: when the sample carries
+        them, the output has one value per class and the layer is among its network's last
+        layers whose outputs all have that size (the classifier and what follows it)."""
+        sample, series = self.store.sample, self.store.layers.get(key)
+        classes = list(sample.classes) if sample is not None else []
+        if not classes or size != len(classes) or len(classes) > MAX_CLASS_TICKS \
+                or series is None:
+            return None
+        same_net = [k for k in sample.outputs
+                    if k in self.store.layers and self.store.layers[k].network == series.network]
+        for k in reversed(same_net):
+            if tuple(sample.outputs[k].shape) != (size,):
+                return None
+            if k == key:
+                return classes
+        return None
 
     def _show_image(self, img: np.ndarray, levels: tuple[float, float]) -> None:
         self.output_image.setColorMap(_MAPS)
@@ -488,10 +582,13 @@ class InsidePanel(QWidget):
             if key in ("grad_norm", "out_grad_norm", "update_ratio"):
                 y = np.where(y > 0, y, np.nan)
             ok = np.isfinite(y)
-            # lines only: the symbols (dots per capture) cost more to paint than the four
-            # plots' lines together (bench_inside_ui.py --tab 2: p99 GUI lateness 35 ms with
-            # them, 15-19 ms without); a curve shows from its second capture
-            item.setData(x[ok], y[ok])
+            # past FEW_CAPTURES lines only: the symbols (dots per capture) cost more to paint
+            # than the four plots' lines together (bench_inside_ui.py --tab 2: p99 GUI lateness
+            # 35 ms with them, 15-19 ms without); with few captures each one is a dot
+            few = int(ok.sum()) <= FEW_CAPTURES
+            pen = item.opts["pen"]
+            item.setData(x[ok], y[ok], symbol="o" if few else None, symbolSize=6,
+                         symbolPen=pen, symbolBrush=pen.color())
         for plot in self.curve_plots.values():
             plot.enableAutoRange()
         self.curve_plots["dead units"].setYRange(0, 1)

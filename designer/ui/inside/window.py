@@ -37,6 +37,7 @@ class InsideWiring(QObject):
         window.view.selection_changed.connect(self.panel.set_selection)
         self.training.inside_event.connect(self.panel.handle)
         self.training.run_started.connect(self._on_run_started)
+        self.training.run_finished.connect(self._on_run_finished)
         self.panel.observe_requested.connect(self.training.set_inside)
         self.training.history.run_selected.connect(self.replay_run)
         self.dock.visibilityChanged.connect(self._on_visible)
@@ -60,6 +61,9 @@ class InsideWiring(QObject):
 
     def _on_run_started(self) -> None:
         self.panel.start_live(self.training.run_dir)
+
+    def _on_run_finished(self, *_: Any) -> None:
+        self.panel.refresh_text()  # last.pt is there now: a small layer's learned values
 
     def replay_run(self, run_dir) -> None:
         """A run picked in History: the panel and the overlay replay it (not while a run

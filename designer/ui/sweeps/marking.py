@@ -114,9 +114,8 @@ def default_dimension(param, value: Any) -> dict[str, Any]:
     high = int(min(max(v * 2, low + 1), hi_lim))
     step = 1
     if v >= 8 and v % 4 == 0:
-        step = v // 4
-        low = max(step, int(lo_lim) if lo_lim > -math.inf else step)
-        low += (-low) % step if low % step else 0
+        step = v // 4  # half (v/2) and twice (2v) are whole steps from v
+        low += (-low) % step  # the first multiple of the step from half (or the limit) on
         high = low + ((high - low) // step) * step
     return {"type": "int", "low": low, "high": max(high, low), "step": step}
 

@@ -101,6 +101,17 @@ class SweepsPanel(QWidget):
         self.pruner.addItems(list(S.PRUNERS))
         self.pruner.setToolTip("Stop a trial early when its epochs look worse than the others' "
                                "(median) or in rounds (successive halving)")
+        self.startup_spin = QSpinBox()
+        self.startup_spin.setRange(0, S.MAX_TRIALS)
+        self.startup_spin.setSuffix(" complete trials")
+        self.startup_spin.setToolTip("The pruner stops no trial before this many trials are "
+                                     "complete: the median of one or two trials is noise")
+        self.warmup_spin = QSpinBox()
+        self.warmup_spin.setRange(0, S.MAX_TRIALS)
+        self.warmup_spin.setSuffix(" epochs")
+        self.warmup_spin.setToolTip("Every trial trains at least this many epochs before the "
+                                    "pruner may stop it: the first epochs say little about the "
+                                    "last")
         self.workers = QSpinBox()
         self.workers.setRange(1, 16)
         self.workers.setValue(1)
@@ -116,6 +127,8 @@ class SweepsPanel(QWidget):
         form.addRow("time budget", self.budget)
         form.addRow("sampler", self.sampler)
         form.addRow("pruner", self.pruner)
+        form.addRow("prune after", self.startup_spin)
+        form.addRow("and after", self.warmup_spin)
         form.addRow("workers", self.workers)
         form.addRow(workers_note)
         self.start_button = QPushButton("Start")
@@ -199,6 +212,8 @@ class SweepsPanel(QWidget):
         self.metric_combo.lineEdit().editingFinished.connect(self._on_form_edited)
         self.trials_spin.editingFinished.connect(self._on_form_edited)
         self.budget.editingFinished.connect(self._on_form_edited)
+        self.startup_spin.editingFinished.connect(self._on_form_edited)
+        self.warmup_spin.editingFinished.connect(self._on_form_edited)
         document.settings_changed.connect(self._on_settings_changed)
         document.changed.connect(self._sync_from_project)
         document.network_changed.connect(self._sync_from_project)
@@ -226,11 +241,16 @@ class SweepsPanel(QWidget):
             self.budget.setValue((search.get("timeout_s") or 0) / 60)
             self.sampler.setCurrentText(search.get("sampler", "tpe"))
             self.pruner.setCurrentText(search.get("pruner", "median"))
+            self.startup_spin.setValue(int(search.get("startup_trials", S.STARTUP_TRIALS)))
+            self.warmup_spin.setValue(int(search.get("warmup_epochs", S.WARMUP_EPOCHS)))
         finally:
             self._syncing = False
         for w in (self.metric_combo, self.direction, self.trials_spin, self.budget, self.sampler,
                   self.pruner):
             w.setEnabled(has)
+        prunes = has and self.pruner.currentText() != "none"
+        self.startup_spin.setEnabled(prunes)
+        self.warmup_spin.setEnabled(prunes)
         dims = search.get("dimensions", [])
         if dims:
             rows = "".join(f"<li><b>{_label(d['target'])}</b> {summary(d)}</li>" for d in dims)
@@ -252,6 +272,8 @@ class SweepsPanel(QWidget):
             search.pop("timeout_s", None)
         search["sampler"] = self.sampler.currentText()
         search["pruner"] = self.pruner.currentText()
+        search["startup_trials"] = self.startup_spin.value()
+        search["warmup_epochs"] = self.warmup_spin.value()
         return search
 
     def _on_form_edited(self, *_: Any) -> None:
@@ -346,7 +368,7 @@ class SweepsPanel(QWidget):
         if isinstance(ev, S.SweepStarted):
             self.status_label.setText(
                 f"Study '{ev.study}': {ev.trials} trial(s); {ev.space.sampler} sampler, "
-                f"{ev.space.pruner} pruner, {ev.space.direction} {ev.space.metric}.")
+                f"{ev.space.pruner_text()}, {ev.space.direction} {ev.space.metric}.")
         elif isinstance(ev, S.TrialStarted):
             self.trials[ev.number] = {"number": ev.number, "state": "running", "value": None,
                                       "params": dict(ev.params), "duration": None,
@@ -441,7 +463,8 @@ class SweepsPanel(QWidget):
         else:
             done = sum(t["state"] == S.COMPLETE for t in trials)
             self.importance_label.setText(
-                f"Importances show once 3 trials are complete ({done} so far)."
+                f"Importances show once {S.MIN_TRIALS_FOR_IMPORTANCES} trials are complete "
+                f"({done} so far)."
                 if self.worker is not None or trials else "")
         self._update_buttons()
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
-#: Complete trials before importances mean anything (fANOVA on two points says little).
-MIN_TRIALS_FOR_IMPORTANCES = 3
+from designer.engine.sweeps import MIN_TRIALS_FOR_IMPORTANCES
+
 #: Batch reports of the running trials forwarded at most this often (the view shows progress).
 PROGRESS_INTERVAL_S = 0.2
 
@@ -196,13 +196,10 @@ class SweepWorker(QThread):
         reasons = [s.finished.reason for s in self.sweeps if s.finished is not None]
         reason = ("stopped" if self._stop.is_set() or "stopped" in reasons
                   else "timeout" if "timeout" in reasons else "done")
-        with self._lock:
-            complete = self._complete
         found = {}
-        if complete >= MIN_TRIALS_FOR_IMPORTANCES - 1:
-            try:
-                found = S.importances(study)
-            except Exception:  # noqa: BLE001
-                found = {}
+        try:  # from MIN_TRIALS_FOR_IMPORTANCES complete trials on, as the view says
+            found = S.importances(study)
+        except Exception:  # noqa: BLE001 - importances are a bonus; the trials matter
+            found = {}
         self.finished_event = S.SweepFinished(S.best_trial(study), reason, counts, found)
         self.event.emit(self.finished_event)

@@ -60,6 +60,14 @@ def run_curves(run: RunRecord) -> RunCurves:
     return c
 
 
+def _best_cell(run: RunRecord, best) -> str:
+    """What the run's best.pt holds; "last.pt only" for a recipe that keeps no best.pt."""
+    if best is None:
+        return "none: last.pt only" if run.spec.best is None and run.checkpoint("last") else ""
+    return ", ".join(p for p in (f"epoch {best.epoch}" if best.epoch else "",
+                                 best.figure if run.evaluates else "") if p)
+
+
 class HistoryPanel(QWidget):
     """The run list with overlay, reopen, evaluate and delete.
 
@@ -73,8 +81,11 @@ class HistoryPanel(QWidget):
     run_selected = Signal(object)  # the one selected run's folder (Path), else None: a replay
 
     # "best.pt": the epoch whose weights the run's best.pt holds (lowest validation loss) and its
-    # figure: what Export ships and Evaluate scores by default; "final": the last epoch's figure
-    COLUMNS = ("started", "settings", "best.pt", "final", "epochs", "duration", "status")
+    # figure: what Export ships and Evaluate scores by default; "final": the last epoch's figure;
+    # "changes": what differs in the design and settings from the run before it
+    COLUMNS = ("started", "settings", "best.pt", "final", "epochs", "duration", "status",
+               "changes")
+    CHANGES_SHOWN = 2  # changes in the cell; all of them in its tooltip
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,24 +138,49 @@ class HistoryPanel(QWidget):
                 cells = [
                     run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else run.path.name,
                     run.summary(),
-                    "" if best is None else
-                    ", ".join(p for p in (f"epoch {best.epoch}" if best.epoch else "",
-                                          best.figure if run.evaluates else "") if p),
+                    _best_cell(run, best),
                     run.final,
                     str(epochs),
                     duration_text(run.duration_s),
                     run.status,
+                    self._changes_cell(run),
                 ]
+                tip = self._changes_tip(run, self.runs[i + 1] if i + 1 < len(self.runs)
+                                        else None)
                 for c, text in enumerate(cells):
                     item = QTableWidgetItem(text)
-                    item.setToolTip(str(run.path))
+                    item.setToolTip(str(run.path) + "\n\n" + tip if c in (1, 7) else
+                                    str(run.path))
                     self.table.setItem(i, c, item)
                 if run.path in selected:
                     self.table.selectRow(i)
         finally:
             self.table.blockSignals(False)
-        self.table.resizeColumnToContents(0)
+        for c in range(len(self.COLUMNS)):  # whole texts (best.pt's "epoch 9, accuracy ...")
+            if c != 1:
+                self.table.resizeColumnToContents(c)
         self._on_selection()
+
+    def _changes_cell(self, run: RunRecord) -> str:
+        if run.changes is None:
+            return ""
+        if not run.changes:
+            return "same design and settings"
+        shown = "; ".join(run.changes[:self.CHANGES_SHOWN])
+        more = len(run.changes) - self.CHANGES_SHOWN
+        return shown + (f"; +{more} more" if more > 0 else "")
+
+    @staticmethod
+    def _changes_tip(run: RunRecord, before: RunRecord | None) -> str:
+        if before is None:
+            return "The first run listed: nothing to compare with."
+        if run.changes is None:
+            return "One of this run and the run before it did not record its design."
+        when = (before.started.strftime("%Y-%m-%d %H:%M:%S") if before.started
+                else before.path.name)
+        if not run.changes:
+            return f"Same design and settings as the run of {when}."
+        return f"Changed since the run of {when}:\n" + "\n".join(run.changes)
 
     def selected_runs(self) -> list[RunRecord]:
         rows = sorted({i.row() for i in self.table.selectedIndexes()})

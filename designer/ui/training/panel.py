@@ -896,6 +896,8 @@ class TrainingPanel(QWidget):
             figure = spec.headline(record) if record else best.figure
             parts.append(f"best.pt = epoch {best.epoch} ({best.why})"
                          + (f": {figure}" if figure else ""))
+        elif spec.best is None:  # the recipe says no epoch is "best" by its figures
+            parts.append(f"no best.pt, last.pt only ({spec.title}: {spec.no_best_reason})")
         return "; ".join(parts) + "."
 
     # -- evaluation of a past run ------------------------------------------------------------------
