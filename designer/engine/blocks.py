@@ -712,7 +712,10 @@ def convert_value(value: Any, new: Param) -> Any:
         out = str(value).lower() if isinstance(value, bool) else str(value)
         if isinstance(value, float) and value.is_integer():
             out = str(int(value))
-    return new.validate(out)
+    try:
+        return new.validate(out)
+    except ValueError as exc:
+        raise ValueError(f"{_show(value)} does not fit ({exc})") from None
 
 
 def retyped_uses(library: Mapping[str, Graph], block: str, old: tuple[Param, ...],
