@@ -325,7 +325,9 @@ class _ClassWriter:
     (``planes * 4``); an argument that differs between the uses of a block is an ``__init__``
     argument (``in_channels`` when it is the input's size, a block parameter when it equals one in
     every use, else ``<layer>_<argument>``) that each use passes as a literal; one equal in every
-    use stays a literal. Modules are created in the engine's order, so a seeded init matches."""
+    use stays a literal unless the block analysed with other arguments (:meth:`_other_uses`)
+    shows which argument it follows, so a block class builds with other arguments than the
+    design's. Modules are created in the engine's order, so a seeded init matches."""
 
     def __init__(self, library: dict[str, Graph], models: list[str],
                  analyses: dict[str, Analysis], names: dict[str, str],
