@@ -115,7 +115,7 @@ def test_every_block_class_builds_with_other_arguments(tid, tmp_path):
             with torch.no_grad():
                 assert mine(*xs).shape == engine(*xs).shape, f"{classes[block]}({kwargs})"
             built += 1
-            if built == 2:
+            if built == 1:  # one set of other arguments per class is the claim
                 break
         assert built, f"no other arguments tried for {classes[block]} of {tid}"
 
