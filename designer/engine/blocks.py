@@ -544,6 +544,15 @@ def restore_networks(project, state: list[tuple[str, Any]]) -> None:
         project._set_networks([(n, project.networks[n]) for n in wanted])
 
 
+def input_count(library: Mapping[str, Graph] | None, node: Any) -> int | None:
+    """How many input ports a block use has: its definition's Inputs (None when ``node`` is no
+    block use or its definition is unknown)."""
+    if node.type != BLOCK or not library:
+        return None
+    definition = library.get(node.params.get("block"))
+    return None if definition is None else len(definition.inputs())
+
+
 def block_names(library: Mapping[str, Graph]) -> list[str]:
     """The networks used as blocks by another network (in project order)."""
     used = {name for g in library.values() for name in uses_of(g)}
@@ -615,3 +624,131 @@ def use_context(graph: Graph, analysis: Any, use_id: str, copy: int = 0
         return dict(values), flows
     values, _ = bound_values(definition, {**args, **first} if copy == 0 else args)
     return values, flows
+
+
+def other_arguments(graph: Graph, values: Mapping[str, Any],
+                    flows: list[tuple[tuple[int, ...], str]]
+                    ) -> list[tuple[dict[str, Any], list[tuple[tuple[int, ...], str]]]]:
+    """Other arguments a block could be built with than one use's ``values`` and input
+    ``flows``: each bool parameter flipped, the inputs' first and last axes scaled, each int
+    parameter scaled alone and together with an axis. Code export analyses the block with them to
+    tell which sizes follow which argument (``BatchNorm2d(planes)``, ``Conv2d(in_channels, ...)``)
+    where every use of the design happens to agree; many are refused by the block's own
+    constraints (an identity skip needs equal channels) and simply not used. Nothing here is
+    checked: the caller analyses each candidate."""
+    flags = [p for p in graph.block_params if p.type == "bool"
+             and isinstance(values.get(p.name), bool)]
+    ints = [p for p in graph.block_params if p.type == "int" and isinstance(values.get(p.name), int)
+            and not isinstance(values.get(p.name), bool) and values[p.name] > 0]
+    ndim = min((len(shape) for shape, _ in flows), default=0)
+    axes = [0, -1] if ndim >= 2 else [0] if ndim == 1 else []
+
+    def scaled(vals: dict[str, Any], names: tuple[str, ...], factor: int) -> dict[str, Any] | None:
+        out = dict(vals)
+        for p in ints:
+            if p.name in names:
+                out[p.name] = vals[p.name] * factor
+                if p.max is not None and out[p.name] > p.max:
+                    return None
+        return out
+
+    def axis_scaled(axis: int | None, factor: int) -> list[tuple[tuple[int, ...], str]]:
+        if axis is None:
+            return list(flows)
+        return [(tuple(d * factor if i == axis % len(shape) else d
+                       for i, d in enumerate(shape)), dtype) for shape, dtype in flows]
+
+    bases = [dict(values)] + [{**values, p.name: not values[p.name]} for p in flags]
+    out: list[tuple[dict[str, Any], list[tuple[tuple[int, ...], str]]]] = []
+    for k, base in enumerate(bases):
+        if k:  # a flag flipped, nothing scaled: the layers it switches at the design's sizes
+            out.append((base, list(flows)))
+        for axis in axes:
+            out.append((base, axis_scaled(axis, 3)))
+        for p in ints:
+            alone = scaled(base, (p.name,), 3)
+            if alone is not None:
+                out.append((alone, list(flows)))
+            both = scaled(base, (p.name,), 2)
+            for axis in (axes if both is not None else ()):
+                out.append((both, axis_scaled(axis, 2)))
+    return out
+
+
+def convert_value(value: Any, new: Param) -> Any:
+    """``value`` of a block parameter whose type changes to ``new.type``: the same meaning in
+    the new type (``1`` -> ``True``, ``True`` -> ``1``, ``3`` -> ``3.0``, ``"2"`` -> ``2``), or
+    ValueError saying why there is none (``64`` is no true/false). A reference stays as it is."""
+    if is_ref(value):
+        return value
+    out: Any = value
+    if new.type == "bool":
+        if isinstance(value, bool):
+            out = value
+        elif isinstance(value, (int, float)) and value in (0, 1):
+            out = bool(value)
+        elif isinstance(value, str) and value.strip().lower() in ("true", "false", "0", "1"):
+            out = value.strip().lower() in ("true", "1")
+        else:
+            raise ValueError(f"{_show(value)} is not true or false (only 0 and 1 are)")
+    elif new.type in ("int", "float"):
+        number: Any = value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise ValueError(f"{_show(value)} is not a number") from None
+        if isinstance(number, bool):
+            number = int(number)
+        if not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise ValueError(f"{_show(value)} is not a number")
+        if new.type == "int":
+            if float(number) != int(number):
+                raise ValueError(f"{_show(value)} is not a whole number")
+            out = int(number)
+        else:
+            out = float(number)
+    elif new.type == "choice":
+        out = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, float) and value.is_integer():
+            out = str(int(value))
+    try:
+        return new.validate(out)
+    except ValueError as exc:
+        raise ValueError(f"{_show(value)} does not fit ({exc})") from None
+
+
+def retyped_uses(library: Mapping[str, Graph], block: str, old: tuple[Param, ...],
+                 new: tuple[Param, ...]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The uses of ``block`` whose values must follow a change of its parameters' types from
+    ``old`` to ``new`` (matched by name): ``(network, node id, params to set)`` for each, with
+    ``args`` and ``first`` converted (:func:`convert_value`). Raises ValueError naming the use
+    and the value that has no meaning in the new type."""
+    before = {p.name: p for p in old}
+    changed = {p.name: p for p in new if p.name in before and before[p.name].type != p.type}
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    if not changed:
+        return out
+    for net, node_id in used_by(library, block):
+        node = library[net].nodes[node_id]
+        update: dict[str, Any] = {}
+        for field in ("args", "first"):
+            values = dict(node.params.get(field) or {})
+            touched = False
+            for name, param in changed.items():
+                if name not in values:
+                    continue
+                try:
+                    values[name] = convert_value(values[name], param)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"cannot make {name} a {param.type} parameter: '{node.name}' in "
+                        f"{net} {'passes' if field == 'args' else 'gives its first copy'} "
+                        f"{_show(node.params[field][name])}, and {exc}; change that value "
+                        "first") from None
+                touched = True
+            if touched:
+                update[field] = values
+        if update:
+            out.append((net, node_id, update))
+    return out

@@ -290,6 +290,9 @@ class _Use:
     # a model analysed with other values of its searched arguments: it shows which sizes follow
     # them (written as expressions); its class is never written
     probe: bool = False
+    # a block analysed with other arguments than any use of the design has (blocks.
+    # other_arguments): shows which sizes follow its arguments; never instantiated
+    other: bool = False
 
 
 @dataclass
@@ -323,7 +326,9 @@ class _ClassWriter:
     (``planes * 4``); an argument that differs between the uses of a block is an ``__init__``
     argument (``in_channels`` when it is the input's size, a block parameter when it equals one in
     every use, else ``<layer>_<argument>``) that each use passes as a literal; one equal in every
-    use stays a literal. Modules are created in the engine's order, so a seeded init matches."""
+    use stays a literal unless the block analysed with other arguments (:meth:`_other_uses`)
+    shows which argument it follows, so a block class builds with other arguments than the
+    design's. Modules are created in the engine's order, so a seeded init matches."""
 
     def __init__(self, library: dict[str, Graph], models: list[str],
                  analyses: dict[str, Analysis], names: dict[str, str],
@@ -349,15 +354,16 @@ class _ClassWriter:
         uses: dict[str, list[_Use]] = {n: [] for n in self.library}
         seen: set[int] = set()
 
-        def walk(analysis: Analysis, probe: bool = False) -> None:
+        def walk(analysis: Analysis, probe: bool = False, other: bool = False) -> None:
             for nid in analysis.order:
                 kw = analysis.infos[nid].kwargs or {}
                 for values, inner in kw.get("_copies", ()):
                     if id(inner) in seen:
                         continue
                     seen.add(id(inner))
-                    uses[kw["_block"]].append(_Use(dict(values), inner, probe=probe))
-                    walk(inner, probe)
+                    uses[kw["_block"]].append(_Use(dict(values), inner, probe=probe or other,
+                                                   other=other))
+                    walk(inner, probe, other)
 
         for net in self.models:
             graph = self.library[net]
@@ -386,7 +392,41 @@ class _ClassWriter:
                     uses[net].append(_Use(full, probe, model=True, probe=True))
                     walk(probe, probe=True)
                     break
+        self._other_uses(uses, seen, walk)
         return uses
+
+    def _other_uses(self, uses: dict[str, list[_Use]], seen: set[int], walk) -> None:
+        """Add each block's analyses with other arguments than its uses have (outer blocks
+        first, so the blocks inside them see those too): a size that follows an argument is then
+        written as it (``BatchNorm2d(planes)``) even where every use agrees, and the class builds
+        with other arguments than the design's."""
+        from .blocks import definition_order, other_arguments
+        from .shapes import _expand
+
+        for net in reversed(definition_order(self.library)):
+            graph = self.library[net]
+            ins = [n.id for n in graph.inputs()]
+            tried: set[tuple] = set()
+            given: set[tuple] = set()
+            for use in [u for u in uses.get(net, ()) if not u.probe]:
+                infos = use.analysis.infos
+                if any(infos.get(i) is None or infos[i].output_shape is None for i in ins):
+                    continue
+                flows = [(tuple(infos[i].output_shape), infos[i].dtype) for i in ins]
+                given.add((repr(sorted(use.values.items())), tuple(flows)))
+                if len(given) > 3:  # a few uses tell enough; every one costs analyses
+                    break
+                for values, other_flows in other_arguments(graph, use.values, flows):
+                    key = (repr(sorted(values.items())), tuple(other_flows))
+                    if key in tried:
+                        continue
+                    tried.add(key)
+                    analysis = _expand(graph, net, values, other_flows, (net,))
+                    if not analysis.ok or id(analysis) in seen:
+                        continue
+                    seen.add(id(analysis))
+                    uses[net].append(_Use(dict(values), analysis, probe=True, other=True))
+                    walk(analysis, other=True)
 
     def _where(self, net: str) -> str:
         return f"network {net!r}: " if len(self.library) > 1 else ""
@@ -488,6 +528,11 @@ class _ClassWriter:
             if all(_same_value(x, vals[0]) for x in vals):
                 return None
             ints = all(isinstance(x, int) and not isinstance(x, bool) for x in vals)
+            for p in (graph.block_params if ints else ()):  # planes: the block's own argument
+                got = [uses[i].values.get(p.name) for i, _ in pairs]
+                if p.type == "int" and all(g == x and not isinstance(g, bool)
+                                           for g, (_, x) in zip(got, pairs)):
+                    return p.name
             dims = [("in_channels", 0), ("in_features", -1)]
             if kind in _FEATURE_KWARGS:
                 dims.reverse()
@@ -508,6 +553,9 @@ class _ClassWriter:
             if probed:
                 self.unexpressed.append(label)
                 return None
+            real = [x for i, x in pairs if not uses[i].other]
+            if all(_same_value(x, real[0]) for x in real[1:]):
+                return None  # only other arguments change it, and none of them explains it
             name = re.sub(r"\W", "_", label)
             while name in declared or (name in meanings and meanings[name] != ("node", label)):
                 name += "_"
@@ -690,7 +738,7 @@ class _ClassWriter:
 
         def shape_of(nid: str) -> str | None:
             """The shape comment; a size that differs between uses reads ``?``."""
-            shapes = {u.analysis.infos[nid].output_shape for u in uses}
+            shapes = {u.analysis.infos[nid].output_shape for u in uses if not u.other}
             if None in shapes or len({len(sh) for sh in shapes}) != 1:
                 return None
             dims = [d[0] if len(set(d)) == 1 else "?" for d in zip(*shapes)]
@@ -1038,6 +1086,9 @@ def _probe_values(param, value: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+_PLACEHOLDER_NAME = "Untitled"  # designer.engine.project.Project's name until the user names it
+
+
 def network_class_names(project) -> dict[str, str]:
     """The class name of each network: for the one model of a project, the project's name;
     otherwise each network's own name (``generator`` -> ``Generator``, ``BasicBlock``). Only
@@ -1046,8 +1097,9 @@ def network_class_names(project) -> dict[str, str]:
 
     models = model_names(project.networks)
     out: dict[str, str] = {}
-    if len(models) == 1:
-        out[models[0]] = class_name(project.name)
+    if len(models) == 1:  # a project never named keeps the placeholder: its network's name then
+        named = (project.name or "").strip() not in ("", _PLACEHOLDER_NAME)
+        out[models[0]] = class_name(project.name if named else models[0])
     for net in [*models, *(n for n in project.networks if n not in models)]:
         if net in out:
             continue

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .blocks import layer_spec
+from .blocks import input_count, layer_spec
 from .catalog import LayerSpec, attr_problem, name_problem
 
 if TYPE_CHECKING:
@@ -61,6 +61,16 @@ class Node:
         if spec is None:
             raise KeyError(self.type)
         return spec
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same types throughout: ``1``, ``True`` and ``1.0`` differ (a block
+    parameter's value converted to its new type is a change)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
 
 
 def _saved_params(node: Node) -> dict[str, Any]:
@@ -311,6 +321,10 @@ class Graph(Observable):
         if spec.variadic:
             if dst_port < 0 or dst_port > 63:
                 return f"{d.name} has no input port {dst_port}"
+            ports = input_count(self.library, d)  # a block use: its definition's Inputs
+            if ports is not None and dst_port >= ports:
+                return (f"{d.name} has no input port {dst_port + 1}: block "
+                        f"{d.params.get('block')!r} has {ports} Input(s)")
         elif not 0 <= dst_port < spec.num_inputs:
             if spec.num_inputs == 0:
                 what = "an Input" if d.type == "Input" else f"a {spec.display_name}"
@@ -354,7 +368,8 @@ class Graph(Observable):
             full = node.spec.validate_params(merged)
         except ValueError as exc:
             raise GraphError(f"{node.name}: {exc}") from None
-        old = {k: node.params.get(k) for k in changes if node.params.get(k) != full[k]}
+        old = {k: node.params.get(k) for k in changes
+               if not _same_value(node.params.get(k), full[k])}
         if not old:
             return {}
         new = {k: full[k] for k in old}

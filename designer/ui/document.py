@@ -26,12 +26,14 @@ from PySide6.QtGui import QUndoStack
 from designer.engine.blocks import (
     BLOCK,
     block_param,
+    convert_value,
     deep_version,
     free_network_name,
     group,
     layer_spec,
     make_unique,
     networks_state,
+    retyped_uses,
     ungroup,
 )
 from designer.engine.catalog import name_problem
@@ -48,6 +50,7 @@ from designer.engine.project import (
     Project,
     ProjectEvent,
 )
+from designer.engine.schema import Param
 from designer.engine.shapes import Analysis
 
 from .analysis_worker import AnalysisThread
@@ -692,12 +695,25 @@ class Document(QObject):
 
     def set_block_params(self, params: Iterable[Any], text: str = "Change block parameters"
                          ) -> None:
-        """Declare the current network's block parameters (Params or dicts), one step."""
+        """Declare the current network's block parameters (Params or dicts), one step. A
+        parameter whose type changes keeps its meaning: its default and every use's value are
+        converted (1 -> true), or GraphError says which value has none in the new type."""
         out = []
+        before = {p.name: p for p in self.graph.block_params}
         for p in params:
             if isinstance(p, dict):
                 try:
-                    p = block_param(p.get("name"), p.get("type"), p.get("default"),
+                    default = p.get("default")
+                    prev = before.get(p.get("name"))
+                    if prev is not None and prev.type != p.get("type"):
+                        try:
+                            default = convert_value(default, Param(
+                                str(p.get("name")), p.get("type"), None, "", p.get("min"),
+                                p.get("max"), tuple(p.get("choices") or ()), layer=True))
+                        except ValueError as exc:
+                            raise ValueError(f"cannot make {prev.name} a {p.get('type')} "
+                                             f"parameter: its default {exc}") from None
+                    p = block_param(p.get("name"), p.get("type"), default,
                                     p.get("doc", ""), p.get("min"), p.get("max"),
                                     tuple(p.get("choices") or ()))
                 except ValueError as exc:
@@ -706,8 +722,23 @@ class Document(QObject):
         names = [p.name for p in out]
         if len(set(names)) != len(names):
             raise GraphError("two block parameters have the same name")
-        if tuple(out) != tuple(self.graph.block_params):
+        if tuple(out) == tuple(self.graph.block_params):
+            return
+        try:
+            uses = retyped_uses(self.project.networks, self._network,
+                                tuple(self.graph.block_params), tuple(out))
+        except ValueError as exc:
+            raise GraphError(str(exc)) from None
+        if not uses:
             self.undo_stack.push(SetBlockParamsCommand(self.graph, tuple(out), text))
+            return
+        macro = MacroCommand(text)  # the declaration and the uses' values change together
+        SetBlockParamsCommand(self.graph, tuple(out), text, parent=macro)
+        for net, node_id, update in uses:
+            graph = self.project.networks[net]
+            old = {k: graph.nodes[node_id].params.get(k) for k in update}
+            SetParamsCommand(graph, node_id, old, update, parent=macro)
+        self.undo_stack.push(macro)
 
     def set_sequential(self, on: bool) -> None:
         if bool(on) != self.graph.sequential:

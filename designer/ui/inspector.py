@@ -81,7 +81,6 @@ class InspectorDock(QDockWidget):
         self._body = QWidget()
         self._layout = QVBoxLayout(self._body)
         self._layout.setContentsMargins(8, 8, 8, 8)
-        self._layout.setAlignment(Qt.AlignTop)
 
         self.empty = QLabel("Select a layer on the canvas to see and edit its settings.")
         self.empty.setWordWrap(True)
@@ -149,6 +148,10 @@ class InspectorDock(QDockWidget):
         self._layout.addWidget(self.multi_trainable)
         self._layout.addWidget(self.node_panel)
         self._layout.addWidget(self.network_panel)
+        # a stretch, not AlignTop, keeps the panels at the top: an aligned item gets its size
+        # hint's height, too short once word-wrapped problems need more lines, and the form's
+        # rows ("First copy") were crushed to make room
+        self._layout.addStretch(1)
         scroll.setWidget(self._body)
         self.setWidget(scroll)
 
@@ -780,8 +783,11 @@ class NetworkPanel(QWidget):
             type_ = combo.currentText() if isinstance(combo, QComboBox) else "int"
             old = self.document.graph.block_params
             doc = old[row].doc if row < len(old) else ""
+            default = _parse_default(type_, cell(2), cell(5))
+            if row < len(old) and old[row].type != type_ and cell(2) == _text_of(old[row].default):
+                default = old[row].default  # only the type changed: the document converts it
             out.append({"name": cell(0), "type": type_,
-                        "default": _parse_default(type_, cell(2), cell(5)),
+                        "default": default,
                         "min": _parse_number(cell(3)), "max": _parse_number(cell(4)),
                         "choices": [c.strip() for c in cell(5).split(",") if c.strip()],
                         "doc": doc})

@@ -276,10 +276,13 @@ class NodeItem(QGraphicsItem):
     moves the item (:meth:`sync_pos`).
     """
 
-    def __init__(self, node: Node, connected_ports: set[int] = frozenset()) -> None:
+    def __init__(self, node: Node, connected_ports: set[int] = frozenset(),
+                 block_inputs: int | None = None) -> None:
         super().__init__()
         self.node_id = node.id
         self.spec = node.spec
+        # a block use: its definition's Inputs, the ports it shows (blocks.input_count)
+        self.block_inputs = block_inputs
         self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -346,8 +349,7 @@ class NodeItem(QGraphicsItem):
         self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
                              for line in _wrap(parts, width, fonts.body_fm, lines)]
         if spec.variadic:
-            top = max(connected_ports) + 1 if connected_ports else 0
-            count = max(spec.input_ports(len(connected_ports)), top + 1)
+            count = self._variadic_count(connected_ports)
         else:
             count = spec.num_inputs
         self._set_input_ports(count, connected_ports)
@@ -356,14 +358,21 @@ class NodeItem(QGraphicsItem):
         self._update_shape_line()
         self.update()
 
+    def _variadic_count(self, connected: set[int]) -> int:
+        """A merge shows one free input more than it uses; a block use its definition's Inputs
+        (and any port an edge still reaches, so the edge has an end; Problems flags it)."""
+        top = max(connected) + 1 if connected else 0
+        if self.block_inputs is not None:
+            return max(self.block_inputs, top)
+        return max(self.spec.input_ports(len(connected)), top + 1)
+
     def set_ports(self, connected_inputs: set[int], output_connected: bool) -> bool:
         """Mark connected ports; a merge layer shows one free input more than it uses.
         Returns whether the input ports changed in number (so edges must be placed again)."""
         spec = self.spec
         before = len(self.inputs)
         if spec.variadic:
-            top = max(connected_inputs) + 1 if connected_inputs else 0
-            count = max(spec.input_ports(len(connected_inputs)), top + 1)
+            count = self._variadic_count(connected_inputs)
             self._set_input_ports(count, connected_inputs)
             if count != before:
                 self._layout()

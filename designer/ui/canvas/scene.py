@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Slot
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsScene
 
+from designer.engine.blocks import input_count
 from designer.engine.catalog import fmt_shape
 from designer.engine.graph import Edge, GraphEvent, Problem
 from designer.engine.layout import NODE_SIZE
@@ -76,7 +77,9 @@ class CanvasScene(QGraphicsScene):
             self._on_analysis(self.document.analysis)
 
     def _add_node_item(self, node_id: str, connected: set[int] = frozenset()) -> NodeItem:
-        item = NodeItem(self.document.graph.nodes[node_id], connected)
+        graph = self.document.graph
+        node = graph.nodes[node_id]
+        item = NodeItem(node, connected, input_count(graph.library, node))
         self.node_items[node_id] = item
         self.addItem(item)
         analysis = self.document.analysis
@@ -129,6 +132,7 @@ class CanvasScene(QGraphicsScene):
         if item is None or node is None:
             return
         connected = {e.dst_port for e in self._edges_at[node_id] if e.dst == node_id}
+        item.block_inputs = input_count(self.document.graph.library, node)
         item.sync_from_model(node, connected)
         if item.output is not None:
             item.output.set_connected(any(e.src == node_id for e in self._edges_at[node_id]))
