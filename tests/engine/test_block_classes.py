@@ -21,7 +21,7 @@ from designer.engine.project import Project, load_project
 from designer.engine.shapes import Analyzer, analyze
 from tests.engine.test_codegen_blocks import network, ref
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 WITH_BLOCKS = [p.name.removesuffix(".dnn.json") for p in sorted(TEMPLATES.glob("*.dnn.json"))
                if any(n.type == BLOCK for g in load_project(p).networks.values()
                       for n in g.nodes.values())]
