@@ -120,17 +120,20 @@ def test_fine_tune_an_imported_model_in_the_window_the_cli_and_train_py(
     fc = w.document.graph.node_by_name("fc")
     assert fc.params["out_features"] == 2
 
-    # Freeze all but the head. TODO(lead): switch to the window's one-action "freeze selection"
-    # once it lands; today each layer's "trainable" checkbox in the inspector does it.
+    # Freeze all but the head in one action: click the head, Edit > Freeze Layers Before This
     scene = w.view.scene()
-    for node in list(w.document.graph.nodes.values()):
-        if node.name == "fc":
-            continue
-        scene.clearSelection()
-        scene.node_items[node.id].setSelected(True)
-        check = w.inspector.trainable_check
-        if check is not None and check.isChecked():  # a layer with weights
-            check.click()
+    scene.clearSelection()
+    item = scene.node_items[fc.id]
+    qtbot.mouseClick(w.view.viewport(), Qt.LeftButton,
+                     pos=w.view.mapFromScene(item.sceneBoundingRect().center()))
+    assert w.view.selected_node_ids() == [fc.id]
+    steps = w.document.undo_stack.count()
+    assert w.act_freeze_before.isEnabled()
+    w.act_freeze_before.trigger()
+    assert w.document.undo_stack.count() == steps + 1  # one undo step
+    head = sum(t.numel() for k, t in build_model(w.document.graph).state_dict().items()
+               if k.startswith("fc."))
+    qtbot.waitUntil(lambda: f"({head:,} trainable)" in w.status_params.text(), timeout=30000)
     frozen = [n.name for n in w.document.graph.nodes.values() if n.frozen]
     assert {"conv1", "bn1", "layer1", "layer4"} <= set(frozen) and "fc" not in frozen
 
