@@ -47,6 +47,7 @@ def test_mark_lr_in_the_training_settings(qtbot, doc):
     panel.settings.enable_search(doc)
     button = panel.settings.search_buttons["lr"]
     assert "device" not in panel.settings.search_buttons  # not searchable
+    assert "init_weights_min_fit" not in panel.settings.search_buttons  # a check, not training
     before = state(doc)
     qtbot.mouseClick(button, Qt.LeftButton)  # the button part: mark with a default range
     dim = doc.search_dimension(LR)

@@ -32,7 +32,7 @@ from designer.engine.graph import GraphError
 #: Parameter types a sweep can vary (the engine's own list).
 SEARCHABLE_TYPES = ("int", "ints", "float", "bool", "choice")
 #: Training settings a sweep cannot vary.
-NOT_SEARCHABLE_SETTINGS = ("recipe", "device")
+NOT_SEARCHABLE_SETTINGS = ("recipe", "device", "init_weights_min_fit")
 ACCENT = "#8e44ad"
 _MARKED_CSS = (f"QToolButton {{ color: white; background: {ACCENT}; border-radius: 3px; "
                f"padding: 0 3px; }}")
