@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.inside import InsideOptions, read_inside
 
+from ..widgets import guard_wheel
 from .model import InsideStore, keys_meta, node_keys, view_of
 
 REDRAW_MS = 150
@@ -505,3 +506,4 @@ class InsideDock(QDockWidget):
         self.setObjectName("InsideDock")
         self.panel = InsidePanel(document, self)
         self.setWidget(self.panel)
+        guard_wheel(self.panel)  # only a focused field takes the wheel

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.config import DATASET_SETTINGS, SYNTHETIC_NAMES, TORCHVISION_NAMES
 
+from ..widgets import guard_wheel
 from .settings_form import SettingsForm
 
 KIND_LABELS = {
@@ -198,6 +199,7 @@ class DatasetChooser(QWidget):
         lay.addWidget(self.info)
         lay.addWidget(self.fit_label)
         lay.addWidget(self.fix_button)
+        guard_wheel(self)  # the panel scrolls under the wheel; only a focused field takes it
 
         self.kind_combo.currentIndexChanged.connect(self._on_kind)
         self.name_combo.currentTextChanged.connect(self._on_edit)

@@ -1,0 +1,66 @@
+"""The window on a laptop screen and the forms under the wheel: the window fits the screen it
+opens on, every panel stays readable there (Inside open, a VAE's training view, an error banner),
+and the wheel scrolls a form instead of changing the field it passes."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QSettings
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QScrollArea
+
+from designer.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
+                   recovery_dir=tmp_path / "recovery")
+    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.shutdown()
+
+
+def _wheel(window, widget, steps: int) -> None:
+    """A real (spontaneous) wheel turn with the pointer over ``widget``'s centre."""
+    pos = widget.mapTo(window, widget.rect().center())
+    assert widget.isAncestorOf(window.childAt(pos)) or window.childAt(pos) is widget
+    QTest.wheelEvent(window.windowHandle(), QPointF(pos), QPoint(0, 120 * steps))
+
+
+def test_the_wheel_scrolls_the_training_form_and_changes_only_a_focused_field(qtbot, window):
+    w = window
+    w.resize(1280, 760)
+    w.training.show()
+    w.training.raise_()
+    w.view.setFocus()
+    panel = w.training.panel
+    combo = panel.chooser.form.editor("normalization")  # shown for the built-in digits
+    qtbot.waitUntil(lambda: combo.isVisible())
+    area = next(a for a in panel.findChildren(QScrollArea) if a.isAncestorOf(panel.chooser))
+    bar = area.verticalScrollBar()
+    assert bar.maximum() > 0, "the settings column is taller than the dock: it scrolls"
+    area.ensureWidgetVisible(combo)
+    start = bar.value()
+    before = combo.currentText()
+    assert not combo.hasFocus()
+    _wheel(w, combo, -1 if start < bar.maximum() else 1)  # -1: towards the user, scroll down
+    assert combo.currentText() == before  # the field the pointer passed kept its value
+    assert bar.value() != start  # the form scrolled instead
+    assert w.document.project.dataset.get("normalization", before) == before
+    # a spin box the pointer passes is left alone too
+    spin = panel.settings.editor("epochs")
+    area_s = next(a for a in panel.findChildren(QScrollArea) if a.isAncestorOf(spin))
+    area_s.ensureWidgetVisible(spin)
+    value = spin.value()
+    _wheel(w, spin, 1)
+    assert spin.value() == value
+    # a field the user clicked into (focused) takes the wheel
+    area.ensureWidgetVisible(combo)
+    combo.setFocus()
+    qtbot.waitUntil(combo.hasFocus)
+    _wheel(w, combo, -1)
+    assert combo.currentText() != before
+    assert w.document.project.dataset["normalization"] == combo.currentText()  # one edit
