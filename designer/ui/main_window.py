@@ -732,6 +732,10 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_analysis_failed(self, message: str) -> None:
         self.statusBar().showMessage(message, 15000)
+        self.problems.show_failure(message)  # stays listed until a check succeeds
+        self.status_valid.setText("✖ check failed")
+        self.status_valid.setStyleSheet("color: #c0392b; font-weight: bold;")
+        self.status_valid.setToolTip(message)
 
     def _show_totals(self, analysis: Analysis | None) -> None:
         if analysis is None:
