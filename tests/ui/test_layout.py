@@ -64,3 +64,36 @@ def test_the_wheel_scrolls_the_training_form_and_changes_only_a_focused_field(qt
     _wheel(w, combo, -1)
     assert combo.currentText() != before
     assert w.document.project.dataset["normalization"] == combo.currentText()  # one edit
+
+
+def test_a_failing_shape_check_is_a_problems_entry_and_a_log_line(qtbot, window, caplog,
+                                                                    monkeypatch):
+    """Nothing fails silently on the checker thread: a bug in inference is listed in Problems,
+    named in the status bar and logged with its traceback; the next good check clears it."""
+    import logging
+
+    from designer.engine.shapes import Analyzer
+
+    w = window
+    qtbot.waitUntil(lambda: w.document.analysis is not None, timeout=20000)
+    real = Analyzer.analyze
+
+    def broken(self):
+        raise KeyError("e032cca1ff85")
+
+    monkeypatch.setattr(Analyzer, "analyze", broken)
+    caplog.set_level(logging.ERROR, logger="designer.ui.analysis_worker")
+    w.add_layer_at_center("ReLU")  # an edit: the checker thread checks the new design
+    qtbot.waitUntil(lambda: any("Shape check failed" in m for m in w.problems.messages()),
+                    timeout=20000)
+    entry = next(m for m in w.problems.messages() if "Shape check failed" in m)
+    assert "KeyError" in entry and "bug in Designer" in entry
+    assert "failed" in w.status_valid.text()
+    assert "checker failed" in w.problems.windowTitle()
+    record = next(r for r in caplog.records if r.name == "designer.ui.analysis_worker")
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+    monkeypatch.setattr(Analyzer, "analyze", real)
+    w.act_undo.trigger()
+    qtbot.waitUntil(lambda: not any("Shape check failed" in m for m in w.problems.messages()),
+                    timeout=20000)
+    assert "failed" not in w.status_valid.text()
