@@ -4,6 +4,12 @@ and the wheel scrolls a form instead of changing the field it passes."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QSettings
 from PySide6.QtTest import QTest
@@ -97,3 +103,45 @@ def test_a_failing_shape_check_is_a_problems_entry_and_a_log_line(qtbot, window,
     qtbot.waitUntil(lambda: not any("Shape check failed" in m for m in w.problems.messages()),
                     timeout=20000)
     assert "failed" not in w.status_valid.text()
+
+
+def test_the_window_fits_a_1280x800_screen_and_every_panel_stays_readable(tmp_path):
+    """On a 1280x800 laptop screen (the offscreen platform's screen, in a process of its own):
+    the window fits at the first start and after a restart with a layout saved on a bigger
+    screen; View > Inside, a VAE's training view and an error message leave every panel
+    readable (tests/ui/laptop_check.py says what is checked)."""
+    config = tmp_path / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "laptop", "x": 0, "y": 0, "width": 1280,
+                                               "height": 800, "logicalDpi": 96,
+                                               "logicalBpi": 96, "dpr": 1}]}))
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}",
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "tests.ui.laptop_check",
+                           str(tmp_path / "settings.ini")], check=False, cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "laptop layout OK" in done.stdout
+
+
+def test_inside_opens_beside_training_without_widening_the_window(qtbot, window):
+    """View > Inside shares the bottom with Training instead of widening the window or
+    squeezing the training settings to their labels."""
+    from designer.ui.training.panel import SETTINGS_MIN_WIDTH
+
+    w = window
+    w.resize(1264, 752)
+    w.training.raise_()
+    qtbot.waitUntil(lambda: w.training.panel.isVisible())
+    action = w.inside.dock.toggleViewAction()
+    action.trigger()
+    qtbot.waitUntil(lambda: w.inside.dock.isVisible())
+    qtbot.wait(50)  # the share is applied once the dock is laid out
+    assert w.width() == 1264
+    assert w.minimumSizeHint().width() <= 1264
+    panel = w.training.panel
+    area = next(a for a in panel.findChildren(QScrollArea) if a.isAncestorOf(panel.chooser))
+    assert area.width() >= SETTINGS_MIN_WIDTH
+    assert area.widget().width() <= area.viewport().width()  # nothing cut at its right edge
+    assert w.training.width() >= 0.45 * w.width() and w.inside.dock.width() >= 0.35 * w.width()
+    assert w.centralWidget().width() >= 360 and w.centralWidget().height() >= 200

@@ -114,7 +114,7 @@ class InsidePanel(QWidget):
         self.sample_spin.setPrefix("sample ")
         self.sample_spin.setToolTip("The validation sample shown layer by layer")
         self.layer_combo = QComboBox()
-        self.layer_combo.setMinimumContentsLength(18)
+        self.layer_combo.setMinimumContentsLength(10)  # narrow beside Training on a laptop
         self.layer_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.layer_combo.setToolTip("The module of the selected node (a block: its layers)")
         self.source_label = QLabel()

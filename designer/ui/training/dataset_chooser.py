@@ -157,7 +157,13 @@ class DatasetChooser(QWidget):
 
         self.form = SettingsForm(DATASET_SETTINGS, skip=_CUSTOM, hide_inapplicable=True)
 
+        for combo in (self.kind_combo, self.name_combo, self.target_combo, self.text_combo):
+            # as narrow as the column: long names are elided, not a reason to scroll sideways
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         top = QFormLayout()
+        top.setRowWrapPolicy(QFormLayout.WrapLongRows)
+        top.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         top.addRow("Dataset", self.kind_combo)
         self._name_label = QLabel("Name")
         top.addRow(self._name_label, self.name_combo)
