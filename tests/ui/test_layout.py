@@ -145,3 +145,38 @@ def test_inside_opens_beside_training_without_widening_the_window(qtbot, window)
     assert area.widget().width() <= area.viewport().width()  # nothing cut at its right edge
     assert w.training.width() >= 0.45 * w.width() and w.inside.dock.width() >= 0.35 * w.width()
     assert w.centralWidget().width() >= 360 and w.centralWidget().height() >= 200
+
+
+def test_undo_and_redo_inside_a_block_in_quick_succession_keep_the_estimates(qtbot, window):
+    """Undo and redo, quickly, an edit made inside a block definition, from the network that uses
+    it: the checker thread re-checks the definition after each while the window still shows the
+    analysis made before it, and the window's memory figures (status bar, Summary) are computed
+    from that analysis on the next step. They did fail, a KeyError in memory._forward_peak printed
+    on stderr: the analysis read the checker's copy of the definition, edited since."""
+    import time
+
+    w = window
+    assert w.open_template("resnet-mini")
+    qtbot.waitUntil(lambda: w.document.analysis is not None, timeout=20000)
+    w.summary.show()
+    w.summary.raise_()
+    doc = w.document
+    doc.open_block("b1")  # what double-clicking the block does
+    assert doc.network == "ResidualBlock"
+    add, out = doc.graph.node_by_name("add").id, doc.graph.node_by_name("output").id
+    doc.remove_nodes([doc.graph.node_by_name("relu2").id])  # delete the last ReLU
+    doc.connect(add, out)
+    assert doc.go_up()
+    qtbot.waitUntil(lambda: doc.analysis is not None and "b1" in doc.analysis.infos, timeout=20000)
+    w.act_undo.trigger()  # the Add connected to the Output again
+    qtbot.waitUntil(lambda: doc.analysis is not None, timeout=20000)
+    for _ in range(3):
+        for act in (w.act_undo, w.act_redo):  # the ReLU back, gone again
+            act.trigger()
+            QTest.qWait(0)  # the check is requested
+            time.sleep(0.3)  # and done by the thread, its result not yet taken in
+    w.act_undo.trigger()
+    assert not doc.undo_stack.canUndo()  # back to the template
+    qtbot.waitUntil(lambda: doc.analysis is not None and doc.analysis.ok, timeout=20000)
+    assert "Training memory" in w.status_memory.text()
+    assert "Memory:" in w.summary.totals.text()
