@@ -40,8 +40,8 @@ class InsideWiring(QObject):
         self.panel.observe_requested.connect(self.training.set_inside)
         self.training.history.run_selected.connect(self.replay_run)
         self.dock.visibilityChanged.connect(self._on_visible)
-        # opened from the menu: beside Training, each with room to be read
-        self.dock.toggleViewAction().toggled.connect(
+        # opened from the menu (not a restored layout): beside Training, each with room to read
+        self.dock.toggleViewAction().triggered.connect(
             lambda on: on and QTimer.singleShot(0, self.share_bottom))
         self._add_to_view_menu()
 
