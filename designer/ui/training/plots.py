@@ -206,19 +206,29 @@ def _relayout(canvas: pg.GraphicsLayoutWidget) -> None:
     canvas.ci.setGeometry(canvas.range)
 
 
-def fit_legends(canvas: pg.GraphicsLayoutWidget, plots, size) -> None:
+def fit_legends(canvas: pg.GraphicsLayoutWidget, plots, size, each: bool = False) -> None:
     """The legends (cells of ``canvas`` beside or under their plots, :func:`legend_in_cell`) of
     the visible ``plots``, while the view (``size``) is at least :data:`LEGEND_MIN_HEIGHT` high
-    and wide enough for all of them side by side; else they leave the layout and their room goes
-    to the curves (a hidden cell would still hold its width)."""
+    and wide enough for all of them side by side (``each``: for as many as fit, in the order
+    given); else they leave the layout and their room goes to the curves (a hidden cell would
+    still hold its width)."""
     plots = [p for p in plots if p.legend is not None]
-    room = sum(p.legend.effectiveSizeHint(Qt.MinimumSize).width() + 30
-               for p in plots if p.isVisible())
-    fits = size.height() >= LEGEND_MIN_HEIGHT and room <= size.width()
+    wanted = []
+    room = 0.0
+    for plot in (p for p in plots if p.isVisible()):
+        need = plot.legend.effectiveSizeHint(Qt.MinimumSize).width() + 30
+        if room + need <= size.width():
+            wanted.append(plot)
+            room += need
+        elif not each:
+            wanted = []
+            break
+    if size.height() < LEGEND_MIN_HEIGHT:
+        wanted = []
     changed = False
     for plot in plots:
         legend = plot.legend
-        on = fits and plot.isVisible()
+        on = plot in wanted
         placed = legend in canvas.ci.items
         if on and not placed:
             canvas.addItem(legend, *legend.cell)

@@ -169,7 +169,8 @@ class VaeView(LiveSeries, QWidget):
         self._fit_legends()
 
     def _fit_legends(self) -> None:
-        fit_legends(self._plots, [self.loss_plot, self.latent_plot], self._plots.size())
+        # the class colours first: the scatter means little without them
+        fit_legends(self._plots, [self.latent_plot, self.loss_plot], self._plots.size(), each=True)
 
     def eventFilter(self, obj, event) -> bool:
         if obj is self._grids and event.type() == QEvent.Type.Resize:
