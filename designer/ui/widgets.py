@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -37,6 +38,27 @@ from ..engine.schema import REF_TYPES, Param, is_ref
 
 _INT32_MAX = 2**31 - 1
 _ERROR_STYLE = "QLineEdit, QSpinBox { border: 1px solid #d33; background: #fff0f0; }"
+
+
+class ElidedLabel(QLabel):
+    """One line of status text that never widens its window: narrower than its text, it ends
+    in "…", the whole text in its tooltip (a progress line beside Inside on a laptop screen)."""
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().horizontalAdvance("Ready…")),
+                     hint.height())
+
+    def paintEvent(self, event) -> None:
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.ElideRight, rect.width())
+        painter = QPainter(self)
+        self.style().drawItemText(painter, rect, int(self.alignment()), self.palette(),
+                                  self.isEnabled(), text, self.foregroundRole())
 
 
 class _WheelGuard(QObject):
@@ -666,4 +688,5 @@ def make_editor(param: Param, parent: QWidget | None = None) -> ParamEditor:
     return editor_class(param)(param, parent)
 
 
-__all__ = ["EDITORS", "ParamEditor", "ValuesEditor", "editor_class", "guard_wheel", "make_editor"]
+__all__ = ["EDITORS", "ElidedLabel", "ParamEditor", "ValuesEditor", "editor_class", "guard_wheel",
+           "make_editor"]

@@ -28,7 +28,9 @@ def settle(app: QApplication, rounds: int = 30) -> None:
 def on_screen(w) -> None:
     avail = w.screen().availableGeometry()
     frame = w.frameGeometry()
-    assert avail.contains(frame), f"the window {frame} leaves the screen's {avail}"
+    docks = ", ".join(f"{d.objectName()} {d.width()}x{d.height()} (min {d.minimumSizeHint().width()})"
+                      for d in (w.palette, w.inspector, w.training, w.inside.dock) if d.isVisible())
+    assert avail.contains(frame), f"the window {frame} leaves the screen's {avail}: {docks}"
     hint = w.minimumSizeHint()
     assert hint.width() <= avail.width() and hint.height() <= avail.height(), \
         f"the window needs {hint}, more than the screen's {avail.size()}"
@@ -126,6 +128,15 @@ def main(settings_path: str, shots: str | None = None) -> None:
     on_screen(w)
     readable(w)
     assert w.inside.dock.width() >= w.inside.dock.minimumSizeHint().width()
+    # what a run and a replayed one write there: long lines that must not widen the window
+    w.training.panel.progress_label.setText(
+        "epoch 3/10 · batch 12/50 · loss 0.1234 · acc 0.950 · 1,234 samples/s · ETA 0:12")
+    w.inside.panel.source_label.setText("20261207-172133-2: not observed (open this panel "
+                                        "while a run trains)")
+    settle(app)
+    on_screen(w)
+    readable(w)
+    shot(w, "inside-running")
     inside = w.inside.panel
     for tabs_page in (inside.sample_view,):
         assert tabs_page.height() >= 100, f"Inside's sample view is {tabs_page.height()} px high"

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.inside import InsideOptions, read_inside
 
-from ..widgets import guard_wheel
+from ..widgets import ElidedLabel, guard_wheel
 from .model import InsideStore, keys_meta, node_keys, view_of
 
 REDRAW_MS = 150
@@ -117,7 +117,7 @@ class InsidePanel(QWidget):
         self.layer_combo.setMinimumContentsLength(10)  # narrow beside Training on a laptop
         self.layer_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.layer_combo.setToolTip("The module of the selected node (a block: its layers)")
-        self.source_label = QLabel()
+        self.source_label = ElidedLabel()  # a replayed run's name: never widens the window
         self.source_label.setTextFormat(Qt.PlainText)
         top = QHBoxLayout()
         top.addWidget(self.look)

@@ -65,6 +65,7 @@ from designer.engine.run_history import (
 )
 
 from ..torch_loader import available_devices, torch_ready
+from ..widgets import ElidedLabel
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel
 from .history import HistoryPanel
@@ -175,7 +176,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
-        self.progress_label = QLabel("Ready.")
+        self.progress_label = ElidedLabel("Ready.")  # never widens the window: ends in "…"
         self.progress_label.setTextFormat(Qt.PlainText)
         self.message = QLabel()
         self.message.setWordWrap(True)
