@@ -865,13 +865,13 @@ class MainWindow(QMainWindow):
             self.move(x, y)
 
     def apply_default_dock_sizes(self) -> None:
-        """Palette and inspector narrow, the bottom panels about a third of the height (the
-        training curves stay readable under the buttons and a message), on small screens too."""
+        """Palette and inspector narrow, the bottom panels 30 % of the height, at least 220 px
+        (the training curves stay readable under the buttons and a message) and at most 300."""
         w, h = self.width(), self.height()
         self.resizeDocks([self.palette, self.inspector], [min(230, w * 16 // 100),
                                                           min(320, w * 22 // 100)],
                          Qt.Horizontal)
-        self.resizeDocks([self.problems], [max(220, min(320, h * 34 // 100))], Qt.Vertical)
+        self.resizeDocks([self.problems], [max(220, min(300, h * 30 // 100))], Qt.Vertical)
         if self.inside.dock.isVisible():
             self.inside.share_bottom()
 

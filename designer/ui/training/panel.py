@@ -185,7 +185,7 @@ class TrainingPanel(QWidget):
         self.message.setStyleSheet("background: #fdecea; color: #b71c1c; padding: 6px;")
         # at most about three lines: the curves below keep their room (the tooltip and the Log
         # hold the whole text)
-        self.message.setMaximumHeight(self.message.fontMetrics().lineSpacing() * 3 + 12)
+        self.message.setMaximumHeight(self.message.fontMetrics().lineSpacing() * 3 + 16)
         self.message.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         self.message.hide()
         self.plots = TrainingPlots()
