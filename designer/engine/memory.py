@@ -179,7 +179,9 @@ def optimizer_copies(training: dict[str, Any] | None) -> int:
 def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
              training: dict[str, Any] | None = None, device: str = "cpu",
              inside_block: bool = False) -> MemoryEstimate:
-    """The memory estimate of an analysed design (nodes with unknown shapes count as 0).
+    """The memory estimate of an analysed design (nodes with unknown shapes count as 0, and so do
+    nodes the analysis does not know: a window pairs its latest analysis with the graph as it
+    is now, which may have been edited since).
 
     ``device`` ("cpu", "cuda", "mps") decides which attention path is counted.
     """
@@ -221,7 +223,7 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
                     kept.add(base[src])
         # the model's outputs live until the loss (a block's output: as its use's readers say)
         if t in _SAVES_INPUT or (t == "Output" and not inside_block):
-            kept.update(base[p] for p in preds[nid])
+            kept.update(base.get(p, p) for p in preds[nid])
     layers: list[LayerMemory] = []
     notes: list[str] = []
     for nid in order:
@@ -341,11 +343,13 @@ def _attention(steps: int, embed: int, heads: int, dropout: float,
 
 
 def _forward_peak(order, preds, succs, base, by_id) -> int:
-    """Largest sum of live outputs during a no-grad forward pass, per sample."""
+    """Largest sum of live outputs during a no-grad forward pass, per sample. A reader's input
+    the analysis does not know (outside ``order``) holds nothing."""
     remaining = {b: 0 for b in set(base.values())}
     for nid in order:
         for p in preds[nid]:
-            remaining[base[p]] = remaining.get(base[p], 0) + 1
+            b = base.get(p, p)
+            remaining[b] = remaining.get(b, 0) + 1
     live, peak = 0, 0
     for nid in order:
         m = by_id[nid]
@@ -353,9 +357,9 @@ def _forward_peak(order, preds, succs, base, by_id) -> int:
         live += m.output
         peak = max(peak, live)
         for p in preds[nid]:
-            b = base[p]
+            b = base.get(p, p)
             remaining[b] -= 1
-            if remaining[b] == 0 and b != nid:
+            if remaining[b] == 0 and b != nid and b in by_id:
                 live -= by_id[b].output
     return peak
 

@@ -286,9 +286,10 @@ class Analyzer:
         flows = [(u.output_shape, u.dtype) for u in upstream]
         copies = []
         total_params = total_macs = 0
+        frozen = definition
         for i in range(repeat):
             values = first if i == 0 else base
-            inner = _expand(definition, name, values, flows, (*self.stack, name))
+            frozen, inner = _expand(definition, name, values, flows, (*self.stack, name))
             where = f"{node.name}.{i}" if repeat > 1 else node.name
             if not inner.ok:
                 first_error = inner.errors[0]
@@ -302,7 +303,7 @@ class Analyzer:
             total_macs += inner.total_macs
         info.output_shape, info.dtype = flows[0]
         info.params, info.macs = total_params, total_macs
-        info.kwargs = {"_block": name, "_graph": definition, "_copies": copies}
+        info.kwargs = {"_block": name, "_graph": frozen, "_copies": copies}
         return info
 
     # -- one node --------------------------------------------------------------------------------
@@ -442,13 +443,18 @@ def analyze(graph: Graph) -> Analysis:
 
 # The inside of block uses, by definition, version, values and incoming shapes: uses with the same
 # settings (a ViT's 12 encoder blocks) share one analysis, and an edit inside a definition
-# re-infers each distinct use once.
-_EXPANSIONS: dict[tuple, Analysis] = {}
+# re-infers each distinct use once. Each holds a frozen copy of the definition it was inferred
+# from: an analysis outlives the graph's next edit (the window's latest one, while the checker
+# thread already syncs its replica of the definition for the next), and the memory estimate, the
+# builder and ungrouping read the definition beside the inner analysis, so the two must agree.
+_EXPANSIONS: dict[tuple, tuple[Graph, Analysis]] = {}
 _MAX_EXPANSIONS = 4096
 
 
 def _expand(definition: Graph, name: str, values: dict[str, Any],
-            flows: list[tuple[Shape, str]], stack: tuple[str, ...]) -> Analysis:
+            flows: list[tuple[Shape, str]], stack: tuple[str, ...]) -> tuple[Graph, Analysis]:
+    """The definition as inferred (a frozen copy) and its analysis for these values and
+    incoming shapes."""
     from .blocks import deep_version
 
     key = (name, deep_version(definition.library or {}, name) if definition.library else
@@ -459,8 +465,8 @@ def _expand(definition: Graph, name: str, values: dict[str, Any],
     inner = Analyzer(definition, values, flows, stack, subscribe=False).analyze()
     if len(_EXPANSIONS) >= _MAX_EXPANSIONS:
         _EXPANSIONS.clear()
-    _EXPANSIONS[key] = inner
-    return inner
+    _EXPANSIONS[key] = (definition.copy(), inner)
+    return _EXPANSIONS[key]
 
 
 def _bind_params(node: Node, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

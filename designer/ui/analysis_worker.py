@@ -10,10 +10,15 @@ on it. Each request is merged into the replica through the graph's own methods, 
 event-driven dirty tracking re-infers only what changed. Requests carry a generation number; a
 request overtaken by a newer one is skipped, and the document drops results older than its latest
 request. Results reach the document through a queued signal to a slot of a GUI-thread QObject.
+
+A failure of the checker itself (a bug, not a problem of the design) never dies quietly in the
+thread: its traceback is logged (``designer.ui.analysis_worker``, on stderr by default) and its
+message reaches the window, which lists it in the Problems panel.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 
@@ -21,6 +26,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from designer.engine.graph import Graph, GraphError, Node
 from designer.engine.shapes import Analysis, Analyzer
+
+_log = logging.getLogger(__name__)
 
 
 def use_context(library: dict[str, Graph], trail: list[tuple[str, str]]):
@@ -144,6 +151,7 @@ class AnalysisWorker(QObject):
                 analyzer._last = None
             result = analyzer.analyze()
         except Exception as exc:  # noqa: BLE001 - a bug in inference must not kill the thread
+            _log.exception("The shape check failed (a bug in the checker, not in the design)")
             self._library = {}
             self._replica = Graph()
             self._analyzer = Analyzer(self._replica)

@@ -46,7 +46,7 @@ from ..engine.graph import GraphError
 from ..engine.shapes import Analysis
 from .summary import human, shape_text
 from .sweeps.marking import SearchButton, searchable
-from .widgets import ParamEditor, make_editor
+from .widgets import ParamEditor, guard_wheel, make_editor
 
 _ERROR_CSS = "color: #c0392b;"
 _NAME_ERROR_CSS = "QLineEdit { border: 1px solid #d33; background: #fff0f0; }"
@@ -355,6 +355,7 @@ class InspectorDock(QDockWidget):
         combo.setToolTip("Switch this layer on by a true/false block parameter: when it is "
                          "false at a use, the layer passes its input through and holds no weights")
         combo.activated.connect(self._on_when_chosen)
+        guard_wheel(combo)
         label = QLabel("switch on by")
         label.setToolTip(combo.toolTip())
         self.form.addRow(label, combo)
@@ -370,6 +371,7 @@ class InspectorDock(QDockWidget):
         combo.setObjectName("param_block")
         combo.setToolTip(BLOCK_SPEC.param_map["block"].doc)
         combo.activated.connect(self._on_block_chosen)
+        guard_wheel(combo)
         self.form.addRow(QLabel("block"), combo)
         repeat = make_editor(BLOCK_SPEC.param_map["repeat"], self.form_host)
         repeat.setObjectName("param_repeat")
@@ -754,6 +756,7 @@ class NetworkPanel(QWidget):
                         combo = QComboBox()
                         combo.addItems(list(BLOCK_PARAM_TYPES))
                         combo.activated.connect(lambda _i: self._commit("Change block parameters"))
+                        guard_wheel(combo)
                         self.table.setCellWidget(row, 1, combo)
                     combo.blockSignals(True)
                     combo.setCurrentText(text)

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -58,6 +58,10 @@ from .training.panel import TrainingDock
 APP_NAME = "Designer"
 FILE_FILTER = f"Designer projects (*{SUFFIX});;JSON files (*.json);;All files (*)"
 _LAYOUT_VERSION = 1
+# Room for a title bar and borders before the window manager has framed the window (pixels).
+_FRAME_ALLOWANCE = (16, 48)
+# Below this size the canvas stops giving way to the docks around it (pixels).
+_CANVAS_MIN = (360, 200)
 _NETWORK_EVENTS = (ProjectEvent.NETWORK_ADDED, ProjectEvent.NETWORK_REMOVED,
                    ProjectEvent.NETWORK_RENAMED)
 
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         box.addWidget(self.network_tabs)
         box.addWidget(self.breadcrumb)
         box.addWidget(self.view, 1)
+        central.setMinimumSize(*_CANVAS_MIN)  # docks may not crush the canvas
         self.setCentralWidget(central)
 
         # -- docks ---------------------------------------------------------------------------
@@ -163,6 +168,7 @@ class MainWindow(QMainWindow):
         # Default dock sizes need the shown window's size: applied on first show, unless the
         # user's own layout was restored.
         self._default_sizes_pending = not self.restore_layout()
+        self.fit_to_screen()  # the default, or a size remembered from a bigger screen
 
     # ------------------------------------------------------------------------------------------
     # actions and menus
@@ -754,6 +760,10 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_analysis_failed(self, message: str) -> None:
         self.statusBar().showMessage(message, 15000)
+        self.problems.show_failure(message)  # stays listed until a check succeeds
+        self.status_valid.setText("✖ check failed")
+        self.status_valid.setStyleSheet("color: #c0392b; font-weight: bold;")
+        self.status_valid.setToolTip(message)
 
     def _show_totals(self, analysis: Analysis | None) -> None:
         if analysis is None:
@@ -856,14 +866,45 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        QTimer.singleShot(0, self.fit_to_screen)  # now that the frame's size is known
         if self._default_sizes_pending:
             self._default_sizes_pending = False
             QTimer.singleShot(0, self.apply_default_dock_sizes)
 
+    def fit_to_screen(self) -> None:
+        """Keep the whole window, frame included, on the available area of its screen: on a
+        1280x800 laptop the default 1400x860, or a size remembered from a bigger screen, would
+        put the status bar and the bottom panels' tabs out of reach."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        frame, inner = self.frameGeometry(), self.geometry()
+        framed = self.isVisible() and frame != inner
+        extra_w = frame.width() - inner.width() if framed else _FRAME_ALLOWANCE[0]
+        extra_h = frame.height() - inner.height() if framed else _FRAME_ALLOWANCE[1]
+        width = min(inner.width(), avail.width() - extra_w)
+        height = min(inner.height(), avail.height() - extra_h)
+        if (width, height) != (inner.width(), inner.height()):
+            self.resize(width, height)
+        # move() places the frame: its top-left corner such that the whole frame is on screen
+        x = max(avail.left(), min(frame.left(), avail.right() + 1 - self.width() - extra_w))
+        y = max(avail.top(), min(frame.top(), avail.bottom() + 1 - self.height() - extra_h))
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)
+
     def apply_default_dock_sizes(self) -> None:
-        """Palette and inspector narrow, the bottom panels about a fifth of the height."""
-        self.resizeDocks([self.palette, self.inspector], [230, 320], Qt.Horizontal)
-        self.resizeDocks([self.problems], [max(150, self.height() // 5)], Qt.Vertical)
+        """Palette and inspector narrow, the bottom panels 30 % of the height, at least 220 px
+        (the training curves stay readable under the buttons and a message) and at most 300."""
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.palette, self.inspector], [min(230, w * 16 // 100),
+                                                          min(320, w * 22 // 100)],
+                         Qt.Horizontal)
+        self.resizeDocks([self.problems], [max(220, min(300, h * 30 // 100))], Qt.Vertical)
+        if self.inside.dock.isVisible():
+            self.inside.share_bottom()
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

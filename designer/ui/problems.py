@@ -85,6 +85,18 @@ class ProblemsDock(QDockWidget):
             title += f" ({errors})"
         self.setWindowTitle(title)
 
+    def show_failure(self, message: str) -> None:
+        """The checker itself failed (a bug, not the design's): say so above the problems
+        listed, until the next check succeeds."""
+        text = (f"{message}. This is a bug in Designer, not a problem of your design; the "
+                "details are in the log (stderr). The next edit checks again.")
+        item = QTreeWidgetItem([text, "(checker)"])
+        item.setIcon(0, self.style().standardIcon(QStyle.SP_MessageBoxCritical))
+        item.setToolTip(0, text)
+        item.setData(0, _IDS_ROLE, [])
+        self.tree.insertTopLevelItem(0, item)
+        self.setWindowTitle("Problems (checker failed)")
+
     def _on_item(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         ids = item.data(0, _IDS_ROLE)
         if ids:

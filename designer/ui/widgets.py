@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
@@ -36,6 +38,58 @@ from ..engine.schema import REF_TYPES, Param, is_ref
 
 _INT32_MAX = 2**31 - 1
 _ERROR_STYLE = "QLineEdit, QSpinBox { border: 1px solid #d33; background: #fff0f0; }"
+
+
+class ElidedLabel(QLabel):
+    """One line of status text that never widens its window: narrower than its text, it ends
+    in "…", the whole text in its tooltip (a progress line beside Inside on a laptop screen)."""
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().horizontalAdvance("Ready…")),
+                     hint.height())
+
+    def paintEvent(self, event) -> None:
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.ElideRight, rect.width())
+        painter = QPainter(self)
+        self.style().drawItemText(painter, rect, int(self.alignment()), self.palette(),
+                                  self.isEnabled(), text, self.foregroundRole())
+
+
+class _WheelGuard(QObject):
+    """Event filter: a combo or spin box without keyboard focus leaves the wheel alone. The event
+    is ignored, so Qt hands it on to the parents: the scroll area around a form scrolls instead
+    of the field the pointer passes changing its value."""
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Wheel and not obj.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
+_wheel_guard: _WheelGuard | None = None
+
+
+def guard_wheel(root: QWidget) -> None:
+    """Only a focused combo or spin box takes the wheel: ``root`` (when it is one) and every combo
+    and spin box inside it get a strong focus policy (a click or Tab focuses them, the wheel
+    never does) and pass an unfocused wheel on. Call it again for widgets added later; it is
+    harmless on widgets already guarded."""
+    global _wheel_guard
+    if _wheel_guard is None:
+        _wheel_guard = _WheelGuard(QCoreApplication.instance())
+    boxes = root.findChildren(QComboBox) + root.findChildren(QAbstractSpinBox)
+    if isinstance(root, (QComboBox, QAbstractSpinBox)):
+        boxes.append(root)
+    for box in boxes:
+        box.setFocusPolicy(Qt.StrongFocus)
+        box.installEventFilter(_wheel_guard)  # installed once: Qt moves a repeat to the front
 
 
 class ParamEditor(QWidget):
@@ -398,6 +452,7 @@ class IntEditor(ParamEditor):
         self.spin.setRange(lo, hi)
         self.spin.setKeyboardTracking(False)
         self.spin.setAccelerated(True)
+        guard_wheel(self.spin)
         self.layout().addWidget(self.spin, 1)
         # Without keyboard tracking a value changes only when editing finishes (Enter, focus
         # out) or by a step (arrows, wheel): each is one commit, never one per keystroke.
@@ -476,7 +531,7 @@ class ChoiceEditor(ParamEditor):
         super().__init__(param, parent)
         self.combo = self.field = QComboBox(self)
         self.combo.addItems(list(param.choices))
-        self.combo.setFocusPolicy(Qt.StrongFocus)
+        guard_wheel(self.combo)
         self.layout().addWidget(self.combo)
         self.combo.activated.connect(lambda i: self._commit(self.combo.itemText(i)))
         self.set_value(param.default)
@@ -520,6 +575,7 @@ class SizeEditor(ParamEditor):
             if i == 0:
                 self.layout().addWidget(QLabel("×", self))
         self.layout().addStretch(1)
+        guard_wheel(self)
         self.check.toggled.connect(self._on_edited)
         self.set_value(param.default)
 
@@ -632,4 +688,5 @@ def make_editor(param: Param, parent: QWidget | None = None) -> ParamEditor:
     return editor_class(param)(param, parent)
 
 
-__all__ = ["EDITORS", "ParamEditor", "ValuesEditor", "editor_class", "make_editor"]
+__all__ = ["EDITORS", "ElidedLabel", "ParamEditor", "ValuesEditor", "editor_class", "guard_wheel",
+           "make_editor"]

@@ -439,3 +439,47 @@ def test_a_design_with_blocks_estimates_what_its_flat_equal_does(tid):
     assert (with_blocks.saved_per_sample, with_blocks.forward_per_sample,
             with_blocks.backward_work_per_sample) == (
         flat.saved_per_sample, flat.forward_per_sample, flat.backward_work_per_sample)
+
+
+# -- an analysis older than its graph ------------------------------------------------------------
+
+
+def test_a_layer_inserted_after_the_analysis_counts_as_unknown():
+    """The window pairs its latest analysis with the graph as it is now; a layer inserted since
+    (import, a fit fix, undo) is not in the analysis and counts as 0 instead of a KeyError."""
+    g = chain(("Flatten", {}), ("Linear", {"out_features": 32}), ("ReLU", {}), shape=(1, 8, 8))
+    before = _estimate(g, batch=4)
+    analysis = analyze(g)
+    relu = g.node_by_name("relu1").id
+    out = next(n.id for n in g.outputs())
+    g.disconnect(next(e for e in g.edges if e.dst == out))
+    for kind in ("Tanh", "Linear"):  # one reader keeps its input for backward, one does not
+        new = g.add_node(kind, params={"out_features": 3} if kind == "Linear" else {}).id
+        g.connect(relu, new)
+    g.connect(new, out)
+    est = M.estimate(g, analysis, 4, {}, "cpu")
+    assert est.forward_per_sample == before.forward_per_sample
+    assert [m.output for m in est.layers] == [m.output for m in before.layers]
+
+
+def test_an_older_analysis_keeps_the_block_definition_it_was_made_from():
+    """A block use's analysis holds the definition as it was inferred: editing the definition
+    afterwards (the checker thread syncs its replica while the window still shows the previous
+    analysis) leaves the old analysis whole, and its estimate does not fail."""
+    project = load_project(template_path("resnet-mini"))
+    model, block = project.networks["model"], project.networks["ResidualBlock"]
+    old = analyze(model)
+    old_est = M.estimate(model, old, 8, {}, "cpu")
+    inner_ids = set(old.infos["b1"].kwargs["_copies"][0][1].infos)
+    relu2, output = block.node_by_name("relu2").id, block.node_by_name("output").id
+    block.disconnect(next(e for e in block.edges if e.dst == output))
+    extra = block.add_node("ReLU").id
+    block.connect(relu2, extra)
+    block.connect(extra, output)
+    assert set(old.infos["b1"].kwargs["_graph"].nodes) == inner_ids  # as it was analysed
+    again = M.estimate(model, old, 8, {}, "cpu")
+    assert again.forward_per_sample == old_est.forward_per_sample
+    assert again.training_total == old_est.training_total
+    new = analyze(model)  # the edit itself is seen by the next analysis
+    assert extra in new.infos["b1"].kwargs["_graph"].nodes
+    assert M.estimate(model, new, 8, {}, "cpu").training_total > old_est.training_total

@@ -118,6 +118,9 @@ _DRAG = textwrap.dedent("""
         s = view.mapToScene(p)
         tl = view.canvas_scene.snap(QPointF(s.x() - NODE_WIDTH / 2, s.y() - 40))
         return view.canvas_scene.free_spot(tl) == tl
+    view.scale(0.6, 0.6)  # zoomed out: room beside the fitted template (the bottom panels
+    for _ in range(5):     # take a third of the window's height)
+        app.processEvents()
     vr = view.viewport().rect()
     target = next(QPoint(x, y) for y in range(vr.height() - 60, 60, -20)
                   for x in range(vr.width() // 2, vr.width() - 100, 20) if free(QPoint(x, y)))

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.inside import InsideOptions, read_inside
 
+from ..widgets import ElidedLabel, guard_wheel
 from .model import InsideStore, keys_meta, module_attrs, node_keys, view_of
 
 REDRAW_MS = 150
@@ -152,10 +153,10 @@ class InsidePanel(QWidget):
         self.sample_spin.setPrefix("sample ")
         self.sample_spin.setToolTip("The validation sample shown layer by layer")
         self.layer_combo = QComboBox()
-        self.layer_combo.setMinimumContentsLength(18)
+        self.layer_combo.setMinimumContentsLength(10)  # narrow beside Training on a laptop
         self.layer_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.layer_combo.setToolTip("The module of the selected node (a block: its layers)")
-        self.source_label = QLabel()
+        self.source_label = ElidedLabel()  # a replayed run's name: never widens the window
         self.source_label.setTextFormat(Qt.PlainText)
         top = QHBoxLayout()
         top.addWidget(self.look)
@@ -602,3 +603,4 @@ class InsideDock(QDockWidget):
         self.setObjectName("InsideDock")
         self.panel = InsidePanel(document, self)
         self.setWidget(self.panel)
+        guard_wheel(self.panel)  # only a focused field takes the wheel

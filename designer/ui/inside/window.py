@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 
 from .overlay import InsideOverlay
@@ -41,7 +41,19 @@ class InsideWiring(QObject):
         self.panel.observe_requested.connect(self.training.set_inside)
         self.training.history.run_selected.connect(self.replay_run)
         self.dock.visibilityChanged.connect(self._on_visible)
+        # opened from the menu (not a restored layout): beside Training, each with room to read
+        self.dock.toggleViewAction().triggered.connect(
+            lambda on: on and QTimer.singleShot(0, self.share_bottom))
         self._add_to_view_menu()
+
+    def share_bottom(self) -> None:
+        """Give the bottom panels (Training and the others tabbed with it) and Inside about
+        55 : 45 of the window's width, rather than Inside its wish and Training the rest."""
+        if not self.dock.isVisible() or self.dock.isFloating():
+            return
+        width = self.window.width()
+        self.window.resizeDocks([self.window.training, self.dock],
+                                [width * 55 // 100, width * 45 // 100], Qt.Horizontal)
 
     def _add_to_view_menu(self) -> None:
         menu = next((a.menu() for a in self.window.menuBar().actions()

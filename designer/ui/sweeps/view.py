@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from designer.engine import sweeps as S
 from designer.engine.graph import GraphError
 
+from ..widgets import guard_wheel
 from .marking import summary
 from .plots import SweepPlots
 from .worker import Importances, SweepFailed, SweepRequest, SweepWorker
@@ -526,6 +527,7 @@ class SweepsDock(QDockWidget):
         self.setObjectName("SweepsDock")
         self.panel = SweepsPanel(document, self)
         self.setWidget(self.panel)
+        guard_wheel(self.panel)  # only a focused field takes the wheel
 
 
 __all__ = ["SweepsDock", "SweepsPanel"]

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.config import DATASET_SETTINGS, SYNTHETIC_NAMES, TORCHVISION_NAMES
 
+from ..widgets import guard_wheel
 from .settings_form import SettingsForm
 
 KIND_LABELS = {
@@ -161,7 +162,13 @@ class DatasetChooser(QWidget):
 
         self.form = SettingsForm(DATASET_SETTINGS, skip=_CUSTOM, hide_inapplicable=True)
 
+        for combo in (self.kind_combo, self.name_combo, self.target_combo, self.text_combo):
+            # as narrow as the column: long names are elided, not a reason to scroll sideways
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         top = QFormLayout()
+        top.setRowWrapPolicy(QFormLayout.WrapLongRows)
+        top.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         top.addRow("Dataset", self.kind_combo)
         self._name_label = QLabel("Name")
         top.addRow(self._name_label, self.name_combo)
@@ -203,6 +210,7 @@ class DatasetChooser(QWidget):
         lay.addWidget(self.info)
         lay.addWidget(self.fit_label)
         lay.addWidget(self.fix_button)
+        guard_wheel(self)  # the panel scrolls under the wheel; only a focused field takes it
 
         self.kind_combo.currentIndexChanged.connect(self._on_kind)
         self.name_combo.currentTextChanged.connect(self._on_edit)

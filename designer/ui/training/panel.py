@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -64,6 +65,7 @@ from designer.engine.run_history import (
 )
 
 from ..torch_loader import available_devices, torch_ready
+from ..widgets import ElidedLabel
 from .dataset_chooser import DatasetChooser, config_key
 from .evaluation import EvaluationPanel
 from .history import HistoryPanel
@@ -73,6 +75,7 @@ from .worker import DatasetReady, Evaluated, EvaluateRunWorker, RunSnapshot, Tra
 
 MAX_LOG_LINES = 5000
 PROGRESS_INTERVAL_S = 0.25
+SETTINGS_MIN_WIDTH = 250  # the dataset and settings column (pixels)
 METRIC_FOR_TASK = {"classification": ("accuracy", "accuracy"), "regression": ("r2", "R²"),
                    "reconstruction": ("mse", "MSE")}
 
@@ -153,7 +156,11 @@ class TrainingPanel(QWidget):
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setWidget(left_inner)
-        left.setMinimumWidth(180)  # scrolls; the dock must not force a wide window
+        # Scrolls down, never sideways: the forms wrap (a field under its label) to fit its width,
+        # which stays wide enough to read a field even beside Inside on a 1280 px screen; the
+        # dock must not force a wide window either.
+        left.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        left.setMinimumWidth(SETTINGS_MIN_WIDTH)
 
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train the design as it is now on the chosen dataset")
@@ -165,19 +172,24 @@ class TrainingPanel(QWidget):
                         (self.resume_button, self.resume), (self.stop_button, self.stop),
                         (self.export_button, self.open_export_dialog)):
             b.clicked.connect(slot)
+            _compact(b)
 
         # -- right: progress, message, tabs ---------------------------------------------------------
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
-        self.progress_label = QLabel("Ready.")
+        self.progress_label = ElidedLabel("Ready.")  # never widens the window: ends in "…"
         self.progress_label.setTextFormat(Qt.PlainText)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.PlainText)
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.message.setStyleSheet("background: #fdecea; color: #b71c1c; padding: 6px;")
+        # at most about three lines: the curves below keep their room (the tooltip and the Log
+        # hold the whole text)
+        self.message.setMaximumHeight(self.message.fontMetrics().lineSpacing() * 3 + 16)
+        self.message.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         self.message.hide()
         self.plots = TrainingPlots()
         self.evaluation = EvaluationPanel()
@@ -191,22 +203,23 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.log, "Log")
         self.tabs.setMinimumHeight(90)  # the dock may be made low; its pages scroll or shrink
+        self.tabs.setUsesScrollButtons(True)  # and narrow: its tabs scroll
         # The live view of the project's recipe (a GAN's sample grid, a VAE's reconstructions,
         # a language model's text), registered under the recipe's view id (views.py).
         self.recipe_view = None
         self._recipe_view_id = ""
         self._recipe_views: dict[str, QWidget | None] = {}  # made once per view id
 
-        buttons = QHBoxLayout()
+        buttons = QHBoxLayout()  # the progress bar between the run buttons and Export: one row
         for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
+        self.progress.setMinimumWidth(60)
+        buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.export_button)
         right = QWidget()
         right_lay = QVBoxLayout(right)
         right_lay.setContentsMargins(0, 0, 0, 0)
         right_lay.addLayout(buttons)
-        right_lay.addWidget(self.progress)
         right_lay.addWidget(self.progress_label)
         right_lay.addWidget(self.message)
         right_lay.addWidget(self.tabs, 1)
@@ -215,6 +228,8 @@ class TrainingPanel(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 3)
+        splitter.setCollapsible(0, False)
+        splitter.setSizes([SETTINGS_MIN_WIDTH + 40, 3 * SETTINGS_MIN_WIDTH])  # scaled on show
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(splitter)
@@ -981,6 +996,7 @@ class TrainingPanel(QWidget):
     def show_message(self, text: str) -> None:
         self._run_failure_shown = False
         self.message.setText(text)
+        self.message.setToolTip(text)
         self.message.show()
         self.message_shown.emit(text)
 
@@ -988,6 +1004,13 @@ class TrainingPanel(QWidget):
         self._run_failure_shown = False
         self.message.hide()
         self.message.clear()
+
+
+def _compact(button: QPushButton) -> None:
+    """A button as narrow as its text allows (the style's minimum of about 80 px made the row
+    of run buttons alone wider than the Training panel beside Inside)."""
+    button.setSizePolicy(QSizePolicy.Preferred, button.sizePolicy().verticalPolicy())
+    button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 20)
 
 
 def _finite(v: Any) -> float | None:

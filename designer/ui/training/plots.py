@@ -25,6 +25,10 @@ MAX_BUSY = 0.03  # at most this share of the GUI thread's time goes to redrawing
 MAX_INTERVAL_S = 0.5  # but the curves move at least twice a second
 FIRST_REDRAW_S = 1.0  # after Started: the curves of a run shorter than this appear at its end
 AXIS_WIDTH = 70  # px of each y axis: room for "0.00025" and the axis label
+# Below this height (px) a view's legends give their row to the curves (a low dock on a laptop,
+# an error message above): the curves stay readable, the legends come back when there is room.
+LEGEND_MIN_HEIGHT = 200
+NARROW_WIDTH = 560  # below this width (px) the curves show loss and metric only
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of the batch loss
 
 _TRAIN = (31, 119, 180)
@@ -176,8 +180,64 @@ def legend_in_cell(canvas: pg.GraphicsLayoutWidget, plot: pg.PlotItem, row: int,
     legend = pg.LegendItem(colCount=columns, labelTextSize="8pt", frame=False,
                            horSpacing=12)
     canvas.addItem(legend, row=row, col=col)
+    legend.cell = (row, col)  # where fit_legends puts it back
     plot.legend = legend
     return legend
+
+
+def set_shown(canvas: pg.GraphicsLayoutWidget, item: pg.GraphicsWidget, on: bool,
+              cell: tuple[int, int]) -> None:
+    """Show a plot of ``canvas`` in its ``cell``, or hide it and take it out of the layout: the
+    others take its room (a hidden cell would still hold its width), at once."""
+    placed = item in canvas.ci.items
+    if on and not placed:
+        canvas.addItem(item, *cell)
+    elif placed and not on:
+        canvas.ci.removeItem(item)
+    item.setVisible(on)
+    if on != placed:
+        _relayout(canvas)
+
+
+def _relayout(canvas: pg.GraphicsLayoutWidget) -> None:
+    # The view sized its layout before the cells changed (a child is resized before its parent's
+    # resizeEvent runs): lay it out again at the view's size, within the new minimum.
+    canvas.ci.layout.invalidate()
+    canvas.ci.setGeometry(canvas.range)
+
+
+def fit_legends(canvas: pg.GraphicsLayoutWidget, plots, size, each: bool = False) -> None:
+    """The legends (cells of ``canvas`` beside or under their plots, :func:`legend_in_cell`) of
+    the visible ``plots``, while the view (``size``) is at least :data:`LEGEND_MIN_HEIGHT` high
+    and wide enough for all of them side by side (``each``: for as many as fit, in the order
+    given); else they leave the layout and their room goes to the curves (a hidden cell would
+    still hold its width)."""
+    plots = [p for p in plots if p.legend is not None]
+    wanted = []
+    room = 0.0
+    for plot in (p for p in plots if p.isVisible()):
+        need = plot.legend.effectiveSizeHint(Qt.MinimumSize).width() + 30
+        if room + need <= size.width():
+            wanted.append(plot)
+            room += need
+        elif not each:
+            wanted = []
+            break
+    if size.height() < LEGEND_MIN_HEIGHT:
+        wanted = []
+    changed = False
+    for plot in plots:
+        legend = plot.legend
+        on = plot in wanted
+        placed = legend in canvas.ci.items
+        if on and not placed:
+            canvas.addItem(legend, *legend.cell)
+        elif placed and not on:
+            canvas.ci.removeItem(legend)  # still the plot's legend: its entries stay current
+        changed |= on != placed
+        legend.setVisible(on)
+    if changed:
+        _relayout(canvas)
 
 
 class _TimedCanvas(pg.GraphicsLayoutWidget):
@@ -309,6 +369,13 @@ class TrainingPlots(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 * MAX_INTERVAL_S))
         self._timer.timeout.connect(self._redraw)
+
+    def resizeEvent(self, event) -> None:
+        """Narrow (Training beside Inside on a laptop): loss and metric take the width, the
+        learning rate steps aside (its curve keeps being fed); low: the legends step aside."""
+        super().resizeEvent(event)
+        set_shown(self._layout_widget, self.lr_plot, self.width() >= NARROW_WIDTH, (0, 2))
+        fit_legends(self._layout_widget, list(self._plots.values()), self.size())
 
     # -- set-up --------------------------------------------------------------------------------
 

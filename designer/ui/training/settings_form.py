@@ -37,6 +37,7 @@ class SettingsForm(QWidget):
         self.rejected: list[str] = []  # values set_values could not show
         self.layout_ = QFormLayout(self)
         self.layout_.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.layout_.setRowWrapPolicy(QFormLayout.WrapLongRows)  # narrow: a field under its label
         self.editors: dict[str, ParamEditor] = {}
         self._labels: dict[str, QLabel] = {}
         self._external: dict[str, Any] = {}  # values of settings edited outside this form

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from designer.engine.events import Batch, Epoch
 from designer.engine.recipes.vae import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
 
-from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
+from .plots import (
+    LiveSeries,
+    SeriesBuffer,
+    fit_legends,
+    legend_in_cell,
+    set_shown,
+    since_last_report,
+)
 from .views import register_view
 
 MAX_FPS = 10
@@ -48,7 +55,7 @@ class _GridLabel(QLabel):
         super().__init__(text)
         self.waiting = text
         self.setAlignment(Qt.AlignCenter)
-        self.setMinimumSize(120, 120)
+        self.setMinimumSize(48, 48)  # a low dock: smaller grids, never over their captions
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setWordWrap(True)
         self._pixmap: QPixmap | None = None
@@ -76,7 +83,9 @@ class _GridLabel(QLabel):
 
 
 class VaeView(LiveSeries, QWidget):
-    """Loss curves and the latent scatter on the left, the two image grids on the right.
+    """Loss curves and the latent scatter side by side on the left, their legends under them
+    (while there is room), the two image grids on the right: side by side in a wide, low dock,
+    one above the other in a tall one.
 
     Signals: ``samples_shown(epoch)`` after an epoch's grids are on screen."""
 
@@ -94,7 +103,7 @@ class VaeView(LiveSeries, QWidget):
         self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.loss_plot.setDownsampling(auto=True, mode="peak")
         self.loss_plot.setClipToView(True)
-        legend_in_cell(self._plots, self.loss_plot, 0, 1)
+        legend_in_cell(self._plots, self.loss_plot, 1, 0, columns=2)
         self._series: dict[str, tuple[SeriesBuffer, pg.PlotDataItem]] = {}
         self._dirty: set[str] = set()
         for key in VAE_METRIC_KEYS:
@@ -107,30 +116,36 @@ class VaeView(LiveSeries, QWidget):
                                       name=f"{VAE_METRIC_LABELS[key]} (validation)")
             self._series[f"val_{key}"] = (SeriesBuffer(), val)
 
-        self.latent_plot = self._plots.addPlot(row=1, col=0)
+        self.latent_plot = self._plots.addPlot(row=0, col=1)
         self.latent_plot.setLabel("left", "z 2")
         self.latent_plot.setLabel("bottom", "z 1")
         self.latent_plot.setTitle("validation means (2-D latent)", size="9pt")
         self.latent_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.latent_legend = legend_in_cell(self._plots, self.latent_plot, 1, 1, columns=2)
+        self.latent_legend = legend_in_cell(self._plots, self.latent_plot, 1, 1, columns=5)
         self.scatter = pg.ScatterPlotItem(size=6, pen=None)
         self.latent_plot.addItem(self.scatter)
         self._class_items: list[pg.ScatterPlotItem] = []  # legend entries, one per class
-        self.latent_plot.setVisible(False)
+        set_shown(self._plots, self.latent_plot, False, (0, 1))  # until a 2-D latent comes
 
         self.recon_label = _GridLabel(_WAITING["recon"])
         self.samples_label = _GridLabel(_WAITING["samples"])
         self.recon_caption = QLabel(" ")
         self.samples_caption = QLabel(" ")
-        grids = QWidget()
-        box = QVBoxLayout(grids)  # one above the other: each gets the column's whole width
+        grids = self._grids = QWidget()
+        # each grid above its caption; the two pairs side by side or one above the other,
+        # whichever leaves the grids larger (resizeEvent)
+        self._grid_box = box = QBoxLayout(QBoxLayout.TopToBottom, grids)
         box.setContentsMargins(0, 0, 0, 0)
         for label, caption in ((self.recon_label, self.recon_caption),
                                (self.samples_label, self.samples_caption)):
             caption.setAlignment(Qt.AlignCenter)
             caption.setWordWrap(True)
-            box.addWidget(label, 1)
-            box.addWidget(caption)
+            pair = QVBoxLayout()
+            pair.setContentsMargins(0, 0, 0, 0)
+            pair.addWidget(label, 1)
+            pair.addWidget(caption)
+            box.addLayout(pair, 1)
+        grids.installEventFilter(self)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self._plots)
         splitter.addWidget(grids)
@@ -148,6 +163,23 @@ class VaeView(LiveSeries, QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / MAX_FPS))
         self._timer.timeout.connect(self.redraw)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_legends()
+
+    def _fit_legends(self) -> None:
+        # the class colours first: the scatter means little without them
+        fit_legends(self._plots, [self.latent_plot, self.loss_plot], self._plots.size(), each=True)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._grids and event.type() == QEvent.Type.Resize:
+            size = event.size()
+            wide = size.width() > size.height()
+            direction = QBoxLayout.LeftToRight if wide else QBoxLayout.TopToBottom
+            if self._grid_box.direction() != direction:
+                self._grid_box.setDirection(direction)
+        return super().eventFilter(obj, event)
 
     # -- feeding (GUI thread) --------------------------------------------------------------------
 
@@ -183,10 +215,10 @@ class VaeView(LiveSeries, QWidget):
     def _draw_latent(self) -> None:
         ev = self.last
         latent = None if ev is None else ev.latent
-        self.latent_plot.setVisible(latent is not None)
-        self.latent_legend.setVisible(latent is not None)
+        set_shown(self._plots, self.latent_plot, latent is not None, (0, 1))
         if latent is None:
             self.scatter.setData([], [])
+            self._fit_legends()
             return
         pts = np.asarray(latent, dtype=np.float64)
         labels = None if ev.labels is None else np.asarray(ev.labels)
@@ -206,6 +238,7 @@ class VaeView(LiveSeries, QWidget):
                                           brush=pg.mkBrush(*_CLASS_COLOURS[i % 10]))
                 self.latent_legend.addItem(item, name)
                 self._class_items.append(item)
+        self._fit_legends()
 
     def scatter_points(self) -> int:
         return len(self.scatter.data) if self.latent_plot.isVisible() else 0
