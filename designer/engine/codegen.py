@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -421,7 +422,7 @@ class _ClassWriter:
                     if key in tried:
                         continue
                     tried.add(key)
-                    analysis = _expand(graph, net, values, other_flows, (net,))
+                    _, analysis = _expand(graph, net, values, other_flows, (net,))
                     if not analysis.ok or id(analysis) in seen:
                         continue
                     seen.add(id(analysis))
@@ -1120,8 +1121,10 @@ def _header(project, what: str) -> list[str]:
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         what_changed = comment_text("; ".join(changed[:3])).replace("\u2192", "->")
-        note = "# (The template's description is left out: it describes the template's design,"
-        lines += ["#", note, f"# and this one has changed since: {what_changed}{more}.)"]
+        note = ("(The template's description is left out: it describes the template's design, "
+                f"and this one has changed since: {what_changed}{more}.)")
+        lines += ["#", *("# " + line for line in textwrap.wrap(note, 96, break_long_words=False,
+                                                                 break_on_hyphens=False))]
         return lines
     desc = comment_lines(project.description)
     if desc:
