@@ -112,6 +112,21 @@ def test_the_failure_banner_goes_once_the_folder_is_fixed_and_loads(qtbot, make_
     assert not panel.message.isVisible()
 
 
+def test_a_load_already_on_its_way_when_a_run_fails_leaves_the_banner(qtbot, make_panel):
+    """The data's own load, started before the run failed (on another cause: its weights),
+    ends after the failure: the banner stays; only a load started after it clears it."""
+    from designer.engine.events import Failed
+
+    panel = make_panel()
+    qtbot.waitUntil(lambda: not panel.chooser.is_loading())
+    with qtbot.waitSignal(panel.chooser.loaded, timeout=30000):
+        panel.chooser.load()  # on its way; its result is delivered after the failure below
+        panel._on_event(Failed("training.init_weights: w.pt fits nothing in the design", ""))
+    assert panel.message.isVisible() and "fits nothing" in panel.message.text()
+    _load(qtbot, panel)  # "Load and check" pressed after the failure: the data loads now
+    assert not panel.message.isVisible()
+
+
 def test_empty_plots_keep_no_axes_of_before_and_curves_keep_their_metric(qtbot, make_panel):
     panel = make_panel()
     plots = panel.plots

@@ -128,6 +128,7 @@ class DatasetChooser(QWidget):
         self.dataset = None  # the last loaded Dataset
         self.dataset_key: str | None = None
         self._thread: DatasetLoadThread | None = None
+        self.loads_started = 0  # which load a result belongs to (before or after a run failed)
         self._fixes: list = []
         self._header: list[str] = []
         self._updating = False
@@ -477,6 +478,7 @@ class DatasetChooser(QWidget):
         """Load the dataset for the current settings in the background."""
         if self.is_loading():
             return
+        self.loads_started += 1
         self._thread = DatasetLoadThread(self.config(), self.base_dir)  # Python-owned
         self._thread.progress.connect(self._on_progress)
         self._thread.loaded.connect(self._on_loaded)

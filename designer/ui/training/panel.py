@@ -136,6 +136,7 @@ class TrainingPanel(QWidget):
         self._detached: list[TrainingWorker] = []  # stopped runs still ending (stop_and_wait)
         self.last_error: str = ""
         self._run_failure_shown = False  # the message is a run's failure (not a refusal)
+        self._loads_at_failure = 0  # the chooser's loads started when the run failed
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
         self.chooser = DatasetChooser()
@@ -495,6 +496,7 @@ class TrainingPanel(QWidget):
     @Slot(object)
     def _on_dataset_loaded(self, ds) -> None:
         if (self._run_failure_shown and not self.is_running()
+                and self.chooser.loads_started > self._loads_at_failure
                 and self.chooser.loaded_dataset() is ds):
             self.hide_message()  # the data as set now loads: a failed run's banner is stale
         self._set_metric_for(ds.task)
@@ -815,7 +817,8 @@ class TrainingPanel(QWidget):
             if ev.traceback:
                 self.append_log(ev.traceback.rstrip())
             self.show_message(f"Training failed{where}: {ev.message}")
-            self._run_failure_shown = True  # goes once the data loads (a folder fixed)
+            self._run_failure_shown = True  # goes once the data loads (a folder fixed) ...
+            self._loads_at_failure = self.chooser.loads_started  # ... in a load started after
         elif isinstance(ev, Evaluated):
             self._show_evaluation(ev)
 
