@@ -97,8 +97,15 @@ def test_first_copy_rows_keep_their_height_when_the_use_has_an_error(qtbot, tmp_
     w.view.select_nodes([use])
     qtbot.waitUntil(lambda: w.inspector.problems.isVisible(), timeout=10000)
     assert "layer2.0" in w.inspector.problems.text()
-    w.inspector.first_toggle.click()  # open "First copy"
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: doc.analysis is not None and not doc.analysis.ok, timeout=10000)
+    if not w.inspector.first_toggle.isChecked():  # a use with first-copy values opens it itself
+        w.inspector.first_toggle.click()  # open "First copy"
+
+    def laid_out() -> bool:  # the inspector as it is now (a late analysis may rebuild it)
+        editors = list(w.inspector.first_editors.values())
+        return bool(editors) and all(e.isVisible() and e.height() > 0 for e in editors)
+
+    qtbot.waitUntil(laid_out, timeout=5000)
     for name, editor in w.inspector.first_editors.items():
         assert editor.height() >= editor.minimumSizeHint().height() > 10, name
         check = w.inspector.first_checks[name]

@@ -12,7 +12,9 @@ from designer.ui.main_window import MainWindow
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
+def window(qtbot, tmp_path, monkeypatch):
+    # runs of an unsaved project go to the user data folder: this test's own, never other tests'
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
                    recovery_dir=tmp_path / "recovery")
     qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
