@@ -646,6 +646,7 @@ class MainWindow(QMainWindow):
         return self.save_to(Path(path))
 
     def save_to(self, path: Path) -> bool:
+        self._name_after_file(path)
         try:
             save_project(self.document.project, path)
         except (OSError, ValueError) as exc:
@@ -656,6 +657,19 @@ class MainWindow(QMainWindow):
         self.recent.add(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
+
+    def _name_after_file(self, path: Path) -> None:
+        """A project never named takes its file's name on its first save (``my-net.dnn.json``
+        -> "my-net"), so the exported model class is ``MyNet``, not the placeholder's."""
+        doc = self.document
+        if (doc.project.name or "").strip() not in ("", "Untitled"):
+            return
+        stem = path.name.removesuffix(".json").removesuffix(".dnn").strip()
+        if stem:
+            try:
+                doc.set_project_name(stem)
+            except ValueError:  # a name the document refuses (too long): keep the placeholder
+                pass
 
     # -- recovery ------------------------------------------------------------------------------
 

@@ -231,6 +231,28 @@ def test_network_tabs_switch_the_edited_network(qtbot, window):
 # -- files ---------------------------------------------------------------------------------------
 
 
+def test_a_new_design_saved_as_a_file_exports_a_model_class_of_that_name(
+        qtbot, window, tmp_path, monkeypatch):
+    from designer.engine.codegen import model_source
+    from designer.ui.gallery import blank_project
+
+    window.set_project(blank_project(), None)  # File > New > Blank design
+    assert window.document.project.name == "Untitled"
+    doc = window.document
+    inp, out = (doc.graph.node_by_name(n).id for n in ("input1", "output1"))
+    doc.connect(inp, out)  # the simplest model: the input as it is
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "digit-net"), "")))
+    window.act_save.trigger()
+    assert window.document.path == tmp_path / "digit-net.dnn.json"
+    assert not window.isWindowModified()
+    assert load_project(window.document.path).name == "digit-net"
+    assert "class DigitNet(nn.Module):" in model_source(window.document.project)
+    window.document.set_project_name("Mine")  # a name the user gave stays on the next Save As
+    window.save_to(tmp_path / "other.dnn.json")
+    assert load_project(tmp_path / "other.dnn.json").name == "Mine"
+
+
 def test_save_and_reopen_gives_the_same_graph(qtbot, window, make_window, tmp_path, monkeypatch):
     _starter(qtbot, window)
     doc = window.document
