@@ -40,7 +40,8 @@ lint: setup
 	$(VENV)/bin/ruff check designer tests
 
 screenshots: setup
-	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
+	$(PY) scripts/screenshots.py
+	$(PY) scripts/finetune_screenshots.py
 
 bench: setup
 	$(PY) benchmarks/bench_check.py

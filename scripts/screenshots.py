@@ -1,34 +1,49 @@
 """Open each template in the designer window and save a screenshot of it.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
         [--only mlp-digits lenet5 ...]
 
 Writes ``<template id>.png`` per template, ``problems.png`` (the starter with a mistake),
 ``summary.png`` (the model summary), ``training.png`` and ``evaluation.png`` (the starter trained
 from the toolbar), ``shortcuts.png`` (Help > Keyboard Shortcuts) and ``new-dialog.png`` (the
-templates gallery). Runs
-offscreen (no display needed) with throw-away settings and recovery folders, so it never touches
-the user's own. Each shot shows the design fitted to the view, with one layer selected so the
+templates gallery). Runs offscreen on a 1440x900 screen (no display needed; or where
+QT_QPA_PLATFORM says) with throw-away settings and recovery folders, so it never touches the
+user's own. Each shot shows the design fitted to the view, with one layer selected so the
 inspector is filled in, after shape inference has finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+SIZE = (1440, 900)
+
+
+def offscreen_screen(width: int, height: int) -> None:
+    """Offscreen unless told otherwise, on a screen of this size: the window fits the screen it
+    opens on, and Qt's own offscreen screen is only 800x800."""
+    if "QT_QPA_PLATFORM" in os.environ:
+        return
+    config = Path(tempfile.mkdtemp(prefix="designer-screen-")) / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "shots", "x": 0, "y": 0, "width": width,
+                                               "height": height, "logicalDpi": 96,
+                                               "logicalBpi": 96, "dpr": 1}]}))
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
+
+
+offscreen_screen(*SIZE)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-SIZE = (1440, 900)
 MIN_READABLE_ZOOM = 0.45  # below this a fitted design is too small to read ...
 READABLE_ZOOM = 0.65  # ... so the shot shows its start at this zoom instead
 # The layer to select in each shot: the first of these types found in the design.

@@ -127,6 +127,28 @@ def test_a_load_already_on_its_way_when_a_run_fails_leaves_the_banner(qtbot, mak
     assert not panel.message.isVisible()
 
 
+def test_a_folder_chosen_with_browse_is_loaded_and_checked_at_once(
+        qtbot, make_panel, tmp_path, monkeypatch):
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    for c, name in enumerate(("cats", "dogs")):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (200 * c, 40, 90)).save(tmp_path / "photos" / name / f"{i}.png")
+    panel = make_panel()
+    chooser = panel.chooser
+    qtbot.waitUntil(lambda: not chooser.is_loading())
+    chooser.kind_combo.setCurrentIndex(chooser.kind_combo.findData("image_folder"))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(tmp_path / "photos")))
+    with qtbot.waitSignal(chooser.loaded, timeout=30000) as loaded:
+        qtbot.mouseClick(chooser.browse_button, Qt.LeftButton)  # no "Load and check" needed
+    assert loaded.args[0].class_names == ["cats", "dogs"]
+    assert panel.document.project.dataset["path"] == "photos"  # relative to the project
+    qtbot.waitUntil(lambda: chooser.fix_button.isVisible())  # the digits MLP does not fit
+
+
 def test_empty_plots_keep_no_axes_of_before_and_curves_keep_their_metric(qtbot, make_panel):
     panel = make_panel()
     plots = panel.plots

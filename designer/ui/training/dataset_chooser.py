@@ -385,6 +385,7 @@ class DatasetChooser(QWidget):
         if path:
             self.path_edit.setText(self._relative(Path(path)))
             self._on_path()
+            self.load()  # chosen: check it at once (in the background), as "Load and check" does
 
     def _relative(self, path: Path) -> str:
         if self.base_dir is not None:
