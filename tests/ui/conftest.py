@@ -74,3 +74,28 @@ def _no_qthread_left(request):
         names = ", ".join(t.objectName() or type(t).__name__ for t in running)
         pytest.fail(f"test left {len(running)} QThread(s) running ({names}) and {pool} "
                     "thread-pool task(s) active: stop them (e.g. Document.close()) before the end")
+
+
+@pytest.fixture
+def make_main_window(qtbot, tmp_path):
+    """Makes designer windows as a user's start does, with this test's own settings file and
+    recovery folder (windows of one test share them, as two starts on one machine do); each
+    is shut down at the end. ``make(size)`` resizes before showing."""
+    from designer.ui.main_window import MainWindow
+
+    made = []
+
+    def make(size: tuple[int, int] | None = None) -> MainWindow:
+        w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
+                       recovery_dir=tmp_path / "recovery")
+        # pytest-qt closes its widgets before fixtures end: shut down first (no close prompt)
+        qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
+        if size is not None:
+            w.resize(*size)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()

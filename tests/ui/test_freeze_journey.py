@@ -6,22 +6,16 @@ right-click menu, then drops a wire on a connected input, which replaces it (one
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
-from designer.ui.main_window import MainWindow
-
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery")
-    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
-    w.show()
+def window(qtbot, make_main_window):
+    w = make_main_window()
     qtbot.waitExposed(w)
-    yield w
-    w.shutdown()
+    return w
 
 
 def _centre(view, node_id):

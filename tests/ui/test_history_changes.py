@@ -6,22 +6,14 @@ w and b are where its text says (Look inside)."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
-
-from designer.ui.main_window import MainWindow
+from PySide6.QtCore import Qt
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(make_main_window, tmp_path, monkeypatch):
     # runs of an unsaved project go to the user data folder: this test's own, never other tests'
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery")
-    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
-    w.resize(1400, 900)
-    w.show()
-    yield w
-    w.shutdown()
+    return make_main_window((1400, 900))
 
 
 def _train(qtbot, window) -> None:

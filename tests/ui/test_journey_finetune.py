@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from designer.engine.build import build_model
 from designer.engine.project import load_project
 from designer.ui.import_dialog import ImportDialog
-from designer.ui.main_window import MainWindow
 from designer.ui.training.export_dialog import ExportDialog
 from tests.engine.helpers import DRIVER, script_env
 from tests.ui.test_main_window import Dialogs, _wait_analysis
@@ -38,15 +37,9 @@ HEAD = ("fc.weight", "fc.bias")
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(make_main_window, monkeypatch):
     Dialogs(monkeypatch)
-    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery")
-    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
-    w.resize(1400, 900)
-    w.show()
-    yield w
-    w.shutdown()
+    return make_main_window((1400, 900))
 
 
 def _image_folder(root: Path) -> Path:

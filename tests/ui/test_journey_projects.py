@@ -10,26 +10,19 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from designer.engine.config import TRAINING_SETTINGS, effective_training, validate_dataset
 from designer.engine.project import load_project, project_from_dict, save_project
 from designer.engine.templates import list_templates, load_template
 from designer.ui.document import Document
-from designer.ui.main_window import MainWindow
 from designer.ui.training.panel import TrainingPanel
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery")
-    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
-    w.resize(1280, 800)
-    w.show()
-    yield w
-    w.shutdown()
+def window(make_main_window):
+    return make_main_window((1280, 800))
 
 
 class _Captured(QObject):

@@ -11,22 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings
+from PySide6.QtCore import QPoint, QPointF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QScrollArea
 
-from designer.ui.main_window import MainWindow
-
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery")
-    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
-    w.show()
+def window(qtbot, make_main_window):
+    w = make_main_window()
     qtbot.waitExposed(w)
-    yield w
-    w.shutdown()
+    return w
 
 
 def _wheel(window, widget, steps: int) -> None:

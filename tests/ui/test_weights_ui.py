@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from designer.engine.build import build_model
 from designer.engine.importing import save_weights
-from designer.ui.main_window import MainWindow
 from tests.ui.test_main_window import Dialogs, _wait_analysis
 
 
@@ -22,13 +21,8 @@ def dialogs(monkeypatch):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, dialogs):
-    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery")
-    qtbot.addWidget(w, before_close_func=lambda win: win.shutdown())
-    w.show()
-    yield w
-    w.shutdown()
+def window(make_main_window, dialogs):
+    return make_main_window()
 
 
 def set_setting(qtbot, w, key: str, value) -> None:
