@@ -216,6 +216,7 @@ class DatasetChooser(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._on_kind)
         self.name_combo.currentTextChanged.connect(self._on_edit)
         self.path_edit.editingFinished.connect(self._on_path)
+        self.path_edit.returnPressed.connect(self._on_path_entered)
         self.browse_button.clicked.connect(self._browse)
         self.target_combo.currentTextChanged.connect(self._on_edit)
         self.text_combo.currentTextChanged.connect(self._on_edit)
@@ -363,6 +364,12 @@ class DatasetChooser(QWidget):
     def _on_path(self) -> None:
         self._read_header()
         self._on_edit()
+
+    def _on_path_entered(self) -> None:
+        """Enter in the path field loads and checks the data, as the button beside it does
+        (the button sits below the form's other fields, out of view on a small screen)."""
+        self._on_path()
+        self.load()
 
     def _on_edit(self, *_: Any) -> None:
         if self._updating:
