@@ -150,6 +150,24 @@ def test_import_with_weights_into_a_folder_not_made_yet(qtbot, window, tmp_path,
     assert w.document.project.training["init_weights"] == "tiny.weights.pt"
 
 
+def test_an_error_in_the_import_is_said_once(qtbot, window, monkeypatch):
+    """An exception the import did not expect: the report and the status name it, and say
+    "failed" once (they said "Import failed: the import failed: RuntimeError: ...")."""
+    from designer.ui import import_dialog
+
+    def broken(request):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(import_dialog, "run_import", broken)
+    dialog = window.make_import_dialog()
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(dialog.import_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=10000)
+    assert dialog.report.toPlainText() == "Import failed: RuntimeError: disk on fire"
+    assert "Not imported" in dialog.status.text() and "disk on fire" in dialog.status.text()
+    assert "failed" not in dialog.status.text()
+
+
 def test_load_weights_that_do_not_fit_changes_nothing(qtbot, window, dialogs, tmp_path):
     w = window
     assert w.open_template("mlp-digits")
