@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"designer import: {report.summary()}", file=sys.stderr)
         return 1
     out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)  # -o proj/r18.dnn.json makes proj/
     if args.weights:
         wfile = weights_path(out)
         save_weights(model.state_dict(), wfile)

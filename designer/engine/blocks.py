@@ -391,6 +391,13 @@ def group(project, network: str, node_ids, name: str) -> str:
     for e in incoming:
         definition.edges.append(Edge(ports[e.src], e.dst, e.dst_port))
     definition.edges.append(Edge(leaving[0], out.id, 0))
+    # the block reads left to right from its Input: the layers' old places were rows of the
+    # network they came from (the starter's relu1 sits left of fc1, below it), where the wires
+    # would run backwards
+    from .layout import layered_positions
+
+    for nid, p in layered_positions(definition).items():
+        definition.move(nid, p)
 
     project.add_network(name, definition)
     pos = (sum(xs) / len(xs), sum(ys) / len(ys))

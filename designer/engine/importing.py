@@ -1739,8 +1739,10 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Wei
 
 
 def save_weights(state: dict[str, torch.Tensor], path: str | Path) -> Path:
-    """Write tensors only (no code, no pickled objects), loadable with ``weights_only=True``."""
+    """Write tensors only (no code, no pickled objects), loadable with ``weights_only=True``.
+    A folder that does not exist yet is made (``proj/r18.weights.pt`` for a new project)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().clone().contiguous() for k, v in state.items()}, path)
     return path
 

@@ -162,7 +162,7 @@ class ImportWorker(QObject):
                 result = run_import(self.request)
         except Exception as exc:  # noqa: BLE001 - never a dead thread
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            result = ImportResult(error=f"the import failed: {last}")
+            result = ImportResult(error=last)  # the report says "Import failed: " before it
         self.done.emit(result)
 
 

@@ -66,6 +66,19 @@ _NETWORK_EVENTS = (ProjectEvent.NETWORK_ADDED, ProjectEvent.NETWORK_REMOVED,
                    ProjectEvent.NETWORK_RENAMED)
 
 
+def commit_pending_edit() -> None:
+    """A number or text typed into a field and not yet confirmed (no Enter, focus still there)
+    counts before a keyboard command acts: F5 and Ctrl+S reach the window without moving the
+    focus, so the field's editingFinished has not fired and Train used (Save wrote) the old
+    value while the field showed the new one. Moving the focus out and back commits it."""
+    from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit
+
+    widget = QApplication.focusWidget()
+    if isinstance(widget, (QAbstractSpinBox, QLineEdit)):
+        widget.clearFocus()
+        widget.setFocus(Qt.OtherFocusReason)
+
+
 class MainWindow(QMainWindow):
     """The application window. ``settings`` and ``recovery_dir`` can point elsewhere (tests)."""
 
@@ -342,6 +355,7 @@ class MainWindow(QMainWindow):
     def train(self) -> bool:
         """Train the design (F5). The training view comes forward either way: with the curves,
         or with the message saying what to fix first."""
+        commit_pending_edit()
         started = self.training.panel.train()
         if not started:
             self.training.show()
@@ -628,11 +642,13 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.view.fit_to_view)
 
     def save(self) -> bool:
+        commit_pending_edit()
         if self.document.path is None:
             return self.save_as()
         return self.save_to(self.document.path)
 
     def save_as(self) -> bool:
+        commit_pending_edit()
         doc = self.document
         if doc.path is not None:
             start = str(doc.path)

@@ -356,6 +356,20 @@ def test_group_then_ungroup_keeps_the_design():
     check_forward(p, (8,))
 
 
+def test_a_grouped_block_reads_left_to_right():
+    """The starter wraps its layers onto two rows (relu1 left of fc1, one row down); grouped, the
+    block's Input, fc1, relu1 and Output stand left to right on one row."""
+    p = load_project(TEMPLATES / "mlp-digits.dnn.json")
+    g = p.graph
+    ids = [g.node_by_name(n).id for n in ("fc1", "relu1")]
+    assert g.nodes[ids[1]].pos[0] < g.nodes[ids[0]].pos[0]  # as the template draws them
+    group(p, "model", ids, "Dense")
+    d = p.networks["Dense"]
+    xs = [d.node_by_name(n).pos[0] for n in ("input", "fc1", "relu1", "output")]
+    assert xs == sorted(xs) and len(set(xs)) == 4
+    assert len({d.node_by_name(n).pos[1] for n in ("input", "fc1", "relu1", "output")}) == 1
+
+
 def test_ungroup_puts_the_bound_values_and_leaves_out_layers_switched_off():
     p = load_project(TEMPLATES / "resnet-mini.dnn.json")
     before = _summary(p)

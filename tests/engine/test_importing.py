@@ -286,6 +286,21 @@ def test_cli_imports_a_file_with_weights_and_a_report(tmp_path, capsys):
     assert code == 2
 
 
+def test_cli_import_with_weights_makes_the_project_folder(tmp_path, capsys):
+    """README's `-o proj/r18.dnn.json`: a folder that does not exist yet is made, for the
+    project and its weights alike (torch.save raised "Parent directory proj does not exist")."""
+    from designer.cli import main
+
+    src = tmp_path / "mynet.py"
+    src.write_text("from torch import nn\n\n\ndef make():\n"
+                   "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))\n")
+    out = tmp_path / "proj" / "sub" / "net.dnn.json"
+    code = main(["import", f"{src}:make", "-o", str(out), "--input-shape", "1,8,8", "--weights"])
+    assert code == 0, capsys.readouterr()
+    assert load_project(out).training["init_weights"] == "net.weights.pt"
+    assert (tmp_path / "proj" / "sub" / "net.weights.pt").is_file()
+
+
 def test_a_module_attribute_apart_from_the_name(tmp_path):
     """A child whose attribute is no Python name (RegNet's "block1-0") keeps its keys: the layer
     is named block1_0 and holds the module attribute; files, undo copies and export keep it."""

@@ -235,3 +235,30 @@ def test_a_run_that_does_not_stop_in_time_stays_out_of_the_next_design(qtbot, wi
     qtbot.wait(100)  # its queued events and finished arrive now
     assert panel.progress_label.text() == "Ready." and panel.log.toPlainText() == ""
     assert panel.run_state == "idle"
+
+
+def test_f5_and_ctrl_s_use_the_number_just_typed_into_a_field(qtbot, window, tmp_path):
+    """Type 1 into Epochs and press F5 without Enter: the run trains 1 epoch (it trained the old
+    10 while the field showed 1, as F5 leaves the focus where it is); Ctrl+S saves it too."""
+    panel = window.training.panel
+    window.training.show()
+    window.activateWindow()
+    spin = panel.settings.editor("epochs")
+    assert spin.value() != 1
+    qtbot.mouseClick(spin.lineEdit(), Qt.LeftButton)
+    qtbot.waitUntil(spin.hasFocus)
+    spin.selectAll()
+    qtbot.keyClicks(spin, "1")
+    assert window.document.project.training.get("epochs") != 1  # not committed yet
+    with qtbot.waitSignal(panel.run_finished, timeout=60000) as ended:
+        qtbot.keyClick(spin, Qt.Key_F5)
+    assert ended.args == ["finished"]
+    assert "(1 epochs," in panel.log.toPlainText()
+    assert window.document.project.training["epochs"] == 1
+
+    qtbot.keyClicks(spin, "\b2")  # 2, again not confirmed, then Ctrl+S
+    window.document.path = tmp_path / "p.dnn.json"
+    qtbot.keyClick(spin, Qt.Key_S, Qt.ControlModifier)
+    from designer.engine.project import load_project
+
+    assert load_project(tmp_path / "p.dnn.json").training["epochs"] == 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from torch import nn
 
 from designer.engine.blocks import BLOCK
@@ -125,6 +125,47 @@ def test_a_file_spec_with_weights_saves_them_beside_the_project(qtbot, window, t
     assert (tmp_path / "tiny.weights.pt").is_file()
     assert w.document.path == tmp_path / "tiny.dnn.json"
     assert w.document.project.training["init_weights"] == "tiny.weights.pt"
+
+
+def test_import_with_weights_into_a_folder_not_made_yet(qtbot, window, tmp_path, monkeypatch):
+    """The README's walk-through types `proj/r18.dnn.json` as the project file: the folder is made
+    (it was "the import failed: RuntimeError: Parent directory proj does not exist")."""
+    w = window
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "tiny.py"
+    src.write_text("import torch.nn as nn\n\nclass Tiny(nn.Sequential):\n"
+                   "    def __init__(self):\n        super().__init__(nn.Linear(4, 3))\n",
+                   encoding="utf-8")
+    dialog = w.make_import_dialog()
+    qtbot.addWidget(dialog)
+    dialog.spec.setEditText(f"{src}:Tiny")
+    dialog.shape.setText("4")
+    qtbot.mouseClick(dialog.weights, Qt.LeftButton)
+    qtbot.keyClicks(dialog.project_file, "proj/tiny.dnn.json")
+    qtbot.mouseClick(dialog.import_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=60000)
+    assert dialog.result_.project is not None, dialog.report.toPlainText()
+    assert (tmp_path / "proj" / "tiny.weights.pt").is_file()
+    assert (tmp_path / "proj" / "tiny.dnn.json").is_file()
+    assert w.document.project.training["init_weights"] == "tiny.weights.pt"
+
+
+def test_an_error_in_the_import_is_said_once(qtbot, window, monkeypatch):
+    """An exception the import did not expect: the report and the status name it, and say
+    "failed" once (they said "Import failed: the import failed: RuntimeError: ...")."""
+    from designer.ui import import_dialog
+
+    def broken(request):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(import_dialog, "run_import", broken)
+    dialog = window.make_import_dialog()
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(dialog.import_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=10000)
+    assert dialog.report.toPlainText() == "Import failed: RuntimeError: disk on fire"
+    assert "Not imported" in dialog.status.text() and "disk on fire" in dialog.status.text()
+    assert "failed" not in dialog.status.text()
 
 
 def test_load_weights_that_do_not_fit_changes_nothing(qtbot, window, dialogs, tmp_path):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QScrollArea
 
 from designer.engine.build import build_model
 from designer.engine.project import load_project
@@ -192,3 +192,33 @@ def test_fine_tune_an_imported_model_in_the_window_the_cli_and_train_py(
     recorded = torch.load(out / "ck" / "last.pt", weights_only=True)["config"]["init_weights"]
     assert recorded["loaded"] == window_record["loaded"]
     assert recorded["fresh"] == window_record["fresh"]
+
+
+def test_enter_in_the_dataset_path_loads_and_checks_it(qtbot, window, tmp_path):
+    """Typing the image folder's path and pressing Enter loads it, checks the fit and scrolls the
+    verdict and the fix button into view (before, Enter did nothing visible: the user had to
+    scroll to "Load and check", and after it to the verdict)."""
+    data = _image_folder(tmp_path / "data")
+    chooser = window.training.panel.chooser
+    window.resize(1280, 800)  # a laptop: the verdict lands below the fold of the form
+    window.training.show()
+    chooser.kind_combo.setCurrentIndex(chooser.kind_combo.findData("image_folder"))
+    loads = chooser.loads_started
+    qtbot.mouseClick(chooser.path_edit, Qt.LeftButton)
+    qtbot.keyClicks(chooser.path_edit, str(data))
+    qtbot.keyClick(chooser.path_edit, Qt.Key_Return)
+    assert chooser.loads_started == loads + 1
+    qtbot.waitUntil(lambda: "2 classes" in chooser.info.text(), timeout=30000)
+    assert "blue, red" in chooser.info.text()
+    assert "3x16x16" in chooser.fit_label.text()  # checked against the design at once
+    assert chooser.fix_button.isVisible()
+    # ... and scrolled into view, where the user looks for it
+    area = chooser.parentWidget()
+    while not isinstance(area, QScrollArea):  # the Training tab's form
+        area = area.parentWidget()
+
+    def in_view(widget) -> bool:
+        top = widget.mapTo(area.viewport(), QPoint(0, 0)).y()
+        return top >= 0 and top + widget.height() <= area.viewport().height()
+
+    qtbot.waitUntil(lambda: in_view(chooser.fix_button), timeout=5000)

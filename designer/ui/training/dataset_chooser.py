@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QThread, Signal, Slot
+from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -130,6 +131,7 @@ class DatasetChooser(QWidget):
         self._thread: DatasetLoadThread | None = None
         self.loads_started = 0  # which load a result belongs to (before or after a run failed)
         self._fixes: list = []
+        self._reveal = False  # scroll the next verdict into view (a load the user asked for)
         self._header: list[str] = []
         self._updating = False
         self._file_problem = ""  # why the CSV file's columns could not be read
@@ -216,12 +218,13 @@ class DatasetChooser(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._on_kind)
         self.name_combo.currentTextChanged.connect(self._on_edit)
         self.path_edit.editingFinished.connect(self._on_path)
+        self.path_edit.returnPressed.connect(self._on_path_entered)
         self.browse_button.clicked.connect(self._browse)
         self.target_combo.currentTextChanged.connect(self._on_edit)
         self.text_combo.currentTextChanged.connect(self._on_edit)
         self.feature_list.itemChanged.connect(self._on_edit)
         self.form.changed.connect(self._on_edit)
-        self.load_button.clicked.connect(self.load)
+        self.load_button.clicked.connect(self._load_and_reveal)
         self.fix_button.clicked.connect(lambda: self.fix_requested.emit(list(self._fixes)))
         self._on_kind()
 
@@ -364,6 +367,30 @@ class DatasetChooser(QWidget):
         self._read_header()
         self._on_edit()
 
+    def _on_path_entered(self) -> None:
+        """Enter in the path field loads and checks the data, as the button beside it does
+        (the button sits below the form's other fields, out of view on a small screen)."""
+        self._on_path()
+        self._load_and_reveal()
+
+    def _load_and_reveal(self) -> None:
+        """A load the user asked for: when its verdict comes (the fit, the fix button, or why the
+        data could not be loaded) it is scrolled into view; on a laptop it lands below the fold
+        of the Training tab's form, and nothing seemed to happen."""
+        self._reveal = True
+        self.load()
+
+    def _scroll_into_view(self, *widgets: QWidget) -> None:
+        self._reveal = False
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        if area is not None:
+            def show() -> None:
+                for w in widgets:
+                    area.ensureWidgetVisible(w, 0, 12)
+            QTimer.singleShot(0, show)  # once the labels have their new sizes
+
     def _on_edit(self, *_: Any) -> None:
         if self._updating:
             return
@@ -385,7 +412,7 @@ class DatasetChooser(QWidget):
         if path:
             self.path_edit.setText(self._relative(Path(path)))
             self._on_path()
-            self.load()  # chosen: check it at once (in the background), as "Load and check" does
+            self._load_and_reveal()  # chosen: checked at once (in the background), as by Load
 
     def _relative(self, path: Path) -> str:
         if self.base_dir is not None:
@@ -566,6 +593,8 @@ class DatasetChooser(QWidget):
             if self._current_load_error():
                 self.fit_label.setText("Not checked: the data could not be loaded (see above).")
                 self.fit_label.setStyleSheet("color: #c62828;")
+                if self._reveal:
+                    self._scroll_into_view(self.info, self.fit_label)
             else:
                 self.fit_label.setText("Not checked yet: “Load and check” loads the data and "
                                        "says whether the design's Input and Output fit it.")
@@ -584,6 +613,8 @@ class DatasetChooser(QWidget):
             self.fit_label.setText("\n".join(lines))
             self.fit_label.setStyleSheet("color: #c62828;" if check.errors else "color: #9a6700;")
         self.fix_button.setVisible(bool(self._fixes))
+        if self._reveal:
+            self._scroll_into_view(self.fit_label, *([self.fix_button] if self._fixes else []))
 
 
 def describe(ds) -> str:
