@@ -97,9 +97,10 @@ class ProgressPrinter:
         elif isinstance(event, T.Started):
             self.epochs = event.epochs
             resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+            batches, epochs = event.batches_per_epoch, event.epochs
             self._print(f"training on {event.device}: {event.n_train:,} samples, "
-                        f"{event.batches_per_epoch} batches per epoch, {event.epochs} epochs"
-                        f"{resumed}")
+                        f"{batches} {'batch' if batches == 1 else 'batches'} per epoch, "
+                        f"{epochs} {'epoch' if epochs == 1 else 'epochs'}{resumed}")
             for note in event.notes:
                 self._print(f"note: {note}")
         elif isinstance(event, T.Batch):

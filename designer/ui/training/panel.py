@@ -777,7 +777,7 @@ class TrainingPanel(QWidget):
             self.progress.setRange(0, max(1, ev.epochs * ev.batches_per_epoch))
             self.progress.setValue(ev.start_epoch * ev.batches_per_epoch)
             self.append_log(f"Started on {ev.device}: {ev.n_train:,} training and {ev.n_val:,} "
-                            f"validation samples, {ev.batches_per_epoch} batches per epoch"
+                            f"validation samples, {_count(ev.batches_per_epoch, 'batch', 'batches')} per epoch"
                             + (f"; run folder {ev.run_dir}" if ev.run_dir else "") + ".")
             for note in ev.notes:
                 self.append_log(f"Note: {note}")
@@ -1014,6 +1014,11 @@ def _compact(button: QPushButton) -> None:
     of run buttons alone wider than the Training panel beside Inside)."""
     button.setSizePolicy(QSizePolicy.Preferred, button.sizePolicy().verticalPolicy())
     button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 20)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``1 batch``, ``2 batches``."""
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def _finite(v: Any) -> float | None:
