@@ -1,6 +1,6 @@
 """Screenshots of importing a model in the window (README "Import"):
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_import_screenshots.py
+    .venv/bin/python docs/make_import_screenshots.py
 
 ``import-dialog-report.png``: File > Import model… on a model torch.fx cannot trace, with its
 report; ``import-resnet18.png``: torchvision's resnet18 imported (weights=None, nothing
@@ -13,17 +13,16 @@ Throw-away settings, offscreen.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(ROOT / "scripts"))
 from PySide6.QtCore import QSettings
+from screenshots import offscreen_screen  # a 1440x900 offscreen screen unless told otherwise
 
 BRANCHY = '''import torch
 from torch import nn
@@ -57,6 +56,7 @@ def main() -> int:
     from designer.ui.app import make_app
     from designer.ui.main_window import MainWindow
 
+    offscreen_screen(1440, 900)
     app = make_app()
     out = ROOT / "docs" / "screenshots"
     tmp = Path(tempfile.mkdtemp(prefix="designer-import-shots-"))

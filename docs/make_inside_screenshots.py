@@ -1,6 +1,6 @@
 """The README's "Look inside" screenshots (issue 16), made in the real window, offscreen.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_inside_screenshots.py [--out docs/screenshots]
+    .venv/bin/python docs/make_inside_screenshots.py [--out docs/screenshots]
 
 * ``inside-feature-maps.png``: a LeNet-like conv net for the 8x8 digits (conv 6 -> ReLU -> pool
   -> conv 16 -> ReLU -> pool -> 120 -> 84 -> 10; LeNet-5 itself needs MNIST) trained 15 epochs
@@ -17,18 +17,17 @@ tiny epochs). Settings and run folders live in a temporary folder.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(ROOT / "scripts"))
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
+from screenshots import offscreen_screen  # a 1440x900 offscreen screen unless told otherwise
 
 SIZE = (1440, 900)
 
@@ -113,6 +112,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    offscreen_screen(1440, 900)
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp(prefix="inside-shots-"))
 

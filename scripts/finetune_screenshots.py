@@ -22,12 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from screenshots import SIZE, offscreen_screen
-
-offscreen_screen(*SIZE)
-
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
+from screenshots import SIZE, offscreen_screen
 
 
 def _wait(app: QApplication, done, timeout: float = 60.0) -> bool:
@@ -64,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from designer.ui.import_dialog import ImportDialog
     from designer.ui.main_window import MainWindow
 
+    offscreen_screen(*SIZE)
     app = make_app()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,6 @@ def offscreen_screen(width: int, height: int) -> None:
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
 
 
-offscreen_screen(*SIZE)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -78,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from designer.ui.gallery import NewDialog
     from designer.ui.main_window import MainWindow
 
+    offscreen_screen(*SIZE)
     app = make_app()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
