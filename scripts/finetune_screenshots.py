@@ -17,24 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
-from screenshots import SIZE, offscreen_screen
-
-
-def _wait(app: QApplication, done, timeout: float = 60.0) -> bool:
-    end = time.time() + timeout
-    while time.time() < end:
-        app.processEvents()
-        if done():
-            return True
-        time.sleep(0.01)
-    return False
+from screenshots import SIZE, _settle, _wait, offscreen_screen
 
 
 def _image_folder(root: Path) -> Path:
@@ -102,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     QTimer.singleShot(0, fill_in)
     window.act_import.trigger()
     doc = window.document
-    _wait(app, lambda: doc.analysis is not None)
+    _wait(app, lambda: doc.analysis is not None, timeout=60)
 
     # the dataset chooser: Image folder, its folder (Browse… loads and checks it), Make it fit
     panel = window.training.panel
     chooser = panel.chooser
     act("Training view: Dataset = Image folder")
     chooser.kind_combo.setCurrentIndex(chooser.kind_combo.findData("image_folder"))
-    _wait(app, lambda: not chooser.is_loading())  # the digits of a new design, loading
+    _wait(app, lambda: not chooser.is_loading(), timeout=60)  # the digits of a new design, loading
     act("Browse…")
     act(f"choose {data} in the folder dialog (it loads and is checked at once)")
     QFileDialog.getExistingDirectory = staticmethod(lambda *a, **k: str(data))  # the folder
@@ -122,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if fc.params.get("out_features") != 2:
         print(f"warning: fc has {fc.params.get('out_features')} outputs after the fit",
               file=sys.stderr)
-    _wait(app, lambda: doc.analysis is not None and doc.analysis.ok)
+    _wait(app, lambda: doc.analysis is not None and doc.analysis.ok, timeout=60)
 
     # (shot) File > Load weights… with the imported file: what fits after the head changed
     def grab_box():
@@ -146,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     window.view.reveal_node(fc.id)
     act("Edit > Freeze Layers Before This (Ctrl+Shift+B)")
     window.act_freeze_before.trigger()
-    _wait(app, lambda: "trainable" in window.status_params.text())
+    _wait(app, lambda: "trainable" in window.status_params.text(), timeout=60)
     window.view.fit_to_view()
-    _wait(app, lambda: False, timeout=0.3)
+    _settle(app, 0.3)
     shoot(window, "finetune-frozen.png")
 
     # Train (5 epochs instead of the default 10: not counted, only quicker)
@@ -160,13 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     window.act_train.trigger()
     if not _wait(app, lambda: ended, timeout=600):
         print("warning: the run did not finish", file=sys.stderr)
-    _wait(app, lambda: False, timeout=0.5)
+    _settle(app, 0.5)
     panel.tabs.setCurrentWidget(panel.plots)
-    _wait(app, lambda: False, timeout=0.3)
+    _settle(app, 0.3)
     shoot(window, "finetune-trained.png")
     panel.tabs.setCurrentWidget(panel.log)  # what loaded and what started fresh
     panel.log.verticalScrollBar().setValue(0)
-    _wait(app, lambda: False, timeout=0.3)
+    _settle(app, 0.3)
     shoot(panel, "finetune-log.png")
     print(f"{actions} user actions from launch to a fine-tuned model; run: {ended}")
     window.shutdown()

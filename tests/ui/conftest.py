@@ -99,3 +99,31 @@ def make_main_window(qtbot, tmp_path):
     yield make
     for w in made:
         w.shutdown()
+
+
+@pytest.fixture
+def doc(qtbot):
+    """An empty design's document (closed at the end)."""
+    from designer.ui.document import Document
+
+    d = Document()
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def canvas_view(qtbot, doc):
+    """``canvas_view(centre)``: a shown 1000x700 canvas of ``doc`` at zoom 1, centred there."""
+    from designer.ui.canvas import CanvasView
+
+    def make(centre: tuple[float, float]) -> CanvasView:
+        v = CanvasView(doc)
+        v.resize(1000, 700)
+        qtbot.addWidget(v)
+        v.show()
+        qtbot.waitExposed(v)
+        v.resetTransform()
+        v.centerOn(*centre)
+        return v
+
+    return make

@@ -8,26 +8,11 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from designer.ui.canvas import CanvasView
-from designer.ui.document import Document
 
 
 @pytest.fixture
-def doc(qtbot):
-    d = Document()
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def view(qtbot, doc):
-    v = CanvasView(doc)
-    v.resize(1000, 700)
-    qtbot.addWidget(v)
-    v.show()
-    qtbot.waitExposed(v)
-    v.resetTransform()
-    v.centerOn(450, 250)
-    return v
+def view(canvas_view):
+    return canvas_view((450, 250))
 
 
 def _vp(view, p: QPointF) -> QPoint:

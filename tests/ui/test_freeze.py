@@ -18,22 +18,8 @@ from designer.ui.inspector import InspectorDock
 
 
 @pytest.fixture
-def doc(qtbot):
-    d = Document()
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def view(qtbot, doc):
-    v = CanvasView(doc)
-    v.resize(1000, 700)
-    qtbot.addWidget(v)
-    v.show()
-    qtbot.waitExposed(v)
-    v.resetTransform()
-    v.centerOn(500, 200)
-    return v
+def view(canvas_view):
+    return canvas_view((500, 200))
 
 
 def _chain(doc):
