@@ -1087,20 +1087,17 @@ def _probe_values(param, value: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-_PLACEHOLDER_NAME = "Untitled"  # designer.engine.project.Project's name until the user names it
-
-
 def network_class_names(project) -> dict[str, str]:
     """The class name of each network: for the one model of a project, the project's name;
     otherwise each network's own name (``generator`` -> ``Generator``, ``BasicBlock``). Only
     :func:`~designer.engine.blocks.model_names` are models; block definitions are classes too."""
     from .blocks import model_names
+    from .project import is_named
 
     models = model_names(project.networks)
     out: dict[str, str] = {}
     if len(models) == 1:  # a project never named keeps the placeholder: its network's name then
-        named = (project.name or "").strip() not in ("", _PLACEHOLDER_NAME)
-        out[models[0]] = class_name(project.name if named else models[0])
+        out[models[0]] = class_name(project.name if is_named(project) else models[0])
     for net in [*models, *(n for n in project.networks if n not in models)]:
         if net in out:
             continue

@@ -96,6 +96,14 @@ MAX_NAME = 200  # characters of the project's name
 MAX_DESCRIPTION = 20_000
 
 
+DEFAULT_NAME = "Untitled"  # a project's name until the user names it
+
+
+def is_named(project: Project) -> bool:
+    """Whether the user has named the project (not blank, not the placeholder)."""
+    return (project.name or "").strip() not in ("", DEFAULT_NAME)
+
+
 @dataclass
 class Project(Observable):
     """A design: its networks, dataset and training settings, name, description and metadata.
@@ -106,7 +114,7 @@ class Project(Observable):
     observe the document rather than the undo stack. Each network's graph emits its own events.
     """
 
-    name: str = "Untitled"
+    name: str = DEFAULT_NAME
     description: str = ""
     networks: dict[str, Graph] = field(default_factory=lambda: {"model": Graph()})
     dataset: dict[str, Any] = field(default_factory=dict)
@@ -437,7 +445,7 @@ def project_from_dict(data: Any) -> Project:
         version += 1
     _check_keys(data, TOP_KEYS, "")
 
-    name = _text(data, "name", "Untitled", MAX_NAME)
+    name = _text(data, "name", DEFAULT_NAME, MAX_NAME)
     description = _text(data, "description", "", MAX_DESCRIPTION)
     nets = data.get("networks")
     if not isinstance(nets, list) or not nets:

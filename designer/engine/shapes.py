@@ -449,6 +449,7 @@ def analyze(graph: Graph) -> Analysis:
 # builder and ungrouping read the definition beside the inner analysis, so the two must agree.
 _EXPANSIONS: dict[tuple, tuple[Graph, Analysis]] = {}
 _MAX_EXPANSIONS = 4096
+_DEFINITIONS: dict[tuple, Graph] = {}  # one frozen copy per version of a definition
 
 
 def _expand(definition: Graph, name: str, values: dict[str, Any],
@@ -465,7 +466,11 @@ def _expand(definition: Graph, name: str, values: dict[str, Any],
     inner = Analyzer(definition, values, flows, stack, subscribe=False).analyze()
     if len(_EXPANSIONS) >= _MAX_EXPANSIONS:
         _EXPANSIONS.clear()
-    _EXPANSIONS[key] = (definition.copy(), inner)
+        _DEFINITIONS.clear()
+    frozen = _DEFINITIONS.get(key[:2])  # the same for every value and shape it is used with
+    if frozen is None:
+        frozen = _DEFINITIONS[key[:2]] = definition.copy()
+    _EXPANSIONS[key] = (frozen, inner)
     return _EXPANSIONS[key]
 
 

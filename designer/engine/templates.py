@@ -10,6 +10,7 @@ The JSON files are generated from readable Python definitions by ``scripts/make_
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,9 +215,18 @@ def stale_description(project: Project, directory: str | os.PathLike | None = No
     if not isinstance(tid, str) or not project.description:
         return None
     try:
-        template = load_project(template_path(tid, directory))
+        path = template_path(tid, directory)
+        description, design = _template_design(str(path), path.stat().st_mtime_ns)
     except (ProjectError, TemplateError, OSError, ValueError):
         return None
-    if template.description != project.description:
+    if description != project.description:
         return None
-    return design_changes(template.to_dict(), project.to_dict()) or None
+    return design_changes(design, project.to_dict()) or None
+
+
+@functools.lru_cache(maxsize=32)
+def _template_design(path: str, mtime_ns: int) -> tuple[str, dict]:
+    """A template's description and design, read once per version of its file (the export
+    preview asks on every edit; never changed by the caller)."""
+    template = load_project(path)
+    return template.description, template.to_dict()

@@ -674,7 +674,7 @@ class Document(QObject):
         if not ids:
             return 0
         if len(ids) == 1 and text is None:
-            self.undo_stack.push(SetFrozenCommand(graph, ids[0], frozen))
+            self.set_frozen(ids[0], frozen)
             return 1
         what = f"{len(ids)} layer{'s' if len(ids) != 1 else ''}"
         macro = MacroCommand(text or (f"Freeze {what}" if frozen else f"Make {what} trainable"))

@@ -229,10 +229,7 @@ class InspectorDock(QDockWidget):
 
     def _on_multi_trainable_clicked(self) -> None:
         on = self.multi_trainable.checkState() == Qt.Checked
-        try:
-            self.document.set_frozen_many([n.id for n in self._multi_weights()], not on)
-        except GraphError as exc:
-            self._report(exc)
+        self.document.set_frozen_many([n.id for n in self._multi_weights()], not on)
         self._refresh_multi()
 
     # -- form ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..engine.project import (
     Project,
     ProjectError,
     ProjectEvent,
+    is_named,
     load_project,
     save_project,
 )
@@ -678,7 +679,7 @@ class MainWindow(QMainWindow):
         """A project never named takes its file's name on its first save (``my-net.dnn.json``
         -> "my-net"), so the exported model class is ``MyNet``, not the placeholder's."""
         doc = self.document
-        if (doc.project.name or "").strip() not in ("", "Untitled"):
+        if is_named(doc.project):
             return
         stem = path.name.removesuffix(".json").removesuffix(".dnn").strip()
         if stem:

@@ -599,7 +599,7 @@ class NodeItem(QGraphicsItem):
         painter.setFont(fonts.name)
         painter.setPen(TEXT_DARK)
         painter.drawText(QRectF(PAD, y, width, LINE_H + 2), _LEFT, self._title)
-        if self.frozen or self.frozen_by_use:
+        if locked:
             _draw_lock(painter, QRectF(NODE_WIDTH - PAD - _LOCK_W, y + 1, _LOCK_W, LINE_H))
         y += LINE_H + 2
         painter.setFont(fonts.body)

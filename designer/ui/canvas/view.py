@@ -464,10 +464,11 @@ class CanvasView(QGraphicsView):
             name = self.ask_layer_name()
             if name is None:
                 return None
-        nodes = self.document.graph.nodes.values()
-        node = next((n for n in nodes if n.name == name), None)
+        graph = self.document.graph
+        node = graph.node_by_name(name)
         if node is None:  # a unique start of a name will do
-            matches = [n for n in nodes if n.name.lower().startswith(name.lower())]
+            matches = [n for n in graph.nodes.values()
+                       if n.name.lower().startswith(name.lower())]
             node = matches[0] if len(matches) == 1 else None
         if node is None:
             self.message.emit(f"No layer is called '{name}'")
@@ -1073,9 +1074,7 @@ class CanvasView(QGraphicsView):
 
     @Slot(str, QPointF)
     def _on_quick_add_chosen(self, type_id: str, scene_pos: QPointF) -> None:
-        anchor = self._quick_add.anchor if self._quick_add is not None else None
-        if anchor not in self.document.graph.nodes:
-            anchor = None
+        anchor = self._quick_add.anchor if self._quick_add is not None else None  # gone: unwired
         nid = self.add_layer_at(type_id, scene_pos, after=anchor)
         if nid is not None:
             self.reveal_node(nid)

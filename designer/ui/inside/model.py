@@ -226,10 +226,6 @@ class Marks:
     hi: float
     mid: float = 0.0  # log10 of the median norm
 
-    def word(self, log_norm: float) -> str:
-        """"vanishing", "exploding" or "" for a gradient norm (log10) among these."""
-        return gradient_word(log_norm, self.mid)
-
     @property
     def any_frozen(self) -> bool:
         return any(m.frozen for m in self.nodes.values())

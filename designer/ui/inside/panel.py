@@ -410,9 +410,13 @@ class InsidePanel(QWidget):
         and b), as a line under its shapes; "" for a large layer or without a run."""
         from designer.engine.inside import LEARNED_LIMIT, learned_values
 
+        from ..torch_loader import torch_ready
+
         size = sum(math.prod(s) for s in lesson.weights.values())
         doc = self.document
         if self.run_dir is None or not 0 < size <= LEARNED_LIMIT or doc.trail:
+            return ""
+        if not torch_ready():  # reading last.pt would import torch here, on the GUI thread
             return ""
         last = self.run_dir / "last.pt"
         try:

@@ -137,6 +137,7 @@ class TrainingPanel(QWidget):
         self.last_error: str = ""
         self._run_failure_shown = False  # the message is a run's failure (not a refusal)
         self._loads_at_failure = 0  # the chooser's loads started when the run failed
+        self._top_analysis = None  # (key, analysis) of the trained network, when analysed here
 
         # -- left: dataset, settings, buttons ---------------------------------------------------
         self.chooser = DatasetChooser()
@@ -371,9 +372,19 @@ class TrainingPanel(QWidget):
         doc = self.document
         if doc.network == doc.trained_network:
             return doc.analysis
+        return self._analyse_trained()
+
+    def _analyse_trained(self):
+        """The trained network analysed here and now, kept until it or a block it uses changes
+        (the fit is checked on every analysis, edit and load while a block is open)."""
+        from designer.engine.blocks import deep_version
         from designer.engine.shapes import analyze
 
-        return analyze(self.project.networks[doc.trained_network])
+        name = self.document.trained_network
+        key = (id(self.project), deep_version(self.project.networks, name))
+        if self._top_analysis is None or self._top_analysis[0] != key:
+            self._top_analysis = (key, analyze(self.project.networks[name]))
+        return self._top_analysis[1]
 
     def run_settings(self, quiet: bool = False) -> dict[str, Any] | None:
         """The training settings a run uses: the document's (its file's values, defaults for
@@ -571,9 +582,7 @@ class TrainingPanel(QWidget):
         ds = self.chooser.loaded_dataset()
         if ds is None or self.document is None:
             return
-        from designer.engine.shapes import analyze
-
-        analysis = analyze(self.project.networks[self.document.trained_network])
+        analysis = self._analyse_trained()
         check = self._check_fit(ds, self.document.training_settings(), analysis)
         self.chooser.set_check(check, analysis.ok or self._trains_several())
 
