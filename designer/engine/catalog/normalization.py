@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .schema import (
     MAX_DIM,
+    DataFit,
     LayerError,
+    MemoryUse,
     Param,
     _elementwise_macs,
     _infer_size,
@@ -49,6 +51,9 @@ register(
     rank_words="(features) or (channels, length)",
     key_params=(),
     prefix="bn",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("input"),
 )
 
 register(
@@ -66,6 +71,9 @@ register(
     rank_words="(channels, height, width)",
     key_params=(),
     prefix="bn",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("other"),
 )
 
 
@@ -92,6 +100,9 @@ register(
     macs=_elementwise_macs,
     key_params=(),
     prefix="ln",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("input"),
 )
 
 def _resolve_layernorm2d(p, ins, dts):
@@ -122,6 +133,10 @@ register(
     rank_words="(channels, height, width)",
     key_params=(),
     prefix="ln",
+    # as before: what its inside keeps is not counted yet (an under-count)
+    memory=MemoryUse("nothing"),
+    inside="norm",
+    data_fit=DataFit("other"),
 )
 
 
@@ -158,6 +173,9 @@ register(
     macs=_elementwise_macs,
     key_params=("num_groups",),
     prefix="gn",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -179,6 +197,10 @@ register(
     macs=_elementwise_macs,
     key_params=("p", "mode"),
     prefix="drop_path",
+    # as before: what its inside keeps is not counted yet (an under-count)
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -193,5 +215,8 @@ register(
     infer=_same_shape,
     input_dtype="float",
     prefix="dropout",
+    memory=MemoryUse("nothing", extra="mask"),
+    inside="layer",
+    data_fit=DataFit("input"),
 )
 
