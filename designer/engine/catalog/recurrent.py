@@ -59,7 +59,7 @@ register(
     prefix="embed",
     memory=MemoryUse("input"),
     inside="layer",
-    data_fit=DataFit("other"),
+    data_fit=DataFit("other", vocabulary="num_embeddings"),
 )
 
 

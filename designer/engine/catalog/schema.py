@@ -125,10 +125,13 @@ class DataFit:
     the name of the parameter that sets it ("out_features"), or "other" (the check stops there).
     ``values``: what its output is, one of :data:`OUTPUT_VALUES` (a Softmax or Sigmoid gives
     probabilities, a loss that applies softmax itself is warned about them).
+    ``vocabulary``: the parameter that counts the token ids it takes (an Embedding's
+    num_embeddings): a dataset's vocabulary must fit in it, and example inputs stay below it.
     """
 
     size: str
     values: str = "values"
+    vocabulary: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, str) or not self.size:
@@ -200,6 +203,10 @@ class LayerSpec:
         if size not in ("input", "other") and size not in names:
             raise ValueError(f"layer {self.id}: data_fit size {size!r} is 'input', 'other' or "
                              f"one of its parameters")
+        vocabulary = self.data_fit.vocabulary if self.data_fit is not None else ""
+        if vocabulary and vocabulary not in names:
+            raise ValueError(f"layer {self.id}: data_fit vocabulary {vocabulary!r} is not one of "
+                             f"its parameters")
 
     def undeclared(self) -> list[str]:
         """The fields of :data:`DECLARED_FIELDS` this entry leaves undeclared (None)."""
@@ -300,6 +307,16 @@ class Catalog:
             raise ValueError(f"layer id {spec.id!r} is already registered")
         self._specs[spec.id] = spec
         return spec
+
+    def unregister(self, layer_id: str) -> LayerSpec:
+        """Remove a layer (a plug-in unloading, a test's throwaway entry); returns its spec."""
+        return self._specs.pop(layer_id)
+
+    def undeclared(self) -> list[str]:
+        """"<layer id>: <field>" for each field of :data:`DECLARED_FIELDS` an entry leaves
+        undeclared (empty when every entry says what its readers need)."""
+        return [f"{spec.id}: {name}" for spec in self._specs.values()
+                for name in spec.undeclared()]
 
     def __getitem__(self, layer_id: str) -> LayerSpec:
         return self._specs[layer_id]

@@ -179,11 +179,12 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
     # ---- embeddings against the vocabulary
     if ds.vocab is not None:
         for node in graph.nodes.values():
-            if node.type == "Embedding" and node.params.get("num_embeddings", 0) < len(ds.vocab):
-                add(DataProblem("error", f"{node.name} has {node.params['num_embeddings']} "
+            param = data_fit(node.type).vocabulary
+            if param and node.params.get(param, 0) < len(ds.vocab):
+                add(DataProblem("error", f"{node.name} has {node.params[param]} "
                                 f"embeddings, but the vocabulary has {len(ds.vocab)} tokens: set "
-                                f"num_embeddings to {len(ds.vocab)}", (node.id,),
-                                (ParamFix(node.id, "num_embeddings", len(ds.vocab)),),
+                                f"{param} to {len(ds.vocab)}", (node.id,),
+                                (ParamFix(node.id, param, len(ds.vocab)),),
                                 code="vocab"))
     if check.errors and any(p.code == "input" for p in check.problems):
         return check  # output shapes follow from a wrong input; fix that first
