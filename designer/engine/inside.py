@@ -106,7 +106,7 @@ class Layer:
 # A layer of the catalog is shown as its entry's ``inside`` says (LayerSpec.inside). A module of a
 # network that is not a design (walked whole) is looked up by its class name in the catalog; these
 # torch classes have no catalog entry (tests/engine/test_catalog_complete.py keeps catalog ids out).
-_TORCH_NORMS = ("BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm",
+_TORCH_NORMS = ("BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
                 "LocalResponseNorm")
 _TORCH_ACTIVATIONS = ("CELU", "Softsign", "Hardtanh", "Tanhshrink", "Threshold")
 

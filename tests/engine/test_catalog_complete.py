@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine.catalog import CATALOG, DECLARED_FIELDS, DataFit, LayerSpec, MemoryUse
+from designer.engine.catalog import (
+    CATALOG,
+    DECLARED_FIELDS,
+    DataFit,
+    LayerSpec,
+    MemoryUse,
+    register,
+)
+
+from .helpers import chain, load_module
 
 ROOT = Path(__file__).resolve().parents[2] / "designer"
 
@@ -119,3 +128,90 @@ def test_known_tables_still_exist():
     for rel, allowed in KNOWN.items():
         named = set().union(*layer_ids_in_tables(trees[rel], ids).values())
         assert allowed <= named, f"{rel}: {sorted(allowed - named)} no longer named: drop them"
+
+
+# ---------------------------------------------------------------------------------------------
+# A new layer is one entry: memory, look-inside, data-fit and code export handle it unedited
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["RMSNorm", "throwaway"])
+def new_layer(request):
+    """RMSNorm (added for the Hugging Face imports as one catalog entry), and a layer registered
+    at run time the way a plug-in would add one; yields (id, params, inside view)."""
+    if request.param == "RMSNorm":
+        yield "RMSNorm", {}, "norm"
+        return
+    spec = register(
+        id="ThrowawaySoftsign", display_name="ThrowawaySoftsign", category="Activation",
+        doc="y = x / (1 + |x|).", module_name="Softsign", resolve=lambda p, ins, dts: {},
+        count_params=lambda kw: 0, infer=lambda p, ins: ins[0], macs=lambda p, ins, out: 0,
+        memory=MemoryUse("input"), inside="activation", data_fit=DataFit("input"))
+    try:
+        yield spec.id, {}, "activation"
+    finally:
+        CATALOG.unregister(spec.id)
+
+
+def _design(layer: str, params: dict, out: int = 2):
+    """Input (2,) -> fc1 (16) -> ReLU -> fc2 (out) -> the new layer -> Output."""
+    return chain(("Linear", {"out_features": 16}), ("ReLU", {}),
+                 ("Linear", {"out_features": out}), (layer, params), shape=(2,))
+
+
+def test_a_new_layer_is_counted_by_memory(new_layer):
+    from designer.engine.memory import FLOAT_BYTES, estimate, memory_use
+    from designer.engine.shapes import analyze
+
+    layer, params, _ = new_layer
+    g = _design(layer, params)
+    analysis = analyze(g)
+    assert analysis.ok, analysis.problems
+    assert memory_use(layer) is CATALOG[layer].memory
+    by_type = {m.type: m for m in estimate(g, analysis).layers}
+    # it keeps its input for backward (fc2's output, 2 floats); its own output is the model's
+    assert by_type[layer].output == 2 * FLOAT_BYTES
+    saved = {m.name: m.saved for m in estimate(g, analysis).layers}
+    assert saved["fc2"] == 2 * FLOAT_BYTES
+
+
+def test_a_new_layer_is_shown_by_look_inside(new_layer):
+    from designer.engine.build import build_model
+    from designer.engine.inside import layers_of
+
+    layer, params, view = new_layer
+    kinds = {x.type: x.kind for x in layers_of({"model": build_model(_design(layer, params))})}
+    assert kinds[layer] == view
+
+
+def test_a_new_layer_is_walked_over_by_the_data_fit_check(new_layer):
+    from designer.engine.data import check_model_data, load_dataset
+
+    layer, params, _ = new_layer
+    ds = load_dataset({"kind": "synthetic", "name": "spirals", "n_samples": 60})
+    g = _design(layer, params)
+    check = check_model_data(g, ds, {"loss": "cross_entropy"})
+    assert "fc2's out_features to 3" in check.errors[0].message  # found behind the new layer
+    fix = check.fixes[0]
+    g.set_params(fix.node_id, {fix.param: fix.value})
+    assert check_model_data(g, ds, {"loss": "cross_entropy"}).ok
+
+
+def test_a_new_layer_is_written_by_code_export(new_layer, tmp_path):
+    import torch
+
+    from designer.engine.build import build_model
+    from designer.engine.codegen import model_source, network_class_names
+    from designer.engine.project import Project
+
+    layer, params, _ = new_layer
+    project = Project(name="new_layer", networks={"model": _design(layer, params)})
+    source = model_source(project)
+    assert f"nn.{CATALOG[layer].module_name}(" in source
+    built = build_model(project.networks["model"]).eval()
+    mod = load_module(source, tmp_path, "exported_new_layer")
+    exported = getattr(mod, network_class_names(project)["model"])().eval()
+    exported.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(4, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), built(x))

@@ -105,6 +105,37 @@ register(
     data_fit=DataFit("input"),
 )
 
+def _resolve_rmsnorm(p, ins, dts):
+    n = _infer_size(p, "normalized_shape", ins[0][-1], "features in its last dimension", "RMSNorm")
+    return {"normalized_shape": n, "eps": p["eps"], "elementwise_affine": p["elementwise_affine"]}
+
+
+register(
+    id="RMSNorm",
+    display_name="RMSNorm",
+    category="Normalization",
+    doc="Root-mean-square normalisation over the last dimension (LLaMA, Qwen2, Mistral, T5): "
+    "y = x / sqrt(mean(x^2) + eps) * gamma.",
+    params=(
+        Param("normalized_shape", "int", None, "Size of the last dimension (auto: from the input)",
+              min=1, max=MAX_DIM, inferred=True),
+        Param("eps", "float", 1e-6, "Added to the mean square for numerical stability", min=0,
+              max=1),
+        Param("elementwise_affine", "bool", True, "Learn a scale"),
+    ),
+    module_name="RMSNorm",
+    resolve=_resolve_rmsnorm,
+    count_params=lambda kw: kw["normalized_shape"] if kw["elementwise_affine"] else 0,
+    infer=_same_shape,
+    macs=_elementwise_macs,
+    key_params=(),
+    prefix="rms",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("input"),
+)
+
+
 def _resolve_layernorm2d(p, ins, dts):
     n = _infer_size(p, "num_channels", ins[0][0], "channels", "LayerNorm2d")
     return {"normalized_shape": n, "eps": p["eps"], "elementwise_affine": p["elementwise_affine"]}
