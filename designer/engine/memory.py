@@ -206,7 +206,8 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
         node = graph.nodes[nid]
         ins = preds[nid]
         off = bool(((infos.get(nid) and infos[nid].kwargs) or {}).get("_disabled"))
-        is_view = (memory_use(node.type).output == "view" or off) and len(ins) == 1  # off: passes
+        view = memory_use(node.type).output == "view"
+        is_view = (view or off) and len(ins) == 1  # switched off: passes through
         base[nid] = base.get(ins[0], ins[0]) if is_view else nid
     # The inside of each block use, per copy (its Inputs are tensors made out here).
     insides: dict[str, list[MemoryEstimate]] = {}

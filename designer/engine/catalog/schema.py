@@ -313,8 +313,8 @@ class Catalog:
         return self._specs.pop(layer_id)
 
     def undeclared(self) -> list[str]:
-        """"<layer id>: <field>" for each field of :data:`DECLARED_FIELDS` an entry leaves
-        undeclared (empty when every entry says what its readers need)."""
+        """Each field of :data:`DECLARED_FIELDS` an entry leaves undeclared, as "<id>: <field>"
+        (empty when every entry says what its readers need)."""
         return [f"{spec.id}: {name}" for spec in self._specs.values()
                 for name in spec.undeclared()]
 

@@ -295,10 +295,10 @@ def _size_setter(graph: Graph, node_id: str) -> tuple[str, str] | None:
     while node_id not in seen:
         seen.add(node_id)
         node = graph.nodes[node_id]
-        size = data_fit(node.type).size
         if node.type not in CATALOG:  # a block use: sized by a parameter, if it has one
             param = next((p for p in _size_params() if p in node.params), None)
             return (node.id, param) if param else None
+        size = data_fit(node.type).size
         if size not in ("input", "other"):
             return (node.id, size) if size in node.params else None
         if size != "input":
