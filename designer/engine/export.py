@@ -21,6 +21,7 @@ import torch
 
 from . import codegen
 from .build import BuildError, build_model
+from .catalog import CATALOG
 from .codegen import CodegenError
 from .project import Project, atomic_write_text
 from .shapes import analyze
@@ -181,6 +182,12 @@ def fit_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], where: s
 # --------------------------------------------------------------------------------------------
 
 
+def _vocabulary_param(layer_type: str) -> str:
+    """The parameter that counts the token ids a layer takes ("num_embeddings"), or ""."""
+    fit = getattr(CATALOG.get(layer_type), "data_fit", None)
+    return fit.vocabulary if fit is not None else ""
+
+
 def example_inputs(graph, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Random inputs of the right shapes and dtypes (token ids below the smallest vocabulary)."""
     analysis = analyze(graph)
@@ -188,8 +195,8 @@ def example_inputs(graph, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, 
 
     steps = plan(graph, analysis)
     input_ids, _ = ordered_io(graph, steps)
-    vocab = min((n.params["num_embeddings"] for n in graph.nodes.values()
-                 if n.type == "Embedding"), default=2)
+    vocab = min((n.params[param] for n in graph.nodes.values()
+                 if (param := _vocabulary_param(n.type))), default=2)
     g = torch.Generator().manual_seed(seed)
     out = []
     for nid in input_ids:

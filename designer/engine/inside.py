@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalog import CATALOG
 from .events import Histogram, InsideSample, InsideSummary, LayerSummary, LayerView
 from .lazy import nn, torch
 
@@ -102,26 +103,35 @@ class Layer:
 # Which modules are layers
 # ---------------------------------------------------------------------------------------------
 
-_NORM = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
-         "InstanceNorm2d", "InstanceNorm3d", "RMSNorm", "LocalResponseNorm")
-_ACTIVATION = ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
-               "Mish", "Sigmoid", "Tanh", "Softplus", "Softsign", "Hardtanh", "Hardswish",
-               "Hardsigmoid", "Softmax", "LogSoftmax", "Tanhshrink", "Threshold")
-#: Layers whose output is exactly zero where a unit is off: these can die.
-RELU_LIKE = ("ReLU", "ReLU6")
+# A layer of the catalog is shown as its entry's ``inside`` says (LayerSpec.inside). A module of a
+# network that is not a design (walked whole) is looked up by its class name in the catalog; these
+# torch classes have no catalog entry (tests/engine/test_catalog_complete.py keeps catalog ids out).
+_TORCH_NORMS = ("BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+                "LocalResponseNorm")
+_TORCH_ACTIVATIONS = ("CELU", "Softsign", "Hardtanh", "Tanhshrink", "Threshold")
 
 
-def _kind(module: Any) -> str:
+def inside_view(layer_type: str, module: Any) -> str:
+    """How look-inside shows a layer (one of :data:`designer.engine.catalog.INSIDE_VIEWS`):
+    ``layer_type`` is a design node's type, or the class name of a module walked whole."""
+    spec = CATALOG.get(layer_type)
+    if spec is not None and spec.inside is not None:
+        return spec.inside
     name = type(module).__name__
     if isinstance(module, nn.MultiheadAttention) or name.startswith("Transformer"):
         return "attention"
     if isinstance(module, nn.RNNBase):
         return "recurrent"
-    if name in _NORM:
+    if name in _TORCH_NORMS:
         return "norm"
-    if name in _ACTIVATION:
+    if name in _TORCH_ACTIVATIONS:
         return "activation"
     return "layer"
+
+
+def _kind(module: Any, layer_type: str) -> str:
+    view = inside_view(layer_type, module)
+    return "activation" if view == "relu_like" else view  # relu_like: an activation that can die
 
 
 class _TensorLayer:
@@ -160,7 +170,8 @@ def layers_of(networks: dict[str, Any]) -> list[Layer]:
     out: list[Layer] = []
 
     def add(network: str, path: str, module: Any, node: str | None, type_: str) -> None:
-        out.append(Layer(f"{network}.{path}", network, path, node, type_, _kind(module), module))
+        out.append(Layer(f"{network}.{path}", network, path, node, type_, _kind(module, type_),
+                         module))
 
     def walk_graph(network: str, prefix: str, gm: Any) -> None:
         for step in gm._steps:
@@ -417,7 +428,8 @@ class InsideObserver:
         out_grad: dict[str, Any] = {}
 
         def forward_hook(layer: Layer):
-            relu_like = layer.type in RELU_LIKE or type(layer.module).__name__ in RELU_LIKE
+            # its output is exactly zero where a unit is off: its dead units are counted
+            relu_like = inside_view(layer.type, layer.module) == "relu_like"
 
             def hook(module, args, output):
                 if layer.key in seen or threading.get_ident() != me:
@@ -952,6 +964,7 @@ __all__ = [
     "Layer",
     "LayerText",
     "LearnedValues",
+    "inside_view",
     "layer_text",
     "layers_of",
     "learned_values",

@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .catalog import CATALOG, MemoryUse
 from .graph import Problem
 
 if TYPE_CHECKING:  # shapes imports torch; only its types are needed here
@@ -43,22 +44,28 @@ MASK_BYTES = 1  # torch.bool dropout masks
 # Training is refused above the memory available; ``designer check`` warns above this share of it.
 WARN_FRACTION = 0.6
 
-# Layers whose output is a view of their input: no new storage.
-_VIEWS = {"Flatten", "Reshape", "Permute", "Output", "Identity", "Select", "Slice"}
-# Layers whose output is a view of their own weight (expanded over the batch): nothing per sample.
-_WEIGHT_VIEWS = {"Parameter"}
-# Which tensor a layer keeps for its backward pass: its input, its output, or (None) neither.
-_SAVES_INPUT = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
-                "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-                "GroupNorm", "LeakyReLU", "ELU", "GELU", "PReLU", "SiLU", "Mish", "SELU", "Softplus",
-                "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Multiply", "Embedding",
-                "MultiheadAttention", "TransformerEncoderLayer", "RNN", "LSTM", "GRU"}
-_SAVES_OUTPUT = {"ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"}
-# Per time step and direction, floats a recurrent layer keeps for backward, in units of hidden_size.
-# LSTM: measured on PyTorch's CPU (oneDNN) path, whose workspace holds about 20 (4 gate
-# pre-activations, 4 activations, cell states, hidden states and their copies); GRU: 3 + 3 gates,
-# reset product, new gate, hidden; RNN: pre-activation and hidden.
-_RECURRENT_SAVED = {"LSTM": 20, "GRU": 9, "RNN": 2}
+# What each layer keeps, and whether its output is a view, is declared on its catalog entry
+# (LayerSpec.memory, a MemoryUse); the "extra" rules it names are counted in _layer below. A
+# recurrent entry's gates: floats kept per time step and direction, in units of hidden_size (LSTM:
+# measured on PyTorch's CPU (oneDNN) path, whose workspace holds about 20: 4 gate pre-activations,
+# 4 activations, cell states, hidden states and their copies; GRU: 3 + 3 gates, reset product, new
+# gate, hidden; RNN: pre-activation and hidden).
+# A node that is not a layer (a block use) makes new storage and keeps nothing of its own.
+_NOT_A_LAYER = MemoryUse("nothing")
+# A layer whose entry leaves its memory undeclared (the completeness test refuses that) is counted
+# as keeping its input: an over-count rather than a silent under-count.
+_UNDECLARED = MemoryUse("input")
+
+
+def memory_use(layer_type: str) -> MemoryUse:
+    """What memory estimation counts for a node of ``layer_type`` (its catalog entry's
+    :class:`~designer.engine.catalog.MemoryUse`)."""
+    spec = CATALOG.get(layer_type)
+    if spec is None:
+        return _NOT_A_LAYER
+    return spec.memory or _UNDECLARED
+
+
 OPTIMIZER_COPIES = {"adam": 2, "adamw": 2, "adagrad": 1}
 
 
@@ -199,7 +206,8 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
         node = graph.nodes[nid]
         ins = preds[nid]
         off = bool(((infos.get(nid) and infos[nid].kwargs) or {}).get("_disabled"))
-        is_view = (node.type in _VIEWS or off) and len(ins) == 1  # switched off: passes through
+        view = memory_use(node.type).output == "view"
+        is_view = (view or off) and len(ins) == 1  # switched off: passes through
         base[nid] = base.get(ins[0], ins[0]) if is_view else nid
     # The inside of each block use, per copy (its Inputs are tensors made out here).
     insides: dict[str, list[MemoryEstimate]] = {}
@@ -212,9 +220,10 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
     kept: set[str] = set()
     for nid in order:
         t = graph.nodes[nid].type
+        keeps = memory_use(t).keeps
         if ((infos.get(nid) and infos[nid].kwargs) or {}).get("_disabled"):
             continue  # a layer switched off by a block parameter computes nothing
-        if t in _SAVES_OUTPUT:
+        if keeps in ("output", "both"):
             kept.add(base[nid])
         if nid in insides:  # a layer inside the block's first copy saves what a port receives
             ports = [e.src for e in graph.in_edges(nid)]
@@ -222,7 +231,7 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
                 if keep and src in base:
                     kept.add(base[src])
         # the model's outputs live until the loss (a block's output: as its use's readers say)
-        if t in _SAVES_INPUT or (t == "Output" and not inside_block):
+        if keeps in ("input", "both") or (t == "Output" and not inside_block):
             kept.update(base.get(p, p) for p in preds[nid])
     layers: list[LayerMemory] = []
     notes: list[str] = []
@@ -258,42 +267,42 @@ def _layer(node, info, owns: bool, kept: bool, device: str, inside_block: bool =
            insides: list[MemoryEstimate] | None = None) -> LayerMemory:
     """One layer's output, saved and transient bytes per sample."""
     t = node.type
+    use = memory_use(t)
     kw = info.kwargs or {}
     if kw.get("_disabled"):  # switched off by a block parameter: its input passes through
         return LayerMemory(node.id, node.name, t, 0, 0, 0, "switched off")
     out_elems = math.prod(info.output_shape)
     item = INT_BYTES if info.dtype == "int" else FLOAT_BYTES
-    out = out_elems * item if owns and t not in _WEIGHT_VIEWS else 0
+    out = out_elems * item if owns and use.output != "weight" else 0
     in_elems = sum(math.prod(s) for s in info.input_shapes)
     # backward holds the gradient of the output and of each float input at once
     grads = (out_elems + in_elems) * FLOAT_BYTES if owns and t != "Input" else 0
     saved = out if kept else 0
     work = grads
     note = ""
-    if t in ("MaxPool1d", "MaxPool2d"):
+    # a norm's per-channel statistics are negligible: not counted
+    if use.extra == "indices":
         saved += out_elems * INT_BYTES  # argmax indices, int64, for the backward pass
-    elif t == "Dropout":
+    elif use.extra == "mask":
         saved += out_elems * MASK_BYTES
-    elif t in ("BatchNorm1d", "BatchNorm2d") and len(info.output_shape) > 1:
-        pass  # per-channel statistics only: negligible
-    elif t in _RECURRENT_SAVED and info.input_shapes:
+    elif use.extra == "recurrent" and info.input_shapes:
         steps = info.input_shapes[0][0]
         hidden, layers_n = kw.get("hidden_size", 0), kw.get("num_layers", 1)
         dirs = 2 if kw.get("bidirectional") else 1
-        per_step = _RECURRENT_SAVED[t] * hidden * dirs * layers_n
+        per_step = use.gates * hidden * dirs * layers_n
         saved += steps * per_step * FLOAT_BYTES
         # the output sequence of every stacked layer, and of the last when only h_n is returned
         saved += steps * hidden * dirs * layers_n * FLOAT_BYTES
         work += steps * hidden * dirs * FLOAT_BYTES * 2
         note = "recurrent gates counted for PyTorch's CPU path; cuDNN keeps its own workspace"
-    elif t in ("MultiheadAttention", "TransformerEncoderLayer") and info.input_shapes:
+    elif use.extra in ("attention", "transformer") and info.input_shapes:
         steps, embed = info.input_shapes[0][0], info.input_shapes[0][-1]
         heads = kw.get("num_heads") or kw.get("nhead") or 1
         drop = float(kw.get("dropout") or 0)
         a_saved, a_work, a_fwd, note = _attention(steps, embed, heads, drop, device)
         saved += a_saved
         work += a_work
-        if t == "TransformerEncoderLayer":
+        if use.extra == "transformer":
             ff = kw.get("dim_feedforward", 0)
             # residual sums, two LayerNorm inputs, the first Linear's input, the feed-forward
             # activation (and its dropout's output and masks when dropout is on)
@@ -550,6 +559,7 @@ __all__ = [
     "fit_problem",
     "fmt_bytes",
     "machine_memory",
+    "memory_use",
     "optimizer_copies",
     "status_text",
     "summary_dict",

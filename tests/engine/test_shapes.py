@@ -53,6 +53,8 @@ CASES = [
     ("BatchNorm1d", {"affine": False}, [(4, 9)], "float32"),
     ("BatchNorm2d", {"num_features": 3}, [(3, 5, 5)], "float32"),
     ("LayerNorm", {}, [(4, 6)], "float32"),
+    ("RMSNorm", {}, [(4, 6)], "float32"),
+    ("RMSNorm", {"eps": 1e-5, "elementwise_affine": False}, [(6,)], "float32"),
     ("LayerNorm2d", {}, [(4, 5, 6)], "float32"),
     ("LayerNorm2d", {"eps": 1e-5, "elementwise_affine": False}, [(3, 2, 2)], "float32"),
     ("GroupNorm", {"num_groups": 2}, [(4, 5, 5)], "float32"),

@@ -12,6 +12,9 @@ A :class:`LayerSpec` says:
   (``resolve``: fills in sizes that follow from the input and rejects values that disagree),
 * its exact output shape (``infer``) and parameter count (``count_params``): formulas, so that
   checking a design never imports torch,
+* what its readers need, declared on every entry (``memory``: what autograd keeps for backward;
+  ``inside``: how look-inside shows it; ``data_fit``: what the data-fit check needs;
+  tests/engine/test_catalog_complete.py fails when an entry leaves one out),
 * the torch.nn class it builds (``module_name``; ``module`` is the class, imported on first use),
   how its forward step is applied (``apply``), and the lines code export writes for that step
   (``code``).
@@ -32,13 +35,17 @@ from .names import _IDENT as _IDENT
 from .names import RESERVED_NAMES, TORCH_MODULE_ATTRIBUTES, attr_problem, name_problem
 from .schema import (
     CATALOG,
+    DECLARED_FIELDS,
+    INSIDE_VIEWS,
     MAX_DIM,
     MAX_ELEMENTS,
     PARAM_TYPES,
     Catalog,
     CodeContext,
+    DataFit,
     LayerError,
     LayerSpec,
+    MemoryUse,
     Param,
     ParamError,
     Shape,
@@ -57,6 +64,8 @@ from .schema import (
 
 __all__ = [
     "CATALOG",
+    "DECLARED_FIELDS",
+    "INSIDE_VIEWS",
     "MAX_DIM",
     "MAX_ELEMENTS",
     "PARAM_TYPES",
@@ -64,8 +73,10 @@ __all__ = [
     "TORCH_MODULE_ATTRIBUTES",
     "Catalog",
     "CodeContext",
+    "DataFit",
     "LayerError",
     "LayerSpec",
+    "MemoryUse",
     "Param",
     "ParamError",
     "Shape",

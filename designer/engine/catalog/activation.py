@@ -7,7 +7,9 @@ import math
 
 from .schema import (
     MAX_DIM,
+    DataFit,
     LayerError,
+    MemoryUse,
     Param,
     _elementwise_macs,
     _kw,
@@ -19,7 +21,11 @@ from .schema import (
 
 
 def _activation(id_: str, module: str, doc: str, params: tuple[Param, ...] = (),
-                args: tuple[str, ...] = (), prefix: str = "") -> None:
+                args: tuple[str, ...] = (), prefix: str = "", *, keeps: str,
+                inside: str = "activation", values: str = "values") -> None:
+    """An element-wise activation: its size is its input's; ``keeps`` is what autograd keeps for
+    its backward ("input" or "output"), ``inside`` how look-inside shows it, ``values`` what its
+    output is for the data-fit check."""
     register(
         id=id_,
         display_name=id_,
@@ -33,6 +39,9 @@ def _activation(id_: str, module: str, doc: str, params: tuple[Param, ...] = (),
         macs=_elementwise_macs,
         key_params=args,
         prefix=prefix or id_.lower(),
+        memory=MemoryUse(keeps),
+        inside=inside,
+        data_fit=DataFit("input", values),
     )
 
 
@@ -45,34 +54,38 @@ def _resolve_dim(p, ins, dts, *, label):
     return {"dim": p["dim"]}
 
 
-_activation("ReLU", "ReLU", "Rectified linear unit: y = max(0, x).", prefix="relu")
+_activation("ReLU", "ReLU", "Rectified linear unit: y = max(0, x).", prefix="relu",
+            keeps="output", inside="relu_like")
 _activation("LeakyReLU", "LeakyReLU", "y = x if x > 0 else negative_slope * x.",
             (Param("negative_slope", "float", 0.01, "Slope for negative inputs", min=0, max=1),),
-            ("negative_slope",), prefix="lrelu")
+            ("negative_slope",), prefix="lrelu", keeps="input")
 _activation("ELU", "ELU", "y = x if x > 0 else alpha * (exp(x) - 1).",
             (Param("alpha", "float", 1.0, "Saturation value for negative inputs", min=0,
-                   max=100),), ("alpha",))
+                   max=100),), ("alpha",), keeps="input")
 _activation("GELU", "GELU", "Gaussian error linear unit: y = x * Phi(x).",
             (Param("approximate", "choice", "none", "Exact, or the tanh approximation",
-                   choices=("none", "tanh")),), ("approximate",))
-_activation("Sigmoid", "Sigmoid", "Logistic function: y = 1 / (1 + exp(-x)).")
-_activation("Tanh", "Tanh", "Hyperbolic tangent: y = tanh(x), in (-1, 1).")
+                   choices=("none", "tanh")),), ("approximate",), keeps="input")
+_activation("Sigmoid", "Sigmoid", "Logistic function: y = 1 / (1 + exp(-x)).",
+            keeps="output", values="probabilities")
+_activation("Tanh", "Tanh", "Hyperbolic tangent: y = tanh(x), in (-1, 1).", keeps="output")
 _activation("ReLU6", "ReLU6", "ReLU capped at 6 (MobileNetV2): y = min(max(0, x), 6).",
-            prefix="relu6_")
-_activation("SiLU", "SiLU", "Sigmoid linear unit (swish; EfficientNet): y = x * sigmoid(x).")
-_activation("Hardswish", "Hardswish", "Piecewise swish (MobileNetV3): y = x * ReLU6(x + 3) / 6.")
+            prefix="relu6_", keeps="input", inside="relu_like")
+_activation("SiLU", "SiLU", "Sigmoid linear unit (swish; EfficientNet): y = x * sigmoid(x).",
+            keeps="input")
+_activation("Hardswish", "Hardswish", "Piecewise swish (MobileNetV3): y = x * ReLU6(x + 3) / 6.",
+            keeps="input")
 _activation("Hardsigmoid", "Hardsigmoid",
-            "Piecewise sigmoid (MobileNetV3 gates): y = ReLU6(x + 3) / 6.")
-_activation("Mish", "Mish", "y = x * tanh(softplus(x)).")
+            "Piecewise sigmoid (MobileNetV3 gates): y = ReLU6(x + 3) / 6.", keeps="input")
+_activation("Mish", "Mish", "y = x * tanh(softplus(x)).", keeps="input")
 _activation("SELU", "SELU", "Self-normalising ELU: y = 1.0507 * (x if x > 0 else "
-            "1.67326 * (exp(x) - 1)).")
+            "1.67326 * (exp(x) - 1)).", keeps="input")
 _activation("Softplus", "Softplus", "Smooth ReLU: y = log(1 + exp(beta * x)) / beta, and y = x "
             "where beta * x > threshold.",
             (Param("beta", "float", 1.0, "Sharpness: larger is closer to ReLU", min=0.001,
                    max=100),
              Param("threshold", "float", 20.0, "Above beta * x > threshold the output is x",
                    min=0, max=100)),
-            ("beta", "threshold"))
+            ("beta", "threshold"), keeps="input")
 
 
 def _resolve_prelu(p, ins, dts):
@@ -102,6 +115,9 @@ register(
     macs=_elementwise_macs,
     key_params=("num_parameters",),
     prefix="prelu",
+    memory=MemoryUse("input"),
+    inside="activation",
+    data_fit=DataFit("input"),
 )
 
 register(
@@ -116,6 +132,9 @@ register(
     macs=lambda p, ins, out: 0,
     input_dtype="any",
     prefix="identity",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("input"),
 )
 
 def parameter_size(kwargs: dict) -> tuple[int, ...]:
@@ -158,11 +177,16 @@ register(
     macs=lambda p, ins, out: 0,
     key_params=("shape", "init"),
     prefix="param",
+    memory=MemoryUse("nothing", output="weight"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
-for _id, _mod, _doc in (
-    ("Softmax", "Softmax", "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities)."),
-    ("LogSoftmax", "LogSoftmax", "y_i = x_i - log(sum_j exp(x_j)) along dim (pairs with NLL loss)."),
+for _id, _mod, _doc, _values in (
+    ("Softmax", "Softmax", "y_i = exp(x_i) / sum_j exp(x_j) along dim (probabilities).",
+     "probabilities"),
+    ("LogSoftmax", "LogSoftmax", "y_i = x_i - log(sum_j exp(x_j)) along dim (pairs with NLL loss).",
+     "log_probabilities"),
 ):
     register(
         id=_id,
@@ -178,5 +202,8 @@ for _id, _mod, _doc in (
         macs=_elementwise_macs,
         key_params=("dim",),
         prefix=_id.lower(),
+        memory=MemoryUse("output"),
+        inside="activation",
+        data_fit=DataFit("input", _values),
     )
 

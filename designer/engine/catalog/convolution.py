@@ -6,8 +6,10 @@ import math
 
 from .schema import (
     MAX_DIM,
+    DataFit,
     Infer,
     LayerError,
+    MemoryUse,
     Param,
     Shape,
     _bias,
@@ -127,6 +129,9 @@ register(
     rank_words="(channels, length)",
     key_params=("out_channels", "kernel_size", "stride"),
     prefix="conv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
 )
 
 register(
@@ -145,6 +150,9 @@ register(
     rank_words="(channels, height, width)",
     key_params=("out_channels", "kernel_size", "stride", "padding"),
     prefix="conv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
 )
 
 register(
@@ -163,5 +171,8 @@ register(
     rank_words="(channels, height, width)",
     key_params=("out_channels", "kernel_size", "stride"),
     prefix="deconv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
 )
 

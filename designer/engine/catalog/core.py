@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .schema import MAX_DIM, Param, Shape, _bias, _infer_size, _kw, register
+from .schema import MAX_DIM, DataFit, MemoryUse, Param, Shape, _bias, _infer_size, _kw, register
 
 
 def _linear_macs(p: dict, ins: list[Shape], out: Shape) -> int:
@@ -36,5 +36,8 @@ register(
     macs=_linear_macs,
     key_params=("out_features",),
     prefix="fc",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_features"),
 )
 

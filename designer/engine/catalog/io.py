@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .schema import Param, register
+from .schema import DataFit, MemoryUse, Param, register
 
 register(
     id="Input",
@@ -18,6 +18,9 @@ register(
     infer=lambda p, ins: tuple(p["shape"]),
     key_params=("shape",),
     prefix="input",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -39,5 +42,8 @@ register(
     code=lambda ctx: [f"{ctx.out} = {ctx.inputs[0]}"],
     infer=lambda p, ins: ins[0],
     prefix="output",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("input"),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .schema import LayerError, Param, Shape, register
+from .schema import DataFit, LayerError, MemoryUse, Param, Shape, register
 
 
 def _resolve_rel_attention(p: dict, ins: list[Shape], dts: list[str]) -> dict:
@@ -55,4 +55,8 @@ register(
     rank_words="(positions, features) or (windows, positions, features)",
     key_params=("head_dim", "window_size"),
     prefix="attn",
+    # as before: what its inside keeps is not counted yet (an under-count)
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )

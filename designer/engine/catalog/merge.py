@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-from .schema import LayerError, Param, Shape, fmt_shape, register
+from .schema import DataFit, LayerError, MemoryUse, Param, Shape, fmt_shape, register
 
 
 def _broadcast(label: str, ins: list[Shape]) -> Shape:
@@ -66,6 +66,9 @@ register(
     infer=lambda p, ins: _broadcast("Add", ins),
     macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
     prefix="add",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -81,6 +84,9 @@ register(
     infer=lambda p, ins: _broadcast("Multiply", ins),
     macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
     prefix="mul",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -97,6 +103,9 @@ register(
     infer=_concat_shape,
     key_params=("dim",),
     prefix="concat",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 

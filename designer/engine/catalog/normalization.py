@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .schema import (
     MAX_DIM,
+    DataFit,
     LayerError,
+    MemoryUse,
     Param,
     _elementwise_macs,
     _infer_size,
@@ -49,6 +51,9 @@ register(
     rank_words="(features) or (channels, length)",
     key_params=(),
     prefix="bn",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("input"),
 )
 
 register(
@@ -66,6 +71,9 @@ register(
     rank_words="(channels, height, width)",
     key_params=(),
     prefix="bn",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("other"),
 )
 
 
@@ -92,7 +100,41 @@ register(
     macs=_elementwise_macs,
     key_params=(),
     prefix="ln",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("input"),
 )
+
+def _resolve_rmsnorm(p, ins, dts):
+    n = _infer_size(p, "normalized_shape", ins[0][-1], "features in its last dimension", "RMSNorm")
+    return {"normalized_shape": n, "eps": p["eps"], "elementwise_affine": p["elementwise_affine"]}
+
+
+register(
+    id="RMSNorm",
+    display_name="RMSNorm",
+    category="Normalization",
+    doc="Root-mean-square normalisation over the last dimension (LLaMA, Qwen2, Mistral, T5): "
+    "y = x / sqrt(mean(x^2) + eps) * gamma.",
+    params=(
+        Param("normalized_shape", "int", None, "Size of the last dimension (auto: from the input)",
+              min=1, max=MAX_DIM, inferred=True),
+        Param("eps", "float", 1e-6, "Added to the mean square for numerical stability", min=0,
+              max=1),
+        Param("elementwise_affine", "bool", True, "Learn a scale"),
+    ),
+    module_name="RMSNorm",
+    resolve=_resolve_rmsnorm,
+    count_params=lambda kw: kw["normalized_shape"] if kw["elementwise_affine"] else 0,
+    infer=_same_shape,
+    macs=_elementwise_macs,
+    key_params=(),
+    prefix="rms",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("input"),
+)
+
 
 def _resolve_layernorm2d(p, ins, dts):
     n = _infer_size(p, "num_channels", ins[0][0], "channels", "LayerNorm2d")
@@ -122,6 +164,10 @@ register(
     rank_words="(channels, height, width)",
     key_params=(),
     prefix="ln",
+    # as before: what its inside keeps is not counted yet (an under-count)
+    memory=MemoryUse("nothing"),
+    inside="norm",
+    data_fit=DataFit("other"),
 )
 
 
@@ -158,6 +204,9 @@ register(
     macs=_elementwise_macs,
     key_params=("num_groups",),
     prefix="gn",
+    memory=MemoryUse("input"),
+    inside="norm",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -179,6 +228,10 @@ register(
     macs=_elementwise_macs,
     key_params=("p", "mode"),
     prefix="drop_path",
+    # as before: what its inside keeps is not counted yet (an under-count)
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -193,5 +246,8 @@ register(
     infer=_same_shape,
     input_dtype="float",
     prefix="dropout",
+    memory=MemoryUse("nothing", extra="mask"),
+    inside="layer",
+    data_fit=DataFit("input"),
 )
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import math
 
-from .schema import Infer, Param, Shape, _check_window, _no_params, _spatial_out, pair, register
+from .schema import (
+    DataFit,
+    Infer,
+    MemoryUse,
+    Param,
+    Shape,
+    _check_window,
+    _no_params,
+    _spatial_out,
+    pair,
+    register,
+)
 
 
 def _pool_shape(dims: int) -> Infer:
@@ -79,6 +90,9 @@ register(
     rank_words="(channels, length)",
     key_params=("kernel_size",),
     prefix="pool",
+    memory=MemoryUse("input", extra="indices"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -97,6 +111,9 @@ register(
     rank_words="(channels, height, width)",
     key_params=("kernel_size",),
     prefix="pool",
+    memory=MemoryUse("input", extra="indices"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -117,6 +134,9 @@ register(
     rank_words="(channels, height, width)",
     key_params=("kernel_size",),
     prefix="avgpool",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -133,5 +153,8 @@ register(
     input_rank=(3,),
     rank_words="(channels, height, width)",
     prefix="gap",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .schema import MAX_DIM, CountParams, LayerError, Param, _infer_size, _kw, register
+from .schema import (
+    MAX_DIM,
+    CountParams,
+    DataFit,
+    LayerError,
+    MemoryUse,
+    Param,
+    _infer_size,
+    _kw,
+    register,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +57,9 @@ register(
     output_dtype="float",
     key_params=("num_embeddings", "embedding_dim"),
     prefix="embed",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("other", vocabulary="num_embeddings"),
 )
 
 
@@ -59,7 +72,11 @@ def _resolve_embedding(p):
     return _kw(p, "num_embeddings", "embedding_dim", "padding_idx")
 
 
-def _recurrent(id_: str, module: str, doc: str, extra: tuple[Param, ...] = ()):
+def _recurrent(id_: str, module: str, doc: str, extra: tuple[Param, ...] = (), *,
+               saved_gates: int):
+    """A recurrent layer; ``saved_gates``: floats it keeps for backward per time step and
+    direction, in units of hidden_size (:class:`MemoryUse`)."""
+
     def resolve(p, ins, dts):
         size = _infer_size(p, "input_size", ins[0][-1], "features per time step", id_)
         if p["dropout"] > 0 and p["num_layers"] == 1:
@@ -137,14 +154,19 @@ def _recurrent(id_: str, module: str, doc: str, extra: tuple[Param, ...] = ()):
         rank_words="(sequence length, features)",
         key_params=("hidden_size", "num_layers", "output"),
         prefix=id_.lower(),
+        memory=MemoryUse("input", extra="recurrent", gates=saved_gates),
+        inside="recurrent",
+        data_fit=DataFit("hidden_size"),
     )
 
 
 _recurrent("RNN", "RNN", "Elman RNN over (L, features): h_t = tanh(W_ih x_t + W_hh h_(t-1) + b).",
            (Param("nonlinearity", "choice", "tanh", "Activation of the hidden state",
-                  choices=("tanh", "relu")),))
-_recurrent("LSTM", "LSTM", "Long short-term memory over (L, features), with input/forget/output gates and a cell state.")
-_recurrent("GRU", "GRU", "Gated recurrent unit over (L, features), with reset and update gates.")
+                  choices=("tanh", "relu")),), saved_gates=2)
+_recurrent("LSTM", "LSTM", "Long short-term memory over (L, features), with input/forget/output gates and a cell state.",
+           saved_gates=20)
+_recurrent("GRU", "GRU", "Gated recurrent unit over (L, features), with reset and update gates.",
+           saved_gates=9)
 
 
 def _resolve_mha(p, ins, dts):
@@ -223,6 +245,9 @@ register(
     rank_words="(sequence length, features)",
     key_params=("num_heads",),
     prefix="attn",
+    memory=MemoryUse("input", extra="attention"),
+    inside="attention",
+    data_fit=DataFit("other"),
 )
 
 
@@ -286,5 +311,8 @@ register(
     rank_words="(sequence length, features)",
     key_params=("nhead", "dim_feedforward"),
     prefix="encoder",
+    memory=MemoryUse("input", extra="transformer"),
+    inside="attention",
+    data_fit=DataFit("other"),
 )
 

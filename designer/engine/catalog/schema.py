@@ -72,6 +72,79 @@ Macs = Callable[[dict[str, Any], list[Shape], Shape], int]
 CountParams = Callable[[dict[str, Any]], int]
 
 
+#: What autograd keeps of the tensors around a layer for its backward pass (:class:`MemoryUse`).
+KEEPS = ("input", "output", "both", "nothing")
+#: Where a layer's output lives (:class:`MemoryUse`): new storage, a view of its input, or a view
+#: of its own weight expanded over the batch (nothing per sample).
+OUTPUT_STORAGE = ("new", "view", "weight")
+#: What else a layer keeps for backward, each a rule of :mod:`designer.engine.memory`: "" nothing
+#: more, "indices" its int64 argmax per output value (max pooling), "mask" a one-byte mask per
+#: output value (dropout), "recurrent" ``gates`` floats per step in units of hidden_size plus every
+#: stacked layer's output, "attention" the attention's projections (and its L x L weights on the
+#: unfused path), "transformer" that plus a feed-forward encoder layer's residuals and activations.
+MEMORY_EXTRAS = ("", "indices", "mask", "recurrent", "attention", "transformer")
+#: How look-inside (:mod:`designer.engine.inside`) shows a layer: as a plain "layer", a "norm", an
+#: "activation", a "relu_like" activation (its output is exactly zero where a unit is off, so its
+#: dead units are counted), "attention" or "recurrent".
+INSIDE_VIEWS = ("layer", "norm", "activation", "relu_like", "attention", "recurrent")
+#: What a layer's output values are, for the data-fit check of the loss (:class:`DataFit`).
+OUTPUT_VALUES = ("values", "probabilities", "log_probabilities")
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """What memory estimation (:mod:`designer.engine.memory`) needs to know of a layer.
+
+    ``keeps``: the tensors autograd keeps for the backward pass, one of :data:`KEEPS` (a Linear
+    its input, a ReLU its output); ``output``: one of :data:`OUTPUT_STORAGE`; ``extra``: one of
+    :data:`MEMORY_EXTRAS`; ``gates``: for "recurrent", floats kept per time step and direction in
+    units of hidden_size.
+    """
+
+    keeps: str
+    output: str = "new"
+    extra: str = ""
+    gates: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("keeps", self.keeps, KEEPS),
+                                     ("output", self.output, OUTPUT_STORAGE),
+                                     ("extra", self.extra, MEMORY_EXTRAS)):
+            if value not in allowed:
+                raise ValueError(f"MemoryUse.{name}: {value!r} is not one of {allowed}")
+        if (self.extra == "recurrent") != (self.gates > 0):
+            raise ValueError("MemoryUse: gates > 0 goes with extra 'recurrent', and only with it")
+
+
+@dataclass(frozen=True)
+class DataFit:
+    """What the data-fit check (:mod:`designer.engine.data.compat`) needs to know of a layer.
+
+    ``size``: where its output size comes from, when the check looks for the layer that decides
+    the model's output size: "input" (it keeps its input's size: the check walks back over it),
+    the name of the parameter that sets it ("out_features"), or "other" (the check stops there).
+    ``values``: what its output is, one of :data:`OUTPUT_VALUES` (a Softmax or Sigmoid gives
+    probabilities, a loss that applies softmax itself is warned about them).
+    ``vocabulary``: the parameter that counts the token ids it takes (an Embedding's
+    num_embeddings): a dataset's vocabulary must fit in it, and example inputs stay below it.
+    """
+
+    size: str
+    values: str = "values"
+    vocabulary: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, str) or not self.size:
+            raise ValueError("DataFit.size: 'input', 'other' or a parameter name")
+        if self.values not in OUTPUT_VALUES:
+            raise ValueError(f"DataFit.values: {self.values!r} is not one of {OUTPUT_VALUES}")
+
+
+#: The LayerSpec fields every entry must declare (None: undeclared, which
+#: tests/engine/test_catalog_complete.py refuses): memory, look-inside and data-fit read them.
+DECLARED_FIELDS = ("memory", "inside", "data_fit")
+
+
 @dataclass
 class LayerSpec:
     id: str
@@ -101,6 +174,12 @@ class LayerSpec:
     # nn.Parameter(...)``, key ``<name>``), not a submodule: ``module_name`` names the function of
     # designer.engine.modules that makes it (learned_tensor).
     bare_parameter: bool = False
+    # What the readers of a layer need, declared on every entry (None: undeclared; see
+    # DECLARED_FIELDS): memory estimation (:class:`MemoryUse`), how look-inside shows it (one of
+    # :data:`INSIDE_VIEWS`) and what the data-fit check needs (:class:`DataFit`).
+    memory: MemoryUse | None = None
+    inside: str | None = None
+    data_fit: DataFit | None = None
     input_dtype: str = "float"  # "float", "int" (token ids) or "any"
     output_dtype: str | None = None  # None: same as input
     input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
@@ -118,6 +197,20 @@ class LayerSpec:
             self.prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", self.id).lower()
         if not self.key_params:
             self.key_params = tuple(p.name for p in self.params if not p.inferred)[:3]
+        if self.inside is not None and self.inside not in INSIDE_VIEWS:
+            raise ValueError(f"layer {self.id}: inside {self.inside!r} is not one of {INSIDE_VIEWS}")
+        size = self.data_fit.size if self.data_fit is not None else "input"
+        if size not in ("input", "other") and size not in names:
+            raise ValueError(f"layer {self.id}: data_fit size {size!r} is 'input', 'other' or "
+                             f"one of its parameters")
+        vocabulary = self.data_fit.vocabulary if self.data_fit is not None else ""
+        if vocabulary and vocabulary not in names:
+            raise ValueError(f"layer {self.id}: data_fit vocabulary {vocabulary!r} is not one of "
+                             f"its parameters")
+
+    def undeclared(self) -> list[str]:
+        """The fields of :data:`DECLARED_FIELDS` this entry leaves undeclared (None)."""
+        return [name for name in DECLARED_FIELDS if getattr(self, name) is None]
 
     @property
     def param_map(self) -> dict[str, Param]:
@@ -214,6 +307,16 @@ class Catalog:
             raise ValueError(f"layer id {spec.id!r} is already registered")
         self._specs[spec.id] = spec
         return spec
+
+    def unregister(self, layer_id: str) -> LayerSpec:
+        """Remove a layer (a plug-in unloading, a test's throwaway entry); returns its spec."""
+        return self._specs.pop(layer_id)
+
+    def undeclared(self) -> list[str]:
+        """Each field of :data:`DECLARED_FIELDS` an entry leaves undeclared, as "<id>: <field>"
+        (empty when every entry says what its readers need)."""
+        return [f"{spec.id}: {name}" for spec in self._specs.values()
+                for name in spec.undeclared()]
 
     def __getitem__(self, layer_id: str) -> LayerSpec:
         return self._specs[layer_id]

@@ -7,7 +7,9 @@ from typing import Any
 
 from .schema import (
     MAX_DIM,
+    DataFit,
     LayerError,
+    MemoryUse,
     Param,
     Shape,
     _elementwise_macs,
@@ -27,6 +29,9 @@ register(
     infer=lambda p, ins: (_resolve_flatten(ins[0]), (math.prod(ins[0]),))[1],
     input_dtype="any",
     prefix="flatten",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 
@@ -74,6 +79,9 @@ register(
     input_dtype="any",
     key_params=("shape",),
     prefix="reshape",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 
@@ -99,6 +107,9 @@ register(
     input_dtype="any",
     key_params=("dims",),
     prefix="permute",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 
@@ -153,6 +164,9 @@ register(
     input_dtype="any",
     key_params=("dim", "index"),
     prefix="select",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 
@@ -206,6 +220,9 @@ register(
     input_dtype="any",
     key_params=("dim", "start", "end"),
     prefix="slice",
+    memory=MemoryUse("nothing", output="view"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 
@@ -233,6 +250,9 @@ register(
     macs=lambda p, ins, out: math.prod(ins[0]),
     key_params=("dim",),
     prefix="mean",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 
 register(
@@ -255,5 +275,8 @@ register(
     rank_words="(channels, height, width)",
     macs=_elementwise_macs,
     prefix="upsample",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
 )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .schema import MAX_DIM, LayerError, Param, _infer_size, pair, register
+from .schema import MAX_DIM, DataFit, LayerError, MemoryUse, Param, _infer_size, pair, register
 
 _CPB_HIDDEN = 512  # V2's position-bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
 
@@ -121,6 +121,10 @@ for _name, _v2, _doc, _window in (
         rank_words="(height, width, channels)",
         key_params=("window_size", "shift_size", "num_heads"),
         prefix="attn",
+        # as before: what its inside keeps is not counted yet (an under-count)
+        memory=MemoryUse("nothing"),
+        inside="layer",
+        data_fit=DataFit("other"),
     )
 
 
@@ -172,4 +176,8 @@ for _id, _order, _norm in (("PatchMerging", "LayerNorm, Linear to 2C (no bias)",
         rank_words="(height, width, channels)",
         key_params=(),
         prefix="downsample",
+        # as before: what its inside keeps is not counted yet (an under-count)
+        memory=MemoryUse("nothing"),
+        inside="layer",
+        data_fit=DataFit("other"),
     )

@@ -13,16 +13,30 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog import CATALOG, DataFit
 from ..graph import Graph
 from .core import Dataset
 
 CLASS_LOSSES = ("cross_entropy", "nll")
 VALUE_LOSSES = ("mse", "l1", "smooth_l1")
-# Layers that pass the size through unchanged, walked over to find the layer that sets it.
-_SIZE_KEEPING = {"ReLU", "LeakyReLU", "ELU", "GELU", "SELU", "SiLU", "Mish", "Tanh", "Sigmoid",
-                 "Softmax", "LogSoftmax", "Softplus", "Hardtanh", "PReLU", "ReLU6", "Hardswish",
-                 "Hardsigmoid", "Dropout", "Identity",
-                 "BatchNorm1d", "LayerNorm", "Output"}
+# What the check needs of each layer is declared on its catalog entry (LayerSpec.data_fit): where
+# its output size comes from, and what its output values are. A node that is not a layer (a block
+# use) decides its size some other way, unless a parameter of its sets it (below).
+_NOT_A_LAYER = DataFit("other")
+
+
+def data_fit(layer_type: str) -> DataFit:
+    """What the data-fit check reads of a node of ``layer_type`` (its catalog entry's
+    :class:`~designer.engine.catalog.DataFit`)."""
+    spec = CATALOG.get(layer_type)
+    return spec.data_fit if spec is not None and spec.data_fit is not None else _NOT_A_LAYER
+
+
+def _size_params() -> tuple[str, ...]:
+    """The parameters that set a layer's output size ("out_features", ...), in catalog order: a
+    block use with a parameter of one of these names is sized by it."""
+    names = (spec.data_fit.size for spec in CATALOG if spec.data_fit is not None)
+    return tuple(dict.fromkeys(n for n in names if n not in ("input", "other")))
 
 
 @dataclass(frozen=True)
@@ -165,11 +179,12 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
     # ---- embeddings against the vocabulary
     if ds.vocab is not None:
         for node in graph.nodes.values():
-            if node.type == "Embedding" and node.params.get("num_embeddings", 0) < len(ds.vocab):
-                add(DataProblem("error", f"{node.name} has {node.params['num_embeddings']} "
+            param = data_fit(node.type).vocabulary
+            if param and node.params.get(param, 0) < len(ds.vocab):
+                add(DataProblem("error", f"{node.name} has {node.params[param]} "
                                 f"embeddings, but the vocabulary has {len(ds.vocab)} tokens: set "
-                                f"num_embeddings to {len(ds.vocab)}", (node.id,),
-                                (ParamFix(node.id, "num_embeddings", len(ds.vocab)),),
+                                f"{param} to {len(ds.vocab)}", (node.id,),
+                                (ParamFix(node.id, param, len(ds.vocab)),),
                                 code="vocab"))
     if check.errors and any(p.code == "input" for p in check.problems):
         return check  # output shapes follow from a wrong input; fix that first
@@ -261,13 +276,14 @@ def _check_last_activation(graph: Graph, out_id: str, loss: str, add) -> None:
     last = next((graph.nodes[e.src] for e in graph.edges if e.dst == out_id), None)
     if last is None:
         return
-    if loss in ("cross_entropy", "bce_with_logits") and last.type in ("Softmax", "Sigmoid"):
+    values = data_fit(last.type).values
+    if loss in ("cross_entropy", "bce_with_logits") and values == "probabilities":
         what = "softmax" if loss == "cross_entropy" else "a sigmoid"
         add(DataProblem("warning", f"the loss {loss} applies {what} itself, so the {last.type} "
                         f"{last.name!r} before the output squashes the scores twice and slows "
                         f"learning: remove {last.name!r} (add it after training, for "
                         f"probabilities)", (last.id,), code="activation"))
-    elif loss == "nll" and last.type != "LogSoftmax":
+    elif loss == "nll" and values != "log_probabilities":
         add(DataProblem("warning", f"the loss nll expects log-probabilities, but the output comes "
                         f"from {last.type} {last.name!r}: end with a LogSoftmax, or set "
                         f"training.loss to cross_entropy", (last.id,), code="activation"))
@@ -279,10 +295,13 @@ def _size_setter(graph: Graph, node_id: str) -> tuple[str, str] | None:
     while node_id not in seen:
         seen.add(node_id)
         node = graph.nodes[node_id]
-        for param in ("out_features", "out_channels", "hidden_size"):
-            if param in node.params:
-                return node.id, param
-        if node.type not in _SIZE_KEEPING:
+        if node.type not in CATALOG:  # a block use: sized by a parameter, if it has one
+            param = next((p for p in _size_params() if p in node.params), None)
+            return (node.id, param) if param else None
+        size = data_fit(node.type).size
+        if size not in ("input", "other"):
+            return (node.id, size) if size in node.params else None
+        if size != "input":
             return None
         ins = graph.in_edges(node_id)
         if len(ins) != 1:
