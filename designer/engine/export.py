@@ -20,9 +20,10 @@ from typing import Any
 import torch
 
 from . import codegen
+from .atomic import atomic_write_text
 from .build import BuildError, build_model
 from .codegen import CodegenError
-from .project import Project, atomic_write_text
+from .project import Project
 from .shapes import analyze
 
 ONNX_OPSET = 18

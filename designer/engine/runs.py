@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .project import atomic_path, remove_stale_temporaries
+from .atomic import atomic_path, remove_stale_temporaries
 from .recipes import UnknownRecipe
 from .recipes import get as recipe_spec
 
