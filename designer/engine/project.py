@@ -24,6 +24,7 @@ from .atomic import atomic_path, atomic_write_text, remove_stale_temporaries  # 
 from .blocks import layer_spec
 from .catalog import CATALOG, ParamError, attr_problem, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
+from .search.space import SearchError, search_from_dict
 
 FORMAT_VERSION = 3  # 2: blocks (network params and sequential, node when, Block uses); 3: search
 # A node's optional "frozen" key (not trainable) stays in format 3: a designer without it refuses
@@ -173,8 +174,6 @@ class Project(Observable):
         """Replace the search section (validated against the networks; {} removes it); returns
         the old one. Emits ``settings_changed`` with key ``"search"`` when it differs."""
         if search:
-            from .sweeps import search_from_dict
-
             # a target whose layer is gone is kept (search_problems reports it)
             search_from_dict(search, self.networks, strict=False)  # SearchError: the place
         old = self.search
@@ -478,8 +477,6 @@ def project_from_dict(data: Any) -> Project:
 
 def _check_search(search: dict, networks: dict[str, Graph]) -> None:
     """The search section of sweeps: its targets exist and its values are ones they accept."""
-    from .sweeps import SearchError, search_from_dict
-
     try:  # a target whose layer is gone loads (nothing is lost); search_problems says so
         search_from_dict(search, networks, strict=False)
     except SearchError as exc:
