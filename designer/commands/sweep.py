@@ -84,10 +84,10 @@ class TrialPrinter:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.project import ProjectError, load_project, save_project
-    from ..engine.search.runner import Sweep
+    from ..engine.search.runner import Sweep, apply_best
     from ..engine.search.space import describe_params
     from ..engine.search.storage import storage_label
-    from ..engine.search.values import apply_best, apply_values
+    from ..engine.search.values import apply_values
 
     err = sys.stderr
 

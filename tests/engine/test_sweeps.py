@@ -30,6 +30,7 @@ from designer.engine.search.runner import (
     Sweep,
     TrialFinished,
     TrialProgress,
+    apply_best,
     importances,
     make_pruner,
 )
@@ -40,7 +41,7 @@ from designer.engine.search.space import (
     search_space,
 )
 from designer.engine.search.storage import open_storage
-from designer.engine.search.values import apply_best, apply_values
+from designer.engine.search.values import apply_values
 
 from .helpers import chain
 

@@ -12,9 +12,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from designer.engine.project import load_project
-from designer.engine.search.runner import BestTrial
+from designer.engine.search.runner import BestTrial, apply_best
 from designer.engine.search.space import search_space
-from designer.engine.search.values import apply_best
 from designer.ui.document import Document
 from designer.ui.inspector import InspectorDock
 from designer.ui.sweeps.marking import default_dimension, summary

@@ -23,7 +23,7 @@ from ..recipes import RecipeError, prepare_run, recipe_of
 from ..runs import default_run_dir, project_stem
 from .space import SearchSpace, Target, changes_of, search_space
 from .storage import StorageLock, default_storage, open_storage, storage_label
-from .values import apply_values
+from .values import apply_values, current_values
 
 #: Complete trials before parameter importances are computed (fANOVA on two points says little).
 MIN_TRIALS_FOR_IMPORTANCES = 3
@@ -458,6 +458,18 @@ def importances(study) -> dict[str, float]:
     except (RuntimeError, ValueError, ZeroDivisionError):  # one distinct value, ...
         return {}
     return {k: float(v) for k, v in found.items()}
+
+
+def apply_best(project, best: BestTrial | None) -> dict[Target, Any]:
+    """The changes ``{Target: value}`` that give ``project`` the best trial's values (only those
+    that differ); the caller applies them (the window as one undo step, the CLI with
+    :func:`apply_values`)."""
+    if best is None:
+        return {}
+    space = search_space(project)
+    now = current_values(project, space)
+    return {t: v for t, v in changes_of(space, best.params).items() if now.get(t) != v
+            or type(now.get(t)) is not type(v)}
 
 
 def load_best(project, storage: str | None = None, study_name: str | None = None, *,

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import validate_training
 from ..project import ProjectError, project_from_dict
 from ..schema import _show
-from .space import SearchSpace, Target, changes_of, find_node, search_space
-
-if TYPE_CHECKING:
-    from .runner import BestTrial
+from .space import SearchSpace, Target, find_node, search_space
 
 
 def apply_values(project, values: Mapping[Target | str, Any]):
@@ -62,15 +59,3 @@ def current_values(project, space: SearchSpace | None = None) -> dict[Target, An
         out[t] = (node.params.get(t.param) if t.param is not None
                   else (node.params.get("args") or {}).get(t.arg))
     return out
-
-
-def apply_best(project, best: BestTrial | None) -> dict[Target, Any]:
-    """The changes ``{Target: value}`` that give ``project`` the best trial's values (only those
-    that differ); the caller applies them (the window as one undo step, the CLI with
-    :func:`apply_values`)."""
-    if best is None:
-        return {}
-    space = search_space(project)
-    now = current_values(project, space)
-    return {t: v for t, v in changes_of(space, best.params).items() if now.get(t) != v
-            or type(now.get(t)) is not type(v)}

@@ -47,6 +47,7 @@ from designer.engine.search.runner import (
     TrialFinished,
     TrialProgress,
     TrialStarted,
+    apply_best,
 )
 from designer.engine.search.space import (
     DIRECTIONS,
@@ -61,7 +62,6 @@ from designer.engine.search.space import (
     describe_params,
     search_space,
 )
-from designer.engine.search.values import apply_best
 
 from ..widgets import guard_wheel
 from .marking import summary
