@@ -117,7 +117,7 @@ class Project(Observable):
     dataset: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: What a sweep searches (designer.engine.sweeps): {} when nothing is marked "search".
+    #: What a sweep searches (designer.engine.search): {} when nothing is marked "search".
     search: dict[str, Any] = field(default_factory=dict)
     #: The project file's folder, where relative paths in the settings (training.init_weights)
     #: start: set by load_project and by whoever copies a saved project; None when unsaved.

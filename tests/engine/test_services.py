@@ -125,3 +125,22 @@ def test_resolve_weights_finds_the_latest_run_or_says_there_is_none(tmp_path):
     run.mkdir(parents=True)
     (run / "best.pt").write_bytes(b"")
     assert export_project.resolve_weights("latest", path, "p") == run
+
+
+def test_the_cli_train_goes_through_the_train_service(tmp_path, monkeypatch, capsys):
+    from designer.engine.project import Project, save_project
+    from designer.engine.services import train_project
+
+    from .helpers import chain
+
+    calls = _spy(monkeypatch, train_project, "prepare_trainer")
+    g = chain(("Flatten", {}), ("Linear", {"out_features": 10}), shape=(1, 8, 8))
+    path = save_project(Project(name="tiny", networks={"model": g}, dataset={"name": "digits"},
+                                training={"epochs": 1}), tmp_path / "tiny.dnn.json",
+                        backup=False)
+    out = tmp_path / "run"
+    assert cli.main(["train", str(path), "--out", str(out), "--device", "cpu"]) == 0, (
+        capsys.readouterr().err)
+    assert len(calls) == 1 and calls[0]["run_dir"] == out and calls[0]["resume"] is False
+    assert calls[0]["extra_config"]["project_file"] == str(path.resolve())
+    assert (out / "last.pt").is_file()

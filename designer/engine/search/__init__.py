@@ -1,4 +1,5 @@
-"""Search (sweeps): search hyperparameters and architecture sizes with Optuna, one ordinary run per trial.
+"""Sweeps: search hyperparameters and architecture sizes with Optuna, one ordinary run per
+trial.
 
 A project's ``search`` section names what varies (a training setting, a layer parameter or a
 block use's argument, each with a distribution) and how to search (objective, trials, sampler,
@@ -17,7 +18,7 @@ pruner, seed)::
       ]
     }
 
-:class:`Sweep` runs the trials: each applies its values to a copy of the project (never the
+:class:`~.runner.Sweep` runs the trials: each applies its values to a copy of the project (never the
 user's document), checks the shapes first (a trial whose values break them is pruned before
 training, with the message), trains with the one :class:`~designer.engine.training.Trainer` into
 an ordinary run folder beside the project's other runs (config.json records the study and the

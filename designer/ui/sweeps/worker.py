@@ -1,4 +1,4 @@
-"""The background sweep: a QThread driving the engine's :class:`~designer.engine.sweeps.Sweep`.
+"""The background sweep: a QThread driving the engine's :class:`~designer.engine.search.runner.Sweep`.
 
 The worker gets a frozen copy of the project when Start is pressed and never touches the live
 document (../shared/STYLE.md, habit 8). In its thread it loads the dataset once, then runs one
