@@ -21,7 +21,7 @@ from typing import Any
 
 # atomic_path and remove_stale_temporaries: re-exported (they were defined here before)
 from .atomic import atomic_path, atomic_write_text, remove_stale_temporaries  # noqa: F401
-from .blocks import layer_spec
+from .blocks import MAX_BLOCK_PARAMS, block_param_from_dict, layer_spec, used_by
 from .catalog import CATALOG, ParamError, attr_problem, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
 from .search.space import SearchError, search_from_dict
@@ -235,8 +235,6 @@ class Project(Observable):
         if why:
             raise ValueError(why)
         self._set_networks([(new if k == old else k, g) for k, g in self.networks.items()])
-        from .blocks import used_by
-
         for net, node_id in used_by(self.networks, old):  # its uses follow the new name
             self.networks[net].set_params(node_id, {"block": new})
         self._emit(ProjectEvent(ProjectEvent.NETWORK_RENAMED, new, old=old, new=new))
@@ -607,8 +605,6 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
 
 def _block_declaration(g: Graph, data: dict, where: str) -> None:
     """A network's block parameters and sequential flag (format 2)."""
-    from .blocks import MAX_BLOCK_PARAMS, block_param_from_dict
-
     raw = data.get("params", [])
     if not isinstance(raw, list):
         raise ProjectError(f"{where}.params: expected a list of block parameters, got {_kind(raw)}")

@@ -21,6 +21,7 @@ from ..config import validate_dataset, validate_training
 from ..project import ProjectError, project_from_dict
 from ..recipes import RecipeError, prepare_run, recipe_of
 from ..runs import default_run_dir, project_stem
+from ..shapes import analyze
 from .space import SearchSpace, Target, changes_of, search_space
 from .storage import StorageLock, default_storage, open_storage, storage_label
 from .values import apply_values, current_values
@@ -274,8 +275,6 @@ class Sweep:
 
     def _prepare_copy(self, params: dict[str, Any]):
         """The project with the trial's values, and why it cannot train (None: it can)."""
-        from ..shapes import analyze  # torch (shape inference builds modules on the meta device)
-
         targets = {d.name: d.target for d in self.space.dimensions}
         try:
             trial_project = apply_values(self.project, {targets[k]: v for k, v in params.items()})
