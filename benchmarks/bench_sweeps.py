@@ -8,7 +8,7 @@ In alternating rounds (so machine load hits both alike):
 
 * plain: ``--trials`` runs as ``designer train`` makes them: ``prepare_run`` then the
   :class:`~designer.engine.training.Trainer` into a new run folder (the dataset loaded once);
-* sweep: a :class:`~designer.engine.sweeps.Sweep` of ``--trials`` trials in a fresh SQLite study
+* sweep: a :class:`~designer.engine.search.runner.Sweep` of ``--trials`` trials in a fresh SQLite study
   whose one dimension has one choice (the template's own learning rate), so every trial trains
   exactly what a plain run trains; what differs is the sweep's work: the Optuna study in SQLite
   (the cross-process lock, ask, report per epoch, tell), the project copy per trial, the shape
@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from designer.engine import sweeps as S
 from designer.engine.config import validate_dataset, validate_training
 from designer.engine.data import load_dataset
 from designer.engine.project import load_project, save_project
 from designer.engine.recipes import prepare_run
 from designer.engine.runs import default_run_dir
+from designer.engine.search.runner import Sweep
 from designer.engine.templates import template_path
 from designer.engine.training import Trainer
 
@@ -56,8 +56,8 @@ def plain_runs(project, path: Path, ds, n: int) -> float:
 
 def sweep_runs(project, path: Path, ds, n: int, study: str) -> float:
     t0 = time.perf_counter()
-    sweep = S.Sweep(project, path.parent, project_path=path, study_name=study, trials=n,
-                    dataset=ds)
+    sweep = Sweep(project, path.parent, project_path=path, study_name=study, trials=n,
+                  dataset=ds)
     result = sweep.run()
     assert result.counts == {"complete": n}, result.counts
     return time.perf_counter() - t0

@@ -84,7 +84,7 @@ def _settings_problems(project) -> list[dict]:
 def _cross_checks(project) -> list[dict]:
     """Checks between networks of one project (e.g. a GAN's generator and discriminator)."""
     from ..engine.recipes import cross_network_problems
-    from ..engine.sweeps import search_problems
+    from ..engine.search.space import search_problems
 
     return [{"severity": p.severity, "message": p.message, "node_ids": list(p.node_ids),
              "code": p.code} for p in cross_network_problems(project) + search_problems(project)]

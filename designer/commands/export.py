@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..engine.services import export_project
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..engine.codegen import CodegenError
-    from ..engine.export import ExportError, ExportResult, export_project, latest_run
+    from ..engine.export import ExportError, ExportResult
     from ..engine.project import ProjectError, load_project
     from .check import say
 
@@ -40,13 +42,13 @@ def run(args: argparse.Namespace) -> int:
         say(f"error: {exc}", sys.stderr)
         return 2
     result = ExportResult()
-    weights = args.weights
     try:
-        if weights == "latest" and not Path(weights).exists():
-            weights = latest_run(args.file, project.name)
+        weights = export_project.resolve_weights(args.weights, args.file, project.name)
+        if weights is not args.weights:
             say(f"weights from {weights}")
-        export_project(project, args.out, onnx=args.onnx, pt2=args.pt2, weights=weights,
-                       project_dir=Path(args.file).resolve().parent, result=result)
+        export_project.export_files(project, args.out, onnx=args.onnx, pt2=args.pt2,
+                                    weights=weights, project_dir=Path(args.file).resolve().parent,
+                                    result=result)
     except (CodegenError, ExportError) as exc:
         say(f"error: {exc}", sys.stderr)
         return 1

@@ -46,24 +46,25 @@ class TrialPrinter:
         self.metric = "value"
 
     def __call__(self, event: Any) -> None:
-        from ..engine import sweeps as S
+        from ..engine.search.runner import COMPLETE, SweepFinished, SweepStarted, TrialFinished
+        from ..engine.search.space import describe_params
 
-        if isinstance(event, S.SweepStarted):
+        if isinstance(event, SweepStarted):
             sp = event.space
             self.metric = sp.metric
             have = f", {event.existing} already" if event.existing else ""
             self._print(f"study {event.study!r} in {event.storage}: {event.trials} trial(s) in "
                         f"all{have}; {sp.sampler} sampler, {sp.pruner_text()}, {sp.direction} "
                         f"{sp.metric}")
-        elif isinstance(event, S.TrialFinished):
-            if event.state == S.COMPLETE:
+        elif isinstance(event, TrialFinished):
+            if event.state == COMPLETE:
                 what = f"{self.metric} {event.value:.4f}"
             else:
                 what = event.message.splitlines()[0] if event.message else ""
             where = f"  {event.run_dir}" if event.run_dir else ""
             self._print(f"trial {event.number:<3} {event.state:<8} {what}  "
-                        f"{S.describe_params(event.params)}  {event.duration_s:.1f}s{where}")
-        elif isinstance(event, S.SweepFinished):
+                        f"{describe_params(event.params)}  {event.duration_s:.1f}s{where}")
+        elif isinstance(event, SweepFinished):
             counts = ", ".join(f"{n} {s}" for s, n in event.counts.items()) or "no trials"
             self._print(f"sweep {event.reason}: the study has {counts}")
             if event.best is None:
@@ -71,7 +72,7 @@ class TrialPrinter:
             else:
                 b = event.best
                 self._print(f"best: trial {b.number}  {self.metric} {b.value:.4f}  "
-                            f"{S.describe_params(b.params)}")
+                            f"{describe_params(b.params)}")
             if event.importances:
                 self._print("importance: " + "  ".join(
                     f"{k} {v:.2f}" for k, v in event.importances.items()))
@@ -82,8 +83,11 @@ class TrialPrinter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import sweeps as S
     from ..engine.project import ProjectError, load_project, save_project
+    from ..engine.search.runner import Sweep, apply_best
+    from ..engine.search.space import describe_params
+    from ..engine.search.storage import storage_label
+    from ..engine.search.values import apply_values
 
     err = sys.stderr
 
@@ -102,10 +106,9 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     printer = TrialPrinter(sys.stdout)
     try:
-        sweep = S.Sweep(project, path.resolve().parent, storage=args.storage,
-                        study_name=args.study, project_path=path, trials=args.trials,
-                        timeout_s=args.timeout, callback=printer,
-                        with_importances=True)
+        sweep = Sweep(project, path.resolve().parent, storage=args.storage,
+                      study_name=args.study, project_path=path, trials=args.trials,
+                      timeout_s=args.timeout, callback=printer, with_importances=True)
     except ValueError as exc:
         return fail(str(exc))
     box: dict[str, Any] = {}
@@ -135,16 +138,16 @@ def run(args: argparse.Namespace) -> int:
         exc = box["error"]
         if isinstance(exc, ValueError):  # DatasetError, SearchError, ...
             return fail(str(exc))
-        return fail(f"{S.storage_label(sweep.storage_url)}: {type(exc).__name__}: {exc}")
+        return fail(f"{storage_label(sweep.storage_url)}: {type(exc).__name__}: {exc}")
     result = box["result"]
     if args.apply and result.best is not None:
-        changes = S.apply_best(project, result.best)
+        changes = apply_best(project, result.best)
         if changes:
             try:
-                save_project(S.apply_values(project, changes), path)
+                save_project(apply_values(project, changes), path)
             except (ProjectError, OSError) as exc:
                 return fail(f"--apply: {exc}")
-            print(f"applied to {path}: " + S.describe_params(
+            print(f"applied to {path}: " + describe_params(
                 {t.label: v for t, v in changes.items()}))
         else:
             print(f"{path} already has the best values")

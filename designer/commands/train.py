@@ -207,9 +207,9 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import ConfigError, validate_dataset, validate_training
     from ..engine.data import DatasetError, load_dataset
     from ..engine.project import ProjectError, load_project
-    from ..engine.recipes import RecipeError, UnknownRecipe, prepare_run, recipe_of
+    from ..engine.recipes import RecipeError, UnknownRecipe, recipe_of
+    from ..engine.services import train_project
     from ..engine.shapes import analyze
-    from ..engine.training import Trainer
 
     err = sys.stderr
 
@@ -270,15 +270,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{p.severity}: {p.message}", file=err)
         if not check.ok:
             return 1
-    try:
-        _, recipe = prepare_run(project, dataset, training_cfg, callback=progress)
-    except RecipeError as exc:
-        return fail(str(exc), 1)
-    except (MemoryError, RuntimeError) as exc:  # the estimate can miss: never a traceback
-        oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
-        if oom is None:
-            raise
-        return fail(oom, 1)
     if not args.resume:
         if args.out:
             run_dir = Path(args.out)
@@ -291,9 +282,17 @@ def run(args: argparse.Namespace) -> int:
             run_dir = runs.default_run_dir(project_path, project.name)
     extra = {"dataset": dataset_cfg, "project": project.to_dict(),
              "project_file": str(project_path.resolve())}
-    recipe.sample_dir = run_dir / "samples"  # previews of each epoch (a GAN's grids, as PNG)
-    trainer = Trainer(None, dataset, training_cfg, run_dir=run_dir, callback=progress,
-                      resume=bool(args.resume), extra_config=extra, recipe=recipe)
+    try:  # the recipe's previews of each epoch (a GAN's grids, as PNG) go to <run>/samples
+        _, _, trainer = train_project.prepare_trainer(
+            project, dataset, training_cfg, run_dir=run_dir, callback=progress,
+            extra_config=extra, resume=bool(args.resume))
+    except RecipeError as exc:
+        return fail(str(exc), 1)
+    except (MemoryError, RuntimeError) as exc:  # the estimate can miss: never a traceback
+        oom = out_of_memory_message(f"{type(exc).__name__}: {exc}")
+        if oom is None:
+            raise
+        return fail(oom, 1)
     thread = trainer.start()
     interrupted = False
     # Poll with sleep, not join(timeout): on Python < 3.13 a Ctrl-C inside join() can mark a

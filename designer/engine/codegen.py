@@ -1000,7 +1000,8 @@ def _searchable(project, skip: set[str] | frozenset[str] = frozenset()
     from .blocks import block_param, model_names
     from .config import TRAINING_SETTINGS, validate_training
     from .project import ProjectError, project_from_dict
-    from .sweeps import SearchError, current_values, find_node, search_space
+    from .search.space import SearchError, find_node, search_space
+    from .search.values import current_values
 
     try:
         space = search_space(project)

@@ -20,10 +20,14 @@ from typing import Any
 import torch
 
 from . import codegen
-from .build import BuildError, build_model
+from .atomic import atomic_write_text
+from .blocks import model_names
+from .build import BuildError, build_model, ordered_io, plan
 from .catalog import CATALOG
 from .codegen import CodegenError
-from .project import Project, atomic_write_text
+from .project import Project
+from .recipes import UnknownRecipe, recipe_of
+from .runs import RunError, project_stem, read_torch_file
 from .shapes import analyze
 
 ONNX_OPSET = 18
@@ -53,8 +57,6 @@ def preview_sources(project: Project, project_dir: str | os.PathLike | None = No
 
     Raises :class:`~designer.engine.codegen.CodegenError` when the design has errors; a project
     whose training script cannot be written yet (several networks) has no ``train.py`` entry."""
-    from .recipes import UnknownRecipe, recipe_of
-
     out = {"model.py": codegen.model_source(project, format=format)}
     try:  # each recipe writes its own train.py (designer.engine.recipes)
         spec = recipe_of(project)
@@ -89,8 +91,6 @@ def checkpoint_path(source: str | os.PathLike) -> Path:
 def latest_run(project_path: str | os.PathLike, project_name: str = "untitled") -> Path:
     """The newest run folder with a checkpoint that ``designer train`` (or the window) wrote for
     this project file: ``<project folder>/runs/<project stem>/<timestamp>/``."""
-    from .runs import project_stem
-
     root = Path(project_path).resolve().parent / "runs" / project_stem(project_path, project_name)
     found = sorted((d for d in root.glob("*") if d.is_dir()
                     and any((d / n).is_file() for n in CHECKPOINT_NAMES)),
@@ -106,8 +106,6 @@ def load_state_dict(source: str | os.PathLike, network: str | None = None
     """A model state_dict from a checkpoint (``{"model": state_dict, ...}``), a bare state_dict,
     or a run folder. Loaded with ``weights_only=True``: nothing in the file is executed."""
     path = checkpoint_path(source)
-    from .runs import RunError, read_torch_file
-
     try:
         data = read_torch_file(path)
     except RunError as exc:
@@ -191,8 +189,6 @@ def _vocabulary_param(layer_type: str) -> str:
 def example_inputs(graph, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Random inputs of the right shapes and dtypes (token ids below the smallest vocabulary)."""
     analysis = analyze(graph)
-    from .build import ordered_io, plan
-
     steps = plan(graph, analysis)
     input_ids, _ = ordered_io(graph, steps)
     vocab = min((n.params[param] for n in graph.nodes.values()
@@ -363,8 +359,6 @@ def export_project(project: Project, out_dir: str | os.PathLike, *, onnx: bool =
 def _models(project: Project, weights: str | os.PathLike | None) -> dict[str, torch.nn.Module]:
     """The built models (block definitions are parts of them, not models), in eval mode, with
     the given weights loaded."""
-    from .blocks import model_names
-
     names = model_names(project.networks)
     models: dict[str, torch.nn.Module] = {}
     for net in names:

@@ -14,20 +14,17 @@ import json
 import math
 import os
 import re
-import shutil
-import stat
-import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .blocks import layer_spec
+# atomic_path and remove_stale_temporaries: re-exported (they were defined here before)
+from .atomic import atomic_path, atomic_write_text, remove_stale_temporaries  # noqa: F401
+from .blocks import MAX_BLOCK_PARAMS, block_param_from_dict, layer_spec, used_by
 from .catalog import CATALOG, ParamError, attr_problem, name_problem, param_path
 from .graph import Edge, Graph, Node, Observable
+from .search.space import SearchError, search_from_dict
 
 FORMAT_VERSION = 3  # 2: blocks (network params and sequential, node when, Block uses); 3: search
 # A node's optional "frozen" key (not trainable) stays in format 3: a designer without it refuses
@@ -120,7 +117,7 @@ class Project(Observable):
     dataset: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: What a sweep searches (designer.engine.sweeps): {} when nothing is marked "search".
+    #: What a sweep searches (designer.engine.search): {} when nothing is marked "search".
     search: dict[str, Any] = field(default_factory=dict)
     #: The project file's folder, where relative paths in the settings (training.init_weights)
     #: start: set by load_project and by whoever copies a saved project; None when unsaved.
@@ -177,8 +174,6 @@ class Project(Observable):
         """Replace the search section (validated against the networks; {} removes it); returns
         the old one. Emits ``settings_changed`` with key ``"search"`` when it differs."""
         if search:
-            from .sweeps import search_from_dict
-
             # a target whose layer is gone is kept (search_problems reports it)
             search_from_dict(search, self.networks, strict=False)  # SearchError: the place
         old = self.search
@@ -240,8 +235,6 @@ class Project(Observable):
         if why:
             raise ValueError(why)
         self._set_networks([(new if k == old else k, g) for k, g in self.networks.items()])
-        from .blocks import used_by
-
         for net, node_id in used_by(self.networks, old):  # its uses follow the new name
             self.networks[net].set_params(node_id, {"block": new})
         self._emit(ProjectEvent(ProjectEvent.NETWORK_RENAMED, new, old=old, new=new))
@@ -482,8 +475,6 @@ def project_from_dict(data: Any) -> Project:
 
 def _check_search(search: dict, networks: dict[str, Graph]) -> None:
     """The search section of sweeps: its targets exist and its values are ones they accept."""
-    from .sweeps import SearchError, search_from_dict
-
     try:  # a target whose layer is gone loads (nothing is lost); search_problems says so
         search_from_dict(search, networks, strict=False)
     except SearchError as exc:
@@ -614,8 +605,6 @@ def graph_from_dict(data: dict, where: str = "graph") -> Graph:
 
 def _block_declaration(g: Graph, data: dict, where: str) -> None:
     """A network's block parameters and sequential flag (format 2)."""
-    from .blocks import MAX_BLOCK_PARAMS, block_param_from_dict
-
     raw = data.get("params", [])
     if not isinstance(raw, list):
         raise ProjectError(f"{where}.params: expected a list of block parameters, got {_kind(raw)}")
@@ -691,156 +680,3 @@ def save_project(project: Project, path: str | os.PathLike, backup: bool = True)
     text = project_to_json(project)
     atomic_write_text(p, text, backup=backup)
     return p
-
-
-# Temporaries are named ".<target name>.<pid>-<random>.tmp" (a backup's ".<name>.bak.<pid>-...")
-# so that the next write of the same target can tell a killed writer's leftovers (its process is
-# gone) from a write in progress in another process or thread.
-_ACTIVE: set[str] = set()  # temporaries this process is writing now
-_ACTIVE_LOCK = threading.Lock()
-_LEGACY_AGE_S = 600.0  # temporaries without a process id (older versions): removed after this
-
-
-def _new_temporary(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
-                               dir=path.parent)
-    os.close(fd)
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(tmp)
-    return Path(tmp)
-
-
-def _done(tmp: Path, remove: bool) -> None:
-    if remove:
-        with suppress(OSError):
-            os.unlink(tmp)
-    with _ACTIVE_LOCK:
-        _ACTIVE.discard(str(tmp))
-
-
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries that writers of ``path`` (and of its backup) left when they were
-    killed: those of a process that no longer exists, or of this process but no longer in use.
-    Returns the paths removed. Never raises (a file that cannot be removed is left)."""
-    path = Path(path)
-    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:bak\.)?(?:(\d+)-)?[^/\\]*\.tmp")
-    removed = []
-    try:
-        candidates = [e for e in os.scandir(path.parent)
-                      if e.name.startswith(f".{path.name}.") and e.name.endswith(".tmp")]
-    except OSError:
-        return removed
-    for entry in candidates:
-        m = pattern.fullmatch(entry.name)
-        if m is None:
-            continue
-        if not _stale(entry, m.group(1)):
-            continue
-        with suppress(OSError):
-            os.unlink(entry.path)
-            removed.append(Path(entry.path))
-    return removed
-
-
-def _stale(entry: os.DirEntry, pid_text: str | None) -> bool:
-    if pid_text is None or os.name != "posix":  # no process id, or no safe way to probe one
-        try:
-            return time.time() - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_AGE_S
-        except OSError:
-            return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        with _ACTIVE_LOCK:
-            return entry.path not in _ACTIVE
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError, OSError):
-        return False  # exists (another user's), or cannot tell
-    return False
-
-
-def _file_mode(path: Path) -> int:
-    """The mode a plain ``open(path, "w")`` would give: the existing file's, else 0666 less the
-    umask (``mkstemp`` makes 0600 files, which exported code and checkpoints must not be)."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    try:  # Linux: read it without changing it (os.umask would, for a moment, for every thread)
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _backup(path: Path) -> None:
-    """``<name>.bak`` becomes the current file, atomically: a hard link (or else a copy) under a
-    temporary name, then a rename. A kill at any moment leaves the old backup or the new one."""
-    bak = path.with_name(path.name + ".bak")
-    tmp = _new_temporary(bak)
-    try:
-        os.unlink(tmp)
-        try:
-            os.link(path, tmp)
-        except OSError:  # no hard links here (some network and FAT file systems): copy
-            shutil.copy2(path, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, bak)
-    finally:
-        # Also after the rename: when a killed save had already linked the backup to the current
-        # file, renaming one link of a file over another does nothing and leaves ``tmp``.
-        _done(tmp, remove=True)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX); best effort."""
-    if os.name != "posix":
-        return
-    with suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextmanager
-def atomic_path(path: Path, backup: bool = False) -> Iterator[Path]:
-    """Yield a temporary file beside ``path``; when the block succeeds it is renamed over ``path``
-    (the old file kept as ``<name>.bak`` with ``backup``, also by a rename), when it fails it is
-    removed. A crash can never leave a half-written file under the real name or the backup's, and
-    what a killed writer left behind is removed by the next write of the same path. The file gets
-    the mode a plain write would give (the old file's, else 0666 less the umask)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = _new_temporary(path)
-    ok = False
-    try:
-        os.chmod(tmp, _file_mode(path))
-        yield tmp
-        if backup and path.exists():
-            _backup(path)
-        os.replace(tmp, path)
-        ok = True
-        _sync_folder(path.parent)
-    finally:
-        _done(tmp, remove=not ok)
-
-
-def atomic_write_text(p: Path, text: str, backup: bool = False) -> None:
-    with atomic_path(p, backup=backup) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())

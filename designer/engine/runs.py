@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .project import atomic_path, remove_stale_temporaries
+from .atomic import atomic_path, remove_stale_temporaries
 from .recipes import UnknownRecipe
 from .recipes import get as recipe_spec
+from .records import best_record, headline
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -194,18 +195,6 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def monitored_loss(record: dict[str, Any]) -> float | None:
-    """The loss a run ranks its epochs by, as the trainer does when it decides what best.pt
-    holds: the validation loss when the run has validation data (a NaN one ranks nowhere, it is
-    not replaced by the training loss), else the training loss."""
-    val = record.get("val")
-    part = val if isinstance(val, dict) and val else record.get("train")
-    v = part.get("loss") if isinstance(part, dict) else None
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
-
-
 STOPPED = "stopped"  # config.json key: where a stopped run's last.pt was saved
 
 
@@ -215,37 +204,6 @@ def mark_stopped(run_dir: Path, epoch: int, batch: int) -> None:
     config = read_config(run_dir)
     config[STOPPED] = {"epoch": int(epoch), "batch": int(batch)}
     write_json(Path(run_dir) / CONFIG, config)
-
-
-def best_record(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The epoch whose weights best.pt holds: the first with the lowest monitored loss."""
-    best, best_loss = None, math.inf
-    for record in history:
-        loss = monitored_loss(record)
-        if loss is not None and loss < best_loss:
-            best, best_loss = record, loss
-    return best
-
-
-#: The headline figure of a record, in order of preference: (phase key, label, percent?)
-_HEADLINE = (("accuracy", "accuracy", True), ("r2", "R²", False), ("mae", "MAE", False),
-             ("mse", "MSE", False), ("loss", "loss", False))
-
-
-def headline(record: dict[str, Any] | None) -> str:
-    """"accuracy 98.05%" (validation, else training) for a metrics record; "" if none."""
-    if not record:
-        return ""
-    for phase in ("val", "train"):
-        part = record.get(phase)
-        if not isinstance(part, dict):
-            continue
-        for key, label, percent in _HEADLINE:
-            v = part.get(key)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                text = f"{v:.2%}" if percent else f"{v:.4g}"
-                return f"{label} {text}" + ("" if phase == "val" else " (training)")
-    return ""
 
 
 @dataclass(frozen=True)

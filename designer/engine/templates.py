@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .blocks import block_names, model_names
 from .design_diff import design_changes
 from .project import SUFFIX, Project, ProjectError, load_project
 
@@ -116,7 +117,6 @@ def _info(path: Path) -> TemplateInfo:
         project = load_project(path)
     except ProjectError as exc:
         return TemplateInfo(tid, path, tid, "", None, "", error=str(exc))
-    from .blocks import block_names, model_names
     from .shapes import analyze  # torch import: deferred so that listing ids stays cheap
 
     analyses = [analyze(g) for g in project.networks.values()]

@@ -749,7 +749,7 @@ class Document(QObject):
     def set_search(self, search: dict[str, Any], text: str = "Change the search") -> None:
         """Replace the project's search section (one undo step); GraphError says what is wrong
         (the engine's message, starting with the place within the section)."""
-        from designer.engine.sweeps import SearchError, search_from_dict
+        from designer.engine.search.space import SearchError, search_from_dict
 
         if search == self.project.search:
             return
@@ -801,7 +801,8 @@ class Document(QObject):
         the design and the training settings as ONE undo step. Checked first as a file would
         be (``sweeps.apply_values``): GraphError names a value that does not fit."""
         from designer.engine.project import ProjectError
-        from designer.engine.sweeps import apply_values, find_node
+        from designer.engine.search.space import find_node
+        from designer.engine.search.values import apply_values
 
         if not changes:
             return

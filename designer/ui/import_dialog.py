@@ -1,7 +1,7 @@
 """File > Import model…: an existing PyTorch model as an editable design, in the window.
 
-The dialog asks what ``designer import`` asks (:mod:`designer.commands.import_`, whose SPEC
-resolution it reuses): the model (a torchvision classification model by name, ``module:callable``
+The dialog asks what ``designer import`` asks and calls the same service
+(:mod:`designer.engine.services.model_import`: SPEC resolution, import, weights): the model (a torchvision classification model by name, ``module:callable``
 or ``file.py:Class``, which is executed), the input shape, whether to bring its weights and
 whether to stop at the first unsupported part. The import runs in a worker thread on the request
 alone (torch, torchvision and tracing take seconds); the report (unsupported ops with path and
@@ -40,6 +40,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from designer.engine.services import model_import
+
 OFFLINE = ("torchvision's pretrained weights could not be downloaded (no network?). Import "
            "without them, or load a state_dict file later with File > Load weights….")
 
@@ -66,10 +68,8 @@ class ImportResult:
 
 def run_import(request: ImportRequest) -> ImportResult:
     """Make the model, import it and write its weights (any thread; no Qt)."""
-    from designer.commands.import_ import load_spec
-
     try:
-        model, name = load_spec(request.spec, request.pretrained, request.shape)
+        model, name = model_import.load_spec(request.spec, request.pretrained, request.shape)
     except (ValueError, ImportError, OSError) as exc:
         return ImportResult(error=_offline(exc) if request.pretrained else f"{exc}")
     except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
@@ -77,28 +77,16 @@ def run_import(request: ImportRequest) -> ImportResult:
             return ImportResult(error=_offline(exc))
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return ImportResult(error=f"{request.spec} could not be made: {last}")
-    from designer.engine.importing import (
-        ImportFailed,
-        import_model,
-        save_weights,
-        weights_path,
-    )
-
-    model.eval()
+    weights_beside = request.project_file if request.weights else None
     try:
-        project, report = import_model(model, request.shape, name=name, partial=request.partial)
-    except ImportFailed as exc:
-        return ImportResult(report=exc.report, error=exc.report.summary())
-    result = ImportResult(project, report)
-    if request.weights and request.project_file is not None:
-        wfile = weights_path(request.project_file)
-        try:
-            save_weights(model.state_dict(), wfile)
-        except OSError as exc:
-            return ImportResult(report=report, error=f"the weights could not be written: {exc}")
-        project.training = {**project.training, "init_weights": wfile.name}
-        result.weights_file = wfile
-    return result
+        imported = model_import.import_to_project(model, name, request.shape,
+                                                  partial=request.partial,
+                                                  weights_beside=weights_beside)
+    except model_import.WeightsNotWritten as exc:
+        return ImportResult(report=exc.report, error=f"the weights could not be written: {exc}")
+    if imported.project is None:
+        return ImportResult(report=imported.report, error=imported.report.summary())
+    return ImportResult(imported.project, imported.report, weights_file=imported.weights_file)
 
 
 def _offline(exc: BaseException) -> str:
@@ -299,12 +287,10 @@ class ImportDialog(QDialog):
 
     def request(self) -> ImportRequest:
         """The request the form describes; ValueError says what to fix."""
-        from designer.commands.import_ import parse_shape
-
         spec = self.spec.currentText().strip()
         if not spec:
             raise ValueError("name the model to import")
-        shape = parse_shape(self.shape.text())
+        shape = model_import.parse_shape(self.shape.text())
         project_file = None
         if self.weights.isChecked():
             text = self.project_file.text().strip()

@@ -760,7 +760,7 @@ class MainWindow(QMainWindow):
         from dataclasses import replace
 
         from designer.engine.recipes import cross_network_problems
-        from designer.engine.sweeps import search_problems
+        from designer.engine.search.space import search_problems
 
         project = self.document.project
         try:

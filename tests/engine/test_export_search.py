@@ -21,7 +21,7 @@ from designer.engine.events import Epoch
 from designer.engine.export import export_project
 from designer.engine.project import Project, load_project
 from designer.engine.recipes import prepare_run
-from designer.engine.sweeps import apply_values
+from designer.engine.search.values import apply_values
 from designer.engine.training import Trainer
 from tests.engine.helpers import chain
 

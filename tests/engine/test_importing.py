@@ -225,7 +225,7 @@ def _digits_net() -> nn.Module:
 
 
 def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):
-    from designer.commands.import_ import load_spec  # noqa: F401 - the CLI module imports
+    from designer.commands import import_  # noqa: F401 - the CLI module imports
     from designer.engine.data import load_dataset
     from designer.engine.recipes import prepare_run
     from designer.engine.training import Trainer

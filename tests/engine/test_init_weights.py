@@ -136,7 +136,7 @@ def test_train_py_loads_what_the_designer_loads_and_refuses_the_same(tmp_path):
 def test_a_sweep_trial_starts_from_weights_beside_the_project(tmp_path, monkeypatch):
     """A sweep's trial project is a copy: its relative init_weights still starts at the project's
     folder, not the working directory."""
-    from designer.engine import sweeps as S
+    from designer.engine.search.runner import COMPLETE, Sweep, TrialFinished
 
     from .test_sweeps import digits_project, saved
 
@@ -147,8 +147,8 @@ def test_a_sweep_trial_starts_from_weights_beside_the_project(tmp_path, monkeypa
     project.training["init_weights"] = "w.pt"
     path = saved(tmp_path, project)
     events: list = []
-    S.Sweep(load_project(path), tmp_path, project_path=path, callback=events.append).run()
-    (trial,) = [e for e in events if isinstance(e, S.TrialFinished)]
-    assert trial.state == S.COMPLETE, trial.message
+    Sweep(load_project(path), tmp_path, project_path=path, callback=events.append).run()
+    (trial,) = [e for e in events if isinstance(e, TrialFinished)]
+    assert trial.state == COMPLETE, trial.message
     record = json.loads((Path(trial.run_dir) / "config.json").read_text())["init_weights"]
     assert record["fraction"] == 1 and record["fresh"]["not_in_file"] == []

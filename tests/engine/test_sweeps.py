@@ -14,7 +14,6 @@ import pytest
 
 from designer.cli import main
 from designer.engine import runs
-from designer.engine import sweeps as S
 from designer.engine.project import (
     FORMAT_VERSION,
     Project,
@@ -24,6 +23,25 @@ from designer.engine.project import (
     project_to_json,
     save_project,
 )
+from designer.engine.search.runner import (
+    COMPLETE,
+    FAILED,
+    PRUNED,
+    Sweep,
+    TrialFinished,
+    TrialProgress,
+    apply_best,
+    importances,
+    make_pruner,
+)
+from designer.engine.search.space import (
+    SearchError,
+    search_from_dict,
+    search_problems,
+    search_space,
+)
+from designer.engine.search.storage import open_storage
+from designer.engine.search.values import apply_values
 
 from .helpers import chain
 
@@ -64,7 +82,7 @@ def test_search_round_trips_through_the_file(tmp_path):
     assert data["format_version"] == FORMAT_VERSION == 3
     again = load_project(path)
     assert again.search == p.search
-    space = S.search_space(again)
+    space = search_space(again)
     assert [d.name for d in space.dimensions] == ["lr", "model.fc1.out_features", "optimizer"]
     assert space.direction == "maximize" and space.trials == 5 and space.timeout_s == 60.0
     # No search: the section is not written (older files and templates read as before).
@@ -139,13 +157,13 @@ def test_a_target_that_is_gone_loads_and_is_reported_and_a_sweep_refuses_it(path
     """A searched layer renamed, deleted or grouped away must not make the file unloadable
     (nothing is lost): the project loads with its search section, `designer check`'s problems
     name the place, and a sweep refuses to start with the same words."""
-    from designer.engine.sweeps import search_problems
+    from designer.engine.search.space import search_problems
 
     project = project_from_dict(_bad(path, value))
     (problem,) = search_problems(project)
     assert problem.severity == "error" and message in problem.message
-    with pytest.raises(S.SearchError) as info:
-        S.search_space(project)
+    with pytest.raises(SearchError) as info:
+        search_space(project)
     assert message.split(": ", 1)[-1] in str(info.value)
 
 
@@ -179,14 +197,14 @@ def test_block_arguments_are_targets():
     target = {"network": net, "node": use["name"], "arg": arg["name"]}
     data["search"] = {"dimensions": [{"target": target, "type": "choice", "choices": [32, 64]}]}
     p = project_from_dict(data)
-    space = S.search_space(p)
+    space = search_space(p)
     (dim,) = space.dimensions
-    copy_ = S.apply_values(p, {dim.target: 32})
+    copy_ = apply_values(p, {dim.target: 32})
     node = copy_.networks[net].node_by_name(use["name"])
     assert node.params["args"][arg["name"]] == 32
     assert p.networks[net].node_by_name(use["name"]).params["args"].get(arg["name"]) != 32
     data["search"]["dimensions"][0]["target"]["arg"] = "nope"
-    problems = S.search_problems(project_from_dict(data))  # loads; reported, not lost
+    problems = search_problems(project_from_dict(data))  # loads; reported, not lost
     assert f"target.arg: block '{block}' has no parameter" in problems[0].message
 
 
@@ -194,7 +212,7 @@ def test_apply_values_makes_a_copy_and_set_search_validates():
     p = digits_project(dimensions=[LR, WIDTH])
     events = []
     p.subscribe(events.append)
-    q = S.apply_values(p, {"lr": 0.01, "model.fc1.out_features": 48})
+    q = apply_values(p, {"lr": 0.01, "model.fc1.out_features": 48})
     assert q.training["lr"] == 0.01 and q.networks["model"].node_by_name("fc1").params[
         "out_features"] == 48
     assert p.training["lr"] == 1e-5 and p.networks["model"].node_by_name("fc1").params[
@@ -218,11 +236,11 @@ def test_sweep_finds_and_applies_a_better_learning_rate(tmp_path):
     path = saved(tmp_path, digits_project(trials=4, seed=0))
     project = load_project(path)
     events: list = []
-    sweep = S.Sweep(project, tmp_path, project_path=path, callback=events.append)
+    sweep = Sweep(project, tmp_path, project_path=path, callback=events.append)
     result = sweep.run()
-    finished = _events(events, S.TrialFinished)
+    finished = _events(events, TrialFinished)
     assert [t.number for t in finished] == [0, 1, 2, 3]
-    assert all(t.state == S.COMPLETE for t in finished)
+    assert all(t.state == COMPLETE for t in finished)
     assert result.reason == "done" and result.counts == {"complete": 4}
     assert (tmp_path / "runs" / "sw" / "sweeps.db").exists()
     # Each trial is an ordinary run beside the project's others, recording study and trial.
@@ -232,7 +250,7 @@ def test_sweep_finds_and_applies_a_better_learning_rate(tmp_path):
         assert config["sweep"]["study"] == "sweep digits"
         assert config["sweep"]["trial"] == t.number
         assert config["training"]["lr"] == pytest.approx(t.params["lr"])
-    changes = S.apply_best(project, result.best)
+    changes = apply_best(project, result.best)
     (target,) = changes
     assert target.label == "lr" and 1e-3 <= changes[target] <= 1e-1
     assert project.training["lr"] == 1e-5  # the document is not touched
@@ -256,14 +274,14 @@ def test_a_trial_that_breaks_the_shapes_is_pruned_before_training(tmp_path):
                 search={"sampler": "grid", "pruner": "none", "dimensions": [width]})
     path = saved(tmp_path, p)
     events: list = []
-    S.Sweep(load_project(path), tmp_path, project_path=path, callback=events.append).run()
-    by_width = {t.params["model.fc1.out_features"]: t for t in _events(events, S.TrialFinished)}
+    Sweep(load_project(path), tmp_path, project_path=path, callback=events.append).run()
+    by_width = {t.params["model.fc1.out_features"]: t for t in _events(events, TrialFinished)}
     bad, good = by_width[60], by_width[64]
-    assert bad.state == S.PRUNED and bad.run_dir is None
+    assert bad.state == PRUNED and bad.run_dir is None
     assert "the shapes do not fit" in bad.message and "60" in bad.message
-    assert not _events([e.event for e in _events(events, S.TrialProgress)
+    assert not _events([e.event for e in _events(events, TrialProgress)
                         if e.number == bad.number], object)  # no trainer event at all
-    assert good.state == S.COMPLETE and Path(good.run_dir).is_dir()
+    assert good.state == COMPLETE and Path(good.run_dir).is_dir()
     assert len(list((tmp_path / "runs" / "sw").glob("2*"))) == 1  # one run folder
 
 
@@ -295,13 +313,13 @@ def test_stop_ends_the_sweep_within_a_batch(tmp_path):
 
     def on_event(e):
         events.append(e)
-        if isinstance(e, S.TrialProgress) and type(e.event).__name__ == "Batch":
+        if isinstance(e, TrialProgress) and type(e.event).__name__ == "Batch":
             sweep.stop()
 
-    sweep = S.Sweep(load_project(path), tmp_path, project_path=path, callback=on_event)
+    sweep = Sweep(load_project(path), tmp_path, project_path=path, callback=on_event)
     result = sweep.run()
-    (only,) = _events(events, S.TrialFinished)
-    assert only.state == S.FAILED and "stopped" in only.message
+    (only,) = _events(events, TrialFinished)
+    assert only.state == FAILED and "stopped" in only.message
     assert result.reason == "stopped"
     assert runs.read_history(Path(only.run_dir)) == []  # stopped inside its first epoch
 
@@ -331,7 +349,7 @@ def _check_shared(outs: list[str], storage: str, study: str, trials: int, runs_d
     numbers = [int(line.split()[1]) for out in outs for line in out.splitlines()
                if line.startswith("trial ")]
     assert sorted(numbers) == list(range(trials)), outs  # none lost, none run twice
-    loaded = optuna.load_study(study_name=study, storage=S.open_storage(storage))
+    loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
     states = [t.state for t in loaded.get_trials()]
     assert len(states) == trials and all(s.is_finished() for s in states)
     recorded = sorted(runs.read_config(d)["sweep"]["trial"] for d in runs_dir.iterdir()
@@ -382,11 +400,11 @@ def test_the_pruner_waits_for_complete_trials_and_a_warm_up(pruner):
     search section's to set."""
     import optuna
 
-    space = S.search_from_dict({"pruner": pruner, "dimensions": [LR]},
+    space = search_from_dict({"pruner": pruner, "dimensions": [LR]},
                                digits_project().networks)
     assert (space.startup_trials, space.warmup_epochs) == (3, 2)
     assert space.pruner_text() == f"{pruner} pruner (from epoch 3, once 3 trial(s) are complete)"
-    study = optuna.create_study(pruner=S.make_pruner(optuna, space))
+    study = optuna.create_study(pruner=make_pruner(optuna, space))
     _steady(study, optuna, 2)
     bad = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     for epoch in (1, 2, 3, 4):  # only 2 complete: never pruned
@@ -399,9 +417,9 @@ def test_the_pruner_waits_for_complete_trials_and_a_warm_up(pruner):
         bad.report(100.0, epoch)
         assert bool(bad.should_prune()) is prunes, epoch
     # set in the search section
-    space = S.search_from_dict({"pruner": "median", "startup_trials": 0, "warmup_epochs": 0,
+    space = search_from_dict({"pruner": "median", "startup_trials": 0, "warmup_epochs": 0,
                                 "dimensions": [LR]}, digits_project().networks)
-    study = optuna.create_study(pruner=S.make_pruner(optuna, space))
+    study = optuna.create_study(pruner=make_pruner(optuna, space))
     _steady(study, optuna, 1)
     bad = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     bad.report(100.0, 1)
@@ -411,8 +429,8 @@ def test_the_pruner_waits_for_complete_trials_and_a_warm_up(pruner):
 @pytest.mark.parametrize("key,value", [("startup_trials", -1), ("warmup_epochs", 1.5),
                                        ("warmup_epochs", True)])
 def test_bad_pruner_waits_are_refused_with_their_place(key, value):
-    with pytest.raises(S.SearchError, match=f"^{key}: expected a number of"):
-        S.search_from_dict({key: value, "dimensions": [LR]}, digits_project().networks)
+    with pytest.raises(SearchError, match=f"^{key}: expected a number of"):
+        search_from_dict({key: value, "dimensions": [LR]}, digits_project().networks)
 
 
 def test_importances_need_three_complete_trials():
@@ -423,7 +441,7 @@ def test_importances_need_three_complete_trials():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: t.suggest_float("lr", 0, 1) + 0.1 * t.suggest_int("w", 1, 4),
                    n_trials=2)
-    assert S.importances(study) == {}
+    assert importances(study) == {}
     study.optimize(lambda t: t.suggest_float("lr", 0, 1) + 0.1 * t.suggest_int("w", 1, 4),
                    n_trials=1)
-    assert set(S.importances(study)) == {"lr", "w"}
+    assert set(importances(study)) == {"lr", "w"}

@@ -132,3 +132,24 @@ def test_unwritable_folder_gives_a_message(qtbot, project, tmp_path):
     d.folder_edit.setText(str(blocker / "sub"))
     assert d.export() == []
     assert d.status.text().startswith("Export failed")
+
+
+def test_the_dialog_exports_through_the_service_the_cli_uses(qtbot, project, run_dir, tmp_path,
+                                                             monkeypatch):
+    """The dialog and ``designer export`` share designer.engine.services.export_project."""
+    from designer.engine.services import export_project
+
+    calls = []
+    real = export_project.export_files
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_project, "export_files", recording)
+    d = make(qtbot, project, runs=[("run 1", run_dir)])
+    d.code_check.setChecked(False)
+    d.folder_edit.setText(str(tmp_path / "w"))
+    assert [p.name for p in d.export()] == ["weights.pt"]
+    assert len(calls) == 1 and calls[0]["code"] is False
+    assert calls[0]["weights"] == str(run_dir)

@@ -229,14 +229,14 @@ def test_pretrained_without_a_network_says_so(monkeypatch):
     offline."""
     from urllib.error import URLError
 
-    import designer.commands.import_ as cli
+    from designer.engine.services import model_import
     from designer.ui.import_dialog import OFFLINE, ImportRequest, run_import
 
     def offline(spec, pretrained=False, input_shape=None):
         assert pretrained
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(cli, "load_spec", offline)
+    monkeypatch.setattr(model_import, "load_spec", offline)
     result = run_import(ImportRequest("torchvision:resnet18", (3, 32, 32), weights=True,
                                       pretrained=True))
     assert result.project is None and result.error.startswith(OFFLINE)
@@ -281,3 +281,48 @@ def test_an_imported_module_attribute_and_aux_output_show_in_the_inspector(qtbot
     w.inspector.set_node(aux.id)
     assert not w.inspector.attr_label.isVisibleTo(w.inspector)
     assert "aux_weight" in w.inspector.editors
+
+
+def test_the_dialog_imports_through_the_service_the_cli_uses(qtbot, window, tmp_path,
+                                                             monkeypatch):
+    """File > Import model… and ``designer import`` share designer.engine.services.model_import:
+    the dialog's import (with weights) is that service's, and it still saves the weights."""
+    from designer.engine.services import model_import
+
+    calls = []
+    real = model_import.import_to_project
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_import, "import_to_project", recording)
+    src = tmp_path / "tiny.py"
+    src.write_text("import torch.nn as nn\n\nclass Tiny(nn.Sequential):\n"
+                   "    def __init__(self):\n        super().__init__(nn.Linear(4, 3), nn.ReLU())\n",
+                   encoding="utf-8")
+    dialog = window.make_import_dialog()
+    qtbot.addWidget(dialog)
+    dialog.spec.setEditText(f"{src}:Tiny")
+    dialog.shape.setText("4")
+    dialog.weights.setChecked(True)
+    dialog.project_file.setText(str(tmp_path / "tiny.dnn.json"))
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.result_ is not None, timeout=60000)
+    assert len(calls) == 1 and calls[0]["weights_beside"] == tmp_path / "tiny.dnn.json"
+    assert (tmp_path / "tiny.weights.pt").is_file()
+    assert "Weights written to" in dialog.report.toPlainText()
+    assert window.document.project.training["init_weights"] == "tiny.weights.pt"
+
+
+def test_weights_that_cannot_be_written_are_said_with_the_report(tmp_path):
+    from designer.ui.import_dialog import ImportRequest, run_import
+
+    src = tmp_path / "tiny.py"
+    src.write_text("import torch.nn as nn\n\ndef make():\n    return nn.Sequential(nn.Linear(4, 3))\n",
+                   encoding="utf-8")
+    (tmp_path / "afile").write_text("not a folder")
+    result = run_import(ImportRequest(f"{src}:make", (4,), weights=True,
+                                      project_file=tmp_path / "afile" / "t.dnn.json"))
+    assert result.project is None and result.report is not None and result.report.ok
+    assert result.error.startswith("the weights could not be written: ")

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from designer.engine import sweeps as S
 from designer.engine.project import load_project
+from designer.engine.search.runner import BestTrial, apply_best
+from designer.engine.search.space import search_space
 from designer.ui.document import Document
 from designer.ui.inspector import InspectorDock
 from designer.ui.sweeps.marking import default_dimension, summary
@@ -198,8 +199,8 @@ def test_apply_best_changes_layer_params_in_one_step(qtbot, doc):
                       {"type": "int", "low": 16, "high": 128, "step": 16})
     doc.set_dimension(LR, {"type": "float", "low": 0.001, "high": 0.05, "log": True})
     before = state(doc)
-    best = S.BestTrial(0, 0.3, {"lr": 0.002, "model.fc1.out_features": 32}, None)
-    changes = S.apply_best(doc.project, best)
+    best = BestTrial(0, 0.3, {"lr": 0.002, "model.fc1.out_features": 32}, None)
+    changes = apply_best(doc.project, best)
     doc.apply_search_values(changes)
     assert doc.project.training["lr"] == 0.002
     assert doc.graph.node_by_name("fc1").params["out_features"] == 32
@@ -225,7 +226,7 @@ def test_renaming_a_searched_layer_keeps_its_search_and_deleting_it_loses_nothin
     """Rename fc1: the search follows, one undo step puts both back. Delete it: the project
     still saves and loads (nothing lost), and the Problems say what to fix."""
     from designer.engine.project import project_from_json, project_to_json
-    from designer.engine.sweeps import search_problems
+    from designer.engine.search.space import search_problems
     from designer.engine.templates import load_template
     from designer.ui.document import Document
 
@@ -289,7 +290,7 @@ def test_the_window_marks_half_to_twice_and_shows_the_pruners_waits(qtbot, tmp_p
         assert doc.project.search["warmup_epochs"] == 4
         assert doc.project.search["startup_trials"] == 3
         assert doc.undo_stack.count() == count + 1
-        space = S.search_space(doc.project)
+        space = search_space(doc.project)
         assert space.pruner_text() == "median pruner (from epoch 5, once 3 trial(s) are complete)"
         panel.pruner.setCurrentText("none")
         panel.pruner.activated.emit(panel.pruner.currentIndex())

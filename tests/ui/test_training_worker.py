@@ -131,3 +131,20 @@ def test_a_nan_loss_is_reported_with_a_hint(qtbot, monkeypatch):
     assert len(failed) == 1 and not rec.of(Evaluated)
     assert "NaN" in failed[0].message and "learning rate" in failed[0].message
     assert failed[0].epoch == 1
+
+
+def test_the_worker_trains_through_the_service_the_cli_uses(qtbot, tmp_path, monkeypatch):
+    """The window's run and ``designer train`` share designer.engine.services.train_project."""
+    from designer.engine.services import train_project
+
+    calls = []
+    real = train_project.prepare_trainer
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_project, "prepare_trainer", recording)
+    rec = run(qtbot, TrainingWorker(snapshot(run_dir=tmp_path / "run"), evaluate=False))
+    assert len(calls) == 1 and calls[0]["run_dir"] == tmp_path / "run"
+    assert rec.of(Finished) and (tmp_path / "run" / "last.pt").is_file()

@@ -162,7 +162,7 @@ class RecipeSpec:
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The figure that sums up a run's last epoch (its metrics records, as metrics.jsonl
         holds them) in the History list and ``designer runs`` ("" when none)."""
-        from ..runs import headline
+        from ..records import headline
 
         return headline(history[-1] if history else None)
 

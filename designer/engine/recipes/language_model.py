@@ -298,7 +298,7 @@ class LanguageModel(RecipeSpec):
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The perplexity of the best epoch (validation, else training): "perplexity 4.21"."""
-        from ..runs import best_record
+        from ..records import best_record
 
         record = best_record(history) or (history[-1] if history else None)
         for phase in ("val", "train"):

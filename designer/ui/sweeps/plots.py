@@ -11,7 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from designer.engine.sweeps import COMPLETE, Dimension
+from designer.engine.search.runner import COMPLETE
+from designer.engine.search.space import Dimension
 
 _TRIAL = (52, 101, 164)
 _BEST = (230, 126, 34)

@@ -37,8 +37,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine import sweeps as S
 from designer.engine.graph import GraphError
+from designer.engine.search.runner import (
+    COMPLETE,
+    MIN_TRIALS_FOR_IMPORTANCES,
+    BestTrial,
+    SweepFinished,
+    SweepStarted,
+    TrialFinished,
+    TrialProgress,
+    TrialStarted,
+    apply_best,
+)
+from designer.engine.search.space import (
+    DIRECTIONS,
+    MAX_TRIALS,
+    PRUNERS,
+    SAMPLERS,
+    STARTUP_TRIALS,
+    WARMUP_EPOCHS,
+    SearchError,
+    SearchSpace,
+    default_direction,
+    describe_params,
+    search_space,
+)
 
 from ..widgets import guard_wheel
 from .marking import summary
@@ -65,8 +88,8 @@ class SweepsPanel(QWidget):
         self.document = document
         self.worker: SweepWorker | None = None
         self.trials: dict[int, dict[str, Any]] = {}
-        self.space: S.SearchSpace | None = None
-        self.best: S.BestTrial | None = None
+        self.space: SearchSpace | None = None
+        self.best: BestTrial | None = None
         self.importances: dict[str, float] = {}
         self.study = ""
         self.status = ""
@@ -84,9 +107,9 @@ class SweepsPanel(QWidget):
         self.metric_combo.setToolTip("The epoch metric each trial is judged by (its best epoch's "
                                "value)")
         self.direction = QComboBox()
-        self.direction.addItems(list(S.DIRECTIONS))
+        self.direction.addItems(list(DIRECTIONS))
         self.trials_spin = QSpinBox()
-        self.trials_spin.setRange(1, S.MAX_TRIALS)
+        self.trials_spin.setRange(1, MAX_TRIALS)
         self.trials_spin.setToolTip("Trials of the study in all")
         self.budget = QDoubleSpinBox()
         self.budget.setRange(0, 100000)
@@ -95,20 +118,20 @@ class SweepsPanel(QWidget):
         self.budget.setSpecialValueText("no limit")
         self.budget.setToolTip("Start no new trial after this long (the running one finishes)")
         self.sampler = QComboBox()
-        self.sampler.addItems(list(S.SAMPLERS))
+        self.sampler.addItems(list(SAMPLERS))
         self.sampler.setToolTip("tpe: learns where good values lie (default); random; grid: "
                                 "every combination (int ranges and choices only)")
         self.pruner = QComboBox()
-        self.pruner.addItems(list(S.PRUNERS))
+        self.pruner.addItems(list(PRUNERS))
         self.pruner.setToolTip("Stop a trial early when its epochs look worse than the others' "
                                "(median) or in rounds (successive halving)")
         self.startup_spin = QSpinBox()
-        self.startup_spin.setRange(0, S.MAX_TRIALS)
+        self.startup_spin.setRange(0, MAX_TRIALS)
         self.startup_spin.setSuffix(" complete trials")
         self.startup_spin.setToolTip("The pruner stops no trial before this many trials are "
                                      "complete: the median of one or two trials is noise")
         self.warmup_spin = QSpinBox()
-        self.warmup_spin.setRange(0, S.MAX_TRIALS)
+        self.warmup_spin.setRange(0, MAX_TRIALS)
         self.warmup_spin.setSuffix(" epochs")
         self.warmup_spin.setToolTip("Every trial trains at least this many epochs before the "
                                     "pruner may stop it: the first epochs say little about the "
@@ -237,13 +260,13 @@ class SweepsPanel(QWidget):
             metric = objective.get("metric", "val_loss")
             self.metric_combo.setCurrentText(metric)
             self.direction.setCurrentText(objective.get("direction",
-                                                        S.default_direction(metric)))
+                                                        default_direction(metric)))
             self.trials_spin.setValue(int(search.get("trials", 20)))
             self.budget.setValue((search.get("timeout_s") or 0) / 60)
             self.sampler.setCurrentText(search.get("sampler", "tpe"))
             self.pruner.setCurrentText(search.get("pruner", "median"))
-            self.startup_spin.setValue(int(search.get("startup_trials", S.STARTUP_TRIALS)))
-            self.warmup_spin.setValue(int(search.get("warmup_epochs", S.WARMUP_EPOCHS)))
+            self.startup_spin.setValue(int(search.get("startup_trials", STARTUP_TRIALS)))
+            self.warmup_spin.setValue(int(search.get("warmup_epochs", WARMUP_EPOCHS)))
         finally:
             self._syncing = False
         for w in (self.metric_combo, self.direction, self.trials_spin, self.budget, self.sampler,
@@ -283,7 +306,7 @@ class SweepsPanel(QWidget):
         if self.sender() is self.metric_combo and self.metric_combo.currentText() != \
                 self.document.project.search.get("objective", {}).get("metric"):
             # a new metric: its natural direction (accuracy goes up)
-            self.direction.setCurrentText(S.default_direction(self.metric_combo.currentText()))
+            self.direction.setCurrentText(default_direction(self.metric_combo.currentText()))
         new = self._form_search()
         if new == self.document.project.search:
             return
@@ -307,8 +330,8 @@ class SweepsPanel(QWidget):
         doc = self.document
         project = doc.project
         try:
-            space = S.search_space(project)
-        except S.SearchError as exc:
+            space = search_space(project)
+        except SearchError as exc:
             self.show_message(str(exc))
             return False
         from designer.engine.project import project_from_dict
@@ -366,19 +389,19 @@ class SweepsPanel(QWidget):
         """Events from the worker, in the GUI thread: record them; the timer draws."""
         if self.sender() is not None and self.sender() is not self.worker:
             return  # an older sweep's late event
-        if isinstance(ev, S.SweepStarted):
+        if isinstance(ev, SweepStarted):
             self.status_label.setText(
                 f"Study '{ev.study}': {ev.trials} trial(s); {ev.space.sampler} sampler, "
                 f"{ev.space.pruner_text()}, {ev.space.direction} {ev.space.metric}.")
-        elif isinstance(ev, S.TrialStarted):
+        elif isinstance(ev, TrialStarted):
             self.trials[ev.number] = {"number": ev.number, "state": "running", "value": None,
                                       "params": dict(ev.params), "duration": None,
                                       "message": "", "run_dir": ev.run_dir, "progress": ""}
-        elif isinstance(ev, S.TrialProgress):
+        elif isinstance(ev, TrialProgress):
             t = self.trials.get(ev.number)
             if t is not None:
                 t["progress"] = _progress(ev.event)
-        elif isinstance(ev, S.TrialFinished):
+        elif isinstance(ev, TrialFinished):
             self.trials[ev.number] = {"number": ev.number, "state": ev.state,
                                       "value": ev.value, "params": dict(ev.params),
                                       "duration": ev.duration_s, "message": ev.message,
@@ -387,7 +410,7 @@ class SweepsPanel(QWidget):
             self.trial_finished.emit(ev.run_dir or "")
         elif isinstance(ev, Importances):
             self.importances = dict(ev.values)
-        elif isinstance(ev, S.SweepFinished):
+        elif isinstance(ev, SweepFinished):
             if ev.best is not None:
                 self.best = ev.best
             if ev.importances:
@@ -401,13 +424,13 @@ class SweepsPanel(QWidget):
         self._dirty = True
 
     def _update_best(self) -> None:
-        done = [t for t in self.trials.values() if t["state"] == S.COMPLETE
+        done = [t for t in self.trials.values() if t["state"] == COMPLETE
                 and t["value"] is not None]
         if not done or self.space is None:
             return
         pick = min if self.space.direction == "minimize" else max
         t = pick(done, key=lambda t: t["value"])
-        self.best = S.BestTrial(t["number"], float(t["value"]), dict(t["params"]), t["run_dir"])
+        self.best = BestTrial(t["number"], float(t["value"]), dict(t["params"]), t["run_dir"])
 
     @Slot()
     def _on_worker_finished(self) -> None:
@@ -435,7 +458,7 @@ class SweepsPanel(QWidget):
             value = "" if t["value"] is None else f"{t['value']:.4f}"
             state = t["state"] + (f" ({t['progress']})" if t["state"] == "running"
                                   and t["progress"] else "")
-            values = S.describe_params(t["params"])
+            values = describe_params(t["params"])
             if t["message"]:
                 values += f"  — {t['message'].splitlines()[0]}"
             time_text = "" if t["duration"] is None else f"{t['duration']:.1f}s"
@@ -451,7 +474,7 @@ class SweepsPanel(QWidget):
         if self.best is not None and space is not None:
             self.best_label.setText(f"Best: trial {self.best.number}, {space.metric} "
                                     f"{self.best.value:.4f}: "
-                                    f"{S.describe_params(self.best.params)}")
+                                    f"{describe_params(self.best.params)}")
         else:
             self.best_label.setText("")
         if space is not None:
@@ -462,9 +485,9 @@ class SweepsPanel(QWidget):
             self.importance_label.setText("Importance: " + "   ".join(
                 f"{k} {v:.2f}" for k, v in self.importances.items()))
         else:
-            done = sum(t["state"] == S.COMPLETE for t in trials)
+            done = sum(t["state"] == COMPLETE for t in trials)
             self.importance_label.setText(
-                f"Importances show once {S.MIN_TRIALS_FOR_IMPORTANCES} trials are complete "
+                f"Importances show once {MIN_TRIALS_FOR_IMPORTANCES} trials are complete "
                 f"({done} so far)."
                 if self.worker is not None or trials else "")
         self._update_buttons()
@@ -484,16 +507,16 @@ class SweepsPanel(QWidget):
         if self.best is None or self._project is not self.document.project:
             return False
         try:
-            changes = S.apply_best(self.document.project, self.best)
+            changes = apply_best(self.document.project, self.best)
             self.document.apply_search_values(
                 changes, f"Apply the best trial ({self.best.number}) of the sweep")
-        except (GraphError, S.SearchError) as exc:
+        except (GraphError, SearchError) as exc:
             self.show_message(f"Cannot apply the best trial: {exc}")
             return False
         if not changes:
             self.status_label.setText("The design already has the best trial's values.")
         else:
-            self.status_label.setText("Applied: " + S.describe_params(
+            self.status_label.setText("Applied: " + describe_params(
                 {t.label: v for t, v in changes.items()}) + " (Undo takes it back).")
         return bool(changes)
 

@@ -1,4 +1,4 @@
-"""The background sweep: a QThread driving the engine's :class:`~designer.engine.sweeps.Sweep`.
+"""The background sweep: a QThread driving the engine's :class:`~designer.engine.search.runner.Sweep`.
 
 The worker gets a frozen copy of the project when Start is pressed and never touches the live
 document (../shared/STYLE.md, habit 8). In its thread it loads the dataset once, then runs one
@@ -23,7 +23,17 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
-from designer.engine.sweeps import MIN_TRIALS_FOR_IMPORTANCES
+from designer.engine.search.runner import (
+    COMPLETE,
+    MIN_TRIALS_FOR_IMPORTANCES,
+    Sweep,
+    SweepFinished,
+    TrialFinished,
+    TrialProgress,
+    best_trial,
+    importances,
+)
+from designer.engine.search.storage import open_storage
 
 #: Batch reports of the running trials forwarded at most this often (the view shows progress).
 PROGRESS_INTERVAL_S = 0.2
@@ -87,20 +97,19 @@ class SweepWorker(QThread):
 
     def _on_engine_event(self, event: Any) -> None:
         """Called in a sweep thread: forward (batch reports thinned), count complete trials."""
-        from designer.engine import sweeps as S
         from designer.engine.events import Batch
 
-        if isinstance(event, S.TrialProgress) and isinstance(event.event, Batch):
+        if isinstance(event, TrialProgress) and isinstance(event.event, Batch):
             now = time.monotonic()
             if now - self._last_progress < PROGRESS_INTERVAL_S:
                 return
             self._last_progress = now
-        if isinstance(event, S.TrialFinished):
-            if event.state == S.COMPLETE:
+        if isinstance(event, TrialFinished):
+            if event.state == COMPLETE:
                 with self._lock:
                     self._complete += 1
             self._wake.set()
-        if isinstance(event, S.SweepFinished):
+        if isinstance(event, SweepFinished):
             # Several workers each finish; the view shows the last, built here from the study.
             return
         self.event.emit(event)
@@ -114,7 +123,6 @@ class SweepWorker(QThread):
             self.event.emit(SweepFailed(text))
 
     def _run(self) -> None:
-        from designer.engine import sweeps as S
         from designer.engine.config import validate_dataset
         from designer.engine.data import load_dataset
         from designer.engine.threads import cpu_count
@@ -128,7 +136,7 @@ class SweepWorker(QThread):
         threads = max(1, (cpu_count() - 1) // workers)
         with self._lock:
             for _ in range(workers):
-                self.sweeps.append(S.Sweep(
+                self.sweeps.append(Sweep(
                     req.project, req.base_dir, storage=req.storage, study_name=req.study,
                     project_path=req.project_path, callback=self._on_engine_event,
                     dataset=dataset, cpu_threads=threads))
@@ -171,15 +179,11 @@ class SweepWorker(QThread):
     def _study(self):
         import optuna
 
-        from designer.engine.sweeps import open_storage
-
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         return optuna.load_study(study_name=self.request.study,
                                  storage=open_storage(self.storage_url))
 
     def _emit_importances(self, complete: int) -> None:
-        from designer.engine.sweeps import importances
-
         try:
             found = importances(self._study())
         except Exception:  # noqa: BLE001 - importances are a bonus; the trials matter
@@ -188,8 +192,6 @@ class SweepWorker(QThread):
             self.event.emit(Importances(found, complete))
 
     def _finish(self) -> None:
-        from designer.engine import sweeps as S
-
         study = self._study()
         states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
         counts = {s: states.count(s) for s in sorted(set(states))}
@@ -198,8 +200,8 @@ class SweepWorker(QThread):
                   else "timeout" if "timeout" in reasons else "done")
         found = {}
         try:  # from MIN_TRIALS_FOR_IMPORTANCES complete trials on, as the view says
-            found = S.importances(study)
+            found = importances(study)
         except Exception:  # noqa: BLE001 - importances are a bonus; the trials matter
             found = {}
-        self.finished_event = S.SweepFinished(S.best_trial(study), reason, counts, found)
+        self.finished_event = SweepFinished(best_trial(study), reason, counts, found)
         self.event.emit(self.finished_event)

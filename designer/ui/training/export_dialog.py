@@ -1,14 +1,12 @@
 """The export dialog: preview ``model.py`` and ``train.py``, pick what to write, write a folder.
 
-Everything written comes from the export engine's library call
-(:func:`designer.engine.export.export_project`); this dialog only chooses its arguments. When the
-code is not wanted, the engine writes into a temporary folder and only the chosen files are moved.
+Everything written comes from the export service that ``designer export`` calls too
+(:func:`designer.engine.services.export_project.export_files`); this dialog only chooses its
+arguments. When the code is not wanted, the service leaves model.py and train.py out.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer.engine.project import Project
+from designer.engine.services import export_project
 
 from .highlighter import PythonHighlighter
 
@@ -164,7 +163,7 @@ class ExportDialog(QDialog):
 
     def export(self) -> list[Path]:
         """Write the chosen files; show what was written, or why not."""
-        from designer.engine.export import ExportResult, export_project
+        from designer.engine.export import ExportResult
 
         folder = self.folder_edit.text().strip()
         if not folder:
@@ -181,21 +180,9 @@ class ExportDialog(QDialog):
         result = ExportResult()
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            if want_code:
-                written = export_project(self.project, out, onnx=onnx, pt2=pt2, weights=weights,
-                                         project_dir=self.project_dir, result=result)
-            else:
-                with tempfile.TemporaryDirectory(prefix="designer-export-") as tmp:
-                    made = export_project(self.project, tmp, onnx=onnx, pt2=pt2, weights=weights,
-                                          project_dir=self.project_dir, result=result)
-                    out.mkdir(parents=True, exist_ok=True)
-                    written = []
-                    for p in made:
-                        if p.name in ("model.py", "train.py"):
-                            continue
-                        dest = out / p.name
-                        shutil.move(str(p), dest)
-                        written.append(dest)
+            written = export_project.export_files(self.project, out, code=want_code, onnx=onnx,
+                                                  pt2=pt2, weights=weights,
+                                                  project_dir=self.project_dir, result=result)
         except (ValueError, OSError) as exc:  # ExportError, CodegenError, a full disk
             self.status.setText(f"Export failed: {exc}")
             self.status.setStyleSheet("color: #c62828;")

@@ -167,8 +167,8 @@ class TrainingWorker(QThread):
         return ds
 
     def _run(self) -> None:
-        from designer.engine.recipes import RecipeError, prepare_run
-        from designer.engine.training import Trainer
+        from designer.engine.recipes import RecipeError
+        from designer.engine.services.train_project import prepare_trainer
 
         snap = self.snapshot
         ds = self._load_dataset()
@@ -176,19 +176,16 @@ class TrainingWorker(QThread):
             return
         if self._stop.is_set():
             return self._stopped_early()
-        # The one preparation step the CLI uses too: the project's recipe checks the design
-        # against the data and builds its networks (designer.engine.recipes).
+        # The one preparation step the CLI uses too (designer.engine.services.train_project):
+        # the project's recipe checks the design against the data and builds its networks.
         try:
-            spec, recipe = prepare_run(snap.run_project(), ds, snap.training,
-                                       network=snap.network, callback=self.event.emit,
-                                       run_dir=snap.run_dir)
+            spec, recipe, trainer = prepare_trainer(
+                snap.run_project(), ds, snap.training, run_dir=snap.run_dir,
+                callback=self.event.emit, network=snap.network, extra_config=snap.extra_config,
+                batch_event_interval=BATCH_EVENT_INTERVAL_S, cpu_threads=self.cpu_threads)
         except RecipeError as exc:
             self.event.emit(Failed(str(exc), ""))
             return
-        trainer = Trainer(None, ds, snap.training, run_dir=snap.run_dir, recipe=recipe,
-                          callback=self.event.emit, extra_config=snap.extra_config,
-                          batch_event_interval=BATCH_EVENT_INTERVAL_S,
-                          cpu_threads=self.cpu_threads)
         result = self._run_trainer(trainer)
         model = spec.trained_model(recipe) if spec.evaluates else None
         if (self.evaluate and model is not None and result.status in ("finished", "stopped")
