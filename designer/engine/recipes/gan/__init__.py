@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schema import Param as Setting  # config.Setting; config imports the recipes
-from . import RecipeError, RecipeSpec, Role, _g, register
-from .gan_checks import DISCRIMINATOR, GENERATOR, gan_problems
+from ...schema import Param as Setting  # config.Setting; config imports the recipes
+from .. import RecipeError, RecipeSpec, Role, _g, register
+from ..gan_checks import DISCRIMINATOR, GENERATOR, gan_problems
 
 GAN_LOSSES = ("non_saturating", "minimax")
 _GAN = (("recipe", ("gan",)),)
@@ -51,12 +51,12 @@ class Gan(RecipeSpec):
         return gan_problems(project.networks)
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ..gan import check_gan_data
+        from ...gan import check_gan_data
 
         return check_gan_data(project.networks, ds)
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ..gan import GanError, prepare_gan
+        from ...gan import GanError, prepare_gan
 
         try:
             return prepare_gan(project.networks, ds, training, callback=callback)
@@ -107,7 +107,7 @@ class Gan(RecipeSpec):
         return None  # the sample grids go to <run>/samples; the epoch line says enough
 
     def train_source(self, project, project_dir=None, format: bool = True):
-        from ..codegen_gan import gan_train_source
+        from ...codegen_gan import gan_train_source
 
         return gan_train_source(project, project_dir=project_dir, format=format)
 

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..lazy import F, torch
+from ...lazy import F, torch
 
 # config.Setting is this class; importing it from config here would make a first import of this
 # module (before config) gather the settings while this module is half-initialised
-from ..schema import Param as Setting
-from . import RecipeError, RecipeSpec, _f, _g, design_errors, register
-from .base import MeanMetrics, Recipe, StepOutput, TrainContext
+from ...schema import Param as Setting
+from .. import RecipeError, RecipeSpec, _f, _g, design_errors, register
+from ..base import MeanMetrics, Recipe, StepOutput, TrainContext
 
 _LM = (("recipe", ("language_model",)),)
 #: The step's per-batch values, in this order (perplexity is derived from the mean loss).
@@ -119,7 +119,7 @@ class LanguageModelRecipe(Recipe):
         return MeanMetrics(LM_METRIC_KEYS, device, derived=_derived)
 
     def setup(self, ctx: TrainContext) -> None:
-        from ..training import SupervisedRecipe
+        from ...training import SupervisedRecipe
 
         self.ctx = ctx
         self.device = ctx.device
@@ -131,7 +131,7 @@ class LanguageModelRecipe(Recipe):
         self.length = int(ctx.dataset.sample_shape[0])
         # the fixed stretch of training text generation starts from (the first window)
         self.context = ctx.dataset.x_train[0].tolist()
-        from ..data.text import encode
+        from ...data.text import encode
 
         self.prompt_ids = encode(self.prompt, self.preprocessing)
 
@@ -151,7 +151,7 @@ class LanguageModelRecipe(Recipe):
 
     def sample(self) -> str:
         """The continuation of the prompt, written by the model as it is now (eval mode)."""
-        from ..data.text import decode
+        from ...data.text import decode
 
         model = self.model
         was_training = model.training
@@ -223,8 +223,8 @@ class LanguageModel(RecipeSpec):
     )
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ..data import check_model_data
-        from ..data.compat import DataCheck, DataProblem
+        from ...data import check_model_data
+        from ...data.compat import DataCheck, DataProblem
 
         graph = self.networks(project, network).get("model")
         if ds.task != "language_model" or not ds.vocab:
@@ -238,7 +238,7 @@ class LanguageModel(RecipeSpec):
             return DataCheck()
         analysis = (analyses or {}).get("model")
         check = check_model_data(graph, ds, {**training, "loss": "cross_entropy"}, analysis)
-        from ..data.text import encode
+        from ...data.text import encode
 
         try:
             encode(str(training.get("lm_prompt", "")), ds.preprocessing)
@@ -249,7 +249,7 @@ class LanguageModel(RecipeSpec):
         return check
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ..build import BuildError, build_model
+        from ...build import BuildError, build_model
 
         graph = self.networks(project, network).get("model")
         if graph is None:
@@ -298,7 +298,7 @@ class LanguageModel(RecipeSpec):
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The perplexity of the best epoch (validation, else training): "perplexity 4.21"."""
-        from ..runs import best_record
+        from ...runs import best_record
 
         record = best_record(history) or (history[-1] if history else None)
         for phase in ("val", "train"):
@@ -584,9 +584,9 @@ def lm_train_source(project, project_dir=None, format: bool = True) -> str | Non
 
     Raises :class:`~designer.engine.codegen.CodegenError` when the settings are invalid or the
     dataset is not a text."""
-    from .. import codegen
-    from ..codegen import CodegenError, _header, format_source, literal, network_class_names
-    from ..config import ConfigError, validate_dataset, validate_training
+    from ... import codegen
+    from ...codegen import CodegenError, _header, format_source, literal, network_class_names
+    from ...config import ConfigError, validate_dataset, validate_training
 
     if not project.networks:
         return None

@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Graph, Problem
-from ..lazy import F, nn, torch
-from ..schema import Param as Setting  # = config.Setting (config would gather us half-made)
-from . import RecipeError, RecipeSpec, Role, _f, _g, design_errors, error_list, register
-from .base import MeanMetrics, Recipe, StepOutput
+from ...graph import Graph, Problem
+from ...lazy import F, nn, torch
+from ...schema import Param as Setting  # = config.Setting (config would gather us half-made)
+from .. import RecipeError, RecipeSpec, Role, _f, _g, design_errors, error_list, register
+from ..base import MeanMetrics, Recipe, StepOutput
 
 ENCODER = "encoder"
 DECODER = "decoder"
@@ -103,7 +103,7 @@ def vae_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = N
                  ) -> tuple[list[Problem], _Latent | None]:
     """The checks between encoder and decoder, each pinned to the node to change; and the latent
     size found (None when the networks do not say it yet)."""
-    from ..shapes import analyze
+    from ...shapes import analyze
 
     missing = [n for n in VAE_NETWORKS if n not in networks]
     if missing:
@@ -179,7 +179,7 @@ def check_vae_data(networks: dict[str, Graph], ds, analyses: dict[str, Any] | No
     """Does the VAE fit the dataset? The encoder's Input takes the dataset's samples and the
     decoder gives back samples of that shape (a one-click fix for the encoder's Input and for
     a decoder that ends in a Reshape of the right size)."""
-    from ..data.compat import DataCheck, DataProblem, ParamFix
+    from ...data.compat import DataCheck, DataProblem, ParamFix
 
     check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype)
     if ds.dtype != "float32":
@@ -284,7 +284,7 @@ class VaeRecipe(Recipe):
     # -- set-up ------------------------------------------------------------------------------------
 
     def setup(self, ctx) -> None:
-        from ..training import TrainingError, make_optimizer, make_scheduler
+        from ...training import TrainingError, make_optimizer, make_scheduler
 
         cfg = ctx.config
         self.ctx = ctx
@@ -384,7 +384,7 @@ class VaeRecipe(Recipe):
 
     def previews(self) -> VaeSamples:
         """This epoch's grids and latent scatter (eval mode, no gradients, no global RNG)."""
-        from ..gan import as_images, make_grid
+        from ...gan import as_images, make_grid
 
         ds = self.dataset
         split = "val" if ds.n_val else "train"
@@ -421,7 +421,7 @@ class VaeRecipe(Recipe):
                           labels, tuple(ds.class_names or ()) if labels is not None else ())
 
     def emit_samples(self) -> VaeSamples:
-        from ..gan import save_grid
+        from ...gan import save_grid
 
         event = self.previews()
         if self.sample_dir is not None:
@@ -448,7 +448,7 @@ class VaeRecipe(Recipe):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from ..training import TrainingError
+        from ...training import TrainingError
 
         models = state.get("model")
         if not isinstance(models, dict) or set(models) != set(VAE_NETWORKS):
@@ -556,9 +556,9 @@ def prepare_vae(networks: dict[str, Graph], ds, training: dict[str, Any],
     training seed (encoder: seed, decoder: seed + 1) and return the recipe.
 
     Raises :class:`RecipeError` listing every error."""
-    from ..build import BuildError, build_model
-    from ..config import validate_training
-    from ..data.compat import memory_problem
+    from ...build import BuildError, build_model
+    from ...config import validate_training
+    from ...data.compat import memory_problem
 
     cfg = validate_training(training)
     nets = {k: networks[k] for k in VAE_NETWORKS if k in networks}
@@ -833,9 +833,9 @@ def vae_train_source(project, project_dir=None, format: bool = True) -> str | No
     """The source of ``train.py`` for a VAE project (None when it lacks an encoder and a
     decoder). Raises :class:`~designer.engine.codegen.CodegenError` when the settings are invalid,
     the networks do not fit together or the dataset holds token ids."""
-    from .. import codegen
-    from ..codegen import CodegenError, _header, format_source, literal, network_class_names
-    from ..config import ConfigError, validate_dataset, validate_training
+    from ... import codegen
+    from ...codegen import CodegenError, _header, format_source, literal, network_class_names
+    from ...config import ConfigError, validate_dataset, validate_training
 
     if not set(VAE_NETWORKS) <= set(project.networks):
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import RecipeError, RecipeSpec, _f, register
-from .gan_checks import GAN_NETWORKS
+from .. import RecipeError, RecipeSpec, _f, register
+from ..gan_checks import GAN_NETWORKS
 
 
 class Supervised(RecipeSpec):
@@ -17,7 +17,7 @@ class Supervised(RecipeSpec):
     view = ""  # the shared loss/metric curves are its view
 
     def problems(self, project) -> list:
-        from ..graph import Problem
+        from ...graph import Problem
 
         if set(GAN_NETWORKS) <= set(project.networks):
             return [Problem("warning", "The project has a generator and a discriminator but "
@@ -26,8 +26,8 @@ class Supervised(RecipeSpec):
         return []
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ..data import check_model_data
-        from ..data.compat import DataProblem
+        from ...data import check_model_data
+        from ...data.compat import DataProblem
 
         graph = self.networks(project, network)["model"]
         analysis = (analyses or {}).get("model")
@@ -39,8 +39,8 @@ class Supervised(RecipeSpec):
         return check
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ..build import BuildError, build_model
-        from ..training import SupervisedRecipe
+        from ...build import BuildError, build_model
+        from ...training import SupervisedRecipe
 
         graph = self.networks(project, network)["model"]
         analyses, errors = _design(graph)
@@ -82,7 +82,7 @@ class Supervised(RecipeSpec):
         return f"acc {acc * 100:5.1f}%" if isinstance(acc, (int, float)) else ""
 
     def train_source(self, project, project_dir=None, format: bool = True):
-        from ..codegen import train_source
+        from ...codegen import train_source
 
         return train_source(project, project_dir=project_dir, format=format)
 
@@ -91,8 +91,8 @@ def _load_init_weights(project, model, training):
     """training.init_weights: a state_dict file (relative to the project file's folder); every
     tensor whose name and shape fit loads, the rest start fresh. A file that fits nothing, or
     less than training.init_weights_min_fit of the parameters, stops the run with what differs."""
-    from ..data import resolve_path
-    from ..weights import WeightsError, load_fitting
+    from ...data import resolve_path
+    from ...weights import WeightsError, load_fitting
 
     file = resolve_path(training["init_weights"], project.folder)
     try:
@@ -102,7 +102,7 @@ def _load_init_weights(project, model, training):
 
 
 def _design(graph) -> tuple[dict[str, Any], list[str]]:
-    from . import design_errors
+    from .. import design_errors
 
     return design_errors({"model": graph}, several=False)
 
