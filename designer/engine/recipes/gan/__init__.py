@@ -1,7 +1,7 @@
 """The GAN recipe: a generator and a discriminator trained against each other.
 
 Declared here (settings, checks, words, export); the training step is
-:class:`designer.engine.gan.GanRecipe` and the exported script :mod:`designer.engine.codegen_gan`.
+:class:`designer.engine.gan.GanRecipe` and the exported script :mod:`.script`.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class Gan(RecipeSpec):
         return None  # the sample grids go to <run>/samples; the epoch line says enough
 
     def train_source(self, project, project_dir=None, format: bool = True):
-        from ...codegen_gan import gan_train_source
+        from .script import gan_train_source  # imports torch (through codegen)
 
         return gan_train_source(project, project_dir=project_dir, format=format)
 

@@ -14,6 +14,8 @@ class Supervised(RecipeSpec):
     title = "Supervised"
     doc = "inputs -> targets: one network, one loss (classification, regression, reconstruction)"
     evaluates = True
+    accepts_aux_outputs = True  # each auxiliary output's loss, weighted, joins the main one
+    uses = ("init_weights", "init_weights_min_fit", "freeze_bn_eval")
     view = ""  # the shared loss/metric curves are its view
 
     def problems(self, project) -> list:
@@ -82,9 +84,9 @@ class Supervised(RecipeSpec):
         return f"acc {acc * 100:5.1f}%" if isinstance(acc, (int, float)) else ""
 
     def train_source(self, project, project_dir=None, format: bool = True):
-        from ...codegen import train_source
+        from .script import train_source  # imports torch (through codegen)
 
-        return train_source(project, project_dir=project_dir, format=format)
+        return train_source(project, project_dir=project_dir, format=format, spec=self)
 
 
 def _load_init_weights(project, model, training):
