@@ -20,6 +20,7 @@ validating a file never pay for it. Preparing a run does.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "designer.recipes"
 #: Recipes that come with the designer, in the order the settings form lists them.
 BUILTIN_MODULES = ("supervised", "gan", "vae", "language_model")
+#: The recipe of a project that names none (and what a run of an unknown recipe reads as).
+DEFAULT_RECIPE = "supervised"
 
 
 class RecipeError(ValueError):
@@ -71,7 +74,11 @@ class RecipeSpec:
       ``id``, ``title``, ``doc``: the registry key, a display name, one line of help.
       ``roles``: the networks trained (see :class:`Role`).
       ``settings``: the recipe's own training settings (each with
-      ``applies=(("recipe", (id,)),)``); ``hides``: shared settings it does not use (greyed out).
+      ``applies=(("recipe", (id,)),)``); ``hides``: shared settings it does not use (greyed out);
+      ``uses``: the shared settings that only some recipes use that it does (initial weights,
+      frozen BatchNorm in eval mode).
+      ``accepts_aux_outputs``: its loss takes auxiliary outputs (``aux_weight`` > 0); the
+      others refuse a design that has them.
       ``lr_keys``: which settings ``designer train --lr`` sets.
       ``evaluates``: whether a run's model makes predictions to evaluate (confusion matrix,
       "try it"); ``view``: the id of the window's live view (registered on the UI side);
@@ -88,6 +95,8 @@ class RecipeSpec:
     roles: tuple[Role, ...] = (Role("model", None, "the network trained"),)
     settings: tuple[Setting, ...] = ()
     hides: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    accepts_aux_outputs = False
     lr_keys: tuple[str, ...] = ("lr",)
     evaluates = False
     view = ""
@@ -203,12 +212,21 @@ def register(spec: RecipeSpec) -> RecipeSpec:
     if spec.id in _SPECS and _SPECS[spec.id] is not spec:
         raise ValueError(f"recipe {spec.id!r} is registered twice")
     _SPECS[spec.id] = spec
-    import sys
+    _settings_changed()
+    return spec
 
+
+def unregister(recipe_id: str) -> None:
+    """Remove a recipe (a test's own, once it is done); its settings leave the gathered ones."""
+    if _SPECS.pop(recipe_id, None) is not None:
+        _settings_changed()
+
+
+def _settings_changed() -> None:
+    """Gather the training settings again when they were gathered before this change."""
     config = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.config")
     if config is not None and hasattr(config, "TRAINING_SETTINGS"):
-        config.gather_training_settings()  # registered after the settings were gathered
-    return spec
+        config.gather_training_settings()
 
 
 def _ensure_loaded() -> None:
@@ -268,16 +286,26 @@ def get(recipe_id: str) -> RecipeSpec:
 
 
 def recipe_id(project_or_training: Any) -> str:
-    """The recipe id a project (or its ``training`` section) names; ``supervised`` if unset."""
+    """The recipe id a project (or its ``training`` section) names; :data:`DEFAULT_RECIPE` if
+    unset."""
     training = getattr(project_or_training, "training", project_or_training)
     value = training.get("recipe") if isinstance(training, dict) else None
-    return value if isinstance(value, str) and value else "supervised"
+    return value if isinstance(value, str) and value else DEFAULT_RECIPE
 
 
 def recipe_of(project_or_training: Any) -> RecipeSpec:
     """The spec of a project's (or ``training`` section's) recipe (:class:`UnknownRecipe` if
     the id is not registered)."""
     return get(recipe_id(project_or_training))
+
+
+def get_or_default(rid: Any) -> RecipeSpec:
+    """The recipe registered as ``rid``; the default recipe for an unknown id or none (a
+    run of a plug-in that is not installed, a form holding a value it refuses)."""
+    try:
+        return get(rid or DEFAULT_RECIPE)
+    except (UnknownRecipe, TypeError):
+        return get(DEFAULT_RECIPE)
 
 
 def cross_network_problems(project) -> list[Problem]:
@@ -302,7 +330,7 @@ def prepare_run(project, ds, training: dict[str, Any] | None = None, network: st
 
     training = validate_training(project.training if training is None else training)
     spec = get(training["recipe"])
-    if spec.id != "supervised":  # the only recipe whose loss takes auxiliary outputs
+    if not spec.accepts_aux_outputs:
         from ..graph import is_aux_output
 
         aux = [f"{n.name} ({role})" for role, g in spec.networks(project, network).items()
@@ -352,6 +380,7 @@ def _f(v: Any, fmt: str) -> str:
 
 __all__ = [
     "BUILTIN_MODULES",
+    "DEFAULT_RECIPE",
     "ENTRY_POINT_GROUP",
     "RecipeError",
     "RecipeSpec",
@@ -361,10 +390,12 @@ __all__ = [
     "design_errors",
     "error_list",
     "get",
+    "get_or_default",
     "ids",
     "prepare_run",
     "recipe_id",
     "recipe_of",
     "register",
     "specs",
+    "unregister",
 ]
