@@ -136,6 +136,11 @@ class RecipeSpec:
                         f"{need}; this project has {have}. Rename its networks, or choose "
                         f"another training.recipe.", (), f"{self.id}_networks")]
 
+    def suggestion(self, project, current: RecipeSpec) -> Problem | None:
+        """A hint for a project that trains with the ``current`` recipe although its networks
+        are made for this one (None: no hint)."""
+        return None
+
     def check_data(self, project, ds, training: dict[str, Any], network: str | None = None,
                    analyses: dict[str, Any] | None = None) -> DataCheck:
         """Does the design fit the dataset (with one-click fixes where it can)?"""
@@ -157,7 +162,7 @@ class RecipeSpec:
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
         """One phase's metrics in a line (``designer train``'s epoch lines)."""
-        parts = [f"{label} loss {_f(metrics.get('loss'), '.4f')}"]
+        parts = [f"{label} loss {format_fixed(metrics.get('loss'), '.4f')}"]
         return " ".join(parts)
 
     def batch_text(self, metrics: dict[str, Any]) -> str:
@@ -166,7 +171,7 @@ class RecipeSpec:
 
     def describe_optimizer(self, training: dict[str, Any]) -> str:
         """How a run optimizes, in a few words (the History list and the log)."""
-        return f"{training.get('optimizer', '?')} lr {_g(training.get('lr'))}"
+        return f"{training.get('optimizer', '?')} lr {format_general(training.get('lr'))}"
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The figure that sums up a run's last epoch (its metrics records, as metrics.jsonl
@@ -281,7 +286,7 @@ def get(recipe_id: str) -> RecipeSpec:
     spec = _SPECS.get(recipe_id)
     if spec is None:
         raise UnknownRecipe(f"training.recipe: unknown recipe {recipe_id!r}; known recipes: "
-                            f"{', '.join(_SPECS)}")
+                            f"{', '.join(ids())}")
     return spec
 
 
@@ -366,13 +371,15 @@ def error_list(head: str, errors: list[str], limit: int = 10) -> str:
     return f"{head} ({len(errors)} error(s)):\n{lines}{more}"
 
 
-def _g(v: Any) -> str:
+def format_general(v: Any) -> str:
+    """A number as ``%g`` (a learning rate: "0.0002"); anything else as ``str``."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
     return f"{v:g}"
 
 
-def _f(v: Any, fmt: str) -> str:
+def format_fixed(v: Any, fmt: str) -> str:
+    """A number in ``fmt`` (".4f"); "nan" for anything that is not a finite number."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return "nan"
     return format(v, fmt)
@@ -389,6 +396,8 @@ __all__ = [
     "cross_network_problems",
     "design_errors",
     "error_list",
+    "format_fixed",
+    "format_general",
     "get",
     "get_or_default",
     "ids",

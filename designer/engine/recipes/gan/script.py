@@ -1,5 +1,5 @@
 """The GAN recipe's exported train.py: the generator and discriminator of ``model.py`` trained
-against each other, as :mod:`designer.engine.gan` does (its hooks of the one skeleton,
+against each other, as :mod:`.training` does (its hooks of the one skeleton,
 :class:`~designer.engine.recipes.script.TrainScript`: the data part is every recipe's; the loop
 is written here). The noise shape enters as a tuple of integers; nothing else from the project
 becomes code.
@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from ...codegen import CodegenError, literal, network_class_names
-from ..gan_checks import DISCRIMINATOR, GENERATOR
+from ..loaders import NUMBER_KINDS
 from ..script import (
     MAIN_CALL,
     MAKE_OPTIMIZER,
-    NUMBER_KINDS,
     PICK_DEVICE,
     TrainScript,
     main_head,
     rate,
 )
+from .checks import DISCRIMINATOR, GENERATOR
 
 LOOP = ('''
 

@@ -35,7 +35,7 @@ from ...lazy import F, torch
 # config.Setting is this class; importing it from config here would make a first import of this
 # module (before config) gather the settings while this module is half-initialised
 from ...schema import Param as Setting
-from .. import RecipeError, RecipeSpec, _f, _g, design_errors, register
+from .. import RecipeError, RecipeSpec, design_errors, format_fixed, format_general, register
 from ..base import MeanMetrics, Recipe, StepOutput, TrainContext
 
 _LM = (("recipe", ("language_model",)),)
@@ -276,9 +276,9 @@ class LanguageModel(RecipeSpec):
     # -- words ---------------------------------------------------------------------------------
 
     def format_metrics(self, label: str, m: dict[str, Any]) -> str:
-        parts = [f"{label} loss {_f(m.get('loss'), '.4f')}"]
+        parts = [f"{label} loss {format_fixed(m.get('loss'), '.4f')}"]
         if "perplexity" in m:
-            parts.append(f"ppl {_f(m['perplexity'], '.2f')}")
+            parts.append(f"ppl {format_fixed(m['perplexity'], '.2f')}")
         acc = m.get("accuracy")
         if isinstance(acc, (int, float)) and math.isfinite(acc):
             parts.append(f"acc {acc * 100:.1f}%")
@@ -289,11 +289,11 @@ class LanguageModel(RecipeSpec):
             return ""
         acc = m.get("accuracy")
         acc_text = f"  acc {acc * 100:5.1f}%" if isinstance(acc, (int, float)) else ""
-        return f"ppl {_f(m['perplexity'], '.2f')}{acc_text}"
+        return f"ppl {format_fixed(m['perplexity'], '.2f')}{acc_text}"
 
     def describe_optimizer(self, t: dict[str, Any]) -> str:
-        return (f"{t.get('optimizer', '?')} lr {_g(t.get('lr'))}, next-token cross-entropy, "
-                f"samples at temperature {_g(t.get('lm_temperature'))}")
+        return (f"{t.get('optimizer', '?')} lr {format_general(t.get('lr'))}, next-token "
+                f"cross-entropy, samples at temperature {format_general(t.get('lm_temperature'))}")
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The perplexity of the best epoch (validation, else training): "perplexity 4.21"."""

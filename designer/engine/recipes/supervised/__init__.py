@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import RecipeError, RecipeSpec, _f, register
-from ..gan_checks import GAN_NETWORKS
+from .. import RecipeError, RecipeSpec, format_fixed, register, specs
 
 
 class Supervised(RecipeSpec):
@@ -19,13 +18,10 @@ class Supervised(RecipeSpec):
     view = ""  # the shared loss/metric curves are its view
 
     def problems(self, project) -> list:
-        from ...graph import Problem
-
-        if set(GAN_NETWORKS) <= set(project.networks):
-            return [Problem("warning", "The project has a generator and a discriminator but "
-                            "trains with the supervised recipe, which uses only the first network: "
-                            "set training.recipe to gan to train them as a GAN.", (), "gan_recipe")]
-        return []
+        """Another recipe's hint when the project's networks are made for it (a generator and
+        a discriminator: the GAN's): this recipe trains the first network only."""
+        hints = (s.suggestion(project, self) for s in specs() if s is not self)
+        return [p for p in hints if p is not None]
 
     def check_data(self, project, ds, training, network=None, analyses=None):
         from ...data import check_model_data
@@ -71,11 +67,11 @@ class Supervised(RecipeSpec):
         return recipe
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
-        parts = [f"{label} loss {_f(metrics.get('loss'), '.4f')}"]
+        parts = [f"{label} loss {format_fixed(metrics.get('loss'), '.4f')}"]
         if isinstance(metrics.get("accuracy"), (int, float)):
             parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
         r2 = metrics.get("r2")
-        if isinstance(r2, (int, float)) and _f(r2, ".3f") != "nan":
+        if isinstance(r2, (int, float)) and format_fixed(r2, ".3f") != "nan":
             parts.append(f"R2 {r2:.3f}")
         return " ".join(parts)
 

@@ -38,7 +38,16 @@ import numpy as np
 from ...graph import Graph, Problem
 from ...lazy import F, nn, torch
 from ...schema import Param as Setting  # = config.Setting (config would gather us half-made)
-from .. import RecipeError, RecipeSpec, Role, _f, _g, design_errors, error_list, register
+from .. import (
+    RecipeError,
+    RecipeSpec,
+    Role,
+    design_errors,
+    error_list,
+    format_fixed,
+    format_general,
+    register,
+)
 from ..base import MeanMetrics, Recipe, StepOutput
 
 ENCODER = "encoder"
@@ -383,7 +392,7 @@ class VaeRecipe(Recipe):
 
     def previews(self) -> VaeSamples:
         """This epoch's grids and latent scatter (eval mode, no gradients, no global RNG)."""
-        from ...gan import as_images, make_grid
+        from ..gan.training import as_images, make_grid
 
         ds = self.dataset
         split = "val" if ds.n_val else "train"
@@ -420,7 +429,7 @@ class VaeRecipe(Recipe):
                           labels, tuple(ds.class_names or ()) if labels is not None else ())
 
     def emit_samples(self) -> VaeSamples:
-        from ...gan import save_grid
+        from ..gan.training import save_grid
 
         event = self.previews()
         if self.sample_dir is not None:
@@ -513,18 +522,19 @@ class Vae(RecipeSpec):
     def format_metrics(self, label: str, m: dict[str, Any]) -> str:
         if "recon" not in m:
             return super().format_metrics(label, m)
-        return (f"{label} loss {_f(m.get('loss'), '.4f')} recon {_f(m.get('recon'), '.4f')} "
-                f"KL {_f(m.get('kl'), '.4f')}")
+        return (f"{label} loss {format_fixed(m.get('loss'), '.4f')} "
+                f"recon {format_fixed(m.get('recon'), '.4f')} "
+                f"KL {format_fixed(m.get('kl'), '.4f')}")
 
     def batch_text(self, m: dict[str, Any]) -> str:
         if "recon" not in m:
             return ""
-        return f"recon {_f(m.get('recon'), '.3f')} KL {_f(m.get('kl'), '.3f')}"
+        return f"recon {format_fixed(m.get('recon'), '.3f')} KL {format_fixed(m.get('kl'), '.3f')}"
 
     def describe_optimizer(self, t: dict[str, Any]) -> str:
         """The optimizer, the reconstruction loss and beta."""
-        return (f"VAE {t.get('optimizer', '?')} lr {_g(t.get('lr'))}, {t.get('vae_loss')} "
-                f"reconstruction, beta {_g(t.get('vae_beta'))}")
+        return (f"VAE {t.get('optimizer', '?')} lr {format_general(t.get('lr'))}, "
+                f"{t.get('vae_loss')} reconstruction, beta {format_general(t.get('vae_beta'))}")
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The final reconstruction and KL terms (validation if kept, else training)."""

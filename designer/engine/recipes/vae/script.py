@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...codegen import CodegenError, literal, network_class_names
+from ..loaders import NUMBER_KINDS
 from ..script import (
     MAIN_CALL,
     MAKE_OPTIMIZER,
     MAKE_SCHEDULER,
-    NUMBER_KINDS,
     PICK_DEVICE,
     TrainScript,
     main_head,
