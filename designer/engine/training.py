@@ -93,7 +93,7 @@ def make_optimizer(cfg: dict[str, Any], params, lr: float | None = None,
     Adam and AdamW with ``betas`` (default: torch's (0.9, 0.999); a GAN passes (beta1, 0.999)).
 
     Every recipe builds its optimizers here, and exported scripts with the same function
-    (``codegen.MAKE_OPTIMIZER``), so that a script's first epoch is the designer's.
+    (``recipes.script.MAKE_OPTIMIZER``), so that a script's first epoch is the designer's.
     """
     params = [p for p in params if p.requires_grad]
     if not params:

@@ -1,4 +1,4 @@
-"""Recipes: the ways a project trains, one module each, found through one registry.
+"""Recipes: the ways a project trains, one package each, found through one registry.
 
 A recipe is declared once, as a :class:`RecipeSpec` registered under its id (``training.recipe``
 in a project file): the networks it trains (its roles), its settings (declared with the same
@@ -7,11 +7,16 @@ networks, the dataset fit check and its one-click fixes, how a run is prepared (
 :class:`~designer.engine.recipes.base.Recipe` that the one trainer loop steps: pause, stop, the
 NaN check, checkpoints and resuming are the trainer's, for every recipe), how its metrics read,
 what its exported train.py writes and which live view the window shows (views are registered on
-the UI side under the same id).
+the UI side under the spec's ``view``). Code outside this package asks the spec (its members:
+``accepts_aux_outputs``, ``uses``, ``hides``, ``view``, ``best``, :meth:`RecipeSpec.suggestion`,
+...) and never compares a recipe's id (tests/engine/test_recipe_package.py checks).
 
-Built-in recipes: :mod:`.supervised`, :mod:`.gan`, :mod:`.vae`, :mod:`.language_model`. More come
-as plug-ins: a package that declares an entry point in the group ``designer.recipes`` pointing at
-a module (importing it registers its spec with :func:`register`).
+Built-in recipes: :mod:`.supervised`, :mod:`.gan`, :mod:`.vae`, :mod:`.language_model`, each a
+package: its declaration in ``__init__``, its exported train.py hooks in ``script.py`` (a
+:class:`~designer.engine.recipes.script.TrainScript`: the one skeleton writes every recipe's
+script), and as it grows its training, checks and events (see :mod:`.gan`). More come as
+plug-ins: a package that declares an entry point in the group ``designer.recipes`` pointing at a
+module (importing it registers its spec with :func:`register`).
 
 Importing this package, and every recipe module, imports no torch: checking a design and
 validating a file never pay for it. Preparing a run does.

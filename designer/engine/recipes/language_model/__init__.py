@@ -18,9 +18,9 @@ ahead (a transformer without the mask) learns to copy the next token in training
 nonsense here; its training loss falls suspiciously fast.
 
 The spec (settings, checks, words, export) and the training step live in this one module; torch is
-imported on use (:mod:`designer.engine.lazy`). The exported train.py is written here too, from the
-shared pieces of :mod:`designer.engine.codegen` (the text loader, the optimizer), and reproduces the
-designer's first epoch exactly; it keeps the supervised script's torchrun/DDP support.
+imported on use (:mod:`designer.engine.lazy`). The exported train.py is written by :mod:`.script`
+from the shared pieces of :mod:`designer.engine.recipes.script` (the text loader, the optimizer),
+and reproduces the designer's first epoch exactly; it keeps torchrun/DDP support.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Supervised training: one network learns inputs -> targets (classification, regression,
-reconstruction). The training step is :class:`designer.engine.training.SupervisedRecipe`."""
+reconstruction). The training step is :class:`designer.engine.training.SupervisedRecipe` (the
+trainer's default); the exported train.py's hooks are in :mod:`.script`."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The VAE recipe: an encoder and a decoder trained as a variational autoencoder.
 
-One module holds the whole recipe: its declaration (roles, settings, checks, words), its training
-step (:class:`VaeRecipe`, on the shared trainer: pause, stop, the NaN check, checkpoints and
-resuming are the trainer's) and its exported ``train.py`` (:func:`vae_train_source`). Importing
-it imports no torch (``..lazy``): checking a design never pays for it.
+This package holds the whole recipe: here its declaration (roles, settings, checks, words) and
+its training step (:class:`VaeRecipe`, on the shared trainer: pause, stop, the NaN check,
+checkpoints and resuming are the trainer's); in :mod:`.script` its exported ``train.py``.
+Importing it imports no torch (``..lazy``): checking a design never pays for it.
 
 The encoder maps a sample ``x`` to the mean ``mu`` and log-variance ``logvar`` of a Gaussian over
 the latent code: either two Outputs of size ``d`` (mean first, then log-variance) or one Output
