@@ -28,10 +28,11 @@ from ..codegen import (
     file_header,
     format_source,
     literal,
+    network_class_names,
     written_models,
 )
 from ..config import ConfigError, setting, validate_dataset, validate_training
-from .loaders import LOADERS, PATH_KINDS, TEXT_KINDS, data_part
+from .loaders import LOADERS, NUMBER_KINDS, PATH_KINDS, TEXT_KINDS, data_part
 
 # ---------------------------------------------------------------------------------------------
 # The loop's shared pieces
@@ -154,6 +155,24 @@ def checkpoints_and_end(*extra: str) -> str:
         dist.destroy_process_group()
     return plain
 """ + MAIN_CALL)
+
+
+def two_networks(first: str, second: str, noise: str) -> str:
+    """main()'s set-up in a script that trains two networks (``first`` built with the seed,
+    ``second`` with seed + 1, as the designer builds them) and previews from a fixed noise batch
+    of shape ``(PREVIEW, *noise)`` (``noise``: code)."""
+    return f"""    device = pick_device(args.device)
+    shuffle = torch.Generator().manual_seed(args.seed)
+    data = load_data(args.data).to(device)
+    # The same seeds give the same initial weights and preview noise as the designer.
+    torch.manual_seed(args.seed)
+    {first} = __{first.upper()}__().to(device)
+    torch.manual_seed(args.seed + 1)
+    {second} = __{second.upper()}__().to(device)
+    torch.manual_seed(args.seed)  # the training noise
+    fixed_noise = torch.randn((PREVIEW, {noise}), generator=torch.Generator().manual_seed(args.seed + 2))
+    fixed_noise = fixed_noise.to(device)
+"""
 
 
 def argument(flag: str, help: str, type: str | None = None, default: str | None = None,
@@ -455,3 +474,32 @@ class TrainScript:
         return path if p.is_absolute() else str((Path(self.project_dir) / p).resolve())
 
 
+class TwoNetworkScript(TrainScript):
+    """train.py for a recipe that trains two networks of model.py (a GAN's, a VAE's) on images or
+    vectors of numbers, in one process: ``first`` and ``second`` are the networks' names, and
+    ``__FIRST__`` / ``__SECOND__`` (upper-cased) the markers of their classes in the loop."""
+
+    kinds = NUMBER_KINDS
+    distributed = False
+    first = ""
+    second = ""
+    #: What the recipe is called in the description and the errors ("GAN").
+    title = ""
+
+    def has_networks(self) -> bool:
+        return {self.first, self.second} <= set(self.project.networks)
+
+    def kind_error(self, kind: str) -> str:
+        return (f"a {self.title} learns images or vectors of numbers; a {kind} dataset holds "
+                "token ids (choose an image or table dataset)")
+
+    def description(self) -> str:
+        classes = network_class_names(self.project)
+        return (f"Train the {self.title} {classes[self.first]} + {classes[self.second]}, "
+                "designed with designer")
+
+    def markers(self) -> dict[str, str]:
+        classes = network_class_names(self.project)
+        a, b = classes[self.first], classes[self.second]
+        return {"__CLASS__": ", ".join(sorted({a, b})), f"__{self.first.upper()}__": a,
+                f"__{self.second.upper()}__": b}

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...codegen import CodegenError, literal, network_class_names
-from ..loaders import NUMBER_KINDS
+from ...codegen import CodegenError, literal
 from ..script import (
     MAIN_CALL,
     MAKE_OPTIMIZER,
     PICK_DEVICE,
-    TrainScript,
+    TwoNetworkScript,
     main_head,
     rate,
+    two_networks,
 )
 from .checks import DISCRIMINATOR, GENERATOR
 
@@ -163,18 +163,7 @@ def save_samples(generator, fixed_noise, path):
     seed="seed of weights, noise and shuffling",
     rates=(rate("--lr-d", "lr_d", "discriminator learning rate"),
            rate("--lr-g", "lr_g", "generator learning rate"))) + '''
-    device = pick_device(args.device)
-    shuffle = torch.Generator().manual_seed(args.seed)
-    data = load_data(args.data).to(device)
-    # The same seeds give the same initial weights and preview noise as the designer.
-    torch.manual_seed(args.seed)
-    generator = __GENERATOR__().to(device)
-    torch.manual_seed(args.seed + 1)
-    discriminator = __DISCRIMINATOR__().to(device)
-    torch.manual_seed(args.seed)  # the training noise
-    fixed_noise = torch.randn((PREVIEW, *NOISE_SHAPE), generator=torch.Generator().manual_seed(args.seed + 2))
-    fixed_noise = fixed_noise.to(device)
-    betas = (cfg["beta1"], 0.999)  # beta1 = 0.5 is the usual GAN choice
+''' + two_networks("generator", "discriminator", "*NOISE_SHAPE") + '''    betas = (cfg["beta1"], 0.999)  # beta1 = 0.5 is the usual GAN choice
     opt_d = make_optimizer(cfg, discriminator.parameters(), args.lr_d, betas)
     opt_g = make_optimizer(cfg, generator.parameters(), args.lr_g, betas)
     os.makedirs(args.out, exist_ok=True)
@@ -214,20 +203,12 @@ RUN_HELP = (
 )
 
 
-class GanScript(TrainScript):
+class GanScript(TwoNetworkScript):
     """train.py for a GAN project (None without a generator and a discriminator)."""
 
     what = "GAN training script"
     run_help = RUN_HELP
-    kinds = NUMBER_KINDS
-    distributed = False
-
-    def has_networks(self) -> bool:
-        return {GENERATOR, DISCRIMINATOR} <= set(self.project.networks)
-
-    def kind_error(self, kind: str) -> str:
-        return (f"a GAN learns images or vectors of numbers; a {kind} dataset holds token ids "
-                "(choose an image or table dataset)")
+    first, second, title = GENERATOR, DISCRIMINATOR, "GAN"
 
     def check(self, dataset: dict[str, Any], training: dict[str, Any]) -> None:
         inputs = self.project.networks[GENERATOR].inputs()
@@ -238,15 +219,8 @@ class GanScript(TrainScript):
     def loop(self) -> str:
         return LOOP
 
-    def description(self) -> str:
-        classes = network_class_names(self.project)
-        return f"Train the GAN {classes[GENERATOR]} + {classes[DISCRIMINATOR]}, designed with designer"
-
-    def markers(self) -> dict[str, Any]:
-        classes = network_class_names(self.project)
-        g_cls, d_cls = classes[GENERATOR], classes[DISCRIMINATOR]
-        return {"__CLASS__": ", ".join(sorted({g_cls, d_cls})), "__GENERATOR__": g_cls,
-                "__DISCRIMINATOR__": d_cls, "__NOISE_SHAPE__": literal(self.noise)}
+    def markers(self) -> dict[str, str]:
+        return {**super().markers(), "__NOISE_SHAPE__": literal(self.noise)}
 
 
 def gan_train_source(project, project_dir=None, format: bool = True) -> str | None:

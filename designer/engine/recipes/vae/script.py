@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...codegen import CodegenError, literal, network_class_names
-from ..loaders import NUMBER_KINDS
+from ...codegen import CodegenError, literal
 from ..script import (
     MAIN_CALL,
     MAKE_OPTIMIZER,
     MAKE_SCHEDULER,
     PICK_DEVICE,
-    TrainScript,
+    TwoNetworkScript,
     main_head,
     rate,
+    two_networks,
 )
-from . import DECODER, ENCODER, VAE_NETWORKS, vae_problems
+from . import DECODER, ENCODER, vae_problems
 
 LOOP = ('''
 
@@ -163,18 +163,7 @@ def save_previews(encoder, decoder, data, fixed_noise, out, epoch):
     seed="seed of weights, noise and shuffling",
     rates=(rate("--lr", "lr", "learning rate"), rate("--beta", "vae_beta", "weight of the KL term"))
 ) + '''
-    device = pick_device(args.device)
-    shuffle = torch.Generator().manual_seed(args.seed)
-    data = load_data(args.data).to(device)
-    # The same seeds give the same initial weights and preview noise as the designer.
-    torch.manual_seed(args.seed)
-    encoder = __ENCODER__().to(device)
-    torch.manual_seed(args.seed + 1)
-    decoder = __DECODER__().to(device)
-    torch.manual_seed(args.seed)  # the training noise
-    fixed_noise = torch.randn((PREVIEW, LATENT), generator=torch.Generator().manual_seed(args.seed + 2))
-    fixed_noise = fixed_noise.to(device)
-    optimizer = make_optimizer(cfg, [*encoder.parameters(), *decoder.parameters()])
+''' + two_networks("encoder", "decoder", "LATENT") + '''    optimizer = make_optimizer(cfg, [*encoder.parameters(), *decoder.parameters()])
     scheduler = make_scheduler(cfg, optimizer)
     os.makedirs(args.out, exist_ok=True)
     sizes = f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples"
@@ -218,20 +207,12 @@ RUN_HELP = (
 )
 
 
-class VaeScript(TrainScript):
+class VaeScript(TwoNetworkScript):
     """train.py for a VAE project (None when it lacks an encoder and a decoder)."""
 
     what = "VAE training script"
     run_help = RUN_HELP
-    kinds = NUMBER_KINDS
-    distributed = False
-
-    def has_networks(self) -> bool:
-        return set(VAE_NETWORKS) <= set(self.project.networks)
-
-    def kind_error(self, kind: str) -> str:
-        return (f"a VAE learns images or vectors of numbers; a {kind} dataset holds token ids "
-                "(choose an image or table dataset)")
+    first, second, title = ENCODER, DECODER, "VAE"
 
     def check(self, dataset: dict[str, Any], training: dict[str, Any]) -> None:
         problems, lat = vae_problems(self.project.networks)
@@ -244,15 +225,8 @@ class VaeScript(TrainScript):
     def loop(self) -> str:
         return LOOP
 
-    def description(self) -> str:
-        classes = network_class_names(self.project)
-        return f"Train the VAE {classes[ENCODER]} + {classes[DECODER]}, designed with designer"
-
-    def markers(self) -> dict[str, Any]:
-        classes = network_class_names(self.project)
-        e_cls, d_cls = classes[ENCODER], classes[DECODER]
-        return {"__CLASS__": ", ".join(sorted({e_cls, d_cls})), "__ENCODER__": e_cls,
-                "__DECODER__": d_cls, "__LATENT__": literal(self.latent)}
+    def markers(self) -> dict[str, str]:
+        return {**super().markers(), "__LATENT__": literal(self.latent)}
 
 
 def vae_train_source(project, project_dir=None, format: bool = True) -> str | None:
