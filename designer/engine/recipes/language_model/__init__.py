@@ -26,7 +26,6 @@ and reproduces the designer's first epoch exactly; it keeps torchrun/DDP support
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +36,13 @@ from ...lazy import F, torch
 from ...schema import Param as Setting
 from .. import RecipeError, RecipeSpec, design_errors, format_fixed, format_general, register
 from ..base import MeanMetrics, Recipe, StepOutput, TrainContext
+from .events import LmSample
 
 _LM = (("recipe", ("language_model",)),)
 #: The step's per-batch values, in this order (perplexity is derived from the mean loss).
 LM_METRIC_KEYS = ("loss", "accuracy")
 #: The sample generator's seed is the training seed plus this (the weights use the seed itself).
 SAMPLE_SEED_OFFSET = 2
-
-
-@dataclass(frozen=True)
-class LmSample:
-    """Text the model wrote after an epoch: ``prompt`` + ``text`` (the continuation; a word-level
-    continuation starts with a space), sampled at ``temperature``."""
-
-    epoch: int
-    prompt: str
-    text: str
-    temperature: float
 
 
 def perplexity(loss: float) -> float:

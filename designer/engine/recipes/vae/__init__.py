@@ -49,14 +49,12 @@ from .. import (
     register,
 )
 from ..base import MeanMetrics, Recipe, StepOutput
+from .events import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
 
 ENCODER = "encoder"
 DECODER = "decoder"
 VAE_NETWORKS = (ENCODER, DECODER)
 VAE_LOSSES = ("bce", "mse")
-#: The recipe's metrics, in the order a step reports them.
-VAE_METRIC_KEYS = ("loss", "recon", "kl")
-VAE_METRIC_LABELS = {"loss": "total", "recon": "reconstruction", "kl": "KL"}
 #: Samples decoded from the fixed noise (8 x 8) and validation images reconstructed (4 pairs a row).
 PREVIEW_SAMPLES = 64
 PREVIEW_RECONSTRUCTIONS = 32
@@ -64,25 +62,6 @@ PREVIEW_RECONSTRUCTIONS = 32
 SCATTER_POINTS = 2000
 
 _VAE = (("recipe", ("vae",)),)
-
-
-@dataclass(frozen=True)
-class VaeSamples:
-    """What a VAE run shows after an epoch (numpy arrays only).
-
-    ``reconstructions``: a grid of validation images, each followed by its reconstruction (pairs
-    side by side, 4 pairs a row); ``samples``: a grid of images decoded from the fixed noise;
-    ``latent``: ``(N, 2)`` validation means when the latent is 2-D (else None), ``labels`` their
-    class indices (None without classes) and ``class_names`` the names of those classes. Grids
-    are ``(height, width)`` (one channel) or ``(height, width, 3)``, values in [0, 1]."""
-
-    epoch: int
-    reconstructions: Any
-    samples: Any
-    latent: Any = None
-    labels: Any = None
-    class_names: tuple[str, ...] = ()
-    sample_path: str | None = None  # the PNG of the sample grid, when one was written
 
 
 # ---------------------------------------------------------------------------------------------
