@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from make_templates import Net, layout
 
 from designer.engine.project import Project, project_to_json
-from designer.engine.recipes.gan_checks import gan_problems
+from designer.engine.recipes.gan.checks import gan_problems
 from designer.engine.shapes import analyze
 
 TEMPLATES = ROOT / "designer" / "templates"

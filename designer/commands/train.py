@@ -144,9 +144,9 @@ class ProgressPrinter:
 
     def _spec(self):
         if self.spec is None:
-            from ..engine.recipes import get
+            from ..engine.recipes import DEFAULT_RECIPE, get
 
-            self.spec = get("supervised")
+            self.spec = get(DEFAULT_RECIPE)
         return self.spec
 
     def _line(self, text: str) -> None:

@@ -118,6 +118,7 @@ DATASET_SETTINGS: tuple[Setting, ...] = (
 # Settings every recipe shares; a recipe that does not use one lists it in its ``hides`` (the form
 # greys it out). The recipes' own settings are declared in their modules (designer.engine.recipes).
 _USES = "__uses__"  # replaced below by the ids of the recipes that use the setting
+_OPT_IN = "__opt_in__"  # replaced below by the ids of the recipes that name it in ``uses``
 
 _COMMON_TRAINING: tuple[Setting, ...] = (
     Setting("loss", "choice", "cross_entropy", "Loss function", choices=LOSSES,
@@ -152,14 +153,14 @@ _COMMON_TRAINING: tuple[Setting, ...] = (
     Setting("init_weights", "text", None, "Start from the weights in this state_dict file "
             "(relative to the project file; written by designer import --weights): every "
             "tensor whose name and shape fit the design loads, the others start fresh",
-            optional=True, label="Initial weights", applies=(("recipe", ("supervised",)),)),
+            optional=True, label="Initial weights", applies=(("recipe", _OPT_IN),)),
     Setting("init_weights_min_fit", "float", 0.5, "The initial weights must fill at least this "
             "fraction of the design's parameters by name and shape, or training refuses them "
             "(1: every parameter)", min=0.0, max=1.0, label="Initial weights must fit",
-            applies=(("recipe", ("supervised",)),)),
+            applies=(("recipe", _OPT_IN),)),
     Setting("freeze_bn_eval", "bool", False, "BatchNorm in frozen layers and blocks stays in "
             "eval mode (its running statistics stay as they are)", label="Frozen BatchNorm in "
-            "eval mode", applies=(("recipe", ("supervised",)),)),
+            "eval mode", applies=(("recipe", _OPT_IN),)),
 )
 
 
@@ -176,9 +177,13 @@ def _training_settings() -> tuple[Setting, ...]:
         if s.applies and s.applies[0][1] == _USES:
             users = tuple(r.id for r in specs if s.key not in r.hides)
             s = dataclasses.replace(s, applies=(("recipe", users),))
+        elif s.applies and s.applies[0][1] == _OPT_IN:
+            users = tuple(r.id for r in specs if s.key in r.uses)
+            s = dataclasses.replace(s, applies=(("recipe", users),))
         common.append(s)
     docs = "; ".join(f"{r.id} ({r.doc})" for r in specs)
-    recipe = Setting("recipe", "choice", "supervised", f"How to train: {docs}", choices=ids)
+    recipe = Setting("recipe", "choice", recipes.DEFAULT_RECIPE, f"How to train: {docs}",
+                     choices=ids)
     own = tuple(s for r in specs for s in r.settings)
     return (*common, recipe, *own)
 

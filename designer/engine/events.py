@@ -1,5 +1,5 @@
-"""What a training run reports, as plain data (no torch): the trainer's events, download progress
-and a GAN's sample previews.
+"""What a training run reports, as plain data (no torch): the trainer's events and download
+progress (a recipe's own events live in its package: designer.engine.recipes.gan.events).
 
 They live apart from the trainer so that the window can import them, and draw itself, before torch
 is loaded (importing torch takes seconds).
@@ -104,24 +104,6 @@ class DownloadProgress:
     done: int
     total: int
 
-
-@dataclass(frozen=True)
-class GanSamples:
-    """Samples from the fixed noise after an epoch (epoch 0: before training).
-
-    ``images``: ``(N, C, H, W)`` float32 in [0, 1] (fakes mapped back from [-1, 1]); ``grid``:
-    those images tiled into one picture, ``(height, width)`` for one channel or
-    ``(height, width, 3)`` for colour (numpy arrays)."""
-
-    epoch: int
-    images: Any
-    grid: Any
-
-
-#: The GAN recipe's metrics, in the order its views show them.
-GAN_METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
-GAN_METRIC_LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)",
-                     "d_fake": "D(G(z))"}
 
 Event = Any
 EventCallback = Callable[[Event], None]

@@ -40,17 +40,14 @@ def flat_record(rec: dict[str, Any]) -> dict[str, Any]:
 def spec_of(training_or_config: dict[str, Any]):
     """The recipe spec a run (its config.json, or its training section) names; a recipe this
     designer does not know (a missing plug-in) reads as supervised."""
-    from .recipes import UnknownRecipe, get, recipe_id
+    from .recipes import get_or_default, recipe_id
 
     source = training_or_config
     if isinstance(source.get("recipe"), str) and "training" in source:  # a config.json
         rid = source["recipe"]
     else:
         rid = recipe_id(source.get("training", source))
-    try:
-        return get(rid)
-    except UnknownRecipe:
-        return get("supervised")
+    return get_or_default(rid)
 
 
 def optimizer_text(training: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path, remove_stale_temporaries
-from .recipes import UnknownRecipe
+from .recipes import DEFAULT_RECIPE, UnknownRecipe
 from .recipes import get as recipe_spec
 from .records import best_record, headline
 
@@ -257,7 +257,7 @@ def _best_why(run_dir: Path, has_val: bool) -> str:
     little)."""
     phase = "validation" if has_val else "training"
     try:
-        spec = recipe_spec(read_config(run_dir).get("recipe") or "supervised")
+        spec = recipe_spec(read_config(run_dir).get("recipe") or DEFAULT_RECIPE)
     except (RunError, UnknownRecipe, TypeError):
         return f"lowest {phase} loss"
     return spec.best_why(has_val) or (f"lowest {phase} {spec.loss_label or 'loss'}, which "

@@ -45,7 +45,7 @@ from .events import (  # re-exported: the events live apart from torch
     Started,
     Stopped,
 )
-from .recipes import UnknownRecipe
+from .recipes import DEFAULT_RECIPE, UnknownRecipe
 from .recipes import get as recipe_spec
 from .recipes.base import Recipe, StepOutput, TrainContext
 
@@ -93,7 +93,7 @@ def make_optimizer(cfg: dict[str, Any], params, lr: float | None = None,
     Adam and AdamW with ``betas`` (default: torch's (0.9, 0.999); a GAN passes (beta1, 0.999)).
 
     Every recipe builds its optimizers here, and exported scripts with the same function
-    (``codegen.MAKE_OPTIMIZER``), so that a script's first epoch is the designer's.
+    (``recipes.script.MAKE_OPTIMIZER``), so that a script's first epoch is the designer's.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -661,7 +661,7 @@ class Trainer:
             raise TrainingError("resume needs a run folder")
         runs.remove_run_temporaries(self.run_dir)  # a killed run's half-written checkpoints
         state = runs.load_checkpoint(self.run_dir / runs.LAST, map_location=self.device)
-        if state.get("recipe", "supervised") != self.recipe.name:
+        if state.get("recipe", DEFAULT_RECIPE) != self.recipe.name:
             raise TrainingError(f"{self.run_dir}: the run was trained with the "
                                 f"{state.get('recipe')} recipe, not {self.recipe.name}")
         self.recipe.load_state_dict(state)

@@ -34,10 +34,10 @@ KNOWN = {
     "engine/modules.py": {"StochasticDepth", "ShiftedWindowAttention", "ShiftedWindowAttentionV2",
                           "PatchMerging", "PatchMergingV2", "RelativePositionAttention"},
     # the GAN recipe's checks: the layers it looks through, and the layers its advice names
-    "engine/recipes/gan_checks.py": {"Reshape", "Flatten", "Identity", "Dropout", "Permute",
+    "engine/recipes/gan/checks.py": {"Reshape", "Flatten", "Identity", "Dropout", "Permute",
                                      "Linear", "Sigmoid", "Tanh"},
     # the VAE recipe: the Reshape its decoder ends with, looking through Identity
-    "engine/recipes/vae.py": {"Identity", "Reshape"},
+    "engine/recipes/vae/__init__.py": {"Identity", "Reshape"},
 }
 
 

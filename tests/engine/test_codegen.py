@@ -575,7 +575,7 @@ def test_names_of_module_attributes_are_refused():
 def test_without_ruff_the_code_is_the_same_program():
     """Formatting is cosmetic: the unformatted source (used when ruff is missing, or for a fast
     live preview) parses to the same syntax tree."""
-    from designer.engine.codegen import train_source
+    from designer.engine.recipes.supervised.script import train_source
 
     project = load_project(ROOT / "designer" / "templates" / "resnet-mini.dnn.json")
     for make in (model_source, train_source):

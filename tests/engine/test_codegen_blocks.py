@@ -18,10 +18,11 @@ import torch
 from designer.engine import codegen
 from designer.engine.blocks import block_param, model_names
 from designer.engine.build import build_model
-from designer.engine.codegen import model_source, train_source
+from designer.engine.codegen import model_source
 from designer.engine.export import export_project, preview_sources
 from designer.engine.graph import Graph
 from designer.engine.project import Project, load_project
+from designer.engine.recipes.supervised.script import train_source
 from tests.engine.helpers import sample_inputs
 from tests.engine.test_codegen import DRIVER, _expected, randomize
 

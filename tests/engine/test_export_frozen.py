@@ -57,8 +57,9 @@ def test_a_frozen_parameter_layer_is_frozen_in_train_py_too():
     """A Parameter layer is a tensor of the network, not a module: FROZEN names it and freeze()
     turns its gradient off as the designer's build does."""
     from designer.engine.build import build_model
-    from designer.engine.codegen import model_source, train_source
+    from designer.engine.codegen import model_source
     from designer.engine.project import Project
+    from designer.engine.recipes.supervised.script import train_source
 
     from .helpers import chain
 

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.codegen import model_source, search_arguments, train_source
+from designer.engine.codegen import model_source, search_arguments
 from designer.engine.data import load_dataset
 from designer.engine.events import Epoch
 from designer.engine.export import export_project
 from designer.engine.project import Project, load_project
 from designer.engine.recipes import prepare_run
+from designer.engine.recipes.supervised.script import train_source
 from designer.engine.search.values import apply_values
 from designer.engine.training import Trainer
 from tests.engine.helpers import chain

@@ -22,10 +22,10 @@ from designer.cli import main as cli_main
 from designer.engine.build import build_model
 from designer.engine.data import load_dataset
 from designer.engine.export import export_project, load_state_dict
-from designer.engine.gan import GanError, GanSamples, make_grid, prepare_gan
 from designer.engine.project import load_project, save_project
 from designer.engine.recipes import cross_network_problems
-from designer.engine.recipes.gan_checks import gan_problems
+from designer.engine.recipes.gan.checks import gan_problems
+from designer.engine.recipes.gan.training import GanError, GanSamples, make_grid, prepare_gan
 from designer.engine.shapes import analyze
 from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
@@ -422,8 +422,8 @@ def test_gan_problems_accepts_precomputed_analyses():
 
 
 def test_a_gan_that_cannot_fit_in_memory_is_refused_before_building(monkeypatch):
-    from designer.engine import gan
     from designer.engine.data import compat, load_dataset
+    from designer.engine.recipes.gan import training as gan
     from designer.engine.templates import load_template
 
     project = load_template("gan-digits")

@@ -106,11 +106,11 @@ def test_train_py_loads_what_the_designer_loads_and_refuses_the_same(tmp_path):
     with the designer's record and refuses the same files."""
     import os
 
-    from designer.engine.codegen import _INIT_WEIGHTS
+    from designer.engine.recipes.supervised.script import INIT_WEIGHTS
     from designer.engine.weights import load_fitting
 
     namespace = {"os": os, "torch": torch}
-    exec(compile(_INIT_WEIGHTS, "train.py", "exec"), namespace)  # noqa: S102 - our own code
+    exec(compile(INIT_WEIGHTS, "train.py", "exec"), namespace)  # noqa: S102 - our own code
     script_load = namespace["load_init_weights"]
     source = DigitsNet()
     source.head = torch.nn.Linear(128, 3)

@@ -295,7 +295,7 @@ def test_layers_inside_blocks_are_observed_by_their_module_path(digits):
 
 
 def test_the_gan_template_shows_both_networks(tmp_path):
-    from designer.engine.gan import prepare_gan
+    from designer.engine.recipes.gan.training import prepare_gan
 
     ds = load_dataset({"kind": "digits", "normalize": False, "val_fraction": 0.1})
     p = load_project(ROOT / "designer" / "templates" / "gan-digits.dnn.json")

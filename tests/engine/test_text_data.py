@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine import codegen
 from designer.engine.config import ConfigError, validate_dataset
 from designer.engine.data import DatasetError, check_model_data, load_dataset
 from designer.engine.data.text import decode, encode, split_tokens
 from designer.engine.graph import Graph
+from designer.engine.recipes import loaders
 
 from .helpers import chain
 
@@ -207,11 +207,11 @@ def test_the_shipped_text_loads_with_a_small_alphabet():
 
 def _exported_loader(dataset: dict) -> dict:
     """The exported train.py's Data class and text loader, run in a namespace of their own."""
-    head = codegen._TRAIN_HEAD
+    head = loaders.TRAIN_HEAD
     data_class = head[head.index("@dataclass"):head.index("def split_indices")]
     ns = {"torch": torch, "re": re, "dataclass": dataclass,
           "CONFIG": {"dataset": validate_dataset(dataset)}}
-    exec(data_class + codegen._LOAD_TEXT, ns)  # noqa: S102 - our own snippet, as train.py runs it
+    exec(data_class + loaders.LOAD_TEXT, ns)  # noqa: S102 - our own snippet, as train.py runs it
     return ns
 
 

@@ -1,4 +1,4 @@
-"""Recipes: the ways a project trains, one module each, found through one registry.
+"""Recipes: the ways a project trains, one package each, found through one registry.
 
 A recipe is declared once, as a :class:`RecipeSpec` registered under its id (``training.recipe``
 in a project file): the networks it trains (its roles), its settings (declared with the same
@@ -7,11 +7,16 @@ networks, the dataset fit check and its one-click fixes, how a run is prepared (
 :class:`~designer.engine.recipes.base.Recipe` that the one trainer loop steps: pause, stop, the
 NaN check, checkpoints and resuming are the trainer's, for every recipe), how its metrics read,
 what its exported train.py writes and which live view the window shows (views are registered on
-the UI side under the same id).
+the UI side under the spec's ``view``). Code outside this package asks the spec (its members:
+``accepts_aux_outputs``, ``uses``, ``hides``, ``view``, ``best``, :meth:`RecipeSpec.suggestion`,
+...) and never compares a recipe's id (tests/engine/test_recipe_package.py checks).
 
-Built-in recipes: :mod:`.supervised`, :mod:`.gan`, :mod:`.vae`, :mod:`.language_model`. More come
-as plug-ins: a package that declares an entry point in the group ``designer.recipes`` pointing at
-a module (importing it registers its spec with :func:`register`).
+Built-in recipes: :mod:`.supervised`, :mod:`.gan`, :mod:`.vae`, :mod:`.language_model`, each a
+package: its declaration in ``__init__``, its exported train.py hooks in ``script.py`` (a
+:class:`~designer.engine.recipes.script.TrainScript`: the one skeleton writes every recipe's
+script), and as it grows its training, checks and events (see :mod:`.gan`). More come as
+plug-ins: a package that declares an entry point in the group ``designer.recipes`` pointing at a
+module (importing it registers its spec with :func:`register`).
 
 Importing this package, and every recipe module, imports no torch: checking a design and
 validating a file never pay for it. Preparing a run does.
@@ -20,6 +25,7 @@ validating a file never pay for it. Preparing a run does.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "designer.recipes"
 #: Recipes that come with the designer, in the order the settings form lists them.
 BUILTIN_MODULES = ("supervised", "gan", "vae", "language_model")
+#: The recipe of a project that names none (and what a run of an unknown recipe reads as).
+DEFAULT_RECIPE = "supervised"
 
 
 class RecipeError(ValueError):
@@ -71,7 +79,11 @@ class RecipeSpec:
       ``id``, ``title``, ``doc``: the registry key, a display name, one line of help.
       ``roles``: the networks trained (see :class:`Role`).
       ``settings``: the recipe's own training settings (each with
-      ``applies=(("recipe", (id,)),)``); ``hides``: shared settings it does not use (greyed out).
+      ``applies=(("recipe", (id,)),)``); ``hides``: shared settings it does not use (greyed out);
+      ``uses``: the shared settings that only some recipes use that it does (initial weights,
+      frozen BatchNorm in eval mode).
+      ``accepts_aux_outputs``: its loss takes auxiliary outputs (``aux_weight`` > 0); the
+      others refuse a design that has them.
       ``lr_keys``: which settings ``designer train --lr`` sets.
       ``evaluates``: whether a run's model makes predictions to evaluate (confusion matrix,
       "try it"); ``view``: the id of the window's live view (registered on the UI side);
@@ -88,6 +100,8 @@ class RecipeSpec:
     roles: tuple[Role, ...] = (Role("model", None, "the network trained"),)
     settings: tuple[Setting, ...] = ()
     hides: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    accepts_aux_outputs = False
     lr_keys: tuple[str, ...] = ("lr",)
     evaluates = False
     view = ""
@@ -127,6 +141,11 @@ class RecipeSpec:
                         f"{need}; this project has {have}. Rename its networks, or choose "
                         f"another training.recipe.", (), f"{self.id}_networks")]
 
+    def suggestion(self, project, current: RecipeSpec) -> Problem | None:
+        """A hint for a project that trains with the ``current`` recipe although its networks
+        are made for this one (None: no hint)."""
+        return None
+
     def check_data(self, project, ds, training: dict[str, Any], network: str | None = None,
                    analyses: dict[str, Any] | None = None) -> DataCheck:
         """Does the design fit the dataset (with one-click fixes where it can)?"""
@@ -148,7 +167,7 @@ class RecipeSpec:
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
         """One phase's metrics in a line (``designer train``'s epoch lines)."""
-        parts = [f"{label} loss {_f(metrics.get('loss'), '.4f')}"]
+        parts = [f"{label} loss {format_fixed(metrics.get('loss'), '.4f')}"]
         return " ".join(parts)
 
     def batch_text(self, metrics: dict[str, Any]) -> str:
@@ -157,7 +176,7 @@ class RecipeSpec:
 
     def describe_optimizer(self, training: dict[str, Any]) -> str:
         """How a run optimizes, in a few words (the History list and the log)."""
-        return f"{training.get('optimizer', '?')} lr {_g(training.get('lr'))}"
+        return f"{training.get('optimizer', '?')} lr {format_general(training.get('lr'))}"
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The figure that sums up a run's last epoch (its metrics records, as metrics.jsonl
@@ -203,12 +222,21 @@ def register(spec: RecipeSpec) -> RecipeSpec:
     if spec.id in _SPECS and _SPECS[spec.id] is not spec:
         raise ValueError(f"recipe {spec.id!r} is registered twice")
     _SPECS[spec.id] = spec
-    import sys
+    _settings_changed()
+    return spec
 
+
+def unregister(recipe_id: str) -> None:
+    """Remove a recipe (a test's own, once it is done); its settings leave the gathered ones."""
+    if _SPECS.pop(recipe_id, None) is not None:
+        _settings_changed()
+
+
+def _settings_changed() -> None:
+    """Gather the training settings again when they were gathered before this change."""
     config = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.config")
     if config is not None and hasattr(config, "TRAINING_SETTINGS"):
-        config.gather_training_settings()  # registered after the settings were gathered
-    return spec
+        config.gather_training_settings()
 
 
 def _ensure_loaded() -> None:
@@ -263,21 +291,31 @@ def get(recipe_id: str) -> RecipeSpec:
     spec = _SPECS.get(recipe_id)
     if spec is None:
         raise UnknownRecipe(f"training.recipe: unknown recipe {recipe_id!r}; known recipes: "
-                            f"{', '.join(_SPECS)}")
+                            f"{', '.join(ids())}")
     return spec
 
 
 def recipe_id(project_or_training: Any) -> str:
-    """The recipe id a project (or its ``training`` section) names; ``supervised`` if unset."""
+    """The recipe id a project (or its ``training`` section) names; :data:`DEFAULT_RECIPE` if
+    unset."""
     training = getattr(project_or_training, "training", project_or_training)
     value = training.get("recipe") if isinstance(training, dict) else None
-    return value if isinstance(value, str) and value else "supervised"
+    return value if isinstance(value, str) and value else DEFAULT_RECIPE
 
 
 def recipe_of(project_or_training: Any) -> RecipeSpec:
     """The spec of a project's (or ``training`` section's) recipe (:class:`UnknownRecipe` if
     the id is not registered)."""
     return get(recipe_id(project_or_training))
+
+
+def get_or_default(rid: Any) -> RecipeSpec:
+    """The recipe registered as ``rid``; the default recipe for an unknown id or none (a
+    run of a plug-in that is not installed, a form holding a value it refuses)."""
+    try:
+        return get(rid or DEFAULT_RECIPE)
+    except (UnknownRecipe, TypeError):
+        return get(DEFAULT_RECIPE)
 
 
 def cross_network_problems(project) -> list[Problem]:
@@ -302,7 +340,7 @@ def prepare_run(project, ds, training: dict[str, Any] | None = None, network: st
 
     training = validate_training(project.training if training is None else training)
     spec = get(training["recipe"])
-    if spec.id != "supervised":  # the only recipe whose loss takes auxiliary outputs
+    if not spec.accepts_aux_outputs:
         from ..graph import is_aux_output
 
         aux = [f"{n.name} ({role})" for role, g in spec.networks(project, network).items()
@@ -338,13 +376,15 @@ def error_list(head: str, errors: list[str], limit: int = 10) -> str:
     return f"{head} ({len(errors)} error(s)):\n{lines}{more}"
 
 
-def _g(v: Any) -> str:
+def format_general(v: Any) -> str:
+    """A number as ``%g`` (a learning rate: "0.0002"); anything else as ``str``."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
     return f"{v:g}"
 
 
-def _f(v: Any, fmt: str) -> str:
+def format_fixed(v: Any, fmt: str) -> str:
+    """A number in ``fmt`` (".4f"); "nan" for anything that is not a finite number."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return "nan"
     return format(v, fmt)
@@ -352,6 +392,7 @@ def _f(v: Any, fmt: str) -> str:
 
 __all__ = [
     "BUILTIN_MODULES",
+    "DEFAULT_RECIPE",
     "ENTRY_POINT_GROUP",
     "RecipeError",
     "RecipeSpec",
@@ -360,11 +401,15 @@ __all__ = [
     "cross_network_problems",
     "design_errors",
     "error_list",
+    "format_fixed",
+    "format_general",
     "get",
+    "get_or_default",
     "ids",
     "prepare_run",
     "recipe_id",
     "recipe_of",
     "register",
     "specs",
+    "unregister",
 ]

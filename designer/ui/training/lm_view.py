@@ -19,7 +19,7 @@ from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QLabel, QSplitter, QTextEdit, QVBoxLayout, QWidget
 
 from designer.engine.events import Batch, Epoch
-from designer.engine.recipes.language_model import LmSample, perplexity
+from designer.engine.recipes.language_model import LANGUAGE_MODEL, LmSample, perplexity
 
 from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
 from .views import register_view
@@ -138,6 +138,6 @@ class LmView(LiveSeries, QWidget):
         self.redraw()
 
 
-register_view("language_model", LmView)
+register_view(LANGUAGE_MODEL.view, LmView)
 
 __all__ = ["LmView"]

@@ -321,14 +321,14 @@ class TrainingPanel(QWidget):
     def recipe_spec(self, training: dict[str, Any] | None = None):
         """The spec of the recipe the project trains with (the form's value when given); the
         supervised recipe when the value is unknown (the form refuses it and says so)."""
-        from designer.engine.recipes import UnknownRecipe, get, recipe_of
+        from designer.engine.recipes import DEFAULT_RECIPE, UnknownRecipe, get, recipe_of
 
         if training is None:
             training = self.project.training if self.project is not None else {}
         try:
             return recipe_of(training)
         except UnknownRecipe:
-            return get("supervised")
+            return get(DEFAULT_RECIPE)
 
     def _show_recipe_view(self, spec=None) -> None:
         """The tab of the recipe's live view: made on first need, replaced when the recipe

@@ -15,7 +15,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from designer.engine.events import Batch, Epoch
-from designer.engine.recipes.vae import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
+from designer.engine.recipes.vae import VAE, VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
 
 from .plots import (
     LiveSeries,
@@ -264,6 +264,6 @@ class VaeView(LiveSeries, QWidget):
             self._draw_latent()
 
 
-register_view("vae", VaeView)
+register_view(VAE.view, VaeView)
 
 __all__ = ["VaeView", "grid_pixmap"]

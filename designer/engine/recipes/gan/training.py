@@ -1,4 +1,4 @@
-"""The GAN recipe: a generator and a discriminator trained against each other.
+"""The GAN recipe's training: a generator and a discriminator trained against each other.
 
 Plugs into the shared :class:`~designer.engine.training.Trainer`, so pausing, stopping, the
 NaN check, checkpoints and resuming behave exactly as in supervised training. Each training batch:
@@ -32,11 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.compat import DataCheck, DataProblem
-from .events import GAN_METRIC_KEYS, GanSamples
-from .graph import Graph
-from .recipes.gan_checks import DISCRIMINATOR, GENERATOR, gan_problems
-from .training import (
+from ...data.compat import DataCheck, DataProblem
+from ...graph import Graph
+from ...training import (
     Recipe,
     StepOutput,
     TrainContext,
@@ -44,6 +42,8 @@ from .training import (
     make_optimizer,
     make_scheduler,
 )
+from .checks import DISCRIMINATOR, GENERATOR, gan_problems
+from .events import GAN_METRIC_KEYS, GanSamples
 
 #: Samples in the preview grid (8 x 8).
 PREVIEW_SAMPLES = 64
@@ -370,7 +370,7 @@ def _optimizer(cfg: dict[str, Any], params, lr: float) -> torch.optim.Optimizer:
 
 def check_gan_data(networks: dict[str, Graph], ds) -> DataCheck:
     """Does the GAN fit the dataset? The discriminator's Input must take the dataset's samples."""
-    from .shapes import analyze
+    from ...shapes import analyze
 
     check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype, output_size=1)
     graph = networks.get(DISCRIMINATOR)
@@ -401,9 +401,9 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
     training seed (generator: seed, discriminator: seed + 1) and return the recipe.
 
     Raises :class:`GanError` listing every error."""
-    from .build import BuildError, build_model
-    from .config import validate_training
-    from .shapes import analyze
+    from ...build import BuildError, build_model
+    from ...config import validate_training
+    from ...shapes import analyze
 
     cfg = validate_training(training)
     analyses = {k: analyze(g) for k, g in networks.items() if k in (GENERATOR, DISCRIMINATOR)}
@@ -414,7 +414,7 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
     if not errors:
         errors += [p.message for p in check_gan_data(networks, ds).errors]
     if not errors:  # before anything is allocated: each network's training step must fit
-        from .data.compat import memory_problem
+        from ...data.compat import memory_problem
 
         for net in (GENERATOR, DISCRIMINATOR):
             problem = memory_problem(networks[net], analyses[net], ds, cfg)

@@ -1,12 +1,12 @@
 """Supervised training: one network learns inputs -> targets (classification, regression,
-reconstruction). The training step is :class:`designer.engine.training.SupervisedRecipe`."""
+reconstruction). The training step is :class:`designer.engine.training.SupervisedRecipe` (the
+trainer's default); the exported train.py's hooks are in :mod:`.script`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import RecipeError, RecipeSpec, _f, register
-from .gan_checks import GAN_NETWORKS
+from .. import RecipeError, RecipeSpec, format_fixed, register, specs
 
 
 class Supervised(RecipeSpec):
@@ -14,20 +14,19 @@ class Supervised(RecipeSpec):
     title = "Supervised"
     doc = "inputs -> targets: one network, one loss (classification, regression, reconstruction)"
     evaluates = True
+    accepts_aux_outputs = True  # each auxiliary output's loss, weighted, joins the main one
+    uses = ("init_weights", "init_weights_min_fit", "freeze_bn_eval")
     view = ""  # the shared loss/metric curves are its view
 
     def problems(self, project) -> list:
-        from ..graph import Problem
-
-        if set(GAN_NETWORKS) <= set(project.networks):
-            return [Problem("warning", "The project has a generator and a discriminator but "
-                            "trains with the supervised recipe, which uses only the first network: "
-                            "set training.recipe to gan to train them as a GAN.", (), "gan_recipe")]
-        return []
+        """Another recipe's hint when the project's networks are made for it (a generator and
+        a discriminator: the GAN's): this recipe trains the first network only."""
+        hints = (s.suggestion(project, self) for s in specs() if s is not self)
+        return [p for p in hints if p is not None]
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ..data import check_model_data
-        from ..data.compat import DataProblem
+        from ...data import check_model_data
+        from ...data.compat import DataProblem
 
         graph = self.networks(project, network)["model"]
         analysis = (analyses or {}).get("model")
@@ -39,8 +38,8 @@ class Supervised(RecipeSpec):
         return check
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ..build import BuildError, build_model
-        from ..training import SupervisedRecipe
+        from ...build import BuildError, build_model
+        from ...training import SupervisedRecipe
 
         graph = self.networks(project, network)["model"]
         analyses, errors = _design(graph)
@@ -69,11 +68,11 @@ class Supervised(RecipeSpec):
         return recipe
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
-        parts = [f"{label} loss {_f(metrics.get('loss'), '.4f')}"]
+        parts = [f"{label} loss {format_fixed(metrics.get('loss'), '.4f')}"]
         if isinstance(metrics.get("accuracy"), (int, float)):
             parts.append(f"acc {metrics['accuracy'] * 100:.1f}%")
         r2 = metrics.get("r2")
-        if isinstance(r2, (int, float)) and _f(r2, ".3f") != "nan":
+        if isinstance(r2, (int, float)) and format_fixed(r2, ".3f") != "nan":
             parts.append(f"R2 {r2:.3f}")
         return " ".join(parts)
 
@@ -82,17 +81,17 @@ class Supervised(RecipeSpec):
         return f"acc {acc * 100:5.1f}%" if isinstance(acc, (int, float)) else ""
 
     def train_source(self, project, project_dir=None, format: bool = True):
-        from ..codegen import train_source
+        from .script import train_source  # imports torch (through codegen)
 
-        return train_source(project, project_dir=project_dir, format=format)
+        return train_source(project, project_dir=project_dir, format=format, spec=self)
 
 
 def _load_init_weights(project, model, training):
     """training.init_weights: a state_dict file (relative to the project file's folder); every
     tensor whose name and shape fit loads, the rest start fresh. A file that fits nothing, or
     less than training.init_weights_min_fit of the parameters, stops the run with what differs."""
-    from ..data import resolve_path
-    from ..weights import WeightsError, load_fitting
+    from ...data import resolve_path
+    from ...weights import WeightsError, load_fitting
 
     file = resolve_path(training["init_weights"], project.folder)
     try:
@@ -102,7 +101,7 @@ def _load_init_weights(project, model, training):
 
 
 def _design(graph) -> tuple[dict[str, Any], list[str]]:
-    from . import design_errors
+    from .. import design_errors
 
     return design_errors({"model": graph}, several=False)
 

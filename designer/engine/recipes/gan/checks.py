@@ -1,12 +1,13 @@
 """The GAN's checks between its two networks: a generator (its Input is the noise vector, its
 Output a fake sample) and a discriminator (a sample in, one logit out). :func:`gan_problems`
-says what to change when they do not fit together; the recipe is :mod:`.gan`."""
+says what to change when they do not fit together; the recipe is
+:mod:`designer.engine.recipes.gan`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..graph import Graph, Problem
+from ...graph import Graph, Problem
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
@@ -21,7 +22,7 @@ def gan_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = N
     """The GAN checks: both networks exist, the generator's output fits the discriminator's
     input, the discriminator ends in one logit; warnings for a Sigmoid at the end of the
     discriminator and a generator that does not end in Tanh (real samples are scaled to [-1, 1])."""
-    from ..shapes import analyze
+    from ...shapes import analyze
 
     missing = [n for n in GAN_NETWORKS if n not in networks]
     if missing:

@@ -1,16 +1,17 @@
 """The GAN recipe: a generator and a discriminator trained against each other.
 
 Declared here (settings, checks, words, export); the training step is
-:class:`designer.engine.gan.GanRecipe` and the exported script :mod:`designer.engine.codegen_gan`.
+:class:`.training.GanRecipe` and the exported script :mod:`.script`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..schema import Param as Setting  # config.Setting; config imports the recipes
-from . import RecipeError, RecipeSpec, Role, _g, register
-from .gan_checks import DISCRIMINATOR, GENERATOR, gan_problems
+from ...graph import Problem
+from ...schema import Param as Setting  # config.Setting; config imports the recipes
+from .. import RecipeError, RecipeSpec, Role, format_general, register
+from .checks import DISCRIMINATOR, GAN_NETWORKS, GENERATOR, gan_problems
 
 GAN_LOSSES = ("non_saturating", "minimax")
 _GAN = (("recipe", ("gan",)),)
@@ -50,13 +51,21 @@ class Gan(RecipeSpec):
     def problems(self, project) -> list:
         return gan_problems(project.networks)
 
+    def suggestion(self, project, current: RecipeSpec):
+        if not set(GAN_NETWORKS) <= set(project.networks):
+            return None
+        return Problem("warning", "The project has a generator and a discriminator but trains "
+                       f"with the {current.id} recipe, which uses only the first network: set "
+                       f"training.recipe to {self.id} to train them as a GAN.", (),
+                       f"{self.id}_recipe")
+
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ..gan import check_gan_data
+        from .training import check_gan_data  # imports torch
 
         return check_gan_data(project.networks, ds)
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ..gan import GanError, prepare_gan
+        from .training import GanError, prepare_gan  # imports torch
 
         try:
             return prepare_gan(project.networks, ds, training, callback=callback)
@@ -78,9 +87,10 @@ class Gan(RecipeSpec):
         """Two learning rates (lr_d, lr_g), Adam's beta1, D steps per G step and the generator
         loss; ``lr`` is not used, so it is not shown."""
         opt = str(t.get("optimizer", "?"))
-        parts = [f"GAN {opt} lr_d {_g(t.get('lr_d'))} lr_g {_g(t.get('lr_g'))}"]
+        rates = f"lr_d {format_general(t.get('lr_d'))} lr_g {format_general(t.get('lr_g'))}"
+        parts = [f"GAN {opt} {rates}"]
         if opt in ("adam", "adamw"):
-            parts.append(f"beta1 {_g(t.get('beta1'))}")
+            parts.append(f"beta1 {format_general(t.get('beta1'))}")
         parts.append(f"d_steps {t.get('d_steps')}")
         parts.append(f"{t.get('gan_loss')} G loss")
         return ", ".join(parts)
@@ -107,7 +117,7 @@ class Gan(RecipeSpec):
         return None  # the sample grids go to <run>/samples; the epoch line says enough
 
     def train_source(self, project, project_dir=None, format: bool = True):
-        from ..codegen_gan import gan_train_source
+        from .script import gan_train_source  # imports torch (through codegen)
 
         return gan_train_source(project, project_dir=project_dir, format=format)
 

@@ -1,28 +1,27 @@
-"""``train.py`` for a GAN project: the generator and discriminator of ``model.py`` trained against
-each other, as :mod:`designer.engine.gan` does.
-
-The data part is the supervised script's own (``codegen``'s loaders: the same split,
-preprocessing and normalisation as the designer); the loop is written here. Settings enter as one
-``CONFIG`` literal; the noise shape as a tuple of integers. Nothing else from the project becomes
-code.
+"""The GAN recipe's exported train.py: the generator and discriminator of ``model.py`` trained
+against each other, as :mod:`.training` does (its hooks of the one skeleton,
+:class:`~designer.engine.recipes.script.TrainScript`: the data part is every recipe's; the loop
+is written here). The noise shape enters as a tuple of integers; nothing else from the project
+becomes code.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from . import codegen
-from .codegen import (
-    CodegenError,
-    _header,
-    format_source,
-    literal,
-    network_class_names,
+from ...codegen import CodegenError, literal
+from ..script import (
+    MAIN_CALL,
+    MAKE_OPTIMIZER,
+    PICK_DEVICE,
+    TwoNetworkScript,
+    main_head,
+    rate,
+    two_networks,
 )
-from .recipes.gan_checks import DISCRIMINATOR, GENERATOR
+from .checks import DISCRIMINATOR, GENERATOR
 
-_GAN_LOOP = '''
+LOOP = ('''
 
 # ---------------------------------------------------------------------------------------------
 # The GAN: discriminator and generator steps in turn
@@ -43,7 +42,7 @@ def real_images(x, data):
         x = x * std + mean
     return x * 2.0 - 1.0
 
-''' + codegen.MAKE_OPTIMIZER + '''
+''' + MAKE_OPTIMIZER + '''
 
 def discriminator_loss(bce, d_real, d_fake):
     """Real samples should score 1, fakes 0 (BCE with logits, summed as in PyTorch's DCGAN example)."""
@@ -159,44 +158,12 @@ def save_samples(generator, fixed_noise, path):
     pixels = (grid * 255).round().to(torch.uint8).numpy()
     Image.fromarray(pixels[0] if c == 1 else pixels.transpose(1, 2, 0)).save(path)
 
-
-def pick_device(name):
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    return torch.device(name)
-
-
-def main(argv=None):
-    cfg = CONFIG["training"]
-    parser = argparse.ArgumentParser(description=__DESCRIPTION__)
-    parser.add_argument("--epochs", type=int, default=cfg["epochs"], help="passes over the training data")
-    parser.add_argument("--lr-d", type=float, default=cfg["lr_d"], help="discriminator learning rate")
-    parser.add_argument("--lr-g", type=float, default=cfg["lr_g"], help="generator learning rate")
-    parser.add_argument("--batch-size", type=int, default=cfg["batch_size"], help="samples per step")
-    parser.add_argument("--device", default=cfg["device"], help="auto, cpu, cuda or mps")
-    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)
-    parser.add_argument("--out", default="checkpoints", help="folder for last.pt and the sample grids")
-    parser.add_argument("--seed", type=int, default=cfg["seed"], help="seed of weights, noise and shuffling")
-    parser.add_argument("--log-interval", type=int, default=10, help="batches between log lines")
-    parser.add_argument("--dry-run", action="store_true", help="one batch of each phase, to check the set-up")
-    args = parser.parse_args(argv)
-    cfg.update(epochs=args.epochs, lr_d=args.lr_d, lr_g=args.lr_g, batch_size=args.batch_size, seed=args.seed)
-
-    device = pick_device(args.device)
-    shuffle = torch.Generator().manual_seed(args.seed)
-    data = load_data(args.data).to(device)
-    # The same seeds give the same initial weights and preview noise as the designer.
-    torch.manual_seed(args.seed)
-    generator = __GENERATOR__().to(device)
-    torch.manual_seed(args.seed + 1)
-    discriminator = __DISCRIMINATOR__().to(device)
-    torch.manual_seed(args.seed)  # the training noise
-    fixed_noise = torch.randn((PREVIEW, *NOISE_SHAPE), generator=torch.Generator().manual_seed(args.seed + 2))
-    fixed_noise = fixed_noise.to(device)
-    betas = (cfg["beta1"], 0.999)  # beta1 = 0.5 is the usual GAN choice
+''' + PICK_DEVICE + "\n\n" + main_head(
+    samples="samples per step", out="folder for last.pt and the sample grids",
+    seed="seed of weights, noise and shuffling",
+    rates=(rate("--lr-d", "lr_d", "discriminator learning rate"),
+           rate("--lr-g", "lr_g", "generator learning rate"))) + '''
+''' + two_networks("generator", "discriminator", "*NOISE_SHAPE") + '''    betas = (cfg["beta1"], 0.999)  # beta1 = 0.5 is the usual GAN choice
     opt_d = make_optimizer(cfg, discriminator.parameters(), args.lr_d, betas)
     opt_g = make_optimizer(cfg, generator.parameters(), args.lr_g, betas)
     os.makedirs(args.out, exist_ok=True)
@@ -222,13 +189,9 @@ def main(argv=None):
         if args.dry_run:
             break
     return generator, discriminator
+''' + MAIN_CALL)
 
-
-if __name__ == "__main__":
-    main()
-'''
-
-_RUN_HELP = [
+RUN_HELP = (
     "Run:",
     "    python train.py                      # settings from the project; see --help",
     "    python train.py --epochs 1 --dry-run  # check the set-up on one batch",
@@ -237,85 +200,34 @@ _RUN_HELP = [
     "measure sample quality, so look at the sample grids); load both networks with model.py's",
     "load():",
     '    generator = load("checkpoints/last.pt")["generator"]',
-]
+)
 
-_LOADERS = {"digits", "synthetic", "torchvision", "image_folder", "csv"}
+
+class GanScript(TwoNetworkScript):
+    """train.py for a GAN project (None without a generator and a discriminator)."""
+
+    what = "GAN training script"
+    run_help = RUN_HELP
+    first, second, title = GENERATOR, DISCRIMINATOR, "GAN"
+
+    def check(self, dataset: dict[str, Any], training: dict[str, Any]) -> None:
+        inputs = self.project.networks[GENERATOR].inputs()
+        if len(inputs) != 1:
+            raise CodegenError("the generator needs exactly one Input (the noise vector)")
+        self.noise = tuple(int(s) for s in inputs[0].params["shape"])
+
+    def loop(self) -> str:
+        return LOOP
+
+    def markers(self) -> dict[str, str]:
+        return {**super().markers(), "__NOISE_SHAPE__": literal(self.noise)}
 
 
 def gan_train_source(project, project_dir=None, format: bool = True) -> str | None:
     """The source of ``train.py`` for a GAN project (None for any other project).
 
     Raises :class:`CodegenError` when the settings are invalid or the dataset holds token ids."""
-    from .config import ConfigError, validate_dataset, validate_training
-
-    if not {GENERATOR, DISCRIMINATOR} <= set(project.networks):
-        return None
-    try:
-        dataset = validate_dataset(project.dataset)
-        training = validate_training(project.training)
-    except ConfigError as exc:
-        raise CodegenError(str(exc)) from None
-    kind = dataset["kind"]
-    if kind not in _LOADERS:
-        raise CodegenError(f"a GAN learns images or vectors of numbers; a {kind} dataset holds "
-                           "token ids (choose an image or table dataset)")
-    inputs = project.networks[GENERATOR].inputs()
-    if len(inputs) != 1:
-        raise CodegenError("the generator needs exactly one Input (the noise vector)")
-    noise = tuple(int(s) for s in inputs[0].params["shape"])
-    if kind in ("image_folder", "csv") and dataset["path"] and project_dir is not None:
-        from pathlib import Path
-
-        path = Path(dataset["path"]).expanduser()
-        if not path.is_absolute():
-            dataset["path"] = str((Path(project_dir) / path).resolve())
-    classes = network_class_names(project)
-    head = codegen._TRAIN_HEAD
-    for line in ("import torch.distributed as dist\n",
-                 "from torch.nn.parallel import DistributedDataParallel\n"):
-        if line not in head:  # pragma: no cover - the shared head changed; fail loudly
-            raise CodegenError("internal: the training script head changed")
-        head = head.replace(line, "", 1)
-    pieces = [head, codegen._IMAGES if kind in ("digits", "torchvision", "image_folder")
-              else codegen._NO_AUGMENT]
-    pieces.append({"digits": codegen._LOAD_DIGITS, "synthetic": codegen._LOAD_SYNTHETIC,
-                   "torchvision": codegen._LOAD_TORCHVISION,
-                   "image_folder": codegen._LOAD_IMAGE_FOLDER,
-                   "csv": codegen._CSV_COMMON + codegen._LOAD_CSV}[kind])
-    pieces.append(_GAN_LOOP)
-    # searched settings only: the networks' searched sizes keep their defaults here
-    body = codegen.with_search_arguments("".join(pieces), project, {})
-    if "np." not in body:  # digits and CSV loaders do without numpy
-        body = body.replace("import numpy as np\n", "", 1)
-    if kind in ("image_folder", "csv"):
-        data_default, data_help = dataset["path"], "the dataset file or folder (default: %(default)s)"
-    elif kind == "torchvision":
-        data_default, data_help = "data", "folder for the downloaded dataset (default: %(default)s)"
-    else:
-        data_default, data_help = None, None
-        body = codegen.without_data_argument(body)
-    config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
-                              "training": codegen._applying("training", training, project)}
-    g_cls, d_cls = classes[GENERATOR], classes[DISCRIMINATOR]
-    # No user text here: argparse %-formats the description (see codegen.train_source).
-    description = f"Train the GAN {g_cls} + {d_cls}, designed with designer"
-    replacements = {
-        "__CLASS__": ", ".join(sorted({g_cls, d_cls})),
-        "__GENERATOR__": g_cls,
-        "__DISCRIMINATOR__": d_cls,
-        "__NOISE_SHAPE__": literal(noise),
-        "__CONFIG__": literal(config),
-        "__DESCRIPTION__": literal(description),
-        "__DATA_DEFAULT__": literal(data_default),
-        "__DATA_HELP__": literal(data_help),
-    }
-    # One pass over the template's own markers: text already put in is never searched again.
-    body = re.sub(r"__(CLASS|GENERATOR|DISCRIMINATOR|NOISE_SHAPE|CONFIG|DESCRIPTION|DATA_DEFAULT|"
-                  r"DATA_HELP)__", lambda m: replacements[m.group(0)], body)
-    header = _header(project, "GAN training script")
-    header += ["#", *("# " + line for line in _RUN_HELP)]
-    source = "\n".join(header) + "\n" + body
-    return format_source(source) if format else source
+    return GanScript(project, project_dir).source(format)
 
 
-__all__ = ["gan_train_source"]
+__all__ = ["LOOP", "RUN_HELP", "GanScript", "gan_train_source"]

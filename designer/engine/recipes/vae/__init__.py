@@ -1,9 +1,9 @@
 """The VAE recipe: an encoder and a decoder trained as a variational autoencoder.
 
-One module holds the whole recipe: its declaration (roles, settings, checks, words), its training
-step (:class:`VaeRecipe`, on the shared trainer: pause, stop, the NaN check, checkpoints and
-resuming are the trainer's) and its exported ``train.py`` (:func:`vae_train_source`). Importing
-it imports no torch (``..lazy``): checking a design never pays for it.
+This package holds the whole recipe: here its declaration (roles, settings, checks, words) and
+its training step (:class:`VaeRecipe`, on the shared trainer: pause, stop, the NaN check,
+checkpoints and resuming are the trainer's); in :mod:`.script` its exported ``train.py``.
+Importing it imports no torch (``..lazy``): checking a design never pays for it.
 
 The encoder maps a sample ``x`` to the mean ``mu`` and log-variance ``logvar`` of a Gaussian over
 the latent code: either two Outputs of size ``d`` (mean first, then log-variance) or one Output
@@ -28,7 +28,6 @@ shifted) and, for a 2-D latent, the validation means with their class labels for
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,19 +35,26 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Graph, Problem
-from ..lazy import F, nn, torch
-from ..schema import Param as Setting  # = config.Setting (config would gather us half-made)
-from . import RecipeError, RecipeSpec, Role, _f, _g, design_errors, error_list, register
-from .base import MeanMetrics, Recipe, StepOutput
+from ...graph import Graph, Problem
+from ...lazy import F, nn, torch
+from ...schema import Param as Setting  # = config.Setting (config would gather us half-made)
+from .. import (
+    RecipeError,
+    RecipeSpec,
+    Role,
+    design_errors,
+    error_list,
+    format_fixed,
+    format_general,
+    register,
+)
+from ..base import MeanMetrics, Recipe, StepOutput
+from .events import VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
 
 ENCODER = "encoder"
 DECODER = "decoder"
 VAE_NETWORKS = (ENCODER, DECODER)
 VAE_LOSSES = ("bce", "mse")
-#: The recipe's metrics, in the order a step reports them.
-VAE_METRIC_KEYS = ("loss", "recon", "kl")
-VAE_METRIC_LABELS = {"loss": "total", "recon": "reconstruction", "kl": "KL"}
 #: Samples decoded from the fixed noise (8 x 8) and validation images reconstructed (4 pairs a row).
 PREVIEW_SAMPLES = 64
 PREVIEW_RECONSTRUCTIONS = 32
@@ -56,25 +62,6 @@ PREVIEW_RECONSTRUCTIONS = 32
 SCATTER_POINTS = 2000
 
 _VAE = (("recipe", ("vae",)),)
-
-
-@dataclass(frozen=True)
-class VaeSamples:
-    """What a VAE run shows after an epoch (numpy arrays only).
-
-    ``reconstructions``: a grid of validation images, each followed by its reconstruction (pairs
-    side by side, 4 pairs a row); ``samples``: a grid of images decoded from the fixed noise;
-    ``latent``: ``(N, 2)`` validation means when the latent is 2-D (else None), ``labels`` their
-    class indices (None without classes) and ``class_names`` the names of those classes. Grids
-    are ``(height, width)`` (one channel) or ``(height, width, 3)``, values in [0, 1]."""
-
-    epoch: int
-    reconstructions: Any
-    samples: Any
-    latent: Any = None
-    labels: Any = None
-    class_names: tuple[str, ...] = ()
-    sample_path: str | None = None  # the PNG of the sample grid, when one was written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +90,7 @@ def vae_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = N
                  ) -> tuple[list[Problem], _Latent | None]:
     """The checks between encoder and decoder, each pinned to the node to change; and the latent
     size found (None when the networks do not say it yet)."""
-    from ..shapes import analyze
+    from ...shapes import analyze
 
     missing = [n for n in VAE_NETWORKS if n not in networks]
     if missing:
@@ -179,7 +166,7 @@ def check_vae_data(networks: dict[str, Graph], ds, analyses: dict[str, Any] | No
     """Does the VAE fit the dataset? The encoder's Input takes the dataset's samples and the
     decoder gives back samples of that shape (a one-click fix for the encoder's Input and for
     a decoder that ends in a Reshape of the right size)."""
-    from ..data.compat import DataCheck, DataProblem, ParamFix
+    from ...data.compat import DataCheck, DataProblem, ParamFix
 
     check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype)
     if ds.dtype != "float32":
@@ -284,7 +271,7 @@ class VaeRecipe(Recipe):
     # -- set-up ------------------------------------------------------------------------------------
 
     def setup(self, ctx) -> None:
-        from ..training import TrainingError, make_optimizer, make_scheduler
+        from ...training import TrainingError, make_optimizer, make_scheduler
 
         cfg = ctx.config
         self.ctx = ctx
@@ -384,7 +371,7 @@ class VaeRecipe(Recipe):
 
     def previews(self) -> VaeSamples:
         """This epoch's grids and latent scatter (eval mode, no gradients, no global RNG)."""
-        from ..gan import as_images, make_grid
+        from ..gan.training import as_images, make_grid
 
         ds = self.dataset
         split = "val" if ds.n_val else "train"
@@ -421,7 +408,7 @@ class VaeRecipe(Recipe):
                           labels, tuple(ds.class_names or ()) if labels is not None else ())
 
     def emit_samples(self) -> VaeSamples:
-        from ..gan import save_grid
+        from ..gan.training import save_grid
 
         event = self.previews()
         if self.sample_dir is not None:
@@ -448,7 +435,7 @@ class VaeRecipe(Recipe):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from ..training import TrainingError
+        from ...training import TrainingError
 
         models = state.get("model")
         if not isinstance(models, dict) or set(models) != set(VAE_NETWORKS):
@@ -514,18 +501,19 @@ class Vae(RecipeSpec):
     def format_metrics(self, label: str, m: dict[str, Any]) -> str:
         if "recon" not in m:
             return super().format_metrics(label, m)
-        return (f"{label} loss {_f(m.get('loss'), '.4f')} recon {_f(m.get('recon'), '.4f')} "
-                f"KL {_f(m.get('kl'), '.4f')}")
+        return (f"{label} loss {format_fixed(m.get('loss'), '.4f')} "
+                f"recon {format_fixed(m.get('recon'), '.4f')} "
+                f"KL {format_fixed(m.get('kl'), '.4f')}")
 
     def batch_text(self, m: dict[str, Any]) -> str:
         if "recon" not in m:
             return ""
-        return f"recon {_f(m.get('recon'), '.3f')} KL {_f(m.get('kl'), '.3f')}"
+        return f"recon {format_fixed(m.get('recon'), '.3f')} KL {format_fixed(m.get('kl'), '.3f')}"
 
     def describe_optimizer(self, t: dict[str, Any]) -> str:
         """The optimizer, the reconstruction loss and beta."""
-        return (f"VAE {t.get('optimizer', '?')} lr {_g(t.get('lr'))}, {t.get('vae_loss')} "
-                f"reconstruction, beta {_g(t.get('vae_beta'))}")
+        return (f"VAE {t.get('optimizer', '?')} lr {format_general(t.get('lr'))}, "
+                f"{t.get('vae_loss')} reconstruction, beta {format_general(t.get('vae_beta'))}")
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The final reconstruction and KL terms (validation if kept, else training)."""
@@ -546,6 +534,8 @@ class Vae(RecipeSpec):
         return None
 
     def train_source(self, project, project_dir=None, format: bool = True):
+        from .script import vae_train_source  # imports torch (through codegen)
+
         return vae_train_source(project, project_dir=project_dir, format=format)
 
 
@@ -556,9 +546,9 @@ def prepare_vae(networks: dict[str, Graph], ds, training: dict[str, Any],
     training seed (encoder: seed, decoder: seed + 1) and return the recipe.
 
     Raises :class:`RecipeError` listing every error."""
-    from ..build import BuildError, build_model
-    from ..config import validate_training
-    from ..data.compat import memory_problem
+    from ...build import BuildError, build_model
+    from ...config import validate_training
+    from ...data.compat import memory_problem
 
     cfg = validate_training(training)
     nets = {k: networks[k] for k in VAE_NETWORKS if k in networks}
@@ -587,327 +577,8 @@ def prepare_vae(networks: dict[str, Graph], ds, training: dict[str, Any],
     return VaeRecipe(enc, dec, lat.d, callback=callback, preview=preview)
 
 
-# ---------------------------------------------------------------------------------------------
-# Export: train.py
-# ---------------------------------------------------------------------------------------------
-
-_VAE_LOOP = '''
-
-# ---------------------------------------------------------------------------------------------
-# The VAE: encode, sample z with the reparameterisation, decode
-# ---------------------------------------------------------------------------------------------
-
-LATENT = __LATENT__  # size of the latent code z
-PREVIEW = 64  # samples decoded from the fixed noise after each epoch
-
-
-def targets(x, data):
-    """A batch as the reconstruction target: any standardisation undone (images in [0, 1])."""
-    x = x.float()
-    if data.mean is not None:
-        view = (1, len(data.mean)) + (1,) * (x.dim() - 2)
-        mean = torch.tensor(data.mean, dtype=torch.float32, device=x.device).view(view)
-        std = torch.tensor(data.std, dtype=torch.float32, device=x.device).view(view)
-        x = x * std + mean
-    return x
-
-
-def encode(encoder, x):
-    """The mean and log-variance of z: two Outputs, or one vector split in half."""
-    out = encoder(x)
-    if isinstance(out, tuple):
-        return out[0], out[1]
-    d = out.shape[1] // 2
-    return out[:, :d], out[:, d:]
-
-
-def vae_loss(decoded, target, mu, logvar):
-    """Reconstruction + beta * KL, each summed over a sample's values, averaged over the batch."""
-    cfg = CONFIG["training"]
-    if cfg["vae_loss"] == "bce":  # the decoder outputs logits
-        recon = nn.functional.binary_cross_entropy_with_logits(decoded, target, reduction="none")
-    else:
-        recon = (decoded - target) ** 2
-    recon = recon.flatten(1).sum(1).mean()
-    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
-    return recon + cfg["vae_beta"] * kl, recon, kl
-
-
-def forward(encoder, decoder, x, data, eps=None):
-    mu, logvar = encode(encoder, x)
-    if eps is None:
-        eps = torch.randn_like(mu)
-    z = mu + torch.exp(0.5 * logvar) * eps  # the reparameterisation
-    return vae_loss(decoder(z), targets(x, data), mu, logvar)
-'''
-
-_VAE_TRAIN = '''
-
-def make_scheduler(cfg, optimizer):
-    if cfg["scheduler"] == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, cfg["step_size"], cfg["gamma"])
-    if cfg["scheduler"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg["epochs"])
-    if cfg["scheduler"] == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg["gamma"], patience=2)
-    return None
-
-
-def train(args, encoder, decoder, optimizer, device, data, epoch, shuffle):
-    """One epoch; returns the mean loss, reconstruction and KL terms."""
-    encoder.train()
-    decoder.train()
-    params = [*encoder.parameters(), *decoder.parameters()]
-    n = data.x_train.shape[0]
-    perm = torch.randperm(n, generator=shuffle).to(device)
-    bs = args.batch_size
-    if n > bs and n % bs == 1:  # a batch of one breaks BatchNorm
-        perm = perm[:-1]
-    total, count = torch.zeros(3, dtype=torch.float64, device=device), 0
-    batches = math.ceil(len(perm) / bs)
-    for b in range(batches):
-        x, _ = data.batch("train", perm[b * bs : (b + 1) * bs], augment=True, generator=shuffle)
-        loss, recon, kl = forward(encoder, decoder, x, data)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if CONFIG["training"]["grad_clip"]:
-            nn.utils.clip_grad_norm_(params, CONFIG["training"]["grad_clip"])
-        optimizer.step()
-        total += torch.stack([loss.detach(), recon.detach(), kl.detach()]).double() * x.shape[0]
-        count += x.shape[0]
-        if b % args.log_interval == 0 or b == batches - 1:
-            if not math.isfinite(loss.item()):
-                raise SystemExit(f"the loss became NaN or infinite in epoch {epoch}: lower the learning rate")
-            print(f"Train epoch {epoch} [{min((b + 1) * bs, len(perm))}/{len(perm)}]  "
-                  f"loss {loss.item():.4f}  recon {recon.item():.4f}  KL {kl.item():.4f}")
-        if args.dry_run:
-            break
-    return dict(zip(("loss", "recon", "kl"), (total / max(count, 1)).tolist()))
-
-
-@torch.no_grad()
-def evaluate(args, encoder, decoder, device, data, noise_generator):
-    """The same terms on held-out samples (z drawn with its own seeded noise)."""
-    encoder.eval()
-    decoder.eval()
-    total, count = torch.zeros(3, dtype=torch.float64, device=device), 0
-    bs = max(args.batch_size, 256)
-    for start in range(0, data.x_val.shape[0], bs):
-        x, _ = data.batch("val", torch.arange(start, min(start + bs, data.x_val.shape[0]), device=device))
-        eps = torch.randn((x.shape[0], LATENT), generator=noise_generator).to(device)
-        loss, recon, kl = forward(encoder, decoder, x, data, eps)
-        total += torch.stack([loss, recon, kl]).double() * x.shape[0]
-        count += x.shape[0]
-        if args.dry_run:
-            break
-    return dict(zip(("loss", "recon", "kl"), (total / max(count, 1)).tolist()))
-
-
-def save_grid(x, path, nrow=None):
-    """Images (N, C, H, W) in [0, 1] tiled nrow per row (default: a square), as a PNG."""
-    from PIL import Image
-
-    x = x.float().cpu()
-    if x.dim() == 2:  # vectors: one row of pixels each
-        x = x[:, None, None, :]
-    elif x.dim() == 3:
-        x = x[:, None]
-    if x.shape[1] not in (1, 3):
-        x = x[:, :1]
-    n, c, h, w = x.shape
-    cols = nrow or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = torch.full((c, rows * (h + 1) + 1, cols * (w + 1) + 1), 0.5)
-    for i in range(n):
-        r, k = divmod(i, cols)
-        grid[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + k * (w + 1) : 1 + k * (w + 1) + w] = x[i]
-    pixels = (grid.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    Image.fromarray(pixels[0] if c == 1 else pixels.transpose(1, 2, 0)).save(path)
-
-
-@torch.no_grad()
-def save_previews(encoder, decoder, data, fixed_noise, out, epoch):
-    """Samples from the fixed noise, and validation images beside their reconstructions."""
-    encoder.eval()
-    decoder.eval()
-
-    def images(decoded):
-        return decoded.sigmoid() if CONFIG["training"]["vae_loss"] == "bce" else decoded.clamp(0, 1)
-
-    save_grid(images(decoder(fixed_noise)), os.path.join(out, f"samples_epoch_{epoch:03d}.png"))
-    split = "val" if data.x_val.shape[0] else "train"
-    k = min(32, (data.x_val if split == "val" else data.x_train).shape[0])
-    x, _ = data.batch(split, torch.arange(k, device=fixed_noise.device))
-    recon = images(decoder(encode(encoder, x)[0]))
-    pairs = torch.stack([targets(x, data).clamp(0, 1), recon], 1).flatten(0, 1)
-    save_grid(pairs, os.path.join(out, f"reconstructions_epoch_{epoch:03d}.png"), nrow=8)
-
-
-def pick_device(name):
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    return torch.device(name)
-
-
-def main(argv=None):
-    cfg = CONFIG["training"]
-    parser = argparse.ArgumentParser(description=__DESCRIPTION__)
-    parser.add_argument("--epochs", type=int, default=cfg["epochs"], help="passes over the training data")
-    parser.add_argument("--lr", type=float, default=cfg["lr"], help="learning rate")
-    parser.add_argument("--beta", type=float, default=cfg["vae_beta"], help="weight of the KL term")
-    parser.add_argument("--batch-size", type=int, default=cfg["batch_size"], help="samples per step")
-    parser.add_argument("--device", default=cfg["device"], help="auto, cpu, cuda or mps")
-    parser.add_argument("--data", default=__DATA_DEFAULT__, help=__DATA_HELP__)
-    parser.add_argument("--out", default="checkpoints", help="folder for last.pt and the image grids")
-    parser.add_argument("--seed", type=int, default=cfg["seed"], help="seed of weights, noise and shuffling")
-    parser.add_argument("--log-interval", type=int, default=10, help="batches between log lines")
-    parser.add_argument("--dry-run", action="store_true", help="one batch of each phase, to check the set-up")
-    args = parser.parse_args(argv)
-    cfg.update(epochs=args.epochs, lr=args.lr, vae_beta=args.beta, batch_size=args.batch_size, seed=args.seed)
-
-    device = pick_device(args.device)
-    shuffle = torch.Generator().manual_seed(args.seed)
-    data = load_data(args.data).to(device)
-    # The same seeds give the same initial weights and preview noise as the designer.
-    torch.manual_seed(args.seed)
-    encoder = __ENCODER__().to(device)
-    torch.manual_seed(args.seed + 1)
-    decoder = __DECODER__().to(device)
-    torch.manual_seed(args.seed)  # the training noise
-    fixed_noise = torch.randn((PREVIEW, LATENT), generator=torch.Generator().manual_seed(args.seed + 2))
-    fixed_noise = fixed_noise.to(device)
-    optimizer = make_optimizer(cfg, [*encoder.parameters(), *decoder.parameters()])
-    scheduler = make_scheduler(cfg, optimizer)
-    os.makedirs(args.out, exist_ok=True)
-    sizes = f"{data.x_train.shape[0]} training and {data.x_val.shape[0]} validation samples"
-    print(f"{sizes}, device {device}")
-
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        t = train(args, encoder, decoder, optimizer, device, data, epoch, shuffle)
-        val_noise = torch.Generator().manual_seed(args.seed + 3)
-        v = evaluate(args, encoder, decoder, device, data, val_noise) if data.x_val.shape[0] else {}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(v.get("loss", t["loss"]))
-        elif scheduler is not None:
-            scheduler.step()
-        shown = "  ".join(f"{p} loss {m['loss']:.4f} recon {m['recon']:.4f} KL {m['kl']:.4f}"
-                          for p, m in (("train", t), ("val", v)) if m)
-        print(f"Epoch {epoch}: {shown}  ({time.perf_counter() - start:.1f} s)")
-        save_previews(encoder, decoder, data, fixed_noise, args.out, epoch)
-        checkpoint = {
-            "model": {"encoder": encoder.state_dict(), "decoder": decoder.state_dict()},
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch,
-            "config": CONFIG,
-            "fixed_noise": fixed_noise.cpu(),
-            "metrics": {"train": t, "val": v},
-        }
-        torch.save(checkpoint, os.path.join(args.out, "last.pt"))
-        if args.dry_run:
-            break
-    return encoder, decoder
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-_RUN_HELP = [
-    "Run:",
-    "    python train.py                      # settings from the project; see --help",
-    "    python train.py --epochs 1 --dry-run  # check the set-up on one batch",
-    "Each epoch writes checkpoints/samples_epoch_NNN.png (decoded from a fixed noise batch),",
-    "checkpoints/reconstructions_epoch_NNN.png (validation images beside their reconstructions)",
-    "and checkpoints/last.pt; load both trained networks with model.py's load():",
-    '    decoder = load("checkpoints/last.pt")["decoder"]',
-]
-
-_LOADERS = ("digits", "synthetic", "torchvision", "image_folder", "csv")
-
-
-def vae_train_source(project, project_dir=None, format: bool = True) -> str | None:
-    """The source of ``train.py`` for a VAE project (None when it lacks an encoder and a
-    decoder). Raises :class:`~designer.engine.codegen.CodegenError` when the settings are invalid,
-    the networks do not fit together or the dataset holds token ids."""
-    from .. import codegen
-    from ..codegen import CodegenError, _header, format_source, literal, network_class_names
-    from ..config import ConfigError, validate_dataset, validate_training
-
-    if not set(VAE_NETWORKS) <= set(project.networks):
-        return None
-    try:
-        dataset = validate_dataset(project.dataset)
-        training = validate_training(project.training)
-    except ConfigError as exc:
-        raise CodegenError(str(exc)) from None
-    kind = dataset["kind"]
-    if kind not in _LOADERS:
-        raise CodegenError(f"a VAE learns images or vectors of numbers; a {kind} dataset holds "
-                           "token ids (choose an image or table dataset)")
-    problems, lat = vae_problems(project.networks)
-    errors = [p.message for p in problems if p.severity == "error"]
-    if errors or lat is None or lat.d is None:
-        raise CodegenError(errors[0] if errors else "the encoder and decoder have errors; fix "
-                           "them first (see Problems)")
-    if kind in ("image_folder", "csv") and dataset["path"] and project_dir is not None:
-        path = Path(dataset["path"]).expanduser()
-        if not path.is_absolute():
-            dataset["path"] = str((Path(project_dir) / path).resolve())
-    classes = network_class_names(project)
-    head = codegen._TRAIN_HEAD
-    for line in ("import torch.distributed as dist\n",
-                 "from torch.nn.parallel import DistributedDataParallel\n"):
-        if line not in head:  # pragma: no cover - the shared head changed; fail loudly
-            raise CodegenError("internal: the training script head changed")
-        head = head.replace(line, "", 1)
-    pieces = [head, codegen._IMAGES if kind in ("digits", "torchvision", "image_folder")
-              else codegen._NO_AUGMENT]
-    pieces.append({"digits": codegen._LOAD_DIGITS, "synthetic": codegen._LOAD_SYNTHETIC,
-                   "torchvision": codegen._LOAD_TORCHVISION,
-                   "image_folder": codegen._LOAD_IMAGE_FOLDER,
-                   "csv": codegen._CSV_COMMON + codegen._LOAD_CSV}[kind])
-    pieces += [_VAE_LOOP, codegen.MAKE_OPTIMIZER, _VAE_TRAIN]
-    # searched settings only: the networks' searched sizes keep their defaults here
-    body = codegen.with_search_arguments("".join(pieces), project, {})
-    if "np." not in body:  # digits and CSV loaders do without numpy
-        body = body.replace("import numpy as np\n", "", 1)
-    if kind in ("image_folder", "csv"):
-        data_default, data_help = dataset["path"], "the dataset file or folder (default: %(default)s)"
-    elif kind == "torchvision":
-        data_default, data_help = "data", "folder for the downloaded dataset (default: %(default)s)"
-    else:
-        data_default, data_help = None, None
-        body = codegen.without_data_argument(body)
-    config: dict[str, Any] = {"dataset": codegen._applying("dataset", dataset),
-                              "training": codegen._applying("training", training, project)}
-    e_cls, d_cls = classes[ENCODER], classes[DECODER]
-    # No user text here: argparse %-formats the description (see codegen.train_source).
-    description = f"Train the VAE {e_cls} + {d_cls}, designed with designer"
-    replacements = {
-        "__CLASS__": ", ".join(sorted({e_cls, d_cls})),
-        "__ENCODER__": e_cls,
-        "__DECODER__": d_cls,
-        "__LATENT__": literal(int(lat.d)),
-        "__CONFIG__": literal(config),
-        "__DESCRIPTION__": literal(description),
-        "__DATA_DEFAULT__": literal(data_default),
-        "__DATA_HELP__": literal(data_help),
-    }
-    # One pass over the template's own markers: text already put in is never searched again.
-    body = re.sub(r"__(CLASS|ENCODER|DECODER|LATENT|CONFIG|DESCRIPTION|DATA_DEFAULT|DATA_HELP)__",
-                  lambda m: replacements[m.group(0)], body)
-    header = _header(project, "VAE training script")
-    header += ["#", *("# " + line for line in _RUN_HELP)]
-    source = "\n".join(header) + "\n" + body
-    return format_source(source) if format else source
-
-
 VAE = register(Vae())
 
 __all__ = ["DECODER", "ENCODER", "VAE", "VAE_LOSSES", "VAE_METRIC_KEYS", "VAE_METRIC_LABELS",
            "VAE_NETWORKS", "Vae", "VaeRecipe", "VaeSamples", "check_vae_data", "encode",
-           "prepare_vae", "vae_loss", "vae_problems", "vae_train_source"]
+           "prepare_vae", "vae_loss", "vae_problems"]
