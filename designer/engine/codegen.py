@@ -34,7 +34,6 @@ from typing import Any
 
 from torch import nn
 
-from .blocks import BLOCK
 from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .catalog.activation import parameter_size
@@ -487,11 +486,11 @@ class _ClassWriter:
         names) and the classes of nested blocks; None for a layer switched off in this use."""
         key: list[Any] = [tuple(s.node_id for s in steps)]
         for s in steps:
-            if s.type in ("Input", "Output"):
+            if s.kind.is_port:
                 continue
             if s.disabled:
                 key.append(None)
-            elif s.type == BLOCK:
+            elif s.kind.is_block:
                 key.append(("block", tuple(self.variant_of[id(a)].cls
                                            for _, a in s.kwargs["_copies"])))
             else:
@@ -578,14 +577,14 @@ class _ClassWriter:
         init: list[str] = []
         attrs: dict[str, str] = {}  # node id -> how forward reaches its module
         flags: dict[str, str] = {}  # when-parameter -> attribute holding it (module-less layers)
-        module_attrs = {s.attr for s in steps if s.type not in ("Input", "Output")}
+        module_attrs = {s.attr for s in steps if not s.kind.is_port}
         for s in steps:
-            if s.type in ("Input", "Output"):
+            if s.kind.is_port:
                 continue
             node = graph.nodes[s.node_id]
             on = [(i, ss[s.node_id]) for i, ss in enumerate(self._by_id(members))
                   if not ss[s.node_id].disabled]
-            has_module = s.type == BLOCK or CATALOG[s.type].module is not None
+            has_module = s.kind.holds_module(s.type)
             # a sequential network's numbers and an imported model's "block1-0" are no names
             named = s.attr.isidentifier() and not (sequential and not chain)
             if not named:
@@ -600,12 +599,7 @@ class _ClassWriter:
                     flags[node.when] = name
                     init.append(f"self.{name} = {node.when}")
                 continue
-            if not on:
-                ctor = None
-            elif s.type == BLOCK:
-                ctor = self._block_ctor(node, on, uses, vary)
-            else:
-                ctor = self._layer_ctor(node, on, uses, vary)
+            ctor = self._constructor(s, node, on, uses, vary) if on else None
             if node.when is not None:
                 ctor = f"{ctor} if {node.when} else None" if ctor else "None"
             if chain:
@@ -641,14 +635,14 @@ class _ClassWriter:
             return False
         prev = input_ids[0]
         for s in steps:
-            if s.type == "Input":
+            if s.kind.is_input:
                 continue
-            if s.type == "Output":
+            if s.kind.is_output:
                 return s.inputs == (prev,)
             node = graph.nodes[s.node_id]
             if node.when is not None or s.inputs != (prev,):
                 return False
-            if s.type != BLOCK:
+            if not s.kind.is_block:  # a block use is a module called on its input
                 spec = CATALOG[s.type]
                 if spec.module is None:
                     return False
@@ -658,6 +652,11 @@ class _ClassWriter:
                     return False
             prev = s.node_id
         return False  # pragma: no cover - a valid network has its Output
+
+    def _constructor(self, step: Step, node, on: list[tuple[int, Step]], uses: list[_Use],
+                     vary) -> str:
+        """What ``__init__`` assigns to the step's attribute, by its kind."""
+        return _CONSTRUCTORS[step.kind.method](self, node, on, uses, vary)
 
     def _layer_ctor(self, node, on: list[tuple[int, Step]], uses: list[_Use], vary) -> str:
         from .blocks import bind, is_ref, ref_text
@@ -719,7 +718,7 @@ class _ClassWriter:
         uses = v.uses
         temps: set[str] = set()
         for s in steps:
-            if s.type in ("Input", BLOCK):
+            if s.kind.is_input or s.kind.is_block:  # no code template of their own
                 continue
             ctx = CodeContext("__out", "self.__attr",
                               [f"__in{i}" for i in range(len(s.inputs) or 1)], s.kwargs,
@@ -754,7 +753,7 @@ class _ClassWriter:
             shape = shape_of(nid)
             forward.append(f"# {var[nid]}: {shape + ' ' if shape else ''}{what}")
         for s in steps:
-            if s.type == "Input":
+            if s.kind.is_input:
                 continue
             node = graph.nodes[s.node_id]
             ins = [var[i] for i in s.inputs or input_ids[:1]]
@@ -764,7 +763,7 @@ class _ClassWriter:
                 forward.append(f"{out} = {ins[0]}  # {node.name} is off in every use")
                 continue
             rep_i, rep = on[0]
-            if s.type == BLOCK:
+            if s.kind.is_block:  # its class, called as a module
                 lines = [f"{out} = {attrs[s.node_id]}({', '.join(ins)})"]
             else:
                 ctx = CodeContext(out, attrs.get(s.node_id, f"self.{s.attr}"), ins, rep.kwargs,
@@ -836,7 +835,11 @@ class _ClassWriter:
 
 
 def _bare(step: Step) -> bool:
-    return step.type != BLOCK and CATALOG[step.type].bare_parameter
+    return step.kind.bare_parameter(step.type)
+
+
+# The constructor written for a step that holds a module, by its kind's interpreter method.
+_CONSTRUCTORS = {"layer": _ClassWriter._layer_ctor, "block": _ClassWriter._block_ctor}
 
 
 def _parameter_ctor(kwargs: dict[str, Any]) -> str:
