@@ -38,6 +38,7 @@ from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .catalog.activation import parameter_size
 from .graph import Graph, is_aux_output
+from .interpreter import GraphInterpreter
 from .modules import HELPER_CLASSES
 from .shapes import Analysis, Analyzer, analyze
 from .templates import stale_description
@@ -752,30 +753,8 @@ class _ClassWriter:
             what = "token ids (int64)" if dtype == "int64" else "float32"
             shape = shape_of(nid)
             forward.append(f"# {var[nid]}: {shape + ' ' if shape else ''}{what}")
-        for s in steps:
-            if s.kind.is_input:
-                continue
-            node = graph.nodes[s.node_id]
-            ins = [var[i] for i in s.inputs or input_ids[:1]]
-            on = [(i, ss[s.node_id]) for i, ss in enumerate(by_id) if not ss[s.node_id].disabled]
-            out = var[s.node_id]
-            if not on:
-                forward.append(f"{out} = {ins[0]}  # {node.name} is off in every use")
-                continue
-            rep_i, rep = on[0]
-            if s.kind.is_block:  # its class, called as a module
-                lines = [f"{out} = {attrs[s.node_id]}({', '.join(ins)})"]
-            else:
-                ctx = CodeContext(out, attrs.get(s.node_id, f"self.{s.attr}"), ins, rep.kwargs,
-                                  _bound(node.params, uses[rep_i].values))
-                lines = code_lines(CATALOG[s.type], ctx)
-            shape = shape_of(s.node_id) if len(on) == len(uses) else None
-            if node.when is not None:
-                stored = flags.get(node.when)
-                cond = f"self.{stored}" if stored else f"{attrs[s.node_id]} is not None"
-                lines = _switched(lines, out, cond, ins[0])
-            forward.extend(lines[:-1])
-            forward.append(_comment_line(lines[-1], shape) if shape else lines[-1])
+        _ForwardLines(graph, steps, by_id, uses, var, attrs, flags, input_ids, shape_of,
+                      forward).run()
         outs = [var[o] for o in output_ids]
         main = [var[o] for o in output_ids if not is_aux_output(graph.nodes[o])]
         if len(main) < len(outs):  # auxiliary outputs: returned in training only, after
@@ -832,6 +811,62 @@ class _ClassWriter:
             lines.append(f"    def forward({', '.join(args)}):")
             lines += ["        " + line for line in forward]
         v.lines = lines
+
+
+class _ForwardLines(GraphInterpreter):
+    """The body of one class's ``forward``, step by step: an Input is a forward argument, a layer
+    (and an Output) writes its catalog code, a block use calls its class. Each node's result is
+    the variable that holds its output; the lines go to ``forward``."""
+
+    def __init__(self, graph: Graph, steps: list[Step], by_id: list[dict[str, Step]],
+                 uses: list[_Use], var: dict[str, str], attrs: dict[str, str],
+                 flags: dict[str, str], input_ids: list[str], shape_of, forward: list[str]
+                 ) -> None:
+        super().__init__(graph, [s.node_id for s in steps])
+        self.steps = {s.node_id: s for s in steps}
+        self.by_id, self.uses, self.var, self.attrs = by_id, uses, var, attrs
+        self.flags, self.input_ids, self.shape_of = flags, input_ids, shape_of
+        self.forward = forward
+
+    def input(self, node, args: list[str]) -> str:
+        return self.var[node.id]
+
+    def layer(self, node, args: list[str]) -> str:
+        def lines(s: Step, out: str, ins: list[str], rep_i: int, rep: Step) -> list[str]:
+            ctx = CodeContext(out, self.attrs.get(s.node_id, f"self.{s.attr}"), ins, rep.kwargs,
+                              _bound(node.params, self.uses[rep_i].values))
+            return code_lines(CATALOG[s.type], ctx)
+
+        return self._write(node, args, lines)
+
+    output = layer
+
+    def block(self, node, args: list[str]) -> str:
+        def lines(s: Step, out: str, ins: list[str], rep_i: int, rep: Step) -> list[str]:
+            return [f"{out} = {self.attrs[s.node_id]}({', '.join(ins)})"]  # its class, called
+
+        return self._write(node, args, lines)
+
+    def _write(self, node, args: list[str], lines_of) -> str:
+        """The lines of one step (switched by ``when``, with its shape comment)."""
+        s = self.steps[node.id]
+        ins = args or [self.var[i] for i in self.input_ids[:1]]
+        on = [(i, ss[s.node_id]) for i, ss in enumerate(self.by_id)
+              if not ss[s.node_id].disabled]
+        out = self.var[s.node_id]
+        if not on:
+            self.forward.append(f"{out} = {ins[0]}  # {node.name} is off in every use")
+            return out
+        rep_i, rep = on[0]
+        lines = lines_of(s, out, ins, rep_i, rep)
+        shape = self.shape_of(s.node_id) if len(on) == len(self.uses) else None
+        if node.when is not None:
+            stored = self.flags.get(node.when)
+            cond = f"self.{stored}" if stored else f"{self.attrs[s.node_id]} is not None"
+            lines = _switched(lines, out, cond, ins[0])
+        self.forward.extend(lines[:-1])
+        self.forward.append(_comment_line(lines[-1], shape) if shape else lines[-1])
+        return out
 
 
 def _bare(step: Step) -> bool:
