@@ -13,7 +13,7 @@ hierarchical (``layer1.0.conv1.weight``). A layer switched off by a block parame
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -40,16 +40,16 @@ class Step:
     kwargs: dict[str, Any]
     attr: str = ""  # the module attribute: the name, or its position in a sequential network
     frozen: bool = False  # not trainable (Node.frozen)
+    # the kind of the node it runs (designer.engine.nodes), from its type; read every forward
+    kind: NodeKind = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", kind_of(self.type))
 
     @property
     def disabled(self) -> bool:
         """Switched off by a block parameter: the input passes through."""
         return bool(self.kwargs.get("_disabled"))
-
-    @property
-    def kind(self) -> NodeKind:
-        """The kind of the node this step runs (:mod:`.nodes`)."""
-        return kind_of(self.type)
 
 
 class ModuleMaker(GraphInterpreter):
