@@ -486,20 +486,8 @@ class _ClassWriter:
         """What must be the same for two uses to share a class: the forward code (with placeholder
         names) and the classes of nested blocks; None for a layer switched off in this use."""
         key: list[Any] = [tuple(s.node_id for s in steps)]
-        for s in steps:
-            if s.kind.is_port:
-                continue
-            if s.disabled:
-                key.append(None)
-            elif s.kind.is_block:
-                key.append(("block", tuple(self.variant_of[id(a)].cls
-                                           for _, a in s.kwargs["_copies"])))
-            else:
-                ctx = CodeContext("__out", "self.__attr",
-                                  [f"__in{i}" for i in range(len(s.inputs) or 1)], s.kwargs,
-                                  _bound(graph.nodes[s.node_id].params, use.values))
-                key.append((tuple(code_lines(CATALOG[s.type], ctx)),
-                            tuple(module_kwargs(s.kwargs))))
+        of_step = _StepKey(graph, use, self.variant_of)
+        key += [of_step.run_node(s, []) for s in steps if not s.kind.is_port]
         return key
 
     def _write_variant(self, graph: Graph, v: _Variant,
@@ -811,6 +799,28 @@ class _ClassWriter:
             lines.append(f"    def forward({', '.join(args)}):")
             lines += ["        " + line for line in forward]
         v.lines = lines
+
+
+class _StepKey(GraphInterpreter):
+    """A step's part of :meth:`_ClassWriter._key`, by kind: a layer's forward code with
+    placeholder names and its constructor's arguments, a block use's classes (one per copy);
+    None for a step switched off in this use. Dispatches steps, walks no graph."""
+
+    def __init__(self, graph: Graph, use: _Use, variant_of: dict[int, _Variant]) -> None:
+        super().__init__(graph)
+        self.use, self.variant_of = use, variant_of
+
+    def layer(self, s: Step, args: list[Any]) -> tuple | None:
+        if s.disabled:
+            return None
+        ctx = CodeContext("__out", "self.__attr", [f"__in{i}" for i in range(len(s.inputs) or 1)],
+                          s.kwargs, _bound(self.graph.nodes[s.node_id].params, self.use.values))
+        return tuple(code_lines(CATALOG[s.type], ctx)), tuple(module_kwargs(s.kwargs))
+
+    def block(self, s: Step, args: list[Any]) -> tuple | None:
+        if s.disabled:
+            return None
+        return "block", tuple(self.variant_of[id(a)].cls for _, a in s.kwargs["_copies"])
 
 
 class _ForwardLines(GraphInterpreter):
