@@ -1,7 +1,8 @@
 """Blocks: a network of the project used as a layer in another network.
 
 One concept, no second graph type: any network of a project can be the model trained, a block
-used as a layer elsewhere, or both. A **block use** is a node of type ``Block`` whose parameters
+used as a layer elsewhere, or both. A **block use** is a node of type ``Block`` (its kind,
+:class:`~designer.engine.nodes.BlockUseKind`, holds what is particular to it) whose parameters
 say which network it instantiates (``block``), how many copies run in sequence (``repeat``, numbered
 like ``nn.Sequential``: ``layer1.0.conv1.weight``), the values of the block's own parameters
 (``args``) and values that only the first copy takes (``first``: a ResNet stage's first block
