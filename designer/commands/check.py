@@ -32,7 +32,7 @@ def report(project) -> dict:
             layers.append({
                 "id": nid, "name": node.name, "type": node.type,
                 **({"block": node.params.get("block"), "repeat": node.params.get("repeat", 1)}
-                   if node.type == "Block" else {}),
+                   if node.kind.is_block else {}),
                 "output_shape": list(info.output_shape) if info and info.output_shape else None,
                 "dtype": info.dtype if info and info.output_shape else None,
                 "params": info.params if info else 0,
@@ -106,7 +106,7 @@ def format_report(rep: dict) -> str:
         for layer in net["layers"]:
             shape = layer["output_shape"]
             kind = layer["type"]
-            if kind == "Block":
+            if "block" in layer:  # a block use: the network it uses, and its copies
                 kind = f"{layer['block']}" + (f" x{layer['repeat']}" if layer["repeat"] > 1 else "")
             rows.append((layer["name"], kind,
                          "(N, " + ", ".join(map(str, shape)) + ")" if shape else "?",

@@ -1,7 +1,8 @@
 """Blocks: a network of the project used as a layer in another network.
 
 One concept, no second graph type: any network of a project can be the model trained, a block
-used as a layer elsewhere, or both. A **block use** is a node of type ``Block`` whose parameters
+used as a layer elsewhere, or both. A **block use** is a node of type ``Block`` (its kind,
+:class:`~designer.engine.nodes.BlockUseKind`, holds what is particular to it) whose parameters
 say which network it instantiates (``block``), how many copies run in sequence (``repeat``, numbered
 like ``nn.Sequential``: ``layer1.0.conv1.weight``), the values of the block's own parameters
 (``args``) and values that only the first copy takes (``first``: a ResNet stage's first block
@@ -28,47 +29,25 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .catalog import CATALOG, LayerSpec, Param
+from .nodes import BLOCK, BLOCK_SPEC, MAX_REPEAT, kind_of
 from .schema import _show, is_ref, ref_problem
 
 if TYPE_CHECKING:
     from .graph import Graph
 
-BLOCK = "Block"
 #: The types a block parameter may have.
 BLOCK_PARAM_TYPES = ("int", "float", "bool", "choice")
 MAX_BLOCK_PARAMS = 32
 # Names exported code gives a meaning of its own (a block parameter becomes an __init__ argument).
 _CODE_NAMES = frozenset({"self", "nn", "torch", "F", "super", "in_channels", "in_features"})
-MAX_REPEAT = 1000
 #: How deep blocks may nest (a block using a block using ...).
 MAX_DEPTH = 16
 
-BLOCK_SPEC = LayerSpec(
-    id=BLOCK,
-    display_name="Block",
-    category="Blocks",
-    doc="A network of this project used as one layer: its Inputs are the ports, its Output the "
-        "result; repeat runs copies in sequence.",
-    params=(
-        Param("block", "text", "", "The network used as this layer"),
-        Param("repeat", "int", 1, "Copies run one after the other (numbered 0, 1, ... like "
-              "nn.Sequential)", min=1, max=MAX_REPEAT),
-        Param("args", "values", {}, "Values of the block's parameters at this use"),
-        Param("first", "values", {}, "Values only the first copy takes (a stage's first block "
-              "strides)"),
-    ),
-    variadic=True,
-    min_inputs=1,
-    key_params=("block", "repeat"),
-    prefix="block",
-)
-
 
 def layer_spec(type_id: str) -> LayerSpec | None:
-    """The spec of a node type: a catalog layer, or the block use."""
-    if type_id == BLOCK:
-        return BLOCK_SPEC
-    return CATALOG.get(type_id)
+    """The spec of a node type: a catalog layer, or the block use (its kind says)."""
+    spec = CATALOG.get(type_id)  # the common case first: this runs for every node of a check
+    return spec if spec is not None else kind_of(type_id).spec(type_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,10 +190,9 @@ def uses_of(graph: Graph) -> list[str]:
     """Names of the blocks a network uses directly (in node order, once each)."""
     out: list[str] = []
     for n in graph.nodes.values():
-        if n.type == BLOCK:
-            name = n.params.get("block")
-            if isinstance(name, str) and name not in out:
-                out.append(name)
+        name = n.kind.block_name(n.params)
+        if name is not None and name not in out:
+            out.append(name)
     return out
 
 
@@ -263,7 +241,7 @@ def deep_version(library: Mapping[str, Graph], name: str) -> tuple:
 def used_by(library: Mapping[str, Graph], name: str) -> list[tuple[str, str]]:
     """(network, node id) of every use of block ``name`` in the project."""
     return [(net, n.id) for net, g in library.items() for n in g.nodes.values()
-            if n.type == BLOCK and n.params.get("block") == name]
+            if n.kind.block_name(n.params) == name]
 
 
 __all__ = [
@@ -327,7 +305,7 @@ def group(project, network: str, node_ids, name: str) -> str:
     if not sel:
         raise GraphError("select the layers to group into a block")
     for nid in sel:
-        if graph.nodes[nid].type in ("Input", "Output"):
+        if graph.nodes[nid].kind.is_port:
             raise GraphError(f"'{graph.nodes[nid].name}' is an {graph.nodes[nid].type}: a block "
                              "holds the layers between them; leave it out of the selection")
     why = project.network_name_problem(name)
@@ -429,7 +407,7 @@ def ungroup(project, network: str, use_id: str) -> list[str]:
 
     graph = project.networks[network]
     use = graph.node(use_id)
-    if use.type != BLOCK:
+    if not use.kind.is_block:
         raise GraphError(f"'{use.name}' is not a block")
     analysis = analyze(graph)
     info = analysis.infos.get(use_id)
@@ -466,7 +444,7 @@ def ungroup(project, network: str, use_id: str) -> list[str]:
         prefix = f"{use.name}_{i}_" if len(copies) > 1 else f"{use.name}_"
         for nid in analysis_order:
             n = inner[nid]
-            if n.type in ("Input", "Output") or (inner_analysis.infos[nid].kwargs or {}).get(
+            if n.kind.is_port or (inner_analysis.infos[nid].kwargs or {}).get(
                     "_disabled"):
                 continue
             new_id = uuid.uuid4().hex[:12]
@@ -502,7 +480,7 @@ def _bound_params(node, values: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in node.params.items():
         if is_ref(v):
             out[k] = bind(v, values)
-        elif k in ("args", "first") and node.type == BLOCK and isinstance(v, dict):
+        elif k in node.kind.argument_fields and isinstance(v, dict):
             out[k] = {a: bind(x, values) for a, x in v.items()}
     return out
 
@@ -514,7 +492,7 @@ def make_unique(project, network: str, use_id: str, new_name: str | None = None)
 
     graph = project.networks[network]
     use = graph.node(use_id)
-    if use.type != BLOCK:
+    if not use.kind.is_block:
         raise GraphError(f"'{use.name}' is not a block")
     block = use.params["block"]
     if block not in project.networks:
@@ -554,10 +532,7 @@ def restore_networks(project, state: list[tuple[str, Any]]) -> None:
 def input_count(library: Mapping[str, Graph] | None, node: Any) -> int | None:
     """How many input ports a block use has: its definition's Inputs (None when ``node`` is no
     block use or its definition is unknown)."""
-    if node.type != BLOCK or not library:
-        return None
-    definition = library.get(node.params.get("block"))
-    return None if definition is None else len(definition.inputs())
+    return node.kind.input_count(node, library)
 
 
 def block_names(library: Mapping[str, Graph]) -> list[str]:
@@ -600,9 +575,9 @@ def use_context(graph: Graph, analysis: Any, use_id: str, copy: int = 0
     from .graph import Adjacency
 
     node = graph.nodes.get(use_id)
-    if node is None or node.type != BLOCK or graph.library is None:
+    if node is None:
         return None
-    definition = graph.library.get(node.params.get("block"))
+    definition = node.kind.definition(node, graph.library)
     if definition is None:
         return None
     preds = Adjacency.of(graph).preds[use_id]

@@ -13,7 +13,7 @@ hierarchical (``layer1.0.conv1.weight``). A layer switched off by a block parame
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +21,9 @@ from torch import nn
 
 from .catalog import CATALOG, apply_layer, make_module
 from .catalog.activation import parameter_size
-from .graph import Adjacency, Graph, is_aux_output
+from .graph import Graph, Node, is_aux_output
+from .interpreter import GraphInterpreter
+from .nodes import NodeKind, kind_of
 from .shapes import Analysis, analyze
 
 
@@ -38,11 +40,31 @@ class Step:
     kwargs: dict[str, Any]
     attr: str = ""  # the module attribute: the name, or its position in a sequential network
     frozen: bool = False  # not trainable (Node.frozen)
+    # the kind of the node it runs (designer.engine.nodes), from its type; read every forward
+    kind: NodeKind = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", kind_of(self.type))
 
     @property
     def disabled(self) -> bool:
         """Switched off by a block parameter: the input passes through."""
         return bool(self.kwargs.get("_disabled"))
+
+
+class ModuleMaker(GraphInterpreter):
+    """The module each step of a forward program holds, by kind: a layer's torch module (or a
+    Parameter layer's tensor; None for one that only acts in forward), a block use's network
+    built per copy; Inputs and Outputs hold none. Dispatches steps, walks no graph."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def layer(self, step: Step, args: list[Any]) -> nn.Module | nn.Parameter | None:
+        return make_module(CATALOG[step.type], step.kwargs)
+
+    def block(self, step: Step, args: list[Any]) -> nn.Module:
+        return block_module(step.kwargs)
 
 
 class GraphModule(nn.Module):
@@ -62,20 +84,19 @@ class GraphModule(nn.Module):
         self._aux_only = _feeding_only(steps, output_ids[self._main_count:]) if aux_weights \
             else frozenset()
         bare = []  # Parameter layers: their tensors hang off self (key <name>, not <name>.weight)
+        maker = ModuleMaker()
         for step in steps:
-            is_bare = step.type != "Block" and CATALOG[step.type].bare_parameter
+            kind = step.kind
+            is_bare = kind.bare_parameter(step.type)
             if is_bare:
                 bare.append(step)
             if step.disabled:
                 if is_bare:
                     self.register_parameter(step.attr, None)
-                elif step.type == "Block" or CATALOG[step.type].module_name is not None:
+                elif kind.holds_module(step.type):
                     self.add_module(step.attr, None)  # as torchvision's downsample = None
                 continue
-            if step.type == "Block":
-                module = block_module(step.kwargs)
-            else:
-                module = make_module(CATALOG[step.type], step.kwargs)
+            module = maker.run_node(step, [])
             if isinstance(module, nn.Parameter):
                 module.requires_grad_(not step.frozen)
                 self.register_parameter(step.attr, module)
@@ -101,14 +122,15 @@ class GraphModule(nn.Module):
         values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs))
         skip = self._aux_only if not self.training else ()
         for step in self._steps:
-            if step.type == "Input" or step.node_id in skip:
+            kind = step.kind
+            if kind.is_input or step.node_id in skip:
                 continue
             # a layer without inputs (Parameter) gets the first model input, for its batch size
             args = [values[i] for i in step.inputs] or list(inputs[:1])
             if step.disabled:
                 values[step.node_id] = args[0]
                 continue
-            if step.type == "Block":
+            if kind.is_block:  # its network, a submodule
                 values[step.node_id] = getattr(self, step.attr)(*args)
                 continue
             spec = CATALOG[step.type]
@@ -152,7 +174,7 @@ def upgrade_state_dict(model: nn.Module, state: dict[str, Any]) -> dict[str, Any
 def _feeding_only(steps: list[Step], aux_ids: list[str]) -> frozenset[str]:
     """The steps that only the auxiliary outputs ``aux_ids`` need (none of the main ones)."""
     producers = {s.node_id: s for s in steps}
-    main = [s.node_id for s in steps if s.type == "Output" and s.node_id not in aux_ids]
+    main = [s.node_id for s in steps if s.kind.is_output and s.node_id not in aux_ids]
 
     def ancestors(ids: list[str]) -> set[str]:
         seen, todo = set(), list(ids)
@@ -200,26 +222,44 @@ def plan(graph: Graph, analysis: Analysis | None = None) -> list[Step]:
     if not analysis.ok:
         lines = "\n".join(f"- {p.message}" for p in analysis.errors[:20])
         raise BuildError(f"The design has {len(analysis.errors)} error(s):\n{lines}")
-    preds = Adjacency.of(graph).preds
-    steps = []
-    position = 0
-    for nid in analysis.order:
-        node = graph.nodes[nid]
-        ins = tuple(e.src for e in preds[nid])
+    planner = Planner(graph, analysis)
+    env = planner.run()
+    return [env[nid] for nid in planner.order]
+
+
+class Planner(GraphInterpreter):
+    """The forward program: one :class:`Step` per node, in the analysis's order. Inputs and
+    Outputs keep their names; in a ``sequential`` network a layer or block use is numbered as
+    ``nn.Sequential`` numbers its modules."""
+
+    def __init__(self, graph: Graph, analysis: Analysis) -> None:
+        super().__init__(graph, analysis.order)
+        self.analysis = analysis
+        self.position = 0
+
+    def node(self, node: Node, args: list[Step]) -> Step:  # an Input or an Output
+        return self._step(node, args, node.module_attr)
+
+    def layer(self, node: Node, args: list[Step]) -> Step:
         attr = node.module_attr
-        if graph.sequential and node.type not in ("Input", "Output"):
-            attr, position = str(position), position + 1  # nn.Sequential's numbering
-        steps.append(Step(nid, node.name, node.type, ins, dict(analysis.infos[nid].kwargs or {}),
-                          attr, node.frozen))
-    return steps
+        if self.graph.sequential:
+            attr, self.position = str(self.position), self.position + 1
+        return self._step(node, args, attr)
+
+    block = layer
+
+    def _step(self, node: Node, args: list[Step], attr: str) -> Step:
+        kwargs = dict(self.analysis.infos[node.id].kwargs or {})
+        return Step(node.id, node.name, node.type, tuple(a.node_id for a in args), kwargs, attr,
+                    node.frozen)
 
 
 def ordered_io(graph: Graph, steps: list[Step]) -> tuple[list[str], list[str]]:
     """Input and Output node ids in the order forward() takes and returns them (auxiliary
     outputs after the main ones)."""
     order = {nid: i for i, nid in enumerate(graph.nodes)}
-    inputs = sorted((s.node_id for s in steps if s.type == "Input"), key=order.__getitem__)
-    outputs = sorted((s.node_id for s in steps if s.type == "Output"),
+    inputs = sorted((s.node_id for s in steps if s.kind.is_input), key=order.__getitem__)
+    outputs = sorted((s.node_id for s in steps if s.kind.is_output),
                      key=lambda nid: (is_aux_output(graph.nodes[nid]), order[nid]))
     return inputs, outputs
 

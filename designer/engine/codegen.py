@@ -34,11 +34,11 @@ from typing import Any
 
 from torch import nn
 
-from .blocks import BLOCK
 from .build import BuildError, Step, ordered_io, plan
 from .catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from .catalog.activation import parameter_size
 from .graph import Graph, is_aux_output
+from .interpreter import GraphInterpreter
 from .modules import HELPER_CLASSES
 from .shapes import Analysis, Analyzer, analyze
 from .templates import stale_description
@@ -486,20 +486,8 @@ class _ClassWriter:
         """What must be the same for two uses to share a class: the forward code (with placeholder
         names) and the classes of nested blocks; None for a layer switched off in this use."""
         key: list[Any] = [tuple(s.node_id for s in steps)]
-        for s in steps:
-            if s.type in ("Input", "Output"):
-                continue
-            if s.disabled:
-                key.append(None)
-            elif s.type == BLOCK:
-                key.append(("block", tuple(self.variant_of[id(a)].cls
-                                           for _, a in s.kwargs["_copies"])))
-            else:
-                ctx = CodeContext("__out", "self.__attr",
-                                  [f"__in{i}" for i in range(len(s.inputs) or 1)], s.kwargs,
-                                  _bound(graph.nodes[s.node_id].params, use.values))
-                key.append((tuple(code_lines(CATALOG[s.type], ctx)),
-                            tuple(module_kwargs(s.kwargs))))
+        of_step = _StepKey(graph, use, self.variant_of)
+        key += [of_step.run_node(s, []) for s in steps if not s.kind.is_port]
         return key
 
     def _write_variant(self, graph: Graph, v: _Variant,
@@ -578,14 +566,14 @@ class _ClassWriter:
         init: list[str] = []
         attrs: dict[str, str] = {}  # node id -> how forward reaches its module
         flags: dict[str, str] = {}  # when-parameter -> attribute holding it (module-less layers)
-        module_attrs = {s.attr for s in steps if s.type not in ("Input", "Output")}
+        module_attrs = {s.attr for s in steps if not s.kind.is_port}
         for s in steps:
-            if s.type in ("Input", "Output"):
+            if s.kind.is_port:
                 continue
             node = graph.nodes[s.node_id]
             on = [(i, ss[s.node_id]) for i, ss in enumerate(self._by_id(members))
                   if not ss[s.node_id].disabled]
-            has_module = s.type == BLOCK or CATALOG[s.type].module is not None
+            has_module = s.kind.holds_module(s.type)
             # a sequential network's numbers and an imported model's "block1-0" are no names
             named = s.attr.isidentifier() and not (sequential and not chain)
             if not named:
@@ -600,12 +588,7 @@ class _ClassWriter:
                     flags[node.when] = name
                     init.append(f"self.{name} = {node.when}")
                 continue
-            if not on:
-                ctor = None
-            elif s.type == BLOCK:
-                ctor = self._block_ctor(node, on, uses, vary)
-            else:
-                ctor = self._layer_ctor(node, on, uses, vary)
+            ctor = self._constructor(s, node, on, uses, vary) if on else None
             if node.when is not None:
                 ctor = f"{ctor} if {node.when} else None" if ctor else "None"
             if chain:
@@ -641,14 +624,14 @@ class _ClassWriter:
             return False
         prev = input_ids[0]
         for s in steps:
-            if s.type == "Input":
+            if s.kind.is_input:
                 continue
-            if s.type == "Output":
+            if s.kind.is_output:
                 return s.inputs == (prev,)
             node = graph.nodes[s.node_id]
             if node.when is not None or s.inputs != (prev,):
                 return False
-            if s.type != BLOCK:
+            if not s.kind.is_block:  # a block use is a module called on its input
                 spec = CATALOG[s.type]
                 if spec.module is None:
                     return False
@@ -658,6 +641,11 @@ class _ClassWriter:
                     return False
             prev = s.node_id
         return False  # pragma: no cover - a valid network has its Output
+
+    def _constructor(self, step: Step, node, on: list[tuple[int, Step]], uses: list[_Use],
+                     vary) -> str:
+        """What ``__init__`` assigns to the step's attribute, by its kind."""
+        return _CONSTRUCTORS[step.kind.method](self, node, on, uses, vary)
 
     def _layer_ctor(self, node, on: list[tuple[int, Step]], uses: list[_Use], vary) -> str:
         from .blocks import bind, is_ref, ref_text
@@ -719,7 +707,7 @@ class _ClassWriter:
         uses = v.uses
         temps: set[str] = set()
         for s in steps:
-            if s.type in ("Input", BLOCK):
+            if s.kind.is_input or s.kind.is_block:  # no code template of their own
                 continue
             ctx = CodeContext("__out", "self.__attr",
                               [f"__in{i}" for i in range(len(s.inputs) or 1)], s.kwargs,
@@ -753,30 +741,8 @@ class _ClassWriter:
             what = "token ids (int64)" if dtype == "int64" else "float32"
             shape = shape_of(nid)
             forward.append(f"# {var[nid]}: {shape + ' ' if shape else ''}{what}")
-        for s in steps:
-            if s.type == "Input":
-                continue
-            node = graph.nodes[s.node_id]
-            ins = [var[i] for i in s.inputs or input_ids[:1]]
-            on = [(i, ss[s.node_id]) for i, ss in enumerate(by_id) if not ss[s.node_id].disabled]
-            out = var[s.node_id]
-            if not on:
-                forward.append(f"{out} = {ins[0]}  # {node.name} is off in every use")
-                continue
-            rep_i, rep = on[0]
-            if s.type == BLOCK:
-                lines = [f"{out} = {attrs[s.node_id]}({', '.join(ins)})"]
-            else:
-                ctx = CodeContext(out, attrs.get(s.node_id, f"self.{s.attr}"), ins, rep.kwargs,
-                                  _bound(node.params, uses[rep_i].values))
-                lines = code_lines(CATALOG[s.type], ctx)
-            shape = shape_of(s.node_id) if len(on) == len(uses) else None
-            if node.when is not None:
-                stored = flags.get(node.when)
-                cond = f"self.{stored}" if stored else f"{attrs[s.node_id]} is not None"
-                lines = _switched(lines, out, cond, ins[0])
-            forward.extend(lines[:-1])
-            forward.append(_comment_line(lines[-1], shape) if shape else lines[-1])
+        _ForwardLines(graph, steps, by_id, uses, var, attrs, flags, input_ids, shape_of,
+                      forward).run()
         outs = [var[o] for o in output_ids]
         main = [var[o] for o in output_ids if not is_aux_output(graph.nodes[o])]
         if len(main) < len(outs):  # auxiliary outputs: returned in training only, after
@@ -835,8 +801,90 @@ class _ClassWriter:
         v.lines = lines
 
 
+class _StepKey(GraphInterpreter):
+    """A step's part of :meth:`_ClassWriter._key`, by kind: a layer's forward code with
+    placeholder names and its constructor's arguments, a block use's classes (one per copy);
+    None for a step switched off in this use. Dispatches steps, walks no graph."""
+
+    def __init__(self, graph: Graph, use: _Use, variant_of: dict[int, _Variant]) -> None:
+        super().__init__(graph)
+        self.use, self.variant_of = use, variant_of
+
+    def layer(self, s: Step, args: list[Any]) -> tuple | None:
+        if s.disabled:
+            return None
+        ctx = CodeContext("__out", "self.__attr", [f"__in{i}" for i in range(len(s.inputs) or 1)],
+                          s.kwargs, _bound(self.graph.nodes[s.node_id].params, self.use.values))
+        return tuple(code_lines(CATALOG[s.type], ctx)), tuple(module_kwargs(s.kwargs))
+
+    def block(self, s: Step, args: list[Any]) -> tuple | None:
+        if s.disabled:
+            return None
+        return "block", tuple(self.variant_of[id(a)].cls for _, a in s.kwargs["_copies"])
+
+
+class _ForwardLines(GraphInterpreter):
+    """The body of one class's ``forward``, step by step: an Input is a forward argument, a layer
+    (and an Output) writes its catalog code, a block use calls its class. Each node's result is
+    the variable that holds its output; the lines go to ``forward``."""
+
+    def __init__(self, graph: Graph, steps: list[Step], by_id: list[dict[str, Step]],
+                 uses: list[_Use], var: dict[str, str], attrs: dict[str, str],
+                 flags: dict[str, str], input_ids: list[str], shape_of, forward: list[str]
+                 ) -> None:
+        super().__init__(graph, [s.node_id for s in steps])
+        self.steps = {s.node_id: s for s in steps}
+        self.by_id, self.uses, self.var, self.attrs = by_id, uses, var, attrs
+        self.flags, self.input_ids, self.shape_of = flags, input_ids, shape_of
+        self.forward = forward
+
+    def input(self, node, args: list[str]) -> str:
+        return self.var[node.id]
+
+    def layer(self, node, args: list[str]) -> str:
+        def lines(s: Step, out: str, ins: list[str], rep_i: int, rep: Step) -> list[str]:
+            ctx = CodeContext(out, self.attrs.get(s.node_id, f"self.{s.attr}"), ins, rep.kwargs,
+                              _bound(node.params, self.uses[rep_i].values))
+            return code_lines(CATALOG[s.type], ctx)
+
+        return self._write(node, args, lines)
+
+    output = layer
+
+    def block(self, node, args: list[str]) -> str:
+        def lines(s: Step, out: str, ins: list[str], rep_i: int, rep: Step) -> list[str]:
+            return [f"{out} = {self.attrs[s.node_id]}({', '.join(ins)})"]  # its class, called
+
+        return self._write(node, args, lines)
+
+    def _write(self, node, args: list[str], lines_of) -> str:
+        """The lines of one step (switched by ``when``, with its shape comment)."""
+        s = self.steps[node.id]
+        ins = args or [self.var[i] for i in self.input_ids[:1]]
+        on = [(i, ss[s.node_id]) for i, ss in enumerate(self.by_id)
+              if not ss[s.node_id].disabled]
+        out = self.var[s.node_id]
+        if not on:
+            self.forward.append(f"{out} = {ins[0]}  # {node.name} is off in every use")
+            return out
+        rep_i, rep = on[0]
+        lines = lines_of(s, out, ins, rep_i, rep)
+        shape = self.shape_of(s.node_id) if len(on) == len(self.uses) else None
+        if node.when is not None:
+            stored = self.flags.get(node.when)
+            cond = f"self.{stored}" if stored else f"{self.attrs[s.node_id]} is not None"
+            lines = _switched(lines, out, cond, ins[0])
+        self.forward.extend(lines[:-1])
+        self.forward.append(_comment_line(lines[-1], shape) if shape else lines[-1])
+        return out
+
+
 def _bare(step: Step) -> bool:
-    return step.type != BLOCK and CATALOG[step.type].bare_parameter
+    return step.kind.bare_parameter(step.type)
+
+
+# The constructor written for a step that holds a module, by its kind's interpreter method.
+_CONSTRUCTORS = {"layer": _ClassWriter._layer_ctor, "block": _ClassWriter._block_ctor}
 
 
 def _parameter_ctor(kwargs: dict[str, Any]) -> str:

@@ -11,11 +11,12 @@ import itertools
 import math
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .blocks import input_count, layer_spec
+from .blocks import layer_spec
 from .catalog import LayerSpec, attr_problem, name_problem
+from .nodes import NodeKind, kind_of
 
 if TYPE_CHECKING:
     # Imported where used: networkx takes ~0.1 s to import, a third of `designer check`, and the
@@ -45,6 +46,13 @@ class Node:
     # state_dict keys stay the model's; exported code writes add_module/getattr for it. None: the
     # name is the attribute.
     attr: str | None = None
+    # What the node is (Input, Output, layer or block use) and the behaviour of that kind
+    # (designer.engine.nodes), from its type when it is made; the type string is what files save
+    # (and never changes: a node of another type is another node).
+    kind: NodeKind = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.kind = kind_of(self.type)
 
     @property
     def module_attr(self) -> str:
@@ -84,7 +92,7 @@ def _saved_params(node: Node) -> dict[str, Any]:
 def is_aux_output(node: Node) -> bool:
     """An auxiliary Output: returned in training only, its loss weighted by ``aux_weight``
     (a number; anything else, such as a block parameter's reference, is refused by the checks)."""
-    if node.type != "Output":
+    if not node.kind.is_output:
         return False
     weight = node.params.get("aux_weight")
     return isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight > 0
@@ -208,10 +216,10 @@ class Graph(Observable):
         return [e for e in self.edges if e.src == node_id]
 
     def inputs(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.type == "Input"]
+        return [n for n in self.nodes.values() if n.kind.is_input]
 
     def outputs(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.type == "Output"]
+        return [n for n in self.nodes.values() if n.kind.is_output]
 
     def main_outputs(self) -> list[Node]:
         """The Outputs forward returns in every mode (not the training-only auxiliary ones)."""
@@ -321,13 +329,13 @@ class Graph(Observable):
         if spec.variadic:
             if dst_port < 0 or dst_port > 63:
                 return f"{d.name} has no input port {dst_port}"
-            ports = input_count(self.library, d)  # a block use: its definition's Inputs
+            ports = d.kind.input_count(d, self.library)  # a block use: its definition's Inputs
             if ports is not None and dst_port >= ports:
                 return (f"{d.name} has no input port {dst_port + 1}: block "
                         f"{d.params.get('block')!r} has {ports} Input(s)")
         elif not 0 <= dst_port < spec.num_inputs:
             if spec.num_inputs == 0:
-                what = "an Input" if d.type == "Input" else f"a {spec.display_name}"
+                what = "an Input" if d.kind.is_input else f"a {spec.display_name}"
                 return f"{d.name} is {what} and takes no inputs"
             return f"{d.name} has no input port {dst_port}"
         if any(e.dst == dst and e.dst_port == dst_port for e in self.edges):
@@ -400,7 +408,7 @@ class Graph(Observable):
         node = self.node(node_id)
         if when is not None and (not isinstance(when, str) or not when.isidentifier()):
             raise GraphError(f"{node.name}: 'when' names a bool block parameter, got {when!r}")
-        if node.type in ("Input", "Output") and when is not None:
+        if node.kind.is_port and when is not None:
             raise GraphError(f"{node.name}: an {node.type} cannot be switched off")
         old = node.when
         if old != when:
@@ -613,8 +621,14 @@ def check_structure(graph: Graph, adjacency: Adjacency | None = None) -> list[Pr
     problems: list[Problem] = []
     nodes = graph.nodes
     adj = adjacency or Adjacency.of(graph)
-    input_ids = [n.id for n in nodes.values() if n.type == "Input"]
-    output_ids = [n.id for n in nodes.values() if n.type == "Output"]
+    input_ids: list[str] = []
+    output_ids: list[str] = []
+    for n in nodes.values():
+        kind = n.kind
+        if kind.is_input:
+            input_ids.append(n.id)
+        elif kind.is_output:
+            output_ids.append(n.id)
     # A layer without inputs that is not an Input (Parameter) is a source of data of its own.
     sources = [n.id for n in nodes.values() if n.spec.num_inputs == 0 and not n.spec.variadic]
     from_input = adj.reachable(sources)

@@ -63,6 +63,7 @@ from .blocks import BLOCK, block_param
 from .catalog import attr_problem, name_problem
 from .graph import Graph
 from .layout import wrapped_positions
+from .nodes import kind_of
 from .project import Project
 from .weights import WeightsFit, match_weights, read_weights
 
@@ -892,7 +893,7 @@ def _single_layer(net: _Net) -> tuple[str, dict] | None:
     if len(layers) != 3 or layers[0].type != "Input" or layers[2].type != "Output":
         return None
     mid = layers[1]
-    if mid.child is not None or mid.type in ("Parameter", BLOCK) \
+    if mid.child is not None or mid.type == "Parameter" or kind_of(mid.type).is_block \
             or mid.inputs != [layers[0].name] or layers[2].inputs != [mid.name]:
         return None
     return mid.type, dict(mid.params)

@@ -43,6 +43,7 @@ import numpy as np
 
 from .catalog import CATALOG
 from .events import Histogram, InsideSample, InsideSummary, LayerSummary, LayerView
+from .interpreter import GraphInterpreter
 from .lazy import nn, torch
 
 INSIDE_DIR = "inside"
@@ -159,6 +160,35 @@ class _NoHook:
         pass
 
 
+class StepLayers(GraphInterpreter):
+    """The layers of one built network's forward program, by kind: a layer (with a module or a
+    Parameter layer's tensor) is one, a block use is walked into (``walk_block``), Inputs and
+    Outputs are none. Dispatches steps (designer.engine.build.Step), walks no graph."""
+
+    def __init__(self, network: str, prefix: str, gm: Any,
+                 add: Callable[[str, str, Any, str | None, str], None],
+                 walk_block: Callable[[str, str, Any], None]) -> None:
+        super().__init__(None)
+        self.network, self.prefix, self.gm = network, prefix, gm
+        self.add, self.walk_block = add, walk_block
+
+    def _module(self, step: Any) -> Any:
+        module = self.gm._modules.get(step.attr)
+        if module is None and self.gm._parameters.get(step.attr) is not None:
+            module = _TensorLayer(self.gm._parameters[step.attr])  # a Parameter layer
+        return module
+
+    def layer(self, step: Any, args: list[Any]) -> None:
+        module = self._module(step)
+        if module is not None:
+            self.add(self.network, self.prefix + step.attr, module, step.node_id, step.type)
+
+    def block(self, step: Any, args: list[Any]) -> None:
+        module = self._module(step)
+        if module is not None:
+            self.walk_block(self.network, self.prefix + step.attr + ".", module)
+
+
 def layers_of(networks: dict[str, Any]) -> list[Layer]:
     """Every layer module of every network, in forward-program order for built designs.
 
@@ -174,19 +204,10 @@ def layers_of(networks: dict[str, Any]) -> list[Layer]:
                          module))
 
     def walk_graph(network: str, prefix: str, gm: Any) -> None:
+        steps = StepLayers(network, prefix, gm, add, walk_block)
         for step in gm._steps:
-            if step.type in ("Input", "Output") or step.disabled:
-                continue
-            module = gm._modules.get(step.attr)
-            if module is None and gm._parameters.get(step.attr) is not None:
-                module = _TensorLayer(gm._parameters[step.attr])  # a Parameter layer
-            if module is None:
-                continue
-            path = prefix + step.attr
-            if step.type == "Block":
-                walk_block(network, path + ".", module)
-            else:
-                add(network, path, module, step.node_id, step.type)
+            if not step.disabled:
+                steps.run_node(step, [])
 
     def walk_block(network: str, prefix: str, module: Any) -> None:
         if isinstance(module, GraphModule):
@@ -877,7 +898,7 @@ def layer_text(graph: Any, node_id: str, analysis: Any = None, module: Any = Non
     info = analysis.infos.get(node_id)
     spec = CATALOG.get(node.type)
     doc = spec.doc if spec is not None else ""
-    if node.type == "Block":
+    if node.kind.is_block:
         doc = f"block {node.params.get('block', '?')}: the layers of its network, in turn"
     inputs = tuple(tuple(s) for s in (info.input_shapes if info else []) if s is not None)
     output = tuple(info.output_shape) if info and info.output_shape is not None else None

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import CATALOG, MemoryUse
 from .graph import Problem
+from .interpreter import GraphInterpreter
 
 if TYPE_CHECKING:  # shapes imports torch; only its types are needed here
     from .graph import Graph
@@ -210,12 +211,8 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
         is_view = (view or off) and len(ins) == 1  # switched off: passes through
         base[nid] = base.get(ins[0], ins[0]) if is_view else nid
     # The inside of each block use, per copy (its Inputs are tensors made out here).
-    insides: dict[str, list[MemoryEstimate]] = {}
-    for nid in order:
-        kw = (infos[nid].kwargs or {}) if nid in infos else {}
-        if graph.nodes[nid].type == "Block" and kw.get("_copies"):
-            insides[nid] = [estimate(kw["_graph"], inner, 1, None, device, inside_block=True)
-                            for _values, inner in kw["_copies"]]
+    insides = {nid: est for nid, est in BlockInsides(graph, order, analysis, device).run().items()
+               if est}
     # A node's output is kept for backward when it saves it or a reader saves its input.
     kept: set[str] = set()
     for nid in order:
@@ -261,6 +258,23 @@ def estimate(graph: Graph, analysis: Analysis, batch_size: int = 1,
         saved_per_sample=sum(m.saved for m in layers),
         backward_work_per_sample=max((m.work for m in layers), default=0),
         device=kind, notes=notes)
+
+
+class BlockInsides(GraphInterpreter):
+    """The memory estimate of each block use's inside, one per copy (None for other nodes)."""
+
+    def __init__(self, graph: Graph, order: list[str], analysis: Analysis, device: str) -> None:
+        super().__init__(graph, order)
+        self.infos = analysis.infos
+        self.device = device
+
+    def block(self, node, args: list[Any]) -> list[MemoryEstimate] | None:
+        info = self.infos.get(node.id)
+        kw = (info.kwargs or {}) if info is not None else {}
+        if not kw.get("_copies"):
+            return None
+        return [estimate(kw["_graph"], inner, 1, None, self.device, inside_block=True)
+                for _values, inner in kw["_copies"]]
 
 
 def _layer(node, info, owns: bool, kept: bool, device: str, inside_block: bool = False,
@@ -312,7 +326,7 @@ def _layer(node, info, owns: bool, kept: bool, device: str, inside_block: bool =
             work += 2 * steps * ff * FLOAT_BYTES
         out_fwd = out + a_fwd  # in a no-grad forward only the temporaries of the fused path
         return LayerMemory(node.id, node.name, t, out_fwd, saved, work, note, info.params)
-    if t == "Block" and insides:  # the inside of each copy, estimated as a network
+    if insides:  # a block use: the inside of each copy, estimated as a network
         if insides[-1].output_kept:  # the use's output is a tensor the inside keeps already
             saved = 0
         inner_saved = inner_fwd = inner_work = 0

@@ -484,12 +484,12 @@ def _check_search(search: dict, networks: dict[str, Graph]) -> None:
 
 def _check_blocks(networks: dict[str, Graph], raw: list) -> None:
     """Every block use names a network of the project, and no definition contains itself."""
-    from .blocks import BLOCK, definition_cycle
+    from .blocks import definition_cycle
 
     names = list(networks)
     for i, (net, graph) in enumerate(networks.items()):
         for j, node in enumerate(graph.nodes.values()):
-            if node.type != BLOCK:
+            if not node.kind.is_block:
                 continue
             block = node.params.get("block")
             if block not in networks:

@@ -10,7 +10,9 @@ layer declared without a formula falls back to its module built on the ``meta`` 
 no compute, weight initialisation skipped), importing torch then.
 
 :class:`Analyzer` follows a :class:`~designer.engine.graph.Graph` through its events and, after an
-edit, re-infers only the nodes downstream of it.
+edit, re-infers only the nodes downstream of it. It is a
+:class:`~designer.engine.interpreter.GraphInterpreter`: an Input gives its declared shape, a layer
+its catalog formula, a block use its definition inferred on the incoming shapes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .catalog import (
     make_module,
 )
 from .graph import Adjacency, Graph, GraphEvent, Node, Problem, check_structure
+from .interpreter import GraphInterpreter, topological_order
 
 Shape = tuple[int, ...]
 
@@ -98,7 +101,7 @@ def trainable_params(graph: Graph, analysis: Analysis) -> int:
     return total
 
 
-class Analyzer:
+class Analyzer(GraphInterpreter):
     """Incremental checker for one graph: call :meth:`analyze` after edits.
 
     As a block (designer.engine.blocks): ``values`` are the block parameters' values at a use
@@ -110,8 +113,11 @@ class Analyzer:
     def __init__(self, graph: Graph, values: dict[str, Any] | None = None,
                  inputs: list[tuple[Shape, str]] | None = None, stack: tuple[str, ...] = (),
                  subscribe: bool = True) -> None:
-        self.graph = graph
+        super().__init__(graph)
         self._infos: dict[str, NodeInfo] = {}
+        self.env = self._infos  # the interpreter's results are the node infos
+        self._rerun: set[str] = set()
+        self._methods: dict[str, Any] = {}  # node type -> the method of its kind
         self._dirty: set[str] = set(graph.nodes)
         self._cache: dict[tuple, tuple[Shape, int, int]] = {}
         self._last: Analysis | None = None
@@ -161,21 +167,14 @@ class Analyzer:
         adj = Adjacency.of(graph)
         problems = check_structure(graph, adj) + value_problems
         in_cycle = {nid for p in problems if p.code == "cycle" for nid in p.node_ids}
-        order = _topo_order(graph, adj, in_cycle)
+        order = topological_order(graph, adj, in_cycle)
         infos = self._infos
         for nid in list(infos):
             if nid not in graph.nodes:
                 del infos[nid]
-        dirty = {nid for nid in self._dirty if nid in graph.nodes}
-        for nid in order:
-            old = infos.get(nid)
-            if nid not in dirty and old is not None:
-                continue
-            ins = adj.preds[nid]
-            info = self._infer_node(graph.nodes[nid], [infos.get(e.src) for e in ins])
-            infos[nid] = info
-            if old is None or _changed(old, info):
-                dirty.update(adj.succs[nid])
+        self.adjacency, self.order = adj, order
+        self._rerun = {nid for nid in self._dirty if nid in graph.nodes}
+        self.run(self._rerun)
         ordered = set(order)
         for nid in graph.nodes:
             if nid not in ordered:  # in or after a cycle: unknown
@@ -306,44 +305,76 @@ class Analyzer:
         info.kwargs = {"_block": name, "_graph": frozen, "_copies": copies}
         return info
 
-    # -- one node --------------------------------------------------------------------------------
+    # -- one node, by kind ------------------------------------------------------------------------
 
-    def _infer_node(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
-        spec = node.spec
-        label = f"{spec.display_name} '{node.name}'"
-        if node.type == "Input":
-            if self.inputs is not None:  # a block's Input receives what its use is fed
-                index = [n.id for n in self.graph.inputs()].index(node.id)
-                if index < len(self.inputs):
-                    shape, dtype = self.inputs[index]
-                    return NodeInfo(tuple(shape), dtype)
-            shape = tuple(node.params["shape"])
-            dtype = "int" if node.params.get("dtype") == "int64" else "float"
-            return NodeInfo(shape, dtype)
+    def run_node(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
+        """Infer one node; when its shape or dtype changed, the nodes it feeds run again."""
+        old = self._infos.get(node.id)
+        method = self._methods.get(node.type)
+        if method is None:  # by type: this runs for every node of every check
+            method = self._methods[node.type] = getattr(type(self), node.kind.method)
+        info = method(self, node, upstream)
+        if old is None or _changed(old, info):
+            self._rerun.update(self.adjacency.succs[node.id])
+        return info
+
+    def input(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
+        if self.inputs is not None:  # a block's Input receives what its use is fed
+            index = [n.id for n in self.graph.inputs()].index(node.id)
+            if index < len(self.inputs):
+                shape, dtype = self.inputs[index]
+                return NodeInfo(tuple(shape), dtype)
+        shape = tuple(node.params["shape"])
+        dtype = "int" if node.params.get("dtype") == "int64" else "float"
+        return NodeInfo(shape, dtype)
+
+    def block(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
+        params, settled = self._bound_params(node, upstream, arguments=True)
+        if settled is not None:
+            return settled
+        if not upstream or any(u is None or u.output_shape is None for u in upstream):
+            return NodeInfo()
+        return self._infer_block(node, params, upstream)
+
+    def _bound_params(self, node: Node, upstream: list[NodeInfo | None], arguments: bool = False
+                      ) -> tuple[dict[str, Any], NodeInfo | None]:
+        """The node's parameters with this network's block parameters bound (``arguments``: it
+        passes values on, a block use), and the result when that already decides it (a refused
+        reference; switched off by ``when``)."""
         params = node.params
-        if self._bound or node.type == "Block" or any(isinstance(v, dict) and "ref" in v
-                                                       for v in params.values()):
+        if self._bound or arguments or any(isinstance(v, dict) and "ref" in v
+                                                            for v in params.values()):
             params, why = _bind_params(node, self._bound)
             if why:
-                return NodeInfo(error=f"{label}: {why}", error_code="block_ref")
+                return params, NodeInfo(error=f"{_label(node)}: {why}", error_code="block_ref")
         if node.when is not None:
+            label = _label(node)
             on = self._bound.get(node.when)
             if not isinstance(on, bool):
-                return NodeInfo(error=f"{label} is switched on by {node.when!r}, which is not a "
-                                f"bool parameter of this block: declare it, or clear 'when'",
-                                error_code="block_ref")
+                return params, NodeInfo(
+                    error=f"{label} is switched on by {node.when!r}, which is not a bool "
+                    f"parameter of this block: declare it, or clear 'when'",
+                    error_code="block_ref")
             if not on:  # switched off: the input passes through
                 if len(upstream) != 1 or upstream[0] is None or upstream[0].output_shape is None:
-                    return NodeInfo() if len(upstream) == 1 else NodeInfo(
+                    return params, NodeInfo() if len(upstream) == 1 else NodeInfo(
                         error=f"{label} can be switched off only with one input",
                         error_code="block_ref")
                 u = upstream[0]
-                return NodeInfo(u.output_shape, u.dtype, input_shapes=[u.output_shape],
-                                kwargs={"_disabled": True})
-        if node.type == "Block":
-            if not upstream or any(u is None or u.output_shape is None for u in upstream):
-                return NodeInfo()
-            return self._infer_block(node, params, upstream)
+                return params, NodeInfo(u.output_shape, u.dtype, input_shapes=[u.output_shape],
+                                        kwargs={"_disabled": True})
+        return params, None
+
+    def layer(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
+        """A catalog layer (and an Output): its shape rule on the incoming shapes."""
+        params = node.params
+        if self._bound or node.when is not None or any(isinstance(v, dict) and "ref" in v
+                                                       for v in params.values()):
+            params, settled = self._bound_params(node, upstream)
+            if settled is not None:
+                return settled
+        spec = node.spec
+        label = f"{spec.display_name} '{node.name}'"
         # A layer without inputs (Parameter) is resolved with no input shapes.
         source = spec.num_inputs == 0 and not spec.variadic
         if not source and (not upstream or any(u is None or u.output_shape is None
@@ -393,6 +424,8 @@ class Analyzer:
         info.params = nparams
         info.macs = macs
         return info
+
+    output = layer  # an Output passes its input on, by its catalog entry
 
     def _shape_params_macs(self, spec: LayerSpec, params: dict, kwargs: dict,
                            in_shapes: list[Shape], in_dtypes: list[str]) -> tuple[Shape, int, int]:
@@ -482,7 +515,7 @@ def _bind_params(node: Node, values: dict[str, Any]) -> tuple[dict[str, Any], st
     out = dict(node.params)
     declared = spec.param_map
     for k, v in node.params.items():
-        if k in ("args", "first") and node.type == "Block" and isinstance(v, dict):
+        if k in node.kind.argument_fields and isinstance(v, dict):
             try:  # a nested use passes on the values of the block around it
                 out[k] = {a: bind(x, values) for a, x in v.items()}
             except KeyError as exc:
@@ -505,6 +538,11 @@ def _bind_params(node: Node, values: dict[str, Any]) -> tuple[dict[str, Any], st
         except ValueError as exc:
             return out, f"{k} = {v['ref']} ({_short_value(bound)}): {exc}"
     return out, None
+
+
+def _label(node: Node) -> str:
+    """How a message names a node: ``Linear 'fc1'``."""
+    return f"{node.spec.display_name} '{node.name}'"
 
 
 def _short_value(v: Any) -> str:
@@ -554,29 +592,3 @@ def _freeze(value: Any) -> Any:
 def _changed(old: NodeInfo, new: NodeInfo) -> bool:
     """Whether the nodes fed by this one could see a difference."""
     return old.output_shape != new.output_shape or old.dtype != new.dtype
-
-
-def _topo_order(graph: Graph, adj: Adjacency, in_cycle: set[str]) -> list[str]:
-    """Kahn's algorithm, always taking the ready node added to the graph first (so a branch runs
-    where it was added: torchvision's BasicBlock registers conv1 ... bn2 before its downsample,
-    and a block written in that order builds its modules, and its state_dict, in that order);
-    nodes in or behind a cycle are left out."""
-    import heapq
-
-    blocked = adj.reachable(in_cycle) if in_cycle else set()
-    index = {nid: i for i, nid in enumerate(graph.nodes)}
-    indeg = {nid: 0 for nid in graph.nodes if nid not in blocked}
-    for nid in indeg:
-        indeg[nid] = sum(1 for e in adj.preds[nid] if e.src not in blocked)
-    ready = [(index[nid], nid) for nid, d in indeg.items() if d == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, nid = heapq.heappop(ready)
-        order.append(nid)
-        for s in adj.succs[nid]:
-            if s in indeg:
-                indeg[s] -= 1
-                if indeg[s] == 0:
-                    heapq.heappush(ready, (index[s], s))
-    return order

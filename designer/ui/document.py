@@ -43,6 +43,7 @@ from designer.engine.layout import (  # noqa: F401  (re-exported: the layout is 
     LAYOUT_DY,
     layered_positions,
 )
+from designer.engine.nodes import kind_of
 from designer.engine.project import (
     MAX_DESCRIPTION,
     MAX_NAME,
@@ -250,7 +251,7 @@ class Document(QObject):
         spec = layer_spec(type_id)
         if spec is None:
             raise GraphError(f"unknown layer type {type_id!r}")
-        if type_id == BLOCK:
+        if kind_of(type_id).is_block:
             self._check_block((params or {}).get("block"))
         try:
             full = spec.validate_params(params or {})
@@ -462,7 +463,7 @@ class Document(QObject):
         current network or of ``network``."""
         graph = self.graph if network is None else self.project.networks[network]
         node = graph.node(node_id)
-        if node.type == BLOCK and "block" in changes and changes["block"] != node.params.get("block"):
+        if node.kind.is_block and "block" in changes and changes["block"] != node.params.get("block"):
             self._check_block(changes["block"])
         try:
             full = node.spec.validate_params({**node.params, **changes})
@@ -515,7 +516,7 @@ class Document(QObject):
             return []
         allowed = None
         for n in nodes:  # a pasted block use must not make a block contain itself
-            if n["type"] == BLOCK:
+            if kind_of(n["type"]).is_block:
                 allowed = self.block_choices() if allowed is None else allowed
                 block = (n.get("params") or {}).get("block")
                 if block not in allowed:
@@ -858,7 +859,7 @@ class Document(QObject):
     def open_block(self, use_id: str) -> None:
         """Show the definition of a block use; the breadcrumb remembers the way back."""
         node = self.graph.node(use_id)
-        if node.type != BLOCK:
+        if not node.kind.is_block:
             raise GraphError(f"'{node.name}' is not a block")
         block = node.params.get("block")
         if block not in self.project.networks:

@@ -40,9 +40,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.blocks import BLOCK, BLOCK_PARAM_TYPES, BLOCK_SPEC, layer_spec, used_by
+from ..engine.blocks import BLOCK_PARAM_TYPES, BLOCK_SPEC, layer_spec, used_by
 from ..engine.catalog import name_problem
 from ..engine.graph import GraphError
+from ..engine.nodes import kind_of
 from ..engine.shapes import Analysis
 from .summary import human, shape_text
 from .sweeps.marking import SearchButton, searchable
@@ -253,9 +254,7 @@ class InspectorDock(QDockWidget):
         return None
 
     def _definition(self, node) -> Any:
-        if node.type != BLOCK:
-            return None
-        return self.document.project.networks.get(node.params.get("block"))
+        return node.kind.definition(node, self.document.project.networks)
 
     def _key_of(self, node_id: str) -> tuple:
         """What the form's rows depend on: rebuilt only when this changes."""
@@ -263,13 +262,13 @@ class InspectorDock(QDockWidget):
         node = graph.nodes[node_id]
         definition = self._definition(node)
         inner = tuple(definition.block_params) if definition is not None else ()
-        return (node_id, node.type, node.params.get("block") if node.type == BLOCK else None,
+        return (node_id, node.type, node.kind.block_name(node.params),
                 inner, tuple(graph.block_params), self._host_refs() is not None)
 
     def _build_form(self, type_id: str) -> None:
         self._clear_form()
         spec = layer_spec(type_id)
-        if type_id == BLOCK:
+        if kind_of(type_id).is_block:
             self._build_block_form()
             return
         self.title.setText(f"<b>{spec.display_name}</b> <span style='color:gray'>"
@@ -488,7 +487,7 @@ class InspectorDock(QDockWidget):
         for name, editor in self.editors.items():
             if editor.value() != node.params.get(name) or editor.error:
                 editor.set_value(node.params.get(name))
-        if node.type == BLOCK:
+        if node.kind.is_block:
             self._refresh_block(node)
         for button in self.search_buttons.values():
             button.refresh()

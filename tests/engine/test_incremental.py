@@ -17,13 +17,13 @@ from .helpers import chain
 def counted(monkeypatch):
     """Records the id of every node the Analyzer infers."""
     calls: list[str] = []
-    original = Analyzer._infer_node
+    original = Analyzer.run_node
 
     def spy(self, node, upstream):
         calls.append(node.id)
         return original(self, node, upstream)
 
-    monkeypatch.setattr(Analyzer, "_infer_node", spy)
+    monkeypatch.setattr(Analyzer, "run_node", spy)
     return calls
 
 

@@ -22,9 +22,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle, QStyleOptionGraphicsItem
 
-from designer.engine.blocks import BLOCK, is_ref, ref_text
+from designer.engine.blocks import is_ref, ref_text
 from designer.engine.catalog import fmt_shape
 from designer.engine.graph import Edge, Node, Problem
+from designer.engine.nodes import kind_of
 from designer.engine.shapes import NodeInfo
 
 NODE_WIDTH = 172.0
@@ -328,7 +329,7 @@ class NodeItem(QGraphicsItem):
         self._elide_title()
         parts = [f"when {node.when}"] if node.when else []
         self._off = bool(node.when)
-        if node.type == BLOCK:
+        if node.kind.is_block:
             parts += block_parts(node.params)
             self._header = fonts.header_fm.elidedText(
                 f"▣ {node.params.get('block') or '?'}", _ELIDE, width - 34)
@@ -345,7 +346,7 @@ class NodeItem(QGraphicsItem):
             for p in spec.params:  # a reference to a block parameter: worth seeing too
                 if p.name not in spec.key_params and is_ref(node.params.get(p.name)):
                     parts.append(f"{p.name}={fmt_value(node.params[p.name])}")
-        lines = 3 if node.type == BLOCK else 2  # a use's arguments, then its first copy's
+        lines = 3 if node.kind.is_block else 2  # a use's arguments, then its first copy's
         self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
                              for line in _wrap(parts, width, fonts.body_fm, lines)]
         if spec.variadic:
@@ -458,7 +459,7 @@ class NodeItem(QGraphicsItem):
         head = f"{self.spec.display_name} '{self._name}'"
         if self.problems:
             return head + "\n" + "\n".join(f"• {p.message}" for p in self.problems)
-        if self.spec.id == BLOCK:
+        if kind_of(self.spec.id).is_block:
             return (f"{head}: a use of {self._header.lstrip('▣ ')}\n{self.spec.doc}\n"
                     "Double-click to open its definition")
         return f"{head}\n{self.spec.doc}"

@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.blocks import BLOCK
 from designer.engine.catalog import CATALOG
 from designer.engine.graph import Adjacency, Edge, GraphError
 
@@ -530,7 +529,7 @@ class CanvasView(QGraphicsView):
     def _selected_use(self) -> str | None:
         ids = self.selected_node_ids()
         graph = self.document.graph
-        if len(ids) == 1 and ids[0] in graph.nodes and graph.nodes[ids[0]].type == BLOCK:
+        if len(ids) == 1 and ids[0] in graph.nodes and graph.nodes[ids[0]].kind.is_block:
             return ids[0]
         return None
 
@@ -762,7 +761,7 @@ class CanvasView(QGraphicsView):
             node = self._node_at(pos)
             graph = self.document.graph
             if node is not None and graph.nodes.get(node.node_id) is not None \
-                    and graph.nodes[node.node_id].type == BLOCK:
+                    and graph.nodes[node.node_id].kind.is_block:
                 self.open_block(node.node_id)  # double-click a block: open its definition
                 event.accept()
                 return

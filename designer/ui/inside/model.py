@@ -185,7 +185,7 @@ def node_keys(view: View, keys_meta: dict[str, tuple[str, str, str | None]]) -> 
     out: dict[str, list[str]] = {}
     patterns = {}
     for nid, a in attrs.items():
-        block = view.graph.nodes[nid].type == "Block"
+        block = view.graph.nodes[nid].kind.is_block
         patterns[nid] = (re.compile(prefix + re.escape(a) + (r"(?:\.\d+)?\..+" if block else "")),
                          block)
     for key, (net, path, node) in keys_meta.items():
