@@ -155,13 +155,6 @@ def test_the_passes_are_interpreters():
 # No comparison with the block type creeps back
 # --------------------------------------------------------------------------------------------
 
-#: Files not converted to the kind API yet (path relative to the repository). Empty it when
-#: each is converted; the test then covers them too.
-NOT_YET_CONVERTED = frozenset({
-    "designer/engine/sweeps.py",
-})
-
-
 def _names_block(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant) and node.value == BLOCK:
         return True
@@ -187,8 +180,7 @@ def _block_comparisons(path: Path, root: Path = ROOT) -> list[str]:
 def test_no_code_compares_a_node_type_with_the_block_type():
     """``node.type == BLOCK`` (or ``!= "Block"``, ``in (..., BLOCK)``) is the branch the kind API
     replaces: ask ``node.kind`` (``kind_of(type_id)`` for a bare type) instead."""
-    files = sorted(p for p in (ROOT / "designer").rglob("*.py")
-                   if str(p.relative_to(ROOT)) not in NOT_YET_CONVERTED)
+    files = sorted((ROOT / "designer").rglob("*.py"))
     assert len(files) > 50
     found = [hit for p in files for hit in _block_comparisons(p)]
     assert found == [], "compare kinds, not type strings:\n" + "\n".join(found)
@@ -202,9 +194,3 @@ def test_the_scan_finds_each_form_of_the_comparison(tmp_path):
                       'ok = node.kind.is_block and name == "Blocks"\n', encoding="utf-8")
     assert len(_block_comparisons(sample, tmp_path)) == len(forms)
 
-
-def test_the_files_not_converted_yet_still_compare_the_type():
-    """An entry of NOT_YET_CONVERTED that is converted (or gone) must leave the list."""
-    for path in NOT_YET_CONVERTED:
-        assert (ROOT / path).is_file(), f"{path} is gone: take it off NOT_YET_CONVERTED"
-        assert _block_comparisons(ROOT / path), f"{path} is converted: take it off the list"

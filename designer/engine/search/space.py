@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import config
-from ..blocks import BLOCK
 from ..graph import Problem
 from ..schema import _show
 
@@ -357,9 +356,9 @@ def _target(raw: Any, networks: Mapping[str, Any], where: str):
     if kind == "param":
         spec = node.spec
         param = spec.param_map.get(name) if isinstance(name, str) else None
-        if param is None or node.type == BLOCK:
-            known = ", ".join(p for p in spec.param_map if node.type != BLOCK) or "none"
-            hint = (" (a block use's values are its args: use \"arg\")" if node.type == BLOCK
+        if param is None or node.kind.is_block:
+            known = ", ".join(p for p in spec.param_map if not node.kind.is_block) or "none"
+            hint = (" (a block use's values are its args: use \"arg\")" if node.kind.is_block
                     else f" (its parameters: {known})")
             raise MissingTarget(f"{where}.param: {node.name} ({node.type}) has no parameter "
                                 f"{_show(name)}{hint}")
@@ -367,7 +366,7 @@ def _target(raw: Any, networks: Mapping[str, Any], where: str):
             raise SearchError(f"{where}.param: {node.name}.{name} is {param.describe()}, which "
                               f"cannot be searched")
         return Target(network=net, node=node.name, param=name), param
-    if node.type != BLOCK:
+    if not node.kind.is_block:
         raise SearchError(f"{where}.arg: {node.name} is a {node.type}, not a block use; its "
                           f"values are params")
     definition = networks.get(node.params.get("block"))
