@@ -24,8 +24,8 @@ from .atomic import atomic_write_text
 from .blocks import model_names
 from .build import BuildError, build_model, ordered_io, plan
 from .catalog import CATALOG
-from .codegen import CodegenError
 from .project import Project
+from .pysource import CodegenError
 from .recipes import UnknownRecipe, recipe_of
 from .runs import RunError, project_stem, read_torch_file
 from .shapes import analyze
@@ -55,7 +55,7 @@ def preview_sources(project: Project, project_dir: str | os.PathLike | None = No
                     format: bool = True) -> dict[str, str]:
     """``{"model.py": source, "train.py": source}`` for the code preview (no files written).
 
-    Raises :class:`~designer.engine.codegen.CodegenError` when the design has errors; a project
+    Raises :class:`~designer.engine.pysource.CodegenError` when the design has errors; a project
     whose training script cannot be written yet (several networks) has no ``train.py`` entry."""
     out = {"model.py": codegen.model_source(project, format=format)}
     try:  # each recipe writes its own train.py (designer.engine.recipes)

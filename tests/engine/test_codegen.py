@@ -20,9 +20,10 @@ from designer.engine import codegen
 from designer.engine.blocks import model_names
 from designer.engine.build import build_model
 from designer.engine.catalog import CATALOG, name_problem
-from designer.engine.codegen import CodegenError, class_name, comment_text, model_source
+from designer.engine.codegen import model_source
 from designer.engine.graph import Graph, GraphError
 from designer.engine.project import Project, ProjectError, load_project, project_from_dict
+from designer.engine.pysource import CodegenError, class_name, comment_text
 from tests.engine.helpers import chain, sample_inputs, single_layer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,6 @@ import torch
 
 from designer import cli
 from designer.engine.build import build_model
-from designer.engine.codegen import CodegenError
 from designer.engine.export import (
     ExportError,
     ExportResult,
@@ -25,6 +24,7 @@ from designer.engine.export import (
 )
 from designer.engine.graph import Graph
 from designer.engine.project import Project, load_project, save_project
+from designer.engine.pysource import CodegenError
 from designer.engine.runs import RunError, load_checkpoint
 from tests.engine.helpers import chain
 

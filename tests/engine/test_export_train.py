@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from designer.engine.blocks import model_names
-from designer.engine.codegen import CodegenError
 from designer.engine.data import load_dataset
 from designer.engine.export import export_project, load_state_dict, preview_sources
 from designer.engine.project import Project, load_project
+from designer.engine.pysource import CodegenError
 from designer.engine.recipes.supervised.script import train_source
 from tests.engine.helpers import chain
 

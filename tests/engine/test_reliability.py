@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from designer.commands import check as check_cmd
 from designer.engine import project as project_mod
 from designer.engine import runs
-from designer.engine.codegen import CodegenError
 from designer.engine.export import ExportError, export_project
 from designer.engine.project import (
     ProjectError,
@@ -33,6 +32,7 @@ from designer.engine.project import (
     remove_stale_temporaries,
     save_project,
 )
+from designer.engine.pysource import CodegenError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 

@@ -21,17 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..codegen import (
-    CodegenError,
-    comment_text,
-    example_input,
-    file_header,
-    format_source,
-    literal,
-    network_class_names,
-    written_models,
-)
+from ..codegen import file_header, network_class_names, written_models
 from ..config import ConfigError, setting, validate_dataset, validate_training
+from ..pysource import CodegenError, comment_text, example_input, format_source, literal
 from .loaders import LOADERS, NUMBER_KINDS, PATH_KINDS, TEXT_KINDS, data_part
 
 # ---------------------------------------------------------------------------------------------

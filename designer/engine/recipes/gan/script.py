@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...codegen import CodegenError, literal
+from ...pysource import CodegenError, literal
 from ..script import (
     MAIN_CALL,
     MAKE_OPTIMIZER,

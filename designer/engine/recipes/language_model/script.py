@@ -220,7 +220,7 @@ def lm_train_source(project, project_dir=None, format: bool = True) -> str | Non
     optimizer, and a loop that reproduces the designer's first epoch exactly and prints a sample
     after each epoch.
 
-    Raises :class:`~designer.engine.codegen.CodegenError` when the settings are invalid or the
+    Raises :class:`~designer.engine.pysource.CodegenError` when the settings are invalid or the
     dataset is not a text."""
     return LanguageModelScript(project, project_dir).source(format)
 

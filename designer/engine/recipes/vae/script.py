@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...codegen import CodegenError, literal
+from ...pysource import CodegenError, literal
 from ..script import (
     MAIN_CALL,
     MAKE_OPTIMIZER,
@@ -231,7 +231,7 @@ class VaeScript(TwoNetworkScript):
 
 def vae_train_source(project, project_dir=None, format: bool = True) -> str | None:
     """The source of ``train.py`` for a VAE project (None when it lacks an encoder and a
-    decoder). Raises :class:`~designer.engine.codegen.CodegenError` when the settings are invalid,
+    decoder). Raises :class:`~designer.engine.pysource.CodegenError` when the settings are invalid,
     the networks do not fit together or the dataset holds token ids."""
     return VaeScript(project, project_dir).source(format)
 
