@@ -21,13 +21,8 @@ from designer.engine.build import build_model
 from designer.engine.data import load_dataset
 from designer.engine.events import Epoch, InsideSample, InsideSummary
 from designer.engine.graph import Graph
-from designer.engine.inside import (
-    InsideObserver,
-    InsideOptions,
-    layer_text,
-    layers_of,
-    read_inside,
-)
+from designer.engine.inside import InsideObserver, InsideOptions, layers_of
+from designer.engine.inside_files import layer_text, read_inside
 from designer.engine.project import Project, load_project
 from designer.engine.training import Trainer
 
@@ -466,7 +461,7 @@ def test_a_frozen_layer_and_the_class_names_are_recorded_and_replayed(digits, tm
 def test_a_small_layers_learned_values_are_read_from_last_pt(digits, tmp_path):
     """Linear(1, 1)-sized layers list their numbers (the linear-regression template's w and b);
     a large layer's do not; a run without last.pt gives none."""
-    from designer.engine.inside import learned_values
+    from designer.engine.inside_files import learned_values
 
     _g, model = mlp(("Linear", {"out_features": 2}), ("ReLU", {}))  # fc1: 64 x 2 + 2 values
     Trainer(model, digits, {"epochs": 1, "batch_size": 64}, run_dir=tmp_path / "run").run()

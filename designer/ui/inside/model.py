@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from designer.engine.events import InsideSample, InsideSummary, LayerSummary
-from designer.engine.inside import HISTOGRAMS, SCALARS
+from designer.engine.inside_files import HISTOGRAMS, SCALARS
 
 #: A layer is "mostly dead" above this fraction of dead units (after a ReLU).
 DEAD_LIMIT = 0.5
