@@ -21,24 +21,20 @@ from __future__ import annotations
 import inspect
 import keyword
 import re
-import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 from .catalog import CATALOG
 from .classwriter import ClassWriter, NetworkCode
 from .modules import HELPER_CLASSES
+from .naming import file_header, network_class_names
 from .pysource import (
     MODULE_NAMES,
-    class_name,
-    comment_lines,
-    comment_text,
     example_input,
     format_source,
     literal,
 )
 from .shapes import Analysis
-from .templates import stale_description
 
 
 def model_codes(project, analyses: dict[str, Analysis] | None = None
@@ -220,49 +216,6 @@ def _probe_values(param, value: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def network_class_names(project) -> dict[str, str]:
-    """The class name of each network: for the one model of a project, the project's name;
-    otherwise each network's own name (``generator`` -> ``Generator``, ``BasicBlock``). Only
-    :func:`~designer.engine.blocks.model_names` are models; block definitions are classes too."""
-    from .blocks import model_names
-    from .project import is_named
-
-    models = model_names(project.networks)
-    out: dict[str, str] = {}
-    if len(models) == 1:  # a project never named keeps the placeholder: its network's name then
-        out[models[0]] = class_name(project.name if is_named(project) else models[0])
-    for net in [*models, *(n for n in project.networks if n not in models)]:
-        if net in out:
-            continue
-        base = class_name(net)
-        name, i = base, 2
-        while name in out.values():
-            name, i = f"{base}{i}", i + 1
-        out[net] = name
-    return out
-
-
-def _header(project, what: str) -> list[str]:
-    """The file's first comment: the project's name and description. A description that is
-    still the template's while the design has changed since is left out, with what changed: it
-    was written for the template's design ("64 ReLU units") and no longer says the truth."""
-    lines = [f"# {what} for the designer project: {comment_text(project.name)}"]
-    changed = stale_description(project)
-    if changed:
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        what_changed = comment_text("; ".join(changed[:3])).replace("\u2192", "->")
-        note = ("(The template's description is left out: it describes the template's design, "
-                f"and this one has changed since: {what_changed}{more}.)")
-        lines += ["#", *("# " + line for line in textwrap.wrap(note, 96, break_long_words=False,
-                                                                 break_on_hyphens=False))]
-        return lines
-    desc = comment_lines(project.description)
-    if desc:
-        lines.append("#")
-        lines += [("# " + line).rstrip() for line in desc]
-    return lines
-
-
 def model_source(project, analyses: dict[str, Analysis] | None = None, format: bool = True) -> str:
     """The source of ``model.py``: one class per block definition, then one per model (only
     :func:`~designer.engine.blocks.model_names` are models), and a ``load`` helper for the weights.
@@ -278,7 +231,7 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
                                                              first.input_dtypes))
     # load() gives the model, or {network name: model} when there are several
     pick = f"[{literal(net_names[0])}]" if len(codes) > 1 else ""
-    lines = _header(project, "PyTorch model")
+    lines = file_header(project, "PyTorch model")
     lines += [
         "#",
         "# Usage:",
@@ -355,7 +308,5 @@ def _helpers_used(project) -> list[str]:
 
 
 
-#: The file's first comment lines (the project's name and description), for the train.py writers.
-file_header = _header
 #: The model writer and the searched arguments of a project's models.
 written_models = _written

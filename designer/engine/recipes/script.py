@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..codegen import file_header, network_class_names, written_models
+from ..codegen import written_models
 from ..config import ConfigError, setting, validate_dataset, validate_training
+from ..naming import file_header, network_class_names
 from ..pysource import CodegenError, comment_text, example_input, format_source, literal
 from .loaders import LOADERS, NUMBER_KINDS, PATH_KINDS, TEXT_KINDS, data_part
 

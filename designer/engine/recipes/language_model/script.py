@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...codegen import network_class_names
+from ...naming import network_class_names
 from ..script import (
     DDP_OPTIMIZER,
     DISTRIBUTED_SETUP,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...blocks import model_names
-from ...codegen import network_class_names
 from ...graph import Graph, is_aux_output
+from ...naming import network_class_names
 from ...pysource import CodegenError, literal
 from ..script import (
     DDP_OPTIMIZER,
