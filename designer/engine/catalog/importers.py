@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .schema import CATALOG
+
 KINDS = ("module", "call", "exported", "weighted_op")
 
 
@@ -156,8 +158,9 @@ class Converter:
         return self.check(self.convert(*args))
 
     def check(self, made: Any) -> Any:
-        """``made`` if it is a layer (or layers) this converter declares, else a ValueError: a
-        declaration that lies would let a mapping name a layer or parameter the test missed."""
+        """``made`` if each layer in it is one this converter declares, with parameters it
+        declares and the catalog entry has; else a ValueError: a declaration that lies would let
+        a mapping name a layer or parameter the declarations' test did not see."""
         steps: list[Any] = []
         if isinstance(made, Pieces):
             steps = list(made.steps)
@@ -167,11 +170,29 @@ class Converter:
             steps = [made]
         for step in steps:
             layer, params = (step.layer, step.params) if isinstance(step, Made) else step
-            if layer not in self.layers or not set(params) <= set(self.params):
+            spec = CATALOG.get(layer)
+            if layer not in self.layers or not set(params) <= set(self.params) or spec is None \
+                    or not set(params) <= _names(spec):
                 raise ValueError(f"import converter {self.where} made {layer} with "
                                  f"{sorted(params)}: it declares {self.layers} with "
-                                 f"{self.params}")
+                                 f"{self.params}, and the catalog's {layer} has "
+                                 f"{sorted(_names(spec)) if spec else 'no entry'}")
         return made
+
+    def problems(self) -> list[str]:
+        """What the declaration names that the catalog lacks: a layer id, or a parameter none
+        of the declared layers has."""
+        out = [f"{self.where}: no catalog layer {layer!r}" for layer in self.layers
+               if layer not in CATALOG]
+        known = {p for layer in self.layers if layer in CATALOG
+                 for p in _names(CATALOG[layer])}
+        out += [f"{self.where}: no declared layer has a parameter {p!r}" for p in self.params
+                if p not in known]
+        return out
+
+
+def _names(spec: Any) -> set[str]:
+    return {p.name for p in spec.params}
 
 
 class ConverterRegistry:
