@@ -9,7 +9,7 @@ import itertools
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.fx
@@ -27,9 +27,6 @@ from .exported import (
     weighted_op_layer,
 )
 from .report import source_line
-
-if TYPE_CHECKING:
-    from .tracing import ModuleImporter
 
 # An auxiliary output's loss weight: the model does not say; GoogLeNet's paper used 0.3.
 AUX_WEIGHT = 0.3
@@ -97,7 +94,9 @@ def _single_layer(net: ImportedNet) -> tuple[str, dict] | None:
 class NetBuilder:
     """Maps the nodes of one traced module to designer layers."""
 
-    def __init__(self, imp: ModuleImporter, module: nn.Module, path: str, net: ImportedNet,
+    # ``imp`` is the tracing.ModuleImporter that made this builder (not imported: tracing
+    # imports this module)
+    def __init__(self, imp: Any, module: nn.Module, path: str, net: ImportedNet,
                  graph: torch.fx.Graph, children: list[str]) -> None:
         self.imp, self.module, self.path, self.net, self.graph = imp, module, path, net, graph
         self.by_fx: dict[str, str] = {}
