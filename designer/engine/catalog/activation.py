@@ -207,3 +207,79 @@ for _id, _mod, _doc, _values in (
         data_fit=DataFit("input", _values),
     )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules and functions that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import Unmapped, imports_call, imports_module
+
+_PLAIN = ("ReLU", "ReLU6", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Mish", "SELU",
+          "Identity")
+
+
+@imports_module(*(f"torch.nn.{name}" for name in _PLAIN), layers=_PLAIN)
+def _import_plain(m):  # no parameters: the layer is the class
+    return type(m).__name__, {}
+
+
+@imports_module("torch.nn.GELU", layers=("GELU",), params=("approximate",))
+def _import_gelu(m):
+    return "GELU", {"approximate": m.approximate}
+
+
+@imports_module("torch.nn.LeakyReLU", layers=("LeakyReLU",), params=("negative_slope",))
+def _import_leaky_relu(m):
+    return "LeakyReLU", {"negative_slope": m.negative_slope}
+
+
+@imports_module("torch.nn.ELU", layers=("ELU",), params=("alpha",))
+def _import_elu(m):
+    return "ELU", {"alpha": m.alpha}
+
+
+@imports_module("torch.nn.Softplus", layers=("Softplus",), params=("beta", "threshold"))
+def _import_softplus(m):
+    return "Softplus", {"beta": m.beta, "threshold": m.threshold}
+
+
+@imports_module("torch.nn.Softmax", "torch.nn.LogSoftmax", layers=("Softmax", "LogSoftmax"),
+                params=("dim",))
+def _import_softmax(m):
+    return type(m).__name__, {"dim": m.dim}
+
+
+_FUNCTIONS = {"relu": "ReLU", "relu_": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid",
+              "tanh": "Tanh", "silu": "SiLU", "hardswish": "Hardswish",
+              "hardsigmoid": "Hardsigmoid", "gelu": "GELU", "mish": "Mish", "selu": "SELU"}
+
+
+@imports_call(*_FUNCTIONS, layers=tuple(dict.fromkeys(_FUNCTIONS.values())),
+              params=("approximate",))
+def _import_activation_call(call):  # F.relu, torch.relu, x.relu(), aten.relu_ ...
+    import torch  # deferred: declaring converters needs no torch; they run with it loaded
+
+    t = call.target
+    if not (isinstance(t, str) or call.aten or t.__module__ in ("torch.nn.functional", "torch",
+                                                                None)
+            or t in (torch.relu, torch.sigmoid, torch.tanh)):
+        return None  # a function of the model's own of that name
+    if call.name == "gelu" and call.kwargs.get("approximate", "none") != "none":
+        return "GELU", {"approximate": call.kwargs["approximate"]}
+    return _FUNCTIONS[call.name], {}
+
+
+@imports_call("hardtanh", layers=("ReLU6",))
+def _import_hardtanh_call(call):  # F.hardtanh(x, 0, 6): ReLU6
+    args, kw = call.args, call.kwargs
+    if args[1:3] == (0.0, 6.0) or (kw.get("min_val"), kw.get("max_val")) == (0.0, 6.0):
+        return "ReLU6", {}
+    return None
+
+
+@imports_call("softmax", "log_softmax", layers=("Softmax", "LogSoftmax"), params=("dim",))
+def _import_softmax_call(call):
+    dim = call.arg(1, "dim")
+    if dim is None:
+        raise Unmapped(call.name, "softmax without dim")
+    return ("Softmax" if call.name == "softmax" else "LogSoftmax"), {"dim": dim}

@@ -176,3 +176,71 @@ register(
     data_fit=DataFit("out_channels"),
 )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules and ATen ops that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import Unmapped, imports_module, imports_weighted_op, is_tensor, one
+
+_CONV_PARAMS = ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias")
+
+
+@imports_module("torch.nn.Conv1d", "torch.nn.Conv2d", layers=("Conv1d", "Conv2d"),
+                params=_CONV_PARAMS)
+def _import_conv(m):
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise Unmapped(type(m).__name__, f"padding {m.padding!r} / padding_mode "
+                       f"{m.padding_mode!r} (the designer pads with zeros by a number)")
+    return type(m).__name__, {
+        "out_channels": m.out_channels, "kernel_size": one(m.kernel_size),
+        "stride": one(m.stride), "padding": one(m.padding), "dilation": one(m.dilation),
+        "groups": m.groups, "bias": m.bias is not None}
+
+
+@imports_module("torch.nn.ConvTranspose2d", layers=("ConvTranspose2d",),
+                params=(*_CONV_PARAMS, "output_padding"))
+def _import_conv_transpose(m):
+    return "ConvTranspose2d", {**_import_conv(m)[1], "output_padding": one(m.output_padding)}
+
+
+def _weight(p):
+    """The weight among an exported op's arguments after its input (``p[0]``), or None."""
+    w = p[0] if p else None
+    return w if is_tensor(w) else None
+
+
+@imports_weighted_op("conv1d", "conv2d", layers=("Conv1d", "Conv2d"), params=_CONV_PARAMS)
+def _import_aten_conv(op, p, rank):
+    w = _weight(p)
+    if w is None or w.dim() not in (3, 4):
+        return None
+
+    def arg(i, default):
+        return p[i] if i < len(p) else default
+
+    padding = arg(3, 0)
+    if isinstance(padding, str):
+        raise Unmapped(op, f"padding {padding!r} (the designer pads with zeros by a number)")
+    return ("Conv1d" if w.dim() == 3 else "Conv2d",
+            {"out_channels": w.shape[0], "kernel_size": one(list(w.shape[2:])),
+             "stride": one(arg(2, 1)), "padding": one(padding), "dilation": one(arg(4, 1)),
+             "groups": arg(5, 1), "bias": arg(1, None) is not None})
+
+
+@imports_weighted_op("conv_transpose2d", layers=("ConvTranspose2d",),
+                     params=(*_CONV_PARAMS, "output_padding"))
+def _import_aten_conv_transpose(op, p, rank):
+    w = _weight(p)
+    if w is None or w.dim() != 4:
+        return None
+
+    def arg(i, default):
+        return p[i] if i < len(p) else default
+
+    groups = arg(5, 1)
+    return ("ConvTranspose2d",
+            {"out_channels": w.shape[1] * groups, "kernel_size": one(list(w.shape[2:])),
+             "stride": one(arg(2, 1)), "padding": one(arg(3, 0)), "dilation": one(arg(6, 1)),
+             "groups": groups, "bias": arg(1, None) is not None,
+             "output_padding": one(arg(4, 0))})

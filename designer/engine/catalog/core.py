@@ -41,3 +41,23 @@ register(
     data_fit=DataFit("out_features"),
 )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules and ATen ops that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import imports_module, imports_weighted_op, is_tensor
+
+
+@imports_module("torch.nn.Linear", layers=("Linear",), params=("out_features", "bias"))
+def _import_linear(m):
+    return "Linear", {"out_features": m.out_features, "bias": m.bias is not None}
+
+
+@imports_weighted_op("linear", layers=("Linear",), params=("out_features", "bias"))
+def _import_aten_linear(op, p, rank):
+    w = p[0] if p else None
+    if not is_tensor(w) or w.dim() != 2:
+        return None
+    return "Linear", {"out_features": w.shape[0], "bias": (p[1] if len(p) > 1 else None)
+                      is not None}

@@ -60,3 +60,19 @@ register(
     inside="layer",
     data_fit=DataFit("other"),
 )
+
+
+# --------------------------------------------------------------------------------------------
+# Import: torchvision's MaxViT attention imports as this layer (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import Unmapped, imports_module
+
+
+@imports_module("torchvision.models.maxvit.RelativePositionalMultiHeadAttention",
+                layers=("RelativePositionAttention",), params=("head_dim", "window_size"))
+def _import_relative_attention(m):
+    if m.size * m.size != m.max_seq_len or m.n_heads * m.head_dim != m.to_qkv.in_features:
+        raise Unmapped(type(m).__name__, "a window that is not square or heads that do not "
+                       "split the features")
+    return "RelativePositionAttention", {"head_dim": m.head_dim, "window_size": m.size}

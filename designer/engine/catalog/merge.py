@@ -121,3 +121,38 @@ def _fold(xs: list[torch.Tensor], op: Callable) -> torch.Tensor:
         out = op(out, x)
     return out
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the operators and functions that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import SAME, Made, Unmapped, axis, imports_call
+
+
+def _merge(call, layer):
+    if call.tensor_inputs() != 2 or not all(call.is_tensor(a) for a in call.args[:2]):
+        raise Unmapped(call.name, f"{call.name} with a number (the designer's {layer} merges "
+                       "tensors)")
+    return layer, {}
+
+
+@imports_call("add", "iadd", "add_", "__iadd__", layers=("Add",), inputs="all")
+def _import_add_call(call):  # x + y, x += y, torch.add, aten.add
+    if call.aten and call.kwargs.get("alpha", 1) != 1:
+        raise Unmapped("add", "add with alpha (x + alpha * y)")
+    return _merge(call, "Add")
+
+
+@imports_call("mul", "imul", "mul_", layers=("Multiply",), inputs="all")
+def _import_mul_call(call):  # x * y, x *= y, torch.mul, aten.mul
+    return _merge(call, "Multiply")
+
+
+@imports_call("cat", layers=("Concat",), params=("dim",), inputs="all")
+def _import_cat_call(call):
+    dim = axis(call.arg(1, "dim", 0), len(call.out_shape))
+    if dim < 1:
+        raise Unmapped("cat", "concatenation along the batch")
+    if call.tensor_inputs() == 1:  # one tensor (an exported DenseNet layer's first call): itself
+        return SAME
+    return Made("Concat", {"dim": dim}, "concat")

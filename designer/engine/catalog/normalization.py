@@ -251,3 +251,129 @@ register(
     data_fit=DataFit("input"),
 )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules and ops that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import (
+    Unmapped,
+    imports_call,
+    imports_exported,
+    imports_module,
+    imports_weighted_op,
+)
+
+
+@imports_module("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d",
+                layers=("BatchNorm1d", "BatchNorm2d"), params=("eps", "momentum", "affine"))
+def _import_batch_norm(m):
+    if not m.track_running_stats or m.momentum is None:
+        raise Unmapped(type(m).__name__, "batch norm without running statistics or with a "
+                       "cumulative momentum")
+    return type(m).__name__, {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}
+
+
+@imports_weighted_op("batch_norm", "_native_batch_norm_legit_no_training",
+                     "_native_batch_norm_legit", "native_batch_norm",
+                     layers=("BatchNorm1d", "BatchNorm2d"), params=("eps", "momentum", "affine"))
+def _import_aten_batch_norm(op, p, rank):
+    # (x, weight, bias, mean, var, [training,] momentum, eps, ...); the momentum is the one the
+    # module had when exported (0.1 unless set)
+    def arg(i, default):
+        return p[i] if i < len(p) else default
+
+    at = 5 if op == "_native_batch_norm_legit_no_training" else 6
+    momentum, eps = arg(at - 1, 0.1), arg(at, 1e-5)
+    if p[2] is None or p[3] is None or momentum is None:
+        raise Unmapped("batch_norm", "batch norm without running statistics or with a "
+                       "cumulative momentum")
+    if rank not in (2, 3, 4):
+        return None
+    return ("BatchNorm2d" if rank == 4 else "BatchNorm1d",
+            {"eps": float(eps), "momentum": float(momentum), "affine": p[0] is not None})
+
+
+@imports_module("torch.nn.LayerNorm", "torchvision.models.convnext.LayerNorm2d",
+                layers=("LayerNorm", "LayerNorm2d"), params=("eps", "elementwise_affine"))
+def _import_layer_norm(m):
+    # torchvision's LayerNorm2d is an nn.LayerNorm applied channels-last
+    layer = "LayerNorm2d" if type(m).__name__ == "LayerNorm2d" else "LayerNorm"
+    if len(m.normalized_shape) != 1:
+        raise Unmapped("LayerNorm", f"normalisation over {len(m.normalized_shape)} axes (the "
+                       "designer normalises the last one)")
+    if m.elementwise_affine and getattr(m, "bias", True) is None:
+        raise Unmapped("LayerNorm", "a scale without a shift (bias=False)")
+    return layer, {"eps": m.eps, "elementwise_affine": m.elementwise_affine}
+
+
+@imports_module("torch.nn.RMSNorm", layers=("RMSNorm",), params=("eps", "elementwise_affine"))
+def _import_rms_norm(m):
+    import torch  # deferred: declaring converters needs no torch; they run with it loaded
+
+    if len(m.normalized_shape) != 1:
+        raise Unmapped("RMSNorm", f"normalisation over {len(m.normalized_shape)} axes (the "
+                       "designer normalises the last one)")
+    # eps=None: torch takes the input dtype's machine epsilon (float32 here)
+    eps = float(torch.finfo(torch.float32).eps) if m.eps is None else float(m.eps)
+    return "RMSNorm", {"eps": eps, "elementwise_affine": m.elementwise_affine}
+
+
+@imports_weighted_op("layer_norm", layers=("LayerNorm",), params=("eps", "elementwise_affine"))
+def _import_aten_layer_norm(op, p, rank):  # (x, normalized_shape, weight, bias, eps)
+    shape = p[0] if p else []
+    w, b = (p[1] if len(p) > 1 else None), (p[2] if len(p) > 2 else None)
+    if len(shape) != 1:
+        raise Unmapped("LayerNorm", f"normalisation over {len(shape)} axes (the designer "
+                       "normalises the last one)")
+    if w is not None and b is None:
+        raise Unmapped("LayerNorm", "a scale without a shift (bias=False)")
+    return "LayerNorm", {"eps": float(p[3] if len(p) > 3 else 1e-5),
+                         "elementwise_affine": w is not None}
+
+
+@imports_exported("torchvision.models.convnext.LayerNorm2d", layers=("LayerNorm2d",),
+                  params=("eps", "elementwise_affine"))
+def _import_exported_layer_norm2d(g, rank):  # channels-last layer_norm between two permutes
+    ops, phs = g.ops, g.placeholders
+    if g.names != ["permute", "layer_norm", "permute"] or len(phs) != 1 \
+            or ops[0].args != (phs[0], [0, 2, 3, 1]) or ops[2].args != (ops[1], [0, 3, 1, 2]) \
+            or ops[1].args[0] is not ops[0]:
+        raise Unmapped("LayerNorm2d", "a graph other than permute, layer_norm, permute")
+    found = _import_aten_layer_norm("layer_norm", g.op_args(ops[1]), rank)
+    return found and ("LayerNorm2d", found[1])
+
+
+@imports_module("torch.nn.GroupNorm", layers=("GroupNorm",),
+                params=("num_groups", "eps", "affine"))
+def _import_group_norm(m):
+    return "GroupNorm", {"num_groups": m.num_groups, "eps": m.eps, "affine": m.affine}
+
+
+@imports_weighted_op("group_norm", layers=("GroupNorm",), params=("num_groups", "eps", "affine"))
+def _import_aten_group_norm(op, p, rank):  # (x, num_groups, weight, bias, eps)
+    def arg(i, default):
+        return p[i] if i < len(p) else default
+
+    return "GroupNorm", {"num_groups": arg(0, 1), "eps": float(arg(3, 1e-5)),
+                         "affine": arg(1, None) is not None}
+
+
+@imports_module("torchvision.ops.StochasticDepth", layers=("StochasticDepth",),
+                params=("p", "mode"))
+def _import_stochastic_depth(m):
+    return "StochasticDepth", {"p": m.p, "mode": m.mode}
+
+
+@imports_module("torch.nn.Dropout", layers=("Dropout",), params=("p",))
+def _import_dropout(m):
+    return "Dropout", {"p": m.p}
+
+
+@imports_call("dropout", layers=("Dropout",), params=("p",))
+def _import_dropout_call(call):
+    import torch  # deferred: declaring converters needs no torch; they run with it loaded
+
+    if not (call.target is torch.nn.functional.dropout or call.aten):  # not x.dropout()
+        return None
+    return "Dropout", {"p": call.arg(1, "p", 0.5)}

@@ -158,3 +158,64 @@ register(
     data_fit=DataFit("other"),
 )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules and functions that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import Unmapped, imports_call, imports_module, one
+
+_POOL_PARAMS = ("kernel_size", "stride", "padding", "ceil_mode")
+
+
+@imports_module("torch.nn.MaxPool1d", "torch.nn.MaxPool2d", "torch.nn.AvgPool2d",
+                layers=("MaxPool1d", "MaxPool2d", "AvgPool2d"),
+                params=(*_POOL_PARAMS, "count_include_pad"))
+def _import_pool(m):
+    layer = type(m).__name__
+    if one(getattr(m, "dilation", 1)) != 1 or getattr(m, "return_indices", False):
+        raise Unmapped(layer, "dilation or return_indices")
+    out = {"kernel_size": one(m.kernel_size), "stride": one(m.stride),
+           "padding": one(m.padding), "ceil_mode": bool(m.ceil_mode)}
+    if layer == "AvgPool2d":
+        if m.divisor_override is not None:
+            raise Unmapped("AvgPool2d", "divisor_override")
+        out["count_include_pad"] = m.count_include_pad
+    return layer, out
+
+
+@imports_call("max_pool2d", "avg_pool2d", layers=("MaxPool2d", "AvgPool2d"),
+              params=(*_POOL_PARAMS, "count_include_pad"))
+def _import_pool_call(call):  # F.max_pool2d / F.avg_pool2d (torch.*)
+    what = call.name
+    names = (("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+             if what == "max_pool2d" else
+             ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+              "divisor_override"))
+    got = {**dict(zip(names, call.args[1:])), **call.kwargs}
+    if one(got.get("dilation", 1)) != 1 or got.get("return_indices", False) \
+            or got.get("divisor_override") is not None:
+        raise Unmapped(what, "pooling with dilation, return_indices or divisor_override")
+    k = got["kernel_size"]
+    stride = got.get("stride")
+    params = {"kernel_size": one(k), "stride": one(k if stride is None or stride == [] else stride),
+              "padding": one(got.get("padding", 0)), "ceil_mode": bool(got.get("ceil_mode", False))}
+    if what == "avg_pool2d":
+        params["count_include_pad"] = bool(got.get("count_include_pad", True))
+    return ("MaxPool2d" if what == "max_pool2d" else "AvgPool2d"), params
+
+
+@imports_module("torch.nn.AdaptiveAvgPool2d", layers=("AdaptiveAvgPool2d",),
+                params=("output_size",))
+def _import_adaptive_avg_pool(m):
+    return "AdaptiveAvgPool2d", {"output_size": one(m.output_size)}
+
+
+@imports_call("adaptive_avg_pool2d", layers=("AdaptiveAvgPool2d",), params=("output_size",))
+def _import_adaptive_avg_pool_call(call):
+    return "AdaptiveAvgPool2d", {"output_size": one(call.arg(1, "output_size"))}
+
+
+@imports_call("adaptive_max_pool2d", layers=())
+def _import_adaptive_max_pool_call(call):
+    raise Unmapped(call.name, "adaptive max pooling (the catalog has no AdaptiveMaxPool2d)")

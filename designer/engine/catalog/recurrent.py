@@ -316,3 +316,45 @@ register(
     data_fit=DataFit("other"),
 )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import Unmapped, imports_exported, imports_module
+
+
+@imports_module("torch.nn.MultiheadAttention", layers=("MultiheadAttention",),
+                params=("num_heads", "dropout", "bias"), attention=True)
+def _import_mha(m):
+    if not m.batch_first or not m._qkv_same_embed_dim or m.bias_k is not None \
+            or m.add_zero_attn:
+        raise Unmapped("MultiheadAttention", "not batch_first, separate key/value sizes, "
+                       "bias_k or add_zero_attn")
+    return "MultiheadAttention", {"num_heads": m.num_heads, "dropout": m.dropout,
+                                  "bias": m.in_proj_bias is not None}
+
+
+_MHA_STATE = {"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}
+
+
+@imports_exported("torch.nn.modules.activation.MultiheadAttention",
+                  layers=("MultiheadAttention",), params=("num_heads", "dropout", "bias"),
+                  attention=True)
+def _import_exported_mha(g, rank):  # export decomposed it: one scaled_dot_product_attention
+    ops, own, phs = g.ops, g.own, g.placeholders
+    sdpa = [n for n, name in zip(ops, g.names) if name == "scaled_dot_product_attention"]
+    w = own.get("in_proj_weight")
+    first = ops[0] if ops else None
+    # batch_first: the input is transposed to (L, N, E) first and the output back at the end
+    batch_first = len(phs) == 1 and first is not None and g.names[0] == "transpose" \
+        and first.args[0] is phs[0] and sorted(first.args[1:3]) == [0, 1]
+    if len(sdpa) != 1 or w is None or set(own) - _MHA_STATE or w.shape[0] != 3 * w.shape[1] \
+            or ("in_proj_bias" in own) != ("out_proj.bias" in own) or not batch_first \
+            or any(a is not None for a in sdpa[0].args[3:4]) or sdpa[0].kwargs.get("attn_mask") \
+            is not None or sdpa[0].kwargs.get("is_causal", False) or len(phs) != 1:
+        raise Unmapped("MultiheadAttention", "not batch_first self-attention without a mask, "
+                       "separate key/value sizes, bias_k or add_zero_attn")
+    dropout = sdpa[0].args[4] if len(sdpa[0].args) > 4 else sdpa[0].kwargs.get("dropout_p", 0.0)
+    return "MultiheadAttention", {"num_heads": int(sdpa[0].args[0].meta["val"].shape[1]),
+                                  "dropout": float(dropout), "bias": "in_proj_bias" in own}

@@ -280,3 +280,175 @@ register(
     data_fit=DataFit("other"),
 )
 
+
+# --------------------------------------------------------------------------------------------
+# Import: the torch modules, functions and methods that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import (
+    SAME,
+    Made,
+    Pieces,
+    Unmapped,
+    axis,
+    imports_call,
+    imports_module,
+    one,
+)
+
+
+def _flatten_params(start_dim=1, end_dim=-1):
+    if start_dim != 1 or end_dim != -1:
+        raise Unmapped("flatten", f"flatten from dim {start_dim} to {end_dim} (the designer "
+                       "flattens all but the batch)")
+    return {}
+
+
+@imports_module("torch.nn.Flatten", layers=("Flatten",))
+def _import_flatten(m):
+    return "Flatten", _flatten_params(m.start_dim, m.end_dim)
+
+
+@imports_call("flatten", layers=("Flatten",))
+def _import_flatten_call(call):
+    return "Flatten", _flatten_params(*call.args[1:], **call.kwargs)
+
+
+@imports_call("view", "reshape", layers=("Reshape",), params=("shape",))
+def _import_reshape_call(call):
+    if call.out_shape[0] != call.batch:
+        raise Unmapped(call.name, "a reshape across the batch")
+    return "Reshape", {"shape": list(call.out_shape[1:])}
+
+
+@imports_module("torchvision.ops.misc.Permute", layers=("Permute",), params=("dims",))
+def _import_permute(m):
+    dims = list(m.dims)
+    if dims[0] != 0:
+        raise Unmapped("Permute", "a permutation that moves the batch axis")
+    return "Permute", {"dims": dims[1:]}
+
+
+@imports_call("permute", layers=("Permute",), params=("dims",))
+def _import_permute_call(call):
+    args = call.args
+    dims = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+    dims = [axis(d, call.rank) for d in (dims or call.kwargs["dims"])]
+    if dims[0] != 0:
+        raise Unmapped(call.name, "a permutation that moves the batch axis")
+    return "Permute", {"dims": dims[1:]}
+
+
+@imports_call("transpose", "swapaxes", "swapdims", layers=("Permute",), params=("dims",))
+def _import_transpose_call(call):
+    rank = call.rank
+    a, b = (axis(d, rank) for d in call.args[1:3])
+    if min(a, b) < 1:
+        raise Unmapped(call.name, "a transpose with the batch axis")
+    dims = list(range(rank))
+    dims[a], dims[b] = b, a
+    return "Permute", {"dims": dims[1:]}
+
+
+@imports_call("select", layers=("Select",), params=("dim", "index"))
+def _import_select_call(call):  # aten.select.int(x, dim, index)
+    if not call.aten:
+        return None
+    d = axis(call.args[1], call.rank)
+    if d < 1:
+        raise Unmapped(call.name, "a select along the batch")
+    return "Select", {"dim": d, "index": call.args[2]}
+
+
+@imports_call("slice", layers=("Slice",), params=("dim", "start", "end", "step"))
+def _import_slice_call(call):  # aten.slice.Tensor(x, dim, start, end, step)
+    if not call.aten:
+        return None
+    args = call.args
+    d = axis(args[1] if len(args) > 1 else 0, call.rank)
+    start, end = (args[2] if len(args) > 2 else None), (args[3] if len(args) > 3 else None)
+    step = args[4] if len(args) > 4 else 1
+    if d < 1:
+        raise Unmapped(call.name, "a slice along the batch")
+    if start in (None, 0) and (end is None or end >= call.in_shape[d]) and step == 1:
+        return SAME  # the whole axis (x[:, :])
+    if end is not None and end >= call.in_shape[d]:
+        end = None
+    return "Slice", {"dim": d, "start": start or 0, "end": end, "step": step}
+
+
+@imports_call("getitem", layers=("Select", "Slice"), params=("dim", "index", "start", "end",
+                                                             "step"))
+def _import_index_call(call):  # x[:, 0], x[:, 1:]
+    index = call.args[1] if isinstance(call.args[1], tuple) else (call.args[1],)
+    full = slice(None)
+    picks = [(d, i) for d, i in enumerate(index) if i != full]
+    if len(picks) != 1 or picks[0][0] < 1 or Ellipsis in index:
+        raise Unmapped("getitem", f"indexing {index} (one axis after the batch only)")
+    d, i = picks[0]
+    if isinstance(i, int):
+        return "Select", {"dim": d, "index": i}
+    if isinstance(i, slice) and all(isinstance(v, int | None) for v in (i.start, i.stop, i.step)):
+        return "Slice", {"dim": d, "start": i.start or 0, "end": i.stop, "step": i.step or 1}
+    raise Unmapped("getitem", f"indexing {index}")
+
+
+def _slices(dim, sizes):
+    """One Slice per piece of an axis cut into ``sizes``."""
+    steps, start = [], 0
+    for size in sizes:
+        steps.append(("Slice", {"dim": dim, "start": start, "end": start + size, "step": 1}))
+        start += size
+    return Pieces(steps)
+
+
+@imports_call("chunk", layers=("Slice",), params=("dim", "start", "end", "step"), pieces=True)
+def _import_chunk_call(call):  # x.chunk(n, dim): each piece used is a Slice
+    n = call.arg(1, "chunks")
+    dim = axis(call.arg(2, "dim", 0), call.rank)
+    if dim < 1:
+        raise Unmapped("chunk", "chunks along the batch")
+    sizes = [s[dim] for s in call.out_shapes]
+    if len(sizes) != n:
+        raise Unmapped("chunk", "an uneven chunk")
+    return _slices(dim, sizes)
+
+
+@imports_call("split", layers=("Slice",), params=("dim", "start", "end", "step"), pieces=True)
+def _import_split_call(call):  # aten.split(x, size, dim): each piece used is a Slice
+    if not call.aten or not isinstance(call.args[1] if len(call.args) > 1 else None, int):
+        return None
+    dim = axis(call.arg(2, "dim", 0), call.rank)
+    if dim < 1:
+        raise Unmapped("split", "a split along the batch")
+    return _slices(dim, [s[dim] for s in call.out_shapes])
+
+
+@imports_call("mean", layers=("Mean", "Reshape"), params=("dim", "shape"))
+def _import_mean_call(call):
+    dims = call.arg(1, "dim")
+    if dims is None:
+        raise Unmapped("mean", "a mean over every axis")
+    rank = call.rank
+    dims = sorted({axis(d, rank) for d in ([dims] if isinstance(dims, int) else dims)},
+                  reverse=True)
+    if call.arg(2, "keepdim", False) or dims[-1] < 1:
+        raise Unmapped("mean", "a mean keeping its axes or over the batch")
+    steps = []
+    if len(dims) > 1 and dims == list(range(rank - 1, rank - 1 - len(dims), -1)):
+        # trailing axes (x.mean([2, 3])): flattened and averaged at once, in torch's order
+        kept = list(call.in_shape[1:dims[-1]])
+        steps.append(Made("Reshape", {"shape": [*kept, -1]}, "{label}_flat"))
+        dims = [dims[-1]]
+    return steps + [("Mean", {"dim": d}) for d in dims]
+
+
+@imports_module("torch.nn.Upsample", layers=("Upsample",), params=("scale_factor", "mode"))
+def _import_upsample(m):
+    if m.size is not None or m.mode not in ("nearest", "bilinear") or m.align_corners:
+        raise Unmapped("Upsample", "a fixed size, align_corners or a mode other than nearest "
+                       "and bilinear")
+    scale = one(m.scale_factor)
+    if isinstance(scale, list):
+        raise Unmapped("Upsample", "different scale factors per axis")
+    return "Upsample", {"scale_factor": float(scale), "mode": m.mode}

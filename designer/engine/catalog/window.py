@@ -181,3 +181,54 @@ for _id, _order, _norm in (("PatchMerging", "LayerNorm, Linear to 2C (no bias)",
         inside="layer",
         data_fit=DataFit("other"),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Import: torchvision's Swin modules that import as these layers (designer import)
+# --------------------------------------------------------------------------------------------
+
+from .importers import Unmapped, imports_module, one
+
+_SWIN = "torchvision.models.swin_transformer"
+
+
+@imports_module(f"{_SWIN}.ShiftedWindowAttention", f"{_SWIN}.ShiftedWindowAttentionV2",
+                layers=("ShiftedWindowAttention", "ShiftedWindowAttentionV2"),
+                params=("window_size", "shift_size", "num_heads", "qkv_bias", "proj_bias",
+                        "attention_dropout", "dropout"))
+def _import_window_attention(m):
+    from torch import nn  # deferred: declaring converters needs no torch; they run with it
+
+    cls, dim = type(m).__name__, m.qkv.in_features
+    v2 = hasattr(m, "cpb_mlp")
+    if type(m.qkv) is not nn.Linear or type(m.proj) is not nn.Linear \
+            or m.qkv.out_features != 3 * dim or m.proj.in_features != dim \
+            or m.proj.out_features != dim or len(m.window_size) != 2 \
+            or len(m.shift_size) != 2 or any(s >= w for s, w in zip(m.shift_size,
+                                                                      m.window_size)):
+        raise Unmapped(cls, "projections other than Linear(dim, 3 dim) and Linear(dim, "
+                       "dim), or a shift not smaller than the window")
+    if v2 and [type(x) for x in m.cpb_mlp] != [nn.Linear, nn.ReLU, nn.Linear] \
+            or v2 and (m.cpb_mlp[0].out_features != 512 or m.cpb_mlp[2].bias is not None):
+        raise Unmapped(cls, "a position-bias MLP other than Linear(2, 512), ReLU, "
+                       "Linear(512, heads, bias=False)")
+    return cls, {"window_size": one(list(m.window_size)), "shift_size": one(list(m.shift_size)),
+                 "num_heads": m.num_heads, "qkv_bias": m.qkv.bias is not None,
+                 "proj_bias": m.proj.bias is not None,
+                 "attention_dropout": float(m.attention_dropout), "dropout": float(m.dropout)}
+
+
+@imports_module(f"{_SWIN}.PatchMerging", f"{_SWIN}.PatchMergingV2",
+                layers=("PatchMerging", "PatchMergingV2"), params=("eps",))
+def _import_patch_merging(m):
+    from torch import nn  # deferred: declaring converters needs no torch; they run with it
+
+    cls = type(m).__name__
+    width = (4 if cls == "PatchMerging" else 2) * m.dim  # V2 norms after the Linear
+    n = m.norm
+    if type(n) is not nn.LayerNorm or tuple(n.normalized_shape) != (width,) \
+            or not n.elementwise_affine or n.bias is None \
+            or type(m.reduction) is not nn.Linear or m.reduction.bias is not None:
+        raise Unmapped(cls, "a norm layer other than nn.LayerNorm (with scale and shift), the "
+                       "designer's PatchMerging uses")
+    return cls, {"eps": n.eps}
