@@ -41,10 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from designer.engine import shapes
-from designer.engine.blocks import ungroup
-from designer.engine.project import Project, load_project, save_project
-from designer.engine.shapes import Analyzer
+from designer.engine.document.project import Project, load_project, save_project
+from designer.engine.model import shapes
+from designer.engine.model.blocks import ungroup
+from designer.engine.model.shapes import Analyzer
 
 TEMPLATES = ROOT / "designer" / "templates"
 

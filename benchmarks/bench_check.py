@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from designer.engine.graph import Graph
-from designer.engine.shapes import Analyzer
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import Analyzer
 
 
 def conv_linear_graph(n_nodes: int) -> tuple[Graph, dict[str, str]]:
@@ -185,8 +185,8 @@ def cases():
 COLD = """
 import sys, time
 sys.path.insert(0, {root!r})
-from designer.engine.graph import Graph
-from designer.engine.shapes import analyze
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import analyze
 g = Graph()
 x = g.add_node("Input", params={{"shape": [3, 8, 8]}}).id
 tok = g.add_node("Input", params={{"shape": [6], "dtype": "int64"}}).id

@@ -19,9 +19,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from designer.engine.build import build_model
-from designer.engine.export import example_inputs, export_project
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
+from designer.engine.interop.export import example_inputs, export_project
+from designer.engine.model.build import build_model
 
 CASES = [("mlp-digits", 256, 200), ("lstm-sentiment", 64, 20), ("resnet-mini", 64, 5)]
 

@@ -1,4 +1,4 @@
-"""Import time and coverage of ``designer import`` (designer.engine.importing).
+"""Import time and coverage of ``designer import`` (designer.engine.interop.importing).
 
     .venv/bin/python benchmarks/bench_import.py            # resnet50, vit_b_16 at 224: < 3 s each
     .venv/bin/python benchmarks/bench_import.py --paint    # their canvas's first paint, opened
@@ -25,9 +25,9 @@ import torch
 import torchvision
 from torch import nn
 
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source, network_class_names
-from designer.engine.importing import ImportFailed, import_model
+from designer.engine.interop.codegen import model_source, network_class_names
+from designer.engine.interop.importing import ImportFailed, import_model
+from designer.engine.model.build import build_model
 
 
 def model(name: str, size: int):

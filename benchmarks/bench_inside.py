@@ -26,13 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from designer.engine.build import build_model
-from designer.engine.data import load_dataset
-from designer.engine.events import InsideSummary
-from designer.engine.graph import Graph
-from designer.engine.inside import InsideOptions
-from designer.engine.project import load_project
-from designer.engine.training import Trainer
+from designer.engine.document.project import load_project
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.train.data import load_dataset
+from designer.engine.train.events import InsideSummary
+from designer.engine.train.inside import InsideOptions
+from designer.engine.train.training import Trainer
 
 
 def lenet_digits() -> Graph:

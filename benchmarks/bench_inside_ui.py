@@ -49,10 +49,10 @@ def main() -> None:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer, Slot
     from PySide6.QtWidgets import QApplication
 
-    from designer.engine.data import load_dataset
-    from designer.engine.events import Finished, Started
-    from designer.engine.inside import InsideOptions
-    from designer.engine.project import Project, save_project
+    from designer.engine.document.project import Project, save_project
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.events import Finished, Started
+    from designer.engine.train.inside import InsideOptions
     from designer.ui.canvas.view import CanvasView
     from designer.ui.document import Document
     from designer.ui.inside.overlay import InsideOverlay
@@ -67,7 +67,7 @@ def main() -> None:
     save_project(Project("lenet-digits", networks={"model": graph}, dataset={"name": "digits"},
                          training={"epochs": args.epochs, "batch_size": 32}), path)
     ds = load_dataset({"name": "digits"})
-    from designer.engine.project import load_project
+    from designer.engine.document.project import load_project
 
     doc = Document(load_project(path), path)
     doc.analyze_now()

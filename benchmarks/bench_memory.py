@@ -1,4 +1,4 @@
-"""Benchmark: the memory estimate (designer.engine.memory) against the peak PyTorch allocates.
+"""Benchmark: the memory estimate (designer.engine.model.memory) against the peak PyTorch allocates.
 
     .venv/bin/python benchmarks/bench_memory.py [--batches 16 64 256] [--templates ...]
 
@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from designer.engine import memory as M
-from designer.engine.project import load_project
-from designer.engine.shapes import analyze
-from designer.engine.templates import template_path
+from designer.engine.document.project import load_project
+from designer.engine.document.templates import template_path
+from designer.engine.model import memory as M
+from designer.engine.model.shapes import analyze
 from tests.engine.test_memory import measured_cuda_peak, measured_training_peak
 
 TEMPLATES = ("mlp-digits", "mlp-mnist", "lenet5", "cnn-mnist", "cnn-cifar10", "resnet-mini",

@@ -7,7 +7,7 @@ One process, CPU. The template's design and dataset (digits by default), one epo
 In alternating rounds (so machine load hits both alike):
 
 * plain: ``--trials`` runs as ``designer train`` makes them: ``prepare_run`` then the
-  :class:`~designer.engine.training.Trainer` into a new run folder (the dataset loaded once);
+  :class:`~designer.engine.train.training.Trainer` into a new run folder (the dataset loaded once);
 * sweep: a :class:`~designer.engine.search.runner.Sweep` of ``--trials`` trials in a fresh SQLite study
   whose one dimension has one choice (the template's own learning rate), so every trial trains
   exactly what a plain run trains; what differs is the sweep's work: the Optuna study in SQLite
@@ -30,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from designer.engine.config import validate_dataset, validate_training
-from designer.engine.data import load_dataset
-from designer.engine.project import load_project, save_project
-from designer.engine.recipes import prepare_run
-from designer.engine.runs import default_run_dir
+from designer.engine.document.project import load_project, save_project
+from designer.engine.document.templates import template_path
 from designer.engine.search.runner import Sweep
-from designer.engine.templates import template_path
-from designer.engine.training import Trainer
+from designer.engine.train.config import validate_dataset, validate_training
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes import prepare_run
+from designer.engine.train.runs import default_run_dir
+from designer.engine.train.training import Trainer
 
 
 def plain_runs(project, path: Path, ds, n: int) -> float:

@@ -7,7 +7,7 @@ One process, MNIST-sized random data (``--samples`` images of 1x28x28, 10 classe
 Adam, cross-entropy, CPU. Two models built by ``build_model`` from designs: the 784-128-10 MLP and
 LeNet-5. For each model, in alternating rounds (so machine load hits every contender alike):
 
-* trainer: :class:`designer.engine.training.Trainer` (no validation split, no run folder), its
+* trainer: :class:`designer.engine.train.training.Trainer` (no validation split, no run folder), its
   wall time for ``--epochs`` epochs including shuffling, metrics and events;
 * hand loop: the loop one writes by hand over the same tensors (randperm, index, forward, loss,
   zero_grad, backward, step, ``loss.item()`` every 100 batches) on an identical copy of the model;
@@ -36,10 +36,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from designer.engine.build import build_model
-from designer.engine.data.core import Dataset
-from designer.engine.graph import Graph
-from designer.engine.training import Trainer
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.train.data.core import Dataset
+from designer.engine.train.training import Trainer
 
 BATCH = 64
 CLOCK = time.perf_counter  # --cpu-time: cpu_seconds (steadier on a busy machine, 1 thread)

@@ -38,7 +38,7 @@ PROBE_MS = 10
 
 
 def make_dataset(n: int, seed: int = 0):
-    from designer.engine.data.core import Dataset
+    from designer.engine.train.data.core import Dataset
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (n, 1, 32, 32), dtype=torch.uint8, generator=g)
@@ -51,8 +51,8 @@ def make_dataset(n: int, seed: int = 0):
 
 
 def headless(project, ds, training, out: Path) -> list[float]:
-    from designer.engine.build import build_model
-    from designer.engine.training import Epoch, Trainer
+    from designer.engine.model.build import build_model
+    from designer.engine.train.training import Epoch, Trainer
 
     rates: list[float] = []
     trainer = Trainer(build_model(project.graph, seed=0), ds, training, run_dir=out,
@@ -69,8 +69,8 @@ def windowed(app, project_path: Path, ds, training, probe_on: bool = True):
     the GUI thread's share of the process's CPU time while training (load-independent)."""
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer, Slot
 
-    from designer.engine.project import load_project
-    from designer.engine.training import Epoch, Finished, Started
+    from designer.engine.document.project import load_project
+    from designer.engine.train.training import Epoch, Finished, Started
     from designer.ui.document import Document
     from designer.ui.training.panel import TrainingPanel
 
@@ -183,7 +183,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from designer.engine.project import load_project, save_project
+    from designer.engine.document.project import load_project, save_project
     from designer.ui.app import make_app
 
     app = make_app()  # as the designer runs: garbage collected on the GUI thread only

@@ -53,7 +53,7 @@ from PySide6.QtGui import QTransform
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from designer.engine.project import Project
+from designer.engine.document.project import Project
 from designer.ui.canvas import CanvasView
 from designer.ui.document import ANALYSIS_DELAY_MS, Document, layered_positions
 

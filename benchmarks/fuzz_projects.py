@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from designer.engine.project import ProjectError, load_project
+from designer.engine.document.project import ProjectError, load_project
 from tests.engine import fuzzing
 
 

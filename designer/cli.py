@@ -61,7 +61,7 @@ def resolve_file_arg(arg: str) -> str:
     """A path as given, or the file of a template named by its id (``designer train mlp-digits``)."""
     if Path(arg).exists() or os.sep in arg or arg.endswith(".json"):
         return arg
-    from .engine.templates import TemplateError, template_path
+    from .engine.document.templates import TemplateError, template_path
 
     try:
         return str(template_path(arg))

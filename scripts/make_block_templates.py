@@ -3,7 +3,7 @@
     .venv/bin/python scripts/make_block_templates.py            # rewrite them
     .venv/bin/python scripts/make_block_templates.py --check    # exit 1 if one is out of date
 
-A block is a network of the project used as a layer (designer.engine.blocks).
+A block is a network of the project used as a layer (designer.engine.model.blocks).
 
 - ``resnet-mini``: a stem, one ``ResidualBlock`` (parameters channels, stride, project) used three
   times, a Linear head; 78,042 parameters (the flat design it replaces had the same).
@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from make_templates import Net, layout
 
-from designer.engine.blocks import block_param
-from designer.engine.project import Project, project_to_json
-from designer.engine.shapes import analyze
+from designer.engine.document.project import Project, project_to_json
+from designer.engine.model.blocks import block_param
+from designer.engine.model.shapes import analyze
 
 TEMPLATES = ROOT / "designer" / "templates"
 

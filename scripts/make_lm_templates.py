@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from make_templates import Net, layout
 
-from designer.engine.data import check_model_data, load_dataset
-from designer.engine.project import Project, project_to_json
-from designer.engine.shapes import analyze
+from designer.engine.document.project import Project, project_to_json
+from designer.engine.model.shapes import analyze
+from designer.engine.train.data import check_model_data, load_dataset
 
 TEMPLATES = ROOT / "designer" / "templates"
 TEXT = "data/tiny-stories.txt"

@@ -5,7 +5,7 @@
 
 Each template is written with the engine's own Graph/Project API, so a definition that the engine
 would refuse fails here. Node ids are the layer names, and positions come from the engine's
-wrapped layout (``designer.engine.layout.wrapped_positions``: left to right, a long network
+wrapped layout (``designer.engine.model.layout.wrapped_positions``: left to right, a long network
 wrapped into bands read like lines of text so that it fits a window at a readable zoom), so the
 output is reproducible byte for byte. The sample text data
 (``designer/templates/data/reviews.csv``) is generated from word lists with a fixed seed.
@@ -25,10 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from designer.engine.graph import Graph
-from designer.engine.layout import wrapped_positions
-from designer.engine.project import Project, project_to_json
-from designer.engine.shapes import analyze
+from designer.engine.document.project import Project, project_to_json
+from designer.engine.model.graph import Graph
+from designer.engine.model.layout import wrapped_positions
+from designer.engine.model.shapes import analyze
 
 TEMPLATES = ROOT / "designer" / "templates"
 REVIEWS = TEMPLATES / "data" / "reviews.csv"

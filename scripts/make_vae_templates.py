@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from make_templates import Net, layout
 
-from designer.engine.project import Project, project_to_json
-from designer.engine.recipes.vae import vae_problems
-from designer.engine.shapes import analyze
+from designer.engine.document.project import Project, project_to_json
+from designer.engine.model.shapes import analyze
+from designer.engine.train.recipes.vae import vae_problems
 
 TEMPLATES = ROOT / "designer" / "templates"
 

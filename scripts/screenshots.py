@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="template ids (default: all)")
     args = parser.parse_args(argv)
 
-    from designer.engine.templates import list_templates
+    from designer.engine.document.templates import list_templates
     from designer.ui.app import make_app
     from designer.ui.gallery import NewDialog
     from designer.ui.main_window import MainWindow

@@ -33,10 +33,10 @@ import torch
 import torch.fx
 from torch import nn
 
-from designer.engine.catalog import CATALOG, name_problem
-from designer.engine.graph import Graph
-from designer.engine.layout import wrapped_positions
-from designer.engine.project import Project, save_project
+from designer.engine.document.project import Project, save_project
+from designer.engine.model.catalog import CATALOG, name_problem
+from designer.engine.model.graph import Graph
+from designer.engine.model.layout import wrapped_positions
 
 # The models of issue 11 ("Op coverage").
 MODELS = ("resnet18", "vgg11_bn", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
@@ -513,7 +513,7 @@ def missing(design: Design) -> list[str]:
 
 def _broadcasts(merge: str) -> bool:
     """Whether the catalog's ``merge`` (Add, Multiply) accepts a (C, H, W) and a (C, 1, 1) input."""
-    from designer.engine.shapes import analyze
+    from designer.engine.model.shapes import analyze
 
     g = Graph()
     a = g.add_node("Input", "a", {"shape": [4, 3, 3]})

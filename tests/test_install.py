@@ -86,7 +86,7 @@ def _run(installed, *args: str, timeout: float = 120) -> subprocess.CompletedPro
 
 DATA_PATHS = r"""
 import json, os
-from designer.engine.templates import list_templates, load_template
+from designer.engine.document.templates import list_templates, load_template
 out = {}
 for info in list_templates():
     path = load_template(info.id).dataset.get("path")

@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def report(project) -> dict:
     """The check result of every network in a project, as plain data."""
-    from ..engine.memory import check_memory
-    from ..engine.shapes import analyze
+    from ..engine.model.memory import check_memory
+    from ..engine.model.shapes import analyze
 
     networks = []
     total_errors = 0
@@ -57,7 +57,7 @@ def report(project) -> dict:
         out["errors"] += sum(1 for p in extra if p["severity"] == "error")
         out["ok"] = out["errors"] == 0
     main = networks[0]
-    from ..engine.blocks import model_names
+    from ..engine.model.blocks import model_names
 
     models = model_names(project.networks)  # a block's parameters are counted in its uses
     out["total_params"] = sum(n["total_params"] for n in networks if n["name"] in models)
@@ -68,7 +68,7 @@ def report(project) -> dict:
 def _settings_problems(project) -> list[dict]:
     """The dataset and training settings, validated as ``designer train`` validates them, so that a
     file which checks clean does not then fail to train on a bad setting."""
-    from ..engine.config import ConfigError, validate_dataset, validate_training
+    from ..engine.train.config import ConfigError, validate_dataset, validate_training
 
     out = []
     for validate, values in ((validate_dataset, project.dataset),
@@ -83,8 +83,8 @@ def _settings_problems(project) -> list[dict]:
 
 def _cross_checks(project) -> list[dict]:
     """Checks between networks of one project (e.g. a GAN's generator and discriminator)."""
-    from ..engine.recipes import cross_network_problems
     from ..engine.search.space import search_problems
+    from ..engine.train.recipes import cross_network_problems
 
     return [{"severity": p.severity, "message": p.message, "node_ids": list(p.node_ids),
              "code": p.code} for p in cross_network_problems(project) + search_problems(project)]
@@ -143,7 +143,7 @@ def say(text: str, stream=None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.project import ProjectError, load_project
+    from ..engine.document.project import ProjectError, load_project
 
     try:
         project = load_project(args.file)

@@ -30,7 +30,7 @@ def format_table(rows: list[list[str]], right_from: int = 1) -> list[str]:
 def format_result(result) -> str:
     """An :class:`EvaluationResult` as text: the figures, then (classification) the confusion
     matrix and the per-class report with a macro average."""
-    from ..engine.evaluation import class_report, regression_metrics
+    from ..engine.train.evaluation import class_report, regression_metrics
 
     n = 0 if result.y_true is None else len(result.y_true)
     lines = [f"Validation samples: {n}"]
@@ -65,8 +65,8 @@ def format_result(result) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..engine.evaluation import evaluate_run
-    from ..engine.runs import checkpoints
+    from ..engine.train.evaluation import evaluate_run
+    from ..engine.train.runs import checkpoints
     from .check import say
 
     run_dir = Path(args.run_dir)

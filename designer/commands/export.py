@@ -31,9 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..engine.export import ExportError, ExportResult
-    from ..engine.project import ProjectError, load_project
-    from ..engine.pysource import CodegenError
+    from ..engine.document.project import ProjectError, load_project
+    from ..engine.interop.export import ExportError, ExportResult
+    from ..engine.model.pysource import CodegenError
     from .check import say
 
     try:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ImportError, OSError) as exc:
         print(f"designer import: {exc}", file=sys.stderr)
         return 2
-    from ..engine.project import save_project
+    from ..engine.document.project import save_project
 
     out = Path(args.output)
     imported = model_import.import_to_project(model, name, shape, partial=args.partial,

@@ -22,7 +22,7 @@ def format_run(run) -> str:
     epochs = max((int(r["epoch"]) for r in run.history if "epoch" in r), default=0)
     heading = [started, run.status or "no status", f"{epochs} epoch(s)"]
     if run.duration_s is not None:
-        from ..engine.run_history import duration_text
+        from ..engine.train.run_history import duration_text
 
         heading.append(duration_text(run.duration_s))
     lines = ["  ".join(heading), f"  settings: {run.summary()}"]
@@ -39,8 +39,8 @@ def format_run(run) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..engine.project import ProjectError, load_project
-    from ..engine.run_history import list_runs, runs_root
+    from ..engine.document.project import ProjectError, load_project
+    from ..engine.train.run_history import list_runs, runs_root
     from .check import say
 
     try:

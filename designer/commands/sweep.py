@@ -83,7 +83,7 @@ class TrialPrinter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.project import ProjectError, load_project, save_project
+    from ..engine.document.project import ProjectError, load_project, save_project
     from ..engine.search.runner import Sweep, apply_best
     from ..engine.search.space import describe_params
     from ..engine.search.storage import storage_label

@@ -55,7 +55,7 @@ def _dataset_override(current: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _dataset_for_name(current: dict[str, Any], name: str) -> dict[str, Any]:
-    from ..engine.config import resolve_dataset_name
+    from ..engine.train.config import resolve_dataset_name
 
     if not name.strip():  # Path("") is the current folder: never read that as an image folder
         raise ValueError("--dataset: empty; name a built-in dataset, an image folder or a .csv file")
@@ -83,11 +83,11 @@ class ProgressPrinter:
         self.last_draw = 0.0
         self.line_open = False
         self.epochs = 0
-        self.spec = None  # the recipe's words (designer.engine.recipes); set before the run
+        self.spec = None  # the recipe's words (designer.engine.train.recipes); set before the run
 
     def __call__(self, event: Any) -> None:
-        from ..engine import training as T
-        from ..engine.data import DownloadProgress
+        from ..engine.train import training as T
+        from ..engine.train.data import DownloadProgress
 
         if isinstance(event, DownloadProgress):
             if self.tty and time.monotonic() - self.last_draw > 0.1:
@@ -144,7 +144,7 @@ class ProgressPrinter:
 
     def _spec(self):
         if self.spec is None:
-            from ..engine.recipes import DEFAULT_RECIPE, get
+            from ..engine.train.recipes import DEFAULT_RECIPE, get
 
             self.spec = get(DEFAULT_RECIPE)
         return self.spec
@@ -178,7 +178,7 @@ def out_of_memory_message(text: str) -> str | None:
     if marker in low:  # torch: "... you tried to allocate 1800000000000 bytes. Error code 12"
         digits = low.split(marker, 1)[1].split(" ", 1)[0]
         if digits.isdigit():
-            from ..engine.memory import fmt_bytes
+            from ..engine.model.memory import fmt_bytes
 
             size = f" (an allocation of {fmt_bytes(int(digits))})"
     return (f"out of memory{size}: lower training.batch_size (--batch-size), shorten the input "
@@ -203,13 +203,13 @@ def _clock(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import runs
-    from ..engine.config import ConfigError, validate_dataset, validate_training
-    from ..engine.data import DatasetError, load_dataset
-    from ..engine.project import ProjectError, load_project
-    from ..engine.recipes import RecipeError, UnknownRecipe, recipe_of
+    from ..engine.document.project import ProjectError, load_project
+    from ..engine.model.shapes import analyze
     from ..engine.services import train_project
-    from ..engine.shapes import analyze
+    from ..engine.train import runs
+    from ..engine.train.config import ConfigError, validate_dataset, validate_training
+    from ..engine.train.data import DatasetError, load_dataset
+    from ..engine.train.recipes import RecipeError, UnknownRecipe, recipe_of
 
     err = sys.stderr
 

@@ -5,7 +5,7 @@ meta-device fallback can cost more; on the GUI thread either would drop frames w
 document hands the worker a frozen snapshot
 (``graph.copy()``, no listeners) and the worker never touches live objects.
 
-The worker keeps its own replica graph with an incremental :class:`~designer.engine.shapes.Analyzer`
+The worker keeps its own replica graph with an incremental :class:`~designer.engine.model.shapes.Analyzer`
 on it. Each request is merged into the replica through the graph's own methods, so the analyzer's
 event-driven dirty tracking re-infers only what changed. Requests carry a generation number; a
 request overtaken by a newer one is skipped, and the document drops results older than its latest
@@ -24,8 +24,8 @@ import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from designer.engine.graph import Graph, GraphError, Node
-from designer.engine.shapes import Analysis, Analyzer
+from designer.engine.model.graph import Graph, GraphError, Node
+from designer.engine.model.shapes import Analysis, Analyzer
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def use_context(library: dict[str, Graph], trail: list[tuple[str, str]]):
     """The block values and input shapes a definition opened through ``trail`` (the breadcrumb:
     (network, use id) per level) receives from the use it was opened from; (None, None) at the
     top or when a shape on the way is unknown (the definition is then checked on its own)."""
-    from designer.engine.blocks import use_context as context_of
+    from designer.engine.model.blocks import use_context as context_of
 
     values = inputs = None
     for net, use_id in trail:

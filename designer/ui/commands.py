@@ -1,7 +1,7 @@
 """Undo commands: every user edit of the document is one :class:`QUndoCommand`.
 
-Each command changes the engine :class:`~designer.engine.graph.Graph` and
-:class:`~designer.engine.project.Project` only through their methods, never by assigning their
+Each command changes the engine :class:`~designer.engine.model.graph.Graph` and
+:class:`~designer.engine.document.project.Project` only through their methods, never by assigning their
 attributes, so undo and redo fire the same model events as the original edit and every view
 follows by itself. A command that removes something records where it was (its index in
 ``graph.edges``, ``graph.nodes`` or ``project.networks``) and has the model put it back at that
@@ -16,8 +16,8 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from designer.engine.graph import Edge, Graph, Node
-from designer.engine.project import Project
+from designer.engine.document.project import Project
+from designer.engine.model.graph import Edge, Graph, Node
 
 
 class MacroCommand(QUndoCommand):
@@ -346,7 +346,7 @@ class SetSequentialCommand(GraphCommand):
 
 class NetworksCommand(QUndoCommand):
     """A whole-network edit already made (group, ungroup, make unique): holds the project's networks
-    before and after (``designer.engine.blocks.networks_state``) and restores one or the other in
+    before and after (``designer.engine.model.blocks.networks_state``) and restores one or the other in
     place. Only networks that differ are touched, so views of the others see no events. The first
     redo does nothing: the edit was made by the engine function before the command was pushed."""
 
@@ -366,7 +366,7 @@ class NetworksCommand(QUndoCommand):
 
 
 def _restore_changed(project: Project, state: list) -> None:
-    from designer.engine.blocks import restore_networks
+    from designer.engine.model.blocks import restore_networks
 
     wanted = [name for name, _ in state]
     for name in [n for n in project.networks if n not in wanted]:

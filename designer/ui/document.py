@@ -1,7 +1,7 @@
 """The open document: a project, its undo stack, and live shape analysis.
 
 :class:`Document` is what the window and the canvas work on. Every edit is a method here that
-checks the request, raises :class:`~designer.engine.graph.GraphError` with the reason when it is
+checks the request, raises :class:`~designer.engine.model.graph.GraphError` with the reason when it is
 refused, and otherwise pushes ONE undo command (``designer.ui.commands``) whose text says what it
 did ("Add Linear 'fc1'"). The engine graph and project stay the single source of truth: their
 events are re-emitted as :attr:`Document.graph_event` and :attr:`Document.project_event` (and
@@ -23,7 +23,14 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
-from designer.engine.blocks import (
+from designer.engine.document.project import (
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    MAX_NETWORKS,
+    Project,
+    ProjectEvent,
+)
+from designer.engine.model.blocks import (
     BLOCK,
     block_param,
     convert_value,
@@ -36,23 +43,16 @@ from designer.engine.blocks import (
     retyped_uses,
     ungroup,
 )
-from designer.engine.catalog import name_problem
-from designer.engine.graph import Adjacency, Edge, Graph, GraphError, GraphEvent
-from designer.engine.layout import (  # noqa: F401  (re-exported: the layout is in the engine)
+from designer.engine.model.catalog import name_problem
+from designer.engine.model.graph import Adjacency, Edge, Graph, GraphError, GraphEvent
+from designer.engine.model.layout import (  # noqa: F401  (re-exported: the layout is in the engine)
     LAYOUT_DX,
     LAYOUT_DY,
     layered_positions,
 )
-from designer.engine.nodes import kind_of
-from designer.engine.project import (
-    MAX_DESCRIPTION,
-    MAX_NAME,
-    MAX_NETWORKS,
-    Project,
-    ProjectEvent,
-)
-from designer.engine.schema import Param
-from designer.engine.shapes import Analysis
+from designer.engine.model.nodes import kind_of
+from designer.engine.model.schema import Param
+from designer.engine.model.shapes import Analysis
 
 from .analysis_worker import AnalysisThread
 from .commands import (
@@ -92,15 +92,15 @@ class Document(QObject):
 
     Signals:
       ``changed``           any change of the model or of the saved state (update title/unsaved mark)
-      ``analysis_updated``  an :class:`~designer.engine.shapes.Analysis` of the current network,
+      ``analysis_updated``  an :class:`~designer.engine.model.shapes.Analysis` of the current network,
                             after a debounced re-check (and once after construction)
       ``analysis_failed``   a message when the checker itself failed (a bug, not a design problem)
       ``path_changed``      the file path (``Path`` or ``None``)
       ``network_changed``   the current network's name; also after :meth:`replace_project`
                             (views rebuild everything on it)
-      ``graph_event``       each :class:`~designer.engine.graph.GraphEvent` of the current graph,
+      ``graph_event``       each :class:`~designer.engine.model.graph.GraphEvent` of the current graph,
                             emitted synchronously as the model changes
-      ``project_event``     each :class:`~designer.engine.project.ProjectEvent` of the project
+      ``project_event``     each :class:`~designer.engine.document.project.ProjectEvent` of the project
                             (settings, networks added/removed/renamed, name, description),
                             synchronously; the current network is already valid when it comes
       ``settings_changed``  the section ("dataset" or "training") whose settings changed
@@ -182,9 +182,9 @@ class Document(QObject):
 
     def training_settings(self) -> dict[str, Any]:
         """The project's complete training settings as a run uses them: the file's values,
-        defaults for the rest (``designer.engine.config.effective_training``). Train, Sweeps,
+        defaults for the rest (``designer.engine.train.config.effective_training``). Train, Sweeps,
         the memory estimates and the settings form all read them here."""
-        from designer.engine.config import effective_training
+        from designer.engine.train.config import effective_training
 
         return effective_training(self.project.training)
 
@@ -564,7 +564,7 @@ class Document(QObject):
             self.undo_stack.push(MoveNodesCommand(graph, moves, "Auto-layout"))
 
 
-    # -- blocks (designer.engine.blocks) -------------------------------------------------------------
+    # -- blocks (designer.engine.model.blocks) -------------------------------------------------------------
 
     def block_choices(self, network: str | None = None) -> list[str]:
         """The networks a use in ``network`` (default: the current one) may instantiate: every
@@ -585,7 +585,7 @@ class Document(QObject):
     def add_block_use(self, block: str, pos: Pos = (0.0, 0.0)) -> str:
         """Add a use of network ``block`` (a palette drop), named after it; returns its id."""
         self._check_block(block)
-        from designer.engine.blocks import _snake
+        from designer.engine.model.blocks import _snake
 
         base = _snake(block)
         name = base if self.graph.node_by_name(base) is None else self.graph.unique_name(base)
@@ -620,7 +620,7 @@ class Document(QObject):
             f"Make '{node.name}' unique", lambda: make_unique(self.project, self._network, use_id))
 
     def _whole_network_edit(self, text: str, edit):
-        from designer.engine.blocks import restore_networks
+        from designer.engine.model.blocks import restore_networks
 
         before = networks_state(self.project)
         network = self._network
@@ -801,7 +801,7 @@ class Document(QObject):
         """Write a trial's values (``{Target: value}``, what ``sweeps.apply_best`` gives) into
         the design and the training settings as ONE undo step. Checked first as a file would
         be (``sweeps.apply_values``): GraphError names a value that does not fit."""
-        from designer.engine.project import ProjectError
+        from designer.engine.document.project import ProjectError
         from designer.engine.search.space import find_node
         from designer.engine.search.values import apply_values
 
@@ -887,7 +887,7 @@ class Document(QObject):
 
     def analyze_now(self) -> Analysis:
         """Check the current graph synchronously on this thread (tests, export) and announce it."""
-        from designer.engine.shapes import Analyzer
+        from designer.engine.model.shapes import Analyzer
 
         from .analysis_worker import use_context
 

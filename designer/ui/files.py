@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, QSettings, QTimer, Signal, Slot
 
-from ..engine.project import (
+from ..engine.document.project import (
     SUFFIX,
     Project,
     ProjectError,

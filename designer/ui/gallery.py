@@ -2,7 +2,7 @@
 
 Each template shows its name, a small picture of its graph (drawn with QPainter from the node
 positions stored in the file), its parameter count, dataset and what it teaches. Templates come
-from :func:`designer.engine.templates.list_templates`; a broken template is listed with its error
+from :func:`designer.engine.document.templates.list_templates`; a broken template is listed with its error
 and cannot be chosen.
 """
 
@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.catalog import CATALOG
-from ..engine.config import DIGITS_SHAPE
-from ..engine.graph import Graph
-from ..engine.project import Project, ProjectError, load_project
-from ..engine.templates import TemplateError, TemplateInfo, list_templates, load_template
+from ..engine.document.project import Project, ProjectError, load_project
+from ..engine.document.templates import TemplateError, TemplateInfo, list_templates, load_template
+from ..engine.model.catalog import CATALOG
+from ..engine.model.graph import Graph
+from ..engine.train.config import DIGITS_SHAPE
 from .canvas.items import category_color
 
 THUMB = QSize(200, 120)
@@ -235,7 +235,7 @@ class NewDialog(QDialog):
 
 def network_params(info: TemplateInfo) -> dict[str, int] | None:
     """Parameters of each network of a template, in file order; None if it cannot be analysed."""
-    from ..engine.shapes import analyze
+    from ..engine.model.shapes import analyze
 
     key = (str(info.path), info.params)
     if key not in _SPLIT_CACHE:

@@ -276,7 +276,7 @@ class ImportDialog(QDialog):
             self.spec.setFocus()
 
     def _choose_project_file(self) -> None:
-        from designer.engine.project import SUFFIX
+        from designer.engine.document.project import SUFFIX
 
         filter_ = f"Designer projects (*{SUFFIX});;All files (*)"
         name = self.spec.currentText().rpartition(":")[2] or "imported"
@@ -351,7 +351,7 @@ class ImportDialog(QDialog):
             return
         saved = None
         if self._request.project_file is not None:
-            from designer.engine.project import save_project
+            from designer.engine.document.project import save_project
 
             try:
                 saved = save_project(result.project, self._request.project_file)

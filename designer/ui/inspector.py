@@ -6,7 +6,7 @@ undo shows up here too). Sizes that inference fills in are shown as "auto (= 160
 analysis, with the option to fix them. Renames are checked as you type (a valid identifier, not
 taken) and refused with a visible message.
 
-Blocks (:mod:`designer.engine.blocks`): a block use shows its block, repeat, one editor per
+Blocks (:mod:`designer.engine.model.blocks`): a block use shows its block, repeat, one editor per
 parameter its definition declares (``args``) and a collapsible "First copy" group (``first``:
 values only the first copy takes). Inside a definition, a layer's parameter may be set to a block
 parameter by typing ``=planes`` or ``=planes*4``, and a "switch on by" choice names the bool block
@@ -40,11 +40,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.blocks import BLOCK_PARAM_TYPES, BLOCK_SPEC, layer_spec, used_by
-from ..engine.catalog import name_problem
-from ..engine.graph import GraphError
-from ..engine.nodes import kind_of
-from ..engine.shapes import Analysis
+from ..engine.model.blocks import BLOCK_PARAM_TYPES, BLOCK_SPEC, layer_spec, used_by
+from ..engine.model.catalog import name_problem
+from ..engine.model.graph import GraphError
+from ..engine.model.nodes import kind_of
+from ..engine.model.shapes import Analysis
 from .summary import human, shape_text
 from .sweeps.marking import SearchButton, searchable
 from .widgets import ParamEditor, guard_wheel, make_editor

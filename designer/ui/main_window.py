@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.project import (
+from ..engine.document.project import (
     SUFFIX,
     Project,
     ProjectError,
@@ -39,8 +39,13 @@ from ..engine.project import (
     load_project,
     save_project,
 )
-from ..engine.shapes import Analysis, trainable_params
-from ..engine.templates import DEFAULT_TEMPLATE, TemplateError, load_template, templates_dir
+from ..engine.document.templates import (
+    DEFAULT_TEMPLATE,
+    TemplateError,
+    load_template,
+    templates_dir,
+)
+from ..engine.model.shapes import Analysis, trainable_params
 from .canvas.breadcrumb import BreadcrumbBar
 from .canvas.view import CanvasView
 from .document import Document
@@ -587,10 +592,10 @@ class MainWindow(QMainWindow):
         ``training.init_weights``, relative to the project file when saved (one undo step).
         What will load and what starts fresh is shown; a file that fits nothing or too little
         is refused with the same report, and nothing changes."""
-        from ..engine.blocks import model_names
-        from ..engine.build import BuildError, build_model
-        from ..engine.config import ConfigError, validate_training
-        from ..engine.weights import match_weights, read_weights
+        from ..engine.model.blocks import model_names
+        from ..engine.model.build import BuildError, build_model
+        from ..engine.model.weights import match_weights, read_weights
+        from ..engine.train.config import ConfigError, validate_training
 
         doc = self.document
         models = model_names(doc.project.networks)
@@ -759,8 +764,8 @@ class MainWindow(QMainWindow):
         ids are dropped, as the same id may exist in both networks."""
         from dataclasses import replace
 
-        from designer.engine.recipes import cross_network_problems
         from designer.engine.search.space import search_problems
+        from designer.engine.train.recipes import cross_network_problems
 
         project = self.document.project
         try:
@@ -829,7 +834,7 @@ class MainWindow(QMainWindow):
 
     def _memory_text(self, analysis: Analysis) -> str:
         """Training memory at the project's batch size (the Summary has it per layer)."""
-        from ..engine.memory import estimate, fmt_bytes, training_batch, training_device_of
+        from ..engine.model.memory import estimate, fmt_bytes, training_batch, training_device_of
 
         if not analysis.ok:
             self.status_memory.setToolTip("")

@@ -2,7 +2,7 @@
 
 Drag a layer onto the canvas (the drag carries :data:`LAYER_MIME` with the layer type id), or
 double-click it (or press Enter) to add it at the centre of the view. Tooltips show the layer's
-one-line doc. Everything shown comes from :data:`designer.engine.catalog.CATALOG`, plus a
+one-line doc. Everything shown comes from :data:`designer.engine.model.catalog.CATALOG`, plus a
 "Blocks" section: the project's other networks (those that would not make a block contain
 itself), dragged as :data:`BLOCK_MIME` with the network's name; it follows the document's
 networks as they are added, removed and renamed.
@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.blocks import layer_spec
-from ..engine.catalog import CATALOG, LayerSpec
+from ..engine.model.blocks import layer_spec
+from ..engine.model.catalog import CATALOG, LayerSpec
 from .canvas import BLOCK_MIME, LAYER_MIME
 from .canvas.items import category_color
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.graph import Graph
-from ..engine.shapes import Analysis
+from ..engine.model.graph import Graph
+from ..engine.model.shapes import Analysis
 
 _IDS_ROLE = Qt.UserRole + 1
 

@@ -1,6 +1,6 @@
 """The model summary: one row per layer (name, type, output shape, parameters, MACs, activation
 memory per sample) and totals, like the summary printout of a model, with parameter memory and
-the training estimate at the project's batch size (:mod:`designer.engine.memory`). Rows follow the
+the training estimate at the project's batch size (:mod:`designer.engine.model.memory`). Rows follow the
 data flow (topological order)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.graph import Graph
-from ..engine.memory import estimate, fmt_bytes, status_text, training_batch
-from ..engine.shapes import Analysis
+from ..engine.model.graph import Graph
+from ..engine.model.memory import estimate, fmt_bytes, status_text, training_batch
+from ..engine.model.shapes import Analysis
 
 COLUMNS = ("Layer", "Type", "Output shape", "Parameters", "MACs", "Activations")
 _ID_ROLE = Qt.UserRole + 1
@@ -47,7 +47,7 @@ def summary_rows(graph: Graph, analysis: Analysis | None, memory: dict[str, int]
                  ) -> list[tuple[str, str, str, int, int, str, int | None]]:
     """(name, type, output shape, params, macs, node id, activation bytes per sample or None) per
     layer, in data-flow order. ``memory``: activation bytes by node id (see
-    :func:`designer.engine.memory.estimate`)."""
+    :func:`designer.engine.model.memory.estimate`)."""
     order = list(analysis.order) if analysis is not None else []
     ids = [i for i in order if i in graph.nodes] + [i for i in graph.nodes if i not in order]
     memory = memory or {}

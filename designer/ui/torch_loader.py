@@ -73,7 +73,7 @@ class TorchLoader(QObject):
             return
         warm_up_training()
         if "cuda" in devices:  # starts CUDA here, not on the GUI thread at the next fit check
-            from designer.engine.memory import device_memory
+            from designer.engine.model.memory import device_memory
 
             with contextlib.suppress(Exception):
                 device_memory("cuda")

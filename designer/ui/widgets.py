@@ -1,6 +1,6 @@
 """The "schema type -> editor widget" map: one editor class per ``Param`` type.
 
-Like pyqtgraph's parameter tree, the schema (:class:`designer.engine.schema.Param`: layer
+Like pyqtgraph's parameter tree, the schema (:class:`designer.engine.model.schema.Param`: layer
 parameters and dataset/training settings alike) knows nothing about widgets; this module maps each
 type to an editor. The inspector and the training panel's settings forms are built from it.
 
@@ -12,7 +12,7 @@ A value the schema refuses is not committed: the field turns red and says why (:
 Inside a block's definition a parameter may take the value of a block parameter:
 :meth:`ParamEditor.enable_refs` lets the user type ``=planes`` or ``=planes*4`` (typing ``=`` in
 any field switches it to a reference), committed as ``{"ref": "planes", "mul": 4}``
-(:func:`designer.engine.blocks.parse_ref`); a field holding a reference shows ``=planes*4``.
+(:func:`designer.engine.model.blocks.parse_ref`); a field holding a reference shows ``=planes*4``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.blocks import parse_ref
-from ..engine.schema import REF_TYPES, Param, is_ref
+from ..engine.model.blocks import parse_ref
+from ..engine.model.schema import REF_TYPES, Param, is_ref
 
 _INT32_MAX = 2**31 - 1
 _ERROR_STYLE = "QLineEdit, QSpinBox { border: 1px solid #d33; background: #fff0f0; }"

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from designer.commands.check import format_report, report
-from designer.engine.project import ProjectError, load_project, project_from_json, project_to_json
+from designer.engine.document.project import (
+    ProjectError,
+    load_project,
+    project_from_json,
+    project_to_json,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 

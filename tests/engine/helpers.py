@@ -11,7 +11,7 @@ import sys
 import torch
 from torch import nn
 
-from designer.engine.graph import Graph
+from designer.engine.model.graph import Graph
 
 
 def single_layer(layer: str, params: dict | None = None, shapes=((3, 8, 8),),
@@ -92,8 +92,8 @@ def assert_same_as_module(project, report, model: nn.Module, shape: tuple[int, .
     state_dict strictly; both give the same outputs for ``x`` (default: a random batch of
     ``shape``). With ``tmp_path``, the exported model.py too: the built design's keys in its
     order, a strict load, the same outputs. Returns the built design."""
-    from designer.engine.build import build_model
-    from designer.engine.codegen import model_source, network_class_names
+    from designer.engine.interop.codegen import model_source, network_class_names
+    from designer.engine.model.build import build_model
 
     assert report.ok, report.summary()
     built = build_model(project.networks["model"]).eval()
@@ -121,7 +121,7 @@ def import_exactly(model: nn.Module, shape: tuple[int, ...], name: str = "m", tm
                    x: torch.Tensor | None = None):
     """Import ``model`` and check the design against it (``assert_same_as_module``): the
     project, the import report and the built design."""
-    from designer.engine.importing import import_model
+    from designer.engine.interop.importing import import_model
 
     project, report = import_model(model, shape, name=name)
     built = assert_same_as_module(project, report, model, shape, tmp_path, x=x, name=name)
@@ -155,10 +155,10 @@ def train_exported_and_in_designer(project, tmp_path) -> tuple[str, dict, dict]:
     through DRIVER, then train in the designer (its Trainer, on one thread as the script): both
     must end with the same tensors under the same keys. Returns train.py's source, the script's
     state_dict and the designer's."""
-    from designer.engine.data import load_dataset
-    from designer.engine.export import export_project
-    from designer.engine.recipes import prepare_run
-    from designer.engine.training import Trainer
+    from designer.engine.interop.export import export_project
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.recipes import prepare_run
+    from designer.engine.train.training import Trainer
 
     out = tmp_path / "export"
     export_project(project, out, project_dir=tmp_path)

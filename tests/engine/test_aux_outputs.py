@@ -9,13 +9,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source
-from designer.engine.data import load_dataset
-from designer.engine.data.compat import check_model_data
-from designer.engine.importing import import_model
-from designer.engine.project import load_project, project_to_json, save_project
-from designer.engine.recipes import prepare_run
+from designer.engine.document.project import load_project, project_to_json, save_project
+from designer.engine.interop.codegen import model_source
+from designer.engine.interop.importing import import_model
+from designer.engine.model.build import build_model
+from designer.engine.train.data import load_dataset
+from designer.engine.train.data.compat import check_model_data
+from designer.engine.train.recipes import prepare_run
 
 from .helpers import train_exported_and_in_designer
 
@@ -116,7 +116,7 @@ class _Ctx:
     """What SupervisedRecipe.setup reads of a TrainContext."""
 
     def __init__(self, project, ds) -> None:
-        from designer.engine.config import validate_training
+        from designer.engine.train.config import validate_training
 
         self.config = validate_training(project.training)
         self.device = torch.device("cpu")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.blocks import BLOCK, block_names, block_param, model_names
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source, network_class_names
-from designer.engine.project import Project, load_project
-from designer.engine.shapes import Analyzer, analyze
+from designer.engine.document.project import Project, load_project
+from designer.engine.interop.codegen import model_source, network_class_names
+from designer.engine.model.blocks import BLOCK, block_names, block_param, model_names
+from designer.engine.model.build import build_model
+from designer.engine.model.shapes import Analyzer, analyze
 from tests.engine.test_codegen_blocks import network, ref
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from designer.engine.blocks import block_param, convert_value, retyped_uses
-from designer.engine.schema import Param
-from designer.engine.templates import load_template
+from designer.engine.document.templates import load_template
+from designer.engine.model.blocks import block_param, convert_value, retyped_uses
+from designer.engine.model.schema import Param
 
 
 def as_type(type_: str, **kw) -> Param:

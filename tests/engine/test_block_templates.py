@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.blocks import block_names, model_names
-from designer.engine.build import build_model
-from designer.engine.project import load_project
-from designer.engine.shapes import analyze
+from designer.engine.document.project import load_project
+from designer.engine.model.blocks import block_names, model_names
+from designer.engine.model.build import build_model
+from designer.engine.model.shapes import analyze
 
 torchvision = pytest.importorskip("torchvision")
 

@@ -1,4 +1,4 @@
-"""Blocks (designer.engine.blocks): a network of the project used as a layer.
+"""Blocks (designer.engine.model.blocks): a network of the project used as a layer.
 
 References to block parameters, layers switched off, repeat and first-copy values, nesting, the
 file format (cycles and missing blocks refused with their place, round trips), the edits (group,
@@ -14,17 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.blocks import (
-    block_param,
-    group,
-    make_unique,
-    networks_state,
-    restore_networks,
-    ungroup,
-)
-from designer.engine.build import build_model
-from designer.engine.graph import Graph, GraphError
-from designer.engine.project import (
+from designer.engine.document.project import (
     Project,
     ProjectError,
     load_project,
@@ -33,7 +23,17 @@ from designer.engine.project import (
     project_to_json,
     save_project,
 )
-from designer.engine.shapes import Analyzer, analyze
+from designer.engine.model.blocks import (
+    block_param,
+    group,
+    make_unique,
+    networks_state,
+    restore_networks,
+    ungroup,
+)
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph, GraphError
+from designer.engine.model.shapes import Analyzer, analyze
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "designer" / "templates"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from designer.engine.build import BuildError, build_model, plan
-from designer.engine.graph import Graph, GraphError
-from designer.engine.shapes import analyze
+from designer.engine.model.build import BuildError, build_model, plan
+from designer.engine.model.graph import Graph, GraphError
+from designer.engine.model.shapes import analyze
 
 from .helpers import chain
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from designer.engine.catalog import (
+from designer.engine.model.catalog import (
     CATALOG,
     PARAM_TYPES,
     RESERVED_NAMES,
@@ -43,11 +43,11 @@ def test_every_entry_is_complete(spec: LayerSpec):
     assert set(spec.key_params) <= {p.name for p in spec.params}
     assert name_problem(spec.prefix + "1") is None
     if spec.module is not None:
-        # torch.nn's classes, or (StochasticDepth) a designer.engine.modules class model.py defines
+        # torch.nn's classes, or (StochasticDepth) a designer.engine.model.modules class model.py defines
         assert spec.code_class == (spec.module.__name__ if spec.helper_module
                                    else f"nn.{spec.module.__name__}")
         if spec.helper_module:
-            assert spec.module.__module__ == "designer.engine.modules"
+            assert spec.module.__module__ == "designer.engine.model.modules"
         assert spec.resolve is not None and spec.count_params is not None
     assert spec.infer is not None  # exact shape functions, tested against real modules
     assert spec.variadic or spec.num_inputs in (0, 1)
@@ -148,7 +148,7 @@ def test_spec_module_is_the_torch_class_named_in_the_entry():
 
 
 def test_absurd_numbers_and_control_characters_give_one_printable_line():
-    from designer.engine.catalog import CATALOG, name_problem
+    from designer.engine.model.catalog import CATALOG, name_problem
 
     slope = next(p for p in CATALOG["LeakyReLU"].params if p.name == "negative_slope")
     with pytest.raises(ValueError, match="an integer of about 401 digits"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine.catalog import (
+from designer.engine.model.catalog import (
     CATALOG,
     DECLARED_FIELDS,
     DataFit,
@@ -29,22 +29,22 @@ NODE_KINDS = {"Input", "Output"}
 # shrink, never grow.
 KNOWN = {
     # code export: RNN/LSTM/GRU constructor defaults (signature *args, **kwargs)
-    "engine/layer_code.py": {"RNN", "LSTM", "GRU"},
+    "engine/interop/layer_code.py": {"RNN", "LSTM", "GRU"},
     # code export: the helper classes model.py may copy, and the classes they derive from
-    "engine/modules.py": {"StochasticDepth", "ShiftedWindowAttention", "ShiftedWindowAttentionV2",
+    "engine/model/modules.py": {"StochasticDepth", "ShiftedWindowAttention", "ShiftedWindowAttentionV2",
                           "PatchMerging", "PatchMergingV2", "RelativePositionAttention"},
     # the GAN recipe's checks: the layers it looks through, and the layers its advice names
-    "engine/recipes/gan/checks.py": {"Reshape", "Flatten", "Identity", "Dropout", "Permute",
+    "engine/train/recipes/gan/checks.py": {"Reshape", "Flatten", "Identity", "Dropout", "Permute",
                                      "Linear", "Sigmoid", "Tanh"},
     # the VAE recipe: the Reshape its decoder ends with, looking through Identity
-    "engine/recipes/vae/__init__.py": {"Identity", "Reshape"},
+    "engine/train/recipes/vae/__init__.py": {"Identity", "Reshape"},
 }
 
 
 def _sources():
     for path in sorted(ROOT.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith("engine/catalog/") or rel.startswith("engine/importing/"):
+        if rel.startswith(("engine/model/catalog/", "engine/interop/importing/")):
             continue  # the catalog itself; import mappings are declared next to it separately
         yield rel, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -160,8 +160,8 @@ def _design(layer: str, params: dict, out: int = 2):
 
 
 def test_a_new_layer_is_counted_by_memory(new_layer):
-    from designer.engine.memory import FLOAT_BYTES, estimate, memory_use
-    from designer.engine.shapes import analyze
+    from designer.engine.model.memory import FLOAT_BYTES, estimate, memory_use
+    from designer.engine.model.shapes import analyze
 
     layer, params, _ = new_layer
     g = _design(layer, params)
@@ -176,8 +176,8 @@ def test_a_new_layer_is_counted_by_memory(new_layer):
 
 
 def test_a_new_layer_is_shown_by_look_inside(new_layer):
-    from designer.engine.build import build_model
-    from designer.engine.inside import layers_of
+    from designer.engine.model.build import build_model
+    from designer.engine.train.inside import layers_of
 
     layer, params, view = new_layer
     kinds = {x.type: x.kind for x in layers_of({"model": build_model(_design(layer, params))})}
@@ -185,7 +185,7 @@ def test_a_new_layer_is_shown_by_look_inside(new_layer):
 
 
 def test_a_new_layer_is_walked_over_by_the_data_fit_check(new_layer):
-    from designer.engine.data import check_model_data, load_dataset
+    from designer.engine.train.data import check_model_data, load_dataset
 
     layer, params, _ = new_layer
     ds = load_dataset({"kind": "synthetic", "name": "spirals", "n_samples": 60})
@@ -200,9 +200,9 @@ def test_a_new_layer_is_walked_over_by_the_data_fit_check(new_layer):
 def test_a_new_layer_is_written_by_code_export(new_layer, tmp_path):
     import torch
 
-    from designer.engine.build import build_model
-    from designer.engine.codegen import model_source, network_class_names
-    from designer.engine.project import Project
+    from designer.engine.document.project import Project
+    from designer.engine.interop.codegen import model_source, network_class_names
+    from designer.engine.model.build import build_model
 
     layer, params, _ = new_layer
     project = Project(name="new_layer", networks={"model": _design(layer, params)})

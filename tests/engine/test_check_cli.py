@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from designer.cli import main
-from designer.engine.project import Project, save_project
+from designer.engine.document.project import Project, save_project
 
 from .helpers import chain
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from designer.engine import runs
+from designer.engine.train import runs
 
 
 def _run(tmp_path, history, stopped=None):

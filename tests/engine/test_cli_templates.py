@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from designer.cli import main, resolve_file_arg
-from designer.engine.templates import template_path
+from designer.engine.document.templates import template_path
 
 
 def test_a_template_id_resolves_to_its_file():

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine import codegen
-from designer.engine.blocks import model_names
-from designer.engine.build import build_model
-from designer.engine.catalog import CATALOG, name_problem
-from designer.engine.codegen import model_source
-from designer.engine.graph import Graph, GraphError
-from designer.engine.project import Project, ProjectError, load_project, project_from_dict
-from designer.engine.pysource import CodegenError, class_name, comment_text
+from designer.engine.document.project import Project, ProjectError, load_project, project_from_dict
+from designer.engine.interop import codegen
+from designer.engine.interop.codegen import model_source
+from designer.engine.model.blocks import model_names
+from designer.engine.model.build import build_model
+from designer.engine.model.catalog import CATALOG, name_problem
+from designer.engine.model.graph import Graph, GraphError
+from designer.engine.model.pysource import CodegenError, class_name, comment_text
 from tests.engine.helpers import chain, sample_inputs, single_layer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,7 +251,7 @@ def layer_cases() -> dict[str, Graph]:
 
 
 def _generic_case(spec) -> Graph:
-    from designer.engine.shapes import analyze
+    from designer.engine.model.shapes import analyze
 
     n = spec.min_inputs if spec.variadic else max(spec.num_inputs, 1)
     for shape in ((3, 8, 8), (4, 10), (12,), (3, 16)):
@@ -576,7 +576,7 @@ def test_names_of_module_attributes_are_refused():
 def test_without_ruff_the_code_is_the_same_program():
     """Formatting is cosmetic: the unformatted source (used when ruff is missing, or for a fast
     live preview) parses to the same syntax tree."""
-    from designer.engine.recipes.supervised.script import train_source
+    from designer.engine.train.recipes.supervised.script import train_source
 
     project = load_project(ROOT / "designer" / "templates" / "resnet-mini.dnn.json")
     for make in (model_source, train_source):

@@ -1,7 +1,7 @@
-"""Code export of designs built from blocks (designer.engine.blocks): model.py writes one class per
+"""Code export of designs built from blocks (designer.engine.model.blocks): model.py writes one class per
 block definition, with the block's parameters as ``__init__`` arguments, and the models
 instantiate them, as torchvision's resnet.py does. Every exported model runs in a fresh
-interpreter without ``designer`` and equals :func:`~designer.engine.build.build_model`: the same
+interpreter without ``designer`` and equals :func:`~designer.engine.model.build.build_model`: the same
 state_dict keys in order, bit-equal outputs after a state_dict copy, and the same weights from the
 same seed (modules are created in the engine's order)."""
 
@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine import codegen
-from designer.engine.blocks import block_param, model_names
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source
-from designer.engine.export import export_project, preview_sources
-from designer.engine.graph import Graph
-from designer.engine.project import Project, load_project
-from designer.engine.recipes.supervised.script import train_source
+from designer.engine.document.project import Project, load_project
+from designer.engine.interop import codegen
+from designer.engine.interop.codegen import model_source
+from designer.engine.interop.export import export_project, preview_sources
+from designer.engine.model.blocks import block_param, model_names
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.train.recipes.supervised.script import train_source
 from tests.engine.helpers import sample_inputs
 from tests.engine.test_codegen import DRIVER, _expected, randomize
 

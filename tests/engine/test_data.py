@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from designer.engine import config
-from designer.engine.config import ConfigError, validate_dataset, validate_training
-from designer.engine.data import (
+from designer.engine.train import config
+from designer.engine.train.config import ConfigError, validate_dataset, validate_training
+from designer.engine.train.data import (
     DatasetError,
     augment_images,
     check_model_data,
@@ -31,7 +31,7 @@ from .helpers import chain
 
 
 def _recipe_settings() -> set[str]:
-    from designer.engine import recipes
+    from designer.engine.train import recipes
 
     return {"recipe"} | {s.key for spec in recipes.specs() for s in spec.settings}
 
@@ -54,7 +54,7 @@ def test_training_defaults_match_the_contract():
 
 
 def test_effective_training_is_complete_with_defaults_for_missing_and_refused_values():
-    from designer.engine.config import effective_training
+    from designer.engine.train.config import effective_training
 
     assert effective_training({}) == validate_training({})
     t = effective_training({"epochs": 5, "lr": "fast", "recipe": "gan", "typo": 1})
@@ -104,7 +104,7 @@ def test_files_with_only_normalize_keep_their_meaning(tmp_path):
     """Project files written before dataset.normalization: true still standardises, false is off."""
     import json
 
-    from designer.engine.project import load_project
+    from designer.engine.document.project import load_project
 
     assert validate_dataset({"normalize": True})["normalization"] == "standardize"
     starter = Path(__file__).parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
@@ -386,7 +386,7 @@ def test_hostile_or_oversized_image_folders_are_refused_with_a_message(tmp_path,
 
     from PIL import Image
 
-    from designer.engine.data import vision
+    from designer.engine.train.data import vision
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
@@ -489,7 +489,7 @@ def test_csv_text_vocabulary_padding_and_unknown_tokens(tmp_path):
 
 def test_csv_text_refuses_token_ids_that_cannot_fit_in_memory(tmp_path, monkeypatch):
     """max_length up to 100,000 times many rows was allocated without a look (out of memory)."""
-    from designer.engine.data import tabular
+    from designer.engine.train.data import tabular
 
     _write_csv(tmp_path / "t.csv", ["text", "label"], [["a b", "x"], ["c", "y"], ["d e", "x"]])
     monkeypatch.setattr(tabular, "MAX_TOKEN_BYTES", 1000)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from designer.cli import main
-from designer.engine.evaluation import (
+from designer.engine.train.evaluation import (
     EvaluationResult,
     class_report,
     confusion_matrix,
@@ -22,7 +22,7 @@ from designer.engine.evaluation import (
     mistakes_first,
     regression_metrics,
 )
-from designer.engine.runs import read_history
+from designer.engine.train.runs import read_history
 
 from .test_train_cli import digits_project
 
@@ -151,10 +151,10 @@ def test_designer_evaluate_last_and_errors(digits_run, tmp_path, capsys):
 
 
 def test_designer_evaluate_of_a_regression_run(tmp_path, capsys):
-    from designer.engine.build import build_model
-    from designer.engine.data import load_dataset
-    from designer.engine.project import Project
-    from designer.engine.training import Trainer
+    from designer.engine.document.project import Project
+    from designer.engine.model.build import build_model
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.training import Trainer
 
     from .helpers import chain
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from designer import cli
-from designer.engine.build import build_model
-from designer.engine.export import (
+from designer.engine.document.project import Project, load_project, save_project
+from designer.engine.interop.export import (
     ExportError,
     ExportResult,
     example_inputs,
@@ -22,10 +22,10 @@ from designer.engine.export import (
     load_state_dict,
     preview_sources,
 )
-from designer.engine.graph import Graph
-from designer.engine.project import Project, load_project, save_project
-from designer.engine.pysource import CodegenError
-from designer.engine.runs import RunError, load_checkpoint
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.model.pysource import CodegenError
+from designer.engine.train.runs import RunError, load_checkpoint
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from designer.engine.export import export_project
-from designer.engine.importing import import_model, save_weights
-from designer.engine.project import load_project, save_project
+from designer.engine.document.project import load_project, save_project
+from designer.engine.interop.export import export_project
+from designer.engine.interop.importing import import_model, save_weights
 
 from .helpers import DigitsNet, train_exported_and_in_designer
 
@@ -56,10 +56,10 @@ def test_a_design_without_frozen_parts_or_weights_exports_as_before(tmp_path):
 def test_a_frozen_parameter_layer_is_frozen_in_train_py_too():
     """A Parameter layer is a tensor of the network, not a module: FROZEN names it and freeze()
     turns its gradient off as the designer's build does."""
-    from designer.engine.build import build_model
-    from designer.engine.codegen import model_source
-    from designer.engine.project import Project
-    from designer.engine.recipes.supervised.script import train_source
+    from designer.engine.document.project import Project
+    from designer.engine.interop.codegen import model_source
+    from designer.engine.model.build import build_model
+    from designer.engine.train.recipes.supervised.script import train_source
 
     from .helpers import chain
 

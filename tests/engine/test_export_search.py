@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.codegen import model_source, search_arguments
-from designer.engine.data import load_dataset
-from designer.engine.events import Epoch
-from designer.engine.export import export_project
-from designer.engine.project import Project, load_project
-from designer.engine.recipes import prepare_run
-from designer.engine.recipes.supervised.script import train_source
+from designer.engine.document.project import Project, load_project
+from designer.engine.interop.codegen import model_source, search_arguments
+from designer.engine.interop.export import export_project
 from designer.engine.search.values import apply_values
-from designer.engine.training import Trainer
+from designer.engine.train.data import load_dataset
+from designer.engine.train.events import Epoch
+from designer.engine.train.recipes import prepare_run
+from designer.engine.train.recipes.supervised.script import train_source
+from designer.engine.train.training import Trainer
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_a_searched_block_argument_is_an_argument_of_the_model_class():
     assert "ResidualBlock(in_channels=b2_channels, channels=64" in source  # b3 follows it
     scope = _module(source)
     cls = scope["MiniResNetCIFAR10"]
-    from designer.engine.build import build_model
+    from designer.engine.model.build import build_model
 
     for value in (32, 48):
         want = build_model(apply_values(project, {"model.b2.args.channels": value}).networks[
@@ -184,7 +184,7 @@ def test_every_recipe_accepts_its_searched_settings(tid, setting):
     project.search = {"dimensions": [
         {"target": {"setting": setting}, "type": "choice",
          "choices": [1, 2] if setting == "d_steps" else [0.0, 0.5]}]}
-    from designer.engine.recipes import recipe_of
+    from designer.engine.train.recipes import recipe_of
 
     src = recipe_of(project).train_source(project, TEMPLATES)
     compile(src, "train.py", "exec")

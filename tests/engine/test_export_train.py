@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.blocks import model_names
-from designer.engine.data import load_dataset
-from designer.engine.export import export_project, load_state_dict, preview_sources
-from designer.engine.project import Project, load_project
-from designer.engine.pysource import CodegenError
-from designer.engine.recipes.supervised.script import train_source
+from designer.engine.document.project import Project, load_project
+from designer.engine.interop.export import export_project, load_state_dict, preview_sources
+from designer.engine.model.blocks import model_names
+from designer.engine.model.pysource import CodegenError
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes.supervised.script import train_source
 from tests.engine.helpers import chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,7 +247,7 @@ def test_torchrun_two_processes_keep_equal_parameters(tmp_path):
     # training moved the weights away from their initial values
     fresh = torch.load(tmp_path / "ck" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(fresh[k], r0[k]) for k in r0)
-    from designer.engine.build import build_model
+    from designer.engine.model.build import build_model
 
     init = build_model(project.graph, seed=0).state_dict()
     assert any(not torch.equal(init[k], r0[k]) for k in r0)
@@ -281,7 +281,7 @@ def test_every_template_gets_a_train_script(template):
         assert src is None
         return
     if src is None:  # another recipe writes its own script (the language model's)
-        from designer.engine.recipes import recipe_of
+        from designer.engine.train.recipes import recipe_of
 
         src = recipe_of(project).train_source(project, project_dir=TEMPLATES)
     tree = ast.parse(src)

@@ -19,15 +19,15 @@ import torch
 from torch import nn
 
 from designer.cli import main as cli_main
-from designer.engine.build import build_model
-from designer.engine.data import load_dataset
-from designer.engine.export import export_project, load_state_dict
-from designer.engine.project import load_project, save_project
-from designer.engine.recipes import cross_network_problems
-from designer.engine.recipes.gan.checks import gan_problems
-from designer.engine.recipes.gan.training import GanError, GanSamples, make_grid, prepare_gan
-from designer.engine.shapes import analyze
-from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
+from designer.engine.document.project import load_project, save_project
+from designer.engine.interop.export import export_project, load_state_dict
+from designer.engine.model.build import build_model
+from designer.engine.model.shapes import analyze
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes import cross_network_problems
+from designer.engine.train.recipes.gan.checks import gan_problems
+from designer.engine.train.recipes.gan.training import GanError, GanSamples, make_grid, prepare_gan
+from designer.engine.train.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "designer" / "templates"
@@ -422,9 +422,9 @@ def test_gan_problems_accepts_precomputed_analyses():
 
 
 def test_a_gan_that_cannot_fit_in_memory_is_refused_before_building(monkeypatch):
-    from designer.engine.data import compat, load_dataset
-    from designer.engine.recipes.gan import training as gan
-    from designer.engine.templates import load_template
+    from designer.engine.document.templates import load_template
+    from designer.engine.train.data import compat, load_dataset
+    from designer.engine.train.recipes.gan import training as gan
 
     project = load_template("gan-digits")
     ds = load_dataset(project.dataset, None)
@@ -433,7 +433,7 @@ def test_a_gan_that_cannot_fit_in_memory_is_refused_before_building(monkeypatch)
     monkeypatch.setattr(compat, "memory_problem",  # a machine with 100 kB of memory
                         lambda g, a, d, t, available=None: real(g, a, d, t, 100_000))
     built = []
-    monkeypatch.setattr("designer.engine.build.build_model",
+    monkeypatch.setattr("designer.engine.model.build.build_model",
                         lambda *a, **k: built.append(a) or pytest.fail("built"))
     with pytest.raises(gan.GanError) as info:
         gan.prepare_gan(project.networks, ds, project.training)
@@ -446,8 +446,8 @@ def test_a_gan_run_keeps_last_pt_only_and_does_not_stop_early(digits, tmp_path):
     """The GAN declares no "best": its D + G loss falls and rises with the game, not with the
     samples, so the trainer keeps no best.pt and early stopping (which waits for a better
     loss) is off; a best.pt an older run left says what picked it and that it means little."""
-    from designer.engine import runs
-    from designer.engine.recipes import get
+    from designer.engine.train import runs
+    from designer.engine.train.recipes import get
 
     assert get("gan").best is None and get("supervised").best == "loss"
     assert get("supervised").best_why(True) == "lowest validation loss"

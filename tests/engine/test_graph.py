@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from designer.engine.graph import Adjacency, Edge, Graph, GraphError, GraphEvent, check_structure
-from designer.engine.shapes import analyze
+from designer.engine.model.graph import (
+    Adjacency,
+    Edge,
+    Graph,
+    GraphError,
+    GraphEvent,
+    check_structure,
+)
+from designer.engine.model.shapes import analyze
 
 from .helpers import chain
 
@@ -273,7 +280,7 @@ def test_a_second_unconnected_input_is_reported():
 
 
 def _template(template_id: str) -> Graph:
-    from designer.engine.templates import load_template
+    from designer.engine.document.templates import load_template
 
     return load_template(template_id).graph
 

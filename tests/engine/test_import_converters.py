@@ -1,4 +1,4 @@
-"""The import converters (designer.engine.catalog.importers): every declaration names catalog
+"""The import converters (designer.engine.model.catalog.importers): every declaration names catalog
 layers and parameters that exist, its keys resolve, its results are held to it, and a new layer
 with its converter declared in one place imports."""
 
@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine.build import build_model
-from designer.engine.catalog import CATALOG, LayerSpec, Param
-from designer.engine.catalog.importers import (
+from designer.engine.interop.importing import ImportFailed, import_model
+from designer.engine.model.build import build_model
+from designer.engine.model.catalog import CATALOG, LayerSpec, Param
+from designer.engine.model.catalog.importers import (
     CONVERTERS,
     KINDS,
     Converter,
@@ -18,7 +19,6 @@ from designer.engine.catalog.importers import (
     imports_module,
     resolve_class,
 )
-from designer.engine.importing import ImportFailed, import_model
 
 
 def test_every_converter_names_catalog_layers_and_their_parameters():

@@ -1,4 +1,4 @@
-"""Importing through torch.export (designer.engine.importing): an ExportedProgram's unflattened
+"""Importing through torch.export (designer.engine.interop.importing): an ExportedProgram's unflattened
 module tree of ATen graphs becomes the same design as the module itself (keys, parameters,
 outputs, exported model.py); ``designer import model.pt2`` reads tensors and the program only,
 never unpickling; a forward torch.fx cannot trace (a branch on a shape) is exported instead,
@@ -15,14 +15,14 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine.build import build_model
-from designer.engine.importing import (
+from designer.engine.document.project import load_project
+from designer.engine.interop.importing import (
     ImportFailed,
     example_input_shape,
     import_model,
     load_program,
 )
-from designer.engine.project import load_project
+from designer.engine.model.build import build_model
 
 from .helpers import assert_same_as_module, import_exactly, randomise
 from .test_importing import Branchy

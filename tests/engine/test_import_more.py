@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from designer.engine.importing import ImportFailed, import_model
+from designer.engine.interop.importing import ImportFailed, import_model
 
 from .helpers import import_exactly, randomise
 

@@ -1,5 +1,5 @@
 """torchvision's Swin Transformers (V1 and V2) import exactly: window attention and patch merging
-are catalog layers (designer.engine.modules' classes, with torchvision's parameter and buffer
+are catalog layers (designer.engine.model.modules' classes, with torchvision's parameter and buffer
 names), so torchvision's state_dict loads unchanged into the built design and into the exported
 model.py, and both give torchvision's outputs, with and without padding to whole windows."""
 
@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine import modules
-from designer.engine.build import build_model
-from designer.engine.catalog import CATALOG
-from designer.engine.codegen import model_source, network_class_names
-from designer.engine.project import project_from_json, project_to_json
+from designer.engine.document.project import project_from_json, project_to_json
+from designer.engine.interop.codegen import model_source, network_class_names
+from designer.engine.model import modules
+from designer.engine.model.build import build_model
+from designer.engine.model.catalog import CATALOG
 
 from .helpers import import_exactly, randomise, single_layer
 
@@ -110,7 +110,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("layer, params, shape", SHAPES)
 def test_inferred_shape_and_parameters_equal_the_module(layer, params, shape):
-    from designer.engine.shapes import analyze
+    from designer.engine.model.shapes import analyze
 
     g, node_id = single_layer(layer, params, [shape], "float32")
     analysis = analyze(g)
@@ -126,7 +126,7 @@ def test_inferred_shape_and_parameters_equal_the_module(layer, params, shape):
 
 
 def test_heads_that_do_not_divide_the_channels_are_refused():
-    from designer.engine.shapes import analyze
+    from designer.engine.model.shapes import analyze
 
     g, _ = single_layer("ShiftedWindowAttention", {"num_heads": 3}, [(8, 8, 16)], "float32")
     messages = [p.message for p in analyze(g).problems]
@@ -139,7 +139,7 @@ def test_heads_that_do_not_divide_the_channels_are_refused():
 
 
 def test_windows_that_cannot_work_are_refused_with_a_message():
-    from designer.engine.catalog import CATALOG, LayerError
+    from designer.engine.model.catalog import CATALOG, LayerError
 
     v2 = CATALOG["ShiftedWindowAttentionV2"]
     with pytest.raises(LayerError, match="at least 2"):

@@ -1,4 +1,4 @@
-"""Importing PyTorch models (designer.engine.importing, ``designer import``): one torchvision
+"""Importing PyTorch models (designer.engine.interop.importing, ``designer import``): one torchvision
 model per family comes back with the same parameters, the same state_dict keys and the same
 outputs; what cannot be mapped is reported with its path and source line; weights load by key;
 frozen layers stay unchanged while the head fine-tunes. Small inputs keep it fast."""
@@ -11,15 +11,20 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine.build import build_model
-from designer.engine.importing import (
+from designer.engine.document.project import (
+    load_project,
+    project_from_json,
+    project_to_json,
+    save_project,
+)
+from designer.engine.interop.importing import (
     ImportFailed,
     check_state_dict,
     import_model,
     load_weights,
     save_weights,
 )
-from designer.engine.project import load_project, project_from_json, project_to_json, save_project
+from designer.engine.model.build import build_model
 
 from .helpers import DigitsNet, import_exactly, randomise
 
@@ -226,9 +231,9 @@ def _digits_net() -> nn.Module:
 
 def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):
     from designer.commands import import_  # noqa: F401 - the CLI module imports
-    from designer.engine.data import load_dataset
-    from designer.engine.recipes import prepare_run
-    from designer.engine.training import Trainer
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.recipes import prepare_run
+    from designer.engine.train.training import Trainer
 
     torch.manual_seed(1)
     model = randomise(_digits_net())
@@ -255,8 +260,8 @@ def test_fine_tune_from_weights_keeps_frozen_parts_bit_for_bit(tmp_path):
 
 
 def test_init_weights_that_do_not_fit_stop_the_run(tmp_path):
-    from designer.engine.data import load_dataset
-    from designer.engine.recipes import RecipeError, prepare_run
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.recipes import RecipeError, prepare_run
 
     project, _ = import_model(_digits_net().eval(), (1, 8, 8))
     save_weights({"head.weight": torch.zeros(10, 64)}, tmp_path / "w.pt")  # another shape
@@ -323,7 +328,7 @@ def test_a_module_attribute_apart_from_the_name(tmp_path):
     assert graph.copy().node_by_name("block1_0").attr == "block1-0"
     path = save_project(project, tmp_path / "s.dnn.json", backup=False)
     assert load_project(path).networks["model"].node_by_name("block1_0").attr == "block1-0"
-    from designer.engine.graph import GraphError
+    from designer.engine.model.graph import GraphError
 
     with pytest.raises(GraphError, match="module attribute 'block1-0' is taken"):
         graph.add_node("ReLU", "relu_x", attr="block1-0")

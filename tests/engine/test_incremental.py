@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from designer.engine.graph import Graph
-from designer.engine.shapes import Analysis, Analyzer, analyze
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import Analysis, Analyzer, analyze
 
 from .helpers import chain
 

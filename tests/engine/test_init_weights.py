@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.build import build_model
-from designer.engine.data import load_dataset
-from designer.engine.importing import import_model, save_weights
-from designer.engine.project import load_project, save_project
-from designer.engine.recipes import RecipeError, prepare_run
-from designer.engine.training import Trainer
-from designer.engine.weights import match_weights
+from designer.engine.document.project import load_project, save_project
+from designer.engine.interop.importing import import_model, save_weights
+from designer.engine.model.build import build_model
+from designer.engine.model.weights import match_weights
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes import RecipeError, prepare_run
+from designer.engine.train.training import Trainer
 
 from .helpers import DigitsNet
 
@@ -106,8 +106,8 @@ def test_train_py_loads_what_the_designer_loads_and_refuses_the_same(tmp_path):
     with the designer's record and refuses the same files."""
     import os
 
-    from designer.engine.recipes.supervised.script import INIT_WEIGHTS
-    from designer.engine.weights import load_fitting
+    from designer.engine.model.weights import load_fitting
+    from designer.engine.train.recipes.supervised.script import INIT_WEIGHTS
 
     namespace = {"os": os, "torch": torch}
     exec(compile(INIT_WEIGHTS, "train.py", "exec"), namespace)  # noqa: S102 - our own code

@@ -1,4 +1,4 @@
-"""Inside the network (designer.engine.inside): summaries equal a direct computation, the
+"""Inside the network (designer.engine.train.inside): summaries equal a direct computation, the
 vanishing gradients of a deep sigmoid MLP (and their absence with ReLU + BatchNorm), replay from
 the run folder, training unchanged by observing, no hooks left, blocks, the GAN's two networks,
 attention and recurrent views, and a layer's formula with its shapes."""
@@ -16,15 +16,15 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine.blocks import group
-from designer.engine.build import build_model
-from designer.engine.data import load_dataset
-from designer.engine.events import Epoch, InsideSample, InsideSummary
-from designer.engine.graph import Graph
-from designer.engine.inside import InsideObserver, InsideOptions, layers_of
-from designer.engine.inside_files import layer_text, read_inside
-from designer.engine.project import Project, load_project
-from designer.engine.training import Trainer
+from designer.engine.document.project import Project, load_project
+from designer.engine.model.blocks import group
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.train.data import load_dataset
+from designer.engine.train.events import Epoch, InsideSample, InsideSummary
+from designer.engine.train.inside import InsideObserver, InsideOptions, layers_of
+from designer.engine.train.inside_files import layer_text, read_inside
+from designer.engine.train.training import Trainer
 
 from .helpers import chain
 
@@ -290,7 +290,7 @@ def test_layers_inside_blocks_are_observed_by_their_module_path(digits):
 
 
 def test_the_gan_template_shows_both_networks(tmp_path):
-    from designer.engine.recipes.gan.training import prepare_gan
+    from designer.engine.train.recipes.gan.training import prepare_gan
 
     ds = load_dataset({"kind": "digits", "normalize": False, "val_fraction": 0.1})
     p = load_project(ROOT / "designer" / "templates" / "gan-digits.dnn.json")
@@ -315,7 +315,7 @@ def test_the_gan_template_shows_both_networks(tmp_path):
 
 
 def recipe_history(run_dir):
-    from designer.engine.runs import read_history
+    from designer.engine.train.runs import read_history
 
     return read_history(run_dir)
 
@@ -461,7 +461,7 @@ def test_a_frozen_layer_and_the_class_names_are_recorded_and_replayed(digits, tm
 def test_a_small_layers_learned_values_are_read_from_last_pt(digits, tmp_path):
     """Linear(1, 1)-sized layers list their numbers (the linear-regression template's w and b);
     a large layer's do not; a run without last.pt gives none."""
-    from designer.engine.inside_files import learned_values
+    from designer.engine.train.inside_files import learned_values
 
     _g, model = mlp(("Linear", {"out_features": 2}), ("ReLU", {}))  # fc1: 64 x 2 + 2 values
     Trainer(model, digits, {"epochs": 1, "batch_size": 64}, run_dir=tmp_path / "run").run()

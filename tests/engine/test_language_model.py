@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from designer.cli import main as cli_main
-from designer.engine.data import load_dataset
-from designer.engine.export import export_project
-from designer.engine.project import Project, load_project
-from designer.engine.recipes import RecipeError, get, prepare_run
-from designer.engine.recipes import language_model as lm
-from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
+from designer.engine.document.project import Project, load_project
+from designer.engine.interop.export import export_project
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes import RecipeError, get, prepare_run
+from designer.engine.train.recipes import language_model as lm
+from designer.engine.train.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
 from .helpers import chain
 
@@ -68,7 +68,7 @@ def _template(tid: str, **training) -> tuple[Project, object]:
 
 
 def test_the_recipe_is_registered_with_its_settings_and_view():
-    from designer.engine.config import setting, validate_training
+    from designer.engine.train.config import setting, validate_training
 
     spec = get("language_model")
     assert spec is lm.LANGUAGE_MODEL and spec.view == "language_model"
@@ -195,8 +195,8 @@ def test_word_level_samples_are_words_of_the_vocabulary(text_file):
 
 
 def _ctx(ds, training):
-    from designer.engine.config import validate_training
-    from designer.engine.recipes.base import TrainContext
+    from designer.engine.train.config import validate_training
+    from designer.engine.train.recipes.base import TrainContext
 
     return TrainContext(torch.device("cpu"), validate_training(training), ds, False,
                         lambda loss: None)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from designer.engine.graph import Graph
-from designer.engine.layout import (
+from designer.engine.model.graph import Graph
+from designer.engine.model.layout import (
     FIT_MARGIN,
     LAYOUT_DX,
     LAYOUT_DY,

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from designer.cli import main
-from designer.engine import memory as M
-from designer.engine.build import build_model
-from designer.engine.data import check_model_data
-from designer.engine.data.core import Dataset
-from designer.engine.graph import Graph
-from designer.engine.project import Project, load_project, save_project
-from designer.engine.shapes import analyze
-from designer.engine.templates import template_path
+from designer.engine.document.project import Project, load_project, save_project
+from designer.engine.document.templates import template_path
+from designer.engine.model import memory as M
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import analyze
+from designer.engine.train.data import check_model_data
+from designer.engine.train.data.core import Dataset
 
 from .helpers import chain
 
@@ -274,7 +274,7 @@ def test_train_cli_refuses_a_design_that_cannot_fit(tmp_path, capsys):
 
 def test_train_cli_prints_one_line_when_building_runs_out_of_memory(tmp_path, capsys,
                                                                   monkeypatch):
-    from designer.engine import build
+    from designer.engine.model import build
 
     def no_memory(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
@@ -294,7 +294,7 @@ def test_train_cli_prints_one_line_when_building_runs_out_of_memory(tmp_path, ca
 
 
 def test_train_cli_keeps_other_runtime_errors(tmp_path, monkeypatch):
-    from designer.engine import build
+    from designer.engine.model import build
 
     def broken(*args, **kwargs):
         raise RuntimeError("something else")
@@ -427,7 +427,7 @@ def test_a_design_with_blocks_estimates_what_its_flat_equal_does(tid):
     tensor that crosses its border (its Inputs are made outside; a tensor kept inside is not
     kept again outside; a layer switched off holds nothing): each block template estimates
     exactly what the same network ungrouped into flat layers does."""
-    from designer.engine import blocks
+    from designer.engine.model import blocks
 
     p = load_project(template_path(tid))
     name = next(iter(p.networks))

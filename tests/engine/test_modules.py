@@ -1,4 +1,4 @@
-"""The layers torch.nn lacks (designer.engine.modules) behave as the torchvision ops they stand
+"""The layers torch.nn lacks (designer.engine.model.modules) behave as the torchvision ops they stand
 for, in the engine and in the exported model.py (which defines them itself)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import pytest
 import torch
 import torchvision.ops
 
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source
-from designer.engine.modules import StochasticDepth
-from designer.engine.project import Project
+from designer.engine.document.project import Project
+from designer.engine.interop.codegen import model_source
+from designer.engine.model.build import build_model
+from designer.engine.model.modules import StochasticDepth
 
 from .helpers import chain
 
@@ -74,7 +74,7 @@ def test_stochastic_depth_refuses_what_torchvision_refuses():
 
 
 def test_a_network_named_like_a_helper_class_does_not_replace_it():
-    from designer.engine.codegen import network_class_names
+    from designer.engine.interop.codegen import network_class_names
 
     g = chain(("StochasticDepth", {}), shape=(4,))
     assert network_class_names(Project(name="Stochastic depth", networks={"model": g})) == {
@@ -84,7 +84,7 @@ def test_a_network_named_like_a_helper_class_does_not_replace_it():
 
 
 def test_learned_tensor_initialises_as_asked():
-    from designer.engine.modules import learned_tensor
+    from designer.engine.model.modules import learned_tensor
 
     torch.manual_seed(0)
     assert torch.equal(learned_tensor((2, 3), "zeros"), torch.zeros(1, 2, 3))

@@ -44,8 +44,8 @@ def test_every_engine_module_imports_with_qt_blocked():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # the core modules are all there, so the walk really ran
-    assert {"designer.engine.catalog", "designer.engine.graph", "designer.engine.shapes",
-            "designer.engine.build", "designer.engine.project"} <= set(result["modules"])
+    assert {"designer.engine.model.catalog", "designer.engine.model.graph", "designer.engine.model.shapes",
+            "designer.engine.model.build", "designer.engine.document.project"} <= set(result["modules"])
     assert result["failures"] == {}, "\n".join(result["failures"].values())
     assert result["leaked"] == []
 

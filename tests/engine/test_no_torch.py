@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine.templates import list_templates
+from designer.engine.document.templates import list_templates
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCH_IMPORTED = 97  # exit status of a process that imported torch
@@ -49,9 +49,9 @@ def test_the_guard_catches_an_import_of_torch():
 
 def test_the_checking_modules_import_without_torch():
     proc = run_guarded("""
-        import designer.engine.catalog, designer.engine.shapes, designer.engine.project
-        import designer.engine.graph, designer.engine.layout, designer.engine.templates
-        import designer.engine.config, designer.engine.recipes
+        import designer.engine.model.catalog, designer.engine.model.shapes, designer.engine.document.project
+        import designer.engine.model.graph, designer.engine.model.layout, designer.engine.document.templates
+        import designer.engine.train.config, designer.engine.train.recipes
         assert "torch" not in sys.modules
     """)
     assert proc.returncode == 0, proc.stderr
@@ -90,8 +90,8 @@ def test_designer_check_of_every_template_does_not_import_torch(as_json):
 def test_a_design_with_problems_checks_without_torch(tmp_path):
     """Errors take the same path: a wire removed, a size that disagrees."""
     proc = run_guarded("""
-        from designer.engine.templates import load_template
-        from designer.engine.shapes import analyze
+        from designer.engine.document.templates import load_template
+        from designer.engine.model.shapes import analyze
 
         graph = load_template("lenet5").graph
         graph.disconnect(graph.in_edges(graph.node_by_name("flatten").id)[0])

@@ -1,23 +1,23 @@
 """Node kinds and the one graph interpreter the passes share.
 
-A block use is a kind of node with its own behaviour (designer.engine.nodes), not a type string
+A block use is a kind of node with its own behaviour (designer.engine.model.nodes), not a type string
 compared with ``"Block"`` across the code; the passes (shapes, build, memory, inside, the class
 writer) walk a network through GraphInterpreter, overriding the methods of the kinds they treat
-apart (designer.engine.interpreter)."""
+apart (designer.engine.model.interpreter)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from designer.engine.blocks import BLOCK_SPEC, block_param, layer_spec
-from designer.engine.build import ModuleMaker, Planner, build_model, plan
-from designer.engine.graph import Graph
-from designer.engine.interpreter import GraphInterpreter, topological_order
-from designer.engine.memory import BlockInsides
-from designer.engine.nodes import BLOCK, BLOCK_USE, INPUT, LAYER, OUTPUT, kind_of
-from designer.engine.project import Project, project_from_dict
-from designer.engine.shapes import Analyzer, analyze
+from designer.engine.document.project import Project, project_from_dict
+from designer.engine.model.blocks import BLOCK_SPEC, block_param, layer_spec
+from designer.engine.model.build import ModuleMaker, Planner, build_model, plan
+from designer.engine.model.graph import Graph
+from designer.engine.model.interpreter import GraphInterpreter, topological_order
+from designer.engine.model.memory import BlockInsides
+from designer.engine.model.nodes import BLOCK, BLOCK_USE, INPUT, LAYER, OUTPUT, kind_of
+from designer.engine.model.shapes import Analyzer, analyze
 
 ROOT = Path(__file__).resolve().parents[2]
 

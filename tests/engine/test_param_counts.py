@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from designer.engine.catalog import CATALOG, LayerError, make_module
+from designer.engine.model.catalog import CATALOG, LayerError, make_module
 
 SIZE = st.integers(1, 48)
 SMALL = st.integers(1, 4)
@@ -199,8 +199,8 @@ def test_the_formula_counts_what_torch_builds(layer):
 
 def test_the_weighty_layers_reach_non_zero_counts():
     """The spread really exercises the formulas: a weighted layer at its defaults has weights."""
-    from designer.engine.graph import Graph
-    from designer.engine.shapes import analyze
+    from designer.engine.model.graph import Graph
+    from designer.engine.model.shapes import analyze
 
     for layer, shape in (("Linear", [5]), ("Conv2d", [3, 8, 8]), ("LSTM", [4, 3]),
                          ("TransformerEncoderLayer", [4, 8]), ("LayerNorm", [6])):

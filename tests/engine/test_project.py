@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine import project as project_mod
-from designer.engine.graph import Graph
-from designer.engine.project import (
+from designer.engine.document import project as project_mod
+from designer.engine.document.project import (
     FORMAT_VERSION,
     Project,
     ProjectError,
@@ -22,7 +21,8 @@ from designer.engine.project import (
     project_to_json,
     save_project,
 )
-from designer.engine.shapes import analyze
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import analyze
 
 from .helpers import chain
 
@@ -495,7 +495,7 @@ def test_network_edits_that_would_break_the_file_are_refused():
     p.remove_network("generator")
     with pytest.raises(ValueError, match="at least one network"):
         p.remove_network("discriminator")
-    from designer.engine.project import MAX_NETWORKS
+    from designer.engine.document.project import MAX_NETWORKS
 
     for i in range(MAX_NETWORKS - 1):
         p.add_network(f"net{i}")

@@ -15,12 +15,12 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from designer.engine.blocks import block_param
-from designer.engine.build import build_model
-from designer.engine.catalog import CATALOG, Param
-from designer.engine.graph import Graph
-from designer.engine.project import Project
-from designer.engine.shapes import Analyzer, analyze
+from designer.engine.document.project import Project
+from designer.engine.model.blocks import block_param
+from designer.engine.model.build import build_model
+from designer.engine.model.catalog import CATALOG, Param
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import Analyzer, analyze
 
 from .helpers import sample_inputs
 

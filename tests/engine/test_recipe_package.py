@@ -1,4 +1,4 @@
-"""A recipe is one declaration: nothing outside ``designer/engine/recipes/`` compares a recipe's
+"""A recipe is one declaration: nothing outside ``designer/engine/train/recipes/`` compares a recipe's
 id, and a recipe declared once (here, in this test) is usable by the settings, the run
 preparation, the trainer, the run history and the export without any other edit."""
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine import config, recipes
-from designer.engine.project import load_project
-from designer.engine.recipes.supervised import Supervised
+from designer.engine.document.project import load_project
+from designer.engine.train import config, recipes
+from designer.engine.train.recipes.supervised import Supervised
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "designer"
-RECIPES = PACKAGE / "engine" / "recipes"
+RECIPES = PACKAGE / "engine" / "train" / "recipes"
 TEMPLATES = PACKAGE / "templates"
 
 
@@ -64,7 +64,7 @@ def test_the_scan_finds_a_recipe_id_branch():
 
 def test_no_recipe_id_is_compared_outside_the_recipes_package():
     """Every branch on a recipe is a member of its declaration (RecipeSpec): code outside
-    designer/engine/recipes asks the recipe, never compares its name."""
+    designer/engine/train/recipes asks the recipe, never compares its name."""
     ids = set(recipes.ids())
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -95,10 +95,10 @@ def toy():
 
 
 def test_a_recipe_declared_once_is_usable_without_any_other_edit(toy, tmp_path):
-    from designer.engine.data import load_dataset
-    from designer.engine.export import preview_sources
-    from designer.engine.run_history import spec_of
-    from designer.engine.training import Trainer
+    from designer.engine.interop.export import preview_sources
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.run_history import spec_of
+    from designer.engine.train.training import Trainer
 
     training = config.validate_training({"recipe": toy.id})
     assert training["toy_scale"] == 2.0

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine import recipes
-from designer.engine.config import ConfigError, validate_training
-from designer.engine.data import load_dataset
-from designer.engine.project import load_project
-from designer.engine.recipes import RecipeSpec, UnknownRecipe, prepare_run
-from designer.engine.training import NAN_HINT, Batch, Paused, Resumed, Stopped, Trainer
+from designer.engine.document.project import load_project
+from designer.engine.train import recipes
+from designer.engine.train.config import ConfigError, validate_training
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes import RecipeSpec, UnknownRecipe, prepare_run
+from designer.engine.train.training import NAN_HINT, Batch, Paused, Resumed, Stopped, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "designer" / "templates"
@@ -42,7 +42,7 @@ def test_every_builtin_recipe_is_registered_with_a_template():
 
 
 def test_each_recipe_declares_its_own_settings_and_the_shared_ones_it_uses():
-    from designer.engine.config import TRAINING_SETTINGS, setting
+    from designer.engine.train.config import TRAINING_SETTINGS, setting
 
     keys = [s.key for s in TRAINING_SETTINGS]
     assert len(keys) == len(set(keys))  # no recipe redeclares another's setting
@@ -171,10 +171,10 @@ PLUGIN = '''
 """A denoising autoencoder recipe, shipped by another package: one network learns to give back
 its input from a noisy copy of it."""
 
-from designer.engine.config import Setting
+from designer.engine.train.config import Setting
 from designer.engine.lazy import torch, F
-from designer.engine.recipes import RecipeError, RecipeSpec, register, design_errors
-from designer.engine.recipes.base import MeanMetrics, Recipe, StepOutput
+from designer.engine.train.recipes import RecipeError, RecipeSpec, register, design_errors
+from designer.engine.train.recipes.base import MeanMetrics, Recipe, StepOutput
 
 
 class DenoiseRecipe(Recipe):
@@ -187,7 +187,7 @@ class DenoiseRecipe(Recipe):
         return {"model": self.model}
 
     def setup(self, ctx):
-        from designer.engine.training import make_optimizer
+        from designer.engine.train.training import make_optimizer
 
         self.ctx = ctx
         self.model.to(ctx.device)
@@ -234,12 +234,12 @@ class Denoise(RecipeSpec):
                         max=10.0, applies=(("recipe", ("denoise",)),)),)
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from designer.engine.data.compat import DataCheck, DataProblem
+        from designer.engine.train.data.compat import DataCheck, DataProblem
 
         graph = self.networks(project, network)["model"]
         check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype)
         (out,) = graph.outputs()
-        from designer.engine.shapes import analyze
+        from designer.engine.model.shapes import analyze
 
         got = analyze(graph).infos[out.id].output_shape
         if tuple(got or ()) != tuple(ds.sample_shape):
@@ -248,7 +248,7 @@ class Denoise(RecipeSpec):
         return check
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from designer.engine.build import build_model
+        from designer.engine.model.build import build_model
 
         graph = self.networks(project, network)["model"]
         analyses, errors = design_errors({"model": graph}, several=False)
@@ -309,7 +309,7 @@ def test_a_plug_in_recipe_installed_as_another_package_trains_from_the_cli(tmp_p
     # with it, validating a file takes its settings without importing torch
     code = textwrap.dedent("""
         import sys
-        from designer.engine.config import validate_training
+        from designer.engine.train.config import validate_training
         assert validate_training({"recipe": "denoise"})["denoise_sigma"] == 0.3
         assert "torch" not in sys.modules
     """)

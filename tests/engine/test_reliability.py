@@ -21,10 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from designer.commands import check as check_cmd
-from designer.engine import project as project_mod
-from designer.engine import runs
-from designer.engine.export import ExportError, export_project
-from designer.engine.project import (
+from designer.engine.document import project as project_mod
+from designer.engine.document.project import (
     ProjectError,
     atomic_write_text,
     load_project,
@@ -32,7 +30,9 @@ from designer.engine.project import (
     remove_stale_temporaries,
     save_project,
 )
-from designer.engine.pysource import CodegenError
+from designer.engine.interop.export import ExportError, export_project
+from designer.engine.model.pysource import CodegenError
+from designer.engine.train import runs
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
 
@@ -273,9 +273,9 @@ def test_only_the_temporaries_of_writers_that_are_gone_are_removed(tmp_path):
 
 
 def test_resuming_removes_the_half_written_checkpoint_of_a_killed_run(tmp_path):
-    from designer.engine.build import build_model
-    from designer.engine.data import load_dataset
-    from designer.engine.training import Trainer
+    from designer.engine.model.build import build_model
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.training import Trainer
 
     from .helpers import chain
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from designer.cli import main
-from designer.engine.run_history import (
+from designer.engine.train.run_history import (
     delete_run,
     duration_text,
     finite_or_nan,
@@ -148,7 +148,7 @@ def test_designer_runs_of_a_project_without_runs_and_of_no_project(tmp_path, cap
 def test_designer_runs_does_not_import_torch(project):
     proc = run_guarded("""
         from designer.cli import main
-        import designer.engine.evaluation
+        import designer.engine.train.evaluation
         assert main(["runs", sys.argv[1]]) == 0
         assert "torch" not in sys.modules
     """, str(project))
@@ -160,8 +160,8 @@ def test_design_changes_name_each_difference_by_layer():
     """What History's "changes" column says between two runs' designs: a width, a layer added
     or removed, a new wire, a frozen layer, a block parameter; positions are no change; with
     several networks each line names its network; then the settings that differ."""
-    from designer.engine.design_diff import design_changes
-    from designer.engine.run_history import run_changes
+    from designer.engine.model.design_diff import design_changes
+    from designer.engine.train.run_history import run_changes
 
     def net(name, nodes, edges):
         return {"name": name, "nodes": nodes, "edges": [
@@ -198,7 +198,7 @@ def test_design_changes_name_each_difference_by_layer():
 def test_list_runs_compares_each_run_with_the_one_before(tmp_path):
     """Two run folders whose designs differ in fc1's width: the newer says so, the older is the
     first (nothing to compare with)."""
-    from designer.engine.project import Project
+    from designer.engine.document.project import Project
 
     for stamp, width in (("20260101-100000", 64), ("20260102-100000", 32)):
         p = Project("p", networks={"model": _mlp(width)})
@@ -210,7 +210,7 @@ def test_list_runs_compares_each_run_with_the_one_before(tmp_path):
 
 
 def _mlp(width):
-    from designer.engine.graph import Graph
+    from designer.engine.model.graph import Graph
 
     g = Graph()
     x = g.add_node("Input", params={"shape": [4]}).id
@@ -224,8 +224,8 @@ def _mlp(width):
 def test_a_templates_description_is_stale_once_its_design_changes():
     """The starter's description says "64 ReLU units": it goes with the template's design, not
     with a changed one; a description the user wrote is always theirs."""
-    from designer.engine.codegen import model_source
-    from designer.engine.templates import load_template, stale_description
+    from designer.engine.document.templates import load_template, stale_description
+    from designer.engine.interop.codegen import model_source
 
     p = load_template("mlp-digits")
     assert stale_description(p) is None and "64 ReLU units" in model_source(p, format=False)

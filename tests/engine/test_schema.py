@@ -1,14 +1,14 @@
 """The one schema class: layer parameters and dataset/training settings are both
-:class:`designer.engine.schema.Param`, checked and described by the same code."""
+:class:`designer.engine.model.schema.Param`, checked and described by the same code."""
 
 from __future__ import annotations
 
 import pytest
 
-from designer.engine import config
-from designer.engine.catalog import CATALOG, PARAM_TYPES
-from designer.engine.catalog import Param as CatalogParam
-from designer.engine.schema import Param, _show
+from designer.engine.model.catalog import CATALOG, PARAM_TYPES
+from designer.engine.model.catalog import Param as CatalogParam
+from designer.engine.model.schema import Param, _show
+from designer.engine.train import config
 
 
 def test_one_class_for_layer_parameters_and_settings():

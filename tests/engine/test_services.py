@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from designer import cli
-from designer.engine.export import ExportError
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
+from designer.engine.interop.export import ExportError
 from designer.engine.services import export_project, model_import
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "designer" / "templates"
@@ -105,7 +105,7 @@ def test_the_cli_export_goes_through_the_export_service(tmp_path, monkeypatch, c
 
 
 def test_export_files_without_the_code_writes_only_the_rest(tmp_path):
-    from designer.engine.build import build_model
+    from designer.engine.model.build import build_model
 
     project = load_project(TEMPLATES / "mlp-digits.dnn.json")
     state = tmp_path / "state.pt"
@@ -128,7 +128,7 @@ def test_resolve_weights_finds_the_latest_run_or_says_there_is_none(tmp_path):
 
 
 def test_the_cli_train_goes_through_the_train_service(tmp_path, monkeypatch, capsys):
-    from designer.engine.project import Project, save_project
+    from designer.engine.document.project import Project, save_project
     from designer.engine.services import train_project
 
     from .helpers import chain

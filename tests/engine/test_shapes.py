@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
-from designer.engine.build import build_model
-from designer.engine.catalog import CATALOG, fmt_shape
-from designer.engine.graph import Graph
-from designer.engine.shapes import analyze
+from designer.engine.model.build import build_model
+from designer.engine.model.catalog import CATALOG, fmt_shape
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import analyze
 
 from .helpers import chain, sample_inputs, single_layer
 

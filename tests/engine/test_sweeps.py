@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from designer.cli import main
-from designer.engine import runs
-from designer.engine.project import (
+from designer.engine.document.project import (
     FORMAT_VERSION,
     Project,
     ProjectError,
@@ -42,6 +41,7 @@ from designer.engine.search.space import (
 )
 from designer.engine.search.storage import open_storage
 from designer.engine.search.values import apply_values
+from designer.engine.train import runs
 
 from .helpers import chain
 

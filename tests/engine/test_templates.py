@@ -19,13 +19,8 @@ import torch
 from torch import nn
 
 from designer.cli import main as cli_main
-from designer.engine.blocks import model_names
-from designer.engine.build import build_model
-from designer.engine.config import validate_dataset, validate_training
-from designer.engine.layout import LAYOUT_DX, LAYOUT_DY
-from designer.engine.project import load_project
-from designer.engine.shapes import analyze
-from designer.engine.templates import (
+from designer.engine.document.project import load_project
+from designer.engine.document.templates import (
     DEFAULT_TEMPLATE,
     TemplateError,
     describe_dataset,
@@ -35,6 +30,11 @@ from designer.engine.templates import (
     templates_dir,
     with_absolute_data_path,
 )
+from designer.engine.model.blocks import model_names
+from designer.engine.model.build import build_model
+from designer.engine.model.layout import LAYOUT_DX, LAYOUT_DY
+from designer.engine.model.shapes import analyze
+from designer.engine.train.config import validate_dataset, validate_training
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "designer" / "templates"
@@ -432,7 +432,7 @@ def offline_torchvision(tmp_path, monkeypatch):
 
 
 def _dataset(project):
-    from designer.engine.data import load_dataset
+    from designer.engine.train.data import load_dataset
 
     settings = dict(project.dataset)
     if settings.get("kind") == "torchvision":
@@ -441,7 +441,7 @@ def _dataset(project):
 
 
 def _train(project, ds, **overrides):
-    from designer.engine.training import Trainer
+    from designer.engine.train.training import Trainer
 
     model = build_model(project.graph, seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -453,7 +453,7 @@ def _train(project, ds, **overrides):
 
 @pytest.mark.parametrize("tid", IDS)
 def test_template_trains_one_epoch_on_offline_data(tid, offline_torchvision):
-    from designer.engine.data import check_model_data
+    from designer.engine.train.data import check_model_data
 
     project = load_template(tid)
     ds = _dataset(project)
@@ -483,7 +483,7 @@ def test_cnn_cifar10_feeds_images_in_minus_one_one_as_the_tutorial(offline_torch
 
 
 def test_starter_reaches_95_percent_validation_accuracy_with_its_own_settings():
-    from designer.engine.training import Epoch, Trainer
+    from designer.engine.train.training import Epoch, Trainer
 
     project = load_template(DEFAULT_TEMPLATE)
     ds = _dataset(project)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from designer.engine.config import ConfigError, validate_dataset
-from designer.engine.data import DatasetError, check_model_data, load_dataset
-from designer.engine.data.text import decode, encode, split_tokens
-from designer.engine.graph import Graph
-from designer.engine.recipes import loaders
+from designer.engine.model.graph import Graph
+from designer.engine.train.config import ConfigError, validate_dataset
+from designer.engine.train.data import DatasetError, check_model_data, load_dataset
+from designer.engine.train.data.text import decode, encode, split_tokens
+from designer.engine.train.recipes import loaders
 
 from .helpers import chain
 

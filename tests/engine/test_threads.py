@@ -37,11 +37,11 @@ def test_wait_policy_is_set_unless_the_user_chose(monkeypatch):
 def test_trainer_runs_with_the_chosen_threads():
     import torch
 
-    from designer.engine.build import build_model
-    from designer.engine.data import load_dataset
-    from designer.engine.project import load_project
-    from designer.engine.templates import template_path
-    from designer.engine.training import Trainer
+    from designer.engine.document.project import load_project
+    from designer.engine.document.templates import template_path
+    from designer.engine.model.build import build_model
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.training import Trainer
 
     project = load_project(template_path("mlp-digits"))
     ds = load_dataset(project.dataset, None)
@@ -71,7 +71,7 @@ def test_a_half_imported_torch_is_not_used(monkeypatch):
     import sys
     import types
 
-    from designer.engine import memory
+    from designer.engine.model import memory
 
     half = types.ModuleType("torch")
     half.__spec__ = types.SimpleNamespace(_initializing=True)

@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from designer.cli import main as cli_main
-from designer.engine.build import build_model
-from designer.engine.codegen import model_source, network_class_names
-from designer.engine.project import Project, save_project
-from designer.engine.shapes import analyze
+from designer.engine.document.project import Project, save_project
+from designer.engine.interop.codegen import model_source, network_class_names
+from designer.engine.model.build import build_model
+from designer.engine.model.shapes import analyze
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("torchvision_designs",
@@ -251,7 +251,7 @@ def test_exported_model_py_is_bit_equal(tmp_path):
 def test_script_writes_loadable_projects(tmp_path, capsys):
     """``torchvision_designs.py resnet18 vit_b_16 --size 96 OUT`` writes both (ViT built for
     96x96 images), or reports ViT's missing ops while the catalog lacks them."""
-    from designer.engine.project import load_project
+    from designer.engine.document.project import load_project
 
     status = tvd.main(["resnet18", "vit_b_16", "--size", str(SMALL), str(tmp_path)])
     out = capsys.readouterr().out

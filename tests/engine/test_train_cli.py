@@ -16,8 +16,8 @@ import torch
 
 from designer.cli import main
 from designer.commands.train import ProgressPrinter
-from designer.engine import training as T
-from designer.engine.project import Project, save_project
+from designer.engine.document.project import Project, save_project
+from designer.engine.train import training as T
 
 from .helpers import chain
 

@@ -4,10 +4,10 @@ left out, exactly as build's ``requires_grad`` leaves them."""
 
 from __future__ import annotations
 
-from designer.engine.blocks import BLOCK
-from designer.engine.build import build_model
-from designer.engine.shapes import analyze, trainable_params
-from designer.engine.templates import load_template
+from designer.engine.document.templates import load_template
+from designer.engine.model.blocks import BLOCK
+from designer.engine.model.build import build_model
+from designer.engine.model.shapes import analyze, trainable_params
 
 
 def _torch_counts(graph):

@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine import runs
-from designer.engine.build import build_model
-from designer.engine.data import load_dataset
-from designer.engine.data.core import Dataset
-from designer.engine.metrics import MetricAccumulator, macro_scores
-from designer.engine.training import (
+from designer.engine.model.build import build_model
+from designer.engine.train import runs
+from designer.engine.train.data import load_dataset
+from designer.engine.train.data.core import Dataset
+from designer.engine.train.metrics import MetricAccumulator, macro_scores
+from designer.engine.train.training import (
     Batch,
     CheckpointSaved,
     Epoch,
@@ -350,12 +350,12 @@ class TwoHeads(Recipe):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        from designer.engine.training import StepOutput
+        from designer.engine.train.training import StepOutput
         return StepOutput(loss.detach(), out.detach())
 
     def eval_step(self, x, y):
         out = self.a(x) + self.b(x)
-        from designer.engine.training import StepOutput
+        from designer.engine.train.training import StepOutput
         return StepOutput(nn.functional.cross_entropy(out, y), out)
 
     def lr(self):

@@ -19,12 +19,12 @@ import pytest
 import torch
 
 from designer.cli import main as cli_main
-from designer.engine.data import load_dataset
-from designer.engine.export import export_project, preview_sources
-from designer.engine.project import load_project, save_project
-from designer.engine.recipes import RecipeError, cross_network_problems, get, prepare_run
-from designer.engine.recipes.vae import VaeSamples, encode, prepare_vae, vae_loss
-from designer.engine.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
+from designer.engine.document.project import load_project, save_project
+from designer.engine.interop.export import export_project, preview_sources
+from designer.engine.train.data import load_dataset
+from designer.engine.train.recipes import RecipeError, cross_network_problems, get, prepare_run
+from designer.engine.train.recipes.vae import VaeSamples, encode, prepare_vae, vae_loss
+from designer.engine.train.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "designer" / "templates"

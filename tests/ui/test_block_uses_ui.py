@@ -10,10 +10,10 @@ import json
 import pytest
 from PySide6.QtCore import QSettings
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project
-from designer.engine.shapes import analyze
-from designer.engine.templates import load_template
+from designer.engine.document.project import Project
+from designer.engine.document.templates import load_template
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import analyze
 from designer.ui.canvas import CanvasView
 from designer.ui.document import Document
 from designer.ui.inspector import InspectorDock

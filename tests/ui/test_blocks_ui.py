@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDropEvent
 
-from designer.engine.graph import GraphError
-from designer.engine.templates import load_template
+from designer.engine.document.templates import load_template
+from designer.engine.model.graph import GraphError
 from designer.ui.canvas import BLOCK_MIME, CanvasView
 from designer.ui.document import Document
 from designer.ui.inspector import InspectorDock
@@ -325,9 +325,9 @@ def test_a_problem_of_one_use_shows_inside_when_opened_from_it(qtbot):
     """Block 'Halve' reshapes its Linear's width into [2, -1]: fine for width 4 (its default
     and use 'a'), impossible for width 3 (use 'b'). Checked on its own it is fine; opened from 'b'
     the error is on the Reshape inside, in the worker's check and in analyze_now alike."""
-    from designer.engine.blocks import block_param
-    from designer.engine.graph import Graph
-    from designer.engine.project import Project
+    from designer.engine.document.project import Project
+    from designer.engine.model.blocks import block_param
+    from designer.engine.model.graph import Graph
 
     block = Graph()
     block.set_block_params([block_param("width", "int", 4, min=1)])

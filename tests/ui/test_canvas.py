@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
 from designer.ui.canvas import LAYER_MIME, CanvasView, EdgeItem, NodeItem
 from designer.ui.canvas.items import ERROR_COLOR
 from designer.ui.document import Document
@@ -404,8 +404,8 @@ def test_auto_layout_then_undo_moves_items(view, doc):
 
 
 def test_switching_network_rebuilds_items(qtbot):
-    from designer.engine.graph import Graph
-    from designer.engine.project import Project
+    from designer.engine.document.project import Project
+    from designer.engine.model.graph import Graph
 
     g1, g2 = Graph(), Graph()
     g1.add_node("ReLU", id="r")

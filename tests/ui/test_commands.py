@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from designer.engine.graph import GraphError
-from designer.engine.project import Project
+from designer.engine.document.project import Project
+from designer.engine.model.graph import GraphError
 from designer.ui.document import Document
 
 
@@ -227,7 +227,7 @@ def test_edits_apply_to_the_current_network(qtbot):
 
 
 def _empty():
-    from designer.engine.graph import Graph
+    from designer.engine.model.graph import Graph
 
     return Graph()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThread
 
-from designer.engine.graph import Graph, GraphError
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
+from designer.engine.model.graph import Graph, GraphError
 from designer.ui.analysis_worker import sync_graph
 from designer.ui.document import Document, layered_positions
 
@@ -194,7 +194,7 @@ def test_layered_positions_handles_cycles_and_pieces():
 
 def test_a_failing_checker_reports_and_the_next_check_works(qtbot, doc, monkeypatch):
     _wait_analysis(qtbot, doc)
-    from designer.engine import shapes
+    from designer.engine.model import shapes
 
     real = shapes.Analyzer.analyze
     calls = []
@@ -215,7 +215,7 @@ def test_a_failing_checker_reports_and_the_next_check_works(qtbot, doc, monkeypa
 
 
 def test_project_events_follow_replace_project_and_stop_at_close(qtbot):
-    from designer.engine.project import Project
+    from designer.engine.document.project import Project
 
     doc = Document()
     old = doc.project

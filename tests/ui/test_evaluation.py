@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from designer.engine.evaluation import (
+from designer.engine.train.evaluation import (
     EvaluationResult,
     class_report,
     confusion_matrix,
@@ -161,8 +161,8 @@ def test_try_it_shows_answer_or_message(qtbot):
 def test_try_it_on_an_image_file_and_a_csv_row(tmp_path):
     from PIL import Image
 
-    from designer.engine.data import load_dataset
-    from designer.engine.evaluation import make_predictor
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.evaluation import make_predictor
 
     digits = load_dataset({"kind": "digits"})
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
 from designer.ui.training.export_dialog import ExportDialog
 from designer.ui.training.highlighter import PythonHighlighter
 
@@ -23,9 +23,9 @@ def project():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, project):
     """A real run folder: one short epoch of the template on digits."""
-    from designer.engine.build import build_model
-    from designer.engine.data import load_dataset
-    from designer.engine.training import Trainer
+    from designer.engine.model.build import build_model
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.training import Trainer
 
     out = tmp_path_factory.mktemp("runs") / "run1"
     ds = load_dataset(project.dataset)

@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project, load_project, save_project
+from designer.engine.document.project import Project, load_project, save_project
+from designer.engine.model.graph import Graph
 from designer.ui.document import Document
 from designer.ui.files import MAX_RECENT, Autosave, RecentFiles, pending_recoveries
 from designer.ui.main_window import MainWindow
@@ -97,7 +97,7 @@ _CRASH = textwrap.dedent("""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
-    from designer.engine.project import load_project
+    from designer.engine.document.project import load_project
     from designer.ui.document import Document
     from designer.ui.files import Autosave
     rec_dir, user_file = sys.argv[1], sys.argv[2]

@@ -214,7 +214,7 @@ def test_a_run_that_does_not_stop_in_time_stays_out_of_the_next_design(qtbot, wi
                                                                         monkeypatch):
     import time as _time
 
-    from designer.engine import data
+    from designer.engine.train import data
 
     real = data.load_dataset
 
@@ -259,6 +259,6 @@ def test_f5_and_ctrl_s_use_the_number_just_typed_into_a_field(qtbot, window, tmp
     qtbot.keyClicks(spin, "\b2")  # 2, again not confirmed, then Ctrl+S
     window.document.path = tmp_path / "p.dnn.json"
     qtbot.keyClick(spin, Qt.Key_S, Qt.ControlModifier)
-    from designer.engine.project import load_project
+    from designer.engine.document.project import load_project
 
     assert load_project(tmp_path / "p.dnn.json").training["epochs"] == 2

@@ -9,8 +9,8 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QContextMenuEvent, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QFormLayout
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project
+from designer.engine.document.project import Project
+from designer.engine.model.graph import Graph
 from designer.ui.canvas import CanvasView
 from designer.ui.canvas.items import FROZEN_FILL, NODE_FILL
 from designer.ui.document import Document

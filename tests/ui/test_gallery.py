@@ -6,9 +6,9 @@ import pytest
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project, save_project
-from designer.engine.templates import list_templates, load_template
+from designer.engine.document.project import Project, save_project
+from designer.engine.document.templates import list_templates, load_template
+from designer.engine.model.graph import Graph
 from designer.ui.gallery import BLANK, NewDialog, blank_project, graph_thumbnail
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings
 
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
 from designer.ui.document import Document
 from designer.ui.main_window import MainWindow
 from designer.ui.training.panel import TrainingPanel
@@ -222,8 +222,8 @@ def test_optimizer_text_supervised_and_gan():
 
 
 def test_new_dialog_counts_both_networks_of_a_gan_template(qtbot):
-    from designer.engine.shapes import analyze
-    from designer.engine.templates import list_templates
+    from designer.engine.document.templates import list_templates
+    from designer.engine.model.shapes import analyze
     from designer.ui.gallery import THUMB, NewDialog
 
     dialog = NewDialog()
@@ -261,7 +261,7 @@ def test_new_dialog_counts_both_networks_of_a_gan_template(qtbot):
 def test_gan_curves_label_epochs_without_si_prefix(qtbot):
     """In the first epoch (x < 1) pyqtgraph's automatic SI prefix turned the axis into
     'epoch (x0.001)' with ticks 50...250."""
-    from designer.engine.training import Batch
+    from designer.engine.train.training import Batch
     from designer.ui.training.gan_view import GanView
 
     view = GanView()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine.project import Project, project_from_dict
-from designer.engine.run_history import delete_run, flat_record, list_runs, read_run
+from designer.engine.document.project import Project, project_from_dict
+from designer.engine.train.run_history import delete_run, flat_record, list_runs, read_run
 from designer.ui.training.history import HistoryPanel, run_curves
 from designer.ui.training.worker import Evaluated, EvaluateRunWorker
 
@@ -32,9 +32,9 @@ def moons_project() -> Project:
 
 
 def train_run(folder: Path, lr: float, epochs: int = 2) -> Path:
-    from designer.engine.build import build_model
-    from designer.engine.data import load_dataset
-    from designer.engine.training import Trainer
+    from designer.engine.model.build import build_model
+    from designer.engine.train.data import load_dataset
+    from designer.engine.train.training import Trainer
 
     project = moons_project()
     training = {**project.training, "lr": lr, "epochs": epochs}

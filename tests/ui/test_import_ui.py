@@ -10,8 +10,8 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from torch import nn
 
-from designer.engine.blocks import BLOCK
-from designer.engine.importing import save_weights
+from designer.engine.interop.importing import save_weights
+from designer.engine.model.blocks import BLOCK
 from designer.ui.main_window import MainWindow
 from tests.ui.test_main_window import Dialogs, _wait_analysis
 
@@ -183,7 +183,7 @@ def test_load_weights_that_do_not_fit_changes_nothing(qtbot, window, dialogs, tm
 
 
 def test_load_weights_that_fit_set_init_weights_in_one_undo_step(qtbot, window, tmp_path):
-    from designer.engine.build import build_model
+    from designer.engine.model.build import build_model
 
     w = window
     assert w.open_template("mlp-digits")
@@ -243,7 +243,7 @@ def test_pretrained_without_a_network_says_so(monkeypatch):
 
 
 def test_a_definition_opened_from_a_frozen_use_shows_its_layers_locked(qtbot, window):
-    from designer.engine.templates import load_template
+    from designer.engine.document.templates import load_template
 
     w = window
     w.set_project(load_template("resnet18"), None)

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from designer.engine.blocks import group
-from designer.engine.build import build_model
-from designer.engine.data import load_dataset
-from designer.engine.events import Histogram, InsideSummary, LayerSummary
-from designer.engine.graph import Graph
-from designer.engine.inside import InsideOptions
-from designer.engine.project import Project, save_project
-from designer.engine.training import Trainer
+from designer.engine.document.project import Project, save_project
+from designer.engine.model.blocks import group
+from designer.engine.model.build import build_model
+from designer.engine.model.graph import Graph
+from designer.engine.train.data import load_dataset
+from designer.engine.train.events import Histogram, InsideSummary, LayerSummary
+from designer.engine.train.inside import InsideOptions
+from designer.engine.train.training import Trainer
 from designer.ui.canvas.view import CanvasView
 from designer.ui.document import Document
 from designer.ui.inside.model import InsideStore
@@ -151,7 +151,7 @@ def test_the_panel_shows_the_selected_layers_maps_histograms_curves_and_formula(
 
 
 def digits_n_train(events) -> int:
-    from designer.engine.events import Started
+    from designer.engine.train.events import Started
 
     return next(e.n_train for e in events if isinstance(e, Started))
 

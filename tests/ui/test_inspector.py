@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project
+from designer.engine.document.project import Project
+from designer.engine.model.graph import Graph
 from designer.ui.document import Document
 from designer.ui.inspector import InspectorDock
 from designer.ui.widgets import InferredIntEditor, IntEditor, IntsEditor
@@ -153,7 +153,7 @@ def test_removing_the_node_clears_the_inspector(qtbot, inspector, doc):
 
 
 def test_int_editor_clamps_to_range(qtbot):
-    from designer.engine.catalog import CATALOG
+    from designer.engine.model.catalog import CATALOG
 
     spec = CATALOG["RNN"]
     editor = IntEditor(spec.param_map["num_layers"])

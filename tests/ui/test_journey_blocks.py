@@ -12,7 +12,7 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from designer.engine.templates import load_template
+from designer.engine.document.templates import load_template
 from designer.ui.main_window import MainWindow
 from designer.ui.training.export_dialog import ExportDialog
 

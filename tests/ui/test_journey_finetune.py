@@ -21,8 +21,8 @@ import torch
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QScrollArea
 
-from designer.engine.build import build_model
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
+from designer.engine.model.build import build_model
 from designer.ui.import_dialog import ImportDialog
 from designer.ui.training.export_dialog import ExportDialog
 from tests.engine.helpers import DRIVER, script_env

@@ -13,9 +13,9 @@ import pytest
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from designer.engine.config import TRAINING_SETTINGS, effective_training, validate_dataset
-from designer.engine.project import load_project, project_from_dict, save_project
-from designer.engine.templates import list_templates, load_template
+from designer.engine.document.project import load_project, project_from_dict, save_project
+from designer.engine.document.templates import list_templates, load_template
+from designer.engine.train.config import TRAINING_SETTINGS, effective_training, validate_dataset
 from designer.ui.document import Document
 from designer.ui.training.panel import TrainingPanel
 

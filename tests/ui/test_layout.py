@@ -72,7 +72,7 @@ def test_a_failing_shape_check_is_a_problems_entry_and_a_log_line(qtbot, window,
     named in the status bar and logged with its traceback; the next good check clears it."""
     import logging
 
-    from designer.engine.shapes import Analyzer
+    from designer.engine.model.shapes import Analyzer
 
     w = window
     qtbot.waitUntil(lambda: w.document.analysis is not None, timeout=20000)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from designer.engine.events import Batch, Epoch
-from designer.engine.project import load_project, save_project
-from designer.engine.recipes.language_model import LmSample
-from designer.engine.templates import with_absolute_data_path
+from designer.engine.document.project import load_project, save_project
+from designer.engine.document.templates import with_absolute_data_path
+from designer.engine.train.events import Batch, Epoch
+from designer.engine.train.recipes.language_model import LmSample
 from designer.ui.document import Document
 from designer.ui.training.lm_view import LmView
 from designer.ui.training.panel import TrainingPanel

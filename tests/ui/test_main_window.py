@@ -7,9 +7,9 @@ from PySide6.QtCore import QLineF, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project, load_project, save_project
-from designer.engine.templates import template_path
+from designer.engine.document.project import Project, load_project, save_project
+from designer.engine.document.templates import template_path
+from designer.engine.model.graph import Graph
 from designer.ui.canvas.items import NODE_WIDTH
 from designer.ui.main_window import MainWindow
 
@@ -233,7 +233,7 @@ def test_network_tabs_switch_the_edited_network(qtbot, window):
 
 def test_a_new_design_saved_as_a_file_exports_a_model_class_of_that_name(
         qtbot, window, tmp_path, monkeypatch):
-    from designer.engine.codegen import model_source
+    from designer.engine.interop.codegen import model_source
     from designer.ui.gallery import blank_project
 
     window.set_project(blank_project(), None)  # File > New > Blank design

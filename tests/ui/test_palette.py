@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from designer.engine.catalog import CATALOG
+from designer.engine.model.catalog import CATALOG
 from designer.ui.palette import LAYER_MIME, PaletteDock
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from designer.engine.graph import Graph
-from designer.engine.project import Project, load_project
+from designer.engine.document.project import Project, load_project
+from designer.engine.model.graph import Graph
 from designer.ui.document import Document
 from designer.ui.training.panel import SetSettingsCommand, TrainingPanel
 

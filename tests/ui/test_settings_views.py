@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from designer.engine.project import load_project, project_from_dict
-from designer.engine.templates import load_template
+from designer.engine.document.project import load_project, project_from_dict
+from designer.engine.document.templates import load_template
 from designer.ui.document import Document
 from designer.ui.training.panel import TrainingPanel
 
@@ -115,7 +115,7 @@ def test_the_failure_banner_goes_once_the_folder_is_fixed_and_loads(qtbot, make_
 def test_a_load_already_on_its_way_when_a_run_fails_leaves_the_banner(qtbot, make_panel):
     """The data's own load, started before the run failed (on another cause: its weights),
     ends after the failure: the banner stays; only a load started after it clears it."""
-    from designer.engine.events import Failed
+    from designer.engine.train.events import Failed
 
     panel = make_panel()
     qtbot.waitUntil(lambda: not panel.chooser.is_loading())

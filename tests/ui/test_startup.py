@@ -70,8 +70,8 @@ def test_window_paints_before_torch_loads(tmp_path):
 
 
 def test_device_choices_grow_when_torch_reports(qtbot):
-    from designer.engine.project import load_project
-    from designer.engine.templates import template_path
+    from designer.engine.document.project import load_project
+    from designer.engine.document.templates import template_path
     from designer.ui.document import Document
     from designer.ui.training.panel import TrainingPanel
 

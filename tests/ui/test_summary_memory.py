@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from designer.engine.graph import Graph
-from designer.engine.shapes import analyze
+from designer.engine.model.graph import Graph
+from designer.engine.model.shapes import analyze
 from designer.ui.summary import COLUMNS, SummaryDock
 
 

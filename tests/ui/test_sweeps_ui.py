@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
 from designer.engine.search.runner import BestTrial, apply_best
 from designer.engine.search.space import search_space
 from designer.ui.document import Document
@@ -114,7 +114,7 @@ def test_mark_out_features_in_the_inspector_and_the_canvas_tag(qtbot, doc):
 
 
 def test_default_ranges():
-    from designer.engine.config import TRAINING_SETTINGS
+    from designer.engine.train.config import TRAINING_SETTINGS
 
     decl = {s.key: s for s in TRAINING_SETTINGS}
     assert default_dimension(decl["lr"], 0.01) == {"type": "float", "low": 0.001, "high": 0.1,
@@ -225,9 +225,9 @@ def test_stop_stops_the_sweep_within_a_batch(qtbot, doc, sweeps):
 def test_renaming_a_searched_layer_keeps_its_search_and_deleting_it_loses_nothing(qtbot):
     """Rename fc1: the search follows, one undo step puts both back. Delete it: the project
     still saves and loads (nothing lost), and the Problems say what to fix."""
-    from designer.engine.project import project_from_json, project_to_json
+    from designer.engine.document.project import project_from_json, project_to_json
+    from designer.engine.document.templates import load_template
     from designer.engine.search.space import search_problems
-    from designer.engine.templates import load_template
     from designer.ui.document import Document
 
     doc = Document(load_template("mlp-digits"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from designer.engine.project import load_project
+from designer.engine.document.project import load_project
 from designer.ui.document import Document
 from designer.ui.training.panel import TrainingPanel
 from designer.ui.training.plots import SeriesBuffer, TrainingPlots
@@ -117,7 +117,7 @@ def test_pause_and_resume(qtbot, panel):
 
 def test_an_error_in_the_worker_shows_a_message_and_the_window_still_works(
         qtbot, panel, monkeypatch):
-    from designer.engine import training
+    from designer.engine.train import training
 
     def boom(self, x, y):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (32x64 and 100x64)")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Slot
 
-from designer.engine.project import load_project
-from designer.engine.training import Batch, Epoch, Failed, Finished, Paused, Started, Stopped
+from designer.engine.document.project import load_project
+from designer.engine.train.training import Batch, Epoch, Failed, Finished, Paused, Started, Stopped
 from designer.ui.training.worker import DatasetReady, Evaluated, RunSnapshot, TrainingWorker
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "designer" / "templates" / "mlp-digits.dnn.json"
@@ -62,7 +62,7 @@ def test_events_arrive_in_the_gui_thread_in_order(qtbot, tmp_path):
 
 
 def test_a_given_dataset_is_not_loaded_again(qtbot):
-    from designer.engine.data import load_dataset
+    from designer.engine.train.data import load_dataset
 
     ds = load_dataset(DIGITS)
     rec = run(qtbot, TrainingWorker(snapshot(), ds, evaluate=False))
@@ -117,7 +117,7 @@ def test_design_errors_and_misfits_become_failed_events(qtbot):
 
 
 def test_a_nan_loss_is_reported_with_a_hint(qtbot, monkeypatch):
-    from designer.engine import training
+    from designer.engine.train import training
 
     original = training.SupervisedRecipe._loss
 

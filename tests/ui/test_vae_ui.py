@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from designer.engine.events import Batch, Epoch
-from designer.engine.project import load_project
-from designer.engine.recipes.vae import VaeSamples
+from designer.engine.document.project import load_project
+from designer.engine.train.events import Batch, Epoch
+from designer.engine.train.recipes.vae import VaeSamples
 from designer.ui.document import Document
 from designer.ui.training.panel import TrainingPanel
 from designer.ui.training.vae_view import VaeView

@@ -10,8 +10,8 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from designer.engine.build import build_model
-from designer.engine.importing import save_weights
+from designer.engine.interop.importing import save_weights
+from designer.engine.model.build import build_model
 from tests.ui.test_main_window import Dialogs, _wait_analysis
 
 

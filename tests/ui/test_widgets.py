@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from designer.engine.catalog import CATALOG, PARAM_TYPES, Param
+from designer.engine.model.catalog import CATALOG, PARAM_TYPES, Param
 from designer.ui.widgets import (
     EDITORS,
     BoolEditor,

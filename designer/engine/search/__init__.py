@@ -20,7 +20,7 @@ pruner, seed)::
 
 :class:`~.runner.Sweep` runs the trials: each applies its values to a copy of the project (never the
 user's document), checks the shapes first (a trial whose values break them is pruned before
-training, with the message), trains with the one :class:`~designer.engine.training.Trainer` into
+training, with the message), trains with the one :class:`~designer.engine.train.training.Trainer` into
 an ordinary run folder beside the project's other runs (config.json records the study and the
 trial number) and reports each epoch's objective to Optuna, which may prune it. The study lives
 in an Optuna RDB storage: by default ``runs/<project stem>/sweeps.db`` (SQLite); any RDB URL

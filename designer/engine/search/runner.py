@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import validate_dataset, validate_training
-from ..project import ProjectError, project_from_dict
-from ..recipes import RecipeError, prepare_run, recipe_of
-from ..runs import default_run_dir, project_stem
-from ..shapes import analyze
+from ..document.project import ProjectError, project_from_dict
+from ..model.shapes import analyze
+from ..train.config import validate_dataset, validate_training
+from ..train.recipes import RecipeError, prepare_run, recipe_of
+from ..train.runs import default_run_dir, project_stem
 from .space import SearchSpace, Target, changes_of, search_space
 from .storage import StorageLock, default_storage, open_storage, storage_label
 from .values import apply_values, current_values
@@ -162,7 +162,7 @@ class Sweep:
         :meth:`stop`. Raises ValueError (DatasetError, ...) when the sweep cannot start."""
         import optuna
 
-        from ..data import load_dataset  # torch
+        from ..train.data import load_dataset  # torch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if self.dataset is None:  # loaded once, for every trial (the same dataset settings)
@@ -309,7 +309,7 @@ class Sweep:
 
     def _train(self, optuna, trial, project, params: dict[str, Any], run_dir: Path):
         """Train one trial; returns (state, value, message, epoch pruned after)."""
-        from ..training import Epoch, Failed, Trainer  # torch
+        from ..train.training import Epoch, Failed, Trainer  # torch
 
         metric = self.space.metric
         phase, name = metric.split("_", 1)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import config
-from ..graph import Problem
-from ..schema import _show
+from ..model.graph import Problem
+from ..model.schema import _show
+from ..train import config
 
 DISTRIBUTIONS = ("int", "float", "choice")
 SAMPLERS = ("tpe", "random", "grid")

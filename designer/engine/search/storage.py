@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..runs import project_stem
+from ..train.runs import project_stem
 
 DB_NAME = "sweeps.db"
 

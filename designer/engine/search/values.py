@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..config import validate_training
-from ..project import ProjectError, project_from_dict
-from ..schema import _show
+from ..document.project import ProjectError, project_from_dict
+from ..model.schema import _show
+from ..train.config import validate_training
 from .space import SearchSpace, Target, find_node, search_space
 
 

@@ -23,7 +23,7 @@ def resolve_weights(weights: str | os.PathLike | None, project_file: str | os.Pa
     """``weights`` as given, or for ``"latest"`` (when no such file or folder exists) the
     newest run folder of the project with a checkpoint (ExportError when there is none)."""
     if weights == "latest" and not Path(weights).exists():
-        from ..export import latest_run  # torch
+        from ..interop.export import latest_run  # torch
 
         return latest_run(project_file, project_name)
     return weights
@@ -38,10 +38,10 @@ def export_files(project: Any, out_dir: str | os.PathLike, *, code: bool = True,
     ``code``: model.py and train.py (without them, the rest is exported through a temporary
     folder and moved, so that the code never lands in ``out_dir``). ``weights``: a run folder or
     a checkpoint file; ``project_dir``: the project file's folder (relative data paths start
-    there); ``result``: an :class:`~designer.engine.export.ExportResult` that collects the
+    there); ``result``: an :class:`~designer.engine.interop.export.ExportResult` that collects the
     notes. Raises ExportError or CodegenError with a message for the user, ImportError when
     ONNX needs the export extra, OSError when a file cannot be written."""
-    from ..export import export_project  # torch
+    from ..interop.export import export_project  # torch
 
     if code:
         return export_project(project, out_dir, onnx=onnx, pt2=pt2, weights=weights,

@@ -33,7 +33,7 @@ def load_spec(spec: str, pretrained: bool = False, input_shape: tuple[int, ...] 
     if spec.endswith(".pt2") and ":" not in Path(spec).name:
         if pretrained:
             raise ValueError("--pretrained is for torchvision:NAME only")
-        from ..importing import load_program, model_class_name, unflatten_program  # torch
+        from ..interop.importing import load_program, model_class_name, unflatten_program  # torch
 
         module = unflatten_program(load_program(spec))
         name = model_class_name(module)
@@ -115,7 +115,7 @@ def import_to_project(model, name: str, input_shape: tuple[int, ...] | None = No
     ``weights_beside`` (the project file's path), the model's state_dict is written beside it as
     ``<stem>.weights.pt`` and the project's ``training.init_weights`` names that file
     (:class:`WeightsNotWritten` when it cannot be written). A failed import returns a project of None with its report."""
-    from ..importing import (  # torch
+    from ..interop.importing import (  # torch
         ImportFailed,
         example_input_shape,
         import_model,

@@ -3,8 +3,8 @@
 Both front ends gather the settings their own way (command-line options and a resumed run's
 record; the training panel's snapshot), load the dataset and choose the run folder; then
 :func:`prepare_trainer` does the rest the same way for both: the project's recipe checks the
-design against the data and builds its networks (:func:`designer.engine.recipes.prepare_run`),
-and a :class:`~designer.engine.training.Trainer` is made to write the run.
+design against the data and builds its networks (:func:`designer.engine.train.recipes.prepare_run`),
+and a :class:`~designer.engine.train.training.Trainer` is made to write the run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..recipes import prepare_run
+from ..train.recipes import prepare_run
 
 
 def prepare_trainer(project, dataset, training: dict[str, Any], *, run_dir: str | Path | None,
@@ -23,8 +23,8 @@ def prepare_trainer(project, dataset, training: dict[str, Any], *, run_dir: str 
     ``<run>/samples``). ``network``: the network the window trains; ``callback`` gets the
     preparation's and the run's events; ``extra_config``: what config.json records besides
     the settings; ``trainer_options``: the Trainer's own (``resume``, ``cpu_threads``, ...).
-    Raises :class:`~designer.engine.recipes.RecipeError` when the recipe refuses the design."""
-    from ..training import Trainer  # torch
+    Raises :class:`~designer.engine.train.recipes.RecipeError` when the recipe refuses the design."""
+    from ..train.training import Trainer  # torch
 
     spec, recipe = prepare_run(project, dataset, training, network=network, callback=callback,
                                run_dir=run_dir)

@@ -22,11 +22,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle, QStyleOptionGraphicsItem
 
-from designer.engine.blocks import is_ref, ref_text
-from designer.engine.catalog import fmt_shape
-from designer.engine.graph import Edge, Node, Problem
-from designer.engine.nodes import kind_of
-from designer.engine.shapes import NodeInfo
+from designer.engine.model.blocks import is_ref, ref_text
+from designer.engine.model.catalog import fmt_shape
+from designer.engine.model.graph import Edge, Node, Problem
+from designer.engine.model.nodes import kind_of
+from designer.engine.model.shapes import NodeInfo
 
 NODE_WIDTH = 172.0
 HEADER_H = 22.0

@@ -15,11 +15,11 @@ from PySide6.QtCore import QPointF, QRectF, Slot
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsScene
 
-from designer.engine.blocks import input_count
-from designer.engine.catalog import fmt_shape
-from designer.engine.graph import Edge, GraphEvent, Problem
-from designer.engine.layout import NODE_SIZE
-from designer.engine.shapes import Analysis
+from designer.engine.model.blocks import input_count
+from designer.engine.model.catalog import fmt_shape
+from designer.engine.model.graph import Edge, GraphEvent, Problem
+from designer.engine.model.layout import NODE_SIZE
+from designer.engine.model.shapes import Analysis
 
 from ..document import Document
 from .items import EdgeItem, NodeItem

@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.catalog import CATALOG
-from designer.engine.graph import Adjacency, Edge, GraphError
+from designer.engine.model.catalog import CATALOG
+from designer.engine.model.graph import Adjacency, Edge, GraphError
 
 from ..document import CLIPBOARD_MIME, Document
 from .items import NODE_WIDTH, EdgeItem, NodeItem, PortItem, WireItem

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from designer.engine.events import InsideSample, InsideSummary, LayerSummary
-from designer.engine.inside_files import HISTOGRAMS, SCALARS
+from designer.engine.train.events import InsideSample, InsideSummary, LayerSummary
+from designer.engine.train.inside_files import HISTOGRAMS, SCALARS
 
 #: A layer is "mostly dead" above this fraction of dead units (after a ReLU).
 DEAD_LIMIT = 0.5
@@ -134,7 +134,7 @@ def _order(graph: Any) -> list[str] | None:
     if not getattr(graph, "sequential", False):
         return None
     try:
-        from designer.engine.shapes import analyze
+        from designer.engine.model.shapes import analyze
 
         return list(analyze(graph).order)
     except Exception:  # noqa: BLE001 - positions are a best effort for a broken graph

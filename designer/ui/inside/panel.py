@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.inside import InsideOptions
-from designer.engine.inside_files import read_inside
+from designer.engine.train.inside import InsideOptions
+from designer.engine.train.inside_files import read_inside
 
 from ..widgets import ElidedLabel, guard_wheel
 from .model import InsideStore, keys_meta, module_attrs, node_keys, view_of
@@ -395,7 +395,7 @@ class InsidePanel(QWidget):
                               "network trains.")
             return
         try:
-            from designer.engine.inside_files import layer_text
+            from designer.engine.train.inside_files import layer_text
 
             lesson = layer_text(doc.graph, node, doc.analysis)
             self.text.setText(lesson.text + self._learned_text(node, lesson))
@@ -409,7 +409,7 @@ class InsidePanel(QWidget):
     def _learned_text(self, node: str, lesson: Any) -> str:
         """A small layer's learned values from the shown run's last.pt (a Linear(1, 1): its w
         and b), as a line under its shapes; "" for a large layer or without a run."""
-        from designer.engine.inside_files import LEARNED_LIMIT, learned_values
+        from designer.engine.train.inside_files import LEARNED_LIMIT, learned_values
 
         from ..torch_loader import torch_ready
 

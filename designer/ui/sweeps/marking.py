@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.graph import GraphError
+from designer.engine.model.graph import GraphError
 
 #: Parameter types a sweep can vary (the engine's own list).
 SEARCHABLE_TYPES = ("int", "ints", "float", "bool", "choice")

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.graph import GraphError
+from designer.engine.model.graph import GraphError
 from designer.engine.search.runner import (
     COMPLETE,
     MIN_TRIALS_FOR_IMPORTANCES,
@@ -334,8 +334,8 @@ class SweepsPanel(QWidget):
         except SearchError as exc:
             self.show_message(str(exc))
             return False
-        from designer.engine.project import project_from_dict
-        from designer.engine.runs import project_stem
+        from designer.engine.document.project import project_from_dict
+        from designer.engine.train.runs import project_stem
 
         copy = project_from_dict(project.to_dict())
         # the training settings Train and the memory estimate use (missing ones: defaults)
@@ -535,7 +535,7 @@ def _label(target: dict[str, Any]) -> str:
 
 
 def _progress(ev: Any) -> str:
-    from designer.engine.events import Batch, Epoch
+    from designer.engine.train.events import Batch, Epoch
 
     if isinstance(ev, Batch):
         return f"epoch {ev.epoch}, batch {ev.batch}/{ev.batches}"

@@ -97,7 +97,7 @@ class SweepWorker(QThread):
 
     def _on_engine_event(self, event: Any) -> None:
         """Called in a sweep thread: forward (batch reports thinned), count complete trials."""
-        from designer.engine.events import Batch
+        from designer.engine.train.events import Batch
 
         if isinstance(event, TrialProgress) and isinstance(event.event, Batch):
             now = time.monotonic()
@@ -123,9 +123,9 @@ class SweepWorker(QThread):
             self.event.emit(SweepFailed(text))
 
     def _run(self) -> None:
-        from designer.engine.config import validate_dataset
-        from designer.engine.data import load_dataset
         from designer.engine.threads import cpu_count
+        from designer.engine.train.config import validate_dataset
+        from designer.engine.train.data import load_dataset
 
         req = self.request
         dataset = load_dataset(validate_dataset(req.project.dataset), req.base_dir)

@@ -2,7 +2,7 @@
 
 Loading runs on a :class:`DatasetLoadThread` (a torchvision download can take minutes); its
 signals reach slots of this widget, which lives in the GUI thread. The fit check uses the engine's
-:func:`~designer.engine.data.check_model_data`; its fixes are applied by the panel as one undo step.
+:func:`~designer.engine.train.data.check_model_data`; its fixes are applied by the panel as one undo step.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.config import DATASET_SETTINGS, SYNTHETIC_NAMES, TORCHVISION_NAMES
+from designer.engine.train.config import DATASET_SETTINGS, SYNTHETIC_NAMES, TORCHVISION_NAMES
 
 from ..widgets import guard_wheel
 from .settings_form import SettingsForm
@@ -75,7 +75,7 @@ class DatasetLoadThread(QThread):
         self.key = config_key(self.cfg, base_dir)
 
     def run(self) -> None:
-        from designer.engine.data import load_dataset
+        from designer.engine.train.data import load_dataset
 
         try:
             ds = load_dataset(self.cfg, self.base_dir, progress=self.progress.emit)
@@ -236,7 +236,7 @@ class DatasetChooser(QWidget):
 
     def set_config(self, values: dict[str, Any], base_dir: Path | None = None) -> None:
         """Show a project's ``dataset`` section (missing keys take their defaults)."""
-        from designer.engine.config import ConfigError, resolve_dataset_name, validate_dataset
+        from designer.engine.train.config import ConfigError, resolve_dataset_name, validate_dataset
 
         self.base_dir = base_dir
         raw = dict(values or {})
@@ -426,7 +426,7 @@ class DatasetChooser(QWidget):
         text = self.path_edit.text().strip()
         if not text:
             return None
-        from designer.engine.data import resolve_path
+        from designer.engine.train.data import resolve_path
 
         return resolve_path(text, self.base_dir)
 
@@ -528,7 +528,7 @@ class DatasetChooser(QWidget):
         if p.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * p.done / p.total))
-        from designer.engine.data.core import human_bytes
+        from designer.engine.train.data.core import human_bytes
 
         total = f" of {human_bytes(p.total)}" if p.total else ""
         self.info.setText(f"Downloading {p.dataset}: {p.file} {human_bytes(p.done)}{total}")
@@ -586,7 +586,7 @@ class DatasetChooser(QWidget):
     # -- fit ---------------------------------------------------------------------------------
 
     def set_check(self, check, design_ok: bool = True) -> None:
-        """Show a :class:`~designer.engine.data.DataCheck` (None: not checked yet).
+        """Show a :class:`~designer.engine.train.data.DataCheck` (None: not checked yet).
         ``design_ok`` False: the design has errors, so only its Input could be checked."""
         self._fixes = list(check.fixes) if check is not None else []
         if check is None:

@@ -1,6 +1,6 @@
 """Evaluation views: confusion matrix, per-class report, sample grid, regression scatter, "try it".
 
-The numbers come from the engine (``designer.engine.evaluation``: :func:`evaluate_model`, run in
+The numbers come from the engine (``designer.engine.train.evaluation``: :func:`evaluate_model`, run in
 the worker thread on a frozen model) as an :class:`EvaluationResult`; the widgets here only display
 one. The engine's names are importable from here too.
 """
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.evaluation import (  # noqa: F401 - re-exported for the panel and tests
+from designer.engine.train.evaluation import (  # noqa: F401 - re-exported for the panel and tests
     EvaluationResult,
     class_report,
     confusion_matrix,

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.project import Project
+from designer.engine.document.project import Project
 from designer.engine.services import export_project
 
 from .highlighter import PythonHighlighter
@@ -132,7 +132,7 @@ class ExportDialog(QDialog):
 
     def refresh_preview(self) -> None:
         """Regenerate the sources (the design may have changed since the dialog opened)."""
-        from designer.engine.export import preview_sources
+        from designer.engine.interop.export import preview_sources
 
         try:
             sources = preview_sources(self.project, project_dir=self.project_dir)
@@ -163,7 +163,7 @@ class ExportDialog(QDialog):
 
     def export(self) -> list[Path]:
         """Write the chosen files; show what was written, or why not."""
-        from designer.engine.export import ExportResult
+        from designer.engine.interop.export import ExportResult
 
         folder = self.folder_edit.text().strip()
         if not folder:

@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from designer.engine.events import Batch, Epoch
-from designer.engine.recipes.gan import GAN
-from designer.engine.recipes.gan.events import GAN_METRIC_LABELS, GanSamples
+from designer.engine.train.events import Batch, Epoch
+from designer.engine.train.recipes.gan import GAN
+from designer.engine.train.recipes.gan.events import GAN_METRIC_LABELS, GanSamples
 
 from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
 from .views import register_view

@@ -1,6 +1,6 @@
 """Run history: every training run of the project, from the run folders the engine writes.
 
-Reading the folders is the engine's (``designer.engine.run_history``; its names are importable
+Reading the folders is the engine's (``designer.engine.train.run_history``; its names are importable
 from here too); this module shows them. The list shows start time, a settings summary, the best
 validation metric and the duration; selected runs are overlaid on the live plots; a run's settings
 can be reopened; a run can be deleted (after a question) or evaluated from its best checkpoint.
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine.run_history import (  # noqa: F401 - re-exported for the panel and tests
+from designer.engine.train.run_history import (  # noqa: F401 - re-exported for the panel and tests
     RunRecord,
     delete_run,
     duration_text,

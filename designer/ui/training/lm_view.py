@@ -18,8 +18,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QLabel, QSplitter, QTextEdit, QVBoxLayout, QWidget
 
-from designer.engine.events import Batch, Epoch
-from designer.engine.recipes.language_model import LANGUAGE_MODEL, LmSample, perplexity
+from designer.engine.train.events import Batch, Epoch
+from designer.engine.train.recipes.language_model import LANGUAGE_MODEL, LmSample, perplexity
 
 from .plots import LiveSeries, SeriesBuffer, legend_in_cell, since_last_report
 from .views import register_view

@@ -36,15 +36,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer.engine import runs
-from designer.engine.config import (
+from designer.engine.train import runs
+from designer.engine.train.config import (
     TRAINING_SETTINGS,
     ConfigError,
     validate_dataset,
     validate_training,
 )
-from designer.engine.evaluation import make_predictor
-from designer.engine.events import (
+from designer.engine.train.evaluation import make_predictor
+from designer.engine.train.events import (
     Batch,
     CheckpointSaved,
     DownloadProgress,
@@ -58,7 +58,7 @@ from designer.engine.events import (
     Started,
     Stopped,
 )
-from designer.engine.run_history import (
+from designer.engine.train.run_history import (
     duration_text,
     read_run,
     runs_root,
@@ -321,7 +321,7 @@ class TrainingPanel(QWidget):
     def recipe_spec(self, training: dict[str, Any] | None = None):
         """The spec of the recipe the project trains with (the form's value when given); the
         supervised recipe when the value is unknown (the form refuses it and says so)."""
-        from designer.engine.recipes import DEFAULT_RECIPE, UnknownRecipe, get, recipe_of
+        from designer.engine.train.recipes import DEFAULT_RECIPE, UnknownRecipe, get, recipe_of
 
         if training is None:
             training = self.project.training if self.project is not None else {}
@@ -377,8 +377,8 @@ class TrainingPanel(QWidget):
     def _analyse_trained(self):
         """The trained network analysed here and now, kept until it or a block it uses changes
         (the fit is checked on every analysis, edit and load while a block is open)."""
-        from designer.engine.blocks import deep_version
-        from designer.engine.shapes import analyze
+        from designer.engine.model.blocks import deep_version
+        from designer.engine.model.shapes import analyze
 
         name = self.document.trained_network
         key = (id(self.project), deep_version(self.project.networks, name))
@@ -392,7 +392,7 @@ class TrainingPanel(QWidget):
         a field holds a refused entry."""
         if self.document is None:
             return None
-        from designer.engine.config import effective_training
+        from designer.engine.train.config import effective_training
 
         shown = self._training_values(quiet=quiet)
         if shown is None:
@@ -548,8 +548,8 @@ class TrainingPanel(QWidget):
         doc = self.document
         if doc is None or not fixes:
             return
-        from designer.engine.data import check_model_data
-        from designer.engine.graph import GraphError
+        from designer.engine.model.graph import GraphError
+        from designer.engine.train.data import check_model_data
 
         training = doc.training_settings()
         network = doc.trained_network  # never the block definition the canvas may show
@@ -626,8 +626,8 @@ class TrainingPanel(QWidget):
             self.show_message(f"The design has {len(errors)} error(s); fix them before training "
                               f"(the Problems panel lists them, a click shows the layer):\n{lines}")
             return False
-        from designer.engine.project import Project
-        from designer.engine.runs import default_run_dir
+        from designer.engine.document.project import Project
+        from designer.engine.train.runs import default_run_dir
 
         project = self.project
         network = self.document.trained_network  # the top one, whatever the canvas shows
@@ -976,7 +976,7 @@ class TrainingPanel(QWidget):
         """The export dialog for the design as it is now, with the runs' weights to choose."""
         if self.document is None:
             return None
-        from designer.engine.project import Project
+        from designer.engine.document.project import Project
 
         from .export_dialog import ExportDialog
 

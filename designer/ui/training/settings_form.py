@@ -1,4 +1,4 @@
-"""A settings form generated from the engine's declarations (``designer.engine.config``).
+"""A settings form generated from the engine's declarations (``designer.engine.train.config``).
 
 Each row's editor comes from the one "schema type -> editor" map of :mod:`designer.ui.widgets`
 (../shared/STYLE.md, habit 3), the one the inspector uses: a setting is the same schema class as
@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QWidget
 
-from designer.engine.config import Setting
+from designer.engine.train.config import Setting
 
 from ..widgets import ChoiceEditor, ParamEditor, make_editor
 
@@ -134,7 +134,7 @@ class SettingsForm(QWidget):
     def enable_search(self, document) -> None:
         """Put a ⚲ beside each setting a sweep can vary: marking it (a range around its value,
         editable) writes the document's search section, one undo step each."""
-        from designer.engine.config import TRAINING_SETTINGS
+        from designer.engine.train.config import TRAINING_SETTINGS
 
         from ..sweeps.marking import NOT_SEARCHABLE_SETTINGS, SearchButton, searchable
 

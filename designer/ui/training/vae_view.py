@@ -14,8 +14,8 @@ from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from designer.engine.events import Batch, Epoch
-from designer.engine.recipes.vae import VAE, VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
+from designer.engine.train.events import Batch, Epoch
+from designer.engine.train.recipes.vae import VAE, VAE_METRIC_KEYS, VAE_METRIC_LABELS, VaeSamples
 
 from .plots import (
     LiveSeries,

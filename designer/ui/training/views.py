@@ -1,4 +1,4 @@
-"""The live views of recipes, keyed by the recipe's ``view`` id (designer.engine.recipes).
+"""The live views of recipes, keyed by the recipe's ``view`` id (designer.engine.train.recipes).
 
 The training panel always shows the shared loss/metric curves; a recipe with a ``view`` gets one
 more tab, made by the factory registered here under that id. A view is a QWidget with:

@@ -1,4 +1,4 @@
-"""The background run: a QThread around the engine's :class:`~designer.engine.training.Trainer`.
+"""The background run: a QThread around the engine's :class:`~designer.engine.train.training.Trainer`.
 
 The worker gets a frozen snapshot at Train time (``graph.copy()``, the dataset and training
 sections, the project folder) and never touches live objects (../shared/STYLE.md, habit 8). In its
@@ -21,10 +21,10 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
-from designer.engine.evaluation import EvaluationResult, evaluate_run
-from designer.engine.events import Failed
-from designer.engine.graph import Graph
+from designer.engine.model.graph import Graph
 from designer.engine.threads import training_threads, use_training_threads
+from designer.engine.train.evaluation import EvaluationResult, evaluate_run
+from designer.engine.train.events import Failed
 
 # Batch reports from the trainer: 10 a second feed the curves and the progress bar smoothly; the
 # panel's redraw timer decides how often they are drawn.
@@ -71,7 +71,7 @@ class RunSnapshot:
         """The project the recipe trains: the snapshot's copy, or one holding ``graph``."""
         if self.project is not None:
             return self.project
-        from designer.engine.project import Project
+        from designer.engine.document.project import Project
 
         return Project("untitled", "", {self.network or "model": self.graph},
                        dict(self.dataset), dict(self.training), {})
@@ -149,7 +149,7 @@ class TrainingWorker(QThread):
 
     def _load_dataset(self):
         """The snapshot's dataset (loaded once, then reused); None after reporting a failure."""
-        from designer.engine.data import load_dataset
+        from designer.engine.train.data import load_dataset
 
         if self.dataset is not None:
             return self.dataset
@@ -167,8 +167,8 @@ class TrainingWorker(QThread):
         return ds
 
     def _run(self) -> None:
-        from designer.engine.recipes import RecipeError
         from designer.engine.services.train_project import prepare_trainer
+        from designer.engine.train.recipes import RecipeError
 
         snap = self.snapshot
         ds = self._load_dataset()
@@ -206,14 +206,14 @@ class TrainingWorker(QThread):
         return self.result
 
     def _stopped_early(self) -> None:
-        from designer.engine.events import Stopped
+        from designer.engine.train.events import Stopped
 
         self.event.emit(Stopped(0, 0, 0, None))
 
     def _evaluate(self, model, ds, trainer) -> None:
         import torch
 
-        from designer.engine.evaluation import evaluate_dataset
+        from designer.engine.train.evaluation import evaluate_dataset
 
         device = getattr(trainer, "device", torch.device("cpu"))
         try:
