@@ -56,7 +56,7 @@ def training_threads(gui: bool = False, cores: int | None = None) -> int:
 def use_training_threads(n: int) -> int:
     """Give torch ``n`` intra-op threads; call it in the thread that trains (OpenMP keeps the
     setting per thread). Returns ``n``."""
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model.blocks import MAX_BLOCK_PARAMS, block_param_from_dict, layer_spec, used_by
+from ..model.blocks import (
+    MAX_BLOCK_PARAMS,
+    block_param_from_dict,
+    definition_cycle,
+    layer_spec,
+    used_by,
+)
 from ..model.catalog import CATALOG, ParamError, attr_problem, name_problem, param_path
 from ..model.graph import Edge, Graph, Node, Observable
 from ..search.space import SearchError, search_from_dict
@@ -485,8 +491,6 @@ def _check_search(search: dict, networks: dict[str, Graph]) -> None:
 
 def _check_blocks(networks: dict[str, Graph], raw: list) -> None:
     """Every block use names a network of the project, and no definition contains itself."""
-    from ..model.blocks import definition_cycle
-
     names = list(networks)
     for i, (net, graph) in enumerate(networks.items()):
         for j, node in enumerate(graph.nodes.values()):

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..model.blocks import block_names, model_names
 from ..model.design_diff import design_changes
+from ..model.shapes import analyze  # torch import: deferred so that listing ids stays cheap
 from .project import SUFFIX, Project, ProjectError, load_project
 
 #: The template that opens with the app.
@@ -117,8 +118,6 @@ def _info(path: Path) -> TemplateInfo:
         project = load_project(path)
     except ProjectError as exc:
         return TemplateInfo(tid, path, tid, "", None, "", error=str(exc))
-    from ..model.shapes import analyze  # torch import: deferred so that listing ids stays cheap
-
     analyses = [analyze(g) for g in project.networks.values()]
     errors = [p.message for a in analyses for p in a.errors]
     models = model_names(project.networks)

@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model.blocks import bind, bound_values, definition_order, is_ref, other_arguments, ref_text
 from ..model.build import BuildError, Step, ordered_io, plan
 from ..model.catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from ..model.catalog.activation import parameter_size
 from ..model.graph import Graph, is_aux_output
 from ..model.interpreter import GraphInterpreter
 from ..model.pysource import BUILTIN_NAMES, MODULE_NAMES, CodegenError, comment_text, literal
-from ..model.shapes import Analysis, Analyzer, analyze
+from ..model.shapes import Analysis, Analyzer, _expand, analyze
 from .layer_code import COLLAPSIBLE, MODULE_ATTRS, constructor, same_value
 
 # --------------------------------------------------------------------------------------------
@@ -148,8 +149,6 @@ class ClassWriter:
     # -- which uses each network has --------------------------------------------------------------
 
     def _collect(self) -> dict[str, list[_Use]]:
-        from ..model.blocks import bound_values
-
         uses: dict[str, list[_Use]] = {n: [] for n in self.library}
         seen: set[int] = set()
 
@@ -199,9 +198,6 @@ class ClassWriter:
         first, so the blocks inside them see those too): a size that follows an argument is then
         written as it (``BatchNorm2d(planes)``) even where every use agrees, and the class builds
         with other arguments than the design's."""
-        from ..model.blocks import definition_order, other_arguments
-        from ..model.shapes import _expand
-
         for net in reversed(definition_order(self.library)):
             graph = self.library[net]
             ins = [n.id for n in graph.inputs()]
@@ -232,8 +228,6 @@ class ClassWriter:
 
     def run(self) -> dict[str, NetworkCode]:
         """Write every class; returns the models' code by network (also kept as model_code)."""
-        from ..model.blocks import definition_order
-
         for net, graph in self.library.items():
             _check_names(net, graph, self._where(net))
         uses = self._collect()
@@ -446,8 +440,6 @@ class ClassWriter:
         return _CONSTRUCTORS[step.kind.method](self, node, on, uses, vary)
 
     def _layer_ctor(self, node, on: list[tuple[int, Step]], uses: list[_Use], vary) -> str:
-        from ..model.blocks import bind, is_ref, ref_text
-
         spec = CATALOG[node.type]
         if spec.bare_parameter:
             return _parameter_ctor(on[0][1].kwargs)
@@ -466,8 +458,6 @@ class ClassWriter:
         return constructor(spec, on[0][1].kwargs, exprs)
 
     def _block_ctor(self, node, on: list[tuple[int, Step]], uses: list[_Use], vary) -> str:
-        from ..model.blocks import is_ref, ref_text
-
         copies = len(on[0][1].kwargs["_copies"])
         texts = []
         for c in range(copies):
@@ -726,8 +716,6 @@ def _matches(value: Any, bound: Any, key: str) -> bool:
 
 def _bound(params: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """A node's parameters with references replaced by one use's values (for the templates)."""
-    from ..model.blocks import bind, is_ref
-
     out = {}
     for k, v in params.items():
         try:

@@ -19,12 +19,15 @@ text reaches a format string, ours or a library's (argparse %-formats its descri
 from __future__ import annotations
 
 import inspect
+import json
 import keyword
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..document.naming import file_header, network_class_names
+from ..document.project import ProjectError, project_from_dict
+from ..model.blocks import block_param, model_names
 from ..model.catalog import CATALOG
 from ..model.modules import HELPER_CLASSES
 from ..model.pysource import (
@@ -34,6 +37,9 @@ from ..model.pysource import (
     literal,
 )
 from ..model.shapes import Analysis
+from ..search.space import SearchError, find_node, search_space
+from ..search.values import current_values
+from ..train.config import TRAINING_SETTINGS, validate_training
 from .classwriter import ClassWriter, NetworkCode
 
 
@@ -54,8 +60,6 @@ def _written(project, analyses: dict[str, Analysis] | None = None
     A searched value the classes cannot take is left out (the model keeps its literal; a sweep
     in the designer still searches it): one whose model, analysed with another value, needs
     other forward code, or one that no line of the class reads."""
-    from ..model.blocks import model_names
-
     skip: set[str] = set()
     while True:
         searched, args = _searchable(project, skip)
@@ -123,14 +127,6 @@ def _searchable(project, skip: set[str] | frozenset[str] = frozenset()
     stay as they are."""
     if not getattr(project, "search", None):
         return project, []
-    import json
-
-    from ..document.project import ProjectError, project_from_dict
-    from ..model.blocks import block_param, model_names
-    from ..search.space import SearchError, find_node, search_space
-    from ..search.values import current_values
-    from ..train.config import TRAINING_SETTINGS, validate_training
-
     try:
         space = search_space(project)
         now = current_values(project, space)
@@ -221,8 +217,6 @@ def model_source(project, analyses: dict[str, Analysis] | None = None, format: b
     :func:`~designer.engine.model.blocks.model_names` are models), and a ``load`` helper for the weights.
 
     Raises :class:`CodegenError` when a network has errors."""
-    from ..model.blocks import model_names
-
     blocks, by_model = model_codes(project, analyses)
     net_names = model_names(project.networks)
     codes = [by_model[n] for n in net_names]
@@ -298,7 +292,7 @@ def _helpers_used(project) -> list[str]:
     """Source of the designer.engine.model.modules classes the project's layers build (StochasticDepth),
     and of the ones they derive from (HELPER_NEEDS), in definition order (a base class before its
     subclasses): model.py defines them itself, so it needs no designer import."""
-    from ..model import modules
+    from ..model import modules  # deferred: torch loads only when this runs
 
     used = {CATALOG[n.type].module_name for g in project.networks.values()
             for n in g.nodes.values() if n.type in CATALOG and CATALOG[n.type].helper_module}

@@ -230,7 +230,7 @@ class _Exportable(torch.nn.Module):
 def _exportable(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` itself, or wrapped when one of its top-level names clashes with ``GraphModule``
     (the wrapped one's parameter names gain a ``model.`` prefix)."""
-    import torch.fx
+    import torch.fx  # deferred: torch loads only when this runs
 
     names = {name.split(".", 1)[0] for name, _ in model.state_dict().items()}
     names |= {name for name, _ in model.named_children()}

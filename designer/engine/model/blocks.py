@@ -24,8 +24,13 @@ sum, and a problem inside is pinned to the use that feeds the bad shape.
 
 from __future__ import annotations
 
+import copy
+import keyword
 import math
+import re
+import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .catalog import CATALOG, LayerSpec, Param
@@ -106,8 +111,6 @@ def block_param(name: str, type_: str, default: Any, doc: str = "", min: float |
     """A declared block parameter, checked like any other parameter declaration."""
     if not isinstance(name, str) or not name.isidentifier() or not name.isascii() or len(name) > 64:
         raise ValueError(f"{_show(name)} is not a parameter name (letters, digits and _)")
-    import keyword
-
     if keyword.iskeyword(name) or name in _CODE_NAMES:
         raise ValueError(f"{name!r} cannot name a block parameter: exported code uses it "
                          f"(it becomes an argument of the block's class); choose another name")
@@ -273,8 +276,6 @@ __all__ = [
 
 
 def _snake(name: str) -> str:
-    import re
-
     s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
     s = re.sub(r"[^a-z0-9_]", "_", s).strip("_") or "block"
     return s if s[0].isalpha() else f"b_{s}"
@@ -297,8 +298,8 @@ def group(project, network: str, node_ids, name: str) -> str:
     Each layer outside the selection that feeds it becomes one Input of the block (its shape is
     what that layer gives); the one layer of the selection whose output is used outside becomes
     its Output. Raises ``GraphError`` (nothing changed) when the selection cannot be a block."""
-    from .graph import GraphError
-    from .shapes import analyze
+    from .graph import GraphError  # imported here: a module-level import would be circular
+    from .shapes import analyze  # imported here: a module-level import would be circular
 
     graph = project.networks[network]
     sel = [nid for nid in graph.nodes if nid in set(node_ids)]
@@ -332,9 +333,7 @@ def group(project, network: str, node_ids, name: str) -> str:
             raise GraphError(f"the shape '{graph.nodes[src].name}' gives is unknown: fix the "
                              "design's errors before grouping")
 
-    from dataclasses import replace
-
-    from .graph import Graph
+    from .graph import Graph  # imported here: a module-level import would be circular
 
     definition = Graph()
     xs = [graph.nodes[n].pos[0] for n in sel]
@@ -361,7 +360,7 @@ def group(project, network: str, node_ids, name: str) -> str:
     while out_name in taken:
         out_name += "_"
     out = definition.add_node("Output", out_name, None, (right, mid))
-    from .graph import Edge
+    from .graph import Edge  # imported here: a module-level import would be circular
 
     for e in graph.edges:
         if e.src in chosen and e.dst in chosen:
@@ -372,7 +371,7 @@ def group(project, network: str, node_ids, name: str) -> str:
     # the block reads left to right from its Input: the layers' old places were rows of the
     # network they came from (the starter's relu1 sits left of fc1, below it), where the wires
     # would run backwards
-    from .layout import layered_positions
+    from .layout import layered_positions  # imported here: a module-level import would be circular
 
     for nid, p in layered_positions(definition).items():
         definition.move(nid, p)
@@ -391,8 +390,6 @@ def group(project, network: str, node_ids, name: str) -> str:
 
 
 def copy_params(params: dict[str, Any]) -> dict[str, Any]:
-    import copy
-
     return copy.deepcopy(params)
 
 
@@ -400,10 +397,8 @@ def ungroup(project, network: str, use_id: str) -> list[str]:
     """Put the layers of a block use in its place (every copy, with the use's values: references
     become numbers, layers switched off are left out and bypassed), wired as before. The block's
     definition stays. Returns the ids of the layers added."""
-    import uuid
-
-    from .graph import GraphError
-    from .shapes import analyze
+    from .graph import GraphError  # imported here: a module-level import would be circular
+    from .shapes import analyze  # imported here: a module-level import would be circular
 
     graph = project.networks[network]
     use = graph.node(use_id)
@@ -488,7 +483,7 @@ def _bound_params(node, values: Mapping[str, Any]) -> dict[str, Any]:
 def make_unique(project, network: str, use_id: str, new_name: str | None = None) -> str:
     """Give one use its own copy of its block's definition (to change it alone); returns the
     copy's name."""
-    from .graph import GraphError
+    from .graph import GraphError  # imported here: a module-level import would be circular
 
     graph = project.networks[network]
     use = graph.node(use_id)
@@ -572,7 +567,7 @@ def use_context(graph: Graph, analysis: Any, use_id: str, copy: int = 0
     (None when the shapes reaching it are unknown). Analysing the definition with them
     (``Analyzer(definition, values, inputs)``) pins a problem of that use to the layer inside
     the block that causes it, when the definition is opened from the use."""
-    from .graph import Adjacency
+    from .graph import Adjacency  # imported here: a module-level import would be circular
 
     node = graph.nodes.get(use_id)
     if node is None:
@@ -587,7 +582,7 @@ def use_context(graph: Graph, analysis: Any, use_id: str, copy: int = 0
         if info is None or info.output_shape is None:
             return None
         flows.append((tuple(info.output_shape), info.dtype))
-    from .shapes import Analyzer
+    from .shapes import Analyzer  # imported here: a module-level import would be circular
 
     parent_values = Analyzer(graph, subscribe=False)._block_values()[0] if graph.block_params \
         else {}

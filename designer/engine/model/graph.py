@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .blocks import layer_spec
+from .blocks import MAX_BLOCK_PARAMS, block_param_to_dict, layer_spec
 from .catalog import LayerSpec, attr_problem, name_problem
 from .nodes import NodeKind, kind_of
 
@@ -234,7 +234,7 @@ class Graph(Observable):
         raise AssertionError  # pragma: no cover
 
     def to_nx(self) -> nx.MultiDiGraph:
-        import networkx as nx
+        import networkx as nx  # deferred: networkx loads only when this runs
 
         g = nx.MultiDiGraph()
         g.add_nodes_from(self.nodes)
@@ -244,7 +244,7 @@ class Graph(Observable):
 
     def topological_order(self) -> list[str]:
         """Node ids in an order where every edge points forward (ties broken by insertion order)."""
-        import networkx as nx
+        import networkx as nx  # deferred: networkx loads only when this runs
 
         index = {nid: i for i, nid in enumerate(self.nodes)}
         return list(nx.lexicographical_topological_sort(self.to_nx(), key=index.__getitem__))
@@ -427,8 +427,6 @@ class Graph(Observable):
 
     def set_block_params(self, params: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
         """Declare the block parameters (designer.engine.model.blocks.block_param); returns the old."""
-        from .blocks import MAX_BLOCK_PARAMS
-
         params = tuple(params)
         names = [p.name for p in params]
         if len(set(names)) != len(names):
@@ -492,8 +490,6 @@ class Graph(Observable):
         return g
 
     def to_dict(self) -> dict[str, Any]:
-        from .blocks import block_param_to_dict
-
         out: dict[str, Any] = {
             "nodes": [
                 {"id": n.id, "type": n.type, "name": n.name, "params": _saved_params(n),
@@ -586,7 +582,7 @@ class Adjacency:
                     ready.append(s)
         if done == len(indeg):
             return []
-        import networkx as nx
+        import networkx as nx  # deferred: networkx loads only when this runs
 
         g = nx.DiGraph()
         g.add_nodes_from(n for n, d in indeg.items() if d > 0)

@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..threads import loaded_torch
 from .catalog import CATALOG, MemoryUse
 from .graph import Problem
 from .interpreter import GraphInterpreter
@@ -423,8 +424,6 @@ def training_device(name: str) -> str:
     name = name or "auto"
     if name != "auto":
         return name
-    from ..threads import loaded_torch
-
     torch = loaded_torch()  # None while a background import is half done
     if torch is None:
         return "cpu"

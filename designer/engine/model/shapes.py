@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .blocks import MAX_DEPTH, bind, bound_values, deep_version
 from .catalog import (
     MAX_ELEMENTS,
     LayerError,
@@ -202,8 +203,6 @@ class Analyzer(GraphInterpreter):
 
     def _block_values(self) -> tuple[dict[str, Any], list[Problem]]:
         """The block parameters' values this graph is analysed with."""
-        from .blocks import bound_values
-
         if not self.graph.block_params and not self.values:
             return {}, []
         values, problems = bound_values(self.graph, self.values)
@@ -214,8 +213,6 @@ class Analyzer(GraphInterpreter):
         """Block uses whose definition (or a block nested in it) changed since inferred."""
         if not self._use_keys:
             return set()
-        from .blocks import deep_version
-
         library = self.graph.library or {}
         stale = set()
         for nid, key in self._use_keys.items():
@@ -229,8 +226,6 @@ class Analyzer(GraphInterpreter):
     def _infer_block(self, node: Node, params: dict[str, Any], upstream: list[NodeInfo]
                      ) -> NodeInfo:
         """A block use: the definition inferred on the incoming shapes, once per copy."""
-        from .blocks import bound_values, deep_version
-
         label = f"Block '{node.name}'"
         name = params["block"]
         library = self.graph.library or {}
@@ -249,8 +244,6 @@ class Analyzer(GraphInterpreter):
                           "cannot contain itself")
             info.error_code = "block_cycle"
             return info
-        from .blocks import MAX_DEPTH
-
         if len(self.stack) >= MAX_DEPTH:
             info.error = f"{label}: blocks nest more than {MAX_DEPTH} deep"
             info.error_code = "block_depth"
@@ -444,7 +437,7 @@ class Analyzer(GraphInterpreter):
         if spec.infer is not None:
             out = tuple(int(s) for s in spec.infer(params, in_shapes))
         else:
-            import torch
+            import torch  # deferred: torch loads only when this runs
 
             xs = [torch.empty((_META_BATCH, *s), device="meta",
                               dtype=torch.long if d == "int" else torch.float32)
@@ -489,8 +482,6 @@ def _expand(definition: Graph, name: str, values: dict[str, Any],
             flows: list[tuple[Shape, str]], stack: tuple[str, ...]) -> tuple[Graph, Analysis]:
     """The definition as inferred (a frozen copy) and its analysis for these values and
     incoming shapes."""
-    from .blocks import deep_version
-
     key = (name, deep_version(definition.library or {}, name) if definition.library else
            (id(definition), definition.version), _freeze(values), tuple(flows), stack)
     hit = _EXPANSIONS.get(key)
@@ -509,8 +500,6 @@ def _expand(definition: Graph, name: str, values: dict[str, Any],
 
 def _bind_params(node: Node, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The node's parameters with references to block parameters replaced and checked."""
-    from .blocks import bind
-
     spec = node.spec
     out = dict(node.params)
     declared = spec.param_map

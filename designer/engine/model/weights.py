@@ -155,7 +155,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 
 def match_weights(model: nn.Module, state: dict[str, Any]) -> WeightsFit:
     """Match ``state`` against ``model``'s state_dict by name and shape (nothing is loaded)."""
-    from .build import upgrade_state_dict
+    from .build import upgrade_state_dict  # deferred: torch loads only when this runs
 
     state = upgrade_state_dict(model, state)  # a Parameter layer's old <name>.weight
     want = model.state_dict()
@@ -183,7 +183,7 @@ def load_fitting(model: nn.Module, path: str | Path, min_fit: float,
     the others keep the model's own initialisation. Raises :class:`WeightsError` (nothing
     loaded) when the file cannot be read, fits nothing, or fills less than ``min_fit`` of the
     model's parameters (``setting`` names the threshold in the message)."""
-    from .build import upgrade_state_dict
+    from .build import upgrade_state_dict  # deferred: torch loads only when this runs
 
     state = read_weights(path)
     fit = match_weights(model, state)

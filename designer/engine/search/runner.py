@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,7 @@ class Sweep:
     def run(self) -> SweepFinished:
         """Run trials until the study has ``trials`` of them, the timeout passes or
         :meth:`stop`. Raises ValueError (DatasetError, ...) when the sweep cannot start."""
-        import optuna
+        import optuna  # deferred: optuna loads only when this runs
 
         from ..train.data import load_dataset  # torch
 
@@ -395,7 +396,7 @@ class _Grid:
     inside ``study.optimize``; the sweep stops by counting trials)."""
 
     def __new__(cls, grid: dict[str, list[Any]], seed: int | None):
-        from optuna.samplers import GridSampler
+        from optuna.samplers import GridSampler  # deferred: optuna loads only when this runs
 
         class Grid(GridSampler):
             def after_trial(self, study, trial, state, values) -> None:
@@ -443,13 +444,11 @@ def _after_startup(optuna, inner, startup_trials: int):
 def importances(study) -> dict[str, float]:
     """Each parameter's importance (fANOVA), from MIN_TRIALS_FOR_IMPORTANCES complete trials on
     ({} before)."""
-    import optuna
+    import optuna  # deferred: optuna loads only when this runs
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCES:
         return {}
-    import warnings
-
     try:
         with warnings.catch_warnings():  # "importances will be equal": the numbers say so
             warnings.simplefilter("ignore")
@@ -475,7 +474,7 @@ def load_best(project, storage: str | None = None, study_name: str | None = None
               project_path: str | os.PathLike | None = None,
               base_dir: str | os.PathLike | None = None) -> BestTrial | None:
     """The best trial of a project's study (stored as :class:`Sweep` stores it), or None."""
-    import optuna
+    import optuna  # deferred: optuna loads only when this runs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage or default_storage(project_path, project.name, base_dir)

@@ -55,8 +55,8 @@ class StorageLock:
                 self.path = Path(db + ".lock")
                 self.path.parent.mkdir(parents=True, exist_ok=True)
         elif scheme in ("postgresql", "mysql", "mariadb"):
-            import sqlalchemy
-            from sqlalchemy.pool import NullPool
+            import sqlalchemy  # deferred: sqlalchemy loads only when this runs
+            from sqlalchemy.pool import NullPool  # deferred: sqlalchemy loads only when this runs
 
             self.engine = sqlalchemy.create_engine(url, poolclass=NullPool)
 
@@ -67,7 +67,7 @@ class StorageLock:
                 with _file_lock(self.path):
                     yield
             elif self.engine is not None:
-                from sqlalchemy import text
+                from sqlalchemy import text  # deferred: sqlalchemy loads only when this runs
 
                 with self.engine.connect() as conn:
                     if self.scheme == "postgresql":
@@ -119,7 +119,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def open_storage(url: str):
     """An Optuna RDB storage for ``url`` (SQLite waits for a busy database instead of failing)."""
-    from optuna.storages import RDBStorage
+    from optuna.storages import RDBStorage  # deferred: optuna loads only when this runs
 
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -132,7 +132,7 @@ def open_storage(url: str):
         # Write-ahead logging, synced at checkpoints rather than at every commit: each trial
         # commits a handful of small transactions, and an fsync apiece cost ~20 ms a trial.
         # Safe for several processes of one machine (the file lock above orders their asks).
-        from sqlalchemy import event
+        from sqlalchemy import event  # deferred: sqlalchemy loads only when this runs
 
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened while the tables were made

@@ -121,7 +121,7 @@ def import_to_project(model, name: str, input_shape: tuple[int, ...] | None = No
         import_model,
         save_weights,
         weights_path,
-    )
+    )  # deferred: torch loads only when this runs
 
     if input_shape is None:
         input_shape = example_input_shape(model) or DEFAULT_INPUT_SHAPE

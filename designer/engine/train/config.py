@@ -14,10 +14,12 @@ or a list of strings, ``optional``: or null) and ``size`` (``[height, width]``).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import Any
 
 from ..model.schema import PARAM_TYPES, Param, _show
+from . import recipes
 
 SETTING_TYPES = PARAM_TYPES  # one schema: layer parameters and settings share their types
 
@@ -166,10 +168,6 @@ _COMMON_TRAINING: tuple[Setting, ...] = (
 
 def _training_settings() -> tuple[Setting, ...]:
     """The shared settings, ``recipe`` (one of the registered recipes) and each recipe's own."""
-    import dataclasses
-
-    from . import recipes
-
     specs = recipes.specs()
     ids = tuple(s.id for s in specs)
     common = []

@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ..document.project import project_from_dict
+from . import runs
+from .run_history import spec_of
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts: rows are true classes, columns predicted classes."""
@@ -68,7 +72,7 @@ def evaluate_model(model, inputs, targets, task: str, class_names: list[str] | N
 
     Works on the caller's thread; the worker calls it on its own frozen model after a run.
     """
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     was_training = model.training
     model.eval()
@@ -123,7 +127,7 @@ def evaluate_dataset(model, ds, batch_size: int = 512, keep_samples: int = 256,
                      should_stop: Callable[[], bool] | None = None) -> EvaluationResult:
     """:func:`evaluate_model` over an engine ``Dataset``'s validation split (prepared batches,
     on the dataset's device). Shown samples are un-normalised so images look like images."""
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     n = ds.n_val
     idx = torch.arange(n, device=ds.device)
@@ -153,7 +157,7 @@ def make_predictor(model, ds) -> tuple[Callable[[str, str], list[str]], bool, bo
     normalisation); ``predict("row", text)`` parses one CSV row of numbers (standardised like the
     training features) or, for text datasets, tokenises the text.
     """
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     shape = tuple(ds.sample_shape)
     images = len(shape) == 3 and shape[0] in (1, 3) and ds.dtype == "float32"
@@ -188,7 +192,7 @@ def make_predictor(model, ds) -> tuple[Callable[[str, str], list[str]], bool, bo
         if kind == "image":
             if not images:
                 raise ValueError("this model does not take images")
-            from PIL import Image, UnidentifiedImageError
+            from PIL import Image, UnidentifiedImageError  # deferred: PIL loads only when this runs
 
             try:
                 with Image.open(value) as im:
@@ -205,8 +209,12 @@ def make_predictor(model, ds) -> tuple[Callable[[str, str], list[str]], bool, bo
             if not rows:
                 raise ValueError("this model does not take table rows")
             if vocab is not None:
-                from designer.engine.train.data import tokenize
-                from designer.engine.train.data.tabular import encode
+                from designer.engine.train.data import (
+                    tokenize,  # deferred: torch loads only when this runs
+                )
+                from designer.engine.train.data.tabular import (
+                    encode,  # deferred: torch loads only when this runs
+                )
 
                 index = {t: i for i, t in enumerate(vocab)}
                 ids = np.asarray(encode(tokenize(value), index, shape[0]), dtype=np.int64)
@@ -278,17 +286,13 @@ def evaluate_run(run_dir: str | os.PathLike, base_dir: str | os.PathLike | None 
     dataset paths start from (None: the run's project folder). Raises ``ValueError`` (``RunError``,
     ``ProjectError``...) with a message for the user.
     """
-    from ..document.project import project_from_dict
-    from ..model.build import build_model
-    from . import runs
-    from .data import load_dataset
+    from ..model.build import build_model  # deferred: torch loads only when this runs
+    from .data import load_dataset  # deferred: torch loads only when this runs
 
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', not {checkpoint!r}")
     config = runs.read_config(run_dir)
-    from .run_history import spec_of
-
     spec = spec_of(config)
     if not spec.evaluates:
         raise ValueError(f"{run_dir.name} is a {spec.id} run: "

@@ -185,7 +185,7 @@ def layers_of(networks: dict[str, Any]) -> list[Layer]:
     A design's network (GraphModule) gives one layer per node with a module; a block use is
     walked into (its copies numbered as in the state_dict: ``layer1.0.conv1``). Any other module
     gives its leaf modules (attention and recurrent modules whole)."""
-    from ..model.build import GraphModule
+    from ..model.build import GraphModule  # deferred: torch loads only when this runs
 
     out: list[Layer] = []
 
@@ -491,7 +491,7 @@ class InsideObserver:
         from torch.optim.optimizer import (
             register_optimizer_step_post_hook,
             register_optimizer_step_pre_hook,
-        )
+        )  # deferred: torch loads only when this runs
 
         try:
             for layer in self.layers:

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from ..lazy import torch
-from ..model.catalog import CATALOG
+from ..model.catalog import CATALOG, make_module
+from ..model.shapes import analyze
 from .events import Histogram, InsideSample, InsideSummary, LayerSummary, LayerView
+from .runs import LAST
 
 INSIDE_DIR = "inside"
 INDEX = "index.jsonl"
@@ -172,9 +174,6 @@ def layer_text(graph: Any, node_id: str, analysis: Any = None, module: Any = Non
     """The catalog doc (``y = xW^T + b``...) of a node with its input, weight and output shapes:
     shapes from the analysis, weights from ``module`` (the built layer) or, without it, from the
     layer made on the meta device (no memory, no random numbers drawn)."""
-    from ..model.catalog import make_module
-    from ..model.shapes import analyze
-
     node = graph.nodes[node_id]
     analysis = analysis or analyze(graph)
     info = analysis.infos.get(node_id)
@@ -231,8 +230,6 @@ def learned_values(run_dir: str | os.PathLike, network: str, path: str,
     the checkpoint is there and they are at most ``limit`` numbers (None otherwise). Read with
     ``weights_only=True`` and memory-mapped: a small layer of a large network reads only its
     own bytes (the window asks on the GUI thread)."""
-    from .runs import LAST
-
     try:
         state = torch.load(Path(run_dir) / LAST, map_location="cpu", weights_only=True,
                            mmap=True)

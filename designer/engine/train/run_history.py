@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model.design_diff import design_changes, settings_changes
+from .config import defaults
+from .recipes import get_or_default, recipe_id
 from .runs import RunError, checkpoints, default_run_dir, read_config, read_history
 
 # metric name -> whether higher is better
@@ -40,8 +42,6 @@ def flat_record(rec: dict[str, Any]) -> dict[str, Any]:
 def spec_of(training_or_config: dict[str, Any]):
     """The recipe spec a run (its config.json, or its training section) names; a recipe this
     designer does not know (a missing plug-in) reads as supervised."""
-    from .recipes import get_or_default, recipe_id
-
     source = training_or_config
     if isinstance(source.get("recipe"), str) and "training" in source:  # a config.json
         rid = source["recipe"]
@@ -53,8 +53,6 @@ def spec_of(training_or_config: dict[str, Any]):
 def optimizer_text(training: dict[str, Any]) -> str:
     """How a run optimizes, in a few words, as its recipe says it (a GAN: two learning rates,
     Adam's beta1, D steps per G step and its generator loss)."""
-    from .config import defaults
-
     t = {**defaults("training"), **training}
     return spec_of(t).describe_optimizer(t)
 

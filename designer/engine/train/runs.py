@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from ..document.atomic import atomic_path, remove_stale_temporaries
 from .recipes import DEFAULT_RECIPE, UnknownRecipe
@@ -54,8 +57,6 @@ def default_run_dir(project_path: str | os.PathLike | None, project_name: str = 
     if project_path is not None:
         root = Path(project_path).resolve().parent / "runs"
     else:
-        import platformdirs
-
         root = Path(platformdirs.user_data_dir("designer", appauthor=False)) / "runs"
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     base = root / project_stem(project_path, project_name) / stamp
@@ -135,7 +136,7 @@ def truncate_history(run_dir: Path, last_epoch: int) -> list[dict[str, Any]]:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` via a temporary file, so a crash never leaves half a checkpoint."""
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -155,9 +156,7 @@ def read_torch_file(path: Path, map_location: Any = "cpu") -> Any:
     """``torch.load(weights_only=True)`` with a message a user can act on. torch's own message for
     a refused file advises re-running with ``weights_only=False``, i.e. running the file's code:
     never pass that on."""
-    import pickle
-
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)

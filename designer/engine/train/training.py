@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ... import __version__
 from .. import threads
 from . import runs
 from .config import validate_training
@@ -46,6 +47,7 @@ from .events import (  # re-exported: the events live apart from torch
     Started,
     Stopped,
 )
+from .inside import InsideObserver, InsideOptions
 from .recipes import DEFAULT_RECIPE, UnknownRecipe
 from .recipes import get as recipe_spec
 from .recipes.base import Recipe, StepOutput, TrainContext
@@ -150,9 +152,11 @@ class SupervisedRecipe(Recipe):
         self.model.train(training)
         ctx = getattr(self, "ctx", None)
         if training and ctx is not None and ctx.config.get("freeze_bn_eval"):
-            from torch.nn.modules.batchnorm import _BatchNorm
+            from torch.nn.modules.batchnorm import (
+                _BatchNorm,  # deferred: torch loads only when this runs
+            )
 
-            from ..model.build import is_frozen
+            from ..model.build import is_frozen  # deferred: torch loads only when this runs
 
             for m in self.model.modules():  # frozen BatchNorm keeps its running statistics
                 if isinstance(m, _BatchNorm) and is_frozen(m):
@@ -344,8 +348,6 @@ class Trainer:
         """Watch inside every layer (``inside.InsideOptions``; None: the defaults) from the next
         batch on: InsideSummary and InsideSample events, and files in ``<run>/inside/``."""
         if options is None:
-            from .inside import InsideOptions
-
             options = InsideOptions()
         self._inside_options = options
 
@@ -592,8 +594,6 @@ class Trainer:
         if options is None:
             self._inside = None
         elif self._inside is None or self._inside.options is not options:
-            from .inside import InsideObserver
-
             self._inside = InsideObserver(self.recipe.modules(), options, self._emit,
                                           self.run_dir, self._ds, self.device)
         return self._inside
@@ -616,8 +616,6 @@ class Trainer:
     # ---- checkpoints and resuming --------------------------------------------------------------
 
     def _config_record(self, device: torch.device, amp: bool) -> dict[str, Any]:
-        from ... import __version__
-
         return {**self.extra_config, **(self.recipe.record or {}), "training": self.config,
                 "data": self._data_info(),
                 "recipe": self.recipe.name, "device": str(device), "mixed_precision": amp,

@@ -65,7 +65,9 @@ class ImportedNet:
 
 def tensor_meta(node: Any):
     """The shape fx's shape propagation recorded for a node with one tensor value, else None."""
-    from torch.fx.passes.shape_prop import TensorMetadata
+    from torch.fx.passes.shape_prop import (
+        TensorMetadata,  # deferred: torch loads only when this runs
+    )
 
     meta = node.meta.get("tensor_meta") if isinstance(node, torch.fx.Node) else None
     return meta if isinstance(meta, TensorMetadata) else None

@@ -261,7 +261,7 @@ def _concatenated_list(graph: torch.fx.Graph) -> int:
 
 
 def _shape_prop_class() -> type:
-    from torch.fx.passes.shape_prop import ShapeProp
+    from torch.fx.passes.shape_prop import ShapeProp  # deferred: torch loads only when this runs
 
     class ShapePropRecorded(ShapeProp):
         """Shape propagation that takes a submodule's output from the probe run instead of

@@ -110,7 +110,7 @@ register(
 
 
 def _cat(xs: list[torch.Tensor], dim: int) -> torch.Tensor:
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     return torch.cat(xs, dim=dim)
 

@@ -98,7 +98,7 @@ def _recurrent(id_: str, module: str, doc: str, extra: tuple[Param, ...] = (), *
             return seq
         if isinstance(h, tuple):  # LSTM: (h_n, c_n)
             h = h[0]
-        import torch
+        import torch  # deferred: torch loads only when this runs
 
         return torch.cat((h[-2], h[-1]), dim=1) if kw["bidirectional"] else h[-1]
 
@@ -188,7 +188,7 @@ def _causal_mask(x: torch.Tensor) -> torch.Tensor:
     """The additive causal mask for a batch-first (N, L, E) input: -inf above the diagonal, so
     position t attends to positions 0..t only. Exported code writes the same expression
     (:func:`_causal_mask_code`)."""
-    from torch import nn
+    from torch import nn  # deferred: torch loads only when this runs
 
     return nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device, dtype=x.dtype)
 

@@ -232,10 +232,10 @@ class LayerSpec:
         if self.module_name is None:
             return None
         if self.helper_module or self.bare_parameter:
-            from .. import modules
+            from .. import modules  # deferred: torch loads only when this runs
 
             return getattr(modules, self.module_name)
-        from torch import nn
+        from torch import nn  # deferred: torch loads only when this runs
 
         return getattr(nn, self.module_name)
 
@@ -442,7 +442,7 @@ def make_module(spec: LayerSpec, kwargs: dict[str, Any], device: str | torch.dev
     """Instantiate the layer's torch module (``None`` for layers that only act in forward)."""
     if spec.module_name is None:
         return None
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
     if device is None:
         return spec.module(**module_kwargs(kwargs))
@@ -460,8 +460,8 @@ def _skip_init_on_meta() -> type:
     """A ``TorchFunctionMode`` that turns in-place operations on meta tensors (``normal_``,
     ``uniform_``, ``fill_``, the ``torch.nn.init`` functions) into no-ops while a module is built
     on the meta device. Defined on first use: the base class is torch's."""
-    import torch
-    from torch.overrides import TorchFunctionMode
+    import torch  # deferred: torch loads only when this runs
+    from torch.overrides import TorchFunctionMode  # deferred: torch loads only when this runs
 
     class SkipInitOnMeta(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):

@@ -45,31 +45,31 @@ def load_dataset(config: dict[str, Any] | None, base_dir: str | Path | None = No
         raise DatasetError(str(exc)) from None
     kind = cfg["kind"]
     if kind == "digits":
-        from .builtin import load_digits
+        from .builtin import load_digits  # deferred: torch loads only when this runs
 
         return load_digits(cfg)
     if kind == "synthetic":
-        from .builtin import load_synthetic
+        from .builtin import load_synthetic  # deferred: torch loads only when this runs
 
         return load_synthetic(cfg)
     if kind == "torchvision":
-        from .vision import load_torchvision
+        from .vision import load_torchvision  # deferred: torch loads only when this runs
 
         return load_torchvision(cfg, progress)
     path = resolve_path(cfg["path"], base_dir)
     if kind == "image_folder":
-        from .vision import load_image_folder
+        from .vision import load_image_folder  # deferred: torch loads only when this runs
 
         return load_image_folder(cfg, path)
     if kind == "csv":
-        from .tabular import load_csv
+        from .tabular import load_csv  # deferred: torch loads only when this runs
 
         return load_csv(cfg, path)
     if kind == "text":
-        from .text import load_text
+        from .text import load_text  # deferred: torch loads only when this runs
 
         return load_text(cfg, path)
-    from .tabular import load_csv_text
+    from .tabular import load_csv_text  # deferred: torch loads only when this runs
 
     return load_csv_text(cfg, path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,6 @@ def load_digits(cfg: dict[str, Any]) -> Dataset:
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The digits table shipped inside scikit-learn, read without importing scikit-learn
     (its import takes seconds); falls back to ``sklearn.datasets.load_digits``."""
-    import importlib.util
-
     spec = importlib.util.find_spec("sklearn")
     if spec is not None and spec.submodule_search_locations:
         for folder in spec.submodule_search_locations:
@@ -106,7 +105,7 @@ def load_synthetic(cfg: dict[str, Any]) -> Dataset:
     rng = np.random.default_rng(seed)
     class_names: list[str] | None = None
     if name == "moons":
-        from sklearn.datasets import make_moons
+        from sklearn.datasets import make_moons  # deferred: sklearn loads only when this runs
 
         xs, ys = make_moons(n_samples=n, noise=noise, random_state=seed)
         x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.int64)

@@ -13,8 +13,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...model import memory
 from ...model.catalog import CATALOG, DataFit
 from ...model.graph import Graph
+from ...model.shapes import analyze
 from .core import Dataset
 
 CLASS_LOSSES = ("cross_entropy", "nll")
@@ -97,8 +99,6 @@ def check_model_data(graph: Graph, ds: Dataset, training: dict[str, Any] | None 
     ``training["device"]`` trains on (a GPU's total less the dataset moved onto it, or the RAM
     this machine has available).
     """
-    from ...model.shapes import analyze
-
     check = _check_fit(graph, ds, training, analysis)
     if not any(p.code in ("input", "inputs") for p in check.errors):
         analysis = analysis or analyze(graph)
@@ -113,8 +113,6 @@ def memory_problem(graph: Graph, analysis, ds: Dataset, training: dict[str, Any]
                    available: int | None = None) -> DataProblem | None:
     """An error when one training step at the chosen batch size cannot fit in memory (naming the
     largest layers, the estimate, the memory there is and what to change)."""
-    from ...model import memory
-
     device = memory.training_device_of(training)
     est = memory.estimate(graph, analysis, memory.training_batch(training), training, device)
     where = "this machine has"
@@ -135,8 +133,6 @@ def _dataset_bytes(ds: Dataset) -> int:
 
 def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
                analysis) -> DataCheck:
-    from ...model.shapes import analyze
-
     loss = (training or {}).get("loss", "cross_entropy")
     out_size = expected_output_size(ds, loss)
     check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype,

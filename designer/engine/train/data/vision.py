@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import platformdirs
 import torch
 
 from .builtin import finish_images
@@ -26,8 +27,6 @@ def cache_dir() -> Path:
     env = os.environ.get("DESIGNER_DATA_DIR")
     if env:
         return Path(env)
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("designer", appauthor=False)) / "datasets"
 
 
@@ -38,7 +37,7 @@ def cache_dir() -> Path:
 
 def _resources(name: str) -> tuple[Path, list[tuple[list[str], str, str | None, bool]]]:
     """The folder torchvision reads ``name`` from, and its files: (urls, file, md5, extract)."""
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # deferred: torchvision loads only when this runs
 
     root = cache_dir()
     cls = getattr(tvd, name)
@@ -101,7 +100,9 @@ def _offline_message(name: str, folder: Path, files, reason: str) -> str:
 
 def ensure_downloaded(name: str, download: bool, progress: ProgressCallback | None) -> None:
     """Make sure torchvision finds ``name`` in the cache folder, downloading it if allowed."""
-    from torchvision.datasets.utils import extract_archive
+    from torchvision.datasets.utils import (
+        extract_archive,  # deferred: torchvision loads only when this runs
+    )
 
     folder, files = _resources(name)
     if not download:
@@ -147,7 +148,7 @@ def _torchvision_raw(name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 
 def _torchvision_read(name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # deferred: torchvision loads only when this runs
 
     root = str(cache_dir())
     cls = getattr(tvd, name)
@@ -226,7 +227,7 @@ def _image_transforms(x: torch.Tensor, cfg: dict[str, Any]) -> tuple[torch.Tenso
 
 def load_image_folder(cfg: dict[str, Any], path: Path):
     """One subfolder per class; every image converted to grey or RGB and (optionally) resized."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: PIL loads only when this runs
 
     if not path.exists():
         raise DatasetError(f"dataset.path: the image folder {path} does not exist")

@@ -24,13 +24,18 @@ validating a file never pay for it. Preparing a run does.
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...model.graph import Graph, Problem
+from ...model.graph import Graph, Problem, is_aux_output
+from ...model.shapes import analyze
+from ..records import headline
 
 if TYPE_CHECKING:
     from ..config import Setting
@@ -181,15 +186,11 @@ class RecipeSpec:
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The figure that sums up a run's last epoch (its metrics records, as metrics.jsonl
         holds them) in the History list and ``designer runs`` ("" when none)."""
-        from ..records import headline
-
         return headline(history[-1] if history else None)
 
     def no_evaluation_note(self, run_dir) -> str:
         """Why a run of this recipe has no Evaluate (``evaluates`` is False), and what to look
         at instead."""
-        from pathlib import Path
-
         return (f"A {self.title} run has no predictions to score; its previews of each epoch "
                 f"are in {Path(run_dir) / 'samples'}")
 
@@ -250,18 +251,12 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
-    import importlib
-
     for name in BUILTIN_MODULES:
         importlib.import_module(f"{__name__}.{name}")
     _load_plugins()
 
 
 def _load_plugins() -> None:
-    import importlib
-    import sys
-    from importlib.metadata import entry_points
-
     try:
         found = entry_points(group=ENTRY_POINT_GROUP)
     except Exception:  # noqa: BLE001 - broken metadata of another package must not stop us
@@ -334,15 +329,11 @@ def prepare_run(project, ds, training: dict[str, Any] | None = None, network: st
     design against ``ds`` and builds its networks. ``training``: the settings to train with
     (default: the project's); ``network``: the network being trained (the window's tab);
     ``run_dir``: where previews go (``<run>/samples``). Raises :class:`RecipeError`."""
-    from pathlib import Path
-
-    from ..config import validate_training
+    from ..config import validate_training  # imported here: a module-level import would be circular
 
     training = validate_training(project.training if training is None else training)
     spec = get(training["recipe"])
     if not spec.accepts_aux_outputs:
-        from ...model.graph import is_aux_output
-
         aux = [f"{n.name} ({role})" for role, g in spec.networks(project, network).items()
                for n in g.outputs() if is_aux_output(n)]
         if aux:
@@ -359,8 +350,6 @@ def design_errors(networks: dict[str, Graph], analyses: dict[str, Any] | None = 
                   several: bool = True) -> tuple[dict[str, Any], list[str]]:
     """Analyse each network; return the analyses and the error messages (prefixed with the
     role when a recipe trains several networks)."""
-    from ...model.shapes import analyze
-
     analyses = dict(analyses or {})
     errors: list[str] = []
     for role, graph in networks.items():

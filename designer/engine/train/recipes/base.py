@@ -87,7 +87,7 @@ class Recipe:
         """The accumulator of one phase: ``update(loss, output, y)``, ``running()``,
         ``compute()`` and ``count``, fed with this recipe's :class:`StepOutput`. A recipe whose
         output is not a prediction of ``y`` brings its own (see :class:`MeanMetrics`)."""
-        from ..metrics import MetricAccumulator
+        from ..metrics import MetricAccumulator  # deferred: torch loads only when this runs
 
         return MetricAccumulator(dataset.task, dataset.num_classes, device, full=full)
 

@@ -6,6 +6,7 @@ Declared here (settings, checks, words, export); the training step is
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ....model.graph import Problem
@@ -108,8 +109,6 @@ class Gan(RecipeSpec):
         return ""
 
     def no_evaluation_note(self, run_dir) -> str:
-        from pathlib import Path
-
         return ("A GAN run has no predictions to score: its generator makes samples from noise. "
                 "Its sample grids (one per epoch) are in " + str(Path(run_dir) / "samples"))
 

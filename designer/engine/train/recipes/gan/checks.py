@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ....model.graph import Graph, Problem
+from ....model.shapes import analyze
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
@@ -22,8 +23,6 @@ def gan_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = N
     """The GAN checks: both networks exist, the generator's output fits the discriminator's
     input, the discriminator ends in one logit; warnings for a Sigmoid at the end of the
     discriminator and a generator that does not end in Tanh (real samples are scaled to [-1, 1])."""
-    from ....model.shapes import analyze
-
     missing = [n for n in GAN_NETWORKS if n not in networks]
     if missing:
         have = ", ".join(repr(n) for n in networks) or "none"

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from ....model.graph import Graph
+from ....model.shapes import analyze
+from ...config import validate_training
 from ...data.compat import DataCheck, DataProblem
 from ...training import (
     Recipe,
@@ -92,7 +94,7 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 1,
 
 def save_grid(grid: np.ndarray, path: str | Path) -> Path:
     """Write a grid from :func:`make_grid` as an 8-bit PNG (Pillow comes with torchvision)."""
-    from PIL import Image
+    from PIL import Image  # deferred: PIL loads only when this runs
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,8 +372,6 @@ def _optimizer(cfg: dict[str, Any], params, lr: float) -> torch.optim.Optimizer:
 
 def check_gan_data(networks: dict[str, Graph], ds) -> DataCheck:
     """Does the GAN fit the dataset? The discriminator's Input must take the dataset's samples."""
-    from ....model.shapes import analyze
-
     check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype, output_size=1)
     graph = networks.get(DISCRIMINATOR)
     if graph is None or len(graph.inputs()) != 1:
@@ -401,10 +401,7 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
     training seed (generator: seed, discriminator: seed + 1) and return the recipe.
 
     Raises :class:`GanError` listing every error."""
-    from ....model.build import BuildError, build_model
-    from ....model.shapes import analyze
-    from ...config import validate_training
-
+    from ....model.build import BuildError, build_model  # deferred: torch loads only when this runs
     cfg = validate_training(training)
     analyses = {k: analyze(g) for k, g in networks.items() if k in (GENERATOR, DISCRIMINATOR)}
     errors = []
@@ -414,7 +411,7 @@ def prepare_gan(networks: dict[str, Graph], ds, training: dict[str, Any],
     if not errors:
         errors += [p.message for p in check_gan_data(networks, ds).errors]
     if not errors:  # before anything is allocated: each network's training step must fit
-        from ...data.compat import memory_problem
+        from ...data.compat import memory_problem  # deferred: torch loads only when this runs
 
         for net in (GENERATOR, DISCRIMINATOR):
             problem = memory_problem(networks[net], analyses[net], ds, cfg)

@@ -34,6 +34,7 @@ from ....lazy import F, torch
 # config.Setting is this class; importing it from config here would make a first import of this
 # module (before config) gather the settings while this module is half-initialised
 from ....model.schema import Param as Setting
+from ...records import best_record
 from .. import RecipeError, RecipeSpec, design_errors, format_fixed, format_general, register
 from ..base import MeanMetrics, Recipe, StepOutput, TrainContext
 from .events import LmSample
@@ -107,7 +108,7 @@ class LanguageModelRecipe(Recipe):
         return MeanMetrics(LM_METRIC_KEYS, device, derived=_derived)
 
     def setup(self, ctx: TrainContext) -> None:
-        from ...training import SupervisedRecipe
+        from ...training import SupervisedRecipe  # deferred: torch loads only when this runs
 
         self.ctx = ctx
         self.device = ctx.device
@@ -119,7 +120,7 @@ class LanguageModelRecipe(Recipe):
         self.length = int(ctx.dataset.sample_shape[0])
         # the fixed stretch of training text generation starts from (the first window)
         self.context = ctx.dataset.x_train[0].tolist()
-        from ...data.text import encode
+        from ...data.text import encode  # deferred: torch loads only when this runs
 
         self.prompt_ids = encode(self.prompt, self.preprocessing)
 
@@ -139,7 +140,7 @@ class LanguageModelRecipe(Recipe):
 
     def sample(self) -> str:
         """The continuation of the prompt, written by the model as it is now (eval mode)."""
-        from ...data.text import decode
+        from ...data.text import decode  # deferred: torch loads only when this runs
 
         model = self.model
         was_training = model.training
@@ -211,8 +212,11 @@ class LanguageModel(RecipeSpec):
     )
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ...data import check_model_data
-        from ...data.compat import DataCheck, DataProblem
+        from ...data import check_model_data  # deferred: torch loads only when this runs
+        from ...data.compat import (  # deferred: torch loads only when this runs
+            DataCheck,
+            DataProblem,
+        )
 
         graph = self.networks(project, network).get("model")
         if ds.task != "language_model" or not ds.vocab:
@@ -226,7 +230,7 @@ class LanguageModel(RecipeSpec):
             return DataCheck()
         analysis = (analyses or {}).get("model")
         check = check_model_data(graph, ds, {**training, "loss": "cross_entropy"}, analysis)
-        from ...data.text import encode
+        from ...data.text import encode  # deferred: torch loads only when this runs
 
         try:
             encode(str(training.get("lm_prompt", "")), ds.preprocessing)
@@ -237,7 +241,10 @@ class LanguageModel(RecipeSpec):
         return check
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ....model.build import BuildError, build_model
+        from ....model.build import (  # deferred: torch loads only when this runs
+            BuildError,
+            build_model,
+        )
 
         graph = self.networks(project, network).get("model")
         if graph is None:
@@ -286,8 +293,6 @@ class LanguageModel(RecipeSpec):
 
     def headline(self, history: list[dict[str, Any]]) -> str:
         """The perplexity of the best epoch (validation, else training): "perplexity 4.21"."""
-        from ...records import best_record
-
         record = best_record(history) or (history[-1] if history else None)
         for phase in ("val", "train"):
             m = (record or {}).get(phase)

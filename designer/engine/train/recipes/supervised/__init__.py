@@ -25,8 +25,8 @@ class Supervised(RecipeSpec):
         return [p for p in hints if p is not None]
 
     def check_data(self, project, ds, training, network=None, analyses=None):
-        from ...data import check_model_data
-        from ...data.compat import DataProblem
+        from ...data import check_model_data  # deferred: torch loads only when this runs
+        from ...data.compat import DataProblem  # deferred: torch loads only when this runs
 
         graph = self.networks(project, network)["model"]
         analysis = (analyses or {}).get("model")
@@ -38,8 +38,11 @@ class Supervised(RecipeSpec):
         return check
 
     def prepare(self, project, ds, training, network=None, callback=None):
-        from ....model.build import BuildError, build_model
-        from ...training import SupervisedRecipe
+        from ....model.build import (  # deferred: torch loads only when this runs
+            BuildError,
+            build_model,
+        )
+        from ...training import SupervisedRecipe  # deferred: torch loads only when this runs
 
         graph = self.networks(project, network)["model"]
         analyses, errors = _design(graph)
@@ -90,8 +93,11 @@ def _load_init_weights(project, model, training):
     """training.init_weights: a state_dict file (relative to the project file's folder); every
     tensor whose name and shape fit loads, the rest start fresh. A file that fits nothing, or
     less than training.init_weights_min_fit of the parameters, stops the run with what differs."""
-    from ....model.weights import WeightsError, load_fitting
-    from ...data import resolve_path
+    from ....model.weights import (  # deferred: torch loads only when this runs
+        WeightsError,
+        load_fitting,
+    )
+    from ...data import resolve_path  # deferred: torch loads only when this runs
 
     file = resolve_path(training["init_weights"], project.folder)
     try:
@@ -101,7 +107,7 @@ def _load_init_weights(project, model, training):
 
 
 def _design(graph) -> tuple[dict[str, Any], list[str]]:
-    from .. import design_errors
+    from .. import design_errors  # imported here: a module-level import would be circular
 
     return design_errors({"model": graph}, several=False)
 

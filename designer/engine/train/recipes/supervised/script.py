@@ -216,9 +216,13 @@ def frozen_paths(project, network: str) -> list[str]:
     design's); only modules holding weights or buffers. Empty when nothing is frozen."""
     if not any(n.frozen for g in project.networks.values() for n in g.nodes.values()):
         return []
-    import torch
+    import torch  # deferred: torch loads only when this runs
 
-    from ....model.build import BuildError, build_model, is_frozen
+    from ....model.build import (  # deferred: torch loads only when this runs
+        BuildError,
+        build_model,
+        is_frozen,
+    )
 
     try:
         with torch.device("meta"):

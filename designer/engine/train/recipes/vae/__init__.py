@@ -38,6 +38,7 @@ import numpy as np
 from ....lazy import F, nn, torch
 from ....model.graph import Graph, Problem
 from ....model.schema import Param as Setting  # = config.Setting (config would gather us half-made)
+from ....model.shapes import analyze
 from .. import (
     RecipeError,
     RecipeSpec,
@@ -90,8 +91,6 @@ def vae_problems(networks: dict[str, Graph], analyses: dict[str, Any] | None = N
                  ) -> tuple[list[Problem], _Latent | None]:
     """The checks between encoder and decoder, each pinned to the node to change; and the latent
     size found (None when the networks do not say it yet)."""
-    from ....model.shapes import analyze
-
     missing = [n for n in VAE_NETWORKS if n not in networks]
     if missing:
         have = ", ".join(repr(n) for n in networks) or "none"
@@ -166,7 +165,11 @@ def check_vae_data(networks: dict[str, Graph], ds, analyses: dict[str, Any] | No
     """Does the VAE fit the dataset? The encoder's Input takes the dataset's samples and the
     decoder gives back samples of that shape (a one-click fix for the encoder's Input and for
     a decoder that ends in a Reshape of the right size)."""
-    from ...data.compat import DataCheck, DataProblem, ParamFix
+    from ...data.compat import (  # deferred: torch loads only when this runs
+        DataCheck,
+        DataProblem,
+        ParamFix,
+    )
 
     check = DataCheck(input_shape=tuple(ds.sample_shape), input_dtype=ds.dtype)
     if ds.dtype != "float32":
@@ -271,7 +274,11 @@ class VaeRecipe(Recipe):
     # -- set-up ------------------------------------------------------------------------------------
 
     def setup(self, ctx) -> None:
-        from ...training import TrainingError, make_optimizer, make_scheduler
+        from ...training import (  # deferred: torch loads only when this runs
+            TrainingError,
+            make_optimizer,
+            make_scheduler,
+        )
 
         cfg = ctx.config
         self.ctx = ctx
@@ -371,7 +378,7 @@ class VaeRecipe(Recipe):
 
     def previews(self) -> VaeSamples:
         """This epoch's grids and latent scatter (eval mode, no gradients, no global RNG)."""
-        from ..gan.training import as_images, make_grid
+        from ..gan.training import as_images, make_grid  # deferred: torch loads only when this runs
 
         ds = self.dataset
         split = "val" if ds.n_val else "train"
@@ -408,7 +415,7 @@ class VaeRecipe(Recipe):
                           labels, tuple(ds.class_names or ()) if labels is not None else ())
 
     def emit_samples(self) -> VaeSamples:
-        from ..gan.training import save_grid
+        from ..gan.training import save_grid  # deferred: torch loads only when this runs
 
         event = self.previews()
         if self.sample_dir is not None:
@@ -435,7 +442,7 @@ class VaeRecipe(Recipe):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from ...training import TrainingError
+        from ...training import TrainingError  # deferred: torch loads only when this runs
 
         models = state.get("model")
         if not isinstance(models, dict) or set(models) != set(VAE_NETWORKS):
@@ -546,9 +553,11 @@ def prepare_vae(networks: dict[str, Graph], ds, training: dict[str, Any],
     training seed (encoder: seed, decoder: seed + 1) and return the recipe.
 
     Raises :class:`RecipeError` listing every error."""
-    from ....model.build import BuildError, build_model
-    from ...config import validate_training
-    from ...data.compat import memory_problem
+    from ....model.build import BuildError, build_model  # deferred: torch loads only when this runs
+    from ...config import (
+        validate_training,  # imported here: a module-level import would be circular
+    )
+    from ...data.compat import memory_problem  # deferred: torch loads only when this runs
 
     cfg = validate_training(training)
     nets = {k: networks[k] for k in VAE_NETWORKS if k in networks}
