@@ -95,21 +95,21 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data, bunch.target
 
 
-def load_synthetic(cfg: dict[str, Any]) -> Dataset:
-    """Seeded 2-D classification (moons, spirals) or 1-D regression (linear, sine).
+#: The synthetic sets: two classification (moons, spirals), two regression (linear, sine).
+SYNTHETIC_SETS = ("moons", "spirals", "linear", "sine")
 
-    Synthetic inputs are already centred and of unit scale, so they are not normalised (the
-    linear set's learned weight and bias are then exactly its w and b).
-    """
-    name, n, noise, seed = cfg["name"], cfg["n_samples"], cfg["noise"], cfg["seed"]
+
+def synthetic_points(name, n, noise, seed, linear_w=2.0, linear_b=0.5):
+    """Seeded points of a synthetic set: (x, y, class names or None, task), the same in the
+    designer and in an exported train.py (which carries this function)."""
     rng = np.random.default_rng(seed)
-    class_names: list[str] | None = None
+    classes = None
     if name == "moons":
         from sklearn.datasets import make_moons  # deferred: sklearn loads only when this runs
 
         xs, ys = make_moons(n_samples=n, noise=noise, random_state=seed)
         x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.int64)
-        class_names, task = ["0", "1"], "classification"
+        classes, task = ["0", "1"], "classification"
     elif name == "spirals":
         arms = 3
         per = [n // arms + (1 if i < n % arms else 0) for i in range(arms)]
@@ -121,19 +121,31 @@ def load_synthetic(cfg: dict[str, Any]) -> Dataset:
             labels.append(np.full(per[k], k))
         x = torch.tensor(np.concatenate(pts), dtype=torch.float32)
         y = torch.tensor(np.concatenate(labels), dtype=torch.int64)
-        class_names, task = [f"arm {k}" for k in range(arms)], "classification"
+        classes, task = [f"arm {k}" for k in range(arms)], "classification"
     elif name == "linear":
         xs = rng.uniform(-1.0, 1.0, (n, 1))
-        ys = cfg["linear_w"] * xs + cfg["linear_b"] + rng.normal(0.0, 1.0, (n, 1)) * noise
+        ys = linear_w * xs + linear_b + rng.normal(0.0, 1.0, (n, 1)) * noise
         x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
         task = "regression"
-    elif name == "sine":
+    else:  # sine
         xs = rng.uniform(-math.pi, math.pi, (n, 1))
         ys = np.sin(xs) + rng.normal(0.0, 1.0, (n, 1)) * noise
         x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
         task = "regression"
-    else:  # validated earlier; kept for direct callers
+    return x, y, classes, task
+
+
+def load_synthetic(cfg: dict[str, Any]) -> Dataset:
+    """Seeded 2-D classification (moons, spirals) or 1-D regression (linear, sine).
+
+    Synthetic inputs are already centred and of unit scale, so they are not normalised (the
+    linear set's learned weight and bias are then exactly its w and b).
+    """
+    name, n, noise, seed = cfg["name"], cfg["n_samples"], cfg["noise"], cfg["seed"]
+    if name not in SYNTHETIC_SETS:  # validated earlier; kept for direct callers
         raise DatasetError(f"unknown synthetic dataset {name!r}")
+    x, y, class_names, task = synthetic_points(name, n, noise, seed, cfg["linear_w"],
+                                               cfg["linear_b"])
     if cfg["task"] not in ("auto", task):
         raise DatasetError(f"dataset.task: the synthetic {name} set is a {task} dataset, not "
                            f"{cfg['task']}")

@@ -5,6 +5,10 @@ compares the tensors). :func:`data_part` picks them for :class:`.script.TrainScr
 
 from __future__ import annotations
 
+import inspect
+
+from ..data.builtin import synthetic_points
+
 # ---------------------------------------------------------------------------------------------
 # The data part: the head (imports, CONFIG, the Data class, the split) and one loader per kind
 # ---------------------------------------------------------------------------------------------
@@ -171,42 +175,16 @@ def load_data(path):
     return image_data(x, y, [str(i) for i in range(10)], scale=1 / 16)
 '''
 
-LOAD_SYNTHETIC = '''
+LOAD_SYNTHETIC = """
+
+""" + inspect.getsource(synthetic_points) + '''
 
 def load_data(path):
     """Seeded synthetic data: moons or spirals (classification), linear or sine (regression)."""
     cfg = CONFIG["dataset"]
-    name, n, noise, seed = cfg["name"], cfg["n_samples"], cfg["noise"], cfg["seed"]
-    rng = np.random.default_rng(seed)
-    classes = None
-    if name == "moons":
-        from sklearn.datasets import make_moons
-
-        xs, ys = make_moons(n_samples=n, noise=noise, random_state=seed)
-        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.int64)
-        classes, task = ["0", "1"], "classification"
-    elif name == "spirals":
-        arms = 3
-        per = [n // arms + (1 if i < n % arms else 0) for i in range(arms)]
-        pts, labels = [], []
-        for k in range(arms):
-            r = np.linspace(0.0, 1.0, per[k])
-            t = np.linspace(k * 4.0, (k + 1) * 4.0, per[k]) + rng.normal(0, 1, per[k]) * noise
-            pts.append(np.stack([r * np.sin(t), r * np.cos(t)], 1))
-            labels.append(np.full(per[k], k))
-        x = torch.tensor(np.concatenate(pts), dtype=torch.float32)
-        y = torch.tensor(np.concatenate(labels), dtype=torch.int64)
-        classes, task = [f"arm {k}" for k in range(arms)], "classification"
-    elif name == "linear":
-        xs = rng.uniform(-1.0, 1.0, (n, 1))
-        ys = cfg["linear_w"] * xs + cfg["linear_b"] + rng.normal(0.0, 1.0, (n, 1)) * noise
-        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
-        task = "regression"
-    else:  # sine
-        xs = rng.uniform(-math.pi, math.pi, (n, 1))
-        ys = np.sin(xs) + rng.normal(0.0, 1.0, (n, 1)) * noise
-        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
-        task = "regression"
+    n = cfg["n_samples"]
+    line = {k: cfg[k] for k in ("linear_w", "linear_b") if k in cfg}  # the linear set's w, b
+    x, y, classes, task = synthetic_points(cfg["name"], n, cfg["noise"], cfg["seed"], **line)
     train, val = split_indices(n, cfg["val_fraction"], cfg["split_seed"])
     return Data(x[train], y[train], x[val], y[val], task, classes)
 '''
