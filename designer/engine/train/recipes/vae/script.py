@@ -17,7 +17,7 @@ from ..script import (
     rate,
     two_networks,
 )
-from . import DECODER, ENCODER, vae_problems
+from .checks import DECODER, ENCODER, vae_problems
 
 LOOP = ('''
 
