@@ -23,6 +23,7 @@ from designer.engine.interop.export import export_project
 from designer.engine.train.data import load_dataset
 from designer.engine.train.recipes import RecipeError, get, prepare_run
 from designer.engine.train.recipes import language_model as lm
+from designer.engine.train.recipes.language_model import training as lm_training
 from designer.engine.train.training import NAN_HINT, Batch, Epoch, Paused, Resumed, Stopped, Trainer
 
 from .helpers import chain
@@ -272,7 +273,7 @@ def test_pause_resume_stop_and_resume_from_the_checkpoint(tmp_path):
 
 def test_a_nan_loss_stops_with_the_hint(text_file, monkeypatch):
     project, ds = _tiny(text_file)
-    monkeypatch.setattr(lm, "next_token_loss", lambda logits, y: logits.sum() * float("nan"))
+    monkeypatch.setattr(lm_training, "next_token_loss", lambda logits, y: logits.sum() * float("nan"))
     _, recipe = prepare_run(project, ds)
     result = Trainer(None, ds, project.training, recipe=recipe).run()
     assert result.status == "failed"
