@@ -21,11 +21,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, QSettings, QTimer, Signal, Slot
 
+from ..engine.document.atomic import atomic_write_text
 from ..engine.document.project import (
     SUFFIX,
     Project,
     ProjectError,
-    atomic_write_text,
     load_project,
     project_to_json,
 )

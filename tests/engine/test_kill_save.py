@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(os.name != "posix" or not hasattr(os, "fork"),
 HELPER = r"""
 import os, sys
 from pathlib import Path
-from designer.engine.document.project import atomic_write_text
+from designer.engine.document.atomic import atomic_write_text
 
 target = Path(sys.argv[1])
 texts = [Path(p).read_text(encoding="utf-8") for p in sys.argv[2:4]]

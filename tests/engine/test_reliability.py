@@ -22,12 +22,11 @@ from hypothesis import strategies as st
 
 from designer.commands import check as check_cmd
 from designer.engine.document import project as project_mod
+from designer.engine.document.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from designer.engine.document.project import (
     ProjectError,
-    atomic_write_text,
     load_project,
     project_to_json,
-    remove_stale_temporaries,
     save_project,
 )
 from designer.engine.interop.export import ExportError, export_project
@@ -265,7 +264,7 @@ def test_only_the_temporaries_of_writers_that_are_gone_are_removed(tmp_path):
     removed = {p.name for p in remove_stale_temporaries(target)}
     assert removed == {names[k] for k in ("dead", "dead backup", "mine, unused", "old legacy")}
     # a write in progress in this process is never removed by another write of the same file
-    with project_mod.atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:
         tmp.write_text("in progress")
         atomic_write_text(target, "other")
         assert tmp.exists()

@@ -29,9 +29,7 @@ from ..model.blocks import (
 from ..model.catalog import CATALOG, ParamError, attr_problem, name_problem, param_path
 from ..model.graph import Edge, Graph, Node, Observable
 from ..search.space import SearchError, search_from_dict
-
-# atomic_path and remove_stale_temporaries: re-exported (they were defined here before)
-from .atomic import atomic_path, atomic_write_text, remove_stale_temporaries  # noqa: F401
+from .atomic import atomic_write_text
 
 FORMAT_VERSION = 3  # 2: blocks (network params and sequential, node when, Block uses); 3: search
 # A node's optional "frozen" key (not trainable) stays in format 3: a designer without it refuses
