@@ -4,9 +4,10 @@ The dialog asks what ``designer import`` asks and calls the same service
 (:mod:`designer.engine.services.model_import`: SPEC resolution, import, weights): the model (a torchvision classification model by name, ``module:callable``
 or ``file.py:Class``, which is executed), the input shape, whether to bring its weights and
 whether to stop at the first unsupported part. The import runs in a worker thread on the request
-alone (torch, torchvision and tracing take seconds); the report (unsupported ops with path and
-source line, auxiliary outputs) comes back to the dialog, and a successful import is handed to the
-window through :attr:`ImportDialog.imported`, which opens it as a new design.
+alone (torch, torchvision and tracing take seconds); the report (each unsupported cause once,
+with its count, module paths and source line; auxiliary outputs) comes back to the dialog, and
+a successful import is handed to the window through :attr:`ImportDialog.imported`, which opens
+it as a new design.
 
 Weights: the model built with ``weights=None`` (its own initial weights) or, only when the user
 asks, torchvision's pretrained weights through torchvision's own API. They are written beside the
@@ -110,17 +111,22 @@ def report_text(result: ImportResult) -> str:
         lines = [f"Imported {first}"]
     else:
         lines = [f"Imported the mapped part (stopped at the unsupported parts): {first}"]
-    if report.unsupported:
-        lines += ["", "Unsupported (module path: op: why [source line]):"]
-        lines += [f"  {u}" for u in report.unsupported]
+    if report.unsupported:  # each cause once (the JSON report of designer import has them all)
+        lines += ["", "Unsupported (op: why (how many places: module paths) [source line]):"]
+        lines += [f"  {c}" for c in report.causes()]
     if report.blocks:
         lines += ["", "Blocks: " + ", ".join(f"{k} ×{v}" for k, v in report.blocks.items())]
     if report.aux_outputs:
         lines += ["", ("Auxiliary outputs (returned in training only; set aux_weight on each Output "
                   "to change its loss weight):")]
         lines += [f"  fed by {k}: loss weight {w:g}" for k, w in report.aux_outputs.items()]
+    if len(report.outputs) > 1:
+        lines += ["", "Outputs (the first is the one a loss reads):"]
+        lines += [f"  {k}: {v}" for k, v in report.outputs.items()]
     if result.project is not None:
-        lines += ["", f"{report.layers} layers, {report.parameters:,} parameters."]
+        kept = (f" ({report.editable_layers} editable, {report.functions} kept as code)"
+                if report.functions or report.editable_layers else "")
+        lines += ["", f"{report.layers} layers{kept}, {report.parameters:,} parameters."]
     if result.weights_file is not None:
         lines.append(f"Weights written to {result.weights_file} (training.init_weights).")
     return "\n".join(lines)
