@@ -461,6 +461,9 @@ class Graph(Observable):
             raise GraphError(f"{name}: {why}")
         if any(attr in (n.name, n.attr) for n in self.nodes.values()):
             raise GraphError(f"{name}: the module attribute {attr!r} is taken by another layer")
+        head = attr.split(".", 1)[0]
+        if "." in attr and any(head in (n.name, n.attr) for n in self.nodes.values()):
+            raise GraphError(f"{name}: {head!r}, the list holding {attr!r}, is another layer")
 
     def assign(self, other: Graph) -> None:
         """Make this graph equal to ``other`` in place, through events (edges and nodes removed,

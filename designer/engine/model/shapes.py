@@ -318,7 +318,7 @@ class Analyzer(GraphInterpreter):
                 shape, dtype = self.inputs[index]
                 return NodeInfo(tuple(shape), dtype)
         shape = tuple(node.params["shape"])
-        dtype = "int" if node.params.get("dtype") == "int64" else "float"
+        dtype = "int" if node.params.get("dtype") in ("int64", "bool") else "float"
         return NodeInfo(shape, dtype)
 
     def block(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
@@ -411,8 +411,11 @@ class Analyzer(GraphInterpreter):
                           f"({nparams * 4 / 1e9:.1f} GB): reduce its sizes")
             return info
         info.output_shape = out
-        info.dtype = spec.output_dtype or ("float" if spec.input_dtype == "float" or not in_dtypes
-                                           else in_dtypes[0])
+        if spec.output_dtype_of is not None:
+            info.dtype = spec.output_dtype_of(params)
+        else:
+            info.dtype = spec.output_dtype or ("float" if spec.input_dtype == "float"
+                                               or not in_dtypes else in_dtypes[0])
         info.kwargs = kwargs
         info.params = nparams
         info.macs = macs

@@ -142,6 +142,8 @@ class ImportReport:
     # the first the one a loss reads
     outputs: dict[str, str] = field(default_factory=dict)
     input_dtype: str = "float32"
+    # non-persistent buffers too large to keep in the design: saved in its weights file instead
+    constants_saved: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
