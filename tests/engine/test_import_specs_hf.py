@@ -246,7 +246,7 @@ def test_pretrained_transformers_offline_says_so_as_torchvision_does(monkeypatch
     code = cli.main(["import", "transformers:BertModel@bert-base-uncased", "--pretrained",
                      "-o", str(tmp_path / "b.dnn.json")])
     err = capsys.readouterr().err
-    assert code == 2 and "transformers's pretrained weights could not be downloaded" in err
+    assert code == 2 and "transformers' pretrained weights could not be downloaded" in err
     assert "(no network?)" in err
 
 

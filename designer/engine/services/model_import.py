@@ -121,7 +121,8 @@ def offline_message(library: str, window: bool = False) -> str:
     names its own way to load weights later."""
     later = ("load a state_dict file later with File > Load weights…" if window else
              "set training.init_weights to a state_dict file later")
-    return (f"{library}'s pretrained weights could not be downloaded (no network?). Import "
+    whose = f"{library}'" if library.endswith("s") else f"{library}'s"  # transformers'
+    return (f"{whose} pretrained weights could not be downloaded (no network?). Import "
             f"without them, or {later}.")
 
 
