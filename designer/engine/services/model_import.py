@@ -50,6 +50,7 @@ DEFAULT_TOKENS = 16
 INPUT_DTYPES = ("float32", "int64", "bool")
 #: The optional packages the Hugging Face specs need, and the extra that installs them.
 HF_EXTRA = "pip install 'designer[hf]'"
+_PRETRAINED_FOR = "--pretrained is for torchvision:NAME, transformers:ClassName@hub-id and timm:NAME"
 # Settings every PreTrainedConfig takes although a built config has no attribute of that name.
 _CONFIG_KEYWORDS = frozenset({"attn_implementation"})
 
@@ -203,6 +204,7 @@ def _transformers_model(attr: str, pretrained: bool, config: ConfigOverrides):
     # keeps its named fields (logits first)
     values.setdefault("use_cache", False)
     values.setdefault("return_dict", True)
+    _check_config_keys(config_cls, config.typed)
     if pretrained:
         if not hub_id:
             raise ValueError(f"--pretrained with transformers:{class_name}: name the weights as "
@@ -212,7 +214,6 @@ def _transformers_model(attr: str, pretrained: bool, config: ConfigOverrides):
         raise ValueError(f"transformers:{attr}: a hub id names pretrained weights: add "
                          f"--pretrained, or leave out @{hub_id} to build from {config_cls.__name__}")
     else:
-        _check_config_keys(config_cls, config.typed)
         try:
             model = cls(config_cls(**values))
         except (TypeError, ValueError) as exc:
@@ -250,8 +251,9 @@ def _timm_model(name: str, pretrained: bool, config: ConfigOverrides):
             model = _download("timm", timm.create_model, name, pretrained=True, **values)
         else:
             model = timm.create_model(name, pretrained=False, **values)
-    except TypeError as exc:  # a keyword the model does not take
-        raise ValueError(f"timm:{name} with {_settings(values)}: {exc}") from exc
+    except (TypeError, RuntimeError) as exc:  # a keyword the model does not take; no weights
+        raise ValueError(f"timm:{name}" + (f" with {_settings(values)}" if values else "")
+                         + f": {exc}") from exc
     return model.eval(), name
 
 
@@ -340,9 +342,6 @@ def load_spec(spec: str, pretrained: bool = False, input_shape: tuple[int, ...] 
     return model, attr
 
 
-_PRETRAINED_FOR = "--pretrained is for torchvision:NAME, transformers:ClassName@hub-id and timm:NAME"
-
-
 def parse_shape(text: str) -> tuple[int, ...]:
     """``"3,224,224"`` (or ``3x224x224``) as a shape; ValueError says what is wrong."""
     try:
@@ -409,7 +408,8 @@ def import_to_project(model, name: str, input_shape: tuple[int, ...] | None = No
     input_dtype = input_dtype or default_dtype
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input dtype {input_dtype!r}: expected one of {', '.join(INPUT_DTYPES)}")
-    # the keyword only when it says something: float32 is every import's input so far
+    # the keyword only when it says something (float32: every import's input until
+    # import_model took int64 and bool inputs)
     dtype = {} if input_dtype == "float32" else {"input_dtype": input_dtype}
     model.eval()
     try:
