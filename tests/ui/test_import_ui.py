@@ -232,7 +232,7 @@ def test_pretrained_without_a_network_says_so(monkeypatch):
     from designer.engine.services import model_import
     from designer.ui.import_dialog import OFFLINE, ImportRequest, run_import
 
-    def offline(spec, pretrained=False, input_shape=None):
+    def offline(spec, pretrained=False, input_shape=None, config=None):
         assert pretrained
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
