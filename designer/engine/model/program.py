@@ -18,8 +18,10 @@ Arguments are JSON values: numbers, true/false, null, texts and lists as themsel
 "nan"), ``{"memory_format": "contiguous_format"}``.
 
 Each input has a **layout**: "batch" (the batch axis first: the shape a design shows is one
-sample's) or "whole" (a tensor without a batch axis, such as a position table: its shape is the
-whole tensor's). The output has one too. Sizes the model computed from its input (``x.size(0)``)
+sample's), "one" (a first axis of 1 that broadcasts over the batch, as a (1, L) table of
+positions: the shape shown is without it), "whole" (a tensor without a batch axis: its shape is
+the whole tensor's) or "tuple" (a block's several results, with the shape of each item). The
+output has one too. Sizes the model computed from its input (``x.size(0)``)
 are steps of the program, so a program runs at any batch size.
 
 This module loads torch only to run or check a program on tensors (:func:`run_program`,
@@ -38,7 +40,7 @@ from typing import Any
 #: (a method of the first argument), "operator.NAME", "aten.NAME.OVERLOAD" (torch.ops.aten),
 #: "getattr.NAME" (an attribute of a tensor: shape, dtype ...), "builtin.NAME" (int, float ...).
 NAMESPACES = ("torch", "F", "method", "operator", "aten", "getattr", "builtin")
-LAYOUTS = ("batch", "whole")
+LAYOUTS = ("batch", "one", "whole", "tuple")
 DTYPES = ("float", "int", "bool")
 MAX_STEPS = 512
 MAX_DEPTH = 8
@@ -150,13 +152,31 @@ def check_program(value: Any) -> dict[str, Any]:
     return {"inputs": ins, "steps": out_steps, "output": output}
 
 
-def _check_port(p: Any, where: str) -> dict[str, str]:
-    if not isinstance(p, dict) or set(p) - {"layout", "dtype"}:
+def _check_port(p: Any, where: str, items: bool = True) -> dict[str, Any]:
+    """A port: its layout and dtype; a "tuple" port (a block's several results) also lists its
+    items, each a layout, a dtype and its (design) shape."""
+    if not isinstance(p, dict) or set(p) - {"layout", "dtype", "items", "shape"}:
         raise ProgramError(f"{where}: an object with layout and dtype")
     layout, dtype = p.get("layout", "batch"), p.get("dtype", "float")
-    if layout not in LAYOUTS or dtype not in DTYPES:
+    if layout not in LAYOUTS or dtype not in DTYPES or layout == "tuple" and not items:
         raise ProgramError(f"{where}: layout is one of {LAYOUTS}, dtype one of {DTYPES}")
-    return {"layout": layout, "dtype": dtype}
+    out: dict[str, Any] = {"layout": layout, "dtype": dtype}
+    if "shape" in p:
+        shape = p["shape"]
+        if not isinstance(shape, list) or len(shape) > 8 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1 << 24
+                for v in shape):
+            raise ProgramError(f"{where}: shape is a list of at most 8 sizes")
+        out["shape"] = list(shape)
+    if layout == "tuple":
+        parts = p.get("items")
+        if not isinstance(parts, list) or not parts or len(parts) > 64:
+            raise ProgramError(f"{where}: a tuple port lists its items")
+        out["items"] = [_check_port(q, f"{where}.items[{i}]", items=False)
+                        for i, q in enumerate(parts)]
+        if any("shape" not in q for q in out["items"]):
+            raise ProgramError(f"{where}: each item of a tuple port has a shape")
+    return out
 
 
 def _check_value(v: Any, where: str, n_in: int, step: int, depth: int) -> Any:
@@ -277,7 +297,9 @@ def _value(v: Any, xs: list, results: list, device: Any) -> Any:
 
 def run_program(program: dict[str, Any], xs: list) -> Any:
     """Run a (checked) program on its inputs ``xs``; the last step's result."""
-    device = next((x.device for x in xs if hasattr(x, "device")), None)
+    device = next((x.device for x in xs if hasattr(x, "device")),
+                  next((x[0].device for x in xs if isinstance(x, tuple) and x
+                        and hasattr(x[0], "device")), None))
     results: list[Any] = []
     for step in program["steps"]:
         fn = resolve_op(step["op"])
@@ -294,11 +316,14 @@ def example_inputs(program: dict[str, Any], shapes: list[tuple[int, ...]], batch
     import torch  # deferred: torch loads only when a program runs
 
     dtypes = {"float": torch.float32, "int": torch.long, "bool": torch.bool}
-    out = []
-    for port, shape in zip(program["inputs"], shapes):
-        full = (batch, *shape) if port["layout"] == "batch" else tuple(shape)
-        out.append(torch.zeros(full, dtype=dtypes[port["dtype"]], device=device))
-    return out
+
+    def make(port: dict[str, Any], shape: Any) -> Any:
+        if port["layout"] == "tuple":  # a block's several results: the shapes it had
+            return tuple(make(q, q["shape"]) for q in port["items"])
+        lead = {"batch": (batch,), "one": (1,)}.get(port["layout"], ())
+        return torch.zeros((*lead, *shape), dtype=dtypes[port["dtype"]], device=device)
+
+    return [make(port, shape) for port, shape in zip(program["inputs"], shapes)]
 
 
 def infer_program(program: dict[str, Any], shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -319,7 +344,7 @@ def infer_program(program: dict[str, Any], shapes: list[tuple[int, ...]]) -> tup
             y = run_program(program, example_inputs(program, shapes, 2, device="cpu"))
     if not isinstance(y, torch.Tensor):
         raise ProgramError(f"its code returns a {type(y).__name__}, not a tensor")
-    if program["output"]["layout"] == "batch":
+    if program["output"]["layout"] in ("batch", "one"):
         if y.dim() == 0:
             raise ProgramError("its code returns a number per batch, not a tensor per sample")
         return tuple(int(s) for s in y.shape[1:])

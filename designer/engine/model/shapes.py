@@ -249,9 +249,12 @@ class Analyzer(GraphInterpreter):
             info.error_code = "block_depth"
             return info
         ins, outs = definition.inputs(), definition.outputs()
-        if len(outs) != 1:
-            info.error = (f"{label}: block {name!r} has {len(outs)} Outputs; a block used as a "
-                          "layer has exactly one")
+        # several Outputs: the use returns them as a tuple (an imported module's results, taken
+        # by index by Function layers); its shape is the first's
+        if len(outs) != 1 and (params["repeat"] > 1 or not outs
+                               or any(o.params.get("aux_weight") for o in outs)):
+            info.error = (f"{label}: block {name!r} has {len(outs)} Outputs; a block repeated "
+                          "or with auxiliary Outputs has exactly one")
             return info
         if outs[0].params.get("aux_weight"):
             info.error = (f"{label}: the Output of block {name!r} is auxiliary (aux_weight "

@@ -35,14 +35,17 @@ def special(v: float) -> str:
 
 
 def layout(meta: Any, batch: int) -> str:
-    """"batch" when a value's first axis is the batch (or 1, broadcast over it), else "whole"."""
+    """"batch" when a value's first axis is the batch, "one" when it is 1 (broadcast over the
+    batch), else "whole"."""
     shape = tuple(meta.shape)
-    return "batch" if shape and shape[0] in (batch, 1) else "whole"
+    if not shape:
+        return "whole"
+    return "batch" if shape[0] == batch else "one" if shape[0] == 1 else "whole"
 
 
 def design_shape(meta: Any, batch: int) -> list[int]:
     shape = [int(s) for s in meta.shape]
-    return shape[1:] if layout(meta, batch) == "batch" else shape
+    return shape if layout(meta, batch) == "whole" else shape[1:]
 
 
 def op_name(node: torch.fx.Node) -> str:
@@ -122,6 +125,17 @@ class ProgramMaker:
                     self.inputs.append(name)
                     self.ports.append({"layout": layout(meta, self.batch),
                                        "dtype": dtype_kind(meta.dtype)})
+                return {"in": self.inputs.index(name)}
+            if isinstance(meta, (list, tuple)) and meta and all(
+                    isinstance(m, TensorMetadata) for m in meta) and a.op == "call_module":
+                name = self.tensor_input(a)  # a block's several results, a tuple
+                if name not in self.inputs:
+                    self.inputs.append(name)
+                    self.ports.append({"layout": "tuple", "dtype": dtype_kind(meta[0].dtype),
+                                       "items": [{"layout": layout(m, self.batch),
+                                                  "dtype": dtype_kind(m.dtype),
+                                                  "shape": design_shape(m, self.batch)}
+                                                 for m in meta]})
                 return {"in": self.inputs.index(name)}
             return {"step": self.step(a)}
         if isinstance(a, bool) or a is None or isinstance(a, (int, str)):

@@ -71,6 +71,25 @@ PER_SAMPLE_USES = ("mul", "add", "cat", "expand", "iadd", "imul", "sub", "concat
                    "add_", "getitem")
 
 
+def _input_alias(value: Any, placeholders: list) -> int | None:
+    """The placeholder index a graph value is (a placeholder itself, or an ATen cast to the
+    dtype it has already / alias / clone / detach of one), else None."""
+    while isinstance(value, torch.fx.Node) and value.op == "call_function" \
+            and aten_name(value.target) in ("to", "alias", "clone", "detach", "_to_copy") \
+            and value.args and isinstance(value.args[0], torch.fx.Node):
+        src, dst = value.args[0].meta.get("val"), value.meta.get("val")
+        if getattr(src, "dtype", 0) != getattr(dst, "dtype", 1):
+            return None
+        value = value.args[0]
+    return placeholders.index(value) if value in placeholders else None
+
+
+def _all_float(node: torch.fx.Node) -> bool:
+    """Whether every tensor a call takes and makes is floating-point."""
+    metas = [tensor_meta(a) for a in node.all_input_nodes] + [tensor_meta(node)]
+    return all(m.dtype.is_floating_point for m in metas if m is not None)
+
+
 def _call_name(node: Any) -> str:
     """The name of what a node calls (an ATen op's without overload): "mul", "expand"."""
     t = node.target
@@ -182,11 +201,30 @@ class NetBuilder:
                                              "lost")
                         net.ok = False
                 continue
+            if name not in self.called and self.tied(name, child):
+                continue  # its tensors are another module's (tied): loaded through that one
             if name not in self.called and not isinstance(child, (nn.ModuleList, nn.ModuleDict)) \
                     and any(True for _ in child.state_dict()) and not self.stopped:
                 self.imp.unsupported(self.sub(name), type(child).__name__,
                                      "never called in forward: its weights would be lost")
                 net.ok = False
+
+    def tied(self, name: str, child: nn.Module) -> bool:
+        """Whether every tensor of a child never called is also another part's (T5's ``shared``
+        embedding is its encoder's): the report names the tied keys."""
+        state = child.state_dict(keep_vars=True)
+        if not state:
+            return False
+        owners = self.imp.tensor_keys()
+        prefix = f"{self.sub(name)}."
+        found = {}
+        for key, t in state.items():
+            other = [k for k in owners.get(t.data_ptr(), []) if not k.startswith(prefix)]
+            if not other:
+                return False
+            found[prefix + key] = other[0]
+        self.imp.report.tied.update(found)
+        return True
 
     def fail(self, node: torch.fx.Node, report: bool = True, keep: bool = False) -> None:
         self.net.ok = False
@@ -240,7 +278,8 @@ class NetBuilder:
                               [self.by_fx[v.name]]) for v in value[1:]]
                 self.imp.report.aux_outputs = {a.inputs[0]: AUX_WEIGHT for a in aux}
                 return [main, *aux]
-            if self.path == "" and isinstance(value, (tuple, list, dict)):
+            if isinstance(value, (tuple, list, dict)) and (self.path == "" or not isinstance(
+                    value, dict)):
                 made = self.named_outputs(value)
                 if made is not None:
                     return made
@@ -249,7 +288,11 @@ class NetBuilder:
                                 "list or a dict): a design's network returns one tensor")
             return [ImportedLayer(self.fresh("output"), "Output", {}, [self.by_fx[value.name]])]
         if node.op == "call_module":
-            return self.call_module(node)
+            made = self.call_module(node)
+            if isinstance(made, list) and any(src in self.whole for la in made
+                                              for src in la.inputs):
+                self.whole.update(la.name for la in made)  # fed a whole tensor: one too (T5's
+            return made  # relative position bias, an Embedding of a (L, L) table of buckets)
         if node.op == "get_attr":
             if any(_call_name(u) not in PER_SAMPLE_USES for u in node.users):
                 return self.stored(node)  # used whole (an embedding's table): a Tensor layer
@@ -257,10 +300,14 @@ class NetBuilder:
                 return self.get_attr(node)
             except Unmapped:
                 return self.stored(node)
+        if aten_name(node.target) in ATEN_IGNORED:
+            return None
         try:
             if self.whole and any(src in self.whole for src in self.sources(node)):
                 # a layer's shape rule reads one sample: a tensor with no batch axis stays code
                 raise Unmapped(self.label(node), "a tensor used whole")
+            if not _all_float(node):  # masks, positions: the catalog's layers compute on floats
+                raise Unmapped(self.label(node), "integer or boolean tensors")
             return self.function(node)
         except Unmapped:
             if tensor_meta(node) is None:
@@ -268,6 +315,29 @@ class NetBuilder:
             return self.kept_as_code(node)
 
     # -- kept as code ----------------------------------------------------------------------
+
+    def module_result(self, call: torch.fx.Node, index: Any) -> str | None:
+        """Result ``index`` of a module returning several (an unflattened module also returns
+        values its caller reuses: a norm's input cast to its own dtype, the residual), when it is
+        one layer can stand for: the module's input itself (an alias) or, for a module mapped to
+        one layer, that layer's output. None: the result is taken by a Function layer."""
+        sub = self.module.get_submodule(call.target)
+        if not is_exported(sub) or not isinstance(index, int) or call.name not in self.by_fx:
+            return None
+        out = next(n for n in sub.graph.nodes if n.op == "output").args[0]
+        if not isinstance(out, (list, tuple)) or not -len(out) <= index < len(out):
+            return None
+        phs = [n for n in sub.graph.nodes if n.op == "placeholder"]
+        aliases = [_input_alias(v, phs) for v in out]
+        k = aliases[index]
+        if k is not None:
+            arg = call.args[k] if k < len(call.args) else None
+            return self.by_fx.get(arg.name) if isinstance(arg, torch.fx.Node) else None
+        layer = next((la for la in self.net.layers if la.name == self.by_fx[call.name]), None)
+        if layer is not None and layer.child is None \
+                and sum(a is None for a in aliases) == 1:
+            return layer.name  # the one real result of a module mapped to one layer
+        return None
 
     def named_outputs(self, value: Any) -> list[ImportedLayer] | None:
         """The model's several results (a tuple, a dict, a ModelOutput): one Output each, named
@@ -278,14 +348,15 @@ class NetBuilder:
         if not items or not all(isinstance(v, torch.fx.Node) and tensor_meta(v) is not None
                                 and v.name in self.by_fx for v in items):
             return None
-        keys = list(self.imp.output_names)
+        keys = list(self.imp.output_names) if self.path == "" else []
         if len(keys) != len(items):
             keys = ["output"] + [f"output_{i}" for i in range(1, len(items))]
         outs = []
         for key, v in zip(keys, items):
             name = self.fresh(key)
             outs.append(ImportedLayer(name, "Output", {}, [self.by_fx[v.name]]))
-            self.imp.report.outputs[name] = f"the model's output {key!r}"
+            if self.path == "":
+                self.imp.report.outputs[name] = f"the model's output {key!r}"
         return outs
 
     def kept_as_code(self, node: torch.fx.Node) -> list[ImportedLayer]:
@@ -298,7 +369,10 @@ class NetBuilder:
         meta = tensor_meta(node)
         program = maker.make(node, meta)
         for port, name in zip(program["inputs"], maker.inputs):
-            port["layout"] = "whole" if name in self.whole else "batch"
+            if name in self.whole:  # a Tensor layer's whole tensor, whatever its first size
+                port["layout"] = "whole"
+            elif port["layout"] == "whole":  # a layer's output carries the batch axis
+                port["layout"] = "batch"
         if not maker.inputs:  # made from constants alone (torch.arange(16)): it takes the
             first = next((la for la in self.net.layers if la.type == "Input"), None)  # input,
             if first is None:  # unused, for a port (a layer with no input is a source)
@@ -343,10 +417,13 @@ class NetBuilder:
         type_, params = tensor_layer(tensor, kind)
         if kind == "constant" and params["stored"] == "buffer":
             self.imp.report.constants_saved.append(self.sub(target))
+        if tensor.dim() > 1 and tensor.shape[0] == 1:  # (1, L): broadcast over the batch
+            params["batch_axis"] = True
         name = target if attr is None and target not in self.named else self.fresh(target)
         self.named.add(name)
         self.used.add(name)
-        self.whole.add(name)
+        if not params.get("batch_axis"):
+            self.whole.add(name)
         return [ImportedLayer(name, type_, params, [], attr=attr)]
 
     def call_module(self, node: torch.fx.Node) -> list[ImportedLayer]:
@@ -524,6 +601,10 @@ class NetBuilder:
         if what == "getitem" and isinstance(x, torch.fx.Node) \
                 and x.name == self.attention:
             return self.by_fx[x.name]
+        if what == "getitem" and isinstance(x, torch.fx.Node) and x.op == "call_module":
+            made = self.module_result(x, args[1])
+            if made is not None:
+                return made
         conv = CONVERTERS.get("call", what)
         if conv is not None and conv.pieces:  # several results, each used through [i]
             pieces = conv.run(self.call(node, what, aten is not None))
@@ -584,6 +665,8 @@ class NetBuilder:
             srcs = self.sources(node)
         if made is SAME:
             return srcs[0]
+        if len(set(srcs)) != len(srcs):  # torch.cat([x, x]): one edge per port and source
+            raise Unmapped(self.label(node), "the same tensor fed twice")
         layers: list[ImportedLayer] = []
         for step in made if isinstance(made, list) else [made]:
             if not isinstance(step, Made):

@@ -144,6 +144,9 @@ class ImportReport:
     input_dtype: str = "float32"
     # non-persistent buffers too large to keep in the design: saved in its weights file instead
     constants_saved: list[str] = field(default_factory=list)
+    # keys of modules never called whose tensors are another key's (tied weights: T5's shared
+    # embedding): not in the design; the other key loads the same tensor
+    tied: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

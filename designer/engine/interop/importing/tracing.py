@@ -96,6 +96,14 @@ class ModuleImporter:
                         if k in known or counts.get(k) == 1}
         return out
 
+    def tensor_keys(self) -> dict[int, list[str]]:
+        """The model's state_dict keys by the storage of their tensor (tied weights share one)."""
+        if getattr(self, "_tensor_keys", None) is None:
+            self._tensor_keys: dict[int, list[str]] = {}
+            for key, t in self.root.state_dict(keep_vars=True).items():
+                self._tensor_keys.setdefault(t.data_ptr(), []).append(key)
+        return self._tensor_keys
+
     def lost_in_eval(self) -> bool:
         """Does the model's own forward leave a child with weights uncalled in eval mode
         (GoogLeNet's aux1, aux2: called in training only)?"""

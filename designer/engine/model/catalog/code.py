@@ -77,6 +77,9 @@ def _resolve_tensor(p, ins, dts):
     if p["stored"] == "parameter" and not p["dtype"].startswith(("float", "bfloat")):
         raise LayerError("Tensor: a learnable parameter is a floating-point tensor: set dtype "
                          "to float32, or stored to buffer")
+    if p["batch_axis"] and (len(p["shape"]) < 2 or p["shape"][0] != 1):
+        raise LayerError(f"Tensor: batch_axis needs a shape starting with 1 and at least 2 axes, "
+                         f"not {list(p['shape'])}")
     return {"shape": tuple(p["shape"]), "stored": p["stored"], "dtype": p["dtype"],
             "data": list(p["data"])}
 
@@ -95,6 +98,9 @@ register(
         Param("dtype", "choice", "float32", "The tensor's dtype", choices=_DTYPES),
         Param("data", "numbers", [], "A constant's values, flat (empty: zeros)",
               saved_if_set=True),
+        Param("batch_axis", "bool", False, "Its first axis is 1 and stands for the batch "
+              "(broadcast over it, as a (1, L) position table is): its shape in the design is "
+              "one sample's", saved_if_set=True),
     ),
     num_inputs=0,
     module_name="stored_tensor",
@@ -103,7 +109,7 @@ register(
     apply=lambda m, xs, kw: m,
     code=lambda c: [f"{c.out} = {c.attr}"],
     count_params=lambda kw: math.prod(kw["shape"]) if kw["stored"] == "parameter" else 0,
-    infer=lambda p, ins: tuple(p["shape"]),
+    infer=lambda p, ins: tuple(p["shape"][1:] if p["batch_axis"] else p["shape"]),
     macs=lambda p, ins, out: 0,
     key_params=("shape", "stored"),
     prefix="tensor",
