@@ -86,7 +86,7 @@ def stored_tensor(shape: tuple[int, ...], stored: str = "buffer", dtype: str = "
         t = torch.tensor([float(v) if isinstance(v, str) else v for v in data],
                          dtype=kind).reshape(shape)
     else:
-        t = torch.zeros(shape, dtype=kind)
+        t = torch.zeros(shape, dtype=kind)  # shape (): a scalar
     if stored == "parameter":
         return nn.Parameter(t)
     return StoredBuffer(t, persistent=stored == "buffer")

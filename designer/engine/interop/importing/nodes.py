@@ -190,6 +190,7 @@ class NetBuilder:
             self.by_fx[node.name] = made[-1].name
             if made[-1].child is not None and not made[-1].child.ok:
                 self.fail(node, report=False, keep=True)
+        self.unused_tensors()
         # weights of children never called are lost: report them (parameter-free ones are not)
         for name, child in self.module.named_children():
             if any(c.startswith(f"{name}.") for c in self.called):  # a list's items, each
@@ -208,6 +209,29 @@ class NetBuilder:
                 self.imp.unsupported(self.sub(name), type(child).__name__,
                                      "never called in forward: its weights would be lost")
                 net.ok = False
+
+    def unused_tensors(self) -> None:
+        """The module's own parameters and persistent buffers forward never reads (a BatchNorm's
+        num_batches_tracked in eval): Tensor layers feeding nothing, so the keys stay."""
+        if self.stopped or is_exported(self.module) and not self.net.ok:
+            return
+        read = {n.target for n in self.graph.nodes if n.op == "get_attr"}
+        persistent = {k for k in self.module._buffers
+                      if k not in self.module._non_persistent_buffers_set}
+        for key, t in [*self.module._parameters.items(),
+                       *((k, self.module._buffers[k]) for k in persistent)]:
+            if t is None or key in read or name_problem(key) or t.dim() == 0 \
+                    and key != "num_batches_tracked":
+                continue
+            kind = "parameter" if isinstance(t, nn.Parameter) else "buffer"
+            try:
+                type_, params = tensor_layer(t.reshape(1) if t.dim() == 0 else t, kind)
+            except Unmapped:
+                continue
+            if t.dim() == 0:
+                params.update(shape=[1], scalar=True)
+            self.used.add(key)
+            self.net.layers.insert(1, ImportedLayer(key, type_, params, []))
 
     def tied(self, name: str, child: nn.Module) -> bool:
         """Whether every tensor of a child never called is also another part's (T5's ``shared``
@@ -286,7 +310,12 @@ class NetBuilder:
             if not isinstance(value, torch.fx.Node) or tensor_meta(value) is None:
                 raise Unmapped("output", "returns something other than one tensor (a tuple, a "
                                 "list or a dict): a design's network returns one tensor")
-            return [ImportedLayer(self.fresh("output"), "Output", {}, [self.by_fx[value.name]])]
+            key = self.imp.output_names[0] if self.path == "" \
+                and len(self.imp.output_names) == 1 else "output"  # a ModelOutput's logits
+            name = self.fresh(key)
+            if key != "output":
+                self.imp.report.outputs[name] = f"the model's output {key!r}"
+            return [ImportedLayer(name, "Output", {}, [self.by_fx[value.name]])]
         if node.op == "call_module":
             made = self.call_module(node)
             if isinstance(made, list) and any(src in self.whole for la in made
@@ -310,8 +339,8 @@ class NetBuilder:
                 raise Unmapped(self.label(node), "integer or boolean tensors")
             return self.function(node)
         except Unmapped:
-            if tensor_meta(node) is None:
-                raise
+            if tensor_meta(node) is None:  # not a tensor (unbind's pieces): computed inside the
+                return None  # Function layers that take from it
             return self.kept_as_code(node)
 
     # -- kept as code ----------------------------------------------------------------------

@@ -80,8 +80,10 @@ def _resolve_tensor(p, ins, dts):
     if p["batch_axis"] and (len(p["shape"]) < 2 or p["shape"][0] != 1):
         raise LayerError(f"Tensor: batch_axis needs a shape starting with 1 and at least 2 axes, "
                          f"not {list(p['shape'])}")
-    return {"shape": tuple(p["shape"]), "stored": p["stored"], "dtype": p["dtype"],
-            "data": list(p["data"])}
+    if p["scalar"] and list(p["shape"]) != [1]:
+        raise LayerError("Tensor: a scalar has shape [1]")
+    return {"shape": () if p["scalar"] else tuple(p["shape"]), "stored": p["stored"],
+            "dtype": p["dtype"], "data": list(p["data"])}
 
 
 register(
@@ -98,6 +100,8 @@ register(
         Param("dtype", "choice", "float32", "The tensor's dtype", choices=_DTYPES),
         Param("data", "numbers", [], "A constant's values, flat (empty: zeros)",
               saved_if_set=True),
+        Param("scalar", "bool", False, "A tensor with no axes (shape [1] here): a BatchNorm's "
+              "num_batches_tracked", saved_if_set=True),
         Param("batch_axis", "bool", False, "Its first axis is 1 and stands for the batch "
               "(broadcast over it, as a (1, L) position table is): its shape in the design is "
               "one sample's", saved_if_set=True),
@@ -110,6 +114,7 @@ register(
     code=lambda c: [f"{c.out} = {c.attr}"],
     count_params=lambda kw: math.prod(kw["shape"]) if kw["stored"] == "parameter" else 0,
     infer=lambda p, ins: tuple(p["shape"][1:] if p["batch_axis"] else p["shape"]),
+    # (a scalar is drawn and checked as shape [1]; built and exported with no axes)
     macs=lambda p, ins, out: 0,
     key_params=("shape", "stored"),
     prefix="tensor",
