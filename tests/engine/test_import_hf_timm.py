@@ -20,8 +20,8 @@ from .helpers import load_module
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 
-_TEXT = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-             vocab_size=100, max_position_embeddings=64)
+_TEXT = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2,
+         "intermediate_size": 64, "vocab_size": 100, "max_position_embeddings": 64}
 
 
 def _first(out):
