@@ -104,6 +104,7 @@ def test_canvas_draws_a_program_as_its_ops(qtbot, window):
     running = items[graph.node_by_name("running").id]
     assert running._param_lines == ["cumsum, add"]
     assert len(running.inputs) == 2  # the program's inputs, no spare port to connect a third
+    assert "running_0 = torch.cumsum(in0, 1)" in running.tooltip_text()
     table = " ".join(items[graph.node_by_name("table").id]._param_lines)
     assert "shape=6" in table and "{" not in table
 

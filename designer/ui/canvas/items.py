@@ -26,7 +26,7 @@ from designer.engine.model.blocks import is_ref, ref_text
 from designer.engine.model.catalog import fmt_shape
 from designer.engine.model.graph import Edge, Node, Problem
 from designer.engine.model.nodes import kind_of
-from designer.engine.model.program import program_summary
+from designer.engine.model.program import ProgramError, program_code, program_summary
 from designer.engine.model.shapes import NodeInfo
 
 NODE_WIDTH = 172.0
@@ -118,6 +118,17 @@ def program_inputs(spec: Any, params: dict[str, Any]) -> int | None:
         if p.type == "program" and isinstance(params.get(p.name), dict):
             return len(params[p.name].get("inputs", []))
     return None
+
+
+def program_tip(program: dict[str, Any], out: str, lines: int = 8) -> str:
+    """A program's first ``lines`` lines of code (its inputs named in0, in1 ...), for a tooltip."""
+    try:
+        code = program_code(program, [f"in{i}" for i in range(len(program["inputs"]))], out)
+    except (ProgramError, KeyError, IndexError, TypeError, ValueError):
+        return program_summary(program)
+    more = len(code) - lines
+    return "\n".join(code[:lines]) + (f"\n… {more} more lines (the inspector shows them all)"
+                                      if more > 0 else "")
 
 
 class Fonts:
@@ -307,6 +318,7 @@ class NodeItem(QGraphicsItem):
         self.block_inputs = block_inputs
         # a layer whose program names its inputs (Function): exactly those ports, no spare one
         self.program_inputs: int | None = None
+        self._programs: list[dict] = []  # shown as code in the tooltip
         self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -374,6 +386,8 @@ class NodeItem(QGraphicsItem):
         self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
                              for line in _wrap(parts, width, fonts.body_fm, lines)]
         self.program_inputs = program_inputs(spec, node.params)
+        self._programs = [node.params[p.name] for p in spec.params
+                          if p.type == "program" and isinstance(node.params.get(p.name), dict)]
         if spec.variadic:
             count = self._variadic_count(connected_ports)
         else:
@@ -490,7 +504,8 @@ class NodeItem(QGraphicsItem):
         if kind_of(self.spec.id).is_block:
             return (f"{head}: a use of {self._header.lstrip('▣ ')}\n{self.spec.doc}\n"
                     "Double-click to open its definition")
-        return f"{head}\n{self.spec.doc}"
+        return f"{head}\n{self.spec.doc}" + "".join(
+            "\n\n" + program_tip(program, self._name) for program in self._programs)
 
     def _frozen_tip(self) -> str:
         if self.frozen:
