@@ -35,9 +35,9 @@ BERT_CONFIG = ("num_hidden_layers=1", "hidden_size=32", "num_attention_heads=2",
                "intermediate_size=64", "vocab_size=100", "max_position_embeddings=32",
                "num_labels=2")
 GPT2_CONFIG = ("n_layer=1", "n_embd=32", "n_head=2", "vocab_size=100", "n_positions=32")
-POSITIVE = "good great nice happy love wonderful superb lovely".split()
-NEGATIVE = "bad awful poor sad hate terrible horrible ugly".split()
-FILLER = "the a movie film was it this and very quite".split()
+POSITIVE = ["good", "great", "nice", "happy", "love", "wonderful", "superb", "lovely"]
+NEGATIVE = ["bad", "awful", "poor", "sad", "hate", "terrible", "horrible", "ugly"]
+FILLER = ["the", "a", "movie", "film", "was", "it", "this", "and", "very", "quite"]
 STORY = " ".join("The cat sat on the mat. The dog ran to the park." for _ in range(30))
 
 
