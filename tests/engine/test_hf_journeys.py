@@ -27,9 +27,7 @@ from designer.engine.train.data.compat import token_embeddings
 from designer.engine.train.recipes import recipe_of
 from designer.engine.train.training import split_outputs
 
-from .helpers import chain
-
-pytest.importorskip("transformers")
+from .helpers import chain, train_exported_and_in_designer
 
 BERT_CONFIG = ("num_hidden_layers=1", "hidden_size=32", "num_attention_heads=2",
                "intermediate_size=64", "vocab_size=100", "max_position_embeddings=32",
@@ -53,6 +51,7 @@ def _import(spec: str, config: tuple[str, ...], out: Path) -> Path:
 def imported(tmp_path_factory) -> dict[str, Path]:
     """The two imported projects (with their weights files), shared by the tests: copied per
     test by :func:`_copy`."""
+    pytest.importorskip("transformers")
     folder = tmp_path_factory.mktemp("imported")
     return {"bert": _import("transformers:BertForSequenceClassification", BERT_CONFIG,
                             folder / "bert.dnn.json"),
@@ -247,3 +246,29 @@ def test_a_design_with_several_outputs_trains_its_first():
     model.eval()
     main_out, aux = split_outputs(model, (a, b))  # eval: the auxiliary one is not returned
     assert main_out is a and aux == ()
+
+
+def test_the_exported_train_py_trains_the_imported_gpt2_as_the_designer_does(
+        imported, tmp_path):
+    """train.py of the language-model recipe loads the imported weights too (and samples the
+    text's tokens only): one epoch ends with the designer's tensors, bit for bit."""
+    (tmp_path / "story.txt").write_text(STORY, encoding="utf-8")
+    project_file = _copy(imported["gpt2"], tmp_path, dataset={
+        "kind": "text", "path": "story.txt", "seq_length": 16}, training={
+        "recipe": "language_model", "epochs": 1, "batch_size": 8, "lm_sample_length": 20,
+        "device": "cpu"})
+    src, _, _ = train_exported_and_in_designer(load_project(project_file), tmp_path)
+    assert "load_init_weights(" in src and "[0, -1, : len(data.vocab)]" in src
+
+
+def test_a_hand_made_design_with_errors_is_offered_its_input_shape(tmp_path):
+    """Only a design without errors of its own is probed for the length it can take: one with
+    an error is offered the dataset's length as before (Input.shape)."""
+    (tmp_path / "story.txt").write_text(STORY, encoding="utf-8")
+    ds = load_dataset({"kind": "text", "path": str(tmp_path / "story.txt"), "seq_length": 12})
+    v = len(ds.vocab)
+    g = chain(("Embedding", {"num_embeddings": v, "embedding_dim": 8}),
+              ("Linear", {"in_features": 5, "out_features": v}), shape=(20,), dtype="int64")
+    check = check_model_data(g, ds, {})
+    assert [(f.param, f.value) for f in check.fixes] == [("shape", [12])]
+    assert check.dataset_fixes == []

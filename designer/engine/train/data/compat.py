@@ -183,7 +183,7 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
         return check
     inp = inputs[0]
     shape, dtype = tuple(inp.params.get("shape") or ()), inp.params.get("dtype", "float32")
-    length = _fixed_length(graph, ds, inp.id, shape)
+    length = _fixed_length(graph, ds, inp.id, shape, analysis)
     if length is not None:  # the design takes this many tokens only: cut the data to it
         key = length_setting(ds)
         add(DataProblem("error", f"the dataset gives {_what(ds)} but {inp.name} takes "
@@ -325,14 +325,17 @@ def _keeps_sizes(training: dict[str, Any] | None) -> bool:
     return bool((training or {}).get("init_weights"))
 
 
-def _fixed_length(graph: Graph, ds: Dataset, input_id: str,
-                  shape: tuple[int, ...]) -> int | None:
+def _fixed_length(graph: Graph, ds: Dataset, input_id: str, shape: tuple[int, ...],
+                  analysis=None) -> int | None:
     """The number of token ids the design takes when it cannot take the dataset's: its Input
-    is one sequence of token ids and the design, analysed with the dataset's length instead,
-    has errors (an imported model holds sizes for its own length). None otherwise."""
+    is one sequence of token ids and the design, without errors as it is, has errors when
+    analysed with the dataset's length (an imported model holds sizes for its own length).
+    None otherwise."""
     if ds.dtype != "int64" or len(shape) != 1 or len(ds.sample_shape) != 1 \
             or shape == tuple(ds.sample_shape) or not ds.preprocessing.get("source"):
         return None
+    if not (analysis or analyze(graph)).ok:
+        return None  # its own errors first: they say nothing of the length it can take
     probe = graph.copy()
     probe.library = graph.library
     probe.nodes[input_id].params["shape"] = list(ds.sample_shape)
