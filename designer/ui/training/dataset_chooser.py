@@ -198,7 +198,9 @@ class DatasetChooser(QWidget):
         self.fit_label.setTextFormat(Qt.PlainText)
         self.fix_button = QPushButton("Make the design fit")
         self.fix_button.setToolTip("Set the Input shape and the last layer's size to match the "
-                                   "dataset (one undo step).")
+                                   "dataset, or for an imported model, whose sizes are fixed, "
+                                   "the dataset's sequence length and vocabulary (one undo "
+                                   "step).")
         self.fix_button.hide()
 
         lay = QVBoxLayout(self)
