@@ -140,6 +140,7 @@ def test_the_fit_check_cuts_the_data_to_an_imported_bert(imported, tmp_path):
     assert vocab.message.startswith(
         "bert > embeddings > word_embeddings has 100 embeddings, but the vocabulary has ")
     assert "set dataset.vocab_size to 100" in vocab.message
+    assert vocab.node_ids == ("bert",)  # pinned on the block use of the trained network
     check = _check(project, {**dataset, "max_length": 16})
     assert check.dataset_fixes == [DatasetFix("vocab_size", 100)]
     assert _check(project, {**dataset, "max_length": 16, "vocab_size": 100}).problems == []

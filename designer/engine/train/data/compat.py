@@ -208,7 +208,9 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
     # ---- embeddings against the vocabulary
     if ds.vocab is not None:
         for node, where in token_embeddings(graph, inp.id):
-            _check_vocabulary(node, where, ds, training, add)
+            # pinned on the layer, or on the block use of this network that holds it
+            pin = graph.node_by_name(where[0]).id if where else node.id
+            _check_vocabulary(node, where, pin, ds, training, add)
     if check.errors and any(p.code == "input" for p in check.problems):
         return check  # output shapes follow from a wrong input; fix that first
     # ---- outputs
@@ -381,7 +383,7 @@ def token_embeddings(graph: Graph, input_id: str) -> list[tuple[Any, tuple[str, 
     return found
 
 
-def _check_vocabulary(node, where: tuple[str, ...], ds: Dataset,
+def _check_vocabulary(node, where: tuple[str, ...], pin: str, ds: Dataset,
                       training: dict[str, Any] | None, add) -> None:
     """An embedding of the token ids must hold the whole vocabulary. The fix grows it, unless
     it sits in a block or holds weights to fine-tune (training.init_weights): then the dataset's
@@ -395,11 +397,11 @@ def _check_vocabulary(node, where: tuple[str, ...], ds: Dataset,
     cap = vocabulary_setting(ds)
     if cap and (where or _keeps_sizes(training)):
         add(DataProblem("error", f"{msg}: set dataset.{cap} to {have} (or {param} to {need}, "
-                        f"which starts its weights afresh)", (node.id,), code="vocab",
+                        f"which starts its weights afresh)", (pin,), code="vocab",
                         dataset_fixes=(DatasetFix(cap, have),)))
     elif where:  # in a block: changed in the block's definition, which a fix here cannot reach
         add(DataProblem("error", f"{msg}: set {param} to {need} in the block's definition, or "
-                        f"use a text with fewer distinct characters", (node.id,), code="vocab"))
+                        f"use a text with fewer distinct characters", (pin,), code="vocab"))
     else:
         add(DataProblem("error", f"{msg}: set {param} to {need}", (node.id,),
                         (ParamFix(node.id, param, need),), code="vocab"))
