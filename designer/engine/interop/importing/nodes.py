@@ -184,6 +184,8 @@ class NetBuilder:
         for node in self.graph.nodes:
             if self.stopped:
                 break
+            if node.op in ("call_function", "call_method", "get_attr") and not node.users:
+                continue  # a value forward computes and never uses (res2net's first spx[0])
             try:
                 made = self.map(node)
             except Unmapped as exc:
@@ -512,17 +514,20 @@ class NetBuilder:
             made = self.module_list_use(node)
             if made is not None:
                 return made
-            head = self.module.get_submodule(target.split(".", 1)[0])
-            if list_item(target) is None or type(head).forward not in (
-                    nn.Module.forward, getattr(type(head), "forward", None)) \
-                    or not (isinstance(head, nn.ModuleList) or is_exported(head)
-                            and not any(n.op != "placeholder" and n.op != "output"
-                                        for n in head.graph.nodes)) \
-                    or self.net.sequential:
+            name = target.split(".", 1)[0]
+            head = self.module.get_submodule(name)
+            container = isinstance(head, (nn.ModuleList, nn.ModuleDict)) or (
+                # a module used only as a holder here (timm's head.global_pool called from the
+                # model's forward): never called itself, no tensors of its own
+                not any(n.op == "call_module" and n.target == name for n in self.graph.nodes)
+                and not any(t is not None for t in (*head._parameters.values(),
+                                                     *head._buffers.values())))
+            if list_item(target) is None or not container or self.net.sequential:
                 raise Unmapped(cls, f"calls {target}, a module inside a child module (the "
                                 "designer keeps each module's calls inside it)")
-            # an item of a list of modules called on its own (a Hugging Face layers.0 with a
-            # mask beside its input): a layer whose module attribute is that item
+            # an item of a list of modules, or a module of a holder, called on its own (a
+            # Hugging Face layers.0 with a mask beside its input): a layer whose module
+            # attribute is that item
         has_state = any(True for _ in module.state_dict())
         if target in self.called and has_state:
             raise Unmapped(cls, "called more than once: weights shared between two places")
@@ -543,7 +548,10 @@ class NetBuilder:
             name = target
             self.named.add(target)
         conv = CONVERTERS.for_module(module)
-        found = (conv, conv.run(module)) if conv is not None else None
+        try:
+            found = (conv, conv.run(module)) if conv is not None else None
+        except Unmapped:  # a use no layer has (padding 'same'): the module is a block
+            found = None
         if found is None and is_exported(module):  # one op on its own weights: that layer
             call = self.imp.calls.get(id(module))
             first = call[0][0] if call and call[0] else None
