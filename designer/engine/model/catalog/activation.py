@@ -212,7 +212,7 @@ for _id, _mod, _doc, _values in (
 # Import: the torch modules and functions that import as these layers (designer import)
 # --------------------------------------------------------------------------------------------
 
-from .importers import Unmapped, imports_call, imports_module
+from .importers import Unmapped, imports_call, imports_module, imports_weighted_op
 
 _PLAIN = ("ReLU", "ReLU6", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Mish", "SELU",
           "Identity")
@@ -226,6 +226,16 @@ def _import_plain(m):  # no parameters: the layer is the class
 @imports_module("torch.nn.GELU", layers=("GELU",), params=("approximate",))
 def _import_gelu(m):
     return "GELU", {"approximate": m.approximate}
+
+
+@imports_module("torch.nn.PReLU", layers=("PReLU",), params=("num_parameters", "init"))
+def _import_prelu(m):
+    return "PReLU", {"num_parameters": m.num_parameters, "init": float(m.init)}
+
+
+@imports_weighted_op("prelu", "_prelu_kernel", layers=("PReLU",), params=("num_parameters",))
+def _import_aten_prelu(op, p, rank):  # an exported PReLU: (x, weight)
+    return "PReLU", {"num_parameters": int(p[0].numel())}
 
 
 @imports_module("torch.nn.LeakyReLU", layers=("LeakyReLU",), params=("negative_slope",))
@@ -260,12 +270,13 @@ def _import_activation_call(call):  # F.relu, torch.relu, x.relu(), aten.relu_ .
     import torch  # deferred: declaring converters needs no torch; they run with it loaded
 
     t = call.target
+    # F.gelu is a builtin of torch._C._nn (F.relu a Python function of torch.nn.functional)
     if not (isinstance(t, str) or call.aten or t.__module__ in ("torch.nn.functional", "torch",
-                                                                None)
+                                                                "torch._C._nn", None)
             or t in (torch.relu, torch.sigmoid, torch.tanh)):
         return None  # a function of the model's own of that name
-    if call.name == "gelu" and call.kwargs.get("approximate", "none") != "none":
-        return "GELU", {"approximate": call.kwargs["approximate"]}
+    if call.name == "gelu" and call.arg(1, "approximate", "none") != "none":
+        return "GELU", {"approximate": call.arg(1, "approximate")}
     return _FUNCTIONS[call.name], {}
 
 

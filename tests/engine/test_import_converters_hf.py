@@ -1,0 +1,67 @@
+"""Import converters for what timm and Hugging Face models use (issue 24): each piece imports as
+an editable catalog layer with the module's own state_dict keys and the same outputs, through
+torch.fx and, where Hugging Face models go, through torch.export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from designer.engine.interop.importing import import_model
+
+from .helpers import assert_same_as_module, import_exactly, randomise
+
+
+def _types(project, network: str = "model") -> list[str]:
+    return [n.type for n in project.networks[network].nodes.values()
+            if n.type not in ("Input", "Output")]
+
+
+def _import_exported(model: nn.Module, shape: tuple[int, ...], tmp_path=None, name: str = "m"):
+    """``model`` through torch.export: the project, checked against the module."""
+    model.eval()
+    ep = torch.export.export(model, (torch.randn(2, *shape),))
+    project, report = import_model(ep, None, name=name)
+    assert_same_as_module(project, report, model, shape, tmp_path, key_order=True, name=name)
+    return project
+
+
+# 1. F.gelu (a builtin of torch._C._nn) and its tanh approximation ---------------------------
+
+
+class Gelus(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.act = nn.GELU(approximate="tanh")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(F.gelu(self.fc(x))) + F.gelu(x, approximate="tanh")
+
+
+def test_functional_gelu_and_its_tanh_form_import_as_gelu(tmp_path):
+    torch.manual_seed(0)
+    model = Gelus().eval()
+    project, _, _ = import_exactly(model, (6,), tmp_path=tmp_path)
+    gelus = {n.name: n.params["approximate"] for n in project.networks["model"].nodes.values()
+             if n.type == "GELU"}
+    assert sorted(gelus.values()) == ["none", "tanh", "tanh"]
+    exported = _import_exported(Gelus(), (6,))
+    assert sorted(n.params["approximate"] for n in exported.networks["model"].nodes.values()
+                  if n.type == "GELU") == ["none", "tanh", "tanh"]
+
+
+# 2. nn.PReLU ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_prelu_imports_as_the_catalog_layer(n, tmp_path):
+    torch.manual_seed(0)
+    model = randomise(nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU(n, init=0.1))).eval()
+    project, _, _ = import_exactly(model, (3, 8, 8), tmp_path=tmp_path)
+    prelu = next(n_ for n_ in project.networks["model"].nodes.values() if n_.type == "PReLU")
+    assert prelu.params["num_parameters"] == n and prelu.params["init"] == pytest.approx(0.1)
+    exported = _import_exported(model, (3, 8, 8))
+    assert _types(exported) == ["Conv2d", "PReLU"]
