@@ -65,3 +65,38 @@ def test_prelu_imports_as_the_catalog_layer(n, tmp_path):
     assert prelu.params["num_parameters"] == n and prelu.params["init"] == pytest.approx(0.1)
     exported = _import_exported(model, (3, 8, 8))
     assert _types(exported) == ["Conv2d", "PReLU"]
+
+
+# 3. flatten of some axes (timm's x.flatten(2).transpose(1, 2)) ------------------------------
+
+
+class Flattens(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.keep_last = nn.Flatten(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        tokens = y.flatten(2).transpose(1, 2)  # (N, H*W, C)
+        return tokens + torch.flatten(self.keep_last(y), 1, -1).view(-1, 16, 4)
+
+
+def test_a_flatten_of_some_axes_imports_as_flatten_with_its_axes(tmp_path):
+    torch.manual_seed(0)
+    project, _, _ = import_exactly(Flattens().eval(), (3, 4, 4), tmp_path=tmp_path)
+    flats = [n.params for n in project.networks["model"].nodes.values() if n.type == "Flatten"]
+    assert [(p["start_dim"], p["end_dim"]) for p in flats] == [(2, -1), (1, 2), (1, -1)]
+
+
+def test_a_default_flatten_saves_and_exports_as_before():
+    from designer.engine.interop.codegen import model_source
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    project, _ = import_model(model, (1, 6, 6))
+    saved = project.to_dict()["networks"][0]["nodes"]
+    flat = next(n for n in saved if n["type"] == "Flatten")
+    assert flat["params"] == {}
+    assert "nn.Flatten()" in model_source(project)
+    with pytest.raises(Exception, match="across the batch"):
+        import_model(nn.Sequential(nn.Flatten(0)), (3,))

@@ -67,6 +67,9 @@ CASES = [
     ("StochasticDepth", {"p": 0.5, "mode": "batch"}, [(6,)], "float32"),
     ("Flatten", {}, [(3, 4, 5)], "float32"),
     ("Flatten", {}, [(7,)], "float32"),
+    ("Flatten", {"start_dim": 2}, [(3, 4, 5)], "float32"),  # timm's x.flatten(2)
+    ("Flatten", {"start_dim": 1, "end_dim": 2}, [(3, 4, 5)], "float32"),
+    ("Flatten", {"start_dim": 2, "end_dim": -2}, [(3, 4, 5, 2)], "float32"),
     ("Reshape", {"shape": [4, 15]}, [(3, 4, 5)], "float32"),
     ("Reshape", {"shape": [-1, 4]}, [(3, 4, 5)], "float32"),
     ("Reshape", {"shape": [2, -1, 3]}, [(12,)], "int64"),

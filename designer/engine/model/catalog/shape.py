@@ -22,11 +22,18 @@ register(
     id="Flatten",
     display_name="Flatten",
     category="Shape",
-    doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
+    doc="Flattens axes start_dim..end_dim into one (axis 0 is the batch); by default everything "
+    "but the batch: (C, H, W) -> (C*H*W); start_dim 2: (C, H, W) -> (C, H*W).",
+    params=(
+        Param("start_dim", "int", 1, "First axis flattened (1 is the first after the batch)",
+              min=1, max=8, saved_if_set=True),
+        Param("end_dim", "int", -1, "Last axis flattened (negative: from the end)", min=-8,
+              max=8, saved_if_set=True),
+    ),
     module_name="Flatten",
     count_params=_no_params,
-    resolve=lambda p, ins, dts: _resolve_flatten(ins[0]),
-    infer=lambda p, ins: (_resolve_flatten(ins[0]), (math.prod(ins[0]),))[1],
+    resolve=lambda p, ins, dts: _resolve_flatten(p, ins[0]),
+    infer=lambda p, ins: _flatten_shape(p, ins[0]),
     input_dtype="any",
     prefix="flatten",
     memory=MemoryUse("nothing", output="view"),
@@ -35,11 +42,30 @@ register(
 )
 
 
-def _resolve_flatten(shape: Shape) -> dict:
+def _flatten_axes(p: dict, shape: Shape) -> tuple[int, int]:
+    """The first and last axis flattened, counted with the batch as 0."""
     if not shape:
         raise LayerError("Flatten receives a single number per sample, shape (), which "
                          "nn.Flatten refuses: remove the Flatten, or use a Reshape to [1]")
-    return {}
+    rank = len(shape) + 1
+    start, end = p.get("start_dim", 1), p.get("end_dim", -1)
+    last = end + rank if end < 0 else end
+    if not 1 <= start < rank or not start <= last < rank:
+        raise LayerError(
+            f"Flatten from axis {start} to {end}, but the input {fmt_shape(shape)} has axes "
+            f"1..{rank - 1} (axis 0 is the batch): pick start_dim <= end_dim among them"
+        )
+    return start, last
+
+
+def _resolve_flatten(p: dict, shape: Shape) -> dict:
+    _flatten_axes(p, shape)
+    return {"start_dim": p.get("start_dim", 1), "end_dim": p.get("end_dim", -1)}
+
+
+def _flatten_shape(p: dict, shape: Shape) -> Shape:
+    start, last = _flatten_axes(p, shape)
+    return (*shape[:start - 1], math.prod(shape[start - 1:last]), *shape[last:])
 
 
 def _reshape_target(p: dict, shape: Shape) -> Shape:
@@ -297,21 +323,37 @@ from .importers import (
 )
 
 
-def _flatten_params(start_dim=1, end_dim=-1):
-    if start_dim != 1 or end_dim != -1:
-        raise Unmapped("flatten", f"flatten from dim {start_dim} to {end_dim} (the designer "
-                       "flattens all but the batch)")
-    return {}
+def _flatten_params(rank, start_dim=0, end_dim=-1):
+    """A flatten of a tensor of ``rank`` (with the batch): start and end as the layer's, the
+    defaults left out (saved files keep their Flatten as it was)."""
+    start, last = axis(start_dim, rank), axis(end_dim, rank)
+    if start < 1:
+        raise Unmapped("flatten", "a flatten across the batch")
+    if last < start:
+        raise Unmapped("flatten", f"flatten from dim {start_dim} to {end_dim}")
+    return _sparse_flatten(start, -1 if last == rank - 1 else last)
 
 
-@imports_module("torch.nn.Flatten", layers=("Flatten",))
-def _import_flatten(m):
-    return "Flatten", _flatten_params(m.start_dim, m.end_dim)
+def _sparse_flatten(start: int, end: int) -> dict:
+    """Flatten's parameters without those at their default (as saved files hold them)."""
+    return {k: v for k, v in (("start_dim", start), ("end_dim", end))
+            if v != {"start_dim": 1, "end_dim": -1}[k]}
 
 
-@imports_call("flatten", layers=("Flatten",))
-def _import_flatten_call(call):
-    return "Flatten", _flatten_params(*call.args[1:], **call.kwargs)
+@imports_module("torch.nn.Flatten", layers=("Flatten",), params=("start_dim", "end_dim"))
+def _import_flatten(m):  # the input's rank is not known here: the layer checks the axes
+    if m.start_dim < 1:
+        raise Unmapped("Flatten", f"a flatten from dim {m.start_dim} (across the batch, or "
+                       "counted from the end)")
+    return "Flatten", _sparse_flatten(m.start_dim, m.end_dim)
+
+
+@imports_call("flatten", layers=("Flatten",), params=("start_dim", "end_dim"))
+def _import_flatten_call(call):  # torch.flatten(x) flattens the batch too, x.flatten(1) not
+    got = {**dict(zip(("start_dim", "end_dim"), call.args[1:])), **call.kwargs}
+    if not isinstance(got.get("start_dim", 0), int) or not isinstance(got.get("end_dim", -1), int):
+        return None  # flatten over named dims
+    return "Flatten", _flatten_params(call.rank, **got)
 
 
 @imports_call("view", "reshape", layers=("Reshape",), params=("shape",))
