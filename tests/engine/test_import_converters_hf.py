@@ -100,3 +100,27 @@ def test_a_default_flatten_saves_and_exports_as_before():
     assert "nn.Flatten()" in model_source(project)
     with pytest.raises(Exception, match="across the batch"):
         import_model(nn.Sequential(nn.Flatten(0)), (3,))
+
+
+# 4. x.mean(dim, keepdim=True) (squeeze-and-excitation) -----------------------------------
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(8, 4, 1)
+        self.fc2 = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        s = self.fc2(F.relu(self.fc1(s))).sigmoid()
+        return x * s + x.mean(-1, keepdim=True)
+
+
+def test_a_mean_keeping_its_axes_imports_as_pooling_or_mean_with_keepdim(tmp_path):
+    torch.manual_seed(0)
+    project, _, _ = import_exactly(SqueezeExcite().eval(), (8, 5, 6), tmp_path=tmp_path)
+    nodes = project.networks["model"].nodes.values()
+    assert [n.params["output_size"] for n in nodes if n.type == "AdaptiveAvgPool2d"] == [1]
+    assert [(n.params["dim"], n.params["keepdim"]) for n in nodes if n.type == "Mean"] == \
+        [(3, True)]

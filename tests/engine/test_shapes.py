@@ -84,6 +84,7 @@ CASES = [
     ("Slice", {"dim": 3, "start": 1, "end": 100, "step": 3}, [(2, 3, 8)], "int64"),
     ("Mean", {"dim": 1}, [(6, 4)], "float32"),
     ("Mean", {"dim": 3}, [(2, 3, 4)], "float32"),
+    ("Mean", {"dim": 2, "keepdim": True}, [(3, 4, 5)], "float32"),
     ("Upsample", {"scale_factor": 2.0}, [(2, 3, 4)], "float32"),
     ("Upsample", {"scale_factor": 1.5, "mode": "bilinear"}, [(2, 5, 7)], "float32"),
     ("ReLU", {}, [(3, 4)], "float32"),

@@ -259,20 +259,31 @@ def _resolve_mean(p, ins, dts):
             f"Mean over axis {d}, but the input {fmt_shape(ins[0])} has axes 1..{len(ins[0])} "
             f"(axis 0 is the batch)"
         )
-    return {"dim": d}
+    return {"dim": d, "keepdim": p.get("keepdim", False)}
+
+
+def _mean_shape(p, ins):
+    d = _resolve_mean(p, ins, [])["dim"] - 1
+    if p.get("keepdim", False):
+        return tuple(1 if i == d else s for i, s in enumerate(ins[0]))
+    return tuple(s for i, s in enumerate(ins[0]) if i != d)
 
 
 register(
     id="Mean",
     display_name="Mean (pool over axis)",
     category="Shape",
-    doc="Averages over one non-batch axis, e.g. pooling over time: (L, E) -> (E) with dim 1.",
+    doc="Averages over one non-batch axis, e.g. pooling over time: (L, E) -> (E) with dim 1; "
+    "with keepdim the axis stays, of size 1: (L, E) -> (1, E).",
     params=(Param("dim", "int", 1, "Axis to average over (1 is the first after the batch)", min=1,
-                  max=8),),
+                  max=8),
+            Param("keepdim", "bool", False, "Keep the averaged axis, of size 1",
+                  saved_if_set=True)),
     resolve=_resolve_mean,
-    apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"]),
-    code=lambda c: [f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']})"],
-    infer=lambda p, ins: tuple(s for i, s in enumerate(ins[0]) if i != _resolve_mean(p, ins, [])["dim"] - 1),
+    apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"], keepdim=kw["keepdim"]),
+    code=lambda c: [f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']}"
+                    f"{', keepdim=True' if c.kwargs['keepdim'] else ''})"],
+    infer=_mean_shape,
     macs=lambda p, ins, out: math.prod(ins[0]),
     key_params=("dim",),
     prefix="mean",
@@ -466,7 +477,8 @@ def _import_split_call(call):  # aten.split(x, size, dim): each piece used is a 
     return _slices(dim, [s[dim] for s in call.out_shapes])
 
 
-@imports_call("mean", layers=("Mean", "Reshape"), params=("dim", "shape"))
+@imports_call("mean", layers=("Mean", "Reshape", "AdaptiveAvgPool2d"),
+              params=("dim", "keepdim", "shape", "output_size"))
 def _import_mean_call(call):
     dims = call.arg(1, "dim")
     if dims is None:
@@ -474,8 +486,12 @@ def _import_mean_call(call):
     rank = call.rank
     dims = sorted({axis(d, rank) for d in ([dims] if isinstance(dims, int) else dims)},
                   reverse=True)
-    if call.arg(2, "keepdim", False) or dims[-1] < 1:
-        raise Unmapped("mean", "a mean keeping its axes or over the batch")
+    if dims[-1] < 1:
+        raise Unmapped("mean", "a mean over the batch")
+    if call.arg(2, "keepdim", False):
+        if rank == 4 and dims == [3, 2]:  # squeeze-and-excitation's x.mean((2, 3), keepdim=True)
+            return "AdaptiveAvgPool2d", {"output_size": 1}  # the same values, bit for bit
+        return [("Mean", {"dim": d, "keepdim": True}) for d in dims]
     steps = []
     if len(dims) > 1 and dims == list(range(rank - 1, rank - 1 - len(dims), -1)):
         # trailing axes (x.mean([2, 3])): flattened and averaged at once, in torch's order
