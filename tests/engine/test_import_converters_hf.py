@@ -124,3 +124,50 @@ def test_a_mean_keeping_its_axes_imports_as_pooling_or_mean_with_keepdim(tmp_pat
     assert [n.params["output_size"] for n in nodes if n.type == "AdaptiveAvgPool2d"] == [1]
     assert [(n.params["dim"], n.params["keepdim"]) for n in nodes if n.type == "Mean"] == \
         [(3, True)]
+
+
+# 6. Hugging Face's RMSNorms, activations and GPT-2's Conv1D --------------------------------
+
+
+def _hf_pieces() -> nn.Module:
+    pytest.importorskip("transformers")
+    from transformers import activations
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+    from transformers.models.t5.modeling_t5 import T5LayerNorm
+    from transformers.pytorch_utils import Conv1D
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 8), LlamaRMSNorm(8, eps=1e-5), activations.NewGELUActivation(),
+        Conv1D(5, 8), activations.QuickGELUActivation(), T5LayerNorm(5),
+        activations.FastGELUActivation(), activations.GELUTanh(), activations.SiLUActivation(),
+        activations.GELUActivation(), activations.MishActivation(), Conv1D(4, 5),
+    )
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, (LlamaRMSNorm, T5LayerNorm)):
+                m.weight.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+HF_TYPES = ["Linear", "RMSNorm", "GELU", "Conv1D", "QuickGELU", "RMSNorm", "GELU", "GELU", "SiLU",
+            "GELU", "Mish", "Conv1D"]
+
+
+def test_hugging_face_norms_activations_and_conv1d_import_as_layers(tmp_path):
+    model = _hf_pieces()
+    project, _, _ = import_exactly(model, (6,), tmp_path=tmp_path)
+    assert _types(project) == HF_TYPES
+    nodes = list(project.networks["model"].nodes.values())
+    assert [n.params["eps"] for n in nodes if n.type == "RMSNorm"] == [1e-5, 1e-6]
+    assert [n.params["approximate"] for n in nodes if n.type == "GELU"] == \
+        ["tanh", "tanh", "tanh", "none"]
+    assert [n.params["out_features"] for n in nodes if n.type == "Conv1D"] == [5, 4]
+
+
+def test_hugging_face_pieces_import_through_torch_export(tmp_path):
+    model = _hf_pieces()
+    project = _import_exported(model, (6,), tmp_path)
+    assert _types(project) == HF_TYPES
+    nodes = list(project.networks["model"].nodes.values())
+    assert [n.params["eps"] for n in nodes if n.type == "RMSNorm"] == [1e-5, 1e-6]

@@ -23,6 +23,7 @@ CASES = [
     ("Linear", {"out_features": 7}, [(5,)], "float32"),
     ("Linear", {"out_features": 7, "bias": False}, [(3, 5)], "float32"),
     ("Linear", {"in_features": 5, "out_features": 2}, [(2, 3, 5)], "float32"),
+    ("Conv1D", {"out_features": 7}, [(3, 5)], "float32"),  # GPT-2's
     ("Conv1d", {"out_channels": 4, "kernel_size": 3}, [(2, 20)], "float32"),
     ("Conv1d", {"out_channels": 6, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2,
                 "groups": 3}, [(3, 23)], "float32"),
@@ -98,6 +99,7 @@ CASES = [
     ("Hardswish", {}, [(2, 3, 3)], "float32"),
     ("Hardsigmoid", {}, [(4, 2)], "float32"),
     ("Mish", {}, [(6,)], "float32"),
+    ("QuickGELU", {}, [(2, 6)], "float32"),
     ("SELU", {}, [(3, 5)], "float32"),
     ("Softplus", {"beta": 2.0, "threshold": 5.0}, [(4,)], "float32"),
     ("PReLU", {}, [(3, 4, 4)], "float32"),

@@ -304,10 +304,38 @@ class RelativePositionAttention(nn.Module):
         return f"heads={self.n_heads}, head_dim={self.head_dim}, window={self.size}"
 
 
+class QuickGELU(nn.Module):
+    """GELU approximated with a sigmoid (CLIP; Hugging Face's QuickGELUActivation):
+    y = x * sigmoid(1.702 * x)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class Conv1D(nn.Module):
+    """A linear layer whose weight is stored transposed, (in_features, out_features), as GPT-2's
+    Conv1D (transformers.pytorch_utils.Conv1D): y = x @ weight + bias over the last axis."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.size()[:-1] + (self.out_features,)
+        return torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight).view(size)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
 # Classes code export may copy into model.py, by name.
 HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention",
                   "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
-                  "RelativePositionAttention")
+                  "RelativePositionAttention", "QuickGELU", "Conv1D")
 # The helper classes each one derives from: code export copies them too, before it (above).
 HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
                 "ShiftedWindowAttentionV2": ("WindowAttention",),

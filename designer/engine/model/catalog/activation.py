@@ -87,6 +87,24 @@ _activation("Softplus", "Softplus", "Smooth ReLU: y = log(1 + exp(beta * x)) / b
                    min=0, max=100)),
             ("beta", "threshold"), keeps="input")
 
+register(
+    id="QuickGELU",
+    display_name="QuickGELU",
+    category="Activation",
+    doc="GELU approximated with a sigmoid (CLIP, Hugging Face's quick_gelu): "
+    "y = x * sigmoid(1.702 * x).",
+    module_name="QuickGELU",
+    helper_module=True,
+    resolve=lambda p, ins, dts: {},
+    count_params=_no_params,
+    infer=_same_shape,
+    macs=_elementwise_macs,
+    prefix="quick_gelu",
+    memory=MemoryUse("input"),
+    inside="activation",
+    data_fit=DataFit("input"),
+)
+
 
 def _resolve_prelu(p, ins, dts):
     n, channels = p["num_parameters"], ins[0][0]
@@ -212,7 +230,13 @@ for _id, _mod, _doc, _values in (
 # Import: the torch modules and functions that import as these layers (designer import)
 # --------------------------------------------------------------------------------------------
 
-from .importers import Unmapped, imports_call, imports_module, imports_weighted_op
+from .importers import (
+    Unmapped,
+    imports_call,
+    imports_exported,
+    imports_module,
+    imports_weighted_op,
+)
 
 _PLAIN = ("ReLU", "ReLU6", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Mish", "SELU",
           "Identity")
@@ -294,3 +318,37 @@ def _import_softmax_call(call):
     if dim is None:
         raise Unmapped(call.name, "softmax without dim")
     return ("Softmax" if call.name == "softmax" else "LogSoftmax"), {"dim": dim}
+
+
+# Hugging Face's activation classes (transformers.activations, its ACT2CLS), each the layer it
+# computes; through torch.export too, where most of them are several ATen ops.
+_HF_ACTIVATIONS = {
+    "GELUActivation": ("GELU", {"approximate": "none"}),  # F.gelu (or its erf formula)
+    "NewGELUActivation": ("GELU", {"approximate": "tanh"}),  # the tanh formula, written out
+    "FastGELUActivation": ("GELU", {"approximate": "tanh"}),
+    "GELUTanh": ("GELU", {"approximate": "tanh"}),
+    "PytorchGELUTanh": ("GELU", {"approximate": "tanh"}),
+    "QuickGELUActivation": ("QuickGELU", {}),
+    "SiLUActivation": ("SiLU", {}),
+    "MishActivation": ("Mish", {}),
+    "LinearActivation": ("Identity", {}),
+}
+_HF_ACTIVATION_PATHS = tuple(f"transformers.activations.{name}" for name in _HF_ACTIVATIONS)
+_HF_ACTIVATION_LAYERS = tuple(dict.fromkeys(layer for layer, _ in _HF_ACTIVATIONS.values()))
+
+
+def _hf_activation(path: str) -> tuple[str, dict]:
+    layer, params = _HF_ACTIVATIONS[path.rsplit(".", 1)[-1]]
+    return layer, dict(params)
+
+
+@imports_module(*_HF_ACTIVATION_PATHS, layers=_HF_ACTIVATION_LAYERS, params=("approximate",))
+def _import_hf_activation(m):
+    return _hf_activation(type(m).__name__)
+
+
+@imports_exported(*_HF_ACTIVATION_PATHS, layers=_HF_ACTIVATION_LAYERS, params=("approximate",))
+def _import_exported_hf_activation(g, rank):
+    if g.own:
+        return None  # not the class's own forward
+    return _hf_activation(g.type_name)

@@ -43,6 +43,7 @@ reason, which the import report shows with the module path and source line.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,12 +198,14 @@ def _names(spec: Any) -> set[str]:
 
 class ConverterRegistry:
     """The converters by kind and key. Module keys (dotted class paths) resolve to classes on
-    first lookup, importing their packages then; a key whose package is missing (torchvision)
-    is skipped."""
+    lookup, once their package is imported: a module's class is imported, and with it the
+    packages above its module, so a key whose package is not imported yet (transformers,
+    timm: seconds to import) cannot be any module's class and is left for a later lookup."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, dict[str, Converter]] = {k: {} for k in KINDS}
         self._classes: dict[type, Converter] | None = None
+        self._loaded = 0  # len(sys.modules) when _classes was made
 
     def add(self, conv: Converter) -> Converter:
         table = self._by_key[conv.kind]
@@ -235,10 +238,11 @@ class ConverterRegistry:
 
     def for_module(self, module: Any) -> Converter | None:
         """The converter of a module's class (exactly that class, not a subclass)."""
-        if self._classes is None:
+        if self._classes is None or self._loaded != len(sys.modules):
+            self._loaded = len(sys.modules)
             classes: dict[type, Converter] = {}
             for key, conv in self._by_key["module"].items():
-                cls = resolve_class(key)
+                cls = resolve_class(key) if key.rpartition(".")[0] in sys.modules else None
                 if cls is not None:
                     classes[cls] = conv
             self._classes = classes

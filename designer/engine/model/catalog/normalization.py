@@ -319,6 +319,34 @@ def _import_rms_norm(m):
     return "RMSNorm", {"eps": eps, "elementwise_affine": m.elementwise_affine}
 
 
+# Hugging Face's RMSNorms that are nn.RMSNorm (weight, and eps as variance_epsilon), in float32:
+# x * rsqrt(mean(x^2, -1) + eps) * weight. (Gemma's scales by 1 + weight: not these.)
+_HF_RMS_NORMS = tuple(f"transformers.models.{m}.modeling_{m}.{cls}" for m, cls in (
+    ("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
+    ("qwen2_moe", "Qwen2MoeRMSNorm"), ("qwen3_moe", "Qwen3MoeRMSNorm"),
+    ("mistral", "MistralRMSNorm"), ("mixtral", "MixtralRMSNorm"), ("phi3", "Phi3RMSNorm"),
+    ("granite", "GraniteRMSNorm"), ("t5", "T5LayerNorm"), ("mt5", "MT5LayerNorm"),
+))
+
+
+@imports_module(*_HF_RMS_NORMS, layers=("RMSNorm",), params=("eps", "elementwise_affine"))
+def _import_hf_rms_norm(m):
+    if tuple(m.weight.shape) != (m.weight.numel(),):
+        raise Unmapped(type(m).__name__, "a weight of more than one axis")
+    return "RMSNorm", {"eps": float(m.variance_epsilon), "elementwise_affine": True}
+
+
+@imports_exported(*_HF_RMS_NORMS, layers=("RMSNorm",), params=("eps", "elementwise_affine"))
+def _import_exported_hf_rms_norm(g, rank):  # [to], pow 2, mean(-1), add eps, rsqrt, mul ...
+    names = [n for n in g.names if n not in ("to", "_to_copy")]
+    adds = [op for op, n in zip(g.ops, g.names) if n == "add"]
+    w = g.own.get("weight")
+    if names != ["pow", "mean", "add", "rsqrt", "mul", "mul"] or w is None or w.dim() != 1 \
+            or len(adds) != 1 or not isinstance(adds[0].args[1], float):
+        raise Unmapped(g.type_name.rsplit(".", 1)[-1], "a graph other than an RMSNorm's")
+    return "RMSNorm", {"eps": adds[0].args[1], "elementwise_affine": True}
+
+
 @imports_weighted_op("layer_norm", layers=("LayerNorm",), params=("eps", "elementwise_affine"))
 def _import_aten_layer_norm(op, p, rank):  # (x, normalized_shape, weight, bias, eps)
     shape = p[0] if p else []

@@ -281,8 +281,8 @@ register(
                   saved_if_set=True)),
     resolve=_resolve_mean,
     apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"], keepdim=kw["keepdim"]),
-    code=lambda c: [f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']}"
-                    f"{', keepdim=True' if c.kwargs['keepdim'] else ''})"],
+    code=lambda c: [(f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']}"
+                     f"{', keepdim=True' if c.kwargs['keepdim'] else ''})")],
     infer=_mean_shape,
     macs=lambda p, ins, out: math.prod(ins[0]),
     key_params=("dim",),
