@@ -171,3 +171,75 @@ def test_hugging_face_pieces_import_through_torch_export(tmp_path):
     assert _types(project) == HF_TYPES
     nodes = list(project.networks["model"].nodes.values())
     assert [n.params["eps"] for n in nodes if n.type == "RMSNorm"] == [1e-5, 1e-6]
+
+
+# 7. timm's norms, norm + activation and activations ---------------------------------------
+
+
+def test_timm_layer_norms_and_activations_import_as_layers(tmp_path):
+    pytest.importorskip("timm")
+    from timm.layers import LayerNorm, LayerNorm2d, activations
+
+    torch.manual_seed(0)
+    model = randomise(nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), LayerNorm2d(4), activations.GELUTanh(),
+        activations.HardSwish(), activations.Swish(), nn.Flatten(2), LayerNorm(16),
+        activations.QuickGELU(), activations.HardSigmoid(), activations.PReLU(),
+    ))
+    project, _, _ = import_exactly(model, (3, 4, 4), tmp_path=tmp_path)
+    assert _types(project) == ["Conv2d", "LayerNorm2d", "GELU", "Hardswish", "SiLU", "Flatten",
+                               "LayerNorm", "QuickGELU", "Hardsigmoid", "PReLU"]
+    exported = _import_exported(model, (3, 4, 4))
+    assert _types(exported)[:2] == ["Conv2d", "LayerNorm2d"]
+
+
+class NormActs(nn.Module):
+    def __init__(self) -> None:
+        from timm.layers import BatchNormAct2d, GroupNormAct, LayerNormAct2d
+
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = BatchNormAct2d(8, act_layer=nn.SiLU)
+        self.gn = GroupNormAct(8, 2, act_layer=nn.GELU)
+        self.ln = LayerNormAct2d(8, act_layer=nn.ReLU)
+        self.bn2 = BatchNormAct2d(8, apply_act=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.ln(self.gn(self.bn1(self.conv(x)))))
+
+
+@pytest.mark.xfail(strict=False, reason="needs lead's chain support in call_module")
+def test_timm_norm_act_imports_as_the_norm_then_its_activation(tmp_path):
+    pytest.importorskip("timm")
+    model = randomise(NormActs())
+    project, _, _ = import_exactly(model, (3, 5, 5), tmp_path=tmp_path)
+    nodes = {n.name: n.type for n in project.networks["model"].nodes.values()}
+    assert nodes == {"input": "Input", "conv": "Conv2d", "bn1": "BatchNorm2d",
+                     "bn1_act": "SiLU", "gn": "GroupNorm", "gn_act": "GELU",
+                     "ln": "LayerNorm2d", "ln_act": "ReLU", "bn2": "BatchNorm2d",
+                     "output": "Output"}
+
+
+def test_timm_norm_act_converter_makes_the_norm_then_its_activation():
+    pytest.importorskip("timm")
+    from designer.engine.model.catalog.importers import CONVERTERS, Made
+
+    model = NormActs()
+    made = [CONVERTERS.for_module(m).run(m) for m in (model.bn1, model.gn, model.ln, model.bn2)]
+    assert made[0] == [("BatchNorm2d", {"eps": 1e-5, "momentum": 0.1, "affine": True}),
+                       Made("SiLU", {}, "{label}_act")]
+    assert made[1] == [("GroupNorm", {"num_groups": 2, "eps": 1e-5, "affine": True}),
+                       Made("GELU", {"approximate": "none"}, "{label}_act")]
+    assert made[2] == [("LayerNorm2d", {"eps": 1e-5, "elementwise_affine": True}),
+                       Made("ReLU", {}, "{label}_act")]
+    assert made[3] == ("BatchNorm2d", {"eps": 1e-5, "momentum": 0.1, "affine": True})
+
+
+@pytest.mark.xfail(strict=False, reason="needs lead's chain support in call_module")
+def test_timm_norm_act_in_a_sequential_keeps_the_positional_keys(tmp_path):
+    pytest.importorskip("timm")
+    from timm.layers import BatchNormAct2d
+
+    model = randomise(nn.Sequential(nn.Conv2d(3, 4, 3), BatchNormAct2d(4), nn.Conv2d(4, 2, 1)))
+    project, _, _ = import_exactly(model, (3, 6, 6), tmp_path=tmp_path)
+    assert _types(project) == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]

@@ -352,3 +352,37 @@ def _import_exported_hf_activation(g, rank):
     if g.own:
         return None  # not the class's own forward
     return _hf_activation(g.type_name)
+
+
+# timm's activation classes (timm.layers.activations, made by create_act_layer where torch has
+# no class of that name): the layer each computes
+_TIMM_ACTIVATIONS = {
+    "GELU": ("GELU", {"approximate": "none"}), "GELUTanh": ("GELU", {"approximate": "tanh"}),
+    "QuickGELU": ("QuickGELU", {}), "Swish": ("SiLU", {}), "Mish": ("Mish", {}),
+    "Sigmoid": ("Sigmoid", {}), "Tanh": ("Tanh", {}), "HardSwish": ("Hardswish", {}),
+    "HardSigmoid": ("Hardsigmoid", {}),
+}
+
+
+@imports_module(*(f"timm.layers.activations.{name}" for name in _TIMM_ACTIVATIONS),
+                layers=tuple(dict.fromkeys(layer for layer, _ in _TIMM_ACTIVATIONS.values())),
+                params=("approximate",))
+def _import_timm_activation(m):
+    layer, params = _TIMM_ACTIVATIONS[type(m).__name__]
+    return layer, dict(params)
+
+
+@imports_module("timm.layers.activations.PReLU", layers=("PReLU",),
+                params=("num_parameters", "init"))
+def _import_timm_prelu(m):
+    return _import_prelu(m)
+
+
+@imports_exported(*(f"timm.layers.activations.{name}" for name in _TIMM_ACTIVATIONS),
+                  layers=tuple(dict.fromkeys(layer for layer, _ in _TIMM_ACTIVATIONS.values())),
+                  params=("approximate",))
+def _import_exported_timm_activation(g, rank):  # several ATen ops for hard_swish, quick_gelu ...
+    if g.own:
+        return None
+    layer, params = _TIMM_ACTIVATIONS[g.type_name.rsplit(".", 1)[-1]]
+    return layer, dict(params)

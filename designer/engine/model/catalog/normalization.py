@@ -257,6 +257,8 @@ register(
 # --------------------------------------------------------------------------------------------
 
 from .importers import (
+    CONVERTERS,
+    Made,
     Unmapped,
     imports_call,
     imports_exported,
@@ -295,10 +297,12 @@ def _import_aten_batch_norm(op, p, rank):
 
 
 @imports_module("torch.nn.LayerNorm", "torchvision.models.convnext.LayerNorm2d",
+                "timm.layers.norm.LayerNorm", "timm.layers.norm.LayerNorm2d",
                 layers=("LayerNorm", "LayerNorm2d"), params=("eps", "elementwise_affine"))
 def _import_layer_norm(m):
-    # torchvision's LayerNorm2d is an nn.LayerNorm applied channels-last
-    layer = "LayerNorm2d" if type(m).__name__ == "LayerNorm2d" else "LayerNorm"
+    # torchvision's and timm's LayerNorm2d are an nn.LayerNorm applied channels-last; timm's
+    # LayerNorm is nn.LayerNorm calling F.layer_norm itself
+    layer = "LayerNorm2d" if type(m).__name__ in ("LayerNorm2d", "LayerNormAct2d") else "LayerNorm"
     if len(m.normalized_shape) != 1:
         raise Unmapped("LayerNorm", f"normalisation over {len(m.normalized_shape)} axes (the "
                        "designer normalises the last one)")
@@ -360,8 +364,8 @@ def _import_aten_layer_norm(op, p, rank):  # (x, normalized_shape, weight, bias,
                          "elementwise_affine": w is not None}
 
 
-@imports_exported("torchvision.models.convnext.LayerNorm2d", layers=("LayerNorm2d",),
-                  params=("eps", "elementwise_affine"))
+@imports_exported("torchvision.models.convnext.LayerNorm2d", "timm.layers.norm.LayerNorm2d",
+                  layers=("LayerNorm2d",), params=("eps", "elementwise_affine"))
 def _import_exported_layer_norm2d(g, rank):  # channels-last layer_norm between two permutes
     ops, phs = g.ops, g.placeholders
     if g.names != ["permute", "layer_norm", "permute"] or len(phs) != 1 \
@@ -385,6 +389,45 @@ def _import_aten_group_norm(op, p, rank):  # (x, num_groups, weight, bias, eps)
 
     return "GroupNorm", {"num_groups": arg(0, 1), "eps": float(arg(3, 1e-5)),
                          "affine": arg(1, None) is not None}
+
+
+# timm's norms followed by their activation (norm_act.py: BatchNormAct2d in 31 families): the
+# norm on its own weights, then ``drop`` (nn.Identity) and ``act``: the norm layer keeps the
+# module's name (its keys stay <name>.weight ...), the activation is a layer after it.
+_NORM_ACTS = {"BatchNormAct2d": "BatchNorm2d", "GroupNormAct": "GroupNorm",
+              "LayerNormAct": "LayerNorm", "LayerNormAct2d": "LayerNorm2d"}
+_ACT_LAYERS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "Hardsigmoid", "LeakyReLU", "ELU",
+               "Mish", "Sigmoid", "Tanh", "SELU", "QuickGELU")
+
+
+@imports_module(*(f"timm.layers.norm_act.{cls}" for cls in _NORM_ACTS),
+                layers=(*dict.fromkeys(_NORM_ACTS.values()), *_ACT_LAYERS),
+                params=("eps", "momentum", "affine", "num_groups", "elementwise_affine",
+                        "approximate", "negative_slope", "alpha"))
+def _import_timm_norm_act(m):
+    import torch  # deferred: declaring converters needs no torch; they run with it loaded
+
+    cls = type(m).__name__
+    if getattr(m, "_fast_norm", False) or type(m.drop) is not torch.nn.Identity:
+        raise Unmapped(cls, "a fast norm or a drop layer after the norm")
+    if _NORM_ACTS[cls] == "BatchNorm2d":
+        if not m.track_running_stats or m.momentum is None:
+            raise Unmapped(cls, "batch norm without running statistics or with a cumulative "
+                           "momentum")
+        norm = ("BatchNorm2d", {"eps": m.eps, "momentum": m.momentum, "affine": m.affine})
+    elif _NORM_ACTS[cls] == "GroupNorm":
+        norm = _import_group_norm(m)
+    else:
+        norm = _import_layer_norm(m)
+    if type(m.act) is torch.nn.Identity:
+        return norm
+    conv = CONVERTERS.for_module(m.act)
+    act = conv.run(m.act) if conv is not None else None
+    if not isinstance(act, tuple) or act[0] not in _ACT_LAYERS \
+            or any(True for _ in m.act.state_dict()):
+        raise Unmapped(cls, f"its activation {type(m.act).__name__} is not one of "
+                       f"{', '.join(_ACT_LAYERS)}")
+    return [norm, Made(act[0], act[1], "{label}_act")]
 
 
 @imports_module("torchvision.ops.StochasticDepth", layers=("StochasticDepth",),
