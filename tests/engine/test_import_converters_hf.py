@@ -243,3 +243,27 @@ def test_timm_norm_act_in_a_sequential_keeps_the_positional_keys(tmp_path):
     model = randomise(nn.Sequential(nn.Conv2d(3, 4, 3), BatchNormAct2d(4), nn.Conv2d(4, 2, 1)))
     project, _, _ = import_exactly(model, (3, 6, 6), tmp_path=tmp_path)
     assert _types(project) == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]
+
+
+# 5. split, unbind, sub and expand_as ----------------------------------------------------------------
+
+
+class SplitPieces(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(6, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).split(4, dim=-1)
+        a, b = torch.split(x, [2, 4], 1)
+        first, second = x.view(-1, 2, 3).unbind(1)
+        q = q.expand_as(k)
+        return q + k * v - torch.cat([b, a], 1)[:, :4] + (first - second).mean(-1, keepdim=True)
+
+
+def test_split_unbind_and_sub_import_as_slices_selects_and_subtract(tmp_path):
+    torch.manual_seed(0)
+    project, _, _ = import_exactly(SplitPieces().eval(), (6,), tmp_path=tmp_path)
+    types = _types(project)
+    assert types.count("Slice") == 3 + 2 + 1 and types.count("Select") == 2
+    assert types.count("Subtract") == 2

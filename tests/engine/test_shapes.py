@@ -147,6 +147,7 @@ CASES = [
     ("Multiply", {}, [(5,), (5,)], "float32"),
     ("Multiply", {}, [(16, 8, 8), (16, 1, 1)], "float32"),  # squeeze-and-excitation
     ("Multiply", {}, [(4, 1, 3), (1, 5, 1), (4, 5, 3)], "float32"),
+    ("Subtract", {}, [(16, 8, 8), (16, 1, 1)], "float32"),
     ("Add", {}, [(1, 6), (3, 1)], "float32"),
     ("Add", {}, [(4, 1, 1), (4, 2, 3)], "float32"),
     ("Concat", {"dim": 1}, [(2, 4, 4), (3, 4, 4)], "float32"),

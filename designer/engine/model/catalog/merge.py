@@ -90,6 +90,24 @@ register(
 )
 
 register(
+    id="Subtract",
+    display_name="Subtract",
+    category="Merge",
+    doc="Element-wise difference: the first input minus the others, y = a - b; sizes of 1 "
+    "broadcast as in torch: (C, H, W) - (C, 1, 1) -> (C, H, W).",
+    variadic=True,
+    resolve=lambda p, ins, dts: (_broadcast("Subtract", ins), {})[1],
+    apply=lambda m, xs, kw: _fold(xs, lambda a, b: a - b),
+    code=lambda c: [f"{c.out} = {' - '.join(c.inputs)}"],
+    infer=lambda p, ins: _broadcast("Subtract", ins),
+    macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
+    prefix="sub",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
+)
+
+register(
     id="Concat",
     display_name="Concat",
     category="Merge",
@@ -141,6 +159,13 @@ def _import_add_call(call):  # x + y, x += y, torch.add, aten.add
     if call.aten and call.kwargs.get("alpha", 1) != 1:
         raise Unmapped("add", "add with alpha (x + alpha * y)")
     return _merge(call, "Add")
+
+
+@imports_call("sub", "isub", "sub_", layers=("Subtract",), inputs="all")
+def _import_sub_call(call):  # x - y, x -= y, torch.sub, aten.sub
+    if call.kwargs.get("alpha", 1) != 1 or len(call.args) > 2:
+        raise Unmapped("sub", "sub with alpha (x - alpha * y)")
+    return _merge(call, "Subtract")
 
 
 @imports_call("mul", "imul", "mul_", layers=("Multiply",), inputs="all")

@@ -403,6 +403,13 @@ def _import_transpose_call(call):
     return "Permute", {"dims": dims[1:]}
 
 
+@imports_call("expand_as", layers=())
+def _import_expand_as_call(call):  # y.expand_as(x) where y is x's size already: y itself
+    if call.in_shape is not None and call.in_shape == call.out_shape:
+        return SAME
+    return None  # a broadcast: no layer (a merge broadcasts its inputs itself)
+
+
 @imports_call("select", layers=("Select",), params=("dim", "index"))
 def _import_select_call(call):  # aten.select.int(x, dim, index)
     if not call.aten:
@@ -467,14 +474,28 @@ def _import_chunk_call(call):  # x.chunk(n, dim): each piece used is a Slice
     return _slices(dim, sizes)
 
 
-@imports_call("split", layers=("Slice",), params=("dim", "start", "end", "step"), pieces=True)
-def _import_split_call(call):  # aten.split(x, size, dim): each piece used is a Slice
-    if not call.aten or not isinstance(call.args[1] if len(call.args) > 1 else None, int):
+@imports_call("split", "split_with_sizes", layers=("Slice",),
+              params=("dim", "start", "end", "step"), pieces=True)
+def _import_split_call(call):  # x.split(n, dim), torch.split(x, [a, b], dim): each piece a Slice
+    sections = call.args[1] if len(call.args) > 1 else next(
+        (call.kwargs[k] for k in ("split_size_or_sections", "split_size", "split_sizes")
+         if k in call.kwargs), None)
+    if not isinstance(sections, (int, list, tuple)) or not call.out_shapes:
         return None
     dim = axis(call.arg(2, "dim", 0), call.rank)
     if dim < 1:
         raise Unmapped("split", "a split along the batch")
     return _slices(dim, [s[dim] for s in call.out_shapes])
+
+
+@imports_call("unbind", layers=("Select",), params=("dim", "index"), pieces=True)
+def _import_unbind_call(call):  # x.unbind(dim): each piece used is a Select
+    dim = axis(call.arg(1, "dim", 0), call.rank)
+    if dim < 1:
+        raise Unmapped("unbind", "an unbind along the batch")
+    if not call.out_shapes:
+        return None
+    return Pieces([("Select", {"dim": dim, "index": i}) for i in range(call.in_shape[dim])])
 
 
 @imports_call("mean", layers=("Mean", "Reshape", "AdaptiveAvgPool2d"),
