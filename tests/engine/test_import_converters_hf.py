@@ -267,3 +267,18 @@ def test_split_unbind_and_sub_import_as_slices_selects_and_subtract(tmp_path):
     types = _types(project)
     assert types.count("Slice") == 3 + 2 + 1 and types.count("Select") == 2
     assert types.count("Subtract") == 2
+
+
+def test_timm_linear_conv2d_same_and_std_conv_import_as_layers(tmp_path):
+    pytest.importorskip("timm")
+    from timm.layers import Conv2dSame, Linear, StdConv2d
+
+    torch.manual_seed(0)
+    model = randomise(nn.Sequential(
+        Conv2dSame(3, 4, 3, stride=2), Conv2dSame(4, 4, (4, 1), dilation=2, groups=2),
+        StdConv2d(4, 6, 3, padding=1, eps=1e-5), nn.Flatten(), Linear(6 * 5 * 4, 3),
+    ))
+    project, _, _ = import_exactly(model, (3, 9, 8), tmp_path=tmp_path)
+    assert _types(project) == ["Conv2dSame", "Conv2dSame", "StdConv2d", "Flatten", "Linear"]
+    std = next(n for n in project.networks["model"].nodes.values() if n.type == "StdConv2d")
+    assert std.params["eps"] == 1e-5 and std.params["bias"] is False

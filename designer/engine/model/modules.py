@@ -332,10 +332,50 @@ class Conv1D(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}"
 
 
+class Conv2dSame(nn.Conv2d):
+    """A 2-D convolution padded as TensorFlow's "SAME" (timm's Conv2dSame, in its tf_ ports):
+    each spatial axis is padded so that out = ceil(in / stride), the odd row or column at the
+    bottom or right; the padding follows the input's size."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1,
+                 groups: int = 1, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups,
+                         bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads: list[int] = []
+        for i in (1, 0):  # F.pad takes the last axis (width) first
+            size, k, s, d = x.shape[-2 + i], self.kernel_size[i], self.stride[i], self.dilation[i]
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return self._conv_forward(nn.functional.pad(x, pads), self.weight, self.bias)
+
+
+class StdConv2d(nn.Conv2d):
+    """A 2-D convolution whose weight is standardised per output channel before each use
+    (weight standardisation; BiT's ResNet-V2, timm's StdConv2d): W' = (W - mean(W)) /
+    sqrt(var(W) + eps), statistics over each filter."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 eps: float = 1e-6) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
+            momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return self._conv_forward(x, weight, self.bias)
+
+
 # Classes code export may copy into model.py, by name.
 HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention",
                   "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
-                  "RelativePositionAttention", "QuickGELU", "Conv1D")
+                  "RelativePositionAttention", "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d")
 # The helper classes each one derives from: code export copies them too, before it (above).
 HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
                 "ShiftedWindowAttentionV2": ("WindowAttention",),

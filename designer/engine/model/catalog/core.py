@@ -79,7 +79,8 @@ register(
 from .importers import Unmapped, imports_exported, imports_module, imports_weighted_op, is_tensor
 
 
-@imports_module("torch.nn.Linear", layers=("Linear",), params=("out_features", "bias"))
+@imports_module("torch.nn.Linear", "timm.layers.linear.Linear", layers=("Linear",),
+                params=("out_features", "bias"))
 def _import_linear(m):
     return "Linear", {"out_features": m.out_features, "bias": m.bias is not None}
 
