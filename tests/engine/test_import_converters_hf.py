@@ -282,3 +282,25 @@ def test_timm_linear_conv2d_same_and_std_conv_import_as_layers(tmp_path):
     assert _types(project) == ["Conv2dSame", "Conv2dSame", "StdConv2d", "Flatten", "Linear"]
     std = next(n for n in project.networks["model"].nodes.values() if n.type == "StdConv2d")
     assert std.params["eps"] == 1e-5 and std.params["bias"] is False
+
+
+class Pads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pad = nn.ConstantPad2d(1, 0.0)  # BiT's stem
+        self.zero = nn.ZeroPad2d((0, 1, 2, 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(self.zero(self.pad(x)), (1, 1), value=-2.0)
+
+
+def test_constant_padding_imports_as_constant_pad2d(tmp_path):
+    torch.manual_seed(0)
+    model = Pads().eval()
+    project, _, _ = import_exactly(model, (2, 3, 4), tmp_path=tmp_path)
+    pads = [n.params for n in project.networks["model"].nodes.values()
+            if n.type == "ConstantPad2d"]
+    assert pads == [{"padding": 1, "value": 0.0}, {"padding": [0, 1, 2, 0], "value": 0.0},
+                    {"padding": [1, 1, 0, 0], "value": -2.0}]
+    exported = _import_exported(Pads(), (2, 3, 4))
+    assert _types(exported) == ["ConstantPad2d"] * 3

@@ -91,6 +91,8 @@ CASES = [
     ("Mean", {"dim": 1}, [(6, 4)], "float32"),
     ("Mean", {"dim": 3}, [(2, 3, 4)], "float32"),
     ("Mean", {"dim": 2, "keepdim": True}, [(3, 4, 5)], "float32"),
+    ("ConstantPad2d", {"padding": [1, 0, 2, 3], "value": -1.5}, [(2, 3, 4)], "float32"),
+    ("ConstantPad2d", {}, [(2, 3, 4)], "float32"),
     ("Upsample", {"scale_factor": 2.0}, [(2, 3, 4)], "float32"),
     ("Upsample", {"scale_factor": 1.5, "mode": "bilinear"}, [(2, 5, 7)], "float32"),
     ("ReLU", {}, [(3, 4)], "float32"),

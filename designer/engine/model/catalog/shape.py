@@ -15,6 +15,7 @@ from .schema import (
     _elementwise_macs,
     _no_params,
     fmt_shape,
+    pair,
     register,
 )
 
@@ -292,6 +293,40 @@ register(
     data_fit=DataFit("other"),
 )
 
+def _pad_shape(p, ins):
+    left, right, top, bottom = pair(p["padding"], 4)
+    c, h, w = ins[0]
+    if h + top + bottom < 1 or w + left + right < 1:
+        raise LayerError(f"ConstantPad2d: padding {list(pair(p['padding'], 4))} leaves nothing of "
+                         f"the input {fmt_shape(ins[0])}")
+    return (c, h + top + bottom, w + left + right)
+
+
+register(
+    id="ConstantPad2d",
+    display_name="ConstantPad2d",
+    category="Shape",
+    doc="Pads (channels, height, width) with a constant: padding (left, right, top, bottom), "
+    "or one number for every side (ZeroPad2d: value 0).",
+    params=(
+        Param("padding", "ints", 1, "Values added on the left, right, top and bottom", min=0,
+              max=4096, length=4),
+        Param("value", "float", 0.0, "The value padded with", min=-1e6, max=1e6),
+    ),
+    module_name="ConstantPad2d",
+    resolve=lambda p, ins, dts: (_pad_shape(p, ins), {"padding": pair(p["padding"], 4),
+                                                       "value": p["value"]})[1],
+    count_params=_no_params,
+    infer=_pad_shape,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("padding",),
+    prefix="pad",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
+)
+
 register(
     id="Upsample",
     display_name="Upsample",
@@ -520,6 +555,30 @@ def _import_mean_call(call):
         steps.append(Made("Reshape", {"shape": [*kept, -1]}, "{label}_flat"))
         dims = [dims[-1]]
     return steps + [("Mean", {"dim": d}) for d in dims]
+
+
+@imports_module("torch.nn.ConstantPad2d", "torch.nn.ZeroPad2d", layers=("ConstantPad2d",),
+                params=("padding", "value"))
+def _import_constant_pad(m):
+    if min(m.padding) < 0:
+        raise Unmapped(type(m).__name__, "a negative padding (a crop)")
+    return "ConstantPad2d", {"padding": one(m.padding), "value": float(m.value)}
+
+
+@imports_call("pad", "constant_pad_nd", layers=("ConstantPad2d",), params=("padding", "value"))
+def _import_pad_call(call):  # F.pad(x, (l, r, t, b), value=v) on (N, C, H, W); aten's
+    pad = call.arg(1, "pad")
+    if call.name == "constant_pad_nd":  # (x, pad, value)
+        mode, value = "constant", call.arg(2, "value", None)
+    else:
+        mode, value = call.arg(2, "mode", "constant"), call.arg(3, "value", None)
+    if call.rank != 4 or mode != "constant" or not isinstance(pad, (list, tuple)) \
+            or len(pad) not in (2, 4) or not all(isinstance(v, int) for v in pad):
+        return None  # other modes, other ranks, sizes computed in forward
+    if min(pad) < 0:
+        raise Unmapped("pad", "a negative padding (a crop)")
+    return "ConstantPad2d", {"padding": one([*pad, 0, 0][:4]),
+                             "value": float(value or 0.0)}
 
 
 @imports_module("torch.nn.Upsample", layers=("Upsample",), params=("scale_factor", "mode"))
