@@ -304,3 +304,27 @@ def test_constant_padding_imports_as_constant_pad2d(tmp_path):
                     {"padding": [1, 1, 0, 0], "value": -2.0}]
     exported = _import_exported(Pads(), (2, 3, 4))
     assert _types(exported) == ["ConstantPad2d"] * 3
+
+
+class HfConvNextNorms(nn.Module):
+    def __init__(self) -> None:
+        from transformers.models.convnext.modeling_convnext import ConvNextLayerNorm
+
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.first = ConvNextLayerNorm(4, eps=1e-6, data_format="channels_first")
+        self.last = ConvNextLayerNorm(4, eps=1e-5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last(self.first(self.conv(x)).permute(0, 2, 3, 1))
+
+
+def test_hugging_face_convnext_layer_norms_import_as_layer_norms(tmp_path):
+    pytest.importorskip("transformers")
+    model = randomise(HfConvNextNorms())
+    project, _, _ = import_exactly(model, (3, 6, 6), tmp_path=tmp_path)
+    assert _types(project) == ["Conv2d", "LayerNorm2d", "Permute", "LayerNorm"]
+    exported = _import_exported(model, (3, 6, 6))
+    assert _types(exported) == ["Conv2d", "LayerNorm2d", "Permute", "LayerNorm"]
+    eps = [n.params["eps"] for n in exported.networks["model"].nodes.values() if "eps" in n.params]
+    assert eps == [1e-6, 1e-5]

@@ -376,6 +376,28 @@ def _import_exported_layer_norm2d(g, rank):  # channels-last layer_norm between 
     return found and ("LayerNorm2d", found[1])
 
 
+# Hugging Face's ConvNeXt LayerNorms: nn.LayerNorm, applied channels-last (LayerNorm2d) when
+# their data_format is channels_first
+_HF_CONVNEXT_NORMS = (
+    "transformers.models.convnext.modeling_convnext.ConvNextLayerNorm",
+    "transformers.models.convnextv2.modeling_convnextv2.ConvNextV2LayerNorm",
+    "transformers.models.dinov3_convnext.modeling_dinov3_convnext.DINOv3ConvNextLayerNorm",
+)
+
+
+@imports_module(*_HF_CONVNEXT_NORMS, layers=("LayerNorm", "LayerNorm2d"),
+                params=("eps", "elementwise_affine"))
+def _import_hf_convnext_norm(m):
+    params = _import_layer_norm(m)[1]
+    return ("LayerNorm2d" if m.data_format == "channels_first" else "LayerNorm"), params
+
+
+@imports_exported(*_HF_CONVNEXT_NORMS, layers=("LayerNorm2d",),
+                  params=("eps", "elementwise_affine"))
+def _import_exported_hf_convnext_norm(g, rank):  # channels_last: one layer_norm (weighted op)
+    return _import_exported_layer_norm2d(g, rank) if g.names != ["layer_norm"] else None
+
+
 @imports_module("torch.nn.GroupNorm", layers=("GroupNorm",),
                 params=("num_groups", "eps", "affine"))
 def _import_group_norm(m):
