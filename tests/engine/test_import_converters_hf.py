@@ -328,3 +328,23 @@ def test_hugging_face_convnext_layer_norms_import_as_layer_norms(tmp_path):
     assert _types(exported) == ["Conv2d", "LayerNorm2d", "Permute", "LayerNorm"]
     eps = [n.params["eps"] for n in exported.networks["model"].nodes.values() if "eps" in n.params]
     assert eps == [1e-6, 1e-5]
+
+
+def test_timm_layer_scale_and_group_norms_import_as_layers(tmp_path):
+    pytest.importorskip("timm")
+    from timm.layers import GroupNorm, GroupNorm1, LayerScale, LayerScale2d
+
+    torch.manual_seed(0)
+    model = randomise(nn.Sequential(
+        nn.Conv2d(3, 4, 1), LayerScale2d(4, init_values=0.1), GroupNorm1(4), GroupNorm(4, 2),
+        nn.Flatten(2), LayerScale(9),
+    ))
+    project, _, _ = import_exactly(model, (3, 3, 3), tmp_path=tmp_path)
+    assert _types(project) == ["Conv2d", "LayerScale", "GroupNorm", "GroupNorm", "Flatten",
+                               "LayerScale"]
+    scales = [n.params for n in project.networks["model"].nodes.values()
+              if n.type == "LayerScale"]
+    assert [(p["init_values"], p["channels_first"]) for p in scales] == [(0.1, True),
+                                                                         (1e-5, False)]
+    exported = _import_exported(model, (3, 3, 3))
+    assert _types(exported) == _types(project)

@@ -164,6 +164,8 @@ STRATEGIES = {
     "TransformerEncoderLayer": _encoder(),
     "PReLU": _prelu(),
     "GroupNorm": _groupnorm(),
+    "LayerScale": st.tuples(st.fixed_dictionaries({"channels_first": st.booleans()}),
+                            st.lists(st.tuples(SIZE, SMALL, SMALL), min_size=1, max_size=1)),
 }
 WITH_MODULE = [s.id for s in CATALOG if s.module_name is not None]
 for _layer in WITH_MODULE:

@@ -67,6 +67,8 @@ CASES = [
     ("GroupNorm", {"num_groups": 3, "num_channels": 6, "eps": 1e-3, "affine": False}, [(6, 7)],
      "float32"),
     ("GroupNorm", {}, [(5,)], "float32"),
+    ("LayerScale", {}, [(4, 6)], "float32"),
+    ("LayerScale", {"init_values": 0.1, "channels_first": True}, [(4, 3, 2)], "float32"),
     ("LayerNorm", {"elementwise_affine": False}, [(6,)], "float32"),
     ("Dropout", {"p": 0.3}, [(3, 4)], "float32"),
     ("StochasticDepth", {}, [(3, 4, 4)], "float32"),

@@ -372,10 +372,26 @@ class StdConv2d(nn.Conv2d):
         return self._conv_forward(x, weight, self.bias)
 
 
+class LayerScale(nn.Module):
+    """A learned scale per channel (timm's LayerScale and LayerScale2d; CaiT, DeiT III, EVA):
+    y = x * gamma over the last axis, or over axis 1 with ``channels_first`` (N, C, H, W);
+    gamma starts at ``init_values``."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5, channels_first: bool = False) -> None:
+        super().__init__()
+        self.channels_first = channels_first
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_first:
+            return x * self.gamma.view(1, -1, *[1] * (x.dim() - 2))
+        return x * self.gamma
+
+
 # Classes code export may copy into model.py, by name.
 HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention",
                   "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
-                  "RelativePositionAttention", "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d")
+                  "RelativePositionAttention", "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d", "LayerScale")
 # The helper classes each one derives from: code export copies them too, before it (above).
 HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
                 "ShiftedWindowAttentionV2": ("WindowAttention",),

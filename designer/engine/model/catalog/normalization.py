@@ -209,6 +209,38 @@ register(
     data_fit=DataFit("other"),
 )
 
+def _resolve_layer_scale(p, ins, dts):
+    at, what = (0, "channels") if p["channels_first"] else (-1, "features in its last dimension")
+    n = _infer_size(p, "dim", ins[0][at], what, "LayerScale")
+    return {"dim": n, "init_values": p["init_values"], "channels_first": p["channels_first"]}
+
+
+register(
+    id="LayerScale",
+    display_name="LayerScale",
+    category="Normalization",
+    doc="A learned scale per channel (CaiT, DeiT III, timm's LayerScale): y = x * gamma, over "
+    "the last axis, or axis 1 with channels_first; gamma starts at init_values.",
+    params=(
+        Param("dim", "int", None, "Channels scaled (auto: from the input)", min=1, max=MAX_DIM,
+              inferred=True),
+        Param("init_values", "float", 1e-5, "The scale's initial value", min=-1e6, max=1e6),
+        Param("channels_first", "bool", False, "Scale axis 1 of (C, H, W) (timm's "
+              "LayerScale2d) instead of the last axis"),
+    ),
+    module_name="LayerScale",
+    helper_module=True,
+    resolve=_resolve_layer_scale,
+    count_params=lambda kw: kw["dim"],
+    infer=lambda p, ins: (_resolve_layer_scale(p, ins, []), ins[0])[1],
+    macs=_elementwise_macs,
+    key_params=("init_values",),
+    prefix="ls",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("input"),
+)
+
 register(
     id="StochasticDepth",
     display_name="StochasticDepth",
@@ -398,7 +430,8 @@ def _import_exported_hf_convnext_norm(g, rank):  # channels_last: one layer_norm
     return _import_exported_layer_norm2d(g, rank) if g.names != ["layer_norm"] else None
 
 
-@imports_module("torch.nn.GroupNorm", layers=("GroupNorm",),
+@imports_module("torch.nn.GroupNorm", "timm.layers.norm.GroupNorm", "timm.layers.norm.GroupNorm1",
+                layers=("GroupNorm",),
                 params=("num_groups", "eps", "affine"))
 def _import_group_norm(m):
     return "GroupNorm", {"num_groups": m.num_groups, "eps": m.eps, "affine": m.affine}
@@ -450,6 +483,23 @@ def _import_timm_norm_act(m):
         raise Unmapped(cls, f"its activation {type(m.act).__name__} is not one of "
                        f"{', '.join(_ACT_LAYERS)}")
     return [norm, Made(act[0], act[1], "{label}_act")]
+
+
+@imports_module("timm.layers.layer_scale.LayerScale", "timm.layers.layer_scale.LayerScale2d",
+                layers=("LayerScale",), params=("init_values", "channels_first"))
+def _import_timm_layer_scale(m):
+    return "LayerScale", {"init_values": float(m.init_values),
+                          "channels_first": type(m).__name__ == "LayerScale2d"}
+
+
+@imports_exported("timm.layers.layer_scale.LayerScale", "timm.layers.layer_scale.LayerScale2d",
+                  layers=("LayerScale",), params=("channels_first",))
+def _import_exported_timm_layer_scale(g, rank):  # x * gamma (gamma.view(1, -1, 1, 1))
+    gamma = g.own.get("gamma")
+    if set(g.own) != {"gamma"} or gamma.dim() != 1 or g.names[-1:] != ["mul"] \
+            or not set(g.names) <= {"mul", "view"}:
+        raise Unmapped("LayerScale", "a graph other than x * gamma")
+    return "LayerScale", {"channels_first": g.type_name.endswith("LayerScale2d")}
 
 
 @imports_module("torchvision.ops.StochasticDepth", layers=("StochasticDepth",),
