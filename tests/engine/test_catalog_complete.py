@@ -34,7 +34,7 @@ KNOWN = {
     "engine/model/modules.py": {"StochasticDepth", "ShiftedWindowAttention", "ShiftedWindowAttentionV2",
                           "PatchMerging", "PatchMergingV2", "RelativePositionAttention",
                           "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d",
-                          "LayerScale"},
+                          "LayerScale", "ScaledStdConv2d"},
     # the GAN recipe's checks: the layers it looks through, and the layers its advice names
     "engine/train/recipes/gan/checks.py": {"Reshape", "Flatten", "Identity", "Dropout", "Permute",
                                      "Linear", "Sigmoid", "Tanh"},

@@ -348,3 +348,18 @@ def test_timm_layer_scale_and_group_norms_import_as_layers(tmp_path):
                                                                          (1e-5, False)]
     exported = _import_exported(model, (3, 3, 3))
     assert _types(exported) == _types(project)
+
+
+def test_timm_scaled_std_conv_and_rms_norm_import_as_layers(tmp_path):
+    pytest.importorskip("timm")
+    from timm.layers import RmsNorm, ScaledStdConv2d
+
+    torch.manual_seed(0)
+    model = randomise(nn.Sequential(
+        ScaledStdConv2d(3, 4, 3, stride=2, gamma=1.7, eps=1e-5), nn.Flatten(2), RmsNorm(9),
+    ))
+    project, _, _ = import_exactly(model, (3, 6, 5), tmp_path=tmp_path)
+    assert _types(project) == ["ScaledStdConv2d", "Flatten", "RMSNorm"]
+    conv = next(iter(n for n in project.networks["model"].nodes.values()
+                     if n.type == "ScaledStdConv2d")).params
+    assert conv["gamma"] == pytest.approx(1.7) and conv["eps"] == 1e-5

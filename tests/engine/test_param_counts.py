@@ -148,6 +148,7 @@ STRATEGIES = {
     "ConvTranspose2d": _conv(2, transposed=True),
     "Conv2dSame": _conv(2, padding=False),
     "StdConv2d": _conv(2),
+    "ScaledStdConv2d": _conv(2),
     "Conv1D": _linear().map(lambda case: ({"out_features": case[0]["out_features"]}, case[1])),
     "MaxPool1d": _pool(1),
     "MaxPool2d": _pool(2),

@@ -37,6 +37,8 @@ CASES = [
      [(2, 7, 10)], "float32"),
     ("StdConv2d", {"out_channels": 5, "kernel_size": 3, "padding": 1, "bias": False},
      [(3, 6, 6)], "float32"),
+    ("ScaledStdConv2d", {"out_channels": 4, "kernel_size": 3, "stride": 2, "gamma": 1.7},
+     [(2, 7, 6)], "float32"),
     ("ConvTranspose2d", {"out_channels": 3, "kernel_size": 2, "stride": 2}, [(4, 5, 6)],
      "float32"),
     ("ConvTranspose2d", {"out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1,

@@ -372,6 +372,28 @@ class StdConv2d(nn.Conv2d):
         return self._conv_forward(x, weight, self.bias)
 
 
+class ScaledStdConv2d(nn.Conv2d):
+    """A 2-D convolution with scaled weight standardisation (NFNets, timm's ScaledStdConv2d):
+    each filter standardised, then scaled by its learned ``gain`` times gamma / sqrt(fan-in)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 gamma: float = 1.0, eps: float = 1e-6) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias)
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.eps = eps
+        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None,
+            weight=(self.gain * self.scale).view(-1), training=True, momentum=0.0,
+            eps=self.eps).reshape_as(self.weight)
+        return self._conv_forward(x, weight, self.bias)
+
+
 class LayerScale(nn.Module):
     """A learned scale per channel (timm's LayerScale and LayerScale2d; CaiT, DeiT III, EVA):
     y = x * gamma over the last axis, or over axis 1 with ``channels_first`` (N, C, H, W);
@@ -391,7 +413,7 @@ class LayerScale(nn.Module):
 # Classes code export may copy into model.py, by name.
 HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention",
                   "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
-                  "RelativePositionAttention", "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d", "LayerScale")
+                  "RelativePositionAttention", "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d", "ScaledStdConv2d", "LayerScale")
 # The helper classes each one derives from: code export copies them too, before it (above).
 HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
                 "ShiftedWindowAttentionV2": ("WindowAttention",),

@@ -251,6 +251,37 @@ register(
 )
 
 
+def _resolve_scaled_std_conv(p, ins, dts):
+    return {**_make_conv_resolver(2, "ScaledStdConv2d")(p, ins, dts), "gamma": p["gamma"],
+            "eps": p["eps"]}
+
+
+register(
+    id="ScaledStdConv2d",
+    display_name="ScaledStdConv2d",
+    category="Convolution",
+    doc="2-D convolution with scaled weight standardisation (NFNets): each filter standardised, "
+    "times a learned gain and gamma / sqrt(fan-in).",
+    params=(*_conv_params(2, 16, 3),
+            Param("gamma", "float", 1.0, "Scale of the standardised filters (the activation's "
+                  "gain)", min=0, max=1e6),
+            Param("eps", "float", 1e-6, "Added to each filter's variance", min=0, max=1)),
+    module_name="ScaledStdConv2d",
+    helper_module=True,
+    resolve=_resolve_scaled_std_conv,
+    count_params=lambda kw: _conv_count(kw) + kw["out_channels"],
+    infer=_conv_shape(2),
+    macs=_conv_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("out_channels", "kernel_size", "stride", "padding"),
+    prefix="conv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
+)
+
+
 # --------------------------------------------------------------------------------------------
 # Import: the torch modules and ATen ops that import as these layers (designer import)
 # --------------------------------------------------------------------------------------------
@@ -333,3 +364,10 @@ def _import_timm_conv_same(m):  # padded for its input in forward; its own paddi
                 params=(*_CONV_PARAMS, "eps"))
 def _import_timm_std_conv(m):
     return "StdConv2d", {**_import_conv(m)[1], "eps": float(m.eps)}
+
+
+@imports_module("timm.layers.std_conv.ScaledStdConv2d", layers=("ScaledStdConv2d",),
+                params=(*_CONV_PARAMS, "gamma", "eps"))
+def _import_timm_scaled_std_conv(m):  # it keeps gamma / sqrt(fan-in) as its scale
+    return "ScaledStdConv2d", {**_import_conv(m)[1], "eps": float(m.eps),
+                               "gamma": float(m.scale * m.weight[0].numel() ** 0.5)}

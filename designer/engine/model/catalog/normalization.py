@@ -383,6 +383,14 @@ def _import_exported_hf_rms_norm(g, rank):  # [to], pow 2, mean(-1), add eps, rs
     return "RMSNorm", {"eps": adds[0].args[1], "elementwise_affine": True}
 
 
+@imports_module("timm.layers.norm.RmsNorm", layers=("RMSNorm",),
+                params=("eps", "elementwise_affine"))
+def _import_timm_rms_norm(m):  # rms_norm(x, shape, weight, eps): x * rsqrt(mean(x^2) + eps) * w
+    if len(m.normalized_shape) != 1 or getattr(m, "_fast_norm", False):
+        raise Unmapped("RmsNorm", "normalisation over several axes, or a fast norm")
+    return "RMSNorm", {"eps": float(m.eps), "elementwise_affine": m.elementwise_affine}
+
+
 @imports_weighted_op("layer_norm", layers=("LayerNorm",), params=("eps", "elementwise_affine"))
 def _import_aten_layer_norm(op, p, rank):  # (x, normalized_shape, weight, bias, eps)
     shape = p[0] if p else []
