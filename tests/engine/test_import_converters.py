@@ -73,14 +73,14 @@ def test_a_result_the_declaration_does_not_cover_is_refused():
 
 
 class Scale(nn.Module):
-    """y = x * factor: no catalog layer has it."""
+    """y = x * factor + 1: no catalog layer has it."""
 
     def __init__(self, factor: float) -> None:
         super().__init__()
         self.factor = factor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.factor
+        return x * self.factor + 1.0
 
 
 class Scaled(nn.Module):
@@ -97,11 +97,11 @@ SCALE = LayerSpec(
     id="TestScale",
     display_name="TestScale",
     category="Core",
-    doc="y = x * factor (a test's layer).",
+    doc="y = x * factor + 1 (a test's layer).",
     params=(Param("factor", "float", 1.0, "The factor", min=-100, max=100),),
     resolve=lambda p, ins, dts: {"factor": p["factor"]},
-    apply=lambda m, xs, kw: xs[0] * kw["factor"],
-    code=lambda c: [f"{c.out} = {c.inputs[0]} * {c.kwargs['factor']!r}"],
+    apply=lambda m, xs, kw: xs[0] * kw["factor"] + 1.0,
+    code=lambda c: [f"{c.out} = {c.inputs[0]} * {c.kwargs['factor']!r} + 1.0"],
     infer=lambda p, ins: ins[0],
     macs=lambda p, ins, out: 0,
     count_params=lambda kw: 0,
@@ -140,7 +140,7 @@ def test_a_new_layer_imports_through_its_own_converter(scale_layer):
 
 def test_without_its_converter_the_module_is_a_block_that_does_not_map():
     assert CATALOG.get("TestScale") is None
-    with pytest.raises(ImportFailed, match="mul with a number"):
+    with pytest.raises(ImportFailed, match="add with a number"):
         import_model(Scaled().eval(), (1, 5, 5))
 
 

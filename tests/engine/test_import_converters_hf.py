@@ -363,3 +363,25 @@ def test_timm_scaled_std_conv_and_rms_norm_import_as_layers(tmp_path):
     conv = next(iter(n for n in project.networks["model"].nodes.values()
                      if n.type == "ScaledStdConv2d")).params
     assert conv["gamma"] == pytest.approx(1.7) and conv["eps"] == 1e-5
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.beta = 0.7
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x) * self.beta  # NFNet's skipinit-style scale
+        return 2 * y / 8.0 + torch.div(x, 3.0) - y * x
+
+
+def test_a_product_or_quotient_with_a_number_imports_as_scale(tmp_path):
+    torch.manual_seed(0)
+    project, _, _ = import_exactly(Scaled().eval(), (4,), tmp_path=tmp_path)
+    scales = [n.params for n in project.networks["model"].nodes.values() if n.type == "Scale"]
+    assert scales == [{"factor": 0.7, "divide": False}, {"factor": 2.0, "divide": False},
+                      {"factor": 8.0, "divide": True}, {"factor": 3.0, "divide": True}]
+    assert _types(project).count("Multiply") == 1
+    exported = _import_exported(Scaled(), (4,))
+    assert _types(exported).count("Scale") == 4

@@ -155,6 +155,8 @@ CASES = [
      "float32"),
     ("Add", {}, [(3, 4), (3, 4)], "float32"),
     ("Add", {}, [(2, 3, 3)] * 3, "float32"),
+    ("Scale", {"factor": 0.5}, [(3, 4)], "float32"),
+    ("Scale", {"factor": 8.0, "divide": True}, [(5,)], "float32"),
     ("Multiply", {}, [(5,), (5,)], "float32"),
     ("Multiply", {}, [(16, 8, 8), (16, 1, 1)], "float32"),  # squeeze-and-excitation
     ("Multiply", {}, [(4, 1, 3), (1, 5, 1), (4, 5, 3)], "float32"),
