@@ -208,7 +208,6 @@ class NormActs(nn.Module):
         return self.bn2(self.ln(self.gn(self.bn1(self.conv(x)))))
 
 
-@pytest.mark.xfail(strict=False, reason="needs lead's chain support in call_module")
 def test_timm_norm_act_imports_as_the_norm_then_its_activation(tmp_path):
     pytest.importorskip("timm")
     model = randomise(NormActs())
@@ -235,7 +234,6 @@ def test_timm_norm_act_converter_makes_the_norm_then_its_activation():
     assert made[3] == ("BatchNorm2d", {"eps": 1e-5, "momentum": 0.1, "affine": True})
 
 
-@pytest.mark.xfail(strict=False, reason="needs lead's chain support in call_module")
 def test_timm_norm_act_in_a_sequential_keeps_the_positional_keys(tmp_path):
     pytest.importorskip("timm")
     from timm.layers import BatchNormAct2d
