@@ -531,7 +531,7 @@ class InspectorDock(QDockWidget):
             rows = []
             if info.input_shapes:
                 rows.append(("Input", ", ".join(shape_text(s) for s in info.input_shapes)))
-            rows.append(("Output", shape_text(info.output_shape)))
+            rows.append(("Output", shape_text(info.output_shape, info.batched)))
             rows.append(("Parameters", f"{info.params:,}"))
             rows.append(("MACs", human(info.macs)))
             self.info.setText("<table>" + "".join(

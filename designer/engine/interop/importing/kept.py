@@ -106,7 +106,7 @@ class ProgramMaker:
         if node.op not in ("call_function", "call_method"):
             raise Unmapped(node.op, f"{node.target} is needed as a value inside a call")
         op = op_name(node)
-        args = list(node.args[1:] if op.startswith("getattr.") else node.args)
+        args = [node.args[0]] if op.startswith("getattr.") else list(node.args)
         step = {"op": op, "args": [self.value(a) for a in args],
                 "kwargs": {k: self.value(v) for k, v in node.kwargs.items()
                            if not (k == "layout" and v == torch.strided)}}
