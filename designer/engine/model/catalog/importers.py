@@ -22,7 +22,9 @@ while a model is imported (torch loaded).
 Four kinds, one decorator each:
 
 * :func:`imports_module`: a submodule of one of these classes (``"torch.nn.Conv2d"``) is that
-  layer; ``convert(module) -> (layer, params)``.
+  layer; ``convert(module) -> (layer, params)``, or a chain of them whose first layer is the
+  module (its name, so its keys) and the others :class:`Made` after it (timm's
+  ``BatchNormAct2d``: ``[("BatchNorm2d", ...), Made("SiLU", {}, "{label}_act")]``).
 * :func:`imports_call`: a function, operator, tensor method or ATen op by its name (``"relu"``:
   ``F.relu``, ``torch.relu``, ``x.relu()``, ``aten.relu_``); ``convert(call: Call)`` returns
   ``(layer, params)``, a chain of them (:class:`Made` for a name of its own), :data:`SAME` (the
@@ -277,9 +279,9 @@ def _declare(kind: str, keys: tuple[str, ...], layers: tuple[str, ...], params: 
 
 def imports_module(*classes: str, layers: tuple[str, ...], params: tuple[str, ...] = (),
                    attention: bool = False) -> Callable[[Callable], Callable]:
-    """Declare ``convert(module) -> (layer, params)`` for submodules of these classes (dotted
-    paths). ``attention``: the module is called as self-attention (``mha(x, x, x,
-    need_weights=False)[0]``)."""
+    """Declare ``convert(module) -> (layer, params)`` (or a chain, the module first) for
+    submodules of these classes (dotted paths). ``attention``: the module is called as
+    self-attention (``mha(x, x, x, need_weights=False)[0]``)."""
     return _declare("module", classes, layers, params, attention=attention)
 
 
