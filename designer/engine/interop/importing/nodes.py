@@ -558,13 +558,28 @@ class NetBuilder:
             rank = first.dim() if isinstance(first, torch.Tensor) else None
             found = exported_layer(module, rank) or weighted_op_layer(module, rank)
         if found is not None:
-            conv, (type_, params) = found
+            conv, made = found
             srcs = self.sources(node)
             if conv.attention and not is_exported(module):
                 srcs = self.self_attention(node, cls)
             if len(srcs) != 1 or node.kwargs and not conv.attention:
                 raise Unmapped(cls, "called with several tensors or keyword arguments")
-            return [ImportedLayer(name, type_, params, srcs, attr=attr)]
+            # a chain (timm's BatchNormAct2d: the norm, then its activation): the first layer
+            # is the module (its name, so its keys), the others follow it under names of their own
+            steps = [s if isinstance(s, Made) else Made(*s)
+                     for s in (made if isinstance(made, list) else [made])]
+            if len(steps) > 1 and self.net.sequential:
+                # positional keys (2.weight) would shift: every module keeps its attribute
+                self.net.sequential = False
+                kept = [la for la in self.net.layers if la.type != "Input"]
+                for i, la in enumerate(kept):
+                    la.attr = str(i)
+                attr = target
+            layers = [ImportedLayer(name, steps[0].layer, dict(steps[0].params), srcs, attr=attr)]
+            for step in steps[1:]:
+                layers.append(ImportedLayer(self.fresh(step.name.format(label=name)), step.layer,
+                                            dict(step.params), [layers[-1].name]))
+            return layers
         if type(module).forward is nn.Module.forward or isinstance(module, nn.ModuleList):
             raise Unmapped(cls, "a container without a forward of its own")
         tensors = [a for a in (*node.args, *node.kwargs.values())
