@@ -142,3 +142,37 @@ def test_a_small_maxvit_imports_exactly(tmp_path):
         in built.state_dict()
     types = {n.type for g in project.networks.values() for n in g.nodes.values()}
     assert "RelativePositionAttention" in types
+
+
+class _ReadsChildWeight(nn.Module):
+    """BEiT's attention: the qkv Linear is never called; its weight is read with a bias made
+    from two parameters of the module's own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24, bias=False)
+        self.q_bias = nn.Parameter(torch.randn(8))
+        self.v_bias = nn.Parameter(torch.randn(8))
+        self.proj = nn.Linear(24, 4)
+
+    def forward(self, x):
+        bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
+        return self.proj(F.linear(x, self.qkv.weight, bias))
+
+
+def test_a_child_weight_read_by_its_parent_keeps_its_key(tmp_path):
+    project, _report, built = _exact(_ReadsChildWeight(), (5, 8), tmp_path, "reads")
+    assert "qkv.weight" in built.state_dict()
+    (held,) = [n for n in project.networks["model"].nodes.values() if n.attr == "qkv.weight"]
+    assert held.type == "Tensor" and held.params["stored"] == "parameter"
+
+
+class _ReadsPartOfChild(_ReadsChildWeight):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)  # its bias is never read: it would be lost
+
+
+def test_a_child_tensor_never_read_is_reported():
+    with pytest.raises(ImportFailed, match="never read in forward"):
+        import_model(_ReadsPartOfChild().eval(), (5, 8))

@@ -388,7 +388,16 @@ class ClassWriter:
                 continue
             stored = CATALOG[s.type].stored_code if s.kind.bare_parameter(s.type) else None
             if stored is not None and on and node.when is None:  # a buffer: registered
-                init.append(stored(on[0][1].kwargs, literal(s.attr)))
+                held = list_item(s.attr)
+                if held is not None and isinstance(held[1], str):  # qkv.weight: in a holder
+                    if held[0] not in lists:
+                        lists.add(held[0])
+                        init.append(f"self.{held[0]} = nn.Module()")
+                    init.append(stored(on[0][1].kwargs, literal(held[1])).replace(
+                        "self.", f"self.{held[0]}.", 1))
+                    attrs[s.node_id] = f"self.{held[0]}.{held[1]}"
+                else:
+                    init.append(stored(on[0][1].kwargs, literal(s.attr)))
                 continue
             ctor = self._constructor(s, node, on, uses, vary) if on else None
             if node.when is not None:

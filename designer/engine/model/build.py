@@ -125,8 +125,14 @@ class GraphModule(nn.Module):
             self.add_module(head, items)
         if frozen and isinstance(module, nn.Module):
             freeze(module)
-        if isinstance(index, str) and type(items) is nn.Module and isinstance(module, nn.Module):
-            items.add_module(index, module)
+        if isinstance(index, str) and type(items) is nn.Module:
+            if isinstance(module, StoredBuffer):  # a child's tensor read by its parent
+                items.register_buffer(index, module.tensor, persistent=module.persistent)
+            elif isinstance(module, nn.Parameter):
+                module.requires_grad_(not frozen)
+                items.register_parameter(index, module)
+            else:
+                items.add_module(index, module)
             return
         if not isinstance(module, nn.Module) or not isinstance(items, nn.ModuleList) \
                 or index != len(items):

@@ -210,6 +210,15 @@ class NetBuilder:
         # weights of children never called are lost: report them (parameter-free ones are not)
         for name, child in self.module.named_children():
             if any(c.startswith(f"{name}.") for c in self.called):  # a list's items, each
+                for key in child.state_dict():  # a child whose tensors are read one by one
+                    if "." not in key and f"{name}.{key}" not in self.called \
+                            and not any(c.startswith(f"{name}.") and "." not in c[len(name) + 1:]
+                                        and isinstance(getattr(child, c[len(name) + 1:], None),
+                                                       nn.Module) for c in self.called) \
+                            and not self.stopped:
+                        self.imp.unsupported(self.sub(f"{name}.{key}"), model_class_name(child),
+                                             "never read in forward: its values would be lost")
+                        net.ok = False
                 for item, sub in child.named_children():
                     if f"{name}.{item}" not in self.called and not self.stopped \
                             and any(True for _ in sub.state_dict()):
@@ -485,8 +494,18 @@ class NetBuilder:
                 self.whole.add(name)  # a value the model holds, whatever its first size
                 return [ImportedLayer(name, type_, params, [])]
         if owner_path:
-            raise Unmapped("get_attr", f"{target} belongs to a child module: a layer holds "
-                            "only its own network's tensors")
+            # a child's tensor read by this module (BEiT's F.linear(x, self.qkv.weight, bias)):
+            # kept at its key (attr qkv.weight) when the child is never called itself
+            if "." in owner_path or any(n.op == "call_module" and n.target == owner_path
+                                        for n in self.graph.nodes) \
+                    or list_item(target) is None or any(True for _ in owner.children()):
+                raise Unmapped("get_attr", f"{target} belongs to a child module: a layer holds "
+                                "only its own network's tensors")
+            type_, params = tensor_layer(tensor, kind)
+            name = self.fresh(target)
+            self.whole.add(name)
+            self.called.add(target)
+            return [ImportedLayer(name, type_, params, [], attr=target)]
         attr = None if not name_problem(target) else target
         if attr is not None and attr_problem(attr):
             raise Unmapped("get_attr", f"the name {target!r} can name neither a layer nor an "
