@@ -91,8 +91,8 @@ def _dataset_for_name(current: dict[str, Any], name: str) -> dict[str, Any]:
 def _text_kind(spec, project) -> str | None:
     """What a text file named by --dataset is for this project: "text" for a language model,
     "csv_text" for a design that takes token ids (an imported BERT), else None."""
-    if spec.id == "language_model":
-        return "text"
+    if spec.text_dataset:
+        return spec.text_dataset
     graph = spec.networks(project).get("model")
     inputs = graph.inputs() if graph is not None else []
     if len(inputs) == 1 and inputs[0].params.get("dtype") == "int64":

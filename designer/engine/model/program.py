@@ -354,10 +354,10 @@ def infer_program(program: dict[str, Any], shapes: list[tuple[int, ...]]) -> tup
     if out["layout"] in ("batch", "one"):
         if y.dim() == 0:
             raise ProgramError("its code returns a number per batch, not a tensor per sample")
-        lead = 2 * out.get("fold", 1) if out["layout"] == "batch" else 1
-        if y.shape[0] != lead:  # sizes fixed for another input (a view to (-1, 16))
+        lead = 2 if out["layout"] == "batch" else 1
+        if "fold" not in out and y.shape[0] != lead:  # sizes for another input: view(-1, 16)
             raise ProgramError(f"its code gives a first axis of {y.shape[0]} where the batch "
-                               f"{'' if lead == 2 else f'x {lead // 2} '}belongs: it holds sizes "
+                               "belongs: it holds sizes "
                                "for the input it was imported with")
         return tuple(int(s) for s in y.shape[1:])
     return tuple(int(s) for s in y.shape)

@@ -108,6 +108,9 @@ class RecipeSpec:
     uses: tuple[str, ...] = ()
     accepts_aux_outputs = False
     lr_keys: tuple[str, ...] = ("lr",)
+    # the dataset kind a text file given to ``designer train --dataset`` is read as ("text": one
+    # text to model); None: the design decides (a CSV of texts for token-id inputs)
+    text_dataset: str | None = None
     evaluates = False
     view = ""
     loss_label = ""  # what the trainer's "loss" sums when that needs saying ("D + G loss")

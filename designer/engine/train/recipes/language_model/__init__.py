@@ -59,6 +59,7 @@ class LanguageModel(RecipeSpec):
     hides = ("loss", "l1")
     uses = ("init_weights", "init_weights_min_fit")  # an imported GPT-2's own weights
     view = "language_model"
+    text_dataset = "text"
     settings = (
         Setting("lm_prompt", "text", "The ", "The text the model continues after each epoch "
                 "(its tokens must be in the text's vocabulary)", applies=_LM,
