@@ -5,6 +5,7 @@ each imported with ``designer import`` and checked as bench_import.py checks tor
     ... bench_import_zoo.py --only timm:resnet --only hf:gpt2   # some (a key, a family or model name)
     ... bench_import_zoo.py --timeout 120 --jobs 1 --json zoo.json --markdown
     ... bench_import_zoo.py --list                               # the models, nothing run
+    ... bench_import_zoo.py --from zoo.json --markdown           # a saved run's report again
 
 Every model is built with random weights (timm ``pretrained=False, num_classes=10``;
 transformers from tiny configs: 2 layers, hidden 32, vocab 100, 16 tokens, images 32-64; nothing
@@ -22,8 +23,9 @@ seconds: a hang or a crash stops only that model). For each model:
   mode, a batch of two random inputs (int64 token ids for text models), design and model.py;
 - import time: ``import_model`` alone, after the model is built (seconds).
 
-Prints one row per model, the totals and a histogram of the first failure causes with their
-numbers, paths and module names stripped (the most common causes first).
+Prints one row per model, the totals and a histogram of the first failure causes (numbers,
+paths and module names stripped; the most common first, with the models and the places in
+their code), then how many models report each cause anywhere in their import reports.
 """
 
 from __future__ import annotations
@@ -429,14 +431,12 @@ def first_line(exc: BaseException) -> str:
 
 def run_import(m: Any, kind: str, shape: tuple[int, ...], name: str) -> tuple[Any, Any]:
     """``import_model`` with int64 inputs for token ids: the ``input_dtype`` keyword when the
-    import has it (issue 24), else as today (a float input)."""
-    import torch  # imported here: the parent process never loads torch
-
+    import has it (issue 24), else as before it (a float input)."""
     from designer.engine.interop.importing import import_model
 
     if kind == "ids":
         try:
-            return import_model(m, shape, name=name, input_dtype=torch.int64)
+            return import_model(m, shape, name=name, input_dtype="int64")
         except TypeError as exc:  # an import without the keyword: as today
             if "unexpected keyword argument 'input_dtype'" not in str(exc):
                 raise
@@ -448,6 +448,7 @@ def measure(key: str) -> dict[str, Any]:
     import torch  # imported here: the parent process never loads torch
 
     from designer.engine.interop.importing import ImportFailed, build_design
+    from designer.engine.interop.importing.report import exception_source
 
     r: dict[str, Any] = {"key": key, "imported": False, "ok": False}
 
@@ -467,19 +468,24 @@ def measure(key: str) -> dict[str, Any]:
              params=sum(p.numel() for p in m.parameters()))
     t = time.perf_counter()
     try:
-        project, _report = run_import(m, kind, shape, key.split(":", 1)[1])
+        project, report = run_import(m, kind, shape, key.split(":", 1)[1])
     except ImportFailed as exc:
         r["import_s"] = round(time.perf_counter() - t, 3)
         entries = exc.report.unsupported
         r["unsupported"] = len(entries)
         r["all_causes"] = sorted({normalise(f"{u.op}: {u.reason}") for u in entries})
+        r["where"] = code_place(entries[0].source) if entries else ""
         return fail("import", f"{entries[0].op}: {entries[0].reason}" if entries else str(exc),
                     "ImportFailed", [str(u)[:300] for u in entries[:3]])
     except Exception as exc:  # noqa: BLE001 - any other error of the import is its cause
         r["import_s"] = round(time.perf_counter() - t, 3)
+        r["where"] = code_place(exception_source(exc))
         return fail("import", first_line(exc), type(exc).__name__)
     r["import_s"] = round(time.perf_counter() - t, 3)
     r["imported"] = True
+    # the report's own count, where it has one: editable layers, kept as code, their parameters
+    for k in ("editable_layers", "functions", "editable_parameters", "parameters"):
+        r[f"report_{k.replace('parameters', 'params')}"] = getattr(report, k, None)
     r["editable_layers"], r["layers"] = editable_layers(project)
     try:
         design = build_design(project).eval()
@@ -516,8 +522,20 @@ def _strict_load(module: Any, state: dict[str, Any], r: dict[str, Any], where: s
         module.load_state_dict(state, strict=True)
         return True
     except Exception as exc:  # noqa: BLE001
-        r[f"{where}_load_error"] = first_line(exc)
+        r[f"{where}_load_error"] = state_problem(module, state) or first_line(exc)
         return False
+
+
+def state_problem(module: Any, state: dict[str, Any]) -> str:
+    """What keeps ``state`` from loading strictly: missing and unexpected keys, shapes that
+    differ, each with its count and a first example."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    return "; ".join(f"{len(keys)} {what} (first: {keys[0]})" for what, keys in (
+        ("keys missing from the model's", missing), ("keys the design lacks", unexpected),
+        ("shapes differ", shapes)) if keys)
 
 
 def _run(module: Any, x: Any, want: Any, r: dict[str, Any], where: str
@@ -593,12 +611,16 @@ def run_one(key: str, timeout: float, threads: int) -> dict[str, Any]:
 
 def normalise(cause: str) -> str:
     """A cause without what varies between models: file paths and line numbers, numbers,
-    quoted module paths, memory addresses."""
+    module paths and the class of the module it names (its models and places say which),
+    memory addresses."""
     text = re.sub(r"\S*/\S+\.py(:\d+)?(:|,)?", "<file>", cause)
     text = re.sub(r"\[[^\]]*\.py[^\]]*\]", "", text)  # the source line fx recorded
     text = re.sub(r"0x[0-9a-f]+", "<addr>", text)
     text = re.sub(r"'[\w-]+(\.[\w-]+)+'", "'<path>'", text)
-    text = re.sub(r"\b\d+(\.\d+)?(e-?\d+)?\b", "N", text)
+    text = re.sub(r"\b[\w-]+(\.[\w-]+)*\.\d+\b", "<module>", text)  # blocks.0, layers.1.0
+    text = re.sub(r"\b(?:[\w-]+\.)+([A-Za-z_]\w*)", r"\1", text)  # a key: its last name
+    text = re.sub(r"^[A-Z]\w*: ", "<Module>: ", text)  # a module's class (VisionTransformer)
+    text = re.sub(r"\b\d+(\.\d+)?([eE][-+]?\d+)?\b", "N", text)
     text = re.sub(r"N(, N)+", "N, ...", text)
     return re.sub(r"\s+", " ", text).strip()[:200]
 
@@ -610,6 +632,16 @@ def normalise(cause: str) -> str:
 
 def _share(a: int | None, b: int | None) -> float | None:
     return None if not b else a / b
+
+
+def _weighted(group: list[dict[str, Any]], part: str, whole: str) -> float | None:
+    """The share of all the models' parameters (each model's own count) that ``part`` of
+    ``whole`` says are editable; a model without the figures counts as none."""
+    total = sum(r.get("params", 0) for r in group)
+    if not total:
+        return None
+    return sum(r["params"] * r[part] / r[whole] for r in group
+               if r.get(part) is not None and r.get(whole)) / total
 
 
 def _yes(value: Any) -> str:
@@ -660,31 +692,52 @@ def totals(results: list[dict[str, Any]]) -> dict[str, Any]:
             "all_checks": sum(bool(r.get("ok")) for r in group),
             "mean_editable_layers": sum(shares) / len(shares) if shares else None,
             "mean_editable_params": sum(pshares) / len(pshares) if pshares else None,
-            # over every parameter of every model, not imported ones count as not editable
-            "param_weighted_editable": _share(sum(r.get("editable_params", 0) for r in group),
-                                              sum(r.get("params", 0) for r in group)),
-            "param_weighted_editable_imported": _share(
-                sum(r.get("editable_params", 0) for r in imported),
-                sum(r.get("design_params", 0) for r in imported)),
+            # over every parameter of every model (each model's share of its own count; models
+            # not imported count as not editable), then over the imported models only
+            "param_weighted_editable": _weighted(group, "editable_params", "design_params"),
+            "param_weighted_editable_imported": _weighted(imported, "editable_params",
+                                                          "design_params"),
+            # the same by the import report's own count (where it has one)
+            "report_param_weighted_editable": _weighted(group, "report_editable_params",
+                                                        "report_params"),
         }
     return {"timm": of([r for r in results if r["key"].startswith("timm:")]),
             "hf": of([r for r in results if r["key"].startswith("hf:")]),
             "all": of(results)}
 
 
-def histogram(results: list[dict[str, Any]], field: str = "first") -> list[tuple[int, str, list[str]]]:
-    """(models, normalised cause, the models) for the first cause of each model that failed a
-    check (``first``), or for every cause an import reported anywhere (``all``)."""
+def code_place(source: str) -> str:
+    """Where in the model's code a cause arose, the same for every model that shares the code:
+    ``file:line: code`` without the line number, the path from the package on
+    (``timm/layers/norm_act.py: x = F.batch_norm(``)."""
+    found = re.match(r"(.+?\.py):\d+: ?(.*)", source or "")
+    if not found:
+        return ""
+    path, code = found.groups()
+    path = re.sub(r".*/site-packages/", "", path)
+    return f"{path}: {code[:70]}"
+
+
+def histogram(results: list[dict[str, Any]], field: str = "first"
+              ) -> list[tuple[int, str, list[str], list[tuple[str, int]]]]:
+    """(models, normalised cause, the models, where in their code with counts) for the first
+    cause of each model that failed a check (``first``), or for every cause an import reported
+    anywhere (``all``: no places)."""
     counts: dict[str, list[str]] = collections.defaultdict(list)
+    places: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for r in results:
         if r.get("ok"):
             continue
         if field == "first":
-            counts[f"{r.get('stage')}: {normalise(r.get('cause', ''))}"].append(r["key"])
+            cause = f"{r.get('stage')}: {normalise(r.get('cause', ''))}"
+            counts[cause].append(r["key"])
+            if r.get("where"):
+                places[cause][r["where"]] += 1
         else:
             for cause in r.get("all_causes", []):
                 counts[cause].append(r["key"])
-    return sorted(((len(v), k, v) for k, v in counts.items()), key=lambda t: (-t[0], t[1]))
+    return sorted(((len(v), k, v, places[k].most_common(3)) for k, v in counts.items()),
+                  key=lambda t: (-t[0], t[1]))
 
 
 def print_report(results: list[dict[str, Any]], markdown: bool, top: int) -> None:
@@ -710,16 +763,25 @@ def print_report(results: list[dict[str, Any]], markdown: bool, top: int) -> Non
               f"mean editable share: layers {_pct(t['mean_editable_layers'])}, params "
               f"{_pct(t['mean_editable_params'])} (imported models); parameter-weighted editable "
               f"{_pct(t['param_weighted_editable'])} of all models' parameters "
-              f"({_pct(t['param_weighted_editable_imported'])} of the imported ones)")
+              f"({_pct(t['param_weighted_editable_imported'])} of the imported ones; by the "
+              f"import reports' own count {_pct(t['report_param_weighted_editable'])})")
     for field, title in (("first", "First failure causes"),
                          ("all", "Causes anywhere in the import reports (models with each)")):
         hist = histogram(results, field)
         if not hist:
             continue
         print(f"\n{title} ({len(hist)} distinct):")
-        for n, cause, keys in hist[:top]:
+        for n, cause, keys, places in hist[:top]:
             names = ", ".join(k.split(":", 1)[1] for k in keys[:8]) + (" ..." if n > 8 else "")
             print(f"{n:4d}  {cause}\n        {names}")
+            for place, count in places:
+                print(f"        at {place} ({count})")
+
+
+def save(path: Path, results: list[dict[str, Any]], wall_s: float | None) -> None:
+    path.write_text(json.dumps({
+        "results": results, "totals": totals(results), "first_causes": histogram(results),
+        "all_causes": histogram(results, "all"), "wall_s": wall_s}, indent=1), encoding="utf-8")
 
 
 def main() -> None:
@@ -733,10 +795,20 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="the table for RESULTS.md")
     ap.add_argument("--top", type=int, default=15, help="causes shown per histogram")
     ap.add_argument("--list", action="store_true", help="list the models and stop")
+    ap.add_argument("--from", dest="saved", type=Path,
+                    help="print the report of a saved --json run instead of running")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.threads)
+        return
+    if args.saved:  # its results again (with --json: saved again, totals recounted)
+        saved = json.loads(args.saved.read_text(encoding="utf-8"))
+        keys = set(selected(args.only))
+        results = [r for r in saved["results"] if r["key"] in keys]
+        if args.json:
+            save(args.json, results, saved.get("wall_s"))
+        print_report(results, args.markdown, args.top)
         return
     keys = selected(args.only)
     if args.list:
@@ -756,10 +828,7 @@ def main() -> None:
                   file=sys.stderr, flush=True)
     ordered = [results[k] for k in keys]
     if args.json:
-        args.json.write_text(json.dumps({
-            "results": ordered, "totals": totals(ordered),
-            "first_causes": histogram(ordered), "all_causes": histogram(ordered, "all"),
-            "wall_s": round(time.perf_counter() - start, 1)}, indent=1), encoding="utf-8")
+        save(args.json, ordered, round(time.perf_counter() - start, 1))
     print_report(ordered, args.markdown, args.top)
 
 
