@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,export]"
+	$(PY) -m pip install -q -e ".[test,export,hf]"
 	touch $(STAMP)
 
 # Qt's xcb plugin needs system libraries a fresh machine may lack (libxcb-cursor0 ...): installed

@@ -1,23 +1,25 @@
 """File > Import model…: an existing PyTorch model as an editable design, in the window.
 
 The dialog asks what ``designer import`` asks and calls the same service
-(:mod:`designer.engine.services.model_import`: SPEC resolution, import, weights): the model (a torchvision classification model by name, ``module:callable``
-or ``file.py:Class``, which is executed), the input shape, whether to bring its weights and
-whether to stop at the first unsupported part. The import runs in a worker thread on the request
-alone (torch, torchvision and tracing take seconds); the report (unsupported ops with path and
-source line, auxiliary outputs) comes back to the dialog, and a successful import is handed to the
+(:mod:`designer.engine.services.model_import`: SPEC resolution, import, weights): the model (a torchvision classification model by name, ``transformers:ClassName`` or
+``timm:NAME`` with its config settings, ``module:callable`` or ``file.py:Class``, which is
+executed), the input shape (empty: the model's own), whether to bring its weights and whether to
+stop at the first unsupported part. The import runs in a worker thread on the request
+alone (torch, torchvision and tracing take seconds); the report (each unsupported cause once,
+with its count, module paths and source line; auxiliary outputs) comes back to the dialog, and a successful import is handed to the
 window through :attr:`ImportDialog.imported`, which opens it as a new design.
 
 Weights: the model built with ``weights=None`` (its own initial weights) or, only when the user
-asks, torchvision's pretrained weights through torchvision's own API. They are written beside the
+asks, the library's pretrained weights through its own API (torchvision, transformers, timm). They are written beside the
 project file as the CLI does (``<stem>.weights.pt``, ``training.init_weights``), so an import
 with weights asks where the project goes and opens that file.
 """
 
 from __future__ import annotations
 
+import shlex
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,7 @@ from PySide6.QtWidgets import (
 
 from designer.engine.services import model_import
 
-OFFLINE = ("torchvision's pretrained weights could not be downloaded (no network?). Import "
-           "without them, or load a state_dict file later with File > Load weights….")
+OFFLINE = model_import.offline_message("torchvision", window=True)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,12 @@ class ImportRequest:
     """What to import; all the worker reads."""
 
     spec: str
-    shape: tuple[int, ...]
+    shape: tuple[int, ...] | None  # None: the model's own (spec_input_defaults)
     weights: bool = False
     pretrained: bool = False
     partial: bool = False
     project_file: Path | None = None  # with weights: where the project goes
+    config: model_import.ConfigOverrides = field(default_factory=model_import.ConfigOverrides)
 
 
 @dataclass
@@ -69,12 +71,15 @@ class ImportResult:
 def run_import(request: ImportRequest) -> ImportResult:
     """Make the model, import it and write its weights (any thread; no Qt)."""
     try:
-        model, name = model_import.load_spec(request.spec, request.pretrained, request.shape)
+        model, name = model_import.load_spec(request.spec, request.pretrained, request.shape,
+                                             request.config)
+    except model_import.PretrainedUnavailable as exc:
+        return ImportResult(error=model_import.offline_message(exc.library, window=True))
     except (ValueError, ImportError, OSError) as exc:
-        return ImportResult(error=_offline(exc) if request.pretrained else f"{exc}")
+        return ImportResult(error=_offline(exc, request.spec) if request.pretrained else f"{exc}")
     except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
         if request.pretrained:
-            return ImportResult(error=_offline(exc))
+            return ImportResult(error=_offline(exc, request.spec))
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return ImportResult(error=f"{request.spec} could not be made: {last}")
     weights_beside = request.project_file if request.weights else None
@@ -85,16 +90,19 @@ def run_import(request: ImportRequest) -> ImportResult:
     except model_import.WeightsNotWritten as exc:
         return ImportResult(report=exc.report, error=f"the weights could not be written: {exc}")
     if imported.project is None:
-        return ImportResult(report=imported.report, error=imported.report.summary())
+        return ImportResult(report=imported.report,
+                            error=imported.error or imported.report.summary())
     return ImportResult(imported.project, imported.report, weights_file=imported.weights_file)
 
 
-def _offline(exc: BaseException) -> str:
+def _offline(exc: BaseException, spec: str) -> str:
+    offline = model_import.offline_message(model_import.spec_library(spec) or "torchvision",
+                                           window=True)
     text = str(exc)
     if any(w in text for w in ("urlopen", "URLError", "Temporary failure", "Name or service",
                                "Network is unreachable", "HTTP", "getaddrinfo", "download")):
-        return OFFLINE
-    return f"{OFFLINE}\n({type(exc).__name__}: {text})"
+        return offline
+    return f"{offline}\n({type(exc).__name__}: {text})"
 
 
 def report_text(result: ImportResult) -> str:
@@ -110,17 +118,22 @@ def report_text(result: ImportResult) -> str:
         lines = [f"Imported {first}"]
     else:
         lines = [f"Imported the mapped part (stopped at the unsupported parts): {first}"]
-    if report.unsupported:
-        lines += ["", "Unsupported (module path: op: why [source line]):"]
-        lines += [f"  {u}" for u in report.unsupported]
+    if report.unsupported:  # each cause once (the JSON report of designer import has them all)
+        lines += ["", "Unsupported (op: why (how many places: module paths) [source line]):"]
+        lines += [f"  {c}" for c in report.causes()]
     if report.blocks:
         lines += ["", "Blocks: " + ", ".join(f"{k} ×{v}" for k, v in report.blocks.items())]
     if report.aux_outputs:
         lines += ["", ("Auxiliary outputs (returned in training only; set aux_weight on each Output "
                   "to change its loss weight):")]
         lines += [f"  fed by {k}: loss weight {w:g}" for k, w in report.aux_outputs.items()]
+    if len(report.outputs) > 1:
+        lines += ["", "Outputs (the first is the one a loss reads):"]
+        lines += [f"  {k}: {v}" for k, v in report.outputs.items()]
     if result.project is not None:
-        lines += ["", f"{report.layers} layers, {report.parameters:,} parameters."]
+        kept = (f" ({report.editable_layers} editable, {report.functions} kept as code)"
+                if report.functions or report.editable_layers else "")
+        lines += ["", f"{report.layers} layers{kept}, {report.parameters:,} parameters."]
     if result.weights_file is not None:
         lines.append(f"Weights written to {result.weights_file} (training.init_weights).")
     return "\n".join(lines)
@@ -185,10 +198,14 @@ class ImportDialog(QDialog):
         self.spec.addItems([f"torchvision:{n}" for n in names])
         i = self.spec.findText("torchvision:resnet18")
         self.spec.setCurrentIndex(max(i, 0))
-        self.spec.lineEdit().setPlaceholderText("torchvision:NAME, module.path:callable, "
+        self.spec.lineEdit().setPlaceholderText("torchvision:NAME, transformers:ClassName, "
+                                                "timm:NAME, module.path:callable, "
                                                 "path/to/file.py:Class or model.pt2")
-        self.spec.setToolTip("torchvision:NAME (built with weights=None), module.path:callable "
-                             "or path/to/file.py:ClassOrFactory, called without arguments")
+        self.spec.setToolTip("torchvision:NAME (built with weights=None), transformers:ClassName "
+                             "(e.g. transformers:BertForSequenceClassification, built from its "
+                             "config class) or timm:NAME (pretrained=False): nothing downloaded; "
+                             "module.path:callable or path/to/file.py:ClassOrFactory, called "
+                             "without arguments")
         browse = QPushButton("File…", self)
         browse.setToolTip("Choose a Python file and type :ClassName after it")
         browse.clicked.connect(self._browse_file)
@@ -201,16 +218,26 @@ class ImportDialog(QDialog):
         note.setWordWrap(True)
         note.setStyleSheet("color: #8a5a00;")
         form.addRow("", note)
+        self.config = QLineEdit(self)
+        self.config.setObjectName("config")
+        self.config.setPlaceholderText("transformers:/timm: settings, e.g. num_hidden_layers=2 "
+                                       "hidden_act=gelu, or config.json")
+        self.config.setToolTip(model_import.CONFIG_HELP.replace("repeatable", "separated by "
+                                                                "spaces"))
+        form.addRow("Config", self.config)
         self.shape = QLineEdit("3,224,224", self)
         self.shape.setObjectName("shape")
+        self.shape.setPlaceholderText("the model's own (e.g. 16 token ids for a text model)")
         self.shape.setToolTip("One sample's shape without the batch; reshapes in the design hold "
-                              "sizes for it")
+                              "sizes for it. Empty: the model's own (token ids for a "
+                              "transformers text model, its image size, timm's input_size)")
         form.addRow("Input shape", self.shape)
         self.weights = QCheckBox("Import its weights (saved beside the project as "
                                  "<name>.weights.pt, used as the initial weights)", self)
         self.weights.setObjectName("weights")
-        self.pretrained = QCheckBox("torchvision's pretrained weights (downloaded by "
-                                    "torchvision; needs a network)", self)
+        self.pretrained = QCheckBox("Pretrained weights (downloaded by torchvision, "
+                                    "transformers (ClassName@hub-id) or timm; needs a network)",
+                                    self)
         self.pretrained.setObjectName("pretrained")
         self.project_file = QLineEdit(self)
         self.project_file.setObjectName("project_file")
@@ -230,6 +257,7 @@ class ImportDialog(QDialog):
         form.addRow("", self.partial)
         self.weights.toggled.connect(self._sync_enabled)
         self.spec.currentTextChanged.connect(self._sync_enabled)
+        self.spec.currentTextChanged.connect(self._spec_changed)
 
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 0)  # busy
@@ -264,9 +292,16 @@ class ImportDialog(QDialog):
         on = self.weights.isChecked() and not self.is_running()
         for w in self._file_widgets:
             w.setEnabled(on)
-        self.pretrained.setEnabled(on and self.spec.currentText().startswith("torchvision:"))
+        spec = self.spec.currentText().strip()
+        self.pretrained.setEnabled(on and model_import.spec_library(spec) != "")
         if not self.pretrained.isEnabled():
             self.pretrained.setChecked(False)
+
+    def _spec_changed(self, spec: str) -> None:
+        library = model_import.spec_library(spec.strip())
+        if library in ("transformers", "timm") and not self.shape.isModified() and (
+                self.shape.text() == "3,224,224"):
+            self.shape.clear()  # the untouched default: the model's own input instead
 
     def _browse_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Python file with the model", str(Path.home()),
@@ -279,7 +314,7 @@ class ImportDialog(QDialog):
         from designer.engine.document.project import SUFFIX
 
         filter_ = f"Designer projects (*{SUFFIX});;All files (*)"
-        name = self.spec.currentText().rpartition(":")[2] or "imported"
+        name = self.spec.currentText().rpartition(":")[2].partition("@")[0] or "imported"
         path, _ = QFileDialog.getSaveFileName(self, "Save the imported project as",
                                               str(Path.home() / (name + SUFFIX)), filter_)
         if path:
@@ -290,7 +325,13 @@ class ImportDialog(QDialog):
         spec = self.spec.currentText().strip()
         if not spec:
             raise ValueError("name the model to import")
-        shape = model_import.parse_shape(self.shape.text())
+        text = self.shape.text().strip()
+        shape = model_import.parse_shape(text) if text else None
+        try:
+            items = shlex.split(self.config.text())
+        except ValueError as exc:
+            raise ValueError(f"Config: {exc}") from None
+        config = model_import.parse_config(items)
         project_file = None
         if self.weights.isChecked():
             text = self.project_file.text().strip()
@@ -299,7 +340,7 @@ class ImportDialog(QDialog):
                                  "(Project file)")
             project_file = Path(text).expanduser()
         return ImportRequest(spec, shape, self.weights.isChecked(), self.pretrained.isChecked(),
-                             self.partial.isChecked(), project_file)
+                             self.partial.isChecked(), project_file, config)
 
     # -- the import ------------------------------------------------------------------------------
 

@@ -122,6 +122,42 @@ def _two_outputs() -> Graph:
     return g
 
 
+def _kept_as_code() -> Graph:
+    """Function layers (calls kept as code, sizes read off the input) fed by Tensor layers: a
+    buffer, a learnable tensor and a constant with its values in the design."""
+    g = Graph()
+    i = g.add_node("Input", name="tokens", params={"shape": [4, 6]})
+    buf = g.add_node("Tensor", name="pos", params={"shape": [6], "stored": "buffer"})
+    par = g.add_node("Tensor", name="scale", params={"shape": [1, 1, 6], "stored": "parameter"})
+    const = g.add_node("Tensor", name="table", params={
+        "shape": [2, 3], "stored": "constant", "data": [1, 2.5, "-inf", 0, 4, 5]})
+    add = g.add_node("Function", name="shifted", params={"program": {
+        "inputs": [{"layout": "batch", "dtype": "float"}, {"layout": "whole", "dtype": "float"},
+                   {"layout": "whole", "dtype": "float"}],
+        "steps": [{"op": "operator.add", "args": [{"in": 0}, {"in": 1}]},
+                  {"op": "operator.mul", "args": [{"step": 0}, {"in": 2}]},
+                  {"op": "method.size", "args": [{"in": 0}, 0]},
+                  {"op": "method.reshape", "args": [{"step": 1}, {"step": 2}, 2, -1]},
+                  {"op": "operator.getitem", "args": [{"step": 3}, {"tuple": [
+                      {"ellipsis": 1}, {"slice": [None, 9, None]}]}]},
+                  {"op": "F.gelu", "args": [{"step": 4}], "kwargs": {"approximate": "tanh"}}],
+        "output": {"layout": "batch", "dtype": "float"}}})
+    for port, src in enumerate((i, buf, par)):
+        g.connect(src.id, add.id, port)
+    use = g.add_node("Function", name="masked", params={"program": {
+        "inputs": [{"layout": "batch", "dtype": "float"}, {"layout": "whole", "dtype": "float"}],
+        "steps": [{"op": "torch.amax", "args": [{"in": 1}], "kwargs": {"dim": 1}},
+                  {"op": "torch.clamp", "args": [{"step": 0}], "kwargs": {"min": 0.0}},
+                  {"op": "aten.sum.dim_IntList", "args": [{"step": 1}, [0]]},
+                  {"op": "operator.add", "args": [{"in": 0}, {"step": 2}]}],
+        "output": {"layout": "batch", "dtype": "float"}}})
+    g.connect(add.id, use.id, 0)
+    g.connect(const.id, use.id, 1)
+    o = g.add_node("Output", name="out")
+    g.connect(use.id, o.id)
+    return g
+
+
 def _shadowing_names() -> Graph:
     """Node names that are builtins, module-level names of model.py or template temporaries."""
     g = Graph()
@@ -242,6 +278,7 @@ def layer_cases() -> dict[str, Graph]:
         "residual": _residual(),
         "two-outputs": _two_outputs(),
         "shadowing-names": _shadowing_names(),
+        "kept-as-code": _kept_as_code(),
     }
     covered = {n.type for g in cases.values() for n in g.nodes.values()}
     for spec in CATALOG:  # layer types added later get a generic graph

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from designer.engine.interop.importing import ImportFailed, import_model
+from designer.engine.interop.importing import import_model
 from designer.engine.model.build import build_model
 from designer.engine.model.catalog import CATALOG, LayerSpec, Param
 from designer.engine.model.catalog.importers import (
@@ -133,10 +133,21 @@ def test_a_new_layer_imports_through_its_own_converter(scale_layer):
         assert torch.equal(built(x), model(x))
 
 
-def test_without_its_converter_the_module_is_a_block_that_does_not_map():
+def test_without_its_converter_the_module_is_a_block_that_keeps_its_call_as_code():
+    """No layer stands for the module's ``x * 2.5``: it is a block whose call is a Function
+    layer (kept as code), and the import says so."""
     assert CATALOG.get("TestScale") is None
-    with pytest.raises(ImportFailed, match="mul with a number"):
-        import_model(Scaled().eval(), (1, 5, 5))
+    model = Scaled().eval()
+    project, report = import_model(model, (1, 5, 5))
+    assert report.ok and report.functions == 1 and "1 kept as code" in report.summary()
+    kept = [n for g in project.networks.values() for n in g.nodes.values()
+            if n.type == "Function"]
+    assert [s["op"] for s in kept[0].params["program"]["steps"]] == ["operator.mul"]
+    built = build_model(project.networks["model"]).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 1, 5, 5)
+    with torch.no_grad():
+        assert torch.equal(built(x), model(x))
 
 
 @pytest.mark.parametrize("eps", [1e-5, None])

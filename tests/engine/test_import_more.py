@@ -58,13 +58,15 @@ def test_functional_pooling_becomes_pooling_layers(tmp_path):
     assert any(p["ceil_mode"] for p in pools)
 
 
-def test_functional_pooling_with_dilation_is_reported():
+def test_functional_pooling_with_dilation_is_kept_as_code(tmp_path):
+    """No layer pools with a dilation: the call is a Function layer, exact and exported."""
     class Dilated(nn.Module):
         def forward(self, x):
             return F.max_pool2d(x, 3, 1, 0, 2)
 
-    with pytest.raises(ImportFailed, match="dilation"):
-        import_model(Dilated(), (3, 9, 9))
+    project, report, _built = _exact(Dilated(), (3, 9, 9), tmp_path, "dilated")
+    (fn,) = [n for n in project.networks["model"].nodes.values() if n.type == "Function"]
+    assert fn.params["program"]["steps"][0]["op"] == "F.max_pool2d" and report.functions == 1
 
 
 class _Chain(nn.Module):
@@ -98,12 +100,33 @@ def test_a_module_list_chain_is_one_sequential_block(tmp_path):
     assert project.networks[use.params["block"]].sequential
 
 
-def test_a_module_list_used_other_than_as_a_chain_is_reported():
+def test_a_module_list_used_other_than_as_a_chain_keeps_its_items_and_reports_the_unused():
+    """Items of a list called on their own are layers at layers.0, layers.1 ... (the model's
+    keys); an item never called would lose its weights: reported."""
     with pytest.raises(ImportFailed) as info:
         import_model(_Summed().eval(), (8,))
-    entries = info.value.report.unsupported
-    assert entries and all("a module inside a child module" in u.reason for u in entries)
-    assert entries[0].path == "layers.0"
+    (entry,) = info.value.report.unsupported
+    assert entry.path == "layers.3" and "never called" in entry.reason
+
+
+class _Items(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(8, 8)
+        self.layers = nn.ModuleList([nn.Sequential(nn.Linear(8, 8), nn.ReLU()), nn.Linear(8, 8),
+                                     nn.Linear(8, 8), nn.Linear(8, 8)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        return sum(layer(x) for layer in self.layers)
+
+
+def test_module_list_items_called_on_their_own_keep_their_keys(tmp_path):
+    project, report, built = _exact(_Items(), (8,), tmp_path, "items")
+    assert "layers.0.0.weight" in built.state_dict() and "layers.3.weight" in built.state_dict()
+    attrs = [n.attr for n in project.networks["model"].nodes.values() if n.attr]
+    assert attrs == ["layers.0", "layers.1", "layers.2", "layers.3"]
+    assert report.functions >= 1  # sum() starts from 0: 0 + a tensor is kept as code
 
 
 def test_a_small_maxvit_imports_exactly(tmp_path):

@@ -167,6 +167,11 @@ def test_data_dependent_control_flow_is_reported_clearly(tmp_path):
     assert data["ok"] is False and data["unsupported"][0]["op"] == "trace"
 
 
+@torch.fx.wrap
+def _user_function(x):  # a function of the model's own, kept whole by torch.fx
+    return x.cumsum(1)
+
+
 class Sorting(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -179,12 +184,34 @@ class Sorting(nn.Module):
         return self.out(x)
 
 
-def test_an_unsupported_op_is_listed_and_partial_stops_before_it():
+def test_an_op_no_layer_stands_for_is_kept_as_code():
+    model = randomise(Sorting()).eval()
+    project, report = import_model(model, (4,))
+    assert report.ok and report.functions == 1
+    assert "2 editable, 1 kept as code" in report.summary()
+    graph = project.networks["model"]
+    (fn,) = [n for n in graph.nodes.values() if n.type == "Function"]
+    assert fn.name == "cumsum" and fn.params["program"]["steps"] == [
+        {"op": "torch.cumsum", "args": [{"in": 0}], "kwargs": {"dim": 1}}]
+    built = build_model(graph).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        assert torch.equal(built(x), model(x))
+
+
+def test_an_op_that_cannot_be_code_is_listed_and_partial_stops_before_it():
+    class Hooked(Sorting):
+        def forward(self, x):
+            x = self.fc(x)
+            x = _user_function(x)
+            return self.out(x)
+
     with pytest.raises(ImportFailed) as info:
-        import_model(Sorting(), (4,))
+        import_model(Hooked(), (4,))
     (entry,) = info.value.report.unsupported
-    assert entry.op == "cumsum" and "torch.cumsum(x, dim=1)" in entry.source
-    project, report = import_model(Sorting(), (4,), partial=True)
+    assert "_user_function" in entry.reason and "not a torch function" in entry.reason
+    project, report = import_model(Hooked(), (4,), partial=True)
     assert report.partial and not report.ok
     names = [n.name for n in project.networks["model"].nodes.values()]
     assert "fc" in names and "out" not in names

@@ -232,7 +232,7 @@ def test_pretrained_without_a_network_says_so(monkeypatch):
     from designer.engine.services import model_import
     from designer.ui.import_dialog import OFFLINE, ImportRequest, run_import
 
-    def offline(spec, pretrained=False, input_shape=None):
+    def offline(spec, pretrained=False, input_shape=None, config=None):
         assert pretrained
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
@@ -326,3 +326,23 @@ def test_weights_that_cannot_be_written_are_said_with_the_report(tmp_path):
                                       project_file=tmp_path / "afile" / "t.dnn.json"))
     assert result.project is None and result.report is not None and result.report.ok
     assert result.error.startswith("the weights could not be written: ")
+
+
+def test_the_dialog_report_shows_each_cause_once_with_its_places():
+    """A cause repeated in every block is one line with its count (the report listed each
+    instance), and an import with code kept says how much of it is editable."""
+    from designer.engine.interop.importing import ImportReport, Unsupported
+    from designer.ui.import_dialog import ImportResult, report_text
+
+    entries = [Unsupported(f"blocks.{i}", "cumsum", "no designer layer for this function")
+               for i in range(7)]
+    text = report_text(ImportResult(report=ImportReport("Many", [8], unsupported=entries)))
+    assert text.startswith("Import failed: Many: 7 part(s) have no designer layer:")
+    (line,) = [x for x in text.splitlines() if "cumsum" in x]
+    assert "(7 places: blocks.0, blocks.1, blocks.2, blocks.3, blocks.4, ...)" in line
+    report = ImportReport("Net", [8], layers=5, parameters=10, functions=2, editable_layers=1,
+                          editable_parameters=10, outputs={"logits": "its output 'logits'",
+                                                           "hidden": "its output 'hidden'"})
+    text = report_text(ImportResult(project=object(), report=report))
+    assert "5 layers (1 editable, 2 kept as code), 10 parameters." in text
+    assert "  logits: its output 'logits'" in text

@@ -18,6 +18,7 @@ from ..model.blocks import bind, bound_values, definition_order, is_ref, other_a
 from ..model.build import BuildError, Step, ordered_io, plan
 from ..model.catalog import CATALOG, CodeContext, LayerSpec, code_lines, module_kwargs, name_problem
 from ..model.catalog.activation import parameter_size
+from ..model.catalog.names import list_item
 from ..model.graph import Graph, is_aux_output
 from ..model.interpreter import GraphInterpreter
 from ..model.pysource import BUILTIN_NAMES, MODULE_NAMES, CodegenError, comment_text, literal
@@ -358,6 +359,7 @@ class ClassWriter:
         init: list[str] = []
         attrs: dict[str, str] = {}  # node id -> how forward reaches its module
         flags: dict[str, str] = {}  # when-parameter -> attribute holding it (module-less layers)
+        lists: set[str] = set()  # nn.ModuleList attributes made for items (layers.0)
         module_attrs = {s.attr for s in steps if not s.kind.is_port}
         for s in steps:
             if s.kind.is_port:
@@ -368,7 +370,10 @@ class ClassWriter:
             has_module = s.kind.holds_module(s.type)
             # a sequential network's numbers and an imported model's "block1-0" are no names
             named = s.attr.isidentifier() and not (sequential and not chain)
-            if not named:
+            item = list_item(s.attr) if not chain else None  # layers.0: a list's item
+            if item is not None:
+                attrs[s.node_id] = f"self.{item[0]}[{item[1]}]"
+            elif not named:
                 attrs[s.node_id] = f"getattr(self, {literal(s.attr)})"
             else:
                 attrs[s.node_id] = f"self.{s.attr}"
@@ -380,11 +385,20 @@ class ClassWriter:
                     flags[node.when] = name
                     init.append(f"self.{name} = {node.when}")
                 continue
+            stored = CATALOG[s.type].stored_code if s.kind.bare_parameter(s.type) else None
+            if stored is not None and on and node.when is None:  # a buffer: registered
+                init.append(stored(on[0][1].kwargs, literal(s.attr)))
+                continue
             ctor = self._constructor(s, node, on, uses, vary) if on else None
             if node.when is not None:
                 ctor = f"{ctor} if {node.when} else None" if ctor else "None"
             if chain:
                 init.append(f"{ctor},")
+            elif item is not None:
+                if item[0] not in lists:
+                    lists.add(item[0])
+                    init.append(f"self.{item[0]} = nn.ModuleList()")
+                init.append(f"self.{item[0]}.append({ctor})")
             elif not named:
                 register = "register_parameter" if _bare(s) else "add_module"
                 init.append(f"self.{register}({literal(s.attr)}, {ctor})")

@@ -21,8 +21,10 @@ from torch import nn
 
 from .catalog import CATALOG, apply_layer, make_module
 from .catalog.activation import parameter_size
+from .catalog.names import list_item
 from .graph import Graph, Node, is_aux_output
 from .interpreter import GraphInterpreter
+from .modules import StoredBuffer
 from .nodes import NodeKind, kind_of
 from .shapes import Analysis, analyze
 
@@ -97,7 +99,12 @@ class GraphModule(nn.Module):
                     self.add_module(step.attr, None)  # as torchvision's downsample = None
                 continue
             module = maker.run_node(step, [])
-            if isinstance(module, nn.Parameter):
+            if "." in step.attr:  # an item of a list of modules (a Hugging Face layers.0)
+                self._add_item(step.attr, module, step.frozen)
+                continue
+            if isinstance(module, StoredBuffer):  # a Tensor layer's buffer (key <name>)
+                self.register_buffer(step.attr, module.tensor, persistent=module.persistent)
+            elif isinstance(module, nn.Parameter):
                 module.requires_grad_(not step.frozen)
                 self.register_parameter(step.attr, module)
             elif module is not None:
@@ -107,6 +114,22 @@ class GraphModule(nn.Module):
         self._bare = bare
         if bare:
             self._register_load_state_dict_pre_hook(_BareKeys(bare))
+
+    def _add_item(self, attr: str, module: nn.Module, frozen: bool) -> None:
+        """Put a layer's module at ``list.index``: item ``index`` of the nn.ModuleList ``list``
+        (made on its first item), so its keys are the model's (``layers.0.mlp.weight``)."""
+        head, index = list_item(attr) or (attr, -1)
+        items = self._modules.get(head)
+        if items is None:
+            items = nn.ModuleList()
+            self.add_module(head, items)
+        if not isinstance(module, nn.Module) or not isinstance(items, nn.ModuleList) \
+                or index != len(items):
+            raise ValueError(f"{attr}: items of a list of modules are layers made in order "
+                             f"(0, 1, ...), here item {index} after {len(items)}")
+        if frozen:
+            freeze(module)
+        items.append(module)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         values = self.forward_all(*inputs)
@@ -131,12 +154,20 @@ class GraphModule(nn.Module):
                 values[step.node_id] = args[0]
                 continue
             if kind.is_block:  # its network, a submodule
-                values[step.node_id] = getattr(self, step.attr)(*args)
+                values[step.node_id] = self._child(step.attr)(*args)
                 continue
             spec = CATALOG[step.type]
-            module = getattr(self, step.attr) if spec.module_name is not None else None
+            module = self._child(step.attr) if spec.module_name is not None else None
             values[step.node_id] = apply_layer(spec, module, args, step.kwargs)
         return values
+
+
+    def _child(self, attr: str) -> Any:
+        """A step's module (or bare tensor): ``self.<attr>``, or an item of a list (layers.0)."""
+        if "." in attr:
+            head, _, index = attr.partition(".")
+            return self._modules[head][int(index)]
+        return getattr(self, attr)
 
 
 class _BareKeys:

@@ -461,6 +461,9 @@ class Graph(Observable):
             raise GraphError(f"{name}: {why}")
         if any(attr in (n.name, n.attr) for n in self.nodes.values()):
             raise GraphError(f"{name}: the module attribute {attr!r} is taken by another layer")
+        head = attr.split(".", 1)[0]
+        if "." in attr and any(head in (n.name, n.attr) for n in self.nodes.values()):
+            raise GraphError(f"{name}: {head!r}, the list holding {attr!r}, is another layer")
 
     def assign(self, other: Graph) -> None:
         """Make this graph equal to ``other`` in place, through events (edges and nodes removed,
@@ -783,6 +786,9 @@ def _reachability(graph: Graph, adj: Adjacency, from_input: set[str], to_output:
     for n in nodes:
         if n not in from_input or n in to_output:
             continue
+        if nodes[n].spec.bare_parameter and not adj.succs[n] and nodes[n].spec.num_inputs == 0 \
+                and nodes[n].params.get("stored") in ("parameter", "buffer"):
+            continue  # a tensor of the model forward never reads (num_batches_tracked): kept
         if any(n not in after for after in behind):
             # Explained by the missing connection; the layers before a loose end lead nowhere
             # only because it does, so it alone is named.

@@ -68,6 +68,30 @@ def learned_tensor(shape: tuple[int, ...], init: str = "normal", std: float = 0.
     return nn.Parameter(w)
 
 
+class StoredBuffer:
+    """A Tensor layer's tensor that is not learned: the network registers it as a buffer
+    (``persistent``: in the state_dict), under the layer's name."""
+
+    def __init__(self, tensor: torch.Tensor, persistent: bool) -> None:
+        self.tensor, self.persistent = tensor, persistent
+
+
+def stored_tensor(shape: tuple[int, ...], stored: str = "buffer", dtype: str = "float32",
+                  data: list | None = None) -> nn.Parameter | StoredBuffer:
+    """The tensor of a Tensor layer: zeros of ``shape`` and ``dtype`` (the weights file fills a
+    parameter or buffer), or a constant's ``data`` (flat values; "inf", "-inf", "nan" as texts).
+    A "parameter" is an nn.Parameter; a "buffer" or "constant" a :class:`StoredBuffer`."""
+    kind = getattr(torch, dtype)
+    if data:
+        t = torch.tensor([float(v) if isinstance(v, str) else v for v in data],
+                         dtype=kind).reshape(shape)
+    else:
+        t = torch.zeros(shape, dtype=kind)  # shape (): a scalar
+    if stored == "parameter":
+        return nn.Parameter(t)
+    return StoredBuffer(t, persistent=stored == "buffer")
+
+
 class WindowAttention(nn.Module):
     """What Swin's two window attentions share (ShiftedWindowAttention and its V2 derive from
     it): the window and shift sizes, ``qkv`` and ``proj``, the relative position index of a

@@ -29,8 +29,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .program import check_program
+
 PARAM_TYPES = ("int", "float", "bool", "choice", "ints", "shape", "dims", "text", "texts", "size",
-               "values")
+               "values", "program", "numbers")
 #: Most entries of a ``values`` parameter (a block use's arguments).
 MAX_VALUES_ENTRIES = 64
 
@@ -119,6 +121,10 @@ class Param:
             base = "a list of texts"
         elif t == "values":
             base = "an object of named values (numbers, true/false or texts)"
+        elif t == "numbers":
+            base = "a list of numbers"
+        elif t == "program":
+            base = "a program: an object of inputs, steps and output"
         else:
             base = "[height, width], two positive integers"
         return base + (" or null" if self.optional and not self.layer else "")
@@ -188,6 +194,10 @@ class Param:
             return list(value)
         if t == "values":
             return _check_values(value)
+        if t == "program":
+            return check_program(value)
+        if t == "numbers":
+            return _check_numbers(value)
         # size
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096
@@ -234,6 +244,22 @@ class Param:
                 raise ValueError(f"expected {self.describe()}, got {_show(value)}")
             top = f"{int(self.max):,}" if float(self.max).is_integer() else f"{self.max:g}"
             raise ValueError(f"{_show(value)} is too large: {self.name} can be at most {top}")
+
+
+MAX_NUMBERS = 65_536  # entries of a ``numbers`` value (a constant tensor kept in the design)
+
+
+def _check_numbers(value: Any) -> list:
+    """A flat list of numbers; infinities and NaN written as the texts "inf", "-inf", "nan"."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_NUMBERS:
+        raise ValueError(f"expected a list of at most {MAX_NUMBERS:,} numbers")
+    for v in value:
+        if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) \
+                or isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"expected numbers (or \"inf\", \"-inf\", \"nan\"), got {_show(v)}")
+    return list(value)
 
 
 #: Types whose value may be a reference to a block parameter (designer.engine.model.blocks).

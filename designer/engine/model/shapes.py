@@ -249,9 +249,12 @@ class Analyzer(GraphInterpreter):
             info.error_code = "block_depth"
             return info
         ins, outs = definition.inputs(), definition.outputs()
-        if len(outs) != 1:
-            info.error = (f"{label}: block {name!r} has {len(outs)} Outputs; a block used as a "
-                          "layer has exactly one")
+        # several Outputs: the use returns them as a tuple (an imported module's results, taken
+        # by index by Function layers); its shape is the first's
+        if len(outs) != 1 and (params["repeat"] > 1 or not outs
+                               or any(o.params.get("aux_weight") for o in outs)):
+            info.error = (f"{label}: block {name!r} has {len(outs)} Outputs; a block repeated "
+                          "or with auxiliary Outputs has exactly one")
             return info
         if outs[0].params.get("aux_weight"):
             info.error = (f"{label}: the Output of block {name!r} is auxiliary (aux_weight "
@@ -318,7 +321,7 @@ class Analyzer(GraphInterpreter):
                 shape, dtype = self.inputs[index]
                 return NodeInfo(tuple(shape), dtype)
         shape = tuple(node.params["shape"])
-        dtype = "int" if node.params.get("dtype") == "int64" else "float"
+        dtype = "int" if node.params.get("dtype") in ("int64", "bool") else "float"
         return NodeInfo(shape, dtype)
 
     def block(self, node: Node, upstream: list[NodeInfo | None]) -> NodeInfo:
@@ -411,8 +414,11 @@ class Analyzer(GraphInterpreter):
                           f"({nparams * 4 / 1e9:.1f} GB): reduce its sizes")
             return info
         info.output_shape = out
-        info.dtype = spec.output_dtype or ("float" if spec.input_dtype == "float" or not in_dtypes
-                                           else in_dtypes[0])
+        if spec.output_dtype_of is not None:
+            info.dtype = spec.output_dtype_of(params)
+        else:
+            info.dtype = spec.output_dtype or ("float" if spec.input_dtype == "float"
+                                               or not in_dtypes else in_dtypes[0])
         info.kwargs = kwargs
         info.params = nparams
         info.macs = macs

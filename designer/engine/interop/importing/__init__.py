@@ -48,6 +48,7 @@ nodes to layers (:mod:`.nodes`), block definitions (:mod:`.sharing`) and files (
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -74,14 +75,16 @@ from .files import (
     save_weights,
     weights_path,
 )
+from .kept import FUNCTION, TENSOR
 from .nodes import AUX_WEIGHT, ImportedNet
 from .report import ImportFailed, ImportReport, Unsupported, exception_source
 from .sharing import net_graph, share_definitions
-from .tracing import ModuleImporter, import_exported
+from .tracing import ModuleImporter, import_exported, output_names
 
 
 def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, name: str = "",
-                 partial: bool = False) -> tuple[Project, ImportReport]:
+                 partial: bool = False, input_dtype: str = "float32"
+                 ) -> tuple[Project, ImportReport]:
     """An editable design of ``module`` for inputs of ``input_shape`` (one sample, no batch),
     and the report of the import. Raises :class:`ImportFailed` listing what cannot be mapped,
     unless ``partial``: then each network stops at its first unsupported part.
@@ -90,7 +93,13 @@ def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, n
     its ATen graphs are mapped instead of tracing, and ``input_shape`` None means its example
     input's. When torch.fx cannot trace the model's own forward (control flow on a shape), the
     model is exported (``torch.export.export(strict=False)`` on the probe input) and imported so.
+
+    ``input_dtype``: "float32", "int64" (token ids: the probe feeds ids 0 and 1, which every
+    vocabulary has) or "bool". What no catalog layer stands for is kept as code (Function
+    layers) and tensors used as they are become Tensor layers, so a model that runs imports.
     """
+    if input_dtype not in INPUT_DTYPES:
+        raise ValueError(f"input_dtype {input_dtype!r}: one of {', '.join(INPUT_DTYPES)}")
     source = module
     if isinstance(module, torch.export.ExportedProgram):
         module = unflatten_program(module)
@@ -100,13 +109,18 @@ def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, n
             raise ValueError("no input shape given and the model holds no example input")
         input_shape = example[1:]
     name = name or model_class_name(module)
-    report = ImportReport(name, [int(s) for s in input_shape], partial=partial)
+    report = ImportReport(name, [int(s) for s in input_shape], partial=partial,
+                          input_dtype=input_dtype)
     imp = ModuleImporter(module, report, partial)
     if example is not None and list(example[1:]) == list(input_shape):
         imp.batch = example[0]  # an exported program runs at its own batch size
-    x = torch.randn(imp.batch, *input_shape)
+    x = probe_input(imp.batch, input_shape, input_dtype)
+    config = getattr(module, "config", None)  # a Hugging Face model: no cache (export needs it)
+    if getattr(config, "use_cache", None):
+        config.use_cache = False
     try:
-        imp.probe(x)
+        out = imp.probe(x)
+        imp.output_names = output_names(out)
         if imp.lost_in_eval():  # heads that run in training only (GoogLeNet's aux1, aux2)
             out = imp.probe(x, training=True)
             # only when training returns more tensors than eval's one (else the child is unused
@@ -138,6 +152,7 @@ def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, n
         n.params["shape"] = [int(s) for s in input_shape]
     report.layers = sum(len(g.nodes) for g in ordered.values())
     report.parameters = sum(p.numel() for p in module.parameters())
+    _count_editable(ordered, report)
     what = f"{type(source).__module__}.{type(source).__qualname__}"
     if isinstance(source, torch.export.ExportedProgram) or is_exported(source):
         what = f"an ExportedProgram of {model_class_name(module)}"
@@ -146,13 +161,39 @@ def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, n
     return project, report
 
 
+INPUT_DTYPES = ("float32", "int64", "bool")
+
+
+def probe_input(batch: int, shape: Any, dtype: str) -> torch.Tensor:
+    """The tensor a model is probed with: normal floats, token ids 0 and 1, or all-true masks."""
+    if dtype == "int64":
+        return torch.randint(0, 2, (batch, *shape))
+    if dtype == "bool":
+        return torch.ones(batch, *shape, dtype=torch.bool)
+    return torch.randn(batch, *shape)
+
+
+def _count_editable(networks: dict[str, Graph], report: ImportReport) -> None:
+    """How much of the design is editable: the layers other than Function (calls kept as code)
+    and the parameters they hold, i.e. all but those of Tensor layers (tensors used whole)."""
+    layers = [n for g in networks.values() for n in g.nodes.values()
+              if not n.kind.is_input and not n.kind.is_output and not n.kind.is_block]
+    report.functions = sum(1 for n in layers if n.type == FUNCTION)
+    report.editable_layers = len(layers) - report.functions
+    whole = sum(math.prod(n.params["shape"]) * report.blocks.get(net, 1)
+                for net, g in networks.items() for n in g.nodes.values()
+                if n.type == TENSOR and n.params.get("stored") == "parameter")
+    report.editable_parameters = max(0, report.parameters - whole)
+
+
 def _export_fallback(model: nn.Module, x: torch.Tensor, report: ImportReport, partial: bool,
                      failure: tuple[Unsupported, Exception]) -> tuple[ModuleImporter, ImportedNet]:
     """torch.fx could not trace the model's own forward: export it on the probe input (its
     branches taken for that input's shape) and import the unflattened program. When export
     fails too, the report says both failed."""
     entry, _fx_error = failure
-    made = import_exported(model, (x,), {}, report, partial, x.shape[0], entry)
+    made = import_exported(model, (x,), {}, report, partial, x.shape[0], entry,
+                           dynamic_batch=True)
     if made is None:
         return (ModuleImporter(model, report, partial),
                 ImportedNet(type(model).__name__, "", [], False, False))

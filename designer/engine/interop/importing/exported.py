@@ -112,19 +112,27 @@ def weighted_op_layer(module: nn.Module, rank: int | None
     ops = [n for n in graph.nodes if n.op == "call_function"
            and aten_name(n.target) not in ATEN_IGNORED
            and not (n.target is operator.getitem and n.args[1] == 0)]
-    if len(phs) != 1 or len(ops) != 1 or ops[0].args[:1] != (phs[0],) \
-            or any(t not in own for t in attrs.values()):
+    if len(phs) != 1 or len(ops) != 1 or any(t not in own for t in attrs.values()):
         return None
     op = ops[0]
-    used = {attrs[a.name] for a in op.args[1:] if isinstance(a, torch.fx.Node) and a.name in attrs}
+    name = aten_name(op.target)
+    # the input is the op's first argument; an embedding's is its second, after the table
+    at = 1 if name == "embedding" else 0
+    if len(op.args) <= at or op.args[at] is not phs[0] or phs[0] in op.args[at + 1:]:
+        return None
+    used = {attrs[a.name] for a in op.args if isinstance(a, torch.fx.Node) and a.name in attrs}
     if set(own) - used - {"num_batches_tracked"}:
         return None  # state the op does not use: a block shows what uses it
-    name = aten_name(op.target)
     conv = CONVERTERS.get("weighted_op", name or "")
     if conv is None:
         return None
     view = ExportedGraph("", ops, [name], phs, own, attrs)
-    made = conv.run(name, view.op_args(op), rank)
+    args = view.op_args(op)  # the arguments after the first
+    if at:  # the table, then what follows the input
+        first = op.args[0]
+        args = [own[attrs[first.name]] if isinstance(first, torch.fx.Node)
+                and first.name in attrs else first, *args[1:]]
+    made = conv.run(name, args, rank)
     return (conv, made) if made is not None else None
 
 
@@ -149,11 +157,48 @@ def exported_layer(module: nn.Module, rank: int | None
     return (conv, made) if made is not None else None
 
 
-def export_program(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """``torch.export.export(model, args, kwargs, strict=False)`` in eval mode."""
+def _batch_shapes(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    """torch.export's dynamic_shapes making axis 0 of every tensor argument one symbolic batch
+    size (by forward's parameter names), or None when the arguments do not bind."""
+    import inspect
+
+    try:
+        bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    batch = torch.export.Dim("batch", min=2, max=1 << 16)
+
+    def spec(v: Any) -> Any:
+        return {0: batch} if isinstance(v, torch.Tensor) and v.dim() > 0 else None
+
+    out: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            out[name] = {k: spec(v) for k, v in value.items()}
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            out[name] = tuple(spec(v) for v in value)
+        else:
+            out[name] = spec(value)
+    return out
+
+
+def export_program(model: nn.Module, *args: Any, dynamic_batch: bool = False,
+                   **kwargs: Any) -> Any:
+    """``torch.export.export(model, args, kwargs, strict=False)`` in eval mode. With
+    ``dynamic_batch`` the first axis of each tensor argument is a symbolic batch size, so sizes
+    the model computes from it stay computed (a design kept as code runs at any batch); when
+    export cannot keep it symbolic, the program is made for the given batch."""
     was = model.training
     model.eval()
     try:
+        shapes = _batch_shapes(model, args, kwargs) if dynamic_batch else None
+        if shapes is not None:
+            try:
+                return torch.export.export(model, args, kwargs or None, strict=False,
+                                           dynamic_shapes=shapes)
+            except Exception:  # noqa: BLE001, S110 - the model fixes its batch: as given then
+                pass
         return torch.export.export(model, args, kwargs or None, strict=False)
     finally:
         model.train(was)

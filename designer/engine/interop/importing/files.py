@@ -14,6 +14,7 @@ from torch import nn
 from ...document.project import Project
 from ...model.build import build_model, upgrade_state_dict
 from ...model.weights import WeightsFit, match_weights, read_weights
+from .report import one_line
 
 
 def build_design(project: Project, network: str = "model", device: str | None = None
@@ -93,10 +94,8 @@ def load_program(path: str | Path) -> Any:
                          "unpickling (only tensors and the program are read from a .pt2 file)"
                          ) from None
     except Exception as exc:  # noqa: BLE001 - not a .pt2 archive, a newer format ...
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise ValueError(f"{path}: not an ExportedProgram file torch.export can load ({first})"
-                         ) from None
+        raise ValueError(f"{path}: not an ExportedProgram file torch.export can load "
+                         f"({one_line(exc)})") from None
 
 
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> WeightsReport:

@@ -18,6 +18,7 @@ from torch import nn
 from ...model.blocks import BLOCK
 from ...model.catalog import CATALOG, attr_problem, name_problem
 from ...model.catalog.importers import CONVERTERS, SAME, Call, Made, Pieces, Unmapped
+from ...model.catalog.names import list_item
 from ...model.nodes import kind_of
 from .exported import (
     ATEN_IGNORED,
@@ -27,6 +28,7 @@ from .exported import (
     model_class_name,
     weighted_op_layer,
 )
+from .kept import FUNCTION, ProgramMaker, dtype_kind, layout, tensor_layer
 from .report import source_line
 
 # An auxiliary output's loss weight: the model does not say; GoogLeNet's paper used 0.3.
@@ -61,6 +63,37 @@ class ImportedNet:
     network: str = ""  # the definition it uses, once shared
     list_dim: int | None = None  # called with a list of tensors, concatenated along this axis
     args: dict[str, Any] = field(default_factory=dict)
+
+
+# What a parameter used per sample (a Parameter layer, expanded over the batch: ViT's class
+# token, ConvNeXt's layer scale) may feed; any other use takes the tensor whole (a Tensor layer).
+PER_SAMPLE_USES = ("mul", "add", "cat", "expand", "iadd", "imul", "sub", "concat", "mul_",
+                   "add_", "getitem")
+
+
+def _input_alias(value: Any, placeholders: list) -> int | None:
+    """The placeholder index a graph value is (a placeholder itself, or an ATen cast to the
+    dtype it has already / alias / clone / detach of one), else None."""
+    while isinstance(value, torch.fx.Node) and value.op == "call_function" \
+            and aten_name(value.target) in ("to", "alias", "clone", "detach", "_to_copy") \
+            and value.args and isinstance(value.args[0], torch.fx.Node):
+        src, dst = value.args[0].meta.get("val"), value.meta.get("val")
+        if getattr(src, "dtype", 0) != getattr(dst, "dtype", 1):
+            return None
+        value = value.args[0]
+    return placeholders.index(value) if value in placeholders else None
+
+
+def _all_float(node: torch.fx.Node) -> bool:
+    """Whether every tensor a call takes and makes is floating-point."""
+    metas = [tensor_meta(a) for a in node.all_input_nodes] + [tensor_meta(node)]
+    return all(m.dtype.is_floating_point for m in metas if m is not None)
+
+
+def _call_name(node: Any) -> str:
+    """The name of what a node calls (an ATen op's without overload): "mul", "expand"."""
+    t = node.target
+    return aten_name(t) or getattr(t, "__name__", str(t)) if node.op != "call_method" else t
 
 
 def tensor_meta(node: Any):
@@ -110,6 +143,7 @@ class NetBuilder:
         self.stopped = False
         self.named: set[str] = set()  # children already drawn under their own name
         self.attention: str | None = None
+        self.whole: set[str] = set()  # layers whose output has no batch axis (Tensor layers)
 
     def fresh(self, base: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", base) or "layer"
@@ -156,13 +190,65 @@ class NetBuilder:
             self.by_fx[node.name] = made[-1].name
             if made[-1].child is not None and not made[-1].child.ok:
                 self.fail(node, report=False, keep=True)
+        self.unused_tensors()
         # weights of children never called are lost: report them (parameter-free ones are not)
         for name, child in self.module.named_children():
+            if any(c.startswith(f"{name}.") for c in self.called):  # a list's items, each
+                for item, sub in child.named_children():
+                    if f"{name}.{item}" not in self.called and not self.stopped \
+                            and any(True for _ in sub.state_dict()):
+                        self.imp.unsupported(self.sub(f"{name}.{item}"), model_class_name(sub),
+                                             "never called in forward: its weights would be "
+                                             "lost")
+                        net.ok = False
+                continue
+            if name not in self.called and self.tied(name, child):
+                continue  # its tensors are another module's (tied): loaded through that one
             if name not in self.called and not isinstance(child, (nn.ModuleList, nn.ModuleDict)) \
                     and any(True for _ in child.state_dict()) and not self.stopped:
                 self.imp.unsupported(self.sub(name), type(child).__name__,
                                      "never called in forward: its weights would be lost")
                 net.ok = False
+
+    def unused_tensors(self) -> None:
+        """The module's own parameters and persistent buffers forward never reads (a BatchNorm's
+        num_batches_tracked in eval): Tensor layers feeding nothing, so the keys stay."""
+        if self.stopped or is_exported(self.module) and not self.net.ok:
+            return
+        read = {n.target for n in self.graph.nodes if n.op == "get_attr"}
+        persistent = {k for k in self.module._buffers
+                      if k not in self.module._non_persistent_buffers_set}
+        for key, t in [*self.module._parameters.items(),
+                       *((k, self.module._buffers[k]) for k in persistent)]:
+            if t is None or key in read or name_problem(key) or t.dim() == 0 \
+                    and key != "num_batches_tracked":
+                continue
+            kind = "parameter" if isinstance(t, nn.Parameter) else "buffer"
+            try:
+                type_, params = tensor_layer(t.reshape(1) if t.dim() == 0 else t, kind)
+            except Unmapped:
+                continue
+            if t.dim() == 0:
+                params.update(shape=[1], scalar=True)
+            self.used.add(key)
+            self.net.layers.insert(1, ImportedLayer(key, type_, params, []))
+
+    def tied(self, name: str, child: nn.Module) -> bool:
+        """Whether every tensor of a child never called is also another part's (T5's ``shared``
+        embedding is its encoder's): the report names the tied keys."""
+        state = child.state_dict(keep_vars=True)
+        if not state:
+            return False
+        owners = self.imp.tensor_keys()
+        prefix = f"{self.sub(name)}."
+        found = {}
+        for key, t in state.items():
+            other = [k for k in owners.get(t.data_ptr(), []) if not k.startswith(prefix)]
+            if not other:
+                return False
+            found[prefix + key] = other[0]
+        self.imp.report.tied.update(found)
+        return True
 
     def fail(self, node: torch.fx.Node, report: bool = True, keep: bool = False) -> None:
         self.net.ok = False
@@ -191,8 +277,12 @@ class NetBuilder:
             # an exported module's input is named after what fed it (max_pool2d): "input"
             plain = node.name == "x" or is_exported(self.module) and sum(
                 n.op == "placeholder" for n in self.graph.nodes) == 1
+            meta = tensor_meta(node)
+            kind = dtype_kind(meta.dtype) if meta is not None else "float"
+            params = {"shape": shape, **({"dtype": {"int": "int64", "bool": "bool"}[kind]}
+                                         if kind != "float" else {})}
             return [ImportedLayer(self.fresh("input" if plain else node.name), "Input",
-                           {"shape": shape}, [])]
+                                  params, [])]
         if node.op == "output":
             value = node.args[0]
             if is_exported(self.module) and isinstance(value, (tuple, list)) \
@@ -212,15 +302,158 @@ class NetBuilder:
                               [self.by_fx[v.name]]) for v in value[1:]]
                 self.imp.report.aux_outputs = {a.inputs[0]: AUX_WEIGHT for a in aux}
                 return [main, *aux]
+            if isinstance(value, (tuple, list, dict)) and (self.path == "" or not isinstance(
+                    value, dict)):
+                made = self.named_outputs(value)
+                if made is not None:
+                    return made
             if not isinstance(value, torch.fx.Node) or tensor_meta(value) is None:
                 raise Unmapped("output", "returns something other than one tensor (a tuple, a "
                                 "list or a dict): a design's network returns one tensor")
-            return [ImportedLayer(self.fresh("output"), "Output", {}, [self.by_fx[value.name]])]
+            key = self.imp.output_names[0] if self.path == "" \
+                and len(self.imp.output_names) == 1 else "output"  # a ModelOutput's logits
+            name = self.fresh(key)
+            if key != "output":
+                self.imp.report.outputs[name] = f"the model's output {key!r}"
+            return [ImportedLayer(name, "Output", {}, [self.by_fx[value.name]])]
         if node.op == "call_module":
-            return self.call_module(node)
+            made = self.call_module(node)
+            if isinstance(made, list) and any(src in self.whole for la in made
+                                              for src in la.inputs):
+                self.whole.update(la.name for la in made)  # fed a whole tensor: one too (T5's
+            return made  # relative position bias, an Embedding of a (L, L) table of buckets)
         if node.op == "get_attr":
-            return self.get_attr(node)
-        return self.function(node)
+            if any(_call_name(u) not in PER_SAMPLE_USES for u in node.users):
+                return self.stored(node)  # used whole (an embedding's table): a Tensor layer
+            try:
+                return self.get_attr(node)
+            except Unmapped:
+                return self.stored(node)
+        if aten_name(node.target) in ATEN_IGNORED:
+            return None
+        try:
+            if self.whole and any(src in self.whole for src in self.sources(node)):
+                # a layer's shape rule reads one sample: a tensor with no batch axis stays code
+                raise Unmapped(self.label(node), "a tensor used whole")
+            if not _all_float(node):  # masks, positions: the catalog's layers compute on floats
+                raise Unmapped(self.label(node), "integer or boolean tensors")
+            return self.function(node)
+        except Unmapped:
+            if tensor_meta(node) is None:  # not a tensor (unbind's pieces): computed inside the
+                return None  # Function layers that take from it
+            return self.kept_as_code(node)
+
+    # -- kept as code ----------------------------------------------------------------------
+
+    def module_result(self, call: torch.fx.Node, index: Any) -> str | None:
+        """Result ``index`` of a module returning several (an unflattened module also returns
+        values its caller reuses: a norm's input cast to its own dtype, the residual), when it is
+        one layer can stand for: the module's input itself (an alias) or, for a module mapped to
+        one layer, that layer's output. None: the result is taken by a Function layer."""
+        sub = self.module.get_submodule(call.target)
+        if not is_exported(sub) or not isinstance(index, int) or call.name not in self.by_fx:
+            return None
+        out = next(n for n in sub.graph.nodes if n.op == "output").args[0]
+        if not isinstance(out, (list, tuple)) or not -len(out) <= index < len(out):
+            return None
+        phs = [n for n in sub.graph.nodes if n.op == "placeholder"]
+        aliases = [_input_alias(v, phs) for v in out]
+        k = aliases[index]
+        if k is not None:
+            arg = call.args[k] if k < len(call.args) else None
+            return self.by_fx.get(arg.name) if isinstance(arg, torch.fx.Node) else None
+        layer = next((la for la in self.net.layers if la.name == self.by_fx[call.name]), None)
+        if layer is not None and layer.child is None \
+                and sum(a is None for a in aliases) == 1:
+            return layer.name  # the one real result of a module mapped to one layer
+        return None
+
+    def named_outputs(self, value: Any) -> list[ImportedLayer] | None:
+        """The model's several results (a tuple, a dict, a ModelOutput): one Output each, named
+        after its key where the probe's result has keys (logits first, as the model returns
+        them); None when one is not a tensor a layer made."""
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+        items = [v for v in items if v is not None]
+        if not items or not all(isinstance(v, torch.fx.Node) and tensor_meta(v) is not None
+                                and v.name in self.by_fx for v in items):
+            return None
+        keys = list(self.imp.output_names) if self.path == "" else []
+        if len(keys) != len(items):
+            keys = ["output"] + [f"output_{i}" for i in range(1, len(items))]
+        outs = []
+        for key, v in zip(keys, items):
+            name = self.fresh(key)
+            outs.append(ImportedLayer(name, "Output", {}, [self.by_fx[v.name]]))
+            if self.path == "":
+                self.imp.report.outputs[name] = f"the model's output {key!r}"
+        return outs
+
+    def kept_as_code(self, node: torch.fx.Node) -> list[ImportedLayer]:
+        """A call no layer stands for, as a Function layer running that call (values computed
+        only to feed it run inside it too)."""
+        def tensor_input(a: torch.fx.Node) -> str:
+            return self.by_fx[a.name]
+
+        maker = ProgramMaker(self.imp.batch, tensor_input)
+        meta = tensor_meta(node)
+        program = maker.make(node, meta)
+        for port, name in zip(program["inputs"], maker.inputs):
+            if name in self.whole:  # a Tensor layer's whole tensor, whatever its first size
+                port["layout"] = "whole"
+            elif port["layout"] == "whole":  # a layer's output carries the batch axis
+                port["layout"] = "batch"
+        if not maker.inputs:  # made from constants alone (torch.arange(16)): it takes the
+            first = next((la for la in self.net.layers if la.type == "Input"), None)  # input,
+            if first is None:  # unused, for a port (a layer with no input is a source)
+                raise Unmapped(self.label(node), "a value made from constants alone in a "
+                               "network without an input")
+            maker.inputs.append(first.name)
+            kind = {"int64": "int", "bool": "bool"}.get(first.params.get("dtype"), "float")
+            program["inputs"].append({"layout": "batch", "dtype": kind})
+        name = self.fresh(self.label(node))
+        if layout(meta, self.imp.batch) == "whole":
+            self.whole.add(name)
+        self.imp.report.functions += 1
+        return [ImportedLayer(name, FUNCTION, {"program": program}, list(maker.inputs))]
+
+    def stored(self, node: torch.fx.Node) -> list[ImportedLayer] | None:
+        """A parameter or buffer used in forward as it is (a position table, rotary
+        frequencies): a Tensor layer under its own key."""
+        target = node.target
+        if not any(tensor_meta(u) is not None for u in node.users) and not node.users:
+            return None
+        owner_path, _, leaf = target.rpartition(".")
+        try:
+            owner = self.module.get_submodule(owner_path) if owner_path else self.module
+        except AttributeError:
+            raise Unmapped("get_attr", f"{target}: no such attribute") from None
+        tensor = getattr(owner, leaf, None)
+        if not isinstance(tensor, torch.Tensor):
+            raise Unmapped("get_attr", f"{target} is not a tensor")
+        if isinstance(tensor, nn.Parameter):
+            kind = "parameter"
+        elif leaf in owner._buffers:
+            kind = "constant" if leaf in owner._non_persistent_buffers_set else "buffer"
+        else:
+            kind = "constant"  # a tensor attribute (an exported program's lifted constant)
+        if owner_path:
+            raise Unmapped("get_attr", f"{target} belongs to a child module: a layer holds "
+                            "only its own network's tensors")
+        attr = None if not name_problem(target) else target
+        if attr is not None and attr_problem(attr):
+            raise Unmapped("get_attr", f"the name {target!r} can name neither a layer nor an "
+                            f"attribute ({attr_problem(attr)})")
+        type_, params = tensor_layer(tensor, kind)
+        if kind == "constant" and params["stored"] == "buffer":
+            self.imp.report.constants_saved.append(self.sub(target))
+        if tensor.dim() > 1 and tensor.shape[0] == 1:  # (1, L): broadcast over the batch
+            params["batch_axis"] = True
+        name = target if attr is None and target not in self.named else self.fresh(target)
+        self.named.add(name)
+        self.used.add(name)
+        if not params.get("batch_axis"):
+            self.whole.add(name)
+        return [ImportedLayer(name, type_, params, [], attr=attr)]
 
     def call_module(self, node: torch.fx.Node) -> list[ImportedLayer]:
         target = node.target
@@ -230,8 +463,17 @@ class NetBuilder:
             made = self.module_list_use(node)
             if made is not None:
                 return made
-            raise Unmapped(cls, f"calls {target}, a module inside a child module (the designer "
-                            "keeps each module's calls inside it)")
+            head = self.module.get_submodule(target.split(".", 1)[0])
+            if list_item(target) is None or type(head).forward not in (
+                    nn.Module.forward, getattr(type(head), "forward", None)) \
+                    or not (isinstance(head, nn.ModuleList) or is_exported(head)
+                            and not any(n.op != "placeholder" and n.op != "output"
+                                        for n in head.graph.nodes)) \
+                    or self.net.sequential:
+                raise Unmapped(cls, f"calls {target}, a module inside a child module (the "
+                                "designer keeps each module's calls inside it)")
+            # an item of a list of modules called on its own (a Hugging Face layers.0 with a
+            # mask beside its input): a layer whose module attribute is that item
         has_state = any(True for _ in module.state_dict())
         if target in self.called and has_state:
             raise Unmapped(cls, "called more than once: weights shared between two places")
@@ -388,6 +630,10 @@ class NetBuilder:
         if what == "getitem" and isinstance(x, torch.fx.Node) \
                 and x.name == self.attention:
             return self.by_fx[x.name]
+        if what == "getitem" and isinstance(x, torch.fx.Node) and x.op == "call_module":
+            made = self.module_result(x, args[1])
+            if made is not None:
+                return made
         conv = CONVERTERS.get("call", what)
         if conv is not None and conv.pieces:  # several results, each used through [i]
             pieces = conv.run(self.call(node, what, aten is not None))
@@ -398,9 +644,7 @@ class NetBuilder:
             if what in ("_assert", "size", "dim", "getattr", "getitem", "eq", "floordiv", "mul",
                         "add", "sub", "_assert_scalar") or t in (operator.getitem,):
                 return None
-            if any(tensor_meta(u) is not None for u in node.users) or not node.users:
-                raise Unmapped(what, "a value that is not one tensor")
-            return None
+            return None  # computed inside the calls it feeds (kept as code), or reported there
         if what == "getitem" and x.name in self.pieces:
             source, pieces = self.pieces[x.name]
             return self.made(node, pieces.steps[args[1]], [source])
@@ -450,6 +694,8 @@ class NetBuilder:
             srcs = self.sources(node)
         if made is SAME:
             return srcs[0]
+        if len(set(srcs)) != len(srcs):  # torch.cat([x, x]): one edge per port and source
+            raise Unmapped(self.label(node), "the same tensor fed twice")
         layers: list[ImportedLayer] = []
         for step in made if isinstance(made, list) else [made]:
             if not isinstance(step, Made):

@@ -6,6 +6,7 @@ at a time traced with ``torch.fx`` (its submodules kept whole), shapes propagate
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any
 
 import torch
@@ -52,6 +53,8 @@ class ModuleImporter:
         self.batch = PROBE_BATCH  # the probe's batch size (an exported program's own)
         # fx failing on the model's own forward: (entry, error), for the torch.export fallback
         self.top_failure: tuple[Unsupported, Exception] | None = None
+        # the keys of the model's several results (a ModelOutput's logits, ...), in order
+        self.output_names: list[str] = []
 
     # -- probing: the inputs each module receives ------------------------------------------
 
@@ -93,6 +96,14 @@ class ModuleImporter:
                         if k in known or counts.get(k) == 1}
         return out
 
+    def tensor_keys(self) -> dict[int, list[str]]:
+        """The model's state_dict keys by the storage of their tensor (tied weights share one)."""
+        if getattr(self, "_tensor_keys", None) is None:
+            self._tensor_keys: dict[int, list[str]] = {}
+            for key, t in self.root.state_dict(keep_vars=True).items():
+                self._tensor_keys.setdefault(t.data_ptr(), []).append(key)
+        return self._tensor_keys
+
     def lost_in_eval(self) -> bool:
         """Does the model's own forward leave a child with weights uncalled in eval mode
         (GoogLeNet's aux1, aux2: called in training only)?"""
@@ -131,6 +142,7 @@ class ModuleImporter:
         try:
             if exported:
                 graph = graph_copy(module)
+                args = _sizes_from_batch(graph, args, self.batch)
             elif listed:  # one placeholder per tensor of the list
                 first = next(iter(inspect.signature(module.forward).parameters))
                 graph = OwnForwardTracer().trace(module, concrete_args={
@@ -180,9 +192,17 @@ class ModuleImporter:
         flat = list(args) + [kwargs[p.target] for p in placeholders[len(args):]
                              if p.target in kwargs]
         if len(flat) != len(placeholders) or not all(isinstance(a, torch.Tensor) for a in flat):
-            self.unsupported(path, cls, "called with arguments that are not tensors (a list, "
-                             "a number or a default value): a block takes tensors only")
+            entry = Unsupported(path, cls, "called with arguments that are not tensors (a list, "
+                                "a number or a default value): a block takes tensors only")
             net.ok = False
+            if id(module) in self.outputs and not exported:  # exported alone, as called
+                made = import_exported(module, args, kwargs, self.report, self.partial,
+                                       self.batch, entry, path, attr, dynamic_batch=True)
+                if made is not None:
+                    self.report.via_export_blocks.append(path)
+                    return made[1]
+                return net
+            self.report.unsupported.append(entry)
             return net
         was = module.training
         module.eval()
@@ -198,6 +218,40 @@ class ModuleImporter:
             module.train(was)
         NetBuilder(self, module, path, net, graph, names).run()
         return net
+
+
+def _sizes_from_batch(graph: torch.fx.Graph, args: tuple, batch: int) -> tuple:
+    """An unflattened module called with sizes beside its tensors (the symbolic batch size its
+    parent read off a tensor): each size placeholder becomes that size read off the module's first
+    tensor input (``x.size(0)``, times a factor), so the module takes tensors only. Returns the
+    call's tensor arguments."""
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(phs) != len(args) or not any(isinstance(a, int) for a in args):
+        return args
+    first = next((p for p, a in zip(phs, args) if isinstance(a, torch.Tensor) and a.dim()
+                  and a.shape[0] == batch), None)
+    if first is None:
+        return args
+    for ph, a in zip(phs, args):
+        if not isinstance(a, int) or isinstance(a, bool) or a % batch:
+            continue
+        with graph.inserting_after(first):
+            size = graph.call_function(torch.ops.aten.sym_size.int, (first, 0))
+        value = size
+        if a != batch:
+            with graph.inserting_after(size):
+                value = graph.call_function(operator.mul, (size, a // batch))
+        ph.replace_all_uses_with(value)
+        graph.erase_node(ph)
+    return tuple(a for a in args if not (isinstance(a, int) and not isinstance(a, bool)
+                                         and a % batch == 0))
+
+
+def output_names(out: Any) -> list[str]:
+    """The keys of a model's several tensor results (a ModelOutput or dict), in order."""
+    if isinstance(out, dict):
+        return [str(k) for k, v in out.items() if isinstance(v, torch.Tensor)]
+    return []
 
 
 def _constant_args(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -285,14 +339,16 @@ def _ShapeProp(gm: torch.fx.GraphModule, outputs: dict[int, Any]):
 
 def import_exported(model: nn.Module, args: tuple, kwargs: dict, report: ImportReport,
                      partial: bool, batch: int, entry: Unsupported, path: str = "",
-                     attr: str = "") -> tuple[ModuleImporter, ImportedNet] | None:
+                     attr: str = "", dynamic_batch: bool = False
+                     ) -> tuple[ModuleImporter, ImportedNet] | None:
     """``model`` (the whole model, or a block at ``path``) exported on the input it receives
     (``args``, ``kwargs``), unflattened and imported: an importer of the program and the net,
     named after the model's class. The unflattened module tree has the model's names, so a
     block's keys stay its own. None when export fails or its program does not run: ``entry``
     (fx's failure) then says so too and is in the report."""
     try:
-        unflat = unflatten_program(export_program(model, *args, **kwargs))
+        unflat = unflatten_program(export_program(model, *args, dynamic_batch=dynamic_batch,
+                                                  **kwargs))
     except Exception as exc:  # noqa: BLE001 - data-dependent control flow, unsupported ops
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
@@ -302,7 +358,7 @@ def import_exported(model: nn.Module, args: tuple, kwargs: dict, report: ImportR
     imp = ModuleImporter(unflat, report, partial)
     imp.batch = batch
     try:
-        imp.probe(*args, **kwargs)
+        imp.output_names = output_names(imp.probe(*args, **kwargs))
     except Exception as exc:  # noqa: BLE001
         entry.reason += f"; its torch.export program does not run: {exc}"
         report.unsupported.append(entry)

@@ -29,7 +29,7 @@ Shapes here never include the batch dimension.
 
 # The categories, in palette order (registration order is the order the palette shows).
 # isort: off
-from . import io, core, convolution, pooling, normalization, shape, activation, recurrent, window, merge, maxvit  # noqa: F401
+from . import io, core, convolution, pooling, normalization, shape, activation, recurrent, window, merge, maxvit, code  # noqa: F401
 # isort: on
 from .names import _IDENT as _IDENT
 from .names import RESERVED_NAMES, TORCH_MODULE_ATTRIBUTES, attr_problem, name_problem

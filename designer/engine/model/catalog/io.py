@@ -11,8 +11,8 @@ register(
     doc="A model input: one sample's shape without the batch dimension; float, or int64 token ids.",
     params=(
         Param("shape", "shape", [1, 28, 28], "Shape of one sample, without the batch dimension"),
-        Param("dtype", "choice", "float32", "float32 for data, int64 for token ids (Embedding)",
-              choices=("float32", "int64")),
+        Param("dtype", "choice", "float32", "float32 for data, int64 for token ids (Embedding), "
+              "bool for masks", choices=("float32", "int64", "bool")),
     ),
     num_inputs=0,
     infer=lambda p, ins: tuple(p["shape"]),

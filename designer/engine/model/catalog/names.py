@@ -11,6 +11,8 @@ from .schema import _show
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # used with fullmatch: "$" matches before a final newline
 _ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a module attribute (block1-0), with fullmatch
+# an item of a list of modules (a Hugging Face model's layers.0): the list's attribute, its index
+_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.(0|[1-9][0-9]{0,4})")
 # Names that would collide with nn.Module attributes or read badly in exported code. The
 # attributes of an nn.Module instance (torch 2.x; "training" too) are listed here rather than read
 # from torch, so that checking a name needs no torch; tests/engine/test_catalog.py fails when an
@@ -52,6 +54,13 @@ def name_problem(name: Any) -> str | None:
 
 
 
+def list_item(attr: str) -> tuple[str, int] | None:
+    """``("layers", 0)`` for an attribute that is an item of a list of modules (``layers.0``),
+    else None."""
+    item = _ITEM.fullmatch(attr) if isinstance(attr, str) else None
+    return (item.group(1), int(item.group(2))) if item else None
+
+
 def attr_problem(attr: Any) -> str | None:
     """Why ``attr`` cannot be a node's module attribute apart from its name (an imported model's
     ``block1-0``: letters, digits, "_" and "-"; no dot, which nests modules), or None."""
@@ -59,9 +68,14 @@ def attr_problem(attr: Any) -> str | None:
         return "a module attribute must be a non-empty text"
     if len(attr) > 64:
         return "a module attribute must be at most 64 characters"
-    if not _ATTR.fullmatch(attr):
+    item = _ITEM.fullmatch(attr)
+    if item is not None:
+        attr = item.group(1)  # the list's attribute is checked as one
+    elif not _ATTR.fullmatch(attr):
         return (f"{_show(attr)} is not a module attribute: use letters, digits, '_' and '-', "
-                "starting with a letter or a digit")
-    if attr in RESERVED_NAMES or keyword.iskeyword(attr):
-        return f"{_show(attr)} is reserved (it clashes with torch.nn.Module or the exported code)"
+                "starting with a letter or a digit, or list.INDEX for an item of a list")
+    # only torch.nn.Module's own attributes: the exported code reaches an attribute apart from
+    # its layer's name as self.<attr> or getattr(self, ...), never as a variable (LLaMA's model)
+    if attr in TORCH_MODULE_ATTRIBUTES or attr == "forward_all" or keyword.iskeyword(attr):
+        return f"{_show(attr)} is reserved (it clashes with torch.nn.Module or Python)"
     return None

@@ -321,7 +321,7 @@ register(
 # Import: the torch modules that import as these layers (designer import)
 # --------------------------------------------------------------------------------------------
 
-from .importers import Unmapped, imports_exported, imports_module
+from .importers import Unmapped, imports_exported, imports_module, imports_weighted_op, is_tensor
 
 
 @imports_module("torch.nn.MultiheadAttention", layers=("MultiheadAttention",),
@@ -358,3 +358,25 @@ def _import_exported_mha(g, rank):  # export decomposed it: one scaled_dot_produ
     dropout = sdpa[0].args[4] if len(sdpa[0].args) > 4 else sdpa[0].kwargs.get("dropout_p", 0.0)
     return "MultiheadAttention", {"num_heads": int(sdpa[0].args[0].meta["val"].shape[1]),
                                   "dropout": float(dropout), "bias": "in_proj_bias" in own}
+
+
+_EMBEDDING_PARAMS = ("num_embeddings", "embedding_dim", "padding_idx")
+
+
+@imports_module("torch.nn.Embedding", layers=("Embedding",), params=_EMBEDDING_PARAMS)
+def _import_embedding(m):
+    if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+        raise Unmapped("Embedding", "max_norm, scale_grad_by_freq or sparse gradients")
+    return "Embedding", {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim,
+                         "padding_idx": m.padding_idx}
+
+
+@imports_weighted_op("embedding", layers=("Embedding",), params=_EMBEDDING_PARAMS)
+def _import_embedding_op(op, args, rank):  # aten.embedding(weight, ids, padding_idx, ...)
+    weight = args[0]
+    padding = args[1] if len(args) > 1 else -1
+    if not is_tensor(weight) or weight.dim() != 2 or any(a for a in args[2:]):
+        return None
+    return "Embedding", {"num_embeddings": int(weight.shape[0]),
+                         "embedding_dim": int(weight.shape[1]),
+                         "padding_idx": None if padding is None or padding < 0 else int(padding)}

@@ -182,6 +182,12 @@ class LayerSpec:
     data_fit: DataFit | None = None
     input_dtype: str = "float"  # "float", "int" (token ids) or "any"
     output_dtype: str | None = None  # None: same as input
+    # The output's dtype ("float" or "int") from the parameters, where they decide it (a
+    # Function's program, a Tensor's dtype); None: output_dtype's rule.
+    output_dtype_of: Callable[[dict[str, Any]], str] | None = None
+    # A bare tensor that is not a learnable nn.Parameter (a Tensor layer's buffer): the __init__
+    # statement code export writes for it, from the resolved kwargs and the attribute's literal.
+    stored_code: Callable[[dict[str, Any], str], str] | None = None
     input_rank: tuple[int, ...] | None = None  # allowed ranks (without batch); None: any >= 1
     rank_words: str = ""  # what the input should look like, for messages
     key_params: tuple[str, ...] = ()  # shown on the canvas node
