@@ -425,8 +425,15 @@ def exported_model(project: Any, tmp: Path) -> Any:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    """An error's first line, with the next one when the first only announces it ("The design
+    has 1 error(s):")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[0]
+    if text.endswith(":") and len(lines) > 1:
+        text = f"{text} {lines[1].lstrip('- ')}"
+    return text[:300]
 
 
 def run_import(m: Any, kind: str, shape: tuple[int, ...], name: str) -> tuple[Any, Any]:
@@ -638,10 +645,10 @@ def _weighted(group: list[dict[str, Any]], part: str, whole: str) -> float | Non
     """The share of all the models' parameters (each model's own count) that ``part`` of
     ``whole`` says are editable; a model without the figures counts as none."""
     total = sum(r.get("params", 0) for r in group)
-    if not total:
+    known = [r for r in group if r.get(part) is not None and r.get(whole)]
+    if not total or not known:  # no model has the figures (an import report before them)
         return None
-    return sum(r["params"] * r[part] / r[whole] for r in group
-               if r.get(part) is not None and r.get(whole)) / total
+    return sum(r["params"] * r[part] / r[whole] for r in known) / total
 
 
 def _yes(value: Any) -> str:
