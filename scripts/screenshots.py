@@ -5,8 +5,10 @@
 
 Writes ``<template id>.png`` per template, ``problems.png`` (the starter with a mistake),
 ``summary.png`` (the model summary), ``training.png`` and ``evaluation.png`` (the starter trained
-from the toolbar), ``shortcuts.png`` (Help > Keyboard Shortcuts) and ``new-dialog.png`` (the
-templates gallery). Runs offscreen on a 1440x900 screen (no display needed; or where
+from the toolbar), ``shortcuts.png`` (Help > Keyboard Shortcuts), ``new-dialog.png`` (the
+templates gallery) and, with ``--only imports`` or by default, ``kept-as-code.png`` (an imported
+model with a torch call kept as code, its Function selected) and, when transformers is installed,
+``gpt2-import.png`` and ``gpt2-blocks.png`` (a tiny GPT-2 imported: its blocks, then inside one). Runs offscreen on a 1440x900 screen (no display needed; or where
 QT_QPA_PLATFORM says) with throw-away settings and recovery folders, so it never touches the
 user's own. Each shot shows the design fitted to the view, with one layer selected so the
 inspector is filled in, after shape inference has finished.
@@ -69,7 +71,7 @@ def _settle(app: QApplication, seconds: float = 0.2) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    parser.add_argument("--only", nargs="*", help="template ids (default: all)")
+    parser.add_argument("--only", nargs="*", help="template ids, or imports (default: all)")
     args = parser.parse_args(argv)
 
     from designer.engine.document.templates import list_templates
@@ -163,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         shoot(shortcuts, "shortcuts.png")
         shortcuts.close()
 
+    if not args.only or "imports" in args.only:
+        shoot_imports(app, window, shoot)
+
     dialog = NewDialog(window)
     dialog.resize(980, 620)
     dialog.select("lenet5")
@@ -174,6 +179,59 @@ def main(argv: list[str] | None = None) -> int:
     window.shutdown()
     window.close()
     return 0 if written else 1
+
+
+def _show_design(app: QApplication, window, project, select: str | None = None,
+                 network: str | None = None) -> None:
+    """Open ``project`` (its ``network``), fitted to the view, the layer ``select`` selected."""
+    window.set_project(project, None)
+    doc = window.document
+    if network is not None:
+        doc.set_network(network)
+    _wait(app, lambda: doc.analysis is not None, timeout=60)
+    _settle(app, 0.3)
+    window.view.fit_to_view()
+    if select is not None:
+        node = doc.graph.node_by_name(select)
+        if node is not None:
+            window.view.select_nodes([node.id])
+    _settle(app, 0.3)
+
+
+def shoot_imports(app: QApplication, window, shoot) -> None:
+    """Imported models with what no layer stands for kept as code (Function, Tensor layers)."""
+    import torch  # deferred: only these shots need a model to import
+    from torch import nn
+
+    from designer.engine.interop.importing import import_model
+
+    class Running(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 6)
+            self.out = nn.Linear(6, 3)
+
+        def forward(self, x):
+            x = self.fc(x)
+            x = torch.cumsum(x, 1).flatten(1) * 0.5
+            return self.out(x)
+
+    project, _ = import_model(Running(), (8,), name="Running")
+    fn = next(n.name for n in project.graph.nodes.values() if n.type == "Function")
+    _show_design(app, window, project, select=fn)
+    shoot(window, "kept-as-code.png")
+    try:
+        import transformers  # deferred: an optional extra
+    except ImportError:
+        print("skip gpt2-import.png: transformers is not installed", file=sys.stderr)
+        return
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=32))
+    project, _ = import_model(model, (16,), input_dtype="int64")
+    _show_design(app, window, project, select="transformer")
+    shoot(window, "gpt2-import.png")
+    _show_design(app, window, project, select="cumsum", network="GPT2Model")
+    shoot(window, "gpt2-blocks.png")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from typing import Any, TextIO
 
 SHARED_DATASET_KEYS = ("val_fraction", "split_seed", "normalize", "resize", "grayscale",
                        "augment_crop_padding", "augment_hflip", "download")
+# What a text dataset named by --dataset keeps of the project's text dataset of the same kind.
+TEXT_DATASET_KEYS = {"csv_text": ("text_column", "label_column", "max_length", "vocab_size"),
+                     "text": ("tokenizer", "seq_length", "vocab_size")}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train")
     p.add_argument("--dataset", metavar="NAME",
                    help="train on another dataset: digits, moons, spirals, linear, sine, MNIST, "
-                   "FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN, an image folder or a .csv file")
+                   "FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN, an image folder or a .csv file "
+                   "(texts and labels when the design takes token ids); a .txt file is a text "
+                   "for the language_model recipe")
     p.add_argument("--batch-size", type=int, metavar="N", help="samples per step")
     p.add_argument("--lr", type=float, metavar="LR",
                    help="learning rate (a GAN: of both networks)")
@@ -45,8 +50,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 IMAGE_KINDS = ("digits", "torchvision", "image_folder")
 
 
-def _dataset_override(current: dict[str, Any], name: str) -> dict[str, Any]:
+def _dataset_override(current: dict[str, Any], name: str, text_kind: str | None = None
+                      ) -> dict[str, Any]:
+    """The dataset ``--dataset NAME`` names. ``text_kind``: what a .csv or .txt file is for a
+    design of token ids ("csv_text": texts with labels; "text": a text for a language model)."""
     out = _dataset_for_name(current, name)
+    suffix = Path(name).suffix.lower()
+    kind = current.get("kind")
+    if out.get("kind") == "csv" and (suffix in (".csv", ".tsv") and "csv_text" in (text_kind, kind)
+                                     or suffix == ".txt" and "text" in (text_kind, kind)):
+        text = "csv_text" if suffix in (".csv", ".tsv") else "text"
+        kept = {k: current[k] for k in TEXT_DATASET_KEYS[text] if k in current and kind == text}
+        return {**out, **kept, "kind": text}
     # The image normalisation mode (e.g. [-1, 1]) carries over to another image dataset only.
     if "normalization" in current and out["kind"] in IMAGE_KINDS and (
             current.get("kind", "digits") in IMAGE_KINDS):
@@ -71,6 +86,18 @@ def _dataset_for_name(current: dict[str, Any], name: str) -> dict[str, Any]:
     raise ValueError(f"--dataset: {name!r} is neither a built-in dataset (digits, moons, spirals, "
                      f"linear, sine, MNIST, FashionMNIST, KMNIST, CIFAR10, CIFAR100, SVHN), an "
                      f"image folder nor a .csv file")
+
+
+def _text_kind(spec, project) -> str | None:
+    """What a text file named by --dataset is for this project: "text" for a language model,
+    "csv_text" for a design that takes token ids (an imported BERT), else None."""
+    if spec.id == "language_model":
+        return "text"
+    graph = spec.networks(project).get("model")
+    inputs = graph.inputs() if graph is not None else []
+    if len(inputs) == 1 and inputs[0].params.get("dtype") == "int64":
+        return "csv_text"
+    return None
 
 
 class ProgressPrinter:
@@ -236,11 +263,6 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{run_dir}: no {runs.LAST} to resume from")
         dataset_cfg = dict(recorded.get("dataset") or dataset_cfg)
         training_cfg = dict(recorded.get("training") or training_cfg)
-    if args.dataset is not None:
-        try:
-            dataset_cfg = _dataset_override(dataset_cfg, args.dataset)
-        except ValueError as exc:
-            return fail(str(exc))
     for key, value in (("epochs", args.epochs), ("device", args.device),
                        ("batch_size", args.batch_size), ("lr", args.lr)):
         if value is not None:
@@ -249,6 +271,13 @@ def run(args: argparse.Namespace) -> int:
         spec = recipe_of(training_cfg)
     except UnknownRecipe as exc:
         return fail(str(exc))
+    if args.dataset is not None:
+        try:
+            dataset_cfg = _dataset_override(dataset_cfg, args.dataset,
+                                            _text_kind(spec, project))
+        except ValueError as exc:
+            return fail(str(exc))
+    chosen = set(dataset_cfg)  # the settings the project or --dataset names (not defaults)
     if args.lr is not None:  # --lr sets the recipe's learning rates (a GAN has one per network)
         training_cfg.update({key: args.lr for key in spec.lr_keys})
     try:
@@ -261,15 +290,30 @@ def run(args: argparse.Namespace) -> int:
         dataset = load_dataset(dataset_cfg, base_dir, progress=progress)
     except DatasetError as exc:
         return fail(str(exc))
-    print(dataset.describe(), file=err)
     progress.spec = spec
     analyses = {role: analyze(g) for role, g in spec.networks(project).items()}
     if all(a.ok for a in analyses.values()):  # the design's own errors come from prepare below
         check = spec.check_data(project, dataset, training_cfg, analyses=analyses)
+        # A dataset setting left at its default is fitted to the design (an imported model's
+        # sequence length, its vocabulary); one the project or --dataset chose is only reported.
+        fits = [f for f in check.dataset_fixes if f.setting not in chosen]
+        if not check.ok and fits:
+            dataset_cfg = {**dataset_cfg, **{f.setting: f.value for f in fits}}
+            for f in fits:
+                print(f"note: dataset.{f.setting} set to {f.value} to fit the design (set it "
+                      f"in the project to choose another)", file=err)
+            try:
+                dataset = load_dataset(dataset_cfg, base_dir, progress=progress)
+            except DatasetError as exc:
+                return fail(str(exc))
+            check = spec.check_data(project, dataset, training_cfg, analyses=analyses)
+        print(dataset.describe(), file=err)
         for p in check.problems:
             print(f"{p.severity}: {p.message}", file=err)
         if not check.ok:
             return 1
+    else:
+        print(dataset.describe(), file=err)
     if not args.resume:
         if args.out:
             run_dir = Path(args.out)

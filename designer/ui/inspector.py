@@ -282,10 +282,15 @@ class InspectorDock(QDockWidget):
             editor = make_editor(param, self.form_host)
             editor.setObjectName(f"param_{param.name}")
             editor.committed.connect(partial(self._on_param_committed, param.name))
-            editor.error_changed.connect(partial(self._show_param_error, param.name))
+            if not editor.shows_error:
+                editor.error_changed.connect(partial(self._show_param_error, param.name))
             label = QLabel(param.name)
             label.setToolTip(param.doc)
-            self.form.addRow(label, self._with_search(editor, param, "param"))
+            if editor.wide:  # a program's code: the dock's full width, under its name
+                self.form.addRow(label)
+                self.form.addRow(self._with_search(editor, param, "param"))
+            else:
+                self.form.addRow(label, self._with_search(editor, param, "param"))
             self.editors[param.name] = editor
         refs = self._host_refs()
         if refs is not None:
@@ -484,7 +489,9 @@ class InspectorDock(QDockWidget):
         if node.attr:
             self.attr_label.setText(f"module attribute: {node.attr} (the imported model's "
                                     "name for it, kept in its weights' keys)")
+        inputs = self._input_names(node.id)
         for name, editor in self.editors.items():
+            editor.set_context(inputs, node.name)
             if editor.value() != node.params.get(name) or editor.error:
                 editor.set_value(node.params.get(name))
         if node.kind.is_block:
@@ -501,6 +508,14 @@ class InspectorDock(QDockWidget):
             self.when_combo.setCurrentIndex(max(i, 0))
         self._show_analysis(getattr(self.document, "analysis", None))
 
+    def _input_names(self, node_id: str) -> list[str]:
+        """The names of the layers feeding ``node_id``, by input port (``in2`` for a free one)."""
+        graph = self.document.graph
+        by_port = {e.dst_port: graph.nodes[e.src].name for e in graph.in_edges(node_id)
+                   if e.src in graph.nodes}
+        top = max(by_port) + 1 if by_port else 0
+        return [by_port.get(i, f"in{i}") for i in range(top)]
+
     def _show_analysis(self, analysis: Analysis | None) -> None:
         if self.node_id is None:
             return
@@ -516,7 +531,7 @@ class InspectorDock(QDockWidget):
             rows = []
             if info.input_shapes:
                 rows.append(("Input", ", ".join(shape_text(s) for s in info.input_shapes)))
-            rows.append(("Output", shape_text(info.output_shape)))
+            rows.append(("Output", shape_text(info.output_shape, info.batched)))
             rows.append(("Parameters", f"{info.params:,}"))
             rows.append(("MACs", human(info.macs)))
             self.info.setText("<table>" + "".join(

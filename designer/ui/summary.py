@@ -36,10 +36,13 @@ def human(n: float) -> str:
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
-def shape_text(shape) -> str:
-    """An output shape with the batch axis shown as N: ``(N, 64)``; "?" when unknown."""
+def shape_text(shape, batched: bool = True) -> str:
+    """An output shape with the batch axis shown as N: ``(N, 64)``; "?" when unknown. Not
+    ``batched`` (a Tensor layer's whole tensor): the shape as it is, ``(64,)``."""
     if shape is None:
         return "?"
+    if not batched:
+        return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
     return "(N, " + ", ".join(str(s) for s in shape) + ")"
 
 
@@ -57,7 +60,8 @@ def summary_rows(graph: Graph, analysis: Analysis | None, memory: dict[str, int]
         info = analysis.infos.get(nid) if analysis is not None else None
         known = info is not None and info.output_shape is not None
         rows.append((node.name, node.spec.display_name,
-                     shape_text(info.output_shape if info else None),
+                     shape_text(info.output_shape if info else None,
+                                info.batched if info else True),
                      info.params if info else 0, info.macs if info else 0, nid,
                      memory.get(nid) if known else None))
     return rows

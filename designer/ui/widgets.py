@@ -17,11 +17,12 @@ any field switches it to a reference), committed as ``{"ref": "planes", "mul": 4
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QFontDatabase, QPainter
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -29,11 +30,15 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QSpinBox,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
 from ..engine.model.blocks import parse_ref
+from ..engine.model.program import ProgramError, program_code, program_summary
 from ..engine.model.schema import REF_TYPES, Param, is_ref
 
 _INT32_MAX = 2**31 - 1
@@ -97,6 +102,8 @@ class ParamEditor(QWidget):
 
     committed = Signal(object)  # the new value, already validated by the schema
     error_changed = Signal(str)  # "" when the field is fine
+    wide = False  # True: a form lays it out under its label, the form's full width
+    shows_error = False  # True: it says why a value is refused itself (a form need not)
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -230,6 +237,10 @@ class ParamEditor(QWidget):
 
     def set_inferred(self, value: Any) -> None:
         """The value inference computed for an ``inferred`` parameter (None: unknown)."""
+
+    def set_context(self, input_names: list[str], out_name: str) -> None:
+        """The names of the layers feeding this node, by port, and the node's own name: an
+        editor that writes the node as code (a program) names its variables after them."""
 
     # -- for subclasses ------------------------------------------------------------------------
 
@@ -657,6 +668,171 @@ class ValuesEditor(TextEditor):
         return ", ".join(f"{k}={_format_scalar(v).lstrip('=')}" for k, v in value.items())
 
 
+class ProgramEditor(ParamEditor):
+    """``program`` (a Function layer's torch calls): shown as the Python it exports, one line per
+    step, its inputs named after the layers that feed it, under "3 steps: flatten, transpose".
+
+    "Edit as JSON" turns the box into the program's JSON; "Apply" commits it once
+    :func:`~designer.engine.model.program.check_program` accepts it (one undo step, as any other
+    edit), and a refused program changes nothing: the message under the box says why."""
+
+    LINES = 8  # the box's most lines of code; longer programs scroll
+    wide = shows_error = True
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self._inputs: list[str] = []
+        self._out = "out"
+        self.editing = False
+        box = QWidget(self)
+        col = QVBoxLayout(box)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(3)
+        self.header = QLabel(box)
+        self.header.setObjectName("program_header")
+        self.header.setWordWrap(True)
+        self.code = self.field = QPlainTextEdit(box)
+        self.code.setObjectName("program_code")
+        self.code.setReadOnly(True)
+        self.code.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.code.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.message = QLabel(box)
+        self.message.setObjectName("program_error")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #c0392b;")
+        self.message.hide()
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        self.edit_button = QToolButton(box)
+        self.edit_button.setText("Edit as JSON")
+        self.edit_button.setToolTip("Change the calls: the program as JSON (inputs, steps, "
+                                    "output), applied once it is a valid program")
+        self.apply_button, self.cancel_button = QToolButton(box), QToolButton(box)
+        self.apply_button.setText("Apply")
+        self.apply_button.setToolTip("Use this program (once it is valid; Edit > Undo takes "
+                                     "it back)")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Leave the program as it was")
+        for b in (self.edit_button, self.apply_button, self.cancel_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        col.addWidget(self.header)
+        col.addWidget(self.code)
+        col.addWidget(self.message)
+        col.addLayout(buttons)
+        self.layout().addWidget(box, 1)
+        self.edit_button.clicked.connect(self.start_edit)
+        self.apply_button.clicked.connect(self.apply_edit)
+        self.cancel_button.clicked.connect(lambda: self.set_value(self._value))
+        self.set_value(param.default)
+
+    def set_context(self, input_names: list[str], out_name: str) -> None:
+        if (list(input_names), out_name) != (self._inputs, self._out):
+            self._inputs, self._out = list(input_names), out_name
+            if not self.editing:
+                self._show(self._value)
+
+    def code_text(self, program: Any) -> str:
+        """The program as its exported forward lines (the JSON when it cannot be written so)."""
+        try:
+            n_in = len(program["inputs"])
+            names = [self._inputs[i] if i < len(self._inputs) else f"in{i}" for i in range(n_in)]
+            return "\n".join(program_code(program, names, self._out))
+        except (ProgramError, KeyError, IndexError, TypeError, ValueError):
+            return json.dumps(program, indent=1)
+
+    def _show(self, value: Any) -> None:
+        self.editing = False
+        self.code.setReadOnly(True)
+        steps = value.get("steps", []) if isinstance(value, dict) else []
+        n = len(steps)
+        self.header.setText(f"{n} step{'s' if n != 1 else ''}: "
+                            f"{program_summary(value) if isinstance(value, dict) else '?'}")
+        self.code.setPlainText(self.code_text(value) if isinstance(value, dict) else "")
+        self._fit_height(self.code.blockCount())
+        self.edit_button.show()
+        self.apply_button.hide()
+        self.cancel_button.hide()
+
+    def _fit_height(self, lines: int) -> None:
+        """As high as ``lines`` lines of code (2 to :attr:`LINES`) and a horizontal scroll bar."""
+        lines = min(max(lines, 2), self.LINES)
+        self.code.setFixedHeight(int(
+            self.code.fontMetrics().lineSpacing() * lines + 2 * self.code.frameWidth()
+            + 2 * self.code.document().documentMargin()
+            + self.code.horizontalScrollBar().sizeHint().height()))
+
+    def start_edit(self) -> None:
+        """Show the program as JSON, editable, with Apply and Cancel."""
+        self.editing = True
+        self.code.setPlainText(program_json(self._value))
+        self._fit_height(self.LINES)
+        self.code.setReadOnly(False)
+        self.edit_button.hide()
+        self.apply_button.show()
+        self.cancel_button.show()
+        self.code.setFocus()
+
+    def apply_edit(self) -> None:
+        """Commit the JSON in the box when it is a valid program; else say why and keep it."""
+        try:
+            raw = json.loads(self.code.toPlainText())
+        except json.JSONDecodeError as exc:
+            self._set_error(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+            return
+        self._commit(raw)
+
+    def _set_error(self, message: str) -> None:
+        super()._set_error(message)
+        self.message.setText(message)
+        self.message.setVisible(bool(message))
+
+
+def program_json(program: Any) -> str:
+    """A program as JSON to read and edit: one line per input and per step."""
+    if not isinstance(program, dict) or set(program) != {"inputs", "steps", "output"} or \
+            not all(isinstance(program[k], list) for k in ("inputs", "steps")):
+        return json.dumps(program, indent=1)
+
+    def items(values: list) -> str:
+        return ",\n".join(f"  {json.dumps(v)}" for v in values)
+
+    return (f'{{"inputs": [\n{items(program["inputs"])}],\n'
+            f' "steps": [\n{items(program["steps"])}],\n'
+            f' "output": {json.dumps(program["output"])}}}')
+
+
+class NumbersEditor(ParamEditor):
+    """``numbers`` (a constant tensor's values, flat): a read-only summary, "64 values: 0, 1, 2,
+    … 63"."""
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.label = self.field = QLabel(self)
+        self.label.setObjectName("numbers_summary")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.layout().addWidget(self.label, 1)
+        self.set_value(param.default)
+
+    def _show(self, value: Any) -> None:
+        self.label.setText(numbers_text(value, _empty_meaning(self.param)))
+
+
+def numbers_text(values: Any, empty: str = "none") -> str:
+    """A flat list of numbers in short: "64 values: 0, 1, 2, … 63"."""
+    if not isinstance(values, (list, tuple)) or not values:
+        return f"empty: {empty}"
+
+    def one(v: Any) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    n = len(values)
+    shown = ", ".join(one(v) for v in values) if n <= 6 else \
+        ", ".join(one(v) for v in values[:3]) + ", … " + one(values[-1])
+    return f"{n} value{'s' if n != 1 else ''}: {shown}"
+
+
 #: The map: Param.type -> editor class (layer parameters and settings alike). ``int`` is
 #: refined by :func:`editor_class`.
 EDITORS: dict[str, type[ParamEditor]] = {
@@ -671,6 +847,8 @@ EDITORS: dict[str, type[ParamEditor]] = {
     "texts": TextsEditor,
     "size": SizeEditor,
     "values": ValuesEditor,
+    "program": ProgramEditor,
+    "numbers": NumbersEditor,
 }
 
 
@@ -688,5 +866,5 @@ def make_editor(param: Param, parent: QWidget | None = None) -> ParamEditor:
     return editor_class(param)(param, parent)
 
 
-__all__ = ["EDITORS", "ElidedLabel", "ParamEditor", "ValuesEditor", "editor_class", "guard_wheel",
-           "make_editor"]
+__all__ = ["EDITORS", "ElidedLabel", "NumbersEditor", "ParamEditor", "ProgramEditor",
+           "ValuesEditor", "editor_class", "guard_wheel", "make_editor", "numbers_text", "program_json"]

@@ -168,8 +168,13 @@ def test_data_dependent_control_flow_is_reported_clearly(tmp_path):
 
 
 @torch.fx.wrap
-def _user_function(x):  # a function of the model's own, kept whole by torch.fx
+def _running(x):  # a function of the model's own, kept whole by torch.fx
     return x.cumsum(1)
+
+
+@torch.fx.wrap
+def _user_function(x):  # a function of the model's own, kept whole by torch.fx; through numpy,
+    return torch.from_numpy(x.detach().numpy().cumsum(1))  # which torch.export cannot trace
 
 
 class Sorting(nn.Module):
@@ -200,6 +205,23 @@ def test_an_op_no_layer_stands_for_is_kept_as_code():
         assert torch.equal(built(x), model(x))
 
 
+def test_a_function_of_the_model_own_imports_through_torch_export():
+    """fx keeps a wrapped function of the model whole, which no layer or program can be; the
+    whole model through torch.export maps it (its torch calls)."""
+    class Own(Sorting):
+        def forward(self, x):
+            return self.out(_running(self.fc(x)))
+
+    model = randomise(Own()).eval()
+    project, report = import_model(model, (4,))
+    assert report.ok and "torch.fx traced it" in report.via_export and report.functions == 1
+    built = build_model(project.networks["model"]).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        assert torch.allclose(built(x), model(x))
+
+
 def test_an_op_that_cannot_be_code_is_listed_and_partial_stops_before_it():
     class Hooked(Sorting):
         def forward(self, x):
@@ -211,6 +233,7 @@ def test_an_op_that_cannot_be_code_is_listed_and_partial_stops_before_it():
         import_model(Hooked(), (4,))
     (entry,) = info.value.report.unsupported
     assert "_user_function" in entry.reason and "not a torch function" in entry.reason
+    assert "torch.export" not in (info.value.report.via_export or "")
     project, report = import_model(Hooked(), (4,), partial=True)
     assert report.partial and not report.ok
     names = [n.name for n in project.networks["model"].nodes.values()]

@@ -175,6 +175,8 @@ def _real_count(layer: str, kwargs: dict) -> int:
     module = make_module(CATALOG[layer], kwargs, device="meta")
     if type(module).__name__ == "Parameter":  # a bare tensor (the Parameter layer)
         return module.numel()
+    if type(module).__name__ == "StoredBuffer":  # a Tensor layer's buffer: no parameters
+        return 0
     return sum(p.numel() for p in module.parameters())
 
 

@@ -58,6 +58,8 @@ def param_value(draw, p: Param):
     if p.type == "dims":
         n = draw(st.integers(1, 3))
         return draw(st.permutations(list(range(1, n + 1))))
+    if p.type in ("program", "numbers"):  # a Function's code, a Tensor's constant: as declared
+        return p.default
     raise AssertionError(p.type)
 
 
@@ -149,7 +151,8 @@ def test_a_graph_without_errors_builds_and_runs_with_the_inferred_shapes(g, seed
             values = model.forward_all(*xs)
         for nid, tensor in values.items():
             info = analysis.infos[nid]
-            assert tuple(tensor.shape) == (2, *info.output_shape), (g.nodes[nid].name, mode)
+            batch = (2,) if info.batched else ()  # a Tensor layer's whole tensor: no batch axis
+            assert tuple(tensor.shape) == (*batch, *info.output_shape), (g.nodes[nid].name, mode)
             want = torch.long if info.dtype == "int" else torch.float32
             assert tensor.dtype == want, g.nodes[nid].name
     assert analysis.total_params == sum(p.numel() for p in model.parameters())

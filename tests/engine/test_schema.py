@@ -123,6 +123,10 @@ def test_describe_every_type():
         (Param("e", "int", None, "d", min=1, optional=True, layer=True), "a positive integer"),
         (Param("v", "values", {}, "d"),
          "an object of named values (numbers, true/false or texts)"),
+        (Param("n", "numbers", [], "d"), "a list of numbers"),
+        (Param("p", "program", {"steps": [{"op": "method.clone", "args": [{"in": 0}]}],
+                                "inputs": [{}]}, "d"),
+         "a program: an object of inputs, steps and output"),
     ]
     for param, text in words:
         assert param.describe() == text, param

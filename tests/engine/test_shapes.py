@@ -100,6 +100,13 @@ CASES = [
     ("PReLU", {"num_parameters": 3, "init": 0.1}, [(3, 4, 4)], "float32"),
     ("PReLU", {"num_parameters": 5}, [(5,)], "float32"),
     ("Parameter", {"shape": [1, 8]}, [], "float32"),  # ViT's class token
+    ("Tensor", {"shape": [1, 8], "stored": "parameter", "batch_axis": True}, [], "float32"),
+    ("Tensor", {"shape": [3, 8], "stored": "buffer"}, [], "float32"),
+    ("Function", {"program": {
+        "inputs": [{"layout": "batch", "dtype": "float"}],
+        "steps": [{"op": "torch.flatten", "args": [{"in": 0}, 2]},
+                  {"op": "method.transpose", "args": [{"step": 0}, 1, 2]}],
+        "output": {"layout": "batch", "dtype": "float"}}}, [(3, 4, 5)], "float32"),
     ("Parameter", {"shape": [4, 1, 1], "init": "constant", "value": 1e-6}, [], "float32"),
     ("Parameter", {"shape": [3], "init": "trunc_normal", "std": 0.5}, [], "float32"),
     ("Identity", {}, [(3, 4)], "float32"),
@@ -181,6 +188,8 @@ def test_inferred_shape_and_params_match_the_built_module(case):
     real = getattr(model, node.name) if node.spec.module is not None else None
     if isinstance(real, torch.nn.Parameter):  # the Parameter layer: a tensor of the network
         expected_params = real.numel()
+    elif isinstance(real, torch.Tensor):  # a Tensor layer's buffer: no parameters
+        expected_params = 0
     else:
         expected_params = sum(p.numel() for p in real.parameters()) if real is not None else 0
     assert info.params == expected_params
@@ -193,7 +202,9 @@ def test_inferred_shape_and_params_match_the_built_module(case):
             y = model(*xs)
         if isinstance(y, tuple):  # a source layer's graph: its Output comes first
             y = y[0]
-        assert tuple(y.shape) == (2, *info.output_shape), mode
+        # a Tensor layer's tensor as stored: whole, or with a first axis of 1 for the batch
+        lead = (2,) if info.batched else (1,) if node.params.get("batch_axis") else ()
+        assert tuple(y.shape) == (*lead, *info.output_shape), mode
         assert y.dtype == (torch.long if info.dtype == "int" else torch.float32)
     assert info.macs >= 0
 

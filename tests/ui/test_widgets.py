@@ -121,7 +121,7 @@ def test_bool_and_choice_editors(qtbot, edit):
     assert got == [False]
     combo, got_choice = edit(CATALOG["Input"].param_map["dtype"])
     assert isinstance(combo, ChoiceEditor)
-    assert [combo.combo.itemText(i) for i in range(combo.combo.count())] == ["float32", "int64"]
+    assert [combo.combo.itemText(i) for i in range(combo.combo.count())] == ["float32", "int64", "bool"]
     combo.combo.activated.emit(1)  # what a user's pick in the list emits
     assert got_choice == ["int64"]
 

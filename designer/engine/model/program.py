@@ -155,12 +155,18 @@ def check_program(value: Any) -> dict[str, Any]:
 def _check_port(p: Any, where: str, items: bool = True) -> dict[str, Any]:
     """A port: its layout and dtype; a "tuple" port (a block's several results) also lists its
     items, each a layout, a dtype and its (design) shape."""
-    if not isinstance(p, dict) or set(p) - {"layout", "dtype", "items", "shape"}:
+    if not isinstance(p, dict) or set(p) - {"layout", "dtype", "items", "shape", "fold"}:
         raise ProgramError(f"{where}: an object with layout and dtype")
     layout, dtype = p.get("layout", "batch"), p.get("dtype", "float")
     if layout not in LAYOUTS or dtype not in DTYPES or layout == "tuple" and not items:
         raise ProgramError(f"{where}: layout is one of {LAYOUTS}, dtype one of {DTYPES}")
     out: dict[str, Any] = {"layout": layout, "dtype": dtype}
+    if "fold" in p:  # the first axis holds the batch this many times (batch x windows)
+        k = p["fold"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1 << 16 \
+                or layout != "batch":
+            raise ProgramError(f"{where}: fold is a count from 1, for a batch layout")
+        out["fold"] = k
     if "shape" in p:
         shape = p["shape"]
         if not isinstance(shape, list) or len(shape) > 8 or not all(
@@ -320,7 +326,7 @@ def example_inputs(program: dict[str, Any], shapes: list[tuple[int, ...]], batch
     def make(port: dict[str, Any], shape: Any) -> Any:
         if port["layout"] == "tuple":  # a block's several results: the shapes it had
             return tuple(make(q, q["shape"]) for q in port["items"])
-        lead = {"batch": (batch,), "one": (1,)}.get(port["layout"], ())
+        lead = {"batch": (batch * port.get("fold", 1),), "one": (1,)}.get(port["layout"], ())
         return torch.zeros((*lead, *shape), dtype=dtypes[port["dtype"]], device=device)
 
     return [make(port, shape) for port, shape in zip(program["inputs"], shapes)]

@@ -54,6 +54,7 @@ class NodeInfo:
     input_shapes: list[Shape] = field(default_factory=list)
     error: str | None = None
     error_code: str = "shape"  # Problem.code of ``error``
+    batched: bool = True  # the tensor has the batch axis in front (a Tensor layer's has none)
 
 
 @dataclass
@@ -414,6 +415,8 @@ class Analyzer(GraphInterpreter):
                           f"({nparams * 4 / 1e9:.1f} GB): reduce its sizes")
             return info
         info.output_shape = out
+        if spec.batched_of is not None:
+            info.batched = spec.batched_of(params)
         if spec.output_dtype_of is not None:
             info.dtype = spec.output_dtype_of(params)
         else:

@@ -137,6 +137,18 @@ LOSSES: dict[str, Callable[[], nn.Module]] = {
 }
 
 
+def split_outputs(model, out) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """The output the loss reads and the auxiliary ones (training mode only, after the main
+    ones): of several main Outputs the first (an imported model's logits; the others, hidden
+    states and the like, stay out of the loss)."""
+    if not isinstance(out, tuple):
+        return out, ()
+    weights = getattr(model, "_aux_weights", ())
+    n_aux = len(weights) if model.training and len(out) > len(weights) else 0
+    main, aux = (out[:-n_aux], out[-n_aux:]) if n_aux else (out, ())
+    return main[0], tuple(aux)
+
+
 class SupervisedRecipe(Recipe):
     """One network, one optimizer: ``loss(model(x), y)`` (+ an L1 penalty), then a step."""
 
@@ -189,14 +201,8 @@ class SupervisedRecipe(Recipe):
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.ctx.autocast():
-            out = self.model(x)
-            aux: tuple[torch.Tensor, ...] = ()
+            out, aux = split_outputs(self.model, self.model(x))
             weights = getattr(self.model, "_aux_weights", ())
-            if isinstance(out, tuple) and self.model.training and len(out) == 1 + len(weights) \
-                    and weights:  # auxiliary outputs (training only) follow the main one
-                out, *aux = out
-            if isinstance(out, tuple):
-                raise TrainingError("the model has several Outputs; supervised training needs one")
             loss = self.loss_fn(out, self.target(y, out))
             for w, a in zip(weights, aux):  # GoogLeNet's: loss + 0.3 * (aux1 + aux2) in order
                 loss = loss + w * self.loss_fn(a, self.target(y, a))

@@ -26,6 +26,7 @@ from designer.engine.model.blocks import is_ref, ref_text
 from designer.engine.model.catalog import fmt_shape
 from designer.engine.model.graph import Edge, Node, Problem
 from designer.engine.model.nodes import kind_of
+from designer.engine.model.program import ProgramError, program_code, program_summary
 from designer.engine.model.shapes import NodeInfo
 
 NODE_WIDTH = 172.0
@@ -49,6 +50,7 @@ CATEGORY_COLORS: dict[str, str] = {
     "Recurrent & Attention": "#bd4487",
     "Merge": "#4f9a38",
     "Blocks": "#36454f",
+    "Code": "#8a6a45",
 }
 FALLBACK_COLOR = "#6b7280"
 ERROR_COLOR = QColor("#d93025")
@@ -97,6 +99,36 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "×".join(str(v) for v in value) if value else "[]"
     return str(value)
+
+
+def param_text(name: str, param: Any, value: Any) -> str:
+    """How parameter ``name`` (its schema ``param``) reads on a node: ``name=value``, by type:
+    a program as its ops ("cumsum, transpose"), a list of numbers as its length, never a repr."""
+    kind = getattr(param, "type", None)
+    if kind == "program" and isinstance(value, dict):
+        return program_summary(value)
+    if kind == "numbers" and isinstance(value, (list, tuple)):
+        return f"{name}={len(value)} values"
+    return f"{name}={fmt_value(value)}"
+
+
+def program_inputs(spec: Any, params: dict[str, Any]) -> int | None:
+    """How many inputs a node's program takes (None: it has no ``program`` parameter)."""
+    for p in spec.params:
+        if p.type == "program" and isinstance(params.get(p.name), dict):
+            return len(params[p.name].get("inputs", []))
+    return None
+
+
+def program_tip(program: dict[str, Any], out: str, lines: int = 8) -> str:
+    """A program's first ``lines`` lines of code (its inputs named in0, in1 ...), for a tooltip."""
+    try:
+        code = program_code(program, [f"in{i}" for i in range(len(program["inputs"]))], out)
+    except (ProgramError, KeyError, IndexError, TypeError, ValueError):
+        return program_summary(program)
+    more = len(code) - lines
+    return "\n".join(code[:lines]) + (f"\n… {more} more lines (the inspector shows them all)"
+                                      if more > 0 else "")
 
 
 class Fonts:
@@ -284,6 +316,9 @@ class NodeItem(QGraphicsItem):
         self.spec = node.spec
         # a block use: its definition's Inputs, the ports it shows (blocks.input_count)
         self.block_inputs = block_inputs
+        # a layer whose program names its inputs (Function): exactly those ports, no spare one
+        self.program_inputs: int | None = None
+        self._programs: list[dict] = []  # shown as code in the tooltip
         self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -338,7 +373,8 @@ class NodeItem(QGraphicsItem):
         else:
             for key in spec.key_params:
                 if key in node.params and not (key == "aux_weight" and not node.params[key]):
-                    parts.append(f"{key}={fmt_value(node.params[key])}")  # (main Outputs: none)
+                    # aux_weight shows only when set (main Outputs: none)
+                    parts.append(param_text(key, spec.param_map.get(key), node.params[key]))
             for p in spec.params:  # a size fixed by hand instead of inferred: worth seeing
                 if (p.inferred and p.name not in spec.key_params
                         and node.params.get(p.name) is not None):
@@ -349,6 +385,9 @@ class NodeItem(QGraphicsItem):
         lines = 3 if node.kind.is_block else 2  # a use's arguments, then its first copy's
         self._param_lines = [fonts.body_fm.elidedText(line, _ELIDE, width)
                              for line in _wrap(parts, width, fonts.body_fm, lines)]
+        self.program_inputs = program_inputs(spec, node.params)
+        self._programs = [node.params[p.name] for p in spec.params
+                          if p.type == "program" and isinstance(node.params.get(p.name), dict)]
         if spec.variadic:
             count = self._variadic_count(connected_ports)
         else:
@@ -360,11 +399,14 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def _variadic_count(self, connected: set[int]) -> int:
-        """A merge shows one free input more than it uses; a block use its definition's Inputs
-        (and any port an edge still reaches, so the edge has an end; Problems flags it)."""
+        """A merge shows one free input more than it uses; a block use its definition's Inputs,
+        a layer with a program the inputs it names (and any port an edge still reaches, so the
+        edge has an end; Problems flags it)."""
         top = max(connected) + 1 if connected else 0
         if self.block_inputs is not None:
             return max(self.block_inputs, top)
+        if self.program_inputs is not None:
+            return max(self.program_inputs, top)
         return max(self.spec.input_ports(len(connected)), top + 1)
 
     def set_ports(self, connected_inputs: set[int], output_connected: bool) -> bool:
@@ -462,7 +504,8 @@ class NodeItem(QGraphicsItem):
         if kind_of(self.spec.id).is_block:
             return (f"{head}: a use of {self._header.lstrip('▣ ')}\n{self.spec.doc}\n"
                     "Double-click to open its definition")
-        return f"{head}\n{self.spec.doc}"
+        return f"{head}\n{self.spec.doc}" + "".join(
+            "\n\n" + program_tip(program, self._name) for program in self._programs)
 
     def _frozen_tip(self) -> str:
         if self.frozen:

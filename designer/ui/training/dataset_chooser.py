@@ -116,7 +116,7 @@ class DatasetChooser(QWidget):
     the loaded data holds and whether the design fits it.
 
     Signals: ``changed`` when the user edits the configuration; ``loaded(Dataset)`` when a
-    dataset is ready; ``fix_requested(list)`` with the engine's ParamFix list.
+    dataset is ready; ``fix_requested(list)`` with the engine's ParamFix and DatasetFix list.
     """
 
     changed = Signal()
@@ -198,7 +198,9 @@ class DatasetChooser(QWidget):
         self.fit_label.setTextFormat(Qt.PlainText)
         self.fix_button = QPushButton("Make the design fit")
         self.fix_button.setToolTip("Set the Input shape and the last layer's size to match the "
-                                   "dataset (one undo step).")
+                                   "dataset, or for an imported model, whose sizes are fixed, "
+                                   "the dataset's sequence length and vocabulary (one undo "
+                                   "step).")
         self.fix_button.hide()
 
         lay = QVBoxLayout(self)
@@ -588,7 +590,8 @@ class DatasetChooser(QWidget):
     def set_check(self, check, design_ok: bool = True) -> None:
         """Show a :class:`~designer.engine.train.data.DataCheck` (None: not checked yet).
         ``design_ok`` False: the design has errors, so only its Input could be checked."""
-        self._fixes = list(check.fixes) if check is not None else []
+        # the design's fixes, then the dataset's (an imported model's length, its vocabulary)
+        self._fixes = list(check.fixes) + list(check.dataset_fixes) if check is not None else []
         if check is None:
             if self._current_load_error():
                 self.fit_label.setText("Not checked: the data could not be loaded (see above).")

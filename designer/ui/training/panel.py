@@ -549,14 +549,22 @@ class TrainingPanel(QWidget):
         if doc is None or not fixes:
             return
         from designer.engine.model.graph import GraphError
-        from designer.engine.train.data import check_model_data
+        from designer.engine.train.data import DatasetFix, check_model_data
 
+        # the dataset's settings (an imported model's sequence length, its vocabulary): the data
+        # is loaded again with them, and checked once it is
+        data_fixes = [f for f in fixes if isinstance(f, DatasetFix)]
+        fixes = [f for f in fixes if not isinstance(f, DatasetFix)]
         training = doc.training_settings()
         network = doc.trained_network  # never the block definition the canvas may show
         stack = doc.undo_stack
         stack.beginMacro("Make the design fit the dataset")
         failed = None
         try:
+            if data_fixes:
+                values = {**self.chooser.config(), **{f.setting: f.value for f in data_fixes}}
+                self._push_section("dataset", values, "Change dataset settings")
+                ds = None  # the loaded data no longer matches the settings
             for _ in range(4):
                 for f in fixes:
                     doc.set_params(f.node_id, {f.param: f.value}, network)
@@ -572,6 +580,12 @@ class TrainingPanel(QWidget):
         if failed:
             stack.undo()
             self.show_message(f"The design could not be changed to fit: {failed}")
+            return
+        if data_fixes:
+            self._load_from_project()  # the chooser shows the settings the fix chose
+            self.append_log("Changed the dataset settings to fit the design: " + ", ".join(
+                f"{f.setting} {f.value}" for f in data_fixes) + " (Edit > Undo takes it back).")
+            self.chooser.load()  # checked again once loaded
             return
         self.append_log("Changed the design to fit the dataset (Edit > Undo takes it back).")
         self._recheck_fit_now()

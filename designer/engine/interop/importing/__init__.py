@@ -138,6 +138,13 @@ def import_model(module: Any, input_shape: tuple[int, ...] | list[int] | None, n
     if imp.top_failure is not None:  # fx cannot trace the model's forward: torch.export can?
         imp, top = _export_fallback(module, x, report, partial, imp.top_failure)
         module = imp.root
+    elif report.unsupported and not is_exported(module) and not imp.training_top:
+        # fx traced it, but parts do not map (a function of the model's own, a module called
+        # with numbers): the whole model through torch.export, kept when that maps everything
+        retry = _export_retry(module, x, report, imp)
+        if retry is not None:
+            imp, top = retry
+            module = imp.root
     if report.unsupported and not partial:
         raise ImportFailed(report)
     networks: dict[str, Graph] = {}
@@ -184,6 +191,24 @@ def _count_editable(networks: dict[str, Graph], report: ImportReport) -> None:
                 for net, g in networks.items() for n in g.nodes.values()
                 if n.type == TENSOR and n.params.get("stored") == "parameter")
     report.editable_parameters = max(0, report.parameters - whole)
+
+
+def _export_retry(model: nn.Module, x: torch.Tensor, report: ImportReport,
+                  imp: ModuleImporter) -> tuple[ModuleImporter, ImportedNet] | None:
+    """The model exported whole and imported so, into a report of its own: that import when it
+    maps everything (``report`` then takes its findings), else None (fx's stands)."""
+    trial = ImportReport(report.model, report.input_shape, input_dtype=report.input_dtype)
+    entry = Unsupported("", "trace", "mapped through torch.export")
+    made = import_exported(model, (x,), {}, trial, False, x.shape[0], entry, dynamic_batch=True)
+    if made is None or trial.unsupported:
+        return None
+    fx_causes = "; ".join(f"{u.op}: {u.reason}" for u in report.unsupported[:3])
+    for name in ("blocks", "aux_outputs", "via_export_blocks", "outputs", "constants_saved",
+                 "tied", "functions"):
+        setattr(report, name, getattr(trial, name))
+    report.unsupported = []
+    report.via_export = f"torch.fx traced it, but {fx_causes}"
+    return made
 
 
 def _export_fallback(model: nn.Module, x: torch.Tensor, report: ImportReport, partial: bool,

@@ -34,13 +34,30 @@ def special(v: float) -> str:
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
+def fold(meta: Any, batch: int) -> int:
+    """How many times the batch a value's first axis holds (a window attention's batch x
+    windows), 1 when it is the batch or not a multiple of it."""
+    shape = tuple(meta.shape)
+    return shape[0] // batch if shape and shape[0] > batch and shape[0] % batch == 0 else 1
+
+
 def layout(meta: Any, batch: int) -> str:
     """"batch" when a value's first axis is the batch, "one" when it is 1 (broadcast over the
     batch), else "whole"."""
     shape = tuple(meta.shape)
     if not shape:
         return "whole"
-    return "batch" if shape[0] == batch else "one" if shape[0] == 1 else "whole"
+    if shape[0] == batch or fold(meta, batch) > 1:
+        return "batch"
+    return "one" if shape[0] == 1 else "whole"
+
+
+def port(meta: Any, batch: int) -> dict[str, Any]:
+    """A program port for a value: its layout, dtype and fold (when the batch is folded)."""
+    out = {"layout": layout(meta, batch), "dtype": dtype_kind(meta.dtype)}
+    if fold(meta, batch) > 1:
+        out["fold"] = fold(meta, batch)
+    return out
 
 
 def design_shape(meta: Any, batch: int) -> list[int]:
@@ -75,6 +92,11 @@ def op_name(node: torch.fx.Node) -> str:
         raise Unmapped(getattr(t, "__name__", str(t)),
                        f"calls {where}.{getattr(t, '__name__', t)}, which is not a torch "
                        "function, tensor method, operator or ATen op")
+    # a view of a tensor the design may not lay out as the model did (a dropped .contiguous()
+    # between layers): reshape gives the same values, copying only when it must
+    if not any(isinstance(a, torch.dtype) for a in node.args[1:]):  # view(dtype) reinterprets
+        name = {"method.view": "method.reshape", "aten.view.default": "aten.reshape.default",
+                "aten._unsafe_view.default": "aten.reshape.default"}.get(name, name)
     why = op_problem(name)
     if why:
         raise Unmapped(name, why)
@@ -96,8 +118,7 @@ class ProgramMaker:
 
     def make(self, node: torch.fx.Node, meta: Any) -> dict[str, Any]:
         self.step(node)
-        program = {"inputs": self.ports, "steps": self.steps,
-                   "output": {"layout": layout(meta, self.batch), "dtype": dtype_kind(meta.dtype)}}
+        program = {"inputs": self.ports, "steps": self.steps, "output": port(meta, self.batch)}
         return check_program(program)
 
     def step(self, node: torch.fx.Node) -> int:
@@ -106,7 +127,7 @@ class ProgramMaker:
         if node.op not in ("call_function", "call_method"):
             raise Unmapped(node.op, f"{node.target} is needed as a value inside a call")
         op = op_name(node)
-        args = list(node.args[1:] if op.startswith("getattr.") else node.args)
+        args = [node.args[0]] if op.startswith("getattr.") else list(node.args)
         step = {"op": op, "args": [self.value(a) for a in args],
                 "kwargs": {k: self.value(v) for k, v in node.kwargs.items()
                            if not (k == "layout" and v == torch.strided)}}
@@ -123,8 +144,7 @@ class ProgramMaker:
                 name = self.tensor_input(a)  # KeyError: fed by something not mapped
                 if name not in self.inputs:
                     self.inputs.append(name)
-                    self.ports.append({"layout": layout(meta, self.batch),
-                                       "dtype": dtype_kind(meta.dtype)})
+                    self.ports.append(port(meta, self.batch))
                 return {"in": self.inputs.index(name)}
             if isinstance(meta, (list, tuple)) and meta and all(
                     isinstance(m, TensorMetadata) for m in meta) and a.op == "call_module":
@@ -132,8 +152,7 @@ class ProgramMaker:
                 if name not in self.inputs:
                     self.inputs.append(name)
                     self.ports.append({"layout": "tuple", "dtype": dtype_kind(meta[0].dtype),
-                                       "items": [{"layout": layout(m, self.batch),
-                                                  "dtype": dtype_kind(m.dtype),
+                                       "items": [{**port(m, self.batch),
                                                   "shape": design_shape(m, self.batch)}
                                                  for m in meta]})
                 return {"in": self.inputs.index(name)}

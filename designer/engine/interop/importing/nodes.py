@@ -5,6 +5,7 @@ a parameter a Parameter layer, and functions, operators and methods their catalo
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import operator
 import re
@@ -28,7 +29,7 @@ from .exported import (
     model_class_name,
     weighted_op_layer,
 )
-from .kept import FUNCTION, ProgramMaker, dtype_kind, layout, tensor_layer
+from .kept import FUNCTION, ProgramMaker, dtype_kind, tensor_layer
 from .report import source_line
 
 # An auxiliary output's loss weight: the model does not say; GoogLeNet's paper used 0.3.
@@ -90,6 +91,16 @@ def _all_float(node: torch.fx.Node) -> bool:
     return all(m.dtype.is_floating_point for m in metas if m is not None)
 
 
+def _batch_first(node: torch.fx.Node, batch: int) -> bool:
+    """Whether every tensor a call takes and makes has the batch (or a 1 that broadcasts over
+    it) as its first axis: what a catalog layer's per-sample shape rule needs."""
+    # (a parameter read here is a Parameter layer, expanded over the batch, or a whole Tensor
+    # layer, which the caller checks)
+    metas = [tensor_meta(a) for a in node.all_input_nodes if a.op != "get_attr"]
+    metas.append(tensor_meta(node))
+    return all(len(m.shape) > 0 and m.shape[0] in (batch, 1) for m in metas if m is not None)
+
+
 def _call_name(node: Any) -> str:
     """The name of what a node calls (an ATen op's without overload): "mul", "expand"."""
     t = node.target
@@ -144,6 +155,9 @@ class NetBuilder:
         self.named: set[str] = set()  # children already drawn under their own name
         self.attention: str | None = None
         self.whole: set[str] = set()  # layers whose output has no batch axis (Tensor layers)
+        # the model's batch (a value whose first axis folds it with another, a window
+        # attention's batch x windows, is a multiple: kept as code with that fold)
+        self.batch = imp.batch
 
     def fresh(self, base: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", base) or "layer"
@@ -279,10 +293,17 @@ class NetBuilder:
                 n.op == "placeholder" for n in self.graph.nodes) == 1
             meta = tensor_meta(node)
             kind = dtype_kind(meta.dtype) if meta is not None else "float"
+            index = sum(1 for n in self.graph.nodes if n.op == "placeholder" and n is not node
+                        and n in self._before(node))
+            whole = index in self.imp.whole_args.get(id(self.module), ())
+            if whole:  # a block fed a tensor with no batch axis (a window attention's mask)
+                shape = [int(s) for s in meta.shape]
             params = {"shape": shape, **({"dtype": {"int": "int64", "bool": "bool"}[kind]}
                                          if kind != "float" else {})}
-            return [ImportedLayer(self.fresh("input" if plain else node.name), "Input",
-                                  params, [])]
+            name = self.fresh("input" if plain else node.name)
+            if whole:
+                self.whole.add(name)
+            return [ImportedLayer(name, "Input", params, [])]
         if node.op == "output":
             value = node.args[0]
             if is_exported(self.module) and isinstance(value, (tuple, list)) \
@@ -337,6 +358,8 @@ class NetBuilder:
                 raise Unmapped(self.label(node), "a tensor used whole")
             if not _all_float(node):  # masks, positions: the catalog's layers compute on floats
                 raise Unmapped(self.label(node), "integer or boolean tensors")
+            if not _batch_first(node, self.batch):  # a layer works per sample: the batch first
+                raise Unmapped(self.label(node), "a tensor whose first axis is not the batch")
             return self.function(node)
         except Unmapped:
             if tensor_meta(node) is None:  # not a tensor (unbind's pieces): computed inside the
@@ -368,6 +391,15 @@ class NetBuilder:
             return layer.name  # the one real result of a module mapped to one layer
         return None
 
+    def _before(self, node: torch.fx.Node) -> set:
+        """The graph's nodes before ``node``."""
+        out = set()
+        for n in self.graph.nodes:
+            if n is node:
+                return out
+            out.add(n)
+        return out
+
     def named_outputs(self, value: Any) -> list[ImportedLayer] | None:
         """The model's several results (a tuple, a dict, a ModelOutput): one Output each, named
         after its key where the probe's result has keys (logits first, as the model returns
@@ -394,14 +426,20 @@ class NetBuilder:
         def tensor_input(a: torch.fx.Node) -> str:
             return self.by_fx[a.name]
 
-        maker = ProgramMaker(self.imp.batch, tensor_input)
+        maker = ProgramMaker(self.batch, tensor_input)
         meta = tensor_meta(node)
         program = maker.make(node, meta)
         for port, name in zip(program["inputs"], maker.inputs):
+            if port["layout"] == "tuple":  # a block's results: each item as it came
+                continue
             if name in self.whole:  # a Tensor layer's whole tensor, whatever its first size
                 port["layout"] = "whole"
+                port.pop("fold", None)
             elif port["layout"] == "whole":  # a layer's output carries the batch axis
                 port["layout"] = "batch"
+        # made from whole tensors or constants alone: no batch in it, whatever its first size
+        constant = all(n in self.whole for n in maker.inputs) \
+            and not any(p["layout"] == "tuple" for p in program["inputs"])
         if not maker.inputs:  # made from constants alone (torch.arange(16)): it takes the
             first = next((la for la in self.net.layers if la.type == "Input"), None)  # input,
             if first is None:  # unused, for a port (a layer with no input is a source)
@@ -411,7 +449,9 @@ class NetBuilder:
             kind = {"int64": "int", "bool": "bool"}.get(first.params.get("dtype"), "float")
             program["inputs"].append({"layout": "batch", "dtype": kind})
         name = self.fresh(self.label(node))
-        if layout(meta, self.imp.batch) == "whole":
+        if constant:  # made from whole tensors alone: whole too, whatever its first size
+            program["output"] = {"layout": "whole", "dtype": program["output"]["dtype"]}
+        if program["output"]["layout"] == "whole":
             self.whole.add(name)
         self.imp.report.functions += 1
         return [ImportedLayer(name, FUNCTION, {"program": program}, list(maker.inputs))]
@@ -436,6 +476,15 @@ class NetBuilder:
             kind = "constant" if leaf in owner._non_persistent_buffers_set else "buffer"
         else:
             kind = "constant"  # a tensor attribute (an exported program's lifted constant)
+        if kind == "constant":  # in no state_dict: any name does (_tensor_constant0)
+            type_, params = tensor_layer(tensor, kind)
+            if params["stored"] == "constant":
+                name = self.fresh(target.replace(".", "_").strip("_") or "constant")
+                if tensor.dim() > 1 and tensor.shape[0] == 1:
+                    params["batch_axis"] = True
+                else:
+                    self.whole.add(name)
+                return [ImportedLayer(name, type_, params, [])]
         if owner_path:
             raise Unmapped("get_attr", f"{target} belongs to a child module: a layer holds "
                             "only its own network's tensors")
@@ -510,8 +559,21 @@ class NetBuilder:
             return [ImportedLayer(name, type_, params, srcs, attr=attr)]
         if type(module).forward is nn.Module.forward or isinstance(module, nn.ModuleList):
             raise Unmapped(cls, "a container without a forward of its own")
+        tensors = [a for a in (*node.args, *node.kwargs.values())
+                   if isinstance(a, torch.fx.Node) and tensor_meta(a) is not None]
+        self.imp.whole_args[id(module)] = {i for i, a in enumerate(tensors)
+                                           if self.by_fx.get(a.name) in self.whole}
         child = self.imp.import_module(module, self.sub(target), target)
         srcs = self.sources(node)
+        if node.kwargs:  # tensors passed by keyword (a mask): after the others, in the order of
+            try:  # forward's parameters, as the block's Inputs are
+                order = list(inspect.signature(module.forward).parameters)
+            except (TypeError, ValueError):  # pragma: no cover - builtins
+                order = list(node.kwargs)
+            for key in sorted(node.kwargs, key=lambda k: order.index(k) if k in order else 99):
+                v = node.kwargs[key]
+                if isinstance(v, torch.fx.Node) and tensor_meta(v) is not None:
+                    srcs.append(self.by_fx[v.name])
         if not srcs:
             raise Unmapped(cls, "takes no tensor input")
         if is_exported(module) and len(srcs) == 1 and not has_state:
@@ -681,7 +743,7 @@ class NetBuilder:
                     out_shape=tuple(out.shape) if out is not None else None,
                     out_shapes=[tuple(m.shape) for m in many]
                     if out is None and isinstance(many, (list, tuple)) else [],
-                    batch=self.imp.batch,
+                    batch=self.batch,
                     is_tensor=lambda a: isinstance(a, torch.fx.Node),
                     tensor_inputs=lambda: len(self.sources(node)))
 

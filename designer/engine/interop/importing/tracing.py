@@ -55,6 +55,9 @@ class ModuleImporter:
         self.top_failure: tuple[Unsupported, Exception] | None = None
         # the keys of the model's several results (a ModelOutput's logits, ...), in order
         self.output_names: list[str] = []
+        # id(module) -> the indexes of the tensors it is called with that have no batch axis
+        # (its caller's whole tensors: a window attention's mask), for its Inputs
+        self.whole_args: dict[int, set[int]] = {}
 
     # -- probing: the inputs each module receives ------------------------------------------
 

@@ -64,6 +64,7 @@ register(
     inside="layer",
     data_fit=DataFit("other"),
     output_dtype_of=lambda p: _DTYPE_OF[p["program"]["output"]["dtype"]],
+    batched_of=lambda p: p["program"]["output"]["layout"] != "whole",
 )
 
 
@@ -123,6 +124,7 @@ register(
     data_fit=DataFit("other"),
     output_dtype_of=lambda p: "float" if p["dtype"].startswith(("float", "bfloat")) else "int",
     stored_code=lambda kw, attr: _tensor_init_code(kw, attr),
+    batched_of=lambda p: False,
 )
 
 

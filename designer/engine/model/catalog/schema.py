@@ -185,6 +185,9 @@ class LayerSpec:
     # The output's dtype ("float" or "int") from the parameters, where they decide it (a
     # Function's program, a Tensor's dtype); None: output_dtype's rule.
     output_dtype_of: Callable[[dict[str, Any]], str] | None = None
+    # Whether the output has the batch axis in front, from the parameters (a Tensor layer's
+    # whole tensor has none); None: it has.
+    batched_of: Callable[[dict[str, Any]], bool] | None = None
     # A bare tensor that is not a learnable nn.Parameter (a Tensor layer's buffer): the __init__
     # statement code export writes for it, from the resolved kwargs and the attribute's literal.
     stored_code: Callable[[dict[str, Any], str], str] | None = None

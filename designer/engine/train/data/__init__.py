@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, validate_dataset
-from .compat import DataCheck, DataProblem, ParamFix, check_model_data, expected_output_size
+from .compat import (
+    DataCheck,
+    DataProblem,
+    DatasetFix,
+    ParamFix,
+    check_model_data,
+    expected_output_size,
+)
 from .core import (
     Dataset,
     DatasetError,
@@ -81,6 +88,7 @@ __all__ = [
     "DataProblem",
     "Dataset",
     "DatasetError",
+    "DatasetFix",
     "DownloadProgress",
     "ParamFix",
     "ProgressCallback",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...model import memory
+from ...model.blocks import MAX_DEPTH
 from ...model.catalog import CATALOG, DataFit
 from ...model.graph import Graph
 from ...model.shapes import analyze
@@ -51,12 +52,22 @@ class ParamFix:
 
 
 @dataclass(frozen=True)
+class DatasetFix:
+    """Set the dataset's ``setting`` to ``value`` (the data is cut to fit a design whose sizes
+    are fixed: an imported model's sequence length, the vocabulary its embedding holds)."""
+
+    setting: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class DataProblem:
     severity: str  # "error" or "warning"
     message: str
     node_ids: tuple[str, ...] = ()
     fixes: tuple[ParamFix, ...] = ()
     code: str = ""
+    dataset_fixes: tuple[DatasetFix, ...] = ()
 
 
 @dataclass
@@ -79,6 +90,21 @@ class DataCheck:
     @property
     def fixes(self) -> list[ParamFix]:
         return [f for p in self.problems for f in p.fixes]
+
+    @property
+    def dataset_fixes(self) -> list[DatasetFix]:
+        """Changes of the dataset's settings that make it fit the design (applied after the
+        design's own fixes; a setting named twice keeps its first value)."""
+        out: dict[str, DatasetFix] = {}
+        for p in self.problems:
+            for f in p.dataset_fixes:
+                out.setdefault(f.setting, f)
+        return list(out.values())
+
+    @property
+    def fixable(self) -> bool:
+        """Whether "Make the design fit" has something to change (the design or the data)."""
+        return bool(self.fixes or self.dataset_fixes)
 
 
 def expected_output_size(ds: Dataset, loss: str) -> int:
@@ -157,8 +183,15 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
         return check
     inp = inputs[0]
     shape, dtype = tuple(inp.params.get("shape") or ()), inp.params.get("dtype", "float32")
+    length = _fixed_length(graph, ds, inp.id, shape, analysis)
+    if length is not None:  # the design takes this many tokens only: cut the data to it
+        key = length_setting(ds)
+        add(DataProblem("error", f"the dataset gives {_what(ds)} but {inp.name} takes "
+                        f"{shape[0]}, and the design's sizes hold for {shape[0]} only (an "
+                        f"imported model): set dataset.{key} to {shape[0]}", (inp.id,),
+                        code="input", dataset_fixes=(DatasetFix(key, shape[0]),)))
     fixes = []
-    if shape != tuple(ds.sample_shape):
+    if shape != tuple(ds.sample_shape) and length is None:
         fixes.append(ParamFix(inp.id, "shape", list(ds.sample_shape)))
     if dtype != ds.dtype:
         fixes.append(ParamFix(inp.id, "dtype", ds.dtype))
@@ -174,26 +207,27 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
                         tuple(fixes), code="input"))
     # ---- embeddings against the vocabulary
     if ds.vocab is not None:
-        for node in graph.nodes.values():
-            param = data_fit(node.type).vocabulary
-            if param and node.params.get(param, 0) < len(ds.vocab):
-                add(DataProblem("error", f"{node.name} has {node.params[param]} "
-                                f"embeddings, but the vocabulary has {len(ds.vocab)} tokens: set "
-                                f"{param} to {len(ds.vocab)}", (node.id,),
-                                (ParamFix(node.id, param, len(ds.vocab)),),
-                                code="vocab"))
+        for node, where in token_embeddings(graph, inp.id):
+            # pinned on the layer, or on the block use of this network that holds it
+            pin = graph.node_by_name(where[0]).id if where else node.id
+            _check_vocabulary(node, where, pin, ds, training, add)
     if check.errors and any(p.code == "input" for p in check.problems):
         return check  # output shapes follow from a wrong input; fix that first
     # ---- outputs
     outputs = graph.main_outputs()  # auxiliary ones (aux_weight > 0) are checked below
-    if len(outputs) != 1:
-        add(DataProblem("error", f"the design has {len(outputs)} Output layers; supervised "
-                        f"training needs exactly one (and any number of auxiliary ones, "
-                        f"aux_weight > 0)", tuple(n.id for n in outputs), code="outputs"))
+    if not outputs:
+        add(DataProblem("error", "the design has no Output layer; supervised training needs "
+                        "one (and any number of auxiliary ones, aux_weight > 0)", (),
+                        code="outputs"))
         return check
-    out = outputs[0]
+    out = outputs[0]  # the first, as forward returns them (an imported model's logits)
+    if len(outputs) > 1:
+        others = ", ".join(n.name for n in outputs[1:])
+        add(DataProblem("warning", f"the design has {len(outputs)} Outputs: training uses the "
+                        f"first, {out.name}, and leaves {others} out of the loss",
+                        tuple(n.id for n in outputs[1:]), code="outputs"))
     analysis = analysis or analyze(graph)
-    for aux in [n for n in graph.outputs() if n not in outputs]:
+    for aux in [n for n in graph.outputs() if n not in outputs]:  # the auxiliary ones
         a, m = analysis.infos.get(aux.id), analysis.infos.get(out.id)
         if a and m and a.output_shape and m.output_shape \
                 and tuple(a.output_shape) != tuple(m.output_shape):
@@ -214,7 +248,7 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
                             (out.id,), code="output"))
         return check
     if ds.task == "language_model":
-        _check_next_token_output(graph, ds, out.id, got, add)
+        _check_next_token_output(graph, ds, out.id, got, add, _keeps_sizes(training))
         return check
     want_shape = (out_size,) if ds.task == "classification" else tuple(ds.target_shape) or (1,)
     if got == want_shape or (ds.task == "regression" and math.prod(got) == out_size
@@ -241,11 +275,19 @@ def _check_fit(graph: Graph, ds: Dataset, training: dict[str, Any] | None,
 
 
 def _check_next_token_output(graph: Graph, ds: Dataset, out_id: str, got: tuple[int, ...],
-                             add) -> None:
+                             add, keeps_sizes: bool = False) -> None:
     """A language model scores every vocabulary token at every position: its output is
-    ``(seq_length, vocabulary)``; the last layer's size is offered as a fix when only it differs."""
+    ``(seq_length, vocabulary)``; the last layer's size is offered as a fix when only it differs.
+    A design that fine-tunes weights (``keeps_sizes``) may score more tokens than the text has:
+    its own vocabulary is larger, the extra scores are never a target (a warning, no fix)."""
     length, size = ds.sample_shape[0], ds.num_classes or 0
     if got == (length, size):
+        return
+    if keeps_sizes and len(got) == 2 and got[0] == length and got[1] > size:
+        add(DataProblem("warning", f"the model scores {got[1]} tokens at each position, the "
+                        f"text's vocabulary has {size}: the model's own weights are kept "
+                        f"(training.init_weights), so its other {got[1] - size} tokens are never "
+                        f"a target and are not sampled", (out_id,), code="output"))
         return
     msg = (f"a language model scores each of the {size} vocabulary tokens at each of the "
            f"{length} positions, so the output must be {_fmt((length, size))}, but the model "
@@ -264,6 +306,105 @@ def _check_next_token_output(graph: Graph, ds: Dataset, out_id: str, got: tuple[
                 f"recurrent layer returning every time step) and end with a Linear of {size} "
                 f"outputs")
     add(DataProblem("error", f"{msg}: {todo}", (out_id,), code="output"))
+
+
+def length_setting(ds: Dataset) -> str:
+    """The dataset setting that sets how many token ids a sample holds."""
+    return "seq_length" if ds.task == "language_model" else "max_length"
+
+
+def vocabulary_setting(ds: Dataset) -> str | None:
+    """The dataset setting that caps the vocabulary (None: a character-level text, whose
+    vocabulary is every character it holds)."""
+    if ds.preprocessing.get("tokenizer") == "char":
+        return None
+    return "vocab_size"
+
+
+def _keeps_sizes(training: dict[str, Any] | None) -> bool:
+    """Whether the run starts from weights in a file (an imported model's): the sizes those
+    weights have are kept, and the data is fitted to them where it can be."""
+    return bool((training or {}).get("init_weights"))
+
+
+def _fixed_length(graph: Graph, ds: Dataset, input_id: str, shape: tuple[int, ...],
+                  analysis=None) -> int | None:
+    """The number of token ids the design takes when it cannot take the dataset's: its Input
+    is one sequence of token ids and the design, without errors as it is, has errors when
+    analysed with the dataset's length (an imported model holds sizes for its own length).
+    None otherwise."""
+    if ds.dtype != "int64" or len(shape) != 1 or len(ds.sample_shape) != 1 \
+            or shape == tuple(ds.sample_shape) or not ds.preprocessing.get("source"):
+        return None
+    if not (analysis or analyze(graph)).ok:
+        return None  # its own errors first: they say nothing of the length it can take
+    probe = graph.copy()
+    probe.library = graph.library
+    probe.nodes[input_id].params["shape"] = list(ds.sample_shape)
+    probe.nodes[input_id].params["dtype"] = "int64"
+    if analyze(probe).ok:
+        return None
+    return shape[0]
+
+
+def token_embeddings(graph: Graph, input_id: str) -> list[tuple[Any, tuple[str, ...]]]:
+    """The layers with a vocabulary (Embeddings) that take the token ids themselves: reached
+    from the Input through layers whose output is a view of their input (Reshape, ...) and into
+    blocks (each with the names of the block uses on the way). A position or token-type
+    embedding fed by computed ids is not one of them."""
+    found: list[tuple[Any, tuple[str, ...]]] = []
+
+    library = graph.library
+
+    def walk(g: Graph, start: str, where: tuple[str, ...]) -> None:
+        todo, seen = [start], set()
+        while todo:
+            nid = todo.pop()
+            if nid in seen:
+                continue
+            seen.add(nid)
+            for e in g.out_edges(nid):
+                node = g.nodes[e.dst]
+                if data_fit(node.type).vocabulary:
+                    found.append((node, where))
+                    continue
+                definition = node.kind.definition(node, library)
+                if definition is not None:
+                    ins = definition.inputs()
+                    if e.dst_port < len(ins) and len(where) < MAX_DEPTH:
+                        walk(definition, ins[e.dst_port].id, where + (node.name,))
+                    continue
+                spec = CATALOG.get(node.type)
+                if spec is not None and spec.memory is not None \
+                        and spec.memory.output == "view" and len(g.in_edges(node.id)) == 1:
+                    todo.append(node.id)
+
+    walk(graph, input_id, ())
+    return found
+
+
+def _check_vocabulary(node, where: tuple[str, ...], pin: str, ds: Dataset,
+                      training: dict[str, Any] | None, add) -> None:
+    """An embedding of the token ids must hold the whole vocabulary. The fix grows it, unless
+    it sits in a block or holds weights to fine-tune (training.init_weights): then the dataset's
+    vocabulary is capped to it, where the dataset can cap it."""
+    param = data_fit(node.type).vocabulary
+    have, need = node.params.get(param, 0), len(ds.vocab)
+    if not isinstance(have, int) or have >= need:
+        return
+    name = " > ".join(where + (node.name,))
+    msg = f"{name} has {have} embeddings, but the vocabulary has {need} tokens"
+    cap = vocabulary_setting(ds)
+    if cap and (where or _keeps_sizes(training)):
+        add(DataProblem("error", f"{msg}: set dataset.{cap} to {have} (or {param} to {need}, "
+                        f"which starts its weights afresh)", (pin,), code="vocab",
+                        dataset_fixes=(DatasetFix(cap, have),)))
+    elif where:  # in a block: changed in the block's definition, which a fix here cannot reach
+        add(DataProblem("error", f"{msg}: set {param} to {need} in the block's definition, or "
+                        f"use a text with fewer distinct characters", (pin,), code="vocab"))
+    else:
+        add(DataProblem("error", f"{msg}: set {param} to {need}", (node.id,),
+                        (ParamFix(node.id, param, need),), code="vocab"))
 
 
 def _check_last_activation(graph: Graph, out_id: str, loss: str, add) -> None:

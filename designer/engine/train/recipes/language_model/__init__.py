@@ -33,6 +33,7 @@ from typing import Any
 from ....model.schema import Param as Setting
 from ...records import best_record
 from .. import RecipeError, RecipeSpec, design_errors, format_fixed, format_general, register
+from ..supervised import start_from_init_weights
 from .events import LmSample
 from .training import (
     LM_METRIC_KEYS,
@@ -56,6 +57,7 @@ class LanguageModel(RecipeSpec):
     doc = ("next-token prediction on a text: one network scores every vocabulary token at every "
            "position, and writes a sample after each epoch")
     hides = ("loss", "l1")
+    uses = ("init_weights", "init_weights_min_fit")  # an imported GPT-2's own weights
     view = "language_model"
     settings = (
         Setting("lm_prompt", "text", "The ", "The text the model continues after each epoch "
@@ -115,16 +117,19 @@ class LanguageModel(RecipeSpec):
             lines = "\n".join(f"- {p.message}" for p in check.errors)
             if all(p.code == "memory" for p in check.errors):
                 raise RecipeError(f"the design does not fit in memory:\n{lines}", "memory")
-            hint = " (press \"Make the design fit\")" if check.fixes else ""
+            hint = " (press \"Make the design fit\")" if check.fixable else ""
             raise RecipeError(f"the design does not fit the dataset{hint}:\n{lines}", "data",
-                              fixable=bool(check.fixes))
+                              fixable=check.fixable)
         try:
             model = build_model(graph, analyses["model"], seed=int(training["seed"]))
         except BuildError as exc:
             raise RecipeError(str(exc), "build") from None
-        return LanguageModelRecipe(model, ds.preprocessing, training["lm_prompt"],
-                                   training["lm_temperature"], training["lm_sample_length"],
-                                   callback=callback)
+        recipe = LanguageModelRecipe(model, ds.preprocessing, training["lm_prompt"],
+                                     training["lm_temperature"], training["lm_sample_length"],
+                                     callback=callback)
+        if training.get("init_weights"):  # loaded as the supervised recipe loads them
+            start_from_init_weights(recipe, project, model, training)
+        return recipe
 
     # -- words ---------------------------------------------------------------------------------
 

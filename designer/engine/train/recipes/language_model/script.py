@@ -21,6 +21,7 @@ from ..script import (
     checkpoints_and_end,
     main_head,
 )
+from ..supervised.script import with_frozen_and_init
 from . import LANGUAGE_MODEL
 
 LOOP = ('''
@@ -130,7 +131,7 @@ def generate(args, model, device, data):
     new = []
     for _ in range(args.sample_length):
         x = torch.tensor([ids[-length:]], dtype=torch.int64, device=device)
-        logits = model(x)[0, -1].float().cpu()
+        logits = model(x)[0, -1, :len(data.vocab)].float().cpu()  # the text's tokens only
         probs = torch.softmax(logits / args.temperature, dim=-1)
         token = int(torch.multinomial(probs, 1, generator=sampler))
         ids.append(token)
@@ -201,9 +202,14 @@ class LanguageModelScript(TrainScript):
 
     def check(self, dataset: dict[str, Any], training: dict[str, Any]) -> None:
         self.network = LANGUAGE_MODEL.roles[0].network or next(iter(self.project.networks))
+        if training.get("init_weights"):  # the project's path is relative to the project file
+            training["init_weights"] = self.resolve(training["init_weights"])
 
     def loop(self) -> str:
         return LOOP
+
+    def adapt(self, body: str, training: dict[str, Any]) -> str:
+        return with_frozen_and_init(body, [], bool(training.get("init_weights")))
 
     def builds(self) -> dict[str, str]:
         return {"__CLASS__()": self.network}

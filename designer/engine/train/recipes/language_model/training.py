@@ -34,15 +34,19 @@ def derived_metrics(means: dict[str, float]) -> dict[str, float]:
 
 
 def generate(model, context: list[int], length: int, steps: int, temperature: float,
-             generator, device) -> list[int]:
+             generator, device, vocab_size: int | None = None) -> list[int]:
     """``steps`` token ids sampled one at a time after ``context``: the model sees the last
     ``length`` ids and the next id is drawn from the last position's scores / ``temperature``
-    (causal models; see the module docstring). Call under ``torch.no_grad()`` in eval mode."""
+    (causal models; see the module docstring). Call under ``torch.no_grad()`` in eval mode.
+    ``vocab_size``: only the first this many tokens are drawn (a model with a vocabulary of its
+    own, larger than the text's, scores tokens the text has no word for)."""
+    from ...training import split_outputs  # deferred: torch loads only when this runs
+
     ids = list(context)
     new: list[int] = []
     for _ in range(steps):
         x = torch.tensor([ids[-length:]], dtype=torch.int64, device=device)
-        logits = model(x)[0, -1].float().cpu()
+        logits = split_outputs(model, model(x))[0][0, -1, :vocab_size].float().cpu()
         probs = torch.softmax(logits / temperature, dim=-1)
         token = int(torch.multinomial(probs, 1, generator=generator))
         ids.append(token)
@@ -120,7 +124,8 @@ class LanguageModelRecipe(Recipe):
         try:
             with torch.no_grad():
                 new = generate(model, self.context + self.prompt_ids, self.length,
-                               self.sample_length, self.temperature, gen, self.device)
+                               self.sample_length, self.temperature, gen, self.device,
+                               len(self.preprocessing["vocab"]))
         finally:
             model.train(was_training)
         text = decode(new, self.preprocessing)

@@ -54,20 +54,16 @@ class Supervised(RecipeSpec):
             lines = "\n".join(f"- {p.message}" for p in check.errors)
             if all(p.code == "memory" for p in check.errors):
                 raise RecipeError(f"the design does not fit in memory:\n{lines}", "memory")
-            hint = " (press \"Make the design fit\")" if check.fixes else ""
+            hint = " (press \"Make the design fit\")" if check.fixable else ""
             raise RecipeError(f"the design does not fit the dataset{hint}:\n{lines}", "data",
-                              fixable=bool(check.fixes))
+                              fixable=check.fixable)
         try:
             model = build_model(graph, analyses["model"], seed=int(training["seed"]))
         except BuildError as exc:
             raise RecipeError(str(exc), "build") from None
         recipe = SupervisedRecipe(model)
         if training.get("init_weights"):
-            fit = _load_init_weights(project, model, training)
-            recipe.notes = tuple(f"initial weights {line}" if i == 0 else line
-                                 for i, line in enumerate(fit.lines(training["init_weights"])))
-            recipe.record = {"init_weights": fit.record(training["init_weights"],
-                                                        training["init_weights_min_fit"])}
+            start_from_init_weights(recipe, project, model, training)
         return recipe
 
     def format_metrics(self, label: str, metrics: dict[str, Any]) -> str:
@@ -87,6 +83,16 @@ class Supervised(RecipeSpec):
         from .script import train_source  # imports torch (through codegen)
 
         return train_source(project, project_dir=project_dir, format=format, spec=self)
+
+
+def start_from_init_weights(recipe, project, model, training) -> None:
+    """Load training.init_weights into ``model`` and note on ``recipe`` what loaded (its
+    ``notes`` for the log, its ``record`` for the run's config.json)."""
+    fit = _load_init_weights(project, model, training)
+    recipe.notes = tuple(f"initial weights {line}" if i == 0 else line
+                         for i, line in enumerate(fit.lines(training["init_weights"])))
+    recipe.record = {"init_weights": fit.record(training["init_weights"],
+                                                training["init_weights_min_fit"])}
 
 
 def _load_init_weights(project, model, training):
