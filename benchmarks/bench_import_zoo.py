@@ -16,7 +16,8 @@ seconds: a hang or a crash stops only that model). For each model:
 - imported, else the first causes (the ImportFailed report's first entries) and the exception;
 - editable share: layer nodes that are not "Function" (kept as code) over all layer nodes, over
   every network (Inputs, Outputs and block uses not counted), and the share of the parameters
-  that sit in editable layers (each parameter of the built design attributed to its node);
+  that sit in editable layers (each parameter of the built design attributed to its node; a
+  "Tensor" layer's parameters, used whole by code, are not), beside the import report's count;
 - params equal (design vs model); the model's state_dict loaded with ``strict=True`` into the
   design and into the exported model.py, keys unchanged (the same set of keys);
 - outputs equal: every output tensor within 1e-5 x max(1, the output's largest magnitude), eval
@@ -50,6 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: The catalog layer an operation the catalog lacks is kept as (issue 24); not editable.
 FUNCTION = "Function"
+#: The layer of a tensor used whole (a parameter or buffer a Function reads, issue 24): an
+#: editable node, but the parameters it holds are not in an editable layer (as the import
+#: report counts them).
+TENSOR = "Tensor"
 TOLERANCE = 1e-5
 RESULT_MARK = "ZOO-RESULT "
 
@@ -369,8 +374,9 @@ def layer_paths(graph: Any, analysis: Any = None, prefix: str = "") -> dict[str,
 
 def editable_parameters(project: Any, design: Any) -> tuple[int, int]:
     """(parameters in editable layers, all parameters) of the built design: each parameter is
-    attributed to the layer whose module holds it (Function nodes hold none; Parameter and
-    Buffer layers are editable). A parameter no layer claims counts as not editable."""
+    attributed to the layer whose module holds it. Function nodes hold none; a Tensor layer's
+    parameter (used whole, by code) is not editable, a Parameter layer's is (as the import
+    report counts them). A parameter no layer claims counts as not editable."""
     paths = layer_paths(project.networks["model"])
     editable = total = 0
     for key, p in design.named_parameters():
@@ -378,7 +384,7 @@ def editable_parameters(project: Any, design: Any) -> tuple[int, int]:
         while owner and owner not in paths:
             owner = owner.rpartition(".")[0]
         total += p.numel()
-        editable += p.numel() if owner and paths[owner] != FUNCTION else 0
+        editable += p.numel() if owner and paths[owner] not in (FUNCTION, TENSOR) else 0
     return editable, total
 
 
