@@ -439,7 +439,13 @@ def first_line(exc: BaseException) -> str:
     text = lines[0]
     if text.endswith(":") and len(lines) > 1:
         text = f"{text} {lines[1].lstrip('- ')}"
-    return text[:300]
+    # a problem deep in nested blocks: only the innermost block, so the problem itself stays
+    return re.sub(r"(in block '[^']*' used as '[^']*': )+", _innermost, text)[:300]
+
+
+def _innermost(found: re.Match) -> str:
+    uses = re.findall(r"used as ('[^']*')", found.group(0))
+    return f"in {uses[-1]}: "
 
 
 def run_import(m: Any, kind: str, shape: tuple[int, ...], name: str) -> tuple[Any, Any]:
@@ -627,6 +633,7 @@ def normalise(cause: str) -> str:
     module paths and the class of the module it names (its models and places say which),
     memory addresses."""
     text = re.sub(r"\S*/\S+\.py(:\d+)?(:|,)?", "<file>", cause)
+    text = re.sub(r"\bin '[^']*': ", "", text)  # where in the design
     text = re.sub(r"\[[^\]]*\.py[^\]]*\]", "", text)  # the source line fx recorded
     text = re.sub(r"0x[0-9a-f]+", "<addr>", text)
     text = re.sub(r"'[\w-]+(\.[\w-]+)+'", "'<path>'", text)
