@@ -232,6 +232,41 @@ def shoot_imports(app: QApplication, window, shoot) -> None:
     shoot(window, "gpt2-import.png")
     _show_design(app, window, project, select="cumsum", network="GPT2Model")
     shoot(window, "gpt2-blocks.png")
+    shoot_llama(app, window, shoot)
+
+
+def shoot_llama(app: QApplication, window, shoot) -> None:
+    """A tiny LLaMA imported through File > Import model… (its report in the dialog), then on
+    the canvas: the model with its blocks collapsed, one decoder layer, its attention."""
+    from designer.ui.import_dialog import ImportDialog
+
+    dialog = ImportDialog(window, models=[])
+    dialog.spec.setEditText("transformers:LlamaForCausalLM")
+    dialog.config.setText("num_hidden_layers=2 hidden_size=32 num_attention_heads=2 "
+                          "num_key_value_heads=1 intermediate_size=64 vocab_size=100")
+    opened: list = []
+    dialog.imported.connect(lambda project, saved: opened.append(project))
+    dialog.show()
+    dialog.start()
+    _wait(app, lambda: bool(opened) or "Imported" in dialog.status.text()
+          or "failed" in dialog.status.text().lower(), timeout=240)
+    _settle(app, 0.5)
+    shoot(dialog, "llama-report.png")
+    dialog.close()
+    if not opened:
+        print("llama import did not finish: " + dialog.status.text(), file=sys.stderr)
+        return
+    project = opened[0]
+    _show_design(app, window, project, select="model_1")
+    shoot(window, "llama-import.png")
+    inner = next((n for n in project.networks if n.startswith("LlamaDecoderLayer")), None)
+    if inner is not None:
+        _show_design(app, window, project, select="self_attn", network=inner)
+        shoot(window, "llama-decoder-layer.png")
+    attn = next((n for n in project.networks if n.startswith("LlamaAttention")), None)
+    if attn is not None:
+        _show_design(app, window, project, network=attn)
+        shoot(window, "llama-attention.png")
 
 
 if __name__ == "__main__":

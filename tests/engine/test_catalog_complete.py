@@ -32,7 +32,9 @@ KNOWN = {
     "engine/interop/layer_code.py": {"RNN", "LSTM", "GRU"},
     # code export: the helper classes model.py may copy, and the classes they derive from
     "engine/model/modules.py": {"StochasticDepth", "ShiftedWindowAttention", "ShiftedWindowAttentionV2",
-                          "PatchMerging", "PatchMergingV2", "RelativePositionAttention"},
+                          "PatchMerging", "PatchMergingV2", "RelativePositionAttention",
+                          "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d",
+                          "LayerScale", "ScaledStdConv2d"},
     # the GAN recipe's checks: the layers it looks through, and the layers its advice names
     "engine/train/recipes/gan/checks.py": {"Reshape", "Flatten", "Identity", "Dropout", "Permute",
                                      "Linear", "Sigmoid", "Tanh"},

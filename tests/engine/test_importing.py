@@ -383,11 +383,11 @@ def test_a_module_attribute_apart_from_the_name(tmp_path):
     with pytest.raises(GraphError, match="module attribute 'block1-0' is taken"):
         graph.add_node("ReLU", "relu_x", attr="block1-0")
     with pytest.raises(GraphError, match="not a module attribute"):
-        graph.add_node("ReLU", "relu_x", attr="a.b")
+        graph.add_node("ReLU", "relu_x", attr="a.b.c")
     graph.add_node("ReLU", "relu_x", attr="zz")
     with pytest.raises(GraphError, match="another layer's module attribute"):
         graph.rename(node.id, "zz")
-    for bad, why in (("a.b", "not a module attribute"), ("_x", "not a module attribute"),
+    for bad, why in (("a.b.c", "not a module attribute"), ("_x", "not a module attribute"),
                      ("training", "reserved"), (7, "non-empty text"), ("x" * 65, "at most 64"),
                      ("block1_0", "another layer's name")):
         data = json.loads(path.read_text())

@@ -24,7 +24,7 @@ def _linear(draw):
             [(*draw(st.lists(SMALL, max_size=2)), draw(st.integers(1, 300)))])
 
 
-def _conv(dims: int, transposed: bool = False):
+def _conv(dims: int, transposed: bool = False, padding: bool = True):
     @st.composite
     def strategy(draw):
         groups = draw(SMALL)
@@ -38,6 +38,8 @@ def _conv(dims: int, transposed: bool = False):
             "groups": groups,
             "bias": draw(st.booleans()),
         }
+        if not padding:  # Conv2dSame pads as SAME
+            del p["padding"]
         if transposed:
             p["output_padding"] = draw(st.integers(0, max(p["stride"], p["dilation"]) - 1))
         in_ch = groups * draw(st.integers(1, 12))
@@ -144,6 +146,10 @@ STRATEGIES = {
     "Conv1d": _conv(1),
     "Conv2d": _conv(2),
     "ConvTranspose2d": _conv(2, transposed=True),
+    "Conv2dSame": _conv(2, padding=False),
+    "StdConv2d": _conv(2),
+    "ScaledStdConv2d": _conv(2),
+    "Conv1D": _linear().map(lambda case: ({"out_features": case[0]["out_features"]}, case[1])),
     "MaxPool1d": _pool(1),
     "MaxPool2d": _pool(2),
     "AvgPool2d": _pool(2),
@@ -159,6 +165,8 @@ STRATEGIES = {
     "TransformerEncoderLayer": _encoder(),
     "PReLU": _prelu(),
     "GroupNorm": _groupnorm(),
+    "LayerScale": st.tuples(st.fixed_dictionaries({"channels_first": st.booleans()}),
+                            st.lists(st.tuples(SIZE, SMALL, SMALL), min_size=1, max_size=1)),
 }
 WITH_MODULE = [s.id for s in CATALOG if s.module_name is not None]
 for _layer in WITH_MODULE:

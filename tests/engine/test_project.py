@@ -158,7 +158,7 @@ BAD = [
     ("network-not-object", _set("networks.0", "model"), "networks[0]: expected an object"),
     ("nodes-not-list", _set("networks.0.nodes", {"a": 1}), "networks[0].nodes: expected a list"),
     ("unknown-layer", _set(NODE + ".type", "Conv3d"),
-     'networks[1].nodes[1].type: unknown layer type "Conv3d" (did you mean Conv2d or Conv1d?)'),
+     'networks[1].nodes[1].type: unknown layer type "Conv3d" (did you mean Conv2d or Conv1d or StdConv2d?)'),
     ("unknown-layer-far", _set(NODE + ".type", "Quantum"),
      'unknown layer type "Quantum" (see the palette'),
     ("type-not-text", _set(NODE + ".type", 7), "networks[1].nodes[1].type"),

@@ -372,7 +372,8 @@ class ClassWriter:
             named = s.attr.isidentifier() and not (sequential and not chain)
             item = list_item(s.attr) if not chain else None  # layers.0: a list's item
             if item is not None:
-                attrs[s.node_id] = f"self.{item[0]}[{item[1]}]"
+                attrs[s.node_id] = (f"self.{item[0]}[{item[1]}]" if isinstance(item[1], int)
+                                    else f"self.{item[0]}.{item[1]}")
             elif not named:
                 attrs[s.node_id] = f"getattr(self, {literal(s.attr)})"
             else:
@@ -395,10 +396,12 @@ class ClassWriter:
             if chain:
                 init.append(f"{ctor},")
             elif item is not None:
+                numbered = isinstance(item[1], int)
                 if item[0] not in lists:
                     lists.add(item[0])
-                    init.append(f"self.{item[0]} = nn.ModuleList()")
-                init.append(f"self.{item[0]}.append({ctor})")
+                    init.append(f"self.{item[0]} = {'nn.ModuleList()' if numbered else 'nn.Module()'}")
+                init.append(f"self.{item[0]}.append({ctor})" if numbered
+                            else f"self.{item[0]}.{item[1]} = {ctor}")
             elif not named:
                 register = "register_parameter" if _bare(s) else "add_module"
                 init.append(f"self.{register}({literal(s.attr)}, {ctor})")

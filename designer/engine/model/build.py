@@ -120,15 +120,18 @@ class GraphModule(nn.Module):
         (made on its first item), so its keys are the model's (``layers.0.mlp.weight``)."""
         head, index = list_item(attr) or (attr, -1)
         items = self._modules.get(head)
-        if items is None:
-            items = nn.ModuleList()
+        if items is None:  # a list for numbered items, a plain container for named ones
+            items = nn.ModuleList() if isinstance(index, int) else nn.Module()
             self.add_module(head, items)
+        if frozen and isinstance(module, nn.Module):
+            freeze(module)
+        if isinstance(index, str) and type(items) is nn.Module and isinstance(module, nn.Module):
+            items.add_module(index, module)
+            return
         if not isinstance(module, nn.Module) or not isinstance(items, nn.ModuleList) \
                 or index != len(items):
             raise ValueError(f"{attr}: items of a list of modules are layers made in order "
                              f"(0, 1, ...), here item {index} after {len(items)}")
-        if frozen:
-            freeze(module)
         items.append(module)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -166,7 +169,8 @@ class GraphModule(nn.Module):
         """A step's module (or bare tensor): ``self.<attr>``, or an item of a list (layers.0)."""
         if "." in attr:
             head, _, index = attr.partition(".")
-            return self._modules[head][int(index)]
+            items = self._modules[head]
+            return items[int(index)] if index.isdigit() else getattr(items, index)
         return getattr(self, attr)
 
 

@@ -328,10 +328,116 @@ class RelativePositionAttention(nn.Module):
         return f"heads={self.n_heads}, head_dim={self.head_dim}, window={self.size}"
 
 
+class QuickGELU(nn.Module):
+    """GELU approximated with a sigmoid (CLIP; Hugging Face's QuickGELUActivation):
+    y = x * sigmoid(1.702 * x)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class Conv1D(nn.Module):
+    """A linear layer whose weight is stored transposed, (in_features, out_features), as GPT-2's
+    Conv1D (transformers.pytorch_utils.Conv1D): y = x @ weight + bias over the last axis."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.size()[:-1] + (self.out_features,)
+        return torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight).view(size)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class Conv2dSame(nn.Conv2d):
+    """A 2-D convolution padded as TensorFlow's "SAME" (timm's Conv2dSame, in its tf_ ports):
+    each spatial axis is padded so that out = ceil(in / stride), the odd row or column at the
+    bottom or right; the padding follows the input's size."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1,
+                 groups: int = 1, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups,
+                         bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads: list[int] = []
+        for i in (1, 0):  # F.pad takes the last axis (width) first
+            size, k, s, d = x.shape[-2 + i], self.kernel_size[i], self.stride[i], self.dilation[i]
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return self._conv_forward(nn.functional.pad(x, pads), self.weight, self.bias)
+
+
+class StdConv2d(nn.Conv2d):
+    """A 2-D convolution whose weight is standardised per output channel before each use
+    (weight standardisation; BiT's ResNet-V2, timm's StdConv2d): W' = (W - mean(W)) /
+    sqrt(var(W) + eps), statistics over each filter."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 eps: float = 1e-6) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
+            momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return self._conv_forward(x, weight, self.bias)
+
+
+class ScaledStdConv2d(nn.Conv2d):
+    """A 2-D convolution with scaled weight standardisation (NFNets, timm's ScaledStdConv2d):
+    each filter standardised, then scaled by its learned ``gain`` times gamma / sqrt(fan-in)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 gamma: float = 1.0, eps: float = 1e-6) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias)
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.eps = eps
+        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None,
+            weight=(self.gain * self.scale).view(-1), training=True, momentum=0.0,
+            eps=self.eps).reshape_as(self.weight)
+        return self._conv_forward(x, weight, self.bias)
+
+
+class LayerScale(nn.Module):
+    """A learned scale per channel (timm's LayerScale and LayerScale2d; CaiT, DeiT III, EVA):
+    y = x * gamma over the last axis, or over axis 1 with ``channels_first`` (N, C, H, W);
+    gamma starts at ``init_values``."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5, channels_first: bool = False) -> None:
+        super().__init__()
+        self.channels_first = channels_first
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_first:
+            return x * self.gamma.view(1, -1, *[1] * (x.dim() - 2))
+        return x * self.gamma
+
+
 # Classes code export may copy into model.py, by name.
 HELPER_CLASSES = ("StochasticDepth", "WindowAttention", "ShiftedWindowAttention",
                   "ShiftedWindowAttentionV2", "PatchMerging", "PatchMergingV2",
-                  "RelativePositionAttention")
+                  "RelativePositionAttention", "QuickGELU", "Conv1D", "Conv2dSame", "StdConv2d", "ScaledStdConv2d", "LayerScale")
 # The helper classes each one derives from: code export copies them too, before it (above).
 HELPER_NEEDS = {"ShiftedWindowAttention": ("WindowAttention",),
                 "ShiftedWindowAttentionV2": ("WindowAttention",),

@@ -350,9 +350,15 @@ def infer_program(program: dict[str, Any], shapes: list[tuple[int, ...]]) -> tup
             y = run_program(program, example_inputs(program, shapes, 2, device="cpu"))
     if not isinstance(y, torch.Tensor):
         raise ProgramError(f"its code returns a {type(y).__name__}, not a tensor")
-    if program["output"]["layout"] in ("batch", "one"):
+    out = program["output"]
+    if out["layout"] in ("batch", "one"):
         if y.dim() == 0:
             raise ProgramError("its code returns a number per batch, not a tensor per sample")
+        lead = 2 * out.get("fold", 1) if out["layout"] == "batch" else 1
+        if y.shape[0] != lead:  # sizes fixed for another input (a view to (-1, 16))
+            raise ProgramError(f"its code gives a first axis of {y.shape[0]} where the batch "
+                               f"{'' if lead == 2 else f'x {lead // 2} '}belongs: it holds sizes "
+                               "for the input it was imported with")
         return tuple(int(s) for s in y.shape[1:])
     return tuple(int(s) for s in y.shape)
 

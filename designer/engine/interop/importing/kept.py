@@ -187,11 +187,14 @@ def tensor_layer(tensor: torch.Tensor, kind: str) -> tuple[str, dict[str, Any]]:
     else saved as a buffer)."""
     dtype = str(tensor.dtype).rsplit(".", 1)[-1]
     shape = [int(s) for s in tensor.shape]
-    if not shape:
-        raise Unmapped("get_attr", "a tensor with no axes (a scalar) used in forward")
+    scalar = not shape
+    if scalar:  # a scalar: shape [1] in the design, no axes when built (Tensor's scalar)
+        shape = [1]
+        tensor = tensor.reshape(1)
     if dtype not in ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool"):
         raise Unmapped("get_attr", f"a {dtype} tensor used in forward")
-    params: dict[str, Any] = {"shape": shape, "stored": kind, "dtype": dtype}
+    params: dict[str, Any] = {"shape": shape, "stored": kind, "dtype": dtype,
+                              **({"scalar": True} if scalar else {})}
     if kind == "constant":
         if tensor.numel() > MAX_CONSTANT:
             params["stored"] = "buffer"

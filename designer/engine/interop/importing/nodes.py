@@ -184,6 +184,8 @@ class NetBuilder:
         for node in self.graph.nodes:
             if self.stopped:
                 break
+            if node.op in ("call_function", "call_method", "get_attr") and not node.users:
+                continue  # a value forward computes and never uses (res2net's first spx[0])
             try:
                 made = self.map(node)
             except Unmapped as exc:
@@ -512,17 +514,20 @@ class NetBuilder:
             made = self.module_list_use(node)
             if made is not None:
                 return made
-            head = self.module.get_submodule(target.split(".", 1)[0])
-            if list_item(target) is None or type(head).forward not in (
-                    nn.Module.forward, getattr(type(head), "forward", None)) \
-                    or not (isinstance(head, nn.ModuleList) or is_exported(head)
-                            and not any(n.op != "placeholder" and n.op != "output"
-                                        for n in head.graph.nodes)) \
-                    or self.net.sequential:
+            name = target.split(".", 1)[0]
+            head = self.module.get_submodule(name)
+            container = isinstance(head, (nn.ModuleList, nn.ModuleDict)) or (
+                # a module used only as a holder here (timm's head.global_pool called from the
+                # model's forward): never called itself, no tensors of its own
+                not any(n.op == "call_module" and n.target == name for n in self.graph.nodes)
+                and not any(t is not None for t in (*head._parameters.values(),
+                                                     *head._buffers.values())))
+            if list_item(target) is None or not container or self.net.sequential:
                 raise Unmapped(cls, f"calls {target}, a module inside a child module (the "
                                 "designer keeps each module's calls inside it)")
-            # an item of a list of modules called on its own (a Hugging Face layers.0 with a
-            # mask beside its input): a layer whose module attribute is that item
+            # an item of a list of modules, or a module of a holder, called on its own (a
+            # Hugging Face layers.0 with a mask beside its input): a layer whose module
+            # attribute is that item
         has_state = any(True for _ in module.state_dict())
         if target in self.called and has_state:
             raise Unmapped(cls, "called more than once: weights shared between two places")
@@ -543,20 +548,38 @@ class NetBuilder:
             name = target
             self.named.add(target)
         conv = CONVERTERS.for_module(module)
-        found = (conv, conv.run(module)) if conv is not None else None
+        try:
+            found = (conv, conv.run(module)) if conv is not None else None
+        except Unmapped:  # a use no layer has (padding 'same'): the module is a block
+            found = None
         if found is None and is_exported(module):  # one op on its own weights: that layer
             call = self.imp.calls.get(id(module))
             first = call[0][0] if call and call[0] else None
             rank = first.dim() if isinstance(first, torch.Tensor) else None
             found = exported_layer(module, rank) or weighted_op_layer(module, rank)
         if found is not None:
-            conv, (type_, params) = found
+            conv, made = found
             srcs = self.sources(node)
             if conv.attention and not is_exported(module):
                 srcs = self.self_attention(node, cls)
             if len(srcs) != 1 or node.kwargs and not conv.attention:
                 raise Unmapped(cls, "called with several tensors or keyword arguments")
-            return [ImportedLayer(name, type_, params, srcs, attr=attr)]
+            # a chain (timm's BatchNormAct2d: the norm, then its activation): the first layer
+            # is the module (its name, so its keys), the others follow it under names of their own
+            steps = [s if isinstance(s, Made) else Made(*s)
+                     for s in (made if isinstance(made, list) else [made])]
+            if len(steps) > 1 and self.net.sequential:
+                # positional keys (2.weight) would shift: every module keeps its attribute
+                self.net.sequential = False
+                kept = [la for la in self.net.layers if la.type != "Input"]
+                for i, la in enumerate(kept):
+                    la.attr = str(i)
+                attr = target
+            layers = [ImportedLayer(name, steps[0].layer, dict(steps[0].params), srcs, attr=attr)]
+            for step in steps[1:]:
+                layers.append(ImportedLayer(self.fresh(step.name.format(label=name)), step.layer,
+                                            dict(step.params), [layers[-1].name]))
+            return layers
         if type(module).forward is nn.Module.forward or isinstance(module, nn.ModuleList):
             raise Unmapped(cls, "a container without a forward of its own")
         tensors = [a for a in (*node.args, *node.kwargs.values())

@@ -190,6 +190,8 @@ class ModuleImporter:
                 net.ok = False
                 return net
             args = (torch.cat(list(args[0]), net.list_dim),)
+        if not exported:
+            _follow_in_place(graph)
         gm = torch.fx.GraphModule(module, graph)
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
         flat = list(args) + [kwargs[p.target] for p in placeholders[len(args):]
@@ -248,6 +250,36 @@ def _sizes_from_batch(graph: torch.fx.Graph, args: tuple, batch: int) -> tuple:
         graph.erase_node(ph)
     return tuple(a for a in args if not (isinstance(a, int) and not isinstance(a, bool)
                                          and a % batch == 0))
+
+
+_IN_PLACE_OPERATORS = {"iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow",
+                       "imatmul", "iand", "ior", "ixor"}
+
+
+def _follow_in_place(graph: torch.fx.Graph) -> None:
+    """A traced forward that changes a tensor in place (``out.mul_(gain)``, ``x += y``) goes on
+    using that tensor's node; the design runs each call on its own, so the uses after the call
+    take the call's result instead."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        if node.op == "call_method":
+            name = str(node.target)
+            in_place = name.endswith("_") and not name.endswith("__")
+        elif node.op == "call_function":
+            name = getattr(node.target, "__name__", "")
+            in_place = name in _IN_PLACE_OPERATORS or (
+                name.endswith("_") and not name.endswith("__") and getattr(
+                    node.target, "__module__", "") in ("torch", "torch._C._nn",
+                                                       "torch.nn.functional")
+                and node.kwargs.get("inplace", True) is not False)
+        else:
+            continue
+        first = node.args[0] if node.args else None
+        if not in_place or not isinstance(first, torch.fx.Node):
+            continue
+        after = order[node]
+        first.replace_all_uses_with(node, delete_user_cb=lambda u, after=after, node=node:
+                                    u is not node and order.get(u, -1) > after)
 
 
 def output_names(out: Any) -> list[str]:

@@ -87,6 +87,24 @@ _activation("Softplus", "Softplus", "Smooth ReLU: y = log(1 + exp(beta * x)) / b
                    min=0, max=100)),
             ("beta", "threshold"), keeps="input")
 
+register(
+    id="QuickGELU",
+    display_name="QuickGELU",
+    category="Activation",
+    doc="GELU approximated with a sigmoid (CLIP, Hugging Face's quick_gelu): "
+    "y = x * sigmoid(1.702 * x).",
+    module_name="QuickGELU",
+    helper_module=True,
+    resolve=lambda p, ins, dts: {},
+    count_params=_no_params,
+    infer=_same_shape,
+    macs=_elementwise_macs,
+    prefix="quick_gelu",
+    memory=MemoryUse("input"),
+    inside="activation",
+    data_fit=DataFit("input"),
+)
+
 
 def _resolve_prelu(p, ins, dts):
     n, channels = p["num_parameters"], ins[0][0]
@@ -212,7 +230,13 @@ for _id, _mod, _doc, _values in (
 # Import: the torch modules and functions that import as these layers (designer import)
 # --------------------------------------------------------------------------------------------
 
-from .importers import Unmapped, imports_call, imports_module
+from .importers import (
+    Unmapped,
+    imports_call,
+    imports_exported,
+    imports_module,
+    imports_weighted_op,
+)
 
 _PLAIN = ("ReLU", "ReLU6", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Mish", "SELU",
           "Identity")
@@ -226,6 +250,16 @@ def _import_plain(m):  # no parameters: the layer is the class
 @imports_module("torch.nn.GELU", layers=("GELU",), params=("approximate",))
 def _import_gelu(m):
     return "GELU", {"approximate": m.approximate}
+
+
+@imports_module("torch.nn.PReLU", layers=("PReLU",), params=("num_parameters", "init"))
+def _import_prelu(m):
+    return "PReLU", {"num_parameters": m.num_parameters, "init": float(m.init)}
+
+
+@imports_weighted_op("prelu", "_prelu_kernel", layers=("PReLU",), params=("num_parameters",))
+def _import_aten_prelu(op, p, rank):  # an exported PReLU: (x, weight)
+    return "PReLU", {"num_parameters": int(p[0].numel())}
 
 
 @imports_module("torch.nn.LeakyReLU", layers=("LeakyReLU",), params=("negative_slope",))
@@ -260,12 +294,13 @@ def _import_activation_call(call):  # F.relu, torch.relu, x.relu(), aten.relu_ .
     import torch  # deferred: declaring converters needs no torch; they run with it loaded
 
     t = call.target
+    # F.gelu is a builtin of torch._C._nn (F.relu a Python function of torch.nn.functional)
     if not (isinstance(t, str) or call.aten or t.__module__ in ("torch.nn.functional", "torch",
-                                                                None)
+                                                                "torch._C._nn", None)
             or t in (torch.relu, torch.sigmoid, torch.tanh)):
         return None  # a function of the model's own of that name
-    if call.name == "gelu" and call.kwargs.get("approximate", "none") != "none":
-        return "GELU", {"approximate": call.kwargs["approximate"]}
+    if call.name == "gelu" and call.arg(1, "approximate", "none") != "none":
+        return "GELU", {"approximate": call.arg(1, "approximate")}
     return _FUNCTIONS[call.name], {}
 
 
@@ -283,3 +318,71 @@ def _import_softmax_call(call):
     if dim is None:
         raise Unmapped(call.name, "softmax without dim")
     return ("Softmax" if call.name == "softmax" else "LogSoftmax"), {"dim": dim}
+
+
+# Hugging Face's activation classes (transformers.activations, its ACT2CLS), each the layer it
+# computes; through torch.export too, where most of them are several ATen ops.
+_HF_ACTIVATIONS = {
+    "GELUActivation": ("GELU", {"approximate": "none"}),  # F.gelu (or its erf formula)
+    "NewGELUActivation": ("GELU", {"approximate": "tanh"}),  # the tanh formula, written out
+    "FastGELUActivation": ("GELU", {"approximate": "tanh"}),
+    "GELUTanh": ("GELU", {"approximate": "tanh"}),
+    "PytorchGELUTanh": ("GELU", {"approximate": "tanh"}),
+    "QuickGELUActivation": ("QuickGELU", {}),
+    "SiLUActivation": ("SiLU", {}),
+    "MishActivation": ("Mish", {}),
+    "LinearActivation": ("Identity", {}),
+}
+_HF_ACTIVATION_PATHS = tuple(f"transformers.activations.{name}" for name in _HF_ACTIVATIONS)
+_HF_ACTIVATION_LAYERS = tuple(dict.fromkeys(layer for layer, _ in _HF_ACTIVATIONS.values()))
+
+
+def _hf_activation(path: str) -> tuple[str, dict]:
+    layer, params = _HF_ACTIVATIONS[path.rsplit(".", 1)[-1]]
+    return layer, dict(params)
+
+
+@imports_module(*_HF_ACTIVATION_PATHS, layers=_HF_ACTIVATION_LAYERS, params=("approximate",))
+def _import_hf_activation(m):
+    return _hf_activation(type(m).__name__)
+
+
+@imports_exported(*_HF_ACTIVATION_PATHS, layers=_HF_ACTIVATION_LAYERS, params=("approximate",))
+def _import_exported_hf_activation(g, rank):
+    if g.own:
+        return None  # not the class's own forward
+    return _hf_activation(g.type_name)
+
+
+# timm's activation classes (timm.layers.activations, made by create_act_layer where torch has
+# no class of that name): the layer each computes
+_TIMM_ACTIVATIONS = {
+    "GELU": ("GELU", {"approximate": "none"}), "GELUTanh": ("GELU", {"approximate": "tanh"}),
+    "QuickGELU": ("QuickGELU", {}), "Swish": ("SiLU", {}), "Mish": ("Mish", {}),
+    "Sigmoid": ("Sigmoid", {}), "Tanh": ("Tanh", {}), "HardSwish": ("Hardswish", {}),
+    "HardSigmoid": ("Hardsigmoid", {}),
+}
+
+
+@imports_module(*(f"timm.layers.activations.{name}" for name in _TIMM_ACTIVATIONS),
+                layers=tuple(dict.fromkeys(layer for layer, _ in _TIMM_ACTIVATIONS.values())),
+                params=("approximate",))
+def _import_timm_activation(m):
+    layer, params = _TIMM_ACTIVATIONS[type(m).__name__]
+    return layer, dict(params)
+
+
+@imports_module("timm.layers.activations.PReLU", layers=("PReLU",),
+                params=("num_parameters", "init"))
+def _import_timm_prelu(m):
+    return _import_prelu(m)
+
+
+@imports_exported(*(f"timm.layers.activations.{name}" for name in _TIMM_ACTIVATIONS),
+                  layers=tuple(dict.fromkeys(layer for layer, _ in _TIMM_ACTIVATIONS.values())),
+                  params=("approximate",))
+def _import_exported_timm_activation(g, rank):  # several ATen ops for hard_swish, quick_gelu ...
+    if g.own:
+        return None
+    layer, params = _TIMM_ACTIVATIONS[g.type_name.rsplit(".", 1)[-1]]
+    return layer, dict(params)

@@ -1,4 +1,4 @@
-"""Convolutions: Conv1d, Conv2d, ConvTranspose2d."""
+"""Convolutions: Conv1d, Conv2d, ConvTranspose2d, and timm's Conv2dSame and StdConv2d."""
 
 from __future__ import annotations
 
@@ -177,6 +177,111 @@ register(
 )
 
 
+def _same_pad(size: int, k: int, s: int, d: int) -> int:
+    """The padding TensorFlow's "SAME" adds to an axis of ``size`` (both sides together)."""
+    return max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+
+
+def _same_padded(p, shape: Shape) -> Shape:
+    """The input's shape once padded as SAME pads it."""
+    k, s, d = (pair(p[n], 2) for n in ("kernel_size", "stride", "dilation"))
+    return (shape[0], *(shape[1 + i] + _same_pad(shape[1 + i], k[i], s[i], d[i])
+                        for i in range(2)))
+
+
+def _resolve_conv_same(p, ins, dts):
+    kw = _make_conv_resolver(2, "Conv2dSame")({**p, "padding": 0}, [_same_padded(p, ins[0])],
+                                               dts)
+    del kw["padding"]
+    return kw
+
+
+def _conv_same_shape(p, ins):
+    return _conv_shape(2)({**p, "padding": 0}, [_same_padded(p, ins[0])])
+
+
+register(
+    id="Conv2dSame",
+    display_name="Conv2dSame",
+    category="Convolution",
+    doc="2-D convolution padded as TensorFlow's SAME (timm's tf_ ports): out = ceil(in / "
+    "stride), the odd pixel of padding at the bottom and right.",
+    params=tuple(p for p in _conv_params(2, 16, 3) if p.name != "padding"),
+    module_name="Conv2dSame",
+    helper_module=True,
+    resolve=_resolve_conv_same,
+    count_params=_conv_count,
+    infer=_conv_same_shape,
+    macs=_conv_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("out_channels", "kernel_size", "stride"),
+    prefix="conv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
+)
+
+
+def _resolve_std_conv(p, ins, dts):
+    return {**_make_conv_resolver(2, "StdConv2d")(p, ins, dts), "eps": p["eps"]}
+
+
+register(
+    id="StdConv2d",
+    display_name="StdConv2d",
+    category="Convolution",
+    doc="2-D convolution with weight standardisation (BiT's ResNet-V2): each filter is "
+    "normalised to mean 0, variance 1 (plus eps) before use.",
+    params=(*_conv_params(2, 16, 3),
+            Param("eps", "float", 1e-6, "Added to each filter's variance", min=0, max=1)),
+    module_name="StdConv2d",
+    helper_module=True,
+    resolve=_resolve_std_conv,
+    count_params=_conv_count,
+    infer=_conv_shape(2),
+    macs=_conv_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("out_channels", "kernel_size", "stride", "padding"),
+    prefix="conv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
+)
+
+
+def _resolve_scaled_std_conv(p, ins, dts):
+    return {**_make_conv_resolver(2, "ScaledStdConv2d")(p, ins, dts), "gamma": p["gamma"],
+            "eps": p["eps"]}
+
+
+register(
+    id="ScaledStdConv2d",
+    display_name="ScaledStdConv2d",
+    category="Convolution",
+    doc="2-D convolution with scaled weight standardisation (NFNets): each filter standardised, "
+    "times a learned gain and gamma / sqrt(fan-in).",
+    params=(*_conv_params(2, 16, 3),
+            Param("gamma", "float", 1.0, "Scale of the standardised filters (the activation's "
+                  "gain)", min=0, max=1e6),
+            Param("eps", "float", 1e-6, "Added to each filter's variance", min=0, max=1)),
+    module_name="ScaledStdConv2d",
+    helper_module=True,
+    resolve=_resolve_scaled_std_conv,
+    count_params=lambda kw: _conv_count(kw) + kw["out_channels"],
+    infer=_conv_shape(2),
+    macs=_conv_macs,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("out_channels", "kernel_size", "stride", "padding"),
+    prefix="conv",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("out_channels"),
+)
+
+
 # --------------------------------------------------------------------------------------------
 # Import: the torch modules and ATen ops that import as these layers (designer import)
 # --------------------------------------------------------------------------------------------
@@ -244,3 +349,25 @@ def _import_aten_conv_transpose(op, p, rank):
              "stride": one(arg(2, 1)), "padding": one(arg(3, 0)), "dilation": one(arg(6, 1)),
              "groups": groups, "bias": arg(1, None) is not None,
              "output_padding": one(arg(4, 0))})
+
+
+@imports_module("timm.layers.conv2d_same.Conv2dSame", layers=("Conv2dSame",),
+                params=("out_channels", "kernel_size", "stride", "dilation", "groups", "bias"))
+def _import_timm_conv_same(m):  # padded for its input in forward; its own padding is 0
+    made = _import_conv(m)[1]
+    if made.pop("padding") != 0:
+        raise Unmapped("Conv2dSame", "a padding of its own besides SAME's")
+    return "Conv2dSame", made
+
+
+@imports_module("timm.layers.std_conv.StdConv2d", layers=("StdConv2d",),
+                params=(*_CONV_PARAMS, "eps"))
+def _import_timm_std_conv(m):
+    return "StdConv2d", {**_import_conv(m)[1], "eps": float(m.eps)}
+
+
+@imports_module("timm.layers.std_conv.ScaledStdConv2d", layers=("ScaledStdConv2d",),
+                params=(*_CONV_PARAMS, "gamma", "eps"))
+def _import_timm_scaled_std_conv(m):  # it keeps gamma / sqrt(fan-in) as its scale
+    return "ScaledStdConv2d", {**_import_conv(m)[1], "eps": float(m.eps),
+                               "gamma": float(m.scale * m.weight[0].numel() ** 0.5)}

@@ -22,7 +22,9 @@ while a model is imported (torch loaded).
 Four kinds, one decorator each:
 
 * :func:`imports_module`: a submodule of one of these classes (``"torch.nn.Conv2d"``) is that
-  layer; ``convert(module) -> (layer, params)``.
+  layer; ``convert(module) -> (layer, params)``, or a chain of them whose first layer is the
+  module (its name, so its keys) and the others :class:`Made` after it (timm's
+  ``BatchNormAct2d``: ``[("BatchNorm2d", ...), Made("SiLU", {}, "{label}_act")]``).
 * :func:`imports_call`: a function, operator, tensor method or ATen op by its name (``"relu"``:
   ``F.relu``, ``torch.relu``, ``x.relu()``, ``aten.relu_``); ``convert(call: Call)`` returns
   ``(layer, params)``, a chain of them (:class:`Made` for a name of its own), :data:`SAME` (the
@@ -43,6 +45,7 @@ reason, which the import report shows with the module path and source line.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,12 +200,14 @@ def _names(spec: Any) -> set[str]:
 
 class ConverterRegistry:
     """The converters by kind and key. Module keys (dotted class paths) resolve to classes on
-    first lookup, importing their packages then; a key whose package is missing (torchvision)
-    is skipped."""
+    lookup, once their package is imported: a module's class is imported, and with it the
+    packages above its module, so a key whose package is not imported yet (transformers,
+    timm: seconds to import) cannot be any module's class and is left for a later lookup."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, dict[str, Converter]] = {k: {} for k in KINDS}
         self._classes: dict[type, Converter] | None = None
+        self._loaded = 0  # len(sys.modules) when _classes was made
 
     def add(self, conv: Converter) -> Converter:
         table = self._by_key[conv.kind]
@@ -235,10 +240,11 @@ class ConverterRegistry:
 
     def for_module(self, module: Any) -> Converter | None:
         """The converter of a module's class (exactly that class, not a subclass)."""
-        if self._classes is None:
+        if self._classes is None or self._loaded != len(sys.modules):
+            self._loaded = len(sys.modules)
             classes: dict[type, Converter] = {}
             for key, conv in self._by_key["module"].items():
-                cls = resolve_class(key)
+                cls = resolve_class(key) if key.rpartition(".")[0] in sys.modules else None
                 if cls is not None:
                     classes[cls] = conv
             self._classes = classes
@@ -273,9 +279,9 @@ def _declare(kind: str, keys: tuple[str, ...], layers: tuple[str, ...], params: 
 
 def imports_module(*classes: str, layers: tuple[str, ...], params: tuple[str, ...] = (),
                    attention: bool = False) -> Callable[[Callable], Callable]:
-    """Declare ``convert(module) -> (layer, params)`` for submodules of these classes (dotted
-    paths). ``attention``: the module is called as self-attention (``mha(x, x, x,
-    need_weights=False)[0]``)."""
+    """Declare ``convert(module) -> (layer, params)`` (or a chain, the module first) for
+    submodules of these classes (dotted paths). ``attention``: the module is called as
+    self-attention (``mha(x, x, x, need_weights=False)[0]``)."""
     return _declare("module", classes, layers, params, attention=attention)
 
 

@@ -90,6 +90,52 @@ register(
 )
 
 register(
+    id="Scale",
+    display_name="Scale",
+    category="Core",
+    doc="Multiplies by a constant, or divides by it: y = x * factor (NFNet's beta, attention's "
+    "1 / sqrt(d)); with divide, y = x / factor.",
+    params=(Param("factor", "float", 1.0, "The constant", min=-1e12, max=1e12),
+            Param("divide", "bool", False, "Divide by the factor instead of multiplying")),
+    resolve=lambda p, ins, dts: _resolve_scale(p),
+    apply=lambda m, xs, kw: xs[0] / kw["factor"] if kw["divide"] else xs[0] * kw["factor"],
+    code=lambda c: [(f"{c.out} = {c.inputs[0]} {'/' if c.kwargs['divide'] else '*'} "
+                     f"{c.kwargs['factor']!r}")],
+    infer=lambda p, ins: (_resolve_scale(p), ins[0])[1],
+    macs=lambda p, ins, out: math.prod(out),
+    key_params=("factor",),
+    prefix="scale",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("input"),
+)
+
+
+def _resolve_scale(p: dict) -> dict:
+    if p["divide"] and p["factor"] == 0:
+        raise LayerError("Scale divides by 0: set factor to another number, or turn divide off")
+    return {"factor": float(p["factor"]), "divide": p["divide"]}
+
+
+register(
+    id="Subtract",
+    display_name="Subtract",
+    category="Merge",
+    doc="Element-wise difference: the first input minus the others, y = a - b; sizes of 1 "
+    "broadcast as in torch: (C, H, W) - (C, 1, 1) -> (C, H, W).",
+    variadic=True,
+    resolve=lambda p, ins, dts: (_broadcast("Subtract", ins), {})[1],
+    apply=lambda m, xs, kw: _fold(xs, lambda a, b: a - b),
+    code=lambda c: [f"{c.out} = {' - '.join(c.inputs)}"],
+    infer=lambda p, ins: _broadcast("Subtract", ins),
+    macs=lambda p, ins, out: math.prod(out) * (len(ins) - 1),
+    prefix="sub",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
+)
+
+register(
     id="Concat",
     display_name="Concat",
     category="Merge",
@@ -143,9 +189,39 @@ def _import_add_call(call):  # x + y, x += y, torch.add, aten.add
     return _merge(call, "Add")
 
 
-@imports_call("mul", "imul", "mul_", layers=("Multiply",), inputs="all")
-def _import_mul_call(call):  # x * y, x *= y, torch.mul, aten.mul
+@imports_call("sub", "isub", "sub_", layers=("Subtract",), inputs="all")
+def _import_sub_call(call):  # x - y, x -= y, torch.sub, aten.sub
+    if call.kwargs.get("alpha", 1) != 1 or len(call.args) > 2:
+        raise Unmapped("sub", "sub with alpha (x - alpha * y)")
+    return _merge(call, "Subtract")
+
+
+def _number(call) -> float | None:
+    """The number a call applies to its one tensor (``x * 0.5``, ``2 * x``), or None."""
+    nums = [a for a in call.args[:2] if isinstance(a, (int, float)) and not isinstance(a, bool)]
+    if call.tensor_inputs() != 1 or len(nums) != 1 or len(call.args) != 2:
+        return None
+    return float(nums[0])
+
+
+@imports_call("mul", "imul", "mul_", layers=("Multiply", "Scale"), params=("factor",),
+              inputs="all")
+def _import_mul_call(call):  # x * y, x *= y, torch.mul, aten.mul; x * 0.5: Scale
+    factor = _number(call)
+    if factor is not None:
+        return "Scale", {"factor": factor}
     return _merge(call, "Multiply")
+
+
+@imports_call("truediv", "div", "itruediv", "div_", layers=("Scale",),
+              params=("factor", "divide"))
+def _import_div_call(call):  # x / 8.0, torch.div(x, 8.0), aten.div: Scale dividing
+    factor = _number(call)
+    if factor is None or not call.is_tensor(call.args[0]) or call.kwargs.get("rounding_mode"):
+        return None  # a tensor by a tensor, a number by a tensor: no layer
+    if factor == 0:
+        raise Unmapped(call.name, "a division by 0")
+    return "Scale", {"factor": factor, "divide": True}
 
 
 @imports_call("cat", layers=("Concat",), params=("dim",), inputs="all")

@@ -12,7 +12,7 @@ from .schema import _show
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # used with fullmatch: "$" matches before a final newline
 _ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a module attribute (block1-0), with fullmatch
 # an item of a list of modules (a Hugging Face model's layers.0): the list's attribute, its index
-_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.(0|[1-9][0-9]{0,4})")
+_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.(0|[1-9][0-9]{0,4}|[A-Za-z_][A-Za-z0-9_]*)")
 # Names that would collide with nn.Module attributes or read badly in exported code. The
 # attributes of an nn.Module instance (torch 2.x; "training" too) are listed here rather than read
 # from torch, so that checking a name needs no torch; tests/engine/test_catalog.py fails when an
@@ -54,11 +54,14 @@ def name_problem(name: Any) -> str | None:
 
 
 
-def list_item(attr: str) -> tuple[str, int] | None:
+def list_item(attr: str) -> tuple[str, int | str] | None:
     """``("layers", 0)`` for an attribute that is an item of a list of modules (``layers.0``),
-    else None."""
+    ``("head", "fc")`` for a module inside a container module (``head.fc``), else None."""
     item = _ITEM.fullmatch(attr) if isinstance(attr, str) else None
-    return (item.group(1), int(item.group(2))) if item else None
+    if item is None:
+        return None
+    index = item.group(2)
+    return item.group(1), int(index) if index.isdigit() else index
 
 
 def attr_problem(attr: Any) -> str | None:

@@ -209,6 +209,38 @@ register(
     data_fit=DataFit("other"),
 )
 
+def _resolve_layer_scale(p, ins, dts):
+    at, what = (0, "channels") if p["channels_first"] else (-1, "features in its last dimension")
+    n = _infer_size(p, "dim", ins[0][at], what, "LayerScale")
+    return {"dim": n, "init_values": p["init_values"], "channels_first": p["channels_first"]}
+
+
+register(
+    id="LayerScale",
+    display_name="LayerScale",
+    category="Normalization",
+    doc="A learned scale per channel (CaiT, DeiT III, timm's LayerScale): y = x * gamma, over "
+    "the last axis, or axis 1 with channels_first; gamma starts at init_values.",
+    params=(
+        Param("dim", "int", None, "Channels scaled (auto: from the input)", min=1, max=MAX_DIM,
+              inferred=True),
+        Param("init_values", "float", 1e-5, "The scale's initial value", min=-1e6, max=1e6),
+        Param("channels_first", "bool", False, "Scale axis 1 of (C, H, W) (timm's "
+              "LayerScale2d) instead of the last axis"),
+    ),
+    module_name="LayerScale",
+    helper_module=True,
+    resolve=_resolve_layer_scale,
+    count_params=lambda kw: kw["dim"],
+    infer=lambda p, ins: (_resolve_layer_scale(p, ins, []), ins[0])[1],
+    macs=_elementwise_macs,
+    key_params=("init_values",),
+    prefix="ls",
+    memory=MemoryUse("input"),
+    inside="layer",
+    data_fit=DataFit("input"),
+)
+
 register(
     id="StochasticDepth",
     display_name="StochasticDepth",
@@ -257,6 +289,8 @@ register(
 # --------------------------------------------------------------------------------------------
 
 from .importers import (
+    CONVERTERS,
+    Made,
     Unmapped,
     imports_call,
     imports_exported,
@@ -295,10 +329,12 @@ def _import_aten_batch_norm(op, p, rank):
 
 
 @imports_module("torch.nn.LayerNorm", "torchvision.models.convnext.LayerNorm2d",
+                "timm.layers.norm.LayerNorm", "timm.layers.norm.LayerNorm2d",
                 layers=("LayerNorm", "LayerNorm2d"), params=("eps", "elementwise_affine"))
 def _import_layer_norm(m):
-    # torchvision's LayerNorm2d is an nn.LayerNorm applied channels-last
-    layer = "LayerNorm2d" if type(m).__name__ == "LayerNorm2d" else "LayerNorm"
+    # torchvision's and timm's LayerNorm2d are an nn.LayerNorm applied channels-last; timm's
+    # LayerNorm is nn.LayerNorm calling F.layer_norm itself
+    layer = "LayerNorm2d" if type(m).__name__ in ("LayerNorm2d", "LayerNormAct2d") else "LayerNorm"
     if len(m.normalized_shape) != 1:
         raise Unmapped("LayerNorm", f"normalisation over {len(m.normalized_shape)} axes (the "
                        "designer normalises the last one)")
@@ -319,6 +355,42 @@ def _import_rms_norm(m):
     return "RMSNorm", {"eps": eps, "elementwise_affine": m.elementwise_affine}
 
 
+# Hugging Face's RMSNorms that are nn.RMSNorm (weight, and eps as variance_epsilon), in float32:
+# x * rsqrt(mean(x^2, -1) + eps) * weight. (Gemma's scales by 1 + weight: not these.)
+_HF_RMS_NORMS = tuple(f"transformers.models.{m}.modeling_{m}.{cls}" for m, cls in (
+    ("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
+    ("qwen2_moe", "Qwen2MoeRMSNorm"), ("qwen3_moe", "Qwen3MoeRMSNorm"),
+    ("mistral", "MistralRMSNorm"), ("mixtral", "MixtralRMSNorm"), ("phi3", "Phi3RMSNorm"),
+    ("granite", "GraniteRMSNorm"), ("t5", "T5LayerNorm"), ("mt5", "MT5LayerNorm"),
+))
+
+
+@imports_module(*_HF_RMS_NORMS, layers=("RMSNorm",), params=("eps", "elementwise_affine"))
+def _import_hf_rms_norm(m):
+    if tuple(m.weight.shape) != (m.weight.numel(),):
+        raise Unmapped(type(m).__name__, "a weight of more than one axis")
+    return "RMSNorm", {"eps": float(m.variance_epsilon), "elementwise_affine": True}
+
+
+@imports_exported(*_HF_RMS_NORMS, layers=("RMSNorm",), params=("eps", "elementwise_affine"))
+def _import_exported_hf_rms_norm(g, rank):  # [to], pow 2, mean(-1), add eps, rsqrt, mul ...
+    names = [n for n in g.names if n not in ("to", "_to_copy")]
+    adds = [op for op, n in zip(g.ops, g.names) if n == "add"]
+    w = g.own.get("weight")
+    if names != ["pow", "mean", "add", "rsqrt", "mul", "mul"] or w is None or w.dim() != 1 \
+            or len(adds) != 1 or not isinstance(adds[0].args[1], float):
+        raise Unmapped(g.type_name.rsplit(".", 1)[-1], "a graph other than an RMSNorm's")
+    return "RMSNorm", {"eps": adds[0].args[1], "elementwise_affine": True}
+
+
+@imports_module("timm.layers.norm.RmsNorm", layers=("RMSNorm",),
+                params=("eps", "elementwise_affine"))
+def _import_timm_rms_norm(m):  # rms_norm(x, shape, weight, eps): x * rsqrt(mean(x^2) + eps) * w
+    if len(m.normalized_shape) != 1 or getattr(m, "_fast_norm", False):
+        raise Unmapped("RmsNorm", "normalisation over several axes, or a fast norm")
+    return "RMSNorm", {"eps": float(m.eps), "elementwise_affine": m.elementwise_affine}
+
+
 @imports_weighted_op("layer_norm", layers=("LayerNorm",), params=("eps", "elementwise_affine"))
 def _import_aten_layer_norm(op, p, rank):  # (x, normalized_shape, weight, bias, eps)
     shape = p[0] if p else []
@@ -332,8 +404,8 @@ def _import_aten_layer_norm(op, p, rank):  # (x, normalized_shape, weight, bias,
                          "elementwise_affine": w is not None}
 
 
-@imports_exported("torchvision.models.convnext.LayerNorm2d", layers=("LayerNorm2d",),
-                  params=("eps", "elementwise_affine"))
+@imports_exported("torchvision.models.convnext.LayerNorm2d", "timm.layers.norm.LayerNorm2d",
+                  layers=("LayerNorm2d",), params=("eps", "elementwise_affine"))
 def _import_exported_layer_norm2d(g, rank):  # channels-last layer_norm between two permutes
     ops, phs = g.ops, g.placeholders
     if g.names != ["permute", "layer_norm", "permute"] or len(phs) != 1 \
@@ -344,7 +416,30 @@ def _import_exported_layer_norm2d(g, rank):  # channels-last layer_norm between 
     return found and ("LayerNorm2d", found[1])
 
 
-@imports_module("torch.nn.GroupNorm", layers=("GroupNorm",),
+# Hugging Face's ConvNeXt LayerNorms: nn.LayerNorm, applied channels-last (LayerNorm2d) when
+# their data_format is channels_first
+_HF_CONVNEXT_NORMS = (
+    "transformers.models.convnext.modeling_convnext.ConvNextLayerNorm",
+    "transformers.models.convnextv2.modeling_convnextv2.ConvNextV2LayerNorm",
+    "transformers.models.dinov3_convnext.modeling_dinov3_convnext.DINOv3ConvNextLayerNorm",
+)
+
+
+@imports_module(*_HF_CONVNEXT_NORMS, layers=("LayerNorm", "LayerNorm2d"),
+                params=("eps", "elementwise_affine"))
+def _import_hf_convnext_norm(m):
+    params = _import_layer_norm(m)[1]
+    return ("LayerNorm2d" if m.data_format == "channels_first" else "LayerNorm"), params
+
+
+@imports_exported(*_HF_CONVNEXT_NORMS, layers=("LayerNorm2d",),
+                  params=("eps", "elementwise_affine"))
+def _import_exported_hf_convnext_norm(g, rank):  # channels_last: one layer_norm (weighted op)
+    return _import_exported_layer_norm2d(g, rank) if g.names != ["layer_norm"] else None
+
+
+@imports_module("torch.nn.GroupNorm", "timm.layers.norm.GroupNorm", "timm.layers.norm.GroupNorm1",
+                layers=("GroupNorm",),
                 params=("num_groups", "eps", "affine"))
 def _import_group_norm(m):
     return "GroupNorm", {"num_groups": m.num_groups, "eps": m.eps, "affine": m.affine}
@@ -357,6 +452,62 @@ def _import_aten_group_norm(op, p, rank):  # (x, num_groups, weight, bias, eps)
 
     return "GroupNorm", {"num_groups": arg(0, 1), "eps": float(arg(3, 1e-5)),
                          "affine": arg(1, None) is not None}
+
+
+# timm's norms followed by their activation (norm_act.py: BatchNormAct2d in 31 families): the
+# norm on its own weights, then ``drop`` (nn.Identity) and ``act``: the norm layer keeps the
+# module's name (its keys stay <name>.weight ...), the activation is a layer after it.
+_NORM_ACTS = {"BatchNormAct2d": "BatchNorm2d", "GroupNormAct": "GroupNorm",
+              "LayerNormAct": "LayerNorm", "LayerNormAct2d": "LayerNorm2d"}
+_ACT_LAYERS = ("ReLU", "ReLU6", "SiLU", "GELU", "Hardswish", "Hardsigmoid", "LeakyReLU", "ELU",
+               "Mish", "Sigmoid", "Tanh", "SELU", "QuickGELU")
+
+
+@imports_module(*(f"timm.layers.norm_act.{cls}" for cls in _NORM_ACTS),
+                layers=(*dict.fromkeys(_NORM_ACTS.values()), *_ACT_LAYERS),
+                params=("eps", "momentum", "affine", "num_groups", "elementwise_affine",
+                        "approximate", "negative_slope", "alpha"))
+def _import_timm_norm_act(m):
+    import torch  # deferred: declaring converters needs no torch; they run with it loaded
+
+    cls = type(m).__name__
+    if getattr(m, "_fast_norm", False) or type(m.drop) is not torch.nn.Identity:
+        raise Unmapped(cls, "a fast norm or a drop layer after the norm")
+    if _NORM_ACTS[cls] == "BatchNorm2d":
+        if not m.track_running_stats or m.momentum is None:
+            raise Unmapped(cls, "batch norm without running statistics or with a cumulative "
+                           "momentum")
+        norm = ("BatchNorm2d", {"eps": m.eps, "momentum": m.momentum, "affine": m.affine})
+    elif _NORM_ACTS[cls] == "GroupNorm":
+        norm = _import_group_norm(m)
+    else:
+        norm = _import_layer_norm(m)
+    if type(m.act) is torch.nn.Identity:
+        return norm
+    conv = CONVERTERS.for_module(m.act)
+    act = conv.run(m.act) if conv is not None else None
+    if not isinstance(act, tuple) or act[0] not in _ACT_LAYERS \
+            or any(True for _ in m.act.state_dict()):
+        raise Unmapped(cls, f"its activation {type(m.act).__name__} is not one of "
+                       f"{', '.join(_ACT_LAYERS)}")
+    return [norm, Made(act[0], act[1], "{label}_act")]
+
+
+@imports_module("timm.layers.layer_scale.LayerScale", "timm.layers.layer_scale.LayerScale2d",
+                layers=("LayerScale",), params=("init_values", "channels_first"))
+def _import_timm_layer_scale(m):
+    return "LayerScale", {"init_values": float(m.init_values),
+                          "channels_first": type(m).__name__ == "LayerScale2d"}
+
+
+@imports_exported("timm.layers.layer_scale.LayerScale", "timm.layers.layer_scale.LayerScale2d",
+                  layers=("LayerScale",), params=("channels_first",))
+def _import_exported_timm_layer_scale(g, rank):  # x * gamma (gamma.view(1, -1, 1, 1))
+    gamma = g.own.get("gamma")
+    if set(g.own) != {"gamma"} or gamma.dim() != 1 or g.names[-1:] != ["mul"] \
+            or not set(g.names) <= {"mul", "view"}:
+        raise Unmapped("LayerScale", "a graph other than x * gamma")
+    return "LayerScale", {"channels_first": g.type_name.endswith("LayerScale2d")}
 
 
 @imports_module("torchvision.ops.StochasticDepth", layers=("StochasticDepth",),

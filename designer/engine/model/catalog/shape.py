@@ -15,6 +15,7 @@ from .schema import (
     _elementwise_macs,
     _no_params,
     fmt_shape,
+    pair,
     register,
 )
 
@@ -22,11 +23,18 @@ register(
     id="Flatten",
     display_name="Flatten",
     category="Shape",
-    doc="Flattens everything but the batch into one dimension: (C, H, W) -> (C*H*W).",
+    doc="Flattens axes start_dim..end_dim into one (axis 0 is the batch); by default everything "
+    "but the batch: (C, H, W) -> (C*H*W); start_dim 2: (C, H, W) -> (C, H*W).",
+    params=(
+        Param("start_dim", "int", 1, "First axis flattened (1 is the first after the batch)",
+              min=1, max=8, saved_if_set=True),
+        Param("end_dim", "int", -1, "Last axis flattened (negative: from the end)", min=-8,
+              max=8, saved_if_set=True),
+    ),
     module_name="Flatten",
     count_params=_no_params,
-    resolve=lambda p, ins, dts: _resolve_flatten(ins[0]),
-    infer=lambda p, ins: (_resolve_flatten(ins[0]), (math.prod(ins[0]),))[1],
+    resolve=lambda p, ins, dts: _resolve_flatten(p, ins[0]),
+    infer=lambda p, ins: _flatten_shape(p, ins[0]),
     input_dtype="any",
     prefix="flatten",
     memory=MemoryUse("nothing", output="view"),
@@ -35,11 +43,30 @@ register(
 )
 
 
-def _resolve_flatten(shape: Shape) -> dict:
+def _flatten_axes(p: dict, shape: Shape) -> tuple[int, int]:
+    """The first and last axis flattened, counted with the batch as 0."""
     if not shape:
         raise LayerError("Flatten receives a single number per sample, shape (), which "
                          "nn.Flatten refuses: remove the Flatten, or use a Reshape to [1]")
-    return {}
+    rank = len(shape) + 1
+    start, end = p.get("start_dim", 1), p.get("end_dim", -1)
+    last = end + rank if end < 0 else end
+    if not 1 <= start < rank or not start <= last < rank:
+        raise LayerError(
+            f"Flatten from axis {start} to {end}, but the input {fmt_shape(shape)} has axes "
+            f"1..{rank - 1} (axis 0 is the batch): pick start_dim <= end_dim among them"
+        )
+    return start, last
+
+
+def _resolve_flatten(p: dict, shape: Shape) -> dict:
+    _flatten_axes(p, shape)
+    return {"start_dim": p.get("start_dim", 1), "end_dim": p.get("end_dim", -1)}
+
+
+def _flatten_shape(p: dict, shape: Shape) -> Shape:
+    start, last = _flatten_axes(p, shape)
+    return (*shape[:start - 1], math.prod(shape[start - 1:last]), *shape[last:])
 
 
 def _reshape_target(p: dict, shape: Shape) -> Shape:
@@ -233,23 +260,68 @@ def _resolve_mean(p, ins, dts):
             f"Mean over axis {d}, but the input {fmt_shape(ins[0])} has axes 1..{len(ins[0])} "
             f"(axis 0 is the batch)"
         )
-    return {"dim": d}
+    return {"dim": d, "keepdim": p.get("keepdim", False)}
+
+
+def _mean_shape(p, ins):
+    d = _resolve_mean(p, ins, [])["dim"] - 1
+    if p.get("keepdim", False):
+        return tuple(1 if i == d else s for i, s in enumerate(ins[0]))
+    return tuple(s for i, s in enumerate(ins[0]) if i != d)
 
 
 register(
     id="Mean",
     display_name="Mean (pool over axis)",
     category="Shape",
-    doc="Averages over one non-batch axis, e.g. pooling over time: (L, E) -> (E) with dim 1.",
+    doc="Averages over one non-batch axis, e.g. pooling over time: (L, E) -> (E) with dim 1; "
+    "with keepdim the axis stays, of size 1: (L, E) -> (1, E).",
     params=(Param("dim", "int", 1, "Axis to average over (1 is the first after the batch)", min=1,
-                  max=8),),
+                  max=8),
+            Param("keepdim", "bool", False, "Keep the averaged axis, of size 1",
+                  saved_if_set=True)),
     resolve=_resolve_mean,
-    apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"]),
-    code=lambda c: [f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']})"],
-    infer=lambda p, ins: tuple(s for i, s in enumerate(ins[0]) if i != _resolve_mean(p, ins, [])["dim"] - 1),
+    apply=lambda m, xs, kw: xs[0].mean(dim=kw["dim"], keepdim=kw["keepdim"]),
+    code=lambda c: [(f"{c.out} = {c.inputs[0]}.mean(dim={c.kwargs['dim']}"
+                     f"{', keepdim=True' if c.kwargs['keepdim'] else ''})")],
+    infer=_mean_shape,
     macs=lambda p, ins, out: math.prod(ins[0]),
     key_params=("dim",),
     prefix="mean",
+    memory=MemoryUse("nothing"),
+    inside="layer",
+    data_fit=DataFit("other"),
+)
+
+def _pad_shape(p, ins):
+    left, right, top, bottom = pair(p["padding"], 4)
+    c, h, w = ins[0]
+    if h + top + bottom < 1 or w + left + right < 1:
+        raise LayerError(f"ConstantPad2d: padding {list(pair(p['padding'], 4))} leaves nothing of "
+                         f"the input {fmt_shape(ins[0])}")
+    return (c, h + top + bottom, w + left + right)
+
+
+register(
+    id="ConstantPad2d",
+    display_name="ConstantPad2d",
+    category="Shape",
+    doc="Pads (channels, height, width) with a constant: padding (left, right, top, bottom), "
+    "or one number for every side (ZeroPad2d: value 0).",
+    params=(
+        Param("padding", "ints", 1, "Values added on the left, right, top and bottom", min=0,
+              max=4096, length=4),
+        Param("value", "float", 0.0, "The value padded with", min=-1e6, max=1e6),
+    ),
+    module_name="ConstantPad2d",
+    resolve=lambda p, ins, dts: (_pad_shape(p, ins), {"padding": pair(p["padding"], 4),
+                                                       "value": p["value"]})[1],
+    count_params=_no_params,
+    infer=_pad_shape,
+    input_rank=(3,),
+    rank_words="(channels, height, width)",
+    key_params=("padding",),
+    prefix="pad",
     memory=MemoryUse("nothing"),
     inside="layer",
     data_fit=DataFit("other"),
@@ -297,21 +369,37 @@ from .importers import (
 )
 
 
-def _flatten_params(start_dim=1, end_dim=-1):
-    if start_dim != 1 or end_dim != -1:
-        raise Unmapped("flatten", f"flatten from dim {start_dim} to {end_dim} (the designer "
-                       "flattens all but the batch)")
-    return {}
+def _flatten_params(rank, start_dim=0, end_dim=-1):
+    """A flatten of a tensor of ``rank`` (with the batch): start and end as the layer's, the
+    defaults left out (saved files keep their Flatten as it was)."""
+    start, last = axis(start_dim, rank), axis(end_dim, rank)
+    if start < 1:
+        raise Unmapped("flatten", "a flatten across the batch")
+    if last < start:
+        raise Unmapped("flatten", f"flatten from dim {start_dim} to {end_dim}")
+    return _sparse_flatten(start, -1 if last == rank - 1 else last)
 
 
-@imports_module("torch.nn.Flatten", layers=("Flatten",))
-def _import_flatten(m):
-    return "Flatten", _flatten_params(m.start_dim, m.end_dim)
+def _sparse_flatten(start: int, end: int) -> dict:
+    """Flatten's parameters without those at their default (as saved files hold them)."""
+    return {k: v for k, v in (("start_dim", start), ("end_dim", end))
+            if v != {"start_dim": 1, "end_dim": -1}[k]}
 
 
-@imports_call("flatten", layers=("Flatten",))
-def _import_flatten_call(call):
-    return "Flatten", _flatten_params(*call.args[1:], **call.kwargs)
+@imports_module("torch.nn.Flatten", layers=("Flatten",), params=("start_dim", "end_dim"))
+def _import_flatten(m):  # the input's rank is not known here: the layer checks the axes
+    if m.start_dim < 1:
+        raise Unmapped("Flatten", f"a flatten from dim {m.start_dim} (across the batch, or "
+                       "counted from the end)")
+    return "Flatten", _sparse_flatten(m.start_dim, m.end_dim)
+
+
+@imports_call("flatten", layers=("Flatten",), params=("start_dim", "end_dim"))
+def _import_flatten_call(call):  # torch.flatten(x) flattens the batch too, x.flatten(1) not
+    got = {**dict(zip(("start_dim", "end_dim"), call.args[1:])), **call.kwargs}
+    if not isinstance(got.get("start_dim", 0), int) or not isinstance(got.get("end_dim", -1), int):
+        return None  # flatten over named dims
+    return "Flatten", _flatten_params(call.rank, **got)
 
 
 @imports_call("view", "reshape", layers=("Reshape",), params=("shape",))
@@ -348,6 +436,13 @@ def _import_transpose_call(call):
     dims = list(range(rank))
     dims[a], dims[b] = b, a
     return "Permute", {"dims": dims[1:]}
+
+
+@imports_call("expand_as", layers=())
+def _import_expand_as_call(call):  # y.expand_as(x) where y is x's size already: y itself
+    if call.in_shape is not None and call.in_shape == call.out_shape:
+        return SAME
+    return None  # a broadcast: no layer (a merge broadcasts its inputs itself)
 
 
 @imports_call("select", layers=("Select",), params=("dim", "index"))
@@ -414,9 +509,13 @@ def _import_chunk_call(call):  # x.chunk(n, dim): each piece used is a Slice
     return _slices(dim, sizes)
 
 
-@imports_call("split", layers=("Slice",), params=("dim", "start", "end", "step"), pieces=True)
-def _import_split_call(call):  # aten.split(x, size, dim): each piece used is a Slice
-    if not call.aten or not isinstance(call.args[1] if len(call.args) > 1 else None, int):
+@imports_call("split", "split_with_sizes", layers=("Slice",),
+              params=("dim", "start", "end", "step"), pieces=True)
+def _import_split_call(call):  # x.split(n, dim), torch.split(x, [a, b], dim): each piece a Slice
+    sections = call.args[1] if len(call.args) > 1 else next(
+        (call.kwargs[k] for k in ("split_size_or_sections", "split_size", "split_sizes")
+         if k in call.kwargs), None)
+    if not isinstance(sections, (int, list, tuple)) or not call.out_shapes:
         return None
     dim = axis(call.arg(2, "dim", 0), call.rank)
     if dim < 1:
@@ -424,7 +523,18 @@ def _import_split_call(call):  # aten.split(x, size, dim): each piece used is a 
     return _slices(dim, [s[dim] for s in call.out_shapes])
 
 
-@imports_call("mean", layers=("Mean", "Reshape"), params=("dim", "shape"))
+@imports_call("unbind", layers=("Select",), params=("dim", "index"), pieces=True)
+def _import_unbind_call(call):  # x.unbind(dim): each piece used is a Select
+    dim = axis(call.arg(1, "dim", 0), call.rank)
+    if dim < 1:
+        raise Unmapped("unbind", "an unbind along the batch")
+    if not call.out_shapes:
+        return None
+    return Pieces([("Select", {"dim": dim, "index": i}) for i in range(call.in_shape[dim])])
+
+
+@imports_call("mean", layers=("Mean", "Reshape", "AdaptiveAvgPool2d"),
+              params=("dim", "keepdim", "shape", "output_size"))
 def _import_mean_call(call):
     dims = call.arg(1, "dim")
     if dims is None:
@@ -432,8 +542,12 @@ def _import_mean_call(call):
     rank = call.rank
     dims = sorted({axis(d, rank) for d in ([dims] if isinstance(dims, int) else dims)},
                   reverse=True)
-    if call.arg(2, "keepdim", False) or dims[-1] < 1:
-        raise Unmapped("mean", "a mean keeping its axes or over the batch")
+    if dims[-1] < 1:
+        raise Unmapped("mean", "a mean over the batch")
+    if call.arg(2, "keepdim", False):
+        if rank == 4 and dims == [3, 2]:  # squeeze-and-excitation's x.mean((2, 3), keepdim=True)
+            return "AdaptiveAvgPool2d", {"output_size": 1}  # the same values, bit for bit
+        return [("Mean", {"dim": d, "keepdim": True}) for d in dims]
     steps = []
     if len(dims) > 1 and dims == list(range(rank - 1, rank - 1 - len(dims), -1)):
         # trailing axes (x.mean([2, 3])): flattened and averaged at once, in torch's order
@@ -441,6 +555,30 @@ def _import_mean_call(call):
         steps.append(Made("Reshape", {"shape": [*kept, -1]}, "{label}_flat"))
         dims = [dims[-1]]
     return steps + [("Mean", {"dim": d}) for d in dims]
+
+
+@imports_module("torch.nn.ConstantPad2d", "torch.nn.ZeroPad2d", layers=("ConstantPad2d",),
+                params=("padding", "value"))
+def _import_constant_pad(m):
+    if min(m.padding) < 0:
+        raise Unmapped(type(m).__name__, "a negative padding (a crop)")
+    return "ConstantPad2d", {"padding": one(m.padding), "value": float(m.value)}
+
+
+@imports_call("pad", "constant_pad_nd", layers=("ConstantPad2d",), params=("padding", "value"))
+def _import_pad_call(call):  # F.pad(x, (l, r, t, b), value=v) on (N, C, H, W); aten's
+    pad = call.arg(1, "pad")
+    if call.name == "constant_pad_nd":  # (x, pad, value)
+        mode, value = "constant", call.arg(2, "value", None)
+    else:
+        mode, value = call.arg(2, "mode", "constant"), call.arg(3, "value", None)
+    if call.rank != 4 or mode != "constant" or not isinstance(pad, (list, tuple)) \
+            or len(pad) not in (2, 4) or not all(isinstance(v, int) for v in pad):
+        return None  # other modes, other ranks, sizes computed in forward
+    if min(pad) < 0:
+        raise Unmapped("pad", "a negative padding (a crop)")
+    return "ConstantPad2d", {"padding": one([*pad, 0, 0][:4]),
+                             "value": float(value or 0.0)}
 
 
 @imports_module("torch.nn.Upsample", layers=("Upsample",), params=("scale_factor", "mode"))
