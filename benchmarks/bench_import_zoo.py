@@ -633,7 +633,8 @@ def normalise(cause: str) -> str:
     module paths and the class of the module it names (its models and places say which),
     memory addresses."""
     text = re.sub(r"\S*/\S+\.py(:\d+)?(:|,)?", "<file>", cause)
-    text = re.sub(r"\bin '[^']*': ", "", text)  # where in the design
+    text = re.sub(r"(in block '[^']*' used as '[^']*': )+", "", text)  # where in the design
+    text = re.sub(r"\bin '[^']*': ", "", text)
     text = re.sub(r"\[[^\]]*\.py[^\]]*\]", "", text)  # the source line fx recorded
     text = re.sub(r"0x[0-9a-f]+", "<addr>", text)
     text = re.sub(r"'[\w-]+(\.[\w-]+)+'", "'<path>'", text)
