@@ -69,7 +69,7 @@ class ImportedNet:
 # What a parameter used per sample (a Parameter layer, expanded over the batch: ViT's class
 # token, ConvNeXt's layer scale) may feed; any other use takes the tensor whole (a Tensor layer).
 PER_SAMPLE_USES = ("mul", "add", "cat", "expand", "iadd", "imul", "sub", "concat", "mul_",
-                   "add_", "getitem")
+                   "add_")
 
 
 def _input_alias(value: Any, placeholders: list) -> int | None:
@@ -482,10 +482,7 @@ class NetBuilder:
             type_, params = tensor_layer(tensor, kind)
             if params["stored"] == "constant":
                 name = self.fresh(target.replace(".", "_").strip("_") or "constant")
-                if tensor.dim() > 1 and tensor.shape[0] == 1:
-                    params["batch_axis"] = True
-                else:
-                    self.whole.add(name)
+                self.whole.add(name)  # a value the model holds, whatever its first size
                 return [ImportedLayer(name, type_, params, [])]
         if owner_path:
             raise Unmapped("get_attr", f"{target} belongs to a child module: a layer holds "
