@@ -176,3 +176,23 @@ class _ReadsPartOfChild(_ReadsChildWeight):
 def test_a_child_tensor_never_read_is_reported():
     with pytest.raises(ImportFailed, match="never read in forward"):
         import_model(_ReadsPartOfChild().eval(), (5, 8))
+
+
+class _PadMinusInf(nn.Module):
+    """Padding with -inf before a max pool (timm's 'same' max pooling): no ConstantPad2d layer
+    holds an infinite value, so the pad is kept as code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pad = nn.ConstantPad2d((0, 1, 0, 1), float("-inf"))
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(F.pad(self.pad(x), (1, 0, 1, 0), value=float("-inf")))
+
+
+def test_an_infinite_padding_value_is_kept_as_code(tmp_path):
+    project, report, _built = _exact(_PadMinusInf(), (2, 5, 5), tmp_path, "padinf")
+    assert report.functions >= 1
+    assert "ConstantPad2d" not in {n.type for g in project.networks.values()
+                                   for n in g.nodes.values()}

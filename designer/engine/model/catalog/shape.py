@@ -562,6 +562,8 @@ def _import_mean_call(call):
 def _import_constant_pad(m):
     if min(m.padding) < 0:
         raise Unmapped(type(m).__name__, "a negative padding (a crop)")
+    if not math.isfinite(float(m.value)):  # -inf before a max pool: kept as code
+        raise Unmapped(type(m).__name__, "a padding value that is not a finite number")
     return "ConstantPad2d", {"padding": one(m.padding), "value": float(m.value)}
 
 
@@ -577,6 +579,8 @@ def _import_pad_call(call):  # F.pad(x, (l, r, t, b), value=v) on (N, C, H, W); 
         return None  # other modes, other ranks, sizes computed in forward
     if min(pad) < 0:
         raise Unmapped("pad", "a negative padding (a crop)")
+    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise Unmapped("pad", "a padding value that is not a finite number")
     return "ConstantPad2d", {"padding": one([*pad, 0, 0][:4]),
                              "value": float(value or 0.0)}
 
