@@ -325,8 +325,6 @@ def test_the_cli_imports_a_timm_model_with_config(tmp_path, capsys):
     assert built(torch.randn(2, 3, 32, 32)).shape == (2, 3)
 
 
-@pytest.mark.xfail(strict=False, reason="needs the lead's input_dtype (int64 token ids) and "
-                   "Function nodes in import_model")
 def test_the_cli_imports_a_tiny_bert(tmp_path, capsys):
     pytest.importorskip("transformers")
     out = tmp_path / "bert.dnn.json"
