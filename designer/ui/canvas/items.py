@@ -372,9 +372,12 @@ class NodeItem(QGraphicsItem):
             self._repeat_text = f"× {repeat}" if isinstance(repeat, int) and repeat > 1 else ""
         else:
             for key in spec.key_params:
-                if key in node.params and not (key == "aux_weight" and not node.params[key]):
-                    # aux_weight shows only when set (main Outputs: none)
-                    parts.append(param_text(key, spec.param_map.get(key), node.params[key]))
+                p = spec.param_map.get(key)
+                # a parameter saved only when set shows only when set too (an Output's
+                # aux_weight, a Flatten's start_dim and end_dim)
+                if key in node.params and not (p is not None and p.saved_if_set
+                                               and node.params[key] == p.default):
+                    parts.append(param_text(key, p, node.params[key]))
             for p in spec.params:  # a size fixed by hand instead of inferred: worth seeing
                 if (p.inferred and p.name not in spec.key_params
                         and node.params.get(p.name) is not None):
