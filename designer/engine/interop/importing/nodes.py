@@ -250,11 +250,9 @@ class NetBuilder:
                 continue
             kind = "parameter" if isinstance(t, nn.Parameter) else "buffer"
             try:
-                type_, params = tensor_layer(t.reshape(1) if t.dim() == 0 else t, kind)
+                type_, params = tensor_layer(t, kind)  # a scalar: shape [1], scalar
             except Unmapped:
                 continue
-            if t.dim() == 0:
-                params.update(shape=[1], scalar=True)
             self.used.add(key)
             self.net.layers.insert(1, ImportedLayer(key, type_, params, []))
 
@@ -304,8 +302,7 @@ class NetBuilder:
                 n.op == "placeholder" for n in self.graph.nodes) == 1
             meta = tensor_meta(node)
             kind = dtype_kind(meta.dtype) if meta is not None else "float"
-            index = sum(1 for n in self.graph.nodes if n.op == "placeholder" and n is not node
-                        and n in self._before(node))
+            index = [n for n in self.graph.nodes if n.op == "placeholder"].index(node)
             whole = index in self.imp.whole_args.get(id(self.module), ())
             if whole:  # a block fed a tensor with no batch axis (a window attention's mask)
                 shape = [int(s) for s in meta.shape]
@@ -401,15 +398,6 @@ class NetBuilder:
                 and sum(a is None for a in aliases) == 1:
             return layer.name  # the one real result of a module mapped to one layer
         return None
-
-    def _before(self, node: torch.fx.Node) -> set:
-        """The graph's nodes before ``node``."""
-        out = set()
-        for n in self.graph.nodes:
-            if n is node:
-                return out
-            out.add(n)
-        return out
 
     def named_outputs(self, value: Any) -> list[ImportedLayer] | None:
         """The model's several results (a tuple, a dict, a ModelOutput): one Output each, named
@@ -741,11 +729,8 @@ class NetBuilder:
             if pieces is not None:
                 self.pieces[node.name] = (self.by_fx[x.name], pieces)
                 return None
-        if out is None:  # sizes, shape checks: values that only feed arguments
-            if what in ("_assert", "size", "dim", "getattr", "getitem", "eq", "floordiv", "mul",
-                        "add", "sub", "_assert_scalar") or t in (operator.getitem,):
-                return None
-            return None  # computed inside the calls it feeds (kept as code), or reported there
+        if out is None:  # sizes, shape checks, an unbind's pieces: computed inside the calls
+            return None  # they feed (kept as code), or reported where they cannot be
         if what == "getitem" and x.name in self.pieces:
             source, pieces = self.pieces[x.name]
             return self.made(node, pieces.steps[args[1]], [source])
